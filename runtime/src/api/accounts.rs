@@ -1,0 +1,61 @@
+//! `POST /v1/accounts`, `GET /v1/me`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::{Caller, hash_token, new_token};
+use super::extract::ApiJson;
+use super::{ApiError, ApiResult, AppState};
+use crate::store::accounts;
+
+/// Body of `POST /v1/accounts`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewAccount {
+    name: String,
+    #[serde(default)]
+    phone: Option<String>,
+}
+
+/// Creates an account; the token in the answer is shown only once.
+pub(super) async fn create(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<NewAccount>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let name = body.name.trim();
+    if name.is_empty() || name.len() > 100 {
+        return Err(ApiError::unprocessable(
+            "invalid_body",
+            "name must be 1 to 100 bytes",
+        ));
+    }
+    if let Some(phone) = &body.phone {
+        let digits = phone.strip_prefix('+').unwrap_or(phone);
+        if digits.len() < 5 || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ApiError::unprocessable(
+                "invalid_body",
+                "phone must be 5 to 20 digits, optionally after '+'",
+            ));
+        }
+    }
+    let token = new_token();
+    let account =
+        accounts::create(&state.db, name, body.phone.as_deref(), &hash_token(&token)).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": account.id, "name": account.name, "token": token })),
+    ))
+}
+
+/// Who the caller is.
+pub(super) async fn me(caller: Caller) -> Json<Value> {
+    match caller {
+        Caller::Operator => Json(json!({ "role": "operator" })),
+        Caller::Account(a) => Json(json!({
+            "id": a.id, "name": a.name, "phone": a.phone, "created_at": a.created_at, "role": "user"
+        })),
+    }
+}

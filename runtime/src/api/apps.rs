@@ -1,0 +1,135 @@
+//! `POST|GET /v1/apps`, `GET /v1/apps/{app}`, `GET /v1/apps/{app}/logs`.
+
+use axum::Json;
+use axum::extract::{Multipart, Path, State};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use super::auth::{AccountCaller, Caller};
+use super::{ApiError, ApiResult, AppState};
+use crate::store::{apps, logs};
+
+/// Publishes a new version: multipart with a `manifest` (TOML text) and a
+/// `component` (wasm bytes) part.
+pub(super) async fn publish(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let mut multipart = multipart
+        .map_err(|e| ApiError::bad_request(format!("expected multipart/form-data: {e}")))?;
+    let mut manifest: Option<String> = None;
+    let mut component: Option<Vec<u8>> = None;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return Err(multipart_error(e)),
+        };
+        match field.name() {
+            Some("manifest") => {
+                let text = field.text().await.map_err(multipart_error)?;
+                manifest = Some(text);
+            }
+            Some("component") => {
+                let bytes = field.bytes().await.map_err(multipart_error)?;
+                component = Some(bytes.to_vec());
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "unexpected part {other:?}; send `manifest` and `component`"
+                )));
+            }
+        }
+    }
+    let manifest = manifest.ok_or_else(|| ApiError::bad_request("missing `manifest` part"))?;
+    let component = component.ok_or_else(|| ApiError::bad_request("missing `component` part"))?;
+    let published = state.registry.publish(&me.id, &manifest, component).await?;
+    Ok((StatusCode::CREATED, Json(json!(published))))
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::too_large(e.body_text())
+    } else {
+        ApiError::bad_request(format!("malformed multipart body: {}", e.body_text()))
+    }
+}
+
+/// Approved apps users can add to chats.
+pub(super) async fn catalogue(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> ApiResult<Json<Value>> {
+    let list: Vec<Value> = apps::approved(&state.db)
+        .await?
+        .into_iter()
+        .filter(|a| a.status == "active")
+        .map(|a| json!({ "id": a.id, "name": a.name, "version": a.active_version }))
+        .collect();
+    Ok(Json(json!({ "apps": list })))
+}
+
+/// An app: status, versions, requests and grants.
+pub(super) async fn show(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Path(app): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let found = state.registry.app(&app).await?;
+    let versions: Vec<Value> = state
+        .registry
+        .versions(&app)
+        .await?
+        .into_iter()
+        .map(|v| {
+            json!({
+                "version": v.version,
+                "kind": v.kind,
+                "description": v.description,
+                "status": v.status,
+                "requested": v.requested.iter().map(|(n, r)| json!({"name": n, "reason": r})).collect::<Vec<_>>(),
+                "grants": v.grants,
+                "imports": v.imports,
+                "sha256": v.component_sha256,
+                "reason": v.reason,
+                "uploaded_at": v.created_at,
+                "reviewed_at": v.reviewed_at,
+            })
+        })
+        .collect();
+    let grants = versions
+        .iter()
+        .find(|v| found.active_version.as_deref() == v["version"].as_str())
+        .map(|v| v["grants"].clone())
+        .unwrap_or(Value::Null);
+    Ok(Json(json!({
+        "id": found.id,
+        "name": found.name,
+        "owner": found.owner_id,
+        "status": found.status,
+        "active_version": found.active_version,
+        "grants": grants,
+        "versions": versions,
+    })))
+}
+
+/// The app's log (its owner or the operator).
+pub(super) async fn logs(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(app): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let found = apps::get(&state.db, &app)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such app"))?;
+    if let Caller::Account(me) = &caller {
+        if me.id != found.owner_id {
+            return Err(ApiError::forbidden(
+                "only the app's owner may read its logs",
+            ));
+        }
+    }
+    let lines = logs::list(&state.db, &app, 500).await?;
+    Ok(Json(json!({ "logs": lines })))
+}

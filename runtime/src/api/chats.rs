@@ -1,0 +1,98 @@
+//! `POST|GET /v1/chats`, `GET /v1/chats/{chat}`, `POST|GET /v1/chats/{chat}/apps`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::AccountCaller;
+use super::extract::ApiJson;
+use super::{ApiResult, AppState};
+use crate::store::{apps, installs};
+
+/// Body of `POST /v1/chats`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewChat {
+    title: String,
+    #[serde(default)]
+    members: Vec<String>,
+}
+
+/// Creates a chat; the creator is always a member.
+pub(super) async fn create(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+    ApiJson(body): ApiJson<NewChat>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let chat = state
+        .chat
+        .create_chat(&me.id, &body.title, &body.members)
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!(chat))))
+}
+
+/// The caller's chats.
+pub(super) async fn list(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+) -> ApiResult<Json<Value>> {
+    let chats = state.chat.chats_of(&me.id).await?;
+    Ok(Json(json!({ "chats": chats })))
+}
+
+/// One chat, with members and installed apps.
+pub(super) async fn show(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+    Path(chat): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let found = state.chat.chat_for_member(&chat, &me.id).await?;
+    let apps = installs::apps_in_chat(&state.db, &chat).await?;
+    let mut value = json!(found);
+    value["apps"] = json!(apps);
+    Ok(Json(value))
+}
+
+/// Body of `POST /v1/chats/{chat}/apps`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Install {
+    app: String,
+}
+
+/// Installs an approved app into the chat (members only).
+pub(super) async fn install(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+    Path(chat): Path<String>,
+    ApiJson(body): ApiJson<Install>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let new = state.chat.install(&chat, &me.id, &body.app).await?;
+    let status = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(json!({ "chat": chat, "app": body.app, "installed": true })),
+    ))
+}
+
+/// Apps installed in the chat.
+pub(super) async fn installed(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+    Path(chat): Path<String>,
+) -> ApiResult<Json<Value>> {
+    state.chat.require_member(&chat, &me.id).await?;
+    let mut list = Vec::new();
+    for id in installs::apps_in_chat(&state.db, &chat).await? {
+        if let Some(app) = apps::get(&state.db, &id).await? {
+            list.push(json!({ "id": app.id, "name": app.name, "status": app.status, "version": app.active_version }));
+        }
+    }
+    Ok(Json(json!({ "apps": list })))
+}

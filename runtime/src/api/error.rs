@@ -1,0 +1,146 @@
+//! The one error type of the API: every failure is
+//! `{"error": {"code", "message"}}` with a fitting status. Clients get a
+//! clear message; logs get the detail of server-side failures.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::chat::ChatError;
+use crate::registry::RegistryError;
+use crate::store::StoreError;
+
+/// An API failure.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    /// An error with an explicit status and code.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    /// 400: malformed request.
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+    /// 401: missing or bad token.
+    pub fn unauthorized() -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or invalid bearer token",
+        )
+    }
+    /// 403: authenticated but not allowed.
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+    /// 409.
+    pub fn conflict(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, "conflict", message)
+    }
+    /// 413.
+    pub fn too_large(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+    }
+    /// 422: well-formed but unacceptable.
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+    /// 500, with the detail logged rather than shown.
+    pub fn internal(detail: impl std::fmt::Display) -> ApiError {
+        tracing::error!(%detail, "internal error");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal server error",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let status = rejection.status();
+        let code = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            StatusCode::UNPROCESSABLE_ENTITY => "invalid_body",
+            _ => "malformed_json",
+        };
+        ApiError::new(status, code, rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::bad_request(rejection.body_text())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<ChatError> for ApiError {
+    fn from(e: ChatError) -> Self {
+        match e {
+            ChatError::ChatNotFound => ApiError::not_found("no such chat, or you are not a member"),
+            ChatError::MessageNotFound => ApiError::not_found("no such message in this chat"),
+            ChatError::AppNotAvailable(m) => ApiError::unprocessable("app_not_available", m),
+            ChatError::Invalid(m) => ApiError::unprocessable("invalid_body", m),
+            ChatError::Store(e) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(e: RegistryError) -> Self {
+        let message = e.to_string();
+        match e {
+            RegistryError::Manifest(_) => ApiError::unprocessable("invalid_manifest", message),
+            RegistryError::Component(_) => ApiError::unprocessable("invalid_component", message),
+            RegistryError::TooLarge(_) => ApiError::too_large(message),
+            RegistryError::UndeclaredImports(_) => {
+                ApiError::unprocessable("undeclared_imports", message)
+            }
+            RegistryError::MissingExport(_) => ApiError::unprocessable("missing_export", message),
+            RegistryError::NameTaken(_) => {
+                ApiError::new(StatusCode::FORBIDDEN, "name_taken", message)
+            }
+            RegistryError::VersionExists(..) => ApiError::conflict(message),
+            RegistryError::NotFound(_) => ApiError::not_found(message),
+            RegistryError::InvalidDecision(_) => {
+                ApiError::unprocessable("invalid_decision", message)
+            }
+            RegistryError::NotPending(..) => ApiError::conflict(message),
+            RegistryError::Store(e) => ApiError::internal(e),
+            RegistryError::Io(e) => ApiError::internal(e),
+        }
+    }
+}
+
+/// Result of a handler.
+pub type ApiResult<T> = Result<T, ApiError>;

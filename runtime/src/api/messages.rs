@@ -1,0 +1,52 @@
+//! `POST|GET /v1/chats/{chat}/messages`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::AccountCaller;
+use super::extract::{ApiJson, ApiQuery};
+use super::{ApiError, ApiResult, AppState};
+
+/// Body of `POST …/messages`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewMessage {
+    text: String,
+}
+
+/// Posts a message; bots get it after the answer, off the request path.
+pub(super) async fn post(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+    Path(chat): Path<String>,
+    ApiJson(body): ApiJson<NewMessage>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let message = state.chat.post(&chat, &me.id, &body.text).await?;
+    Ok((StatusCode::CREATED, Json(json!(message))))
+}
+
+/// Query of `GET …/messages`.
+#[derive(Debug, Deserialize)]
+pub(super) struct Page {
+    after: Option<String>,
+    limit: Option<u32>,
+}
+
+/// Messages, oldest first: after `after`, or the newest `limit`.
+pub(super) async fn list(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+    Path(chat): Path<String>,
+    ApiQuery(page): ApiQuery<Page>,
+) -> ApiResult<Json<Value>> {
+    let limit = page.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 500"));
+    }
+    let after = page.after.as_deref().filter(|a| !a.is_empty());
+    let messages = state.chat.list(&chat, &me.id, after, limit).await?;
+    Ok(Json(json!({ "messages": messages })))
+}

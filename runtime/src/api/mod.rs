@@ -1,0 +1,95 @@
+//! The public HTTP API (axum): one file per resource, one [`ApiError`]
+//! type, and [`router`] to assemble them. The API never touches wasmtime
+//! types; it talks to the services.
+
+mod accounts;
+mod apps;
+mod auth;
+mod chats;
+mod error;
+mod events;
+mod extract;
+mod health;
+mod messages;
+mod review;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::chat::ChatService;
+use crate::config::Limits;
+use crate::engine::Engine;
+use crate::registry::Registry;
+use crate::store::Db;
+
+pub use auth::{hash_token, new_token};
+pub use error::{ApiError, ApiResult};
+
+/// What every handler can reach; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub db: Db,
+    /// Chats and dispatch.
+    pub chat: ChatService,
+    /// Uploads and review.
+    pub registry: Registry,
+    /// The engine, for its counters.
+    pub engine: Engine,
+    /// sha256 (hex) of the operator's token, if one is set.
+    pub operator_token_hash: Option<String>,
+    /// Host-wide limits.
+    pub limits: Arc<Limits>,
+}
+
+/// How long a non-WebSocket request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.limits.max_request_bytes;
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(health::metrics))
+        .route("/v1/accounts", post(accounts::create))
+        .route("/v1/me", get(accounts::me))
+        .route("/v1/chats", post(chats::create).get(chats::list))
+        .route("/v1/chats/{chat}", get(chats::show))
+        .route(
+            "/v1/chats/{chat}/apps",
+            post(chats::install).get(chats::installed),
+        )
+        .route(
+            "/v1/chats/{chat}/messages",
+            post(messages::post).get(messages::list),
+        )
+        .route("/v1/chats/{chat}/events", get(events::subscribe))
+        .route("/v1/apps", post(apps::publish).get(apps::catalogue))
+        .route("/v1/apps/{app}", get(apps::show))
+        .route("/v1/apps/{app}/logs", get(apps::logs))
+        .route("/v1/review", get(review::pending))
+        .route("/v1/review/{app}/{version}", post(review::decide))
+        .route("/v1/audit", get(review::audit))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this route",
+            )
+        })
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(RequestBodyLimitLayer::new(max_body))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,55 @@
+//! `GET /v1/review`, `POST /v1/review/{app}/{version}`, `GET /v1/audit` — operator only.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::OperatorCaller;
+use super::extract::{ApiJson, ApiQuery};
+use super::{ApiResult, AppState};
+use crate::registry::Decision;
+use crate::store::audit;
+
+/// Pending versions, oldest first.
+pub(super) async fn pending(
+    State(state): State<AppState>,
+    _op: OperatorCaller,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(state.registry.pending().await?)))
+}
+
+/// Approve (optionally with a subset of grants) or reject with a reason.
+pub(super) async fn decide(
+    State(state): State<AppState>,
+    _op: OperatorCaller,
+    Path((app, version)): Path<(String, String)>,
+    ApiJson(decision): ApiJson<Decision>,
+) -> ApiResult<Json<Value>> {
+    let v = state.registry.decide(&app, &version, &decision).await?;
+    Ok(Json(json!({
+        "app": v.app_id,
+        "version": v.version,
+        "status": v.status,
+        "grants": v.grants,
+        "reason": v.reason,
+    })))
+}
+
+/// Query of `GET /v1/audit`.
+#[derive(Debug, Deserialize)]
+pub(super) struct AuditQuery {
+    app: Option<String>,
+    limit: Option<u32>,
+}
+
+/// The audit log, optionally for one app.
+pub(super) async fn audit(
+    State(state): State<AppState>,
+    _op: OperatorCaller,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> ApiResult<Json<Value>> {
+    let limit = q.limit.unwrap_or(200).clamp(1, 1_000);
+    let entries = audit::list(&state.db, q.app.as_deref(), limit).await?;
+    Ok(Json(json!({ "entries": entries })))
+}

@@ -1,0 +1,12 @@
+//! Host-side bindings generated from `wit/` (the `bot` world).
+#![allow(missing_docs, unreachable_pub, clippy::all)]
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "bot",
+    imports: { default: async | trappable },
+    exports: { default: async },
+    trappable_error_type: {
+        "miniapp:platform/types.error" => super::CapError,
+    },
+});

@@ -1,0 +1,221 @@
+//! Capabilities: one module per WIT interface a mini-app can import. Each
+//! links itself into the linker, checks the app's grant on every call and
+//! answers a denial with the WIT error `denied` (never a trap), recording it
+//! in the audit log. Capabilities know no HTTP.
+
+pub mod bindings;
+pub mod grants;
+pub mod identity;
+pub mod log;
+pub mod messaging;
+pub mod storage;
+
+use std::sync::Arc;
+
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::config::Limits;
+use crate::engine::HasLimits;
+use crate::store::audit::{self, AuditEntry};
+use crate::store::logs::NewLogLine;
+use crate::store::{Db, StoreError};
+
+pub use bindings::miniapp::platform::types::Error as WitError;
+pub use grants::Grants;
+pub use messaging::OutgoingMessage;
+
+/// What a host function returns on failure: a WIT error for the guest, or a
+/// trap that ends the invocation.
+#[derive(Debug)]
+pub enum CapError {
+    /// Returned to the guest as the WIT `error` value.
+    Wit(WitError),
+    /// Ends the invocation.
+    Trap(wasmtime::Error),
+}
+
+impl From<WitError> for CapError {
+    fn from(e: WitError) -> Self {
+        CapError::Wit(e)
+    }
+}
+
+impl From<StoreError> for CapError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store failed during a host call");
+        CapError::Wit(WitError::Unavailable("storage backend unavailable".into()))
+    }
+}
+
+impl bindings::miniapp::platform::types::Host for HostState {
+    fn convert_error(&mut self, err: CapError) -> wasmtime::Result<WitError> {
+        match err {
+            CapError::Wit(e) => Ok(e),
+            CapError::Trap(e) => Err(e),
+        }
+    }
+}
+
+/// Host-wide services and settings capabilities use; shared by all stores.
+pub struct Services {
+    /// The database.
+    pub db: Db,
+    /// Host-wide limits.
+    pub limits: Limits,
+    /// Key app-scoped user ids are derived with.
+    pub identity_key: Vec<u8>,
+}
+
+/// Who and what one invocation runs for.
+#[derive(Clone)]
+pub struct Invocation {
+    /// The app's id.
+    pub app_id: Arc<str>,
+    /// The running version.
+    pub version: Arc<str>,
+    /// What the operator granted that version.
+    pub grants: Arc<Grants>,
+    /// The chat of the event, if any.
+    pub chat: Option<String>,
+    /// The platform account that caused the event, if any (never shown to the app).
+    pub account: Option<String>,
+    /// Shared services.
+    pub services: Arc<Services>,
+}
+
+/// Everything a store holds for one invocation.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: wasmtime::StoreLimits,
+    /// Who and what the invocation is for.
+    pub cx: Invocation,
+    /// Messages sent so far, committed by the caller after the invocation.
+    pub outbox: Vec<OutgoingMessage>,
+    /// Log lines written so far, flushed by the caller after the invocation.
+    pub logs: Vec<NewLogLine>,
+    log_state: log::LogState,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+}
+
+impl HostState {
+    /// A fresh state for one invocation. WASI gets nothing: no preopened
+    /// dirs, no env vars, no args, no network; stdout and stderr are
+    /// captured (up to the per-invocation log budget) for the app's log.
+    pub fn new(cx: Invocation) -> HostState {
+        let limits = &cx.services.limits;
+        let stdout = MemoryOutputPipe::new(limits.log_bytes_per_invocation);
+        let stderr = MemoryOutputPipe::new(limits.log_bytes_per_invocation);
+        let wasi = WasiCtx::builder()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: crate::engine::store_limits(limits),
+            cx,
+            outbox: Vec::new(),
+            logs: Vec::new(),
+            log_state: log::LogState::default(),
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Host-wide limits.
+    pub fn limits(&self) -> &Limits {
+        &self.cx.services.limits
+    }
+
+    /// Moves captured stdout/stderr into the log lines; call once the guest is done.
+    pub fn drain_stdio(&mut self) {
+        for (level, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
+            let bytes = pipe.contents();
+            if !bytes.is_empty() {
+                let text = String::from_utf8_lossy(&bytes).trim_end().to_string();
+                self.logs.push(NewLogLine {
+                    level,
+                    message: text,
+                });
+            }
+        }
+    }
+
+    /// Checks `grant`; if missing, records the denial in the audit log and
+    /// the app's log and returns `denied`.
+    pub async fn require(&mut self, grant: &str) -> Result<(), CapError> {
+        if self.cx.grants.has(grant) {
+            return Ok(());
+        }
+        self.audit_denial(grant, "not granted").await;
+        Err(CapError::Wit(WitError::Denied))
+    }
+
+    /// Records a denied call: audit log row and a line in the app's log.
+    pub async fn audit_denial(&mut self, capability: &str, why: &str) {
+        let entry = AuditEntry {
+            actor: format!("app:{}", self.cx.app_id),
+            action: "capability.denied".into(),
+            app_id: Some(self.cx.app_id.to_string()),
+            capability: Some(capability.to_string()),
+            chat_id: self.cx.chat.clone(),
+            account_id: self.cx.account.clone(),
+            detail: why.to_string(),
+            ..AuditEntry::default()
+        };
+        if let Err(e) = audit::record(&self.cx.services.db, entry).await {
+            tracing::error!(error = %e, "could not write audit entry");
+        }
+        self.logs.push(NewLogLine {
+            level: "warn",
+            message: format!("denied: {capability} ({why})"),
+        });
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl HasLimits for HostState {
+    fn limiter(&mut self) -> &mut dyn wasmtime::ResourceLimiter {
+        &mut self.limiter
+    }
+}
+
+/// Links WASI (with nothing granted) and every capability interface.
+pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    bindings::miniapp::platform::types::add_to_linker::<
+        HostState,
+        wasmtime::component::HasSelf<HostState>,
+    >(linker, |s| s)?;
+    log::add_to_linker(linker)?;
+    messaging::add_to_linker(linker)?;
+    identity::add_to_linker(linker)?;
+    storage::add_to_linker(linker)?;
+    Ok(())
+}
+
+/// Checks a guest-controlled size before anything is allocated for it.
+pub(crate) fn check_size(what: &str, len: usize, max: usize) -> Result<(), CapError> {
+    if len > max {
+        Err(CapError::Wit(WitError::TooLarge(format!(
+            "{what} is {len} bytes; the limit is {max}"
+        ))))
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,214 @@
+//! Delivering chat events to installed bots, off the request path. Each
+//! (chat, app) pair has its own ordered lane, so a bot sees a chat's events
+//! in order and a slow bot delays only itself; a host-wide semaphore bounds
+//! how many invocations run at once.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{Semaphore, mpsc};
+
+use super::hub::{ChatEvent, Hub};
+use super::view::MessageView;
+use crate::capabilities::Grants;
+use crate::sandbox::{BotEvent, Sandbox, Target};
+use crate::store::messages::{self, Message, SenderKind};
+use crate::store::{Db, StoreResult, apps, installs, now_ms};
+
+struct Job {
+    chat: String,
+    account: Option<String>,
+    event: BotEvent,
+}
+
+type LaneKey = (String, String);
+
+struct Inner {
+    db: Db,
+    hub: Hub,
+    sandbox: Arc<Sandbox>,
+    permits: Semaphore,
+    lanes: Mutex<HashMap<LaneKey, mpsc::UnboundedSender<Job>>>,
+    completed: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// Queues events for bots and runs them; cheap to clone.
+#[derive(Clone)]
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+}
+
+impl Dispatcher {
+    /// A dispatcher running at most `concurrency` invocations at once.
+    pub fn new(db: Db, hub: Hub, sandbox: Arc<Sandbox>, concurrency: usize) -> Dispatcher {
+        Dispatcher {
+            inner: Arc::new(Inner {
+                db,
+                hub,
+                sandbox,
+                permits: Semaphore::new(concurrency.max(1)),
+                lanes: Mutex::new(HashMap::new()),
+                completed: AtomicU64::new(0),
+                failed: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// (completed, failed) invocation counts since start.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.inner.completed.load(Ordering::Relaxed),
+            self.inner.failed.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Queues `event` for every app installed in `chat`.
+    pub async fn dispatch_to_chat(
+        &self,
+        chat: &str,
+        account: Option<&str>,
+        event: BotEvent,
+    ) -> StoreResult<()> {
+        for app in installs::apps_in_chat(&self.inner.db, chat).await? {
+            self.enqueue(
+                app,
+                Job {
+                    chat: chat.to_string(),
+                    account: account.map(str::to_string),
+                    event: event.clone(),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Queues `event` for one app.
+    pub fn dispatch_to_app(&self, app: &str, chat: &str, account: Option<&str>, event: BotEvent) {
+        self.enqueue(
+            app.to_string(),
+            Job {
+                chat: chat.to_string(),
+                account: account.map(str::to_string),
+                event,
+            },
+        );
+    }
+
+    fn enqueue(&self, app: String, job: Job) {
+        let key = (job.chat.clone(), app);
+        let mut lanes = self.inner.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        let job = match lanes.get(&key) {
+            Some(tx) => match tx.send(job) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(job)) => job,
+            },
+            None => job,
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        // A fresh channel with its receiver in hand cannot be closed.
+        let _ = tx.send(job);
+        lanes.insert(key.clone(), tx);
+        tokio::spawn(run_lane(self.inner.clone(), key, rx));
+    }
+}
+
+async fn run_lane(inner: Arc<Inner>, key: LaneKey, mut rx: mpsc::UnboundedReceiver<Job>) {
+    loop {
+        let job = match rx.try_recv() {
+            Ok(job) => job,
+            Err(_) => {
+                // Senders only send while holding the lock: an empty queue
+                // seen under it means the lane can retire.
+                let mut lanes = inner.lanes.lock().unwrap_or_else(|p| p.into_inner());
+                match rx.try_recv() {
+                    Ok(job) => job,
+                    Err(_) => {
+                        lanes.remove(&key);
+                        return;
+                    }
+                }
+            }
+        };
+        run_job(&inner, &key.1, job).await;
+    }
+}
+
+async fn run_job(inner: &Inner, app: &str, job: Job) {
+    let Ok(_permit) = inner.permits.acquire().await else {
+        return;
+    };
+    let target = match resolve_target(&inner.db, app).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::error!(error = %e, app, "could not resolve app for dispatch");
+            return;
+        }
+    };
+    let outcome = inner
+        .sandbox
+        .handle_event(&target, Some(&job.chat), job.account.as_deref(), job.event)
+        .await;
+    match &outcome.result {
+        Ok(()) => inner.completed.fetch_add(1, Ordering::Relaxed),
+        Err(e) => {
+            tracing::info!(app, chat = %job.chat, error = %e, "bot invocation failed");
+            inner.failed.fetch_add(1, Ordering::Relaxed)
+        }
+    };
+    if outcome.messages.is_empty() {
+        return;
+    }
+    let now = now_ms();
+    let stored: Vec<Message> = outcome
+        .messages
+        .into_iter()
+        .map(|m| Message {
+            id: m.id,
+            chat_id: m.chat,
+            sender_kind: SenderKind::App,
+            sender_id: app.to_string(),
+            text: m.text,
+            buttons: m.buttons,
+            created_at: now,
+            edited_at: None,
+            deleted_at: None,
+        })
+        .collect();
+    if let Err(e) = messages::insert_all(&inner.db, &stored).await {
+        tracing::error!(error = %e, app, "could not store bot messages");
+        return;
+    }
+    for m in &stored {
+        inner
+            .hub
+            .publish(&m.chat_id, ChatEvent::MessageNew(MessageView::from(m)));
+    }
+}
+
+/// The runnable version of `app`: active, with an approved version.
+async fn resolve_target(db: &Db, app: &str) -> StoreResult<Option<Target>> {
+    let Some(record) = apps::get(db, app).await? else {
+        return Ok(None);
+    };
+    if record.status != "active" {
+        return Ok(None);
+    }
+    let Some(version) = record.active_version else {
+        return Ok(None);
+    };
+    let Some(v) = apps::version(db, app, &version).await? else {
+        return Ok(None);
+    };
+    if v.status != "approved" {
+        return Ok(None);
+    }
+    Ok(Some(Target {
+        app_id: v.app_id,
+        version: v.version,
+        sha256: v.component_sha256,
+        grants: Grants::new(v.grants.unwrap_or_default()),
+    }))
+}

@@ -1,0 +1,204 @@
+//! Chats: creating them, posting and listing messages, installing apps,
+//! fanning events out to WebSocket subscribers, and dispatching events to
+//! the bots installed in a chat.
+
+mod dispatch;
+mod hub;
+mod view;
+
+use std::sync::Arc;
+
+use crate::sandbox::{BotEvent, Sandbox};
+use crate::store::chats::{self, Chat};
+use crate::store::messages::{self, Message, SenderKind};
+use crate::store::{Db, StoreError, apps, installs, new_id, now_ms};
+
+pub use dispatch::Dispatcher;
+pub use hub::{ChatEvent, Hub};
+pub use view::{ButtonView, MessageView};
+
+/// What chat operations can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    /// No such chat, or the caller is not a member (indistinguishable on purpose).
+    #[error("chat not found")]
+    ChatNotFound,
+    /// No such message in the chat.
+    #[error("message not found")]
+    MessageNotFound,
+    /// No such app, or it has no approved version.
+    #[error("{0}")]
+    AppNotAvailable(String),
+    /// The request is malformed; the text says why.
+    #[error("{0}")]
+    Invalid(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for ChatError {
+    fn from(e: sqlx::Error) -> Self {
+        ChatError::Store(e.into())
+    }
+}
+
+/// The chat service; cheap to clone.
+#[derive(Clone)]
+pub struct ChatService {
+    db: Db,
+    hub: Hub,
+    dispatcher: Dispatcher,
+    max_message_bytes: usize,
+}
+
+impl ChatService {
+    /// A chat service over `db`, running bots in `sandbox`.
+    pub fn new(db: Db, sandbox: Arc<Sandbox>) -> ChatService {
+        let hub = Hub::default();
+        let limits = sandbox.engine().limits().clone();
+        let dispatcher = Dispatcher::new(
+            db.clone(),
+            hub.clone(),
+            sandbox,
+            limits.dispatch_concurrency,
+        );
+        ChatService {
+            db,
+            hub,
+            dispatcher,
+            max_message_bytes: limits.max_message_bytes,
+        }
+    }
+
+    /// The event hub.
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// The bot dispatcher.
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.dispatcher
+    }
+
+    /// Creates a chat of `creator` and `members` (all must exist).
+    pub async fn create_chat(
+        &self,
+        creator: &str,
+        title: &str,
+        members: &[String],
+    ) -> Result<Chat, ChatError> {
+        let title = title.trim();
+        if title.is_empty() || title.len() > 200 {
+            return Err(ChatError::Invalid("title must be 1 to 200 bytes".into()));
+        }
+        if members.len() > 1_000 {
+            return Err(ChatError::Invalid("at most 1000 members".into()));
+        }
+        for m in members {
+            if crate::store::accounts::get(&self.db, m).await?.is_none() {
+                return Err(ChatError::Invalid(format!("no account with id {m:?}")));
+            }
+        }
+        Ok(chats::create(&self.db, title, creator, members).await?)
+    }
+
+    /// The chat `chat` if `account` is a member.
+    pub async fn chat_for_member(&self, chat: &str, account: &str) -> Result<Chat, ChatError> {
+        if !chats::is_member(&self.db, chat, account).await? {
+            return Err(ChatError::ChatNotFound);
+        }
+        chats::get(&self.db, chat)
+            .await?
+            .ok_or(ChatError::ChatNotFound)
+    }
+
+    /// Fails unless `account` is a member of `chat`.
+    pub async fn require_member(&self, chat: &str, account: &str) -> Result<(), ChatError> {
+        if chats::is_member(&self.db, chat, account).await? {
+            Ok(())
+        } else {
+            Err(ChatError::ChatNotFound)
+        }
+    }
+
+    /// Chats of `account`.
+    pub async fn chats_of(&self, account: &str) -> Result<Vec<Chat>, ChatError> {
+        Ok(chats::for_account(&self.db, account).await?)
+    }
+
+    /// Stores a message from `account`, announces it, and queues it for the
+    /// chat's bots. Returns once it is stored.
+    pub async fn post(
+        &self,
+        chat: &str,
+        account: &str,
+        text: &str,
+    ) -> Result<MessageView, ChatError> {
+        if text.trim().is_empty() {
+            return Err(ChatError::Invalid("text must not be empty".into()));
+        }
+        if text.len() > self.max_message_bytes {
+            return Err(ChatError::Invalid(format!(
+                "text is {} bytes; the limit is {}",
+                text.len(),
+                self.max_message_bytes
+            )));
+        }
+        self.require_member(chat, account).await?;
+        let message = Message {
+            id: new_id(),
+            chat_id: chat.to_string(),
+            sender_kind: SenderKind::User,
+            sender_id: account.to_string(),
+            text: text.to_string(),
+            buttons: Vec::new(),
+            created_at: now_ms(),
+            edited_at: None,
+            deleted_at: None,
+        };
+        messages::insert_all(&self.db, std::slice::from_ref(&message)).await?;
+        let view = MessageView::from(&message);
+        self.hub.publish(chat, ChatEvent::MessageNew(view.clone()));
+        let event = BotEvent::Message {
+            chat: chat.to_string(),
+            message: message.id.clone(),
+            text: message.text,
+        };
+        self.dispatcher
+            .dispatch_to_chat(chat, Some(account), event)
+            .await?;
+        Ok(view)
+    }
+
+    /// Messages of `chat` for a member, oldest first.
+    pub async fn list(
+        &self,
+        chat: &str,
+        account: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<MessageView>, ChatError> {
+        self.require_member(chat, account).await?;
+        let list = messages::list(&self.db, chat, after, limit).await?;
+        Ok(list.iter().map(MessageView::from).collect())
+    }
+
+    /// Installs the app `app` into `chat` on behalf of member `account`.
+    pub async fn install(&self, chat: &str, account: &str, app: &str) -> Result<bool, ChatError> {
+        self.require_member(chat, account).await?;
+        let found = apps::get(&self.db, app).await?;
+        match found {
+            None => Err(ChatError::AppNotAvailable(format!(
+                "no app with id {app:?}"
+            ))),
+            Some(a) if a.active_version.is_none() => Err(ChatError::AppNotAvailable(
+                "the app has no approved version yet".into(),
+            )),
+            Some(a) if a.status != "active" => {
+                Err(ChatError::AppNotAvailable("the app is suspended".into()))
+            }
+            Some(_) => Ok(installs::install(&self.db, chat, app, account).await?),
+        }
+    }
+}

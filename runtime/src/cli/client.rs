@@ -1,0 +1,129 @@
+//! The CLI's HTTP side: publishing and reviewing against a running host.
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+
+use super::build::build_app;
+
+async fn check(response: reqwest::Response) -> anyhow::Result<Value> {
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        let message = body["error"]["message"]
+            .as_str()
+            .unwrap_or("no error message");
+        bail!("server answered {status}: {message}");
+    }
+    Ok(body)
+}
+
+/// Builds the app in `dir` and uploads it with its `miniapp.toml`.
+pub(super) async fn publish(dir: &Path, server: &str, token: &str) -> anyhow::Result<()> {
+    let manifest_path = dir.join("miniapp.toml");
+    let manifest = std::fs::read_to_string(&manifest_path)
+        .with_context(|| format!("reading {}", manifest_path.display()))?;
+    let wasm_path = build_app(dir)?;
+    let wasm = std::fs::read(&wasm_path)?;
+    let form = reqwest::multipart::Form::new()
+        .text("manifest", manifest)
+        .part(
+            "component",
+            reqwest::multipart::Part::bytes(wasm).file_name("app.wasm"),
+        );
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/apps", server.trim_end_matches('/')))
+        .bearer_auth(token)
+        .multipart(form)
+        .send()
+        .await
+        .with_context(|| format!("uploading to {server}"))?;
+    let body = check(response).await?;
+    println!("app: {}", body["app"].as_str().unwrap_or_default());
+    println!("name: {}", body["name"].as_str().unwrap_or_default());
+    println!("version: {}", body["version"].as_str().unwrap_or_default());
+    println!("status: {}", body["status"].as_str().unwrap_or_default());
+    let imports: Vec<&str> = body["imports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    println!("imports: {}", imports.join(", "));
+    Ok(())
+}
+
+/// Prints pending versions.
+pub(super) async fn review_list(server: &str, token: &str) -> anyhow::Result<()> {
+    let response = reqwest::Client::new()
+        .get(format!("{}/v1/review", server.trim_end_matches('/')))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    let body = check(response).await?;
+    let items = body.as_array().cloned().unwrap_or_default();
+    if items.is_empty() {
+        println!("nothing pending");
+    }
+    for item in items {
+        println!(
+            "{} {} {} ({})",
+            item["app"].as_str().unwrap_or(""),
+            item["name"].as_str().unwrap_or(""),
+            item["version"].as_str().unwrap_or(""),
+            item["kind"].as_str().unwrap_or("")
+        );
+        for cap in item["requested"].as_array().into_iter().flatten() {
+            println!(
+                "  requests {}: {}",
+                cap["name"].as_str().unwrap_or(""),
+                cap["reason"].as_str().unwrap_or("")
+            );
+        }
+        for import in item["imports"].as_array().into_iter().flatten() {
+            println!("  imports  {}", import.as_str().unwrap_or(""));
+        }
+    }
+    Ok(())
+}
+
+/// The approve body: everything requested, or only `grants`.
+pub(super) fn approve_body(grants: &[String]) -> Value {
+    if grants.is_empty() {
+        json!({"decision": "approve"})
+    } else {
+        json!({"decision": "approve", "grants": grants})
+    }
+}
+
+/// Sends a review decision.
+pub(super) async fn review_decide(
+    server: &str,
+    token: &str,
+    app: &str,
+    version: &str,
+    body: Value,
+) -> anyhow::Result<()> {
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/v1/review/{app}/{version}",
+            server.trim_end_matches('/')
+        ))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await?;
+    let body = check(response).await?;
+    println!(
+        "{} {}: {}",
+        app,
+        version,
+        body["status"].as_str().unwrap_or("")
+    );
+    if let Some(grants) = body["grants"].as_array() {
+        let names: Vec<&str> = grants.iter().filter_map(Value::as_str).collect();
+        println!("grants: {}", names.join(", "));
+    }
+    Ok(())
+}

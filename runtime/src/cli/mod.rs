@@ -1,0 +1,231 @@
+//! The `miniapp` command line: `serve`, `build`, `publish`, `review`.
+
+mod build;
+mod client;
+mod demo;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Limits;
+use crate::server::{self, ServerConfig};
+
+pub use build::{build_app, ensure_wasm_target};
+
+/// miniapp: host, build and publish WebAssembly mini-apps.
+#[derive(Debug, Parser)]
+#[command(name = "miniapp", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the host.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Directory for the database, modules and compiled artifacts.
+        #[arg(long, default_value = "miniapp-data")]
+        data: PathBuf,
+        /// The operator's bearer token.
+        #[arg(long, env = "MINIAPP_OPERATOR_TOKEN", hide_env_values = true)]
+        operator_token: Option<String>,
+        /// Publish and approve the sample apps, and set up a demo chat.
+        #[arg(long)]
+        demo: bool,
+        /// Where the sample apps are (for --demo).
+        #[arg(long)]
+        samples: Option<PathBuf>,
+    },
+    /// Build an app for wasm32-wasip2 (release) and print the .wasm path.
+    Build {
+        /// The app's directory (with Cargo.toml and miniapp.toml).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Build an app and upload it for review.
+    Publish {
+        /// The app's directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// The host's base URL.
+        #[arg(long, env = "MINIAPP_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// Your account token.
+        #[arg(long, env = "MINIAPP_TOKEN", hide_env_values = true)]
+        token: String,
+    },
+    /// Review pending versions (operator).
+    Review {
+        #[command(subcommand)]
+        action: ReviewAction,
+        /// The host's base URL.
+        #[arg(
+            long,
+            env = "MINIAPP_SERVER",
+            default_value = "http://127.0.0.1:8080",
+            global = true
+        )]
+        server: String,
+        /// The operator's token.
+        #[arg(
+            long,
+            env = "MINIAPP_OPERATOR_TOKEN",
+            hide_env_values = true,
+            global = true
+        )]
+        token: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReviewAction {
+    /// List pending versions with requested capabilities and real imports.
+    List,
+    /// Approve a version, granting everything requested or only `--grant`s.
+    Approve {
+        /// App id.
+        app: String,
+        /// Version.
+        version: String,
+        /// Grant only these (repeatable).
+        #[arg(long = "grant")]
+        grants: Vec<String>,
+    },
+    /// Reject a version with a reason.
+    Reject {
+        /// App id.
+        app: String,
+        /// Version.
+        version: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,sqlx=warn,wasmtime=warn,cranelift=warn")
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve {
+            listen,
+            data,
+            operator_token,
+            demo,
+            samples,
+        } => {
+            let operator_token = match (operator_token, demo) {
+                (Some(t), _) => Some(t),
+                (None, true) => Some(demo::operator_token(&data)?),
+                (None, false) => {
+                    tracing::warn!("no MINIAPP_OPERATOR_TOKEN set: nobody can review apps");
+                    None
+                }
+            };
+            let config = ServerConfig {
+                listen,
+                data_dir: data.clone(),
+                operator_token: operator_token.clone(),
+                limits: Limits::default(),
+            };
+            server::run(config, async |host, addr| {
+                if demo {
+                    let samples = samples.unwrap_or_else(demo::default_samples_dir);
+                    demo::prepare(
+                        host,
+                        addr,
+                        &data,
+                        &samples,
+                        operator_token.as_deref().unwrap_or_default(),
+                    )
+                    .await?;
+                }
+                Ok(())
+            })
+            .await
+        }
+        Command::Build { dir } => {
+            let wasm = build_app(&dir)?;
+            println!("{}", wasm.display());
+            Ok(())
+        }
+        Command::Publish { dir, server, token } => client::publish(&dir, &server, &token).await,
+        Command::Review {
+            action,
+            server,
+            token,
+        } => {
+            let token = token.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "reviewing needs the operator token (--token or MINIAPP_OPERATOR_TOKEN)"
+                )
+            })?;
+            match action {
+                ReviewAction::List => client::review_list(&server, &token).await,
+                ReviewAction::Approve {
+                    app,
+                    version,
+                    grants,
+                } => {
+                    client::review_decide(
+                        &server,
+                        &token,
+                        &app,
+                        &version,
+                        client::approve_body(&grants),
+                    )
+                    .await
+                }
+                ReviewAction::Reject {
+                    app,
+                    version,
+                    reason,
+                } => {
+                    client::review_decide(
+                        &server,
+                        &token,
+                        &app,
+                        &version,
+                        serde_json::json!({"decision": "reject", "reason": reason}),
+                    )
+                    .await
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! The wasmtime `Config` the host runs with.
+
+use crate::config::Limits;
+
+/// Which instance allocator the engine got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllocatorKind {
+    /// Pre-reserved slots: fast instantiation.
+    Pooling,
+    /// Allocate per instance: the fallback where memory cannot be reserved.
+    OnDemand,
+}
+
+fn base_config(limits: &Limits) -> wasmtime::Config {
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model(true);
+    config.strategy(wasmtime::Strategy::Cranelift);
+    config.epoch_interruption(true);
+    config.max_wasm_stack(limits.max_wasm_stack);
+    // Host functions run on the guest's fiber stack: keep ample room above
+    // the wasm stack for them.
+    config.async_stack_size(limits.max_wasm_stack + (2 << 20));
+    config.parallel_compilation(true);
+    config
+}
+
+fn pooling(limits: &Limits) -> wasmtime::PoolingAllocationConfig {
+    let mut pool = wasmtime::PoolingAllocationConfig::new();
+    pool.total_component_instances(1_000);
+    pool.total_core_instances(4_000);
+    pool.total_memories(1_000);
+    pool.total_tables(2_000);
+    pool.total_stacks(1_000);
+    pool.max_memories_per_component(4);
+    pool.max_tables_per_component(8);
+    pool.max_core_instances_per_component(32);
+    pool.max_memory_size(limits.memory_bytes);
+    pool.table_elements(limits.table_elements);
+    pool.max_unused_warm_slots(100);
+    pool.linear_memory_keep_resident(64 << 10);
+    pool.table_keep_resident(16 << 10);
+    pool
+}
+
+/// Builds the engine: pooling allocator first, on-demand if the pool's
+/// virtual memory cannot be reserved here.
+pub(super) fn build(limits: &Limits) -> anyhow::Result<(wasmtime::Engine, AllocatorKind)> {
+    if std::env::var_os("MINIAPP_ON_DEMAND_ALLOCATOR").is_none() {
+        let mut config = base_config(limits);
+        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling(
+            limits,
+        )));
+        match wasmtime::Engine::new(&config) {
+            Ok(engine) => return Ok((engine, AllocatorKind::Pooling)),
+            Err(e) => {
+                tracing::warn!(error = %e, "pooling allocator unavailable; using on-demand allocation")
+            }
+        }
+    }
+    let config = base_config(limits);
+    Ok((wasmtime::Engine::new(&config)?, AllocatorKind::OnDemand))
+}

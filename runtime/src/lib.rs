@@ -1,0 +1,16 @@
+//! The miniapp host: loads sandboxed WebAssembly mini-apps and grants each
+//! one capability-scoped access to messaging, identity, storage and more.
+//!
+//! Dependencies point one way: [`api`] → services ([`chat`], [`registry`])
+//! → [`sandbox`] → [`engine`] + [`capabilities`] → [`store`].
+
+pub mod api;
+pub mod capabilities;
+pub mod chat;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod registry;
+pub mod sandbox;
+pub mod server;
+pub mod store;

@@ -1,0 +1,5 @@
+//! The `miniapp` command.
+
+fn main() -> std::process::ExitCode {
+    miniapp_runtime::cli::main()
+}

@@ -1,0 +1,162 @@
+//! `miniapp.toml`: what an app is and what it asks for.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::capabilities::grants::is_known_grant;
+
+/// What kind of app a component is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AppKind {
+    /// Exports the chat-event handler.
+    Bot,
+    /// Serves an HTTP UI.
+    WebApp,
+    /// Both.
+    App,
+}
+
+impl AppKind {
+    /// The manifest spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppKind::Bot => "bot",
+            AppKind::WebApp => "web-app",
+            AppKind::App => "app",
+        }
+    }
+}
+
+/// A parsed, validated manifest.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Unique app name: lowercase letters, digits and `-`.
+    pub name: String,
+    /// Semver version.
+    pub version: semver::Version,
+    /// Bot, web app or both.
+    pub kind: AppKind,
+    /// Shown to operators and users.
+    #[serde(default)]
+    pub description: String,
+    /// Requested capability → the reason shown to the operator and the user.
+    #[serde(default)]
+    pub capabilities: BTreeMap<String, String>,
+}
+
+/// Why a manifest was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// Not TOML or not the expected shape.
+    #[error("manifest is not valid: {0}")]
+    Syntax(String),
+    /// A field is out of range.
+    #[error("manifest field `{field}`: {problem}")]
+    Field {
+        /// Which field.
+        field: &'static str,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+impl Manifest {
+    /// Parses and validates manifest text.
+    pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        let manifest: Manifest =
+            toml::from_str(text).map_err(|e| ManifestError::Syntax(e.message().to_string()))?;
+        manifest.validate()?;
+        Ok(manifest)
+    }
+
+    fn validate(&self) -> Result<(), ManifestError> {
+        let name_ok = (2..=64).contains(&self.name.len())
+            && self
+                .name
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_lowercase())
+            && self
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !name_ok {
+            return Err(ManifestError::Field {
+                field: "name",
+                problem:
+                    "2 to 64 characters: lowercase letters, digits and '-', starting with a letter"
+                        .into(),
+            });
+        }
+        if self.description.len() > 2_000 {
+            return Err(ManifestError::Field {
+                field: "description",
+                problem: "at most 2000 bytes".into(),
+            });
+        }
+        if self.capabilities.len() > 64 {
+            return Err(ManifestError::Field {
+                field: "capabilities",
+                problem: "at most 64 entries".into(),
+            });
+        }
+        for (grant, reason) in &self.capabilities {
+            if !is_known_grant(grant) {
+                return Err(ManifestError::Field {
+                    field: "capabilities",
+                    problem: format!("unknown capability {grant:?}"),
+                });
+            }
+            if reason.trim().is_empty() || reason.len() > 500 {
+                return Err(ManifestError::Field {
+                    field: "capabilities",
+                    problem: format!("capability {grant:?} needs a reason of 1 to 500 bytes"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a grant (or, for `http:`, any grant with that prefix) was requested.
+    pub fn requests(&self, grant: &str) -> bool {
+        if grant == "http:" {
+            self.capabilities.keys().any(|k| k.starts_with("http:"))
+        } else {
+            self.capabilities.contains_key(grant)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_sample_manifest() {
+        let m = Manifest::parse(
+            "name = \"echo-bot\"\nversion = \"0.1.0\"\nkind = \"bot\"\n[capabilities]\n\"storage\" = \"counting\"\n",
+        )
+        .expect("valid");
+        assert_eq!(m.name, "echo-bot");
+        assert!(m.requests("storage"));
+        assert!(!m.requests("messaging.send"));
+    }
+
+    #[test]
+    fn refuses_bad_names_versions_kinds_and_capabilities() {
+        for bad in [
+            "name = \"Echo\"\nversion = \"0.1.0\"\nkind = \"bot\"",
+            "name = \"echo\"\nversion = \"one\"\nkind = \"bot\"",
+            "name = \"echo\"\nversion = \"0.1.0\"\nkind = \"daemon\"",
+            "name = \"echo\"\nversion = \"0.1.0\"\nkind = \"bot\"\n[capabilities]\n\"root\" = \"because\"",
+            "name = \"echo\"\nversion = \"0.1.0\"\nkind = \"bot\"\n[capabilities]\n\"storage\" = \"\"",
+            "name = \"echo\"\nversion = \"0.1.0\"\nkind = \"bot\"\nsurprise = 1",
+            "\u{0}\u{1}garbage",
+        ] {
+            assert!(Manifest::parse(bad).is_err(), "accepted: {bad:?}");
+        }
+    }
+}

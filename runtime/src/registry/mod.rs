@@ -1,0 +1,247 @@
+//! The registry: uploads (manifest + component), their validation and
+//! import inspection, content-addressed module bytes, and the review
+//! workflow that turns a pending version into an approved one.
+
+pub mod inspect;
+pub mod manifest;
+mod review;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::capabilities::grants::grants_for_import;
+use crate::config::Limits;
+use crate::sandbox::Sandbox;
+use crate::store::apps::{self, AddVersionError, NewVersion};
+use crate::store::audit::{self, AuditEntry};
+use crate::store::blobs::BlobStore;
+use crate::store::{Db, StoreError};
+
+pub use manifest::{AppKind, Manifest};
+pub use review::{Decision, ReviewItem};
+
+/// The WIT export every bot must provide.
+pub const BOT_HANDLER_EXPORT: &str = "miniapp:platform/handler@0.1.0";
+
+/// Why an upload or review was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The manifest is bad.
+    #[error(transparent)]
+    Manifest(#[from] manifest::ManifestError),
+    /// The component is bad.
+    #[error(transparent)]
+    Component(#[from] inspect::InspectError),
+    /// Something is too large.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The component imports interfaces its manifest did not ask for.
+    #[error("the component imports interfaces its manifest does not declare: {}", .0.join("; "))]
+    UndeclaredImports(Vec<String>),
+    /// The component lacks an export its kind needs.
+    #[error("{0}")]
+    MissingExport(String),
+    /// The name is taken by another developer's app.
+    #[error("the app name {0:?} belongs to another developer")]
+    NameTaken(String),
+    /// The version was uploaded before.
+    #[error("version {1} of {0:?} was already uploaded; bump the version")]
+    VersionExists(String, String),
+    /// No such app or version.
+    #[error("{0}")]
+    NotFound(String),
+    /// The review request is malformed or does not fit the version.
+    #[error("{0}")]
+    InvalidDecision(String),
+    /// The version is not pending.
+    #[error("version {1} of app {0} is not pending review (it is {2})")]
+    NotPending(String, String, String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Disk I/O failed.
+    #[error("could not store the component: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What `publish` answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct Published {
+    /// The app's id.
+    pub app: String,
+    /// The app's name.
+    pub name: String,
+    /// The new version.
+    pub version: String,
+    /// Always `pending` on upload.
+    pub status: String,
+    /// The component's real imports.
+    pub imports: Vec<String>,
+    /// hex sha256 of the component.
+    pub sha256: String,
+}
+
+/// The registry service; cheap to clone.
+#[derive(Clone)]
+pub struct Registry {
+    db: Db,
+    blobs: BlobStore,
+    sandbox: Arc<Sandbox>,
+    limits: Limits,
+}
+
+impl Registry {
+    /// A registry storing modules in `blobs` and compiling them in `sandbox`.
+    pub fn new(db: Db, blobs: BlobStore, sandbox: Arc<Sandbox>, limits: Limits) -> Registry {
+        Registry {
+            db,
+            blobs,
+            sandbox,
+            limits,
+        }
+    }
+
+    /// Validates and stores an upload by `owner` as a pending version.
+    /// Compilation happens afterwards, off the request path; a component
+    /// that fails to compile is rejected with the compiler's reason.
+    pub async fn publish(
+        &self,
+        owner: &str,
+        manifest_text: &str,
+        component: Vec<u8>,
+    ) -> Result<Published, RegistryError> {
+        if manifest_text.len() > self.limits.max_manifest_bytes {
+            return Err(RegistryError::TooLarge(format!(
+                "manifest is {} bytes; the limit is {}",
+                manifest_text.len(),
+                self.limits.max_manifest_bytes
+            )));
+        }
+        if component.len() > self.limits.max_component_bytes {
+            return Err(RegistryError::TooLarge(format!(
+                "component is {} bytes; the limit is {}",
+                component.len(),
+                self.limits.max_component_bytes
+            )));
+        }
+        let manifest = Manifest::parse(manifest_text)?;
+        let (component, inspection) = tokio::task::spawn_blocking(move || {
+            let inspection = inspect::inspect(&component);
+            (component, inspection)
+        })
+        .await
+        .map_err(|e| RegistryError::Io(std::io::Error::other(e)))?;
+        let inspection = inspection?;
+        check_imports(&manifest, &inspection.imports)?;
+        if matches!(manifest.kind, AppKind::Bot | AppKind::App)
+            && !inspection.exports.iter().any(|e| e == BOT_HANDLER_EXPORT)
+        {
+            return Err(RegistryError::MissingExport(format!(
+                "a {} must export {BOT_HANDLER_EXPORT}; this component exports {:?}",
+                manifest.kind.as_str(),
+                inspection.exports
+            )));
+        }
+        let blobs = self.blobs.clone();
+        let (sha256, size) = tokio::task::spawn_blocking(move || {
+            blobs.put(&component).map(|sha| (sha, component.len()))
+        })
+        .await
+        .map_err(|e| RegistryError::Io(std::io::Error::other(e)))??;
+        let requested: Vec<(String, String)> = manifest.capabilities.clone().into_iter().collect();
+        let version = manifest.version.to_string();
+        let app_id = apps::add_version(
+            &self.db,
+            &NewVersion {
+                name: &manifest.name,
+                owner_id: owner,
+                version: &version,
+                kind: manifest.kind.as_str(),
+                description: &manifest.description,
+                manifest: manifest_text,
+                component_sha256: &sha256,
+                component_size: size as i64,
+                imports: &inspection.imports,
+                requested: &requested,
+            },
+        )
+        .await
+        .map_err(|e| match e {
+            AddVersionError::NameTaken => RegistryError::NameTaken(manifest.name.clone()),
+            AddVersionError::VersionExists => {
+                RegistryError::VersionExists(manifest.name.clone(), version.clone())
+            }
+            AddVersionError::Store(e) => RegistryError::Store(e),
+        })?;
+        audit::record(
+            &self.db,
+            AuditEntry {
+                actor: format!("account:{owner}"),
+                action: "version.published".into(),
+                app_id: Some(app_id.clone()),
+                detail: format!("{} {version} ({sha256})", manifest.name),
+                ..AuditEntry::default()
+            },
+        )
+        .await?;
+        self.compile_in_background(app_id.clone(), version.clone(), sha256.clone());
+        Ok(Published {
+            app: app_id,
+            name: manifest.name,
+            version,
+            status: "pending".into(),
+            imports: inspection.imports,
+            sha256,
+        })
+    }
+
+    fn compile_in_background(&self, app: String, version: String, sha256: String) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = this.sandbox.compile(&sha256).await {
+                tracing::warn!(app, version, error = %e, "uploaded component failed to compile");
+                let reason = format!("the component failed to compile: {e}");
+                if let Err(e) = apps::reject(&this.db, &app, &version, &reason).await {
+                    tracing::error!(error = %e, "could not reject uncompilable version");
+                }
+            }
+        });
+    }
+
+    /// The app `id`.
+    pub async fn app(&self, id: &str) -> Result<apps::App, RegistryError> {
+        apps::get(&self.db, id)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(format!("no app with id {id:?}")))
+    }
+
+    /// Every version of app `id`.
+    pub async fn versions(&self, id: &str) -> Result<Vec<apps::Version>, RegistryError> {
+        Ok(apps::versions(&self.db, id).await?)
+    }
+}
+
+/// Every import must be unlocked by a requested capability; lists each
+/// offender with what would have unlocked it.
+fn check_imports(manifest: &Manifest, imports: &[String]) -> Result<(), RegistryError> {
+    let mut offending = Vec::new();
+    for import in imports {
+        match grants_for_import(import) {
+            Ok(None) => {}
+            Ok(Some(needed)) => {
+                if !needed.iter().any(|g| manifest.requests(g)) {
+                    offending.push(format!("{import} (needs one of: {})", needed.join(", ")));
+                }
+            }
+            Err(()) => offending.push(format!(
+                "{import} (not an interface this platform provides)"
+            )),
+        }
+    }
+    if offending.is_empty() {
+        Ok(())
+    } else {
+        Err(RegistryError::UndeclaredImports(offending))
+    }
+}

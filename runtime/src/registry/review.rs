@@ -1,0 +1,174 @@
+//! The operator's side: pending versions, approve with (a subset of) the
+//! requested grants, or reject with a reason.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Registry, RegistryError};
+use crate::store::apps;
+use crate::store::audit::{self, AuditEntry};
+
+/// A pending version as the operator sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewItem {
+    /// The app's id.
+    pub app: String,
+    /// The app's name.
+    pub name: String,
+    /// The version under review.
+    pub version: String,
+    /// `bot`, `web-app` or `app`.
+    pub kind: String,
+    /// The manifest's description.
+    pub description: String,
+    /// Requested capabilities with their reasons.
+    pub requested: Vec<RequestedCapability>,
+    /// What the component really imports.
+    pub imports: Vec<String>,
+    /// hex sha256 of the component.
+    pub sha256: String,
+    /// Component size in bytes.
+    pub size: i64,
+    /// Upload time, unix ms.
+    pub uploaded_at: i64,
+}
+
+/// One requested capability.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestedCapability {
+    /// Grant name.
+    pub name: String,
+    /// Why the developer wants it.
+    pub reason: String,
+}
+
+/// The operator's decision.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    /// `approve` or `reject`.
+    pub decision: String,
+    /// For approve: the subset to grant (default: everything requested).
+    #[serde(default)]
+    pub grants: Option<Vec<String>>,
+    /// For reject: why.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl Registry {
+    /// Versions waiting for review, oldest first.
+    pub async fn pending(&self) -> Result<Vec<ReviewItem>, RegistryError> {
+        let list = apps::versions_with_status(&self.db, "pending").await?;
+        Ok(list
+            .into_iter()
+            .map(|(name, v)| ReviewItem {
+                app: v.app_id,
+                name,
+                version: v.version,
+                kind: v.kind,
+                description: v.description,
+                requested: v
+                    .requested
+                    .into_iter()
+                    .map(|(name, reason)| RequestedCapability { name, reason })
+                    .collect(),
+                imports: v.imports,
+                sha256: v.component_sha256,
+                size: v.component_size,
+                uploaded_at: v.created_at,
+            })
+            .collect())
+    }
+
+    /// Applies the operator's `decision` to (`app`, `version`).
+    pub async fn decide(
+        &self,
+        app: &str,
+        version: &str,
+        decision: &Decision,
+    ) -> Result<apps::Version, RegistryError> {
+        let current = apps::version(&self.db, app, version)
+            .await?
+            .ok_or_else(|| {
+                RegistryError::NotFound(format!("app {app:?} has no version {version:?}"))
+            })?;
+        if current.status != "pending" {
+            return Err(RegistryError::NotPending(
+                app.into(),
+                version.into(),
+                current.status,
+            ));
+        }
+        let requested: BTreeSet<String> =
+            current.requested.iter().map(|(g, _)| g.clone()).collect();
+        let (action, detail) = match decision.decision.as_str() {
+            "approve" => {
+                if decision.reason.is_some() {
+                    return Err(RegistryError::InvalidDecision(
+                        "`reason` goes with reject, not approve".into(),
+                    ));
+                }
+                let grants: BTreeSet<String> = match &decision.grants {
+                    None => requested.clone(),
+                    Some(list) => list.iter().cloned().collect(),
+                };
+                let extra: Vec<&String> = grants.difference(&requested).collect();
+                if !extra.is_empty() {
+                    return Err(RegistryError::InvalidDecision(format!(
+                        "cannot grant what was not requested: {extra:?}; requested: {requested:?}"
+                    )));
+                }
+                if !apps::approve(&self.db, app, version, &grants).await? {
+                    return Err(RegistryError::NotPending(
+                        app.into(),
+                        version.into(),
+                        "no longer pending".into(),
+                    ));
+                }
+                ("version.approved", format!("{version} granted {grants:?}"))
+            }
+            "reject" => {
+                if decision.grants.is_some() {
+                    return Err(RegistryError::InvalidDecision(
+                        "`grants` goes with approve, not reject".into(),
+                    ));
+                }
+                let reason = decision.reason.as_deref().map(str::trim).unwrap_or("");
+                if reason.is_empty() || reason.len() > 2_000 {
+                    return Err(RegistryError::InvalidDecision(
+                        "reject needs a `reason` of 1 to 2000 bytes".into(),
+                    ));
+                }
+                if !apps::reject(&self.db, app, version, reason).await? {
+                    return Err(RegistryError::NotPending(
+                        app.into(),
+                        version.into(),
+                        "no longer pending".into(),
+                    ));
+                }
+                ("version.rejected", format!("{version}: {reason}"))
+            }
+            other => {
+                return Err(RegistryError::InvalidDecision(format!(
+                    "decision must be \"approve\" or \"reject\", not {other:?}"
+                )));
+            }
+        };
+        audit::record(
+            &self.db,
+            AuditEntry {
+                actor: "operator".into(),
+                action: action.into(),
+                app_id: Some(app.into()),
+                detail,
+                ..AuditEntry::default()
+            },
+        )
+        .await?;
+        apps::version(&self.db, app, version).await?.ok_or_else(|| {
+            RegistryError::NotFound(format!("app {app:?} has no version {version:?}"))
+        })
+    }
+}

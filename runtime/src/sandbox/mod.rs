@@ -1,0 +1,244 @@
+//! Running app code: one `InstancePre` per approved version, one fresh
+//! `Store` per invocation, every limit applied, and whatever the guest did
+//! (messages, log lines, a trap, a timeout) reported back as plain data so
+//! services above never touch wasmtime types.
+
+mod event;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+use wasmtime::component::Linker;
+
+use crate::capabilities::bindings::BotPre;
+use crate::capabilities::{self, Grants, HostState, Invocation, OutgoingMessage, Services};
+use crate::engine::Engine;
+use crate::store::blobs::BlobStore;
+use crate::store::logs::{self, NewLogLine};
+
+pub use event::BotEvent;
+
+/// An approved app version, ready to be run.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The app's id.
+    pub app_id: String,
+    /// The version.
+    pub version: String,
+    /// sha256 of its component.
+    pub sha256: String,
+    /// What was granted.
+    pub grants: Grants,
+}
+
+/// How an invocation ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InvokeError {
+    /// The component could not be loaded or linked.
+    Load(String),
+    /// The deadline passed.
+    Timeout,
+    /// The guest trapped (panic, out-of-bounds, unreachable, stack overflow,
+    /// memory refused …); the text says which.
+    Trap(String),
+    /// The handler returned an error.
+    Handler(String),
+}
+
+impl std::fmt::Display for InvokeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InvokeError::Load(e) => write!(f, "could not load the component: {e}"),
+            InvokeError::Timeout => {
+                f.write_str("invocation exceeded its time limit and was stopped")
+            }
+            InvokeError::Trap(e) => write!(f, "guest trapped: {e}"),
+            InvokeError::Handler(e) => write!(f, "handler returned an error: {e}"),
+        }
+    }
+}
+
+/// What one invocation produced.
+#[derive(Debug)]
+pub struct Outcome {
+    /// Success or why not.
+    pub result: Result<(), InvokeError>,
+    /// Messages the app sent (to be stored and delivered by the caller).
+    pub messages: Vec<OutgoingMessage>,
+}
+
+struct Prepared {
+    pre: BotPre<HostState>,
+    grants: Arc<Grants>,
+}
+
+/// Runs app code.
+pub struct Sandbox {
+    engine: Engine,
+    linker: Linker<HostState>,
+    services: Arc<Services>,
+    blobs: BlobStore,
+    prepared: Mutex<HashMap<(String, String), Arc<Prepared>>>,
+}
+
+impl Sandbox {
+    /// A sandbox running components from `blobs` on `engine`.
+    pub fn new(
+        engine: Engine,
+        services: Arc<Services>,
+        blobs: BlobStore,
+    ) -> anyhow::Result<Sandbox> {
+        let mut linker = Linker::new(engine.wasmtime());
+        capabilities::add_to_linker(&mut linker)?;
+        Ok(Sandbox {
+            engine,
+            linker,
+            services,
+            blobs,
+            prepared: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Compiles (or loads from the artifact cache) the component `sha256`
+    /// off the async executor; used at upload to validate and warm the cache.
+    pub async fn compile(&self, sha256: &str) -> Result<(), InvokeError> {
+        self.load(sha256).await.map(|_| ())
+    }
+
+    async fn load(&self, sha256: &str) -> Result<wasmtime::component::Component, InvokeError> {
+        let engine = self.engine.clone();
+        let blobs = self.blobs.clone();
+        let sha = sha256.to_string();
+        let timeout = self.engine.limits().compile_timeout;
+        let job =
+            tokio::task::spawn_blocking(move || engine.load_component(&sha, || blobs.get(&sha)));
+        match tokio::time::timeout(timeout, job).await {
+            Ok(Ok(Ok(component))) => Ok(component),
+            Ok(Ok(Err(e))) => Err(InvokeError::Load(format!("{e:#}"))),
+            Ok(Err(e)) => Err(InvokeError::Load(format!("compile task failed: {e}"))),
+            Err(_) => Err(InvokeError::Load(format!(
+                "compiling took longer than {timeout:?}"
+            ))),
+        }
+    }
+
+    async fn prepare(&self, target: &Target) -> Result<Arc<Prepared>, InvokeError> {
+        let key = (target.app_id.clone(), target.version.clone());
+        if let Some(p) = self.prepared.lock().await.get(&key) {
+            return Ok(p.clone());
+        }
+        let component = self.load(&target.sha256).await?;
+        let instance_pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| InvokeError::Load(format!("{e:#}")))?;
+        let pre = BotPre::new(instance_pre).map_err(|e| InvokeError::Load(format!("{e:#}")))?;
+        let prepared = Arc::new(Prepared {
+            pre,
+            grants: Arc::new(target.grants.clone()),
+        });
+        self.prepared.lock().await.insert(key, prepared.clone());
+        Ok(prepared)
+    }
+
+    /// Forgets the prepared instance of a version (after suspension or a grant change).
+    pub async fn forget(&self, app_id: &str, version: &str) {
+        self.prepared
+            .lock()
+            .await
+            .remove(&(app_id.to_string(), version.to_string()));
+    }
+
+    /// Delivers `event` to a fresh instance of `target`, for `account` in
+    /// `chat`. Log lines (the guest's, its stdout/stderr and any failure)
+    /// are written to the app's log before this returns.
+    pub async fn handle_event(
+        &self,
+        target: &Target,
+        chat: Option<&str>,
+        account: Option<&str>,
+        event: BotEvent,
+    ) -> Outcome {
+        let (result, mut state) = self.run(target, chat, account, event).await;
+        let mut lines = state
+            .as_mut()
+            .map(|s| std::mem::take(&mut s.logs))
+            .unwrap_or_default();
+        if let Err(e) = &result {
+            lines.push(NewLogLine {
+                level: "error",
+                message: e.to_string(),
+            });
+        }
+        if let Err(e) = logs::append(
+            &self.services.db,
+            &target.app_id,
+            &target.version,
+            chat,
+            &lines,
+        )
+        .await
+        {
+            tracing::error!(error = %e, app = %target.app_id, "could not write app log");
+        }
+        Outcome {
+            result,
+            messages: state.map(|s| s.outbox).unwrap_or_default(),
+        }
+    }
+
+    async fn run(
+        &self,
+        target: &Target,
+        chat: Option<&str>,
+        account: Option<&str>,
+        event: BotEvent,
+    ) -> (Result<(), InvokeError>, Option<HostState>) {
+        let prepared = match self.prepare(target).await {
+            Ok(p) => p,
+            Err(e) => return (Err(e), None),
+        };
+        let cx = Invocation {
+            app_id: Arc::from(target.app_id.as_str()),
+            version: Arc::from(target.version.as_str()),
+            grants: prepared.grants.clone(),
+            chat: chat.map(str::to_string),
+            account: account.map(str::to_string),
+            services: self.services.clone(),
+        };
+        let mut store = self.engine.new_store(HostState::new(cx));
+        let timeout = self.engine.limits().invocation_timeout;
+        let wit_event = event.into_wit();
+        let call = async {
+            let bot = prepared.pre.instantiate_async(&mut store).await?;
+            bot.miniapp_platform_handler()
+                .call_handle(&mut store, &wit_event)
+                .await
+        };
+        let result = match tokio::time::timeout(timeout, call).await {
+            Err(_) => Err(InvokeError::Timeout),
+            Ok(Err(trap)) => Err(classify_trap(&trap)),
+            Ok(Ok(Err(msg))) => Err(InvokeError::Handler(msg)),
+            Ok(Ok(Ok(()))) => Ok(()),
+        };
+        let mut state = store.into_data();
+        state.drain_stdio();
+        (result, Some(state))
+    }
+}
+
+fn classify_trap(err: &wasmtime::Error) -> InvokeError {
+    if let Some(trap) = err.downcast_ref::<wasmtime::Trap>() {
+        if *trap == wasmtime::Trap::Interrupt {
+            return InvokeError::Timeout;
+        }
+        return InvokeError::Trap(format!("{trap}"));
+    }
+    InvokeError::Trap(format!("{err:#}"))
+}

@@ -1,0 +1,110 @@
+//! Assembling the host from its parts and serving the API.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use rand::RngCore;
+
+use crate::api::{self, AppState, hash_token};
+use crate::capabilities::Services;
+use crate::chat::ChatService;
+use crate::config::Limits;
+use crate::engine::Engine;
+use crate::registry::Registry;
+use crate::sandbox::Sandbox;
+use crate::store::blobs::BlobStore;
+use crate::store::{Db, secrets};
+
+/// How to run a host.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on (port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// Directory for the embedded database, module bytes and compiled artifacts.
+    pub data_dir: PathBuf,
+    /// The operator's bearer token, if any.
+    pub operator_token: Option<String>,
+    /// Host-wide limits.
+    pub limits: Limits,
+}
+
+/// A fully assembled host, not yet listening.
+#[derive(Clone)]
+pub struct Host {
+    /// The API's state (services and stores).
+    pub state: AppState,
+}
+
+impl Host {
+    /// Opens the data directory and wires every part together.
+    pub async fn open(config: &ServerConfig) -> anyhow::Result<Host> {
+        let data = &config.data_dir;
+        std::fs::create_dir_all(data)
+            .with_context(|| format!("creating data directory {}", data.display()))?;
+        let db = Db::open_sqlite(data)
+            .await
+            .context("opening the database")?;
+        let identity_key = secrets::get_or_create(&db, "identity-key", || {
+            let mut key = [0u8; 32];
+            rand::rng().fill_bytes(&mut key);
+            hex::encode(key)
+        })
+        .await?;
+        let identity_key = hex::decode(identity_key).context("stored identity key is not hex")?;
+        let engine = Engine::new(&config.limits, &data.join("compiled"))
+            .context("creating the wasm engine")?;
+        let blobs = BlobStore::open(&data.join("modules")).context("opening the module store")?;
+        let services = Arc::new(Services {
+            db: db.clone(),
+            limits: config.limits.clone(),
+            identity_key,
+        });
+        let sandbox = Arc::new(Sandbox::new(engine.clone(), services, blobs.clone())?);
+        let chat = ChatService::new(db.clone(), sandbox.clone());
+        let registry = Registry::new(db.clone(), blobs, sandbox, config.limits.clone());
+        let state = AppState {
+            db,
+            chat,
+            registry,
+            engine,
+            operator_token_hash: config.operator_token.as_deref().map(hash_token),
+            limits: Arc::new(config.limits.clone()),
+        };
+        Ok(Host { state })
+    }
+
+    /// Serves the API on `listener` until `shutdown` resolves.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let router = api::router(self.state.clone());
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        self.state.db.close().await;
+        Ok(())
+    }
+}
+
+/// Binds `config.listen`, prints the address, and serves until Ctrl-C.
+pub async fn run(
+    config: ServerConfig,
+    before_serving: impl AsyncFnOnce(&Host, SocketAddr) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let host = Host::open(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    before_serving(&host, addr).await?;
+    println!("miniapp listening on http://{addr}");
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    host.serve(listener, shutdown).await
+}

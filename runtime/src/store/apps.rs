@@ -1,0 +1,324 @@
+//! Apps and their versions: what was uploaded, what was asked for, what the
+//! operator decided.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Db, StoreError, StoreResult, from_json, new_id, now_ms, to_json};
+
+/// One app.
+#[derive(Debug, Clone, Serialize)]
+pub struct App {
+    /// Its id.
+    pub id: String,
+    /// Its unique name.
+    pub name: String,
+    /// The developer's account id.
+    pub owner_id: String,
+    /// `active` or `suspended`.
+    pub status: String,
+    /// The approved version that runs, if any.
+    pub active_version: Option<String>,
+    /// Creation time, unix ms.
+    pub created_at: i64,
+}
+
+/// One uploaded version of an app.
+#[derive(Debug, Clone, Serialize)]
+pub struct Version {
+    /// The app's id.
+    pub app_id: String,
+    /// Semver version.
+    pub version: String,
+    /// `bot`, `web-app` or `app`.
+    pub kind: String,
+    /// The manifest's description.
+    pub description: String,
+    /// The manifest as uploaded.
+    pub manifest: String,
+    /// Hex sha256 of the component bytes.
+    pub component_sha256: String,
+    /// Size of the component in bytes.
+    pub component_size: i64,
+    /// The component's real imports.
+    pub imports: Vec<String>,
+    /// Requested capabilities (grant name → reason).
+    pub requested: Vec<(String, String)>,
+    /// Granted capabilities, once approved.
+    pub grants: Option<BTreeSet<String>>,
+    /// `pending`, `approved` or `rejected`.
+    pub status: String,
+    /// The rejection reason.
+    pub reason: Option<String>,
+    /// When it was reviewed, unix ms.
+    pub reviewed_at: Option<i64>,
+    /// Upload time, unix ms.
+    pub created_at: i64,
+}
+
+fn app_from_row(row: &sqlx::any::AnyRow) -> StoreResult<App> {
+    Ok(App {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        owner_id: row.try_get("owner_id")?,
+        status: row.try_get("status")?,
+        active_version: row.try_get("active_version")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+const VERSION_COLUMNS: &str = "app_id, version, kind, description, manifest, component_sha256, component_size, \
+     imports, requested, grants, status, reason, reviewed_at, created_at";
+
+fn version_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Version> {
+    let imports: String = row.try_get("imports")?;
+    let requested: String = row.try_get("requested")?;
+    let grants: Option<String> = row.try_get("grants")?;
+    Ok(Version {
+        app_id: row.try_get("app_id")?,
+        version: row.try_get("version")?,
+        kind: row.try_get("kind")?,
+        description: row.try_get("description")?,
+        manifest: row.try_get("manifest")?,
+        component_sha256: row.try_get("component_sha256")?,
+        component_size: row.try_get("component_size")?,
+        imports: from_json(&imports)?,
+        requested: from_json(&requested)?,
+        grants: grants.as_deref().map(from_json).transpose()?,
+        status: row.try_get("status")?,
+        reason: row.try_get("reason")?,
+        reviewed_at: row.try_get("reviewed_at")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// The app named `name`.
+pub async fn by_name(db: &Db, name: &str) -> StoreResult<Option<App>> {
+    let row = sqlx::query(
+        "SELECT id, name, owner_id, status, active_version, created_at FROM apps WHERE name = $1",
+    )
+    .bind(name)
+    .fetch_optional(db.pool())
+    .await?;
+    row.as_ref().map(app_from_row).transpose()
+}
+
+/// The app `id`.
+pub async fn get(db: &Db, id: &str) -> StoreResult<Option<App>> {
+    let row = sqlx::query(
+        "SELECT id, name, owner_id, status, active_version, created_at FROM apps WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await?;
+    row.as_ref().map(app_from_row).transpose()
+}
+
+/// What a new upload stores.
+#[derive(Debug, Clone)]
+pub struct NewVersion<'a> {
+    /// App name from the manifest.
+    pub name: &'a str,
+    /// Uploader's account id.
+    pub owner_id: &'a str,
+    /// Semver version.
+    pub version: &'a str,
+    /// App kind.
+    pub kind: &'a str,
+    /// Description.
+    pub description: &'a str,
+    /// Manifest text.
+    pub manifest: &'a str,
+    /// Hex sha256 of the component.
+    pub component_sha256: &'a str,
+    /// Component size in bytes.
+    pub component_size: i64,
+    /// The component's real imports.
+    pub imports: &'a [String],
+    /// Requested capabilities with reasons.
+    pub requested: &'a [(String, String)],
+}
+
+/// Why a version could not be added.
+#[derive(Debug)]
+pub enum AddVersionError {
+    /// The name belongs to another developer's app.
+    NameTaken,
+    /// This app already has that version.
+    VersionExists,
+    /// The store failed.
+    Store(StoreError),
+}
+
+impl From<sqlx::Error> for AddVersionError {
+    fn from(e: sqlx::Error) -> Self {
+        AddVersionError::Store(e.into())
+    }
+}
+
+/// Adds a `pending` version, creating the app on its first upload. Returns
+/// the app's id.
+pub async fn add_version(db: &Db, new: &NewVersion<'_>) -> Result<String, AddVersionError> {
+    let now = now_ms();
+    let mut tx = db.pool().begin().await?;
+    let existing = sqlx::query("SELECT id, owner_id FROM apps WHERE name = $1")
+        .bind(new.name)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let app_id = match existing {
+        Some(row) => {
+            let owner: String = row.try_get("owner_id")?;
+            if owner != new.owner_id {
+                return Err(AddVersionError::NameTaken);
+            }
+            row.try_get::<String, _>("id")?
+        }
+        None => {
+            let id = new_id();
+            sqlx::query(
+                "INSERT INTO apps (id, name, owner_id, status, active_version, created_at) VALUES ($1, $2, $3, 'active', NULL, $4)",
+            )
+            .bind(&id)
+            .bind(new.name)
+            .bind(new.owner_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            id
+        }
+    };
+    let dup = sqlx::query("SELECT 1 AS one FROM app_versions WHERE app_id = $1 AND version = $2")
+        .bind(&app_id)
+        .bind(new.version)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if dup.is_some() {
+        return Err(AddVersionError::VersionExists);
+    }
+    sqlx::query(&format!(
+        "INSERT INTO app_versions ({VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, 'pending', NULL, NULL, $10)"
+    ))
+    .bind(&app_id)
+    .bind(new.version)
+    .bind(new.kind)
+    .bind(new.description)
+    .bind(new.manifest)
+    .bind(new.component_sha256)
+    .bind(new.component_size)
+    .bind(to_json(&new.imports))
+    .bind(to_json(&new.requested))
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(app_id)
+}
+
+/// One version of an app.
+pub async fn version(db: &Db, app: &str, version: &str) -> StoreResult<Option<Version>> {
+    let row = sqlx::query(&format!(
+        "SELECT {VERSION_COLUMNS} FROM app_versions WHERE app_id = $1 AND version = $2"
+    ))
+    .bind(app)
+    .bind(version)
+    .fetch_optional(db.pool())
+    .await?;
+    row.as_ref().map(version_from_row).transpose()
+}
+
+/// Every version of an app, oldest first.
+pub async fn versions(db: &Db, app: &str) -> StoreResult<Vec<Version>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {VERSION_COLUMNS} FROM app_versions WHERE app_id = $1 ORDER BY created_at"
+    ))
+    .bind(app)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(version_from_row).collect()
+}
+
+/// Versions with `status`, oldest first, with their app's name.
+pub async fn versions_with_status(db: &Db, status: &str) -> StoreResult<Vec<(String, Version)>> {
+    let rows = sqlx::query(&format!(
+        "SELECT a.name AS app_name, {} FROM app_versions v JOIN apps a ON a.id = v.app_id \
+         WHERE v.status = $1 ORDER BY v.created_at",
+        VERSION_COLUMNS
+            .split(", ")
+            .map(|c| format!("v.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+    .bind(status)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("app_name")?, version_from_row(r)?)))
+        .collect()
+}
+
+/// Approves a pending version with `grants` and makes it the app's active
+/// version. Returns false if the version was not pending.
+pub async fn approve(
+    db: &Db,
+    app: &str,
+    version: &str,
+    grants: &BTreeSet<String>,
+) -> StoreResult<bool> {
+    let mut tx = db.pool().begin().await?;
+    let done = sqlx::query(
+        "UPDATE app_versions SET status = 'approved', grants = $1, reviewed_at = $2 \
+         WHERE app_id = $3 AND version = $4 AND status = 'pending'",
+    )
+    .bind(to_json(grants))
+    .bind(now_ms())
+    .bind(app)
+    .bind(version)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query("UPDATE apps SET active_version = $1 WHERE id = $2")
+        .bind(version)
+        .bind(app)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Rejects a pending version with `reason`. Returns false if it was not pending.
+pub async fn reject(db: &Db, app: &str, version: &str, reason: &str) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE app_versions SET status = 'rejected', reason = $1, reviewed_at = $2 \
+         WHERE app_id = $3 AND version = $4 AND status = 'pending'",
+    )
+    .bind(reason)
+    .bind(now_ms())
+    .bind(app)
+    .bind(version)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Every app owned by `owner`.
+pub async fn owned_by(db: &Db, owner: &str) -> StoreResult<Vec<App>> {
+    let rows = sqlx::query("SELECT id, name, owner_id, status, active_version, created_at FROM apps WHERE owner_id = $1 ORDER BY name")
+        .bind(owner)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(app_from_row).collect()
+}
+
+/// Every app that has an approved, active version.
+pub async fn approved(db: &Db) -> StoreResult<Vec<App>> {
+    let rows = sqlx::query(
+        "SELECT id, name, owner_id, status, active_version, created_at FROM apps WHERE active_version IS NOT NULL ORDER BY name",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(app_from_row).collect()
+}

@@ -1,0 +1,82 @@
+//! The audit log: capability denials and every lifecycle transition, with
+//! who and when. Append-only.
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Db, StoreResult, new_id, now_ms};
+
+/// One audit entry.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct AuditEntry {
+    /// Its id.
+    pub id: String,
+    /// When, unix ms.
+    pub at: i64,
+    /// Who acted: `operator`, `account:<id>` or `app:<id>`.
+    pub actor: String,
+    /// What happened, e.g. `capability.denied`, `version.approved`.
+    pub action: String,
+    /// The app concerned.
+    pub app_id: Option<String>,
+    /// The capability concerned.
+    pub capability: Option<String>,
+    /// The chat concerned.
+    pub chat_id: Option<String>,
+    /// The account concerned.
+    pub account_id: Option<String>,
+    /// Free-form detail.
+    pub detail: String,
+}
+
+/// Appends `entry` (its `id` and `at` are filled in here).
+pub async fn record(db: &Db, mut entry: AuditEntry) -> StoreResult<AuditEntry> {
+    entry.id = new_id();
+    entry.at = now_ms();
+    sqlx::query(
+        "INSERT INTO audit_log (id, at, actor, action, app_id, capability, chat_id, account_id, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&entry.id)
+    .bind(entry.at)
+    .bind(&entry.actor)
+    .bind(&entry.action)
+    .bind(&entry.app_id)
+    .bind(&entry.capability)
+    .bind(&entry.chat_id)
+    .bind(&entry.account_id)
+    .bind(&entry.detail)
+    .execute(db.pool())
+    .await?;
+    Ok(entry)
+}
+
+/// The newest `limit` entries, optionally for one app, oldest first.
+pub async fn list(db: &Db, app: Option<&str>, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+    let rows = sqlx::query(
+        "SELECT id, at, actor, action, app_id, capability, chat_id, account_id, detail FROM audit_log \
+         WHERE ($1 = '' OR app_id = $1) ORDER BY id DESC LIMIT $2",
+    )
+    .bind(app.unwrap_or(""))
+    .bind(i64::from(limit))
+    .fetch_all(db.pool())
+    .await?;
+    let mut entries = rows
+        .iter()
+        .map(|r| {
+            Ok(AuditEntry {
+                id: r.try_get("id")?,
+                at: r.try_get("at")?,
+                actor: r.try_get("actor")?,
+                action: r.try_get("action")?,
+                app_id: r.try_get("app_id")?,
+                capability: r.try_get("capability")?,
+                chat_id: r.try_get("chat_id")?,
+                account_id: r.try_get("account_id")?,
+                detail: r.try_get("detail")?,
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    entries.reverse();
+    Ok(entries)
+}

@@ -1,0 +1,52 @@
+//! Uploaded module bytes, content-addressed by sha256 on disk. Bytes never
+//! change after upload: a file is written once, under its own hash.
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// A directory of `<sha256>.wasm` files.
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    dir: PathBuf,
+}
+
+impl BlobStore {
+    /// Opens (creating) the directory.
+    pub fn open(dir: &Path) -> std::io::Result<BlobStore> {
+        std::fs::create_dir_all(dir)?;
+        Ok(BlobStore {
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    fn path(&self, sha256: &str) -> Option<PathBuf> {
+        let ok = sha256.len() == 64
+            && sha256
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        ok.then(|| self.dir.join(format!("{sha256}.wasm")))
+    }
+
+    /// Stores `bytes`; returns their hex sha256.
+    pub fn put(&self, bytes: &[u8]) -> std::io::Result<String> {
+        let sha = hex::encode(Sha256::digest(bytes));
+        let path = self.dir.join(format!("{sha}.wasm"));
+        if !path.exists() {
+            let tmp = self
+                .dir
+                .join(format!(".{sha}.{}.tmp", uuid::Uuid::now_v7()));
+            std::fs::write(&tmp, bytes)?;
+            std::fs::rename(&tmp, &path)?;
+        }
+        Ok(sha)
+    }
+
+    /// The bytes stored under `sha256`.
+    pub fn get(&self, sha256: &str) -> std::io::Result<Vec<u8>> {
+        let path = self.path(sha256).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a sha256 digest")
+        })?;
+        std::fs::read(path)
+    }
+}

@@ -1,0 +1,122 @@
+//! Chats and their members.
+
+use sqlx::Row;
+
+use super::{Db, StoreResult, new_id, now_ms};
+
+/// One chat.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Chat {
+    /// Its id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// Who created it.
+    pub created_by: String,
+    /// Creation time, unix ms.
+    pub created_at: i64,
+    /// Account ids of its members.
+    pub members: Vec<String>,
+}
+
+/// Creates a chat with `creator` and `members` (duplicates ignored) in one transaction.
+pub async fn create(db: &Db, title: &str, creator: &str, members: &[String]) -> StoreResult<Chat> {
+    let id = new_id();
+    let now = now_ms();
+    let mut all: Vec<String> = vec![creator.to_string()];
+    for m in members {
+        if !all.contains(m) {
+            all.push(m.clone());
+        }
+    }
+    let mut tx = db.pool().begin().await?;
+    sqlx::query("INSERT INTO chats (id, title, created_by, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(&id)
+        .bind(title)
+        .bind(creator)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    for m in &all {
+        sqlx::query(
+            "INSERT INTO chat_members (chat_id, account_id, joined_at) VALUES ($1, $2, $3)",
+        )
+        .bind(&id)
+        .bind(m)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Chat {
+        id,
+        title: title.to_string(),
+        created_by: creator.to_string(),
+        created_at: now,
+        members: all,
+    })
+}
+
+/// The chat `id`, with its members.
+pub async fn get(db: &Db, id: &str) -> StoreResult<Option<Chat>> {
+    let Some(row) =
+        sqlx::query("SELECT id, title, created_by, created_at FROM chats WHERE id = $1")
+            .bind(id)
+            .fetch_optional(db.pool())
+            .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(Chat {
+        id: row.try_get("id")?,
+        title: row.try_get("title")?,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get("created_at")?,
+        members: members(db, id).await?,
+    }))
+}
+
+/// Account ids of the chat's members, in joining order.
+pub async fn members(db: &Db, chat: &str) -> StoreResult<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT account_id FROM chat_members WHERE chat_id = $1 ORDER BY joined_at, account_id",
+    )
+    .bind(chat)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter().map(|r| Ok(r.try_get("account_id")?)).collect()
+}
+
+/// Whether `account` is a member of `chat`.
+pub async fn is_member(db: &Db, chat: &str, account: &str) -> StoreResult<bool> {
+    let row =
+        sqlx::query("SELECT 1 AS one FROM chat_members WHERE chat_id = $1 AND account_id = $2")
+            .bind(chat)
+            .bind(account)
+            .fetch_optional(db.pool())
+            .await?;
+    Ok(row.is_some())
+}
+
+/// The chats `account` is a member of, newest first.
+pub async fn for_account(db: &Db, account: &str) -> StoreResult<Vec<Chat>> {
+    let rows = sqlx::query(
+        "SELECT c.id, c.title, c.created_by, c.created_at FROM chats c \
+         JOIN chat_members m ON m.chat_id = c.id WHERE m.account_id = $1 ORDER BY c.id DESC",
+    )
+    .bind(account)
+    .fetch_all(db.pool())
+    .await?;
+    let mut chats = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: String = row.try_get("id")?;
+        chats.push(Chat {
+            title: row.try_get("title")?,
+            created_by: row.try_get("created_by")?,
+            created_at: row.try_get("created_at")?,
+            members: members(db, &id).await?,
+            id,
+        });
+    }
+    Ok(chats)
+}

@@ -1,0 +1,152 @@
+//! Chat messages. Inline-button data is kept here, host-side, and never
+//! leaves through the API.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::{Db, StoreResult, from_json, to_json};
+
+/// Who sent a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SenderKind {
+    /// A person (an account).
+    User,
+    /// A mini-app.
+    App,
+}
+
+impl SenderKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            SenderKind::User => "user",
+            SenderKind::App => "app",
+        }
+    }
+    fn parse(s: &str) -> SenderKind {
+        if s == "app" {
+            SenderKind::App
+        } else {
+            SenderKind::User
+        }
+    }
+}
+
+/// An inline button as stored: the label users see and the data only the
+/// sending app gets back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredButton {
+    /// Text on the button.
+    pub label: String,
+    /// Opaque data delivered to the app when pressed.
+    pub data: String,
+}
+
+/// One message.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// Its id (a UUIDv7: ids sort by time).
+    pub id: String,
+    /// The chat it is in.
+    pub chat_id: String,
+    /// Person or app.
+    pub sender_kind: SenderKind,
+    /// Account id or app id.
+    pub sender_id: String,
+    /// Its text.
+    pub text: String,
+    /// Rows of inline buttons.
+    pub buttons: Vec<Vec<StoredButton>>,
+    /// Creation time, unix ms.
+    pub created_at: i64,
+    /// Last edit, unix ms.
+    pub edited_at: Option<i64>,
+    /// Deletion time, unix ms.
+    pub deleted_at: Option<i64>,
+}
+
+const COLUMNS: &str =
+    "id, chat_id, sender_kind, sender_id, text, buttons, created_at, edited_at, deleted_at";
+
+fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<Message> {
+    let kind: String = row.try_get("sender_kind")?;
+    let buttons: String = row.try_get("buttons")?;
+    Ok(Message {
+        id: row.try_get("id")?,
+        chat_id: row.try_get("chat_id")?,
+        sender_kind: SenderKind::parse(&kind),
+        sender_id: row.try_get("sender_id")?,
+        text: row.try_get("text")?,
+        buttons: from_json(&buttons)?,
+        created_at: row.try_get("created_at")?,
+        edited_at: row.try_get("edited_at")?,
+        deleted_at: row.try_get("deleted_at")?,
+    })
+}
+
+/// Stores `messages` in one transaction.
+pub async fn insert_all(db: &Db, messages: &[Message]) -> StoreResult<()> {
+    let mut tx = db.pool().begin().await?;
+    for m in messages {
+        sqlx::query(
+            "INSERT INTO messages (id, chat_id, sender_kind, sender_id, text, buttons, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&m.id)
+        .bind(&m.chat_id)
+        .bind(m.sender_kind.as_str())
+        .bind(&m.sender_id)
+        .bind(&m.text)
+        .bind(to_json(&m.buttons))
+        .bind(m.created_at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Messages of `chat`, oldest first: those after message `after`, or
+/// without `after` the newest `limit`.
+pub async fn list(
+    db: &Db,
+    chat: &str,
+    after: Option<&str>,
+    limit: u32,
+) -> StoreResult<Vec<Message>> {
+    let limit = i64::from(limit);
+    let rows = match after {
+        Some(after) => sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM messages WHERE chat_id = $1 AND id > $2 ORDER BY id ASC LIMIT $3"
+        ))
+        .bind(chat)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await?,
+        None => {
+            let mut rows = sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM messages WHERE chat_id = $1 ORDER BY id DESC LIMIT $2"
+            ))
+            .bind(chat)
+            .bind(limit)
+            .fetch_all(db.pool())
+            .await?;
+            rows.reverse();
+            rows
+        }
+    };
+    rows.iter().map(from_row).collect()
+}
+
+/// The message `id` in `chat`.
+pub async fn get(db: &Db, chat: &str, id: &str) -> StoreResult<Option<Message>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM messages WHERE chat_id = $1 AND id = $2"
+    ))
+    .bind(chat)
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}

@@ -1,0 +1,129 @@
+//! Chat events as the SDK hands them to a [`Bot`].
+
+use crate::bindings::exports::miniapp::platform::handler::{self as wit, Event};
+
+/// A message posted in a chat where the app is installed.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// The chat it was posted in.
+    pub chat: String,
+    /// Its id.
+    pub id: String,
+    /// Its text.
+    pub text: String,
+}
+
+impl Message {
+    /// If the text is the command `name` (e.g. `"/echo"`), its argument text
+    /// (possibly empty); otherwise `None`. `"/echo hi"` gives `Some("hi")`.
+    pub fn command(&self, name: &str) -> Option<&str> {
+        let rest = self.text.strip_prefix(name)?;
+        if rest.is_empty() {
+            Some("")
+        } else {
+            rest.strip_prefix(' ')
+        }
+    }
+}
+
+/// A user pressed an inline button under one of this app's messages.
+#[derive(Debug, Clone)]
+pub struct ButtonPress {
+    /// The chat the message is in.
+    pub chat: String,
+    /// The message the button belongs to.
+    pub message: String,
+    /// The button's `data`, exactly as the app set it.
+    pub data: String,
+}
+
+/// An invoice of this app was paid.
+#[derive(Debug, Clone)]
+pub struct PaymentReceived {
+    /// Unique per payment: de-duplicate on it.
+    pub id: String,
+    /// The paid invoice.
+    pub invoice: String,
+    /// The chat the invoice was created in.
+    pub chat: String,
+    /// Amount in minor units.
+    pub amount: u64,
+    /// ISO currency code.
+    pub currency: String,
+}
+
+/// How a user answered a signature request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureStatus {
+    /// The document was signed.
+    Signed,
+    /// The user declined.
+    Declined,
+}
+
+/// A user answered one of this app's signature requests.
+#[derive(Debug, Clone)]
+pub struct SignatureResult {
+    /// The signature request's id.
+    pub id: String,
+    /// The chat it was requested in.
+    pub chat: String,
+    /// The answer.
+    pub status: SignatureStatus,
+}
+
+/// A chat bot. Every method has a default that ignores the event, so a bot
+/// implements only what it handles. An `Err` ends up in the app's log.
+pub trait Bot {
+    /// A message was posted in a chat where the app is installed.
+    fn on_message(message: Message) -> Result<(), String> {
+        let _ = message;
+        Ok(())
+    }
+    /// A user pressed one of this app's inline buttons.
+    fn on_button(press: ButtonPress) -> Result<(), String> {
+        let _ = press;
+        Ok(())
+    }
+    /// An invoice of this app was paid.
+    fn on_payment(payment: PaymentReceived) -> Result<(), String> {
+        let _ = payment;
+        Ok(())
+    }
+    /// A user answered a signature request.
+    fn on_signature(result: SignatureResult) -> Result<(), String> {
+        let _ = result;
+        Ok(())
+    }
+}
+
+/// Routes a raw event to the right [`Bot`] method; used by [`crate::bot!`].
+pub fn dispatch<B: Bot>(event: Event) -> Result<(), String> {
+    match event {
+        Event::Message(m) => B::on_message(Message {
+            chat: m.chat,
+            id: m.message,
+            text: m.text,
+        }),
+        Event::Button(b) => B::on_button(ButtonPress {
+            chat: b.chat,
+            message: b.message,
+            data: b.data,
+        }),
+        Event::Payment(p) => B::on_payment(PaymentReceived {
+            id: p.id,
+            invoice: p.invoice,
+            chat: p.chat,
+            amount: p.amount,
+            currency: p.currency,
+        }),
+        Event::Signature(s) => B::on_signature(SignatureResult {
+            id: s.id,
+            chat: s.chat,
+            status: match s.status {
+                wit::SignatureStatus::Signed => SignatureStatus::Signed,
+                wit::SignatureStatus::Declined => SignatureStatus::Declined,
+            },
+        }),
+    }
+}

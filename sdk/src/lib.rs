@@ -1,0 +1,88 @@
+//! Write miniapp mini-apps in Rust.
+//!
+//! A bot implements [`Bot`] and exports it with [`bot!`]. Everything a bot can
+//! do outside its sandbox goes through the capability modules —
+//! [`messaging`], [`identity`], [`storage`] and [`log`] — and each call
+//! returns [`Error::Denied`] unless the operator granted the capability.
+//!
+//! ```no_run
+//! use miniapp_sdk::{Bot, Message, messaging, storage};
+//!
+//! struct Echo;
+//!
+//! impl Bot for Echo {
+//!     fn on_message(msg: Message) -> Result<(), String> {
+//!         if let Some(text) = msg.command("/echo") {
+//!             messaging::send(&msg.chat, text).map_err(|e| e.code().to_string())?;
+//!         }
+//!         let seen = storage::app().get_u64("seen").unwrap_or(0);
+//!         let _ = storage::app().set_u64("seen", seen + 1);
+//!         Ok(())
+//!     }
+//! }
+//!
+//! miniapp_sdk::bot!(Echo);
+//! ```
+
+#[doc(hidden)]
+pub mod bindings {
+    //! Raw wit-bindgen output for the `bot` world; use the typed modules instead.
+    #![allow(missing_docs, unreachable_pub, clippy::all)]
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "bot",
+        pub_export_macro: true,
+        default_bindings_module: "miniapp_sdk::bindings",
+    });
+}
+
+mod event;
+pub mod identity;
+pub mod log;
+pub mod messaging;
+pub mod storage;
+
+pub use bindings::miniapp::platform::types::{Button, Error, OutgoingMessage};
+pub use event::{Bot, ButtonPress, Message, PaymentReceived, SignatureResult, SignatureStatus};
+
+#[doc(hidden)]
+pub use event::dispatch as __dispatch;
+
+impl Error {
+    /// A short, stable code for the error: `denied`, `consent-required`,
+    /// `rate-limited`, `quota-exceeded`, `too-large`, `invalid`, `not-found`
+    /// or `unavailable`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Denied => "denied",
+            Error::ConsentRequired => "consent-required",
+            Error::RateLimited => "rate-limited",
+            Error::QuotaExceeded => "quota-exceeded",
+            Error::TooLarge(_) => "too-large",
+            Error::Invalid(_) => "invalid",
+            Error::NotFound => "not-found",
+            Error::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+/// Exports a type implementing [`Bot`] as this component's event handler.
+///
+/// Use it once, at the crate root of a `cdylib` built for `wasm32-wasip2`.
+#[macro_export]
+macro_rules! bot {
+    ($bot:ty) => {
+        #[doc(hidden)]
+        struct __MiniappBotExport;
+
+        impl $crate::bindings::exports::miniapp::platform::handler::Guest for __MiniappBotExport {
+            fn handle(
+                event: $crate::bindings::exports::miniapp::platform::handler::Event,
+            ) -> ::core::result::Result<(), ::std::string::String> {
+                $crate::__dispatch::<$bot>(event)
+            }
+        }
+
+        $crate::bindings::export!(__MiniappBotExport with_types_in $crate::bindings);
+    };
+}

@@ -1,1 +1,404 @@
-//! x
+//! Test harness: runs the real `miniapp` host as a child process on a free
+//! loopback port with its own data directory, and talks to it over HTTP
+//! and WebSocket like any client would.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// Paths of the components `build.rs` compiled (sample apps and test guests).
+pub mod guests {
+    include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+}
+
+/// The host binary of this package; use it from integration tests.
+#[macro_export]
+macro_rules! host_bin {
+    () => {
+        env!("CARGO_BIN_EXE_miniapp-host")
+    };
+}
+
+/// The operator token every test host is started with.
+pub const OPERATOR_TOKEN: &str = "test-operator-token";
+
+/// A running host process; killed on drop.
+pub struct TestHost {
+    child: Option<Child>,
+    bin: PathBuf,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    /// The host's data directory.
+    pub data: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    http: reqwest::Client,
+}
+
+/// A signed-up account.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// Account id.
+    pub id: String,
+    /// Bearer token.
+    pub token: String,
+}
+
+impl TestHost {
+    /// Starts a host with a fresh data directory.
+    pub fn start(bin: &str) -> anyhow::Result<TestHost> {
+        let tmp = tempfile::tempdir()?;
+        let data = tmp.path().join("data");
+        let mut host = TestHost::start_in(bin, &data)?;
+        host._tmp = Some(tmp);
+        Ok(host)
+    }
+
+    /// Starts a host on `data` (which may hold an earlier host's state).
+    pub fn start_in(bin: &str, data: &Path) -> anyhow::Result<TestHost> {
+        std::fs::create_dir_all(data)?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data.join("host.log"))?;
+        let mut child = Command::new(bin)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .env("MINIAPP_OPERATOR_TOKEN", OPERATOR_TOKEN)
+            .env("RUST_LOG", "info,sqlx=warn,cranelift=warn,wasmtime=warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .context("starting the host")?;
+        let stdout = child.stdout.take().context("host stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("miniapp listening on ") {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+            }
+        });
+        let base = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(base) => base,
+            Err(_) => {
+                let _ = child.kill();
+                let log = std::fs::read_to_string(data.join("host.log")).unwrap_or_default();
+                bail!("host did not start; its log:\n{log}");
+            }
+        };
+        Ok(TestHost {
+            child: Some(child),
+            bin: PathBuf::from(bin),
+            base,
+            data: data.to_path_buf(),
+            _tmp: None,
+            http: reqwest::Client::new(),
+        })
+    }
+
+    /// Kills the host process (SIGKILL) and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_alive(&mut self) -> bool {
+        match &mut self.child {
+            Some(child) => matches!(child.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// The host's own log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.join("host.log")).unwrap_or_default()
+    }
+
+    /// Runs the `miniapp` CLI (same binary) with `args`; returns (success, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> anyhow::Result<(bool, String, String)> {
+        let out = Command::new(&self.bin)
+            .args(args)
+            .env_remove("MINIAPP_OPERATOR_TOKEN")
+            .output()?;
+        Ok((
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
+    }
+
+    /// Sends a request; returns the status and the JSON body (Null if none).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("valid method");
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("request reaches the host");
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Sends raw bytes with a content type; returns status and JSON body.
+    pub async fn call_raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("valid method");
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.expect("request reaches the host");
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Signs up an account.
+    pub async fn signup(&self, name: &str) -> User {
+        let (status, body) = self
+            .call("POST", "/v1/accounts", None, Some(json!({ "name": name })))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "signup failed: {body}");
+        User {
+            id: body["id"].as_str().expect("id").to_string(),
+            token: body["token"].as_str().expect("token").to_string(),
+        }
+    }
+
+    /// Uploads `wasm` with `manifest` as `dev`; returns status and body.
+    pub async fn publish(&self, dev: &User, manifest: &str, wasm: Vec<u8>) -> (StatusCode, Value) {
+        let form = reqwest::multipart::Form::new()
+            .text("manifest", manifest.to_string())
+            .part(
+                "component",
+                reqwest::multipart::Part::bytes(wasm).file_name("app.wasm"),
+            );
+        let resp = self
+            .http
+            .post(format!("{}/v1/apps", self.base))
+            .bearer_auth(&dev.token)
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload reaches the host");
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Publishes the component at `wasm_path` with the manifest text and
+    /// approves it with `grants` (all requested if `None`); returns the app id.
+    pub async fn publish_approved(
+        &self,
+        dev: &User,
+        manifest: &str,
+        wasm_path: &str,
+        grants: Option<&[&str]>,
+    ) -> String {
+        let wasm = std::fs::read(wasm_path).expect("guest component exists");
+        let (status, body) = self.publish(dev, manifest, wasm).await;
+        assert_eq!(status, StatusCode::CREATED, "publish failed: {body}");
+        let app = body["app"].as_str().expect("app id").to_string();
+        let version = body["version"].as_str().expect("version").to_string();
+        let decision = match grants {
+            None => json!({ "decision": "approve" }),
+            Some(g) => json!({ "decision": "approve", "grants": g }),
+        };
+        let (status, body) = self
+            .call(
+                "POST",
+                &format!("/v1/review/{app}/{version}"),
+                Some(OPERATOR_TOKEN),
+                Some(decision),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "approve failed: {body}");
+        app
+    }
+
+    /// Creates a chat of `owner` and `members`; returns its id.
+    pub async fn chat(&self, owner: &User, members: &[&User]) -> String {
+        let ids: Vec<&str> = members.iter().map(|m| m.id.as_str()).collect();
+        let (status, body) = self
+            .call(
+                "POST",
+                "/v1/chats",
+                Some(&owner.token),
+                Some(json!({ "title": "test chat", "members": ids })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "chat creation failed: {body}");
+        body["id"].as_str().expect("chat id").to_string()
+    }
+
+    /// Installs `app` into `chat` as `member`.
+    pub async fn install(&self, member: &User, chat: &str, app: &str) {
+        let (status, body) = self
+            .call(
+                "POST",
+                &format!("/v1/chats/{chat}/apps"),
+                Some(&member.token),
+                Some(json!({ "app": app })),
+            )
+            .await;
+        assert!(status.is_success(), "install failed: {status} {body}");
+    }
+
+    /// Posts `text` in `chat` as `user`; returns the message id.
+    pub async fn say(&self, user: &User, chat: &str, text: &str) -> String {
+        let (status, body) = self
+            .call(
+                "POST",
+                &format!("/v1/chats/{chat}/messages"),
+                Some(&user.token),
+                Some(json!({ "text": text })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "post failed: {body}");
+        body["id"].as_str().expect("message id").to_string()
+    }
+
+    /// All messages of `chat` (up to 500), oldest first.
+    pub async fn messages(&self, user: &User, chat: &str) -> Vec<Value> {
+        let (status, body) = self
+            .call(
+                "GET",
+                &format!("/v1/chats/{chat}/messages?limit=500"),
+                Some(&user.token),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "listing failed: {body}");
+        body["messages"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits until a message after `after` satisfies `pred`; returns it.
+    pub async fn wait_for(
+        &self,
+        user: &User,
+        chat: &str,
+        after: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, body) = self
+                .call(
+                    "GET",
+                    &format!("/v1/chats/{chat}/messages?after={after}&limit=500"),
+                    Some(&user.token),
+                    None,
+                )
+                .await;
+            if let Some(m) = body["messages"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|m| pred(m))
+            {
+                return m.clone();
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "no matching message after {after} in 30 s; chat has: {body}\nhost log:\n{}",
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits for the first message from app `app` after message `after`; returns its text.
+    pub async fn bot_reply(&self, user: &User, chat: &str, after: &str, app: &str) -> String {
+        let m = self
+            .wait_for(user, chat, after, |m| m["sender"] == app)
+            .await;
+        m["text"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// The app's log lines (as its owner).
+    pub async fn app_logs(&self, owner: &User, app: &str) -> Vec<Value> {
+        let (status, body) = self
+            .call(
+                "GET",
+                &format!("/v1/apps/{app}/logs"),
+                Some(&owner.token),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "logs failed: {body}");
+        body["logs"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The audit log entries for `app` (as the operator).
+    pub async fn audit(&self, app: &str) -> Vec<Value> {
+        let (status, body) = self
+            .call(
+                "GET",
+                &format!("/v1/audit?app={app}"),
+                Some(OPERATOR_TOKEN),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "audit failed: {body}");
+        body["entries"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// A metric's value from `/metrics`.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .unwrap_or_default();
+        text.lines()
+            .find_map(|l| {
+                l.strip_prefix(name)
+                    .and_then(|rest| rest.trim().parse().ok())
+            })
+            .unwrap_or_else(|| panic!("metric {name} missing in:\n{text}"))
+    }
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The manifest text of a sample app or guest folder.
+pub fn manifest_of(dir: &str) -> String {
+    std::fs::read_to_string(Path::new(dir).join("miniapp.toml")).expect("miniapp.toml exists")
+}

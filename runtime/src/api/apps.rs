@@ -123,8 +123,10 @@ pub(super) async fn logs(
     let found = apps::get(&state.db, &app)
         .await?
         .ok_or_else(|| ApiError::not_found("no such app"))?;
-    if let Caller::Account(me) = &caller {
-        if me.id != found.owner_id {
+    if let Caller::Account(me) = &caller
+        && me.id != found.owner_id
+    {
+        {
             return Err(ApiError::forbidden(
                 "only the app's owner may read its logs",
             ));

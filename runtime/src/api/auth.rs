@@ -38,10 +38,10 @@ pub(crate) async fn authenticate(state: &AppState, token: &str) -> Result<Caller
         return Err(ApiError::unauthorized());
     }
     let hash = hash_token(token);
-    if let Some(op) = &state.operator_token_hash {
-        if bool::from(op.as_bytes().ct_eq(hash.as_bytes())) {
-            return Ok(Caller::Operator);
-        }
+    if let Some(op) = &state.operator_token_hash
+        && bool::from(op.as_bytes().ct_eq(hash.as_bytes()))
+    {
+        return Ok(Caller::Operator);
     }
     match accounts::by_token_hash(&state.db, &hash).await? {
         Some(account) => Ok(Caller::Account(account)),

@@ -56,25 +56,35 @@ impl Grants {
     }
 }
 
-/// Which grants make a WIT import usable. `None` means the import is
-/// always allowed (shared types, logging, WASI linked with nothing
-/// granted); `Some(list)` means one of the grants in `list` (matched by
-/// prefix for `http:`) must be requested. Unknown imports are `Err`.
-pub fn grants_for_import(import: &str) -> Result<Option<&'static [&'static str]>, ()> {
+/// What a component must have requested to import an interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportRule {
+    /// Always allowed: shared types, logging, and WASI linked with nothing granted.
+    Always,
+    /// One of these grants (`http:` matches any `http:<host>`) must be requested.
+    NeedsOneOf(&'static [&'static str]),
+    /// Not an interface this platform provides.
+    Unknown,
+}
+
+/// The rule for one import name (versions are ignored).
+pub fn grants_for_import(import: &str) -> ImportRule {
     let unversioned = import.split('@').next().unwrap_or(import);
     match unversioned {
-        "miniapp:platform/types" | "miniapp:platform/log" => Ok(None),
-        "miniapp:platform/messaging" => Ok(Some(&["messaging.send", "messaging.read"])),
-        "miniapp:platform/identity" => Ok(Some(&[
+        "miniapp:platform/types" | "miniapp:platform/log" => ImportRule::Always,
+        "miniapp:platform/messaging" => {
+            ImportRule::NeedsOneOf(&["messaging.send", "messaging.read"])
+        }
+        "miniapp:platform/identity" => ImportRule::NeedsOneOf(&[
             "identity.basic",
             "identity.profile",
             "identity.phone",
             "identity.sign",
-        ])),
-        "miniapp:platform/storage" => Ok(Some(&["storage"])),
-        "miniapp:platform/payments" => Ok(Some(&["payments", "payments.payout"])),
-        "wasi:config/store" => Ok(Some(&["config"])),
-        "wasi:http/outgoing-handler" => Ok(Some(&["http:"])),
+        ]),
+        "miniapp:platform/storage" => ImportRule::NeedsOneOf(&["storage"]),
+        "miniapp:platform/payments" => ImportRule::NeedsOneOf(&["payments", "payments.payout"]),
+        "wasi:config/store" => ImportRule::NeedsOneOf(&["config"]),
+        "wasi:http/outgoing-handler" => ImportRule::NeedsOneOf(&["http:"]),
         other => {
             let wasi_ungranted = [
                 "wasi:cli/",
@@ -86,9 +96,9 @@ pub fn grants_for_import(import: &str) -> Result<Option<&'static [&'static str]>
                 "wasi:http/types",
             ];
             if wasi_ungranted.iter().any(|p| other.starts_with(p)) {
-                Ok(None)
+                ImportRule::Always
             } else {
-                Err(())
+                ImportRule::Unknown
             }
         }
     }
@@ -111,12 +121,18 @@ mod tests {
 
     #[test]
     fn imports_map_to_the_grants_that_unlock_them() {
-        assert_eq!(grants_for_import("miniapp:platform/log@0.1.0"), Ok(None));
+        assert_eq!(
+            grants_for_import("miniapp:platform/log@0.1.0"),
+            ImportRule::Always
+        );
         assert_eq!(
             grants_for_import("miniapp:platform/storage@0.1.0"),
-            Ok(Some(&["storage"][..]))
+            ImportRule::NeedsOneOf(&["storage"])
         );
-        assert_eq!(grants_for_import("wasi:cli/stdout@0.2.6"), Ok(None));
-        assert!(grants_for_import("evil:pkg/backdoor").is_err());
+        assert_eq!(
+            grants_for_import("wasi:cli/stdout@0.2.6"),
+            ImportRule::Always
+        );
+        assert_eq!(grants_for_import("evil:pkg/backdoor"), ImportRule::Unknown);
     }
 }

@@ -40,10 +40,10 @@ impl Hub {
     /// Sends `event` to `chat`'s subscribers, dropping the channel when none are left.
     pub fn publish(&self, chat: &str, event: ChatEvent) {
         let mut chats = self.chats.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(tx) = chats.get(chat) {
-            if tx.send(Arc::new(event)).is_err() {
-                chats.remove(chat);
-            }
+        if let Some(tx) = chats.get(chat)
+            && tx.send(Arc::new(event)).is_err()
+        {
+            chats.remove(chat);
         }
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::capabilities::grants::grants_for_import;
+use crate::capabilities::grants::{ImportRule, grants_for_import};
 use crate::config::Limits;
 use crate::sandbox::Sandbox;
 use crate::store::apps::{self, AddVersionError, NewVersion};
@@ -228,13 +228,13 @@ fn check_imports(manifest: &Manifest, imports: &[String]) -> Result<(), Registry
     let mut offending = Vec::new();
     for import in imports {
         match grants_for_import(import) {
-            Ok(None) => {}
-            Ok(Some(needed)) => {
+            ImportRule::Always => {}
+            ImportRule::NeedsOneOf(needed) => {
                 if !needed.iter().any(|g| manifest.requests(g)) {
                     offending.push(format!("{import} (needs one of: {})", needed.join(", ")));
                 }
             }
-            Err(()) => offending.push(format!(
+            ImportRule::Unknown => offending.push(format!(
                 "{import} (not an interface this platform provides)"
             )),
         }

@@ -1,21 +1,34 @@
-//! Host-wide limits. Every number a hostile app or client could push
-//! against lives here, with its default.
+//! Limits. Host-wide defaults live in [`Limits`]; the operator may override
+//! some of them for one app version at approval ([`LimitOverrides`]); the
+//! result for one app is [`AppLimits`]. Every number a hostile app or client
+//! could push against lives here, with its default.
 
 use std::time::Duration;
 
-/// Limits applied to every app, every invocation and every request.
+use serde::{Deserialize, Serialize};
+
+/// Host-wide limits.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Wall-clock budget of one invocation (guest code and host calls).
-    pub invocation_timeout: Duration,
-    /// Linear-memory cap per instance, in bytes.
-    pub memory_bytes: usize,
+    /// Defaults for every app (the operator may override per app).
+    pub app: AppLimits,
+    /// Ceiling for per-app memory overrides (and the pooling allocator's slot size).
+    pub max_app_memory_bytes: usize,
     /// Table-elements cap per instance.
     pub table_elements: usize,
     /// Guest wasm stack, in bytes.
     pub max_wasm_stack: usize,
+    /// Bytes a guest may pass to the host in one call (wasmtime's hostcall
+    /// fuel); more traps the invocation before the host allocates it.
+    pub hostcall_fuel_bytes: usize,
+    /// Component-model handles alive at once in one store.
+    pub max_component_handles: usize,
+    /// Entries in one store's resource table (WASI streams and the like).
+    pub max_resource_table: usize,
     /// Largest accepted HTTP request body (uploads included), in bytes.
     pub max_request_bytes: usize,
+    /// How long one API request may take.
+    pub request_timeout: Duration,
     /// Largest accepted component, in bytes.
     pub max_component_bytes: usize,
     /// Largest manifest, in bytes.
@@ -36,8 +49,6 @@ pub struct Limits {
     pub max_log_line_bytes: usize,
     /// Log bytes one invocation may write (the rest is dropped).
     pub log_bytes_per_invocation: usize,
-    /// Messages one invocation may send.
-    pub messages_per_invocation: u32,
     /// Bot invocations running at once, host-wide.
     pub dispatch_concurrency: usize,
     /// Compiling one uploaded component may take at most this long.
@@ -47,11 +58,15 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            invocation_timeout: Duration::from_millis(1_000),
-            memory_bytes: 64 << 20,
+            app: AppLimits::default(),
+            max_app_memory_bytes: 256 << 20,
             table_elements: 20_000,
             max_wasm_stack: 512 << 10,
+            hostcall_fuel_bytes: 1 << 20,
+            max_component_handles: 10_000,
+            max_resource_table: 1_000,
             max_request_bytes: 12 << 20,
+            request_timeout: Duration::from_secs(30),
             max_component_bytes: 10 << 20,
             max_manifest_bytes: 16 << 10,
             max_message_bytes: 16 << 10,
@@ -62,9 +77,157 @@ impl Default for Limits {
             max_value_bytes: 64 << 10,
             max_log_line_bytes: 4 << 10,
             log_bytes_per_invocation: 64 << 10,
-            messages_per_invocation: 20,
             dispatch_concurrency: 16,
             compile_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The limits one app version runs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppLimits {
+    /// Guest CPU time per invocation: epoch ticks spent running guest code.
+    pub cpu_time: Duration,
+    /// Wall-clock bound per invocation, host calls included.
+    pub wall_time: Duration,
+    /// Linear memory per instance, in bytes.
+    pub memory_bytes: usize,
+    /// Messages one invocation may send.
+    pub messages_per_invocation: u32,
+    /// Messages the app may send into one chat per minute.
+    pub messages_per_chat_per_minute: u32,
+}
+
+impl Default for AppLimits {
+    fn default() -> Self {
+        AppLimits {
+            cpu_time: Duration::from_millis(100),
+            wall_time: Duration::from_secs(2),
+            memory_bytes: 64 << 20,
+            messages_per_invocation: 20,
+            messages_per_chat_per_minute: 60,
+        }
+    }
+}
+
+/// What an operator may change for one app version at approval. Absent
+/// fields keep the host default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitOverrides {
+    /// CPU time per invocation, ms (1 to 10,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_ms: Option<u64>,
+    /// Wall time per invocation, ms (10 to 60,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wall_ms: Option<u64>,
+    /// Linear memory per instance, MiB (1 to the host ceiling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<u64>,
+    /// Messages per invocation (1 to 1,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages_per_invocation: Option<u32>,
+    /// Messages per chat per minute (1 to 10,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages_per_chat_per_minute: Option<u32>,
+}
+
+impl LimitOverrides {
+    /// Checks every field against its allowed range.
+    pub fn validate(&self, host: &Limits) -> Result<(), String> {
+        fn range<T: PartialOrd + std::fmt::Display + Copy>(
+            name: &str,
+            v: Option<T>,
+            lo: T,
+            hi: T,
+        ) -> Result<(), String> {
+            match v {
+                Some(v) if v < lo || v > hi => Err(format!(
+                    "limit `{name}` must be between {lo} and {hi}, not {v}"
+                )),
+                _ => Ok(()),
+            }
+        }
+        range("cpu_ms", self.cpu_ms, 1, 10_000)?;
+        range("wall_ms", self.wall_ms, 10, 60_000)?;
+        range(
+            "memory_mib",
+            self.memory_mib,
+            1,
+            (host.max_app_memory_bytes >> 20) as u64,
+        )?;
+        range(
+            "messages_per_invocation",
+            self.messages_per_invocation,
+            1,
+            1_000,
+        )?;
+        range(
+            "messages_per_chat_per_minute",
+            self.messages_per_chat_per_minute,
+            1,
+            10_000,
+        )?;
+        Ok(())
+    }
+
+    /// The host defaults with these overrides applied.
+    pub fn apply(&self, base: AppLimits) -> AppLimits {
+        AppLimits {
+            cpu_time: self
+                .cpu_ms
+                .map(Duration::from_millis)
+                .unwrap_or(base.cpu_time),
+            wall_time: self
+                .wall_ms
+                .map(Duration::from_millis)
+                .unwrap_or(base.wall_time),
+            memory_bytes: self
+                .memory_mib
+                .map(|m| (m as usize) << 20)
+                .unwrap_or(base.memory_bytes),
+            messages_per_invocation: self
+                .messages_per_invocation
+                .unwrap_or(base.messages_per_invocation),
+            messages_per_chat_per_minute: self
+                .messages_per_chat_per_minute
+                .unwrap_or(base.messages_per_chat_per_minute),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_apply_over_defaults_and_out_of_range_values_are_refused() {
+        let host = Limits::default();
+        let o = LimitOverrides {
+            cpu_ms: Some(250),
+            memory_mib: Some(128),
+            ..Default::default()
+        };
+        assert!(o.validate(&host).is_ok());
+        let app = o.apply(host.app);
+        assert_eq!(app.cpu_time, Duration::from_millis(250));
+        assert_eq!(app.memory_bytes, 128 << 20);
+        assert_eq!(app.wall_time, host.app.wall_time);
+        for bad in [
+            LimitOverrides {
+                cpu_ms: Some(0),
+                ..Default::default()
+            },
+            LimitOverrides {
+                memory_mib: Some(100_000),
+                ..Default::default()
+            },
+            LimitOverrides {
+                messages_per_invocation: Some(1_000_000),
+                ..Default::default()
+            },
+        ] {
+            assert!(bad.validate(&host).is_err(), "{bad:?}");
         }
     }
 }

@@ -61,6 +61,7 @@ impl Host {
             db: db.clone(),
             limits: config.limits.clone(),
             identity_key,
+            rate: Default::default(),
         });
         let sandbox = Arc::new(Sandbox::new(engine.clone(), services, blobs.clone())?);
         let chat = ChatService::new(db.clone(), sandbox.clone());

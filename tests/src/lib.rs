@@ -223,15 +223,31 @@ impl TestHost {
         wasm_path: &str,
         grants: Option<&[&str]>,
     ) -> String {
+        self.publish_approved_with(dev, manifest, wasm_path, grants, None)
+            .await
+    }
+
+    /// Like [`TestHost::publish_approved`], with operator limit overrides.
+    pub async fn publish_approved_with(
+        &self,
+        dev: &User,
+        manifest: &str,
+        wasm_path: &str,
+        grants: Option<&[&str]>,
+        limits: Option<Value>,
+    ) -> String {
         let wasm = std::fs::read(wasm_path).expect("guest component exists");
         let (status, body) = self.publish(dev, manifest, wasm).await;
         assert_eq!(status, StatusCode::CREATED, "publish failed: {body}");
         let app = body["app"].as_str().expect("app id").to_string();
         let version = body["version"].as_str().expect("version").to_string();
-        let decision = match grants {
+        let mut decision = match grants {
             None => json!({ "decision": "approve" }),
             Some(g) => json!({ "decision": "approve", "grants": g }),
         };
+        if let Some(limits) = limits {
+            decision["limits"] = limits;
+        }
         let (status, body) = self
             .call(
                 "POST",
@@ -356,6 +372,38 @@ impl TestHost {
             .await;
         assert_eq!(status, StatusCode::OK, "logs failed: {body}");
         body["logs"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits until the app's log has a line containing `needle`; returns the log.
+    pub async fn wait_log(&self, owner: &User, app: &str, needle: &str) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let logs = self.app_logs(owner, app).await;
+            if logs
+                .iter()
+                .any(|l| l["message"].as_str().unwrap_or_default().contains(needle))
+            {
+                return logs;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "no log line containing {needle:?} in 30 s; log: {logs:#?}\nhost log:\n{}",
+                    self.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Asserts the host process is alive and answers `/healthz`.
+    pub async fn assert_alive(&mut self) {
+        assert!(
+            self.is_alive(),
+            "host process died; its log:\n{}",
+            self.log()
+        );
+        let (status, body) = self.call("GET", "/healthz", None, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
     }
 
     /// The audit log entries for `app` (as the operator).

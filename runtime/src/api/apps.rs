@@ -90,6 +90,7 @@ pub(super) async fn show(
                 "status": v.status,
                 "requested": v.requested.iter().map(|(n, r)| json!({"name": n, "reason": r})).collect::<Vec<_>>(),
                 "grants": v.grants,
+                "limits": v.limits,
                 "imports": v.imports,
                 "sha256": v.component_sha256,
                 "reason": v.reason,

@@ -14,7 +14,6 @@ mod messages;
 mod review;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -49,12 +48,10 @@ pub struct AppState {
     pub limits: Arc<Limits>,
 }
 
-/// How long a non-WebSocket request may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     let max_body = state.limits.max_request_bytes;
+    let request_timeout = state.limits.request_timeout;
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
@@ -89,7 +86,8 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(max_body))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
+            request_timeout,
         ))
+        .layer(axum::middleware::map_response(error::error_shape))
         .with_state(state)
 }

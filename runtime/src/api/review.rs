@@ -32,6 +32,7 @@ pub(super) async fn decide(
         "version": v.version,
         "status": v.status,
         "grants": v.grants,
+        "limits": v.limits,
         "reason": v.reason,
     })))
 }

@@ -29,6 +29,15 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
 }
 
 impl HostState {
+    /// Logs the first refused send of the invocation and returns `rate-limited`.
+    fn refuse_send(&mut self, why: String) -> CapError {
+        if !self.send_refused {
+            self.send_refused = true;
+            self.append_log("warn", format!("send refused (rate-limited): {why}"));
+        }
+        WitError::RateLimited.into()
+    }
+
     /// Validates a guest message against the limits, before it is kept.
     fn check_message(&self, message: &WitMessage) -> Result<Vec<Vec<StoredButton>>, CapError> {
         let limits = self.limits();
@@ -70,13 +79,9 @@ impl wit::Host for HostState {
     async fn send(&mut self, chat: String, message: WitMessage) -> Result<String, CapError> {
         self.require("messaging.send").await?;
         let buttons = self.check_message(&message)?;
-        let max = self.limits().messages_per_invocation;
+        let max = self.cx.limits.messages_per_invocation;
         if self.outbox.len() >= max as usize {
-            self.append_log(
-                "warn",
-                format!("send refused: more than {max} messages in one invocation"),
-            );
-            return Err(WitError::RateLimited.into());
+            return Err(self.refuse_send(format!("more than {max} messages in one invocation")));
         }
         let in_current_chat = self.cx.chat.as_deref() == Some(chat.as_str());
         if !in_current_chat
@@ -85,6 +90,17 @@ impl wit::Host for HostState {
             self.audit_denial("messaging.send", "chat where the app is not installed")
                 .await;
             return Err(WitError::NotFound.into());
+        }
+        let per_minute = self.cx.limits.messages_per_chat_per_minute;
+        if !self
+            .cx
+            .services
+            .rate
+            .try_acquire(&self.cx.app_id, &chat, per_minute)
+        {
+            return Err(self.refuse_send(format!(
+                "more than {per_minute} messages per minute in chat {chat}"
+            )));
         }
         let id = new_id();
         self.outbox.push(OutgoingMessage {

@@ -8,6 +8,7 @@ pub mod grants;
 pub mod identity;
 pub mod log;
 pub mod messaging;
+pub mod rate;
 pub mod storage;
 
 use std::sync::Arc;
@@ -16,8 +17,8 @@ use wasmtime::component::{Linker, ResourceTable};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::config::Limits;
-use crate::engine::HasLimits;
+use crate::config::{AppLimits, Limits};
+use crate::engine::{HasGuard, StoreGuard};
 use crate::store::audit::{self, AuditEntry};
 use crate::store::logs::NewLogLine;
 use crate::store::{Db, StoreError};
@@ -66,6 +67,8 @@ pub struct Services {
     pub limits: Limits,
     /// Key app-scoped user ids are derived with.
     pub identity_key: Vec<u8>,
+    /// Messages per (app, chat) per minute.
+    pub rate: rate::RateLimiter,
 }
 
 /// Who and what one invocation runs for.
@@ -77,6 +80,8 @@ pub struct Invocation {
     pub version: Arc<str>,
     /// What the operator granted that version.
     pub grants: Arc<Grants>,
+    /// The limits the version runs with.
+    pub limits: AppLimits,
     /// The chat of the event, if any.
     pub chat: Option<String>,
     /// The platform account that caused the event, if any (never shown to the app).
@@ -89,7 +94,7 @@ pub struct Invocation {
 pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
-    limiter: wasmtime::StoreLimits,
+    guard: StoreGuard,
     /// Who and what the invocation is for.
     pub cx: Invocation,
     /// Messages sent so far, committed by the caller after the invocation.
@@ -97,6 +102,7 @@ pub struct HostState {
     /// Log lines written so far, flushed by the caller after the invocation.
     pub logs: Vec<NewLogLine>,
     log_state: log::LogState,
+    send_refused: bool,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
 }
@@ -107,6 +113,8 @@ impl HostState {
     /// captured (up to the per-invocation log budget) for the app's log.
     pub fn new(cx: Invocation) -> HostState {
         let limits = &cx.services.limits;
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(limits.max_resource_table);
         let stdout = MemoryOutputPipe::new(limits.log_bytes_per_invocation);
         let stderr = MemoryOutputPipe::new(limits.log_bytes_per_invocation);
         let wasi = WasiCtx::builder()
@@ -118,15 +126,21 @@ impl HostState {
             .build();
         HostState {
             wasi,
-            table: ResourceTable::new(),
-            limiter: crate::engine::store_limits(limits),
+            table,
+            guard: StoreGuard::new(limits, &cx.limits),
             cx,
             outbox: Vec::new(),
             logs: Vec::new(),
             log_state: log::LogState::default(),
+            send_refused: false,
             stdout,
             stderr,
         }
+    }
+
+    /// The store's budgets (memory refused, CPU spent).
+    pub fn guard_state(&self) -> &StoreGuard {
+        &self.guard
     }
 
     /// Host-wide limits.
@@ -189,9 +203,9 @@ impl WasiView for HostState {
     }
 }
 
-impl HasLimits for HostState {
-    fn limiter(&mut self) -> &mut dyn wasmtime::ResourceLimiter {
-        &mut self.limiter
+impl HasGuard for HostState {
+    fn guard(&mut self) -> &mut StoreGuard {
+        &mut self.guard
     }
 }
 

@@ -12,6 +12,7 @@ use tokio::sync::{Semaphore, mpsc};
 use super::hub::{ChatEvent, Hub};
 use super::view::MessageView;
 use crate::capabilities::Grants;
+use crate::config::AppLimits;
 use crate::sandbox::{BotEvent, Sandbox, Target};
 use crate::store::messages::{self, Message, SenderKind};
 use crate::store::{Db, StoreResult, apps, installs, now_ms};
@@ -139,7 +140,8 @@ async fn run_job(inner: &Inner, app: &str, job: Job) {
     let Ok(_permit) = inner.permits.acquire().await else {
         return;
     };
-    let target = match resolve_target(&inner.db, app).await {
+    let host_limits = &inner.sandbox.engine().limits().app;
+    let target = match resolve_target(&inner.db, app, host_limits).await {
         Ok(Some(t)) => t,
         Ok(None) => return,
         Err(e) => {
@@ -189,7 +191,7 @@ async fn run_job(inner: &Inner, app: &str, job: Job) {
 }
 
 /// The runnable version of `app`: active, with an approved version.
-async fn resolve_target(db: &Db, app: &str) -> StoreResult<Option<Target>> {
+async fn resolve_target(db: &Db, app: &str, host: &AppLimits) -> StoreResult<Option<Target>> {
     let Some(record) = apps::get(db, app).await? else {
         return Ok(None);
     };
@@ -210,5 +212,6 @@ async fn resolve_target(db: &Db, app: &str) -> StoreResult<Option<Target>> {
         version: v.version,
         sha256: v.component_sha256,
         grants: Grants::new(v.grants.unwrap_or_default()),
+        limits: v.limits.unwrap_or_default().apply(*host),
     }))
 }

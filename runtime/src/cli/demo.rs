@@ -72,6 +72,7 @@ pub(super) async fn prepare(
                 decision: "approve".into(),
                 grants: None,
                 reason: None,
+                limits: None,
             };
             host.state
                 .registry

@@ -5,6 +5,7 @@
 //! themselves into the [`wasmtime::component::Linker`] it hands out.
 
 mod cache;
+mod guard;
 mod settings;
 mod ticker;
 
@@ -13,10 +14,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use wasmtime::component::Component;
-use wasmtime::{ResourceLimiter, Store};
+use wasmtime::{Store, UpdateDeadline};
 
 use crate::config::Limits;
 
+pub use guard::{HasGuard, StoreGuard};
 pub use settings::AllocatorKind;
 
 /// Milliseconds between two epoch ticks.
@@ -102,14 +104,25 @@ impl Engine {
         Ok(component)
     }
 
-    /// A fresh store for one invocation: the epoch deadline and the memory
-    /// and table limits are set before any guest code runs.
-    pub fn new_store<T: HasLimits + 'static>(&self, data: T) -> Store<T> {
+    /// A fresh store for one invocation: memory, table, handle and
+    /// host-call data limits and the CPU budget are in place before any
+    /// guest code runs. A guest that keeps running yields to the executor
+    /// at every epoch tick (so it cannot starve other invocations) and
+    /// traps once its CPU budget is spent.
+    pub fn new_store<T: HasGuard + Send + 'static>(&self, data: T) -> Store<T> {
+        let limits = &self.inner.limits;
         let mut store = Store::new(&self.inner.engine, data);
-        store.limiter(|data| data.limiter());
-        let ticks = self.inner.limits.invocation_timeout.as_millis() as u64 / EPOCH_TICK_MS;
-        store.set_epoch_deadline(ticks.max(1));
-        store.epoch_deadline_trap();
+        store.limiter(|data| data.guard());
+        store.set_hostcall_fuel(limits.hostcall_fuel_bytes);
+        store.set_max_component_handles(limits.max_component_handles);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut cx| {
+            Ok(if cx.data_mut().guard().charge_tick() {
+                UpdateDeadline::Yield(1)
+            } else {
+                UpdateDeadline::Interrupt
+            })
+        });
         store
     }
 
@@ -117,22 +130,4 @@ impl Engine {
     pub fn limits(&self) -> &Limits {
         &self.inner.limits
     }
-}
-
-/// Store data that carries its own resource limiter.
-pub trait HasLimits {
-    /// The limiter enforcing memory and table caps for this store.
-    fn limiter(&mut self) -> &mut dyn ResourceLimiter;
-}
-
-/// Builds the per-store limiter from `limits`.
-pub fn store_limits(limits: &Limits) -> wasmtime::StoreLimits {
-    wasmtime::StoreLimitsBuilder::new()
-        .memory_size(limits.memory_bytes)
-        .table_elements(limits.table_elements)
-        .instances(64)
-        .tables(64)
-        .memories(8)
-        .trap_on_grow_failure(false)
-        .build()
 }

@@ -34,7 +34,7 @@ fn pooling(limits: &Limits) -> wasmtime::PoolingAllocationConfig {
     pool.max_memories_per_component(4);
     pool.max_tables_per_component(8);
     pool.max_core_instances_per_component(32);
-    pool.max_memory_size(limits.memory_bytes);
+    pool.max_memory_size(limits.max_app_memory_bytes);
     pool.table_elements(limits.table_elements);
     pool.max_unused_warm_slots(100);
     pool.linear_memory_keep_resident(64 << 10);

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use super::{Registry, RegistryError};
+use crate::config::LimitOverrides;
 use crate::store::apps;
 use crate::store::audit::{self, AuditEntry};
 
@@ -55,6 +56,9 @@ pub struct Decision {
     /// For reject: why.
     #[serde(default)]
     pub reason: Option<String>,
+    /// For approve: limits that differ from the host defaults for this version.
+    #[serde(default)]
+    pub limits: Option<LimitOverrides>,
 }
 
 impl Registry {
@@ -105,6 +109,10 @@ impl Registry {
             current.requested.iter().map(|(g, _)| g.clone()).collect();
         let (action, detail) = match decision.decision.as_str() {
             "approve" => {
+                let limits = decision.limits.clone().unwrap_or_default();
+                limits
+                    .validate(&self.limits)
+                    .map_err(RegistryError::InvalidDecision)?;
                 if decision.reason.is_some() {
                     return Err(RegistryError::InvalidDecision(
                         "`reason` goes with reject, not approve".into(),
@@ -120,19 +128,25 @@ impl Registry {
                         "cannot grant what was not requested: {extra:?}; requested: {requested:?}"
                     )));
                 }
-                if !apps::approve(&self.db, app, version, &grants).await? {
+                if !apps::approve(&self.db, app, version, &grants, &limits).await? {
                     return Err(RegistryError::NotPending(
                         app.into(),
                         version.into(),
                         "no longer pending".into(),
                     ));
                 }
-                ("version.approved", format!("{version} granted {grants:?}"))
+                (
+                    "version.approved",
+                    format!(
+                        "{version} granted {grants:?} limits {}",
+                        serde_json::json!(limits)
+                    ),
+                )
             }
             "reject" => {
-                if decision.grants.is_some() {
+                if decision.grants.is_some() || decision.limits.is_some() {
                     return Err(RegistryError::InvalidDecision(
-                        "`grants` goes with approve, not reject".into(),
+                        "`grants` and `limits` go with approve, not reject".into(),
                     ));
                 }
                 let reason = decision.reason.as_deref().map(str::trim).unwrap_or("");

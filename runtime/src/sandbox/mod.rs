@@ -7,13 +7,16 @@ mod event;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::Mutex;
 use wasmtime::component::Linker;
 
 use crate::capabilities::bindings::BotPre;
 use crate::capabilities::{self, Grants, HostState, Invocation, OutgoingMessage, Services};
+use crate::config::AppLimits;
 use crate::engine::Engine;
+use crate::engine::StoreGuard;
 use crate::store::blobs::BlobStore;
 use crate::store::logs::{self, NewLogLine};
 
@@ -30,6 +33,8 @@ pub struct Target {
     pub sha256: String,
     /// What was granted.
     pub grants: Grants,
+    /// The limits it runs with.
+    pub limits: AppLimits,
 }
 
 /// How an invocation ended.
@@ -37,10 +42,22 @@ pub struct Target {
 pub enum InvokeError {
     /// The component could not be loaded or linked.
     Load(String),
-    /// The deadline passed.
-    Timeout,
-    /// The guest trapped (panic, out-of-bounds, unreachable, stack overflow,
-    /// memory refused …); the text says which.
+    /// The wall-clock bound passed (guest code and host calls together).
+    Timeout(Duration),
+    /// The guest used up its CPU budget.
+    CpuExhausted(Duration),
+    /// The guest asked for more linear memory than its limit.
+    OutOfMemory {
+        /// The limit in force, bytes.
+        limit: usize,
+        /// What the guest asked for, bytes.
+        requested: usize,
+    },
+    /// The guest's call stack overflowed.
+    StackOverflow,
+    /// The guest passed more data to the host in one call than allowed.
+    HostCallTooLarge(usize),
+    /// Any other trap (panic, unreachable, out-of-bounds …); the text says which.
     Trap(String),
     /// The handler returned an error.
     Handler(String),
@@ -50,8 +67,30 @@ impl std::fmt::Display for InvokeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             InvokeError::Load(e) => write!(f, "could not load the component: {e}"),
-            InvokeError::Timeout => {
-                f.write_str("invocation exceeded its time limit and was stopped")
+            InvokeError::Timeout(d) => write!(
+                f,
+                "invocation exceeded its wall-time limit of {} ms and was stopped",
+                d.as_millis()
+            ),
+            InvokeError::CpuExhausted(d) => write!(
+                f,
+                "invocation exceeded its CPU-time limit of {} ms and was stopped",
+                d.as_millis()
+            ),
+            InvokeError::OutOfMemory { limit, requested } => write!(
+                f,
+                "out of memory: the guest asked for {} KiB of linear memory; the limit is {} KiB",
+                requested >> 10,
+                limit >> 10
+            ),
+            InvokeError::StackOverflow => {
+                f.write_str("stack overflow: the guest's call stack exceeded its limit")
+            }
+            InvokeError::HostCallTooLarge(max) => {
+                write!(
+                    f,
+                    "host call refused: the guest passed more than {max} bytes to the host in one call"
+                )
             }
             InvokeError::Trap(e) => write!(f, "guest trapped: {e}"),
             InvokeError::Handler(e) => write!(f, "handler returned an error: {e}"),
@@ -80,6 +119,8 @@ pub struct Sandbox {
     services: Arc<Services>,
     blobs: BlobStore,
     prepared: Mutex<HashMap<(String, String), Arc<Prepared>>>,
+    /// Components that failed to load, by sha256: never retried.
+    broken: Mutex<HashMap<String, String>>,
 }
 
 impl Sandbox {
@@ -97,6 +138,7 @@ impl Sandbox {
             services,
             blobs,
             prepared: Mutex::new(HashMap::new()),
+            broken: Mutex::new(HashMap::new()),
         })
     }
 
@@ -112,6 +154,23 @@ impl Sandbox {
     }
 
     async fn load(&self, sha256: &str) -> Result<wasmtime::component::Component, InvokeError> {
+        if let Some(why) = self.broken.lock().await.get(sha256) {
+            return Err(InvokeError::Load(why.clone()));
+        }
+        let loaded = self.load_uncached(sha256).await;
+        if let Err(InvokeError::Load(why)) = &loaded {
+            self.broken
+                .lock()
+                .await
+                .insert(sha256.to_string(), why.clone());
+        }
+        loaded
+    }
+
+    async fn load_uncached(
+        &self,
+        sha256: &str,
+    ) -> Result<wasmtime::component::Component, InvokeError> {
         let engine = self.engine.clone();
         let blobs = self.blobs.clone();
         let sha = sha256.to_string();
@@ -208,12 +267,13 @@ impl Sandbox {
             app_id: Arc::from(target.app_id.as_str()),
             version: Arc::from(target.version.as_str()),
             grants: prepared.grants.clone(),
+            limits: target.limits,
             chat: chat.map(str::to_string),
             account: account.map(str::to_string),
             services: self.services.clone(),
         };
         let mut store = self.engine.new_store(HostState::new(cx));
-        let timeout = self.engine.limits().invocation_timeout;
+        let timeout = target.limits.wall_time;
         let wit_event = event.into_wit();
         let call = async {
             let bot = prepared.pre.instantiate_async(&mut store).await?;
@@ -222,8 +282,12 @@ impl Sandbox {
                 .await
         };
         let result = match tokio::time::timeout(timeout, call).await {
-            Err(_) => Err(InvokeError::Timeout),
-            Ok(Err(trap)) => Err(classify_trap(&trap)),
+            Err(_) => Err(InvokeError::Timeout(timeout)),
+            Ok(Err(trap)) => Err(classify_trap(
+                &trap,
+                store.data().guard_state(),
+                self.engine.limits().hostcall_fuel_bytes,
+            )),
             Ok(Ok(Err(msg))) => Err(InvokeError::Handler(msg)),
             Ok(Ok(Ok(()))) => Ok(()),
         };
@@ -233,12 +297,27 @@ impl Sandbox {
     }
 }
 
-fn classify_trap(err: &wasmtime::Error) -> InvokeError {
-    if let Some(trap) = err.downcast_ref::<wasmtime::Trap>() {
-        if *trap == wasmtime::Trap::Interrupt {
-            return InvokeError::Timeout;
-        }
-        return InvokeError::Trap(format!("{trap}"));
+/// Names what ended a trapped invocation, most specific first.
+fn classify_trap(err: &wasmtime::Error, guard: &StoreGuard, hostcall_fuel: usize) -> InvokeError {
+    let trap = err.downcast_ref::<wasmtime::Trap>().copied();
+    if trap == Some(wasmtime::Trap::Interrupt) || guard.cpu_exhausted() {
+        return InvokeError::CpuExhausted(guard.cpu_budget());
     }
-    InvokeError::Trap(format!("{err:#}"))
+    if trap == Some(wasmtime::Trap::StackOverflow) {
+        return InvokeError::StackOverflow;
+    }
+    if let Some(requested) = guard.memory_refused() {
+        return InvokeError::OutOfMemory {
+            limit: guard.memory_limit(),
+            requested,
+        };
+    }
+    let text = format!("{err:#}");
+    if text.contains("fuel allocated for hostcalls") {
+        return InvokeError::HostCallTooLarge(hostcall_fuel);
+    }
+    match trap {
+        Some(t) => InvokeError::Trap(format!("{t}")),
+        None => InvokeError::Trap(text),
+    }
 }

@@ -6,6 +6,8 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use sqlx::Row;
 
+use crate::config::LimitOverrides;
+
 use super::{Db, StoreError, StoreResult, from_json, new_id, now_ms, to_json};
 
 /// One app.
@@ -56,6 +58,8 @@ pub struct Version {
     pub reviewed_at: Option<i64>,
     /// Upload time, unix ms.
     pub created_at: i64,
+    /// Limit overrides set by the operator at approval.
+    pub limits: Option<LimitOverrides>,
 }
 
 fn app_from_row(row: &sqlx::any::AnyRow) -> StoreResult<App> {
@@ -70,12 +74,13 @@ fn app_from_row(row: &sqlx::any::AnyRow) -> StoreResult<App> {
 }
 
 const VERSION_COLUMNS: &str = "app_id, version, kind, description, manifest, component_sha256, component_size, \
-     imports, requested, grants, status, reason, reviewed_at, created_at";
+     imports, requested, grants, status, reason, reviewed_at, created_at, limits";
 
 fn version_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Version> {
     let imports: String = row.try_get("imports")?;
     let requested: String = row.try_get("requested")?;
     let grants: Option<String> = row.try_get("grants")?;
+    let limits: Option<String> = row.try_get("limits")?;
     Ok(Version {
         app_id: row.try_get("app_id")?,
         version: row.try_get("version")?,
@@ -91,6 +96,7 @@ fn version_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Version> {
         reason: row.try_get("reason")?,
         reviewed_at: row.try_get("reviewed_at")?,
         created_at: row.try_get("created_at")?,
+        limits: limits.as_deref().map(from_json).transpose()?,
     })
 }
 
@@ -198,7 +204,7 @@ pub async fn add_version(db: &Db, new: &NewVersion<'_>) -> Result<String, AddVer
         return Err(AddVersionError::VersionExists);
     }
     sqlx::query(&format!(
-        "INSERT INTO app_versions ({VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, 'pending', NULL, NULL, $10)"
+        "INSERT INTO app_versions ({VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, 'pending', NULL, NULL, $10, NULL)"
     ))
     .bind(&app_id)
     .bind(new.version)
@@ -265,13 +271,15 @@ pub async fn approve(
     app: &str,
     version: &str,
     grants: &BTreeSet<String>,
+    limits: &LimitOverrides,
 ) -> StoreResult<bool> {
     let mut tx = db.pool().begin().await?;
     let done = sqlx::query(
-        "UPDATE app_versions SET status = 'approved', grants = $1, reviewed_at = $2 \
-         WHERE app_id = $3 AND version = $4 AND status = 'pending'",
+        "UPDATE app_versions SET status = 'approved', grants = $1, limits = $2, reviewed_at = $3 \
+         WHERE app_id = $4 AND version = $5 AND status = 'pending'",
     )
     .bind(to_json(grants))
+    .bind(to_json(limits))
     .bind(now_ms())
     .bind(app)
     .bind(version)

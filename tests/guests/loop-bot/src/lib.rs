@@ -1,0 +1,16 @@
+//! Spins forever on every message.
+
+use miniapp_sdk::{Bot, Message};
+
+struct LoopBot;
+
+impl Bot for LoopBot {
+    fn on_message(_msg: Message) -> Result<(), String> {
+        let mut n: u64 = 0;
+        loop {
+            n = core::hint::black_box(n.wrapping_add(1));
+        }
+    }
+}
+
+miniapp_sdk::bot!(LoopBot);

@@ -1,0 +1,16 @@
+//! Grows its memory 1 MiB at a time until something stops it.
+
+use miniapp_sdk::{Bot, Message};
+
+struct MemoryBomb;
+
+impl Bot for MemoryBomb {
+    fn on_message(_msg: Message) -> Result<(), String> {
+        let mut hoard: Vec<Vec<u8>> = Vec::new();
+        loop {
+            hoard.push(core::hint::black_box(vec![7u8; 1 << 20]));
+        }
+    }
+}
+
+miniapp_sdk::bot!(MemoryBomb);

@@ -1,0 +1,333 @@
+//! Hostile mini-apps, each a real component built with the SDK, installed
+//! next to the well-behaved echo-bot. For each: the invocation ends with a
+//! specific error in the app's log, the host stays up, the echo-bot in the
+//! same chat still answers, and no other app's data changes.
+
+use std::time::Duration;
+
+use miniapp_tests::{TestHost, User, guests, host_bin, manifest_of};
+use serde_json::{Value, json};
+
+struct Scene {
+    host: TestHost,
+    dev: User,
+    alice: User,
+    chat: String,
+    hostile: String,
+    echo: String,
+}
+
+/// A chat with echo-bot and one hostile app (approved with `limits`).
+async fn scene(hostile_dir: &str, hostile_wasm: &str, limits: Option<Value>) -> Scene {
+    let host = TestHost::start(host_bin!()).expect("host starts");
+    let dev = host.signup("Dev").await;
+    let echo = host
+        .publish_approved(
+            &dev,
+            &manifest_of(guests::ECHO_BOT_DIR),
+            guests::ECHO_BOT_WASM,
+            None,
+        )
+        .await;
+    let hostile = host
+        .publish_approved_with(&dev, &manifest_of(hostile_dir), hostile_wasm, None, limits)
+        .await;
+    let alice = host.signup("Alice").await;
+    let chat = host.chat(&alice, &[]).await;
+    host.install(&alice, &chat, &hostile).await;
+    host.install(&alice, &chat, &echo).await;
+    Scene {
+        host,
+        dev,
+        alice,
+        chat,
+        hostile,
+        echo,
+    }
+}
+
+impl Scene {
+    /// Host alive, echo-bot answers, and its per-chat counter equals the
+    /// number of user messages: its data was not touched by the neighbour.
+    async fn assert_neighbours_unharmed(&mut self) {
+        self.host.assert_alive().await;
+        let m = self
+            .host
+            .say(&self.alice, &self.chat, "/echo still fine")
+            .await;
+        assert_eq!(
+            self.host
+                .bot_reply(&self.alice, &self.chat, &m, &self.echo)
+                .await,
+            "still fine"
+        );
+        let user_messages = self
+            .host
+            .messages(&self.alice, &self.chat)
+            .await
+            .iter()
+            .filter(|m| m["sender_kind"] == "user")
+            .count()
+            + 1;
+        let m = self.host.say(&self.alice, &self.chat, "/count").await;
+        assert_eq!(
+            self.host
+                .bot_reply(&self.alice, &self.chat, &m, &self.echo)
+                .await,
+            user_messages.to_string()
+        );
+    }
+
+    async fn trigger(&self, text: &str) -> String {
+        self.host.say(&self.alice, &self.chat, text).await
+    }
+
+    async fn wait_log(&self, needle: &str) -> Vec<Value> {
+        self.host.wait_log(&self.dev, &self.hostile, needle).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn infinite_loop_is_stopped_at_its_cpu_budget_and_the_chat_carries_on() {
+    let mut s = scene(guests::LOOP_BOT_DIR, guests::LOOP_BOT_WASM, None).await;
+    s.trigger("/echo first").await;
+    s.wait_log("exceeded its CPU-time limit of 100 ms").await;
+    // A second event gets a fresh instance and the same treatment.
+    s.trigger("again").await;
+    let logs = s.wait_log("CPU-time").await;
+    assert!(logs.iter().filter(|l| l["level"] == "error").count() >= 1);
+    s.assert_neighbours_unharmed().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn operator_limit_overrides_apply_to_one_app() {
+    let limits = json!({ "cpu_ms": 30, "memory_mib": 16 });
+    let mut s = scene(
+        guests::LOOP_BOT_DIR,
+        guests::LOOP_BOT_WASM,
+        Some(limits.clone()),
+    )
+    .await;
+    let (_, app) = s
+        .host
+        .call(
+            "GET",
+            &format!("/v1/apps/{}", s.hostile),
+            Some(&s.dev.token),
+            None,
+        )
+        .await;
+    assert_eq!(app["versions"][0]["limits"], limits);
+    s.trigger("spin").await;
+    s.wait_log("CPU-time limit of 30 ms").await;
+    s.assert_neighbours_unharmed().await;
+
+    // Out-of-range overrides are refused.
+    let (status, body) = s
+        .host
+        .publish(
+            &s.dev,
+            &manifest_of(guests::PANIC_BOT_DIR),
+            std::fs::read(guests::PANIC_BOT_WASM).expect("built"),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let (status, body) = s
+        .host
+        .call(
+            "POST",
+            &format!("/v1/review/{}/0.1.0", body["app"].as_str().expect("id")),
+            Some(miniapp_tests::OPERATOR_TOKEN),
+            Some(json!({ "decision": "approve", "limits": { "memory_mib": 4096 } })),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("memory_mib"),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_bomb_is_stopped_at_its_memory_limit() {
+    let mut s = scene(
+        guests::MEMORY_BOMB_BOT_DIR,
+        guests::MEMORY_BOMB_BOT_WASM,
+        None,
+    )
+    .await;
+    s.trigger("boom").await;
+    s.wait_log("out of memory").await;
+    let logs = s.wait_log("the limit is 65536 KiB").await;
+    assert!(
+        !logs.iter().any(|l| l["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("CPU-time")),
+        "{logs:?}"
+    );
+    s.assert_neighbours_unharmed().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unbounded_recursion_ends_in_a_stack_overflow() {
+    let mut s = scene(guests::RECURSION_BOT_DIR, guests::RECURSION_BOT_WASM, None).await;
+    s.trigger("dive").await;
+    s.wait_log("stack overflow").await;
+    s.assert_neighbours_unharmed().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn guest_panic_is_logged_with_its_message() {
+    let mut s = scene(guests::PANIC_BOT_DIR, guests::PANIC_BOT_WASM, None).await;
+    s.trigger("please panic").await;
+    s.wait_log("deliberate panic while handling \"please panic\"")
+        .await;
+    s.wait_log("guest trapped").await;
+    s.assert_neighbours_unharmed().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn send_in_a_tight_loop_is_rate_limited_per_invocation_and_per_minute() {
+    let mut s = scene(
+        guests::FLOOD_BOT_DIR,
+        guests::FLOOD_BOT_WASM,
+        Some(json!({ "messages_per_chat_per_minute": 30 })),
+    )
+    .await;
+    let flood_count =
+        |messages: &[Value], app: &str| messages.iter().filter(|m| m["sender"] == app).count();
+
+    s.trigger("/flood").await;
+    s.wait_log("flood finished: 20 sent, 9980 refused").await;
+    s.wait_log("more than 20 messages in one invocation").await;
+    s.trigger("/flood").await;
+    s.wait_log("flood finished: 10 sent, 9990 refused").await;
+    s.wait_log("more than 30 messages per minute").await;
+    let messages = s.host.messages(&s.alice, &s.chat).await;
+    assert_eq!(flood_count(&messages, &s.hostile), 30);
+    s.assert_neighbours_unharmed().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_messages_are_refused_before_the_host_keeps_them() {
+    // 256 MiB lets the guest build a 100 MiB string; the host still refuses it.
+    let mut s = scene(
+        guests::FLOOD_BOT_DIR,
+        guests::FLOOD_BOT_WASM,
+        Some(json!({ "memory_mib": 256, "cpu_ms": 5000, "wall_ms": 20000 })),
+    )
+    .await;
+    s.trigger("/big").await;
+    s.wait_log("big message: too-large").await;
+    s.trigger("/huge").await;
+    s.wait_log("the guest passed more than 1048576 bytes to the host in one call")
+        .await;
+    let messages = s.host.messages(&s.alice, &s.chat).await;
+    assert!(
+        messages.iter().all(|m| m["sender"] != s.hostile.as_str()),
+        "nothing oversized was posted"
+    );
+    s.assert_neighbours_unharmed().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn storage_abuse_gets_clear_errors_and_never_reaches_another_apps_keys() {
+    let mut s = scene(
+        guests::STORAGE_ABUSE_BOT_DIR,
+        guests::STORAGE_ABUSE_BOT_WASM,
+        None,
+    )
+    .await;
+    // echo-bot now has "seen:<chat>" in its own storage.
+    let m = s.host.say(&s.alice, &s.chat, "/echo hi").await;
+    assert_eq!(s.host.bot_reply(&s.alice, &s.chat, &m, &s.echo).await, "hi");
+
+    let m = s.trigger("/huge-value").await;
+    assert_eq!(
+        s.host.bot_reply(&s.alice, &s.chat, &m, &s.hostile).await,
+        "huge value: too-large"
+    );
+    let m = s.trigger("/huge-key").await;
+    assert_eq!(
+        s.host.bot_reply(&s.alice, &s.chat, &m, &s.hostile).await,
+        "huge key: too-large"
+    );
+
+    let m = s.trigger("/weird-keys").await;
+    let report = s.host.bot_reply(&s.alice, &s.chat, &m, &s.hostile).await;
+    for key in [
+        "a/b",
+        "../../etc/passwd",
+        "'; DROP TABLE app_kv; --",
+        "%",
+        "_",
+    ] {
+        let expected = format!("{key:?} set ok () get ok Some({key:?})");
+        assert!(report.contains(&expected), "{key}: {report}");
+    }
+    assert!(
+        report.contains("\"nul\\0key\" set invalid get invalid"),
+        "{report}"
+    );
+
+    let m = s.trigger(&format!("/peek {}", s.chat)).await;
+    assert_eq!(
+        s.host.bot_reply(&s.alice, &s.chat, &m, &s.hostile).await,
+        format!("peek seen:{}: ok None exists ok false", s.chat)
+    );
+    let m = s.trigger("/list").await;
+    let keys = s.host.bot_reply(&s.alice, &s.chat, &m, &s.hostile).await;
+    assert!(!keys.contains("seen:"), "another app's keys leaked: {keys}");
+    assert!(keys.contains("../../etc/passwd"), "{keys}");
+    s.assert_neighbours_unharmed().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wasi_filesystem_environment_and_sockets_give_nothing() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let target = listener.local_addr().expect("addr").to_string();
+    let mut s = scene(
+        guests::WASI_PROBE_BOT_DIR,
+        guests::WASI_PROBE_BOT_WASM,
+        None,
+    )
+    .await;
+    let m = s.trigger(&format!("/probe {target}")).await;
+    let report = s.host.bot_reply(&s.alice, &s.chat, &m, &s.hostile).await;
+    assert!(
+        !report.contains("OPENED"),
+        "the guest reached something: {report}"
+    );
+    assert!(report.contains("read_dir /: error"), "{report}");
+    assert!(report.contains("open /etc/passwd: error"), "{report}");
+    assert!(report.contains("env vars: 0"), "{report}");
+    assert!(
+        report.contains(&format!("connect {target}: error")),
+        "{report}"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(listener.accept().is_err(), "the guest opened a connection");
+    assert!(!std::path::Path::new("/tmp/miniapp-probe").exists());
+    s.assert_neighbours_unharmed().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn component_importing_an_ungranted_interface_is_rejected_at_upload() {
+    let host = TestHost::start(host_bin!()).expect("host starts");
+    let dev = host.signup("Dev").await;
+    let manifest = "name = \"storage-abuse-bot\"\nversion = \"0.1.0\"\nkind = \"bot\"\n[capabilities]\n\"messaging.send\" = \"reports\"\n";
+    let wasm = std::fs::read(guests::STORAGE_ABUSE_BOT_WASM).expect("built");
+    let (status, body) = host.publish(&dev, manifest, wasm).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("miniapp:platform/storage@0.1.0")
+    );
+}

@@ -29,7 +29,7 @@ pub const OPERATOR_TOKEN: &str = "test-operator-token";
 
 /// A running host process; killed on drop.
 pub struct TestHost {
-    child: Option<Child>,
+    child: std::sync::Mutex<Option<Child>>,
     bin: PathBuf,
     /// `http://127.0.0.1:PORT`
     pub base: String,
@@ -92,26 +92,30 @@ impl TestHost {
             }
         };
         Ok(TestHost {
-            child: Some(child),
+            child: std::sync::Mutex::new(Some(child)),
             bin: PathBuf::from(bin),
             base,
             data: data.to_path_buf(),
             _tmp: None,
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(0)
+                .build()
+                .expect("http client"),
         })
     }
 
     /// Kills the host process (SIGKILL) and waits for it.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
+    pub fn kill(&self) {
+        let taken = self.child.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(mut child) = taken {
             let _ = child.kill();
             let _ = child.wait();
         }
     }
 
     /// Whether the process is still running.
-    pub fn is_alive(&mut self) -> bool {
-        match &mut self.child {
+    pub fn is_alive(&self) -> bool {
+        match &mut *self.child.lock().unwrap_or_else(|p| p.into_inner()) {
             Some(child) => matches!(child.try_wait(), Ok(None)),
             None => false,
         }
@@ -179,6 +183,40 @@ impl TestHost {
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Sends only the head of a POST that declares a `len`-byte body (as a
+    /// client streaming a huge upload would) and reads the answer.
+    pub async fn post_declaring_length(
+        &self,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        len: usize,
+    ) -> (StatusCode, Value) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.base.trim_start_matches("http://");
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: {content_type}\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.expect("write head");
+        let mut raw = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut raw)).await;
+        let text = String::from_utf8_lossy(&raw);
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse::<u16>().ok())
+            .and_then(|c| StatusCode::from_u16(c).ok())
+            .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+        // A chunked body has its length on the first line.
+        let json = body
+            .lines()
+            .find(|l| l.starts_with('{'))
+            .unwrap_or_default();
+        (status, serde_json::from_str(json).unwrap_or(Value::Null))
     }
 
     /// Signs up an account.
@@ -396,7 +434,7 @@ impl TestHost {
     }
 
     /// Asserts the host process is alive and answers `/healthz`.
-    pub async fn assert_alive(&mut self) {
+    pub async fn assert_alive(&self) {
         assert!(
             self.is_alive(),
             "host process died; its log:\n{}",

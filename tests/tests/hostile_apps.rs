@@ -49,7 +49,7 @@ async fn scene(hostile_dir: &str, hostile_wasm: &str, limits: Option<Value>) -> 
 impl Scene {
     /// Host alive, echo-bot answers, and its per-chat counter equals the
     /// number of user messages: its data was not touched by the neighbour.
-    async fn assert_neighbours_unharmed(&mut self) {
+    async fn assert_neighbours_unharmed(&self) {
         self.host.assert_alive().await;
         let m = self
             .host
@@ -89,7 +89,7 @@ impl Scene {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn infinite_loop_is_stopped_at_its_cpu_budget_and_the_chat_carries_on() {
-    let mut s = scene(guests::LOOP_BOT_DIR, guests::LOOP_BOT_WASM, None).await;
+    let s = scene(guests::LOOP_BOT_DIR, guests::LOOP_BOT_WASM, None).await;
     s.trigger("/echo first").await;
     s.wait_log("exceeded its CPU-time limit of 100 ms").await;
     // A second event gets a fresh instance and the same treatment.
@@ -102,7 +102,7 @@ async fn infinite_loop_is_stopped_at_its_cpu_budget_and_the_chat_carries_on() {
 #[tokio::test(flavor = "multi_thread")]
 async fn operator_limit_overrides_apply_to_one_app() {
     let limits = json!({ "cpu_ms": 30, "memory_mib": 16 });
-    let mut s = scene(
+    let s = scene(
         guests::LOOP_BOT_DIR,
         guests::LOOP_BOT_WASM,
         Some(limits.clone()),
@@ -153,7 +153,7 @@ async fn operator_limit_overrides_apply_to_one_app() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn memory_bomb_is_stopped_at_its_memory_limit() {
-    let mut s = scene(
+    let s = scene(
         guests::MEMORY_BOMB_BOT_DIR,
         guests::MEMORY_BOMB_BOT_WASM,
         None,
@@ -174,7 +174,7 @@ async fn memory_bomb_is_stopped_at_its_memory_limit() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unbounded_recursion_ends_in_a_stack_overflow() {
-    let mut s = scene(guests::RECURSION_BOT_DIR, guests::RECURSION_BOT_WASM, None).await;
+    let s = scene(guests::RECURSION_BOT_DIR, guests::RECURSION_BOT_WASM, None).await;
     s.trigger("dive").await;
     s.wait_log("stack overflow").await;
     s.assert_neighbours_unharmed().await;
@@ -182,7 +182,7 @@ async fn unbounded_recursion_ends_in_a_stack_overflow() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn guest_panic_is_logged_with_its_message() {
-    let mut s = scene(guests::PANIC_BOT_DIR, guests::PANIC_BOT_WASM, None).await;
+    let s = scene(guests::PANIC_BOT_DIR, guests::PANIC_BOT_WASM, None).await;
     s.trigger("please panic").await;
     s.wait_log("deliberate panic while handling \"please panic\"")
         .await;
@@ -192,7 +192,7 @@ async fn guest_panic_is_logged_with_its_message() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn send_in_a_tight_loop_is_rate_limited_per_invocation_and_per_minute() {
-    let mut s = scene(
+    let s = scene(
         guests::FLOOD_BOT_DIR,
         guests::FLOOD_BOT_WASM,
         Some(json!({ "messages_per_chat_per_minute": 30 })),
@@ -215,7 +215,7 @@ async fn send_in_a_tight_loop_is_rate_limited_per_invocation_and_per_minute() {
 #[tokio::test(flavor = "multi_thread")]
 async fn oversized_messages_are_refused_before_the_host_keeps_them() {
     // 256 MiB lets the guest build a 100 MiB string; the host still refuses it.
-    let mut s = scene(
+    let s = scene(
         guests::FLOOD_BOT_DIR,
         guests::FLOOD_BOT_WASM,
         Some(json!({ "memory_mib": 256, "cpu_ms": 5000, "wall_ms": 20000 })),
@@ -236,7 +236,7 @@ async fn oversized_messages_are_refused_before_the_host_keeps_them() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn storage_abuse_gets_clear_errors_and_never_reaches_another_apps_keys() {
-    let mut s = scene(
+    let s = scene(
         guests::STORAGE_ABUSE_BOT_DIR,
         guests::STORAGE_ABUSE_BOT_WASM,
         None,
@@ -291,7 +291,7 @@ async fn wasi_filesystem_environment_and_sockets_give_nothing() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
     listener.set_nonblocking(true).expect("nonblocking");
     let target = listener.local_addr().expect("addr").to_string();
-    let mut s = scene(
+    let s = scene(
         guests::WASI_PROBE_BOT_DIR,
         guests::WASI_PROBE_BOT_WASM,
         None,
@@ -330,4 +330,54 @@ async fn component_importing_an_ungranted_interface_is_rejected_at_upload() {
             .unwrap_or_default()
             .contains("miniapp:platform/storage@0.1.0")
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn component_that_does_not_link_is_rejected_after_upload_and_never_runs() {
+    // Valid component, right export name, wrong function type: it passes
+    // upload validation, then fails linking off the request path.
+    let wasm = wat::parse_str(
+        r#"(component
+            (core module $m (func (export "h")))
+            (core instance $i (instantiate $m))
+            (func $h (canon lift (core func $i "h")))
+            (instance $handler (export "handle" (func $h)))
+            (export "miniapp:platform/handler@0.1.0" (instance $handler)))"#,
+    )
+    .expect("valid WAT");
+    let host = TestHost::start(host_bin!()).expect("host starts");
+    let dev = host.signup("Dev").await;
+    let manifest = "name = \"misfit-bot\"\nversion = \"0.1.0\"\nkind = \"bot\"\n";
+    let (status, body) = host.publish(&dev, manifest, wasm).await;
+    assert_eq!(status, 201, "{body}");
+    let app = body["app"].as_str().expect("app id").to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let version = loop {
+        let (_, detail) = host
+            .call("GET", &format!("/v1/apps/{app}"), Some(&dev.token), None)
+            .await;
+        if detail["versions"][0]["status"] == "rejected" {
+            break detail["versions"][0].clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never rejected: {detail}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let reason = version["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("does not instantiate as a bot") && reason.contains("type mismatch"),
+        "{reason}"
+    );
+    let (status, _) = host
+        .call(
+            "POST",
+            &format!("/v1/review/{app}/0.1.0"),
+            Some(miniapp_tests::OPERATOR_TOKEN),
+            Some(json!({"decision": "approve"})),
+        )
+        .await;
+    assert_eq!(status, 409, "a rejected version cannot be approved");
+    host.assert_alive().await;
 }

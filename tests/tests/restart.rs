@@ -7,7 +7,7 @@ use miniapp_tests::{TestHost, guests, host_bin, manifest_of};
 async fn host_restarted_on_the_same_data_serves_the_approved_bot_without_recompiling() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
-    let mut host = TestHost::start_in(host_bin!(), &data).expect("host starts");
+    let host = TestHost::start_in(host_bin!(), &data).expect("host starts");
     let dev = host.signup("Dev").await;
     let app = host
         .publish_approved(

@@ -159,4 +159,29 @@ mod tests {
             assert!(Manifest::parse(bad).is_err(), "accepted: {bad:?}");
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_parses_or_is_refused_without_panicking(text in "\\PC{0,400}") {
+            let _ = Manifest::parse(&text);
+        }
+
+        #[test]
+        fn manifests_with_random_fields_are_validated(
+            name in "[a-zA-Z0-9_ -]{0,70}",
+            version in "[0-9a-z.+-]{0,12}",
+            kind in "(bot|web-app|app|daemon|)",
+            cap in "[a-z.:0-9]{0,20}",
+            reason in "[ -~]{0,30}",
+        ) {
+            let text = format!(
+                "name = {name:?}\nversion = {version:?}\nkind = {kind:?}\n[capabilities]\n{cap:?} = {reason:?}\n"
+            );
+            if let Ok(m) = Manifest::parse(&text) {
+                proptest::prop_assert_eq!(&m.name, &name);
+                proptest::prop_assert!(is_known_grant(&cap));
+                proptest::prop_assert!(!reason.trim().is_empty());
+            }
+        }
+    }
 }

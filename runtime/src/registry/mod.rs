@@ -201,7 +201,7 @@ impl Registry {
         tokio::spawn(async move {
             if let Err(e) = this.sandbox.compile(&sha256).await {
                 tracing::warn!(app, version, error = %e, "uploaded component failed to compile");
-                let reason = format!("the component failed to compile: {e}");
+                let reason = format!("rejected automatically: {e}");
                 if let Err(e) = apps::reject(&this.db, &app, &version, &reason).await {
                     tracing::error!(error = %e, "could not reject uncompilable version");
                 }

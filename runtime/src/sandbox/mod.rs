@@ -148,9 +148,47 @@ impl Sandbox {
     }
 
     /// Compiles (or loads from the artifact cache) the component `sha256`
-    /// off the async executor; used at upload to validate and warm the cache.
+    /// off the async executor and links it against the platform's
+    /// interfaces as a bot; used at upload to validate and warm the cache.
     pub async fn compile(&self, sha256: &str) -> Result<(), InvokeError> {
-        self.load(sha256).await.map(|_| ())
+        let component = self.load(sha256).await?;
+        let pre = self.link(&component)?;
+        // Instantiating once in a throwaway store (no grants, default
+        // limits) type-checks the exports, which linking alone does not.
+        let limits = self.engine.limits().app;
+        let cx = Invocation {
+            app_id: Arc::from("upload-check"),
+            version: Arc::from("0"),
+            grants: Arc::new(Grants::default()),
+            limits,
+            chat: None,
+            account: None,
+            services: self.services.clone(),
+        };
+        let mut store = self.engine.new_store(HostState::new(cx));
+        match tokio::time::timeout(limits.wall_time, pre.instantiate_async(&mut store)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(InvokeError::Load(format!(
+                "it does not instantiate as a bot: {e:#}"
+            ))),
+            Err(_) => Err(InvokeError::Load(
+                "instantiating it took longer than the wall-time limit".into(),
+            )),
+        }
+    }
+
+    fn link(
+        &self,
+        component: &wasmtime::component::Component,
+    ) -> Result<BotPre<HostState>, InvokeError> {
+        let instance_pre = self.linker.instantiate_pre(component).map_err(|e| {
+            InvokeError::Load(format!(
+                "it does not link against the platform's interfaces: {e:#}"
+            ))
+        })?;
+        BotPre::new(instance_pre).map_err(|e| {
+            InvokeError::Load(format!("its exports do not match the bot world: {e:#}"))
+        })
     }
 
     async fn load(&self, sha256: &str) -> Result<wasmtime::component::Component, InvokeError> {
@@ -193,11 +231,7 @@ impl Sandbox {
             return Ok(p.clone());
         }
         let component = self.load(&target.sha256).await?;
-        let instance_pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| InvokeError::Load(format!("{e:#}")))?;
-        let pre = BotPre::new(instance_pre).map_err(|e| InvokeError::Load(format!("{e:#}")))?;
+        let pre = self.link(&component)?;
         let prepared = Arc::new(Prepared {
             pre,
             grants: Arc::new(target.grants.clone()),

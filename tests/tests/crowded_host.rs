@@ -1,0 +1,106 @@
+//! Many chats and bots at once, a third of them hostile: the host stays up
+//! and every well-behaved invocation completes.
+
+use std::time::Duration;
+
+use miniapp_tests::{TestHost, guests, host_bin, manifest_of};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn many_chats_with_hostile_neighbours_all_get_their_echo_replies() {
+    let host = TestHost::start(host_bin!()).expect("host starts");
+    let dev = host.signup("Dev").await;
+    let echo = host
+        .publish_approved(
+            &dev,
+            &manifest_of(guests::ECHO_BOT_DIR),
+            guests::ECHO_BOT_WASM,
+            None,
+        )
+        .await;
+    let mut hostile = Vec::new();
+    for (dir, wasm) in [
+        (guests::LOOP_BOT_DIR, guests::LOOP_BOT_WASM),
+        (guests::MEMORY_BOMB_BOT_DIR, guests::MEMORY_BOMB_BOT_WASM),
+        (guests::RECURSION_BOT_DIR, guests::RECURSION_BOT_WASM),
+        (guests::PANIC_BOT_DIR, guests::PANIC_BOT_WASM),
+    ] {
+        hostile.push(
+            host.publish_approved(&dev, &manifest_of(dir), wasm, None)
+                .await,
+        );
+    }
+
+    const CHATS: usize = 12;
+    const MESSAGES: usize = 5;
+    let mut chats = Vec::new();
+    for i in 0..CHATS {
+        let user = host.signup(&format!("user {i}")).await;
+        let chat = host.chat(&user, &[]).await;
+        host.install(&user, &chat, &echo).await;
+        // Two of every three chats also host a hostile bot.
+        if i % 3 != 0 {
+            host.install(&user, &chat, &hostile[i % hostile.len()])
+                .await;
+        }
+        chats.push((user, chat));
+    }
+
+    // Every chat talks at once.
+    let mut tasks = Vec::new();
+    for (i, (user, chat)) in chats.iter().enumerate() {
+        let (host, user, chat, echo) = (&host, user.clone(), chat.clone(), echo.clone());
+        tasks.push(async move {
+            let mut first = None;
+            for n in 0..MESSAGES {
+                let id = host
+                    .say(&user, &chat, &format!("/echo chat {i} message {n}"))
+                    .await;
+                first.get_or_insert(id);
+            }
+            let first = first.expect("sent");
+            // All replies arrive, in order.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            loop {
+                let replies: Vec<String> = host
+                    .messages(&user, &chat)
+                    .await
+                    .iter()
+                    .filter(|m| {
+                        m["sender"] == echo.as_str() && m["id"].as_str() > Some(first.as_str())
+                    })
+                    .map(|m| m["text"].as_str().unwrap_or_default().to_string())
+                    .collect();
+                if replies.len() == MESSAGES {
+                    let expected: Vec<String> = (0..MESSAGES)
+                        .map(|n| format!("chat {i} message {n}"))
+                        .collect();
+                    assert_eq!(replies, expected);
+                    break;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "chat {i} got only {replies:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+    }
+    futures::future::join_all(tasks).await;
+
+    // Every hostile invocation ran too, and failed on its own.
+    let hostile_invocations = (CHATS - CHATS.div_ceil(3)) * MESSAGES;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while host.metric("miniapp_invocations_failed_total").await < hostile_invocations as f64 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "hostile invocations did not all finish"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        host.metric("miniapp_invocations_failed_total").await,
+        hostile_invocations as f64
+    );
+    host.assert_alive().await;
+    assert!(host.metric("miniapp_invocations_completed_total").await >= (CHATS * MESSAGES) as f64);
+}

@@ -10,11 +10,10 @@ use std::process::Command;
 const TARGET: &str = "wasm32-wasip2";
 
 fn main() {
-    let root =
-        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("tests/ has a parent")
-            .to_path_buf();
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf();
     for watched in ["wit", "sdk/src", "sdk/Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
@@ -25,10 +24,7 @@ fn main() {
         if !dir.join("Cargo.toml").exists() {
             continue;
         }
-        println!(
-            "cargo:rerun-if-changed={}",
-            dir.join("Cargo.toml").display()
-        );
+        println!("cargo:rerun-if-changed={}", dir.join("Cargo.toml").display());
         let members = members(&dir);
         for (_, app_dir) in &members {
             for watched in ["src", "Cargo.toml", "miniapp.toml"] {
@@ -64,28 +60,20 @@ fn main() {
             .ok();
         }
     }
-    let out =
-        PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("guests.rs");
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("guests.rs");
     std::fs::write(out, consts).expect("writing guests.rs");
 }
 
 fn ensure_target() {
-    let listed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output();
+    let listed = Command::new("rustup").args(["target", "list", "--installed"]).output();
     if let Ok(out) = listed
-        && !String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .any(|l| l.trim() == TARGET)
+        && !String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == TARGET)
     {
         let ok = Command::new("rustup")
             .args(["target", "add", TARGET])
             .status()
             .map(|s| s.success());
-        assert!(
-            matches!(ok, Ok(true)),
-            "`rustup target add {TARGET}` failed"
-        );
+        assert!(matches!(ok, Ok(true)), "`rustup target add {TARGET}` failed");
     }
 }
 
@@ -111,11 +99,7 @@ fn build(workspace: &Path) {
         cmd.env_remove(var);
     }
     let status = cmd.status().expect("running cargo for the guests");
-    assert!(
-        status.success(),
-        "building {} for {TARGET} failed",
-        workspace.display()
-    );
+    assert!(status.success(), "building {} for {TARGET} failed", workspace.display());
 }
 
 /// (package name, folder) of every member with a `miniapp.toml` or `src/lib.rs`.

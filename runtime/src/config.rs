@@ -96,6 +96,10 @@ pub struct AppLimits {
     pub messages_per_invocation: u32,
     /// Messages the app may send into one chat per minute.
     pub messages_per_chat_per_minute: u32,
+    /// Keys the app may keep in storage, all buckets together.
+    pub storage_keys: u64,
+    /// Bytes (keys and values) the app may keep in storage.
+    pub storage_bytes: u64,
 }
 
 impl Default for AppLimits {
@@ -106,6 +110,8 @@ impl Default for AppLimits {
             memory_bytes: 64 << 20,
             messages_per_invocation: 20,
             messages_per_chat_per_minute: 60,
+            storage_keys: 10_000,
+            storage_bytes: 10 << 20,
         }
     }
 }
@@ -130,6 +136,12 @@ pub struct LimitOverrides {
     /// Messages per chat per minute (1 to 10,000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub messages_per_chat_per_minute: Option<u32>,
+    /// Storage keys (1 to 1,000,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_keys: Option<u64>,
+    /// Storage bytes, MiB (1 to 1,024).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_mib: Option<u64>,
 }
 
 impl LimitOverrides {
@@ -142,9 +154,7 @@ impl LimitOverrides {
             hi: T,
         ) -> Result<(), String> {
             match v {
-                Some(v) if v < lo || v > hi => Err(format!(
-                    "limit `{name}` must be between {lo} and {hi}, not {v}"
-                )),
+                Some(v) if v < lo || v > hi => Err(format!("limit `{name}` must be between {lo} and {hi}, not {v}")),
                 _ => Ok(()),
             }
         }
@@ -156,42 +166,30 @@ impl LimitOverrides {
             1,
             (host.max_app_memory_bytes >> 20) as u64,
         )?;
-        range(
-            "messages_per_invocation",
-            self.messages_per_invocation,
-            1,
-            1_000,
-        )?;
+        range("messages_per_invocation", self.messages_per_invocation, 1, 1_000)?;
         range(
             "messages_per_chat_per_minute",
             self.messages_per_chat_per_minute,
             1,
             10_000,
         )?;
+        range("storage_keys", self.storage_keys, 1, 1_000_000)?;
+        range("storage_mib", self.storage_mib, 1, 1_024)?;
         Ok(())
     }
 
     /// The host defaults with these overrides applied.
     pub fn apply(&self, base: AppLimits) -> AppLimits {
         AppLimits {
-            cpu_time: self
-                .cpu_ms
-                .map(Duration::from_millis)
-                .unwrap_or(base.cpu_time),
-            wall_time: self
-                .wall_ms
-                .map(Duration::from_millis)
-                .unwrap_or(base.wall_time),
-            memory_bytes: self
-                .memory_mib
-                .map(|m| (m as usize) << 20)
-                .unwrap_or(base.memory_bytes),
-            messages_per_invocation: self
-                .messages_per_invocation
-                .unwrap_or(base.messages_per_invocation),
+            cpu_time: self.cpu_ms.map(Duration::from_millis).unwrap_or(base.cpu_time),
+            wall_time: self.wall_ms.map(Duration::from_millis).unwrap_or(base.wall_time),
+            memory_bytes: self.memory_mib.map(|m| (m as usize) << 20).unwrap_or(base.memory_bytes),
+            messages_per_invocation: self.messages_per_invocation.unwrap_or(base.messages_per_invocation),
             messages_per_chat_per_minute: self
                 .messages_per_chat_per_minute
                 .unwrap_or(base.messages_per_chat_per_minute),
+            storage_keys: self.storage_keys.unwrap_or(base.storage_keys),
+            storage_bytes: self.storage_mib.map(|m| m << 20).unwrap_or(base.storage_bytes),
         }
     }
 }

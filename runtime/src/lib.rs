@@ -13,4 +13,5 @@ pub mod engine;
 pub mod registry;
 pub mod sandbox;
 pub mod server;
+pub mod signing;
 pub mod store;

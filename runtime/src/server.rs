@@ -42,11 +42,8 @@ impl Host {
     /// Opens the data directory and wires every part together.
     pub async fn open(config: &ServerConfig) -> anyhow::Result<Host> {
         let data = &config.data_dir;
-        std::fs::create_dir_all(data)
-            .with_context(|| format!("creating data directory {}", data.display()))?;
-        let db = Db::open_sqlite(data)
-            .await
-            .context("opening the database")?;
+        std::fs::create_dir_all(data).with_context(|| format!("creating data directory {}", data.display()))?;
+        let db = Db::open_sqlite(data).await.context("opening the database")?;
         let identity_key = secrets::get_or_create(&db, "identity-key", || {
             let mut key = [0u8; 32];
             rand::rng().fill_bytes(&mut key);
@@ -54,8 +51,7 @@ impl Host {
         })
         .await?;
         let identity_key = hex::decode(identity_key).context("stored identity key is not hex")?;
-        let engine = Engine::new(&config.limits, &data.join("compiled"))
-            .context("creating the wasm engine")?;
+        let engine = Engine::new(&config.limits, &data.join("compiled")).context("creating the wasm engine")?;
         let blobs = BlobStore::open(&data.join("modules")).context("opening the module store")?;
         let services = Arc::new(Services {
             db: db.clone(),
@@ -65,11 +61,13 @@ impl Host {
         });
         let sandbox = Arc::new(Sandbox::new(engine.clone(), services, blobs.clone())?);
         let chat = ChatService::new(db.clone(), sandbox.clone());
+        let signing = crate::signing::Signing::new(db.clone(), chat.dispatcher().clone());
         let registry = Registry::new(db.clone(), blobs, sandbox, config.limits.clone());
         let state = AppState {
             db,
             chat,
             registry,
+            signing,
             engine,
             operator_token_hash: config.operator_token.as_deref().map(hash_token),
             limits: Arc::new(config.limits.clone()),
@@ -84,9 +82,7 @@ impl Host {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let router = api::router(self.state.clone());
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
         self.state.db.close().await;
         Ok(())
     }

@@ -33,6 +33,8 @@ pub struct ButtonPress {
     pub chat: String,
     /// The message the button belongs to.
     pub message: String,
+    /// App-scoped id of the user who pressed it.
+    pub user: String,
     /// The button's `data`, exactly as the app set it.
     pub data: String,
 }
@@ -68,6 +70,8 @@ pub struct SignatureResult {
     pub id: String,
     /// The chat it was requested in.
     pub chat: String,
+    /// App-scoped id of the signer.
+    pub user: String,
     /// The answer.
     pub status: SignatureStatus,
 }
@@ -108,6 +112,7 @@ pub fn dispatch<B: Bot>(event: Event) -> Result<(), String> {
         Event::Button(b) => B::on_button(ButtonPress {
             chat: b.chat,
             message: b.message,
+            user: b.user,
             data: b.data,
         }),
         Event::Payment(p) => B::on_payment(PaymentReceived {
@@ -120,6 +125,7 @@ pub fn dispatch<B: Bot>(event: Event) -> Result<(), String> {
         Event::Signature(s) => B::on_signature(SignatureResult {
             id: s.id,
             chat: s.chat,
+            user: s.user,
             status: match s.status {
                 wit::SignatureStatus::Signed => SignatureStatus::Signed,
                 wit::SignatureStatus::Declined => SignatureStatus::Declined,

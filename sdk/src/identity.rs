@@ -8,3 +8,20 @@ use crate::bindings::miniapp::platform::identity as wit;
 pub fn current_user() -> Result<String, Error> {
     wit::current_user()
 }
+
+/// The current user's display name. Needs `identity.profile` and the
+/// user's consent (else [`Error::ConsentRequired`]).
+pub fn display_name() -> Result<String, Error> {
+    wit::display_name()
+}
+
+/// The current user's phone number. Needs `identity.phone` and consent.
+pub fn phone() -> Result<String, Error> {
+    wit::phone()
+}
+
+/// Asks the current user to sign `document` (shown with `title`); returns
+/// the request id. The answer arrives as [`crate::Bot::on_signature`].
+pub fn request_signature(title: &str, document: &[u8]) -> Result<String, Error> {
+    wit::request_signature(title, document)
+}

@@ -32,12 +32,7 @@ async fn main() {
     let host = Arc::new(TestHost::start(host_bin!()).expect("host starts"));
     let dev = host.signup("Dev").await;
     let echo = host
-        .publish_approved(
-            &dev,
-            &manifest_of(guests::ECHO_BOT_DIR),
-            guests::ECHO_BOT_WASM,
-            None,
-        )
+        .publish_approved(&dev, &manifest_of(guests::ECHO_BOT_DIR), guests::ECHO_BOT_WASM, None)
         .await;
     let user = host.signup("Bench").await;
     let chat = host.chat(&user, &[]).await;
@@ -51,9 +46,7 @@ async fn main() {
         (guests::RECURSION_BOT_DIR, guests::RECURSION_BOT_WASM),
         (guests::PANIC_BOT_DIR, guests::PANIC_BOT_WASM),
     ] {
-        let app = host
-            .publish_approved(&dev, &manifest_of(dir), wasm, None)
-            .await;
+        let app = host.publish_approved(&dev, &manifest_of(dir), wasm, None).await;
         let c = host.chat(&user, &[]).await;
         host.install(&user, &c, &app).await;
         noisy_chats.push(c);
@@ -64,9 +57,7 @@ async fn main() {
         host.base.replace("http://", "ws://"),
         user.token
     );
-    let (mut ws, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("websocket");
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket");
     let mut round_trip = async |n: usize| -> Duration {
         let text = format!("/echo bench {n}");
         let start = Instant::now();
@@ -74,8 +65,7 @@ async fn main() {
         let want = format!("bench {n}");
         loop {
             let frame = ws.next().await.expect("open").expect("frame");
-            let event: Value =
-                serde_json::from_str(frame.to_text().unwrap_or("{}")).unwrap_or(Value::Null);
+            let event: Value = serde_json::from_str(frame.to_text().unwrap_or("{}")).unwrap_or(Value::Null);
             if event["sender"] == echo.as_str() && event["text"] == want.as_str() {
                 return start.elapsed();
             }
@@ -85,8 +75,7 @@ async fn main() {
         round_trip(n).await;
     }
 
-    let (mut quiet_p50, mut quiet_p99, mut noisy_p50, mut noisy_p99) =
-        (vec![], vec![], vec![], vec![]);
+    let (mut quiet_p50, mut quiet_p99, mut noisy_p50, mut noisy_p99) = (vec![], vec![], vec![], vec![]);
     let hostile_posts = Arc::new(AtomicU64::new(0));
     let mut n = 100;
     for round in 0..ROUNDS * 2 {
@@ -104,7 +93,7 @@ async fn main() {
                 );
                 load.push(tokio::spawn(async move {
                     while !stop.load(Ordering::Relaxed) {
-                        host.say(&user, &c, "attack").await;
+                        host.say(&user, &c, "/attack").await;
                         posts.fetch_add(1, Ordering::Relaxed);
                         tokio::time::sleep(Duration::from_millis(20)).await;
                     }

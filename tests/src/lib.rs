@@ -212,10 +212,7 @@ impl TestHost {
             .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
         let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
         // A chunked body has its length on the first line.
-        let json = body
-            .lines()
-            .find(|l| l.starts_with('{'))
-            .unwrap_or_default();
+        let json = body.lines().find(|l| l.starts_with('{')).unwrap_or_default();
         (status, serde_json::from_str(json).unwrap_or(Value::Null))
     }
 
@@ -235,10 +232,7 @@ impl TestHost {
     pub async fn publish(&self, dev: &User, manifest: &str, wasm: Vec<u8>) -> (StatusCode, Value) {
         let form = reqwest::multipart::Form::new()
             .text("manifest", manifest.to_string())
-            .part(
-                "component",
-                reqwest::multipart::Part::bytes(wasm).file_name("app.wasm"),
-            );
+            .part("component", reqwest::multipart::Part::bytes(wasm).file_name("app.wasm"));
         let resp = self
             .http
             .post(format!("{}/v1/apps", self.base))
@@ -261,8 +255,7 @@ impl TestHost {
         wasm_path: &str,
         grants: Option<&[&str]>,
     ) -> String {
-        self.publish_approved_with(dev, manifest, wasm_path, grants, None)
-            .await
+        self.publish_approved_with(dev, manifest, wasm_path, grants, None).await
     }
 
     /// Like [`TestHost::publish_approved`], with operator limit overrides.
@@ -355,13 +348,7 @@ impl TestHost {
     }
 
     /// Waits until a message after `after` satisfies `pred`; returns it.
-    pub async fn wait_for(
-        &self,
-        user: &User,
-        chat: &str,
-        after: &str,
-        pred: impl Fn(&Value) -> bool,
-    ) -> Value {
+    pub async fn wait_for(&self, user: &User, chat: &str, after: &str, pred: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let (_, body) = self
@@ -372,12 +359,7 @@ impl TestHost {
                     None,
                 )
                 .await;
-            if let Some(m) = body["messages"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|m| pred(m))
-            {
+            if let Some(m) = body["messages"].as_array().into_iter().flatten().find(|m| pred(m)) {
                 return m.clone();
             }
             if Instant::now() > deadline {
@@ -392,21 +374,14 @@ impl TestHost {
 
     /// Waits for the first message from app `app` after message `after`; returns its text.
     pub async fn bot_reply(&self, user: &User, chat: &str, after: &str, app: &str) -> String {
-        let m = self
-            .wait_for(user, chat, after, |m| m["sender"] == app)
-            .await;
+        let m = self.wait_for(user, chat, after, |m| m["sender"] == app).await;
         m["text"].as_str().unwrap_or_default().to_string()
     }
 
     /// The app's log lines (as its owner).
     pub async fn app_logs(&self, owner: &User, app: &str) -> Vec<Value> {
         let (status, body) = self
-            .call(
-                "GET",
-                &format!("/v1/apps/{app}/logs"),
-                Some(&owner.token),
-                None,
-            )
+            .call("GET", &format!("/v1/apps/{app}/logs"), Some(&owner.token), None)
             .await;
         assert_eq!(status, StatusCode::OK, "logs failed: {body}");
         body["logs"].as_array().cloned().unwrap_or_default()
@@ -435,11 +410,7 @@ impl TestHost {
 
     /// Asserts the host process is alive and answers `/healthz`.
     pub async fn assert_alive(&self) {
-        assert!(
-            self.is_alive(),
-            "host process died; its log:\n{}",
-            self.log()
-        );
+        assert!(self.is_alive(), "host process died; its log:\n{}", self.log());
         let (status, body) = self.call("GET", "/healthz", None, None).await;
         assert_eq!(status, StatusCode::OK, "{body}");
     }
@@ -447,12 +418,7 @@ impl TestHost {
     /// The audit log entries for `app` (as the operator).
     pub async fn audit(&self, app: &str) -> Vec<Value> {
         let (status, body) = self
-            .call(
-                "GET",
-                &format!("/v1/audit?app={app}"),
-                Some(OPERATOR_TOKEN),
-                None,
-            )
+            .call("GET", &format!("/v1/audit?app={app}"), Some(OPERATOR_TOKEN), None)
             .await;
         assert_eq!(status, StatusCode::OK, "audit failed: {body}");
         body["entries"].as_array().cloned().unwrap_or_default()
@@ -470,10 +436,7 @@ impl TestHost {
             .await
             .unwrap_or_default();
         text.lines()
-            .find_map(|l| {
-                l.strip_prefix(name)
-                    .and_then(|rest| rest.trim().parse().ok())
-            })
+            .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.trim().parse().ok()))
             .unwrap_or_else(|| panic!("metric {name} missing in:\n{text}"))
     }
 }

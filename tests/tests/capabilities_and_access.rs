@@ -10,12 +10,7 @@ async fn bot_without_storage_grant_gets_denied_and_audited_while_echo_still_work
     let dev = host.signup("Dev").await;
     let manifest = manifest_of(guests::ECHO_BOT_DIR);
     let app = host
-        .publish_approved(
-            &dev,
-            &manifest,
-            guests::ECHO_BOT_WASM,
-            Some(&["messaging.send"]),
-        )
+        .publish_approved(&dev, &manifest, guests::ECHO_BOT_WASM, Some(&["messaging.send"]))
         .await;
 
     let (status, body) = host
@@ -31,10 +26,7 @@ async fn bot_without_storage_grant_gets_denied_and_audited_while_echo_still_work
     let m = host.say(&alice, &chat, "/echo still here").await;
     assert_eq!(host.bot_reply(&alice, &chat, &m, &app).await, "still here");
     let m = host.say(&alice, &chat, "/count").await;
-    assert_eq!(
-        host.bot_reply(&alice, &chat, &m, &app).await,
-        "cannot count: denied"
-    );
+    assert_eq!(host.bot_reply(&alice, &chat, &m, &app).await, "cannot count: denied");
 
     let audit = host.audit(&app).await;
     let denial = audit
@@ -47,10 +39,8 @@ async fn bot_without_storage_grant_gets_denied_and_audited_while_echo_still_work
 
     let logs = host.app_logs(&dev, &app).await;
     assert!(
-        logs.iter().any(|l| l["message"]
-            .as_str()
-            .unwrap_or("")
-            .contains("denied: storage")),
+        logs.iter()
+            .any(|l| l["message"].as_str().unwrap_or("").contains("denied: storage")),
         "{logs:?}"
     );
 }
@@ -65,31 +55,23 @@ async fn upload_importing_an_undeclared_interface_is_rejected_naming_the_import(
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"]["code"], "undeclared_imports");
     let message = body["error"]["message"].as_str().unwrap_or_default();
-    assert!(
-        message.contains("miniapp:platform/storage@0.1.0"),
-        "{message}"
-    );
+    assert!(message.contains("miniapp:platform/storage@0.1.0"), "{message}");
     assert!(
         !message.contains("miniapp:platform/messaging"),
         "messaging was declared: {message}"
     );
 
     // Nothing was created.
-    let (_, pending) = host
-        .call("GET", "/v1/review", Some(OPERATOR_TOKEN), None)
-        .await;
+    let (_, pending) = host.call("GET", "/v1/review", Some(OPERATOR_TOKEN), None).await;
     assert_eq!(pending, json!([]));
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn only_the_operator_reviews_only_members_read_or_post_and_bad_tokens_and_bodies_are_refused()
-{
+async fn only_the_operator_reviews_only_members_read_or_post_and_bad_tokens_and_bodies_are_refused() {
     let host = TestHost::start(host_bin!()).expect("host starts");
     let dev = host.signup("Dev").await;
     let wasm = std::fs::read(guests::ECHO_BOT_WASM).expect("echo-bot built");
-    let (status, published) = host
-        .publish(&dev, &manifest_of(guests::ECHO_BOT_DIR), wasm)
-        .await;
+    let (status, published) = host.publish(&dev, &manifest_of(guests::ECHO_BOT_DIR), wasm).await;
     assert_eq!(status, StatusCode::CREATED, "{published}");
     let app = published["app"].as_str().expect("app id");
 
@@ -138,11 +120,7 @@ async fn only_the_operator_reviews_only_members_read_or_post_and_bad_tokens_and_
             Some(json!({"decision": "reject"})),
         )
         .await;
-    assert_eq!(
-        status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "reject needs a reason"
-    );
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "reject needs a reason");
     let (status, body) = host
         .call(
             "POST",
@@ -170,12 +148,7 @@ async fn only_the_operator_reviews_only_members_read_or_post_and_bad_tokens_and_
     // A non-member can neither read nor post.
     let mallory = host.signup("Mallory").await;
     let (status, body) = host
-        .call(
-            "GET",
-            &format!("/v1/chats/{chat}/messages"),
-            Some(&mallory.token),
-            None,
-        )
+        .call("GET", &format!("/v1/chats/{chat}/messages"), Some(&mallory.token), None)
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "not_found");
@@ -188,10 +161,7 @@ async fn only_the_operator_reviews_only_members_read_or_post_and_bad_tokens_and_
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(
-        host.messages(&alice, &chat).await.is_empty(),
-        "nothing was posted"
-    );
+    assert!(host.messages(&alice, &chat).await.is_empty(), "nothing was posted");
 
     // Forged, missing and malformed tokens get 401 with the error object.
     for token in [Some("mt_forged"), Some(""), None] {
@@ -225,13 +195,9 @@ async fn only_the_operator_reviews_only_members_read_or_post_and_bad_tokens_and_
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(body["error"]["code"].is_string(), "{body}");
-    let (status, body) = host
-        .call("POST", "/v1/accounts", None, Some(json!({"nom": "x"})))
-        .await;
+    let (status, body) = host.call("POST", "/v1/accounts", None, Some(json!({"nom": "x"}))).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    let (status, body) = host
-        .call("GET", "/v1/nowhere", Some(&alice.token), None)
-        .await;
+    let (status, body) = host.call("GET", "/v1/nowhere", Some(&alice.token), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body["error"].is_object());
 }

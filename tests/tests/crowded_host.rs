@@ -10,12 +10,7 @@ async fn many_chats_with_hostile_neighbours_all_get_their_echo_replies() {
     let host = TestHost::start(host_bin!()).expect("host starts");
     let dev = host.signup("Dev").await;
     let echo = host
-        .publish_approved(
-            &dev,
-            &manifest_of(guests::ECHO_BOT_DIR),
-            guests::ECHO_BOT_WASM,
-            None,
-        )
+        .publish_approved(&dev, &manifest_of(guests::ECHO_BOT_DIR), guests::ECHO_BOT_WASM, None)
         .await;
     let mut hostile = Vec::new();
     for (dir, wasm) in [
@@ -24,10 +19,7 @@ async fn many_chats_with_hostile_neighbours_all_get_their_echo_replies() {
         (guests::RECURSION_BOT_DIR, guests::RECURSION_BOT_WASM),
         (guests::PANIC_BOT_DIR, guests::PANIC_BOT_WASM),
     ] {
-        hostile.push(
-            host.publish_approved(&dev, &manifest_of(dir), wasm, None)
-                .await,
-        );
+        hostile.push(host.publish_approved(&dev, &manifest_of(dir), wasm, None).await);
     }
 
     const CHATS: usize = 12;
@@ -39,8 +31,7 @@ async fn many_chats_with_hostile_neighbours_all_get_their_echo_replies() {
         host.install(&user, &chat, &echo).await;
         // Two of every three chats also host a hostile bot.
         if i % 3 != 0 {
-            host.install(&user, &chat, &hostile[i % hostile.len()])
-                .await;
+            host.install(&user, &chat, &hostile[i % hostile.len()]).await;
         }
         chats.push((user, chat));
     }
@@ -52,9 +43,7 @@ async fn many_chats_with_hostile_neighbours_all_get_their_echo_replies() {
         tasks.push(async move {
             let mut first = None;
             for n in 0..MESSAGES {
-                let id = host
-                    .say(&user, &chat, &format!("/echo chat {i} message {n}"))
-                    .await;
+                let id = host.say(&user, &chat, &format!("/echo chat {i} message {n}")).await;
                 first.get_or_insert(id);
             }
             let first = first.expect("sent");
@@ -65,22 +54,15 @@ async fn many_chats_with_hostile_neighbours_all_get_their_echo_replies() {
                     .messages(&user, &chat)
                     .await
                     .iter()
-                    .filter(|m| {
-                        m["sender"] == echo.as_str() && m["id"].as_str() > Some(first.as_str())
-                    })
+                    .filter(|m| m["sender"] == echo.as_str() && m["id"].as_str() > Some(first.as_str()))
                     .map(|m| m["text"].as_str().unwrap_or_default().to_string())
                     .collect();
                 if replies.len() == MESSAGES {
-                    let expected: Vec<String> = (0..MESSAGES)
-                        .map(|n| format!("chat {i} message {n}"))
-                        .collect();
+                    let expected: Vec<String> = (0..MESSAGES).map(|n| format!("chat {i} message {n}")).collect();
                     assert_eq!(replies, expected);
                     break;
                 }
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "chat {i} got only {replies:?}"
-                );
+                assert!(tokio::time::Instant::now() < deadline, "chat {i} got only {replies:?}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         });

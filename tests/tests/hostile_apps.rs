@@ -22,12 +22,7 @@ async fn scene(hostile_dir: &str, hostile_wasm: &str, limits: Option<Value>) -> 
     let host = TestHost::start(host_bin!()).expect("host starts");
     let dev = host.signup("Dev").await;
     let echo = host
-        .publish_approved(
-            &dev,
-            &manifest_of(guests::ECHO_BOT_DIR),
-            guests::ECHO_BOT_WASM,
-            None,
-        )
+        .publish_approved(&dev, &manifest_of(guests::ECHO_BOT_DIR), guests::ECHO_BOT_WASM, None)
         .await;
     let hostile = host
         .publish_approved_with(&dev, &manifest_of(hostile_dir), hostile_wasm, None, limits)
@@ -51,14 +46,9 @@ impl Scene {
     /// number of user messages: its data was not touched by the neighbour.
     async fn assert_neighbours_unharmed(&self) {
         self.host.assert_alive().await;
-        let m = self
-            .host
-            .say(&self.alice, &self.chat, "/echo still fine")
-            .await;
+        let m = self.host.say(&self.alice, &self.chat, "/echo still fine").await;
         assert_eq!(
-            self.host
-                .bot_reply(&self.alice, &self.chat, &m, &self.echo)
-                .await,
+            self.host.bot_reply(&self.alice, &self.chat, &m, &self.echo).await,
             "still fine"
         );
         let user_messages = self
@@ -71,9 +61,7 @@ impl Scene {
             + 1;
         let m = self.host.say(&self.alice, &self.chat, "/count").await;
         assert_eq!(
-            self.host
-                .bot_reply(&self.alice, &self.chat, &m, &self.echo)
-                .await,
+            self.host.bot_reply(&self.alice, &self.chat, &m, &self.echo).await,
             user_messages.to_string()
         );
     }
@@ -93,7 +81,7 @@ async fn infinite_loop_is_stopped_at_its_cpu_budget_and_the_chat_carries_on() {
     s.trigger("/echo first").await;
     s.wait_log("exceeded its CPU-time limit of 100 ms").await;
     // A second event gets a fresh instance and the same treatment.
-    s.trigger("again").await;
+    s.trigger("/again").await;
     let logs = s.wait_log("CPU-time").await;
     assert!(logs.iter().filter(|l| l["level"] == "error").count() >= 1);
     s.assert_neighbours_unharmed().await;
@@ -102,23 +90,13 @@ async fn infinite_loop_is_stopped_at_its_cpu_budget_and_the_chat_carries_on() {
 #[tokio::test(flavor = "multi_thread")]
 async fn operator_limit_overrides_apply_to_one_app() {
     let limits = json!({ "cpu_ms": 30, "memory_mib": 16 });
-    let s = scene(
-        guests::LOOP_BOT_DIR,
-        guests::LOOP_BOT_WASM,
-        Some(limits.clone()),
-    )
-    .await;
+    let s = scene(guests::LOOP_BOT_DIR, guests::LOOP_BOT_WASM, Some(limits.clone())).await;
     let (_, app) = s
         .host
-        .call(
-            "GET",
-            &format!("/v1/apps/{}", s.hostile),
-            Some(&s.dev.token),
-            None,
-        )
+        .call("GET", &format!("/v1/apps/{}", s.hostile), Some(&s.dev.token), None)
         .await;
     assert_eq!(app["versions"][0]["limits"], limits);
-    s.trigger("spin").await;
+    s.trigger("/spin").await;
     s.wait_log("CPU-time limit of 30 ms").await;
     s.assert_neighbours_unharmed().await;
 
@@ -153,20 +131,14 @@ async fn operator_limit_overrides_apply_to_one_app() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn memory_bomb_is_stopped_at_its_memory_limit() {
-    let s = scene(
-        guests::MEMORY_BOMB_BOT_DIR,
-        guests::MEMORY_BOMB_BOT_WASM,
-        None,
-    )
-    .await;
-    s.trigger("boom").await;
+    let s = scene(guests::MEMORY_BOMB_BOT_DIR, guests::MEMORY_BOMB_BOT_WASM, None).await;
+    s.trigger("/boom").await;
     s.wait_log("out of memory").await;
     let logs = s.wait_log("the limit is 65536 KiB").await;
     assert!(
-        !logs.iter().any(|l| l["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("CPU-time")),
+        !logs
+            .iter()
+            .any(|l| l["message"].as_str().unwrap_or_default().contains("CPU-time")),
         "{logs:?}"
     );
     s.assert_neighbours_unharmed().await;
@@ -175,7 +147,7 @@ async fn memory_bomb_is_stopped_at_its_memory_limit() {
 #[tokio::test(flavor = "multi_thread")]
 async fn unbounded_recursion_ends_in_a_stack_overflow() {
     let s = scene(guests::RECURSION_BOT_DIR, guests::RECURSION_BOT_WASM, None).await;
-    s.trigger("dive").await;
+    s.trigger("/dive").await;
     s.wait_log("stack overflow").await;
     s.assert_neighbours_unharmed().await;
 }
@@ -183,9 +155,8 @@ async fn unbounded_recursion_ends_in_a_stack_overflow() {
 #[tokio::test(flavor = "multi_thread")]
 async fn guest_panic_is_logged_with_its_message() {
     let s = scene(guests::PANIC_BOT_DIR, guests::PANIC_BOT_WASM, None).await;
-    s.trigger("please panic").await;
-    s.wait_log("deliberate panic while handling \"please panic\"")
-        .await;
+    s.trigger("/please-panic").await;
+    s.wait_log("deliberate panic while handling \"/please-panic\"").await;
     s.wait_log("guest trapped").await;
     s.assert_neighbours_unharmed().await;
 }
@@ -198,8 +169,7 @@ async fn send_in_a_tight_loop_is_rate_limited_per_invocation_and_per_minute() {
         Some(json!({ "messages_per_chat_per_minute": 30 })),
     )
     .await;
-    let flood_count =
-        |messages: &[Value], app: &str| messages.iter().filter(|m| m["sender"] == app).count();
+    let flood_count = |messages: &[Value], app: &str| messages.iter().filter(|m| m["sender"] == app).count();
 
     s.trigger("/flood").await;
     s.wait_log("flood finished: 20 sent, 9980 refused").await;
@@ -236,12 +206,7 @@ async fn oversized_messages_are_refused_before_the_host_keeps_them() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn storage_abuse_gets_clear_errors_and_never_reaches_another_apps_keys() {
-    let s = scene(
-        guests::STORAGE_ABUSE_BOT_DIR,
-        guests::STORAGE_ABUSE_BOT_WASM,
-        None,
-    )
-    .await;
+    let s = scene(guests::STORAGE_ABUSE_BOT_DIR, guests::STORAGE_ABUSE_BOT_WASM, None).await;
     // echo-bot now has "seen:<chat>" in its own storage.
     let m = s.host.say(&s.alice, &s.chat, "/echo hi").await;
     assert_eq!(s.host.bot_reply(&s.alice, &s.chat, &m, &s.echo).await, "hi");
@@ -259,20 +224,11 @@ async fn storage_abuse_gets_clear_errors_and_never_reaches_another_apps_keys() {
 
     let m = s.trigger("/weird-keys").await;
     let report = s.host.bot_reply(&s.alice, &s.chat, &m, &s.hostile).await;
-    for key in [
-        "a/b",
-        "../../etc/passwd",
-        "'; DROP TABLE app_kv; --",
-        "%",
-        "_",
-    ] {
+    for key in ["a/b", "../../etc/passwd", "'; DROP TABLE app_kv; --", "%", "_"] {
         let expected = format!("{key:?} set ok () get ok Some({key:?})");
         assert!(report.contains(&expected), "{key}: {report}");
     }
-    assert!(
-        report.contains("\"nul\\0key\" set invalid get invalid"),
-        "{report}"
-    );
+    assert!(report.contains("\"nul\\0key\" set invalid get invalid"), "{report}");
 
     let m = s.trigger(&format!("/peek {}", s.chat)).await;
     assert_eq!(
@@ -291,25 +247,14 @@ async fn wasi_filesystem_environment_and_sockets_give_nothing() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
     listener.set_nonblocking(true).expect("nonblocking");
     let target = listener.local_addr().expect("addr").to_string();
-    let s = scene(
-        guests::WASI_PROBE_BOT_DIR,
-        guests::WASI_PROBE_BOT_WASM,
-        None,
-    )
-    .await;
+    let s = scene(guests::WASI_PROBE_BOT_DIR, guests::WASI_PROBE_BOT_WASM, None).await;
     let m = s.trigger(&format!("/probe {target}")).await;
     let report = s.host.bot_reply(&s.alice, &s.chat, &m, &s.hostile).await;
-    assert!(
-        !report.contains("OPENED"),
-        "the guest reached something: {report}"
-    );
+    assert!(!report.contains("OPENED"), "the guest reached something: {report}");
     assert!(report.contains("read_dir /: error"), "{report}");
     assert!(report.contains("open /etc/passwd: error"), "{report}");
     assert!(report.contains("env vars: 0"), "{report}");
-    assert!(
-        report.contains(&format!("connect {target}: error")),
-        "{report}"
-    );
+    assert!(report.contains(&format!("connect {target}: error")), "{report}");
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(listener.accept().is_err(), "the guest opened a connection");
     assert!(!std::path::Path::new("/tmp/miniapp-probe").exists());
@@ -359,10 +304,7 @@ async fn component_that_does_not_link_is_rejected_after_upload_and_never_runs() 
         if detail["versions"][0]["status"] == "rejected" {
             break detail["versions"][0].clone();
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never rejected: {detail}"
-        );
+        assert!(std::time::Instant::now() < deadline, "never rejected: {detail}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let reason = version["reason"].as_str().unwrap_or_default();

@@ -8,14 +8,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 fn assert_error(status: StatusCode, body: &Value, what: &str) {
-    assert!(
-        status.is_client_error(),
-        "{what}: expected 4xx, got {status} {body}"
-    );
-    assert!(
-        body["error"]["code"].is_string(),
-        "{what}: no error code in {body}"
-    );
+    assert!(status.is_client_error(), "{what}: expected 4xx, got {status} {body}");
+    assert!(body["error"]["code"].is_string(), "{what}: no error code in {body}");
     assert!(
         body["error"]["message"].is_string(),
         "{what}: no error message in {body}"
@@ -26,24 +20,12 @@ fn assert_error(status: StatusCode, body: &Value, what: &str) {
 async fn snapshot(host: &TestHost, user: &User, chat: &str) -> Value {
     let (_, chats) = host.call("GET", "/v1/chats", Some(&user.token), None).await;
     let (_, messages) = host
-        .call(
-            "GET",
-            &format!("/v1/chats/{chat}/messages"),
-            Some(&user.token),
-            None,
-        )
+        .call("GET", &format!("/v1/chats/{chat}/messages"), Some(&user.token), None)
         .await;
     let (_, apps) = host
-        .call(
-            "GET",
-            &format!("/v1/chats/{chat}/apps"),
-            Some(&user.token),
-            None,
-        )
+        .call("GET", &format!("/v1/chats/{chat}/apps"), Some(&user.token), None)
         .await;
-    let (_, review) = host
-        .call("GET", "/v1/review", Some(OPERATOR_TOKEN), None)
-        .await;
+    let (_, review) = host.call("GET", "/v1/review", Some(OPERATOR_TOKEN), None).await;
     let (_, catalogue) = host.call("GET", "/v1/apps", Some(&user.token), None).await;
     json!({ "chats": chats, "messages": messages, "apps": apps, "review": review, "catalogue": catalogue })
 }
@@ -58,8 +40,7 @@ fn bad_bodies() -> Vec<(&'static str, Vec<u8>)> {
         ("array", b"[1, 2, 3]".to_vec()),
         (
             "wrong types",
-            br#"{"text": 1, "title": [], "members": "x", "app": {}, "name": false, "decision": 7}"#
-                .to_vec(),
+            br#"{"text": 1, "title": [], "members": "x", "app": {}, "name": false, "decision": 7}"#.to_vec(),
         ),
         ("unknown fields", br#"{"surprise": true}"#.to_vec()),
         ("invalid utf-8", vec![b'{', b'"', 0xff, 0xfe, b'"', b'}']),
@@ -73,12 +54,7 @@ async fn malformed_bodies_on_every_route_get_4xx_and_change_nothing() {
     let host = TestHost::start(host_bin!()).expect("host starts");
     let dev = host.signup("Dev").await;
     let app = host
-        .publish_approved(
-            &dev,
-            &manifest_of(guests::ECHO_BOT_DIR),
-            guests::ECHO_BOT_WASM,
-            None,
-        )
+        .publish_approved(&dev, &manifest_of(guests::ECHO_BOT_DIR), guests::ECHO_BOT_WASM, None)
         .await;
     let alice = host.signup("Alice").await;
     let chat = host.chat(&alice, &[]).await;
@@ -98,14 +74,8 @@ async fn malformed_bodies_on_every_route_get_4xx_and_change_nothing() {
         let token = (!token.is_empty()).then_some(*token);
         for (what, body) in bad_bodies() {
             for content_type in ["application/json", "text/plain"] {
-                let (status, body) = host
-                    .call_raw(method, path, token, content_type, body.clone())
-                    .await;
-                assert_error(
-                    status,
-                    &body,
-                    &format!("{method} {path} with {what} as {content_type}"),
-                );
+                let (status, body) = host.call_raw(method, path, token, content_type, body.clone()).await;
+                assert_error(status, &body, &format!("{method} {path} with {what} as {content_type}"));
             }
         }
     }
@@ -126,27 +96,15 @@ async fn malformed_bodies_on_every_route_get_4xx_and_change_nothing() {
     assert_error(status, &body, "audit with a bad limit");
     // The events route refuses plain GETs and bad tokens in the error shape.
     let (status, body) = host
-        .call(
-            "GET",
-            &format!("/v1/chats/{chat}/events"),
-            Some(&alice.token),
-            None,
-        )
+        .call("GET", &format!("/v1/chats/{chat}/events"), Some(&alice.token), None)
         .await;
     assert_error(status, &body, "events without an upgrade");
     let (status, body) = host
-        .call(
-            "GET",
-            &format!("/v1/chats/{chat}/events?token=forged"),
-            None,
-            None,
-        )
+        .call("GET", &format!("/v1/chats/{chat}/events?token=forged"), None, None)
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     // Wrong methods.
-    let (status, body) = host
-        .call("DELETE", "/v1/chats", Some(&alice.token), None)
-        .await;
+    let (status, body) = host.call("DELETE", "/v1/chats", Some(&alice.token), None).await;
     assert_error(status, &body, "DELETE /v1/chats");
 
     // Oversized bodies are cut off at the HTTP layer.
@@ -245,23 +203,13 @@ async fn garbage_uploads_are_refused_and_store_nothing() {
         assert_error(status, &body, what);
     }
     let (status, body) = host
-        .post_declaring_length(
-            "/v1/apps",
-            &dev.token,
-            "multipart/form-data; boundary=X",
-            13 << 20,
-        )
+        .post_declaring_length("/v1/apps", &dev.token, "multipart/form-data; boundary=X", 13 << 20)
         .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_error(status, &body, "a 13 MiB upload");
     // Not multipart, missing parts, unexpected parts.
     let (status, body) = host
-        .call(
-            "POST",
-            "/v1/apps",
-            Some(&dev.token),
-            Some(json!({ "manifest": "x" })),
-        )
+        .call("POST", "/v1/apps", Some(&dev.token), Some(json!({ "manifest": "x" })))
         .await;
     assert_error(status, &body, "JSON instead of multipart");
     let (status, body) = host
@@ -287,9 +235,7 @@ async fn garbage_uploads_are_refused_and_store_nothing() {
     assert_error(status, &body, "missing component");
 
     host.assert_alive().await;
-    let (_, review) = host
-        .call("GET", "/v1/review", Some(OPERATOR_TOKEN), None)
-        .await;
+    let (_, review) = host.call("GET", "/v1/review", Some(OPERATOR_TOKEN), None).await;
     assert_eq!(review, json!([]), "nothing was queued for review");
     let stored = std::fs::read_dir(host.data.join("modules"))
         .map(|d| d.count())
@@ -333,17 +279,10 @@ fn random_json_bodies_never_get_a_server_error() {
         let host = TestHost::start(host_bin!()).expect("host starts");
         let dev = host.signup("Dev").await;
         let wasm = std::fs::read(guests::ECHO_BOT_WASM).expect("built");
-        let (_, published) = host
-            .publish(&dev, &manifest_of(guests::ECHO_BOT_DIR), wasm)
-            .await;
+        let (_, published) = host.publish(&dev, &manifest_of(guests::ECHO_BOT_DIR), wasm).await;
         let alice = host.signup("Alice").await;
         let chat = host.chat(&alice, &[]).await;
-        (
-            host,
-            alice,
-            chat,
-            published["app"].as_str().expect("app").to_string(),
-        )
+        (host, alice, chat, published["app"].as_str().expect("app").to_string())
     });
     let config = ProptestConfig {
         cases: 150,

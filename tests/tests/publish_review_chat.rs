@@ -39,14 +39,7 @@ async fn cli_published_echo_bot_answers_echo_and_count_in_a_two_person_chat() {
 
     // Operator: the pending version shows requested capabilities and real imports.
     let (ok, out, err) = host
-        .cli(&[
-            "review",
-            "list",
-            "--server",
-            &host.base,
-            "--token",
-            OPERATOR_TOKEN,
-        ])
+        .cli(&["review", "list", "--server", &host.base, "--token", OPERATOR_TOKEN])
         .expect("cli runs");
     assert!(ok, "{err}");
     assert!(
@@ -82,9 +75,7 @@ async fn cli_published_echo_bot_answers_echo_and_count_in_a_two_person_chat() {
         host.base.replace("http://", "ws://"),
         alice.token
     );
-    let (mut ws, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("websocket opens");
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket opens");
 
     let first = host.say(&bob, &chat, "/echo hi").await;
     assert_eq!(host.bot_reply(&bob, &chat, &first, &app).await, "hi");
@@ -97,13 +88,10 @@ async fn cli_published_echo_bot_answers_echo_and_count_in_a_two_person_chat() {
             .expect("an event within 10 s")
             .expect("socket open")
             .expect("frame");
-        let event: Value =
-            serde_json::from_str(frame.to_text().expect("text frame")).expect("json event");
+        let event: Value = serde_json::from_str(frame.to_text().expect("text frame")).expect("json event");
         assert_eq!(event["type"], "message.new");
         saw_bob |= event["sender"] == bob.id.as_str() && event["text"] == "/echo hi";
-        saw_bot |= event["sender"] == app.as_str()
-            && event["text"] == "hi"
-            && event["sender_kind"] == "app";
+        saw_bot |= event["sender"] == app.as_str() && event["text"] == "hi" && event["sender_kind"] == "app";
     }
 
     let second = host.say(&alice, &chat, "hello everyone").await;

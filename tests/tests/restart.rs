@@ -10,12 +10,7 @@ async fn host_restarted_on_the_same_data_serves_the_approved_bot_without_recompi
     let host = TestHost::start_in(host_bin!(), &data).expect("host starts");
     let dev = host.signup("Dev").await;
     let app = host
-        .publish_approved(
-            &dev,
-            &manifest_of(guests::ECHO_BOT_DIR),
-            guests::ECHO_BOT_WASM,
-            None,
-        )
+        .publish_approved(&dev, &manifest_of(guests::ECHO_BOT_DIR), guests::ECHO_BOT_WASM, None)
         .await;
     let alice = host.signup("Alice").await;
     let chat = host.chat(&alice, &[]).await;

@@ -27,10 +27,7 @@ pub(super) async fn create(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let name = body.name.trim();
     if name.is_empty() || name.len() > 100 {
-        return Err(ApiError::unprocessable(
-            "invalid_body",
-            "name must be 1 to 100 bytes",
-        ));
+        return Err(ApiError::unprocessable("invalid_body", "name must be 1 to 100 bytes"));
     }
     if let Some(phone) = &body.phone {
         let digits = phone.strip_prefix('+').unwrap_or(phone);
@@ -42,8 +39,7 @@ pub(super) async fn create(
         }
     }
     let token = new_token();
-    let account =
-        accounts::create(&state.db, name, body.phone.as_deref(), &hash_token(&token)).await?;
+    let account = accounts::create(&state.db, name, body.phone.as_deref(), &hash_token(&token)).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "id": account.id, "name": account.name, "token": token })),

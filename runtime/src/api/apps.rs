@@ -16,8 +16,7 @@ pub(super) async fn publish(
     AccountCaller(me): AccountCaller,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let mut multipart = multipart
-        .map_err(|e| ApiError::bad_request(format!("expected multipart/form-data: {e}")))?;
+    let mut multipart = multipart.map_err(|e| ApiError::bad_request(format!("expected multipart/form-data: {e}")))?;
     let mut manifest: Option<String> = None;
     let mut component: Option<Vec<u8>> = None;
     loop {
@@ -57,10 +56,7 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
 }
 
 /// Approved apps users can add to chats.
-pub(super) async fn catalogue(
-    State(state): State<AppState>,
-    _caller: Caller,
-) -> ApiResult<Json<Value>> {
+pub(super) async fn catalogue(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<Value>> {
     let list: Vec<Value> = apps::approved(&state.db)
         .await?
         .into_iter()
@@ -128,9 +124,7 @@ pub(super) async fn logs(
         && me.id != found.owner_id
     {
         {
-            return Err(ApiError::forbidden(
-                "only the app's owner may read its logs",
-            ));
+            return Err(ApiError::forbidden("only the app's owner may read its logs"));
         }
     }
     let lines = logs::list(&state.db, &app, 500).await?;

@@ -26,18 +26,12 @@ pub(super) async fn create(
     AccountCaller(me): AccountCaller,
     ApiJson(body): ApiJson<NewChat>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let chat = state
-        .chat
-        .create_chat(&me.id, &body.title, &body.members)
-        .await?;
+    let chat = state.chat.create_chat(&me.id, &body.title, &body.members).await?;
     Ok((StatusCode::CREATED, Json(json!(chat))))
 }
 
 /// The caller's chats.
-pub(super) async fn list(
-    State(state): State<AppState>,
-    AccountCaller(me): AccountCaller,
-) -> ApiResult<Json<Value>> {
+pub(super) async fn list(State(state): State<AppState>, AccountCaller(me): AccountCaller) -> ApiResult<Json<Value>> {
     let chats = state.chat.chats_of(&me.id).await?;
     Ok(Json(json!({ "chats": chats })))
 }
@@ -70,11 +64,7 @@ pub(super) async fn install(
     ApiJson(body): ApiJson<Install>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let new = state.chat.install(&chat, &me.id, &body.app).await?;
-    let status = if new {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
+    let status = if new { StatusCode::CREATED } else { StatusCode::OK };
     Ok((
         status,
         Json(json!({ "chat": chat, "app": body.app, "installed": true })),

@@ -64,11 +64,7 @@ impl ApiError {
     /// 500, with the detail logged rather than shown.
     pub fn internal(detail: impl std::fmt::Display) -> ApiError {
         tracing::error!(%detail, "internal error");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal server error",
-        )
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal server error")
     }
 }
 
@@ -109,6 +105,7 @@ impl From<ChatError> for ApiError {
         match e {
             ChatError::ChatNotFound => ApiError::not_found("no such chat, or you are not a member"),
             ChatError::MessageNotFound => ApiError::not_found("no such message in this chat"),
+            ChatError::ButtonNotFound => ApiError::not_found("the message has no such button"),
             ChatError::AppNotAvailable(m) => ApiError::unprocessable("app_not_available", m),
             ChatError::Invalid(m) => ApiError::unprocessable("invalid_body", m),
             ChatError::Store(e) => ApiError::internal(e),
@@ -123,18 +120,12 @@ impl From<RegistryError> for ApiError {
             RegistryError::Manifest(_) => ApiError::unprocessable("invalid_manifest", message),
             RegistryError::Component(_) => ApiError::unprocessable("invalid_component", message),
             RegistryError::TooLarge(_) => ApiError::too_large(message),
-            RegistryError::UndeclaredImports(_) => {
-                ApiError::unprocessable("undeclared_imports", message)
-            }
+            RegistryError::UndeclaredImports(_) => ApiError::unprocessable("undeclared_imports", message),
             RegistryError::MissingExport(_) => ApiError::unprocessable("missing_export", message),
-            RegistryError::NameTaken(_) => {
-                ApiError::new(StatusCode::FORBIDDEN, "name_taken", message)
-            }
+            RegistryError::NameTaken(_) => ApiError::new(StatusCode::FORBIDDEN, "name_taken", message),
             RegistryError::VersionExists(..) => ApiError::conflict(message),
             RegistryError::NotFound(_) => ApiError::not_found(message),
-            RegistryError::InvalidDecision(_) => {
-                ApiError::unprocessable("invalid_decision", message)
-            }
+            RegistryError::InvalidDecision(_) => ApiError::unprocessable("invalid_decision", message),
             RegistryError::NotPending(..) => ApiError::conflict(message),
             RegistryError::Store(e) => ApiError::internal(e),
             RegistryError::Io(e) => ApiError::internal(e),
@@ -172,6 +163,18 @@ pub(crate) async fn error_shape(response: Response) -> Response {
         detail
     };
     ApiError::new(status, code, message).into_response()
+}
+
+impl From<crate::signing::SigningError> for ApiError {
+    fn from(e: crate::signing::SigningError) -> Self {
+        use crate::signing::SigningError;
+        match e {
+            SigningError::NotFound => ApiError::not_found("no such signature request"),
+            SigningError::AlreadyDecided(_) => ApiError::conflict(e.to_string()),
+            SigningError::Store(e) => ApiError::internal(e),
+            SigningError::Key(e) => ApiError::internal(e),
+        }
+    }
 }
 
 /// Result of a handler.

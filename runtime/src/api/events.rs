@@ -33,23 +33,17 @@ pub(super) async fn subscribe(
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, t)| t.trim().to_string());
-    let token = header_token
-        .or(query.token)
-        .ok_or_else(ApiError::unauthorized)?;
+    let token = header_token.or(query.token).ok_or_else(ApiError::unauthorized)?;
     let Caller::Account(me) = authenticate(&state, &token).await? else {
         return Err(ApiError::forbidden("chat events are for chat members"));
     };
     state.chat.require_member(&chat, &me.id).await?;
-    let upgrade =
-        upgrade.map_err(|e| ApiError::bad_request(format!("expected a WebSocket upgrade: {e}")))?;
+    let upgrade = upgrade.map_err(|e| ApiError::bad_request(format!("expected a WebSocket upgrade: {e}")))?;
     let rx = state.chat.hub().subscribe(&chat);
     Ok(upgrade.on_upgrade(move |socket| pump(socket, rx)))
 }
 
-async fn pump(
-    socket: WebSocket,
-    mut rx: tokio::sync::broadcast::Receiver<std::sync::Arc<crate::chat::ChatEvent>>,
-) {
+async fn pump(socket: WebSocket, mut rx: tokio::sync::broadcast::Receiver<std::sync::Arc<crate::chat::ChatEvent>>) {
     let (mut sink, mut stream) = socket.split();
     let send = async {
         loop {

@@ -50,3 +50,16 @@ pub(super) async fn list(
     let messages = state.chat.list(&chat, &me.id, after, limit).await?;
     Ok(Json(json!({ "messages": messages })))
 }
+
+/// Presses inline button `n` (0-based, reading order) of a bot message.
+pub(super) async fn press(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+    Path((chat, message, n)): Path<(String, String, usize)>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let app = state.chat.press(&chat, &me.id, &message, n).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "pressed": n, "message": message, "app": app })),
+    ))
+}

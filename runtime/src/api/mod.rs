@@ -6,19 +6,21 @@ mod accounts;
 mod apps;
 mod auth;
 mod chats;
+mod consents;
 mod error;
 mod events;
 mod extract;
 mod health;
 mod messages;
 mod review;
+mod signatures;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
@@ -40,6 +42,8 @@ pub struct AppState {
     pub chat: ChatService,
     /// Uploads and review.
     pub registry: Registry,
+    /// E-signatures.
+    pub signing: crate::signing::Signing,
     /// The engine, for its counters.
     pub engine: Engine,
     /// sha256 (hex) of the operator's token, if one is set.
@@ -59,18 +63,21 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/me", get(accounts::me))
         .route("/v1/chats", post(chats::create).get(chats::list))
         .route("/v1/chats/{chat}", get(chats::show))
-        .route(
-            "/v1/chats/{chat}/apps",
-            post(chats::install).get(chats::installed),
-        )
-        .route(
-            "/v1/chats/{chat}/messages",
-            post(messages::post).get(messages::list),
-        )
+        .route("/v1/chats/{chat}/apps", post(chats::install).get(chats::installed))
+        .route("/v1/chats/{chat}/messages", post(messages::post).get(messages::list))
+        .route("/v1/chats/{chat}/messages/{msg}/buttons/{n}", post(messages::press))
         .route("/v1/chats/{chat}/events", get(events::subscribe))
         .route("/v1/apps", post(apps::publish).get(apps::catalogue))
         .route("/v1/apps/{app}", get(apps::show))
         .route("/v1/apps/{app}/logs", get(apps::logs))
+        .route(
+            "/v1/apps/{app}/consents",
+            put(consents::grant).get(consents::list).delete(consents::revoke),
+        )
+        .route("/v1/signatures", get(signatures::list))
+        .route("/v1/signatures/{id}", get(signatures::show))
+        .route("/v1/signatures/{id}/confirm", post(signatures::confirm))
+        .route("/v1/signatures/{id}/decline", post(signatures::decline))
         .route("/v1/review", get(review::pending))
         .route("/v1/review/{app}/{version}", post(review::decide))
         .route("/v1/audit", get(review::audit))

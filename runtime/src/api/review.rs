@@ -12,10 +12,7 @@ use crate::registry::Decision;
 use crate::store::audit;
 
 /// Pending versions, oldest first.
-pub(super) async fn pending(
-    State(state): State<AppState>,
-    _op: OperatorCaller,
-) -> ApiResult<Json<Value>> {
+pub(super) async fn pending(State(state): State<AppState>, _op: OperatorCaller) -> ApiResult<Json<Value>> {
     Ok(Json(json!(state.registry.pending().await?)))
 }
 

@@ -72,15 +72,10 @@ pub fn grants_for_import(import: &str) -> ImportRule {
     let unversioned = import.split('@').next().unwrap_or(import);
     match unversioned {
         "miniapp:platform/types" | "miniapp:platform/log" => ImportRule::Always,
-        "miniapp:platform/messaging" => {
-            ImportRule::NeedsOneOf(&["messaging.send", "messaging.read"])
+        "miniapp:platform/messaging" => ImportRule::NeedsOneOf(&["messaging.send", "messaging.read"]),
+        "miniapp:platform/identity" => {
+            ImportRule::NeedsOneOf(&["identity.basic", "identity.profile", "identity.phone", "identity.sign"])
         }
-        "miniapp:platform/identity" => ImportRule::NeedsOneOf(&[
-            "identity.basic",
-            "identity.profile",
-            "identity.phone",
-            "identity.sign",
-        ]),
         "miniapp:platform/storage" => ImportRule::NeedsOneOf(&["storage"]),
         "miniapp:platform/payments" => ImportRule::NeedsOneOf(&["payments", "payments.payout"]),
         "wasi:config/store" => ImportRule::NeedsOneOf(&["config"]),
@@ -121,18 +116,12 @@ mod tests {
 
     #[test]
     fn imports_map_to_the_grants_that_unlock_them() {
-        assert_eq!(
-            grants_for_import("miniapp:platform/log@0.1.0"),
-            ImportRule::Always
-        );
+        assert_eq!(grants_for_import("miniapp:platform/log@0.1.0"), ImportRule::Always);
         assert_eq!(
             grants_for_import("miniapp:platform/storage@0.1.0"),
             ImportRule::NeedsOneOf(&["storage"])
         );
-        assert_eq!(
-            grants_for_import("wasi:cli/stdout@0.2.6"),
-            ImportRule::Always
-        );
+        assert_eq!(grants_for_import("wasi:cli/stdout@0.2.6"), ImportRule::Always);
         assert_eq!(grants_for_import("evil:pkg/backdoor"), ImportRule::Unknown);
     }
 }

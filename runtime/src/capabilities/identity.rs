@@ -1,14 +1,23 @@
-//! `identity`: who the current user is, as far as this app may know. The
-//! app-scoped id is an HMAC of the platform id keyed per host and salted
-//! with the app id, so two apps never see the same id for one person.
-//! Grant: `identity.basic`.
+//! `identity`: who the current user is, as far as this app may know, and
+//! e-signature requests. The app-scoped id is an HMAC of the platform id
+//! keyed per host and salted with the app id, so two apps never see the
+//! same id for one person. Grants: `identity.basic`; `identity.profile` and
+//! `identity.phone` (plus the user's consent); `identity.sign`.
 
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use wasmtime::component::{HasSelf, Linker};
 
 use super::bindings::miniapp::platform::identity as wit;
-use super::{CapError, HostState, WitError};
+use super::{CapError, HostState, WitError, check_size};
+use crate::store::{accounts, consents, signatures};
+
+/// Largest document a signature may be requested for, in bytes.
+pub const MAX_DOCUMENT_BYTES: usize = 256 << 10;
+/// Largest signature title, in bytes.
+pub const MAX_TITLE_BYTES: usize = 200;
+/// Consent scopes users can grant.
+pub const CONSENT_SCOPES: &[&str] = &["identity.profile", "identity.phone"];
 
 /// Links `miniapp:platform/identity`.
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
@@ -25,17 +34,66 @@ pub fn app_scoped_id(key: &[u8], app: &str, account: &str) -> String {
     format!("u_{}", hex::encode(&digest[..16]))
 }
 
+impl HostState {
+    /// The current user's account, or `not-found` when the event has none.
+    fn current_account(&self) -> Result<String, CapError> {
+        self.cx.account.clone().ok_or_else(|| WitError::NotFound.into())
+    }
+
+    /// Grant check plus the user's consent to `scope`.
+    async fn require_consent(&mut self, scope: &str) -> Result<String, CapError> {
+        self.require(scope).await?;
+        let account = self.current_account()?;
+        if !consents::has(&self.cx.services.db, &account, &self.cx.app_id, scope).await? {
+            self.audit_denial(scope, "the user has not consented").await;
+            return Err(WitError::ConsentRequired.into());
+        }
+        Ok(account)
+    }
+}
+
 impl wit::Host for HostState {
     async fn current_user(&mut self) -> Result<String, CapError> {
         self.require("identity.basic").await?;
-        let Some(account) = self.cx.account.as_deref() else {
-            return Err(WitError::NotFound.into());
-        };
-        Ok(app_scoped_id(
-            &self.cx.services.identity_key,
+        let account = self.current_account()?;
+        Ok(app_scoped_id(&self.cx.services.identity_key, &self.cx.app_id, &account))
+    }
+
+    async fn display_name(&mut self) -> Result<String, CapError> {
+        let account = self.require_consent("identity.profile").await?;
+        let found = accounts::get(&self.cx.services.db, &account).await?;
+        found.map(|a| a.name).ok_or_else(|| WitError::NotFound.into())
+    }
+
+    async fn phone(&mut self) -> Result<String, CapError> {
+        let account = self.require_consent("identity.phone").await?;
+        let found = accounts::get(&self.cx.services.db, &account).await?;
+        found.and_then(|a| a.phone).ok_or_else(|| WitError::NotFound.into())
+    }
+
+    async fn request_signature(&mut self, title: String, document: Vec<u8>) -> Result<String, CapError> {
+        self.require("identity.sign").await?;
+        let account = self.current_account()?;
+        check_size("signature title", title.len(), MAX_TITLE_BYTES)?;
+        check_size("document", document.len(), MAX_DOCUMENT_BYTES)?;
+        if title.trim().is_empty() {
+            return Err(WitError::Invalid("signature title is empty".into()).into());
+        }
+        if document.is_empty() {
+            return Err(WitError::Invalid("document is empty".into()).into());
+        }
+        let digest = hex::encode(Sha256::digest(&document));
+        let id = signatures::create(
+            &self.cx.services.db,
             &self.cx.app_id,
-            account,
-        ))
+            &account,
+            self.cx.chat.as_deref(),
+            &title,
+            &document,
+            &digest,
+        )
+        .await?;
+        Ok(id)
     }
 }
 

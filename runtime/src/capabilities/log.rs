@@ -46,9 +46,7 @@ impl HostState {
             if self.log_state.dropped == 1 {
                 self.logs.push(NewLogLine {
                     level: "warn",
-                    message: format!(
-                        "log budget of {budget} bytes per invocation used up; further lines dropped"
-                    ),
+                    message: format!("log budget of {budget} bytes per invocation used up; further lines dropped"),
                 });
             }
             return;

@@ -1,14 +1,20 @@
-//! `messaging`: send messages with inline buttons into chats where the app
-//! is installed. Grant: `messaging.send`. Sent messages go to the
-//! invocation's outbox; the caller stores and fans them out afterwards.
+//! `messaging`: send, edit and delete the app's own messages with inline
+//! buttons in chats where it is installed, message the current user
+//! directly, and read history. Grants: `messaging.send`, `messaging.read`.
+//! Changes go to the invocation's outbox; the caller stores and fans them
+//! out afterwards, in order.
 
 use wasmtime::component::{HasSelf, Linker};
 
-use super::bindings::miniapp::platform::messaging as wit;
+use super::bindings::miniapp::platform::messaging::{self as wit, ChatMessage, Sender};
 use super::bindings::miniapp::platform::types::OutgoingMessage as WitMessage;
+use super::identity::app_scoped_id;
 use super::{CapError, HostState, WitError, check_size};
-use crate::store::messages::StoredButton;
-use crate::store::{installs, new_id};
+use crate::store::messages::{self, SenderKind, StoredButton};
+use crate::store::{apps, chats, installs, new_id};
+
+/// Most messages `history` returns.
+pub const HISTORY_LIMIT: u32 = 100;
 
 /// A message an app sent during an invocation.
 #[derive(Debug, Clone)]
@@ -21,6 +27,22 @@ pub struct OutgoingMessage {
     pub text: String,
     /// Rows of buttons (data kept host-side).
     pub buttons: Vec<Vec<StoredButton>>,
+}
+
+/// One change an invocation made to chats, applied in order afterwards.
+#[derive(Debug, Clone)]
+pub enum OutboxOp {
+    /// A new message.
+    Send(OutgoingMessage),
+    /// New text and buttons for one of the app's messages.
+    Edit(OutgoingMessage),
+    /// Deletion of one of the app's messages.
+    Delete {
+        /// The message.
+        id: String,
+        /// Its chat.
+        chat: String,
+    },
 }
 
 /// Links `miniapp:platform/messaging`.
@@ -38,7 +60,7 @@ impl HostState {
         WitError::RateLimited.into()
     }
 
-    /// Validates a guest message against the limits, before it is kept.
+    /// Validates a guest message against the limits.
     fn check_message(&self, message: &WitMessage) -> Result<Vec<Vec<StoredButton>>, CapError> {
         let limits = self.limits();
         check_size("message text", message.text.len(), limits.max_message_bytes)?;
@@ -47,11 +69,7 @@ impl HostState {
         }
         let count: usize = message.buttons.iter().map(Vec::len).sum();
         if count > limits.max_buttons {
-            return Err(WitError::TooLarge(format!(
-                "{count} buttons; the limit is {}",
-                limits.max_buttons
-            ))
-            .into());
+            return Err(WitError::TooLarge(format!("{count} buttons; the limit is {}", limits.max_buttons)).into());
         }
         let mut rows = Vec::with_capacity(message.buttons.len());
         for row in &message.buttons {
@@ -73,42 +91,131 @@ impl HostState {
         }
         Ok(rows)
     }
+
+    /// Whether the app may act in `chat`: the event's chat, or one it is installed in.
+    async fn may_use_chat(&mut self, chat: &str) -> Result<bool, CapError> {
+        if self.cx.chat.as_deref() == Some(chat) {
+            return Ok(true);
+        }
+        Ok(installs::is_installed(&self.cx.services.db, chat, &self.cx.app_id).await?)
+    }
+
+    /// Applies the per-invocation and per-minute budgets, then queues `message` for `chat`.
+    fn queue_send(
+        &mut self,
+        chat: String,
+        message: WitMessage,
+        buttons: Vec<Vec<StoredButton>>,
+    ) -> Result<String, CapError> {
+        let max = self.cx.limits.messages_per_invocation;
+        let sent = self.outbox.iter().filter(|op| matches!(op, OutboxOp::Send(_))).count();
+        if sent >= max as usize {
+            return Err(self.refuse_send(format!("more than {max} messages in one invocation")));
+        }
+        let per_minute = self.cx.limits.messages_per_chat_per_minute;
+        if !self.cx.services.rate.try_acquire(&self.cx.app_id, &chat, per_minute) {
+            return Err(self.refuse_send(format!("more than {per_minute} messages per minute in chat {chat}")));
+        }
+        let id = new_id();
+        self.outbox.push(OutboxOp::Send(OutgoingMessage {
+            id: id.clone(),
+            chat,
+            text: message.text,
+            buttons,
+        }));
+        Ok(id)
+    }
+
+    /// The chat of the app's own live message `id` (sent earlier, or in this
+    /// invocation); `not-found` for anything else.
+    async fn own_message_chat(&mut self, id: &str) -> Result<String, CapError> {
+        let queued = self.outbox.iter().rev().find_map(|op| match op {
+            OutboxOp::Send(m) if m.id == id => Some(Some(m.chat.clone())),
+            OutboxOp::Delete { id: gone, .. } if gone == id => Some(None),
+            _ => None,
+        });
+        if let Some(found) = queued {
+            return found.ok_or_else(|| WitError::NotFound.into());
+        }
+        match messages::by_id(&self.cx.services.db, id).await? {
+            Some(m) if m.sender_kind == SenderKind::App && m.sender_id == *self.cx.app_id && m.deleted_at.is_none() => {
+                Ok(m.chat_id)
+            }
+            _ => Err(WitError::NotFound.into()),
+        }
+    }
 }
 
 impl wit::Host for HostState {
     async fn send(&mut self, chat: String, message: WitMessage) -> Result<String, CapError> {
         self.require("messaging.send").await?;
         let buttons = self.check_message(&message)?;
-        let max = self.cx.limits.messages_per_invocation;
-        if self.outbox.len() >= max as usize {
-            return Err(self.refuse_send(format!("more than {max} messages in one invocation")));
-        }
-        let in_current_chat = self.cx.chat.as_deref() == Some(chat.as_str());
-        if !in_current_chat
-            && !installs::is_installed(&self.cx.services.db, &chat, &self.cx.app_id).await?
-        {
+        if !self.may_use_chat(&chat).await? {
             self.audit_denial("messaging.send", "chat where the app is not installed")
                 .await;
             return Err(WitError::NotFound.into());
         }
-        let per_minute = self.cx.limits.messages_per_chat_per_minute;
-        if !self
-            .cx
-            .services
-            .rate
-            .try_acquire(&self.cx.app_id, &chat, per_minute)
-        {
-            return Err(self.refuse_send(format!(
-                "more than {per_minute} messages per minute in chat {chat}"
-            )));
-        }
-        let id = new_id();
-        self.outbox.push(OutgoingMessage {
-            id: id.clone(),
+        self.queue_send(chat, message, buttons)
+    }
+
+    async fn edit(&mut self, id: String, message: WitMessage) -> Result<(), CapError> {
+        self.require("messaging.send").await?;
+        let buttons = self.check_message(&message)?;
+        let chat = self.own_message_chat(&id).await?;
+        self.outbox.push(OutboxOp::Edit(OutgoingMessage {
+            id,
             chat,
             text: message.text,
             buttons,
-        });
-        Ok(id)
+        }));
+        Ok(())
+    }
+
+    async fn delete(&mut self, id: String) -> Result<(), CapError> {
+        self.require("messaging.send").await?;
+        let chat = self.own_message_chat(&id).await?;
+        self.outbox.push(OutboxOp::Delete { id, chat });
+        Ok(())
+    }
+
+    async fn history(&mut self, chat: String, limit: u32) -> Result<Vec<ChatMessage>, CapError> {
+        self.require("messaging.read").await?;
+        if !self.may_use_chat(&chat).await? {
+            self.audit_denial("messaging.read", "chat where the app is not installed")
+                .await;
+            return Err(WitError::NotFound.into());
+        }
+        let db = &self.cx.services.db;
+        let list = messages::list(db, &chat, None, limit.clamp(1, HISTORY_LIMIT)).await?;
+        let key = &self.cx.services.identity_key;
+        Ok(list
+            .into_iter()
+            .filter(|m| m.deleted_at.is_none())
+            .map(|m| ChatMessage {
+                sender: match m.sender_kind {
+                    SenderKind::User => Sender::User(app_scoped_id(key, &self.cx.app_id, &m.sender_id)),
+                    SenderKind::App => Sender::App(m.sender_id),
+                },
+                id: m.id,
+                text: m.text,
+                created_at: u64::try_from(m.created_at).unwrap_or(0),
+                edited: m.edited_at.is_some(),
+            })
+            .collect())
+    }
+
+    async fn send_direct(&mut self, message: WitMessage) -> Result<String, CapError> {
+        self.require("messaging.send").await?;
+        let buttons = self.check_message(&message)?;
+        let Some(account) = self.cx.account.clone() else {
+            return Err(WitError::NotFound.into());
+        };
+        let db = &self.cx.services.db;
+        let title = apps::get(db, &self.cx.app_id)
+            .await?
+            .map(|a| a.name)
+            .unwrap_or_default();
+        let chat = chats::direct_chat(db, &account, &self.cx.app_id, &title).await?;
+        self.queue_send(chat, message, buttons)
     }
 }

@@ -25,7 +25,7 @@ use crate::store::{Db, StoreError};
 
 pub use bindings::miniapp::platform::types::Error as WitError;
 pub use grants::Grants;
-pub use messaging::OutgoingMessage;
+pub use messaging::{OutboxOp, OutgoingMessage};
 
 /// What a host function returns on failure: a WIT error for the guest, or a
 /// trap that ends the invocation.
@@ -97,8 +97,8 @@ pub struct HostState {
     guard: StoreGuard,
     /// Who and what the invocation is for.
     pub cx: Invocation,
-    /// Messages sent so far, committed by the caller after the invocation.
-    pub outbox: Vec<OutgoingMessage>,
+    /// Messages sent, edited or deleted so far, applied by the caller after the invocation.
+    pub outbox: Vec<OutboxOp>,
     /// Log lines written so far, flushed by the caller after the invocation.
     pub logs: Vec<NewLogLine>,
     log_state: log::LogState,
@@ -154,10 +154,7 @@ impl HostState {
             let bytes = pipe.contents();
             if !bytes.is_empty() {
                 let text = String::from_utf8_lossy(&bytes).trim_end().to_string();
-                self.logs.push(NewLogLine {
-                    level,
-                    message: text,
-                });
+                self.logs.push(NewLogLine { level, message: text });
             }
         }
     }
@@ -212,10 +209,10 @@ impl HasGuard for HostState {
 /// Links WASI (with nothing granted) and every capability interface.
 pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
-    bindings::miniapp::platform::types::add_to_linker::<
-        HostState,
-        wasmtime::component::HasSelf<HostState>,
-    >(linker, |s| s)?;
+    bindings::miniapp::platform::types::add_to_linker::<HostState, wasmtime::component::HasSelf<HostState>>(
+        linker,
+        |s| s,
+    )?;
     log::add_to_linker(linker)?;
     messaging::add_to_linker(linker)?;
     identity::add_to_linker(linker)?;

@@ -23,9 +23,7 @@ impl RateLimiter {
         if windows.len() > PRUNE_ABOVE {
             windows.retain(|_, (start, _)| now.duration_since(*start) < WINDOW);
         }
-        let entry = windows
-            .entry((app.to_string(), chat.to_string()))
-            .or_insert((now, 0));
+        let entry = windows.entry((app.to_string(), chat.to_string())).or_insert((now, 0));
         if now.duration_since(entry.0) >= WINDOW {
             *entry = (now, 0);
         }

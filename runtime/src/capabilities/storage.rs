@@ -54,7 +54,24 @@ impl wit::Host for HostState {
         let bucket = self.bucket(bucket).await?;
         check_key(&key, self.limits().max_key_bytes)?;
         check_size("storage value", value.len(), self.limits().max_value_bytes)?;
-        Ok(kv::set(&self.cx.services.db, &self.cx.app_id, &bucket, &key, &value).await?)
+        let db = &self.cx.services.db;
+        let (keys, bytes) = kv::usage(db, &self.cx.app_id).await?;
+        let previous = kv::get(db, &self.cx.app_id, &bucket, &key).await?;
+        let added_keys = u64::from(previous.is_none());
+        let new_bytes = (bytes.max(0) as u64 + (key.len() + value.len()) as u64)
+            .saturating_sub(previous.map(|p| (key.len() + p.len()) as u64).unwrap_or(0));
+        let limits = self.cx.limits;
+        if keys.max(0) as u64 + added_keys > limits.storage_keys || new_bytes > limits.storage_bytes {
+            self.append_log(
+                "warn",
+                format!(
+                    "storage quota exceeded: {} keys / {} bytes allowed",
+                    limits.storage_keys, limits.storage_bytes
+                ),
+            );
+            return Err(WitError::QuotaExceeded.into());
+        }
+        Ok(kv::set(db, &self.cx.app_id, &bucket, &key, &value).await?)
     }
 
     async fn delete(&mut self, bucket: Bucket, key: String) -> Result<(), CapError> {
@@ -66,18 +83,12 @@ impl wit::Host for HostState {
     async fn exists(&mut self, bucket: Bucket, key: String) -> Result<bool, CapError> {
         let bucket = self.bucket(bucket).await?;
         check_key(&key, self.limits().max_key_bytes)?;
-        Ok(
-            kv::get(&self.cx.services.db, &self.cx.app_id, &bucket, &key)
-                .await?
-                .is_some(),
-        )
+        Ok(kv::get(&self.cx.services.db, &self.cx.app_id, &bucket, &key)
+            .await?
+            .is_some())
     }
 
-    async fn list_keys(
-        &mut self,
-        bucket: Bucket,
-        cursor: Option<String>,
-    ) -> Result<KeyPage, CapError> {
+    async fn list_keys(&mut self, bucket: Bucket, cursor: Option<String>) -> Result<KeyPage, CapError> {
         let bucket = self.bucket(bucket).await?;
         if let Some(c) = &cursor {
             check_size("cursor", c.len(), self.limits().max_key_bytes)?;

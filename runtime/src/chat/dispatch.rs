@@ -11,7 +11,7 @@ use tokio::sync::{Semaphore, mpsc};
 
 use super::hub::{ChatEvent, Hub};
 use super::view::MessageView;
-use crate::capabilities::Grants;
+use crate::capabilities::{Grants, OutboxOp};
 use crate::config::AppLimits;
 use crate::sandbox::{BotEvent, Sandbox, Target};
 use crate::store::messages::{self, Message, SenderKind};
@@ -66,12 +66,7 @@ impl Dispatcher {
     }
 
     /// Queues `event` for every app installed in `chat`.
-    pub async fn dispatch_to_chat(
-        &self,
-        chat: &str,
-        account: Option<&str>,
-        event: BotEvent,
-    ) -> StoreResult<()> {
+    pub async fn dispatch_to_chat(&self, chat: &str, account: Option<&str>, event: BotEvent) -> StoreResult<()> {
         for app in installs::apps_in_chat(&self.inner.db, chat).await? {
             self.enqueue(
                 app,
@@ -149,6 +144,14 @@ async fn run_job(inner: &Inner, app: &str, job: Job) {
             return;
         }
     };
+    if let Some(text) = job.event.text()
+        && !target.grants.has("messaging.read")
+        && !addresses_bot(text, &target.name)
+    {
+        // Privacy mode: without `messaging.read` a bot gets only commands,
+        // mentions and button presses.
+        return;
+    }
     let outcome = inner
         .sandbox
         .handle_event(&target, Some(&job.chat), job.account.as_deref(), job.event)
@@ -160,34 +163,67 @@ async fn run_job(inner: &Inner, app: &str, job: Job) {
             inner.failed.fetch_add(1, Ordering::Relaxed)
         }
     };
-    if outcome.messages.is_empty() {
-        return;
+    if let Err(e) = apply_ops(&inner.db, &inner.hub, app, outcome.ops).await {
+        tracing::error!(error = %e, app, "could not apply bot messages");
     }
-    let now = now_ms();
-    let stored: Vec<Message> = outcome
-        .messages
-        .into_iter()
-        .map(|m| Message {
-            id: m.id,
-            chat_id: m.chat,
-            sender_kind: SenderKind::App,
-            sender_id: app.to_string(),
-            text: m.text,
-            buttons: m.buttons,
-            created_at: now,
-            edited_at: None,
-            deleted_at: None,
+}
+
+/// Whether `text` is a command (`/…`) or mentions `@name`.
+fn addresses_bot(text: &str, name: &str) -> bool {
+    text.starts_with('/')
+        || text.match_indices('@').any(|(i, _)| {
+            let rest = &text[i + 1..];
+            rest.starts_with(name) && !rest[name.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-')
         })
-        .collect();
-    if let Err(e) = messages::insert_all(&inner.db, &stored).await {
-        tracing::error!(error = %e, app, "could not store bot messages");
-        return;
+}
+
+/// Stores what an invocation sent, edited and deleted, in order, and tells
+/// the chats' subscribers.
+async fn apply_ops(db: &Db, hub: &Hub, app: &str, ops: Vec<OutboxOp>) -> StoreResult<()> {
+    let now = now_ms();
+    let mut new = Vec::new();
+    for op in ops {
+        match op {
+            OutboxOp::Send(m) => new.push(Message {
+                id: m.id,
+                chat_id: m.chat,
+                sender_kind: SenderKind::App,
+                sender_id: app.to_string(),
+                text: m.text,
+                buttons: m.buttons,
+                created_at: now,
+                edited_at: None,
+                deleted_at: None,
+            }),
+            OutboxOp::Edit(m) => {
+                // Edits and deletions may refer to messages sent just before.
+                flush_new(db, hub, &mut new).await?;
+                if messages::edit(db, &m.id, &m.text, &m.buttons, now).await?
+                    && let Some(stored) = messages::by_id(db, &m.id).await?
+                {
+                    hub.publish(&m.chat, ChatEvent::MessageEdited(MessageView::from(&stored)));
+                }
+            }
+            OutboxOp::Delete { id, chat } => {
+                flush_new(db, hub, &mut new).await?;
+                if messages::delete(db, &id, now).await? {
+                    hub.publish(&chat, ChatEvent::MessageDeleted { id, chat: chat.clone() });
+                }
+            }
+        }
     }
-    for m in &stored {
-        inner
-            .hub
-            .publish(&m.chat_id, ChatEvent::MessageNew(MessageView::from(m)));
+    flush_new(db, hub, &mut new).await
+}
+
+async fn flush_new(db: &Db, hub: &Hub, new: &mut Vec<Message>) -> StoreResult<()> {
+    if new.is_empty() {
+        return Ok(());
     }
+    messages::insert_all(db, new).await?;
+    for m in new.drain(..) {
+        hub.publish(&m.chat_id, ChatEvent::MessageNew(MessageView::from(&m)));
+    }
+    Ok(())
 }
 
 /// The runnable version of `app`: active, with an approved version.
@@ -209,9 +245,23 @@ async fn resolve_target(db: &Db, app: &str, host: &AppLimits) -> StoreResult<Opt
     }
     Ok(Some(Target {
         app_id: v.app_id,
+        name: record.name,
         version: v.version,
         sha256: v.component_sha256,
         grants: Grants::new(v.grants.unwrap_or_default()),
         limits: v.limits.unwrap_or_default().apply(*host),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::addresses_bot;
+
+    #[test]
+    fn privacy_mode_lets_through_commands_and_mentions_only() {
+        assert!(addresses_bot("/poll a | b", "poll-bot"));
+        assert!(addresses_bot("hey @poll-bot look", "poll-bot"));
+        assert!(!addresses_bot("hey @poll-bot2 look", "poll-bot"));
+        assert!(!addresses_bot("just chatting", "poll-bot"));
+    }
 }

@@ -16,6 +16,17 @@ pub enum ChatEvent {
     /// A new message.
     #[serde(rename = "message.new")]
     MessageNew(MessageView),
+    /// A message's text or buttons changed (same id).
+    #[serde(rename = "message.edited")]
+    MessageEdited(MessageView),
+    /// A message was deleted (its id stays, marked deleted).
+    #[serde(rename = "message.deleted")]
+    MessageDeleted {
+        /// The message.
+        id: String,
+        /// Its chat.
+        chat: String,
+    },
 }
 
 /// Buffered events per subscriber before it is told it lagged.

@@ -26,6 +26,9 @@ pub enum ChatError {
     /// No such message in the chat.
     #[error("message not found")]
     MessageNotFound,
+    /// The message has no such button.
+    #[error("button not found")]
+    ButtonNotFound,
     /// No such app, or it has no approved version.
     #[error("{0}")]
     AppNotAvailable(String),
@@ -57,12 +60,7 @@ impl ChatService {
     pub fn new(db: Db, sandbox: Arc<Sandbox>) -> ChatService {
         let hub = Hub::default();
         let limits = sandbox.engine().limits().clone();
-        let dispatcher = Dispatcher::new(
-            db.clone(),
-            hub.clone(),
-            sandbox,
-            limits.dispatch_concurrency,
-        );
+        let dispatcher = Dispatcher::new(db.clone(), hub.clone(), sandbox, limits.dispatch_concurrency);
         ChatService {
             db,
             hub,
@@ -82,12 +80,7 @@ impl ChatService {
     }
 
     /// Creates a chat of `creator` and `members` (all must exist).
-    pub async fn create_chat(
-        &self,
-        creator: &str,
-        title: &str,
-        members: &[String],
-    ) -> Result<Chat, ChatError> {
+    pub async fn create_chat(&self, creator: &str, title: &str, members: &[String]) -> Result<Chat, ChatError> {
         let title = title.trim();
         if title.is_empty() || title.len() > 200 {
             return Err(ChatError::Invalid("title must be 1 to 200 bytes".into()));
@@ -108,9 +101,7 @@ impl ChatService {
         if !chats::is_member(&self.db, chat, account).await? {
             return Err(ChatError::ChatNotFound);
         }
-        chats::get(&self.db, chat)
-            .await?
-            .ok_or(ChatError::ChatNotFound)
+        chats::get(&self.db, chat).await?.ok_or(ChatError::ChatNotFound)
     }
 
     /// Fails unless `account` is a member of `chat`.
@@ -129,12 +120,7 @@ impl ChatService {
 
     /// Stores a message from `account`, announces it, and queues it for the
     /// chat's bots. Returns once it is stored.
-    pub async fn post(
-        &self,
-        chat: &str,
-        account: &str,
-        text: &str,
-    ) -> Result<MessageView, ChatError> {
+    pub async fn post(&self, chat: &str, account: &str, text: &str) -> Result<MessageView, ChatError> {
         if text.trim().is_empty() {
             return Err(ChatError::Invalid("text must not be empty".into()));
         }
@@ -165,9 +151,7 @@ impl ChatService {
             message: message.id.clone(),
             text: message.text,
         };
-        self.dispatcher
-            .dispatch_to_chat(chat, Some(account), event)
-            .await?;
+        self.dispatcher.dispatch_to_chat(chat, Some(account), event).await?;
         Ok(view)
     }
 
@@ -189,16 +173,35 @@ impl ChatService {
         self.require_member(chat, account).await?;
         let found = apps::get(&self.db, app).await?;
         match found {
-            None => Err(ChatError::AppNotAvailable(format!(
-                "no app with id {app:?}"
-            ))),
-            Some(a) if a.active_version.is_none() => Err(ChatError::AppNotAvailable(
-                "the app has no approved version yet".into(),
-            )),
-            Some(a) if a.status != "active" => {
-                Err(ChatError::AppNotAvailable("the app is suspended".into()))
+            None => Err(ChatError::AppNotAvailable(format!("no app with id {app:?}"))),
+            Some(a) if a.active_version.is_none() => {
+                Err(ChatError::AppNotAvailable("the app has no approved version yet".into()))
             }
+            Some(a) if a.status != "active" => Err(ChatError::AppNotAvailable("the app is suspended".into())),
             Some(_) => Ok(installs::install(&self.db, chat, app, account).await?),
         }
+    }
+
+    /// Presses inline button `n` (reading order) of message `message` as
+    /// member `account`; the app that sent the message gets a button event
+    /// with the data it stored. Returns the app's id.
+    pub async fn press(&self, chat: &str, account: &str, message: &str, n: usize) -> Result<String, ChatError> {
+        self.require_member(chat, account).await?;
+        let found = messages::get(&self.db, chat, message)
+            .await?
+            .ok_or(ChatError::MessageNotFound)?;
+        if found.sender_kind != SenderKind::App || found.deleted_at.is_some() {
+            return Err(ChatError::MessageNotFound);
+        }
+        let button = found.buttons.iter().flatten().nth(n).ok_or(ChatError::ButtonNotFound)?;
+        let event = BotEvent::Button {
+            chat: chat.to_string(),
+            message: message.to_string(),
+            data: button.data.clone(),
+            account: account.to_string(),
+        };
+        self.dispatcher
+            .dispatch_to_app(&found.sender_id, chat, Some(account), event);
+        Ok(found.sender_id)
     }
 }

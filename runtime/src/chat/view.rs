@@ -35,6 +35,8 @@ pub struct MessageView {
     /// Last edit, unix ms.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub edited_at: Option<i64>,
+    /// Whether the message was deleted (text and buttons are then empty).
+    pub deleted: bool,
 }
 
 impl From<&Message> for MessageView {
@@ -56,6 +58,7 @@ impl From<&Message> for MessageView {
             buttons,
             created_at: m.created_at,
             edited_at: m.edited_at,
+            deleted: m.deleted_at.is_some(),
         }
     }
 }

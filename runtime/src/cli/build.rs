@@ -10,9 +10,7 @@ pub(crate) const WASM_TARGET: &str = "wasm32-wasip2";
 
 /// Installs the wasm32-wasip2 target with rustup if it is missing.
 pub fn ensure_wasm_target() -> anyhow::Result<()> {
-    let installed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output();
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
     match installed {
         Ok(out)
             if String::from_utf8_lossy(&out.stdout)
@@ -23,9 +21,7 @@ pub fn ensure_wasm_target() -> anyhow::Result<()> {
         }
         Ok(_) => {
             eprintln!("installing the {WASM_TARGET} target with rustup…");
-            let status = Command::new("rustup")
-                .args(["target", "add", WASM_TARGET])
-                .status()?;
+            let status = Command::new("rustup").args(["target", "add", WASM_TARGET]).status()?;
             if !status.success() {
                 bail!("`rustup target add {WASM_TARGET}` failed");
             }
@@ -60,22 +56,13 @@ pub fn build_app(dir: &Path) -> anyhow::Result<PathBuf> {
         bail!("cargo build failed for {}", dir.display());
     }
     let meta = Command::new(cargo())
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--no-deps",
-            "--manifest-path",
-        ])
+        .args(["metadata", "--format-version", "1", "--no-deps", "--manifest-path"])
         .arg(&manifest)
         .env_remove("CARGO_TARGET_DIR")
         .output()
         .context("running cargo metadata")?;
     if !meta.status.success() {
-        bail!(
-            "cargo metadata failed: {}",
-            String::from_utf8_lossy(&meta.stderr)
-        );
+        bail!("cargo metadata failed: {}", String::from_utf8_lossy(&meta.stderr));
     }
     let meta: serde_json::Value = serde_json::from_slice(&meta.stdout)?;
     let target_dir = meta["target_directory"]
@@ -103,10 +90,7 @@ pub fn build_app(dir: &Path) -> anyhow::Result<PathBuf> {
         .join("release")
         .join(format!("{name}.wasm"));
     if !wasm.exists() {
-        bail!(
-            "expected {} after the build; is the crate a cdylib?",
-            wasm.display()
-        );
+        bail!("expected {} after the build; is the crate a cdylib?", wasm.display());
     }
     Ok(wasm)
 }

@@ -11,9 +11,7 @@ async fn check(response: reqwest::Response) -> anyhow::Result<Value> {
     let status = response.status();
     let body: Value = response.json().await.unwrap_or(Value::Null);
     if !status.is_success() {
-        let message = body["error"]["message"]
-            .as_str()
-            .unwrap_or("no error message");
+        let message = body["error"]["message"].as_str().unwrap_or("no error message");
         bail!("server answered {status}: {message}");
     }
     Ok(body)
@@ -22,16 +20,13 @@ async fn check(response: reqwest::Response) -> anyhow::Result<Value> {
 /// Builds the app in `dir` and uploads it with its `miniapp.toml`.
 pub(super) async fn publish(dir: &Path, server: &str, token: &str) -> anyhow::Result<()> {
     let manifest_path = dir.join("miniapp.toml");
-    let manifest = std::fs::read_to_string(&manifest_path)
-        .with_context(|| format!("reading {}", manifest_path.display()))?;
+    let manifest =
+        std::fs::read_to_string(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?;
     let wasm_path = build_app(dir)?;
     let wasm = std::fs::read(&wasm_path)?;
     let form = reqwest::multipart::Form::new()
         .text("manifest", manifest)
-        .part(
-            "component",
-            reqwest::multipart::Part::bytes(wasm).file_name("app.wasm"),
-        );
+        .part("component", reqwest::multipart::Part::bytes(wasm).file_name("app.wasm"));
     let response = reqwest::Client::new()
         .post(format!("{}/v1/apps", server.trim_end_matches('/')))
         .bearer_auth(token)
@@ -106,21 +101,13 @@ pub(super) async fn review_decide(
     body: Value,
 ) -> anyhow::Result<()> {
     let response = reqwest::Client::new()
-        .post(format!(
-            "{}/v1/review/{app}/{version}",
-            server.trim_end_matches('/')
-        ))
+        .post(format!("{}/v1/review/{app}/{version}", server.trim_end_matches('/')))
         .bearer_auth(token)
         .json(&body)
         .send()
         .await?;
     let body = check(response).await?;
-    println!(
-        "{} {}: {}",
-        app,
-        version,
-        body["status"].as_str().unwrap_or("")
-    );
+    println!("{} {}: {}", app, version, body["status"].as_str().unwrap_or(""));
     if let Some(grants) = body["grants"].as_array() {
         let names: Vec<&str> = grants.iter().filter_map(Value::as_str).collect();
         println!("grants: {}", names.join(", "));

@@ -15,9 +15,7 @@ use crate::store::accounts;
 
 /// The repository's `sample-apps/` folder.
 pub(super) fn default_samples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("sample-apps")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("sample-apps")
 }
 
 /// The demo operator token: kept in the data directory so restarts reuse it.
@@ -63,11 +61,7 @@ pub(super) async fn prepare(
             let build_dir = dir.clone();
             let wasm = tokio::task::spawn_blocking(move || build_app(&build_dir)).await??;
             let bytes = std::fs::read(&wasm)?;
-            let published = host
-                .state
-                .registry
-                .publish(&developer, &manifest, bytes)
-                .await?;
+            let published = host.state.registry.publish(&developer, &manifest, bytes).await?;
             let approve = Decision {
                 decision: "approve".into(),
                 grants: None,
@@ -78,10 +72,7 @@ pub(super) async fn prepare(
                 .registry
                 .decide(&published.app, &published.version, &approve)
                 .await?;
-            eprintln!(
-                "published and approved {} {}",
-                published.name, published.version
-            );
+            eprintln!("published and approved {} {}", published.name, published.version);
             apps.push(json!({ "id": published.app, "name": published.name }));
         }
         let (alice, alice_token) = new_account(host, "Alice").await?;
@@ -108,9 +99,7 @@ pub(super) async fn prepare(
         demo
     };
     let base = format!("http://{addr}");
-    let alice = demo["accounts"]["alice"]["token"]
-        .as_str()
-        .unwrap_or_default();
+    let alice = demo["accounts"]["alice"]["token"].as_str().unwrap_or_default();
     let chat = demo["chat"].as_str().unwrap_or_default();
     println!("demo ready (details in {}):", record.display());
     println!("  operator token: {operator_token}");
@@ -122,9 +111,7 @@ pub(super) async fn prepare(
         );
     }
     println!("  demo chat: {chat}");
-    println!(
-        "  try: curl -s -H 'Authorization: Bearer {alice}' -H 'content-type: application/json' \\"
-    );
+    println!("  try: curl -s -H 'Authorization: Bearer {alice}' -H 'content-type: application/json' \\");
     println!("         -d '{{\"text\":\"/echo hello\"}}' {base}/v1/chats/{chat}/messages");
     println!("       curl -s -H 'Authorization: Bearer {alice}' {base}/v1/chats/{chat}/messages");
     Ok(())

@@ -66,20 +66,10 @@ enum Command {
         #[command(subcommand)]
         action: ReviewAction,
         /// The host's base URL.
-        #[arg(
-            long,
-            env = "MINIAPP_SERVER",
-            default_value = "http://127.0.0.1:8080",
-            global = true
-        )]
+        #[arg(long, env = "MINIAPP_SERVER", default_value = "http://127.0.0.1:8080", global = true)]
         server: String,
         /// The operator's token.
-        #[arg(
-            long,
-            env = "MINIAPP_OPERATOR_TOKEN",
-            hide_env_values = true,
-            global = true
-        )]
+        #[arg(long, env = "MINIAPP_OPERATOR_TOKEN", hide_env_values = true, global = true)]
         token: Option<String>,
     },
 }
@@ -115,16 +105,12 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("info,sqlx=warn,wasmtime=warn,cranelift=warn")
-            }),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,wasmtime=warn,cranelift=warn")),
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -185,37 +171,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Publish { dir, server, token } => client::publish(&dir, &server, &token).await,
-        Command::Review {
-            action,
-            server,
-            token,
-        } => {
+        Command::Review { action, server, token } => {
             let token = token.ok_or_else(|| {
-                anyhow::anyhow!(
-                    "reviewing needs the operator token (--token or MINIAPP_OPERATOR_TOKEN)"
-                )
+                anyhow::anyhow!("reviewing needs the operator token (--token or MINIAPP_OPERATOR_TOKEN)")
             })?;
             match action {
                 ReviewAction::List => client::review_list(&server, &token).await,
-                ReviewAction::Approve {
-                    app,
-                    version,
-                    grants,
-                } => {
-                    client::review_decide(
-                        &server,
-                        &token,
-                        &app,
-                        &version,
-                        client::approve_body(&grants),
-                    )
-                    .await
+                ReviewAction::Approve { app, version, grants } => {
+                    client::review_decide(&server, &token, &app, &version, client::approve_body(&grants)).await
                 }
-                ReviewAction::Reject {
-                    app,
-                    version,
-                    reason,
-                } => {
+                ReviewAction::Reject { app, version, reason } => {
                     client::review_decide(
                         &server,
                         &token,

@@ -25,8 +25,7 @@ impl ArtifactCache {
     }
 
     fn path(&self, sha256: &str) -> PathBuf {
-        self.dir
-            .join(format!("{sha256}-{}.cwasm", self.engine_hash))
+        self.dir.join(format!("{sha256}-{}.cwasm", self.engine_hash))
     }
 
     pub(super) fn load(&self, engine: &wasmtime::Engine, sha256: &str) -> Option<Component> {

@@ -47,9 +47,7 @@ fn pooling(limits: &Limits) -> wasmtime::PoolingAllocationConfig {
 pub(super) fn build(limits: &Limits) -> anyhow::Result<(wasmtime::Engine, AllocatorKind)> {
     if std::env::var_os("MINIAPP_ON_DEMAND_ALLOCATOR").is_none() {
         let mut config = base_config(limits);
-        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling(
-            limits,
-        )));
+        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling(limits)));
         match wasmtime::Engine::new(&config) {
             Ok(engine) => return Ok((engine, AllocatorKind::Pooling)),
             Err(e) => {

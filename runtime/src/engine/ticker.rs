@@ -13,14 +13,12 @@ impl Ticker {
     pub(super) fn start(engine: wasmtime::Engine, every_ms: u64) -> Ticker {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
-        let spawned = std::thread::Builder::new()
-            .name("miniapp-epoch".into())
-            .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(every_ms));
-                    engine.increment_epoch();
-                }
-            });
+        let spawned = std::thread::Builder::new().name("miniapp-epoch".into()).spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(every_ms));
+                engine.increment_epoch();
+            }
+        });
         if let Err(e) = spawned {
             tracing::error!(error = %e, "could not start the epoch ticker: deadlines will not fire");
         }

@@ -66,19 +66,14 @@ pub enum ManifestError {
 impl Manifest {
     /// Parses and validates manifest text.
     pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
-        let manifest: Manifest =
-            toml::from_str(text).map_err(|e| ManifestError::Syntax(e.message().to_string()))?;
+        let manifest: Manifest = toml::from_str(text).map_err(|e| ManifestError::Syntax(e.message().to_string()))?;
         manifest.validate()?;
         Ok(manifest)
     }
 
     fn validate(&self) -> Result<(), ManifestError> {
         let name_ok = (2..=64).contains(&self.name.len())
-            && self
-                .name
-                .bytes()
-                .next()
-                .is_some_and(|b| b.is_ascii_lowercase())
+            && self.name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
             && self
                 .name
                 .bytes()
@@ -86,9 +81,7 @@ impl Manifest {
         if !name_ok {
             return Err(ManifestError::Field {
                 field: "name",
-                problem:
-                    "2 to 64 characters: lowercase letters, digits and '-', starting with a letter"
-                        .into(),
+                problem: "2 to 64 characters: lowercase letters, digits and '-', starting with a letter".into(),
             });
         }
         if self.description.len() > 2_000 {

@@ -144,11 +144,10 @@ impl Registry {
             )));
         }
         let blobs = self.blobs.clone();
-        let (sha256, size) = tokio::task::spawn_blocking(move || {
-            blobs.put(&component).map(|sha| (sha, component.len()))
-        })
-        .await
-        .map_err(|e| RegistryError::Io(std::io::Error::other(e)))??;
+        let (sha256, size) =
+            tokio::task::spawn_blocking(move || blobs.put(&component).map(|sha| (sha, component.len())))
+                .await
+                .map_err(|e| RegistryError::Io(std::io::Error::other(e)))??;
         let requested: Vec<(String, String)> = manifest.capabilities.clone().into_iter().collect();
         let version = manifest.version.to_string();
         let app_id = apps::add_version(
@@ -169,9 +168,7 @@ impl Registry {
         .await
         .map_err(|e| match e {
             AddVersionError::NameTaken => RegistryError::NameTaken(manifest.name.clone()),
-            AddVersionError::VersionExists => {
-                RegistryError::VersionExists(manifest.name.clone(), version.clone())
-            }
+            AddVersionError::VersionExists => RegistryError::VersionExists(manifest.name.clone(), version.clone()),
             AddVersionError::Store(e) => RegistryError::Store(e),
         })?;
         audit::record(
@@ -234,9 +231,7 @@ fn check_imports(manifest: &Manifest, imports: &[String]) -> Result<(), Registry
                     offending.push(format!("{import} (needs one of: {})", needed.join(", ")));
                 }
             }
-            ImportRule::Unknown => offending.push(format!(
-                "{import} (not an interface this platform provides)"
-            )),
+            ImportRule::Unknown => offending.push(format!("{import} (not an interface this platform provides)")),
         }
     }
     if offending.is_empty() {

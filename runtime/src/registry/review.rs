@@ -87,32 +87,18 @@ impl Registry {
     }
 
     /// Applies the operator's `decision` to (`app`, `version`).
-    pub async fn decide(
-        &self,
-        app: &str,
-        version: &str,
-        decision: &Decision,
-    ) -> Result<apps::Version, RegistryError> {
+    pub async fn decide(&self, app: &str, version: &str, decision: &Decision) -> Result<apps::Version, RegistryError> {
         let current = apps::version(&self.db, app, version)
             .await?
-            .ok_or_else(|| {
-                RegistryError::NotFound(format!("app {app:?} has no version {version:?}"))
-            })?;
+            .ok_or_else(|| RegistryError::NotFound(format!("app {app:?} has no version {version:?}")))?;
         if current.status != "pending" {
-            return Err(RegistryError::NotPending(
-                app.into(),
-                version.into(),
-                current.status,
-            ));
+            return Err(RegistryError::NotPending(app.into(), version.into(), current.status));
         }
-        let requested: BTreeSet<String> =
-            current.requested.iter().map(|(g, _)| g.clone()).collect();
+        let requested: BTreeSet<String> = current.requested.iter().map(|(g, _)| g.clone()).collect();
         let (action, detail) = match decision.decision.as_str() {
             "approve" => {
                 let limits = decision.limits.clone().unwrap_or_default();
-                limits
-                    .validate(&self.limits)
-                    .map_err(RegistryError::InvalidDecision)?;
+                limits.validate(&self.limits).map_err(RegistryError::InvalidDecision)?;
                 if decision.reason.is_some() {
                     return Err(RegistryError::InvalidDecision(
                         "`reason` goes with reject, not approve".into(),
@@ -137,10 +123,7 @@ impl Registry {
                 }
                 (
                     "version.approved",
-                    format!(
-                        "{version} granted {grants:?} limits {}",
-                        serde_json::json!(limits)
-                    ),
+                    format!("{version} granted {grants:?} limits {}", serde_json::json!(limits)),
                 )
             }
             "reject" => {
@@ -181,8 +164,8 @@ impl Registry {
             },
         )
         .await?;
-        apps::version(&self.db, app, version).await?.ok_or_else(|| {
-            RegistryError::NotFound(format!("app {app:?} has no version {version:?}"))
-        })
+        apps::version(&self.db, app, version)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(format!("app {app:?} has no version {version:?}")))
     }
 }

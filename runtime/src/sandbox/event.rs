@@ -1,6 +1,8 @@
-//! Events as services describe them, turned into the WIT types here.
+//! Events as services describe them, turned into the WIT types here (with
+//! platform account ids replaced by app-scoped ids).
 
 use crate::capabilities::bindings::exports::miniapp::platform::handler as wit;
+use crate::capabilities::identity::app_scoped_id;
 
 /// An event for a bot.
 #[derive(Debug, Clone)]
@@ -22,29 +24,59 @@ pub enum BotEvent {
         message: String,
         /// The button's data.
         data: String,
+        /// The presser's platform account.
+        account: String,
+    },
+    /// A user answered a signature request.
+    Signature {
+        /// The request id.
+        id: String,
+        /// The chat it was requested in.
+        chat: String,
+        /// The signer's platform account.
+        account: String,
+        /// Signed (true) or declined.
+        signed: bool,
     },
 }
 
 impl BotEvent {
-    pub(super) fn into_wit(self) -> wit::Event {
+    /// The message text, for message events.
+    pub fn text(&self) -> Option<&str> {
         match self {
-            BotEvent::Message {
-                chat,
-                message,
-                text,
-            } => wit::Event::Message(wit::MessageEvent {
-                chat,
-                message,
-                text,
-            }),
+            BotEvent::Message { text, .. } => Some(text),
+            _ => None,
+        }
+    }
+
+    pub(super) fn into_wit(self, key: &[u8], app: &str) -> wit::Event {
+        match self {
+            BotEvent::Message { chat, message, text } => wit::Event::Message(wit::MessageEvent { chat, message, text }),
             BotEvent::Button {
                 chat,
                 message,
                 data,
+                account,
             } => wit::Event::Button(wit::ButtonEvent {
                 chat,
                 message,
+                user: app_scoped_id(key, app, &account),
                 data,
+            }),
+            BotEvent::Signature {
+                id,
+                chat,
+                account,
+                signed,
+            } => wit::Event::Signature(wit::SignatureEvent {
+                id,
+                chat,
+                user: app_scoped_id(key, app, &account),
+                status: if signed {
+                    wit::SignatureStatus::Signed
+                } else {
+                    wit::SignatureStatus::Declined
+                },
             }),
         }
     }

@@ -13,7 +13,7 @@ use tokio::sync::Mutex;
 use wasmtime::component::Linker;
 
 use crate::capabilities::bindings::BotPre;
-use crate::capabilities::{self, Grants, HostState, Invocation, OutgoingMessage, Services};
+use crate::capabilities::{self, Grants, HostState, Invocation, OutboxOp, Services};
 use crate::config::AppLimits;
 use crate::engine::Engine;
 use crate::engine::StoreGuard;
@@ -27,6 +27,8 @@ pub use event::BotEvent;
 pub struct Target {
     /// The app's id.
     pub app_id: String,
+    /// The app's name (bots are addressed as `@name`).
+    pub name: String,
     /// The version.
     pub version: String,
     /// sha256 of its component.
@@ -83,9 +85,7 @@ impl std::fmt::Display for InvokeError {
                 requested >> 10,
                 limit >> 10
             ),
-            InvokeError::StackOverflow => {
-                f.write_str("stack overflow: the guest's call stack exceeded its limit")
-            }
+            InvokeError::StackOverflow => f.write_str("stack overflow: the guest's call stack exceeded its limit"),
             InvokeError::HostCallTooLarge(max) => {
                 write!(
                     f,
@@ -103,8 +103,8 @@ impl std::fmt::Display for InvokeError {
 pub struct Outcome {
     /// Success or why not.
     pub result: Result<(), InvokeError>,
-    /// Messages the app sent (to be stored and delivered by the caller).
-    pub messages: Vec<OutgoingMessage>,
+    /// Messages the app sent, edited or deleted (to be applied by the caller, in order).
+    pub ops: Vec<OutboxOp>,
 }
 
 struct Prepared {
@@ -125,11 +125,7 @@ pub struct Sandbox {
 
 impl Sandbox {
     /// A sandbox running components from `blobs` on `engine`.
-    pub fn new(
-        engine: Engine,
-        services: Arc<Services>,
-        blobs: BlobStore,
-    ) -> anyhow::Result<Sandbox> {
+    pub fn new(engine: Engine, services: Arc<Services>, blobs: BlobStore) -> anyhow::Result<Sandbox> {
         let mut linker = Linker::new(engine.wasmtime());
         capabilities::add_to_linker(&mut linker)?;
         Ok(Sandbox {
@@ -168,27 +164,20 @@ impl Sandbox {
         let mut store = self.engine.new_store(HostState::new(cx));
         match tokio::time::timeout(limits.wall_time, pre.instantiate_async(&mut store)).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(InvokeError::Load(format!(
-                "it does not instantiate as a bot: {e:#}"
-            ))),
+            Ok(Err(e)) => Err(InvokeError::Load(format!("it does not instantiate as a bot: {e:#}"))),
             Err(_) => Err(InvokeError::Load(
                 "instantiating it took longer than the wall-time limit".into(),
             )),
         }
     }
 
-    fn link(
-        &self,
-        component: &wasmtime::component::Component,
-    ) -> Result<BotPre<HostState>, InvokeError> {
-        let instance_pre = self.linker.instantiate_pre(component).map_err(|e| {
-            InvokeError::Load(format!(
-                "it does not link against the platform's interfaces: {e:#}"
-            ))
-        })?;
-        BotPre::new(instance_pre).map_err(|e| {
-            InvokeError::Load(format!("its exports do not match the bot world: {e:#}"))
-        })
+    fn link(&self, component: &wasmtime::component::Component) -> Result<BotPre<HostState>, InvokeError> {
+        let instance_pre = self
+            .linker
+            .instantiate_pre(component)
+            .map_err(|e| InvokeError::Load(format!("it does not link against the platform's interfaces: {e:#}")))?;
+        BotPre::new(instance_pre)
+            .map_err(|e| InvokeError::Load(format!("its exports do not match the bot world: {e:#}")))
     }
 
     async fn load(&self, sha256: &str) -> Result<wasmtime::component::Component, InvokeError> {
@@ -197,31 +186,22 @@ impl Sandbox {
         }
         let loaded = self.load_uncached(sha256).await;
         if let Err(InvokeError::Load(why)) = &loaded {
-            self.broken
-                .lock()
-                .await
-                .insert(sha256.to_string(), why.clone());
+            self.broken.lock().await.insert(sha256.to_string(), why.clone());
         }
         loaded
     }
 
-    async fn load_uncached(
-        &self,
-        sha256: &str,
-    ) -> Result<wasmtime::component::Component, InvokeError> {
+    async fn load_uncached(&self, sha256: &str) -> Result<wasmtime::component::Component, InvokeError> {
         let engine = self.engine.clone();
         let blobs = self.blobs.clone();
         let sha = sha256.to_string();
         let timeout = self.engine.limits().compile_timeout;
-        let job =
-            tokio::task::spawn_blocking(move || engine.load_component(&sha, || blobs.get(&sha)));
+        let job = tokio::task::spawn_blocking(move || engine.load_component(&sha, || blobs.get(&sha)));
         match tokio::time::timeout(timeout, job).await {
             Ok(Ok(Ok(component))) => Ok(component),
             Ok(Ok(Err(e))) => Err(InvokeError::Load(format!("{e:#}"))),
             Ok(Err(e)) => Err(InvokeError::Load(format!("compile task failed: {e}"))),
-            Err(_) => Err(InvokeError::Load(format!(
-                "compiling took longer than {timeout:?}"
-            ))),
+            Err(_) => Err(InvokeError::Load(format!("compiling took longer than {timeout:?}"))),
         }
     }
 
@@ -259,30 +239,19 @@ impl Sandbox {
         event: BotEvent,
     ) -> Outcome {
         let (result, mut state) = self.run(target, chat, account, event).await;
-        let mut lines = state
-            .as_mut()
-            .map(|s| std::mem::take(&mut s.logs))
-            .unwrap_or_default();
+        let mut lines = state.as_mut().map(|s| std::mem::take(&mut s.logs)).unwrap_or_default();
         if let Err(e) = &result {
             lines.push(NewLogLine {
                 level: "error",
                 message: e.to_string(),
             });
         }
-        if let Err(e) = logs::append(
-            &self.services.db,
-            &target.app_id,
-            &target.version,
-            chat,
-            &lines,
-        )
-        .await
-        {
+        if let Err(e) = logs::append(&self.services.db, &target.app_id, &target.version, chat, &lines).await {
             tracing::error!(error = %e, app = %target.app_id, "could not write app log");
         }
         Outcome {
             result,
-            messages: state.map(|s| s.outbox).unwrap_or_default(),
+            ops: state.map(|s| s.outbox).unwrap_or_default(),
         }
     }
 
@@ -308,12 +277,10 @@ impl Sandbox {
         };
         let mut store = self.engine.new_store(HostState::new(cx));
         let timeout = target.limits.wall_time;
-        let wit_event = event.into_wit();
+        let wit_event = event.into_wit(&self.services.identity_key, &target.app_id);
         let call = async {
             let bot = prepared.pre.instantiate_async(&mut store).await?;
-            bot.miniapp_platform_handler()
-                .call_handle(&mut store, &wit_event)
-                .await
+            bot.miniapp_platform_handler().call_handle(&mut store, &wit_event).await
         };
         let result = match tokio::time::timeout(timeout, call).await {
             Err(_) => Err(InvokeError::Timeout(timeout)),

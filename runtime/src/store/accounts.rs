@@ -27,12 +27,7 @@ fn account_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Account> {
 }
 
 /// Creates an account whose bearer token hashes to `token_hash`.
-pub async fn create(
-    db: &Db,
-    name: &str,
-    phone: Option<&str>,
-    token_hash: &str,
-) -> StoreResult<Account> {
+pub async fn create(db: &Db, name: &str, phone: Option<&str>, token_hash: &str) -> StoreResult<Account> {
     let account = Account {
         id: new_id(),
         name: name.to_string(),

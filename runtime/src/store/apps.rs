@@ -102,23 +102,19 @@ fn version_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Version> {
 
 /// The app named `name`.
 pub async fn by_name(db: &Db, name: &str) -> StoreResult<Option<App>> {
-    let row = sqlx::query(
-        "SELECT id, name, owner_id, status, active_version, created_at FROM apps WHERE name = $1",
-    )
-    .bind(name)
-    .fetch_optional(db.pool())
-    .await?;
+    let row = sqlx::query("SELECT id, name, owner_id, status, active_version, created_at FROM apps WHERE name = $1")
+        .bind(name)
+        .fetch_optional(db.pool())
+        .await?;
     row.as_ref().map(app_from_row).transpose()
 }
 
 /// The app `id`.
 pub async fn get(db: &Db, id: &str) -> StoreResult<Option<App>> {
-    let row = sqlx::query(
-        "SELECT id, name, owner_id, status, active_version, created_at FROM apps WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(db.pool())
-    .await?;
+    let row = sqlx::query("SELECT id, name, owner_id, status, active_version, created_at FROM apps WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
     row.as_ref().map(app_from_row).transpose()
 }
 
@@ -314,10 +310,12 @@ pub async fn reject(db: &Db, app: &str, version: &str, reason: &str) -> StoreRes
 
 /// Every app owned by `owner`.
 pub async fn owned_by(db: &Db, owner: &str) -> StoreResult<Vec<App>> {
-    let rows = sqlx::query("SELECT id, name, owner_id, status, active_version, created_at FROM apps WHERE owner_id = $1 ORDER BY name")
-        .bind(owner)
-        .fetch_all(db.pool())
-        .await?;
+    let rows = sqlx::query(
+        "SELECT id, name, owner_id, status, active_version, created_at FROM apps WHERE owner_id = $1 ORDER BY name",
+    )
+    .bind(owner)
+    .fetch_all(db.pool())
+    .await?;
     rows.iter().map(app_from_row).collect()
 }
 

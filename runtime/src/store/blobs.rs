@@ -15,16 +15,11 @@ impl BlobStore {
     /// Opens (creating) the directory.
     pub fn open(dir: &Path) -> std::io::Result<BlobStore> {
         std::fs::create_dir_all(dir)?;
-        Ok(BlobStore {
-            dir: dir.to_path_buf(),
-        })
+        Ok(BlobStore { dir: dir.to_path_buf() })
     }
 
     fn path(&self, sha256: &str) -> Option<PathBuf> {
-        let ok = sha256.len() == 64
-            && sha256
-                .bytes()
-                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let ok = sha256.len() == 64 && sha256.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         ok.then(|| self.dir.join(format!("{sha256}.wasm")))
     }
 
@@ -33,9 +28,7 @@ impl BlobStore {
         let sha = hex::encode(Sha256::digest(bytes));
         let path = self.dir.join(format!("{sha}.wasm"));
         if !path.exists() {
-            let tmp = self
-                .dir
-                .join(format!(".{sha}.{}.tmp", uuid::Uuid::now_v7()));
+            let tmp = self.dir.join(format!(".{sha}.{}.tmp", uuid::Uuid::now_v7()));
             std::fs::write(&tmp, bytes)?;
             std::fs::rename(&tmp, &path)?;
         }
@@ -44,9 +37,9 @@ impl BlobStore {
 
     /// The bytes stored under `sha256`.
     pub fn get(&self, sha256: &str) -> std::io::Result<Vec<u8>> {
-        let path = self.path(sha256).ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a sha256 digest")
-        })?;
+        let path = self
+            .path(sha256)
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a sha256 digest"))?;
         std::fs::read(path)
     }
 }

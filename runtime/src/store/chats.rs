@@ -38,14 +38,12 @@ pub async fn create(db: &Db, title: &str, creator: &str, members: &[String]) -> 
         .execute(&mut *tx)
         .await?;
     for m in &all {
-        sqlx::query(
-            "INSERT INTO chat_members (chat_id, account_id, joined_at) VALUES ($1, $2, $3)",
-        )
-        .bind(&id)
-        .bind(m)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("INSERT INTO chat_members (chat_id, account_id, joined_at) VALUES ($1, $2, $3)")
+            .bind(&id)
+            .bind(m)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
     }
     tx.commit().await?;
     Ok(Chat {
@@ -59,11 +57,10 @@ pub async fn create(db: &Db, title: &str, creator: &str, members: &[String]) -> 
 
 /// The chat `id`, with its members.
 pub async fn get(db: &Db, id: &str) -> StoreResult<Option<Chat>> {
-    let Some(row) =
-        sqlx::query("SELECT id, title, created_by, created_at FROM chats WHERE id = $1")
-            .bind(id)
-            .fetch_optional(db.pool())
-            .await?
+    let Some(row) = sqlx::query("SELECT id, title, created_by, created_at FROM chats WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?
     else {
         return Ok(None);
     };
@@ -78,23 +75,20 @@ pub async fn get(db: &Db, id: &str) -> StoreResult<Option<Chat>> {
 
 /// Account ids of the chat's members, in joining order.
 pub async fn members(db: &Db, chat: &str) -> StoreResult<Vec<String>> {
-    let rows = sqlx::query(
-        "SELECT account_id FROM chat_members WHERE chat_id = $1 ORDER BY joined_at, account_id",
-    )
-    .bind(chat)
-    .fetch_all(db.pool())
-    .await?;
+    let rows = sqlx::query("SELECT account_id FROM chat_members WHERE chat_id = $1 ORDER BY joined_at, account_id")
+        .bind(chat)
+        .fetch_all(db.pool())
+        .await?;
     rows.iter().map(|r| Ok(r.try_get("account_id")?)).collect()
 }
 
 /// Whether `account` is a member of `chat`.
 pub async fn is_member(db: &Db, chat: &str, account: &str) -> StoreResult<bool> {
-    let row =
-        sqlx::query("SELECT 1 AS one FROM chat_members WHERE chat_id = $1 AND account_id = $2")
-            .bind(chat)
-            .bind(account)
-            .fetch_optional(db.pool())
-            .await?;
+    let row = sqlx::query("SELECT 1 AS one FROM chat_members WHERE chat_id = $1 AND account_id = $2")
+        .bind(chat)
+        .bind(account)
+        .fetch_optional(db.pool())
+        .await?;
     Ok(row.is_some())
 }
 
@@ -119,4 +113,46 @@ pub async fn for_account(db: &Db, account: &str) -> StoreResult<Vec<Chat>> {
         });
     }
     Ok(chats)
+}
+
+/// The direct chat between `account` and `app`, created (with the app
+/// installed) on first use. Returns its id.
+pub async fn direct_chat(db: &Db, account: &str, app: &str, title: &str) -> StoreResult<String> {
+    let existing = sqlx::query(
+        "SELECT c.id FROM chats c JOIN chat_members m ON m.chat_id = c.id \
+         WHERE c.direct_app = $1 AND m.account_id = $2",
+    )
+    .bind(app)
+    .bind(account)
+    .fetch_optional(db.pool())
+    .await?;
+    if let Some(row) = existing {
+        return Ok(row.try_get("id")?);
+    }
+    let id = new_id();
+    let now = now_ms();
+    let mut tx = db.pool().begin().await?;
+    sqlx::query("INSERT INTO chats (id, title, created_by, created_at, direct_app) VALUES ($1, $2, $3, $4, $5)")
+        .bind(&id)
+        .bind(title)
+        .bind(account)
+        .bind(now)
+        .bind(app)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO chat_members (chat_id, account_id, joined_at) VALUES ($1, $2, $3)")
+        .bind(&id)
+        .bind(account)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO installs (chat_id, app_id, installed_by, installed_at) VALUES ($1, $2, $3, $4)")
+        .bind(&id)
+        .bind(app)
+        .bind(account)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(id)
 }

@@ -32,10 +32,9 @@ pub async fn is_installed(db: &Db, chat: &str, app: &str) -> StoreResult<bool> {
 
 /// Ids of the apps installed in `chat`, in install order.
 pub async fn apps_in_chat(db: &Db, chat: &str) -> StoreResult<Vec<String>> {
-    let rows =
-        sqlx::query("SELECT app_id FROM installs WHERE chat_id = $1 ORDER BY installed_at, app_id")
-            .bind(chat)
-            .fetch_all(db.pool())
-            .await?;
+    let rows = sqlx::query("SELECT app_id FROM installs WHERE chat_id = $1 ORDER BY installed_at, app_id")
+        .bind(chat)
+        .fetch_all(db.pool())
+        .await?;
     rows.iter().map(|r| Ok(r.try_get("app_id")?)).collect()
 }

@@ -8,13 +8,12 @@ use super::{Db, StoreResult, now_ms};
 
 /// The value under (`app`, `bucket`, `key`).
 pub async fn get(db: &Db, app: &str, bucket: &str, key: &str) -> StoreResult<Option<Vec<u8>>> {
-    let row =
-        sqlx::query("SELECT value FROM app_kv WHERE app_id = $1 AND bucket = $2 AND key = $3")
-            .bind(app)
-            .bind(bucket)
-            .bind(key)
-            .fetch_optional(db.pool())
-            .await?;
+    let row = sqlx::query("SELECT value FROM app_kv WHERE app_id = $1 AND bucket = $2 AND key = $3")
+        .bind(app)
+        .bind(bucket)
+        .bind(key)
+        .fetch_optional(db.pool())
+        .await?;
     Ok(row.map(|r| r.try_get("value")).transpose()?)
 }
 
@@ -46,21 +45,25 @@ pub async fn delete(db: &Db, app: &str, bucket: &str, key: &str) -> StoreResult<
 }
 
 /// Up to `limit` keys of (`app`, `bucket`) after `cursor`, ascending.
-pub async fn list_keys(
-    db: &Db,
-    app: &str,
-    bucket: &str,
-    cursor: Option<&str>,
-    limit: u32,
-) -> StoreResult<Vec<String>> {
-    let rows = sqlx::query(
-        "SELECT key FROM app_kv WHERE app_id = $1 AND bucket = $2 AND key > $3 ORDER BY key ASC LIMIT $4",
+pub async fn list_keys(db: &Db, app: &str, bucket: &str, cursor: Option<&str>, limit: u32) -> StoreResult<Vec<String>> {
+    let rows =
+        sqlx::query("SELECT key FROM app_kv WHERE app_id = $1 AND bucket = $2 AND key > $3 ORDER BY key ASC LIMIT $4")
+            .bind(app)
+            .bind(bucket)
+            .bind(cursor.unwrap_or(""))
+            .bind(i64::from(limit))
+            .fetch_all(db.pool())
+            .await?;
+    rows.iter().map(|r| Ok(r.try_get("key")?)).collect()
+}
+
+/// (number of keys, total key and value bytes) of `app` across all buckets.
+pub async fn usage(db: &Db, app: &str) -> StoreResult<(i64, i64)> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(key) + LENGTH(value)), 0) AS bytes FROM app_kv WHERE app_id = $1",
     )
     .bind(app)
-    .bind(bucket)
-    .bind(cursor.unwrap_or(""))
-    .bind(i64::from(limit))
-    .fetch_all(db.pool())
+    .fetch_one(db.pool())
     .await?;
-    rows.iter().map(|r| Ok(r.try_get("key")?)).collect()
+    Ok((row.try_get("n")?, row.try_get("bytes")?))
 }

@@ -33,13 +33,7 @@ pub struct NewLogLine {
 }
 
 /// Appends `lines` for (`app`, `version`) in one transaction.
-pub async fn append(
-    db: &Db,
-    app: &str,
-    version: &str,
-    chat: Option<&str>,
-    lines: &[NewLogLine],
-) -> StoreResult<()> {
+pub async fn append(db: &Db, app: &str, version: &str, chat: Option<&str>, lines: &[NewLogLine]) -> StoreResult<()> {
     if lines.is_empty() {
         return Ok(());
     }

@@ -24,11 +24,7 @@ impl SenderKind {
         }
     }
     fn parse(s: &str) -> SenderKind {
-        if s == "app" {
-            SenderKind::App
-        } else {
-            SenderKind::User
-        }
+        if s == "app" { SenderKind::App } else { SenderKind::User }
     }
 }
 
@@ -65,8 +61,7 @@ pub struct Message {
     pub deleted_at: Option<i64>,
 }
 
-const COLUMNS: &str =
-    "id, chat_id, sender_kind, sender_id, text, buttons, created_at, edited_at, deleted_at";
+const COLUMNS: &str = "id, chat_id, sender_kind, sender_id, text, buttons, created_at, edited_at, deleted_at";
 
 fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<Message> {
     let kind: String = row.try_get("sender_kind")?;
@@ -108,22 +103,19 @@ pub async fn insert_all(db: &Db, messages: &[Message]) -> StoreResult<()> {
 
 /// Messages of `chat`, oldest first: those after message `after`, or
 /// without `after` the newest `limit`.
-pub async fn list(
-    db: &Db,
-    chat: &str,
-    after: Option<&str>,
-    limit: u32,
-) -> StoreResult<Vec<Message>> {
+pub async fn list(db: &Db, chat: &str, after: Option<&str>, limit: u32) -> StoreResult<Vec<Message>> {
     let limit = i64::from(limit);
     let rows = match after {
-        Some(after) => sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM messages WHERE chat_id = $1 AND id > $2 ORDER BY id ASC LIMIT $3"
-        ))
-        .bind(chat)
-        .bind(after)
-        .bind(limit)
-        .fetch_all(db.pool())
-        .await?,
+        Some(after) => {
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM messages WHERE chat_id = $1 AND id > $2 ORDER BY id ASC LIMIT $3"
+            ))
+            .bind(chat)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(db.pool())
+            .await?
+        }
         None => {
             let mut rows = sqlx::query(&format!(
                 "SELECT {COLUMNS} FROM messages WHERE chat_id = $1 ORDER BY id DESC LIMIT $2"
@@ -148,5 +140,39 @@ pub async fn get(db: &Db, chat: &str, id: &str) -> StoreResult<Option<Message>> 
     .bind(id)
     .fetch_optional(db.pool())
     .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Replaces text and buttons of message `id`; false if it is gone.
+pub async fn edit(db: &Db, id: &str, text: &str, buttons: &[Vec<StoredButton>], at: i64) -> StoreResult<bool> {
+    let done =
+        sqlx::query("UPDATE messages SET text = $1, buttons = $2, edited_at = $3 WHERE id = $4 AND deleted_at IS NULL")
+            .bind(text)
+            .bind(to_json(&buttons))
+            .bind(at)
+            .bind(id)
+            .execute(db.pool())
+            .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Marks message `id` deleted (its text and buttons are cleared; the id stays).
+pub async fn delete(db: &Db, id: &str, at: i64) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE messages SET text = '', buttons = '[]', deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL",
+    )
+    .bind(at)
+    .bind(id)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// The message `id`, in any chat.
+pub async fn by_id(db: &Db, id: &str) -> StoreResult<Option<Message>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM messages WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
     row.as_ref().map(from_row).transpose()
 }

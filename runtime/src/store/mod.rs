@@ -8,11 +8,13 @@ pub mod apps;
 pub mod audit;
 pub mod blobs;
 pub mod chats;
+pub mod consents;
 pub mod installs;
 pub mod kv;
 pub mod logs;
 pub mod messages;
 pub mod secrets;
+pub mod signatures;
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -53,10 +55,7 @@ impl Db {
         // WAL is a property of the database file: set it once, on one
         // connection, before the pool opens several.
         {
-            let pool = AnyPoolOptions::new()
-                .max_connections(1)
-                .connect(&url)
-                .await?;
+            let pool = AnyPoolOptions::new().max_connections(1).connect(&url).await?;
             pool.execute("PRAGMA journal_mode = WAL").await?;
             pool.close().await;
         }

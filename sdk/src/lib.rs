@@ -2,8 +2,9 @@
 //!
 //! A bot implements [`Bot`] and exports it with [`bot!`]. Everything a bot can
 //! do outside its sandbox goes through the capability modules —
-//! [`messaging`], [`identity`], [`storage`] and [`log`] — and each call
-//! returns [`Error::Denied`] unless the operator granted the capability.
+//! [`messaging`], [`identity`], [`storage`], [`config`], [`http`] and
+//! [`log`] — and each call returns [`Error::Denied`] (or the interface's
+//! equivalent) unless the operator granted the capability.
 //!
 //! ```no_run
 //! use miniapp_sdk::{Bot, Message, messaging, storage};
@@ -33,10 +34,13 @@ pub mod bindings {
         world: "bot",
         pub_export_macro: true,
         default_bindings_module: "miniapp_sdk::bindings",
+        generate_all,
     });
 }
 
+pub mod config;
 mod event;
+pub mod http;
 pub mod identity;
 pub mod log;
 pub mod messaging;

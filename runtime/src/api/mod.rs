@@ -6,6 +6,7 @@ mod accounts;
 mod apps;
 mod auth;
 mod chats;
+mod config;
 mod consents;
 mod error;
 mod events;
@@ -70,6 +71,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/apps", post(apps::publish).get(apps::catalogue))
         .route("/v1/apps/{app}", get(apps::show))
         .route("/v1/apps/{app}/logs", get(apps::logs))
+        .route("/v1/apps/{app}/config", get(config::list))
+        .route("/v1/apps/{app}/config/{key}", put(config::set).delete(config::delete))
         .route(
             "/v1/apps/{app}/consents",
             put(consents::grant).get(consents::list).delete(consents::revoke),

@@ -4,7 +4,9 @@
 //! in the audit log. Capabilities know no HTTP.
 
 pub mod bindings;
+pub mod config;
 pub mod grants;
+pub mod http;
 pub mod identity;
 pub mod log;
 pub mod messaging;
@@ -102,6 +104,8 @@ pub struct HostState {
     /// Log lines written so far, flushed by the caller after the invocation.
     pub logs: Vec<NewLogLine>,
     log_state: log::LogState,
+    http_ctx: wasmtime_wasi_http::WasiHttpCtx,
+    http_policy: http::HttpPolicy,
     send_refused: bool,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
@@ -124,6 +128,15 @@ impl HostState {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
+        let http_policy = http::HttpPolicy::new(
+            cx.grants.names(),
+            http::Requester {
+                db: cx.services.db.clone(),
+                app: cx.app_id.clone(),
+                chat: cx.chat.clone(),
+                account: cx.account.clone(),
+            },
+        );
         HostState {
             wasi,
             table,
@@ -132,6 +145,8 @@ impl HostState {
             outbox: Vec::new(),
             logs: Vec::new(),
             log_state: log::LogState::default(),
+            http_ctx: wasmtime_wasi_http::WasiHttpCtx::new(),
+            http_policy,
             send_refused: false,
             stdout,
             stderr,
@@ -217,6 +232,8 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     messaging::add_to_linker(linker)?;
     identity::add_to_linker(linker)?;
     storage::add_to_linker(linker)?;
+    http::add_to_linker(linker)?;
+    config::add_to_linker(linker)?;
     Ok(())
 }
 

@@ -114,3 +114,38 @@ pub(super) async fn review_decide(
     }
     Ok(())
 }
+
+/// Sets one config key.
+pub(super) async fn config_set(
+    server: &str,
+    token: &str,
+    app: &str,
+    key: &str,
+    value: &str,
+    secret: bool,
+) -> anyhow::Result<()> {
+    let response = reqwest::Client::new()
+        .put(format!("{}/v1/apps/{app}/config/{key}", server.trim_end_matches('/')))
+        .bearer_auth(token)
+        .json(&json!({ "value": value, "secret": secret }))
+        .send()
+        .await?;
+    check(response).await?;
+    println!("{key} set{}", if secret { " (secret)" } else { "" });
+    Ok(())
+}
+
+/// Lists config keys; secrets show as `(secret)`.
+pub(super) async fn config_list(server: &str, token: &str, app: &str) -> anyhow::Result<()> {
+    let response = reqwest::Client::new()
+        .get(format!("{}/v1/apps/{app}/config", server.trim_end_matches('/')))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    let body = check(response).await?;
+    for entry in body["config"].as_array().into_iter().flatten() {
+        let value = entry["value"].as_str().unwrap_or("(secret)");
+        println!("{} = {value}", entry["key"].as_str().unwrap_or(""));
+    }
+    Ok(())
+}

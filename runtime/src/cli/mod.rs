@@ -61,6 +61,17 @@ enum Command {
         #[arg(long, env = "MINIAPP_TOKEN", hide_env_values = true)]
         token: String,
     },
+    /// Set or list an app's settings and secrets (its owner).
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+        /// The host's base URL.
+        #[arg(long, env = "MINIAPP_SERVER", default_value = "http://127.0.0.1:8080", global = true)]
+        server: String,
+        /// Your account token.
+        #[arg(long, env = "MINIAPP_TOKEN", hide_env_values = true, global = true)]
+        token: Option<String>,
+    },
     /// Review pending versions (operator).
     Review {
         #[command(subcommand)]
@@ -71,6 +82,27 @@ enum Command {
         /// The operator's token.
         #[arg(long, env = "MINIAPP_OPERATOR_TOKEN", hide_env_values = true, global = true)]
         token: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigAction {
+    /// Set KEY to VALUE for APP (`--secret`: write-only, never shown again).
+    Set {
+        /// App id.
+        app: String,
+        /// Key.
+        key: String,
+        /// Value.
+        value: String,
+        /// Store as a secret.
+        #[arg(long)]
+        secret: bool,
+    },
+    /// List APP's keys (secret values are not shown).
+    List {
+        /// App id.
+        app: String,
     },
 }
 
@@ -171,6 +203,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Publish { dir, server, token } => client::publish(&dir, &server, &token).await,
+        Command::Config { action, server, token } => {
+            let token = token.ok_or_else(|| anyhow::anyhow!("config needs your token (--token or MINIAPP_TOKEN)"))?;
+            match action {
+                ConfigAction::Set {
+                    app,
+                    key,
+                    value,
+                    secret,
+                } => client::config_set(&server, &token, &app, &key, &value, secret).await,
+                ConfigAction::List { app } => client::config_list(&server, &token, &app).await,
+            }
+        }
         Command::Review { action, server, token } => {
             let token = token.ok_or_else(|| {
                 anyhow::anyhow!("reviewing needs the operator token (--token or MINIAPP_OPERATOR_TOKEN)")

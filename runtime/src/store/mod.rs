@@ -8,6 +8,7 @@ pub mod apps;
 pub mod audit;
 pub mod blobs;
 pub mod chats;
+pub mod config;
 pub mod consents;
 pub mod installs;
 pub mod kv;

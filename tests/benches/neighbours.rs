@@ -31,8 +31,16 @@ fn median(mut v: Vec<f64>) -> f64 {
 async fn main() {
     let host = Arc::new(TestHost::start(host_bin!()).expect("host starts"));
     let dev = host.signup("Dev").await;
+    // The benchmark sends far more than the default 60 messages per chat per minute.
+    let unlimited = Some(serde_json::json!({ "messages_per_chat_per_minute": 10_000 }));
     let echo = host
-        .publish_approved(&dev, &manifest_of(guests::ECHO_BOT_DIR), guests::ECHO_BOT_WASM, None)
+        .publish_approved_with(
+            &dev,
+            &manifest_of(guests::ECHO_BOT_DIR),
+            guests::ECHO_BOT_WASM,
+            None,
+            unlimited,
+        )
         .await;
     let user = host.signup("Bench").await;
     let chat = host.chat(&user, &[]).await;
@@ -64,7 +72,11 @@ async fn main() {
         host.say(&user, &chat, &text).await;
         let want = format!("bench {n}");
         loop {
-            let frame = ws.next().await.expect("open").expect("frame");
+            let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
+                .await
+                .expect("echo-bot answered within 10 s")
+                .expect("open")
+                .expect("frame");
             let event: Value = serde_json::from_str(frame.to_text().unwrap_or("{}")).unwrap_or(Value::Null);
             if event["sender"] == echo.as_str() && event["text"] == want.as_str() {
                 return start.elapsed();

@@ -10,6 +10,8 @@ pub mod http;
 pub mod identity;
 pub mod log;
 pub mod messaging;
+#[cfg(test)]
+mod policy_tests;
 pub mod rate;
 pub mod storage;
 

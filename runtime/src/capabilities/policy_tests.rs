@@ -1,0 +1,174 @@
+//! Policy tests: each capability built with a grant set and called
+//! directly, no wasm involved. Denials must be WIT errors plus an audit row.
+
+use std::sync::Arc;
+
+use super::bindings::miniapp::platform::identity::Host as _;
+use super::bindings::miniapp::platform::messaging::Host as _;
+use super::bindings::miniapp::platform::storage::{Bucket, Host as StorageHost};
+use super::bindings::miniapp::platform::types::OutgoingMessage as WitMessage;
+use super::bindings::wasi::config::store::{Error as ConfigError, Host as ConfigHost};
+use super::http::HttpPolicy;
+use super::{CapError, Grants, HostState, Invocation, Services, WitError};
+use crate::config::Limits;
+use crate::store::{Db, audit};
+
+async fn state(grants: &[&str]) -> (HostState, Db, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open_sqlite(dir.path()).await.expect("db");
+    let limits = Limits::default();
+    let services = Arc::new(Services {
+        db: db.clone(),
+        limits: limits.clone(),
+        identity_key: vec![7; 32],
+        rate: Default::default(),
+    });
+    let cx = Invocation {
+        app_id: Arc::from("app-1"),
+        version: Arc::from("1.0.0"),
+        grants: Arc::new(Grants::new(grants.iter().map(|g| g.to_string()))),
+        limits: limits.app,
+        chat: Some("chat-1".into()),
+        account: Some("account-1".into()),
+        services,
+    };
+    (HostState::new(cx), db, dir)
+}
+
+fn text(t: &str) -> WitMessage {
+    WitMessage {
+        text: t.into(),
+        buttons: Vec::new(),
+    }
+}
+
+fn is_wit(result: Result<impl std::fmt::Debug, CapError>, expected: WitError) -> bool {
+    matches!(result, Err(CapError::Wit(e)) if format!("{e:?}") == format!("{expected:?}"))
+}
+
+async fn denials(db: &Db) -> Vec<String> {
+    audit::list(db, Some("app-1"), 100)
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|e| e.action == "capability.denied")
+        .filter_map(|e| e.capability)
+        .collect()
+}
+
+#[tokio::test]
+async fn every_capability_denies_without_its_grant_and_audits_it() {
+    let (mut s, db, _dir) = state(&[]).await;
+    assert!(is_wit(s.send("chat-1".into(), text("hi")).await, WitError::Denied));
+    assert!(is_wit(s.history("chat-1".into(), 10).await, WitError::Denied));
+    assert!(is_wit(s.current_user().await, WitError::Denied));
+    assert!(is_wit(s.display_name().await, WitError::Denied));
+    assert!(is_wit(
+        s.request_signature("t".into(), b"doc".to_vec()).await,
+        WitError::Denied
+    ));
+    assert!(is_wit(
+        StorageHost::get(&mut s, Bucket::App, "k".into()).await,
+        WitError::Denied
+    ));
+    assert!(
+        matches!(ConfigHost::get(&mut s, "k".into()).await, Ok(Err(ConfigError::Upstream(m))) if m.starts_with("denied"))
+    );
+    assert!(s.outbox.is_empty());
+    let audited = denials(&db).await;
+    for cap in [
+        "messaging.send",
+        "messaging.read",
+        "identity.basic",
+        "identity.profile",
+        "identity.sign",
+        "storage",
+        "config",
+    ] {
+        assert!(audited.iter().any(|c| c == cap), "{cap} not audited: {audited:?}");
+    }
+}
+
+#[tokio::test]
+async fn granted_calls_work_and_limits_still_apply() {
+    let (mut s, _db, _dir) = state(&["messaging.send", "storage", "identity.basic"]).await;
+    let id = s.send("chat-1".into(), text("hello")).await.expect("sent");
+    assert_eq!(s.outbox.len(), 1);
+    assert!(matches!(
+        s.send("chat-1".into(), text(&"x".repeat(20 << 10))).await,
+        Err(CapError::Wit(WitError::TooLarge(_)))
+    ));
+    assert!(matches!(
+        s.send("chat-1".into(), text("   ")).await,
+        Err(CapError::Wit(WitError::Invalid(_)))
+    ));
+    assert!(is_wit(
+        s.send("chat-elsewhere".into(), text("hi")).await,
+        WitError::NotFound
+    ));
+    s.edit(id.clone(), text("edited")).await.expect("own message edits");
+    assert!(is_wit(
+        s.edit("someone-else".into(), text("x")).await,
+        WitError::NotFound
+    ));
+
+    s.set(Bucket::App, "k".into(), b"v".to_vec()).await.expect("set");
+    assert_eq!(
+        StorageHost::get(&mut s, Bucket::App, "k".into()).await.expect("get"),
+        Some(b"v".to_vec())
+    );
+    assert_eq!(
+        StorageHost::get(&mut s, Bucket::User, "k".into())
+            .await
+            .expect("user bucket is separate"),
+        None
+    );
+    assert!(matches!(
+        s.set(Bucket::App, "a\0b".into(), b"v".to_vec()).await,
+        Err(CapError::Wit(WitError::Invalid(_)))
+    ));
+    assert!(matches!(
+        s.set(Bucket::App, "k".into(), vec![0; 65 << 10]).await,
+        Err(CapError::Wit(WitError::TooLarge(_)))
+    ));
+
+    let me = s.current_user().await.expect("id");
+    assert!(me.starts_with("u_") && !me.contains("account-1"));
+}
+
+#[tokio::test]
+async fn sends_beyond_the_invocation_budget_are_rate_limited() {
+    let (mut s, _db, _dir) = state(&["messaging.send"]).await;
+    for _ in 0..20 {
+        s.send("chat-1".into(), text("hi")).await.expect("within budget");
+    }
+    assert!(is_wit(
+        s.send("chat-1".into(), text("one more")).await,
+        WitError::RateLimited
+    ));
+}
+
+#[test]
+fn http_allow_list_matches_host_or_host_and_port_only() {
+    let requester = |db| super::http::Requester {
+        db,
+        app: Arc::from("a"),
+        chat: None,
+        account: None,
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = rt.block_on(Db::open_sqlite(dir.path())).expect("db");
+    let none = HttpPolicy::new(["storage"].into_iter(), requester(db.clone()));
+    assert!(!none.permits("example.com", 443), "deny by default");
+    let policy = HttpPolicy::new(
+        ["http:api.example.com", "http:127.0.0.1:8080"].into_iter(),
+        requester(db),
+    );
+    assert!(policy.permits("api.example.com", 443));
+    assert!(policy.permits("API.example.com", 80));
+    assert!(policy.permits("127.0.0.1", 8080));
+    assert!(!policy.permits("127.0.0.1", 8081));
+    assert!(!policy.permits("example.com", 443));
+    assert!(!policy.permits("evil.api.example.com", 443));
+}

@@ -9,7 +9,8 @@ use reqwest::StatusCode;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A tiny HTTP/1.1 server: `/hello` → "hello from loopback", `/big` → 2 MiB.
+/// A tiny HTTP/1.1 server: `/hello` → "hello from loopback", `/big` → 2 MiB,
+/// `/slow` → answers after 8 s.
 async fn local_server() -> (u16, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
@@ -22,6 +23,9 @@ async fn local_server() -> (u16, tokio::task::JoinHandle<()>) {
                 let mut buf = vec![0u8; 8192];
                 let n = socket.read(&mut buf).await.unwrap_or(0);
                 let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                if head.starts_with("GET /slow") {
+                    tokio::time::sleep(Duration::from_secs(8)).await;
+                }
                 let body = if head.starts_with("GET /big") {
                     vec![b'z'; 2 << 20]
                 } else {
@@ -191,6 +195,12 @@ async fn outbound_http_reaches_only_granted_hosts_within_limits() {
         "{reply}"
     );
     assert!(!reply.contains("backtrace"), "{reply}");
+
+    // A server that does not answer is cut off by the invocation's time limit.
+    host.say(&alice, &chat, &format!("/fetch http://127.0.0.1:{port}/slow"))
+        .await;
+    host.wait_log(&dev, &granted, "exceeded its wall-time limit of 2000 ms")
+        .await;
 
     // Deny by default: the same component with no http grant, and one
     // granted only a public name, cannot reach loopback.

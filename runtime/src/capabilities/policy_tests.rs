@@ -132,6 +132,15 @@ async fn granted_calls_work_and_limits_still_apply() {
         Err(CapError::Wit(WitError::TooLarge(_)))
     ));
 
+    // Granted but not consented: consent-required, audited.
+    let (mut p, db, _dir2) = state(&["identity.profile", "identity.phone"]).await;
+    assert!(is_wit(p.display_name().await, WitError::ConsentRequired));
+    assert!(is_wit(p.phone().await, WitError::ConsentRequired));
+    let audited = denials(&db).await;
+    assert!(audited.iter().any(|c| c == "identity.phone"), "{audited:?}");
+    let (mut no_phone, _db3, _dir3) = state(&[]).await;
+    assert!(is_wit(no_phone.phone().await, WitError::Denied));
+
     let me = s.current_user().await.expect("id");
     assert!(me.starts_with("u_") && !me.contains("account-1"));
 }

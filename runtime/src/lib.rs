@@ -10,6 +10,7 @@ pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod payments;
 pub mod registry;
 pub mod sandbox;
 pub mod server;

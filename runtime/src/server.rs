@@ -62,12 +62,14 @@ impl Host {
         let sandbox = Arc::new(Sandbox::new(engine.clone(), services, blobs.clone())?);
         let chat = ChatService::new(db.clone(), sandbox.clone());
         let signing = crate::signing::Signing::new(db.clone(), chat.dispatcher().clone());
+        let payments = crate::payments::Payments::start(db.clone(), chat.dispatcher().clone());
         let registry = Registry::new(db.clone(), blobs, sandbox, config.limits.clone());
         let state = AppState {
             db,
             chat,
             registry,
             signing,
+            payments,
             engine,
             operator_token_hash: config.operator_token.as_deref().map(hash_token),
             limits: Arc::new(config.limits.clone()),

@@ -44,6 +44,7 @@ pub mod http;
 pub mod identity;
 pub mod log;
 pub mod messaging;
+pub mod payments;
 pub mod storage;
 
 pub use bindings::miniapp::platform::types::{Button, Error, OutgoingMessage};

@@ -95,3 +95,8 @@ pub fn with_buttons(text: &str, rows: &[Vec<(String, String)>]) -> OutgoingMessa
         buttons,
     }
 }
+
+/// App-scoped ids of the chat's members. Needs `messaging.read`.
+pub fn members(chat: &str) -> Result<Vec<String>, Error> {
+    wit::members(chat)
+}

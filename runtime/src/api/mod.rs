@@ -13,6 +13,7 @@ mod events;
 mod extract;
 mod health;
 mod messages;
+mod payments;
 mod review;
 mod signatures;
 
@@ -45,6 +46,8 @@ pub struct AppState {
     pub registry: Registry,
     /// E-signatures.
     pub signing: crate::signing::Signing,
+    /// Wallets, invoices and payment events.
+    pub payments: crate::payments::Payments,
     /// The engine, for its counters.
     pub engine: Engine,
     /// sha256 (hex) of the operator's token, if one is set.
@@ -77,6 +80,11 @@ pub fn router(state: AppState) -> Router {
             "/v1/apps/{app}/consents",
             put(consents::grant).get(consents::list).delete(consents::revoke),
         )
+        .route("/v1/wallet", get(payments::wallet))
+        .route("/v1/wallet/transactions", get(payments::transactions))
+        .route("/v1/invoices", get(payments::invoices))
+        .route("/v1/invoices/{id}/pay", post(payments::pay))
+        .route("/v1/admin/wallets/{account}/credit", post(payments::credit))
         .route("/v1/signatures", get(signatures::list))
         .route("/v1/signatures/{id}", get(signatures::show))
         .route("/v1/signatures/{id}/confirm", post(signatures::confirm))

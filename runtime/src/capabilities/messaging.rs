@@ -107,23 +107,36 @@ impl HostState {
         message: WitMessage,
         buttons: Vec<Vec<StoredButton>>,
     ) -> Result<String, CapError> {
+        let id = new_id();
+        self.queue_message(OutgoingMessage {
+            id: id.clone(),
+            chat,
+            text: message.text,
+            buttons,
+        })?;
+        Ok(id)
+    }
+
+    /// Queues a message with a host-chosen id, within the per-invocation and
+    /// per-minute budgets.
+    pub(crate) fn queue_message(&mut self, message: OutgoingMessage) -> Result<(), CapError> {
         let max = self.cx.limits.messages_per_invocation;
         let sent = self.outbox.iter().filter(|op| matches!(op, OutboxOp::Send(_))).count();
         if sent >= max as usize {
             return Err(self.refuse_send(format!("more than {max} messages in one invocation")));
         }
         let per_minute = self.cx.limits.messages_per_chat_per_minute;
-        if !self.cx.services.rate.try_acquire(&self.cx.app_id, &chat, per_minute) {
+        if !self
+            .cx
+            .services
+            .rate
+            .try_acquire(&self.cx.app_id, &message.chat, per_minute)
+        {
+            let chat = message.chat.clone();
             return Err(self.refuse_send(format!("more than {per_minute} messages per minute in chat {chat}")));
         }
-        let id = new_id();
-        self.outbox.push(OutboxOp::Send(OutgoingMessage {
-            id: id.clone(),
-            chat,
-            text: message.text,
-            buttons,
-        }));
-        Ok(id)
+        self.outbox.push(OutboxOp::Send(message));
+        Ok(())
     }
 
     /// The chat of the app's own live message `id` (sent earlier, or in this
@@ -202,6 +215,18 @@ impl wit::Host for HostState {
                 edited: m.edited_at.is_some(),
             })
             .collect())
+    }
+
+    async fn members(&mut self, chat: String) -> Result<Vec<String>, CapError> {
+        self.require("messaging.read").await?;
+        if !self.may_use_chat(&chat).await? {
+            self.audit_denial("messaging.read", "chat where the app is not installed")
+                .await;
+            return Err(WitError::NotFound.into());
+        }
+        let members = chats::members(&self.cx.services.db, &chat).await?;
+        let key = &self.cx.services.identity_key;
+        Ok(members.iter().map(|m| app_scoped_id(key, &self.cx.app_id, m)).collect())
     }
 
     async fn send_direct(&mut self, message: WitMessage) -> Result<String, CapError> {

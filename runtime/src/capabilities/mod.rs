@@ -10,6 +10,7 @@ pub mod http;
 pub mod identity;
 pub mod log;
 pub mod messaging;
+pub mod payments;
 #[cfg(test)]
 mod policy_tests;
 pub mod rate;
@@ -234,6 +235,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     messaging::add_to_linker(linker)?;
     identity::add_to_linker(linker)?;
     storage::add_to_linker(linker)?;
+    payments::add_to_linker(linker)?;
     http::add_to_linker(linker)?;
     config::add_to_linker(linker)?;
     Ok(())

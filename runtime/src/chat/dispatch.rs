@@ -92,6 +92,34 @@ impl Dispatcher {
         );
     }
 
+    /// Runs `event` for `app` now (outside the per-chat lanes) and applies
+    /// what it sent; whether the handler succeeded.
+    pub async fn invoke(&self, app: &str, chat: &str, account: Option<&str>, event: BotEvent) -> bool {
+        let inner = &self.inner;
+        let Ok(_permit) = inner.permits.acquire().await else {
+            return false;
+        };
+        let host_limits = &inner.sandbox.engine().limits().app;
+        let Ok(Some(target)) = resolve_target(&inner.db, app, host_limits).await else {
+            return false;
+        };
+        let chat_ref = (!chat.is_empty()).then_some(chat);
+        let outcome = inner.sandbox.handle_event(&target, chat_ref, account, event).await;
+        if let Err(e) = apply_ops(&inner.db, &inner.hub, app, outcome.ops).await {
+            tracing::error!(error = %e, app, "could not apply bot messages");
+        }
+        match outcome.result {
+            Ok(()) => {
+                inner.completed.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(_) => {
+                inner.failed.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
     fn enqueue(&self, app: String, job: Job) {
         let key = (job.chat.clone(), app);
         let mut lanes = self.inner.lanes.lock().unwrap_or_else(|p| p.into_inner());

@@ -27,6 +27,19 @@ pub enum BotEvent {
         /// The presser's platform account.
         account: String,
     },
+    /// An invoice of the app was paid.
+    Payment {
+        /// The payment event's id (apps de-duplicate on it).
+        id: String,
+        /// The invoice.
+        invoice: String,
+        /// The chat.
+        chat: String,
+        /// Minor units.
+        amount: u64,
+        /// ISO code.
+        currency: String,
+    },
     /// A user answered a signature request.
     Signature {
         /// The request id.
@@ -62,6 +75,19 @@ impl BotEvent {
                 message,
                 user: app_scoped_id(key, app, &account),
                 data,
+            }),
+            BotEvent::Payment {
+                id,
+                invoice,
+                chat,
+                amount,
+                currency,
+            } => wit::Event::Payment(wit::PaymentEvent {
+                id,
+                invoice,
+                chat,
+                amount,
+                currency,
             }),
             BotEvent::Signature {
                 id,

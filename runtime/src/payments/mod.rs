@@ -1,0 +1,195 @@
+//! Payments as users and operators see them: issuing money (operator),
+//! wallets, paying invoices — debit and credit in one database transaction,
+//! charged once however often or concurrently it is asked — and delivering
+//! each paid invoice's payment event to its app until the app handles it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::chat::Dispatcher;
+use crate::sandbox::BotEvent;
+use crate::store::invoices::{self, Invoice};
+use crate::store::ledger::{self, EntryView, LedgerError, kind};
+use crate::store::{Db, StoreError, accounts};
+
+/// Largest single amount, in minor units.
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
+
+/// Why a payment action was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PaymentError {
+    /// No such invoice or account, or not the caller's.
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// The invoice cannot be paid in its state.
+    #[error("the invoice is {0} and cannot be paid")]
+    NotPayable(String),
+    /// Not enough money.
+    #[error("insufficient funds")]
+    InsufficientFunds,
+    /// Bad amount or the like.
+    #[error("{0}")]
+    Invalid(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for PaymentError {
+    fn from(e: sqlx::Error) -> Self {
+        PaymentError::Store(e.into())
+    }
+}
+
+impl From<LedgerError> for PaymentError {
+    fn from(e: LedgerError) -> Self {
+        match e {
+            LedgerError::InsufficientFunds => PaymentError::InsufficientFunds,
+            LedgerError::Unbalanced => PaymentError::Invalid("unbalanced transaction".into()),
+            LedgerError::Store(e) => PaymentError::Store(e),
+        }
+    }
+}
+
+/// The payments service; cheap to clone.
+#[derive(Clone)]
+pub struct Payments {
+    db: Db,
+    dispatcher: Dispatcher,
+    wake: Arc<Notify>,
+}
+
+impl Payments {
+    /// A payments service telling apps through `dispatcher`; starts the
+    /// payment-event delivery loop.
+    pub fn start(db: Db, dispatcher: Dispatcher) -> Payments {
+        let payments = Payments {
+            db,
+            dispatcher,
+            wake: Arc::new(Notify::new()),
+        };
+        tokio::spawn(payments.clone().deliver_forever());
+        payments
+    }
+
+    /// Issues `amount` into `account`'s wallet from the issuance account.
+    pub async fn credit(&self, account: &str, amount: i64, by: &str) -> Result<i64, PaymentError> {
+        check_amount(amount)?;
+        if accounts::get(&self.db, account).await?.is_none() {
+            return Err(PaymentError::NotFound("no such account"));
+        }
+        let mut tx = self.db.pool().begin().await?;
+        let issuance = ledger::account(&mut tx, kind::ISSUANCE, "platform").await?;
+        let wallet = ledger::account(&mut tx, kind::WALLET, account).await?;
+        let _ = ledger::post(&mut tx, "credit", by, None, &[(issuance, -amount), (wallet, amount)]).await?;
+        tx.commit().await?;
+        self.balance(account).await
+    }
+
+    /// The wallet balance of `account`.
+    pub async fn balance(&self, account: &str) -> Result<i64, PaymentError> {
+        Ok(ledger::balance(&self.db, kind::WALLET, account).await?)
+    }
+
+    /// The newest wallet entries of `account`.
+    pub async fn transactions(&self, account: &str) -> Result<Vec<EntryView>, PaymentError> {
+        Ok(ledger::entries(&self.db, kind::WALLET, account, 200).await?)
+    }
+
+    /// Invoices of `account`, optionally by status.
+    pub async fn invoices(&self, account: &str, status: Option<&str>) -> Result<Vec<Invoice>, PaymentError> {
+        Ok(invoices::for_account(&self.db, account, status).await?)
+    }
+
+    /// The invoice `id` if it is `account`'s.
+    pub async fn invoice_of(&self, id: &str, account: &str) -> Result<Invoice, PaymentError> {
+        match invoices::get(&self.db, id).await? {
+            Some(i) if i.account_id == account => Ok(i),
+            _ => Err(PaymentError::NotFound("no such invoice")),
+        }
+    }
+
+    /// Pays invoice `id` as `account`. Paying a paid invoice again answers
+    /// the paid invoice and charges nothing.
+    pub async fn pay(&self, id: &str, account: &str) -> Result<Invoice, PaymentError> {
+        let invoice = self.invoice_of(id, account).await?;
+        match invoice.status.as_str() {
+            "paid" => return Ok(invoice),
+            "open" => {}
+            other => return Err(PaymentError::NotPayable(other.to_string())),
+        }
+        let mut tx = self.db.pool().begin().await?;
+        // The guarded status change is the first write: it takes the write
+        // lock, so concurrent payers queue here and all but one find it paid.
+        if !invoices::mark_paid(&mut tx, id).await? {
+            drop(tx);
+            let now = self.invoice_of(id, account).await?;
+            return if now.status == "paid" {
+                Ok(now)
+            } else {
+                Err(PaymentError::NotPayable(now.status))
+            };
+        }
+        let wallet = ledger::account(&mut tx, kind::WALLET, account).await?;
+        let merchant = ledger::account(&mut tx, kind::MERCHANT, &invoice.app).await?;
+        let key = format!("pay:{id}");
+        // mark_paid above admits one payer, so the key cannot have been used.
+        let _ = ledger::post(
+            &mut tx,
+            "payment",
+            id,
+            Some(&key),
+            &[(wallet, -invoice.amount), (merchant, invoice.amount)],
+        )
+        .await?;
+        invoices::queue_event(&mut tx, &invoice).await?;
+        tx.commit().await?;
+        self.wake.notify_one();
+        self.invoice_of(id, account).await
+    }
+
+    async fn deliver_forever(self) {
+        loop {
+            tokio::select! {
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+            if let Err(e) = self.deliver_due().await {
+                tracing::error!(error = %e, "payment event delivery failed");
+            }
+        }
+    }
+
+    /// Delivers due payment events; a failed handler is retried with backoff.
+    async fn deliver_due(&self) -> Result<(), PaymentError> {
+        for event in invoices::due_events(&self.db, 50).await? {
+            let bot_event = BotEvent::Payment {
+                id: event.id.clone(),
+                invoice: event.invoice.clone(),
+                chat: event.chat.clone().unwrap_or_default(),
+                amount: u64::try_from(event.amount).unwrap_or(0),
+                currency: event.currency.clone(),
+            };
+            let chat = event.chat.clone().unwrap_or_default();
+            let handled = self
+                .dispatcher
+                .invoke(&event.app, &chat, Some(&event.account), bot_event)
+                .await;
+            let backoff = 1_000i64.saturating_mul(1 << event.attempts.clamp(0, 6)).min(60_000);
+            invoices::event_attempted(&self.db, &event.id, handled, backoff).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Amounts are positive integers of minor units up to [`MAX_AMOUNT`].
+pub fn check_amount(amount: i64) -> Result<(), PaymentError> {
+    if amount <= 0 || amount > MAX_AMOUNT {
+        return Err(PaymentError::Invalid(format!(
+            "amount must be between 1 and {MAX_AMOUNT} minor units"
+        )));
+    }
+    Ok(())
+}

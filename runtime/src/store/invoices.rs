@@ -1,0 +1,272 @@
+//! Invoices apps create for users, and the payment events owed to apps.
+
+use serde::Serialize;
+use sqlx::AnyConnection;
+use sqlx::Row;
+
+use super::{Db, StoreResult, new_id, now_ms};
+
+/// One invoice.
+#[derive(Debug, Clone, Serialize)]
+pub struct Invoice {
+    /// Its id.
+    pub id: String,
+    /// The app that asks to be paid.
+    pub app: String,
+    /// The payer's account (never shown to the app).
+    #[serde(skip)]
+    pub account_id: String,
+    /// The chat it was created in.
+    pub chat: Option<String>,
+    /// The chat message showing it.
+    pub message: Option<String>,
+    /// Minor units.
+    pub amount: i64,
+    /// ISO code.
+    pub currency: String,
+    /// What it is for.
+    pub title: String,
+    /// The app's idempotency key.
+    #[serde(skip)]
+    pub idempotency_key: String,
+    /// `open`, `paid`, `cancelled` or `expired` (derived from `expires_at` when read).
+    pub status: String,
+    /// Refunded so far, minor units.
+    pub refunded: i64,
+    /// Unix ms after which it can no longer be paid.
+    pub expires_at: i64,
+    /// When it was paid.
+    pub paid_at: Option<i64>,
+    /// Creation time.
+    pub created_at: i64,
+}
+
+const COLUMNS: &str = "id, app_id, account_id, chat_id, message_id, amount, currency, title, idempotency_key, status, \
+     refunded, expires_at, paid_at, created_at";
+
+fn from_row(r: &sqlx::any::AnyRow) -> StoreResult<Invoice> {
+    let mut invoice = Invoice {
+        id: r.try_get("id")?,
+        app: r.try_get("app_id")?,
+        account_id: r.try_get("account_id")?,
+        chat: r.try_get("chat_id")?,
+        message: r.try_get("message_id")?,
+        amount: r.try_get("amount")?,
+        currency: r.try_get("currency")?,
+        title: r.try_get("title")?,
+        idempotency_key: r.try_get("idempotency_key")?,
+        status: r.try_get("status")?,
+        refunded: r.try_get("refunded")?,
+        expires_at: r.try_get("expires_at")?,
+        paid_at: r.try_get("paid_at")?,
+        created_at: r.try_get("created_at")?,
+    };
+    if invoice.status == "open" && invoice.expires_at <= now_ms() {
+        invoice.status = "expired".into();
+    }
+    Ok(invoice)
+}
+
+/// What a new invoice holds.
+#[derive(Debug, Clone)]
+pub struct NewInvoice<'a> {
+    /// The app.
+    pub app: &'a str,
+    /// The payer.
+    pub account: &'a str,
+    /// The chat.
+    pub chat: Option<&'a str>,
+    /// The message that will show it.
+    pub message: &'a str,
+    /// Minor units.
+    pub amount: i64,
+    /// ISO code.
+    pub currency: &'a str,
+    /// Title.
+    pub title: &'a str,
+    /// The app's key.
+    pub idempotency_key: &'a str,
+    /// Expiry, unix ms.
+    pub expires_at: i64,
+}
+
+/// Creates the invoice, or returns the one with the same (app, key) as
+/// `Err(existing)`.
+pub async fn create(db: &Db, new: &NewInvoice<'_>) -> StoreResult<Result<Invoice, Invoice>> {
+    let id = new_id();
+    let done = sqlx::query(&format!(
+        "INSERT INTO invoices ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', 0, $10, NULL, $11) \
+         ON CONFLICT (app_id, idempotency_key) DO NOTHING"
+    ))
+    .bind(&id)
+    .bind(new.app)
+    .bind(new.account)
+    .bind(new.chat)
+    .bind(new.message)
+    .bind(new.amount)
+    .bind(new.currency)
+    .bind(new.title)
+    .bind(new.idempotency_key)
+    .bind(new.expires_at)
+    .bind(now_ms())
+    .execute(db.pool())
+    .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM invoices WHERE app_id = $1 AND idempotency_key = $2"
+    ))
+    .bind(new.app)
+    .bind(new.idempotency_key)
+    .fetch_one(db.pool())
+    .await?;
+    let invoice = from_row(&row)?;
+    Ok(if done.rows_affected() > 0 {
+        Ok(invoice)
+    } else {
+        Err(invoice)
+    })
+}
+
+/// The invoice `id`.
+pub async fn get(db: &Db, id: &str) -> StoreResult<Option<Invoice>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM invoices WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// The invoice shown by chat message `message`.
+pub async fn by_message(db: &Db, message: &str) -> StoreResult<Option<Invoice>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM invoices WHERE message_id = $1"))
+        .bind(message)
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Invoices of `account`, optionally by (derived) status, newest first.
+pub async fn for_account(db: &Db, account: &str, status: Option<&str>) -> StoreResult<Vec<Invoice>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM invoices WHERE account_id = $1 ORDER BY id DESC LIMIT 500"
+    ))
+    .bind(account)
+    .fetch_all(db.pool())
+    .await?;
+    let all = rows.iter().map(from_row).collect::<StoreResult<Vec<_>>>()?;
+    Ok(all
+        .into_iter()
+        .filter(|i| status.is_none_or(|s| i.status == s))
+        .collect())
+}
+
+/// Marks an open, unexpired invoice paid inside the caller's transaction;
+/// false if it was not payable (already paid, cancelled or expired).
+pub async fn mark_paid(conn: &mut AnyConnection, id: &str) -> StoreResult<bool> {
+    let now = now_ms();
+    let done = sqlx::query(
+        "UPDATE invoices SET status = 'paid', paid_at = $1 WHERE id = $2 AND status = 'open' AND expires_at > $3",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Adds `amount` to the refunded total if it stays within the paid amount.
+pub async fn add_refund(conn: &mut AnyConnection, id: &str, amount: i64) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE invoices SET refunded = refunded + $1 WHERE id = $2 AND status = 'paid' AND refunded + $1 <= amount",
+    )
+    .bind(amount)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Queues the payment event of a paid invoice (once per invoice).
+pub async fn queue_event(conn: &mut AnyConnection, invoice: &Invoice) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO payment_events (id, app_id, invoice_id, chat_id, account_id, amount, currency, delivered_at, attempts, next_attempt_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, 0, $8) ON CONFLICT (invoice_id) DO NOTHING",
+    )
+    .bind(new_id())
+    .bind(&invoice.app)
+    .bind(&invoice.id)
+    .bind(&invoice.chat)
+    .bind(&invoice.account_id)
+    .bind(invoice.amount)
+    .bind(&invoice.currency)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// A payment event owed to an app.
+#[derive(Debug, Clone)]
+pub struct PaymentEvent {
+    /// Event id (apps de-duplicate on it).
+    pub id: String,
+    /// The app.
+    pub app: String,
+    /// The invoice.
+    pub invoice: String,
+    /// The chat.
+    pub chat: Option<String>,
+    /// The payer.
+    pub account: String,
+    /// Minor units.
+    pub amount: i64,
+    /// ISO code.
+    pub currency: String,
+    /// Delivery attempts so far.
+    pub attempts: i64,
+}
+
+/// Undelivered events due now, oldest first.
+pub async fn due_events(db: &Db, limit: u32) -> StoreResult<Vec<PaymentEvent>> {
+    let rows = sqlx::query(
+        "SELECT id, app_id, invoice_id, chat_id, account_id, amount, currency, attempts FROM payment_events \
+         WHERE delivered_at IS NULL AND next_attempt_at <= $1 ORDER BY next_attempt_at LIMIT $2",
+    )
+    .bind(now_ms())
+    .bind(i64::from(limit))
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(PaymentEvent {
+                id: r.try_get("id")?,
+                app: r.try_get("app_id")?,
+                invoice: r.try_get("invoice_id")?,
+                chat: r.try_get("chat_id")?,
+                account: r.try_get("account_id")?,
+                amount: r.try_get("amount")?,
+                currency: r.try_get("currency")?,
+                attempts: r.try_get("attempts")?,
+            })
+        })
+        .collect()
+}
+
+/// Records a delivery attempt: delivered, or retry after `retry_in_ms`.
+pub async fn event_attempted(db: &Db, id: &str, delivered: bool, retry_in_ms: i64) -> StoreResult<()> {
+    let now = now_ms();
+    if delivered {
+        sqlx::query("UPDATE payment_events SET delivered_at = $1, attempts = attempts + 1 WHERE id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(db.pool())
+            .await?;
+    } else {
+        sqlx::query("UPDATE payment_events SET attempts = attempts + 1, next_attempt_at = $1 WHERE id = $2")
+            .bind(now + retry_in_ms)
+            .bind(id)
+            .execute(db.pool())
+            .await?;
+    }
+    Ok(())
+}

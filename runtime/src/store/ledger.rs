@@ -1,0 +1,206 @@
+//! The double-entry ledger: accounts with a cached balance, transactions
+//! whose entries sum to zero, append-only. A balance only changes together
+//! with the entry that explains it, in one database transaction; only the
+//! issuance account may go below zero.
+
+use serde::Serialize;
+use sqlx::AnyConnection;
+use sqlx::Row;
+
+use super::{Db, StoreError, StoreResult, new_id, now_ms};
+
+/// The one currency of this deployment.
+pub const CURRENCY: &str = "RUB";
+
+/// Kinds of ledger accounts.
+pub mod kind {
+    /// A person's wallet.
+    pub const WALLET: &str = "wallet";
+    /// An app's merchant account (owned by its developer).
+    pub const MERCHANT: &str = "merchant";
+    /// Where issued money comes from; the only account allowed below zero.
+    pub const ISSUANCE: &str = "issuance";
+}
+
+/// Why a posting was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// An account would go below zero.
+    #[error("insufficient funds")]
+    InsufficientFunds,
+    /// The legs do not sum to zero (a bug).
+    #[error("unbalanced transaction")]
+    Unbalanced,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for LedgerError {
+    fn from(e: sqlx::Error) -> Self {
+        LedgerError::Store(e.into())
+    }
+}
+
+/// The ledger account of (`kind`, `owner`), created on first use.
+pub async fn account(conn: &mut AnyConnection, kind: &str, owner: &str) -> StoreResult<String> {
+    sqlx::query(
+        "INSERT INTO ledger_accounts (id, kind, owner_id, currency, balance, created_at) VALUES ($1, $2, $3, $4, 0, $5) \
+         ON CONFLICT (kind, owner_id) DO NOTHING",
+    )
+    .bind(new_id())
+    .bind(kind)
+    .bind(owner)
+    .bind(CURRENCY)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    let row = sqlx::query("SELECT id FROM ledger_accounts WHERE kind = $1 AND owner_id = $2")
+        .bind(kind)
+        .bind(owner)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(row.try_get("id")?)
+}
+
+/// The cached balance of (`kind`, `owner`) (0 if it has no account yet).
+pub async fn balance(db: &Db, kind: &str, owner: &str) -> StoreResult<i64> {
+    let row = sqlx::query("SELECT balance FROM ledger_accounts WHERE kind = $1 AND owner_id = $2")
+        .bind(kind)
+        .bind(owner)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.map(|r| r.try_get("balance")).transpose()?.unwrap_or(0))
+}
+
+/// Posts a transaction of `legs` (account id, signed amount) inside the
+/// caller's database transaction. With a `unique_key` that was used before,
+/// nothing is posted and the earlier transaction's id is returned as `Err(id)`.
+pub async fn post(
+    conn: &mut AnyConnection,
+    kind: &str,
+    reference: &str,
+    unique_key: Option<&str>,
+    legs: &[(String, i64)],
+) -> Result<Result<String, String>, LedgerError> {
+    if legs.iter().map(|(_, a)| i128::from(*a)).sum::<i128>() != 0 {
+        return Err(LedgerError::Unbalanced);
+    }
+    let id = new_id();
+    let now = now_ms();
+    let inserted = sqlx::query(
+        "INSERT INTO ledger_transactions (id, kind, reference, unique_key, created_at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (unique_key) DO NOTHING",
+    )
+    .bind(&id)
+    .bind(kind)
+    .bind(reference)
+    .bind(unique_key)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        let row = sqlx::query("SELECT id FROM ledger_transactions WHERE unique_key = $1")
+            .bind(unique_key)
+            .fetch_one(&mut *conn)
+            .await?;
+        return Ok(Err(row.try_get("id")?));
+    }
+    for (account, amount) in legs {
+        let moved = sqlx::query(
+            "UPDATE ledger_accounts SET balance = balance + $1 WHERE id = $2 AND (kind = 'issuance' OR balance + $1 >= 0)",
+        )
+        .bind(*amount)
+        .bind(account)
+        .execute(&mut *conn)
+        .await?;
+        if moved.rows_affected() == 0 {
+            return Err(LedgerError::InsufficientFunds);
+        }
+        sqlx::query(
+            "INSERT INTO ledger_entries (id, transaction_id, account_id, amount, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(new_id())
+        .bind(&id)
+        .bind(account)
+        .bind(*amount)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(Ok(id))
+}
+
+/// One entry as a wallet's owner sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EntryView {
+    /// The transaction.
+    pub transaction: String,
+    /// `credit`, `payment`, `refund` or `transfer`.
+    pub kind: String,
+    /// What it refers to (an invoice, an app …).
+    pub reference: Option<String>,
+    /// Signed amount in minor units: positive is money in.
+    pub amount: i64,
+    /// Unix ms.
+    pub at: i64,
+}
+
+/// The newest `limit` entries of (`kind`, `owner`), newest first.
+pub async fn entries(db: &Db, kind: &str, owner: &str, limit: u32) -> StoreResult<Vec<EntryView>> {
+    let rows = sqlx::query(
+        "SELECT e.transaction_id, t.kind, t.reference, e.amount, e.created_at FROM ledger_entries e \
+         JOIN ledger_transactions t ON t.id = e.transaction_id JOIN ledger_accounts a ON a.id = e.account_id \
+         WHERE a.kind = $1 AND a.owner_id = $2 ORDER BY e.id DESC LIMIT $3",
+    )
+    .bind(kind)
+    .bind(owner)
+    .bind(i64::from(limit))
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(EntryView {
+                transaction: r.try_get("transaction_id")?,
+                kind: r.try_get("kind")?,
+                reference: r.try_get("reference")?,
+                amount: r.try_get("amount")?,
+                at: r.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Ledger-wide checks: (transactions whose entries do not sum to zero,
+/// accounts whose cached balance differs from their entries, sum of all
+/// balances). The last is zero when the books balance.
+pub async fn audit(db: &Db) -> StoreResult<(i64, i64, i64)> {
+    let unbalanced: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM (SELECT transaction_id FROM ledger_entries GROUP BY transaction_id HAVING SUM(amount) <> 0) u",
+    )
+    .fetch_one(db.pool())
+    .await?
+    .try_get("n")?;
+    let drifted: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM ledger_accounts a WHERE a.balance <> \
+         (SELECT COALESCE(SUM(e.amount), 0) FROM ledger_entries e WHERE e.account_id = a.id)",
+    )
+    .fetch_one(db.pool())
+    .await?
+    .try_get("n")?;
+    let total: i64 = sqlx::query("SELECT COALESCE(SUM(balance), 0) AS total FROM ledger_accounts")
+        .fetch_one(db.pool())
+        .await?
+        .try_get("total")?;
+    Ok((unbalanced, drifted, total))
+}
+
+/// Begins a database transaction on `db`.
+pub async fn begin(db: &Db) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
+    Ok(db.pool().begin().await?)
+}
+
+/// Commits.
+pub async fn commit(tx: sqlx::Transaction<'static, sqlx::Any>) -> StoreResult<()> {
+    Ok(tx.commit().await?)
+}

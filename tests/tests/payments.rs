@@ -1,0 +1,298 @@
+//! Payments end to end over HTTP with real accounts and balances: the
+//! split-bill sample app, paying twice and concurrently, refunds, and the
+//! errors that change nothing.
+
+use miniapp_tests::{OPERATOR_TOKEN, TestHost, User, guests, host_bin, manifest_of};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+async fn credit(host: &TestHost, user: &User, amount: i64) {
+    let (status, body) = host
+        .call(
+            "POST",
+            &format!("/v1/admin/wallets/{}/credit", user.id),
+            Some(OPERATOR_TOKEN),
+            Some(json!({"amount": amount})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+async fn balance(host: &TestHost, user: &User) -> i64 {
+    let (status, body) = host.call("GET", "/v1/wallet", Some(&user.token), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["currency"], "RUB");
+    body["balance"].as_i64().expect("balance")
+}
+
+async fn open_invoices(host: &TestHost, user: &User) -> Vec<Value> {
+    let (_, body) = host
+        .call("GET", "/v1/invoices?status=open", Some(&user.token), None)
+        .await;
+    body["invoices"].as_array().cloned().unwrap_or_default()
+}
+
+struct Table {
+    host: TestHost,
+    app: String,
+    alice: User,
+    bob: User,
+    carol: User,
+    chat: String,
+}
+
+async fn table() -> Table {
+    let host = TestHost::start(host_bin!()).expect("host starts");
+    let dev = host.signup("Dev").await;
+    let app = host
+        .publish_approved(
+            &dev,
+            &manifest_of(guests::SPLIT_BILL_DIR),
+            guests::SPLIT_BILL_WASM,
+            None,
+        )
+        .await;
+    let (alice, bob, carol) = (
+        host.signup("Alice").await,
+        host.signup("Bob").await,
+        host.signup("Carol").await,
+    );
+    for u in [&bob, &carol] {
+        credit(&host, u, 1_000).await;
+    }
+    let chat = host.chat(&alice, &[&bob, &carol]).await;
+    host.install(&alice, &chat, &app).await;
+    Table {
+        host,
+        app,
+        alice,
+        bob,
+        carol,
+        chat,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn split_bill_invoices_everyone_and_pays_the_organiser_when_all_paid() {
+    let t = table().await;
+    let h = &t.host;
+    let m = h.say(&t.alice, &t.chat, "/split 300").await;
+    h.wait_for(&t.alice, &t.chat, &m, |x| {
+        x["text"] == "split 300: 100 each from 2 members" && x["sender"] == t.app.as_str()
+    })
+    .await;
+
+    let bobs = open_invoices(h, &t.bob).await;
+    assert_eq!(bobs.len(), 1);
+    let invoice = &bobs[0];
+    assert_eq!(
+        (
+            invoice["amount"].as_i64(),
+            invoice["currency"].as_str(),
+            invoice["app"].as_str()
+        ),
+        (Some(100), Some("RUB"), Some(t.app.as_str()))
+    );
+    assert!(invoice["expires_at"].as_i64().unwrap_or(0) > 0 && invoice["title"] == "Your share of 300");
+    assert!(
+        open_invoices(h, &t.alice).await.is_empty(),
+        "the organiser's share is theirs"
+    );
+
+    // Bob pays through the API, twice: charged once.
+    let path = format!("/v1/invoices/{}/pay", invoice["id"].as_str().expect("id"));
+    let (status, paid) = h.call("POST", &path, Some(&t.bob.token), None).await;
+    assert_eq!(status, StatusCode::OK, "{paid}");
+    assert_eq!(paid["status"], "paid");
+    let (status, again) = h.call("POST", &path, Some(&t.bob.token), None).await;
+    assert_eq!((status, again["status"].as_str()), (StatusCode::OK, Some("paid")));
+    assert_eq!(balance(h, &t.bob).await, 900);
+    h.wait_for(&t.alice, &t.chat, &m, |x| x["text"] == "payment received; 1 to go")
+        .await;
+
+    // Carol pays with the Pay button under the invoice message.
+    let carols = open_invoices(h, &t.carol).await;
+    let message = carols[0]["message"].as_str().expect("invoice message").to_string();
+    let shown = h
+        .messages(&t.carol, &t.chat)
+        .await
+        .into_iter()
+        .find(|x| x["id"] == message.as_str())
+        .expect("invoice in chat");
+    assert!(
+        shown["text"].as_str().unwrap_or("").contains("1.00 RUB") && shown["buttons"][0]["label"] == "Pay 1.00 RUB",
+        "{shown}"
+    );
+    let (status, body) = h
+        .call(
+            "POST",
+            &format!("/v1/chats/{}/messages/{message}/buttons/0", t.chat),
+            Some(&t.alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "only the invoiced user can pay: {body}");
+    let (status, body) = h
+        .call(
+            "POST",
+            &format!("/v1/chats/{}/messages/{message}/buttons/0", t.chat),
+            Some(&t.carol.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    h.wait_for(&t.alice, &t.chat, &m, |x| {
+        x["text"] == "everyone paid: 200 sent to the organiser"
+    })
+    .await;
+
+    assert_eq!(
+        (
+            balance(h, &t.alice).await,
+            balance(h, &t.bob).await,
+            balance(h, &t.carol).await
+        ),
+        (200, 900, 900)
+    );
+    let (_, tx) = h.call("GET", "/v1/wallet/transactions", Some(&t.bob.token), None).await;
+    let kinds: Vec<(&str, i64)> = tx["transactions"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|e| (e["kind"].as_str().unwrap_or(""), e["amount"].as_i64().unwrap_or(0)))
+        .collect();
+    assert_eq!(kinds, [("payment", -100), ("credit", 1_000)]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancel_refunds_everyone_who_paid_so_far() {
+    let t = table().await;
+    let h = &t.host;
+    let m = h.say(&t.alice, &t.chat, "/split 200").await;
+    h.wait_for(&t.alice, &t.chat, &m, |x| {
+        x["text"] == "split 200: 66 each from 2 members"
+    })
+    .await;
+    let bobs = open_invoices(h, &t.bob).await;
+    h.call(
+        "POST",
+        &format!("/v1/invoices/{}/pay", bobs[0]["id"].as_str().expect("id")),
+        Some(&t.bob.token),
+        None,
+    )
+    .await;
+    h.wait_for(&t.alice, &t.chat, &m, |x| x["text"] == "payment received; 1 to go")
+        .await;
+    assert_eq!(balance(h, &t.bob).await, 934);
+    let c = h.say(&t.alice, &t.chat, "/cancel").await;
+    assert_eq!(
+        h.bot_reply(&t.alice, &t.chat, &c, &t.app).await,
+        "split cancelled; refunded 1 payments"
+    );
+    assert_eq!(balance(h, &t.bob).await, 1_000);
+    assert_eq!(balance(h, &t.carol).await, 1_000, "Carol never paid");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_concurrent_pays_charge_once_and_bad_payments_change_nothing() {
+    let t = table().await;
+    let h = &t.host;
+    let m = h.say(&t.alice, &t.chat, "/split 3000").await;
+    h.wait_for(&t.alice, &t.chat, &m, |x| {
+        x["text"] == "split 3000: 1000 each from 2 members"
+    })
+    .await;
+    let bobs = open_invoices(h, &t.bob).await;
+    let id = bobs[0]["id"].as_str().expect("id").to_string();
+    assert_eq!(bobs[0]["amount"], 1_000);
+
+    // Not the payer: 404. Malformed id: 404. Operator credit validation.
+    let (status, _) = h
+        .call("POST", &format!("/v1/invoices/{id}/pay"), Some(&t.alice.token), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = h
+        .call(
+            "POST",
+            &format!("/v1/admin/wallets/{}/credit", t.bob.id),
+            Some(&t.bob.token),
+            Some(json!({"amount": 5})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    for bad in [
+        json!({"amount": 0}),
+        json!({"amount": -5}),
+        json!({"amount": 1.5}),
+        json!({"amount": "10"}),
+    ] {
+        let (status, body) = h
+            .call(
+                "POST",
+                &format!("/v1/admin/wallets/{}/credit", t.bob.id),
+                Some(OPERATOR_TOKEN),
+                Some(bad.clone()),
+            )
+            .await;
+        assert!(
+            status.is_client_error() && body["error"].is_object(),
+            "{bad}: {status} {body}"
+        );
+    }
+    assert_eq!(balance(h, &t.bob).await, 1_000);
+
+    let pay_path = format!("/v1/invoices/{id}/pay");
+    let pays = (0..10).map(|_| h.call("POST", &pay_path, Some(&t.bob.token), None));
+    let results = futures::future::join_all(pays).await;
+    for (status, body) in &results {
+        assert_eq!(*status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "paid");
+    }
+    assert_eq!(balance(h, &t.bob).await, 0, "charged exactly once");
+
+    // Carol has 1000 but the invoice is 1000: fine; with nothing left, paying fails cleanly.
+    let carols = open_invoices(h, &t.carol).await;
+    let carol_invoice = carols[0]["id"].as_str().expect("id").to_string();
+    let (status, _) = h
+        .call(
+            "POST",
+            &format!("/v1/admin/wallets/{}/credit", t.carol.id),
+            Some(OPERATOR_TOKEN),
+            Some(json!({"amount": 1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // Drain Carol by paying her invoice, then a second split she cannot afford.
+    h.call(
+        "POST",
+        &format!("/v1/invoices/{carol_invoice}/pay"),
+        Some(&t.carol.token),
+        None,
+    )
+    .await;
+    h.wait_for(&t.alice, &t.chat, &m, |x| {
+        x["text"] == "everyone paid: 2000 sent to the organiser"
+    })
+    .await;
+    let m2 = h.say(&t.alice, &t.chat, "/split 30").await;
+    h.wait_for(&t.alice, &t.chat, &m2, |x| {
+        x["text"] == "split 30: 10 each from 2 members"
+    })
+    .await;
+    let carols = open_invoices(h, &t.carol).await;
+    let (status, body) = h
+        .call(
+            "POST",
+            &format!("/v1/invoices/{}/pay", carols[0]["id"].as_str().expect("id")),
+            Some(&t.carol.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{body}");
+    assert_eq!(body["error"]["code"], "insufficient_funds");
+    assert_eq!(balance(h, &t.carol).await, 1);
+    assert_eq!(open_invoices(h, &t.carol).await.len(), 1, "the invoice stays open");
+    // Money is neither created nor lost: 2001 issued, all in wallets now.
+    let total = balance(h, &t.alice).await + balance(h, &t.bob).await + balance(h, &t.carol).await;
+    assert_eq!(total, 2_001);
+}

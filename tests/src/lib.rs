@@ -161,6 +161,20 @@ impl TestHost {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// Like [`TestHost::call`], but `None` when the host does not answer
+    /// (for tests that kill it mid-request).
+    pub async fn try_call(&self, method: &str, path: &str, token: Option<&str>) -> Option<(StatusCode, Value)> {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).ok()?;
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.ok()?;
+        let status = resp.status();
+        let text = resp.text().await.ok()?;
+        Some((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    }
+
     /// Sends raw bytes with a content type; returns status and JSON body.
     pub async fn call_raw(
         &self,

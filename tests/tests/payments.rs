@@ -296,3 +296,52 @@ async fn ten_concurrent_pays_charge_once_and_bad_payments_change_nothing() {
     let total = balance(h, &t.alice).await + balance(h, &t.bob).await + balance(h, &t.carol).await;
     assert_eq!(total, 2_001);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crashed_payment_handler_gets_the_event_again_until_it_succeeds() {
+    let host = TestHost::start(host_bin!()).expect("host starts");
+    let dev = host.signup("Dev").await;
+    let app = host
+        .publish_approved(
+            &dev,
+            &manifest_of(guests::FLAKY_PAY_BOT_DIR),
+            guests::FLAKY_PAY_BOT_WASM,
+            None,
+        )
+        .await;
+    let alice = host.signup("Alice").await;
+    credit(&host, &alice, 500).await;
+    let chat = host.chat(&alice, &[]).await;
+    host.install(&alice, &chat, &app).await;
+    let m = host.say(&alice, &chat, "/invoice").await;
+    let invoice = host.wait_for(&alice, &chat, &m, |x| x["sender"] == app.as_str()).await;
+    let id = open_invoices(&host, &alice).await[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert_eq!(invoice["buttons"][0]["label"], "Pay 1.00 RUB");
+    let (status, _) = host
+        .call("POST", &format!("/v1/invoices/{id}/pay"), Some(&alice.token), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    host.wait_log(&dev, &app, "crashing on the first delivery").await;
+    let done = host
+        .wait_for(&alice, &chat, &m, |x| {
+            x["text"].as_str().unwrap_or("").starts_with("paid ")
+        })
+        .await;
+    assert_eq!(
+        done["text"],
+        format!("paid {id} after 2 deliveries").as_str(),
+        "delivered again once, then never more"
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let confirmations = host
+        .messages(&alice, &chat)
+        .await
+        .iter()
+        .filter(|x| x["text"].as_str().unwrap_or("").starts_with("paid "))
+        .count();
+    assert_eq!(confirmations, 1);
+    assert_eq!(balance(&host, &alice).await, 400, "charged once");
+}

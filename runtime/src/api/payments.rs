@@ -96,3 +96,8 @@ pub(super) async fn credit(
         json!({ "account": account, "balance": balance, "currency": CURRENCY }),
     ))
 }
+
+/// Ledger-wide consistency figures (operator only).
+pub(super) async fn ledger(State(state): State<AppState>, _op: OperatorCaller) -> ApiResult<Json<Value>> {
+    Ok(Json(state.payments.ledger_check().await?))
+}

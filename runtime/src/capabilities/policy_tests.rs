@@ -47,7 +47,7 @@ fn is_wit(result: Result<impl std::fmt::Debug, CapError>, expected: WitError) ->
 }
 
 async fn denials(db: &Db) -> Vec<String> {
-    audit::list(db, Some("app-1"), 100)
+    audit::list(db, None, 100)
         .await
         .expect("audit")
         .into_iter()
@@ -180,4 +180,152 @@ fn http_allow_list_matches_host_or_host_and_port_only() {
     assert!(!policy.permits("127.0.0.1", 8081));
     assert!(!policy.permits("example.com", 443));
     assert!(!policy.permits("evil.api.example.com", 443));
+}
+
+/// A state for app `app` in a real chat of `payer` (rows exist, so
+/// foreign keys hold), with the payer's wallet credited with 1000.
+async fn payment_state(grants: &[&str]) -> (HostState, Db, tempfile::TempDir, String, String) {
+    use crate::store::{accounts, apps, chats, ledger};
+    let (base, db, dir) = state(&[]).await;
+    let payer = accounts::create(&db, "Payer", None, "hash-payer")
+        .await
+        .expect("account");
+    let dev = accounts::create(&db, "Dev", None, "hash-dev").await.expect("account");
+    let new = apps::NewVersion {
+        name: "pay-app",
+        owner_id: &dev.id,
+        version: "1.0.0",
+        kind: "bot",
+        description: "",
+        manifest: "",
+        component_sha256: &"0".repeat(64),
+        component_size: 1,
+        imports: &[],
+        requested: &[],
+    };
+    let app = apps::add_version(&db, &new)
+        .await
+        .map_err(|_| "add version")
+        .expect("app");
+    let chat = chats::create(&db, "pay chat", &payer.id, &[]).await.expect("chat");
+    let mut tx = db.pool().begin().await.expect("tx");
+    let issuance = ledger::account(&mut tx, ledger::kind::ISSUANCE, "platform")
+        .await
+        .expect("issuance");
+    let wallet = ledger::account(&mut tx, ledger::kind::WALLET, &payer.id)
+        .await
+        .expect("wallet");
+    let _ = ledger::post(&mut tx, "credit", "test", None, &[(issuance, -1_000), (wallet, 1_000)])
+        .await
+        .expect("credit");
+    tx.commit().await.expect("commit");
+    let mut cx = base.cx.clone();
+    cx.app_id = Arc::from(app.as_str());
+    cx.grants = Arc::new(Grants::new(grants.iter().map(|g| g.to_string())));
+    cx.chat = Some(chat.id.clone());
+    cx.account = Some(payer.id.clone());
+    (HostState::new(cx), db, dir, app, payer.id)
+}
+
+#[tokio::test]
+async fn invoices_and_refunds_are_idempotent_per_key_and_never_exceed_what_was_paid() {
+    use super::bindings::miniapp::platform::payments::Host as _;
+    use super::identity::app_scoped_id;
+    use crate::store::{invoices, ledger};
+    let (mut s, db, _dir, app, payer) = payment_state(&["payments"]).await;
+    let user = app_scoped_id(&[7; 32], &app, &payer);
+
+    let first = s
+        .create_invoice(user.clone(), 100, "lunch".into(), "k1".into())
+        .await
+        .expect("invoice");
+    let again = s
+        .create_invoice(user.clone(), 100, "lunch".into(), "k1".into())
+        .await
+        .expect("same key");
+    assert_eq!(first, again, "the same key returns the same invoice");
+    assert_eq!(s.outbox.len(), 1, "one invoice message, not two");
+    assert!(matches!(
+        s.create_invoice(user.clone(), 999, "lunch".into(), "k1".into()).await,
+        Err(CapError::Wit(WitError::Invalid(_)))
+    ));
+    assert!(is_wit(
+        s.create_invoice("u_stranger".into(), 100, "x".into(), "k2".into())
+            .await,
+        WitError::NotFound
+    ));
+    assert!(
+        matches!(
+            s.refund(first.clone(), 10, "r0".into()).await,
+            Err(CapError::Wit(WitError::Invalid(_)))
+        ),
+        "not paid yet"
+    );
+
+    // Pay it through the ledger, as the payments service does.
+    let mut tx = db.pool().begin().await.expect("tx");
+    assert!(invoices::mark_paid(&mut tx, &first).await.expect("paid"));
+    let wallet = ledger::account(&mut tx, ledger::kind::WALLET, &payer)
+        .await
+        .expect("wallet");
+    let merchant = ledger::account(&mut tx, ledger::kind::MERCHANT, &app)
+        .await
+        .expect("merchant");
+    let _ = ledger::post(&mut tx, "payment", &first, None, &[(wallet, -100), (merchant, 100)])
+        .await
+        .expect("post");
+    tx.commit().await.expect("commit");
+
+    s.refund(first.clone(), 50, "r1".into()).await.expect("refund");
+    s.refund(first.clone(), 50, "r1".into())
+        .await
+        .expect("same refund key again");
+    assert_eq!(
+        ledger::balance(&db, ledger::kind::WALLET, &payer)
+            .await
+            .expect("balance"),
+        950,
+        "refunded once"
+    );
+    assert!(
+        matches!(
+            s.refund(first.clone(), 60, "r2".into()).await,
+            Err(CapError::Wit(WitError::Invalid(_)))
+        ),
+        "over the paid amount"
+    );
+    s.refund(first.clone(), 50, "r3".into()).await.expect("the rest");
+    assert_eq!(
+        ledger::balance(&db, ledger::kind::WALLET, &payer)
+            .await
+            .expect("balance"),
+        1_000
+    );
+    assert!(
+        matches!(
+            s.refund(first, 1, "r4".into()).await,
+            Err(CapError::Wit(WitError::Invalid(_)))
+        ),
+        "nothing left to refund"
+    );
+    let (unbalanced, drifted, total) = ledger::audit(&db).await.expect("audit");
+    assert_eq!((unbalanced, drifted, total), (0, 0, 0));
+}
+
+#[tokio::test]
+async fn payouts_need_their_grant_and_never_overdraw_the_app() {
+    use super::bindings::miniapp::platform::payments::Host as _;
+    use super::identity::app_scoped_id;
+    let (mut s, db, _dir, app, payer) = payment_state(&["payments"]).await;
+    let user = app_scoped_id(&[7; 32], &app, &payer);
+    assert!(is_wit(
+        s.transfer(user.clone(), 10, "t1".into()).await,
+        WitError::Denied
+    ));
+    assert!(denials(&db).await.iter().any(|c| c == "payments.payout"));
+    let (mut p, _db2, _dir2, app2, payer2) = payment_state(&["payments.payout"]).await;
+    let user2 = app_scoped_id(&[7; 32], &app2, &payer2);
+    assert!(
+        matches!(p.transfer(user2, 10, "t1".into()).await, Err(CapError::Wit(WitError::Invalid(m))) if m.contains("insufficient"))
+    );
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::hub::{ChatEvent, Hub};
 use super::view::MessageView;
@@ -21,6 +21,8 @@ struct Job {
     chat: String,
     account: Option<String>,
     event: BotEvent,
+    /// Told whether the handler succeeded, for callers that retry.
+    reply: Option<oneshot::Sender<bool>>,
 }
 
 type LaneKey = (String, String);
@@ -74,6 +76,7 @@ impl Dispatcher {
                     chat: chat.to_string(),
                     account: account.map(str::to_string),
                     event: event.clone(),
+                    reply: None,
                 },
             );
         }
@@ -88,36 +91,23 @@ impl Dispatcher {
                 chat: chat.to_string(),
                 account: account.map(str::to_string),
                 event,
+                reply: None,
             },
         );
     }
 
-    /// Runs `event` for `app` now (outside the per-chat lanes) and applies
-    /// what it sent; whether the handler succeeded.
+    /// Queues `event` for `app` in its (chat, app) lane and waits for the
+    /// invocation; whether the handler succeeded.
     pub async fn invoke(&self, app: &str, chat: &str, account: Option<&str>, event: BotEvent) -> bool {
-        let inner = &self.inner;
-        let Ok(_permit) = inner.permits.acquire().await else {
-            return false;
+        let (tx, rx) = oneshot::channel();
+        let job = Job {
+            chat: chat.to_string(),
+            account: account.map(str::to_string),
+            event,
+            reply: Some(tx),
         };
-        let host_limits = &inner.sandbox.engine().limits().app;
-        let Ok(Some(target)) = resolve_target(&inner.db, app, host_limits).await else {
-            return false;
-        };
-        let chat_ref = (!chat.is_empty()).then_some(chat);
-        let outcome = inner.sandbox.handle_event(&target, chat_ref, account, event).await;
-        if let Err(e) = apply_ops(&inner.db, &inner.hub, app, outcome.ops).await {
-            tracing::error!(error = %e, app, "could not apply bot messages");
-        }
-        match outcome.result {
-            Ok(()) => {
-                inner.completed.fetch_add(1, Ordering::Relaxed);
-                true
-            }
-            Err(_) => {
-                inner.failed.fetch_add(1, Ordering::Relaxed);
-                false
-            }
-        }
+        self.enqueue(app.to_string(), job);
+        rx.await.unwrap_or(false)
     }
 
     fn enqueue(&self, app: String, job: Job) {
@@ -140,7 +130,7 @@ impl Dispatcher {
 
 async fn run_lane(inner: Arc<Inner>, key: LaneKey, mut rx: mpsc::UnboundedReceiver<Job>) {
     loop {
-        let job = match rx.try_recv() {
+        let mut job = match rx.try_recv() {
             Ok(job) => job,
             Err(_) => {
                 // Senders only send while holding the lock: an empty queue
@@ -155,21 +145,26 @@ async fn run_lane(inner: Arc<Inner>, key: LaneKey, mut rx: mpsc::UnboundedReceiv
                 }
             }
         };
-        run_job(&inner, &key.1, job).await;
+        let reply = job.reply.take();
+        let handled = run_job(&inner, &key.1, job).await;
+        if let Some(reply) = reply {
+            let _ = reply.send(handled);
+        }
     }
 }
 
-async fn run_job(inner: &Inner, app: &str, job: Job) {
+/// Runs one job; whether the handler succeeded.
+async fn run_job(inner: &Inner, app: &str, job: Job) -> bool {
     let Ok(_permit) = inner.permits.acquire().await else {
-        return;
+        return false;
     };
     let host_limits = &inner.sandbox.engine().limits().app;
     let target = match resolve_target(&inner.db, app, host_limits).await {
         Ok(Some(t)) => t,
-        Ok(None) => return,
+        Ok(None) => return false,
         Err(e) => {
             tracing::error!(error = %e, app, "could not resolve app for dispatch");
-            return;
+            return false;
         }
     };
     if let Some(text) = job.event.text()
@@ -178,7 +173,7 @@ async fn run_job(inner: &Inner, app: &str, job: Job) {
     {
         // Privacy mode: without `messaging.read` a bot gets only commands,
         // mentions and button presses.
-        return;
+        return true;
     }
     let outcome = inner
         .sandbox
@@ -194,6 +189,7 @@ async fn run_job(inner: &Inner, app: &str, job: Job) {
     if let Err(e) = apply_ops(&inner.db, &inner.hub, app, outcome.ops).await {
         tracing::error!(error = %e, app, "could not apply bot messages");
     }
+    outcome.result.is_ok()
 }
 
 /// Whether `text` is a command (`/…`) or mentions `@name`.

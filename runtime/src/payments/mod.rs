@@ -103,6 +103,20 @@ impl Payments {
         Ok(invoices::for_account(&self.db, account, status).await?)
     }
 
+    /// Ledger-wide checks for operators: transactions that do not sum to
+    /// zero, accounts whose cached balance differs from their entries, the
+    /// sum of all balances (zero when the books balance) and money issued.
+    pub async fn ledger_check(&self) -> Result<serde_json::Value, PaymentError> {
+        let (unbalanced, drifted, total) = ledger::audit(&self.db).await?;
+        let issued = -ledger::balance(&self.db, kind::ISSUANCE, "platform").await?;
+        Ok(serde_json::json!({
+            "unbalanced_transactions": unbalanced,
+            "drifted_accounts": drifted,
+            "sum_of_balances": total,
+            "issued": issued,
+        }))
+    }
+
     /// The invoice `id` if it is `account`'s.
     pub async fn invoice_of(&self, id: &str, account: &str) -> Result<Invoice, PaymentError> {
         match invoices::get(&self.db, id).await? {

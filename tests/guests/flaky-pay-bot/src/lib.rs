@@ -1,0 +1,31 @@
+//! `/invoice` bills the sender 100; the payment handler traps the first
+//! time it sees a payment event, then confirms it on the retry, counting
+//! how many times the event came.
+
+use miniapp_sdk::{Bot, Message, PaymentReceived, identity, messaging, payments, storage};
+
+struct FlakyPayBot;
+
+impl Bot for FlakyPayBot {
+    fn on_message(msg: Message) -> Result<(), String> {
+        if msg.command("/invoice").is_some() {
+            let me = identity::current_user().map_err(|e| e.code().to_string())?;
+            payments::create_invoice(&me, 100, "flaky", &msg.id).map_err(|e| e.code().to_string())?;
+        }
+        Ok(())
+    }
+
+    fn on_payment(payment: PaymentReceived) -> Result<(), String> {
+        let key = format!("attempts:{}", payment.id);
+        let attempts = storage::app().get_u64(&key).unwrap_or(0) + 1;
+        storage::app().set_u64(&key, attempts).map_err(|e| e.code().to_string())?;
+        if attempts == 1 {
+            panic!("crashing on the first delivery of {}", payment.id);
+        }
+        messaging::send(&payment.chat, &format!("paid {} after {attempts} deliveries", payment.invoice))
+            .map_err(|e| e.code().to_string())?;
+        Ok(())
+    }
+}
+
+miniapp_sdk::bot!(FlakyPayBot);

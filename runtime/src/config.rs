@@ -53,6 +53,8 @@ pub struct Limits {
     pub dispatch_concurrency: usize,
     /// Compiling one uploaded component may take at most this long.
     pub compile_timeout: Duration,
+    /// How long an invoice stays payable.
+    pub invoice_ttl: Duration,
 }
 
 impl Default for Limits {
@@ -79,6 +81,7 @@ impl Default for Limits {
             log_bytes_per_invocation: 64 << 10,
             dispatch_concurrency: 16,
             compile_timeout: Duration::from_secs(60),
+            invoice_ttl: Duration::from_secs(24 * 60 * 60),
         }
     }
 }

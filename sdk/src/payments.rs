@@ -11,6 +11,11 @@ pub fn create_invoice(user: &str, amount: u64, title: &str, key: &str) -> Result
     wit::create_invoice(user, amount, title, key)
 }
 
+/// Cancels an open invoice of this app.
+pub fn cancel_invoice(invoice: &str) -> Result<(), Error> {
+    wit::cancel_invoice(invoice)
+}
+
 /// Refunds `amount` of a paid invoice to its payer; idempotent per `key`.
 pub fn refund(invoice: &str, amount: u64, key: &str) -> Result<(), Error> {
     wit::refund(invoice, amount, key)

@@ -58,8 +58,21 @@ impl TestHost {
         Ok(host)
     }
 
+    /// Starts a host with a fresh data directory and extra `serve` arguments.
+    pub fn start_with(bin: &str, args: &[&str]) -> anyhow::Result<TestHost> {
+        let tmp = tempfile::tempdir()?;
+        let data = tmp.path().join("data");
+        let mut host = TestHost::launch(bin, &data, args)?;
+        host._tmp = Some(tmp);
+        Ok(host)
+    }
+
     /// Starts a host on `data` (which may hold an earlier host's state).
     pub fn start_in(bin: &str, data: &Path) -> anyhow::Result<TestHost> {
+        TestHost::launch(bin, data, &[])
+    }
+
+    fn launch(bin: &str, data: &Path, args: &[&str]) -> anyhow::Result<TestHost> {
         std::fs::create_dir_all(data)?;
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -68,6 +81,7 @@ impl TestHost {
         let mut child = Command::new(bin)
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(data)
+            .args(args)
             .env("MINIAPP_OPERATOR_TOKEN", OPERATOR_TOKEN)
             .env("RUST_LOG", "info,sqlx=warn,cranelift=warn,wasmtime=warn")
             .stdout(Stdio::piped())

@@ -154,6 +154,18 @@ async fn split_bill_invoices_everyone_and_pays_the_organiser_when_all_paid() {
         ),
         (200, 900, 900)
     );
+    let (_, public) = h
+        .call("GET", &format!("/v1/apps/{}", t.app), Some(&t.bob.token), None)
+        .await;
+    assert_eq!(
+        public["balance"],
+        Value::Null,
+        "only the developer sees the app's balance"
+    );
+    let (_, owner) = h
+        .call("GET", &format!("/v1/apps/{}", t.app), Some(OPERATOR_TOKEN), None)
+        .await;
+    assert_eq!(owner["balance"], 0, "everything collected was paid out");
     let (_, tx) = h.call("GET", "/v1/wallet/transactions", Some(&t.bob.token), None).await;
     let kinds: Vec<(&str, i64)> = tx["transactions"]
         .as_array()
@@ -344,4 +356,79 @@ async fn a_crashed_payment_handler_gets_the_event_again_until_it_succeeds() {
         .count();
     assert_eq!(confirmations, 1);
     assert_eq!(balance(&host, &alice).await, 400, "charged once");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cancelled_and_expired_invoices_cannot_be_paid_and_change_nothing() {
+    let host = TestHost::start_with(host_bin!(), &["--invoice-ttl-secs", "2"]).expect("host starts");
+    let dev = host.signup("Dev").await;
+    let app = host
+        .publish_approved(
+            &dev,
+            &manifest_of(guests::FLAKY_PAY_BOT_DIR),
+            guests::FLAKY_PAY_BOT_WASM,
+            None,
+        )
+        .await;
+    let alice = host.signup("Alice").await;
+    credit(&host, &alice, 500).await;
+    let chat = host.chat(&alice, &[]).await;
+    host.install(&alice, &chat, &app).await;
+
+    // Cancelled by the app.
+    let m = host.say(&alice, &chat, "/invoice").await;
+    host.wait_for(&alice, &chat, &m, |x| x["sender"] == app.as_str()).await;
+    let cancelled = open_invoices(&host, &alice).await[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let v = host.say(&alice, &chat, "/void").await;
+    host.wait_for(&alice, &chat, &v, |x| x["text"] == "void: cancelled")
+        .await;
+    let (status, body) = host
+        .call(
+            "POST",
+            &format!("/v1/invoices/{cancelled}/pay"),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap_or("").contains("cancelled"),
+        "{body}"
+    );
+    let v = host.say(&alice, &chat, "/void").await;
+    host.wait_for(&alice, &chat, &v, |x| x["text"] == "void: invalid").await;
+
+    // Expired after the host's 2 s invoice lifetime.
+    let m = host.say(&alice, &chat, "/invoice").await;
+    host.wait_for(&alice, &chat, &m, |x| {
+        x["sender"] == app.as_str() && x["id"].as_str() > Some(m.as_str())
+    })
+    .await;
+    let expiring = open_invoices(&host, &alice).await[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    tokio::time::sleep(std::time::Duration::from_millis(2_300)).await;
+    assert!(open_invoices(&host, &alice).await.is_empty());
+    let (_, expired) = host
+        .call("GET", "/v1/invoices?status=expired", Some(&alice.token), None)
+        .await;
+    assert_eq!(expired["invoices"][0]["id"], expiring.as_str());
+    let (status, body) = host
+        .call(
+            "POST",
+            &format!("/v1/invoices/{expiring}/pay"),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap_or("").contains("expired"),
+        "{body}"
+    );
+    assert_eq!(balance(&host, &alice).await, 500, "nothing was charged");
 }

@@ -69,7 +69,7 @@ pub(super) async fn catalogue(State(state): State<AppState>, _caller: Caller) ->
 /// An app: status, versions, requests and grants.
 pub(super) async fn show(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Path(app): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let found = state.registry.app(&app).await?;
@@ -100,10 +100,22 @@ pub(super) async fn show(
         .find(|v| found.active_version.as_deref() == v["version"].as_str())
         .map(|v| v["grants"].clone())
         .unwrap_or(Value::Null);
+    // The merchant account belongs to the developer: only they (and the
+    // operator) see its balance.
+    let owner_view = match &caller {
+        Caller::Operator => true,
+        Caller::Account(me) => me.id == found.owner_id,
+    };
+    let balance = if owner_view {
+        json!(crate::store::ledger::balance(&state.db, crate::store::ledger::kind::MERCHANT, &found.id).await?)
+    } else {
+        Value::Null
+    };
     Ok(Json(json!({
         "id": found.id,
         "name": found.name,
         "owner": found.owner_id,
+        "balance": balance,
         "status": found.status,
         "active_version": found.active_version,
         "grants": grants,

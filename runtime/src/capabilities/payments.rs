@@ -10,14 +10,10 @@ use super::identity::app_scoped_id;
 use super::messaging::OutgoingMessage;
 use super::{CapError, HostState, WitError, check_size};
 use crate::store::invoices::{self, NewInvoice};
-use crate::store::ledger::{self, CURRENCY, LedgerError, kind};
+use crate::store::ledger::{self, CURRENCY, LedgerError, MAX_AMOUNT, kind};
 use crate::store::messages::StoredButton;
 use crate::store::{chats, new_id, now_ms};
 
-/// Largest single amount, in minor units.
-pub const MAX_AMOUNT: u64 = 1_000_000_000_000;
-/// How long an invoice stays payable.
-pub const INVOICE_TTL_MS: i64 = 24 * 60 * 60 * 1_000;
 /// Longest idempotency key, in bytes.
 pub const MAX_KEY_BYTES: usize = 128;
 
@@ -27,7 +23,7 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
 }
 
 fn check_amount(amount: u64) -> Result<i64, CapError> {
-    if amount == 0 || amount > MAX_AMOUNT {
+    if amount == 0 || amount > MAX_AMOUNT as u64 {
         return Err(WitError::Invalid(format!("amount must be between 1 and {MAX_AMOUNT} minor units")).into());
     }
     Ok(amount as i64)
@@ -137,7 +133,7 @@ impl wit::Host for HostState {
                 currency: CURRENCY,
                 title: &title,
                 idempotency_key: &key,
-                expires_at: now_ms() + INVOICE_TTL_MS,
+                expires_at: now_ms() + i64::try_from(self.limits().invoice_ttl.as_millis()).unwrap_or(i64::MAX / 2),
             },
         )
         .await?;
@@ -158,6 +154,19 @@ impl wit::Host for HostState {
             }
             Err(existing) if existing.amount == amount && existing.account_id == account => Ok(existing.id),
             Err(_) => Err(WitError::Invalid("this idempotency key was used for a different invoice".into()).into()),
+        }
+    }
+
+    async fn cancel_invoice(&mut self, invoice: String) -> Result<(), CapError> {
+        self.require("payments").await?;
+        if invoices::cancel(&self.cx.services.db, &invoice, &self.cx.app_id).await? {
+            return Ok(());
+        }
+        match invoices::get(&self.cx.services.db, &invoice).await? {
+            Some(i) if *i.app == *self.cx.app_id => {
+                Err(WitError::Invalid(format!("the invoice is {} and cannot be cancelled", i.status)).into())
+            }
+            _ => Err(WitError::NotFound.into()),
         }
     }
 

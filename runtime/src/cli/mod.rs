@@ -42,6 +42,9 @@ enum Command {
         /// Where the sample apps are (for --demo).
         #[arg(long)]
         samples: Option<PathBuf>,
+        /// How long invoices stay payable, in seconds.
+        #[arg(long, default_value_t = 24 * 60 * 60)]
+        invoice_ttl_secs: u64,
     },
     /// Build an app for wasm32-wasip2 (release) and print the .wasm path.
     Build {
@@ -166,6 +169,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             operator_token,
             demo,
             samples,
+            invoice_ttl_secs,
         } => {
             let operator_token = match (operator_token, demo) {
                 (Some(t), _) => Some(t),
@@ -179,7 +183,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 listen,
                 data_dir: data.clone(),
                 operator_token: operator_token.clone(),
-                limits: Limits::default(),
+                limits: Limits {
+                    invoice_ttl: std::time::Duration::from_secs(invoice_ttl_secs.max(1)),
+                    ..Limits::default()
+                },
             };
             server::run(config, async |host, addr| {
                 if demo {

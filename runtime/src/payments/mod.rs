@@ -11,11 +11,8 @@ use tokio::sync::Notify;
 use crate::chat::Dispatcher;
 use crate::sandbox::BotEvent;
 use crate::store::invoices::{self, Invoice};
-use crate::store::ledger::{self, EntryView, LedgerError, kind};
+use crate::store::ledger::{self, EntryView, LedgerError, MAX_AMOUNT, kind};
 use crate::store::{Db, StoreError, accounts};
-
-/// Largest single amount, in minor units.
-pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
 
 /// Why a payment action was refused.
 #[derive(Debug, thiserror::Error)]

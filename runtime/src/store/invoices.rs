@@ -174,6 +174,17 @@ pub async fn mark_paid(conn: &mut AnyConnection, id: &str) -> StoreResult<bool> 
     Ok(done.rows_affected() > 0)
 }
 
+/// Cancels an open invoice of `app`; false if it was not open.
+pub async fn cancel(db: &Db, id: &str, app: &str) -> StoreResult<bool> {
+    let done =
+        sqlx::query("UPDATE invoices SET status = 'cancelled' WHERE id = $1 AND app_id = $2 AND status = 'open'")
+            .bind(id)
+            .bind(app)
+            .execute(db.pool())
+            .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 /// Adds `amount` to the refunded total if it stays within the paid amount.
 pub async fn add_refund(conn: &mut AnyConnection, id: &str, amount: i64) -> StoreResult<bool> {
     let done = sqlx::query(

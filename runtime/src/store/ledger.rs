@@ -12,6 +12,9 @@ use super::{Db, StoreError, StoreResult, new_id, now_ms};
 /// The one currency of this deployment.
 pub const CURRENCY: &str = "RUB";
 
+/// Largest single amount, in minor units.
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000;
+
 /// Kinds of ledger accounts.
 pub mod kind {
     /// A person's wallet.

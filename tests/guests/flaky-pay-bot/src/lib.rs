@@ -1,4 +1,4 @@
-//! `/invoice` bills the sender 100; the payment handler traps the first
+//! `/invoice` bills the sender 100 and `/void` cancels that invoice; the payment handler traps the first
 //! time it sees a payment event, then confirms it on the retry, counting
 //! how many times the event came.
 
@@ -10,7 +10,15 @@ impl Bot for FlakyPayBot {
     fn on_message(msg: Message) -> Result<(), String> {
         if msg.command("/invoice").is_some() {
             let me = identity::current_user().map_err(|e| e.code().to_string())?;
-            payments::create_invoice(&me, 100, "flaky", &msg.id).map_err(|e| e.code().to_string())?;
+            let id = payments::create_invoice(&me, 100, "flaky", &msg.id).map_err(|e| e.code().to_string())?;
+            storage::app().set("last", id.as_bytes()).map_err(|e| e.code().to_string())?;
+        } else if msg.command("/void").is_some() {
+            let last = storage::app().get("last").map_err(|e| e.code().to_string())?.unwrap_or_default();
+            let outcome = match payments::cancel_invoice(&String::from_utf8_lossy(&last)) {
+                Ok(()) => "cancelled".to_string(),
+                Err(e) => e.code().to_string(),
+            };
+            messaging::send(&msg.chat, &format!("void: {outcome}")).map_err(|e| e.code().to_string())?;
         }
         Ok(())
     }

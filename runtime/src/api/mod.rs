@@ -74,6 +74,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/apps", post(apps::publish).get(apps::catalogue))
         .route("/v1/apps/{app}", get(apps::show))
         .route("/v1/apps/{app}/logs", get(apps::logs))
+        .route("/v1/apps/{app}/suspend", post(review::suspend))
+        .route("/v1/apps/{app}/resume", post(review::resume))
+        .route("/v1/apps/{app}/rollback", post(review::rollback))
         .route("/v1/apps/{app}/config", get(config::list))
         .route("/v1/apps/{app}/config/{key}", put(config::set).delete(config::delete))
         .route(

@@ -51,3 +51,38 @@ pub(super) async fn audit(
     let entries = audit::list(&state.db, q.app.as_deref(), limit).await?;
     Ok(Json(json!({ "entries": entries })))
 }
+
+/// Body of the rollback route.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Rollback {
+    version: String,
+}
+
+/// Suspends an app at once.
+pub(super) async fn suspend(
+    State(state): State<AppState>,
+    _op: OperatorCaller,
+    Path(app): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(state.registry.suspend(&app).await?)))
+}
+
+/// Lets a suspended app run again.
+pub(super) async fn resume(
+    State(state): State<AppState>,
+    _op: OperatorCaller,
+    Path(app): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(state.registry.resume(&app).await?)))
+}
+
+/// Makes an earlier approved version the running one.
+pub(super) async fn rollback(
+    State(state): State<AppState>,
+    _op: OperatorCaller,
+    Path(app): Path<String>,
+    ApiJson(body): ApiJson<Rollback>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!(state.registry.rollback(&app, &body.version).await?)))
+}

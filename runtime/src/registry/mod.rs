@@ -3,6 +3,7 @@
 //! workflow that turns a pending version into an approved one.
 
 pub mod inspect;
+mod lifecycle;
 pub mod manifest;
 mod review;
 

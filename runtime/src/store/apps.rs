@@ -328,3 +328,26 @@ pub async fn approved(db: &Db) -> StoreResult<Vec<App>> {
     .await?;
     rows.iter().map(app_from_row).collect()
 }
+
+/// Sets an app's status (`active` or `suspended`); false if no such app.
+pub async fn set_status(db: &Db, app: &str, status: &str) -> StoreResult<bool> {
+    let done = sqlx::query("UPDATE apps SET status = $1 WHERE id = $2")
+        .bind(status)
+        .bind(app)
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Makes an approved `version` the app's active one; false if it is not approved.
+pub async fn activate(db: &Db, app: &str, version: &str) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE apps SET active_version = $1 WHERE id = $2 AND EXISTS \
+         (SELECT 1 FROM app_versions v WHERE v.app_id = $2 AND v.version = $1 AND v.status = 'approved')",
+    )
+    .bind(version)
+    .bind(app)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() > 0)
+}

@@ -60,12 +60,7 @@ async fn main() {
         noisy_chats.push(c);
     }
 
-    let url = format!(
-        "{}/v1/chats/{chat}/events?token={}",
-        host.base.replace("http://", "ws://"),
-        user.token
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket");
+    let mut ws = host.events(&user, &chat).await;
     let mut round_trip = async |n: usize| -> Duration {
         let text = format!("/echo bench {n}");
         let start = Instant::now();

@@ -39,6 +39,9 @@ pub struct TestHost {
     http: reqwest::Client,
 }
 
+/// A chat's events WebSocket.
+pub type Events = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
 /// A signed-up account.
 #[derive(Debug, Clone)]
 pub struct User {
@@ -242,6 +245,19 @@ impl TestHost {
         // A chunked body has its length on the first line.
         let json = body.lines().find(|l| l.starts_with('{')).unwrap_or_default();
         (status, serde_json::from_str(json).unwrap_or(Value::Null))
+    }
+
+    /// Opens the chat's events WebSocket as `user`.
+    pub async fn events(&self, user: &User, chat: &str) -> Events {
+        let url = format!(
+            "{}/v1/chats/{chat}/events?token={}",
+            self.base.replace("http://", "ws://"),
+            user.token
+        );
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("the events WebSocket opens");
+        ws
     }
 
     /// Signs up an account.

@@ -24,12 +24,7 @@ async fn bot_edits_and_deletes_only_its_own_messages_and_clients_see_it() {
     let alice = host.signup("Alice").await;
     let chat = host.chat(&alice, &[]).await;
     host.install(&alice, &chat, &bot).await;
-    let url = format!(
-        "{}/v1/chats/{chat}/events?token={}",
-        host.base.replace("http://", "ws://"),
-        alice.token
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket");
+    let mut ws = host.events(&alice, &chat).await;
 
     let m = host.say(&alice, &chat, "/draft").await;
     let done = host

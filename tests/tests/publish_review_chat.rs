@@ -70,12 +70,7 @@ async fn cli_published_echo_bot_answers_echo_and_count_in_a_two_person_chat() {
     host.install(&alice, &chat, &app).await;
 
     // Alice watches the chat's events while Bob talks to the bot.
-    let url = format!(
-        "{}/v1/chats/{chat}/events?token={}",
-        host.base.replace("http://", "ws://"),
-        alice.token
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket opens");
+    let mut ws = host.events(&alice, &chat).await;
 
     let first = host.say(&bob, &chat, "/echo hi").await;
     assert_eq!(host.bot_reply(&bob, &chat, &first, &app).await, "hi");

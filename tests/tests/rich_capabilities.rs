@@ -27,12 +27,7 @@ async fn poll_bot_counts_one_vote_per_person_by_editing_its_message() {
     );
     let chat = host.chat(&alice, &[&bob]).await;
     host.install(&alice, &chat, &poll).await;
-    let url = format!(
-        "{}/v1/chats/{chat}/events?token={}",
-        host.base.replace("http://", "ws://"),
-        alice.token
-    );
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket");
+    let mut ws = host.events(&alice, &chat).await;
 
     let m = host.say(&alice, &chat, "/poll Lunch? | Pizza | Sushi").await;
     let posted = host.wait_for(&alice, &chat, &m, |m| m["sender"] == poll.as_str()).await;

@@ -4,21 +4,10 @@
 
 use super::{Registry, RegistryError};
 use crate::store::apps::{self, App};
-use crate::store::audit::{self, AuditEntry};
 
 impl Registry {
     async fn audited(&self, app: &str, action: &str, detail: String) -> Result<App, RegistryError> {
-        audit::record(
-            &self.db,
-            AuditEntry {
-                actor: "operator".into(),
-                action: action.into(),
-                app_id: Some(app.into()),
-                detail,
-                ..AuditEntry::default()
-            },
-        )
-        .await?;
+        self.record("operator".into(), app, action, detail).await?;
         self.app(app).await
     }
 

@@ -172,17 +172,9 @@ impl Registry {
             AddVersionError::VersionExists => RegistryError::VersionExists(manifest.name.clone(), version.clone()),
             AddVersionError::Store(e) => RegistryError::Store(e),
         })?;
-        audit::record(
-            &self.db,
-            AuditEntry {
-                actor: format!("account:{owner}"),
-                action: "version.published".into(),
-                app_id: Some(app_id.clone()),
-                detail: format!("{} {version} ({sha256})", manifest.name),
-                ..AuditEntry::default()
-            },
-        )
-        .await?;
+        let detail = format!("{} {version} ({sha256})", manifest.name);
+        self.record(format!("account:{owner}"), &app_id, "version.published", detail)
+            .await?;
         self.compile_in_background(app_id.clone(), version.clone(), sha256.clone());
         Ok(Published {
             app: app_id,
@@ -205,6 +197,19 @@ impl Registry {
                 }
             }
         });
+    }
+
+    /// Writes a lifecycle transition of `app` to the audit log.
+    async fn record(&self, actor: String, app: &str, action: &str, detail: String) -> Result<(), RegistryError> {
+        let entry = AuditEntry {
+            actor,
+            action: action.into(),
+            app_id: Some(app.into()),
+            detail,
+            ..AuditEntry::default()
+        };
+        audit::record(&self.db, entry).await?;
+        Ok(())
     }
 
     /// The app `id`.

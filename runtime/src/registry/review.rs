@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 use super::{Registry, RegistryError};
 use crate::config::LimitOverrides;
 use crate::store::apps;
-use crate::store::audit::{self, AuditEntry};
 
 /// A pending version as the operator sees it.
 #[derive(Debug, Clone, Serialize)]
@@ -153,17 +152,7 @@ impl Registry {
                 )));
             }
         };
-        audit::record(
-            &self.db,
-            AuditEntry {
-                actor: "operator".into(),
-                action: action.into(),
-                app_id: Some(app.into()),
-                detail,
-                ..AuditEntry::default()
-            },
-        )
-        .await?;
+        self.record("operator".into(), app, action, detail).await?;
         apps::version(&self.db, app, version)
             .await?
             .ok_or_else(|| RegistryError::NotFound(format!("app {app:?} has no version {version:?}")))

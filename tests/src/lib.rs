@@ -39,6 +39,18 @@ pub struct TestHost {
     http: reqwest::Client,
 }
 
+/// What [`TestHost::solo_chat_with`] sets up.
+pub struct Solo {
+    /// The developer who published the app.
+    pub dev: User,
+    /// The approved app's id.
+    pub app: String,
+    /// Alice, alone in the chat.
+    pub alice: User,
+    /// The chat, with the app installed.
+    pub chat: String,
+}
+
 /// A chat's events WebSocket.
 pub type Events = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -333,6 +345,18 @@ impl TestHost {
             .await;
         assert_eq!(status, StatusCode::OK, "approve failed: {body}");
         app
+    }
+
+    /// A developer publishes the app in `dir`/`wasm` (approved with
+    /// `grants`, or everything requested) and Alice installs it in a chat of
+    /// her own.
+    pub async fn solo_chat_with(&self, dir: &str, wasm: &str, grants: Option<&[&str]>) -> Solo {
+        let dev = self.signup("Dev").await;
+        let app = self.publish_approved(&dev, &manifest_of(dir), wasm, grants).await;
+        let alice = self.signup("Alice").await;
+        let chat = self.chat(&alice, &[]).await;
+        self.install(&alice, &chat, &app).await;
+        Solo { dev, app, alice, chat }
     }
 
     /// Creates a chat of `owner` and `members`; returns its id.

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use miniapp_tests::{TestHost, guests, host_bin, manifest_of};
+use miniapp_tests::{Solo, TestHost, guests, host_bin, manifest_of};
 use reqwest::StatusCode;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -123,18 +123,9 @@ async fn config_values_reach_the_app_and_secrets_never_come_back_out() {
 #[tokio::test(flavor = "multi_thread")]
 async fn app_without_the_config_grant_is_denied() {
     let host = TestHost::start(host_bin!()).expect("host starts");
-    let dev = host.signup("Dev").await;
-    let app = host
-        .publish_approved(
-            &dev,
-            &manifest_of(guests::NET_BOT_DIR),
-            guests::NET_BOT_WASM,
-            Some(&["messaging.send"]),
-        )
+    let Solo { app, alice, chat, .. } = host
+        .solo_chat_with(guests::NET_BOT_DIR, guests::NET_BOT_WASM, Some(&["messaging.send"]))
         .await;
-    let alice = host.signup("Alice").await;
-    let chat = host.chat(&alice, &[]).await;
-    host.install(&alice, &chat, &app).await;
     let m = host.say(&alice, &chat, "/config greeting").await;
     assert_eq!(
         host.bot_reply(&alice, &chat, &m, &app).await,

@@ -2,7 +2,7 @@
 //! typed bodies on every route; garbage uploads. Each gets a 4xx with the
 //! error object — never a 500 — and changes nothing.
 
-use miniapp_tests::{OPERATOR_TOKEN, TestHost, User, guests, host_bin, manifest_of};
+use miniapp_tests::{OPERATOR_TOKEN, Solo, TestHost, User, guests, host_bin, manifest_of};
 use proptest::prelude::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -52,13 +52,9 @@ fn bad_bodies() -> Vec<(&'static str, Vec<u8>)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn malformed_bodies_on_every_route_get_4xx_and_change_nothing() {
     let host = TestHost::start(host_bin!()).expect("host starts");
-    let dev = host.signup("Dev").await;
-    let app = host
-        .publish_approved(&dev, &manifest_of(guests::ECHO_BOT_DIR), guests::ECHO_BOT_WASM, None)
+    let Solo { app, alice, chat, .. } = host
+        .solo_chat_with(guests::ECHO_BOT_DIR, guests::ECHO_BOT_WASM, None)
         .await;
-    let alice = host.signup("Alice").await;
-    let chat = host.chat(&alice, &[]).await;
-    host.install(&alice, &chat, &app).await;
     let m = host.say(&alice, &chat, "/echo hi").await;
     host.bot_reply(&alice, &chat, &m, &app).await;
     let before = snapshot(&host, &alice, &chat).await;

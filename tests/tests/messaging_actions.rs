@@ -5,25 +5,18 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use miniapp_tests::{TestHost, guests, host_bin, manifest_of};
+use miniapp_tests::{Solo, TestHost, guests, host_bin, manifest_of};
 use reqwest::StatusCode;
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bot_edits_and_deletes_only_its_own_messages_and_clients_see_it() {
     let host = TestHost::start(host_bin!()).expect("host starts");
-    let dev = host.signup("Dev").await;
-    let bot = host
-        .publish_approved(
-            &dev,
-            &manifest_of(guests::CHATTY_BOT_DIR),
-            guests::CHATTY_BOT_WASM,
-            None,
-        )
+    let Solo {
+        app: bot, alice, chat, ..
+    } = host
+        .solo_chat_with(guests::CHATTY_BOT_DIR, guests::CHATTY_BOT_WASM, None)
         .await;
-    let alice = host.signup("Alice").await;
-    let chat = host.chat(&alice, &[]).await;
-    host.install(&alice, &chat, &bot).await;
     let mut ws = host.events(&alice, &chat).await;
 
     let m = host.say(&alice, &chat, "/draft").await;

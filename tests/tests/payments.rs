@@ -2,7 +2,7 @@
 //! split-bill sample app, paying twice and concurrently, refunds, and the
 //! errors that change nothing.
 
-use miniapp_tests::{OPERATOR_TOKEN, TestHost, User, guests, host_bin, manifest_of};
+use miniapp_tests::{OPERATOR_TOKEN, Solo, TestHost, User, guests, host_bin, manifest_of};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -312,19 +312,10 @@ async fn ten_concurrent_pays_charge_once_and_bad_payments_change_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crashed_payment_handler_gets_the_event_again_until_it_succeeds() {
     let host = TestHost::start(host_bin!()).expect("host starts");
-    let dev = host.signup("Dev").await;
-    let app = host
-        .publish_approved(
-            &dev,
-            &manifest_of(guests::FLAKY_PAY_BOT_DIR),
-            guests::FLAKY_PAY_BOT_WASM,
-            None,
-        )
+    let Solo { dev, app, alice, chat } = host
+        .solo_chat_with(guests::FLAKY_PAY_BOT_DIR, guests::FLAKY_PAY_BOT_WASM, None)
         .await;
-    let alice = host.signup("Alice").await;
     credit(&host, &alice, 500).await;
-    let chat = host.chat(&alice, &[]).await;
-    host.install(&alice, &chat, &app).await;
     let m = host.say(&alice, &chat, "/invoice").await;
     let invoice = host.wait_for(&alice, &chat, &m, |x| x["sender"] == app.as_str()).await;
     let id = open_invoices(&host, &alice).await[0]["id"]
@@ -361,19 +352,10 @@ async fn a_crashed_payment_handler_gets_the_event_again_until_it_succeeds() {
 #[tokio::test(flavor = "multi_thread")]
 async fn cancelled_and_expired_invoices_cannot_be_paid_and_change_nothing() {
     let host = TestHost::start_with(host_bin!(), &["--invoice-ttl-secs", "2"]).expect("host starts");
-    let dev = host.signup("Dev").await;
-    let app = host
-        .publish_approved(
-            &dev,
-            &manifest_of(guests::FLAKY_PAY_BOT_DIR),
-            guests::FLAKY_PAY_BOT_WASM,
-            None,
-        )
+    let Solo { app, alice, chat, .. } = host
+        .solo_chat_with(guests::FLAKY_PAY_BOT_DIR, guests::FLAKY_PAY_BOT_WASM, None)
         .await;
-    let alice = host.signup("Alice").await;
     credit(&host, &alice, 500).await;
-    let chat = host.chat(&alice, &[]).await;
-    host.install(&alice, &chat, &app).await;
 
     // Cancelled by the app.
     let m = host.say(&alice, &chat, "/invoice").await;

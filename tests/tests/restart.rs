@@ -1,20 +1,16 @@
 //! Restarting on the same data directory keeps everything and reuses the
 //! compiled artifacts.
 
-use miniapp_tests::{TestHost, guests, host_bin, manifest_of};
+use miniapp_tests::{Solo, TestHost, guests, host_bin};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn host_restarted_on_the_same_data_serves_the_approved_bot_without_recompiling() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
     let host = TestHost::start_in(host_bin!(), &data).expect("host starts");
-    let dev = host.signup("Dev").await;
-    let app = host
-        .publish_approved(&dev, &manifest_of(guests::ECHO_BOT_DIR), guests::ECHO_BOT_WASM, None)
+    let Solo { app, alice, chat, .. } = host
+        .solo_chat_with(guests::ECHO_BOT_DIR, guests::ECHO_BOT_WASM, None)
         .await;
-    let alice = host.signup("Alice").await;
-    let chat = host.chat(&alice, &[]).await;
-    host.install(&alice, &chat, &app).await;
     let m = host.say(&alice, &chat, "/echo before").await;
     assert_eq!(host.bot_reply(&alice, &chat, &m, &app).await, "before");
     assert!(host.metric("miniapp_components_compiled_total").await >= 1.0);

@@ -8,7 +8,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use futures::StreamExt;
-use miniapp_tests::{OPERATOR_TOKEN, TestHost, guests, host_bin, manifest_of};
+use miniapp_tests::{OPERATOR_TOKEN, Solo, TestHost, guests, host_bin, manifest_of};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -369,18 +369,15 @@ async fn ungranted_identity_scopes_and_signing_are_denied_and_ids_differ_per_app
 #[tokio::test(flavor = "multi_thread")]
 async fn without_messaging_read_a_bot_only_sees_commands_and_mentions() {
     let host = TestHost::start(host_bin!()).expect("host starts");
-    let dev = host.signup("Dev").await;
-    let echo = host
-        .publish_approved(
-            &dev,
-            &manifest_of(guests::ECHO_BOT_DIR),
+    let Solo {
+        app: echo, alice, chat, ..
+    } = host
+        .solo_chat_with(
+            guests::ECHO_BOT_DIR,
             guests::ECHO_BOT_WASM,
             Some(&["messaging.send", "storage"]),
         )
         .await;
-    let alice = host.signup("Alice").await;
-    let chat = host.chat(&alice, &[]).await;
-    host.install(&alice, &chat, &echo).await;
     host.say(&alice, &chat, "small talk the bot must not see").await;
     host.say(&alice, &chat, "hey @echo-bot, this one it sees").await;
     let m = host.say(&alice, &chat, "/count").await;

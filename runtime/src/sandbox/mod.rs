@@ -121,6 +121,19 @@ pub struct Sandbox {
     prepared: Mutex<HashMap<(String, String), Arc<Prepared>>>,
     /// Components that failed to load, by sha256: never retried.
     broken: Mutex<HashMap<String, String>>,
+    /// Guest code runs on its own runtime, so guests that use their whole
+    /// CPU budget slow each other, not the API, the database or the
+    /// WebSockets on the main runtime.
+    guests: Option<tokio::runtime::Runtime>,
+    guest_handle: tokio::runtime::Handle,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(rt) = self.guests.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl Sandbox {
@@ -128,7 +141,15 @@ impl Sandbox {
     pub fn new(engine: Engine, services: Arc<Services>, blobs: BlobStore) -> anyhow::Result<Sandbox> {
         let mut linker = Linker::new(engine.wasmtime());
         capabilities::add_to_linker(&mut linker)?;
+        let guests = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+            .thread_name("miniapp-guest")
+            .enable_all()
+            .build()?;
+        let guest_handle = guests.handle().clone();
         Ok(Sandbox {
+            guests: Some(guests),
+            guest_handle,
             engine,
             linker,
             services,
@@ -232,13 +253,23 @@ impl Sandbox {
     /// `chat`. Log lines (the guest's, its stdout/stderr and any failure)
     /// are written to the app's log before this returns.
     pub async fn handle_event(
-        &self,
+        self: &Arc<Self>,
         target: &Target,
         chat: Option<&str>,
         account: Option<&str>,
         event: BotEvent,
     ) -> Outcome {
-        let (result, mut state) = self.run(target, chat, account, event).await;
+        let this = self.clone();
+        let (guest_target, guest_chat, guest_account) =
+            (target.clone(), chat.map(str::to_string), account.map(str::to_string));
+        let run = self.guest_handle.spawn(async move {
+            this.run(&guest_target, guest_chat.as_deref(), guest_account.as_deref(), event)
+                .await
+        });
+        let (result, mut state) = match run.await {
+            Ok(done) => done,
+            Err(e) => (Err(InvokeError::Trap(format!("the invocation task failed: {e}"))), None),
+        };
         let mut lines = state.as_mut().map(|s| std::mem::take(&mut s.logs)).unwrap_or_default();
         if let Err(e) = &result {
             lines.push(NewLogLine {

@@ -55,6 +55,10 @@ pub struct Limits {
     pub compile_timeout: Duration,
     /// How long an invoice stays payable.
     pub invoice_ttl: Duration,
+    /// How long a web app's launch token can be exchanged for a session.
+    pub launch_token_ttl: Duration,
+    /// How long a web app's session lasts.
+    pub web_session_ttl: Duration,
 }
 
 impl Default for Limits {
@@ -82,6 +86,8 @@ impl Default for Limits {
             dispatch_concurrency: 16,
             compile_timeout: Duration::from_secs(60),
             invoice_ttl: Duration::from_secs(24 * 60 * 60),
+            launch_token_ttl: Duration::from_secs(5 * 60),
+            web_session_ttl: Duration::from_secs(60 * 60),
         }
     }
 }

@@ -16,3 +16,4 @@ pub mod sandbox;
 pub mod server;
 pub mod signing;
 pub mod store;
+pub mod webapps;

@@ -63,6 +63,19 @@ impl Host {
         let chat = ChatService::new(db.clone(), sandbox.clone());
         let signing = crate::signing::Signing::new(db.clone(), chat.dispatcher().clone());
         let payments = crate::payments::Payments::start(db.clone(), chat.dispatcher().clone());
+        let launch_key = secrets::get_or_create(&db, "launch-key", || {
+            let mut key = [0u8; 32];
+            rand::rng().fill_bytes(&mut key);
+            hex::encode(key)
+        })
+        .await?;
+        let webapps = crate::webapps::WebApps::new(
+            db.clone(),
+            chat.dispatcher().clone(),
+            hex::decode(launch_key).context("stored launch key is not hex")?,
+            config.limits.launch_token_ttl,
+            config.limits.web_session_ttl,
+        );
         let registry = Registry::new(db.clone(), blobs, sandbox, config.limits.clone());
         let state = AppState {
             db,
@@ -70,6 +83,7 @@ impl Host {
             registry,
             signing,
             payments,
+            webapps,
             engine,
             operator_token_hash: config.operator_token.as_deref().map(hash_token),
             limits: Arc::new(config.limits.clone()),

@@ -46,12 +46,16 @@ pub mod log;
 pub mod messaging;
 pub mod payments;
 pub mod storage;
+pub mod web;
 
 pub use bindings::miniapp::platform::types::{Button, Error, OutgoingMessage};
 pub use event::{Bot, ButtonPress, Message, PaymentReceived, SignatureResult, SignatureStatus};
 
 #[doc(hidden)]
 pub use event::dispatch as __dispatch;
+#[doc(hidden)]
+pub use wasi as __wasi;
+pub use web::WebApp;
 
 impl Error {
     /// A short, stable code for the error: `denied`, `consent-required`,
@@ -89,5 +93,43 @@ macro_rules! bot {
         }
 
         $crate::bindings::export!(__MiniappBotExport with_types_in $crate::bindings);
+    };
+}
+
+/// Exports a type implementing [`WebApp`] as this component's
+/// `wasi:http/incoming-handler`, so the host can serve it under
+/// `/apps/{app}/`. Use it once, at the crate root; it combines with
+/// [`bot!`] in one component (manifest `kind = "app"`).
+///
+/// ```no_run
+/// use miniapp_sdk::web::{Request, Response, WebApp, escape};
+///
+/// struct Hello;
+///
+/// impl WebApp for Hello {
+///     fn serve(request: Request) -> Response {
+///         let who = miniapp_sdk::identity::current_user().unwrap_or_default();
+///         Response::html(format!("<h1>Hello, {}</h1><p>{}</p>", escape(&who), escape(&request.path)))
+///     }
+/// }
+///
+/// miniapp_sdk::web_app!(Hello);
+/// ```
+#[macro_export]
+macro_rules! web_app {
+    ($app:ty) => {
+        #[doc(hidden)]
+        struct __MiniappWebHandler;
+
+        impl $crate::__wasi::exports::http::incoming_handler::Guest for __MiniappWebHandler {
+            fn handle(
+                request: $crate::__wasi::http::types::IncomingRequest,
+                out: $crate::__wasi::http::types::ResponseOutparam,
+            ) {
+                $crate::web::serve::<$app>(request, out)
+            }
+        }
+
+        $crate::__wasi::http::proxy::export!(__MiniappWebHandler);
     };
 }

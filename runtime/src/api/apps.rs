@@ -57,13 +57,30 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
 
 /// Approved apps users can add to chats.
 pub(super) async fn catalogue(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<Value>> {
-    let list: Vec<Value> = apps::approved(&state.db)
+    let mut list = Vec::new();
+    for a in apps::approved(&state.db)
         .await?
         .into_iter()
         .filter(|a| a.status == "active")
-        .map(|a| json!({ "id": a.id, "name": a.name, "version": a.active_version }))
-        .collect();
+    {
+        let kind = active_kind(&state, &a).await?;
+        list.push(json!({
+            "id": a.id, "name": a.name, "version": a.active_version,
+            "kind": kind, "web": crate::registry::entry_points(&kind).web,
+        }));
+    }
     Ok(Json(json!({ "apps": list })))
+}
+
+/// The kind (`bot`, `web-app`, `app`) of an app's running version; empty if none runs.
+pub(super) async fn active_kind(state: &AppState, app: &apps::App) -> ApiResult<String> {
+    Ok(match app.active_version.as_deref() {
+        Some(v) => apps::version(&state.db, &app.id, v)
+            .await?
+            .map(|v| v.kind)
+            .unwrap_or_default(),
+        None => String::new(),
+    })
 }
 
 /// An app: status, versions, requests and grants.

@@ -81,7 +81,11 @@ pub(super) async fn installed(
     let mut list = Vec::new();
     for id in installs::apps_in_chat(&state.db, &chat).await? {
         if let Some(app) = apps::get(&state.db, &id).await? {
-            list.push(json!({ "id": app.id, "name": app.name, "status": app.status, "version": app.active_version }));
+            let kind = super::apps::active_kind(&state, &app).await?;
+            list.push(json!({
+                "id": app.id, "name": app.name, "status": app.status, "version": app.active_version,
+                "kind": kind, "web": crate::registry::entry_points(&kind).web,
+            }));
         }
     }
     Ok(Json(json!({ "apps": list })))

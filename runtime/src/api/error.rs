@@ -133,9 +133,17 @@ impl From<RegistryError> for ApiError {
     }
 }
 
+/// Marks a response a web app wrote itself: its status and body are the
+/// app's, not the API's, so they keep their shape.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AppResponse;
+
 /// Gives error responses made outside the handlers (body-limit and timeout
 /// layers, axum's own rejections) the API's error shape.
 pub(crate) async fn error_shape(response: Response) -> Response {
+    if response.extensions().get::<AppResponse>().is_some() {
+        return response;
+    }
     let status = response.status();
     let is_json = response
         .headers()

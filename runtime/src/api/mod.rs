@@ -16,13 +16,15 @@ mod messages;
 mod payments;
 mod review;
 mod signatures;
+mod web_apps;
+mod web_client;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
+use axum::routing::{any, get, post, put};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
@@ -48,6 +50,8 @@ pub struct AppState {
     pub signing: crate::signing::Signing,
     /// Wallets, invoices and payment events.
     pub payments: crate::payments::Payments,
+    /// Web-app launches and sessions.
+    pub webapps: crate::webapps::WebApps,
     /// The engine, for its counters.
     pub engine: Engine,
     /// sha256 (hex) of the operator's token, if one is set.
@@ -61,6 +65,8 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.limits.max_request_bytes;
     let request_timeout = state.limits.request_timeout;
     Router::new()
+        .route("/", get(web_client::index))
+        .route("/static/{file}", get(web_client::asset))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .route("/v1/accounts", post(accounts::create))
@@ -68,6 +74,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/chats", post(chats::create).get(chats::list))
         .route("/v1/chats/{chat}", get(chats::show))
         .route("/v1/chats/{chat}/apps", post(chats::install).get(chats::installed))
+        .route("/v1/chats/{chat}/apps/{app}/launch", post(web_apps::launch))
+        .route("/apps/{app}", any(web_apps::bare))
+        .route("/apps/{app}/", any(web_apps::serve_root))
+        .route("/apps/{app}/{*rest}", any(web_apps::serve))
         .route("/v1/chats/{chat}/messages", post(messages::post).get(messages::list))
         .route("/v1/chats/{chat}/messages/{msg}/buttons/{n}", post(messages::press))
         .route("/v1/chats/{chat}/events", get(events::subscribe))

@@ -59,6 +59,22 @@ impl Dispatcher {
         }
     }
 
+    /// Stores what an invocation outside dispatch (a web request) sent,
+    /// edited or deleted, and tells the chats' subscribers.
+    pub async fn apply_outbox(&self, app: &str, ops: Vec<OutboxOp>) -> StoreResult<()> {
+        apply_ops(&self.inner.db, &self.inner.hub, app, ops).await
+    }
+
+    /// The runnable version of `app` (active, approved), with the host's limits applied.
+    pub async fn target(&self, app: &str) -> StoreResult<Option<Target>> {
+        resolve_target(&self.inner.db, app, &self.inner.sandbox.engine().limits().app).await
+    }
+
+    /// The sandbox apps run in.
+    pub fn sandbox(&self) -> &Arc<Sandbox> {
+        &self.inner.sandbox
+    }
+
     /// (completed, failed) invocation counts since start.
     pub fn counts(&self) -> (u64, u64) {
         (

@@ -45,6 +45,9 @@ enum Command {
         /// How long invoices stay payable, in seconds.
         #[arg(long, default_value_t = 24 * 60 * 60)]
         invoice_ttl_secs: u64,
+        /// How long a web app's launch token stays valid, in seconds.
+        #[arg(long, default_value_t = 5 * 60)]
+        launch_ttl_secs: u64,
     },
     /// Build an app for wasm32-wasip2 (release) and print the .wasm path.
     Build {
@@ -170,6 +173,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             demo,
             samples,
             invoice_ttl_secs,
+            launch_ttl_secs,
         } => {
             let operator_token = match (operator_token, demo) {
                 (Some(t), _) => Some(t),
@@ -185,6 +189,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 operator_token: operator_token.clone(),
                 limits: Limits {
                     invoice_ttl: std::time::Duration::from_secs(invoice_ttl_secs.max(1)),
+                    launch_token_ttl: std::time::Duration::from_secs(launch_ttl_secs.max(1)),
                     ..Limits::default()
                 },
             };

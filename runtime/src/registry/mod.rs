@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::capabilities::grants::{ImportRule, grants_for_import};
 use crate::config::Limits;
-use crate::sandbox::Sandbox;
+use crate::sandbox::{EntryPoints, Sandbox};
 use crate::store::apps::{self, AddVersionError, NewVersion};
 use crate::store::audit::{self, AuditEntry};
 use crate::store::blobs::BlobStore;
@@ -24,6 +24,16 @@ pub use review::{Decision, ReviewItem};
 
 /// The WIT export every bot must provide.
 pub const BOT_HANDLER_EXPORT: &str = "miniapp:platform/handler@0.1.0";
+/// The export every web app must provide (any `0.2.x` version).
+pub const WEB_HANDLER_EXPORT: &str = "wasi:http/incoming-handler@0.2";
+
+/// The entry points an app of `kind` must export.
+pub fn entry_points(kind: &str) -> EntryPoints {
+    EntryPoints {
+        bot: matches!(kind, "bot" | "app"),
+        web: matches!(kind, "web-app" | "app"),
+    }
+}
 
 /// Why an upload or review was refused.
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +154,18 @@ impl Registry {
                 inspection.exports
             )));
         }
+        if matches!(manifest.kind, AppKind::WebApp | AppKind::App)
+            && !inspection
+                .exports
+                .iter()
+                .any(|e| e.starts_with(&format!("{WEB_HANDLER_EXPORT}.")))
+        {
+            return Err(RegistryError::MissingExport(format!(
+                "a {} must export {WEB_HANDLER_EXPORT}.x; this component exports {:?}",
+                manifest.kind.as_str(),
+                inspection.exports
+            )));
+        }
         let blobs = self.blobs.clone();
         let (sha256, size) =
             tokio::task::spawn_blocking(move || blobs.put(&component).map(|sha| (sha, component.len())))
@@ -175,7 +197,12 @@ impl Registry {
         let detail = format!("{} {version} ({sha256})", manifest.name);
         self.record(format!("account:{owner}"), &app_id, "version.published", detail)
             .await?;
-        self.compile_in_background(app_id.clone(), version.clone(), sha256.clone());
+        self.compile_in_background(
+            app_id.clone(),
+            version.clone(),
+            sha256.clone(),
+            entry_points(manifest.kind.as_str()),
+        );
         Ok(Published {
             app: app_id,
             name: manifest.name,
@@ -186,10 +213,10 @@ impl Registry {
         })
     }
 
-    fn compile_in_background(&self, app: String, version: String, sha256: String) {
+    fn compile_in_background(&self, app: String, version: String, sha256: String, needs: EntryPoints) {
         let this = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = this.sandbox.compile(&sha256).await {
+            if let Err(e) = this.sandbox.compile(&sha256, needs).await {
                 tracing::warn!(app, version, error = %e, "uploaded component failed to compile");
                 let reason = format!("rejected automatically: {e}");
                 if let Err(e) = apps::reject(&this.db, &app, &version, &reason).await {

@@ -4,6 +4,7 @@
 //! services above never touch wasmtime types.
 
 mod event;
+mod web;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,6 +12,8 @@ use std::time::Duration;
 
 use tokio::sync::Mutex;
 use wasmtime::component::Linker;
+
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::capabilities::bindings::BotPre;
 use crate::capabilities::{self, Grants, HostState, Invocation, OutboxOp, Services};
@@ -21,6 +24,16 @@ use crate::store::blobs::BlobStore;
 use crate::store::logs::{self, NewLogLine};
 
 pub use event::BotEvent;
+pub use web::WebOutcome;
+
+/// Which entry points a component must provide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryPoints {
+    /// The chat-event handler (world `bot`).
+    pub bot: bool,
+    /// `wasi:http/incoming-handler` (world `web-app`).
+    pub web: bool,
+}
 
 /// An approved app version, ready to be run.
 #[derive(Debug, Clone)]
@@ -63,6 +76,11 @@ pub enum InvokeError {
     Trap(String),
     /// The handler returned an error.
     Handler(String),
+    /// The app does not provide this entry point (a bot asked to serve a
+    /// page, or a web app sent a chat event).
+    NoEntryPoint(&'static str),
+    /// A web app answered without a usable response.
+    BadResponse(String),
 }
 
 impl std::fmt::Display for InvokeError {
@@ -94,6 +112,8 @@ impl std::fmt::Display for InvokeError {
             }
             InvokeError::Trap(e) => write!(f, "guest trapped: {e}"),
             InvokeError::Handler(e) => write!(f, "handler returned an error: {e}"),
+            InvokeError::NoEntryPoint(which) => write!(f, "the app does not export {which}"),
+            InvokeError::BadResponse(e) => write!(f, "the web app's response was unusable: {e}"),
         }
     }
 }
@@ -108,7 +128,8 @@ pub struct Outcome {
 }
 
 struct Prepared {
-    pre: BotPre<HostState>,
+    bot: Option<BotPre<HostState>>,
+    web: Option<ProxyPre<HostState>>,
     grants: Arc<Grants>,
 }
 
@@ -165,40 +186,77 @@ impl Sandbox {
     }
 
     /// Compiles (or loads from the artifact cache) the component `sha256`
-    /// off the async executor and links it against the platform's
-    /// interfaces as a bot; used at upload to validate and warm the cache.
-    pub async fn compile(&self, sha256: &str) -> Result<(), InvokeError> {
+    /// off the async executor and links the entry points `needs` against the
+    /// platform's interfaces; used at upload to validate and warm the cache.
+    pub async fn compile(&self, sha256: &str, needs: EntryPoints) -> Result<(), InvokeError> {
         let component = self.load(sha256).await?;
-        let pre = self.link(&component)?;
+        let (bot, web) = self.link(&component);
         // Instantiating once in a throwaway store (no grants, default
         // limits) type-checks the exports, which linking alone does not.
         let limits = self.engine.limits().app;
-        let cx = Invocation {
-            app_id: Arc::from("upload-check"),
-            version: Arc::from("0"),
-            grants: Arc::new(Grants::default()),
-            limits,
-            chat: None,
-            account: None,
-            services: self.services.clone(),
+        let new_store = || {
+            self.engine.new_store(HostState::new(Invocation {
+                app_id: Arc::from("upload-check"),
+                version: Arc::from("0"),
+                grants: Arc::new(Grants::default()),
+                limits,
+                chat: None,
+                account: None,
+                services: self.services.clone(),
+            }))
         };
-        let mut store = self.engine.new_store(HostState::new(cx));
-        match tokio::time::timeout(limits.wall_time, pre.instantiate_async(&mut store)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(InvokeError::Load(format!("it does not instantiate as a bot: {e:#}"))),
+        let bounded = |what: &'static str, r: Result<wasmtime::Result<()>, tokio::time::error::Elapsed>| match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(InvokeError::Load(format!("it does not instantiate as a {what}: {e:#}"))),
             Err(_) => Err(InvokeError::Load(
                 "instantiating it took longer than the wall-time limit".into(),
             )),
+        };
+        if needs.bot {
+            let pre = bot?;
+            let mut store = new_store();
+            let r = tokio::time::timeout(limits.wall_time, async {
+                pre.instantiate_async(&mut store).await.map(drop)
+            })
+            .await;
+            bounded("bot", r)?;
         }
+        if needs.web {
+            let pre = web?;
+            let mut store = new_store();
+            let r = tokio::time::timeout(limits.wall_time, async {
+                pre.instantiate_async(&mut store).await.map(drop)
+            })
+            .await;
+            bounded("web app", r)?;
+        }
+        Ok(())
     }
 
-    fn link(&self, component: &wasmtime::component::Component) -> Result<BotPre<HostState>, InvokeError> {
-        let instance_pre = self
-            .linker
-            .instantiate_pre(component)
-            .map_err(|e| InvokeError::Load(format!("it does not link against the platform's interfaces: {e:#}")))?;
-        BotPre::new(instance_pre)
-            .map_err(|e| InvokeError::Load(format!("its exports do not match the bot world: {e:#}")))
+    /// Links `component` as a bot and as a web app; each side fails on its own.
+    #[allow(clippy::type_complexity)]
+    fn link(
+        &self,
+        component: &wasmtime::component::Component,
+    ) -> (
+        Result<BotPre<HostState>, InvokeError>,
+        Result<ProxyPre<HostState>, InvokeError>,
+    ) {
+        let instance_pre = match self.linker.instantiate_pre(component) {
+            Ok(pre) => pre,
+            Err(e) => {
+                let e = InvokeError::Load(format!("it does not link against the platform's interfaces: {e:#}"));
+                return (Err(e.clone()), Err(e));
+            }
+        };
+        let bot = BotPre::new(instance_pre.clone())
+            .map_err(|e| InvokeError::Load(format!("its exports do not match the bot world: {e:#}")));
+        let web = ProxyPre::new(instance_pre).map_err(|e| {
+            InvokeError::Load(format!(
+                "its exports do not match the web-app world (wasi:http/incoming-handler): {e:#}"
+            ))
+        });
+        (bot, web)
     }
 
     async fn load(&self, sha256: &str) -> Result<wasmtime::component::Component, InvokeError> {
@@ -232,9 +290,13 @@ impl Sandbox {
             return Ok(p.clone());
         }
         let component = self.load(&target.sha256).await?;
-        let pre = self.link(&component)?;
+        let (bot, web) = self.link(&component);
+        if let (Err(e), Err(_)) = (&bot, &web) {
+            return Err(e.clone());
+        }
         let prepared = Arc::new(Prepared {
-            pre,
+            bot: bot.ok(),
+            web: web.ok(),
             grants: Arc::new(target.grants.clone()),
         });
         self.prepared.lock().await.insert(key, prepared.clone());
@@ -266,12 +328,25 @@ impl Sandbox {
             this.run(&guest_target, guest_chat.as_deref(), guest_account.as_deref(), event)
                 .await
         });
-        let (result, mut state) = match run.await {
+        let (result, state) = match run.await {
             Ok(done) => done,
             Err(e) => (Err(InvokeError::Trap(format!("the invocation task failed: {e}"))), None),
         };
+        let ops = self.finish(target, chat, result.as_ref().err(), state).await;
+        Outcome { result, ops }
+    }
+
+    /// Writes an invocation's log lines (and its failure, if any) to the
+    /// app's log; returns the messages it sent, edited or deleted.
+    async fn finish(
+        &self,
+        target: &Target,
+        chat: Option<&str>,
+        failure: Option<&InvokeError>,
+        mut state: Option<HostState>,
+    ) -> Vec<OutboxOp> {
         let mut lines = state.as_mut().map(|s| std::mem::take(&mut s.logs)).unwrap_or_default();
-        if let Err(e) = &result {
+        if let Some(e) = failure {
             lines.push(NewLogLine {
                 level: "error",
                 message: e.to_string(),
@@ -280,9 +355,24 @@ impl Sandbox {
         if let Err(e) = logs::append(&self.services.db, &target.app_id, &target.version, chat, &lines).await {
             tracing::error!(error = %e, app = %target.app_id, "could not write app log");
         }
-        Outcome {
-            result,
-            ops: state.map(|s| s.outbox).unwrap_or_default(),
+        state.map(|s| s.outbox).unwrap_or_default()
+    }
+
+    fn invocation(
+        &self,
+        target: &Target,
+        grants: Arc<Grants>,
+        chat: Option<&str>,
+        account: Option<&str>,
+    ) -> Invocation {
+        Invocation {
+            app_id: Arc::from(target.app_id.as_str()),
+            version: Arc::from(target.version.as_str()),
+            grants,
+            limits: target.limits,
+            chat: chat.map(str::to_string),
+            account: account.map(str::to_string),
+            services: self.services.clone(),
         }
     }
 
@@ -297,20 +387,15 @@ impl Sandbox {
             Ok(p) => p,
             Err(e) => return (Err(e), None),
         };
-        let cx = Invocation {
-            app_id: Arc::from(target.app_id.as_str()),
-            version: Arc::from(target.version.as_str()),
-            grants: prepared.grants.clone(),
-            limits: target.limits,
-            chat: chat.map(str::to_string),
-            account: account.map(str::to_string),
-            services: self.services.clone(),
+        let Some(bot_pre) = &prepared.bot else {
+            return (Err(InvokeError::NoEntryPoint("a chat-event handler")), None);
         };
+        let cx = self.invocation(target, prepared.grants.clone(), chat, account);
         let mut store = self.engine.new_store(HostState::new(cx));
         let timeout = target.limits.wall_time;
         let wit_event = event.into_wit(&self.services.identity_key, &target.app_id);
         let call = async {
-            let bot = prepared.pre.instantiate_async(&mut store).await?;
+            let bot = bot_pre.instantiate_async(&mut store).await?;
             bot.miniapp_platform_handler().call_handle(&mut store, &wit_event).await
         };
         let result = match tokio::time::timeout(timeout, call).await {

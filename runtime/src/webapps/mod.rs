@@ -1,0 +1,200 @@
+//! Web mini-apps: launching one from a chat (a signed, short-lived,
+//! one-time token), exchanging the token for a session, and serving the
+//! session's requests with a fresh instance per request.
+
+pub mod launch;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use rand::RngCore;
+
+use crate::api::hash_token;
+use crate::chat::Dispatcher;
+use crate::registry::entry_points;
+use crate::sandbox::InvokeError;
+use crate::store::web_sessions::{self, WebSession};
+use crate::store::{Db, StoreError, apps, chats, installs, now_ms};
+
+pub use launch::{LaunchClaims, LaunchError};
+
+/// Name of the session cookie (scoped to `/apps/{app}/`).
+pub const SESSION_COOKIE: &str = "miniapp_session";
+
+/// Why launching or serving a web app failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    /// No such app, not installed in the chat, or not a web app.
+    #[error("{0}")]
+    NotFound(String),
+    /// The launch token was refused.
+    #[error(transparent)]
+    Token(#[from] LaunchError),
+    /// The token's nonce was used before.
+    #[error("the launch token was already used; launch the app again")]
+    Replayed,
+    /// The token is for another app.
+    #[error("the launch token is for another app")]
+    WrongApp,
+    /// No session cookie, or an expired or unknown one.
+    #[error("no session: open the app from a chat")]
+    NoSession,
+    /// The user left the chat, or the app was removed or suspended.
+    #[error("{0}")]
+    Revoked(String),
+    /// The app failed to answer.
+    #[error("the app failed: {0}")]
+    App(InvokeError),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a launch returns to the client.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Launch {
+    /// Where to open the app (carries the token).
+    pub url: String,
+    /// The launch token itself.
+    pub token: String,
+    /// Unix ms after which the token is refused.
+    pub expires_at: i64,
+}
+
+/// Launches, sessions and requests of web apps.
+#[derive(Clone)]
+pub struct WebApps {
+    db: Db,
+    dispatcher: Dispatcher,
+    key: std::sync::Arc<Vec<u8>>,
+    token_ttl: Duration,
+    session_ttl: Duration,
+}
+
+impl WebApps {
+    /// A service signing launch tokens with `key`.
+    pub fn new(db: Db, dispatcher: Dispatcher, key: Vec<u8>, token_ttl: Duration, session_ttl: Duration) -> WebApps {
+        WebApps {
+            db,
+            dispatcher,
+            key: std::sync::Arc::new(key),
+            token_ttl,
+            session_ttl,
+        }
+    }
+
+    fn ttl_ms(d: Duration) -> i64 {
+        i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)
+    }
+
+    /// Checks that `app` is an active web app installed in `chat`.
+    async fn require_web_app(&self, chat: &str, app: &str) -> Result<(), WebError> {
+        let record = apps::get(&self.db, app)
+            .await?
+            .ok_or_else(|| WebError::NotFound(format!("no app with id {app:?}")))?;
+        if !installs::is_installed(&self.db, chat, app).await? {
+            return Err(WebError::NotFound(format!(
+                "{} is not installed in this chat",
+                record.name
+            )));
+        }
+        if record.status != "active" {
+            return Err(WebError::Revoked(format!("{} is {}", record.name, record.status)));
+        }
+        let kind = match record.active_version.as_deref() {
+            Some(v) => apps::version(&self.db, app, v).await?.map(|v| v.kind),
+            None => None,
+        };
+        if !kind.as_deref().is_some_and(|k| entry_points(k).web) {
+            return Err(WebError::NotFound(format!("{} is not a web app", record.name)));
+        }
+        Ok(())
+    }
+
+    /// Issues a launch token for `account` (a member of `chat`; the caller
+    /// checks) to open `app` in `chat`.
+    pub async fn launch(&self, chat: &str, account: &str, app: &str) -> Result<Launch, WebError> {
+        self.require_web_app(chat, app).await?;
+        let mut nonce = [0u8; 16];
+        rand::rng().fill_bytes(&mut nonce);
+        let claims = LaunchClaims {
+            app: app.to_string(),
+            chat: chat.to_string(),
+            user: account.to_string(),
+            iat: now_ms(),
+            nonce: hex::encode(nonce),
+        };
+        let token = launch::sign(&self.key, &claims);
+        Ok(Launch {
+            url: format!("/apps/{app}/?launch={token}"),
+            expires_at: claims.iat + Self::ttl_ms(self.token_ttl),
+            token,
+        })
+    }
+
+    /// Exchanges a launch token for a new session of `app`; returns the
+    /// session token (for the cookie) and the session.
+    pub async fn open_session(&self, app: &str, token: &str) -> Result<(String, WebSession), WebError> {
+        let ttl = Self::ttl_ms(self.token_ttl);
+        let claims = launch::verify(&self.key, token, now_ms(), ttl)?;
+        if claims.app != app {
+            return Err(WebError::WrongApp);
+        }
+        if !web_sessions::use_nonce(&self.db, &claims.nonce, app, claims.iat + ttl).await? {
+            return Err(WebError::Replayed);
+        }
+        self.require_still_allowed(&claims.chat, &claims.user, app).await?;
+        let session_token = crate::api::new_token();
+        let session = WebSession {
+            app_id: app.to_string(),
+            chat_id: claims.chat,
+            account_id: claims.user,
+            expires_at: now_ms() + Self::ttl_ms(self.session_ttl),
+        };
+        web_sessions::create(&self.db, &hash_token(&session_token), &session).await?;
+        Ok((session_token, session))
+    }
+
+    async fn require_still_allowed(&self, chat: &str, account: &str, app: &str) -> Result<(), WebError> {
+        if !chats::is_member(&self.db, chat, account).await? {
+            return Err(WebError::Revoked(
+                "you are not a member of the chat this app was launched in".into(),
+            ));
+        }
+        self.require_web_app(chat, app).await
+    }
+
+    /// The live session of `app` behind the cookie value `token`.
+    pub async fn session(&self, app: &str, token: &str) -> Result<WebSession, WebError> {
+        let session = web_sessions::get(&self.db, &hash_token(token))
+            .await?
+            .filter(|s| s.app_id == app)
+            .ok_or(WebError::NoSession)?;
+        self.require_still_allowed(&session.chat_id, &session.account_id, app)
+            .await?;
+        Ok(session)
+    }
+
+    /// Serves `request` (its URI already relative to the app) with a fresh
+    /// instance of the session's app; applies any messages it sent.
+    pub async fn serve(
+        &self,
+        session: &WebSession,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, WebError> {
+        let target = self
+            .dispatcher
+            .target(&session.app_id)
+            .await?
+            .ok_or_else(|| WebError::Revoked("the app is not running".into()))?;
+        let outcome = self
+            .dispatcher
+            .sandbox()
+            .handle_request(&target, &session.chat_id, &session.account_id, request)
+            .await;
+        if let Err(e) = self.dispatcher.apply_outbox(&session.app_id, outcome.ops).await {
+            tracing::error!(error = %e, app = %session.app_id, "could not apply web app messages");
+        }
+        outcome.result.map_err(WebError::App)
+    }
+}

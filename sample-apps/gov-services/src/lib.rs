@@ -1,0 +1,241 @@
+//! `gov-services`: a public-services mini-app. Its web page (opened from a
+//! chat) books an appointment: pick a service and a slot, sign the
+//! application with `identity.sign`, pay the state fee with `payments`, and
+//! get a confirmation message in the chat. The bot side reacts to the
+//! signature and payment events.
+
+use miniapp_sdk::web::{Request, Response, WebApp, escape};
+use miniapp_sdk::{Bot, Message, PaymentReceived, SignatureResult, SignatureStatus, identity, messaging, payments, storage};
+
+/// (id, name, state fee in kopecks)
+const SERVICES: &[(&str, &str, u64)] = &[
+    ("passport", "International passport", 50_000),
+    ("driving-licence", "Driving licence renewal", 20_000),
+    ("residence", "Residence registration", 35_000),
+];
+const SLOTS: &[&str] = &[
+    "2026-12-07 09:30",
+    "2026-12-07 11:00",
+    "2026-12-08 14:30",
+    "2026-12-09 16:00",
+];
+
+/// One application, stored as `booking:<signature id>`.
+struct Booking {
+    service: String,
+    slot: String,
+    user: String,
+    status: String,
+}
+
+impl Booking {
+    fn load(id: &str) -> Option<Booking> {
+        let bytes = storage::app().get(&format!("booking:{id}")).ok()??;
+        let text = String::from_utf8(bytes).ok()?;
+        let mut parts = text.split('\t').map(str::to_string);
+        Some(Booking {
+            service: parts.next()?,
+            slot: parts.next()?,
+            user: parts.next()?,
+            status: parts.next()?,
+        })
+    }
+
+    fn save(&self, id: &str) -> Result<(), String> {
+        let text = format!("{}\t{}\t{}\t{}", self.service, self.slot, self.user, self.status);
+        storage::app()
+            .set(&format!("booking:{id}"), text.as_bytes())
+            .map_err(|e| format!("cannot save the booking: {}", e.code()))
+    }
+
+    fn service(&self) -> (&'static str, &'static str, u64) {
+        SERVICES
+            .iter()
+            .copied()
+            .find(|(id, _, _)| *id == self.service)
+            .unwrap_or(SERVICES[0])
+    }
+}
+
+fn rubles(kopecks: u64) -> String {
+    format!("{}.{:02} ₽", kopecks / 100, kopecks % 100)
+}
+
+fn page(title: &str, body: &str, refresh: bool) -> Response {
+    let refresh = if refresh { r#"<meta http-equiv="refresh" content="2">"# } else { "" };
+    Response::html(format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8">{refresh}<title>{title}</title>
+<style>body{{font:15px system-ui,sans-serif;margin:1rem;color:#1b1f24}}h1{{font-size:1.2rem}}
+label{{display:block;margin:.6rem 0 .2rem}}select,button{{font:inherit;padding:.4rem;min-width:16rem}}
+button{{margin-top:1rem;background:#1f6feb;color:#fff;border:0;border-radius:6px;cursor:pointer}}
+.status{{padding:.6rem;background:#f0f4ff;border-radius:6px}}.error{{color:#b42318}}</style></head>
+<body><h1>{title}</h1>{body}</body></html>"#
+    ))
+}
+
+fn form(error: &str) -> Response {
+    let services: String = SERVICES
+        .iter()
+        .map(|(id, name, fee)| format!(r#"<option value="{id}">{name} — fee {}</option>"#, rubles(*fee)))
+        .collect();
+    let slots: String = SLOTS.iter().map(|s| format!(r#"<option value="{s}">{s}</option>"#)).collect();
+    let error = if error.is_empty() {
+        String::new()
+    } else {
+        format!(r#"<p class="error" role="alert">{}</p>"#, escape(error))
+    };
+    page(
+        "Book an appointment",
+        &format!(
+            r#"{error}<form id="book" method="post" action="book">
+<label for="service">Service</label><select id="service" name="service">{services}</select>
+<label for="slot">Time slot</label><select id="slot" name="slot">{slots}</select>
+<button id="submit" type="submit">Sign and book</button></form>
+<p>You will be asked to sign the application in the messenger, then to pay the state fee.</p>"#
+        ),
+        false,
+    )
+}
+
+fn book(request: &Request) -> Response {
+    let service = request.form_value("service").unwrap_or_default();
+    let slot = request.form_value("slot").unwrap_or_default();
+    let Some((_, name, fee)) = SERVICES.iter().copied().find(|(id, _, _)| *id == service) else {
+        return form("Please choose a service from the list.").with_status(400);
+    };
+    if !SLOTS.contains(&slot.as_str()) {
+        return form("Please choose a time slot from the list.").with_status(400);
+    }
+    let user = match identity::current_user() {
+        Ok(u) => u,
+        Err(e) => return form(&format!("Cannot tell who you are ({}).", e.code())).with_status(403),
+    };
+    let document = format!(
+        "APPLICATION FOR AN APPOINTMENT\nService: {name}\nSlot: {slot}\nState fee: {}\nApplicant: {user}\n",
+        rubles(fee)
+    );
+    let id = match identity::request_signature(&format!("Application: {name}, {slot}"), document.as_bytes()) {
+        Ok(id) => id,
+        Err(e) => return form(&format!("Cannot request your signature ({}).", e.code())).with_status(503),
+    };
+    let booking = Booking {
+        service,
+        slot,
+        user,
+        status: "awaiting-signature".into(),
+    };
+    if let Err(e) = booking.save(&id) {
+        return form(&e).with_status(503);
+    }
+    Response::redirect(&format!("status?id={id}"))
+}
+
+fn status(request: &Request) -> Response {
+    let id = request.query_param("id").unwrap_or_default();
+    let me = identity::current_user().unwrap_or_default();
+    let Some(booking) = Booking::load(&id).filter(|b| b.user == me) else {
+        return page("Application not found", r#"<p><a href="./">Book an appointment</a></p>"#, false).with_status(404);
+    };
+    let (_, name, fee) = booking.service();
+    let (text, waiting) = match booking.status.as_str() {
+        "awaiting-signature" => ("Waiting for your signature: confirm it in the messenger.".to_string(), true),
+        "awaiting-payment" => (format!("Signed. Please pay the fee of {} in the chat.", rubles(fee)), true),
+        "confirmed" => ("Paid. Your appointment is confirmed.".to_string(), false),
+        "declined" => ("You declined to sign; the application was withdrawn.".to_string(), false),
+        other => (format!("Status: {other}"), true),
+    };
+    page(
+        "Your application",
+        &format!(
+            r#"<p>{} — {}</p><p id="status" class="status" role="status">{}</p><p><a href="./">Book another</a></p>"#,
+            escape(name),
+            escape(&booking.slot),
+            escape(&text)
+        ),
+        waiting,
+    )
+}
+
+struct GovServices;
+
+impl WebApp for GovServices {
+    fn serve(request: Request) -> Response {
+        match (request.method.as_str(), request.path.as_str()) {
+            ("GET", "/") => form(""),
+            ("POST", "/book") => book(&request),
+            ("GET", "/status") => status(&request),
+            _ => page("Not found", r#"<p><a href="./">Back</a></p>"#, false).with_status(404),
+        }
+    }
+}
+
+impl Bot for GovServices {
+    fn on_message(msg: Message) -> Result<(), String> {
+        if msg.command("/gov").is_some() {
+            messaging::send(&msg.chat, "Open gov-services from this chat's apps to book an appointment.")
+                .map_err(|e| e.code().to_string())?;
+        }
+        Ok(())
+    }
+
+    fn on_signature(result: SignatureResult) -> Result<(), String> {
+        let Some(mut booking) = Booking::load(&result.id) else {
+            return Ok(());
+        };
+        if booking.status != "awaiting-signature" {
+            return Ok(()); // already handled
+        }
+        let (_, name, fee) = booking.service();
+        match result.status {
+            SignatureStatus::Declined => {
+                booking.status = "declined".into();
+                booking.save(&result.id)?;
+                messaging::send(&result.chat, &format!("Application for {name} withdrawn: not signed."))
+                    .map_err(|e| e.code().to_string())?;
+            }
+            SignatureStatus::Signed => {
+                let title = format!("State fee: {name}, {}", booking.slot);
+                let invoice = payments::create_invoice(&result.user, fee, &title, &result.id)
+                    .map_err(|e| format!("cannot invoice the fee: {}", e.code()))?;
+                storage::app()
+                    .set(&format!("invoice:{invoice}"), result.id.as_bytes())
+                    .map_err(|e| e.code().to_string())?;
+                booking.status = "awaiting-payment".into();
+                booking.save(&result.id)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn on_payment(payment: PaymentReceived) -> Result<(), String> {
+        let Some(id) = storage::app()
+            .get(&format!("invoice:{}", payment.invoice))
+            .map_err(|e| e.code().to_string())?
+            .and_then(|b| String::from_utf8(b).ok())
+        else {
+            return Ok(());
+        };
+        let Some(mut booking) = Booking::load(&id) else {
+            return Ok(());
+        };
+        if booking.status == "confirmed" {
+            return Ok(()); // a retried event
+        }
+        let (_, name, _) = booking.service();
+        let reference: String = id.chars().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect();
+        messaging::send(
+            &payment.chat,
+            &format!(
+                "✅ Appointment confirmed: {name}, {}. Fee {} paid. Reference {reference}.",
+                booking.slot,
+                rubles(payment.amount)
+            ),
+        )
+        .map_err(|e| e.code().to_string())?;
+        booking.status = "confirmed".into();
+        booking.save(&id)
+    }
+}
+
+miniapp_sdk::bot!(GovServices);
+miniapp_sdk::web_app!(GovServices);

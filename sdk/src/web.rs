@@ -1,0 +1,248 @@
+//! Web mini-apps: serve your own pages under `/apps/{app}/` inside the
+//! chat client. Implement [`WebApp`] and export it with
+//! [`web_app!`](crate::web_app); a component can be a bot and a web app at
+//! once (manifest `kind = "app"`).
+//!
+//! Every request runs in a fresh instance with the same capabilities as the
+//! bot side: [`identity::current_user`](crate::identity::current_user) is
+//! the user who launched the app, and capabilities that act "in the current
+//! chat" use the chat it was launched from. Paths are relative to the app
+//! (`/` is `/apps/{app}/`), so pages should use relative links. The host
+//! removes cookies from requests and `Set-Cookie` from responses, and serves
+//! pages in a sandbox with a strict Content-Security-Policy.
+
+use wasi::http::types::{Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam};
+use wasi::io::streams::StreamError;
+
+/// Largest request body the SDK reads, in bytes.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// An HTTP request to the app.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// The path relative to the app, starting with `/`.
+    pub path: String,
+    /// The query string without `?` (may be empty).
+    pub query: String,
+    /// Header names (lowercase) and values.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// The first value of `name` in the query string.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        parse_urlencoded(&self.query)
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// The first value of `name` in an `application/x-www-form-urlencoded` body.
+    pub fn form_value(&self, name: &str) -> Option<String> {
+        parse_urlencoded(&String::from_utf8_lossy(&self.body))
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+}
+
+/// An HTTP response from the app.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Header names and values.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// `200` with an HTML page.
+    pub fn html(page: impl Into<String>) -> Response {
+        Response {
+            status: 200,
+            headers: vec![("content-type".into(), "text/html; charset=utf-8".into())],
+            body: page.into().into_bytes(),
+        }
+    }
+
+    /// `200` with plain text.
+    pub fn text(text: impl Into<String>) -> Response {
+        Response {
+            status: 200,
+            headers: vec![("content-type".into(), "text/plain; charset=utf-8".into())],
+            body: text.into().into_bytes(),
+        }
+    }
+
+    /// `303 See Other` to `location` (relative to the current page).
+    pub fn redirect(location: &str) -> Response {
+        Response {
+            status: 303,
+            headers: vec![("location".into(), location.into())],
+            body: Vec::new(),
+        }
+    }
+
+    /// The same response with another status.
+    pub fn with_status(mut self, status: u16) -> Response {
+        self.status = status;
+        self
+    }
+}
+
+/// A web app: one function from request to response.
+pub trait WebApp {
+    /// Serves one request.
+    fn serve(request: Request) -> Response;
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Decodes `a=1&b=x+y%21` into pairs.
+pub fn parse_urlencoded(text: &str) -> Vec<(String, String)> {
+    text.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn method_name(method: Method) -> String {
+    match method {
+        Method::Get => "GET".into(),
+        Method::Head => "HEAD".into(),
+        Method::Post => "POST".into(),
+        Method::Put => "PUT".into(),
+        Method::Delete => "DELETE".into(),
+        Method::Connect => "CONNECT".into(),
+        Method::Options => "OPTIONS".into(),
+        Method::Trace => "TRACE".into(),
+        Method::Patch => "PATCH".into(),
+        Method::Other(other) => other,
+    }
+}
+
+fn read_body(request: &IncomingRequest) -> Vec<u8> {
+    let mut body = Vec::new();
+    let Ok(incoming) = request.consume() else {
+        return body;
+    };
+    if let Ok(stream) = incoming.stream() {
+        loop {
+            match stream.blocking_read(64 << 10) {
+                Ok(chunk) if body.len() + chunk.len() <= MAX_BODY_BYTES => body.extend_from_slice(&chunk),
+                Ok(_) | Err(StreamError::Closed) | Err(StreamError::LastOperationFailed(_)) => break,
+            }
+        }
+    }
+    body
+}
+
+#[doc(hidden)]
+pub fn serve<A: WebApp>(request: IncomingRequest, out: ResponseOutparam) {
+    let path_with_query = request.path_with_query().unwrap_or_else(|| "/".into());
+    let (path, query) = match path_with_query.split_once('?') {
+        Some((p, q)) => (p.to_string(), q.to_string()),
+        None => (path_with_query, String::new()),
+    };
+    let headers = request
+        .headers()
+        .entries()
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), String::from_utf8_lossy(&v).into_owned()))
+        .collect();
+    let body = read_body(&request);
+    let method = method_name(request.method());
+    drop(request);
+    let response = A::serve(Request {
+        method,
+        path,
+        query,
+        headers,
+        body,
+    });
+    let fields = Fields::new();
+    for (name, value) in &response.headers {
+        let _ = fields.append(name, value.as_bytes());
+    }
+    let outgoing = OutgoingResponse::new(fields);
+    let _ = outgoing.set_status_code(response.status);
+    let Ok(body) = outgoing.body() else {
+        return;
+    };
+    ResponseOutparam::set(out, Ok(outgoing));
+    if let Ok(stream) = body.write() {
+        for chunk in response.body.chunks(4096) {
+            if stream.blocking_write_and_flush(chunk).is_err() {
+                break;
+            }
+        }
+    }
+    let _ = OutgoingBody::finish(body, None);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urlencoded_forms_decode() {
+        assert_eq!(
+            parse_urlencoded("service=passport&slot=2026-12-01+10%3A00&bad=%zz"),
+            vec![
+                ("service".to_string(), "passport".to_string()),
+                ("slot".to_string(), "2026-12-01 10:00".to_string()),
+                ("bad".to_string(), "%zz".to_string()),
+            ]
+        );
+        assert_eq!(escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+    }
+}

@@ -1,0 +1,51 @@
+//! A web app that probes the host: `/whoami` answers with the app-scoped
+//! id, the path, the query and every header it received; `/say?text=` messages
+//! the user who opened it directly; `/loop` spins forever; `/huge`
+//! answers with 8 MiB; `/cookie` tries to set cookies; `/panic` panics.
+
+use miniapp_sdk::web::{Request, Response, WebApp};
+use miniapp_sdk::{identity, messaging};
+
+struct Probe;
+
+impl WebApp for Probe {
+    fn serve(request: Request) -> Response {
+        match request.path.as_str() {
+            "/whoami" => {
+                let me = identity::current_user().unwrap_or_else(|e| format!("error:{}", e.code()));
+                let headers: Vec<String> = request.headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+                Response::text(format!(
+                    "user={me}\nmethod={}\npath={}\nquery={}\n{}",
+                    request.method,
+                    request.path,
+                    request.query,
+                    headers.join("\n")
+                ))
+            }
+            "/say" => {
+                // Messages the user who opened the app, in their direct chat with it.
+                let text = request.query_param("text").unwrap_or_else(|| "hello".into());
+                match messaging::send_direct(&text) {
+                    Ok(id) => Response::text(format!("sent {id}")),
+                    Err(e) => Response::text(format!("error:{}", e.code())).with_status(500),
+                }
+            }
+            "/loop" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            "/huge" => Response::text("x".repeat(8 << 20)),
+            "/cookie" => {
+                let mut r = Response::text("cookies set");
+                r.headers.push(("set-cookie".into(), "miniapp_session=evil; Path=/".into()));
+                r
+            }
+            "/panic" => panic!("the probe panicked on purpose"),
+            _ => Response::text("not found").with_status(404),
+        }
+    }
+}
+
+miniapp_sdk::web_app!(Probe);

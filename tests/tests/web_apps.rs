@@ -1,0 +1,349 @@
+//! Web mini-apps over HTTP: launch tokens (fresh, tampered, replayed,
+//! expired, foreign, missing), session cookies, the sandboxing headers,
+//! limits on web requests, and the gov-services flow end to end.
+
+use std::time::Duration;
+
+use miniapp_tests::{OPERATOR_TOKEN, TestHost, User, guests, host_bin, manifest_of};
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_SECURITY_POLICY, LOCATION, SET_COOKIE};
+use serde_json::{Value, json};
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http client")
+}
+
+async fn launch(host: &TestHost, user: &User, chat: &str, app: &str) -> (StatusCode, Value) {
+    host.call(
+        "POST",
+        &format!("/v1/chats/{chat}/apps/{app}/launch"),
+        Some(&user.token),
+        None,
+    )
+    .await
+}
+
+/// Opens a launch URL; returns the status, the `Set-Cookie` header and the body.
+async fn open(host: &TestHost, url: &str) -> (StatusCode, Option<String>, String) {
+    let resp = client()
+        .get(format!("{}{url}", host.base))
+        .send()
+        .await
+        .expect("host answers");
+    let status = resp.status();
+    let cookie = resp
+        .headers()
+        .get(SET_COOKIE)
+        .map(|v| v.to_str().unwrap_or_default().to_string());
+    (status, cookie, resp.text().await.unwrap_or_default())
+}
+
+/// Launches `app` and exchanges the token; returns the `name=value` cookie.
+async fn session(host: &TestHost, user: &User, chat: &str, app: &str) -> String {
+    let (status, body) = launch(host, user, chat, app).await;
+    assert_eq!(status, StatusCode::CREATED, "launch failed: {body}");
+    let (status, cookie, text) = open(host, body["url"].as_str().expect("url")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "exchange failed: {text}");
+    let cookie = cookie.expect("a session cookie");
+    cookie.split(';').next().expect("name=value").to_string()
+}
+
+async fn get_with(host: &TestHost, path: &str, cookie: &str) -> reqwest::Response {
+    client()
+        .get(format!("{}{path}", host.base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("host answers")
+}
+
+#[tokio::test]
+async fn launch_tokens_are_one_time_fresh_untampered_and_for_members_only() {
+    let host = TestHost::start_with(host_bin!(), &["--launch-ttl-secs", "2"]).expect("host starts");
+    let probe = host
+        .solo_chat_with(guests::WEB_PROBE_DIR, guests::WEB_PROBE_WASM, None)
+        .await;
+    let (alice, chat, app) = (&probe.alice, &probe.chat, &probe.app);
+
+    // A fresh token opens a session: HttpOnly, SameSite, scoped to the app.
+    let (status, launched) = launch(&host, alice, chat, app).await;
+    assert_eq!(status, StatusCode::CREATED, "{launched}");
+    let token = launched["token"].as_str().expect("token").to_string();
+    let url = launched["url"].as_str().expect("url").to_string();
+    assert!(
+        url.starts_with(&format!("/apps/{app}/")) && url.contains(&token),
+        "{url}"
+    );
+    assert!(launched["expires_at"].as_i64().is_some());
+    let (status, cookie, _) = open(&host, &url).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let cookie = cookie.expect("session cookie");
+    for attr in ["HttpOnly", "SameSite=", &format!("Path=/apps/{app}/")] {
+        assert!(cookie.contains(attr), "cookie lacks {attr}: {cookie}");
+    }
+
+    // The same token again is a replay.
+    let (status, _, body) = open(&host, &url).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("launch_token_used"), "{body}");
+
+    // A tampered token: one character of the claims changed.
+    let (_, fresh) = launch(&host, alice, chat, app).await;
+    let fresh = fresh["token"].as_str().expect("token").to_string();
+    let mut tampered: Vec<char> = fresh.chars().collect();
+    tampered[5] = if tampered[5] == 'A' { 'B' } else { 'A' };
+    let tampered: String = tampered.into_iter().collect();
+    let (status, _, body) = open(&host, &format!("/apps/{app}/?launch={tampered}")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body.contains("invalid_launch_token"), "{body}");
+    // Garbage and a token made with another key.
+    for bad in ["garbage", "v1.e30.AAAA", ""] {
+        let (status, _, body) = open(&host, &format!("/apps/{app}/?launch={bad}")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{bad:?}: {body}");
+    }
+
+    // No token and no cookie; a forged cookie.
+    let (status, _, body) = open(&host, &format!("/apps/{app}/whoami")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let resp = get_with(&host, &format!("/apps/{app}/whoami"), "miniapp_session=forged").await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+
+    // A token for this app does not open another app.
+    let other = host
+        .publish_approved(
+            &probe.dev,
+            &manifest_of(guests::WEB_PROBE_DIR).replace("web-probe", "web-probe-two"),
+            guests::WEB_PROBE_WASM,
+            None,
+        )
+        .await;
+    host.install(alice, chat, &other).await;
+    let (status, _, body) = open(&host, &format!("/apps/{other}/?launch={fresh}")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+
+    // Expired: the host was started with a 2-second lifetime.
+    let (_, old) = launch(&host, alice, chat, app).await;
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    let (status, _, body) = open(&host, old["url"].as_str().expect("url")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body.contains("launch_token_expired"), "{body}");
+
+    // Only members may launch; bots cannot be launched; unknown apps are 404.
+    let mallory = host.signup("Mallory").await;
+    let (status, body) = launch(&host, &mallory, chat, app).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, _) = host
+        .call("POST", &format!("/v1/chats/{chat}/apps/{app}/launch"), None, None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let echo = host
+        .publish_approved(
+            &probe.dev,
+            &manifest_of(guests::ECHO_BOT_DIR),
+            guests::ECHO_BOT_WASM,
+            None,
+        )
+        .await;
+    host.install(alice, chat, &echo).await;
+    let (status, body) = launch(&host, alice, chat, &echo).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert!(body.to_string().contains("not a web app"), "{body}");
+    let (status, _) = launch(&host, alice, chat, "no-such-app").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    host.assert_alive().await;
+}
+
+#[tokio::test]
+async fn a_web_app_sees_only_its_verified_context_and_runs_under_the_bot_limits() {
+    let host = TestHost::start(host_bin!()).expect("host starts");
+    let probe = host
+        .solo_chat_with(guests::WEB_PROBE_DIR, guests::WEB_PROBE_WASM, None)
+        .await;
+    let (alice, chat, app) = (&probe.alice, &probe.chat, &probe.app);
+    let cookie = session(&host, alice, chat, app).await;
+
+    // The app sees its own path, an app-scoped id, and no credentials.
+    let resp = get_with(&host, &format!("/apps/{app}/whoami?x=1"), &format!("{cookie}; other=1")).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let csp = resp
+        .headers()
+        .get(CONTENT_SECURITY_POLICY)
+        .expect("CSP header")
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    assert!(csp.contains("sandbox allow-scripts allow-forms"), "{csp}");
+    assert!(!csp.contains("allow-same-origin"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'self'"), "{csp}");
+    let text = resp.text().await.expect("body");
+    assert!(text.contains("path=/whoami\n") && text.contains("query=x=1"), "{text}");
+    let user = text.lines().find_map(|l| l.strip_prefix("user=")).expect("user line");
+    assert!(!user.is_empty() && !user.starts_with("error"), "{text}");
+    assert_ne!(user, alice.id, "the platform-wide id leaked to the app");
+    assert!(!text.contains(&alice.token), "the API token leaked: {text}");
+    assert!(
+        !text.to_lowercase().contains("miniapp_session"),
+        "the session leaked: {text}"
+    );
+
+    // Messages it sends are applied: the user gets a direct message.
+    let resp = get_with(&host, &format!("/apps/{app}/say?text=hi+from+the+web"), &cookie).await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "{}",
+        resp.text().await.unwrap_or_default()
+    );
+
+    // It cannot set cookies (it could overwrite another app's session).
+    let resp = get_with(&host, &format!("/apps/{app}/cookie"), &cookie).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers().get(SET_COOKIE).is_none(), "{:?}", resp.headers());
+
+    // Limits: a spinning request, an oversized body and a panic each end
+    // with a clear error in the app's log; the host and the app carry on.
+    for (path, needle) in [
+        ("/loop", "CPU-time limit"),
+        ("/huge", "bodies are limited"),
+        ("/panic", "guest trapped"),
+    ] {
+        let resp = get_with(&host, &format!("/apps/{app}{path}"), &cookie).await;
+        assert_eq!(resp.status(), StatusCode::BAD_GATEWAY, "{path}");
+        let body: Value = resp.json().await.expect("error JSON");
+        assert_eq!(body["error"]["code"], "app_failed", "{path}: {body}");
+        host.wait_log(&probe.dev, app, needle).await;
+        let resp = get_with(&host, &format!("/apps/{app}/whoami"), &cookie).await;
+        assert_eq!(resp.status(), StatusCode::OK, "the app stopped answering after {path}");
+    }
+
+    // A session is for its own app only, and for members: a cookie of this
+    // app does not open another path prefix.
+    let resp = get_with(&host, "/apps/other-app/whoami", &cookie).await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    host.assert_alive().await;
+}
+
+#[tokio::test]
+async fn gov_services_books_signs_pays_and_confirms_in_the_chat() {
+    let host = TestHost::start(host_bin!()).expect("host starts");
+    let gov = host
+        .solo_chat_with(guests::GOV_SERVICES_DIR, guests::GOV_SERVICES_WASM, None)
+        .await;
+    let (alice, chat, app) = (&gov.alice, &gov.chat, &gov.app);
+    let (status, body) = host
+        .call(
+            "POST",
+            &format!("/v1/admin/wallets/{}/credit", alice.id),
+            Some(OPERATOR_TOKEN),
+            Some(json!({ "amount": 100_000 })),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let cookie = session(&host, alice, chat, app).await;
+
+    // The form.
+    let resp = get_with(&host, &format!("/apps/{app}/"), &cookie).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let page = resp.text().await.expect("body");
+    assert!(
+        page.contains(r#"id="book""#) && page.contains(r#"id="service""#),
+        "{page}"
+    );
+
+    // A bad choice is refused and books nothing.
+    let resp = client()
+        .post(format!("{}/apps/{app}/book", host.base))
+        .header("cookie", &cookie)
+        .form(&[("service", "bribe"), ("slot", "never")])
+        .send()
+        .await
+        .expect("host answers");
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+
+    // Book: the app asks Alice to sign the application.
+    let resp = client()
+        .post(format!("{}/apps/{app}/book", host.base))
+        .header("cookie", &cookie)
+        .form(&[("service", "passport"), ("slot", "2026-12-07 11:00")])
+        .send()
+        .await
+        .expect("host answers");
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let status_url = resp.headers()[LOCATION].to_str().expect("ascii").to_string();
+    let resp = get_with(&host, &format!("/apps/{app}/{status_url}"), &cookie).await;
+    let page = resp.text().await.expect("body");
+    assert!(page.contains(r#"id="status""#) && page.contains("signature"), "{page}");
+
+    let (_, pending) = host
+        .call("GET", "/v1/signatures?status=pending", Some(&alice.token), None)
+        .await;
+    let request = pending["signatures"][0].clone();
+    assert!(
+        request["document_text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("International passport"),
+        "{pending}"
+    );
+    let sig = request["id"].as_str().expect("signature id");
+    let last = host
+        .messages(alice, chat)
+        .await
+        .last()
+        .map(|m| m["id"].as_str().expect("id").to_string());
+    let (status, body) = host
+        .call(
+            "POST",
+            &format!("/v1/signatures/{sig}/confirm"),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Signed → the fee is invoiced in the chat; Alice pays it.
+    let after = last.unwrap_or_default();
+    let invoice_msg = host
+        .wait_for(alice, chat, &after, |m| {
+            m["buttons"][0]["label"].as_str().is_some_and(|l| l.starts_with("Pay"))
+        })
+        .await;
+    let (_, invoices) = host
+        .call("GET", "/v1/invoices?status=open", Some(&alice.token), None)
+        .await;
+    let invoice = invoices["invoices"][0].clone();
+    assert_eq!(invoice["amount"], 50_000, "{invoices}");
+    assert_eq!(invoice["message"], invoice_msg["id"], "{invoices}");
+    let (status, body) = host
+        .call(
+            "POST",
+            &format!("/v1/invoices/{}/pay", invoice["id"].as_str().expect("id")),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Paid → the confirmation in the chat, and on the app's status page.
+    let confirmation = host
+        .wait_for(alice, chat, invoice_msg["id"].as_str().expect("id"), |m| {
+            m["text"].as_str().is_some_and(|t| t.contains("Appointment confirmed"))
+        })
+        .await;
+    assert!(
+        confirmation["text"]
+            .as_str()
+            .expect("text")
+            .contains("International passport, 2026-12-07 11:00"),
+        "{confirmation}"
+    );
+    let (_, wallet) = host.call("GET", "/v1/wallet", Some(&alice.token), None).await;
+    assert_eq!(wallet["balance"], 50_000, "{wallet}");
+    let resp = get_with(&host, &format!("/apps/{app}/{status_url}"), &cookie).await;
+    let page = resp.text().await.expect("body");
+    assert!(page.contains("confirmed"), "{page}");
+    host.assert_alive().await;
+}

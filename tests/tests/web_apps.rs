@@ -81,7 +81,13 @@ async fn launch_tokens_are_one_time_fresh_untampered_and_for_members_only() {
     let (status, cookie, _) = open(&host, &url).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     let cookie = cookie.expect("session cookie");
-    for attr in ["HttpOnly", "SameSite=", &format!("Path=/apps/{app}/")] {
+    for attr in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=None",
+        "Partitioned",
+        &format!("Path=/apps/{app}/"),
+    ] {
         assert!(cookie.contains(attr), "cookie lacks {attr}: {cookie}");
     }
 
@@ -218,6 +224,16 @@ async fn a_web_app_sees_only_its_verified_context_and_runs_under_the_bot_limits(
         let resp = get_with(&host, &format!("/apps/{app}/whoami"), &cookie).await;
         assert_eq!(resp.status(), StatusCode::OK, "the app stopped answering after {path}");
     }
+
+    // A cross-site top-level form post (CSRF) is refused even with the cookie.
+    let resp = client()
+        .post(format!("{}/apps/{app}/say", host.base))
+        .header("cookie", &cookie)
+        .header("sec-fetch-dest", "document")
+        .send()
+        .await
+        .expect("host answers");
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 
     // A session is for its own app only, and for members: a cookie of this
     // app does not open another path prefix.

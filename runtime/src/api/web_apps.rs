@@ -130,14 +130,30 @@ async fn handle(state: &AppState, app: &str, request: Request) -> ApiResult<Resp
         };
         let mut response = redirect(&location);
         let max_age = state.limits.web_session_ttl.as_secs();
-        let set_cookie =
-            format!("{SESSION_COOKIE}={session_token}; Path={prefix}/; Max-Age={max_age}; HttpOnly; SameSite=Lax");
+        let set_cookie = format!(
+            "{SESSION_COOKIE}={session_token}; Path={prefix}/; Max-Age={max_age}; HttpOnly; Secure; SameSite=None; Partitioned"
+        );
         let value = HeaderValue::from_str(&set_cookie).map_err(ApiError::internal)?;
         response.headers_mut().insert(header::SET_COOKIE, value);
         response
             .headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         return Ok(response);
+    }
+    // The session cookie is `SameSite=None` (a sandboxed page has an opaque
+    // origin, so its own form posts are cross-site) and `Partitioned` (only
+    // sent when this host is the top-level site, so other sites cannot frame
+    // or fetch with it). What remains is a top-level cross-site form post:
+    // browsers mark those `Sec-Fetch-Dest: document`, and apps never need one.
+    let unsafe_method = !matches!(request.method().as_str(), "GET" | "HEAD" | "OPTIONS");
+    let top_level = request
+        .headers()
+        .get("sec-fetch-dest")
+        .is_some_and(|d| d.as_bytes() == b"document");
+    if unsafe_method && top_level {
+        return Err(ApiError::forbidden(
+            "web apps take form posts only from inside the chat client",
+        ));
     }
     let session_token = cookie(request.headers(), SESSION_COOKIE).ok_or(WebError::NoSession)?;
     let session = state.webapps.session(app, &session_token).await?;

@@ -30,6 +30,7 @@ const state = {
   pendingSignatures: [],
   snoozed: new Set(), // signature ids put off with "Later" in this page's life
   signatureBusy: false,
+  invoices: new Map(), // message id -> the caller's invoice on it
   payInvoice: null,
   signRequest: null,
   consentApp: null,
@@ -119,6 +120,7 @@ async function api(method, path, body) {
       data = null;
     }
   }
+  if (networkErrorShown) clearStatus(); // the server is back
   if (!res.ok) {
     const err = data && data.error;
     throw new ApiError(
@@ -139,9 +141,12 @@ function describe(err) {
 
 // ------------------------------------------------------------ status area
 
+let networkErrorShown = false;
+
 /** Shows an error in the role="alert" area; never swallowed. */
 function report(err, doing) {
   const text = doing ? `${doing} failed: ${describe(err)}` : describe(err);
+  networkErrorShown = err instanceof ApiError && err.code === 'network';
   if ($('status').textContent !== text) $('status').textContent = text;
   $('status-dismiss').hidden = false;
   if (err instanceof ApiError && err.status === 401 && state.me) {
@@ -150,6 +155,7 @@ function report(err, doing) {
 }
 
 function clearStatus() {
+  networkErrorShown = false;
   $('status').textContent = '';
   $('status-dismiss').hidden = true;
 }
@@ -191,18 +197,25 @@ async function signUp(ev) {
   if (!name) return report(new Error('a name is required'), 'Signing up');
   const button = ev.submitter || $('signup-form').querySelector('button');
   button.disabled = true;
+  let account;
   try {
     state.token = null;
-    const account = await api('POST', '/v1/accounts', phone ? { name, phone } : { name });
-    $('signup-form').reset();
-    clearStatus();
-    await signIn(account.token);
-    $('token-display').textContent = account.token;
-    $('token-dialog').showModal();
+    account = await api('POST', '/v1/accounts', phone ? { name, phone } : { name });
   } catch (e) {
     report(e, 'Signing up');
+    return;
   } finally {
     button.disabled = false;
+  }
+  $('signup-form').reset();
+  clearStatus();
+  // The token is shown once, whatever happens next.
+  $('token-display').textContent = account.token;
+  $('token-dialog').showModal();
+  try {
+    await signIn(account.token);
+  } catch (e) {
+    report(e, 'Signing in with the new account');
   }
 }
 
@@ -239,10 +252,10 @@ async function signIn(token) {
     await loadReviews();
   } else {
     show('user-view');
+    // Names first, so the first signature request already shows them.
+    await Promise.all([loadChats(), loadCatalogue(), refreshWallet()]);
     startTimers();
-    refreshWallet();
     pollSignatures();
-    await Promise.all([loadChats(), loadCatalogue()]);
     await route();
   }
 }
@@ -255,7 +268,7 @@ function signOut(why) {
   localStorage.removeItem(TOKEN_KEY);
   Object.assign(state, {
     token: null, me: null, chats: [], chatId: null, chat: null, balance: null,
-    pendingSignatures: [], installed: [],
+    pendingSignatures: [], installed: [], invoices: new Map(),
   });
   state.snoozed.clear();
   state.messages.clear();
@@ -317,6 +330,7 @@ function afterEvent() {
   eventFollowUp = setTimeout(() => {
     pollSignatures();
     refreshWallet();
+    refreshInvoices();
   }, 150);
 }
 
@@ -347,8 +361,14 @@ async function loadChats() {
   }
 }
 
+let chatListKey = '';
 function renderChatList() {
   const list = $('chat-list');
+  // Re-render only on change, so a focused link keeps its focus.
+  $('chat-list-empty').hidden = state.chats.length > 0;
+  const key = JSON.stringify([state.chatId, state.chats.map((c) => [c.id, c.title])]);
+  if (key === chatListKey && list.children.length === state.chats.length) return;
+  chatListKey = key;
   const items = state.chats.map((c) =>
     h('li', {},
       h('a', {
@@ -358,7 +378,6 @@ function renderChatList() {
         dataset: { testid: 'chat-item', chatId: c.id },
       }, c.title || '(untitled)')));
   list.replaceChildren(...items);
-  $('chat-list-empty').hidden = state.chats.length > 0;
 }
 
 async function createChat(ev) {
@@ -423,14 +442,14 @@ async function openChat(id) {
     return;
   }
   connect(seq);
-  await Promise.all([loadMessages(seq), loadInstalled(seq)]);
+  await Promise.all([loadMessages(seq), loadInstalled(seq), refreshInvoices()]);
   if (seq === state.chatSeq) $('message-input').focus();
 }
 
 function memberName(id) {
   const me = state.me;
   if (me && me.id === id) return `${me.name} (you)`;
-  const members = (state.chat && state.chat.members) || [];
+  const members = (state.chat && (state.chat.people || state.chat.members)) || [];
   const found = members.find((m) => m && typeof m === 'object' && m.id === id);
   if (found && found.name) return found.name;
   return `User ${shortId(id)}`;
@@ -456,12 +475,28 @@ async function loadMessages(seq) {
     const { messages } = await api('GET', `/v1/chats/${encodeURIComponent(state.chatId)}/messages?limit=100`);
     if (seq !== state.chatSeq) return;
     const list = $('messages');
-    const atBottom = nearBottom(list);
+    const stay = state.messages.size === 0 || nearBottom(list);
     for (const m of messages) upsertMessage(m);
-    if (atBottom || messages.length) list.scrollTop = list.scrollHeight;
+    if (stay) {
+      list.scrollTop = list.scrollHeight;
+      stickToBottom = true;
+    }
   } catch (e) {
     if (seq === state.chatSeq) report(e, 'Loading messages');
   }
+}
+
+// Keep the newest message in view while the list changes size (status
+// area, app panel, window) as long as the reader was at the bottom.
+let stickToBottom = true;
+function watchScroll() {
+  const list = $('messages');
+  list.addEventListener('scroll', () => {
+    stickToBottom = nearBottom(list);
+  });
+  new ResizeObserver(() => {
+    if (stickToBottom) list.scrollTop = list.scrollHeight;
+  }).observe(list);
 }
 
 function nearBottom(el) {
@@ -480,7 +515,14 @@ function upsertMessage(m) {
   const old = state.elements.get(m.id);
   state.elements.set(m.id, el);
   if (old) {
+    // Keep keyboard focus on the same button when a message is redrawn
+    // (a poll's counts change right after its button is pressed).
+    const focused = old.contains(document.activeElement) ? document.activeElement.dataset.index : undefined;
     old.replaceWith(el);
+    if (focused !== undefined) {
+      const again = el.querySelector(`button[data-index="${focused}"]`);
+      if (again) again.focus();
+    }
     return;
   }
   const list = $('messages');
@@ -515,6 +557,12 @@ function renderMessage(m) {
     class: classes.join(' '),
     dataset: { testid: 'message', messageId: m.id, senderKind: m.sender_kind, sort: sortKey(m) },
   }, meta, body);
+  const invoice = state.invoices.get(m.id);
+  if (invoice && !m.deleted) {
+    li.append(h('p', { class: `invoice-state ${invoice.status}`, dataset: { testid: 'invoice-status', status: invoice.status } },
+      `Invoice to you: ${money(invoice.amount, invoice.currency)}, ${invoice.status}`));
+  }
+  const settled = invoice && invoice.status !== 'open';
   const buttons = m.deleted ? [] : m.buttons || [];
   if (buttons.length) {
     const rows = new Map();
@@ -530,6 +578,8 @@ function renderMessage(m) {
               type: 'button',
               class: 'msg-button',
               dataset: { testid: 'message-button', index: String(b.index), messageId: m.id },
+              disabled: settled,
+              title: settled ? `This invoice is ${invoice.status}` : null,
               onclick: (ev) => pressButton(m.id, b, ev.currentTarget),
             }, b.label)))));
     li.append(group);
@@ -626,9 +676,33 @@ function setWsState(s) {
 
 // ---------------------------------------------------------------- buttons
 
+/** The caller's invoices, to mark their messages open / paid / expired. */
+async function refreshInvoices() {
+  if (!state.me || state.me.role !== 'user') return;
+  try {
+    const { invoices } = await api('GET', '/v1/invoices');
+    const next = new Map();
+    for (const i of invoices) if (i.message) next.set(i.message, i);
+    const changed = [...new Set([...next.keys(), ...state.invoices.keys()])].filter((id) => {
+      const a = next.get(id);
+      const b = state.invoices.get(id);
+      return !a || !b || a.status !== b.status;
+    });
+    state.invoices = next;
+    for (const id of changed) {
+      const m = state.messages.get(id);
+      if (m) upsertMessage(m);
+    }
+  } catch (e) {
+    report(e, 'Reading your invoices');
+  }
+}
+
 async function pressButton(messageId, button, el) {
   const chat = state.chatId;
-  el.disabled = true;
+  // Not `disabled`: that would take keyboard focus away from the button.
+  if (el.getAttribute('aria-busy') === 'true') return;
+  el.setAttribute('aria-busy', 'true');
   try {
     // A press on an invoice's button pays it: never without the user's yes.
     const { invoices } = await api('GET', '/v1/invoices?status=open');
@@ -641,13 +715,15 @@ async function pressButton(messageId, button, el) {
     if (res && res.invoice) {
       notice(`That invoice is already ${res.invoice.status}; nothing was charged.`);
       refreshWallet();
+      refreshInvoices();
     }
   } catch (e) {
-    const hint = e instanceof ApiError && e.status === 404 && /^pay\b/i.test(button.label)
-      ? ' — this invoice is not addressed to you' : '';
-    report(e, `Pressing “${button.label}”${hint}`);
+    report(e, `Pressing “${button.label}”`);
+    if (e instanceof ApiError && e.status === 404 && /^pay\b/i.test(button.label)) {
+      $('status').textContent += ' — this invoice is addressed to another member of the chat.';
+    }
   } finally {
-    el.disabled = false;
+    el.removeAttribute('aria-busy');
   }
 }
 
@@ -680,6 +756,7 @@ async function confirmPay() {
     $('pay-dialog').close();
     notice(`Paid ${money(paid.amount ?? invoice.amount, invoice.currency)} to ${appName(invoice.app)}.`);
     refreshWallet();
+    refreshInvoices();
   } catch (e) {
     let text = describe(e);
     if (e instanceof ApiError && e.code === 'insufficient_funds') {
@@ -688,6 +765,7 @@ async function confirmPay() {
     }
     $('pay-error').textContent = text;
     $('pay-confirm').disabled = false;
+    $('pay-confirm').focus();
     refreshWallet();
   }
 }
@@ -750,6 +828,7 @@ async function decideSignature(action) {
   } catch (e) {
     $('sign-error').textContent = describe(e);
     for (const id of ['sign-confirm', 'sign-decline']) $(id).disabled = false;
+    $(action === 'confirm' ? 'sign-confirm' : 'sign-decline').focus();
   } finally {
     state.signatureBusy = false;
   }
@@ -923,6 +1002,7 @@ async function saveConsents() {
   } catch (e) {
     $('consent-error').textContent = `Saving failed: ${describe(e)}`;
     $('consent-save').disabled = false;
+    $('consent-save').focus();
   }
 }
 
@@ -1058,6 +1138,7 @@ async function credit(ev) {
 // ------------------------------------------------------------------- boot
 
 function wire() {
+  watchScroll();
   $('signup-form').addEventListener('submit', signUp);
   $('signin-form').addEventListener('submit', signInForm);
   $('signout').addEventListener('click', () => signOut());

@@ -44,8 +44,16 @@ pub(super) async fn show(
 ) -> ApiResult<Json<Value>> {
     let found = state.chat.chat_for_member(&chat, &me.id).await?;
     let apps = installs::apps_in_chat(&state.db, &chat).await?;
+    let mut people = Vec::new();
+    for id in &found.members {
+        if let Some(account) = crate::store::accounts::get(&state.db, id).await? {
+            people.push(json!({ "id": account.id, "name": account.name }));
+        }
+    }
     let mut value = json!(found);
     value["apps"] = json!(apps);
+    // Members' display names, for clients (fellow members may see them).
+    value["people"] = json!(people);
     Ok(Json(value))
 }
 

@@ -86,6 +86,14 @@ pub(super) async fn prepare(
             let id = app["id"].as_str().unwrap_or_default();
             host.state.chat.install(&chat.id, &alice, id).await?;
         }
+        // Demo money, so invoices (split-bill, gov-services) can be paid.
+        for account in [&alice, &bob] {
+            host.state
+                .payments
+                .credit(account, 1_000_000, "demo")
+                .await
+                .map_err(|e| anyhow::anyhow!("crediting the demo wallets: {e}"))?;
+        }
         let demo = json!({
             "chat": chat.id,
             "apps": apps,
@@ -102,6 +110,7 @@ pub(super) async fn prepare(
     let alice = demo["accounts"]["alice"]["token"].as_str().unwrap_or_default();
     let chat = demo["chat"].as_str().unwrap_or_default();
     println!("demo ready (details in {}):", record.display());
+    println!("  chat client: open {base}/ and sign in with a token below (the operator's shows the review page)");
     println!("  operator token: {operator_token}");
     for (who, v) in demo["accounts"].as_object().into_iter().flatten() {
         println!(

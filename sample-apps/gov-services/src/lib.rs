@@ -226,7 +226,7 @@ impl Bot for GovServices {
         messaging::send(
             &payment.chat,
             &format!(
-                "✅ Appointment confirmed: {name}, {}. Fee {} paid. Reference {reference}.",
+                "Appointment confirmed: {name}, {}. Fee {} paid. Reference {reference}.",
                 booking.slot,
                 rubles(payment.amount)
             ),

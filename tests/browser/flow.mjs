@@ -1,0 +1,335 @@
+// End-to-end check of the chat web client in headless Chromium.
+//
+//   MINIAPP_URL      base URL of a running host (default http://127.0.0.1:8080)
+//   OPERATOR_TOKEN   the host's operator token (credits the wallet; operator scenario)
+//   OUT_DIR          where PNG screenshots go (default ./screenshots)
+//   GOV_APP          app id of the approved gov-services web app (user scenario)
+//   PENDING_APP      app id with a version waiting for review (operator scenario)
+//   SCENARIO         user | operator (default: both)
+//   CHROMIUM         browser binary (default /usr/bin/chromium)
+//
+// Exits 0 when every step passed; otherwise prints the failing step, the
+// client's error area and page errors, saves a failure screenshot, exits 1.
+
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import path from 'node:path';
+
+const BASE = (process.env.MINIAPP_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
+const OPERATOR_TOKEN = process.env.OPERATOR_TOKEN || '';
+const OUT_DIR = process.env.OUT_DIR || path.resolve('screenshots');
+const GOV_APP = process.env.GOV_APP || '';
+const PENDING_APP = process.env.PENDING_APP || '';
+const SCENARIO = process.env.SCENARIO || 'both';
+const WAIT = 20_000; // every expectation waits at most this long
+
+if (!['user', 'operator', 'both'].includes(SCENARIO)) fail(`SCENARIO must be user or operator (got ${SCENARIO})`);
+const runUser = SCENARIO !== 'operator';
+const runOperator = SCENARIO !== 'user';
+const missing = [
+  ['OPERATOR_TOKEN', OPERATOR_TOKEN, true],
+  ['GOV_APP', GOV_APP, runUser],
+  ['PENDING_APP', PENDING_APP, runOperator],
+].filter(([, value, needed]) => needed && !value).map(([name]) => name);
+if (missing.length) fail(`missing environment: ${missing.join(', ')}`);
+fs.mkdirSync(OUT_DIR, { recursive: true });
+
+function fail(message) {
+  console.error(`FAIL: ${message}`);
+  process.exit(1);
+}
+
+// Fixed numbers, so the files sort in story order whichever scenarios ran.
+const SCREENS = [
+  'signed-up', 'chat-timeline', 'app-panel', 'booking-form', 'signature-dialog',
+  'pay-dialog', 'confirmation-in-chat', 'operator-review', 'after-approval',
+];
+async function shot(page, name) {
+  const n = SCREENS.indexOf(name) + 1;
+  if (n === 0) throw new Error(`unknown screen ${name}`);
+  const file = path.join(OUT_DIR, `${String(n).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path: file });
+  console.log(`  screenshot ${file}`);
+}
+
+let current = '';
+async function step(name, fn) {
+  current = name;
+  const started = Date.now();
+  await fn();
+  console.log(`ok   ${name} (${Date.now() - started} ms)`);
+}
+
+/** Direct API call from Node (for what the UI must not do, e.g. the operator's credit). */
+async function api(method, route, token, body) {
+  const res = await fetch(BASE + route, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${route} answered ${res.status}: ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/** Polls `fn` until it returns a truthy value or WAIT passes. */
+async function until(what, fn) {
+  const deadline = Date.now() + WAIT;
+  let last;
+  for (;;) {
+    try {
+      const value = await fn();
+      if (value) return value;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${WAIT / 1000} s waiting for ${what}${last ? ` (last error: ${last.message})` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function visible(locator, what) {
+  try {
+    await locator.first().waitFor({ state: 'visible', timeout: WAIT });
+  } catch {
+    throw new Error(`timed out after ${WAIT / 1000} s waiting for ${what} to be visible`);
+  }
+  return locator.first();
+}
+
+async function gone(locator, what) {
+  try {
+    await locator.first().waitFor({ state: 'hidden', timeout: WAIT });
+  } catch {
+    throw new Error(`${what} still visible after ${WAIT / 1000} s`);
+  }
+}
+
+const pageErrors = [];
+function watch(page, label) {
+  page.on('pageerror', (e) => pageErrors.push(`[${label}] page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') pageErrors.push(`[${label}] console: ${m.text()}`);
+  });
+}
+
+// ------------------------------------------------------------- user flow
+
+async function userScenario(browser) {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 860 } });
+  context.setDefaultTimeout(WAIT);
+  const page = await context.newPage();
+  watch(page, 'user');
+  try {
+    let token;
+    let accountId;
+
+    await step('sign up as "Browser User"', async () => {
+      await page.goto(`${BASE}/`);
+      await (await visible(page.getByTestId('signup-name'), 'the sign-up form')).fill('Browser User');
+      await page.getByTestId('signup-submit').click();
+      const display = await visible(page.getByTestId('token-display'), 'the new token');
+      token = (await display.textContent()).trim();
+      if (!/^\S{16,}$/.test(token)) throw new Error(`the token shown looks wrong: ${JSON.stringify(token)}`);
+      await shot(page, 'signed-up');
+      await page.getByTestId('token-dialog-close').click();
+      await gone(page.getByTestId('token-dialog'), 'the token dialog');
+      accountId = (await (await visible(page.getByTestId('account-id'), 'the account id')).textContent()).trim();
+      const me = await api('GET', '/v1/me', token);
+      if (me.id !== accountId || me.name !== 'Browser User') {
+        throw new Error(`the UI shows account ${accountId} but the token is ${JSON.stringify(me)}`);
+      }
+      await until('the wallet balance', async () => /0\.00/.test(await page.getByTestId('wallet-balance').textContent()));
+    });
+
+    await step('create the chat "Browser chat"', async () => {
+      await page.getByTestId('new-chat-title').fill('Browser chat');
+      await page.getByTestId('new-chat-submit').click();
+      await visible(page.getByTestId('chat-item').filter({ hasText: 'Browser chat' }), 'the new chat in the list');
+      await until('the chat to open', async () => (await page.getByTestId('chat-title').textContent()) === 'Browser chat');
+      await until('the live connection', async () => (await page.getByTestId('ws-state').getAttribute('data-state')) === 'live');
+    });
+
+    await step('send "hello from the browser"', async () => {
+      await page.getByTestId('message-input').fill('hello from the browser');
+      await page.getByTestId('message-send').click();
+      await visible(page.getByTestId('message').filter({ hasText: 'hello from the browser' }), 'the sent message in the timeline');
+      await shot(page, 'chat-timeline');
+    });
+
+    await step('credit the wallet with 1000.00 ₽ (operator API)', async () => {
+      await api('POST', `/v1/admin/wallets/${encodeURIComponent(accountId)}/credit`, OPERATOR_TOKEN, { amount: 100000 });
+      await until('the wallet to show 1000.00 ₽', async () => (await page.getByTestId('wallet-balance').textContent()).includes('1000.00'));
+    });
+
+    await step(`add the gov-services app (${GOV_APP}) to the chat`, async () => {
+      const select = page.getByTestId('add-app-select');
+      await until(`app ${GOV_APP} in the add-app list`, async () => (await select.locator(`option[value="${GOV_APP}"]`).count()) > 0);
+      await select.selectOption(GOV_APP);
+      await page.getByTestId('add-app-button').click();
+      await visible(page.locator(`[data-testid="installed-app"][data-app-id="${GOV_APP}"]`), 'the installed app');
+    });
+
+    let frame;
+    await step('open the web app in the side panel', async () => {
+      await page.locator(`[data-testid="open-app-button"][data-app-id="${GOV_APP}"]`).click();
+      const iframe = await visible(page.getByTestId('app-frame'), 'the app panel iframe');
+      const sandbox = await iframe.getAttribute('sandbox');
+      if (!sandbox || sandbox.includes('allow-same-origin')) throw new Error(`unsafe sandbox on the app frame: ${sandbox}`);
+      frame = page.frameLocator('[data-testid="app-frame"]');
+      await visible(frame.locator('#book'), 'the booking form #book inside the app');
+      await shot(page, 'app-panel');
+    });
+
+    await step('the app page can read neither the client nor its own cookie', async () => {
+      const appFrame = page.frames().find((f) => f.url().includes(`/apps/${GOV_APP}/`));
+      if (!appFrame) throw new Error('the app frame is not loaded');
+      const probe = await appFrame.evaluate(() => {
+        const tryRead = (read) => { try { return `read:${String(read()).slice(0, 40)}`; } catch (e) { return 'blocked'; } };
+        return {
+          parent: tryRead(() => window.parent.document.body.innerHTML),
+          top: tryRead(() => window.top.localStorage.length),
+          storage: tryRead(() => window.localStorage.length),
+          cookie: tryRead(() => document.cookie),
+          origin: window.origin,
+        };
+      });
+      for (const key of ['parent', 'top', 'storage', 'cookie']) {
+        if (probe[key] !== 'blocked' && probe[key] !== 'read:') throw new Error(`the sandboxed app could read ${key}: ${JSON.stringify(probe)}`);
+      }
+      if (probe.origin !== 'null') throw new Error(`the app page is not in an opaque origin: ${probe.origin}`);
+    });
+
+    await step('fill in and submit the booking form', async () => {
+      for (const id of ['service', 'slot']) {
+        const select = frame.locator(`#${id}`);
+        const values = await until(`options in #${id}`, async () => {
+          const all = await select.locator('option').evaluateAll((os) => os.filter((o) => !o.disabled).map((o) => o.value));
+          const usable = all.filter((v) => v !== '');
+          return usable.length ? usable : null;
+        });
+        await select.selectOption(values[0]);
+      }
+      await shot(page, 'booking-form');
+      await frame.locator('#submit').click();
+      await until('#status in the app to mention "signature"', async () =>
+        /signature/i.test((await frame.locator('#status').textContent()) || ''));
+    });
+
+    await step('sign the document in the signature dialog', async () => {
+      await visible(page.getByTestId('sign-dialog'), 'the signature dialog');
+      await shot(page, 'signature-dialog');
+      await page.getByTestId('sign-confirm').click();
+      await gone(page.getByTestId('sign-dialog'), 'the signature dialog');
+    });
+
+    await step('pay the invoice from the chat', async () => {
+      const payButton = page.getByTestId('message-button').filter({ hasText: /^\s*Pay/ });
+      await (await visible(payButton, 'a bot message with a "Pay …" button')).click();
+      await visible(page.getByTestId('pay-dialog'), 'the payment confirmation dialog');
+      await shot(page, 'pay-dialog');
+      await page.getByTestId('pay-confirm').click();
+      await gone(page.getByTestId('pay-dialog'), 'the payment dialog');
+    });
+
+    await step('see the confirmation in the chat', async () => {
+      await visible(page.locator('[data-testid="message"][data-sender-kind="app"]').filter({ hasText: /confirmed/i }), 'a bot message containing "confirmed"');
+      await until('the wallet to show less than 1000.00 ₽', async () => {
+        const amount = await page.getByTestId('wallet-balance').getAttribute('data-amount');
+        return amount !== null && Number(amount) < 100000;
+      });
+      // The app's own page refreshes itself; give it a moment to show the
+      // outcome too (not part of its contract, so not a failure if it doesn't).
+      await frame.locator('#status', { hasText: /confirmed/i }).waitFor({ timeout: 5000 }).catch(() => {});
+      await shot(page, 'confirmation-in-chat');
+    });
+  } catch (e) {
+    await failWith(page, 'user', e);
+  } finally {
+    await context.close();
+  }
+}
+
+// --------------------------------------------------------- operator flow
+
+async function operatorScenario(browser) {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 860 } });
+  context.setDefaultTimeout(WAIT);
+  const page = await context.newPage();
+  watch(page, 'operator');
+  const item = page.locator(`[data-testid="review-item"][data-app="${PENDING_APP}"]`);
+  try {
+    await step('sign in as the operator', async () => {
+      await page.goto(`${BASE}/`);
+      await (await visible(page.getByTestId('signin-token'), 'the sign-in form')).fill(OPERATOR_TOKEN);
+      await page.getByTestId('signin-submit').click();
+      await visible(page.getByTestId('operator-page'), 'the operator page');
+    });
+
+    let version;
+    await step(`find ${PENDING_APP} among the pending reviews`, async () => {
+      const first = await visible(item, `a review item for ${PENDING_APP}`);
+      version = await first.getAttribute('data-version');
+      const grants = first.getByTestId('grant-checkbox');
+      const count = await grants.count();
+      for (let i = 0; i < count; i += 1) {
+        if (!(await grants.nth(i).isChecked())) throw new Error('a requested capability is not checked by default');
+      }
+      await shot(page, 'operator-review');
+    });
+
+    await step(`approve ${PENDING_APP} ${version}`, async () => {
+      const target = page.locator(`[data-testid="review-item"][data-app="${PENDING_APP}"][data-version="${version}"]`);
+      await target.getByTestId('review-approve').click();
+      await gone(target, 'the approved review item');
+      const app = await api('GET', `/v1/apps/${encodeURIComponent(PENDING_APP)}`, OPERATOR_TOKEN);
+      const v = (app.versions || []).find((x) => x.version === version);
+      if (!v || v.status !== 'approved') throw new Error(`after approval the host says version ${version} is ${v ? v.status : 'missing'}`);
+      await shot(page, 'after-approval');
+    });
+  } catch (e) {
+    await failWith(page, 'operator', e);
+  } finally {
+    await context.close();
+  }
+}
+
+// ------------------------------------------------------------------ main
+
+let failed = false;
+async function failWith(page, scenario, error) {
+  failed = true;
+  console.error(`FAIL [${scenario}] ${current}: ${error.message}`);
+  try {
+    const status = (await page.getByTestId('status').textContent({ timeout: 1000 })) || '';
+    if (status.trim()) console.error(`  client error area: ${status.trim()}`);
+  } catch {
+    // the page may be gone
+  }
+  for (const line of pageErrors) console.error(`  ${line}`);
+  try {
+    const file = path.join(OUT_DIR, `failure-${scenario}.png`);
+    await page.screenshot({ path: file, timeout: 5000 });
+    console.error(`  screenshot ${file}`);
+  } catch {
+    // nothing more to show
+  }
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox'],
+});
+try {
+  if (runUser) await userScenario(browser);
+  if (runOperator) await operatorScenario(browser);
+} finally {
+  await browser.close();
+}
+if (failed) process.exit(1);
+console.log(`browser flow passed (${SCENARIO}); screenshots in ${OUT_DIR}`);

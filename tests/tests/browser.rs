@@ -1,0 +1,99 @@
+//! The chat web client in a real headless Chromium (Debian's `chromium`,
+//! driven by `playwright-core` from `tests/browser/`): a user signs up,
+//! opens a chat, sends a message, adds and launches gov-services, books,
+//! signs and pays, and sees the confirmation in the chat; an operator
+//! approves an app on the operator page. Screenshots of each key screen go
+//! to `target/tmp/browser/`. The set-up installs Chromium (apt) and
+//! playwright-core (npm) when they are missing; nothing is downloaded by
+//! Playwright itself.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use miniapp_tests::{OPERATOR_TOKEN, TestHost, guests, host_bin, manifest_of};
+use reqwest::StatusCode;
+
+fn run(cmd: &mut Command) -> anyhow::Result<()> {
+    let status = cmd.status()?;
+    anyhow::ensure!(status.success(), "{cmd:?} failed: {status}");
+    Ok(())
+}
+
+/// Chromium and playwright-core, installed on first use.
+fn browser_tools() -> anyhow::Result<(PathBuf, PathBuf)> {
+    let chromium = PathBuf::from(std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()));
+    if !chromium.exists() {
+        run(Command::new("apt-get").arg("update").arg("-qq"))?;
+        run(Command::new("apt-get")
+            .args(["install", "-y", "-qq", "chromium"])
+            .env("DEBIAN_FRONTEND", "noninteractive"))?;
+    }
+    anyhow::ensure!(chromium.exists(), "{} is still missing", chromium.display());
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser");
+    if !dir.join("node_modules").join("playwright-core").exists() {
+        run(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&dir))?;
+    }
+    Ok((chromium, dir))
+}
+
+#[tokio::test]
+async fn a_user_books_signs_and_pays_in_the_browser_and_an_operator_approves_an_app() {
+    let (chromium, dir) = browser_tools().expect("installing Chromium and playwright-core");
+    let host = TestHost::start(host_bin!()).expect("host starts");
+    let dev = host.signup("Gov Developer").await;
+    let gov = host
+        .publish_approved(
+            &dev,
+            &manifest_of(guests::GOV_SERVICES_DIR),
+            guests::GOV_SERVICES_WASM,
+            None,
+        )
+        .await;
+    let wasm = std::fs::read(guests::POLL_BOT_WASM).expect("poll-bot built");
+    let (status, pending) = host.publish(&dev, &manifest_of(guests::POLL_BOT_DIR), wasm).await;
+    assert_eq!(status, StatusCode::CREATED, "{pending}");
+    let pending_app = pending["app"].as_str().expect("app id").to_string();
+
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).expect("screenshot folder");
+    let output = tokio::process::Command::new("node")
+        .arg(dir.join("flow.mjs"))
+        .env("MINIAPP_URL", &host.base)
+        .env("OPERATOR_TOKEN", OPERATOR_TOKEN)
+        .env("OUT_DIR", &out)
+        .env("GOV_APP", &gov)
+        .env("PENDING_APP", &pending_app)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .await
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the browser flow failed ({}):\n{stdout}\n{stderr}\nhost log:\n{}",
+        output.status,
+        host.log()
+    );
+
+    // What the browser did is visible through the API too.
+    let (_, app) = host
+        .call("GET", &format!("/v1/apps/{pending_app}"), Some(OPERATOR_TOKEN), None)
+        .await;
+    assert_eq!(app["status"], "active", "the operator's approval did not land: {app}");
+    assert!(app["active_version"].is_string(), "{app}");
+    let shots = std::fs::read_dir(&out)
+        .expect("screenshots")
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "png"))
+        .count();
+    assert!(
+        shots >= 8,
+        "expected a screenshot of each key screen in {}, found {shots}",
+        out.display()
+    );
+    host.assert_alive().await;
+}

@@ -1,0 +1,191 @@
+//! `miniapp-bench`: every benchmark of the host, each against its baseline
+//! in the same run, alternating. Prints a table, then one `name=value` line
+//! per figure. Run it through `bench/run`, which builds everything in
+//! release mode and installs the tools it compares against.
+
+mod bare;
+mod invocation;
+mod roundtrip;
+mod stats;
+mod web;
+
+use std::time::Duration;
+
+use clap::Parser;
+
+/// What to run.
+#[derive(Parser, Debug)]
+#[command(about = "Benchmarks of the miniapp host against bare wasmtime and `wasmtime serve`")]
+struct Args {
+    /// The host binary (release build of `miniapp`).
+    #[arg(long)]
+    miniapp: String,
+    /// `wasmtime` 48.0.x (for `wasmtime serve`); the web comparison is skipped without it.
+    #[arg(long)]
+    wasmtime: Option<String>,
+    /// `oha` (HTTP load generator); the web comparison is skipped without it.
+    #[arg(long)]
+    oha: Option<String>,
+    /// Benchmarks to run (comma separated): invocation, roundtrip, web, cold-start, idle.
+    #[arg(long, default_value = "invocation,roundtrip,web,cold-start,idle")]
+    only: String,
+    /// Shorter runs (for a quick look; figures are noisier).
+    #[arg(long)]
+    quick: bool,
+}
+
+struct Report {
+    rows: Vec<(String, String, String, String)>,
+    figures: Vec<(&'static str, f64)>,
+}
+
+impl Report {
+    fn row(&mut self, what: &str, ours: String, baseline: String, ratio: String) {
+        self.rows.push((what.to_string(), ours, baseline, ratio));
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let wants = |name: &str| args.only.split(',').any(|s| s.trim() == name);
+    let scale = if args.quick { 1 } else { 4 };
+    let mut report = Report {
+        rows: Vec::new(),
+        figures: Vec::new(),
+    };
+
+    if wants("invocation") {
+        eprintln!("== (1) one bot invocation: host path vs bare wasmtime");
+        let f = invocation::run(500 * scale).await?;
+        let ratio = f.real.p50_us() / f.bare.p50_us();
+        report.row(
+            "bot invocation p50 (µs): storage get+set, send; fresh instance",
+            format!("{:.1}", f.real.p50_us()),
+            format!("{:.1} (bare wasmtime)", f.bare.p50_us()),
+            format!("{ratio:.2}×"),
+        );
+        report.row(
+            "  … of which in the sandbox (send not yet stored), p50 (µs)",
+            format!("{:.1}", f.sandbox_only.p50_us()),
+            String::new(),
+            format!("{:.2}×", f.sandbox_only.p50_us() / f.bare.p50_us()),
+        );
+        report.row(
+            "bot invocation p99 (µs)",
+            format!("{:.1}", f.real.p99_us()),
+            format!("{:.1}", f.bare.p99_us()),
+            format!("{:.2}×", f.real.p99_us() / f.bare.p99_us()),
+        );
+        report.figures.push(("invocation_us_p50", f.real.p50_us()));
+        report.figures.push(("invocation_ratio_vs_bare_wasmtime", ratio));
+        report
+            .figures
+            .push(("bare_wasmtime_invocation_us_p50", f.bare.p50_us()));
+        report
+            .figures
+            .push(("sandbox_invocation_us_p50", f.sandbox_only.p50_us()));
+        eprintln!("   {} pairs", f.real.len());
+    }
+
+    if wants("roundtrip") {
+        eprintln!("== (2) chat round trips over HTTP + WebSocket");
+        let f = roundtrip::run(&args.miniapp, 250 * scale, 32, 3, Duration::from_secs(2 * scale as u64)).await?;
+        report.row(
+            "chat round trip, one client, p50 / p99 (ms)",
+            format!("{:.2} / {:.2}", f.low_load.p50_us() / 1e3, f.low_load.p99_us() / 1e3),
+            String::new(),
+            String::new(),
+        );
+        report.row(
+            &format!("chat round trips per second, {} chats in parallel", f.parallel),
+            format!("{:.0}", f.per_second),
+            String::new(),
+            String::new(),
+        );
+        report.row(
+            "  … latency under that load, p50 / p99 (ms)",
+            format!(
+                "{:.2} / {:.2}",
+                f.under_load.p50_us() / 1e3,
+                f.under_load.p99_us() / 1e3
+            ),
+            String::new(),
+            String::new(),
+        );
+        report
+            .figures
+            .push(("chat_roundtrip_ms_p50", f.low_load.p50_us() / 1e3));
+        report
+            .figures
+            .push(("chat_roundtrip_ms_p99", f.low_load.p99_us() / 1e3));
+        report.figures.push(("chat_roundtrips_per_s", f.per_second));
+    }
+
+    if wants("web") {
+        match (&args.wasmtime, &args.oha) {
+            (Some(wasmtime), Some(oha)) => {
+                eprintln!("== (3) hello web app: our host vs wasmtime serve");
+                let f = web::run(
+                    &args.miniapp,
+                    wasmtime,
+                    oha,
+                    32,
+                    3,
+                    Duration::from_secs(2 * scale as u64),
+                )
+                .await?;
+                let ratio = f.ours / f.wasmtime_serve;
+                report.row(
+                    &format!(
+                        "hello web app, fresh instance per request, {} connections (req/s)",
+                        f.connections
+                    ),
+                    format!("{:.0}", f.ours),
+                    format!("{:.0} (wasmtime serve)", f.wasmtime_serve),
+                    format!("{ratio:.2}×"),
+                );
+                report.figures.push(("web_rps", f.ours));
+                report.figures.push(("web_rps_ratio_vs_wasmtime_serve", ratio));
+                report.figures.push(("wasmtime_serve_rps", f.wasmtime_serve));
+            }
+            _ => eprintln!("== (3) skipped: pass --wasmtime and --oha"),
+        }
+    }
+
+    if wants("cold-start") {
+        eprintln!("== (4) cold start with cached artifacts");
+        let ms = roundtrip::cold_start_ms(&args.miniapp, 5).await?;
+        report.row(
+            "cold start: restart until the first bot reply (ms)",
+            format!("{ms:.0}"),
+            String::new(),
+            String::new(),
+        );
+        report.figures.push(("cold_start_ms", ms));
+    }
+
+    if wants("idle") {
+        eprintln!("== (5) memory per live instance");
+        let kib = invocation::idle_instance_kib(500).await?;
+        report.row(
+            "resident memory per live idle instance, 500 held (KiB)",
+            format!("{kib:.0}"),
+            String::new(),
+            String::new(),
+        );
+        report.figures.push(("idle_instance_kib", kib));
+    }
+
+    println!();
+    println!("| benchmark | miniapp | baseline | ratio |");
+    println!("|---|---|---|---|");
+    for (what, ours, baseline, ratio) in &report.rows {
+        println!("| {what} | {ours} | {baseline} | {ratio} |");
+    }
+    println!();
+    for (name, value) in &report.figures {
+        println!("{name}={value:.3}");
+    }
+    Ok(())
+}

@@ -212,7 +212,7 @@ async fn a_web_app_sees_only_its_verified_context_and_runs_under_the_bot_limits(
     // Limits: a spinning request, an oversized body and a panic each end
     // with a clear error in the app's log; the host and the app carry on.
     for (path, needle) in [
-        ("/loop", "CPU-time limit"),
+        ("/loop", "invocation exceeded its"),
         ("/huge", "bodies are limited"),
         ("/panic", "guest trapped"),
     ] {

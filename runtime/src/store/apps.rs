@@ -73,10 +73,10 @@ fn app_from_row(row: &sqlx::any::AnyRow) -> StoreResult<App> {
     })
 }
 
-const VERSION_COLUMNS: &str = "app_id, version, kind, description, manifest, component_sha256, component_size, \
+pub(super) const VERSION_COLUMNS: &str = "app_id, version, kind, description, manifest, component_sha256, component_size, \
      imports, requested, grants, status, reason, reviewed_at, created_at, limits";
 
-fn version_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Version> {
+pub(super) fn version_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Version> {
     let imports: String = row.try_get("imports")?;
     let requested: String = row.try_get("requested")?;
     let grants: Option<String> = row.try_get("grants")?;

@@ -10,10 +10,11 @@ use bytes::Bytes;
 use rand::RngCore;
 
 use crate::api::hash_token;
+use crate::capabilities::Grants;
 use crate::chat::Dispatcher;
 use crate::registry::entry_points;
-use crate::sandbox::InvokeError;
-use crate::store::web_sessions::{self, WebSession};
+use crate::sandbox::{InvokeError, Target};
+use crate::store::web_sessions::{self, LiveSession, WebSession};
 use crate::store::{Db, StoreError, apps, chats, installs, now_ms};
 
 pub use launch::{LaunchClaims, LaunchError};
@@ -164,29 +165,41 @@ impl WebApps {
         self.require_web_app(chat, app).await
     }
 
-    /// The live session of `app` behind the cookie value `token`.
-    pub async fn session(&self, app: &str, token: &str) -> Result<WebSession, WebError> {
-        let session = web_sessions::get(&self.db, &hash_token(token))
+    /// The live session of `app` behind the cookie value `token`, with the
+    /// version to run: one query when everything is in order; on failure,
+    /// the checks again one by one to say what is wrong.
+    pub async fn session(&self, app: &str, token: &str) -> Result<LiveSession, WebError> {
+        let hash = hash_token(token);
+        if let Some(live) = web_sessions::live(&self.db, &hash, app).await? {
+            return Ok(live);
+        }
+        let session = web_sessions::get(&self.db, &hash)
             .await?
             .filter(|s| s.app_id == app)
             .ok_or(WebError::NoSession)?;
         self.require_still_allowed(&session.chat_id, &session.account_id, app)
             .await?;
-        Ok(session)
+        Err(WebError::Revoked("the app is not running".into()))
     }
 
     /// Serves `request` (its URI already relative to the app) with a fresh
     /// instance of the session's app; applies any messages it sent.
     pub async fn serve(
         &self,
-        session: &WebSession,
+        live: &LiveSession,
         request: http::Request<Bytes>,
     ) -> Result<http::Response<Bytes>, WebError> {
-        let target = self
-            .dispatcher
-            .target(&session.app_id)
-            .await?
-            .ok_or_else(|| WebError::Revoked("the app is not running".into()))?;
+        let session = &live.session;
+        let host_limits = self.dispatcher.sandbox().engine().limits().app;
+        let v = &live.version;
+        let target = Target {
+            app_id: v.app_id.clone(),
+            name: live.app_name.clone(),
+            version: v.version.clone(),
+            sha256: v.component_sha256.clone(),
+            grants: Grants::new(v.grants.clone().unwrap_or_default()),
+            limits: v.limits.clone().unwrap_or_default().apply(host_limits),
+        };
         let outcome = self
             .dispatcher
             .sandbox()

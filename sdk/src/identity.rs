@@ -9,6 +9,11 @@ pub fn current_user() -> Result<String, Error> {
     wit::current_user()
 }
 
+/// The chat of the current event, or the chat a web app was launched from.
+pub fn current_chat() -> Result<String, Error> {
+    wit::current_chat()
+}
+
 /// The current user's display name. Needs `identity.profile` and the
 /// user's consent (else [`Error::ConsentRequired`]).
 pub fn display_name() -> Result<String, Error> {

@@ -195,13 +195,21 @@ async fn a_web_app_sees_only_its_verified_context_and_runs_under_the_bot_limits(
         "the session leaked: {text}"
     );
 
-    // Messages it sends are applied: the user gets a direct message.
+    assert!(text.contains(&format!("chat={chat}\n")), "{text}");
+
+    // Messages it sends into its chat are stored and reach the chat.
     let resp = get_with(&host, &format!("/apps/{app}/say?text=hi+from+the+web"), &cookie).await;
     assert_eq!(
         resp.status(),
         StatusCode::OK,
         "{}",
         resp.text().await.unwrap_or_default()
+    );
+    let said = host.messages(alice, chat).await;
+    assert!(
+        said.iter()
+            .any(|m| m["text"] == "hi from the web" && m["sender"] == app.as_str()),
+        "{said:?}"
     );
 
     // It cannot set cookies (it could overwrite another app's session).

@@ -59,6 +59,11 @@ impl wit::Host for HostState {
         Ok(app_scoped_id(&self.cx.services.identity_key, &self.cx.app_id, &account))
     }
 
+    async fn current_chat(&mut self) -> Result<String, CapError> {
+        self.require("identity.basic").await?;
+        self.cx.chat.clone().ok_or_else(|| WitError::NotFound.into())
+    }
+
     async fn display_name(&mut self) -> Result<String, CapError> {
         let account = self.require_consent("identity.profile").await?;
         let found = accounts::get(&self.cx.services.db, &account).await?;

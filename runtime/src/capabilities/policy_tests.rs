@@ -62,6 +62,7 @@ async fn every_capability_denies_without_its_grant_and_audits_it() {
     assert!(is_wit(s.send("chat-1".into(), text("hi")).await, WitError::Denied));
     assert!(is_wit(s.history("chat-1".into(), 10).await, WitError::Denied));
     assert!(is_wit(s.current_user().await, WitError::Denied));
+    assert!(is_wit(s.current_chat().await, WitError::Denied));
     assert!(is_wit(s.display_name().await, WitError::Denied));
     assert!(is_wit(
         s.request_signature("t".into(), b"doc".to_vec()).await,

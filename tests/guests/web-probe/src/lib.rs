@@ -1,6 +1,6 @@
 //! A web app that probes the host: `/whoami` answers with the app-scoped
-//! id, the path, the query and every header it received; `/say?text=` messages
-//! the user who opened it directly; `/loop` spins forever; `/huge`
+//! id, the path, the query and every header it received; `/say?text=` posts
+//! into the chat it was opened from; `/loop` spins forever; `/huge`
 //! answers with 8 MiB; `/cookie` tries to set cookies; `/panic` panics.
 
 use miniapp_sdk::web::{Request, Response, WebApp};
@@ -13,9 +13,10 @@ impl WebApp for Probe {
         match request.path.as_str() {
             "/whoami" => {
                 let me = identity::current_user().unwrap_or_else(|e| format!("error:{}", e.code()));
+                let chat = identity::current_chat().unwrap_or_else(|e| format!("error:{}", e.code()));
                 let headers: Vec<String> = request.headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
                 Response::text(format!(
-                    "user={me}\nmethod={}\npath={}\nquery={}\n{}",
+                    "user={me}\nchat={chat}\nmethod={}\npath={}\nquery={}\n{}",
                     request.method,
                     request.path,
                     request.query,
@@ -23,9 +24,10 @@ impl WebApp for Probe {
                 ))
             }
             "/say" => {
-                // Messages the user who opened the app, in their direct chat with it.
+                // Posts into the chat the app was opened from.
                 let text = request.query_param("text").unwrap_or_else(|| "hello".into());
-                match messaging::send_direct(&text) {
+                let sent = identity::current_chat().and_then(|chat| messaging::send(&chat, &text));
+                match sent {
                     Ok(id) => Response::text(format!("sent {id}")),
                     Err(e) => Response::text(format!("error:{}", e.code())).with_status(500),
                 }

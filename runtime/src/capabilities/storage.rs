@@ -54,14 +54,18 @@ impl wit::Host for HostState {
         let bucket = self.bucket(bucket).await?;
         check_key(&key, self.limits().max_key_bytes)?;
         check_size("storage value", value.len(), self.limits().max_value_bytes)?;
-        let db = &self.cx.services.db;
-        let (keys, bytes) = kv::usage(db, &self.cx.app_id).await?;
-        let previous = kv::get(db, &self.cx.app_id, &bucket, &key).await?;
-        let added_keys = u64::from(previous.is_none());
-        let new_bytes = (bytes.max(0) as u64 + (key.len() + value.len()) as u64)
-            .saturating_sub(previous.map(|p| (key.len() + p.len()) as u64).unwrap_or(0));
         let limits = self.cx.limits;
-        if keys.max(0) as u64 + added_keys > limits.storage_keys || new_bytes > limits.storage_bytes {
+        let written = kv::set_within_quota(
+            &self.cx.services.db,
+            &self.cx.app_id,
+            &bucket,
+            &key,
+            &value,
+            limits.storage_keys,
+            limits.storage_bytes,
+        )
+        .await?;
+        if !written {
             self.append_log(
                 "warn",
                 format!(
@@ -71,7 +75,7 @@ impl wit::Host for HostState {
             );
             return Err(WitError::QuotaExceeded.into());
         }
-        Ok(kv::set(db, &self.cx.app_id, &bucket, &key, &value).await?)
+        Ok(())
     }
 
     async fn delete(&mut self, bucket: Bucket, key: String) -> Result<(), CapError> {

@@ -81,23 +81,52 @@ fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<Message> {
 
 /// Stores `messages` in one transaction.
 pub async fn insert_all(db: &Db, messages: &[Message]) -> StoreResult<()> {
+    // One multi-row statement (atomic on its own, one round trip to the
+    // database) per 500 messages; more than that share a transaction.
+    const BATCH: usize = 500;
+    if messages.len() <= BATCH {
+        return insert_batch(db.pool(), messages).await;
+    }
     let mut tx = db.pool().begin().await?;
-    for m in messages {
-        sqlx::query(
-            "INSERT INTO messages (id, chat_id, sender_kind, sender_id, text, buttons, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&m.id)
-        .bind(&m.chat_id)
-        .bind(m.sender_kind.as_str())
-        .bind(&m.sender_id)
-        .bind(&m.text)
-        .bind(to_json(&m.buttons))
-        .bind(m.created_at)
-        .execute(&mut *tx)
-        .await?;
+    for batch in messages.chunks(BATCH) {
+        insert_batch(&mut *tx, batch).await?;
     }
     tx.commit().await?;
+    Ok(())
+}
+
+async fn insert_batch<'e>(exec: impl sqlx::Executor<'e, Database = sqlx::Any>, batch: &[Message]) -> StoreResult<()> {
+    let rows: Vec<String> = (0..batch.len())
+        .map(|i| {
+            let b = i * 7;
+            format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7
+            )
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO messages (id, chat_id, sender_kind, sender_id, text, buttons, created_at) VALUES {}",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for m in batch {
+        query = query
+            .bind(&m.id)
+            .bind(&m.chat_id)
+            .bind(m.sender_kind.as_str())
+            .bind(&m.sender_id)
+            .bind(&m.text)
+            .bind(to_json(&m.buttons))
+            .bind(m.created_at);
+    }
+    query.execute(exec).await?;
     Ok(())
 }
 

@@ -268,24 +268,12 @@ async fn flush_new(db: &Db, hub: &Hub, new: &mut Vec<Message>) -> StoreResult<()
 
 /// The runnable version of `app`: active, with an approved version.
 async fn resolve_target(db: &Db, app: &str, host: &AppLimits) -> StoreResult<Option<Target>> {
-    let Some(record) = apps::get(db, app).await? else {
+    let Some((name, v)) = apps::running(db, app).await? else {
         return Ok(None);
     };
-    if record.status != "active" {
-        return Ok(None);
-    }
-    let Some(version) = record.active_version else {
-        return Ok(None);
-    };
-    let Some(v) = apps::version(db, app, &version).await? else {
-        return Ok(None);
-    };
-    if v.status != "approved" {
-        return Ok(None);
-    }
     Ok(Some(Target {
         app_id: v.app_id,
-        name: record.name,
+        name,
         version: v.version,
         sha256: v.component_sha256,
         grants: Grants::new(v.grants.unwrap_or_default()),

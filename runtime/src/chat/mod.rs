@@ -131,7 +131,6 @@ impl ChatService {
                 self.max_message_bytes
             )));
         }
-        self.require_member(chat, account).await?;
         let message = Message {
             id: new_id(),
             chat_id: chat.to_string(),
@@ -143,7 +142,10 @@ impl ChatService {
             edited_at: None,
             deleted_at: None,
         };
-        messages::insert_all(&self.db, std::slice::from_ref(&message)).await?;
+        // The membership check and the insert are one statement.
+        if !messages::insert_from_member(&self.db, &message).await? {
+            return Err(ChatError::ChatNotFound);
+        }
         let view = MessageView::from(&message);
         self.hub.publish(chat, ChatEvent::MessageNew(view.clone()));
         let event = BotEvent::Message {

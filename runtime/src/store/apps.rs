@@ -109,6 +109,21 @@ pub async fn by_name(db: &Db, name: &str) -> StoreResult<Option<App>> {
     row.as_ref().map(app_from_row).transpose()
 }
 
+/// The running version of app `id` and the app's name, in one query:
+/// only if the app is active and that version approved.
+pub async fn running(db: &Db, id: &str) -> StoreResult<Option<(String, Version)>> {
+    let columns: Vec<String> = VERSION_COLUMNS.split(',').map(|c| format!("v.{}", c.trim())).collect();
+    let sql = format!(
+        "SELECT a.name AS app_name, {} FROM apps a \
+         JOIN app_versions v ON v.app_id = a.id AND v.version = a.active_version \
+         WHERE a.id = $1 AND a.status = 'active' AND v.status = 'approved'",
+        columns.join(", ")
+    );
+    let row = sqlx::query(&sql).bind(id).fetch_optional(db.pool()).await?;
+    row.map(|r| Ok((r.try_get("app_name")?, version_from_row(&r)?)))
+        .transpose()
+}
+
 /// The app `id`.
 pub async fn get(db: &Db, id: &str) -> StoreResult<Option<App>> {
     let row = sqlx::query("SELECT id, name, owner_id, status, active_version, created_at FROM apps WHERE id = $1")

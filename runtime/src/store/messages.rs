@@ -130,6 +130,26 @@ async fn insert_batch<'e>(exec: impl sqlx::Executor<'e, Database = sqlx::Any>, b
     Ok(())
 }
 
+/// Stores a person's message only if its sender is a member of its chat
+/// (checked in the same statement); `false` if not.
+pub async fn insert_from_member(db: &Db, m: &Message) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "INSERT INTO messages (id, chat_id, sender_kind, sender_id, text, buttons, created_at) \
+         SELECT $1, $2, $3, $4, $5, $6, $7 \
+         WHERE EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $2 AND account_id = $4)",
+    )
+    .bind(&m.id)
+    .bind(&m.chat_id)
+    .bind(m.sender_kind.as_str())
+    .bind(&m.sender_id)
+    .bind(&m.text)
+    .bind(to_json(&m.buttons))
+    .bind(m.created_at)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Messages of `chat`, oldest first: those after message `after`, or
 /// without `after` the newest `limit`.
 pub async fn list(db: &Db, chat: &str, after: Option<&str>, limit: u32) -> StoreResult<Vec<Message>> {

@@ -117,6 +117,22 @@ async fn main() {
         for task in load {
             let _ = task.await;
         }
+        if noisy {
+            // Let the hostile backlog drain, so the next quiet round is quiet.
+            let deadline = std::time::Instant::now() + Duration::from_secs(180);
+            let mut last = -1.0;
+            let mut stable_since = std::time::Instant::now();
+            while std::time::Instant::now() < deadline {
+                let failed = host.metric("miniapp_invocations_failed_total").await;
+                if failed != last {
+                    last = failed;
+                    stable_since = std::time::Instant::now();
+                } else if stable_since.elapsed() > Duration::from_secs(1) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
         samples.sort();
         let (p50, p99) = (percentile(&samples, 0.5), percentile(&samples, 0.99));
         let ms = |d: Duration| d.as_secs_f64() * 1e3;

@@ -3,25 +3,13 @@
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::error::ApiError;
 use crate::store::accounts::{self, Account};
 
-/// A new random bearer token.
-pub fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    format!("mt_{}", hex::encode(bytes))
-}
-
-/// The stored form of a token.
-pub fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
+pub use crate::store::tokens::{hash_token, new_token};
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]

@@ -9,11 +9,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use rand::RngCore;
 
-use crate::api::hash_token;
 use crate::capabilities::Grants;
 use crate::chat::Dispatcher;
 use crate::registry::entry_points;
 use crate::sandbox::{InvokeError, Target};
+use crate::store::tokens::{hash_token, new_token};
 use crate::store::web_sessions::{self, LiveSession, WebSession};
 use crate::store::{Db, StoreError, apps, chats, installs, now_ms};
 
@@ -145,7 +145,7 @@ impl WebApps {
             return Err(WebError::Replayed);
         }
         self.require_still_allowed(&claims.chat, &claims.user, app).await?;
-        let session_token = crate::api::new_token();
+        let session_token = new_token();
         let session = WebSession {
             app_id: app.to_string(),
             chat_id: claims.chat,

@@ -62,7 +62,7 @@ async fn get_with(host: &TestHost, path: &str, cookie: &str) -> reqwest::Respons
 
 #[tokio::test]
 async fn launch_tokens_are_one_time_fresh_untampered_and_for_members_only() {
-    let host = TestHost::start_with(host_bin!(), &["--launch-ttl-secs", "2"]).expect("host starts");
+    let host = TestHost::start_with(host_bin!(), &["--launch-ttl-secs", "4"]).expect("host starts");
     let probe = host
         .solo_chat_with(guests::WEB_PROBE_DIR, guests::WEB_PROBE_WASM, None)
         .await;
@@ -130,9 +130,9 @@ async fn launch_tokens_are_one_time_fresh_untampered_and_for_members_only() {
     let (status, _, body) = open(&host, &format!("/apps/{other}/?launch={fresh}")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
 
-    // Expired: the host was started with a 2-second lifetime.
+    // Expired: the host was started with a 4-second lifetime.
     let (_, old) = launch(&host, alice, chat, app).await;
-    tokio::time::sleep(Duration::from_millis(2600)).await;
+    tokio::time::sleep(Duration::from_millis(4600)).await;
     let (status, _, body) = open(&host, old["url"].as_str().expect("url")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert!(body.contains("launch_token_expired"), "{body}");

@@ -174,6 +174,13 @@ pub(crate) async fn run(
     })
 }
 
+/// Connects to `chat`'s events as a new client and makes one round trip.
+async fn first_reply(host: &TestHost, user: &User, chat: &str, tag: &str) -> anyhow::Result<()> {
+    let mut ws = host.events(user, chat).await;
+    round_trip(&reqwest::Client::new(), &host.base, &user.token, chat, &mut ws, tag).await?;
+    Ok(())
+}
+
 /// Runs (4): restarts the host on the same data `restarts` times and times
 /// each until echo-bot's first reply; returns the median in ms.
 pub(crate) async fn cold_start_ms(bin: &str, restarts: usize) -> anyhow::Result<f64> {
@@ -185,16 +192,7 @@ pub(crate) async fn cold_start_ms(bin: &str, restarts: usize) -> anyhow::Result<
         let user = host.signup("Alice").await;
         let chat = host.chat(&user, &[]).await;
         host.install(&user, &chat, &app).await;
-        let mut ws = host.events(&user, &chat).await;
-        round_trip(
-            &reqwest::Client::new(),
-            &host.base,
-            &user.token,
-            &chat,
-            &mut ws,
-            "first",
-        )
-        .await?;
+        first_reply(&host, &user, &chat, "first").await?;
         host.kill();
         (user, chat)
     };
@@ -202,16 +200,7 @@ pub(crate) async fn cold_start_ms(bin: &str, restarts: usize) -> anyhow::Result<
     for i in 0..restarts {
         let started = Instant::now();
         let host = TestHost::start_in(bin, Path::new(&data))?;
-        let mut ws = host.events(&user, &chat).await;
-        round_trip(
-            &reqwest::Client::new(),
-            &host.base,
-            &user.token,
-            &chat,
-            &mut ws,
-            &format!("cold{i}"),
-        )
-        .await?;
+        first_reply(&host, &user, &chat, &format!("cold{i}")).await?;
         times.push(started.elapsed().as_secs_f64() * 1e3);
         host.kill();
     }

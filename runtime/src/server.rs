@@ -38,19 +38,25 @@ pub struct Host {
     pub state: AppState,
 }
 
+/// The host-wide secret key `name` (32 random bytes, created once and
+/// shared by every node).
+async fn host_key(db: &Db, name: &str) -> anyhow::Result<Vec<u8>> {
+    let key = secrets::get_or_create(db, name, || {
+        let mut key = [0u8; 32];
+        rand::rng().fill_bytes(&mut key);
+        hex::encode(key)
+    })
+    .await?;
+    hex::decode(key).with_context(|| format!("stored {name} is not hex"))
+}
+
 impl Host {
     /// Opens the data directory and wires every part together.
     pub async fn open(config: &ServerConfig) -> anyhow::Result<Host> {
         let data = &config.data_dir;
         std::fs::create_dir_all(data).with_context(|| format!("creating data directory {}", data.display()))?;
         let db = Db::open_sqlite(data).await.context("opening the database")?;
-        let identity_key = secrets::get_or_create(&db, "identity-key", || {
-            let mut key = [0u8; 32];
-            rand::rng().fill_bytes(&mut key);
-            hex::encode(key)
-        })
-        .await?;
-        let identity_key = hex::decode(identity_key).context("stored identity key is not hex")?;
+        let identity_key = host_key(&db, "identity-key").await?;
         let engine = Engine::new(&config.limits, &data.join("compiled")).context("creating the wasm engine")?;
         let blobs = BlobStore::open(&data.join("modules")).context("opening the module store")?;
         let services = Arc::new(Services {
@@ -63,16 +69,10 @@ impl Host {
         let chat = ChatService::new(db.clone(), sandbox.clone());
         let signing = crate::signing::Signing::new(db.clone(), chat.dispatcher().clone());
         let payments = crate::payments::Payments::start(db.clone(), chat.dispatcher().clone());
-        let launch_key = secrets::get_or_create(&db, "launch-key", || {
-            let mut key = [0u8; 32];
-            rand::rng().fill_bytes(&mut key);
-            hex::encode(key)
-        })
-        .await?;
         let webapps = crate::webapps::WebApps::new(
             db.clone(),
             chat.dispatcher().clone(),
-            hex::decode(launch_key).context("stored launch key is not hex")?,
+            host_key(&db, "launch-key").await?,
             config.limits.launch_token_ttl,
             config.limits.web_session_ttl,
         );

@@ -11,7 +11,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::hub::{ChatEvent, Hub};
 use super::view::MessageView;
-use crate::capabilities::{Grants, OutboxOp};
+use crate::capabilities::OutboxOp;
 use crate::config::AppLimits;
 use crate::sandbox::{BotEvent, Sandbox, Target};
 use crate::store::messages::{self, Message, SenderKind};
@@ -268,17 +268,9 @@ async fn flush_new(db: &Db, hub: &Hub, new: &mut Vec<Message>) -> StoreResult<()
 
 /// The runnable version of `app`: active, with an approved version.
 async fn resolve_target(db: &Db, app: &str, host: &AppLimits) -> StoreResult<Option<Target>> {
-    let Some((name, v)) = apps::running(db, app).await? else {
-        return Ok(None);
-    };
-    Ok(Some(Target {
-        app_id: v.app_id,
-        name,
-        version: v.version,
-        sha256: v.component_sha256,
-        grants: Grants::new(v.grants.unwrap_or_default()),
-        limits: v.limits.unwrap_or_default().apply(*host),
-    }))
+    Ok(apps::running(db, app)
+        .await?
+        .map(|(name, version)| Target::running(name, version, host)))
 }
 
 #[cfg(test)]

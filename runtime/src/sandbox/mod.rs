@@ -20,6 +20,7 @@ use crate::capabilities::{self, Grants, HostState, Invocation, OutboxOp, Service
 use crate::config::AppLimits;
 use crate::engine::Engine;
 use crate::engine::StoreGuard;
+use crate::store::apps::Version;
 use crate::store::blobs::BlobStore;
 use crate::store::logs::{self, NewLogLine};
 
@@ -50,6 +51,21 @@ pub struct Target {
     pub grants: Grants,
     /// The limits it runs with.
     pub limits: AppLimits,
+}
+
+impl Target {
+    /// The target for `version` of the app `name`: its grants, and the host's
+    /// limits with the operator's overrides for that version applied.
+    pub fn running(name: String, version: Version, host: &AppLimits) -> Target {
+        Target {
+            app_id: version.app_id,
+            name,
+            version: version.version,
+            sha256: version.component_sha256,
+            grants: Grants::new(version.grants.unwrap_or_default()),
+            limits: version.limits.unwrap_or_default().apply(*host),
+        }
+    }
 }
 
 /// How an invocation ended.

@@ -73,6 +73,15 @@ fn app_from_row(row: &sqlx::any::AnyRow) -> StoreResult<App> {
     })
 }
 
+/// [`VERSION_COLUMNS`] qualified with the table alias `v.`, for joins.
+pub(super) fn version_columns_of_v() -> String {
+    VERSION_COLUMNS
+        .split(',')
+        .map(|c| format!("v.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub(super) const VERSION_COLUMNS: &str = "app_id, version, kind, description, manifest, component_sha256, component_size, \
      imports, requested, grants, status, reason, reviewed_at, created_at, limits";
 
@@ -112,12 +121,11 @@ pub async fn by_name(db: &Db, name: &str) -> StoreResult<Option<App>> {
 /// The running version of app `id` and the app's name, in one query:
 /// only if the app is active and that version approved.
 pub async fn running(db: &Db, id: &str) -> StoreResult<Option<(String, Version)>> {
-    let columns: Vec<String> = VERSION_COLUMNS.split(',').map(|c| format!("v.{}", c.trim())).collect();
     let sql = format!(
         "SELECT a.name AS app_name, {} FROM apps a \
          JOIN app_versions v ON v.app_id = a.id AND v.version = a.active_version \
          WHERE a.id = $1 AND a.status = 'active' AND v.status = 'approved'",
-        columns.join(", ")
+        version_columns_of_v()
     );
     let row = sqlx::query(&sql).bind(id).fetch_optional(db.pool()).await?;
     row.map(|r| Ok((r.try_get("app_name")?, version_from_row(&r)?)))

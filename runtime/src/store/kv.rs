@@ -96,21 +96,21 @@ pub async fn set_within_quota(
     Ok(written.rows_affected() == 1)
 }
 
-/// (number of keys, total key and value bytes) of `app` across all buckets.
-pub async fn usage(db: &Db, app: &str) -> StoreResult<(i64, i64)> {
-    let row = sqlx::query("SELECT keys, bytes FROM app_kv_usage WHERE app_id = $1")
-        .bind(app)
-        .fetch_optional(db.pool())
-        .await?;
-    match row {
-        Some(r) => Ok((r.try_get("keys")?, r.try_get("bytes")?)),
-        None => Ok((0, 0)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// (number of keys, total key and value bytes) of `app` across all buckets.
+    async fn usage(db: &Db, app: &str) -> StoreResult<(i64, i64)> {
+        let row = sqlx::query("SELECT keys, bytes FROM app_kv_usage WHERE app_id = $1")
+            .bind(app)
+            .fetch_optional(db.pool())
+            .await?;
+        match row {
+            Some(r) => Ok((r.try_get("keys")?, r.try_get("bytes")?)),
+            None => Ok((0, 0)),
+        }
+    }
 
     #[tokio::test]
     async fn usage_follows_writes_overwrites_and_deletes() {

@@ -95,20 +95,25 @@ pub async fn insert_all(db: &Db, messages: &[Message]) -> StoreResult<()> {
     Ok(())
 }
 
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds the seven columns of `m`, in the order every message insert lists them.
+fn bind_message<'q>(query: AnyQuery<'q>, m: &'q Message) -> AnyQuery<'q> {
+    query
+        .bind(&m.id)
+        .bind(&m.chat_id)
+        .bind(m.sender_kind.as_str())
+        .bind(&m.sender_id)
+        .bind(&m.text)
+        .bind(to_json(&m.buttons))
+        .bind(m.created_at)
+}
+
 async fn insert_batch<'e>(exec: impl sqlx::Executor<'e, Database = sqlx::Any>, batch: &[Message]) -> StoreResult<()> {
     let rows: Vec<String> = (0..batch.len())
         .map(|i| {
-            let b = i * 7;
-            format!(
-                "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7
-            )
+            let placeholders: Vec<String> = (1..=7).map(|k| format!("${}", i * 7 + k)).collect();
+            format!("({})", placeholders.join(", "))
         })
         .collect();
     let sql = format!(
@@ -117,14 +122,7 @@ async fn insert_batch<'e>(exec: impl sqlx::Executor<'e, Database = sqlx::Any>, b
     );
     let mut query = sqlx::query(&sql);
     for m in batch {
-        query = query
-            .bind(&m.id)
-            .bind(&m.chat_id)
-            .bind(m.sender_kind.as_str())
-            .bind(&m.sender_id)
-            .bind(&m.text)
-            .bind(to_json(&m.buttons))
-            .bind(m.created_at);
+        query = bind_message(query, m);
     }
     query.execute(exec).await?;
     Ok(())
@@ -133,20 +131,12 @@ async fn insert_batch<'e>(exec: impl sqlx::Executor<'e, Database = sqlx::Any>, b
 /// Stores a person's message only if its sender is a member of its chat
 /// (checked in the same statement); `false` if not.
 pub async fn insert_from_member(db: &Db, m: &Message) -> StoreResult<bool> {
-    let done = sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO messages (id, chat_id, sender_kind, sender_id, text, buttons, created_at) \
          SELECT $1, $2, $3, $4, $5, $6, $7 \
          WHERE EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $2 AND account_id = $4)",
-    )
-    .bind(&m.id)
-    .bind(&m.chat_id)
-    .bind(m.sender_kind.as_str())
-    .bind(&m.sender_id)
-    .bind(&m.text)
-    .bind(to_json(&m.buttons))
-    .bind(m.created_at)
-    .execute(db.pool())
-    .await?;
+    );
+    let done = bind_message(query, m).execute(db.pool()).await?;
     Ok(done.rows_affected() == 1)
 }
 

@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use super::apps::{VERSION_COLUMNS, Version, version_from_row};
+use super::apps::{Version, version_columns_of_v, version_from_row};
 use super::{Db, StoreResult, now_ms};
 
 /// A web-app session: who opened which app in which chat.
@@ -68,15 +68,16 @@ pub async fn get(db: &Db, token_hash: &str) -> StoreResult<Option<WebSession>> {
     .bind(now_ms())
     .fetch_optional(db.pool())
     .await?;
-    row.map(|r| {
-        Ok(WebSession {
-            app_id: r.try_get("app_id")?,
-            chat_id: r.try_get("chat_id")?,
-            account_id: r.try_get("account_id")?,
-            expires_at: r.try_get("expires_at")?,
-        })
+    row.as_ref().map(session_from_row).transpose()
+}
+
+fn session_from_row(r: &sqlx::any::AnyRow) -> StoreResult<WebSession> {
+    Ok(WebSession {
+        app_id: r.try_get("app_id")?,
+        chat_id: r.try_get("chat_id")?,
+        account_id: r.try_get("account_id")?,
+        expires_at: r.try_get("expires_at")?,
     })
-    .transpose()
 }
 
 /// A session that may be served right now, with what to run: the session
@@ -95,16 +96,17 @@ pub struct LiveSession {
 
 /// The [`LiveSession`] stored under `token_hash` for `app`, if every check passes.
 pub async fn live(db: &Db, token_hash: &str, app: &str) -> StoreResult<Option<LiveSession>> {
-    let columns: Vec<String> = VERSION_COLUMNS.split(',').map(|c| format!("v.{}", c.trim())).collect();
+    // `v.app_id` is the session's app (joined on it); chat, account and
+    // expiry come from the session row.
     let sql = format!(
-        "SELECT s.chat_id AS s_chat, s.account_id AS s_account, s.expires_at AS s_expires, a.name AS app_name, {} \
+        "SELECT s.chat_id, s.account_id, s.expires_at, a.name AS app_name, {} \
          FROM web_sessions s \
          JOIN apps a ON a.id = s.app_id AND a.status = 'active' \
          JOIN app_versions v ON v.app_id = a.id AND v.version = a.active_version AND v.status = 'approved' \
          WHERE s.token_hash = $1 AND s.app_id = $2 AND s.expires_at >= $3 \
            AND EXISTS (SELECT 1 FROM chat_members m WHERE m.chat_id = s.chat_id AND m.account_id = s.account_id) \
            AND EXISTS (SELECT 1 FROM installs i WHERE i.chat_id = s.chat_id AND i.app_id = s.app_id)",
-        columns.join(", ")
+        version_columns_of_v()
     );
     let row = sqlx::query(&sql)
         .bind(token_hash)
@@ -114,12 +116,7 @@ pub async fn live(db: &Db, token_hash: &str, app: &str) -> StoreResult<Option<Li
         .await?;
     row.map(|r| {
         Ok(LiveSession {
-            session: WebSession {
-                app_id: app.to_string(),
-                chat_id: r.try_get("s_chat")?,
-                account_id: r.try_get("s_account")?,
-                expires_at: r.try_get("s_expires")?,
-            },
+            session: session_from_row(&r)?,
             app_name: r.try_get("app_name")?,
             version: version_from_row(&r)?,
         })

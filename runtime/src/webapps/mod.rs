@@ -9,7 +9,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use rand::RngCore;
 
-use crate::capabilities::Grants;
 use crate::chat::Dispatcher;
 use crate::registry::entry_points;
 use crate::sandbox::{InvokeError, Target};
@@ -191,15 +190,7 @@ impl WebApps {
     ) -> Result<http::Response<Bytes>, WebError> {
         let session = &live.session;
         let host_limits = self.dispatcher.sandbox().engine().limits().app;
-        let v = &live.version;
-        let target = Target {
-            app_id: v.app_id.clone(),
-            name: live.app_name.clone(),
-            version: v.version.clone(),
-            sha256: v.component_sha256.clone(),
-            grants: Grants::new(v.grants.clone().unwrap_or_default()),
-            limits: v.limits.clone().unwrap_or_default().apply(host_limits),
-        };
+        let target = Target::running(live.app_name.clone(), live.version.clone(), &host_limits);
         let outcome = self
             .dispatcher
             .sandbox()

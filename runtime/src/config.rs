@@ -51,6 +51,17 @@ pub struct Limits {
     pub log_bytes_per_invocation: usize,
     /// Bot invocations running at once, host-wide.
     pub dispatch_concurrency: usize,
+    /// Bot invocations of one app running at once: its fair share of
+    /// [`Limits::dispatch_concurrency`], so one app cannot hold every slot.
+    pub app_concurrency: usize,
+    /// Host calls one invocation may make; the next one ends it.
+    pub max_host_calls_per_invocation: u32,
+    /// Accounts one client address may create per minute (`POST /v1/accounts`).
+    pub signups_per_minute_per_client: u32,
+    /// Messages and button presses one account may post per minute, sustained.
+    pub posts_per_minute_per_account: u32,
+    /// Messages and button presses one account may post in a burst.
+    pub posts_burst_per_account: u32,
     /// Compiling one uploaded component may take at most this long.
     pub compile_timeout: Duration,
     /// How long an invoice stays payable.
@@ -73,7 +84,9 @@ impl Default for Limits {
             max_resource_table: 1_000,
             max_request_bytes: 12 << 20,
             request_timeout: Duration::from_secs(30),
-            max_component_bytes: 10 << 20,
+            // Fits components built from Python (componentize-py: about
+            // 18 to 40 MiB) and JavaScript (ComponentizeJS: about 10 MiB).
+            max_component_bytes: 64 << 20,
             max_manifest_bytes: 16 << 10,
             max_message_bytes: 16 << 10,
             max_buttons: 100,
@@ -84,6 +97,11 @@ impl Default for Limits {
             max_log_line_bytes: 4 << 10,
             log_bytes_per_invocation: 64 << 10,
             dispatch_concurrency: 16,
+            app_concurrency: 4,
+            max_host_calls_per_invocation: 1_000,
+            signups_per_minute_per_client: 30,
+            posts_per_minute_per_account: 120,
+            posts_burst_per_account: 30,
             compile_timeout: Duration::from_secs(60),
             invoice_ttl: Duration::from_secs(24 * 60 * 60),
             launch_token_ttl: Duration::from_secs(5 * 60),

@@ -16,4 +16,5 @@ pub mod sandbox;
 pub mod server;
 pub mod signing;
 pub mod store;
+pub mod text;
 pub mod webapps;

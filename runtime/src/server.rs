@@ -77,6 +77,7 @@ impl Host {
             config.limits.web_session_ttl,
         );
         let registry = Registry::new(db.clone(), blobs, sandbox, config.limits.clone());
+        registry.resume_compiles().await?;
         let state = AppState {
             db,
             chat,
@@ -87,6 +88,7 @@ impl Host {
             engine,
             operator_token_hash: config.operator_token.as_deref().map(hash_token),
             limits: Arc::new(config.limits.clone()),
+            rate: Arc::new(api::ApiRateLimits::new(&config.limits)),
         };
         Ok(Host { state })
     }
@@ -98,7 +100,8 @@ impl Host {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let router = api::router(self.state.clone());
-        axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
         self.state.db.close().await;
         Ok(())
     }

@@ -328,6 +328,7 @@ impl TestHost {
         assert_eq!(status, StatusCode::CREATED, "publish failed: {body}");
         let app = body["app"].as_str().expect("app id").to_string();
         let version = body["version"].as_str().expect("version").to_string();
+        self.wait_compiled(dev, &app, &version).await;
         let mut decision = match grants {
             None => json!({ "decision": "approve" }),
             Some(g) => json!({ "decision": "approve", "grants": g }),
@@ -345,6 +346,28 @@ impl TestHost {
             .await;
         assert_eq!(status, StatusCode::OK, "approve failed: {body}");
         app
+    }
+
+    /// Waits (bounded) until `version` of `app` has finished compiling, as
+    /// its developer `dev` sees it; approval is refused before then.
+    pub async fn wait_compiled(&self, dev: &User, app: &str, version: &str) {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let (status, body) = self
+                .call("GET", &format!("/v1/apps/{app}"), Some(&dev.token), None)
+                .await;
+            assert_eq!(status, StatusCode::OK, "app view: {body}");
+            let compile = body["versions"]
+                .as_array()
+                .and_then(|vs| vs.iter().find(|v| v["version"] == version))
+                .map(|v| v["compile_status"].as_str().unwrap_or_default().to_string())
+                .unwrap_or_default();
+            if compile != "compiling" {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{app} {version} still compiling after 300 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// A developer publishes the app in `dir`/`wasm` (approved with

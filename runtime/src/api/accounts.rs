@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::auth::{Caller, hash_token, new_token};
 use super::extract::ApiJson;
+use super::rate_limit::ClientAddr;
 use super::{ApiError, ApiResult, AppState};
 use crate::store::accounts;
 
@@ -23,12 +24,15 @@ pub(super) struct NewAccount {
 /// Creates an account; the token in the answer is shown only once.
 pub(super) async fn create(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     ApiJson(body): ApiJson<NewAccount>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    state.rate.signup(client)?;
     let name = body.name.trim();
-    if name.is_empty() || name.len() > 100 {
+    if name.len() > 100 {
         return Err(ApiError::unprocessable("invalid_body", "name must be 1 to 100 bytes"));
     }
+    crate::text::check_line("name", name).map_err(|e| ApiError::unprocessable("invalid_body", e.to_string()))?;
     if let Some(phone) = &body.phone {
         let digits = phone.strip_prefix('+').unwrap_or(phone);
         if digits.len() < 5 || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {

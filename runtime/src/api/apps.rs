@@ -17,6 +17,8 @@ pub(super) async fn publish(
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let mut multipart = multipart.map_err(|e| ApiError::bad_request(format!("expected multipart/form-data: {e}")))?;
+    let limit = super::body_limit::upload_limit(&state.limits);
+    let multipart_error = |e| multipart_error(e, limit);
     let mut manifest: Option<String> = None;
     let mut component: Option<Vec<u8>> = None;
     loop {
@@ -47,9 +49,13 @@ pub(super) async fn publish(
     Ok((StatusCode::CREATED, Json(json!(published))))
 }
 
-fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+fn multipart_error(e: axum::extract::multipart::MultipartError, limit: usize) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::too_large(e.body_text())
+        ApiError::too_large(super::body_limit::exceeded(
+            None,
+            limit,
+            super::body_limit::UPLOAD_SETTING,
+        ))
     } else {
         ApiError::bad_request(format!("malformed multipart body: {}", e.body_text()))
     }
@@ -101,6 +107,7 @@ pub(super) async fn show(
                 "kind": v.kind,
                 "description": v.description,
                 "status": v.status,
+                "compile_status": v.compile_status,
                 "requested": v.requested.iter().map(|(n, r)| json!({"name": n, "reason": r})).collect::<Vec<_>>(),
                 "grants": v.grants,
                 "limits": v.limits,

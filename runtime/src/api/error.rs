@@ -18,6 +18,7 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
@@ -27,7 +28,19 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
+    }
+    /// 429: too many requests; `Retry-After` says when to try again.
+    pub fn rate_limited(message: impl Into<String>, retry_after: std::time::Duration) -> ApiError {
+        ApiError {
+            retry_after: Some(retry_after),
+            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+        }
+    }
+    /// The status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status
     }
     /// 400: malformed request.
     pub fn bad_request(message: impl Into<String>) -> ApiError {
@@ -68,16 +81,39 @@ impl ApiError {
     }
 }
 
+/// The message of a 413 made where the limit is not known (an extractor's
+/// rejection); the router's body-limit layer replaces it with one that
+/// names the limit.
+pub(crate) const UNNAMED_LIMIT: &str = "the request body is too large";
+
+/// Marks a 413 whose message does not name the limit yet.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LimitUnnamed;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let unnamed = self.status == StatusCode::PAYLOAD_TOO_LARGE && self.message == UNNAMED_LIMIT;
         let body = json!({ "error": { "code": self.code, "message": self.message } });
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(wait) = self.retry_after {
+            let secs = super::rate_limit::retry_after_secs(wait);
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(secs));
+        }
+        if unnamed {
+            response.extensions_mut().insert(LimitUnnamed);
+        }
+        response
     }
 }
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::too_large(UNNAMED_LIMIT);
+        }
         let code = match status {
             StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
             StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
@@ -127,6 +163,7 @@ impl From<RegistryError> for ApiError {
             RegistryError::NotFound(_) => ApiError::not_found(message),
             RegistryError::InvalidDecision(_) => ApiError::unprocessable("invalid_decision", message),
             RegistryError::NotPending(..) => ApiError::conflict(message),
+            RegistryError::NotCompiled(..) => ApiError::new(StatusCode::CONFLICT, "not_compiled", message),
             RegistryError::Store(e) => ApiError::internal(e),
             RegistryError::Io(e) => ApiError::internal(e),
         }

@@ -24,6 +24,7 @@ pub(super) async fn post(
     Path(chat): Path<String>,
     ApiJson(body): ApiJson<NewMessage>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    state.rate.post(&me.id)?;
     let message = state.chat.post(&chat, &me.id, &body.text).await?;
     Ok((StatusCode::CREATED, Json(json!(message))))
 }
@@ -69,6 +70,7 @@ pub(super) async fn press(
             Json(json!({ "pressed": n, "message": message, "invoice": paid })),
         ));
     }
+    state.rate.post(&me.id)?;
     let app = state.chat.press(&chat, &me.id, &message, n).await?;
     Ok((
         StatusCode::ACCEPTED,

@@ -5,6 +5,7 @@
 mod accounts;
 mod apps;
 mod auth;
+mod body_limit;
 mod chats;
 mod config;
 mod consents;
@@ -14,6 +15,7 @@ mod extract;
 mod health;
 mod messages;
 mod payments;
+mod rate_limit;
 mod review;
 mod signatures;
 mod web_apps;
@@ -22,10 +24,8 @@ mod web_client;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{any, get, post, put};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::chat::ChatService;
@@ -36,6 +36,7 @@ use crate::store::Db;
 
 pub use auth::{hash_token, new_token};
 pub use error::{ApiError, ApiResult};
+pub use rate_limit::ApiRateLimits;
 
 /// What every handler can reach; cheap to clone.
 #[derive(Clone)]
@@ -58,13 +59,21 @@ pub struct AppState {
     pub operator_token_hash: Option<String>,
     /// Host-wide limits.
     pub limits: Arc<Limits>,
+    /// Per-client and per-account request rate limits.
+    pub rate: Arc<ApiRateLimits>,
 }
 
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     let max_body = state.limits.max_request_bytes;
+    let upload_limit = body_limit::upload_limit(&state.limits);
     let request_timeout = state.limits.request_timeout;
-    Router::new()
+    let uploads = body_limit::limited(
+        Router::new().route("/v1/apps", post(apps::publish).get(apps::catalogue)),
+        upload_limit,
+        body_limit::UPLOAD_SETTING,
+    );
+    let everything_else = Router::new()
         .route("/", get(web_client::index))
         .route("/static/{file}", get(web_client::asset))
         .route("/healthz", get(health::healthz))
@@ -81,7 +90,6 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/chats/{chat}/messages", post(messages::post).get(messages::list))
         .route("/v1/chats/{chat}/messages/{msg}/buttons/{n}", post(messages::press))
         .route("/v1/chats/{chat}/events", get(events::subscribe))
-        .route("/v1/apps", post(apps::publish).get(apps::catalogue))
         .route("/v1/apps/{app}", get(apps::show))
         .route("/v1/apps/{app}/logs", get(apps::logs))
         .route("/v1/apps/{app}/suspend", post(review::suspend))
@@ -105,7 +113,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/signatures/{id}/decline", post(signatures::decline))
         .route("/v1/review", get(review::pending))
         .route("/v1/review/{app}/{version}", post(review::decide))
-        .route("/v1/audit", get(review::audit))
+        .route("/v1/audit", get(review::audit));
+    let everything_else = body_limit::limited(everything_else, max_body, body_limit::REQUEST_SETTING);
+    uploads
+        .merge(everything_else)
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -114,8 +125,6 @@ pub fn router(state: AppState) -> Router {
                 "method not allowed on this route",
             )
         })
-        .layer(DefaultBodyLimit::max(max_body))
-        .layer(RequestBodyLimitLayer::new(max_body))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             request_timeout,

@@ -17,18 +17,23 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
 }
 
 impl HostState {
-    async fn config_allowed(&mut self) -> Result<(), Error> {
+    async fn config_allowed(&mut self) -> wasmtime::Result<Result<(), Error>> {
+        if let Err(super::CapError::Trap(e)) = self.count_host_call() {
+            return Err(e);
+        }
         if self.cx.grants.has("config") {
-            return Ok(());
+            return Ok(Ok(()));
         }
         self.audit_denial("config", "not granted").await;
-        Err(Error::Upstream("denied: the config capability was not granted".into()))
+        Ok(Err(Error::Upstream(
+            "denied: the config capability was not granted".into(),
+        )))
     }
 }
 
 impl wit::Host for HostState {
     async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<String>, Error>> {
-        if let Err(e) = self.config_allowed().await {
+        if let Err(e) = self.config_allowed().await? {
             return Ok(Err(e));
         }
         if key.len() > MAX_KEY_BYTES {
@@ -40,7 +45,7 @@ impl wit::Host for HostState {
     }
 
     async fn get_all(&mut self) -> wasmtime::Result<Result<Vec<(String, String)>, Error>> {
-        if let Err(e) = self.config_allowed().await {
+        if let Err(e) = self.config_allowed().await? {
             return Ok(Err(e));
         }
         Ok(app_config::all(&self.cx.services.db, &self.cx.app_id)

@@ -81,9 +81,7 @@ impl wit::Host for HostState {
         let account = self.current_account()?;
         check_size("signature title", title.len(), MAX_TITLE_BYTES)?;
         check_size("document", document.len(), MAX_DOCUMENT_BYTES)?;
-        if title.trim().is_empty() {
-            return Err(WitError::Invalid("signature title is empty".into()).into());
-        }
+        crate::text::check_line("signature title", &title).map_err(|e| WitError::Invalid(e.to_string()))?;
         if document.is_empty() {
             return Err(WitError::Invalid("document is empty".into()).into());
         }

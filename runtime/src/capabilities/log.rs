@@ -58,6 +58,9 @@ impl HostState {
 
 impl wit::Host for HostState {
     async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        if let Err(super::CapError::Trap(e)) = self.count_host_call() {
+            return Err(e);
+        }
         self.append_log(level_name(level), message);
         Ok(())
     }

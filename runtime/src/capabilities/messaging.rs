@@ -9,7 +9,7 @@ use wasmtime::component::{HasSelf, Linker};
 use super::bindings::miniapp::platform::messaging::{self as wit, ChatMessage, Sender};
 use super::bindings::miniapp::platform::types::OutgoingMessage as WitMessage;
 use super::identity::app_scoped_id;
-use super::{CapError, HostState, WitError, check_size};
+use super::{CapError, HostState, WitError, check_size, check_visible};
 use crate::store::messages::{self, SenderKind, StoredButton};
 use crate::store::{apps, chats, installs, new_id};
 
@@ -27,6 +27,9 @@ pub struct OutgoingMessage {
     pub text: String,
     /// Rows of buttons (data kept host-side).
     pub buttons: Vec<Vec<StoredButton>>,
+    /// Set when the host rendered the message for the app (an invoice);
+    /// the app can neither edit nor delete it.
+    pub host_kind: Option<&'static str>,
 }
 
 /// One change an invocation made to chats, applied in order afterwards.
@@ -64,9 +67,7 @@ impl HostState {
     fn check_message(&self, message: &WitMessage) -> Result<Vec<Vec<StoredButton>>, CapError> {
         let limits = self.limits();
         check_size("message text", message.text.len(), limits.max_message_bytes)?;
-        if message.text.trim().is_empty() {
-            return Err(WitError::Invalid("message text is empty".into()).into());
-        }
+        check_visible("message text", &message.text)?;
         let count: usize = message.buttons.iter().map(Vec::len).sum();
         if count > limits.max_buttons {
             return Err(WitError::TooLarge(format!("{count} buttons; the limit is {}", limits.max_buttons)).into());
@@ -77,9 +78,7 @@ impl HostState {
             for b in row {
                 check_size("button label", b.label.len(), limits.max_button_label_bytes)?;
                 check_size("button data", b.data.len(), limits.max_button_data_bytes)?;
-                if b.label.trim().is_empty() {
-                    return Err(WitError::Invalid("button label is empty".into()).into());
-                }
+                crate::text::check_line("button label", &b.label).map_err(|e| WitError::Invalid(e.to_string()))?;
                 out.push(StoredButton {
                     label: b.label.clone(),
                     data: b.data.clone(),
@@ -107,55 +106,72 @@ impl HostState {
         message: WitMessage,
         buttons: Vec<Vec<StoredButton>>,
     ) -> Result<String, CapError> {
+        self.reserve_send(&chat)?;
         let id = new_id();
-        self.queue_message(OutgoingMessage {
+        self.outbox.push(OutboxOp::Send(OutgoingMessage {
             id: id.clone(),
             chat,
             text: message.text,
             buttons,
-        })?;
+            host_kind: None,
+        }));
         Ok(id)
     }
 
-    /// Queues a message with a host-chosen id, within the per-invocation and
-    /// per-minute budgets.
-    pub(crate) fn queue_message(&mut self, message: OutgoingMessage) -> Result<(), CapError> {
+    /// Takes one message's place in the per-invocation and per-minute
+    /// budgets for `chat`, or answers `rate-limited` having taken nothing.
+    pub(crate) fn reserve_send(&mut self, chat: &str) -> Result<(), CapError> {
         let max = self.cx.limits.messages_per_invocation;
         let sent = self.outbox.iter().filter(|op| matches!(op, OutboxOp::Send(_))).count();
         if sent >= max as usize {
             return Err(self.refuse_send(format!("more than {max} messages in one invocation")));
         }
         let per_minute = self.cx.limits.messages_per_chat_per_minute;
-        if !self
-            .cx
-            .services
-            .rate
-            .try_acquire(&self.cx.app_id, &message.chat, per_minute)
-        {
-            let chat = message.chat.clone();
+        if !self.cx.services.rate.try_acquire(&self.cx.app_id, chat, per_minute) {
             return Err(self.refuse_send(format!("more than {per_minute} messages per minute in chat {chat}")));
         }
-        self.outbox.push(OutboxOp::Send(message));
         Ok(())
     }
 
+    /// Gives back a place taken by [`Self::reserve_send`] for a message that
+    /// was not sent after all.
+    pub(crate) fn release_send(&mut self, chat: &str) {
+        self.cx.services.rate.release(&self.cx.app_id, chat);
+    }
+
+    /// Queues a message the host rendered for the app, in a place taken
+    /// with [`Self::reserve_send`].
+    pub(crate) fn push_host_message(&mut self, message: OutgoingMessage) {
+        self.outbox.push(OutboxOp::Send(message));
+    }
+
     /// The chat of the app's own live message `id` (sent earlier, or in this
-    /// invocation); `not-found` for anything else.
+    /// invocation); `not-found` for anything else, `invalid` for a message
+    /// the host rendered for the app (an invoice), which only the host changes.
     async fn own_message_chat(&mut self, id: &str) -> Result<String, CapError> {
         let queued = self.outbox.iter().rev().find_map(|op| match op {
-            OutboxOp::Send(m) if m.id == id => Some(Some(m.chat.clone())),
+            OutboxOp::Send(m) if m.id == id => Some(Some((m.chat.clone(), m.host_kind.map(str::to_string)))),
             OutboxOp::Delete { id: gone, .. } if gone == id => Some(None),
             _ => None,
         });
-        if let Some(found) = queued {
-            return found.ok_or_else(|| WitError::NotFound.into());
+        let (chat, host_kind) = match queued {
+            Some(found) => found.ok_or(WitError::NotFound)?,
+            None => match messages::by_id(&self.cx.services.db, id).await? {
+                Some(m)
+                    if m.sender_kind == SenderKind::App && m.sender_id == *self.cx.app_id && m.deleted_at.is_none() =>
+                {
+                    (m.chat_id, m.host_kind)
+                }
+                _ => return Err(WitError::NotFound.into()),
+            },
+        };
+        if let Some(kind) = host_kind {
+            return Err(WitError::Invalid(format!(
+                "message {id} shows an {kind} the host rendered; only the host changes it (cancel the {kind} instead)"
+            ))
+            .into());
         }
-        match messages::by_id(&self.cx.services.db, id).await? {
-            Some(m) if m.sender_kind == SenderKind::App && m.sender_id == *self.cx.app_id && m.deleted_at.is_none() => {
-                Ok(m.chat_id)
-            }
-            _ => Err(WitError::NotFound.into()),
-        }
+        Ok(chat)
     }
 }
 
@@ -180,6 +196,7 @@ impl wit::Host for HostState {
             chat,
             text: message.text,
             buttons,
+            host_kind: None,
         }));
         Ok(())
     }

@@ -110,6 +110,10 @@ pub struct HostState {
     http_ctx: wasmtime_wasi_http::WasiHttpCtx,
     http_policy: http::HttpPolicy,
     send_refused: bool,
+    host_calls: u32,
+    /// Denials seen in this invocation, by (capability, why): the first of
+    /// each is audited at once, the repeats once, summed, at the end.
+    denials: std::collections::BTreeMap<(String, String), u32>,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
 }
@@ -151,6 +155,8 @@ impl HostState {
             http_ctx: wasmtime_wasi_http::WasiHttpCtx::new(),
             http_policy,
             send_refused: false,
+            host_calls: 0,
+            denials: std::collections::BTreeMap::new(),
             stdout,
             stderr,
         }
@@ -166,8 +172,41 @@ impl HostState {
         &self.cx.services.limits
     }
 
-    /// Moves captured stdout/stderr into the log lines; call once the guest is done.
-    pub fn drain_stdio(&mut self) {
+    /// Ends the invocation's bookkeeping once the guest is done: moves
+    /// captured stdout/stderr into the log lines and audits repeated
+    /// denials as one summed entry each.
+    pub async fn finish(&mut self) {
+        self.drain_stdio();
+        let repeated: Vec<((String, String), u32)> = std::mem::take(&mut self.denials)
+            .into_iter()
+            .filter(|(_, n)| *n > 1)
+            .collect();
+        for ((capability, why), n) in repeated {
+            let more = n - 1;
+            let detail = format!("{why} (denied {more} more times in this invocation)");
+            self.write_denial(&capability, detail.clone()).await;
+            self.logs.push(NewLogLine {
+                level: "warn",
+                message: format!("denied: {capability} ({detail})"),
+            });
+        }
+    }
+
+    /// Counts one host call; past the per-invocation bound the invocation
+    /// ends (a trap), so a looping guest cannot flood the host with calls.
+    pub fn count_host_call(&mut self) -> Result<(), CapError> {
+        self.host_calls += 1;
+        let max = self.cx.services.limits.max_host_calls_per_invocation;
+        if self.host_calls > max {
+            return Err(CapError::Trap(wasmtime::Error::msg(format!(
+                "host-call limit: the guest made more than {max} host calls in one invocation"
+            ))));
+        }
+        Ok(())
+    }
+
+    /// Moves captured stdout/stderr into the log lines.
+    fn drain_stdio(&mut self) {
         for (level, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
             let bytes = pipe.contents();
             if !bytes.is_empty() {
@@ -180,6 +219,7 @@ impl HostState {
     /// Checks `grant`; if missing, records the denial in the audit log and
     /// the app's log and returns `denied`.
     pub async fn require(&mut self, grant: &str) -> Result<(), CapError> {
+        self.count_host_call()?;
         if self.cx.grants.has(grant) {
             return Ok(());
         }
@@ -187,8 +227,26 @@ impl HostState {
         Err(CapError::Wit(WitError::Denied))
     }
 
-    /// Records a denied call: audit log row and a line in the app's log.
+    /// Records a denied call: an audit log row and a line in the app's log
+    /// for the first of its kind in this invocation; repeats are counted and
+    /// summed up in one row when the invocation ends.
     pub async fn audit_denial(&mut self, capability: &str, why: &str) {
+        let seen = self
+            .denials
+            .entry((capability.to_string(), why.to_string()))
+            .or_insert(0);
+        *seen += 1;
+        if *seen > 1 {
+            return;
+        }
+        self.write_denial(capability, why.to_string()).await;
+        self.logs.push(NewLogLine {
+            level: "warn",
+            message: format!("denied: {capability} ({why})"),
+        });
+    }
+
+    async fn write_denial(&mut self, capability: &str, detail: String) {
         let entry = AuditEntry {
             actor: format!("app:{}", self.cx.app_id),
             action: "capability.denied".into(),
@@ -196,16 +254,12 @@ impl HostState {
             capability: Some(capability.to_string()),
             chat_id: self.cx.chat.clone(),
             account_id: self.cx.account.clone(),
-            detail: why.to_string(),
+            detail,
             ..AuditEntry::default()
         };
         if let Err(e) = audit::record(&self.cx.services.db, entry).await {
             tracing::error!(error = %e, "could not write audit entry");
         }
-        self.logs.push(NewLogLine {
-            level: "warn",
-            message: format!("denied: {capability} ({why})"),
-        });
     }
 }
 
@@ -239,6 +293,12 @@ pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     http::add_to_linker(linker)?;
     config::add_to_linker(linker)?;
     Ok(())
+}
+
+/// Applies the platform's text policy ([`crate::text`]) to guest text other
+/// people will see.
+pub(crate) fn check_visible(what: &str, text: &str) -> Result<(), CapError> {
+    crate::text::check_visible(what, text).map_err(|e| CapError::Wit(WitError::Invalid(e.to_string())))
 }
 
 /// Checks a guest-controlled size before anything is allocated for it.

@@ -11,7 +11,7 @@ use super::messaging::OutgoingMessage;
 use super::{CapError, HostState, WitError, check_size};
 use crate::store::invoices::{self, NewInvoice};
 use crate::store::ledger::{self, CURRENCY, LedgerError, MAX_AMOUNT, kind};
-use crate::store::messages::StoredButton;
+use crate::store::messages::{HOST_KIND_INVOICE, StoredButton};
 use crate::store::{chats, new_id, now_ms};
 
 /// Longest idempotency key, in bytes.
@@ -42,11 +42,33 @@ pub fn format_amount(amount: i64) -> String {
     format!("{}.{:02} {CURRENCY}", amount / 100, amount % 100)
 }
 
-fn ledger_error(e: LedgerError) -> CapError {
+/// What the guest sees for an idempotency key used before with other parameters.
+fn key_reused(key: &str) -> CapError {
+    WitError::Invalid(format!(
+        "the idempotency key {key:?} was already used with different parameters"
+    ))
+    .into()
+}
+
+fn ledger_error(e: LedgerError, key: &str) -> CapError {
     match e {
         LedgerError::InsufficientFunds => WitError::Invalid("insufficient funds in the app's balance".into()).into(),
         LedgerError::Unbalanced => WitError::Unavailable("unbalanced transaction".into()).into(),
+        LedgerError::KeyReused(_) => key_reused(key),
         LedgerError::Store(e) => e.into(),
+    }
+}
+
+/// The text of an invoice's chat message; it comes from the invoice alone.
+pub fn invoice_text(title: &str, amount: i64) -> String {
+    format!("Invoice: {title} — {}", format_amount(amount))
+}
+
+/// The Pay button of an invoice's chat message.
+pub fn pay_button(amount: i64) -> StoredButton {
+    StoredButton {
+        label: format!("Pay {}", format_amount(amount)),
+        data: String::new(),
     }
 }
 
@@ -64,21 +86,18 @@ impl HostState {
             .ok_or_else(|| WitError::NotFound.into())
     }
 
-    /// Moves `amount` from the app's balance to `account`'s wallet under `unique_key`.
+    /// Moves `amount` from the app's balance to `account`'s wallet under
+    /// `unique_key` (made from the app's idempotency `key`).
     async fn pay_out(
         &mut self,
         kind_name: &str,
         reference: &str,
-        unique_key: &str,
+        (unique_key, key): (&str, &str),
         account: &str,
         amount: i64,
     ) -> Result<bool, CapError> {
         let db = self.cx.services.db.clone();
-        let mut tx = db
-            .pool()
-            .begin()
-            .await
-            .map_err(|e| CapError::from(crate::store::StoreError::from(e)))?;
+        let mut tx = db.begin_write().await?;
         let merchant = ledger::account(&mut tx, kind::MERCHANT, &self.cx.app_id).await?;
         let wallet = ledger::account(&mut tx, kind::WALLET, account).await?;
         let posted = ledger::post(
@@ -89,7 +108,7 @@ impl HostState {
             &[(merchant, -amount), (wallet, amount)],
         )
         .await
-        .map_err(ledger_error)?;
+        .map_err(|e| ledger_error(e, key))?;
         if posted.is_err() {
             // Done before under this key: nothing more to do.
             return Ok(false);
@@ -116,14 +135,25 @@ impl wit::Host for HostState {
         let amount = check_amount(amount)?;
         check_key(&key)?;
         check_size("invoice title", title.len(), 200)?;
-        if title.trim().is_empty() {
-            return Err(WitError::Invalid("invoice title is empty".into()).into());
-        }
+        crate::text::check_line("invoice title", &title).map_err(|e| WitError::Invalid(e.to_string()))?;
         let account = self.member_by_scoped_id(&user).await?;
         let chat = self.cx.chat.clone().ok_or(WitError::NotFound)?;
+        let db = self.cx.services.db.clone();
+        let same = |i: &invoices::Invoice| i.amount == amount && i.account_id == account && i.title == title;
+        if let Some(existing) = invoices::by_key(&db, &self.cx.app_id, &key).await? {
+            // The same key again: the first result, and nothing new.
+            return if same(&existing) {
+                Ok(existing.id)
+            } else {
+                Err(key_reused(&key))
+            };
+        }
+        // The invoice's message is the only way to see and pay it: take its
+        // place in the send budget first, so a refused send stores nothing.
+        self.reserve_send(&chat)?;
         let message = new_id();
         let created = invoices::create(
-            &self.cx.services.db,
+            &db,
             &NewInvoice {
                 app: &self.cx.app_id,
                 account: &account,
@@ -136,25 +166,26 @@ impl wit::Host for HostState {
                 expires_at: now_ms() + i64::try_from(self.limits().invoice_ttl.as_millis()).unwrap_or(i64::MAX / 2),
             },
         )
-        .await?;
-        match created {
-            Ok(invoice) => {
-                let text = format!("Invoice: {title} — {}", format_amount(amount));
-                let pay = StoredButton {
-                    label: format!("Pay {}", format_amount(amount)),
-                    data: String::new(),
+        .await;
+        let created = match created {
+            Ok(Ok(invoice)) => invoice,
+            other => {
+                self.release_send(&chat);
+                return match other? {
+                    // Created by a concurrent invocation under the same key.
+                    Err(existing) if same(&existing) => Ok(existing.id),
+                    _ => Err(key_reused(&key)),
                 };
-                self.queue_message(OutgoingMessage {
-                    id: message,
-                    chat,
-                    text,
-                    buttons: vec![vec![pay]],
-                })?;
-                Ok(invoice.id)
             }
-            Err(existing) if existing.amount == amount && existing.account_id == account => Ok(existing.id),
-            Err(_) => Err(WitError::Invalid("this idempotency key was used for a different invoice".into()).into()),
-        }
+        };
+        self.push_host_message(OutgoingMessage {
+            id: message,
+            chat,
+            text: invoice_text(&title, amount),
+            buttons: vec![vec![pay_button(amount)]],
+            host_kind: Some(HOST_KIND_INVOICE),
+        });
+        Ok(created.id)
     }
 
     async fn cancel_invoice(&mut self, invoice: String) -> Result<(), CapError> {
@@ -182,7 +213,7 @@ impl wit::Host for HostState {
             return Err(WitError::Invalid(format!("the invoice is {}, not paid", found.status)).into());
         }
         let unique = format!("refund:{invoice}:{key}");
-        self.pay_out("refund", &invoice, &unique, &found.account_id, amount)
+        self.pay_out("refund", &invoice, (&unique, &key), &found.account_id, amount)
             .await?;
         Ok(())
     }
@@ -194,7 +225,8 @@ impl wit::Host for HostState {
         let account = self.member_by_scoped_id(&user).await?;
         let unique = format!("transfer:{}:{key}", self.cx.app_id);
         let app = self.cx.app_id.to_string();
-        self.pay_out("transfer", &app, &unique, &account, amount).await?;
+        self.pay_out("transfer", &app, (&unique, &key), &account, amount)
+            .await?;
         Ok(())
     }
 

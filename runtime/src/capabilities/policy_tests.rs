@@ -209,7 +209,7 @@ async fn payment_state(grants: &[&str]) -> (HostState, Db, tempfile::TempDir, St
         .map_err(|_| "add version")
         .expect("app");
     let chat = chats::create(&db, "pay chat", &payer.id, &[]).await.expect("chat");
-    let mut tx = db.pool().begin().await.expect("tx");
+    let mut tx = db.begin_write().await.expect("tx");
     let issuance = ledger::account(&mut tx, ledger::kind::ISSUANCE, "platform")
         .await
         .expect("issuance");
@@ -264,7 +264,7 @@ async fn invoices_and_refunds_are_idempotent_per_key_and_never_exceed_what_was_p
     );
 
     // Pay it through the ledger, as the payments service does.
-    let mut tx = db.pool().begin().await.expect("tx");
+    let mut tx = db.begin_write().await.expect("tx");
     assert!(invoices::mark_paid(&mut tx, &first).await.expect("paid"));
     let wallet = ledger::account(&mut tx, ledger::kind::WALLET, &payer)
         .await
@@ -329,4 +329,58 @@ async fn payouts_need_their_grant_and_never_overdraw_the_app() {
     assert!(
         matches!(p.transfer(user2, 10, "t1".into()).await, Err(CapError::Wit(WitError::Invalid(m))) if m.contains("insufficient"))
     );
+}
+
+#[tokio::test]
+async fn text_people_would_see_must_have_visible_characters() {
+    let (mut s, _db, _dir) = state(&["messaging.send"]).await;
+    for invisible in ["\u{200b}\u{200b}", "\u{3164}", "a\u{202e}b", "  "] {
+        let sent = s.send("chat-1".into(), text(invisible)).await;
+        assert!(
+            matches!(&sent, Err(CapError::Wit(WitError::Invalid(m))) if m.starts_with("message text")),
+            "{invisible:?}: {sent:?}"
+        );
+    }
+    let mut with_label = text("pick one");
+    with_label.buttons = vec![vec![super::bindings::miniapp::platform::types::Button {
+        label: "\u{2060}".into(),
+        data: "x".into(),
+    }]];
+    let sent = s.send("chat-1".into(), with_label).await;
+    assert!(
+        matches!(&sent, Err(CapError::Wit(WitError::Invalid(m))) if m.starts_with("button label")),
+        "{sent:?}"
+    );
+    assert!(s.outbox.is_empty());
+}
+
+#[tokio::test]
+async fn repeated_denials_in_one_invocation_are_audited_once_and_summed_at_the_end() {
+    let (mut s, db, _dir) = state(&[]).await;
+    for _ in 0..5 {
+        assert!(is_wit(s.send("chat-1".into(), text("hi")).await, WitError::Denied));
+    }
+    assert!(is_wit(s.history("chat-1".into(), 10).await, WitError::Denied));
+    assert_eq!(denials(&db).await.len(), 2, "the first of each kind, at once");
+    s.finish().await;
+    let entries = audit::list(&db, None, 100).await.expect("audit");
+    let summed: Vec<_> = entries
+        .iter()
+        .filter(|e| e.detail.contains("denied 4 more times in this invocation"))
+        .collect();
+    assert_eq!(summed.len(), 1, "{entries:#?}");
+    assert_eq!(denials(&db).await.len(), 3);
+}
+
+#[tokio::test]
+async fn host_calls_past_the_bound_end_the_invocation() {
+    let (mut s, _db, _dir) = state(&["messaging.read"]).await;
+    let max = s.limits().max_host_calls_per_invocation;
+    for _ in 0..max {
+        assert!(s.count_host_call().is_ok());
+    }
+    match s.history("chat-1".into(), 1).await {
+        Err(CapError::Trap(e)) => assert!(e.to_string().contains(&format!("more than {max} host calls"))),
+        other => panic!("expected a trap, got {other:?}"),
+    }
 }

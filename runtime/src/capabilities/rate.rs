@@ -33,6 +33,15 @@ impl RateLimiter {
         entry.1 += 1;
         true
     }
+
+    /// Gives back one slot taken by [`RateLimiter::try_acquire`] in the
+    /// current window (for a message that was not sent after all).
+    pub fn release(&self, app: &str, chat: &str) {
+        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = windows.get_mut(&(app.to_string(), chat.to_string())) {
+            entry.1 = entry.1.saturating_sub(1);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! Delivering chat events to installed bots, off the request path. Each
 //! (chat, app) pair has its own ordered lane, so a bot sees a chat's events
 //! in order and a slow bot delays only itself; a host-wide semaphore bounds
-//! how many invocations run at once.
+//! how many invocations run at once, and a per-app one gives each app a fair
+//! share of them, so one app's backlog cannot hold every slot.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +33,8 @@ struct Inner {
     hub: Hub,
     sandbox: Arc<Sandbox>,
     permits: Semaphore,
+    app_concurrency: usize,
+    app_permits: Mutex<HashMap<String, Arc<Semaphore>>>,
     lanes: Mutex<HashMap<LaneKey, mpsc::UnboundedSender<Job>>>,
     completed: AtomicU64,
     failed: AtomicU64,
@@ -44,14 +47,17 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// A dispatcher running at most `concurrency` invocations at once.
-    pub fn new(db: Db, hub: Hub, sandbox: Arc<Sandbox>, concurrency: usize) -> Dispatcher {
+    /// A dispatcher running at most `concurrency` invocations at once, and
+    /// at most `per_app` of one app.
+    pub fn new(db: Db, hub: Hub, sandbox: Arc<Sandbox>, concurrency: usize, per_app: usize) -> Dispatcher {
         Dispatcher {
             inner: Arc::new(Inner {
                 db,
                 hub,
                 sandbox,
                 permits: Semaphore::new(concurrency.max(1)),
+                app_concurrency: per_app.max(1),
+                app_permits: Mutex::new(HashMap::new()),
                 lanes: Mutex::new(HashMap::new()),
                 completed: AtomicU64::new(0),
                 failed: AtomicU64::new(0),
@@ -171,6 +177,17 @@ async fn run_lane(inner: Arc<Inner>, key: LaneKey, mut rx: mpsc::UnboundedReceiv
 
 /// Runs one job; whether the handler succeeded.
 async fn run_job(inner: &Inner, app: &str, job: Job) -> bool {
+    let app_permits = {
+        let mut all = inner.app_permits.lock().unwrap_or_else(|p| p.into_inner());
+        all.entry(app.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(inner.app_concurrency)))
+            .clone()
+    };
+    // The app's share first, then a host-wide slot: an app waiting for its
+    // own share holds nothing other apps need.
+    let Ok(_app_permit) = app_permits.acquire().await else {
+        return false;
+    };
     let Ok(_permit) = inner.permits.acquire().await else {
         return false;
     };
@@ -234,6 +251,7 @@ async fn apply_ops(db: &Db, hub: &Hub, app: &str, ops: Vec<OutboxOp>) -> StoreRe
                 created_at: now,
                 edited_at: None,
                 deleted_at: None,
+                host_kind: m.host_kind.map(str::to_string),
             }),
             OutboxOp::Edit(m) => {
                 // Edits and deletions may refer to messages sent just before.

@@ -60,7 +60,13 @@ impl ChatService {
     pub fn new(db: Db, sandbox: Arc<Sandbox>) -> ChatService {
         let hub = Hub::default();
         let limits = sandbox.engine().limits().clone();
-        let dispatcher = Dispatcher::new(db.clone(), hub.clone(), sandbox, limits.dispatch_concurrency);
+        let dispatcher = Dispatcher::new(
+            db.clone(),
+            hub.clone(),
+            sandbox,
+            limits.dispatch_concurrency,
+            limits.app_concurrency,
+        );
         ChatService {
             db,
             hub,
@@ -82,9 +88,10 @@ impl ChatService {
     /// Creates a chat of `creator` and `members` (all must exist).
     pub async fn create_chat(&self, creator: &str, title: &str, members: &[String]) -> Result<Chat, ChatError> {
         let title = title.trim();
-        if title.is_empty() || title.len() > 200 {
+        if title.len() > 200 {
             return Err(ChatError::Invalid("title must be 1 to 200 bytes".into()));
         }
+        crate::text::check_line("title", title).map_err(|e| ChatError::Invalid(e.to_string()))?;
         if members.len() > 1_000 {
             return Err(ChatError::Invalid("at most 1000 members".into()));
         }
@@ -121,9 +128,7 @@ impl ChatService {
     /// Stores a message from `account`, announces it, and queues it for the
     /// chat's bots. Returns once it is stored.
     pub async fn post(&self, chat: &str, account: &str, text: &str) -> Result<MessageView, ChatError> {
-        if text.trim().is_empty() {
-            return Err(ChatError::Invalid("text must not be empty".into()));
-        }
+        crate::text::check_visible("text", text).map_err(|e| ChatError::Invalid(e.to_string()))?;
         if text.len() > self.max_message_bytes {
             return Err(ChatError::Invalid(format!(
                 "text is {} bytes; the limit is {}",
@@ -141,6 +146,7 @@ impl ChatService {
             created_at: now_ms(),
             edited_at: None,
             deleted_at: None,
+            host_kind: None,
         };
         // The membership check and the insert are one statement.
         if !messages::insert_from_member(&self.db, &message).await? {

@@ -62,6 +62,10 @@ pub(super) async fn prepare(
             let wasm = tokio::task::spawn_blocking(move || build_app(&build_dir)).await??;
             let bytes = std::fs::read(&wasm)?;
             let published = host.state.registry.publish(&developer, &manifest, bytes).await?;
+            host.state
+                .registry
+                .wait_compiled(&published.app, &published.version, std::time::Duration::from_secs(300))
+                .await?;
             let approve = Decision {
                 decision: "approve".into(),
                 grants: None,

@@ -48,6 +48,8 @@ enum Command {
         /// How long a web app's launch token stays valid, in seconds.
         #[arg(long, default_value_t = 5 * 60)]
         launch_ttl_secs: u64,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
     /// Build an app for wasm32-wasip2 (release) and print the .wasm path.
     Build {
@@ -89,6 +91,53 @@ enum Command {
         #[arg(long, env = "MINIAPP_OPERATOR_TOKEN", hide_env_values = true, global = true)]
         token: Option<String>,
     },
+}
+
+/// Host-wide limits `serve` takes; the README's limits table lists them.
+#[derive(Debug, clap::Args)]
+struct LimitArgs {
+    /// Largest component an upload may carry, in MiB.
+    #[arg(long, default_value_t = (Limits::default().max_component_bytes >> 20) as u64)]
+    max_component_mib: u64,
+    /// Largest request body of every other route, in MiB.
+    #[arg(long, default_value_t = (Limits::default().max_request_bytes >> 20) as u64)]
+    max_request_mib: u64,
+    /// Bot invocations running at once, host-wide.
+    #[arg(long, default_value_t = Limits::default().dispatch_concurrency)]
+    dispatch_concurrency: usize,
+    /// Bot invocations of one app running at once (its fair share).
+    #[arg(long, default_value_t = Limits::default().app_concurrency)]
+    app_concurrency: usize,
+    /// Host calls one invocation may make.
+    #[arg(long, default_value_t = Limits::default().max_host_calls_per_invocation)]
+    max_host_calls: u32,
+    /// Accounts one client address may create per minute.
+    #[arg(long, default_value_t = Limits::default().signups_per_minute_per_client)]
+    signups_per_minute: u32,
+    /// Messages and button presses per account per minute, sustained.
+    #[arg(long, default_value_t = Limits::default().posts_per_minute_per_account)]
+    posts_per_minute: u32,
+    /// Messages and button presses per account in a burst.
+    #[arg(long, default_value_t = Limits::default().posts_burst_per_account)]
+    posts_burst: u32,
+}
+
+impl LimitArgs {
+    /// `base` with these settings applied (each at least 1).
+    fn apply(&self, base: Limits) -> Limits {
+        let mib = |m: u64| usize::try_from(m.clamp(1, 4096) << 20).unwrap_or(usize::MAX);
+        Limits {
+            max_component_bytes: mib(self.max_component_mib),
+            max_request_bytes: mib(self.max_request_mib),
+            dispatch_concurrency: self.dispatch_concurrency.max(1),
+            app_concurrency: self.app_concurrency.clamp(1, self.dispatch_concurrency.max(1)),
+            max_host_calls_per_invocation: self.max_host_calls.max(1),
+            signups_per_minute_per_client: self.signups_per_minute.max(1),
+            posts_per_minute_per_account: self.posts_per_minute.max(1),
+            posts_burst_per_account: self.posts_burst.max(1),
+            ..base
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -174,6 +223,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             samples,
             invoice_ttl_secs,
             launch_ttl_secs,
+            limits,
         } => {
             let operator_token = match (operator_token, demo) {
                 (Some(t), _) => Some(t),
@@ -187,11 +237,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 listen,
                 data_dir: data.clone(),
                 operator_token: operator_token.clone(),
-                limits: Limits {
+                limits: limits.apply(Limits {
                     invoice_ttl: std::time::Duration::from_secs(invoice_ttl_secs.max(1)),
                     launch_token_ttl: std::time::Duration::from_secs(launch_ttl_secs.max(1)),
                     ..Limits::default()
-                },
+                }),
             };
             server::run(config, async |host, addr| {
                 if demo {

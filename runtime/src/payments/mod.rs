@@ -45,6 +45,9 @@ impl From<LedgerError> for PaymentError {
         match e {
             LedgerError::InsufficientFunds => PaymentError::InsufficientFunds,
             LedgerError::Unbalanced => PaymentError::Invalid("unbalanced transaction".into()),
+            LedgerError::KeyReused(key) => PaymentError::Invalid(format!(
+                "the idempotency key {key:?} was already used with different parameters"
+            )),
             LedgerError::Store(e) => PaymentError::Store(e),
         }
     }
@@ -77,7 +80,7 @@ impl Payments {
         if accounts::get(&self.db, account).await?.is_none() {
             return Err(PaymentError::NotFound("no such account"));
         }
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         let issuance = ledger::account(&mut tx, kind::ISSUANCE, "platform").await?;
         let wallet = ledger::account(&mut tx, kind::WALLET, account).await?;
         let _ = ledger::post(&mut tx, "credit", by, None, &[(issuance, -amount), (wallet, amount)]).await?;
@@ -131,7 +134,7 @@ impl Payments {
             "open" => {}
             other => return Err(PaymentError::NotPayable(other.to_string())),
         }
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         // The guarded status change is the first write: it takes the write
         // lock, so concurrent payers queue here and all but one find it paid.
         if !invoices::mark_paid(&mut tx, id).await? {

@@ -90,6 +90,14 @@ impl Manifest {
                 problem: "at most 2000 bytes".into(),
             });
         }
+        if !self.description.is_empty()
+            && let Err(e) = crate::text::check_visible("description", &self.description)
+        {
+            return Err(ManifestError::Field {
+                field: "description",
+                problem: e.to_string(),
+            });
+        }
         if self.capabilities.len() > 64 {
             return Err(ManifestError::Field {
                 field: "capabilities",
@@ -103,10 +111,12 @@ impl Manifest {
                     problem: format!("unknown capability {grant:?}"),
                 });
             }
-            if reason.trim().is_empty() || reason.len() > 500 {
+            if reason.len() > 500 || crate::text::check_line("reason", reason).is_err() {
                 return Err(ManifestError::Field {
                     field: "capabilities",
-                    problem: format!("capability {grant:?} needs a reason of 1 to 500 bytes"),
+                    problem: format!(
+                        "capability {grant:?} needs a reason of 1 to 500 bytes of visible text on one line"
+                    ),
                 });
             }
         }

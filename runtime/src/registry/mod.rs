@@ -68,6 +68,9 @@ pub enum RegistryError {
     /// The version is not pending.
     #[error("version {1} of app {0} is not pending review (it is {2})")]
     NotPending(String, String, String),
+    /// The version has not compiled (yet); it cannot be approved.
+    #[error("version {1} of app {0} cannot be approved: {2}")]
+    NotCompiled(String, String, String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -213,17 +216,66 @@ impl Registry {
         })
     }
 
+    /// Compiles an uploaded version off the request path and records how
+    /// it ended; one that fails is rejected with the compiler's reason.
+    /// Until it has compiled, the version cannot be approved.
     fn compile_in_background(&self, app: String, version: String, sha256: String, needs: EntryPoints) {
         let this = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = this.sandbox.compile(&sha256, needs).await {
-                tracing::warn!(app, version, error = %e, "uploaded component failed to compile");
-                let reason = format!("rejected automatically: {e}");
-                if let Err(e) = apps::reject(&this.db, &app, &version, &reason).await {
-                    tracing::error!(error = %e, "could not reject uncompilable version");
+            let status = match this.sandbox.compile(&sha256, needs).await {
+                Ok(()) => "compiled",
+                Err(e) => {
+                    tracing::warn!(app, version, error = %e, "uploaded component failed to compile");
+                    let reason = format!("rejected automatically: {e}");
+                    if let Err(e) = apps::reject(&this.db, &app, &version, &reason).await {
+                        tracing::error!(error = %e, "could not reject uncompilable version");
+                    }
+                    "failed"
                 }
+            };
+            if let Err(e) = apps::set_compile_status(&this.db, &app, &version, status).await {
+                tracing::error!(error = %e, app, version, "could not record the compile result");
             }
         });
+    }
+
+    /// Waits (up to `within`) until (`app`, `version`) has finished
+    /// compiling; its compile status then (`compiled` or `failed`).
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::NotCompiled`] if it is still compiling after `within`.
+    pub async fn wait_compiled(
+        &self,
+        app: &str,
+        version: &str,
+        within: std::time::Duration,
+    ) -> Result<String, RegistryError> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let v = apps::version(&self.db, app, version)
+                .await?
+                .ok_or_else(|| RegistryError::NotFound(format!("app {app:?} has no version {version:?}")))?;
+            if v.compile_status != "compiling" {
+                return Ok(v.compile_status);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(RegistryError::NotCompiled(
+                    app.into(),
+                    version.into(),
+                    format!("it was still compiling after {within:?}"),
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Starts again the compiles a stopped host left unfinished.
+    pub async fn resume_compiles(&self) -> Result<(), RegistryError> {
+        for (app, version, sha256, kind) in apps::still_compiling(&self.db).await? {
+            self.compile_in_background(app, version, sha256, entry_points(&kind));
+        }
+        Ok(())
     }
 
     /// Writes a lifecycle transition of `app` to the audit log.

@@ -32,6 +32,8 @@ pub struct ReviewItem {
     pub size: i64,
     /// Upload time, unix ms.
     pub uploaded_at: i64,
+    /// `compiling` or `compiled`: approval waits for `compiled`.
+    pub compile_status: String,
 }
 
 /// One requested capability.
@@ -81,6 +83,7 @@ impl Registry {
                 sha256: v.component_sha256,
                 size: v.component_size,
                 uploaded_at: v.created_at,
+                compile_status: v.compile_status,
             })
             .collect())
     }
@@ -96,6 +99,23 @@ impl Registry {
         let requested: BTreeSet<String> = current.requested.iter().map(|(g, _)| g.clone()).collect();
         let (action, detail) = match decision.decision.as_str() {
             "approve" => {
+                match current.compile_status.as_str() {
+                    "compiled" => {}
+                    "compiling" => {
+                        return Err(RegistryError::NotCompiled(
+                            app.into(),
+                            version.into(),
+                            "it is still compiling; approve it once it has compiled".into(),
+                        ));
+                    }
+                    other => {
+                        return Err(RegistryError::NotCompiled(
+                            app.into(),
+                            version.into(),
+                            format!("compiling it ended {other}"),
+                        ));
+                    }
+                }
                 let limits = decision.limits.clone().unwrap_or_default();
                 limits.validate(&self.limits).map_err(RegistryError::InvalidDecision)?;
                 if decision.reason.is_some() {
@@ -156,5 +176,81 @@ impl Registry {
         apps::version(&self.db, app, version)
             .await?
             .ok_or_else(|| RegistryError::NotFound(format!("app {app:?} has no version {version:?}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::Decision;
+    use crate::capabilities::Services;
+    use crate::config::Limits;
+    use crate::engine::Engine;
+    use crate::registry::{Registry, RegistryError};
+    use crate::sandbox::Sandbox;
+    use crate::store::apps::{self, NewVersion};
+    use crate::store::blobs::BlobStore;
+    use crate::store::{Db, accounts};
+
+    #[tokio::test]
+    async fn a_version_cannot_be_approved_until_it_has_compiled() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open_sqlite(dir.path()).await.expect("db");
+        let limits = Limits::default();
+        let engine = Engine::new(&limits, &dir.path().join("compiled")).expect("engine");
+        let blobs = BlobStore::open(&dir.path().join("modules")).expect("blobs");
+        let services = Arc::new(Services {
+            db: db.clone(),
+            limits: limits.clone(),
+            identity_key: vec![7; 32],
+            rate: Default::default(),
+        });
+        let sandbox = Arc::new(Sandbox::new(engine, services, blobs.clone()).expect("sandbox"));
+        let registry = Registry::new(db.clone(), blobs, sandbox, limits);
+        let owner = accounts::create(&db, "Dev", None, "token-hash").await.expect("account");
+        // A version as an upload stores it: still compiling.
+        let app = apps::add_version(
+            &db,
+            &NewVersion {
+                name: "slow-bot",
+                owner_id: &owner.id,
+                version: "1.0.0",
+                kind: "bot",
+                description: "",
+                manifest: "",
+                component_sha256: "00",
+                component_size: 1,
+                imports: &[],
+                requested: &[],
+            },
+        )
+        .await
+        .expect("version stored");
+        let approve = Decision {
+            decision: "approve".into(),
+            grants: None,
+            reason: None,
+            limits: None,
+        };
+        match registry.decide(&app, "1.0.0", &approve).await {
+            Err(RegistryError::NotCompiled(_, _, why)) => assert!(why.contains("still compiling"), "{why}"),
+            other => panic!("approval before the compile ended: {other:?}"),
+        }
+        apps::set_compile_status(&db, &app, "1.0.0", "failed")
+            .await
+            .expect("status");
+        assert!(matches!(
+            registry.decide(&app, "1.0.0", &approve).await,
+            Err(RegistryError::NotCompiled(..))
+        ));
+        apps::set_compile_status(&db, &app, "1.0.0", "compiled")
+            .await
+            .expect("status");
+        let approved = registry
+            .decide(&app, "1.0.0", &approve)
+            .await
+            .expect("approved once compiled");
+        assert_eq!(approved.status, "approved");
     }
 }

@@ -425,7 +425,7 @@ impl Sandbox {
             Ok(Ok(Ok(()))) => Ok(()),
         };
         let mut state = store.into_data();
-        state.drain_stdio();
+        state.finish().await;
         (result, Some(state))
     }
 }

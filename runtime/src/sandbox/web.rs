@@ -128,7 +128,7 @@ impl Sandbox {
             Ok(_) => Err(InvokeError::BadResponse("it never set a response".into())),
         };
         let mut state = store.into_data();
-        state.drain_stdio();
+        state.finish().await;
         (result, Some(state))
     }
 }

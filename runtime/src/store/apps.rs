@@ -60,6 +60,8 @@ pub struct Version {
     pub created_at: i64,
     /// Limit overrides set by the operator at approval.
     pub limits: Option<LimitOverrides>,
+    /// `compiling`, `compiled` or `failed`: only a compiled version can be approved.
+    pub compile_status: String,
 }
 
 fn app_from_row(row: &sqlx::any::AnyRow) -> StoreResult<App> {
@@ -83,7 +85,7 @@ pub(super) fn version_columns_of_v() -> String {
 }
 
 pub(super) const VERSION_COLUMNS: &str = "app_id, version, kind, description, manifest, component_sha256, component_size, \
-     imports, requested, grants, status, reason, reviewed_at, created_at, limits";
+     imports, requested, grants, status, reason, reviewed_at, created_at, limits, compile_status";
 
 pub(super) fn version_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Version> {
     let imports: String = row.try_get("imports")?;
@@ -106,6 +108,7 @@ pub(super) fn version_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Version> 
         reviewed_at: row.try_get("reviewed_at")?,
         created_at: row.try_get("created_at")?,
         limits: limits.as_deref().map(from_json).transpose()?,
+        compile_status: row.try_get("compile_status")?,
     })
 }
 
@@ -187,7 +190,7 @@ impl From<sqlx::Error> for AddVersionError {
 /// the app's id.
 pub async fn add_version(db: &Db, new: &NewVersion<'_>) -> Result<String, AddVersionError> {
     let now = now_ms();
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await.map_err(AddVersionError::Store)?;
     let existing = sqlx::query("SELECT id, owner_id FROM apps WHERE name = $1")
         .bind(new.name)
         .fetch_optional(&mut *tx)
@@ -223,7 +226,7 @@ pub async fn add_version(db: &Db, new: &NewVersion<'_>) -> Result<String, AddVer
         return Err(AddVersionError::VersionExists);
     }
     sqlx::query(&format!(
-        "INSERT INTO app_versions ({VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, 'pending', NULL, NULL, $10, NULL)"
+        "INSERT INTO app_versions ({VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, 'pending', NULL, NULL, $10, NULL, 'compiling')"
     ))
     .bind(&app_id)
     .bind(new.version)
@@ -292,10 +295,10 @@ pub async fn approve(
     grants: &BTreeSet<String>,
     limits: &LimitOverrides,
 ) -> StoreResult<bool> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     let done = sqlx::query(
         "UPDATE app_versions SET status = 'approved', grants = $1, limits = $2, reviewed_at = $3 \
-         WHERE app_id = $4 AND version = $5 AND status = 'pending'",
+         WHERE app_id = $4 AND version = $5 AND status = 'pending' AND compile_status = 'compiled'",
     )
     .bind(to_json(grants))
     .bind(to_json(limits))
@@ -329,6 +332,37 @@ pub async fn reject(db: &Db, app: &str, version: &str, reason: &str) -> StoreRes
     .execute(db.pool())
     .await?;
     Ok(done.rows_affected() > 0)
+}
+
+/// Records how compiling (`app`, `version`) ended: `compiled` or `failed`.
+pub async fn set_compile_status(db: &Db, app: &str, version: &str, status: &str) -> StoreResult<()> {
+    sqlx::query("UPDATE app_versions SET compile_status = $1 WHERE app_id = $2 AND version = $3")
+        .bind(status)
+        .bind(app)
+        .bind(version)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Versions whose compile had not ended (the host stopped during it):
+/// (app, version, sha256, kind).
+pub async fn still_compiling(db: &Db) -> StoreResult<Vec<(String, String, String, String)>> {
+    let rows = sqlx::query(
+        "SELECT app_id, version, component_sha256, kind FROM app_versions WHERE compile_status = 'compiling'",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("app_id")?,
+                r.try_get("version")?,
+                r.try_get("component_sha256")?,
+                r.try_get("kind")?,
+            ))
+        })
+        .collect()
 }
 
 /// Every app owned by `owner`.

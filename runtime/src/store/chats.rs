@@ -29,7 +29,7 @@ pub async fn create(db: &Db, title: &str, creator: &str, members: &[String]) -> 
             all.push(m.clone());
         }
     }
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query("INSERT INTO chats (id, title, created_by, created_at) VALUES ($1, $2, $3, $4)")
         .bind(&id)
         .bind(title)
@@ -131,7 +131,7 @@ pub async fn direct_chat(db: &Db, account: &str, app: &str, title: &str) -> Stor
     }
     let id = new_id();
     let now = now_ms();
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     sqlx::query("INSERT INTO chats (id, title, created_by, created_at, direct_app) VALUES ($1, $2, $3, $4, $5)")
         .bind(&id)
         .bind(title)

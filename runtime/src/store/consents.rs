@@ -6,7 +6,7 @@ use super::{Db, StoreResult, now_ms};
 
 /// Adds `scopes` to what `account` consented to for `app`.
 pub async fn grant(db: &Db, account: &str, app: &str, scopes: &[String]) -> StoreResult<()> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     for scope in scopes {
         sqlx::query(
             "INSERT INTO consents (account_id, app_id, scope, granted_at) VALUES ($1, $2, $3, $4) \

@@ -135,6 +135,18 @@ pub async fn get(db: &Db, id: &str) -> StoreResult<Option<Invoice>> {
     row.as_ref().map(from_row).transpose()
 }
 
+/// The invoice `app` created under idempotency key `key`.
+pub async fn by_key(db: &Db, app: &str, key: &str) -> StoreResult<Option<Invoice>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM invoices WHERE app_id = $1 AND idempotency_key = $2"
+    ))
+    .bind(app)
+    .bind(key)
+    .fetch_optional(db.pool())
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
 /// The invoice shown by chat message `message`.
 pub async fn by_message(db: &Db, message: &str) -> StoreResult<Option<Invoice>> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM invoices WHERE message_id = $1"))

@@ -34,6 +34,13 @@ pub enum LedgerError {
     /// The legs do not sum to zero (a bug).
     #[error("unbalanced transaction")]
     Unbalanced,
+    /// The unique key was used before for a transaction with other legs
+    /// (other accounts or amounts). Stripe's rule for idempotency keys: the
+    /// same key with the same parameters returns the first result; with
+    /// different parameters it is an error the caller sees
+    /// (<https://docs.stripe.com/api/idempotent_requests>).
+    #[error("the idempotency key {0:?} was already used with different parameters")]
+    KeyReused(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -77,8 +84,14 @@ pub async fn balance(db: &Db, kind: &str, owner: &str) -> StoreResult<i64> {
 }
 
 /// Posts a transaction of `legs` (account id, signed amount) inside the
-/// caller's database transaction. With a `unique_key` that was used before,
-/// nothing is posted and the earlier transaction's id is returned as `Err(id)`.
+/// caller's database transaction. With a `unique_key` that was used before
+/// for the same legs, nothing is posted and the earlier transaction's id is
+/// returned as `Err(id)`.
+///
+/// # Errors
+///
+/// [`LedgerError::KeyReused`] when `unique_key` was used for other legs,
+/// [`LedgerError::InsufficientFunds`] when an account would go below zero.
 pub async fn post(
     conn: &mut AnyConnection,
     kind: &str,
@@ -107,7 +120,22 @@ pub async fn post(
             .bind(unique_key)
             .fetch_one(&mut *conn)
             .await?;
-        return Ok(Err(row.try_get("id")?));
+        let earlier: String = row.try_get("id")?;
+        let rows = sqlx::query("SELECT account_id, amount FROM ledger_entries WHERE transaction_id = $1")
+            .bind(&earlier)
+            .fetch_all(&mut *conn)
+            .await?;
+        let mut had = rows
+            .iter()
+            .map(|r| Ok((r.try_get::<String, _>("account_id")?, r.try_get::<i64, _>("amount")?)))
+            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let mut asked = legs.to_vec();
+        had.sort();
+        asked.sort();
+        if had != asked {
+            return Err(LedgerError::KeyReused(unique_key.unwrap_or_default().to_string()));
+        }
+        return Ok(Err(earlier));
     }
     for (account, amount) in legs {
         let moved = sqlx::query(
@@ -199,8 +227,8 @@ pub async fn audit(db: &Db) -> StoreResult<(i64, i64, i64)> {
 }
 
 /// Begins a database transaction on `db`.
-pub async fn begin(db: &Db) -> StoreResult<sqlx::Transaction<'static, sqlx::Any>> {
-    Ok(db.pool().begin().await?)
+pub async fn begin(db: &Db) -> StoreResult<super::WriteTx> {
+    db.begin_write().await
 }
 
 /// Commits.

@@ -38,7 +38,7 @@ pub async fn append(db: &Db, app: &str, version: &str, chat: Option<&str>, lines
         return Ok(());
     }
     let now = now_ms();
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     for line in lines {
         sqlx::query(
             "INSERT INTO app_logs (id, app_id, version, at, level, chat_id, message) VALUES ($1, $2, $3, $4, $5, $6, $7)",

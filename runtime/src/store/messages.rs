@@ -59,9 +59,17 @@ pub struct Message {
     pub edited_at: Option<i64>,
     /// Deletion time, unix ms.
     pub deleted_at: Option<i64>,
+    /// What the host rendered this message for (`invoice`), if the host
+    /// made it on an app's behalf; such messages cannot be edited or
+    /// deleted by the app.
+    pub host_kind: Option<String>,
 }
 
-const COLUMNS: &str = "id, chat_id, sender_kind, sender_id, text, buttons, created_at, edited_at, deleted_at";
+/// `host_kind` of an invoice's message.
+pub const HOST_KIND_INVOICE: &str = "invoice";
+
+const COLUMNS: &str =
+    "id, chat_id, sender_kind, sender_id, text, buttons, created_at, edited_at, deleted_at, host_kind";
 
 fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<Message> {
     let kind: String = row.try_get("sender_kind")?;
@@ -76,6 +84,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<Message> {
         created_at: row.try_get("created_at")?,
         edited_at: row.try_get("edited_at")?,
         deleted_at: row.try_get("deleted_at")?,
+        host_kind: row.try_get("host_kind")?,
     })
 }
 
@@ -87,7 +96,7 @@ pub async fn insert_all(db: &Db, messages: &[Message]) -> StoreResult<()> {
     if messages.len() <= BATCH {
         return insert_batch(db.pool(), messages).await;
     }
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.begin_write().await?;
     for batch in messages.chunks(BATCH) {
         insert_batch(&mut *tx, batch).await?;
     }
@@ -97,7 +106,11 @@ pub async fn insert_all(db: &Db, messages: &[Message]) -> StoreResult<()> {
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
-/// Binds the seven columns of `m`, in the order every message insert lists them.
+/// The columns every message insert lists, in the order [`bind_message`] binds them.
+const INSERT_COLUMNS: &str = "id, chat_id, sender_kind, sender_id, text, buttons, created_at, host_kind";
+const INSERT_ARITY: usize = 8;
+
+/// Binds the columns of `m`, in the order of [`INSERT_COLUMNS`].
 fn bind_message<'q>(query: AnyQuery<'q>, m: &'q Message) -> AnyQuery<'q> {
     query
         .bind(&m.id)
@@ -107,19 +120,19 @@ fn bind_message<'q>(query: AnyQuery<'q>, m: &'q Message) -> AnyQuery<'q> {
         .bind(&m.text)
         .bind(to_json(&m.buttons))
         .bind(m.created_at)
+        .bind(m.host_kind.as_deref())
 }
 
 async fn insert_batch<'e>(exec: impl sqlx::Executor<'e, Database = sqlx::Any>, batch: &[Message]) -> StoreResult<()> {
     let rows: Vec<String> = (0..batch.len())
         .map(|i| {
-            let placeholders: Vec<String> = (1..=7).map(|k| format!("${}", i * 7 + k)).collect();
+            let placeholders: Vec<String> = (1..=INSERT_ARITY)
+                .map(|k| format!("${}", i * INSERT_ARITY + k))
+                .collect();
             format!("({})", placeholders.join(", "))
         })
         .collect();
-    let sql = format!(
-        "INSERT INTO messages (id, chat_id, sender_kind, sender_id, text, buttons, created_at) VALUES {}",
-        rows.join(", ")
-    );
+    let sql = format!("INSERT INTO messages ({INSERT_COLUMNS}) VALUES {}", rows.join(", "));
     let mut query = sqlx::query(&sql);
     for m in batch {
         query = bind_message(query, m);
@@ -131,12 +144,11 @@ async fn insert_batch<'e>(exec: impl sqlx::Executor<'e, Database = sqlx::Any>, b
 /// Stores a person's message only if its sender is a member of its chat
 /// (checked in the same statement); `false` if not.
 pub async fn insert_from_member(db: &Db, m: &Message) -> StoreResult<bool> {
-    let query = sqlx::query(
-        "INSERT INTO messages (id, chat_id, sender_kind, sender_id, text, buttons, created_at) \
-         SELECT $1, $2, $3, $4, $5, $6, $7 \
-         WHERE EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $2 AND account_id = $4)",
+    let sql = format!(
+        "INSERT INTO messages ({INSERT_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+         WHERE EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $2 AND account_id = $4)"
     );
-    let done = bind_message(query, m).execute(db.pool()).await?;
+    let done = bind_message(sqlx::query(&sql), m).execute(db.pool()).await?;
     Ok(done.rows_affected() == 1)
 }
 

@@ -44,6 +44,9 @@ pub enum StoreError {
 /// Result of a store call.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A database transaction that writes; see [`Db::begin_write`].
+pub type WriteTx = sqlx::Transaction<'static, sqlx::Any>;
+
 /// A handle on the database; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -86,6 +89,16 @@ impl Db {
     /// The connection pool, for the table modules.
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Begins a transaction that will write. On SQLite it starts
+    /// `IMMEDIATE`: it takes the write lock up front (waiting out the busy
+    /// timeout), so it can never fail later with "database is locked" when a
+    /// deferred read tries to upgrade to a write under contention
+    /// (<https://www.sqlite.org/lang_transaction.html>). Every transaction
+    /// that writes starts here.
+    pub async fn begin_write(&self) -> StoreResult<WriteTx> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     /// Closes every connection.

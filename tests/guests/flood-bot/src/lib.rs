@@ -1,5 +1,5 @@
-//! `/flood`: sends in a tight loop. `/big`: a message over the text limit.
-//! `/huge`: a 100 MiB message.
+//! `/flood`: 500 sends in a tight loop. `/calls`: host calls without end.
+//! `/big`: a message over the text limit. `/huge`: a 100 MiB message.
 
 use miniapp_sdk::{Bot, Message, log, messaging};
 
@@ -9,13 +9,19 @@ impl Bot for FloodBot {
     fn on_message(msg: Message) -> Result<(), String> {
         if msg.command("/flood").is_some() {
             let (mut sent, mut refused) = (0u32, 0u32);
-            for i in 0..10_000 {
+            for i in 0..500 {
                 match messaging::send(&msg.chat, &format!("flood {i}")) {
                     Ok(_) => sent += 1,
                     Err(_) => refused += 1,
                 }
             }
             log::info(&format!("flood finished: {sent} sent, {refused} refused"));
+        } else if msg.command("/calls").is_some() {
+            let mut i = 0u64;
+            loop {
+                let _ = messaging::send(&msg.chat, &format!("call {i}"));
+                i += 1;
+            }
         } else if msg.command("/big").is_some() {
             let text = "x".repeat(20 << 10);
             let outcome = match messaging::send(&msg.chat, &text) {

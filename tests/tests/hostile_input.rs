@@ -169,9 +169,9 @@ async fn garbage_uploads_are_refused_and_store_nothing() {
             StatusCode::UNPROCESSABLE_ENTITY,
         ),
         (
-            "an 11 MiB component",
+            "a component past the 64 MiB default",
             manifest.clone(),
-            vec![0u8; 11 << 20],
+            vec![0u8; (64 << 20) + 1],
             StatusCode::PAYLOAD_TOO_LARGE,
         ),
         (
@@ -199,10 +199,10 @@ async fn garbage_uploads_are_refused_and_store_nothing() {
         assert_error(status, &body, what);
     }
     let (status, body) = host
-        .post_declaring_length("/v1/apps", &dev.token, "multipart/form-data; boundary=X", 13 << 20)
+        .post_declaring_length("/v1/apps", &dev.token, "multipart/form-data; boundary=X", 100 << 20)
         .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_error(status, &body, "a 13 MiB upload");
+    assert_error(status, &body, "a 100 MiB upload");
     // Not multipart, missing parts, unexpected parts.
     let (status, body) = host
         .call("POST", "/v1/apps", Some(&dev.token), Some(json!({ "manifest": "x" })))

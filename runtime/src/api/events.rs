@@ -43,7 +43,7 @@ pub(super) async fn subscribe(
     Ok(upgrade.on_upgrade(move |socket| pump(socket, rx)))
 }
 
-async fn pump(socket: WebSocket, mut rx: tokio::sync::broadcast::Receiver<std::sync::Arc<crate::chat::ChatEvent>>) {
+async fn pump(socket: WebSocket, mut rx: crate::chat::Subscription) {
     let (mut sink, mut stream) = socket.split();
     let send = async {
         loop {

@@ -121,14 +121,20 @@ impl HostState {
     /// Takes one message's place in the per-invocation and per-minute
     /// budgets for `chat`, or answers `rate-limited` having taken nothing.
     pub(crate) fn reserve_send(&mut self, chat: &str) -> Result<(), CapError> {
+        self.check_invocation_budget()?;
+        let per_minute = self.cx.limits.messages_per_chat_per_minute;
+        if !self.cx.services.rate.try_acquire(&self.cx.app_id, chat, per_minute) {
+            return Err(self.refuse_send(format!("more than {per_minute} messages per minute in chat {chat}")));
+        }
+        Ok(())
+    }
+
+    /// Refuses a send past the per-invocation budget.
+    fn check_invocation_budget(&mut self) -> Result<(), CapError> {
         let max = self.cx.limits.messages_per_invocation;
         let sent = self.outbox.iter().filter(|op| matches!(op, OutboxOp::Send(_))).count();
         if sent >= max as usize {
             return Err(self.refuse_send(format!("more than {max} messages in one invocation")));
-        }
-        let per_minute = self.cx.limits.messages_per_chat_per_minute;
-        if !self.cx.services.rate.try_acquire(&self.cx.app_id, chat, per_minute) {
-            return Err(self.refuse_send(format!("more than {per_minute} messages per minute in chat {chat}")));
         }
         Ok(())
     }
@@ -252,6 +258,9 @@ impl wit::Host for HostState {
         let Some(account) = self.cx.account.clone() else {
             return Err(WitError::NotFound.into());
         };
+        // Refuse before the direct chat is created: a refused call does
+        // nothing. (A chat created just now has its whole per-minute budget.)
+        self.check_invocation_budget()?;
         let db = &self.cx.services.db;
         let title = apps::get(db, &self.cx.app_id)
             .await?

@@ -14,7 +14,7 @@ use crate::store::messages::{self, Message, SenderKind};
 use crate::store::{Db, StoreError, apps, installs, new_id, now_ms};
 
 pub use dispatch::Dispatcher;
-pub use hub::{ChatEvent, Hub};
+pub use hub::{ChatEvent, Hub, Subscription};
 pub use view::{ButtonView, MessageView};
 
 /// What chat operations can fail with.

@@ -1,12 +1,51 @@
 //! Per-store budgets: memory and tables through a resource limiter that
-//! remembers what it refused, and guest CPU time counted in epoch ticks.
+//! remembers what it refused, and guest CPU time: the time guest code
+//! actually runs, measured from the moments it starts or resumes (a call
+//! into wasm, a return from a host call, the end of a yield to the
+//! executor) to the moments it stops (a host call, a return, an epoch
+//! check). Time spent waiting in host calls (a sleep, an outbound request)
+//! or for the executor is never charged.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use wasmtime::ResourceLimiter;
 
-use super::EPOCH_TICK_MS;
 use crate::config::{AppLimits, Limits};
+
+/// Marks "guest code is not running" in [`Resumed`].
+const NOT_RUNNING: u64 = u64::MAX;
+
+/// When guest code last started or resumed, in nanoseconds since a
+/// process-wide origin ([`NOT_RUNNING`] while it is stopped). Shared with
+/// the future that ends a yield, which resumes the clock.
+#[derive(Debug, Clone)]
+pub(super) struct Resumed(Arc<AtomicU64>);
+
+fn nanos_now() -> u64 {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    let origin = *ORIGIN.get_or_init(Instant::now);
+    u64::try_from(origin.elapsed().as_nanos()).unwrap_or(NOT_RUNNING - 1)
+}
+
+impl Resumed {
+    /// Guest code starts or resumes now.
+    pub(super) fn start(&self) {
+        self.0.store(nanos_now(), Ordering::Relaxed);
+    }
+
+    /// Guest code stops now; how long it ran since it last started.
+    fn stop(&self) -> Duration {
+        let since = self.0.swap(NOT_RUNNING, Ordering::Relaxed);
+        if since == NOT_RUNNING {
+            Duration::ZERO
+        } else {
+            Duration::from_nanos(nanos_now().saturating_sub(since))
+        }
+    }
+}
 
 /// Budgets of one store; lives in the store's data.
 #[derive(Debug)]
@@ -14,7 +53,8 @@ pub struct StoreGuard {
     limits: wasmtime::StoreLimits,
     memory_limit: usize,
     memory_refused: Option<usize>,
-    cpu_ticks_left: u64,
+    cpu_used: Duration,
+    resumed: Resumed,
     cpu_budget: Duration,
     cpu_exhausted: bool,
 }
@@ -34,7 +74,8 @@ impl StoreGuard {
             limits,
             memory_limit: app.memory_bytes,
             memory_refused: None,
-            cpu_ticks_left: (app.cpu_time.as_millis() as u64 / EPOCH_TICK_MS).max(1),
+            cpu_used: Duration::ZERO,
+            resumed: Resumed(Arc::new(AtomicU64::new(NOT_RUNNING))),
             cpu_budget: app.cpu_time,
             cpu_exhausted: false,
         }
@@ -60,14 +101,32 @@ impl StoreGuard {
         self.cpu_budget
     }
 
-    /// Charges one epoch tick of guest execution; false once the budget is spent.
-    pub(super) fn charge_tick(&mut self) -> bool {
-        if self.cpu_ticks_left == 0 {
+    /// Guest code starts or resumes (a call into wasm, a return from the host).
+    pub(super) fn guest_resumed(&mut self) {
+        self.resumed.start();
+    }
+
+    /// Guest code stops (a call to the host, a return from wasm): its
+    /// running time so far is charged.
+    pub(super) fn guest_paused(&mut self) {
+        self.cpu_used += self.resumed.stop();
+    }
+
+    /// At an epoch check: charges the running time so far and says whether
+    /// the budget allows more. The clock stays stopped; the caller starts
+    /// it again through [`StoreGuard::resumed`] once the guest really runs.
+    pub(super) fn charge(&mut self) -> bool {
+        self.guest_paused();
+        if self.cpu_used >= self.cpu_budget {
             self.cpu_exhausted = true;
             return false;
         }
-        self.cpu_ticks_left -= 1;
         true
+    }
+
+    /// The shared start time, for the future that ends a yield.
+    pub(super) fn resumed(&self) -> Resumed {
+        self.resumed.clone()
     }
 }
 

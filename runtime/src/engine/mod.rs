@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use wasmtime::component::Component;
-use wasmtime::{Store, UpdateDeadline};
+use wasmtime::{CallHook, Store, UpdateDeadline};
 
 use crate::config::Limits;
 
@@ -116,12 +116,29 @@ impl Engine {
         store.set_hostcall_fuel(limits.hostcall_fuel_bytes);
         store.set_max_component_handles(limits.max_component_handles);
         store.set_epoch_deadline(1);
+        store.call_hook(|mut cx, hook| {
+            let guard = cx.data_mut().guard();
+            match hook {
+                CallHook::CallingWasm | CallHook::ReturningFromHost => guard.guest_resumed(),
+                CallHook::CallingHost | CallHook::ReturningFromWasm => guard.guest_paused(),
+            }
+            Ok(())
+        });
         store.epoch_deadline_callback(|mut cx| {
-            Ok(if cx.data_mut().guard().charge_tick() {
-                UpdateDeadline::Yield(1)
-            } else {
-                UpdateDeadline::Interrupt
-            })
+            let guard = cx.data_mut().guard();
+            if !guard.charge() {
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            // Yield to the executor; the guest's clock starts again only
+            // when it is scheduled back, so waiting is never charged.
+            let resumed = guard.resumed();
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(async move {
+                    tokio::task::yield_now().await;
+                    resumed.start();
+                }),
+            ))
         });
         store
     }

@@ -99,23 +99,6 @@ impl Registry {
         let requested: BTreeSet<String> = current.requested.iter().map(|(g, _)| g.clone()).collect();
         let (action, detail) = match decision.decision.as_str() {
             "approve" => {
-                match current.compile_status.as_str() {
-                    "compiled" => {}
-                    "compiling" => {
-                        return Err(RegistryError::NotCompiled(
-                            app.into(),
-                            version.into(),
-                            "it is still compiling; approve it once it has compiled".into(),
-                        ));
-                    }
-                    other => {
-                        return Err(RegistryError::NotCompiled(
-                            app.into(),
-                            version.into(),
-                            format!("compiling it ended {other}"),
-                        ));
-                    }
-                }
                 let limits = decision.limits.clone().unwrap_or_default();
                 limits.validate(&self.limits).map_err(RegistryError::InvalidDecision)?;
                 if decision.reason.is_some() {
@@ -132,6 +115,23 @@ impl Registry {
                     return Err(RegistryError::InvalidDecision(format!(
                         "cannot grant what was not requested: {extra:?}; requested: {requested:?}"
                     )));
+                }
+                match current.compile_status.as_str() {
+                    "compiled" => {}
+                    "compiling" => {
+                        return Err(RegistryError::NotCompiled(
+                            app.into(),
+                            version.into(),
+                            "it is still compiling; approve it once it has compiled".into(),
+                        ));
+                    }
+                    other => {
+                        return Err(RegistryError::NotCompiled(
+                            app.into(),
+                            version.into(),
+                            format!("compiling it ended {other}"),
+                        ));
+                    }
                 }
                 if !apps::approve(&self.db, app, version, &grants, &limits).await? {
                     return Err(RegistryError::NotPending(

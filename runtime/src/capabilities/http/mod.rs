@@ -4,7 +4,7 @@
 //! one with a port that port alone. Deny by default, including when nothing
 //! is granted. The name is resolved once; every address it resolves to is
 //! checked, and the connection goes to exactly those checked addresses
-//! ([`send`]), so a name cannot answer differently between check and
+//! (`send.rs`), so a name cannot answer differently between check and
 //! connect. Internal addresses ([`is_internal`]) are refused unless the
 //! grant names the address itself (or `localhost`); the host's own API
 //! address is refused whatever the grant. Responses are cut at a size

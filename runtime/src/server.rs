@@ -36,6 +36,8 @@ pub struct ServerConfig {
 pub struct Host {
     /// The API's state (services and stores).
     pub state: AppState,
+    /// Where the API listens, once bound: outbound HTTP refuses it.
+    host_address: Arc<std::sync::OnceLock<SocketAddr>>,
 }
 
 /// The host-wide secret key `name` (32 random bytes, created once and
@@ -59,11 +61,13 @@ impl Host {
         let identity_key = host_key(&db, "identity-key").await?;
         let engine = Engine::new(&config.limits, &data.join("compiled")).context("creating the wasm engine")?;
         let blobs = BlobStore::open(&data.join("modules")).context("opening the module store")?;
+        let host_address = Arc::new(std::sync::OnceLock::new());
         let services = Arc::new(Services {
             db: db.clone(),
             limits: config.limits.clone(),
             identity_key,
             rate: Default::default(),
+            host_address: host_address.clone(),
         });
         let sandbox = Arc::new(Sandbox::new(engine.clone(), services, blobs.clone())?);
         let chat = ChatService::new(db.clone(), sandbox.clone());
@@ -90,7 +94,7 @@ impl Host {
             limits: Arc::new(config.limits.clone()),
             rate: Arc::new(api::ApiRateLimits::new(&config.limits)),
         };
-        Ok(Host { state })
+        Ok(Host { state, host_address })
     }
 
     /// Serves the API on `listener` until `shutdown` resolves.
@@ -117,6 +121,8 @@ pub async fn run(
         .await
         .with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
+    // Apps may never call the host's own API (set once: a fresh host).
+    let _ = host.host_address.set(addr);
     before_serving(&host, addr).await?;
     println!("miniapp listening on http://{addr}");
     let shutdown = async {

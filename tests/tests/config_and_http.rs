@@ -147,9 +147,13 @@ async fn outbound_http_reaches_only_granted_hosts_within_limits() {
     let alice = host.signup("Alice").await;
     let chat = host.chat(&alice, &[]).await;
 
-    // Granted: http:127.0.0.1 (the loopback address named explicitly).
+    // Granted: http:127.0.0.1:<port> (the loopback address named
+    // explicitly, with the port: a grant without one allows 80 and 443 only).
+    let manifest = manifest_of(guests::NET_BOT_DIR);
+    let with_port = manifest.replace("\"http:127.0.0.1\" =", &format!("\"http:127.0.0.1:{port}\" ="));
+    assert_ne!(with_port, manifest, "net-bot's manifest asks for http:127.0.0.1");
     let granted = host
-        .publish_approved(&dev, &manifest_of(guests::NET_BOT_DIR), guests::NET_BOT_WASM, None)
+        .publish_approved(&dev, &with_port, guests::NET_BOT_WASM, None)
         .await;
     host.install(&alice, &chat, &granted).await;
     let m = host
@@ -193,9 +197,9 @@ async fn outbound_http_reaches_only_granted_hosts_within_limits() {
     host.wait_log(&dev, &granted, "exceeded its wall-time limit of 2000 ms")
         .await;
 
-    // Deny by default: the same component with no http grant, and one
-    // granted only a public name, cannot reach loopback.
-    let manifest = manifest_of(guests::NET_BOT_DIR);
+    // Deny by default: the same component with no http grant, one granted
+    // only a public name, and one granted 127.0.0.1 without a port (80 and
+    // 443 only), cannot reach the server.
     for (name, grants, extra) in [
         ("net-bot-none", vec!["messaging.send"], ""),
         (
@@ -203,6 +207,7 @@ async fn outbound_http_reaches_only_granted_hosts_within_limits() {
             vec!["messaging.send", "http:example.com"],
             "\"http:example.com\" = \"a public API\"\n",
         ),
+        ("net-bot-no-port", vec!["messaging.send", "http:127.0.0.1"], ""),
     ] {
         let m2 = format!(
             "{}{extra}",
@@ -223,5 +228,40 @@ async fn outbound_http_reaches_only_granted_hosts_within_limits() {
         );
     }
     tokio::time::sleep(Duration::from_millis(10)).await;
+    host.assert_alive().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outbound_http_never_reaches_the_hosts_own_api() {
+    let host = TestHost::start(host_bin!()).expect("host starts");
+    let host_port: u16 = host
+        .base
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("the host's port");
+    let dev = host.signup("Dev").await;
+    let alice = host.signup("Alice").await;
+
+    // Even a grant naming the host's own address and port.
+    let manifest =
+        manifest_of(guests::NET_BOT_DIR).replace("\"http:127.0.0.1\" =", &format!("\"http:127.0.0.1:{host_port}\" ="));
+    let app = host.publish_approved(&dev, &manifest, guests::NET_BOT_WASM, None).await;
+    let chat = host.chat(&alice, &[]).await;
+    host.install(&alice, &chat, &app).await;
+    let m = host
+        .say(&alice, &chat, &format!("/fetch http://127.0.0.1:{host_port}/healthz"))
+        .await;
+    let reply = host.bot_reply(&alice, &chat, &m, &app).await;
+    assert!(
+        reply.starts_with("fetch error") && reply.contains("DestinationIpProhibited"),
+        "{reply}"
+    );
+    assert!(
+        host.audit(&app).await.iter().any(|e| {
+            e["capability"] == format!("http:127.0.0.1:{host_port}").as_str() && e["detail"] == "the host's own address"
+        }),
+        "the refusal is audited"
+    );
     host.assert_alive().await;
 }

@@ -74,6 +74,9 @@ pub struct Services {
     pub identity_key: Vec<u8>,
     /// Messages per (app, chat) per minute.
     pub rate: rate::RateLimiter,
+    /// The address the host's own API listens on, set once it is bound
+    /// (port 0 picks one); outbound HTTP never connects to it.
+    pub host_address: Arc<std::sync::OnceLock<std::net::SocketAddr>>,
 }
 
 /// Who and what one invocation runs for.

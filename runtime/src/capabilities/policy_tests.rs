@@ -22,6 +22,7 @@ async fn state(grants: &[&str]) -> (HostState, Db, tempfile::TempDir) {
         limits: limits.clone(),
         identity_key: vec![7; 32],
         rate: Default::default(),
+        host_address: Default::default(),
     });
     let cx = Invocation {
         app_id: Arc::from("app-1"),
@@ -159,7 +160,7 @@ async fn sends_beyond_the_invocation_budget_are_rate_limited() {
 }
 
 #[test]
-fn http_allow_list_matches_host_or_host_and_port_only() {
+fn http_allow_list_matches_the_granted_port_or_80_and_443() {
     let requester = |db| super::http::Requester {
         db,
         app: Arc::from("a"),
@@ -177,6 +178,15 @@ fn http_allow_list_matches_host_or_host_and_port_only() {
     );
     assert!(policy.permits("api.example.com", 443));
     assert!(policy.permits("API.example.com", 80));
+    assert!(
+        !policy.permits("api.example.com", 8443),
+        "no port named: 80 and 443 only"
+    );
+    assert!(
+        !policy.permits("api.example.com", 8080),
+        "no port named: 80 and 443 only"
+    );
+    assert!(!policy.permits("127.0.0.1", 80), "a port named: that port only");
     assert!(policy.permits("127.0.0.1", 8080));
     assert!(!policy.permits("127.0.0.1", 8081));
     assert!(!policy.permits("example.com", 443));

@@ -205,6 +205,7 @@ mod tests {
             limits: limits.clone(),
             identity_key: vec![7; 32],
             rate: Default::default(),
+            host_address: Default::default(),
         });
         let sandbox = Arc::new(Sandbox::new(engine, services, blobs.clone()).expect("sandbox"));
         let registry = Registry::new(db.clone(), blobs, sandbox, limits);

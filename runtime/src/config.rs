@@ -62,6 +62,12 @@ pub struct Limits {
     pub posts_per_minute_per_account: u32,
     /// Messages and button presses one account may post in a burst.
     pub posts_burst_per_account: u32,
+    /// Events WebSockets one account may hold open at once.
+    pub ws_sockets_per_account: usize,
+    /// How often the host pings an events WebSocket.
+    pub ws_ping_interval: Duration,
+    /// An events WebSocket that sent nothing (not even a pong) for this long is closed.
+    pub ws_idle_timeout: Duration,
     /// Compiling one uploaded component may take at most this long.
     pub compile_timeout: Duration,
     /// How long an invoice stays payable.
@@ -102,6 +108,9 @@ impl Default for Limits {
             signups_per_minute_per_client: 30,
             posts_per_minute_per_account: 120,
             posts_burst_per_account: 30,
+            ws_sockets_per_account: 16,
+            ws_ping_interval: Duration::from_secs(30),
+            ws_idle_timeout: Duration::from_secs(75),
             compile_timeout: Duration::from_secs(60),
             invoice_ttl: Duration::from_secs(24 * 60 * 60),
             launch_token_ttl: Duration::from_secs(5 * 60),

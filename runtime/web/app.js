@@ -626,10 +626,23 @@ async function sendMessage(ev) {
 
 // ------------------------------------------------------------- WebSocket
 
-function connect(seq) {
+async function connect(seq) {
   if (seq !== state.chatSeq || !state.token) return;
   const proto = location.protocol === 'https:' ? 'wss' : 'ws';
-  const url = `${proto}://${location.host}/v1/chats/${encodeURIComponent(state.chatId)}/events?token=${encodeURIComponent(state.token)}`;
+  // A browser cannot set headers on a WebSocket: a one-time ticket stands
+  // in for the token, which never goes into a URL.
+  let ticket;
+  try {
+    ({ ticket } = await api('POST', '/v1/events/tickets'));
+  } catch (e) {
+    if (seq !== state.chatSeq) return;
+    setWsState('reconnecting');
+    const delay = Math.min(10000, 500 * 2 ** state.wsRetry++);
+    state.wsTimer = setTimeout(() => connect(seq), delay);
+    return;
+  }
+  if (seq !== state.chatSeq || !state.token) return;
+  const url = `${proto}://${location.host}/v1/chats/${encodeURIComponent(state.chatId)}/events?ticket=${encodeURIComponent(ticket)}`;
   const ws = new WebSocket(url);
   state.ws = ws;
   setWsState('connecting');

@@ -261,12 +261,14 @@ impl TestHost {
 
     /// Opens the chat's events WebSocket as `user`.
     pub async fn events(&self, user: &User, chat: &str) -> Events {
-        let url = format!(
-            "{}/v1/chats/{chat}/events?token={}",
-            self.base.replace("http://", "ws://"),
-            user.token
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let url = format!("{}/v1/chats/{chat}/events", self.base.replace("http://", "ws://"));
+        let mut request = url.into_client_request().expect("a WebSocket request");
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {}", user.token).parse().expect("header value"),
         );
-        let (ws, _) = tokio_tungstenite::connect_async(url)
+        let (ws, _) = tokio_tungstenite::connect_async(request)
             .await
             .expect("the events WebSocket opens");
         ws

@@ -96,9 +96,18 @@ async fn malformed_bodies_on_every_route_get_4xx_and_change_nothing() {
         .await;
     assert_error(status, &body, "events without an upgrade");
     let (status, body) = host
-        .call("GET", &format!("/v1/chats/{chat}/events?token=forged"), None, None)
+        .call("GET", &format!("/v1/chats/{chat}/events?ticket=forged"), None, None)
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, body) = host
+        .call(
+            "GET",
+            &format!("/v1/chats/{chat}/events?token={}", alice.token),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a token in a URL is refused: {body}");
     // Wrong methods.
     let (status, body) = host.call("DELETE", "/v1/chats", Some(&alice.token), None).await;
     assert_error(status, &body, "DELETE /v1/chats");

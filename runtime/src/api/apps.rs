@@ -89,18 +89,48 @@ pub(super) async fn active_kind(state: &AppState, app: &apps::App) -> ApiResult<
     })
 }
 
-/// An app: status, versions, requests and grants.
+/// An app. Its developer and the operator see everything: owner, balance,
+/// every version with requests, grants, limits, imports and review outcome.
+/// Anyone else sees the public catalogue entry only: name, kind,
+/// description, the running version and what it was granted.
 pub(super) async fn show(
     State(state): State<AppState>,
     caller: Caller,
     Path(app): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let found = state.registry.app(&app).await?;
-    let versions: Vec<Value> = state
-        .registry
-        .versions(&app)
-        .await?
-        .into_iter()
+    let owner_view = match &caller {
+        Caller::Operator => true,
+        Caller::Account(me) => me.id == found.owner_id,
+    };
+    let all = state.registry.versions(&app).await?;
+    let running = all
+        .iter()
+        .find(|v| found.active_version.as_deref() == Some(v.version.as_str()));
+    let requested = |v: &apps::Version| -> Vec<Value> {
+        v.requested
+            .iter()
+            .map(|(n, r)| json!({"name": n, "reason": r}))
+            .collect()
+    };
+    if !owner_view {
+        let Some(v) = running.filter(|_| found.status == "active") else {
+            return Err(ApiError::not_found(format!("no app with id {app:?}")));
+        };
+        return Ok(Json(json!({
+            "id": found.id,
+            "name": found.name,
+            "status": found.status,
+            "active_version": v.version,
+            "kind": v.kind,
+            "web": crate::registry::entry_points(&v.kind).web,
+            "description": v.description,
+            "grants": v.grants,
+            "requested": requested(v),
+        })));
+    }
+    let versions: Vec<Value> = all
+        .iter()
         .map(|v| {
             json!({
                 "version": v.version,
@@ -108,7 +138,7 @@ pub(super) async fn show(
                 "description": v.description,
                 "status": v.status,
                 "compile_status": v.compile_status,
-                "requested": v.requested.iter().map(|(n, r)| json!({"name": n, "reason": r})).collect::<Vec<_>>(),
+                "requested": requested(v),
                 "grants": v.grants,
                 "limits": v.limits,
                 "imports": v.imports,
@@ -119,22 +149,10 @@ pub(super) async fn show(
             })
         })
         .collect();
-    let grants = versions
-        .iter()
-        .find(|v| found.active_version.as_deref() == v["version"].as_str())
-        .map(|v| v["grants"].clone())
-        .unwrap_or(Value::Null);
+    let grants = running.map(|v| json!(v.grants)).unwrap_or(Value::Null);
     // The merchant account belongs to the developer: only they (and the
     // operator) see its balance.
-    let owner_view = match &caller {
-        Caller::Operator => true,
-        Caller::Account(me) => me.id == found.owner_id,
-    };
-    let balance = if owner_view {
-        json!(crate::store::ledger::balance(&state.db, crate::store::ledger::kind::MERCHANT, &found.id).await?)
-    } else {
-        Value::Null
-    };
+    let balance = crate::store::ledger::balance(&state.db, crate::store::ledger::kind::MERCHANT, &found.id).await?;
     Ok(Json(json!({
         "id": found.id,
         "name": found.name,

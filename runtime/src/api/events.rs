@@ -1,69 +1,158 @@
 //! `GET /v1/chats/{chat}/events`: a WebSocket of the chat's events for its
-//! members. Browsers cannot set headers on WebSockets, so the token may
-//! also come as `?token=`.
+//! members, and `POST /v1/events/tickets`, the one-time tickets that open
+//! it from a browser.
+//!
+//! The caller authenticates with `Authorization: Bearer <token>` or, where
+//! a client cannot set headers on a WebSocket (browsers), with
+//! `?ticket=<one-time ticket>`: a bearer token never goes into a URL, where
+//! it would end up in logs and histories. Each socket is bounded: frames
+//! from the client of at most [`MAX_CLIENT_MESSAGE_BYTES`], a per-account
+//! cap on open sockets, and a ping every `--ws-ping-secs` with the socket
+//! closed when nothing (not even a pong) came back for
+//! `--ws-idle-timeout-secs`.
 
+use std::time::Duration;
+
+use axum::Json;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
+use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::auth::{Caller, authenticate};
+use super::auth::{AccountCaller, Caller, authenticate, hash_token, new_token};
+use super::rate_limit::SocketSlot;
 use super::{ApiError, ApiResult, AppState};
+use crate::store::{accounts, tickets};
+
+/// Largest message a client may send on the events socket (it has nothing
+/// to say but pongs and close frames).
+pub(super) const MAX_CLIENT_MESSAGE_BYTES: usize = 4 << 10;
+
+/// How long a ticket can be redeemed, in milliseconds.
+const TICKET_TTL_MS: i64 = 60_000;
 
 /// Query of the events route.
 #[derive(Debug, Deserialize)]
-pub(super) struct TokenQuery {
+pub(super) struct EventsQuery {
+    ticket: Option<String>,
     token: Option<String>,
+}
+
+/// `POST /v1/events/tickets`: a one-time ticket (valid 60 s) that opens
+/// one events WebSocket as the caller.
+pub(super) async fn ticket(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let ticket = new_token();
+    let expires_at = tickets::create(&state.db, &hash_token(&ticket), &me.id, TICKET_TTL_MS).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "ticket": ticket, "expires_at": expires_at })),
+    ))
 }
 
 /// Upgrades to a WebSocket streaming the chat's events as JSON text frames.
 pub(super) async fn subscribe(
     State(state): State<AppState>,
     Path(chat): Path<String>,
-    Query(query): Query<TokenQuery>,
+    Query(query): Query<EventsQuery>,
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
+    if query.token.is_some() {
+        return Err(ApiError::bad_request(
+            "a token in the URL is not accepted (URLs end up in logs): send `Authorization: Bearer <token>`, \
+             or get a one-time ticket from POST /v1/events/tickets and open the socket with ?ticket=",
+        ));
+    }
     let header_token = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, t)| t.trim().to_string());
-    let token = header_token.or(query.token).ok_or_else(ApiError::unauthorized)?;
-    let Caller::Account(me) = authenticate(&state, &token).await? else {
-        return Err(ApiError::forbidden("chat events are for chat members"));
+    let me = match (header_token, query.ticket) {
+        (Some(token), _) => match authenticate(&state, &token).await? {
+            Caller::Account(me) => me,
+            Caller::Operator => return Err(ApiError::forbidden("chat events are for chat members")),
+        },
+        (None, Some(ticket)) if !ticket.is_empty() && ticket.len() <= 256 => {
+            let account = tickets::redeem(&state.db, &hash_token(&ticket)).await?.ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_ticket",
+                    "the ticket is unknown, used or expired",
+                )
+            })?;
+            accounts::get(&state.db, &account)
+                .await?
+                .ok_or_else(ApiError::unauthorized)?
+        }
+        _ => return Err(ApiError::unauthorized()),
     };
     state.chat.require_member(&chat, &me.id).await?;
     let upgrade = upgrade.map_err(|e| ApiError::bad_request(format!("expected a WebSocket upgrade: {e}")))?;
+    let slot = state.rate.open_socket(&me.id)?;
     let rx = state.chat.hub().subscribe(&chat);
-    Ok(upgrade.on_upgrade(move |socket| pump(socket, rx)))
+    let timing = (state.limits.ws_ping_interval, state.limits.ws_idle_timeout);
+    Ok(upgrade
+        .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
+        .max_frame_size(MAX_CLIENT_MESSAGE_BYTES)
+        .on_upgrade(move |socket| pump(socket, rx, slot, timing)))
 }
 
-async fn pump(socket: WebSocket, mut rx: crate::chat::Subscription) {
+async fn pump(
+    socket: WebSocket,
+    mut rx: crate::chat::Subscription,
+    _slot: SocketSlot,
+    (ping_every, idle_timeout): (Duration, Duration),
+) {
     let (mut sink, mut stream) = socket.split();
+    let (heard_tx, mut heard_rx) = tokio::sync::mpsc::channel::<()>(1);
     let send = async {
+        let mut ping = tokio::time::interval(ping_every);
+        ping.tick().await;
+        let mut last_heard = tokio::time::Instant::now();
         loop {
-            let text = match rx.recv().await {
-                Ok(event) => serde_json::to_string(&*event).unwrap_or_default(),
-                Err(RecvError::Lagged(n)) => format!("{{\"type\":\"lagged\",\"missed\":{n}}}"),
-                Err(RecvError::Closed) => break,
+            let frame = tokio::select! {
+                event = rx.recv() => match event {
+                    Ok(event) => Message::Text(serde_json::to_string(&*event).unwrap_or_default().into()),
+                    Err(RecvError::Lagged(n)) => Message::Text(format!("{{\"type\":\"lagged\",\"missed\":{n}}}").into()),
+                    Err(RecvError::Closed) => break,
+                },
+                _ = ping.tick() => {
+                    if last_heard.elapsed() >= idle_timeout {
+                        let _ = sink.send(Message::Close(None)).await;
+                        break;
+                    }
+                    Message::Ping(Vec::new().into())
+                }
+                heard = heard_rx.recv() => match heard {
+                    Some(()) => {
+                        last_heard = tokio::time::Instant::now();
+                        continue;
+                    }
+                    None => break,
+                },
             };
-            if sink.send(Message::Text(text.into())).await.is_err() {
+            if sink.send(frame).await.is_err() {
                 break;
             }
         }
     };
     let recv = async {
-        // Clients send nothing we act on; reading keeps pings answered and
-        // notices when they leave.
+        // Clients send nothing we act on but pongs; any frame shows the
+        // client is there. A frame over the limit or a close ends the socket.
         while let Some(Ok(msg)) = stream.next().await {
             if matches!(msg, Message::Close(_)) {
                 break;
             }
+            let _ = heard_tx.try_send(());
         }
     };
     tokio::select! {

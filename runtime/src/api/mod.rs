@@ -90,6 +90,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/chats/{chat}/messages", post(messages::post).get(messages::list))
         .route("/v1/chats/{chat}/messages/{msg}/buttons/{n}", post(messages::press))
         .route("/v1/chats/{chat}/events", get(events::subscribe))
+        .route("/v1/events/tickets", post(events::ticket))
         .route("/v1/apps/{app}", get(apps::show))
         .route("/v1/apps/{app}/logs", get(apps::logs))
         .route("/v1/apps/{app}/suspend", post(review::suspend))

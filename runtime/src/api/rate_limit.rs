@@ -7,8 +7,10 @@
 //! The client address is the TCP peer; behind a reverse proxy every client
 //! shares the proxy's address, so raise `--signups-per-minute` there.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -29,6 +31,27 @@ pub struct ApiRateLimits {
     posts: DefaultKeyedRateLimiter<String>,
     posts_per_minute: u32,
     clock: DefaultClock,
+    sockets: Arc<Mutex<HashMap<String, usize>>>,
+    sockets_per_account: usize,
+}
+
+/// One open events socket of an account; gives its place back when dropped.
+#[derive(Debug)]
+pub(super) struct SocketSlot {
+    sockets: Arc<Mutex<HashMap<String, usize>>>,
+    account: String,
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        let mut open = self.sockets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.account) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.account);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for ApiRateLimits {
@@ -56,7 +79,34 @@ impl ApiRateLimits {
             posts: RateLimiter::keyed(posts),
             posts_per_minute: limits.posts_per_minute_per_account,
             clock: DefaultClock::default(),
+            sockets: Arc::default(),
+            sockets_per_account: limits.ws_sockets_per_account,
         }
+    }
+
+    /// Takes one of `account`'s events-socket places.
+    ///
+    /// # Errors
+    ///
+    /// 429 `too_many_sockets` when the account has its limit open already.
+    pub(super) fn open_socket(&self, account: &str) -> Result<SocketSlot, ApiError> {
+        let mut open = self.sockets.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(account.to_string()).or_insert(0);
+        if *n >= self.sockets_per_account {
+            return Err(ApiError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "too_many_sockets",
+                format!(
+                    "this account has {} events sockets open, the limit; close one first",
+                    self.sockets_per_account
+                ),
+            ));
+        }
+        *n += 1;
+        Ok(SocketSlot {
+            sockets: self.sockets.clone(),
+            account: account.to_string(),
+        })
     }
 
     /// Counts one sign-up from `client`.

@@ -63,11 +63,12 @@ pub(super) async fn review_list(server: &str, token: &str) -> anyhow::Result<()>
     }
     for item in items {
         println!(
-            "{} {} {} ({})",
+            "{} {} {} ({}, {})",
             item["app"].as_str().unwrap_or(""),
             item["name"].as_str().unwrap_or(""),
             item["version"].as_str().unwrap_or(""),
-            item["kind"].as_str().unwrap_or("")
+            item["kind"].as_str().unwrap_or(""),
+            item["compile_status"].as_str().unwrap_or("")
         );
         for cap in item["requested"].as_array().into_iter().flatten() {
             println!(
@@ -100,12 +101,34 @@ pub(super) async fn review_decide(
     version: &str,
     body: Value,
 ) -> anyhow::Result<()> {
-    let response = reqwest::Client::new()
-        .post(format!("{}/v1/review/{app}/{version}", server.trim_end_matches('/')))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await?;
+    // A version can be approved once it has compiled: wait for that (up to
+    // five minutes), saying so once.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    let mut told = false;
+    let response = loop {
+        let response = reqwest::Client::new()
+            .post(format!("{}/v1/review/{app}/{version}", server.trim_end_matches('/')))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await?;
+        if response.status() != reqwest::StatusCode::CONFLICT || std::time::Instant::now() >= deadline {
+            break response;
+        }
+        let text = response.text().await.unwrap_or_default();
+        let conflict: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if conflict["error"]["code"] != "not_compiled" || !text.contains("still compiling") {
+            anyhow::bail!(
+                "server answered 409 Conflict: {}",
+                conflict["error"]["message"].as_str().unwrap_or(&text)
+            );
+        }
+        if !told {
+            eprintln!("{app} {version} is still compiling; waiting to approve it…");
+            told = true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
     let body = check(response).await?;
     println!("{} {}: {}", app, version, body["status"].as_str().unwrap_or(""));
     if let Some(grants) = body["grants"].as_array() {

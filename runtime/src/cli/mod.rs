@@ -120,6 +120,15 @@ struct LimitArgs {
     /// Messages and button presses per account in a burst.
     #[arg(long, default_value_t = Limits::default().posts_burst_per_account)]
     posts_burst: u32,
+    /// Events WebSockets one account may hold open.
+    #[arg(long, default_value_t = Limits::default().ws_sockets_per_account)]
+    ws_sockets_per_account: usize,
+    /// Seconds between the host's pings on an events WebSocket.
+    #[arg(long, default_value_t = Limits::default().ws_ping_interval.as_secs())]
+    ws_ping_secs: u64,
+    /// Seconds of silence (no pong, no frame) after which an events WebSocket is closed.
+    #[arg(long, default_value_t = Limits::default().ws_idle_timeout.as_secs())]
+    ws_idle_timeout_secs: u64,
 }
 
 impl LimitArgs {
@@ -135,6 +144,9 @@ impl LimitArgs {
             signups_per_minute_per_client: self.signups_per_minute.max(1),
             posts_per_minute_per_account: self.posts_per_minute.max(1),
             posts_burst_per_account: self.posts_burst.max(1),
+            ws_sockets_per_account: self.ws_sockets_per_account.max(1),
+            ws_ping_interval: std::time::Duration::from_secs(self.ws_ping_secs.max(1)),
+            ws_idle_timeout: std::time::Duration::from_secs(self.ws_idle_timeout_secs.max(1)),
             ..base
         }
     }

@@ -18,6 +18,7 @@ pub mod logs;
 pub mod messages;
 pub mod secrets;
 pub mod signatures;
+pub mod tickets;
 pub mod tokens;
 pub mod web_sessions;
 

@@ -1,0 +1,195 @@
+//! Findings of the security review, each closed: events sockets are
+//! bounded (frame size, sockets per account, idle timeout, no token in the
+//! URL), and the public view of an app is its catalogue entry only.
+
+use std::time::Duration;
+
+use miniapp_tests::{OPERATOR_TOKEN, TestHost, guests, host_bin, manifest_of};
+use reqwest::StatusCode;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Opens an events WebSocket by hand (so nothing answers the host's pings)
+/// and returns the stream after the 101.
+async fn raw_socket(host: &TestHost, chat: &str, query: &str, token: Option<&str>) -> (u16, tokio::net::TcpStream) {
+    let addr = host.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let head = format!(
+        "GET /v1/chats/{chat}/events{query} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{auth}\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    // Read the response head byte by byte, so no frame after it is consumed.
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        let n = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut byte))
+            .await
+            .expect("the host answers within 30 s")
+            .expect("read");
+        assert!(n == 1, "connection closed before the response head ended: {head:?}");
+        head.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&head);
+    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, stream)
+}
+
+/// Reads until the host closes the connection (bounded); the bytes read.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
+    let mut all = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return all,
+            Ok(Ok(n)) => all.extend_from_slice(&buf[..n]),
+            Err(_) => panic!("the host kept the socket open for 30 s"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_sockets_take_no_token_in_the_url_and_tickets_work_once() {
+    let host = TestHost::start(host_bin!()).expect("host starts");
+    let alice = host.signup("Alice").await;
+    let chat = host.chat(&alice, &[]).await;
+    let (status, _) = raw_socket(&host, &chat, &format!("?token={}", alice.token), None).await;
+    assert_eq!(status, 400, "a bearer token in the URL is refused");
+
+    let (status, body) = host.call("POST", "/v1/events/tickets", Some(&alice.token), None).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let ticket = body["ticket"].as_str().expect("ticket").to_string();
+    let (status, _first) = raw_socket(&host, &chat, &format!("?ticket={ticket}"), None).await;
+    assert_eq!(status, 101, "a fresh ticket opens the socket");
+    let (status, _) = raw_socket(&host, &chat, &format!("?ticket={ticket}"), None).await;
+    assert_eq!(status, 401, "a used ticket does not");
+    let (status, _) = raw_socket(&host, &chat, "", Some(&alice.token)).await;
+    assert_eq!(status, 101, "the Authorization header works");
+
+    // A ticket only opens chats its account is a member of.
+    let mallory = host.signup("Mallory").await;
+    let (_, body) = host
+        .call("POST", "/v1/events/tickets", Some(&mallory.token), None)
+        .await;
+    let (status, _) = raw_socket(
+        &host,
+        &chat,
+        &format!("?ticket={}", body["ticket"].as_str().unwrap_or("")),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_sockets_are_capped_per_account_and_closed_when_silent_or_oversized() {
+    let host = TestHost::start_with(
+        host_bin!(),
+        &[
+            "--ws-sockets-per-account",
+            "2",
+            "--ws-ping-secs",
+            "1",
+            "--ws-idle-timeout-secs",
+            "2",
+        ],
+    )
+    .expect("host starts");
+    let alice = host.signup("Alice").await;
+    let bob = host.signup("Bob").await;
+    let chat = host.chat(&alice, &[&bob]).await;
+
+    let (status, mut silent) = raw_socket(&host, &chat, "", Some(&alice.token)).await;
+    assert_eq!(status, 101);
+    let (status, mut chatty) = raw_socket(&host, &chat, "", Some(&alice.token)).await;
+    assert_eq!(status, 101);
+    let (status, _) = raw_socket(&host, &chat, "", Some(&alice.token)).await;
+    assert_eq!(status, 429, "a third socket of one account is refused");
+    let (status, _bobs) = raw_socket(&host, &chat, "", Some(&bob.token)).await;
+    assert_eq!(status, 101, "Bob has his own sockets");
+
+    // One that never answers the host's pings is closed after the idle timeout.
+    let frames = read_until_closed(&mut silent).await;
+    assert!(frames.contains(&0x89), "the host pinged before closing: {frames:?}");
+
+    // A client message over 4 KiB closes the socket (masked text frame).
+    let payload = vec![b'x'; 64 << 10];
+    let mut frame = vec![0x81, 0x80 | 127];
+    frame.extend_from_slice(&(payload.len() as u64).to_be_bytes());
+    frame.extend_from_slice(&[0, 0, 0, 0]);
+    frame.extend_from_slice(&payload);
+    let _ = chatty.write_all(&frame).await;
+    read_until_closed(&mut chatty).await;
+
+    // Both places are free again.
+    let (status, _) = raw_socket(&host, &chat, "", Some(&alice.token)).await;
+    assert_eq!(status, 101, "closed sockets give their places back");
+    host.assert_alive().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_public_view_of_an_app_is_its_catalogue_entry_only() {
+    let host = TestHost::start(host_bin!()).expect("host starts");
+    let dev = host.signup("Dev").await;
+    let app = host
+        .publish_approved(&dev, &manifest_of(guests::ECHO_BOT_DIR), guests::ECHO_BOT_WASM, None)
+        .await;
+    let newer = manifest_of(guests::ECHO_BOT_DIR).replacen("version = \"0.1.0\"", "version = \"0.2.0\"", 1);
+    let (status, body) = host
+        .publish(&dev, &newer, std::fs::read(guests::ECHO_BOT_WASM).expect("built"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    host.wait_compiled(&dev, &app, "0.2.0").await;
+    let (status, body) = host
+        .call(
+            "POST",
+            &format!("/v1/review/{app}/0.2.0"),
+            Some(OPERATOR_TOKEN),
+            Some(serde_json::json!({"decision": "reject", "reason": "secret reviewer notes"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let stranger = host.signup("Stranger").await;
+    let (status, public) = host
+        .call("GET", &format!("/v1/apps/{app}"), Some(&stranger.token), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{public}");
+    assert_eq!(public["name"], "echo-bot");
+    assert_eq!(public["active_version"], "0.1.0");
+    let text = public.to_string();
+    for hidden in [
+        dev.id.as_str(),
+        "secret reviewer notes",
+        "0.2.0",
+        "owner",
+        "versions",
+        "balance",
+        "imports",
+    ] {
+        assert!(!text.contains(hidden), "the public view shows {hidden:?}: {text}");
+    }
+    let (_, owner_view) = host
+        .call("GET", &format!("/v1/apps/{app}"), Some(&dev.token), None)
+        .await;
+    assert_eq!(owner_view["owner"], Value::String(dev.id.clone()));
+    assert_eq!(owner_view["versions"].as_array().map(Vec::len), Some(2));
+
+    // An app with nothing approved is not in the public catalogue at all.
+    let (status, body) = host
+        .publish(
+            &dev,
+            &manifest_of(guests::POLL_BOT_DIR),
+            std::fs::read(guests::POLL_BOT_WASM).expect("built"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let pending = body["app"].as_str().expect("id");
+    let (status, _) = host
+        .call("GET", &format!("/v1/apps/{pending}"), Some(&stranger.token), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -128,6 +128,9 @@ impl TestHost {
             _tmp: None,
             http: reqwest::Client::builder()
                 .pool_max_idle_per_host(0)
+                // The host answers every API request within its 30 s request
+                // timeout; a hung one fails the test rather than CI's run.
+                .timeout(Duration::from_secs(120))
                 .build()
                 .expect("http client"),
         })

@@ -449,3 +449,51 @@ async fn cancelled_and_expired_invoices_cannot_be_paid_and_change_nothing() {
     );
     assert_eq!(balance(&host, &alice).await, 500, "nothing was charged");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_a_test_clock_host_lets_the_operator_move_its_clock() {
+    // A host without --test-clock has no such route, whoever asks.
+    let host = TestHost::start(host_bin!()).expect("host starts");
+    let alice = host.signup("Alice").await;
+    for token in [Some(OPERATOR_TOKEN), Some(alice.token.as_str()), None] {
+        let (status, body) = host
+            .call("POST", "/v1/admin/clock/advance", token, Some(json!({"ms": 60_000})))
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    }
+    drop(host);
+
+    // With it: the operator only, forward only.
+    let host = TestHost::start_with_test_clock(host_bin!(), &[]).expect("host starts");
+    let alice = host.signup("Alice").await;
+    let (status, _) = host
+        .call(
+            "POST",
+            "/v1/admin/clock/advance",
+            Some(&alice.token),
+            Some(json!({"ms": 60_000})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for bad in [json!({"ms": 0}), json!({"ms": -1}), json!({"ms": "soon"})] {
+        let (status, body) = host
+            .call(
+                "POST",
+                "/v1/admin/clock/advance",
+                Some(OPERATOR_TOKEN),
+                Some(bad.clone()),
+            )
+            .await;
+        assert!(status.is_client_error(), "{bad}: {status} {body}");
+    }
+    let (status, body) = host
+        .call(
+            "POST",
+            "/v1/admin/clock/advance",
+            Some(OPERATOR_TOKEN),
+            Some(json!({"ms": 60_000})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["offset_ms"], 60_000, "{body}");
+}

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(120))
         .build()
         .expect("http client")
 }

@@ -8,6 +8,7 @@ pub mod api;
 pub mod capabilities;
 pub mod chat;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod payments;

@@ -8,8 +8,10 @@
 //   SCENARIO         user | operator (default: both)
 //   CHROMIUM         browser binary (default /usr/bin/chromium)
 //
-// Exits 0 when every step passed; otherwise prints the failing step, the
-// client's error area and page errors, saves a failure screenshot, exits 1.
+// Exits 0 when every step passed and no page or frame threw an uncaught
+// exception or logged a console error; otherwise prints the failing step,
+// the client's error area and page errors, saves a failure screenshot,
+// exits 1.
 
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
@@ -56,7 +58,12 @@ let current = '';
 async function step(name, fn) {
   current = name;
   const started = Date.now();
+  const errorsBefore = pageErrors.length;
   await fn();
+  // A step that left an uncaught exception or a console error behind (in
+  // the client or in the app's frame) failed, whatever the page shows.
+  const fresh = pageErrors.slice(errorsBefore);
+  if (fresh.length) throw new Error(`errors in the page during this step:\n    ${fresh.join('\n    ')}`);
   console.log(`ok   ${name} (${Date.now() - started} ms)`);
 }
 
@@ -110,12 +117,18 @@ async function gone(locator, what) {
   }
 }
 
+// Uncaught exceptions and console errors of the page and of every frame in
+// it (the app's iframe included); any of them fails the step it happened in.
 const pageErrors = [];
 function watch(page, label) {
   page.on('pageerror', (e) => pageErrors.push(`[${label}] page error: ${e.message}`));
   page.on('console', (m) => {
-    if (m.type() === 'error') pageErrors.push(`[${label}] console: ${m.text()}`);
+    if (m.type() === 'error') {
+      const where = m.location() && m.location().url ? ` (${m.location().url})` : '';
+      pageErrors.push(`[${label}] console: ${m.text()}${where}`);
+    }
   });
+  page.on('crash', () => pageErrors.push(`[${label}] the page crashed`));
 }
 
 // ------------------------------------------------------------- user flow
@@ -312,6 +325,7 @@ async function failWith(page, scenario, error) {
     // the page may be gone
   }
   for (const line of pageErrors) console.error(`  ${line}`);
+  pageErrors.length = 0;
   try {
     const file = path.join(OUT_DIR, `failure-${scenario}.png`);
     await page.screenshot({ path: file, timeout: 5000 });
@@ -330,6 +344,12 @@ try {
   if (runOperator) await operatorScenario(browser);
 } finally {
   await browser.close();
+}
+if (pageErrors.length) {
+  // Errors that came after the last step of a scenario.
+  failed = true;
+  console.error('FAIL: errors in the page after the last step:');
+  for (const line of pageErrors) console.error(`  ${line}`);
 }
 if (failed) process.exit(1);
 console.log(`browser flow passed (${SCENARIO}); screenshots in ${OUT_DIR}`);

@@ -128,6 +128,9 @@ impl TestHost {
             _tmp: None,
             http: reqwest::Client::builder()
                 .pool_max_idle_per_host(0)
+                // The host answers every API request within its 30 s request
+                // timeout; a hung one fails the test rather than CI's run.
+                .timeout(Duration::from_secs(120))
                 .build()
                 .expect("http client"),
         })
@@ -543,4 +546,102 @@ impl Drop for TestHost {
 /// The manifest text of a sample app or guest folder.
 pub fn manifest_of(dir: &str) -> String {
     std::fs::read_to_string(Path::new(dir).join("miniapp.toml")).expect("miniapp.toml exists")
+}
+
+/// Polls `check` every 25 ms until it answers `Some`, for at most `within`;
+/// panics naming `what` if it never does. Every wait in the tests is
+/// bounded like this, so a hang fails fast instead of eating CI's time.
+pub async fn eventually<T, F, Fut>(what: &str, within: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "gave up after {within:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+impl TestHost {
+    /// Starts a host with a fresh data directory whose clock the tests move
+    /// with [`TestHost::advance_clock`] (`serve --test-clock` plus `args`).
+    pub fn start_with_test_clock(bin: &str, args: &[&str]) -> anyhow::Result<TestHost> {
+        let mut all = vec!["--test-clock"];
+        all.extend_from_slice(args);
+        TestHost::start_with(bin, &all)
+    }
+
+    /// Moves the host's clock forward by `ms` (a host started with
+    /// [`TestHost::start_with_test_clock`]); invoices, launch tokens and
+    /// sessions expire by it, and no test has to sleep.
+    pub async fn advance_clock(&self, ms: i64) {
+        let (status, body) = self
+            .call(
+                "POST",
+                "/v1/admin/clock/advance",
+                Some(OPERATOR_TOKEN),
+                Some(json!({ "ms": ms })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "advancing the clock: {body}");
+    }
+
+    /// The app's log lines containing `needle` (as its owner).
+    pub async fn log_lines(&self, owner: &User, app: &str, needle: &str) -> Vec<Value> {
+        self.app_logs(owner, app)
+            .await
+            .into_iter()
+            .filter(|l| l["message"].as_str().unwrap_or_default().contains(needle))
+            .collect()
+    }
+
+    /// Waits (30 s at most) until the app's log has at least `n` lines
+    /// containing `needle`; returns those lines.
+    pub async fn wait_log_count(&self, owner: &User, app: &str, needle: &str, n: usize) -> Vec<Value> {
+        let what = format!("{n} log lines of {app} containing {needle:?}");
+        eventually(&what, Duration::from_secs(30), || async {
+            let lines = self.log_lines(owner, app, needle).await;
+            (lines.len() >= n).then_some(lines)
+        })
+        .await
+    }
+
+    /// Sends `head` (request line and headers, without the blank line that
+    /// ends them) on a fresh connection, then each of `chunks` as it is (so
+    /// a test can send a declared length and no body, or a chunked body),
+    /// while reading the answer. `None` if the connection ended without one
+    /// (the host may close it while a body is still coming).
+    pub async fn raw_request(&self, head: &str, chunks: Vec<Vec<u8>>) -> Option<(StatusCode, Value)> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.base.trim_start_matches("http://");
+        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let (mut reader, mut writer) = stream.into_split();
+        let head = format!("{head}\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        let writing = tokio::spawn(async move {
+            writer.write_all(head.as_bytes()).await?;
+            for chunk in chunks {
+                writer.write_all(&chunk).await?;
+            }
+            // Keep the connection open for reading; the host closes it.
+            std::io::Result::Ok(writer)
+        });
+        let mut raw = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(30), reader.read_to_end(&mut raw)).await;
+        writing.abort();
+        assert!(read.is_ok(), "no answer within 30 s");
+        let text = String::from_utf8_lossy(&raw);
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse::<u16>().ok())
+            .and_then(|c| StatusCode::from_u16(c).ok())?;
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+        // A chunked answer has its length on the first line.
+        let json = body.lines().find(|l| l.starts_with('{')).unwrap_or_default();
+        Some((status, serde_json::from_str(json).unwrap_or(Value::Null)))
+    }
 }

@@ -102,7 +102,9 @@ async fn only_the_operator_reviews_only_members_read_or_post_and_bad_tokens_and_
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"]["code"], "app_not_available");
 
-    // The operator's decisions are validated.
+    // The operator's decisions are validated (once the version has
+    // compiled: before that every approval is 409 `not_compiled`).
+    host.wait_compiled(&dev, app, "0.1.0").await;
     let (status, body) = host
         .call(
             "POST",

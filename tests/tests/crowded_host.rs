@@ -69,20 +69,39 @@ async fn many_chats_with_hostile_neighbours_all_get_their_echo_replies() {
     }
     futures::future::join_all(tasks).await;
 
-    // Every hostile invocation ran too, and failed on its own.
-    let hostile_invocations = (CHATS - CHATS.div_ceil(3)) * MESSAGES;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while host.metric("miniapp_invocations_failed_total").await < hostile_invocations as f64 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "hostile invocations did not all finish"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    // Every hostile invocation ran too, and failed on its own: one error
+    // line each in its own app's log. (The host-wide failure counter is only
+    // a lower bound: on a loaded machine a well-behaved invocation may also
+    // run out of CPU time after it has replied.)
+    let mut expected = vec![0usize; hostile.len()];
+    for i in (0..CHATS).filter(|i| i % 3 != 0) {
+        expected[i % hostile.len()] += MESSAGES;
     }
-    assert_eq!(
-        host.metric("miniapp_invocations_failed_total").await,
-        hostile_invocations as f64
+    for (app, n) in hostile.iter().zip(&expected) {
+        let errors = miniapp_tests::eventually(
+            &format!("{n} failed invocations of {app}"),
+            Duration::from_secs(60),
+            || async {
+                let errors: Vec<_> = host
+                    .app_logs(&dev, app)
+                    .await
+                    .into_iter()
+                    .filter(|l| l["level"] == "error")
+                    .collect();
+                (errors.len() >= *n).then_some(errors)
+            },
+        )
+        .await;
+        assert_eq!(errors.len(), *n, "{app}: {errors:#?}");
+    }
+    let hostile_invocations: usize = expected.iter().sum();
+    assert_eq!(hostile_invocations, (CHATS - CHATS.div_ceil(3)) * MESSAGES);
+    let failed = host.metric("miniapp_invocations_failed_total").await;
+    let completed = host.metric("miniapp_invocations_completed_total").await;
+    assert!(failed >= hostile_invocations as f64, "{failed}");
+    assert!(
+        failed + completed >= (CHATS * MESSAGES + hostile_invocations) as f64,
+        "every invocation ended one way or the other: {completed} completed, {failed} failed"
     );
     host.assert_alive().await;
-    assert!(host.metric("miniapp_invocations_completed_total").await >= (CHATS * MESSAGES) as f64);
 }

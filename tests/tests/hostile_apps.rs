@@ -78,12 +78,16 @@ impl Scene {
 #[tokio::test(flavor = "multi_thread")]
 async fn infinite_loop_is_stopped_at_its_cpu_budget_and_the_chat_carries_on() {
     let s = scene(guests::LOOP_BOT_DIR, guests::LOOP_BOT_WASM, None).await;
+    let needle = "exceeded its CPU-time limit of 100 ms";
     s.trigger("/echo first").await;
-    s.wait_log("exceeded its CPU-time limit of 100 ms").await;
-    // A second event gets a fresh instance and the same treatment.
+    let first = s.host.wait_log_count(&s.dev, &s.hostile, needle, 1).await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    // A second event gets a fresh instance and the same treatment: a second
+    // error line of its own, not the first one seen again.
     s.trigger("/again").await;
-    let logs = s.wait_log("CPU-time").await;
-    assert!(logs.iter().filter(|l| l["level"] == "error").count() >= 1);
+    let lines = s.host.wait_log_count(&s.dev, &s.hostile, needle, 2).await;
+    assert!(lines.iter().all(|l| l["level"] == "error"), "{lines:?}");
+    assert_ne!(lines[0]["id"], lines[1]["id"]);
     s.assert_neighbours_unharmed().await;
 }
 
@@ -100,6 +104,43 @@ async fn operator_limit_overrides_apply_to_one_app() {
     s.wait_log("CPU-time limit of 30 ms").await;
     s.assert_neighbours_unharmed().await;
 
+    // The memory override is checked where it bites: the same memory bomb,
+    // approved twice, stops at 16 MiB with the override and at the host's
+    // 64 MiB without. Both get a CPU budget far beyond what filling their
+    // memory takes, so memory is what stops them, however loaded the machine.
+    let roomy_cpu = json!({ "cpu_ms": 10_000, "wall_ms": 60_000 });
+    let mut small = roomy_cpu.clone();
+    small["memory_mib"] = json!(16);
+    let bomb = manifest_of(guests::MEMORY_BOMB_BOT_DIR);
+    let mut bombs = Vec::new();
+    for (name, limits) in [("bomb-16", small), ("bomb-default", roomy_cpu)] {
+        let manifest = bomb.replace("name = \"memory-bomb-bot\"", &format!("name = \"{name}\""));
+        let app = s
+            .host
+            .publish_approved_with(&s.dev, &manifest, guests::MEMORY_BOMB_BOT_WASM, None, Some(limits))
+            .await;
+        s.host.install(&s.alice, &s.chat, &app).await;
+        bombs.push(app);
+    }
+    s.trigger("/boom").await;
+    let small_log = s.host.wait_log(&s.dev, &bombs[0], "out of memory").await;
+    let default_log = s.host.wait_log(&s.dev, &bombs[1], "out of memory").await;
+    let oom = |log: &[Value]| {
+        log.iter()
+            .filter_map(|l| l["message"].as_str())
+            .filter(|m| m.contains("out of memory"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        oom(&small_log).iter().all(|m| m.contains("the limit is 16384 KiB")),
+        "{small_log:?}"
+    );
+    assert!(
+        oom(&default_log).iter().all(|m| m.contains("the limit is 65536 KiB")),
+        "{default_log:?}"
+    );
+
     // Out-of-range overrides are refused.
     let (status, body) = s
         .host
@@ -110,11 +151,14 @@ async fn operator_limit_overrides_apply_to_one_app() {
         )
         .await;
     assert!(status.is_success(), "{body}");
+    let pending = body["app"].as_str().expect("id").to_string();
+    // Approval waits for the compile; the limits are checked after that.
+    s.host.wait_compiled(&s.dev, &pending, "0.1.0").await;
     let (status, body) = s
         .host
         .call(
             "POST",
-            &format!("/v1/review/{}/0.1.0", body["app"].as_str().expect("id")),
+            &format!("/v1/review/{pending}/0.1.0"),
             Some(miniapp_tests::OPERATOR_TOKEN),
             Some(json!({ "decision": "approve", "limits": { "memory_mib": 4096 } })),
         )
@@ -131,7 +175,15 @@ async fn operator_limit_overrides_apply_to_one_app() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn memory_bomb_is_stopped_at_its_memory_limit() {
-    let s = scene(guests::MEMORY_BOMB_BOT_DIR, guests::MEMORY_BOMB_BOT_WASM, None).await;
+    // CPU time is counted in epoch ticks while the guest runs, so a loaded
+    // machine inflates it: a budget far above what filling 64 MiB takes
+    // keeps the memory limit the one that stops the bomb.
+    let s = scene(
+        guests::MEMORY_BOMB_BOT_DIR,
+        guests::MEMORY_BOMB_BOT_WASM,
+        Some(json!({ "cpu_ms": 10_000, "wall_ms": 60_000 })),
+    )
+    .await;
     s.trigger("/boom").await;
     s.wait_log("out of memory").await;
     let logs = s.wait_log("the limit is 65536 KiB").await;
@@ -255,7 +307,9 @@ async fn wasi_filesystem_environment_and_sockets_give_nothing() {
     assert!(report.contains("open /etc/passwd: error"), "{report}");
     assert!(report.contains("env vars: 0"), "{report}");
     assert!(report.contains(&format!("connect {target}: error")), "{report}");
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The report was sent after the guest's connect attempt returned, and a
+    // loopback connect is queued for accept before it returns: anything the
+    // guest had opened would be waiting here now.
     assert!(listener.accept().is_err(), "the guest opened a connection");
     assert!(!std::path::Path::new("/tmp/miniapp-probe").exists());
     s.assert_neighbours_unharmed().await;

@@ -2,8 +2,6 @@
 //! rollback to an earlier approved version, suspend (the app stops at once)
 //! and resume — all audited.
 
-use std::time::Duration;
-
 use miniapp_tests::{OPERATOR_TOKEN, TestHost, guests, host_bin, manifest_of};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -16,9 +14,17 @@ async fn operator_rolls_back_suspends_and_resumes_an_app() {
     let app = host
         .publish_approved(&dev, &manifest, guests::ECHO_BOT_WASM, None)
         .await;
-    let v2 = manifest.replace("version = \"0.1.0\"", "version = \"0.2.0\"");
+    let alice = host.signup("Alice").await;
+    let chat = host.chat(&alice, &[]).await;
+    host.install(&alice, &chat, &app).await;
+    let m = host.say(&alice, &chat, "/echo one").await;
+    assert_eq!(host.bot_reply(&alice, &chat, &m, &app).await, "one", "0.1.0 runs");
+
+    // 0.2.0 is another component that answers differently.
+    let v2 = manifest_of(guests::ECHO_V2_BOT_DIR);
+    assert!(v2.contains("name = \"echo-bot\"") && v2.contains("version = \"0.2.0\""));
     assert_eq!(
-        host.publish_approved(&dev, &v2, guests::ECHO_BOT_WASM, None).await,
+        host.publish_approved(&dev, &v2, guests::ECHO_V2_BOT_WASM, None).await,
         app,
         "same app, new version"
     );
@@ -26,12 +32,8 @@ async fn operator_rolls_back_suspends_and_resumes_an_app() {
         .call("GET", &format!("/v1/apps/{app}"), Some(&dev.token), None)
         .await;
     assert_eq!(detail["active_version"], "0.2.0");
-
-    let alice = host.signup("Alice").await;
-    let chat = host.chat(&alice, &[]).await;
-    host.install(&alice, &chat, &app).await;
-    let m = host.say(&alice, &chat, "/echo one").await;
-    assert_eq!(host.bot_reply(&alice, &chat, &m, &app).await, "one");
+    let m = host.say(&alice, &chat, "/echo two").await;
+    assert_eq!(host.bot_reply(&alice, &chat, &m, &app).await, "v2: two", "0.2.0 runs");
 
     // Rollback: only to an approved version, only by the operator.
     let path = format!("/v1/apps/{app}/rollback");
@@ -48,8 +50,13 @@ async fn operator_rolls_back_suspends_and_resumes_an_app() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["active_version"], "0.1.0");
-    let m = host.say(&alice, &chat, "/echo two").await;
-    assert_eq!(host.bot_reply(&alice, &chat, &m, &app).await, "two");
+    // The running behaviour switches back to 0.1.0's.
+    let m = host.say(&alice, &chat, "/echo three").await;
+    assert_eq!(
+        host.bot_reply(&alice, &chat, &m, &app).await,
+        "three",
+        "0.1.0 runs again after the rollback"
+    );
 
     // Suspend: the app stops at once; nobody can add it meanwhile.
     let (status, _) = host
@@ -60,13 +67,25 @@ async fn operator_rolls_back_suspends_and_resumes_an_app() {
         .call("POST", &format!("/v1/apps/{app}/suspend"), Some(OPERATOR_TOKEN), None)
         .await;
     assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("suspended")));
-    let m = host.say(&alice, &chat, "/echo three").await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // A witness bot in the same chat gets the same message at the same time
+    // (each app has its own lane): once it has answered, the suspended app
+    // had its turn too, and must have said nothing.
+    let witness = host
+        .publish_approved(
+            &dev,
+            &manifest.replace("name = \"echo-bot\"", "name = \"echo-witness\""),
+            guests::ECHO_BOT_WASM,
+            None,
+        )
+        .await;
+    host.install(&alice, &chat, &witness).await;
+    let m = host.say(&alice, &chat, "/echo while suspended").await;
+    assert_eq!(host.bot_reply(&alice, &chat, &m, &witness).await, "while suspended");
     let after: Vec<_> = host
         .messages(&alice, &chat)
         .await
         .into_iter()
-        .filter(|x| x["id"].as_str() > Some(m.as_str()))
+        .filter(|x| x["id"].as_str() > Some(m.as_str()) && x["sender"] == app.as_str())
         .collect();
     assert!(after.is_empty(), "a suspended app answered: {after:?}");
     let other = host.chat(&alice, &[]).await;

@@ -126,5 +126,19 @@ async fn history_needs_messaging_read_and_direct_messages_reach_only_the_sender(
             .iter()
             .any(|e| e["capability"] == "messaging.read")
     );
-    let _ = m;
+    // The bot got nothing to post: its next command, run after /history in
+    // the same ordered lane, is the first thing it says after /history.
+    let next = host.say(&alice, &chat, &format!("/edit {m}")).await;
+    assert_eq!(
+        host.bot_reply(&alice, &chat, &next, &blind).await,
+        "edit other: not-found"
+    );
+    let said: Vec<Value> = host
+        .messages(&alice, &chat)
+        .await
+        .into_iter()
+        .filter(|x| x["sender"] == blind.as_str() && x["id"].as_str() > Some(m.as_str()))
+        .map(|x| x["text"].clone())
+        .collect();
+    assert_eq!(said, ["edit other: not-found"], "the denied bot posted history");
 }

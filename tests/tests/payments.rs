@@ -311,7 +311,7 @@ async fn ten_concurrent_pays_charge_once_and_bad_payments_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_crashed_payment_handler_gets_the_event_again_until_it_succeeds() {
-    let host = TestHost::start(host_bin!()).expect("host starts");
+    let host = TestHost::start_with_test_clock(host_bin!(), &[]).expect("host starts");
     let Solo { dev, app, alice, chat } = host
         .solo_chat_with(guests::FLAKY_PAY_BOT_DIR, guests::FLAKY_PAY_BOT_WASM, None)
         .await;
@@ -336,22 +336,54 @@ async fn a_crashed_payment_handler_gets_the_event_again_until_it_succeeds() {
     assert_eq!(
         done["text"],
         format!("paid {id} after 2 deliveries").as_str(),
-        "delivered again once, then never more"
+        "delivered again once"
     );
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
-    let confirmations = host
+
+    // ...then never more. Two hours on, any retry of it (backoff is at most
+    // a minute) is long due; a second payment's event goes through the same
+    // delivery pass, in due order, and the same ordered lane of the app, so
+    // once the second one is confirmed the first would have come again
+    // before it.
+    host.advance_clock(2 * 60 * 60 * 1000).await;
+    let m2 = host.say(&alice, &chat, "/invoice").await;
+    host.wait_for(&alice, &chat, &m2, |x| x["sender"] == app.as_str()).await;
+    let second = open_invoices(&host, &alice).await[0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let (status, _) = host
+        .call("POST", &format!("/v1/invoices/{second}/pay"), Some(&alice.token), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    host.wait_log_count(&dev, &app, "crashing on the first delivery", 2)
+        .await;
+    host.advance_clock(2 * 60 * 60 * 1000).await;
+    host.wait_for(&alice, &chat, &m2, |x| {
+        x["text"] == format!("paid {second} after 2 deliveries").as_str()
+    })
+    .await;
+    let confirmations: Vec<String> = host
         .messages(&alice, &chat)
         .await
         .iter()
-        .filter(|x| x["text"].as_str().unwrap_or("").starts_with("paid "))
-        .count();
-    assert_eq!(confirmations, 1);
-    assert_eq!(balance(&host, &alice).await, 400, "charged once");
+        .filter_map(|x| x["text"].as_str())
+        .filter(|t| t.starts_with("paid "))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        confirmations,
+        [
+            format!("paid {id} after 2 deliveries"),
+            format!("paid {second} after 2 deliveries")
+        ]
+    );
+    assert_eq!(balance(&host, &alice).await, 300, "charged once for each");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cancelled_and_expired_invoices_cannot_be_paid_and_change_nothing() {
-    let host = TestHost::start_with(host_bin!(), &["--invoice-ttl-secs", "2"]).expect("host starts");
+    // The default 24-hour lifetime; the test moves the host's clock.
+    let host = TestHost::start_with_test_clock(host_bin!(), &[]).expect("host starts");
     let Solo { app, alice, chat, .. } = host
         .solo_chat_with(guests::FLAKY_PAY_BOT_DIR, guests::FLAKY_PAY_BOT_WASM, None)
         .await;
@@ -383,7 +415,7 @@ async fn cancelled_and_expired_invoices_cannot_be_paid_and_change_nothing() {
     let v = host.say(&alice, &chat, "/void").await;
     host.wait_for(&alice, &chat, &v, |x| x["text"] == "void: invalid").await;
 
-    // Expired after the host's 2 s invoice lifetime.
+    // Open until the end of its 24 hours on the host's clock, expired after.
     let m = host.say(&alice, &chat, "/invoice").await;
     host.wait_for(&alice, &chat, &m, |x| {
         x["sender"] == app.as_str() && x["id"].as_str() > Some(m.as_str())
@@ -393,7 +425,10 @@ async fn cancelled_and_expired_invoices_cannot_be_paid_and_change_nothing() {
         .as_str()
         .expect("id")
         .to_string();
-    tokio::time::sleep(std::time::Duration::from_millis(2_300)).await;
+    host.advance_clock(24 * 60 * 60 * 1000 - 60_000).await;
+    let open = open_invoices(&host, &alice).await;
+    assert_eq!(open.len(), 1, "a minute before its end it is still open: {open:?}");
+    host.advance_clock(61_000).await;
     assert!(open_invoices(&host, &alice).await.is_empty());
     let (_, expired) = host
         .call("GET", "/v1/invoices?status=expired", Some(&alice.token), None)
@@ -413,4 +448,52 @@ async fn cancelled_and_expired_invoices_cannot_be_paid_and_change_nothing() {
         "{body}"
     );
     assert_eq!(balance(&host, &alice).await, 500, "nothing was charged");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_a_test_clock_host_lets_the_operator_move_its_clock() {
+    // A host without --test-clock has no such route, whoever asks.
+    let host = TestHost::start(host_bin!()).expect("host starts");
+    let alice = host.signup("Alice").await;
+    for token in [Some(OPERATOR_TOKEN), Some(alice.token.as_str()), None] {
+        let (status, body) = host
+            .call("POST", "/v1/admin/clock/advance", token, Some(json!({"ms": 60_000})))
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    }
+    drop(host);
+
+    // With it: the operator only, forward only.
+    let host = TestHost::start_with_test_clock(host_bin!(), &[]).expect("host starts");
+    let alice = host.signup("Alice").await;
+    let (status, _) = host
+        .call(
+            "POST",
+            "/v1/admin/clock/advance",
+            Some(&alice.token),
+            Some(json!({"ms": 60_000})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for bad in [json!({"ms": 0}), json!({"ms": -1}), json!({"ms": "soon"})] {
+        let (status, body) = host
+            .call(
+                "POST",
+                "/v1/admin/clock/advance",
+                Some(OPERATOR_TOKEN),
+                Some(bad.clone()),
+            )
+            .await;
+        assert!(status.is_client_error(), "{bad}: {status} {body}");
+    }
+    let (status, body) = host
+        .call(
+            "POST",
+            "/v1/admin/clock/advance",
+            Some(OPERATOR_TOKEN),
+            Some(json!({"ms": 60_000})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["offset_ms"], 60_000, "{body}");
 }

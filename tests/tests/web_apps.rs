@@ -2,8 +2,9 @@
 //! expired, foreign, missing), session cookies, the sandboxing headers,
 //! limits on web requests, and the gov-services flow end to end.
 
-use std::time::Duration;
-
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use miniapp_runtime::webapps::launch::{self, LaunchClaims};
 use miniapp_tests::{OPERATOR_TOKEN, TestHost, User, guests, host_bin, manifest_of};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_SECURITY_POLICY, LOCATION, SET_COOKIE};
@@ -12,6 +13,7 @@ use serde_json::{Value, json};
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(120))
         .build()
         .expect("http client")
 }
@@ -51,6 +53,13 @@ async fn session(host: &TestHost, user: &User, chat: &str, app: &str) -> String 
     cookie.split(';').next().expect("name=value").to_string()
 }
 
+/// The claims inside a launch token this host issued.
+fn claims_of(token: &str) -> LaunchClaims {
+    let body = token.split('.').nth(1).expect("v1.<claims>.<tag>");
+    let json = URL_SAFE_NO_PAD.decode(body).expect("base64url claims");
+    serde_json::from_slice(&json).expect("claims JSON")
+}
+
 async fn get_with(host: &TestHost, path: &str, cookie: &str) -> reqwest::Response {
     client()
         .get(format!("{}{path}", host.base))
@@ -62,7 +71,8 @@ async fn get_with(host: &TestHost, path: &str, cookie: &str) -> reqwest::Respons
 
 #[tokio::test]
 async fn launch_tokens_are_one_time_fresh_untampered_and_for_members_only() {
-    let host = TestHost::start_with(host_bin!(), &["--launch-ttl-secs", "4"]).expect("host starts");
+    // The default 5-minute lifetime; the test moves the host's clock.
+    let host = TestHost::start_with_test_clock(host_bin!(), &[]).expect("host starts");
     let probe = host
         .solo_chat_with(guests::WEB_PROBE_DIR, guests::WEB_PROBE_WASM, None)
         .await;
@@ -105,11 +115,22 @@ async fn launch_tokens_are_one_time_fresh_untampered_and_for_members_only() {
     let (status, _, body) = open(&host, &format!("/apps/{app}/?launch={tampered}")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert!(body.contains("invalid_launch_token"), "{body}");
-    // Garbage and a token made with another key.
+    // Garbage.
     for bad in ["garbage", "v1.e30.AAAA", ""] {
         let (status, _, body) = open(&host, &format!("/apps/{app}/?launch={bad}")).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{bad:?}: {body}");
     }
+    // A foreign token: well-formed and fresh (the same claims as a token
+    // this host just issued, nonce and all), but signed with another host's
+    // key. Refused for its signature, not for its age.
+    let claims = claims_of(&fresh);
+    let foreign = launch::sign(b"another host's launch key", &claims);
+    let (status, _, body) = open(&host, &format!("/apps/{app}/?launch={foreign}")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(
+        body.contains("invalid_launch_token") && body.contains("signature is invalid"),
+        "{body}"
+    );
 
     // No token and no cookie; a forged cookie.
     let (status, _, body) = open(&host, &format!("/apps/{app}/whoami")).await;
@@ -127,12 +148,24 @@ async fn launch_tokens_are_one_time_fresh_untampered_and_for_members_only() {
         )
         .await;
     host.install(alice, chat, &other).await;
-    let (status, _, body) = open(&host, &format!("/apps/{other}/?launch={fresh}")).await;
+    // Launched now, so it is fresh, valid and unused: refused for its app only.
+    let (_, for_app) = launch(&host, alice, chat, app).await;
+    let for_app = for_app["token"].as_str().expect("token").to_string();
+    let (status, _, body) = open(&host, &format!("/apps/{other}/?launch={for_app}")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body.contains("the launch token is for another app"), "{body}");
+    // ...and it still opens its own app.
+    let (status, _, body) = open(&host, &format!("/apps/{app}/?launch={for_app}")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
 
-    // Expired: the host was started with a 4-second lifetime.
+    // Expiry, on the host's clock: a token opens until its 5 minutes are
+    // up, and not a millisecond after.
+    let (_, young) = launch(&host, alice, chat, app).await;
     let (_, old) = launch(&host, alice, chat, app).await;
-    tokio::time::sleep(Duration::from_millis(4600)).await;
+    host.advance_clock(5 * 60 * 1000 - 10_000).await;
+    let (status, _, body) = open(&host, young["url"].as_str().expect("url")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "a token inside its lifetime: {body}");
+    host.advance_clock(11_000).await;
     let (status, _, body) = open(&host, old["url"].as_str().expect("url")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert!(body.contains("launch_token_expired"), "{body}");
@@ -171,8 +204,17 @@ async fn a_web_app_sees_only_its_verified_context_and_runs_under_the_bot_limits(
     let (alice, chat, app) = (&probe.alice, &probe.chat, &probe.app);
     let cookie = session(&host, alice, chat, app).await;
 
-    // The app sees its own path, an app-scoped id, and no credentials.
-    let resp = get_with(&host, &format!("/apps/{app}/whoami?x=1"), &format!("{cookie}; other=1")).await;
+    // The app sees its own path, an app-scoped id, and no credentials, though
+    // the request carries the session cookie, another cookie and Alice's API
+    // token in an Authorization header.
+    let resp = client()
+        .get(format!("{}/apps/{app}/whoami?x=1", host.base))
+        .header("cookie", format!("{cookie}; other=1"))
+        .bearer_auth(&alice.token)
+        .header("x-probe", "reaches-the-app")
+        .send()
+        .await
+        .expect("host answers");
     assert_eq!(resp.status(), StatusCode::OK);
     let csp = resp
         .headers()
@@ -193,6 +235,16 @@ async fn a_web_app_sees_only_its_verified_context_and_runs_under_the_bot_limits(
     assert!(
         !text.to_lowercase().contains("miniapp_session"),
         "the session leaked: {text}"
+    );
+    // Headers do reach it (so their absence below means something)...
+    assert!(text.contains("x-probe: reaches-the-app"), "{text}");
+    // ...but neither the Authorization nor the Cookie header does.
+    let headers: Vec<&str> = text.lines().filter(|l| l.contains(": ")).collect();
+    assert!(
+        !headers
+            .iter()
+            .any(|h| h.starts_with("authorization:") || h.starts_with("cookie:")),
+        "credentials reached the app: {headers:?}"
     );
 
     assert!(text.contains(&format!("chat={chat}\n")), "{text}");
@@ -217,13 +269,9 @@ async fn a_web_app_sees_only_its_verified_context_and_runs_under_the_bot_limits(
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(resp.headers().get(SET_COOKIE).is_none(), "{:?}", resp.headers());
 
-    // Limits: a spinning request, an oversized body and a panic each end
-    // with a clear error in the app's log; the host and the app carry on.
-    for (path, needle) in [
-        ("/loop", "invocation exceeded its"),
-        ("/huge", "bodies are limited"),
-        ("/panic", "guest trapped"),
-    ] {
+    // Limits: a spinning request and a panic each end with a clear error in
+    // the app's log; the host and the app carry on.
+    for (path, needle) in [("/loop", "invocation exceeded its"), ("/panic", "guest trapped")] {
         let resp = get_with(&host, &format!("/apps/{app}{path}"), &cookie).await;
         assert_eq!(resp.status(), StatusCode::BAD_GATEWAY, "{path}");
         let body: Value = resp.json().await.expect("error JSON");
@@ -232,6 +280,93 @@ async fn a_web_app_sees_only_its_verified_context_and_runs_under_the_bot_limits(
         let resp = get_with(&host, &format!("/apps/{app}/whoami"), &cookie).await;
         assert_eq!(resp.status(), StatusCode::OK, "the app stopped answering after {path}");
     }
+
+    // Request bodies over 4 MiB are refused before the app runs, so its CPU
+    // budget never races the limit. A body under it reaches the app.
+    let resp = client()
+        .post(format!("{}/apps/{app}/whoami", host.base))
+        .header("cookie", &cookie)
+        .body(vec![b'b'; 1 << 20])
+        .send()
+        .await
+        .expect("host answers");
+    assert_eq!(resp.status(), StatusCode::OK);
+    let text = resp.text().await.expect("body");
+    assert!(text.contains(&format!("body={} bytes", 1 << 20)), "{text}");
+    // 8 MiB declared up front: refused at once, without waiting for a byte
+    // of it (none is sent). Had the app run, /say would have posted.
+    let (status, body) = host
+        .raw_request(
+            &format!(
+                "POST /apps/{app}/say?text=declared+too+big HTTP/1.1\r\nCookie: {cookie}\r\nContent-Length: {}",
+                8 << 20
+            ),
+            Vec::new(),
+        )
+        .await
+        .expect("an answer to the head alone");
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("refused before the app ran")
+            && message.contains(&format!("its body is {} bytes", 8 << 20))
+            && message.contains("limited to 4194304 bytes"),
+        "{body}"
+    );
+    host.wait_log(
+        &probe.dev,
+        app,
+        &format!(
+            "its body is {} bytes; web-app request bodies are limited to 4194304 bytes",
+            8 << 20
+        ),
+    )
+    .await;
+    // 8 MiB streamed without a length: cut off once it passes the limit.
+    let chunk = format!("{:x}\r\n{}\r\n", 64 << 10, "s".repeat(64 << 10)).into_bytes();
+    let mut chunks = vec![chunk; 128];
+    chunks.push(b"0\r\n\r\n".to_vec());
+    let answer = host
+        .raw_request(
+            &format!(
+                "POST /apps/{app}/say?text=streamed+too+big HTTP/1.1\r\nCookie: {cookie}\r\nTransfer-Encoding: chunked"
+            ),
+            chunks,
+        )
+        .await;
+    if let Some((status, body)) = answer {
+        // The host may close the connection before the client reads this.
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    }
+    host.wait_log(&probe.dev, app, "its body grew past 4194304 bytes").await;
+    let said = host.messages(alice, chat).await;
+    assert!(
+        !said
+            .iter()
+            .any(|m| m["text"].as_str().unwrap_or_default().contains("too big")),
+        "the app ran on a refused body: {said:?}"
+    );
+
+    // A response over 4 MiB is cut off with its own error. This copy of the
+    // probe gets a generous CPU budget so that, even on a loaded machine, it
+    // is the response limit that stops it and not the CPU limit.
+    let roomy = host
+        .publish_approved_with(
+            &probe.dev,
+            &manifest_of(guests::WEB_PROBE_DIR).replace("web-probe", "web-probe-roomy"),
+            guests::WEB_PROBE_WASM,
+            None,
+            Some(json!({ "cpu_ms": 10_000, "wall_ms": 60_000 })),
+        )
+        .await;
+    host.install(alice, chat, &roomy).await;
+    let roomy_cookie = session(&host, alice, chat, &roomy).await;
+    let resp = get_with(&host, &format!("/apps/{roomy}/huge"), &roomy_cookie).await;
+    assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
+    let body: Value = resp.json().await.expect("error JSON");
+    assert_eq!(body["error"]["code"], "app_failed", "{body}");
+    host.wait_log(&probe.dev, &roomy, "bodies are limited to 4194304 bytes")
+        .await;
 
     // A cross-site top-level form post (CSRF) is refused even with the cookie.
     let resp = client()
@@ -243,10 +378,14 @@ async fn a_web_app_sees_only_its_verified_context_and_runs_under_the_bot_limits(
         .expect("host answers");
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 
-    // A session is for its own app only, and for members: a cookie of this
-    // app does not open another path prefix.
-    let resp = get_with(&host, "/apps/other-app/whoami", &cookie).await;
+    // A session is for its own app only: this app's cookie does not open
+    // another web app installed in the same chat (whose own cookie does).
+    let resp = get_with(&host, &format!("/apps/{roomy}/whoami"), &cookie).await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = resp.json().await.expect("error JSON");
+    assert_eq!(body["error"]["code"], "no_session", "{body}");
+    let resp = get_with(&host, &format!("/apps/{roomy}/whoami"), &roomy_cookie).await;
+    assert_eq!(resp.status(), StatusCode::OK);
     host.assert_alive().await;
 }
 

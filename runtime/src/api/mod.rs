@@ -7,6 +7,7 @@ mod apps;
 mod auth;
 mod body_limit;
 mod chats;
+mod clock;
 mod config;
 mod consents;
 mod error;
@@ -108,6 +109,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/invoices/{id}/pay", post(payments::pay))
         .route("/v1/admin/wallets/{account}/credit", post(payments::credit))
         .route("/v1/admin/ledger", get(payments::ledger))
+        .route("/v1/admin/clock/advance", post(clock::advance))
         .route("/v1/signatures", get(signatures::list))
         .route("/v1/signatures/{id}", get(signatures::show))
         .route("/v1/signatures/{id}/confirm", post(signatures::confirm))

@@ -9,12 +9,14 @@ use axum::body::Body;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::auth::AccountCaller;
 use super::error::AppResponse;
 use super::{ApiError, ApiResult, AppState};
-use crate::webapps::{LaunchError, SESSION_COOKIE, WebError};
+use crate::store::web_sessions::LiveSession;
+use crate::webapps::{LaunchError, MAX_REQUEST_BYTES, SESSION_COOKIE, WebError};
 
 /// What an app's page may do: run its own scripts and submit forms to its
 /// own origin, in a sandbox with an opaque origin (so it can read neither
@@ -177,9 +179,7 @@ async fn handle(state: &AppState, app: &str, request: Request) -> ApiResult<Resp
         .map_err(|_| ApiError::bad_request("the request path is not a valid URI"))?;
     parts.headers.remove(header::COOKIE);
     parts.headers.remove(header::AUTHORIZATION);
-    let body = axum::body::to_bytes(body, state.limits.max_request_bytes)
-        .await
-        .map_err(|_| ApiError::too_large("the request body is too large"))?;
+    let body = read_body(state, &session, &parts.headers, body).await?;
     let app_response = state
         .webapps
         .serve(&session, http::Request::from_parts(parts, body))
@@ -197,6 +197,53 @@ async fn handle(state: &AppState, app: &str, request: Request) -> ApiResult<Resp
     let mut response = Response::from_parts(parts, Body::from(body));
     response.extensions_mut().insert(AppResponse);
     Ok(response)
+}
+
+/// The request body for the app, read before the app runs: a body over
+/// [`MAX_REQUEST_BYTES`] (declared by `Content-Length`, or streamed past it)
+/// is refused with a 413 and an error line in the app's log, so the app
+/// never spends its CPU budget on it.
+async fn read_body(state: &AppState, session: &LiveSession, headers: &HeaderMap, body: Body) -> ApiResult<Bytes> {
+    let limit = MAX_REQUEST_BYTES.min(state.limits.max_request_bytes);
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let over = match declared {
+        Some(size) if size > limit as u64 => Some(Some(size)),
+        _ => match axum::body::to_bytes(body, limit).await {
+            Ok(bytes) => return Ok(bytes),
+            Err(e) if is_length_limit(&e) => Some(None),
+            Err(e) => {
+                return Err(ApiError::bad_request(format!(
+                    "the request body could not be read: {e}"
+                )));
+            }
+        },
+    };
+    let size = match over {
+        Some(Some(size)) => format!("its body is {size} bytes"),
+        _ => format!("its body grew past {limit} bytes"),
+    };
+    let reason = format!("{size}; web-app request bodies are limited to {limit} bytes");
+    tracing::info!(app = %session.session.app_id, "{reason}");
+    state.webapps.log_refused(session, &reason).await;
+    Err(ApiError::too_large(format!(
+        "the request was refused before the app ran: {reason}"
+    )))
+}
+
+/// Whether a body error is a length limit being hit (rather than, say, the
+/// client going away).
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 #[cfg(test)]

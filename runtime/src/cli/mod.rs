@@ -48,6 +48,11 @@ enum Command {
         /// How long a web app's launch token stays valid, in seconds.
         #[arg(long, default_value_t = 5 * 60)]
         launch_ttl_secs: u64,
+        /// Test-only: lets the operator move the host's clock forward
+        /// (`POST /v1/admin/clock/advance`), so tests expire invoices and
+        /// launch tokens without sleeping. Never use it in production.
+        #[arg(long, hide = true)]
+        test_clock: bool,
         #[command(flatten)]
         limits: LimitArgs,
     },
@@ -235,8 +240,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             samples,
             invoice_ttl_secs,
             launch_ttl_secs,
+            test_clock,
             limits,
         } => {
+            if test_clock {
+                tracing::warn!("--test-clock: the operator can move this host's clock; for tests only");
+                crate::clock::enable_test_clock();
+            }
             let operator_token = match (operator_token, demo) {
                 (Some(t), _) => Some(t),
                 (None, true) => Some(demo::operator_token(&data)?),

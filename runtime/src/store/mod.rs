@@ -23,7 +23,6 @@ pub mod tokens;
 pub mod web_sessions;
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
@@ -113,12 +112,10 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-/// Now, in unix milliseconds.
+/// Now, in unix milliseconds, from the host's clock ([`crate::clock`]):
+/// the system clock, which only a `--test-clock` host can move forward.
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    crate::clock::now_ms()
 }
 
 /// Serializes a value for a JSON TEXT column.

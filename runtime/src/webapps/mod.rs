@@ -12,6 +12,7 @@ use rand::RngCore;
 use crate::chat::Dispatcher;
 use crate::registry::entry_points;
 use crate::sandbox::{InvokeError, Target};
+use crate::store::logs::{self, NewLogLine};
 use crate::store::tokens::{hash_token, new_token};
 use crate::store::web_sessions::{self, LiveSession, WebSession};
 use crate::store::{Db, StoreError, apps, chats, installs, now_ms};
@@ -20,6 +21,12 @@ pub use launch::{LaunchClaims, LaunchError};
 
 /// Name of the session cookie (scoped to `/apps/{app}/`).
 pub const SESSION_COOKIE: &str = "miniapp_session";
+
+/// Largest request body a web app is handed, in bytes (the same as the
+/// largest response it may send). The host refuses a bigger body before the
+/// app runs: at once when `Content-Length` declares it, and as soon as a
+/// streamed body grows past it otherwise.
+pub const MAX_REQUEST_BYTES: usize = 4 << 20;
 
 /// Why launching or serving a web app failed.
 #[derive(Debug, thiserror::Error)]
@@ -179,6 +186,21 @@ impl WebApps {
         self.require_still_allowed(&session.chat_id, &session.account_id, app)
             .await?;
         Err(WebError::Revoked("the app is not running".into()))
+    }
+
+    /// Writes why a request to the session's app was refused before the app
+    /// ran (its body was too large, say) to the app's log, as an error of
+    /// the running version, so the developer sees it next to the app's own
+    /// failures.
+    pub async fn log_refused(&self, live: &LiveSession, reason: &str) {
+        let line = NewLogLine {
+            level: "error",
+            message: format!("request refused before the app ran: {reason}"),
+        };
+        let (app, version) = (&live.session.app_id, &live.version.version);
+        if let Err(e) = logs::append(&self.db, app, version, Some(&live.session.chat_id), &[line]).await {
+            tracing::error!(error = %e, app = %app, "could not write app log");
+        }
     }
 
     /// Serves `request` (its URI already relative to the app) with a fresh

@@ -1,5 +1,5 @@
 //! A web app that probes the host: `/whoami` answers with the app-scoped
-//! id, the path, the query and every header it received; `/say?text=` posts
+//! id, the path, the query, the body's size and every header it received; `/say?text=` posts
 //! into the chat it was opened from; `/loop` spins forever; `/huge`
 //! answers with 8 MiB; `/cookie` tries to set cookies; `/panic` panics.
 
@@ -16,10 +16,11 @@ impl WebApp for Probe {
                 let chat = identity::current_chat().unwrap_or_else(|e| format!("error:{}", e.code()));
                 let headers: Vec<String> = request.headers.iter().map(|(k, v)| format!("{k}: {v}")).collect();
                 Response::text(format!(
-                    "user={me}\nchat={chat}\nmethod={}\npath={}\nquery={}\n{}",
+                    "user={me}\nchat={chat}\nmethod={}\npath={}\nquery={}\nbody={} bytes\n{}",
                     request.method,
                     request.path,
                     request.query,
+                    request.body.len(),
                     headers.join("\n")
                 ))
             }

@@ -1,0 +1,18 @@
+//! A second version of `echo-bot` (same app name, its own behaviour):
+//! replies to `/echo <text>` with `v2: <text>`, so a test can tell which
+//! version is running.
+
+use miniapp_sdk::{Bot, Message, messaging};
+
+struct EchoV2;
+
+impl Bot for EchoV2 {
+    fn on_message(msg: Message) -> Result<(), String> {
+        if let Some(text) = msg.command("/echo") {
+            messaging::send(&msg.chat, &format!("v2: {text}")).map_err(|e| e.code().to_string())?;
+        }
+        Ok(())
+    }
+}
+
+miniapp_sdk::bot!(EchoV2);

@@ -9,6 +9,7 @@ pub mod capabilities;
 pub mod chat;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod engine;
 pub mod payments;
 pub mod registry;

@@ -610,4 +610,236 @@ mod tests {
         assert_ne!(MasterKey::generate().id(), key.id());
         assert!(!format!("{key:?}").contains(b64.as_str()));
     }
+
+    use crate::store::tokens::{self, SessionCheck, SessionPolicy, hash_token};
+
+    /// A database as a host before sealing and sessions left it: migrations
+    /// up to 0008, a token in `accounts`, secrets in plaintext.
+    async fn older_database(dir: &Path) {
+        let migrations = tempfile::tempdir().expect("tempdir");
+        for entry in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite")).expect("dir") {
+            let path = entry.expect("entry").path();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_string();
+            if name.as_str() < "0009" {
+                std::fs::copy(&path, migrations.path().join(&name)).expect("copy");
+            }
+        }
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}?mode=rwc", dir.join("miniapp.db").display());
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .expect("database");
+        sqlx::migrate::Migrator::new(migrations.path())
+            .await
+            .expect("migrations")
+            .run(&pool)
+            .await
+            .expect("migrated to 0008");
+        for statement in [
+            format!(
+                "INSERT INTO accounts (id, name, phone, token_hash, created_at) VALUES ('acct-1', 'Alice', NULL, '{}', 1)",
+                hash_token("legacy-token")
+            ),
+            "INSERT INTO apps (id, name, owner_id, status, active_version, created_at) \
+             VALUES ('app-1', 'an-app', 'acct-1', 'approved', NULL, 1)"
+                .into(),
+            "INSERT INTO app_config (app_id, key, value, secret, updated_at) VALUES ('app-1', 'token', 'legacy-app-secret-value', 1, 1)".into(),
+            "INSERT INTO app_config (app_id, key, value, secret, updated_at) VALUES ('app-1', 'greeting', 'hello', 0, 1)".into(),
+            format!("INSERT INTO host_secrets (name, value) VALUES ('identity-key', '{}')", "ab".repeat(32)),
+            "INSERT INTO signing_keys (account_id, public_key, secret_key, created_at) VALUES ('acct-1', 'pk', 'legacy-seed', 1)".into(),
+        ] {
+            sqlx::query(&statement).execute(&pool).await.expect(&statement);
+        }
+        pool.close().await;
+    }
+
+    fn file_bytes(dir: &Path) -> Vec<u8> {
+        ["miniapp.db", "miniapp.db-wal"]
+            .iter()
+            .flat_map(|f| std::fs::read(dir.join(f)).unwrap_or_default())
+            .collect()
+    }
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    #[tokio::test]
+    async fn an_older_database_keeps_its_tokens_and_values_and_its_secrets_are_sealed_on_first_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        older_database(dir.path()).await;
+        let db = Db::open_sqlite(dir.path()).await.expect("migrated to 0009");
+        load_master_key(&db, &MasterKeySource::DataDir, dir.path(), true)
+            .await
+            .expect("a fresh key file");
+        assert!(dir.path().join(DEFAULT_KEY_FILE).exists());
+        assert_eq!(seal_plaintext_secrets(&db).await.expect("sealed"), 2);
+        assert_eq!(seal_plaintext_secrets(&db).await.expect("sealed"), 0, "once");
+
+        // The token issued before sessions is a live session.
+        match tokens::check(
+            &db,
+            &hash_token("legacy-token"),
+            crate::store::now_ms(),
+            SessionPolicy::default(),
+        )
+        .await
+        .expect("check")
+        {
+            SessionCheck::Live { account, .. } => assert_eq!(account.id, "acct-1"),
+            other => panic!("the old token must still work: {other:?}"),
+        }
+        // Values read as before; secrets are sealed where they are stored.
+        let identity = secrets::get_or_create(&db, "identity-key", || panic!("exists"))
+            .await
+            .expect("identity key");
+        assert_eq!(identity.as_str(), "ab".repeat(32));
+        assert_eq!(
+            config::get(&db, "app-1", "token").await.expect("get").as_deref(),
+            Some("legacy-app-secret-value")
+        );
+        assert_eq!(
+            config::get(&db, "app-1", "greeting").await.expect("get").as_deref(),
+            Some("hello")
+        );
+        let stored: Vec<(String, String)> = sqlx::query_as("SELECT name, value FROM host_secrets")
+            .fetch_all(db.pool())
+            .await
+            .expect("rows");
+        assert!(stored.iter().all(|(_, v)| is_sealed(v)), "{stored:?}");
+        // The per-user keys with plaintext seeds are gone, and no plaintext
+        // is left in the file's free pages or the log.
+        assert!(
+            sqlx::query("SELECT 1 FROM signing_keys")
+                .fetch_all(db.pool())
+                .await
+                .is_err()
+        );
+        db.close().await;
+        let bytes = file_bytes(dir.path());
+        assert!(!contains(&bytes, b"legacy-app-secret-value"));
+        assert!(!contains(&bytes, b"legacy-seed"));
+        assert!(!contains(&bytes, "ab".repeat(32).as_bytes()));
+    }
+
+    #[tokio::test]
+    async fn rotation_rewraps_every_secret_and_the_old_key_no_longer_opens_the_database() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path();
+        let db = Db::open_sqlite(data).await.expect("database");
+        let old = load_master_key(&db, &MasterKeySource::DataDir, data, true)
+            .await
+            .expect("key");
+        let old_file = data.join("old.key");
+        std::fs::write(&old_file, old.to_base64().as_bytes()).expect("write");
+        let identity = secrets::get_or_create(&db, "identity-key", || Zeroizing::new("cafe".into()))
+            .await
+            .expect("secret");
+        let (account, _) = crate::store::accounts::create_with_session(
+            &db,
+            "Alice",
+            None,
+            &hash_token("t"),
+            "phone",
+            0,
+            SessionPolicy::default(),
+        )
+        .await
+        .expect("account");
+        sqlx::query(
+            "INSERT INTO apps (id, name, owner_id, status, active_version, created_at) VALUES ('app-1', 'a', $1, 'approved', NULL, 1)",
+        )
+        .bind(&account.id)
+        .execute(db.pool())
+        .await
+        .expect("app");
+        config::set(&db, "app-1", "token", "app-secret", true)
+            .await
+            .expect("set");
+        let generate = || signatures::SigningKey {
+            public_key: "pk-1".into(),
+            seed: Zeroizing::new([9; 32]),
+        };
+        let signing = signatures::key_for(&db, &account.id, "app-1", generate)
+            .await
+            .expect("key");
+        db.close().await;
+
+        let done = rotate_master_key(data, &MasterKeySource::DataDir, None)
+            .await
+            .expect("rotated");
+        assert_eq!((done.old_key_id.as_str(), done.rewrapped), (old.id(), 3));
+        assert_eq!(
+            done.new_key_file.as_deref(),
+            Some(data.join(DEFAULT_KEY_FILE).as_path())
+        );
+        assert!(!data.join("master.key.new").exists());
+
+        let db = Db::open_sqlite(data).await.expect("database");
+        let new = load_master_key(&db, &MasterKeySource::DataDir, data, false)
+            .await
+            .expect("new key");
+        assert_eq!(new.id(), done.new_key_id);
+        let stored: Vec<(String,)> = sqlx::query_as(
+            "SELECT value FROM host_secrets UNION ALL SELECT value FROM app_config UNION ALL SELECT secret_key FROM app_signing_keys",
+        )
+        .fetch_all(db.pool())
+        .await
+        .expect("rows");
+        assert_eq!(stored.len(), 3);
+        assert!(
+            stored.iter().all(|(v,)| v.starts_with(&format!("mk1:{}:", new.id()))),
+            "{stored:?}"
+        );
+        assert_eq!(
+            secrets::get_or_create(&db, "identity-key", || panic!("exists"))
+                .await
+                .expect("secret")
+                .as_str(),
+            identity.as_str()
+        );
+        assert_eq!(
+            config::get(&db, "app-1", "token").await.expect("get").as_deref(),
+            Some("app-secret")
+        );
+        let again = signatures::key_for(&db, &account.id, "app-1", || panic!("exists"))
+            .await
+            .expect("key");
+        assert_eq!((again.public_key, *again.seed), (signing.public_key, *signing.seed));
+        let refused = load_master_key(&db, &MasterKeySource::File(old_file), data, false).await;
+        assert!(format!("{:#}", refused.expect_err("the old key")).contains("is not the one"));
+
+        // A rotation that stopped after its transaction, before the new
+        // key file replaced the old one, is completed on the next start.
+        std::fs::rename(data.join(DEFAULT_KEY_FILE), data.join("master.key.new")).expect("rename");
+        std::fs::write(data.join(DEFAULT_KEY_FILE), old.to_base64().as_bytes()).expect("write");
+        let completed = load_master_key(&db, &MasterKeySource::DataDir, data, false)
+            .await
+            .expect("completed");
+        assert_eq!(completed.id(), new.id());
+        assert!(!data.join("master.key.new").exists());
+        db.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_missing_key_file_is_never_replaced_once_the_database_has_a_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open_sqlite(dir.path()).await.expect("database");
+        load_master_key(&db, &MasterKeySource::DataDir, dir.path(), true)
+            .await
+            .expect("key");
+        std::fs::remove_file(dir.path().join(DEFAULT_KEY_FILE)).expect("remove");
+        let err = load_master_key(&db, &MasterKeySource::DataDir, dir.path(), true)
+            .await
+            .expect_err("must not make a new key");
+        assert!(format!("{err:#}").contains("is missing"), "{err:#}");
+        assert!(!dir.path().join(DEFAULT_KEY_FILE).exists());
+        db.close().await;
+    }
 }

@@ -263,3 +263,32 @@ impl Signing {
             .dispatch_to_app(&request.app_id, &chat, Some(account), event);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_payload_is_canonical_json_with_the_context_and_no_platform_ids() {
+        let mut claims = Claims {
+            request: "sig-1",
+            app: "app-1",
+            title: "Lease \"A\"",
+            document_sha256: "ab",
+            signer: "u_1",
+            signed_at: 7,
+            disclosed: BTreeMap::new(),
+        };
+        assert_eq!(
+            String::from_utf8(claims.to_payload()).expect("UTF-8"),
+            r#"{"app":"app-1","context":"miniapp/signature/v1","document_sha256":"ab","request":"sig-1","signed_at":7,"signer":"u_1","title":"Lease \"A\""}"#
+        );
+        claims.disclosed.insert("name", "Alice".into());
+        assert_eq!(
+            String::from_utf8(claims.to_payload()).expect("UTF-8"),
+            r#"{"app":"app-1","context":"miniapp/signature/v1","disclosed":{"name":"Alice"},"document_sha256":"ab","request":"sig-1","signed_at":7,"signer":"u_1","title":"Lease \"A\""}"#
+        );
+        assert_eq!(Disclosure::parse("name"), Some(Disclosure::Name));
+        assert_eq!(Disclosure::parse("account"), None);
+    }
+}

@@ -178,6 +178,10 @@ impl Host {
     }
 
     /// Serves the API on `listener` until `shutdown` resolves.
+    ///
+    /// # Errors
+    ///
+    /// When serving fails.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,

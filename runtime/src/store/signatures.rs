@@ -151,6 +151,10 @@ fn from_row(r: &sqlx::any::AnyRow) -> StoreResult<SignatureRequest> {
 }
 
 /// Records a pending request; returns its id.
+///
+/// # Errors
+///
+/// A store error.
 pub async fn create(
     db: &Db,
     app: &str,
@@ -178,6 +182,10 @@ pub async fn create(
 }
 
 /// The request `id`.
+///
+/// # Errors
+///
+/// A store error.
 pub async fn get(db: &Db, id: &str) -> StoreResult<Option<SignatureRequest>> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM signatures WHERE id = $1"))
         .bind(id)
@@ -187,6 +195,10 @@ pub async fn get(db: &Db, id: &str) -> StoreResult<Option<SignatureRequest>> {
 }
 
 /// Requests of `account`, optionally with `status`, newest first.
+///
+/// # Errors
+///
+/// A store error.
 pub async fn for_account(db: &Db, account: &str, status: Option<&str>) -> StoreResult<Vec<SignatureRequest>> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM signatures WHERE account_id = $1 AND ($2 = '' OR status = $2) ORDER BY id DESC LIMIT 200"
@@ -199,6 +211,10 @@ pub async fn for_account(db: &Db, account: &str, status: Option<&str>) -> StoreR
 }
 
 /// Marks a pending request signed; false if it was no longer pending.
+///
+/// # Errors
+///
+/// A store error.
 pub async fn mark_signed(db: &Db, id: &str, payload: &str, signature: &str, public_key: &str) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE signatures SET status = 'signed', signed_payload = $1, signature = $2, public_key = $3, decided_at = $4 \
@@ -215,6 +231,10 @@ pub async fn mark_signed(db: &Db, id: &str, payload: &str, signature: &str, publ
 }
 
 /// Marks a pending request declined; false if it was no longer pending.
+///
+/// # Errors
+///
+/// A store error.
 pub async fn mark_declined(db: &Db, id: &str) -> StoreResult<bool> {
     let done =
         sqlx::query("UPDATE signatures SET status = 'declined', decided_at = $1 WHERE id = $2 AND status = 'pending'")

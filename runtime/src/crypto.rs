@@ -278,7 +278,7 @@ pub fn rewrap(sealed: &str, from: &MasterKey, to: &MasterKey) -> StoreResult<Str
 }
 
 /// Where the master key comes from.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub enum MasterKeySource {
     /// `<data>/master.key`, created on first start.
     #[default]
@@ -287,6 +287,16 @@ pub enum MasterKeySource {
     File(PathBuf),
     /// The key itself, e.g. from `MINIAPP_MASTER_KEY`.
     Value(Zeroizing<String>),
+}
+
+impl std::fmt::Debug for MasterKeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MasterKeySource::DataDir => f.write_str("DataDir"),
+            MasterKeySource::File(path) => f.debug_tuple("File").field(path).finish(),
+            MasterKeySource::Value(_) => f.write_str("Value(<redacted>)"),
+        }
+    }
 }
 
 impl MasterKeySource {
@@ -609,6 +619,13 @@ mod tests {
         assert!(MasterKey::parse("not a key").is_err());
         assert_ne!(MasterKey::generate().id(), key.id());
         assert!(!format!("{key:?}").contains(b64.as_str()));
+        let source = MasterKeySource::Value(Zeroizing::new(b64.to_string()));
+        assert!(!format!("{source:?}").contains(b64.as_str()));
+        assert!(MasterKeySource::from_settings(Some(b64.to_string()), Some("k".into())).is_err());
+        assert!(matches!(
+            MasterKeySource::from_settings(None, None).expect("default"),
+            MasterKeySource::DataDir
+        ));
     }
 
     use crate::store::tokens::{self, SessionCheck, SessionPolicy, hash_token};

@@ -10,6 +10,7 @@ pub mod chat;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod crypto;
 pub mod engine;
 pub mod payments;
 pub mod registry;

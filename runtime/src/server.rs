@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -12,11 +12,16 @@ use crate::api::{self, AppState, hash_token};
 use crate::capabilities::Services;
 use crate::chat::ChatService;
 use crate::config::Limits;
+use crate::crypto::{self, MasterKeySource};
 use crate::engine::Engine;
 use crate::registry::Registry;
 use crate::sandbox::Sandbox;
 use crate::store::blobs::BlobStore;
+use crate::store::tokens::SessionPolicy;
 use crate::store::{Db, secrets};
+
+/// The embedded database's file name in the data directory.
+pub const DATABASE_FILE: &str = "miniapp.db";
 
 /// How to run a host.
 #[derive(Debug, Clone)]
@@ -31,6 +36,16 @@ pub struct ServerConfig {
     pub limits: Limits,
 }
 
+/// How a host keeps its secrets and sessions; [`Default`] is what `miniapp
+/// serve` does without flags.
+#[derive(Debug, Clone, Default)]
+pub struct HostOptions {
+    /// Where the master key that seals secrets at rest comes from.
+    pub master_key: MasterKeySource,
+    /// How long account sessions last.
+    pub sessions: SessionPolicy,
+}
+
 /// A fully assembled host, not yet listening.
 #[derive(Clone)]
 pub struct Host {
@@ -40,24 +55,88 @@ pub struct Host {
     host_address: Arc<std::sync::OnceLock<SocketAddr>>,
 }
 
-/// The host-wide secret key `name` (32 random bytes, created once and
-/// shared by every node).
+/// The host-wide secret key `name` (32 random bytes, created once, shared
+/// by every node, stored sealed under the master key).
 async fn host_key(db: &Db, name: &str) -> anyhow::Result<Vec<u8>> {
     let key = secrets::get_or_create(db, name, || {
-        let mut key = [0u8; 32];
-        rand::rng().fill_bytes(&mut key);
-        hex::encode(key)
+        let mut key = zeroize::Zeroizing::new([0u8; 32]);
+        rand::rng().fill_bytes(&mut key[..]);
+        zeroize::Zeroizing::new(hex::encode(&key[..]))
     })
     .await?;
-    hex::decode(key).with_context(|| format!("stored {name} is not hex"))
+    hex::decode(key.as_str()).with_context(|| format!("stored {name} is not hex"))
+}
+
+/// Creates the data directory (`0700`) and the database file (`0600`), or
+/// tightens them if an older host or another tool made them looser.
+fn prepare_data_dir(data: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(data)
+        .with_context(|| format!("creating data directory {}", data.display()))?;
+    crypto::tighten(data, 0o700).with_context(|| format!("restricting {}", data.display()))?;
+    let database = data.join(DATABASE_FILE);
+    if !database.exists() {
+        // SQLite would create it 0644; an empty file is an empty database,
+        // and SQLite gives its -wal and -shm files the database's mode.
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options
+            .open(&database)
+            .with_context(|| format!("creating {}", database.display()))?;
+    }
+    tighten_database_files(data)
+}
+
+/// Sets the database and its -wal and -shm files to `0600` where looser.
+fn tighten_database_files(data: &Path) -> anyhow::Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let path = data.join(format!("{DATABASE_FILE}{suffix}"));
+        if path.exists() {
+            crypto::tighten(&path, 0o600).with_context(|| format!("restricting {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 impl Host {
-    /// Opens the data directory and wires every part together.
+    /// Opens the data directory and wires every part together, with the
+    /// default [`HostOptions`].
+    ///
+    /// # Errors
+    ///
+    /// When any part cannot be opened; see [`Host::open_with`].
     pub async fn open(config: &ServerConfig) -> anyhow::Result<Host> {
+        Host::open_with(config, &HostOptions::default()).await
+    }
+
+    /// Opens the data directory (made `0700`, the database `0600`), loads
+    /// the master key, seals secrets an older host left in plaintext, and
+    /// wires every part together.
+    ///
+    /// # Errors
+    ///
+    /// When the data directory, the database or the master key cannot be
+    /// opened (or the key is not the database's), or another part fails.
+    pub async fn open_with(config: &ServerConfig, options: &HostOptions) -> anyhow::Result<Host> {
         let data = &config.data_dir;
-        std::fs::create_dir_all(data).with_context(|| format!("creating data directory {}", data.display()))?;
+        prepare_data_dir(data)?;
         let db = Db::open_sqlite(data).await.context("opening the database")?;
+        tighten_database_files(data)?;
+        crypto::load_master_key(&db, &options.master_key, data, true)
+            .await
+            .context("loading the master key")?;
+        let sealed = crypto::seal_plaintext_secrets(&db)
+            .await
+            .context("sealing plaintext secrets")?;
+        if sealed > 0 {
+            tracing::info!(sealed, "sealed secrets an older host stored in plaintext");
+        }
         let identity_key = host_key(&db, "identity-key").await?;
         let engine = Engine::new(&config.limits, &data.join("compiled")).context("creating the wasm engine")?;
         let blobs = BlobStore::open(&data.join("modules")).context("opening the module store")?;
@@ -65,13 +144,13 @@ impl Host {
         let services = Arc::new(Services {
             db: db.clone(),
             limits: config.limits.clone(),
-            identity_key,
+            identity_key: identity_key.clone(),
             rate: Default::default(),
             host_address: host_address.clone(),
         });
         let sandbox = Arc::new(Sandbox::new(engine.clone(), services, blobs.clone())?);
         let chat = ChatService::new(db.clone(), sandbox.clone());
-        let signing = crate::signing::Signing::new(db.clone(), chat.dispatcher().clone());
+        let signing = crate::signing::Signing::new(db.clone(), chat.dispatcher().clone(), &identity_key);
         let payments = crate::payments::Payments::start(db.clone(), chat.dispatcher().clone());
         let webapps = crate::webapps::WebApps::new(
             db.clone(),
@@ -91,6 +170,7 @@ impl Host {
             webapps,
             engine,
             operator_token_hash: config.operator_token.as_deref().map(hash_token),
+            sessions: options.sessions,
             limits: Arc::new(config.limits.clone()),
             rate: Arc::new(api::ApiRateLimits::new(&config.limits)),
         };
@@ -98,6 +178,10 @@ impl Host {
     }
 
     /// Serves the API on `listener` until `shutdown` resolves.
+    ///
+    /// # Errors
+    ///
+    /// When serving fails.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
@@ -112,11 +196,28 @@ impl Host {
 }
 
 /// Binds `config.listen`, prints the address, and serves until Ctrl-C.
+///
+/// # Errors
+///
+/// When the host cannot be opened, bound or served.
 pub async fn run(
     config: ServerConfig,
     before_serving: impl AsyncFnOnce(&Host, SocketAddr) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let host = Host::open(&config).await?;
+    run_with(config, HostOptions::default(), before_serving).await
+}
+
+/// [`run`] with explicit [`HostOptions`].
+///
+/// # Errors
+///
+/// When the host cannot be opened, bound or served.
+pub async fn run_with(
+    config: ServerConfig,
+    options: HostOptions,
+    before_serving: impl AsyncFnOnce(&Host, SocketAddr) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let host = Host::open_with(&config, &options).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;

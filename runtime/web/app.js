@@ -150,7 +150,11 @@ function report(err, doing) {
   if ($('status').textContent !== text) $('status').textContent = text;
   $('status-dismiss').hidden = false;
   if (err instanceof ApiError && err.status === 401 && state.me) {
-    signOut('Your token is no longer accepted; sign in again.');
+    const why = {
+      session_expired: 'Your session expired after going unused; sign in again.',
+      session_revoked: 'This device was signed out; sign in again.',
+    }[err.code] || 'Your token is no longer accepted; sign in again.';
+    signOut(why);
   }
 }
 
@@ -285,6 +289,23 @@ function signOut(why) {
     clearStatus();
   }
   if (location.hash && location.hash !== '#/') history.replaceState(null, '', '#/');
+}
+
+/** Signs this device's session out on the host (an account's; the
+ *  operator's token is not a session), then forgets it here. If the host
+ *  cannot be reached the token stays, so the user can try again. */
+async function signOutHere() {
+  if (state.me && state.me.role === 'user') {
+    try {
+      await api('POST', '/v1/sessions/sign-out');
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 401)) {
+        report(e, 'Signing out');
+        return;
+      }
+    }
+  }
+  signOut();
 }
 
 function renderAccount() {
@@ -1154,7 +1175,7 @@ function wire() {
   watchScroll();
   $('signup-form').addEventListener('submit', signUp);
   $('signin-form').addEventListener('submit', signInForm);
-  $('signout').addEventListener('click', () => signOut());
+  $('signout').addEventListener('click', signOutHere);
   $('copy-id').addEventListener('click', () => state.me && copyText(state.me.id, 'Account id'));
   $('status-dismiss').addEventListener('click', clearStatus);
   $('pending-signatures').addEventListener('click', showPendingSignatures);

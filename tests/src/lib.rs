@@ -87,6 +87,11 @@ impl TestHost {
         TestHost::launch(bin, data, &[])
     }
 
+    /// Starts a host on `data` with extra `serve` arguments.
+    pub fn start_in_with(bin: &str, data: &Path, args: &[&str]) -> anyhow::Result<TestHost> {
+        TestHost::launch(bin, data, args)
+    }
+
     fn launch(bin: &str, data: &Path, args: &[&str]) -> anyhow::Result<TestHost> {
         std::fs::create_dir_all(data)?;
         let log = std::fs::OpenOptions::new()

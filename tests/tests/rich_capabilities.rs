@@ -280,7 +280,11 @@ async fn notary_bot_gets_names_only_with_consent_and_signatures_verify_offline()
     key.verify(&payload, &signature).expect("signature verifies");
     let claims: Value = serde_json::from_slice(&payload).expect("payload is JSON");
     assert_eq!(claims["document_sha256"], digest.as_str());
-    assert_eq!(claims["signer"], alice.id.as_str());
+    // The signer is named by the id the app knows them by, never their
+    // platform account id (see signature_privacy.rs).
+    assert_eq!(claims["context"], "miniapp/signature/v1");
+    assert_eq!(claims["signer"], alice_id.as_str());
+    assert!(!String::from_utf8_lossy(&payload).contains(&alice.id));
     assert!(claims["signed_at"].as_i64().unwrap_or(0) > 0);
     let mut tampered = payload.clone();
     tampered[10] ^= 1;

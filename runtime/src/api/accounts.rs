@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -10,7 +10,7 @@ use super::auth::{Caller, hash_token, new_token};
 use super::extract::ApiJson;
 use super::rate_limit::ClientAddr;
 use super::{ApiError, ApiResult, AppState};
-use crate::store::accounts;
+use crate::store::{accounts, now_ms};
 
 /// Body of `POST /v1/accounts`.
 #[derive(Debug, Deserialize)]
@@ -21,10 +21,12 @@ pub(super) struct NewAccount {
     phone: Option<String>,
 }
 
-/// Creates an account; the token in the answer is shown only once.
+/// Creates an account; the token in the answer, shown only once, is its
+/// first session's (see `sessions`).
 pub(super) async fn create(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<NewAccount>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     state.rate.signup(client)?;
@@ -42,8 +44,18 @@ pub(super) async fn create(
             ));
         }
     }
+    let label = super::sessions::label(None, &headers)?;
     let token = new_token();
-    let account = accounts::create(&state.db, name, body.phone.as_deref(), &hash_token(&token)).await?;
+    let (account, _) = accounts::create_with_session(
+        &state.db,
+        name,
+        body.phone.as_deref(),
+        &hash_token(&token),
+        &label,
+        now_ms(),
+        state.sessions,
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "id": account.id, "name": account.name, "token": token })),

@@ -18,6 +18,7 @@ mod messages;
 mod payments;
 mod rate_limit;
 mod review;
+mod sessions;
 mod signatures;
 mod web_apps;
 mod web_client;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub engine: Engine,
     /// sha256 (hex) of the operator's token, if one is set.
     pub operator_token_hash: Option<String>,
+    /// How long account sessions last.
+    pub sessions: crate::store::tokens::SessionPolicy,
     /// Host-wide limits.
     pub limits: Arc<Limits>,
     /// Per-client and per-account request rate limits.
@@ -81,6 +84,9 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .route("/v1/accounts", post(accounts::create))
         .route("/v1/me", get(accounts::me))
+        .route("/v1/sessions", post(sessions::create).get(sessions::list))
+        .route("/v1/sessions/sign-out", post(sessions::sign_out))
+        .route("/v1/sessions/{id}", axum::routing::delete(sessions::delete))
         .route("/v1/chats", post(chats::create).get(chats::list))
         .route("/v1/chats/{chat}", get(chats::show))
         .route("/v1/chats/{chat}/apps", post(chats::install).get(chats::installed))

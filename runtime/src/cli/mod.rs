@@ -11,7 +11,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::Limits;
-use crate::server::{self, ServerConfig};
+use crate::crypto::MasterKeySource;
+use crate::server::{self, HostOptions, ServerConfig};
+use crate::store::tokens::SessionPolicy;
 
 pub use build::{build_app, ensure_wasm_target};
 
@@ -53,8 +55,27 @@ enum Command {
         /// launch tokens without sleeping. Never use it in production.
         #[arg(long, hide = true)]
         test_clock: bool,
+        /// Days an account session lasts without being used (each use
+        /// pushes its expiry this far again).
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3650))]
+        session_ttl_days: u64,
+        #[command(flatten)]
+        master_key: MasterKeyArgs,
         #[command(flatten)]
         limits: LimitArgs,
+    },
+    /// Re-wrap every secret in the data directory under a new master key
+    /// (stop the host first). Without a new key, a fresh one replaces the
+    /// current key file.
+    RotateMasterKey {
+        /// The host's data directory.
+        #[arg(long, default_value = "miniapp-data")]
+        data: PathBuf,
+        #[command(flatten)]
+        master_key: MasterKeyArgs,
+        /// A file holding the new master key (or set MINIAPP_NEW_MASTER_KEY).
+        #[arg(long)]
+        new_master_key_file: Option<PathBuf>,
     },
     /// Build an app for wasm32-wasip2 (release) and print the .wasm path.
     Build {
@@ -96,6 +117,28 @@ enum Command {
         #[arg(long, env = "MINIAPP_OPERATOR_TOKEN", hide_env_values = true, global = true)]
         token: Option<String>,
     },
+}
+
+/// Where the master key that seals secrets at rest comes from: the
+/// `MINIAPP_MASTER_KEY` environment variable (never a command-line
+/// argument, which other users can see), or a key file.
+#[derive(Debug, clap::Args)]
+struct MasterKeyArgs {
+    /// A file holding the master key (32 bytes, hex or base64). Without it
+    /// and without MINIAPP_MASTER_KEY: DATA/master.key, created on first start.
+    #[arg(long, env = "MINIAPP_MASTER_KEY_FILE")]
+    master_key_file: Option<PathBuf>,
+}
+
+/// The value of the environment variable `name`, if set and not empty.
+fn secret_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl MasterKeyArgs {
+    fn source(self) -> anyhow::Result<MasterKeySource> {
+        MasterKeySource::from_settings(secret_env(crate::crypto::MASTER_KEY_ENV), self.master_key_file)
+    }
 }
 
 /// Host-wide limits `serve` takes; the README's limits table lists them.
@@ -241,12 +284,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             invoice_ttl_secs,
             launch_ttl_secs,
             test_clock,
+            session_ttl_days,
+            master_key,
             limits,
         } => {
             if test_clock {
                 tracing::warn!("--test-clock: the operator can move this host's clock; for tests only");
                 crate::clock::enable_test_clock();
             }
+            let options = HostOptions {
+                master_key: master_key.source()?,
+                sessions: SessionPolicy {
+                    ttl: std::time::Duration::from_secs(session_ttl_days * 24 * 60 * 60),
+                },
+            };
             let operator_token = match (operator_token, demo) {
                 (Some(t), _) => Some(t),
                 (None, true) => Some(demo::operator_token(&data)?),
@@ -265,7 +316,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     ..Limits::default()
                 }),
             };
-            server::run(config, async |host, addr| {
+            server::run_with(config, options, async |host, addr| {
                 if demo {
                     let samples = samples.unwrap_or_else(demo::default_samples_dir);
                     demo::prepare(
@@ -280,6 +331,27 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             })
             .await
+        }
+        Command::RotateMasterKey {
+            data,
+            master_key,
+            new_master_key_file,
+        } => {
+            let new = match (secret_env(crate::crypto::NEW_MASTER_KEY_ENV), new_master_key_file) {
+                (None, None) => None,
+                (value, file) => Some(MasterKeySource::from_settings(value, file)?),
+            };
+            let done = crate::crypto::rotate_master_key(&data, &master_key.source()?, new.as_ref()).await?;
+            println!(
+                "re-wrapped {} secrets: master key {} -> {}",
+                done.rewrapped, done.old_key_id, done.new_key_id
+            );
+            match done.new_key_file {
+                Some(path) => println!("the new key is in {}: back it up now", path.display()),
+                None => println!("start the host with the new key"),
+            }
+            println!("backups taken before now still need the old key ({})", done.old_key_id);
+            Ok(())
         }
         Command::Build { dir } => {
             let wasm = build_app(&dir)?;

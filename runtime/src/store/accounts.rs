@@ -1,7 +1,9 @@
-//! Accounts: people who chat, develop or both. Tokens are stored hashed.
+//! Accounts: people who chat, develop or both. Their tokens belong to
+//! sessions ([`super::tokens`]), stored hashed.
 
 use sqlx::Row;
 
+use super::tokens::{self, Session, SessionPolicy};
 use super::{Db, StoreResult, new_id, now_ms};
 
 /// One account.
@@ -26,35 +28,68 @@ fn account_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Account> {
     })
 }
 
-/// Creates an account whose bearer token hashes to `token_hash`.
+/// Creates an account whose first session's bearer token hashes to
+/// `token_hash`, lasting the default [`SessionPolicy`].
+///
+/// # Errors
+///
+/// A store error (for instance a token hash already in use).
 pub async fn create(db: &Db, name: &str, phone: Option<&str>, token_hash: &str) -> StoreResult<Account> {
+    let (account, _) = create_with_session(
+        db,
+        name,
+        phone,
+        token_hash,
+        "first session",
+        now_ms(),
+        SessionPolicy::default(),
+    )
+    .await?;
+    Ok(account)
+}
+
+/// Creates an account at time `now` together with its first session, whose
+/// bearer token hashes to `token_hash`.
+///
+/// # Errors
+///
+/// A store error (for instance a token hash already in use).
+pub async fn create_with_session(
+    db: &Db,
+    name: &str,
+    phone: Option<&str>,
+    token_hash: &str,
+    label: &str,
+    now: i64,
+    policy: SessionPolicy,
+) -> StoreResult<(Account, Session)> {
     let account = Account {
         id: new_id(),
         name: name.to_string(),
         phone: phone.map(str::to_string),
-        created_at: now_ms(),
+        created_at: now,
     };
+    let mut tx = db.begin_write().await?;
+    // `token_hash` of accounts is retired (tokens live in sessions); the
+    // column is NOT NULL UNIQUE, so it gets a value no token hashes to.
     sqlx::query("INSERT INTO accounts (id, name, phone, token_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(&account.id)
         .bind(&account.name)
         .bind(&account.phone)
-        .bind(token_hash)
+        .bind(format!("retired:{}", account.id))
         .bind(account.created_at)
-        .execute(db.pool())
+        .execute(&mut *tx)
         .await?;
-    Ok(account)
-}
-
-/// The account whose token hashes to `token_hash`.
-pub async fn by_token_hash(db: &Db, token_hash: &str) -> StoreResult<Option<Account>> {
-    let row = sqlx::query("SELECT id, name, phone, created_at FROM accounts WHERE token_hash = $1")
-        .bind(token_hash)
-        .fetch_optional(db.pool())
-        .await?;
-    row.as_ref().map(account_from_row).transpose()
+    let session = tokens::insert(&mut tx, &account.id, token_hash, label, now, policy).await?;
+    tx.commit().await?;
+    Ok((account, session))
 }
 
 /// The account with id `id`.
+///
+/// # Errors
+///
+/// A store error.
 pub async fn get(db: &Db, id: &str) -> StoreResult<Option<Account>> {
     let row = sqlx::query("SELECT id, name, phone, created_at FROM accounts WHERE id = $1")
         .bind(id)
@@ -64,6 +99,10 @@ pub async fn get(db: &Db, id: &str) -> StoreResult<Option<Account>> {
 }
 
 /// How many of `ids` exist.
+///
+/// # Errors
+///
+/// A store error.
 pub async fn count_existing(db: &Db, ids: &[String]) -> StoreResult<usize> {
     let mut n = 0;
     for id in ids {

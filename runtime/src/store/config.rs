@@ -1,8 +1,33 @@
-//! Apps' settings and secrets.
+//! Apps' settings and secrets. Secret values are stored sealed under the
+//! master key (see [`crate::crypto`]); plain settings are stored as given.
 
 use sqlx::Row;
+use zeroize::Zeroizing;
 
-use super::{Db, StoreResult, now_ms};
+use super::{Db, StoreError, StoreResult, WriteTx, now_ms};
+use crate::crypto;
+
+fn context<'a>(app: &'a str, key: &'a str) -> [&'a str; 3] {
+    ["app_config", app, key]
+}
+
+/// The stored form of a value: sealed when `secret`.
+async fn stored(db: &Db, app: &str, key: &str, value: &str, secret: bool) -> StoreResult<String> {
+    if secret {
+        crypto::seal(db, &context(app, key), value.as_bytes()).await
+    } else {
+        Ok(value.to_string())
+    }
+}
+
+/// The value as given, from its stored form.
+fn given(app: &str, key: &str, stored: String, secret: bool) -> StoreResult<String> {
+    if !secret {
+        return Ok(stored);
+    }
+    let plain = crypto::open(&stored, &context(app, key))?;
+    String::from_utf8(plain.to_vec()).map_err(|_| StoreError::Corrupt(format!("secret {key} is not text")))
+}
 
 /// One setting.
 #[derive(Debug, Clone)]
@@ -15,15 +40,20 @@ pub struct ConfigEntry {
     pub secret: bool,
 }
 
-/// Sets `key` of `app`.
+/// Sets `key` of `app` (sealing the value when `secret`).
+///
+/// # Errors
+///
+/// A store error, or [`StoreError::Corrupt`] if the master key is missing.
 pub async fn set(db: &Db, app: &str, key: &str, value: &str, secret: bool) -> StoreResult<()> {
+    let value = stored(db, app, key, value, secret).await?;
     sqlx::query(
         "INSERT INTO app_config (app_id, key, value, secret, updated_at) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (app_id, key) DO UPDATE SET value = excluded.value, secret = excluded.secret, updated_at = excluded.updated_at",
     )
     .bind(app)
     .bind(key)
-    .bind(value)
+    .bind(&value)
     .bind(i64::from(secret))
     .bind(now_ms())
     .execute(db.pool())
@@ -32,6 +62,10 @@ pub async fn set(db: &Db, app: &str, key: &str, value: &str, secret: bool) -> St
 }
 
 /// Removes `key` of `app`; whether it existed.
+///
+/// # Errors
+///
+/// A store error.
 pub async fn delete(db: &Db, app: &str, key: &str) -> StoreResult<bool> {
     let done = sqlx::query("DELETE FROM app_config WHERE app_id = $1 AND key = $2")
         .bind(app)
@@ -41,17 +75,26 @@ pub async fn delete(db: &Db, app: &str, key: &str) -> StoreResult<bool> {
     Ok(done.rows_affected() > 0)
 }
 
-/// The value of `key` of `app`.
+/// The value of `key` of `app` (opened, when it is a secret).
+///
+/// # Errors
+///
+/// A store error, or [`StoreError::Corrupt`] if a secret does not open.
 pub async fn get(db: &Db, app: &str, key: &str) -> StoreResult<Option<String>> {
-    let row = sqlx::query("SELECT value FROM app_config WHERE app_id = $1 AND key = $2")
+    let row = sqlx::query("SELECT value, secret FROM app_config WHERE app_id = $1 AND key = $2")
         .bind(app)
         .bind(key)
         .fetch_optional(db.pool())
         .await?;
-    Ok(row.map(|r| r.try_get("value")).transpose()?)
+    row.map(|r| given(app, key, r.try_get("value")?, r.try_get::<i64, _>("secret")? != 0))
+        .transpose()
 }
 
-/// Every setting of `app`, by key.
+/// Every setting of `app`, by key (secrets opened).
+///
+/// # Errors
+///
+/// A store error, or [`StoreError::Corrupt`] if a secret does not open.
 pub async fn all(db: &Db, app: &str) -> StoreResult<Vec<ConfigEntry>> {
     let rows = sqlx::query("SELECT key, value, secret FROM app_config WHERE app_id = $1 ORDER BY key")
         .bind(app)
@@ -59,11 +102,63 @@ pub async fn all(db: &Db, app: &str) -> StoreResult<Vec<ConfigEntry>> {
         .await?;
     rows.iter()
         .map(|r| {
+            let key: String = r.try_get("key")?;
+            let secret = r.try_get::<i64, _>("secret")? != 0;
             Ok(ConfigEntry {
-                key: r.try_get("key")?,
-                value: r.try_get("value")?,
-                secret: r.try_get::<i64, _>("secret")? != 0,
+                value: given(app, &key, r.try_get("value")?, secret)?,
+                key,
+                secret,
             })
         })
         .collect()
+}
+
+/// Seals every secret setting an older host stored in plaintext; how many.
+///
+/// # Errors
+///
+/// A store error.
+pub async fn seal_plaintext(db: &Db) -> StoreResult<usize> {
+    let rows = sqlx::query("SELECT app_id, key, value FROM app_config WHERE secret <> 0")
+        .fetch_all(db.pool())
+        .await?;
+    let mut sealed = 0;
+    for row in rows {
+        let (app, key): (String, String) = (row.try_get("app_id")?, row.try_get("key")?);
+        let value = Zeroizing::new(row.try_get::<String, _>("value")?);
+        if crypto::is_sealed(&value) {
+            continue;
+        }
+        let update = sqlx::query("UPDATE app_config SET value = $1 WHERE app_id = $2 AND key = $3 AND value = $4")
+            .bind(crypto::seal(db, &context(&app, &key), value.as_bytes()).await?)
+            .bind(&app)
+            .bind(&key)
+            .bind(value.as_str())
+            .execute(db.pool())
+            .await?;
+        sealed += usize::try_from(update.rows_affected()).unwrap_or(0);
+    }
+    Ok(sealed)
+}
+
+/// Re-wraps every secret setting with `rewrap`; how many.
+///
+/// # Errors
+///
+/// A store error, or whatever `rewrap` returns.
+pub async fn rewrap_all(tx: &mut WriteTx, rewrap: &dyn Fn(&str) -> StoreResult<String>) -> StoreResult<usize> {
+    let rows = sqlx::query("SELECT app_id, key, value FROM app_config WHERE secret <> 0")
+        .fetch_all(&mut **tx)
+        .await?;
+    for row in &rows {
+        let (app, key): (String, String) = (row.try_get("app_id")?, row.try_get("key")?);
+        let value: String = row.try_get("value")?;
+        sqlx::query("UPDATE app_config SET value = $1 WHERE app_id = $2 AND key = $3")
+            .bind(rewrap(&value)?)
+            .bind(&app)
+            .bind(&key)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(rows.len())
 }

@@ -1,40 +1,100 @@
-//! E-signature requests and users' signing keys.
+//! E-signature requests and users' signing keys (one per user and app).
 
 use serde::Serialize;
 use sqlx::Row;
+use zeroize::Zeroizing;
 
-use super::{Db, StoreResult, new_id, now_ms};
+use super::{Db, StoreError, StoreResult, WriteTx, new_id, now_ms};
+use crate::crypto;
 
-/// A user's Ed25519 key pair, base64 (the secret half never leaves the host).
-#[derive(Debug, Clone)]
+/// The Ed25519 key one user signs with in one app: the seed is stored
+/// sealed under the master key and never leaves the host.
 pub struct SigningKey {
     /// Public key, base64.
     pub public_key: String,
-    /// Secret key, base64.
-    pub secret_key: String,
+    /// The 32-byte seed (the secret key).
+    pub seed: Zeroizing<[u8; 32]>,
 }
 
-/// The signing key of `account`, created with `generate` on first use.
-pub async fn key_for(db: &Db, account: &str, generate: impl FnOnce() -> SigningKey) -> StoreResult<SigningKey> {
-    let fresh = generate();
-    sqlx::query(
-        "INSERT INTO signing_keys (account_id, public_key, secret_key, created_at) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (account_id) DO NOTHING",
-    )
-    .bind(account)
-    .bind(&fresh.public_key)
-    .bind(&fresh.secret_key)
-    .bind(now_ms())
-    .execute(db.pool())
-    .await?;
-    let row = sqlx::query("SELECT public_key, secret_key FROM signing_keys WHERE account_id = $1")
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("public_key", &self.public_key)
+            .finish_non_exhaustive()
+    }
+}
+
+fn key_context<'a>(account: &'a str, app: &'a str) -> [&'a str; 3] {
+    ["app_signing_keys", account, app]
+}
+
+/// The signing key of `account` in `app`, created with `generate` on first
+/// use (the first of two racing inserts wins and both use it).
+///
+/// # Errors
+///
+/// A store error, or [`StoreError::Corrupt`] if the stored seed does not open.
+pub async fn key_for(
+    db: &Db,
+    account: &str,
+    app: &str,
+    generate: impl FnOnce() -> SigningKey,
+) -> StoreResult<SigningKey> {
+    let select = "SELECT public_key, secret_key FROM app_signing_keys WHERE account_id = $1 AND app_id = $2";
+    let mut row = sqlx::query(select)
         .bind(account)
-        .fetch_one(db.pool())
+        .bind(app)
+        .fetch_optional(db.pool())
         .await?;
+    if row.is_none() {
+        let fresh = generate();
+        let sealed = crypto::seal(db, &key_context(account, app), &fresh.seed[..]).await?;
+        sqlx::query(
+            "INSERT INTO app_signing_keys (account_id, app_id, public_key, secret_key, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, app_id) DO NOTHING",
+        )
+        .bind(account)
+        .bind(app)
+        .bind(&fresh.public_key)
+        .bind(sealed)
+        .bind(now_ms())
+        .execute(db.pool())
+        .await?;
+        row = Some(sqlx::query(select).bind(account).bind(app).fetch_one(db.pool()).await?);
+    }
+    let row = row.ok_or_else(|| StoreError::Corrupt("signing key vanished".into()))?;
+    let sealed: String = row.try_get("secret_key")?;
+    let seed = crypto::open(&sealed, &key_context(account, app))?;
+    let seed: [u8; 32] = seed
+        .as_slice()
+        .try_into()
+        .map_err(|_| StoreError::Corrupt("a signing seed is not 32 bytes".into()))?;
     Ok(SigningKey {
         public_key: row.try_get("public_key")?,
-        secret_key: row.try_get("secret_key")?,
+        seed: Zeroizing::new(seed),
     })
+}
+
+/// Re-wraps every sealed signing seed with `rewrap`; how many.
+///
+/// # Errors
+///
+/// A store error, or whatever `rewrap` returns.
+pub async fn rewrap_all(tx: &mut WriteTx, rewrap: &dyn Fn(&str) -> StoreResult<String>) -> StoreResult<usize> {
+    let rows = sqlx::query("SELECT account_id, app_id, secret_key FROM app_signing_keys")
+        .fetch_all(&mut **tx)
+        .await?;
+    for row in &rows {
+        let (account, app): (String, String) = (row.try_get("account_id")?, row.try_get("app_id")?);
+        let sealed: String = row.try_get("secret_key")?;
+        sqlx::query("UPDATE app_signing_keys SET secret_key = $1 WHERE account_id = $2 AND app_id = $3")
+            .bind(rewrap(&sealed)?)
+            .bind(&account)
+            .bind(&app)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(rows.len())
 }
 
 /// One signature request.
@@ -91,6 +151,10 @@ fn from_row(r: &sqlx::any::AnyRow) -> StoreResult<SignatureRequest> {
 }
 
 /// Records a pending request; returns its id.
+///
+/// # Errors
+///
+/// A store error.
 pub async fn create(
     db: &Db,
     app: &str,
@@ -118,6 +182,10 @@ pub async fn create(
 }
 
 /// The request `id`.
+///
+/// # Errors
+///
+/// A store error.
 pub async fn get(db: &Db, id: &str) -> StoreResult<Option<SignatureRequest>> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM signatures WHERE id = $1"))
         .bind(id)
@@ -127,6 +195,10 @@ pub async fn get(db: &Db, id: &str) -> StoreResult<Option<SignatureRequest>> {
 }
 
 /// Requests of `account`, optionally with `status`, newest first.
+///
+/// # Errors
+///
+/// A store error.
 pub async fn for_account(db: &Db, account: &str, status: Option<&str>) -> StoreResult<Vec<SignatureRequest>> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM signatures WHERE account_id = $1 AND ($2 = '' OR status = $2) ORDER BY id DESC LIMIT 200"
@@ -139,6 +211,10 @@ pub async fn for_account(db: &Db, account: &str, status: Option<&str>) -> StoreR
 }
 
 /// Marks a pending request signed; false if it was no longer pending.
+///
+/// # Errors
+///
+/// A store error.
 pub async fn mark_signed(db: &Db, id: &str, payload: &str, signature: &str, public_key: &str) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE signatures SET status = 'signed', signed_payload = $1, signature = $2, public_key = $3, decided_at = $4 \
@@ -155,6 +231,10 @@ pub async fn mark_signed(db: &Db, id: &str, payload: &str, signature: &str, publ
 }
 
 /// Marks a pending request declined; false if it was no longer pending.
+///
+/// # Errors
+///
+/// A store error.
 pub async fn mark_declined(db: &Db, id: &str) -> StoreResult<bool> {
     let done =
         sqlx::query("UPDATE signatures SET status = 'declined', decided_at = $1 WHERE id = $2 AND status = 'pending'")

@@ -597,20 +597,24 @@ async fn uploads_the_size_of_python_apps_fit_and_every_413_names_the_limit() {
         "{message}"
     );
 
+    // A 1 MiB setting is the limit the answer names. (Only the head is sent:
+    // a host that answers 413 and closes while a client is still sending
+    // makes the client's write fail before it reads the answer.)
     let small = TestHost::start_with(host_bin!(), &["--max-component-mib", "1"]).expect("host starts");
     let dev = small.signup("Dev").await;
     let (status, body) = small
-        .publish(&dev, &manifest_of(guests::ECHO_BOT_DIR), padded(&wasm, 2 << 20))
+        .post_declaring_length("/v1/apps", &dev.token, "multipart/form-data; boundary=x", 2 << 20)
         .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     let message = body["error"]["message"].as_str().unwrap_or_default();
     assert!(
-        message.contains("--max-component-mib") && message.contains("limit"),
+        message.contains("2097152 bytes") && message.contains("--max-component-mib"),
         "{message}"
     );
 
-    // A JSON body past the general limit names that limit, whether the
-    // size is declared up front or only found while reading.
+    // A JSON body past the general limit names that limit. (A body that
+    // only grows past it while being read is tested in-process, in
+    // `runtime/src/api/body_limit.rs`.)
     let alice = small.signup("Alice").await;
     let chat = small.chat(&alice, &[]).await;
     let path = format!("/v1/chats/{chat}/messages");
@@ -621,22 +625,6 @@ async fn uploads_the_size_of_python_apps_fit_and_every_413_names_the_limit() {
     let message = body["error"]["message"].as_str().unwrap_or_default();
     assert!(
         message.contains("13631488 bytes") && message.contains("--max-request-mib"),
-        "{message}"
-    );
-    let chunks = futures::stream::iter((0..14).map(|_| Ok::<_, std::io::Error>(vec![b' '; 1 << 20])));
-    let resp = reqwest::Client::new()
-        .post(format!("{}{path}", small.base))
-        .bearer_auth(&alice.token)
-        .header("content-type", "application/json")
-        .body(reqwest::Body::wrap_stream(chunks))
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    let body: Value = resp.json().await.expect("json");
-    let message = body["error"]["message"].as_str().unwrap_or_default();
-    assert!(
-        message.contains("limit of") && message.contains("--max-request-mib"),
         "{message}"
     );
     small.assert_alive().await;

@@ -10,8 +10,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tower_http::limit::RequestBodyLimitLayer;
 
+use super::ApiError;
 use super::error::LimitUnnamed;
-use super::{ApiError, AppState};
 use crate::config::Limits;
 
 /// The setting that sizes uploads.
@@ -51,7 +51,11 @@ fn mib(bytes: f64) -> String {
 /// `router` with bodies limited to `limit` bytes: a declared
 /// `Content-Length` over it is refused before the body is read, and a body
 /// that grows past it is cut off; both answer 413 naming the limit.
-pub(super) fn limited(router: Router<AppState>, limit: usize, setting: &'static str) -> Router<AppState> {
+pub(super) fn limited<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    limit: usize,
+    setting: &'static str,
+) -> Router<S> {
     router
         .layer(DefaultBodyLimit::max(limit))
         .layer(RequestBodyLimitLayer::new(limit))
@@ -85,5 +89,51 @@ fn name_limit(response: Response, limit: usize, setting: &str) -> Response {
         ApiError::too_large(exceeded(None, limit, setting)).into_response()
     } else {
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::Router;
+    use axum::body::{Body, Bytes};
+    use axum::http::{Request, StatusCode};
+    use axum::routing::post;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// A body of `chunks` MiB sent as a stream, with no `Content-Length`.
+    fn streamed(chunks: usize) -> Body {
+        let parts = (0..chunks).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b' '; 1 << 20])));
+        Body::from_stream(futures::stream::iter(parts))
+    }
+
+    async fn answer(router: Router, body: Body) -> (StatusCode, String) {
+        let request = Request::post("/echo")
+            .header("content-type", "application/json")
+            .body(body)
+            .expect("request");
+        let response = router.oneshot(request).await.expect("infallible");
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap_or_default();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    #[tokio::test]
+    async fn a_body_that_grows_past_the_limit_gets_a_413_naming_it() {
+        let routes = || {
+            let echo = post(|body: Bytes| async move { body.len().to_string() });
+            limited(Router::new().route("/echo", echo), 2 << 20, REQUEST_SETTING)
+        };
+        let (status, body) = answer(routes(), streamed(1)).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "1048576"));
+        let (status, body) = answer(routes(), streamed(3)).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+        assert!(
+            body.contains("larger than the limit of 2097152 bytes") && body.contains("--max-request-mib"),
+            "{body}"
+        );
     }
 }

@@ -603,12 +603,12 @@ async fn uploads_the_size_of_python_apps_fit_and_every_413_names_the_limit() {
     let small = TestHost::start_with(host_bin!(), &["--max-component-mib", "1"]).expect("host starts");
     let dev = small.signup("Dev").await;
     let (status, body) = small
-        .post_declaring_length("/v1/apps", &dev.token, "multipart/form-data; boundary=x", 2 << 20)
+        .post_declaring_length("/v1/apps", &dev.token, "multipart/form-data; boundary=x", 3 << 20)
         .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     let message = body["error"]["message"].as_str().unwrap_or_default();
     assert!(
-        message.contains("2097152 bytes") && message.contains("--max-component-mib"),
+        message.contains("3145728 bytes") && message.contains("--max-component-mib"),
         "{message}"
     );
 

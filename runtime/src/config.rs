@@ -29,6 +29,11 @@ pub struct Limits {
     pub max_request_bytes: usize,
     /// How long one API request may take.
     pub request_timeout: Duration,
+    /// HTTP connections open at once; more are closed at once.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers; also the longest a
+    /// keep-alive connection may sit idle.
+    pub header_read_timeout: Duration,
     /// Largest accepted component, in bytes.
     pub max_component_bytes: usize,
     /// Largest manifest, in bytes.
@@ -90,6 +95,8 @@ impl Default for Limits {
             max_resource_table: 1_000,
             max_request_bytes: 12 << 20,
             request_timeout: Duration::from_secs(30),
+            max_connections: 4_096,
+            header_read_timeout: Duration::from_secs(10),
             // Fits components built from Python (componentize-py: about
             // 18 to 40 MiB) and JavaScript (ComponentizeJS: about 10 MiB).
             max_component_bytes: 64 << 20,

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod engine;
+pub mod listener;
 pub mod payments;
 pub mod registry;
 pub mod sandbox;

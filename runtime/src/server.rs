@@ -188,8 +188,13 @@ impl Host {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let router = api::router(self.state.clone());
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;
+        let limits = &self.state.limits;
+        let bounds = crate::listener::ConnectionBounds {
+            max_connections: limits.max_connections,
+            header_read_timeout: limits.header_read_timeout,
+            shutdown_grace: std::time::Duration::from_secs(10),
+        };
+        crate::listener::serve(listener, router, bounds, shutdown).await?;
         self.state.db.close().await;
         Ok(())
     }

@@ -113,13 +113,6 @@ async fn events_sockets_are_capped_per_account_and_closed_when_silent_or_oversiz
     let (status, _bobs) = raw_socket(&host, &chat, "", Some(&bob.token)).await;
     assert_eq!(status, 101, "Bob has his own sockets");
 
-    // One that never answers the host's pings is closed after the idle timeout.
-    // What it got: empty pings ([0x89, 0]) and then a close frame (0x88).
-    let frames = read_until_closed(&mut silent).await;
-    let pings = frames.chunks(2).take_while(|f| *f == [0x89, 0]).count();
-    assert!(pings >= 1, "the host pinged before closing: {frames:?}");
-    assert_eq!(frames.get(pings * 2), Some(&0x88), "then closed the socket: {frames:?}");
-
     // A client message over 4 KiB closes the socket (masked text frame).
     let payload = vec![b'x'; 64 << 10];
     let mut frame = vec![0x81, 0x80 | 127];
@@ -134,6 +127,13 @@ async fn events_sockets_are_capped_per_account_and_closed_when_silent_or_oversiz
         frames.chunks(2).all(|f| f == [0x89, 0]),
         "the socket was closed for its frame, not for silence: {frames:?}"
     );
+
+    // One that never answers the host's pings is closed after the idle timeout.
+    // What it got: empty pings ([0x89, 0]) and then a close frame (0x88).
+    let frames = read_until_closed(&mut silent).await;
+    let pings = frames.chunks(2).take_while(|f| *f == [0x89, 0]).count();
+    assert!(pings >= 1, "the host pinged before closing: {frames:?}");
+    assert_eq!(frames.get(pings * 2), Some(&0x88), "then closed the socket: {frames:?}");
 
     // Both places are free again.
     let (status, _) = raw_socket(&host, &chat, "", Some(&alice.token)).await;
@@ -203,4 +203,63 @@ async fn the_public_view_of_an_app_is_its_catalogue_entry_only() {
         .call("GET", &format!("/v1/apps/{pending}"), Some(&stranger.token), None)
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// Opens a plain connection and sends `bytes`.
+async fn connection(host: &TestHost, bytes: &[u8]) -> tokio::net::TcpStream {
+    let addr = host.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(bytes).await.expect("write");
+    stream
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_headers_and_idle_keep_alive_connections_are_closed() {
+    let host = TestHost::start_with(host_bin!(), &["--header-read-timeout-secs", "1"]).expect("host starts");
+    // Headers that never end.
+    let mut slow = connection(&host, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").await;
+    read_until_closed(&mut slow).await;
+    // A keep-alive connection that answered one request and then sits idle.
+    let mut idle = connection(&host, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let answered = read_until_closed(&mut idle).await;
+    assert!(
+        answered.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&answered)
+    );
+    host.assert_alive().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn connections_past_the_cap_are_closed_at_once() {
+    let host = TestHost::start_with(
+        host_bin!(),
+        &["--max-connections", "3", "--header-read-timeout-secs", "60"],
+    )
+    .expect("host starts");
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(connection(&host, b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await);
+    }
+    // The kernel hands connections over in order: the fourth comes after
+    // the three took every place.
+    let mut extra = connection(&host, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let answer = read_until_closed(&mut extra).await;
+    assert!(
+        answer.is_empty(),
+        "a fourth connection was served: {}",
+        String::from_utf8_lossy(&answer)
+    );
+    drop(held);
+    // Places free again once the held connections are gone.
+    let mut ok = Vec::new();
+    for _ in 0..100 {
+        let mut again = connection(&host, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+        ok = read_until_closed(&mut again).await;
+        if ok.starts_with(b"HTTP/1.1 200") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ok.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&ok));
 }

@@ -174,6 +174,13 @@ struct LimitArgs {
     /// Seconds between the host's pings on an events WebSocket.
     #[arg(long, default_value_t = Limits::default().ws_ping_interval.as_secs())]
     ws_ping_secs: u64,
+    /// HTTP connections open at once (more are closed at once).
+    #[arg(long, default_value_t = Limits::default().max_connections)]
+    max_connections: usize,
+    /// Seconds a client has to send a request's headers; also the longest a
+    /// keep-alive connection may sit idle.
+    #[arg(long, default_value_t = Limits::default().header_read_timeout.as_secs())]
+    header_read_timeout_secs: u64,
     /// Seconds of silence (no pong, no frame) after which an events WebSocket is closed.
     #[arg(long, default_value_t = Limits::default().ws_idle_timeout.as_secs())]
     ws_idle_timeout_secs: u64,
@@ -193,6 +200,8 @@ impl LimitArgs {
             posts_per_minute_per_account: self.posts_per_minute.max(1),
             posts_burst_per_account: self.posts_burst.max(1),
             ws_sockets_per_account: self.ws_sockets_per_account.max(1),
+            max_connections: self.max_connections.max(1),
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_secs.max(1)),
             ws_ping_interval: std::time::Duration::from_secs(self.ws_ping_secs.max(1)),
             ws_idle_timeout: std::time::Duration::from_secs(self.ws_idle_timeout_secs.max(1)),
             ..base

@@ -377,9 +377,32 @@ async function loadChats() {
     const { chats } = await api('GET', '/v1/chats');
     state.chats = chats;
     renderChatList();
+    const { invitations } = await api('GET', '/v1/invitations');
+    renderInvitations(invitations);
   } catch (e) {
     report(e, 'Loading chats');
   }
+}
+
+/** Chats the user was invited to: nobody is added without accepting. */
+function renderInvitations(invitations) {
+  $('invitations').hidden = invitations.length === 0;
+  const answer = async (chat, accept) => {
+    const me = state.me.id;
+    try {
+      if (accept) await api('POST', `/v1/chats/${encodeURIComponent(chat)}/members`, { account: me });
+      else await api('DELETE', `/v1/chats/${encodeURIComponent(chat)}/members/${encodeURIComponent(me)}`);
+      await loadChats();
+    } catch (e) {
+      report(e, accept ? 'Joining the chat' : 'Declining the invitation');
+    }
+  };
+  $('invitation-list').replaceChildren(...invitations.map((i) =>
+    h('li', { dataset: { testid: 'invitation', chatId: i.chat } },
+      `${i.title || '(untitled)'} — from ${i.invited_by_name} `,
+      h('button', { type: 'button', onclick: () => answer(i.chat, true) }, 'Join'),
+      ' ',
+      h('button', { type: 'button', onclick: () => answer(i.chat, false) }, 'Decline'))));
 }
 
 let chatListKey = '';

@@ -393,6 +393,8 @@ impl TestHost {
     }
 
     /// Creates a chat of `owner` and `members`; returns its id.
+    /// Everyone in `members` who shares no chat with `owner` yet is invited,
+    /// and accepts here, so all are members when this returns.
     pub async fn chat(&self, owner: &User, members: &[&User]) -> String {
         let ids: Vec<&str> = members.iter().map(|m| m.id.as_str()).collect();
         let (status, body) = self
@@ -404,7 +406,23 @@ impl TestHost {
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "chat creation failed: {body}");
-        body["id"].as_str().expect("chat id").to_string()
+        let chat = body["id"].as_str().expect("chat id").to_string();
+        for invited in body["invited"].as_array().into_iter().flatten() {
+            let member = members
+                .iter()
+                .find(|m| m.id == invited.as_str().unwrap_or_default())
+                .expect("only listed members are invited");
+            let (status, body) = self
+                .call(
+                    "POST",
+                    &format!("/v1/chats/{chat}/members"),
+                    Some(&member.token),
+                    Some(json!({ "account": member.id })),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "accepting the invitation failed: {body}");
+        }
+        chat
     }
 
     /// Installs `app` into `chat` as `member`.

@@ -427,7 +427,17 @@ async fn sign_ups_and_posts_past_their_rate_get_429_with_retry_after() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{chat}");
-    let path = format!("/v1/chats/{}/messages", chat["id"].as_str().expect("id"));
+    let chat_id = chat["id"].as_str().expect("id");
+    let (status, body) = host
+        .call(
+            "POST",
+            &format!("/v1/chats/{chat_id}/members"),
+            Some(bob_token),
+            Some(json!({ "account": bob["id"] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "Bob accepts: {body}");
+    let path = format!("/v1/chats/{chat_id}/messages");
     let mut statuses = Vec::new();
     for n in 0..15 {
         let resp = raw_post(&host, &path, Some(alice_token), json!({ "text": format!("spam {n}") })).await;

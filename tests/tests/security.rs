@@ -263,3 +263,132 @@ async fn connections_past_the_cap_are_closed_at_once() {
     }
     assert!(ok.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&ok));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nobody_is_put_into_a_chat_without_their_say_and_everyone_can_leave() {
+    let host = TestHost::start(host_bin!()).expect("host starts");
+    let alice = host.signup("Alice").await;
+    let bob = host.signup("Bob").await;
+    let members = |chat: &str| format!("/v1/chats/{chat}/members");
+
+    // Bob shares no chat with Alice: he is invited, not added.
+    let (status, chat) = host
+        .call(
+            "POST",
+            "/v1/chats",
+            Some(&alice.token),
+            Some(serde_json::json!({ "title": "plans", "members": [bob.id] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{chat}");
+    assert_eq!(chat["invited"], serde_json::json!([bob.id]));
+    let id = chat["id"].as_str().expect("id").to_string();
+    let (status, _) = host
+        .call("GET", &format!("/v1/chats/{id}"), Some(&bob.token), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "an invitee is not a member");
+    let (_, invitations) = host.call("GET", "/v1/invitations", Some(&bob.token), None).await;
+    assert_eq!(invitations["invitations"][0]["chat"], id.as_str(), "{invitations}");
+    assert_eq!(invitations["invitations"][0]["invited_by_name"], "Alice");
+
+    // He declines; Alice invites again; he accepts.
+    let (status, _) = host
+        .call(
+            "DELETE",
+            &format!("{}/{}", members(&id), bob.id),
+            Some(&bob.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (_, invitations) = host.call("GET", "/v1/invitations", Some(&bob.token), None).await;
+    assert_eq!(invitations["invitations"], serde_json::json!([]));
+    let (status, body) = host
+        .call(
+            "POST",
+            &members(&id),
+            Some(&alice.token),
+            Some(serde_json::json!({ "account": bob.id })),
+        )
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::ACCEPTED, Some("invited")),
+        "{body}"
+    );
+    let (status, body) = host
+        .call(
+            "POST",
+            &members(&id),
+            Some(&bob.token),
+            Some(serde_json::json!({ "account": bob.id })),
+        )
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::CREATED, Some("member")),
+        "{body}"
+    );
+    host.say(&bob, &id, "hi all").await;
+
+    // Now they are contacts: Alice adds Bob to another chat at once.
+    let second = host.chat(&alice, &[]).await;
+    let (status, body) = host
+        .call(
+            "POST",
+            &members(&second),
+            Some(&alice.token),
+            Some(serde_json::json!({ "account": bob.id })),
+        )
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::CREATED, Some("member")),
+        "{body}"
+    );
+
+    // Nobody removes anyone else; everyone can leave.
+    let (status, _) = host
+        .call(
+            "DELETE",
+            &format!("{}/{}", members(&second), bob.id),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = host
+        .call(
+            "DELETE",
+            &format!("{}/{}", members(&second), bob.id),
+            Some(&bob.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = host
+        .call("GET", &format!("/v1/chats/{second}"), Some(&bob.token), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "Bob left");
+    let (status, _) = host
+        .call(
+            "POST",
+            &format!("/v1/chats/{second}/messages"),
+            Some(&bob.token),
+            Some(serde_json::json!({"text": "still here?"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A stranger can neither add people nor join uninvited.
+    let eve = host.signup("Eve").await;
+    let (status, _) = host
+        .call(
+            "POST",
+            &members(&id),
+            Some(&eve.token),
+            Some(serde_json::json!({ "account": eve.id })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

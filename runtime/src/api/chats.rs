@@ -1,4 +1,6 @@
-//! `POST|GET /v1/chats`, `GET /v1/chats/{chat}`, `POST|GET /v1/chats/{chat}/apps`.
+//! `POST|GET /v1/chats`, `GET /v1/chats/{chat}`, `POST|GET /v1/chats/{chat}/apps`,
+//! `POST /v1/chats/{chat}/members`, `DELETE /v1/chats/{chat}/members/{account}`,
+//! `GET /v1/invitations`.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -8,7 +10,8 @@ use serde_json::{Value, json};
 
 use super::auth::AccountCaller;
 use super::extract::ApiJson;
-use super::{ApiResult, AppState};
+use super::{ApiError, ApiResult, AppState};
+use crate::chat::Joined;
 use crate::store::{apps, installs};
 
 /// Body of `POST /v1/chats`.
@@ -27,7 +30,56 @@ pub(super) async fn create(
     ApiJson(body): ApiJson<NewChat>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let chat = state.chat.create_chat(&me.id, &body.title, &body.members).await?;
-    Ok((StatusCode::CREATED, Json(json!(chat))))
+    let invited = state.chat.invited(&chat.id).await?;
+    let mut answer = json!(chat);
+    answer["invited"] = json!(invited);
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+/// Body of `POST /v1/chats/{chat}/members`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewMember {
+    account: String,
+}
+
+/// Adds a member: a contact of the caller (someone who shares a chat with
+/// them) joins at once (201 `{"status": "member"}`); anyone else is
+/// invited (202 `{"status": "invited"}`). An invitee adding themself
+/// accepts the invitation (201).
+pub(super) async fn add_member(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+    Path(chat): Path<String>,
+    ApiJson(body): ApiJson<NewMember>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    Ok(match state.chat.add_member(&chat, &me.id, &body.account).await? {
+        Joined::Member => (StatusCode::CREATED, Json(json!({ "status": "member" }))),
+        Joined::Invited => (StatusCode::ACCEPTED, Json(json!({ "status": "invited" }))),
+    })
+}
+
+/// Leaves the chat, or declines an invitation to it: only for oneself.
+pub(super) async fn remove_member(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+    Path((chat, account)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    if account != me.id {
+        return Err(ApiError::forbidden(
+            "members leave on their own: DELETE /v1/chats/{chat}/members/{your id}",
+        ));
+    }
+    state.chat.leave(&chat, &me.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's pending invitations.
+pub(super) async fn invitations(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "invitations": state.chat.invitations(&me.id).await? })))
 }
 
 /// The caller's chats.

@@ -90,6 +90,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/chats", post(chats::create).get(chats::list))
         .route("/v1/chats/{chat}", get(chats::show))
         .route("/v1/chats/{chat}/apps", post(chats::install).get(chats::installed))
+        .route("/v1/chats/{chat}/members", post(chats::add_member))
+        .route(
+            "/v1/chats/{chat}/members/{account}",
+            axum::routing::delete(chats::remove_member),
+        )
+        .route("/v1/invitations", get(chats::invitations))
         .route("/v1/chats/{chat}/apps/{app}/launch", post(web_apps::launch))
         .route("/apps/{app}", any(web_apps::bare))
         .route("/apps/{app}/", any(web_apps::serve_root))

@@ -11,11 +11,20 @@ use std::sync::Arc;
 use crate::sandbox::{BotEvent, Sandbox};
 use crate::store::chats::{self, Chat};
 use crate::store::messages::{self, Message, SenderKind};
-use crate::store::{Db, StoreError, apps, installs, new_id, now_ms};
+use crate::store::{Db, StoreError, apps, installs, membership, new_id, now_ms};
 
 pub use dispatch::Dispatcher;
 pub use hub::{ChatEvent, Hub, Subscription};
 pub use view::{ButtonView, MessageView};
+
+/// How [`ChatService::add_member`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Joined {
+    /// The account is a member now.
+    Member,
+    /// The account was invited; it joins when it accepts.
+    Invited,
+}
 
 /// What chat operations can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -85,7 +94,9 @@ impl ChatService {
         &self.dispatcher
     }
 
-    /// Creates a chat of `creator` and `members` (all must exist).
+    /// Creates a chat of `creator` and `members` (all must exist): those who
+    /// share a chat with the creator join at once, the others are invited
+    /// and join only by accepting ([`ChatService::add_member`]).
     pub async fn create_chat(&self, creator: &str, title: &str, members: &[String]) -> Result<Chat, ChatError> {
         let title = title.trim();
         if title.len() > 200 {
@@ -100,7 +111,78 @@ impl ChatService {
                 return Err(ChatError::Invalid(format!("no account with id {m:?}")));
             }
         }
-        Ok(chats::create(&self.db, title, creator, members).await?)
+        let mut direct = Vec::new();
+        let mut invite = Vec::new();
+        for m in members {
+            if m == creator || direct.contains(m) || invite.contains(m) {
+                continue;
+            }
+            if membership::are_contacts(&self.db, creator, m).await? {
+                direct.push(m.clone());
+            } else {
+                invite.push(m.clone());
+            }
+        }
+        let chat = chats::create(&self.db, title, creator, &direct).await?;
+        for m in &invite {
+            membership::invite(&self.db, &chat.id, m, creator).await?;
+        }
+        Ok(chat)
+    }
+
+    /// `by` adds `account` to `chat`: a member adds a contact (someone they
+    /// share a chat with) at once and invites anyone else; the invitee
+    /// adding themself accepts their invitation.
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::ChatNotFound`] when `by` is neither a member nor invited,
+    /// [`ChatError::Invalid`] for an unknown account.
+    pub async fn add_member(&self, chat: &str, by: &str, account: &str) -> Result<Joined, ChatError> {
+        if by == account && !chats::is_member(&self.db, chat, by).await? {
+            return if membership::accept(&self.db, chat, account).await? {
+                Ok(Joined::Member)
+            } else {
+                Err(ChatError::ChatNotFound)
+            };
+        }
+        self.require_member(chat, by).await?;
+        if crate::store::accounts::get(&self.db, account).await?.is_none() {
+            return Err(ChatError::Invalid(format!("no account with id {account:?}")));
+        }
+        if chats::is_member(&self.db, chat, account).await? {
+            return Ok(Joined::Member);
+        }
+        if membership::are_contacts(&self.db, by, account).await? {
+            membership::add(&self.db, chat, account).await?;
+            Ok(Joined::Member)
+        } else {
+            membership::invite(&self.db, chat, account, by).await?;
+            Ok(Joined::Invited)
+        }
+    }
+
+    /// `account` leaves `chat`, or declines its invitation to it.
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::ChatNotFound`] when it is neither a member nor invited.
+    pub async fn leave(&self, chat: &str, account: &str) -> Result<(), ChatError> {
+        if membership::leave(&self.db, chat, account).await? || membership::decline(&self.db, chat, account).await? {
+            Ok(())
+        } else {
+            Err(ChatError::ChatNotFound)
+        }
+    }
+
+    /// Accounts invited to `chat` who have not answered (members only).
+    pub async fn invited(&self, chat: &str) -> Result<Vec<String>, ChatError> {
+        Ok(membership::invited(&self.db, chat).await?)
+    }
+
+    /// `account`'s pending invitations.
+    pub async fn invitations(&self, account: &str) -> Result<Vec<membership::Invitation>, ChatError> {
+        Ok(membership::pending(&self.db, account).await?)
     }
 
     /// The chat `chat` if `account` is a member.

@@ -86,6 +86,8 @@ pub(super) async fn prepare(
             .chat
             .create_chat(&alice, "Demo chat", std::slice::from_ref(&bob))
             .await?;
+        // Bob shares no chat with Alice yet, so he was invited: he accepts.
+        host.state.chat.add_member(&chat.id, &bob, &bob).await?;
         for app in &apps {
             let id = app["id"].as_str().unwrap_or_default();
             host.state.chat.install(&chat.id, &alice, id).await?;

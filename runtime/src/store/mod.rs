@@ -15,6 +15,7 @@ pub mod invoices;
 pub mod kv;
 pub mod ledger;
 pub mod logs;
+pub mod membership;
 pub mod messages;
 pub mod secrets;
 pub mod signatures;

@@ -1,0 +1,141 @@
+//! Joining and leaving chats: contacts, invitations, leaving. Two accounts
+//! are contacts when they share a chat; a member can add a contact at
+//! once, anyone else is invited and joins only by accepting.
+
+use sqlx::Row;
+
+use super::{Db, StoreResult, now_ms};
+
+/// A pending invitation, as the invitee sees it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Invitation {
+    /// The chat.
+    pub chat: String,
+    /// Its title.
+    pub title: String,
+    /// Who invited.
+    pub invited_by: String,
+    /// Their display name.
+    pub invited_by_name: String,
+    /// When, unix ms.
+    pub created_at: i64,
+}
+
+/// Whether `a` and `b` share a chat.
+pub async fn are_contacts(db: &Db, a: &str, b: &str) -> StoreResult<bool> {
+    let row = sqlx::query(
+        "SELECT 1 AS one FROM chat_members x JOIN chat_members y ON y.chat_id = x.chat_id \
+         WHERE x.account_id = $1 AND y.account_id = $2 LIMIT 1",
+    )
+    .bind(a)
+    .bind(b)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row.is_some())
+}
+
+/// Makes `account` a member of `chat` (no-op if it is one).
+pub async fn add(db: &Db, chat: &str, account: &str) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO chat_members (chat_id, account_id, joined_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (chat_id, account_id) DO NOTHING",
+    )
+    .bind(chat)
+    .bind(account)
+    .bind(now_ms())
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// Invites `account` to `chat` on behalf of `by` (no-op if already invited).
+pub async fn invite(db: &Db, chat: &str, account: &str, by: &str) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO chat_invitations (chat_id, account_id, invited_by, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (chat_id, account_id) DO NOTHING",
+    )
+    .bind(chat)
+    .bind(account)
+    .bind(by)
+    .bind(now_ms())
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// Accepts `account`'s invitation to `chat`: the invitation goes and the
+/// membership comes in one transaction; false if there was none.
+pub async fn accept(db: &Db, chat: &str, account: &str) -> StoreResult<bool> {
+    let mut tx = db.begin_write().await?;
+    let gone = sqlx::query("DELETE FROM chat_invitations WHERE chat_id = $1 AND account_id = $2")
+        .bind(chat)
+        .bind(account)
+        .execute(&mut *tx)
+        .await?;
+    if gone.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO chat_members (chat_id, account_id, joined_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (chat_id, account_id) DO NOTHING",
+    )
+    .bind(chat)
+    .bind(account)
+    .bind(now_ms())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Declines `account`'s invitation to `chat`; false if there was none.
+pub async fn decline(db: &Db, chat: &str, account: &str) -> StoreResult<bool> {
+    let gone = sqlx::query("DELETE FROM chat_invitations WHERE chat_id = $1 AND account_id = $2")
+        .bind(chat)
+        .bind(account)
+        .execute(db.pool())
+        .await?;
+    Ok(gone.rows_affected() > 0)
+}
+
+/// Takes `account` out of `chat`; false if it was not a member.
+pub async fn leave(db: &Db, chat: &str, account: &str) -> StoreResult<bool> {
+    let gone = sqlx::query("DELETE FROM chat_members WHERE chat_id = $1 AND account_id = $2")
+        .bind(chat)
+        .bind(account)
+        .execute(db.pool())
+        .await?;
+    Ok(gone.rows_affected() > 0)
+}
+
+/// `account`'s pending invitations, newest first.
+pub async fn pending(db: &Db, account: &str) -> StoreResult<Vec<Invitation>> {
+    let rows = sqlx::query(
+        "SELECT i.chat_id, c.title, i.invited_by, a.name, i.created_at FROM chat_invitations i \
+         JOIN chats c ON c.id = i.chat_id JOIN accounts a ON a.id = i.invited_by \
+         WHERE i.account_id = $1 ORDER BY i.created_at DESC LIMIT 500",
+    )
+    .bind(account)
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Invitation {
+                chat: r.try_get("chat_id")?,
+                title: r.try_get("title")?,
+                invited_by: r.try_get("invited_by")?,
+                invited_by_name: r.try_get("name")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Accounts invited to `chat` and not yet answered.
+pub async fn invited(db: &Db, chat: &str) -> StoreResult<Vec<String>> {
+    let rows = sqlx::query("SELECT account_id FROM chat_invitations WHERE chat_id = $1 ORDER BY created_at")
+        .bind(chat)
+        .fetch_all(db.pool())
+        .await?;
+    rows.iter().map(|r| Ok(r.try_get("account_id")?)).collect()
+}

@@ -29,6 +29,14 @@ pub struct Limits {
     pub max_request_bytes: usize,
     /// How long one API request may take.
     pub request_timeout: Duration,
+    /// How long app log lines are kept.
+    pub log_retention: Duration,
+    /// How long audit log entries are kept.
+    pub audit_retention: Duration,
+    /// How often old rows are swept away.
+    pub retention_sweep: Duration,
+    /// Signature requests one invocation may make.
+    pub signatures_per_invocation: u32,
     /// HTTP connections open at once; more are closed at once.
     pub max_connections: usize,
     /// Time a client has to send a request's headers; also the longest a
@@ -95,6 +103,10 @@ impl Default for Limits {
             max_resource_table: 1_000,
             max_request_bytes: 12 << 20,
             request_timeout: Duration::from_secs(30),
+            log_retention: Duration::from_secs(7 * 24 * 60 * 60),
+            audit_retention: Duration::from_secs(90 * 24 * 60 * 60),
+            retention_sweep: Duration::from_secs(60 * 60),
+            signatures_per_invocation: 5,
             max_connections: 4_096,
             header_read_timeout: Duration::from_secs(10),
             // Fits components built from Python (componentize-py: about

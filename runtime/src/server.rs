@@ -174,6 +174,7 @@ impl Host {
             limits: Arc::new(config.limits.clone()),
             rate: Arc::new(api::ApiRateLimits::new(&config.limits)),
         };
+        sweep_old_rows(state.db.clone(), &config.limits);
         Ok(Host { state, host_address })
     }
 
@@ -198,6 +199,26 @@ impl Host {
         self.state.db.close().await;
         Ok(())
     }
+}
+
+/// Deletes rows past their retention now and every `limits.retention_sweep`.
+fn sweep_old_rows(db: Db, limits: &Limits) {
+    let retention = crate::store::retention::Retention {
+        logs_ms: i64::try_from(limits.log_retention.as_millis()).unwrap_or(i64::MAX),
+        audit_ms: i64::try_from(limits.audit_retention.as_millis()).unwrap_or(i64::MAX),
+    };
+    let every = limits.retention_sweep;
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            match crate::store::retention::sweep(&db, retention).await {
+                Ok(swept) if swept != Default::default() => tracing::info!(?swept, "old rows deleted"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "retention sweep failed"),
+            }
+        }
+    });
 }
 
 /// Binds `config.listen`, prints the address, and serves until Ctrl-C.

@@ -85,6 +85,15 @@ impl wit::Host for HostState {
         if document.is_empty() {
             return Err(WitError::Invalid("document is empty".into()).into());
         }
+        let max = self.limits().signatures_per_invocation;
+        if self.signature_requests >= max {
+            self.append_log(
+                "warn",
+                format!("signature request refused (rate-limited): more than {max} in one invocation"),
+            );
+            return Err(WitError::RateLimited.into());
+        }
+        self.signature_requests += 1;
         let digest = hex::encode(Sha256::digest(&document));
         let id = signatures::create(
             &self.cx.services.db,

@@ -114,6 +114,8 @@ pub struct HostState {
     http_policy: http::HttpPolicy,
     send_refused: bool,
     host_calls: u32,
+    /// Signature requests made so far (bounded per invocation).
+    pub(crate) signature_requests: u32,
     /// Denials seen in this invocation, by (capability, why): the first of
     /// each is audited at once, the repeats once, summed, at the end.
     denials: std::collections::BTreeMap<(String, String), u32>,
@@ -159,6 +161,7 @@ impl HostState {
             http_policy,
             send_refused: false,
             host_calls: 0,
+            signature_requests: 0,
             denials: std::collections::BTreeMap::new(),
             stdout,
             stderr,
@@ -188,10 +191,7 @@ impl HostState {
             let more = n - 1;
             let detail = format!("{why} (denied {more} more times in this invocation)");
             self.write_denial(&capability, detail.clone()).await;
-            self.logs.push(NewLogLine {
-                level: "warn",
-                message: format!("denied: {capability} ({detail})"),
-            });
+            self.append_log("warn", format!("denied: {capability} ({detail})"));
         }
     }
 
@@ -208,13 +208,14 @@ impl HostState {
         Ok(())
     }
 
-    /// Moves captured stdout/stderr into the log lines.
+    /// Moves captured stdout/stderr into the log, line by line, within the
+    /// same per-invocation budget as the app's own log lines.
     fn drain_stdio(&mut self) {
-        for (level, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
-            let bytes = pipe.contents();
-            if !bytes.is_empty() {
-                let text = String::from_utf8_lossy(&bytes).trim_end().to_string();
-                self.logs.push(NewLogLine { level, message: text });
+        let captured = [("stdout", self.stdout.contents()), ("stderr", self.stderr.contents())];
+        for (level, bytes) in captured {
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                self.append_log(level, line.to_string());
             }
         }
     }
@@ -243,10 +244,7 @@ impl HostState {
             return;
         }
         self.write_denial(capability, why.to_string()).await;
-        self.logs.push(NewLogLine {
-            level: "warn",
-            message: format!("denied: {capability} ({why})"),
-        });
+        self.append_log("warn", format!("denied: {capability} ({why})"));
     }
 
     async fn write_denial(&mut self, capability: &str, detail: String) {

@@ -394,3 +394,73 @@ async fn host_calls_past_the_bound_end_the_invocation() {
         other => panic!("expected a trap, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn signature_requests_are_bounded_per_invocation_and_all_log_output_shares_one_budget() {
+    use super::bindings::miniapp::platform::log::{Host as LogHost, Level};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open_sqlite(dir.path()).await.expect("db");
+    let owner = crate::store::accounts::create(&db, "Signer", None, "hash")
+        .await
+        .expect("account");
+    let app = crate::store::apps::add_version(
+        &db,
+        &crate::store::apps::NewVersion {
+            name: "sig-app",
+            owner_id: &owner.id,
+            version: "1.0.0",
+            kind: "bot",
+            description: "",
+            manifest: "",
+            component_sha256: "00",
+            component_size: 1,
+            imports: &[],
+            requested: &[],
+        },
+    )
+    .await
+    .expect("app");
+    let limits = Limits::default();
+    let services = Arc::new(Services {
+        db: db.clone(),
+        limits: limits.clone(),
+        identity_key: vec![7; 32],
+        rate: Default::default(),
+        host_address: Default::default(),
+    });
+    let mut s = HostState::new(Invocation {
+        app_id: Arc::from(app.as_str()),
+        version: Arc::from("1.0.0"),
+        grants: Arc::new(Grants::new(["identity.sign".to_string()])),
+        limits: limits.app,
+        chat: None,
+        account: Some(owner.id.clone()),
+        services,
+    });
+    let max = limits.signatures_per_invocation;
+    for _ in 0..max {
+        assert!(s.request_signature("Contract".into(), b"doc".to_vec()).await.is_ok());
+    }
+    assert!(is_wit(
+        s.request_signature("Contract".into(), b"doc".to_vec()).await,
+        WitError::RateLimited
+    ));
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signatures")
+        .fetch_one(db.pool())
+        .await
+        .expect("count");
+    assert_eq!(stored, i64::from(max));
+
+    // The app's lines, denials and stdout/stderr all draw on one budget.
+    let line = "y".repeat(limits.max_log_line_bytes);
+    for _ in 0..(limits.log_bytes_per_invocation / limits.max_log_line_bytes) * 2 {
+        LogHost::log(&mut s, Level::Info, line.clone()).await.expect("log");
+    }
+    s.finish().await;
+    let kept: usize = s.logs.iter().map(|l| l.message.len()).sum();
+    assert!(
+        kept <= limits.log_bytes_per_invocation + 200,
+        "{kept} bytes of log lines kept in one invocation"
+    );
+    assert!(s.logs.iter().any(|l| l.message.contains("log budget")));
+}

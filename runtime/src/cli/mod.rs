@@ -174,6 +174,15 @@ struct LimitArgs {
     /// Seconds between the host's pings on an events WebSocket.
     #[arg(long, default_value_t = Limits::default().ws_ping_interval.as_secs())]
     ws_ping_secs: u64,
+    /// Days app log lines are kept.
+    #[arg(long, default_value_t = Limits::default().log_retention.as_secs() / 86_400)]
+    log_retention_days: u64,
+    /// Days audit log entries are kept.
+    #[arg(long, default_value_t = Limits::default().audit_retention.as_secs() / 86_400)]
+    audit_retention_days: u64,
+    /// Seconds between two sweeps of old rows.
+    #[arg(long, default_value_t = Limits::default().retention_sweep.as_secs())]
+    retention_sweep_secs: u64,
     /// HTTP connections open at once (more are closed at once).
     #[arg(long, default_value_t = Limits::default().max_connections)]
     max_connections: usize,
@@ -201,6 +210,9 @@ impl LimitArgs {
             posts_burst_per_account: self.posts_burst.max(1),
             ws_sockets_per_account: self.ws_sockets_per_account.max(1),
             max_connections: self.max_connections.max(1),
+            log_retention: std::time::Duration::from_secs(self.log_retention_days.clamp(1, 36_500) * 86_400),
+            audit_retention: std::time::Duration::from_secs(self.audit_retention_days.clamp(1, 36_500) * 86_400),
+            retention_sweep: std::time::Duration::from_secs(self.retention_sweep_secs.max(1)),
             header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_secs.max(1)),
             ws_ping_interval: std::time::Duration::from_secs(self.ws_ping_secs.max(1)),
             ws_idle_timeout: std::time::Duration::from_secs(self.ws_idle_timeout_secs.max(1)),

@@ -17,6 +17,7 @@ pub mod ledger;
 pub mod logs;
 pub mod membership;
 pub mod messages;
+pub mod retention;
 pub mod secrets;
 pub mod signatures;
 pub mod tickets;

@@ -543,6 +543,27 @@ impl TestHost {
         body["entries"].as_array().cloned().unwrap_or_default()
     }
 
+    /// The operator issues `amount` minor units into `user`'s wallet.
+    pub async fn credit(&self, user: &User, amount: i64) {
+        let (status, body) = self
+            .call(
+                "POST",
+                &format!("/v1/admin/wallets/{}/credit", user.id),
+                Some(OPERATOR_TOKEN),
+                Some(json!({ "amount": amount })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
+    /// `user`'s wallet balance, minor units (in RUB, the one currency).
+    pub async fn balance(&self, user: &User) -> i64 {
+        let (status, body) = self.call("GET", "/v1/wallet", Some(&user.token), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["currency"], "RUB");
+        body["balance"].as_i64().expect("balance")
+    }
+
     /// A metric's value from `/metrics`.
     pub async fn metric(&self, name: &str) -> f64 {
         let text = self

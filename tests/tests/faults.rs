@@ -10,24 +10,6 @@ use miniapp_tests::{OPERATOR_TOKEN, Solo, TestHost, User, guests, host_bin, mani
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-async fn credit(host: &TestHost, user: &User, amount: i64) {
-    let (status, body) = host
-        .call(
-            "POST",
-            &format!("/v1/admin/wallets/{}/credit", user.id),
-            Some(OPERATOR_TOKEN),
-            Some(json!({ "amount": amount })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-}
-
-async fn balance(host: &TestHost, user: &User) -> i64 {
-    let (status, body) = host.call("GET", "/v1/wallet", Some(&user.token), None).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["balance"].as_i64().expect("balance")
-}
-
 async fn open_invoices(host: &TestHost, user: &User) -> Vec<Value> {
     let (status, body) = host
         .call("GET", "/v1/invoices?status=open", Some(&user.token), None)
@@ -54,7 +36,7 @@ async fn an_app_cannot_rewrite_or_delete_the_invoice_message_the_host_made() {
     let s = host
         .solo_chat_with(guests::INVOICE_BOT_DIR, guests::INVOICE_BOT_WASM, None)
         .await;
-    credit(&host, &s.alice, 100_000).await;
+    host.credit(&s.alice, 100_000).await;
     let created = ask(&host, &s, "/invoice 50000 k1 Coffee", "invoice").await;
     assert!(created.starts_with("invoice: ok "), "{created}");
 
@@ -86,7 +68,7 @@ async fn an_app_cannot_rewrite_or_delete_the_invoice_message_the_host_made() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(balance(&host, &s.alice).await, 50_000);
+    assert_eq!(host.balance(&s.alice).await, 50_000);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -105,7 +87,7 @@ async fn a_host_call_that_answers_an_error_has_done_nothing() {
     let alice = host.signup("Alice").await;
     let chat = host.chat(&alice, &[]).await;
     host.install(&alice, &chat, &app).await;
-    credit(&host, &alice, 200_000).await;
+    host.credit(&alice, 200_000).await;
 
     host.say(&alice, &chat, "/two a b").await;
     let logs = host.wait_log(&dev, &app, "two: first").await;
@@ -122,7 +104,7 @@ async fn a_host_call_that_answers_an_error_has_done_nothing() {
     let open = open_invoices(&host, &alice).await;
     assert_eq!(open.len(), 1, "{open:#?}");
     assert_eq!(open[0]["title"], "First");
-    assert_eq!(balance(&host, &alice).await, 200_000);
+    assert_eq!(host.balance(&alice).await, 200_000);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -131,7 +113,7 @@ async fn reusing_an_idempotency_key_with_other_parameters_is_an_error_the_app_se
     let s = host
         .solo_chat_with(guests::INVOICE_BOT_DIR, guests::INVOICE_BOT_WASM, None)
         .await;
-    credit(&host, &s.alice, 100_000).await;
+    host.credit(&s.alice, 100_000).await;
     let created = ask(&host, &s, "/invoice 10000 k1 Lunch", "invoice").await;
     let invoice = created.trim_start_matches("invoice: ok ").to_string();
     let (status, body) = host
@@ -143,7 +125,7 @@ async fn reusing_an_idempotency_key_with_other_parameters_is_an_error_the_app_se
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(balance(&host, &s.alice).await, 90_000);
+    assert_eq!(host.balance(&s.alice).await, 90_000);
 
     // Invoices: same key, same parameters → the same invoice; other
     // amount or title → an error naming the key.
@@ -163,7 +145,7 @@ async fn reusing_an_idempotency_key_with_other_parameters_is_an_error_the_app_se
         "{reused}"
     );
     assert_eq!(ask(&host, &s, "/refund 1000 r1", "refund").await, "refund: ok refunded");
-    assert_eq!(balance(&host, &s.alice).await, 91_000, "one refund of 1000, no more");
+    assert_eq!(host.balance(&s.alice).await, 91_000, "one refund of 1000, no more");
 
     assert_eq!(
         ask(&host, &s, "/transfer 100 t1", "transfer").await,
@@ -178,7 +160,7 @@ async fn reusing_an_idempotency_key_with_other_parameters_is_an_error_the_app_se
         ask(&host, &s, "/transfer 100 t1", "transfer").await,
         "transfer: ok transferred"
     );
-    assert_eq!(balance(&host, &s.alice).await, 91_100, "one transfer of 100, no more");
+    assert_eq!(host.balance(&s.alice).await, 91_100, "one transfer of 100, no more");
     let (_, ledger) = host.call("GET", "/v1/admin/ledger", Some(OPERATOR_TOKEN), None).await;
     assert_eq!(ledger["sum_of_balances"], 0, "{ledger}");
 }

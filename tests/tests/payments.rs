@@ -6,25 +6,6 @@ use miniapp_tests::{OPERATOR_TOKEN, Solo, TestHost, User, guests, host_bin, mani
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-async fn credit(host: &TestHost, user: &User, amount: i64) {
-    let (status, body) = host
-        .call(
-            "POST",
-            &format!("/v1/admin/wallets/{}/credit", user.id),
-            Some(OPERATOR_TOKEN),
-            Some(json!({"amount": amount})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-}
-
-async fn balance(host: &TestHost, user: &User) -> i64 {
-    let (status, body) = host.call("GET", "/v1/wallet", Some(&user.token), None).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["currency"], "RUB");
-    body["balance"].as_i64().expect("balance")
-}
-
 async fn open_invoices(host: &TestHost, user: &User) -> Vec<Value> {
     let (_, body) = host
         .call("GET", "/v1/invoices?status=open", Some(&user.token), None)
@@ -58,7 +39,7 @@ async fn table() -> Table {
         host.signup("Carol").await,
     );
     for u in [&bob, &carol] {
-        credit(&host, u, 1_000).await;
+        host.credit(u, 1_000).await;
     }
     let chat = host.chat(&alice, &[&bob, &carol]).await;
     host.install(&alice, &chat, &app).await;
@@ -106,7 +87,7 @@ async fn split_bill_invoices_everyone_and_pays_the_organiser_when_all_paid() {
     assert_eq!(paid["status"], "paid");
     let (status, again) = h.call("POST", &path, Some(&t.bob.token), None).await;
     assert_eq!((status, again["status"].as_str()), (StatusCode::OK, Some("paid")));
-    assert_eq!(balance(h, &t.bob).await, 900);
+    assert_eq!(h.balance(&t.bob).await, 900);
     h.wait_for(&t.alice, &t.chat, &m, |x| x["text"] == "payment received; 1 to go")
         .await;
 
@@ -148,9 +129,9 @@ async fn split_bill_invoices_everyone_and_pays_the_organiser_when_all_paid() {
 
     assert_eq!(
         (
-            balance(h, &t.alice).await,
-            balance(h, &t.bob).await,
-            balance(h, &t.carol).await
+            h.balance(&t.alice).await,
+            h.balance(&t.bob).await,
+            h.balance(&t.carol).await
         ),
         (200, 900, 900)
     );
@@ -195,14 +176,14 @@ async fn cancel_refunds_everyone_who_paid_so_far() {
     .await;
     h.wait_for(&t.alice, &t.chat, &m, |x| x["text"] == "payment received; 1 to go")
         .await;
-    assert_eq!(balance(h, &t.bob).await, 934);
+    assert_eq!(h.balance(&t.bob).await, 934);
     let c = h.say(&t.alice, &t.chat, "/cancel").await;
     assert_eq!(
         h.bot_reply(&t.alice, &t.chat, &c, &t.app).await,
         "split cancelled; refunded 1 payments"
     );
-    assert_eq!(balance(h, &t.bob).await, 1_000);
-    assert_eq!(balance(h, &t.carol).await, 1_000, "Carol never paid");
+    assert_eq!(h.balance(&t.bob).await, 1_000);
+    assert_eq!(h.balance(&t.carol).await, 1_000, "Carol never paid");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -251,7 +232,7 @@ async fn ten_concurrent_pays_charge_once_and_bad_payments_change_nothing() {
             "{bad}: {status} {body}"
         );
     }
-    assert_eq!(balance(h, &t.bob).await, 1_000);
+    assert_eq!(h.balance(&t.bob).await, 1_000);
 
     let pay_path = format!("/v1/invoices/{id}/pay");
     let pays = (0..10).map(|_| h.call("POST", &pay_path, Some(&t.bob.token), None));
@@ -260,7 +241,7 @@ async fn ten_concurrent_pays_charge_once_and_bad_payments_change_nothing() {
         assert_eq!(*status, StatusCode::OK, "{body}");
         assert_eq!(body["status"], "paid");
     }
-    assert_eq!(balance(h, &t.bob).await, 0, "charged exactly once");
+    assert_eq!(h.balance(&t.bob).await, 0, "charged exactly once");
 
     // Carol has 1000 but the invoice is 1000: fine; with nothing left, paying fails cleanly.
     let carols = open_invoices(h, &t.carol).await;
@@ -302,10 +283,10 @@ async fn ten_concurrent_pays_charge_once_and_bad_payments_change_nothing() {
         .await;
     assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{body}");
     assert_eq!(body["error"]["code"], "insufficient_funds");
-    assert_eq!(balance(h, &t.carol).await, 1);
+    assert_eq!(h.balance(&t.carol).await, 1);
     assert_eq!(open_invoices(h, &t.carol).await.len(), 1, "the invoice stays open");
     // Money is neither created nor lost: 2001 issued, all in wallets now.
-    let total = balance(h, &t.alice).await + balance(h, &t.bob).await + balance(h, &t.carol).await;
+    let total = h.balance(&t.alice).await + h.balance(&t.bob).await + h.balance(&t.carol).await;
     assert_eq!(total, 2_001);
 }
 
@@ -315,7 +296,7 @@ async fn a_crashed_payment_handler_gets_the_event_again_until_it_succeeds() {
     let Solo { dev, app, alice, chat } = host
         .solo_chat_with(guests::FLAKY_PAY_BOT_DIR, guests::FLAKY_PAY_BOT_WASM, None)
         .await;
-    credit(&host, &alice, 500).await;
+    host.credit(&alice, 500).await;
     let m = host.say(&alice, &chat, "/invoice").await;
     let invoice = host.wait_for(&alice, &chat, &m, |x| x["sender"] == app.as_str()).await;
     let id = open_invoices(&host, &alice).await[0]["id"]
@@ -377,7 +358,7 @@ async fn a_crashed_payment_handler_gets_the_event_again_until_it_succeeds() {
             format!("paid {second} after 2 deliveries")
         ]
     );
-    assert_eq!(balance(&host, &alice).await, 300, "charged once for each");
+    assert_eq!(host.balance(&alice).await, 300, "charged once for each");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -387,7 +368,7 @@ async fn cancelled_and_expired_invoices_cannot_be_paid_and_change_nothing() {
     let Solo { app, alice, chat, .. } = host
         .solo_chat_with(guests::FLAKY_PAY_BOT_DIR, guests::FLAKY_PAY_BOT_WASM, None)
         .await;
-    credit(&host, &alice, 500).await;
+    host.credit(&alice, 500).await;
 
     // Cancelled by the app.
     let m = host.say(&alice, &chat, "/invoice").await;
@@ -447,7 +428,7 @@ async fn cancelled_and_expired_invoices_cannot_be_paid_and_change_nothing() {
         body["error"]["message"].as_str().unwrap_or("").contains("expired"),
         "{body}"
     );
-    assert_eq!(balance(&host, &alice).await, 500, "nothing was charged");
+    assert_eq!(host.balance(&alice).await, 500, "nothing was charged");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -79,6 +79,20 @@ pub struct Services {
     pub host_address: Arc<std::sync::OnceLock<std::net::SocketAddr>>,
 }
 
+impl Services {
+    /// Services over `db` with `limits` and a fixed identity key, for tests.
+    #[cfg(test)]
+    pub(crate) fn for_tests(db: &Db, limits: &Limits) -> Arc<Services> {
+        Arc::new(Services {
+            db: db.clone(),
+            limits: limits.clone(),
+            identity_key: vec![7; 32],
+            rate: Default::default(),
+            host_address: Default::default(),
+        })
+    }
+}
+
 /// Who and what one invocation runs for.
 #[derive(Clone)]
 pub struct Invocation {

@@ -17,13 +17,7 @@ async fn state(grants: &[&str]) -> (HostState, Db, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Db::open_sqlite(dir.path()).await.expect("db");
     let limits = Limits::default();
-    let services = Arc::new(Services {
-        db: db.clone(),
-        limits: limits.clone(),
-        identity_key: vec![7; 32],
-        rate: Default::default(),
-        host_address: Default::default(),
-    });
+    let services = Services::for_tests(&db, &limits);
     let cx = Invocation {
         app_id: Arc::from("app-1"),
         version: Arc::from("1.0.0"),
@@ -421,13 +415,7 @@ async fn signature_requests_are_bounded_per_invocation_and_all_log_output_shares
     .await
     .expect("app");
     let limits = Limits::default();
-    let services = Arc::new(Services {
-        db: db.clone(),
-        limits: limits.clone(),
-        identity_key: vec![7; 32],
-        rate: Default::default(),
-        host_address: Default::default(),
-    });
+    let services = Services::for_tests(&db, &limits);
     let mut s = HostState::new(Invocation {
         app_id: Arc::from(app.as_str()),
         version: Arc::from("1.0.0"),

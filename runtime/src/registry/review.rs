@@ -200,13 +200,7 @@ mod tests {
         let limits = Limits::default();
         let engine = Engine::new(&limits, &dir.path().join("compiled")).expect("engine");
         let blobs = BlobStore::open(&dir.path().join("modules")).expect("blobs");
-        let services = Arc::new(Services {
-            db: db.clone(),
-            limits: limits.clone(),
-            identity_key: vec![7; 32],
-            rate: Default::default(),
-            host_address: Default::default(),
-        });
+        let services = Services::for_tests(&db, &limits);
         let sandbox = Arc::new(Sandbox::new(engine, services, blobs.clone()).expect("sandbox"));
         let registry = Registry::new(db.clone(), blobs, sandbox, limits);
         let owner = accounts::create(&db, "Dev", None, "token-hash").await.expect("account");

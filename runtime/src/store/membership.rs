@@ -36,6 +36,11 @@ pub async fn are_contacts(db: &Db, a: &str, b: &str) -> StoreResult<bool> {
 
 /// Makes `account` a member of `chat` (no-op if it is one).
 pub async fn add(db: &Db, chat: &str, account: &str) -> StoreResult<()> {
+    join(db.pool(), chat, account).await
+}
+
+/// Inserts the membership row (no-op if it is there).
+async fn join<'e>(exec: impl sqlx::Executor<'e, Database = sqlx::Any>, chat: &str, account: &str) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO chat_members (chat_id, account_id, joined_at) VALUES ($1, $2, $3) \
          ON CONFLICT (chat_id, account_id) DO NOTHING",
@@ -43,7 +48,7 @@ pub async fn add(db: &Db, chat: &str, account: &str) -> StoreResult<()> {
     .bind(chat)
     .bind(account)
     .bind(now_ms())
-    .execute(db.pool())
+    .execute(exec)
     .await?;
     Ok(())
 }
@@ -75,15 +80,7 @@ pub async fn accept(db: &Db, chat: &str, account: &str) -> StoreResult<bool> {
     if gone.rows_affected() == 0 {
         return Ok(false);
     }
-    sqlx::query(
-        "INSERT INTO chat_members (chat_id, account_id, joined_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (chat_id, account_id) DO NOTHING",
-    )
-    .bind(chat)
-    .bind(account)
-    .bind(now_ms())
-    .execute(&mut *tx)
-    .await?;
+    join(&mut *tx, chat, account).await?;
     tx.commit().await?;
     Ok(true)
 }

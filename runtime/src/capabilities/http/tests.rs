@@ -76,13 +76,7 @@ async fn state(
         max_host_calls_per_invocation: max_host_calls,
         ..Limits::default()
     };
-    let services = Arc::new(Services {
-        db: db.clone(),
-        limits: limits.clone(),
-        identity_key: vec![7; 32],
-        rate: Default::default(),
-        host_address: Default::default(),
-    });
+    let services = Services::for_tests(&db, &limits);
     if let Some(at) = host_address {
         services.host_address.set(at).expect("set once");
     }

@@ -187,6 +187,10 @@ impl Host {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        // Every web app is served from its own origin under this domain.
+        let addr = listener.local_addr()?;
+        let domain = crate::webapps::AppsDomain::new(self.state.limits.apps_domain.as_deref(), addr);
+        self.state.webapps.set_domain(domain);
         let router = api::router(self.state.clone());
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, service).with_graceful_shutdown(shutdown).await?;

@@ -1,9 +1,11 @@
 //! A web app that probes the host: `/whoami` answers with the app-scoped
 //! id, the path, the query, the body's size and every header it received; `/say?text=` posts
 //! into the chat it was opened from; `/loop` spins forever; `/huge`
-//! answers with 8 MiB; `/cookie` tries to set cookies; `/panic` panics.
+//! answers with 8 MiB; `/cookie` tries to set cookies; `/panic` panics;
+//! `/headers?name=value&…` answers with every header it is told to set
+//! (in order, repeats kept).
 
-use miniapp_sdk::web::{Request, Response, WebApp};
+use miniapp_sdk::web::{Request, Response, WebApp, parse_urlencoded};
 use miniapp_sdk::{identity, messaging};
 
 struct Probe;
@@ -46,6 +48,12 @@ impl WebApp for Probe {
                 r
             }
             "/panic" => panic!("the probe panicked on purpose"),
+            "/headers" => {
+                let mut r = Response::text("headers set");
+                r.headers.clear();
+                r.headers.extend(parse_urlencoded(&request.query));
+                r
+            }
             _ => Response::text("not found").with_status(404),
         }
     }

@@ -97,8 +97,8 @@ impl AppsDomain {
     /// `https://apps.example.com`, `apps.localhost:8080`); without one, or
     /// with none given, `apps.localhost:<port>` over `http`. The chat client
     /// is taken to be served from the domain's parent (`example.com`) and,
-    /// when the host listens on loopback, from `127.0.0.1`, `localhost` and
-    /// `[::1]` on its port.
+    /// when the host listens on loopback (or everywhere), from `127.0.0.1`
+    /// and `localhost` on its port.
     pub fn new(setting: Option<&str>, listen: std::net::SocketAddr) -> AppsDomain {
         let port = listen.port();
         let (scheme, domain) = match setting.map(str::trim).filter(|s| !s.is_empty()) {
@@ -113,7 +113,8 @@ impl AppsDomain {
             client_origins.push(format!("{scheme}://{parent}"));
         }
         if listen.ip().is_loopback() || listen.ip().is_unspecified() {
-            for name in ["127.0.0.1", "localhost", "[::1]"] {
+            // (`frame-ancestors` takes no IPv6 literals.)
+            for name in ["127.0.0.1", "localhost"] {
                 let origin = format!("http://{name}:{port}");
                 if !client_origins.contains(&origin) {
                     client_origins.push(origin);

@@ -1,4 +1,4 @@
-//! A web app that probes the host: `/whoami` answers with the app-scoped
+//! A web app that probes the host: `/` is a page saying so; `/whoami` answers with the app-scoped
 //! id, the path, the query, the body's size and every header it received; `/say?text=` posts
 //! into the chat it was opened from; `/loop` spins forever; `/huge`
 //! answers with 8 MiB; `/cookie` tries to set cookies; `/panic` panics;
@@ -13,6 +13,7 @@ struct Probe;
 impl WebApp for Probe {
     fn serve(request: Request) -> Response {
         match request.path.as_str() {
+            "/" => Response::html("<p id=\"probe\">web-probe</p>"),
             "/whoami" => {
                 let me = identity::current_user().unwrap_or_else(|e| format!("error:{}", e.code()));
                 let chat = identity::current_chat().unwrap_or_else(|e| format!("error:{}", e.code()));

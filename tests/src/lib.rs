@@ -676,7 +676,13 @@ impl TestHost {
 
     /// A request for `path` (with its query) on `app`'s origin, sent by
     /// `client` to the host's own address.
-    pub fn app_request(&self, client: &reqwest::Client, method: &str, app: &str, path: &str) -> reqwest::RequestBuilder {
+    pub fn app_request(
+        &self,
+        client: &reqwest::Client,
+        method: &str,
+        app: &str,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("valid method");
         client
             .request(method, format!("{}{path}", self.base))
@@ -689,7 +695,10 @@ impl TestHost {
         let addr = self.base.trim_start_matches("http://");
         let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
         let (mut reader, mut writer) = stream.into_split();
-        let head = format!("{head}\r\nHost: {}\r\nConnection: close\r\n\r\n", self.app_authority(app));
+        let head = format!(
+            "{head}\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.app_authority(app)
+        );
         let writing = tokio::spawn(async move {
             writer.write_all(head.as_bytes()).await?;
             for chunk in chunks {

@@ -104,13 +104,7 @@ async fn launch_tokens_are_one_time_fresh_untampered_and_for_members_only() {
     assert!(page.contains(r#"http-equiv=refresh content="0; url=/""#), "{page}");
     assert!(!page.contains(&token), "{page}");
     let cookie = cookie.expect("session cookie");
-    for attr in [
-        "HttpOnly",
-        "Secure",
-        "SameSite=None",
-        "Partitioned",
-        "Path=/;",
-    ] {
+    for attr in ["HttpOnly", "Secure", "SameSite=None", "Partitioned", "Path=/;"] {
         assert!(cookie.contains(attr), "cookie lacks {attr}: {cookie}");
     }
     // Host-only on the app's own origin.
@@ -238,7 +232,10 @@ async fn a_web_app_sees_only_its_verified_context_and_runs_under_the_bot_limits(
         .to_str()
         .expect("ascii")
         .to_string();
-    assert!(csp.contains("sandbox allow-scripts allow-forms allow-same-origin;"), "{csp}");
+    assert!(
+        csp.contains("sandbox allow-scripts allow-forms allow-same-origin;"),
+        "{csp}"
+    );
     // Framed only by the chat client's origin (not by the app itself, nor
     // by another app).
     let ancestors = csp
@@ -246,10 +243,15 @@ async fn a_web_app_sees_only_its_verified_context_and_runs_under_the_bot_limits(
         .find_map(|d| d.trim().strip_prefix("frame-ancestors "))
         .expect("frame-ancestors");
     assert!(
-        ancestors.split(' ').any(|o| o == format!("http://127.0.0.1:{}", host.port())),
+        ancestors
+            .split(' ')
+            .any(|o| o == format!("http://127.0.0.1:{}", host.port())),
         "{csp}"
     );
-    assert!(!csp.contains("frame-ancestors 'self'") && !csp.contains("apps.localhost"), "{csp}");
+    assert!(
+        !csp.contains("frame-ancestors 'self'") && !csp.contains("apps.localhost"),
+        "{csp}"
+    );
     let text = resp.text().await.expect("body");
     assert!(text.contains("path=/whoami\n") && text.contains("query=x=1"), "{text}");
     let user = text.lines().find_map(|l| l.strip_prefix("user=")).expect("user line");
@@ -297,10 +299,7 @@ async fn a_web_app_sees_only_its_verified_context_and_runs_under_the_bot_limits(
     // the app's log; the host and the app carry on. The user gets only a
     // reference; the app's log line carries the same reference and the
     // detail (the panic message, the CPU limit).
-    for (path, needle) in [
-        ("/loop", "invocation exceeded its"),
-        ("/panic", "guest trapped"),
-    ] {
+    for (path, needle) in [("/loop", "invocation exceeded its"), ("/panic", "guest trapped")] {
         let resp = get_with(&host, app, path, &cookie).await;
         assert_eq!(resp.status(), StatusCode::BAD_GATEWAY, "{path}");
         let body: Value = resp.json().await.expect("error JSON");
@@ -320,7 +319,10 @@ async fn a_web_app_sees_only_its_verified_context_and_runs_under_the_bot_limits(
             .iter()
             .find(|l| l["message"].as_str().unwrap_or_default().contains(&reference))
             .expect("the referenced line");
-        assert!(line["message"].as_str().unwrap_or_default().contains(needle), "{path}: {line}");
+        assert!(
+            line["message"].as_str().unwrap_or_default().contains(needle),
+            "{path}: {line}"
+        );
         // A browser's frame gets the same as a page.
         let resp = host
             .app_request(&client(), "GET", app, path)
@@ -332,7 +334,10 @@ async fn a_web_app_sees_only_its_verified_context_and_runs_under_the_bot_limits(
             .expect("host answers");
         assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
         let page = resp.text().await.unwrap_or_default();
-        assert!(page.contains("reference ") && !page.contains("panicked"), "{path}: {page}");
+        assert!(
+            page.contains("reference ") && !page.contains("panicked"),
+            "{path}: {page}"
+        );
         let resp = get_with(&host, app, "/whoami", &cookie).await;
         assert_eq!(resp.status(), StatusCode::OK, "the app stopped answering after {path}");
     }
@@ -386,9 +391,7 @@ async fn a_web_app_sees_only_its_verified_context_and_runs_under_the_bot_limits(
     let answer = host
         .raw_app_request(
             app,
-            &format!(
-                "POST /say?text=streamed+too+big HTTP/1.1\r\nCookie: {cookie}\r\nTransfer-Encoding: chunked"
-            ),
+            &format!("POST /say?text=streamed+too+big HTTP/1.1\r\nCookie: {cookie}\r\nTransfer-Encoding: chunked"),
             chunks,
         )
         .await;
@@ -555,7 +558,10 @@ async fn only_allow_listed_response_headers_reach_the_browser() {
     }
     // The host's own security headers stand.
     let csp = got[CONTENT_SECURITY_POLICY].to_str().expect("ascii");
-    assert!(csp.starts_with("sandbox allow-scripts allow-forms allow-same-origin;"), "{csp}");
+    assert!(
+        csp.starts_with("sandbox allow-scripts allow-forms allow-same-origin;"),
+        "{csp}"
+    );
     assert!(got.get(SET_COOKIE).is_none(), "{got:?}");
 
     // Off-site Location and Refresh are dropped; ones into the app's own

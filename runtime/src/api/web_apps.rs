@@ -219,20 +219,30 @@ fn protect(state: &AppState, headers: &mut HeaderMap) {
 /// chat client's cross-site origin along, and those are refused.
 fn exchanged(state: &AppState, session_token: &str, path: &str, query: &str) -> ApiResult<Response> {
     let path = format!("/{}", path.trim_start_matches(['/', '\\']));
-    let target = if query.is_empty() { path } else { format!("{path}?{query}") };
+    let target = if query.is_empty() {
+        path
+    } else {
+        format!("{path}?{query}")
+    };
     let target = escape_html(&target);
     let page = format!(
         "<!doctype html><meta charset=utf-8><meta http-equiv=refresh content=\"0; url={target}\">\
          <title>Opening…</title><a href=\"{target}\">Open the app</a>"
     );
-    let mut response = (StatusCode::OK, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response();
+    let mut response = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        page,
+    )
+        .into_response();
     let max_age = state.limits.web_session_ttl.as_secs();
     // Host-only (no Domain) on the app's own origin. `SameSite=None` because
     // the app's frame is cross-site to the chat client that frames it;
     // `Partitioned` so it is sent only under the chat client as top-level
     // site, and stays allowed where third-party cookies are blocked.
-    let set_cookie =
-        format!("{SESSION_COOKIE}={session_token}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=None; Partitioned");
+    let set_cookie = format!(
+        "{SESSION_COOKIE}={session_token}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=None; Partitioned"
+    );
     let value = HeaderValue::from_str(&set_cookie).map_err(ApiError::internal)?;
     let headers = response.headers_mut();
     headers.insert(header::SET_COOKIE, value);
@@ -252,7 +262,12 @@ fn failed(state: &AppState, wants_page: bool, error: WebError) -> Response {
         "<!doctype html><meta charset=utf-8><title>The app failed</title><p>{}</p>",
         escape_html(&message)
     );
-    let mut response = (StatusCode::BAD_GATEWAY, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response();
+    let mut response = (
+        StatusCode::BAD_GATEWAY,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        page,
+    )
+        .into_response();
     protect(state, response.headers_mut());
     response.extensions_mut().insert(AppResponse);
     response

@@ -103,7 +103,10 @@ impl AppsDomain {
         let port = listen.port();
         let (scheme, domain) = match setting.map(str::trim).filter(|s| !s.is_empty()) {
             Some(s) => match s.split_once("://") {
-                Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest.trim_end_matches('/').to_ascii_lowercase()),
+                Some((scheme, rest)) => (
+                    scheme.to_ascii_lowercase(),
+                    rest.trim_end_matches('/').to_ascii_lowercase(),
+                ),
                 None => ("http".to_string(), s.trim_end_matches('/').to_ascii_lowercase()),
             },
             None => ("http".to_string(), format!("apps.localhost:{port}")),

@@ -384,6 +384,48 @@ mod tests {
     }
 
     #[test]
+    fn only_same_origin_locations_and_refreshes_pass() {
+        for ok in ["/status?id=1", "status", "?a=1", "#top", "./x/y", "/a:b"] {
+            assert!(same_origin_relative(ok), "{ok}");
+        }
+        for bad in [
+            "http://evil.example/",
+            "//evil.example",
+            "/\\evil.example",
+            "javascript:alert(1)",
+            "https:evil.example",
+            "/a\nb",
+        ] {
+            assert!(!same_origin_relative(bad), "{bad}");
+        }
+        assert!(same_origin_refresh("5"));
+        assert!(same_origin_refresh("0; url=/next"));
+        assert!(same_origin_refresh("0;URL='next'"));
+        assert!(!same_origin_refresh("0; url=http://evil.example/"));
+        assert!(!same_origin_refresh("0; //evil.example"));
+    }
+
+    #[test]
+    fn apps_are_found_by_their_host() {
+        let domain = crate::webapps::AppsDomain::new(None, "127.0.0.1:8080".parse().expect("addr"));
+        assert_eq!(domain.origin_of("abc"), "http://abc.apps.localhost:8080");
+        assert_eq!(domain.app_of_host("ABC.apps.localhost:8080").as_deref(), Some("abc"));
+        for other in [
+            "apps.localhost:8080",
+            "a.b.apps.localhost:8080",
+            "abc.apps.localhost:9090",
+            "127.0.0.1:8080",
+        ] {
+            assert_eq!(domain.app_of_host(other), None, "{other}");
+        }
+        assert!(domain.client_origins.contains(&"http://127.0.0.1:8080".to_string()));
+        let public =
+            crate::webapps::AppsDomain::new(Some("https://apps.example.com"), "0.0.0.0:443".parse().expect("addr"));
+        assert_eq!(public.origin_of("abc"), "https://abc.apps.example.com");
+        assert_eq!(public.client_origins[0], "https://example.com");
+    }
+
+    #[test]
     fn cookies_are_found_by_exact_name() {
         let mut headers = HeaderMap::new();
         headers.insert(

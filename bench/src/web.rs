@@ -111,10 +111,17 @@ pub(crate) async fn run(
     let url = launch["url"]
         .as_str()
         .ok_or_else(|| anyhow::anyhow!("launch failed: {launch}"))?;
+    // The app lives on its own origin (`{app}.apps.localhost:<port>`),
+    // reached here through the host's address with that Host.
+    let path = url
+        .split_once(&host.app_authority(&app))
+        .map(|(_, path)| path.to_string())
+        .ok_or_else(|| anyhow::anyhow!("the launch URL is not on the app's origin: {url}"))?;
     let resp = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?
-        .get(format!("{}{url}", host.base))
+        .get(format!("{}{path}", host.base))
+        .header("host", host.app_authority(&app))
         .send()
         .await?;
     let cookie = resp
@@ -124,8 +131,11 @@ pub(crate) async fn run(
         .and_then(|v| v.split(';').next())
         .ok_or_else(|| anyhow::anyhow!("no session cookie"))?
         .to_string();
-    let ours_url = format!("{}/apps/{app}/", host.base);
-    let headers = vec![format!("cookie: {cookie}")];
+    let ours_url = format!("{}/", host.base);
+    let headers = vec![
+        format!("cookie: {cookie}"),
+        format!("host: {}", host.app_authority(&app)),
+    ];
 
     // `wasmtime serve` on the very same component.
     let port = free_port()?;

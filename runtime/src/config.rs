@@ -89,6 +89,11 @@ pub struct Limits {
     pub launch_token_ttl: Duration,
     /// How long a web app's session lasts.
     pub web_session_ttl: Duration,
+    /// The domain every web app gets its own origin under, `{app}.{domain}`
+    /// (`--apps-domain`, e.g. `apps.example.com` or `https://apps.example.com`);
+    /// `None` means `apps.localhost:<port>` over `http`, which browsers
+    /// resolve to loopback without DNS.
+    pub apps_domain: Option<String>,
 }
 
 impl Default for Limits {
@@ -134,6 +139,7 @@ impl Default for Limits {
             invoice_ttl: Duration::from_secs(24 * 60 * 60),
             launch_token_ttl: Duration::from_secs(5 * 60),
             web_session_ttl: Duration::from_secs(60 * 60),
+            apps_domain: None,
         }
     }
 }

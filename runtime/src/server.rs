@@ -188,6 +188,10 @@ impl Host {
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        // Every web app is served from its own origin under this domain.
+        let addr = listener.local_addr()?;
+        let domain = crate::webapps::AppsDomain::new(self.state.limits.apps_domain.as_deref(), addr);
+        self.state.webapps.set_domain(domain);
         let router = api::router(self.state.clone());
         let limits = &self.state.limits;
         let bounds = crate::listener::ConnectionBounds {

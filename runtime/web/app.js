@@ -987,9 +987,13 @@ async function launchApp(app) {
   try {
     const res = await api('POST', `/v1/chats/${encodeURIComponent(state.chatId)}/apps/${encodeURIComponent(app.id)}/launch`);
     if (seq !== state.chatSeq) return;
+    // Every app has an origin of its own, `{app}.{apps domain}`: never this
+    // page's origin, and never another app's.
     const url = new URL(res.url, location.origin);
-    if (url.origin !== location.origin) throw new Error(`the host gave an address on another origin (${url.origin})`);
-    openAppPanel(app, url.pathname + url.search + url.hash);
+    if (url.origin === location.origin || !url.hostname.startsWith(`${app.id.toLowerCase()}.`) || !/^https?:$/.test(url.protocol)) {
+      throw new Error(`the host gave an address that is not the app's own origin (${url.origin})`);
+    }
+    openAppPanel(app, url.href);
   } catch (e) {
     report(e, `Opening ${app.name}`);
   }
@@ -997,9 +1001,10 @@ async function launchApp(app) {
 
 function openAppPanel(app, src) {
   const frame = document.createElement('iframe');
-  // An opaque origin: the app's page can run scripts and submit forms but
-  // can read nothing of this page (never allow-same-origin).
-  frame.setAttribute('sandbox', 'allow-scripts allow-forms');
+  // The app's page runs on its own origin (so it can read nothing of this
+  // page, nor of any other app); the sandbox still keeps it from opening
+  // popups, navigating this page, or showing dialogs.
+  frame.setAttribute('sandbox', 'allow-scripts allow-forms allow-same-origin');
   frame.setAttribute('referrerpolicy', 'no-referrer');
   frame.setAttribute('title', `${app.name} (mini-app)`);
   frame.dataset.testid = 'app-frame';

@@ -5,7 +5,8 @@
 //   OUT_DIR          where PNG screenshots go (default ./screenshots)
 //   GOV_APP          app id of the approved gov-services web app (user scenario)
 //   PENDING_APP      app id with a version waiting for review (operator scenario)
-//   SCENARIO         user | operator (default: both)
+//   PROBE_APP        app id of the approved web-probe web app (isolation scenario)
+//   SCENARIO         user | operator | isolation | all (default: all)
 //   CHROMIUM         browser binary (default /usr/bin/chromium)
 //
 // Exits 0 when every step passed and no page or frame threw an uncaught
@@ -22,16 +23,19 @@ const OPERATOR_TOKEN = process.env.OPERATOR_TOKEN || '';
 const OUT_DIR = process.env.OUT_DIR || path.resolve('screenshots');
 const GOV_APP = process.env.GOV_APP || '';
 const PENDING_APP = process.env.PENDING_APP || '';
-const SCENARIO = process.env.SCENARIO || 'both';
+const PROBE_APP = process.env.PROBE_APP || '';
+const SCENARIO = process.env.SCENARIO || 'all';
 const WAIT = 20_000; // every expectation waits at most this long
 
-if (!['user', 'operator', 'both'].includes(SCENARIO)) fail(`SCENARIO must be user or operator (got ${SCENARIO})`);
-const runUser = SCENARIO !== 'operator';
-const runOperator = SCENARIO !== 'user';
+if (!['user', 'operator', 'isolation', 'all'].includes(SCENARIO)) fail(`SCENARIO must be user, operator, isolation or all (got ${SCENARIO})`);
+const runUser = SCENARIO === 'user' || SCENARIO === 'all';
+const runOperator = SCENARIO === 'operator' || SCENARIO === 'all';
+const runIsolation = SCENARIO === 'isolation' || SCENARIO === 'all';
 const missing = [
   ['OPERATOR_TOKEN', OPERATOR_TOKEN, true],
-  ['GOV_APP', GOV_APP, runUser],
+  ['GOV_APP', GOV_APP, runUser || runIsolation],
   ['PENDING_APP', PENDING_APP, runOperator],
+  ['PROBE_APP', PROBE_APP, runIsolation],
 ].filter(([, value, needed]) => needed && !value).map(([name]) => name);
 if (missing.length) fail(`missing environment: ${missing.join(', ')}`);
 fs.mkdirSync(OUT_DIR, { recursive: true });
@@ -45,6 +49,7 @@ function fail(message) {
 const SCREENS = [
   'signed-up', 'chat-timeline', 'app-panel', 'booking-form', 'signature-dialog',
   'pay-dialog', 'confirmation-in-chat', 'operator-review', 'after-approval',
+  'isolation-attacker', 'isolation-victim',
 ];
 async function shot(page, name) {
   const n = SCREENS.indexOf(name) + 1;
@@ -98,6 +103,11 @@ async function until(what, fn) {
     }
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/** The origin every web app is served from: `{app}.apps.localhost:<port>`. */
+function appOrigin(app) {
+  return `http://${app}.apps.localhost:${new URL(BASE).port}`;
 }
 
 async function visible(locator, what) {
@@ -193,14 +203,19 @@ async function userScenario(browser) {
       await page.locator(`[data-testid="open-app-button"][data-app-id="${GOV_APP}"]`).click();
       const iframe = await visible(page.getByTestId('app-frame'), 'the app panel iframe');
       const sandbox = await iframe.getAttribute('sandbox');
-      if (!sandbox || sandbox.includes('allow-same-origin')) throw new Error(`unsafe sandbox on the app frame: ${sandbox}`);
+      // Sandboxed: scripts and forms, on the app's own origin; no popups,
+      // no navigating the client, no dialogs.
+      const flags = (sandbox || '').split(/\s+/).filter(Boolean).sort().join(' ');
+      if (sandbox === null || flags !== 'allow-forms allow-same-origin allow-scripts') throw new Error(`unexpected sandbox on the app frame: ${sandbox}`);
+      const src = await iframe.getAttribute('src');
+      if (!src.startsWith(`${appOrigin(GOV_APP)}/`)) throw new Error(`the app frame is not on the app's own origin: ${src}`);
       frame = page.frameLocator('[data-testid="app-frame"]');
       await visible(frame.locator('#book'), 'the booking form #book inside the app');
       await shot(page, 'app-panel');
     });
 
-    await step('the app page can read neither the client nor its own cookie', async () => {
-      const appFrame = page.frames().find((f) => f.url().includes(`/apps/${GOV_APP}/`));
+    await step('the app page runs on its own origin and can read neither the client nor its own cookie', async () => {
+      const appFrame = page.frames().find((f) => f.url().startsWith(appOrigin(GOV_APP)));
       if (!appFrame) throw new Error('the app frame is not loaded');
       const probe = await appFrame.evaluate(() => {
         const tryRead = (read) => { try { return `read:${String(read()).slice(0, 40)}`; } catch (e) { return 'blocked'; } };
@@ -212,10 +227,11 @@ async function userScenario(browser) {
           origin: window.origin,
         };
       });
-      for (const key of ['parent', 'top', 'storage', 'cookie']) {
+      for (const key of ['parent', 'top', 'cookie']) {
         if (probe[key] !== 'blocked' && probe[key] !== 'read:') throw new Error(`the sandboxed app could read ${key}: ${JSON.stringify(probe)}`);
       }
-      if (probe.origin !== 'null') throw new Error(`the app page is not in an opaque origin: ${probe.origin}`);
+      // Its own storage is its own origin's (partitioned under the client).
+      if (probe.origin !== appOrigin(GOV_APP)) throw new Error(`the app page is not on its own origin: ${probe.origin}`);
     });
 
     await step('fill in and submit the booking form', async () => {
@@ -312,6 +328,110 @@ async function operatorScenario(browser) {
   }
 }
 
+// ------------------------------------------------------- isolation flow
+
+// Two web apps in one chat: gov-services (the attacker, A) and web-probe
+// (the victim, B, whose `/say?text=` posts into the chat as B). With B's
+// session live in the browser, A's page tries to make B act by a form
+// post, a form GET, a fetch, an image and a navigation of its own frame.
+// None of it may reach B: the chat must not gain a message from B. The
+// context bypasses CSP, so it is the host's own checks (origin, session)
+// that are tested, not only the app CSP's form-action/connect-src/img-src.
+async function isolationScenario(browser) {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 860 }, bypassCSP: true });
+  context.setDefaultTimeout(WAIT);
+  const page = await context.newPage();
+  watch(page, 'isolation');
+  try {
+    let user;
+    let chat;
+    await step('set up a chat with two web apps (API)', async () => {
+      const res = await fetch(`${BASE}/v1/accounts`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Isolation User' }),
+      });
+      if (!res.ok) throw new Error(`sign-up answered ${res.status}`);
+      user = await res.json();
+      chat = (await api('POST', '/v1/chats', user.token, { title: 'Two apps' })).id;
+      for (const app of [GOV_APP, PROBE_APP]) await api('POST', `/v1/chats/${chat}/apps`, user.token, { app });
+      await page.goto(`${BASE}/`);
+      await (await visible(page.getByTestId('signin-token'), 'the sign-in form')).fill(user.token);
+      await page.getByTestId('signin-submit').click();
+      await (await visible(page.locator(`[data-testid="chat-item"][data-chat-id="${chat}"]`), 'the chat')).click();
+      await until('the live connection', async () => (await page.getByTestId('ws-state').getAttribute('data-state')) === 'live');
+    });
+
+    const fromB = async () => (await api('GET', `/v1/chats/${chat}/messages`, user.token)).messages
+      .filter((m) => m.sender === PROBE_APP).map((m) => m.text);
+    const frameOf = (app) => page.frames().find((f) => f.url().startsWith(appOrigin(app)));
+
+    await step('open the victim (web-probe) so its session is live; it acts when it asks', async () => {
+      await page.locator(`[data-testid="open-app-button"][data-app-id="${PROBE_APP}"]`).click();
+      const b = await until('the web-probe frame on its own origin', async () => frameOf(PROBE_APP));
+      await until('web-probe to answer', async () => /web-probe/.test(await b.evaluate(() => document.body.innerText)));
+      // B's own page can make B act (same origin, its own session).
+      const own = await b.evaluate(async () => (await fetch('/say?text=b-itself', { method: 'POST' })).status);
+      if (own !== 200) throw new Error(`web-probe's own request answered ${own}`);
+      await until('the message B sent itself', async () => (await fromB()).includes('b-itself'));
+      await shot(page, 'isolation-victim');
+    });
+
+    await step('open the attacker (gov-services) in the panel', async () => {
+      await page.locator(`[data-testid="open-app-button"][data-app-id="${GOV_APP}"]`).click();
+      await visible(page.frameLocator('[data-testid="app-frame"]').locator('#book'), 'the booking form inside gov-services');
+    });
+
+    await step('A cannot make B act: fetch, image, form post, form GET, navigation', async () => {
+      const b = appOrigin(PROBE_APP);
+      const attempts = ['fetch', 'fetch-post', 'image', 'form-post', 'form-get', 'navigation'];
+      const a = await until('the gov-services frame', async () => frameOf(GOV_APP));
+      // The refusals show up as failed loads in the console: expected here.
+      const errorsBefore = pageErrors.length;
+      await a.evaluate(async (target) => {
+        const say = (how) => `${target}/say?text=pwned-by-${how}`;
+        await fetch(say('fetch'), { credentials: 'include', mode: 'no-cors' }).catch(() => {});
+        await fetch(say('fetch-post'), { method: 'POST', credentials: 'include', mode: 'no-cors' }).catch(() => {});
+        await new Promise((done) => { const img = new Image(); img.onload = done; img.onerror = done; img.src = say('image'); });
+        for (const [how, method] of [['form-post', 'POST'], ['form-get', 'GET']]) {
+          const sink = document.createElement('iframe');
+          sink.name = `sink-${how}`;
+          document.body.append(sink);
+          const loaded = new Promise((done) => { sink.onload = done; });
+          const form = document.createElement('form');
+          form.method = method;
+          form.action = method === 'GET' ? `${target}/say` : say(how);
+          form.target = sink.name;
+          const text = document.createElement('input');
+          text.name = 'text';
+          text.value = `pwned-by-${how}`;
+          form.append(text);
+          document.body.append(form);
+          form.submit();
+          await Promise.race([loaded, new Promise((done) => setTimeout(done, 5000))]);
+        }
+      }, b);
+      // Last, A navigates its own frame to B.
+      await a.evaluate((url) => { window.location.href = url; }, `${b}/say?text=pwned-by-navigation`);
+      const answer = await until('the navigated frame to load', async () => {
+        const f = page.frames().find((x) => x.url().includes('pwned-by-navigation'));
+        const text = f && (await f.evaluate(() => document.body.innerText));
+        return text && text.trim();
+      });
+      // Every attempt has had its answer; B said nothing for any of them.
+      const said = await fromB();
+      const leaked = attempts.filter((how) => said.includes(`pwned-by-${how}`));
+      if (leaked.length) throw new Error(`A made B act by: ${leaked.join(', ')} (B said ${JSON.stringify(said)})`);
+      if (!/cross_origin_request/.test(answer)) throw new Error(`the navigation was not refused as cross-origin: ${answer}`);
+      await shot(page, 'isolation-attacker');
+      pageErrors.length = errorsBefore;
+    });
+  } catch (e) {
+    await failWith(page, 'isolation', e);
+  } finally {
+    pageErrors.length = 0;
+    await context.close();
+  }
+}
+
 // ------------------------------------------------------------------ main
 
 let failed = false;
@@ -342,6 +462,7 @@ const browser = await chromium.launch({
 try {
   if (runUser) await userScenario(browser);
   if (runOperator) await operatorScenario(browser);
+  if (runIsolation) await isolationScenario(browser);
 } finally {
   await browser.close();
 }

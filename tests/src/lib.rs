@@ -689,3 +689,74 @@ impl TestHost {
         Some((status, serde_json::from_str(json).unwrap_or(Value::Null)))
     }
 }
+
+/// Web apps live on origins of their own, `{app}.apps.localhost:<port>`;
+/// these reach one through the host's loopback address with that `Host`,
+/// so tests need no resolver for `*.localhost`.
+impl TestHost {
+    /// The host's port.
+    pub fn port(&self) -> u16 {
+        self.base
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the host's address has a port")
+    }
+
+    /// `{app}.apps.localhost:<port>`: the `Host` of `app`'s origin.
+    pub fn app_authority(&self, app: &str) -> String {
+        format!("{app}.apps.localhost:{}", self.port())
+    }
+
+    /// `http://{app}.apps.localhost:<port>`: `app`'s origin.
+    pub fn app_origin(&self, app: &str) -> String {
+        format!("http://{}", self.app_authority(app))
+    }
+
+    /// A request for `path` (with its query) on `app`'s origin, sent by
+    /// `client` to the host's own address.
+    pub fn app_request(
+        &self,
+        client: &reqwest::Client,
+        method: &str,
+        app: &str,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("valid method");
+        client
+            .request(method, format!("{}{path}", self.base))
+            .header(reqwest::header::HOST, self.app_authority(app))
+    }
+
+    /// [`TestHost::raw_request`] to `app`'s origin.
+    pub async fn raw_app_request(&self, app: &str, head: &str, chunks: Vec<Vec<u8>>) -> Option<(StatusCode, Value)> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.base.trim_start_matches("http://");
+        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let (mut reader, mut writer) = stream.into_split();
+        let head = format!(
+            "{head}\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.app_authority(app)
+        );
+        let writing = tokio::spawn(async move {
+            writer.write_all(head.as_bytes()).await?;
+            for chunk in chunks {
+                writer.write_all(&chunk).await?;
+            }
+            std::io::Result::Ok(writer)
+        });
+        let mut raw = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(30), reader.read_to_end(&mut raw)).await;
+        writing.abort();
+        assert!(read.is_ok(), "no answer within 30 s");
+        let text = String::from_utf8_lossy(&raw);
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse::<u16>().ok())
+            .and_then(|c| StatusCode::from_u16(c).ok())?;
+        let body = text.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let json = body.lines().find(|l| l.starts_with('{')).unwrap_or_default();
+        Some((status, serde_json::from_str(json).unwrap_or(Value::Null)))
+    }
+}

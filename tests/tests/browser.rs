@@ -2,7 +2,9 @@
 //! driven by `playwright-core` from `tests/browser/`): a user signs up,
 //! opens a chat, sends a message, adds and launches gov-services, books,
 //! signs and pays, and sees the confirmation in the chat; an operator
-//! approves an app on the operator page. Screenshots of each key screen go
+//! approves an app on the operator page; and with two web apps in one chat,
+//! one app's page cannot make the other act for the user (form, navigation,
+//! fetch, image). Screenshots of each key screen go
 //! to `target/tmp/browser/`. The set-up installs Chromium (apt) and
 //! playwright-core (npm) when they are missing; nothing is downloaded by
 //! Playwright itself.
@@ -51,6 +53,9 @@ async fn a_user_books_signs_and_pays_in_the_browser_and_an_operator_approves_an_
             None,
         )
         .await;
+    let probe = host
+        .publish_approved(&dev, &manifest_of(guests::WEB_PROBE_DIR), guests::WEB_PROBE_WASM, None)
+        .await;
     let wasm = std::fs::read(guests::POLL_BOT_WASM).expect("poll-bot built");
     let (status, pending) = host.publish(&dev, &manifest_of(guests::POLL_BOT_DIR), wasm).await;
     assert_eq!(status, StatusCode::CREATED, "{pending}");
@@ -66,6 +71,7 @@ async fn a_user_books_signs_and_pays_in_the_browser_and_an_operator_approves_an_
         .env("OUT_DIR", &out)
         .env("GOV_APP", &gov)
         .env("PENDING_APP", &pending_app)
+        .env("PROBE_APP", &probe)
         .env("CHROMIUM", &chromium)
         .output()
         .await

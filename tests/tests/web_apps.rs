@@ -28,10 +28,20 @@ async fn launch(host: &TestHost, user: &User, chat: &str, app: &str) -> (StatusC
     .await
 }
 
-/// Opens a launch URL; returns the status, the `Set-Cookie` header and the body.
+/// Opens a launch URL (on the app's own origin, reached through the host's
+/// address with that `Host`); returns the status, the `Set-Cookie` header
+/// and the body.
 async fn open(host: &TestHost, url: &str) -> (StatusCode, Option<String>, String) {
+    let parsed = reqwest::Url::parse(url).expect("an absolute launch URL");
+    let authority = format!(
+        "{}:{}",
+        parsed.host_str().expect("a host"),
+        parsed.port().expect("a port")
+    );
+    let path = &url[url.find(&authority).expect("authority in the URL") + authority.len()..];
     let resp = client()
-        .get(format!("{}{url}", host.base))
+        .get(format!("{}{path}", host.base))
+        .header("host", authority)
         .send()
         .await
         .expect("host answers");
@@ -48,7 +58,7 @@ async fn session(host: &TestHost, user: &User, chat: &str, app: &str) -> String 
     let (status, body) = launch(host, user, chat, app).await;
     assert_eq!(status, StatusCode::CREATED, "launch failed: {body}");
     let (status, cookie, text) = open(host, body["url"].as_str().expect("url")).await;
-    assert_eq!(status, StatusCode::SEE_OTHER, "exchange failed: {text}");
+    assert_eq!(status, StatusCode::OK, "exchange failed: {text}");
     let cookie = cookie.expect("a session cookie");
     cookie.split(';').next().expect("name=value").to_string()
 }
@@ -60,9 +70,9 @@ fn claims_of(token: &str) -> LaunchClaims {
     serde_json::from_slice(&json).expect("claims JSON")
 }
 
-async fn get_with(host: &TestHost, path: &str, cookie: &str) -> reqwest::Response {
-    client()
-        .get(format!("{}{path}", host.base))
+/// `GET path` on `app`'s origin with `cookie`.
+async fn get_with(host: &TestHost, app: &str, path: &str, cookie: &str) -> reqwest::Response {
+    host.app_request(&client(), "GET", app, path)
         .header("cookie", cookie)
         .send()
         .await
@@ -84,22 +94,21 @@ async fn launch_tokens_are_one_time_fresh_untampered_and_for_members_only() {
     let token = launched["token"].as_str().expect("token").to_string();
     let url = launched["url"].as_str().expect("url").to_string();
     assert!(
-        url.starts_with(&format!("/apps/{app}/")) && url.contains(&token),
+        url.starts_with(&format!("http://{app}.apps.localhost:{}/?launch=", host.port())) && url.contains(&token),
         "{url}"
     );
     assert!(launched["expires_at"].as_i64().is_some());
-    let (status, cookie, _) = open(&host, &url).await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, cookie, page) = open(&host, &url).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    // The page sends the frame on to the app without the token.
+    assert!(page.contains(r#"http-equiv=refresh content="0; url=/""#), "{page}");
+    assert!(!page.contains(&token), "{page}");
     let cookie = cookie.expect("session cookie");
-    for attr in [
-        "HttpOnly",
-        "Secure",
-        "SameSite=None",
-        "Partitioned",
-        &format!("Path=/apps/{app}/"),
-    ] {
+    for attr in ["HttpOnly", "Secure", "SameSite=None", "Partitioned", "Path=/;"] {
         assert!(cookie.contains(attr), "cookie lacks {attr}: {cookie}");
     }
+    // Host-only on the app's own origin.
+    assert!(!cookie.to_lowercase().contains("domain="), "{cookie}");
 
     // The same token again is a replay.
     let (status, _, body) = open(&host, &url).await;
@@ -112,12 +121,12 @@ async fn launch_tokens_are_one_time_fresh_untampered_and_for_members_only() {
     let mut tampered: Vec<char> = fresh.chars().collect();
     tampered[5] = if tampered[5] == 'A' { 'B' } else { 'A' };
     let tampered: String = tampered.into_iter().collect();
-    let (status, _, body) = open(&host, &format!("/apps/{app}/?launch={tampered}")).await;
+    let (status, _, body) = open(&host, &format!("{}/?launch={tampered}", host.app_origin(app))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert!(body.contains("invalid_launch_token"), "{body}");
     // Garbage.
     for bad in ["garbage", "v1.e30.AAAA", ""] {
-        let (status, _, body) = open(&host, &format!("/apps/{app}/?launch={bad}")).await;
+        let (status, _, body) = open(&host, &format!("{}/?launch={bad}", host.app_origin(app))).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{bad:?}: {body}");
     }
     // A foreign token: well-formed and fresh (the same claims as a token
@@ -125,7 +134,7 @@ async fn launch_tokens_are_one_time_fresh_untampered_and_for_members_only() {
     // key. Refused for its signature, not for its age.
     let claims = claims_of(&fresh);
     let foreign = launch::sign(b"another host's launch key", &claims);
-    let (status, _, body) = open(&host, &format!("/apps/{app}/?launch={foreign}")).await;
+    let (status, _, body) = open(&host, &format!("{}/?launch={foreign}", host.app_origin(app))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert!(
         body.contains("invalid_launch_token") && body.contains("signature is invalid"),
@@ -133,9 +142,9 @@ async fn launch_tokens_are_one_time_fresh_untampered_and_for_members_only() {
     );
 
     // No token and no cookie; a forged cookie.
-    let (status, _, body) = open(&host, &format!("/apps/{app}/whoami")).await;
+    let (status, _, body) = open(&host, &format!("{}/whoami", host.app_origin(app))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
-    let resp = get_with(&host, &format!("/apps/{app}/whoami"), "miniapp_session=forged").await;
+    let resp = get_with(&host, app, "/whoami", "miniapp_session=forged").await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 
     // A token for this app does not open another app.
@@ -151,12 +160,12 @@ async fn launch_tokens_are_one_time_fresh_untampered_and_for_members_only() {
     // Launched now, so it is fresh, valid and unused: refused for its app only.
     let (_, for_app) = launch(&host, alice, chat, app).await;
     let for_app = for_app["token"].as_str().expect("token").to_string();
-    let (status, _, body) = open(&host, &format!("/apps/{other}/?launch={for_app}")).await;
+    let (status, _, body) = open(&host, &format!("{}/?launch={for_app}", host.app_origin(&other))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert!(body.contains("the launch token is for another app"), "{body}");
     // ...and it still opens its own app.
-    let (status, _, body) = open(&host, &format!("/apps/{app}/?launch={for_app}")).await;
-    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let (status, _, body) = open(&host, &format!("{}/?launch={for_app}", host.app_origin(app))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 
     // Expiry, on the host's clock: a token opens until its 5 minutes are
     // up, and not a millisecond after.
@@ -164,7 +173,7 @@ async fn launch_tokens_are_one_time_fresh_untampered_and_for_members_only() {
     let (_, old) = launch(&host, alice, chat, app).await;
     host.advance_clock(5 * 60 * 1000 - 10_000).await;
     let (status, _, body) = open(&host, young["url"].as_str().expect("url")).await;
-    assert_eq!(status, StatusCode::SEE_OTHER, "a token inside its lifetime: {body}");
+    assert_eq!(status, StatusCode::OK, "a token inside its lifetime: {body}");
     host.advance_clock(11_000).await;
     let (status, _, body) = open(&host, old["url"].as_str().expect("url")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
@@ -207,8 +216,8 @@ async fn a_web_app_sees_only_its_verified_context_and_runs_under_the_bot_limits(
     // The app sees its own path, an app-scoped id, and no credentials, though
     // the request carries the session cookie, another cookie and Alice's API
     // token in an Authorization header.
-    let resp = client()
-        .get(format!("{}/apps/{app}/whoami?x=1", host.base))
+    let resp = host
+        .app_request(&client(), "GET", app, "/whoami?x=1")
         .header("cookie", format!("{cookie}; other=1"))
         .bearer_auth(&alice.token)
         .header("x-probe", "reaches-the-app")
@@ -223,9 +232,26 @@ async fn a_web_app_sees_only_its_verified_context_and_runs_under_the_bot_limits(
         .to_str()
         .expect("ascii")
         .to_string();
-    assert!(csp.contains("sandbox allow-scripts allow-forms"), "{csp}");
-    assert!(!csp.contains("allow-same-origin"), "{csp}");
-    assert!(csp.contains("frame-ancestors 'self'"), "{csp}");
+    assert!(
+        csp.contains("sandbox allow-scripts allow-forms allow-same-origin;"),
+        "{csp}"
+    );
+    // Framed only by the chat client's origin (not by the app itself, nor
+    // by another app).
+    let ancestors = csp
+        .split(';')
+        .find_map(|d| d.trim().strip_prefix("frame-ancestors "))
+        .expect("frame-ancestors");
+    assert!(
+        ancestors
+            .split(' ')
+            .any(|o| o == format!("http://127.0.0.1:{}", host.port())),
+        "{csp}"
+    );
+    assert!(
+        !csp.contains("frame-ancestors 'self'") && !csp.contains("apps.localhost"),
+        "{csp}"
+    );
     let text = resp.text().await.expect("body");
     assert!(text.contains("path=/whoami\n") && text.contains("query=x=1"), "{text}");
     let user = text.lines().find_map(|l| l.strip_prefix("user=")).expect("user line");
@@ -250,7 +276,7 @@ async fn a_web_app_sees_only_its_verified_context_and_runs_under_the_bot_limits(
     assert!(text.contains(&format!("chat={chat}\n")), "{text}");
 
     // Messages it sends into its chat are stored and reach the chat.
-    let resp = get_with(&host, &format!("/apps/{app}/say?text=hi+from+the+web"), &cookie).await;
+    let resp = get_with(&host, app, "/say?text=hi+from+the+web", &cookie).await;
     assert_eq!(
         resp.status(),
         StatusCode::OK,
@@ -265,26 +291,61 @@ async fn a_web_app_sees_only_its_verified_context_and_runs_under_the_bot_limits(
     );
 
     // It cannot set cookies (it could overwrite another app's session).
-    let resp = get_with(&host, &format!("/apps/{app}/cookie"), &cookie).await;
+    let resp = get_with(&host, app, "/cookie", &cookie).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(resp.headers().get(SET_COOKIE).is_none(), "{:?}", resp.headers());
 
     // Limits: a spinning request and a panic each end with a clear error in
-    // the app's log; the host and the app carry on.
+    // the app's log; the host and the app carry on. The user gets only a
+    // reference; the app's log line carries the same reference and the
+    // detail (the panic message, the CPU limit).
     for (path, needle) in [("/loop", "invocation exceeded its"), ("/panic", "guest trapped")] {
-        let resp = get_with(&host, &format!("/apps/{app}{path}"), &cookie).await;
+        let resp = get_with(&host, app, path, &cookie).await;
         assert_eq!(resp.status(), StatusCode::BAD_GATEWAY, "{path}");
         let body: Value = resp.json().await.expect("error JSON");
         assert_eq!(body["error"]["code"], "app_failed", "{path}: {body}");
-        host.wait_log(&probe.dev, app, needle).await;
-        let resp = get_with(&host, &format!("/apps/{app}/whoami"), &cookie).await;
+        let message = body["error"]["message"].as_str().unwrap_or_default().to_string();
+        for leak in ["panicked", "trapped", "exceeded", "CPU", "wasm"] {
+            assert!(!message.contains(leak), "{path}: the detail reached the user: {body}");
+        }
+        let reference = message
+            .split("reference ")
+            .nth(1)
+            .map(|r| r.trim().to_string())
+            .filter(|r| r.len() >= 8)
+            .unwrap_or_else(|| panic!("{path}: no reference in {body}"));
+        let lines = host.wait_log(&probe.dev, app, &format!("reference {reference}")).await;
+        let line = lines
+            .iter()
+            .find(|l| l["message"].as_str().unwrap_or_default().contains(&reference))
+            .expect("the referenced line");
+        assert!(
+            line["message"].as_str().unwrap_or_default().contains(needle),
+            "{path}: {line}"
+        );
+        // A browser's frame gets the same as a page.
+        let resp = host
+            .app_request(&client(), "GET", app, path)
+            .header("cookie", &cookie)
+            .header("sec-fetch-site", "same-origin")
+            .header("sec-fetch-dest", "iframe")
+            .send()
+            .await
+            .expect("host answers");
+        assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
+        let page = resp.text().await.unwrap_or_default();
+        assert!(
+            page.contains("reference ") && !page.contains("panicked"),
+            "{path}: {page}"
+        );
+        let resp = get_with(&host, app, "/whoami", &cookie).await;
         assert_eq!(resp.status(), StatusCode::OK, "the app stopped answering after {path}");
     }
 
     // Request bodies over 4 MiB are refused before the app runs, so its CPU
     // budget never races the limit. A body under it reaches the app.
-    let resp = client()
-        .post(format!("{}/apps/{app}/whoami", host.base))
+    let resp = host
+        .app_request(&client(), "POST", app, "/whoami")
         .header("cookie", &cookie)
         .body(vec![b'b'; 1 << 20])
         .send()
@@ -296,9 +357,10 @@ async fn a_web_app_sees_only_its_verified_context_and_runs_under_the_bot_limits(
     // 8 MiB declared up front: refused at once, without waiting for a byte
     // of it (none is sent). Had the app run, /say would have posted.
     let (status, body) = host
-        .raw_request(
+        .raw_app_request(
+            app,
             &format!(
-                "POST /apps/{app}/say?text=declared+too+big HTTP/1.1\r\nCookie: {cookie}\r\nContent-Length: {}",
+                "POST /say?text=declared+too+big HTTP/1.1\r\nCookie: {cookie}\r\nContent-Length: {}",
                 8 << 20
             ),
             Vec::new(),
@@ -327,10 +389,9 @@ async fn a_web_app_sees_only_its_verified_context_and_runs_under_the_bot_limits(
     let mut chunks = vec![chunk; 128];
     chunks.push(b"0\r\n\r\n".to_vec());
     let answer = host
-        .raw_request(
-            &format!(
-                "POST /apps/{app}/say?text=streamed+too+big HTTP/1.1\r\nCookie: {cookie}\r\nTransfer-Encoding: chunked"
-            ),
+        .raw_app_request(
+            app,
+            &format!("POST /say?text=streamed+too+big HTTP/1.1\r\nCookie: {cookie}\r\nTransfer-Encoding: chunked"),
             chunks,
         )
         .await;
@@ -361,31 +422,185 @@ async fn a_web_app_sees_only_its_verified_context_and_runs_under_the_bot_limits(
         .await;
     host.install(alice, chat, &roomy).await;
     let roomy_cookie = session(&host, alice, chat, &roomy).await;
-    let resp = get_with(&host, &format!("/apps/{roomy}/huge"), &roomy_cookie).await;
+    let resp = get_with(&host, &roomy, "/huge", &roomy_cookie).await;
     assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
     let body: Value = resp.json().await.expect("error JSON");
     assert_eq!(body["error"]["code"], "app_failed", "{body}");
     host.wait_log(&probe.dev, &roomy, "bodies are limited to 4194304 bytes")
         .await;
 
-    // A cross-site top-level form post (CSRF) is refused even with the cookie.
-    let resp = client()
-        .post(format!("{}/apps/{app}/say", host.base))
-        .header("cookie", &cookie)
-        .header("sec-fetch-dest", "document")
+    // Only the app's own pages reach it: a request that a browser marks as
+    // coming from another origin (another app on the same site, the chat
+    // client, anywhere else) is refused before the app runs, whatever the
+    // method; so is one whose Origin is not the app's. Its own pages, and a
+    // user typing its address (a GET), get through.
+    let refused = |resp: reqwest::Response| async move {
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+        let body: Value = resp.json().await.expect("error JSON");
+        assert_eq!(body["error"]["code"], "cross_origin_request", "{body}");
+    };
+    for method in ["GET", "POST"] {
+        for site in ["same-site", "cross-site"] {
+            let resp = host
+                .app_request(&client(), method, &roomy, "/say?text=cross+origin")
+                .header("cookie", &roomy_cookie)
+                .header("sec-fetch-site", site)
+                .header("origin", host.app_origin(app))
+                .send()
+                .await
+                .expect("host answers");
+            refused(resp).await;
+        }
+    }
+    let resp = host
+        .app_request(&client(), "POST", &roomy, "/say?text=typed+post")
+        .header("cookie", &roomy_cookie)
+        .header("sec-fetch-site", "none")
         .send()
         .await
         .expect("host answers");
-    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    refused(resp).await;
+    for origin in [host.app_origin(app), host.base.clone(), "null".to_string()] {
+        let resp = host
+            .app_request(&client(), "POST", &roomy, "/say?text=other+origin")
+            .header("cookie", &roomy_cookie)
+            .header("origin", origin)
+            .send()
+            .await
+            .expect("host answers");
+        refused(resp).await;
+    }
+    for (site, origin) in [("same-origin", Some(host.app_origin(&roomy))), ("none", None)] {
+        let mut request = host
+            .app_request(&client(), "GET", &roomy, "/whoami")
+            .header("cookie", &roomy_cookie)
+            .header("sec-fetch-site", site);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        let resp = request.send().await.expect("host answers");
+        assert_eq!(resp.status(), StatusCode::OK, "{site}");
+    }
 
     // A session is for its own app only: this app's cookie does not open
     // another web app installed in the same chat (whose own cookie does).
-    let resp = get_with(&host, &format!("/apps/{roomy}/whoami"), &cookie).await;
-    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let resp = get_with(&host, &roomy, "/say?text=foreign+session", &cookie).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     let body: Value = resp.json().await.expect("error JSON");
-    assert_eq!(body["error"]["code"], "no_session", "{body}");
-    let resp = get_with(&host, &format!("/apps/{roomy}/whoami"), &roomy_cookie).await;
+    assert_eq!(body["error"]["code"], "foreign_session", "{body}");
+    let said = host.messages(alice, chat).await;
+    assert!(
+        !said.iter().any(|m| {
+            let text = m["text"].as_str().unwrap_or_default();
+            ["cross origin", "typed post", "other origin", "foreign session"]
+                .iter()
+                .any(|t| text.contains(t))
+        }),
+        "a refused request ran the app: {said:?}"
+    );
+    // Apps are not served on the chat client's origin at all.
+    let resp = client()
+        .get(format!("{}/apps/{roomy}/whoami", host.base))
+        .header("cookie", &roomy_cookie)
+        .send()
+        .await
+        .expect("host answers");
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    let resp = get_with(&host, &roomy, "/whoami", &roomy_cookie).await;
     assert_eq!(resp.status(), StatusCode::OK);
+    host.assert_alive().await;
+}
+
+#[tokio::test]
+async fn only_allow_listed_response_headers_reach_the_browser() {
+    let host = TestHost::start(host_bin!()).expect("host starts");
+    let probe = host
+        .solo_chat_with(guests::WEB_PROBE_DIR, guests::WEB_PROBE_WASM, None)
+        .await;
+    let (alice, chat, app) = (&probe.alice, &probe.chat, &probe.app);
+    let cookie = session(&host, alice, chat, app).await;
+    // `/headers?name=value&…` answers with each header it is told to set.
+    let headers_of = |pairs: Vec<(&'static str, &'static str)>| {
+        let (host, cookie) = (&host, &cookie);
+        async move {
+            let resp = host
+                .app_request(&client(), "GET", app, "/headers")
+                .query(&pairs)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .expect("host answers");
+            assert_eq!(resp.status(), StatusCode::OK, "{pairs:?}");
+            resp.headers().clone()
+        }
+    };
+
+    let dangerous = vec![
+        ("clear-site-data", "\"storage\", \"cookies\""),
+        ("www-authenticate", "Basic realm=\"your bank\""),
+        ("link", "<http://evil.example/x.css>; rel=preload; as=style"),
+        ("alt-svc", "h2=\"evil.example:443\""),
+        ("strict-transport-security", "max-age=31536000; includeSubDomains"),
+        ("access-control-allow-origin", "*"),
+        ("access-control-allow-credentials", "true"),
+        ("content-security-policy", "default-src *"),
+        ("content-security-policy-report-only", "default-src *"),
+        ("x-frame-options", "ALLOWALL"),
+        ("set-cookie", "miniapp_session=evil; Path=/"),
+        ("cross-origin-resource-policy", "cross-origin"),
+        ("permissions-policy", "camera=*"),
+        ("x-custom", "anything"),
+    ];
+    let got = headers_of(dangerous.clone()).await;
+    for (name, value) in &dangerous {
+        let passed = got.get_all(*name).iter().any(|v| v.as_bytes() == value.as_bytes());
+        assert!(!passed, "{name}: {value} reached the browser: {got:?}");
+    }
+    // The host's own security headers stand.
+    let csp = got[CONTENT_SECURITY_POLICY].to_str().expect("ascii");
+    assert!(
+        csp.starts_with("sandbox allow-scripts allow-forms allow-same-origin;"),
+        "{csp}"
+    );
+    assert!(got.get(SET_COOKIE).is_none(), "{got:?}");
+
+    // Off-site Location and Refresh are dropped; ones into the app's own
+    // origin pass.
+    for off_site in [
+        "http://evil.example/",
+        "//evil.example/",
+        "/\\evil.example/",
+        "https:evil.example",
+        "javascript:alert(1)",
+        &*format!("{}/", host.base).leak(),
+        &*format!("{}/", host.app_origin("0199aaaa-0000-7000-8000-000000000000")).leak(),
+    ] {
+        let got = headers_of(vec![("location", off_site)]).await;
+        assert!(got.get(LOCATION).is_none(), "Location {off_site} passed");
+        let refresh: &'static str = format!("0; url={off_site}").leak();
+        let got = headers_of(vec![("refresh", refresh)]).await;
+        assert!(got.get("refresh").is_none(), "Refresh {refresh} passed");
+    }
+    let passes = vec![
+        ("content-type", "application/json"),
+        ("content-language", "ru"),
+        ("content-disposition", "attachment; filename=\"a.txt\""),
+        ("cache-control", "private, max-age=60"),
+        ("etag", "\"v1\""),
+        ("last-modified", "Sun, 29 Nov 2026 10:00:00 GMT"),
+        ("expires", "Sun, 29 Nov 2026 11:00:00 GMT"),
+        ("vary", "Accept-Language"),
+        ("location", "/status?id=1"),
+        ("refresh", "5; url=status"),
+    ];
+    let got = headers_of(passes.clone()).await;
+    for (name, value) in &passes {
+        assert_eq!(
+            got.get(*name).map(|v| v.to_str().unwrap_or_default()),
+            Some(*value),
+            "{name} did not pass: {got:?}"
+        );
+    }
     host.assert_alive().await;
 }
 
@@ -408,7 +623,7 @@ async fn gov_services_books_signs_pays_and_confirms_in_the_chat() {
     let cookie = session(&host, alice, chat, app).await;
 
     // The form.
-    let resp = get_with(&host, &format!("/apps/{app}/"), &cookie).await;
+    let resp = get_with(&host, app, "/", &cookie).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let page = resp.text().await.expect("body");
     assert!(
@@ -417,8 +632,8 @@ async fn gov_services_books_signs_pays_and_confirms_in_the_chat() {
     );
 
     // A bad choice is refused and books nothing.
-    let resp = client()
-        .post(format!("{}/apps/{app}/book", host.base))
+    let resp = host
+        .app_request(&client(), "POST", app, "/book")
         .header("cookie", &cookie)
         .form(&[("service", "bribe"), ("slot", "never")])
         .send()
@@ -427,8 +642,8 @@ async fn gov_services_books_signs_pays_and_confirms_in_the_chat() {
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 
     // Book: the app asks Alice to sign the application.
-    let resp = client()
-        .post(format!("{}/apps/{app}/book", host.base))
+    let resp = host
+        .app_request(&client(), "POST", app, "/book")
         .header("cookie", &cookie)
         .form(&[("service", "passport"), ("slot", "2026-12-07 11:00")])
         .send()
@@ -436,7 +651,7 @@ async fn gov_services_books_signs_pays_and_confirms_in_the_chat() {
         .expect("host answers");
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let status_url = resp.headers()[LOCATION].to_str().expect("ascii").to_string();
-    let resp = get_with(&host, &format!("/apps/{app}/{status_url}"), &cookie).await;
+    let resp = get_with(&host, app, &format!("/{status_url}"), &cookie).await;
     let page = resp.text().await.expect("body");
     assert!(page.contains(r#"id="status""#) && page.contains("signature"), "{page}");
 
@@ -505,7 +720,7 @@ async fn gov_services_books_signs_pays_and_confirms_in_the_chat() {
     );
     let (_, wallet) = host.call("GET", "/v1/wallet", Some(&alice.token), None).await;
     assert_eq!(wallet["balance"], 50_000, "{wallet}");
-    let resp = get_with(&host, &format!("/apps/{app}/{status_url}"), &cookie).await;
+    let resp = get_with(&host, app, &format!("/{status_url}"), &cookie).await;
     let page = resp.text().await.expect("body");
     assert!(page.contains("confirmed"), "{page}");
     host.assert_alive().await;

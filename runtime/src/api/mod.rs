@@ -77,9 +77,16 @@ pub fn router(state: AppState) -> Router {
         upload_limit,
         body_limit::UPLOAD_SETTING,
     );
-    let everything_else = Router::new()
+    // The chat client frames apps, which live on their own origins.
+    let client = Router::new()
         .route("/", get(web_client::index))
         .route("/static/{file}", get(web_client::asset))
+        .layer(axum::middleware::map_response_with_state(
+            state.clone(),
+            allow_framing_apps,
+        ));
+    let everything_else = Router::new()
+        .merge(client)
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .route("/v1/accounts", post(accounts::create))
@@ -97,9 +104,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/invitations", get(chats::invitations))
         .route("/v1/chats/{chat}/apps/{app}/launch", post(web_apps::launch))
-        .route("/apps/{app}", any(web_apps::bare))
-        .route("/apps/{app}/", any(web_apps::serve_root))
-        .route("/apps/{app}/{*rest}", any(web_apps::serve))
+        .route("/apps/{app}", any(web_apps::moved))
+        .route("/apps/{app}/{*rest}", any(web_apps::moved))
         .route("/v1/chats/{chat}/messages", post(messages::post).get(messages::list))
         .route("/v1/chats/{chat}/messages/{msg}/buttons/{n}", post(messages::press))
         .route("/v1/chats/{chat}/events", get(events::subscribe))
@@ -140,10 +146,46 @@ pub fn router(state: AppState) -> Router {
                 "method not allowed on this route",
             )
         })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), app_origins))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             request_timeout,
         ))
         .layer(axum::middleware::map_response(error::error_shape))
         .with_state(state)
+}
+
+/// Sends a request whose `Host` is `{app}.{apps-domain}` to that app; every
+/// other request goes on to the API and the chat client.
+async fn app_origins(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let app = request
+        .headers()
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| state.webapps.domain().app_of_host(h));
+    match app {
+        Some(app) => web_apps::serve_app(&state, app, request).await,
+        None => next.run(request).await,
+    }
+}
+
+/// Lets the chat client's pages frame the apps' origins (`frame-src`).
+async fn allow_framing_apps(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut response: axum::response::Response,
+) -> axum::response::Response {
+    let header = axum::http::header::CONTENT_SECURITY_POLICY;
+    let csp = response.headers().get(&header).and_then(|v| v.to_str().ok());
+    if let Some(csp) = csp {
+        let frames = format!("frame-src {}", state.webapps.domain().frame_source());
+        let rewritten = csp.replace("frame-src 'self'", &frames);
+        if let Ok(value) = axum::http::HeaderValue::from_str(&rewritten) {
+            response.headers_mut().insert(header, value);
+        }
+    }
+    response
 }

@@ -1,13 +1,16 @@
 //! Web mini-apps over HTTP: `POST /v1/chats/{chat}/apps/{app}/launch`
-//! (members only) issues a launch token; `/apps/{app}/…?launch=<token>`
-//! exchanges it for a session cookie scoped to `/apps/{app}/`; every other
-//! request under `/apps/{app}/` is served by a fresh instance of the app,
-//! with headers that keep its page sandboxed.
+//! (members only) issues a launch token for the app's own origin
+//! `{scheme}://{app}.{apps-domain}`; a request there with `?launch=<token>`
+//! exchanges it for a session cookie that is host-only on that origin;
+//! every other request to that origin is served by a fresh instance of the
+//! app, if it comes from the app's own origin with the app's own session,
+//! and only the headers on an allow-list of the app's response pass, under
+//! headers that keep its page sandboxed.
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -18,12 +21,21 @@ use super::{ApiError, ApiResult, AppState};
 use crate::store::web_sessions::LiveSession;
 use crate::webapps::{LaunchError, MAX_REQUEST_BYTES, SESSION_COOKIE, WebError};
 
-/// What an app's page may do: run its own scripts and submit forms to its
-/// own origin, in a sandbox with an opaque origin (so it can read neither
-/// the chat client nor another app), and be framed only by this host.
-const APP_CSP: &str = "sandbox allow-scripts allow-forms; default-src 'self'; \
-     script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
-     connect-src 'self'; form-action 'self'; frame-ancestors 'self'; base-uri 'self'";
+/// The headers of an app's response that reach the browser; every other
+/// one is dropped. `Location` and `Refresh` pass only when they point into
+/// the app's own origin (a relative reference without a scheme or host).
+const PASSED_HEADERS: &[&str] = &[
+    "content-type",
+    "content-language",
+    "content-disposition",
+    "cache-control",
+    "etag",
+    "last-modified",
+    "expires",
+    "vary",
+    "location",
+    "refresh",
+];
 
 impl From<WebError> for ApiError {
     fn from(e: WebError) -> Self {
@@ -38,11 +50,9 @@ impl From<WebError> for ApiError {
             }
             WebError::Replayed => ApiError::new(StatusCode::FORBIDDEN, "launch_token_used", message),
             WebError::NoSession => ApiError::new(StatusCode::UNAUTHORIZED, "no_session", message),
+            WebError::ForeignSession => ApiError::new(StatusCode::FORBIDDEN, "foreign_session", message),
             WebError::Revoked(_) => ApiError::forbidden(message),
-            WebError::App(e) => {
-                tracing::info!(error = %e, "web app failed");
-                ApiError::new(StatusCode::BAD_GATEWAY, "app_failed", message)
-            }
+            WebError::App { .. } => ApiError::new(StatusCode::BAD_GATEWAY, "app_failed", message),
             WebError::Store(e) => ApiError::internal(e),
         }
     }
@@ -59,39 +69,17 @@ pub(super) async fn launch(
     Ok((StatusCode::CREATED, Json(json!(launch))))
 }
 
-/// `/apps/{app}` → the app's root, `/apps/{app}/`.
-pub(super) async fn bare(Path(app): Path<String>, uri: Uri) -> Response {
-    let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
-    redirect(&format!("/apps/{app}/{query}"))
+/// `/apps/{app}/…` on the main origin: apps are no longer served here.
+pub(super) async fn moved() -> ApiError {
+    ApiError::not_found("web apps are served from their own origin; launch the app from a chat")
 }
 
-/// `/apps/{app}/`.
-pub(super) async fn serve_root(state: State<AppState>, Path(app): Path<String>, request: Request) -> Response {
-    respond(state, app, request).await
-}
-
-/// `/apps/{app}/{*rest}`.
-pub(super) async fn serve(
-    state: State<AppState>,
-    Path((app, _rest)): Path<(String, String)>,
-    request: Request,
-) -> Response {
-    respond(state, app, request).await
-}
-
-async fn respond(State(state): State<AppState>, app: String, request: Request) -> Response {
-    match handle(&state, &app, request).await {
+/// A request to an app's own origin (routed here by its `Host`).
+pub(super) async fn serve_app(state: &AppState, app: String, request: Request) -> Response {
+    match handle(state, &app, request).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
-}
-
-fn redirect(location: &str) -> Response {
-    let mut response = StatusCode::SEE_OTHER.into_response();
-    if let Ok(value) = HeaderValue::from_str(location) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    response
 }
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -118,82 +106,217 @@ fn take_launch_token(query: Option<&str>) -> (Option<String>, String) {
     (token, rest.join("&"))
 }
 
+/// Whether `target` stays on the origin it is resolved against: a relative
+/// reference with no scheme and no host (and no backslash, which browsers
+/// read as a slash).
+fn same_origin_relative(target: &str) -> bool {
+    let target = target.trim();
+    if target.starts_with("//") || target.contains('\\') || target.chars().any(char::is_control) {
+        return false;
+    }
+    let head = target.split(['/', '?', '#']).next().unwrap_or("");
+    !head.contains(':')
+}
+
+/// Whether a `Refresh` value (`5` or `5; url=…`) stays on the app's origin.
+fn same_origin_refresh(value: &str) -> bool {
+    let (delay, rest) = value.split_once([';', ',']).unwrap_or((value, ""));
+    if !delay.trim().bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return false;
+    }
+    let rest = rest.trim();
+    if rest.is_empty() {
+        return true;
+    }
+    let url = match rest.split_once('=') {
+        Some((key, url)) if key.trim().eq_ignore_ascii_case("url") => url,
+        _ => rest,
+    };
+    same_origin_relative(url.trim().trim_matches(['\'', '"']))
+}
+
+/// Only the allow-listed headers of the app's response; see
+/// [`PASSED_HEADERS`].
+fn filter_headers(from_app: &HeaderMap) -> HeaderMap {
+    let mut passed = HeaderMap::new();
+    for (name, value) in from_app {
+        if !PASSED_HEADERS.contains(&name.as_str()) {
+            continue;
+        }
+        let text = value.to_str().unwrap_or("");
+        let ok = match name.as_str() {
+            "location" => same_origin_relative(text),
+            "refresh" => same_origin_refresh(text),
+            _ => true,
+        };
+        if ok {
+            passed.append(name.clone(), value.clone());
+        }
+    }
+    passed
+}
+
+/// Refuses a request that a browser sent from anywhere but the app's own
+/// origin: another app's page (same site, other origin), the chat client,
+/// or any other site. `Sec-Fetch-Site` says where it came from (`none`, a
+/// URL the user typed, is allowed to read only); clients that send no fetch
+/// metadata are held to their `Origin`, if they name one.
+fn require_same_origin(headers: &HeaderMap, method: &Method, own_origin: &str) -> ApiResult<()> {
+    let safe = matches!(*method, Method::GET | Method::HEAD);
+    let refused = match headers.get("sec-fetch-site").map(|v| v.as_bytes()) {
+        Some(b"same-origin") => false,
+        Some(b"none") => !safe,
+        Some(_) => true,
+        None => headers
+            .get(header::ORIGIN)
+            .is_some_and(|o| !o.as_bytes().eq_ignore_ascii_case(own_origin.as_bytes())),
+    };
+    if refused {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross_origin_request",
+            "a web app takes requests only from its own pages",
+        ));
+    }
+    Ok(())
+}
+
+fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// The headers that keep an app's page sandboxed and framed only by the
+/// chat client.
+fn protect(state: &AppState, headers: &mut HeaderMap) {
+    let domain = state.webapps.domain();
+    let csp = format!(
+        "sandbox allow-scripts allow-forms allow-same-origin; default-src 'self'; \
+         script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+         connect-src 'self'; form-action 'self'; frame-ancestors {}; base-uri 'self'",
+        domain.client_origins.join(" ")
+    );
+    if let Ok(value) = HeaderValue::from_str(&csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        HeaderName::from_static("cross-origin-resource-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+}
+
+/// The launch exchange: sets the session cookie and sends the frame on to
+/// the page without the token. A page that refreshes itself (rather than a
+/// 303) makes the next request the app's own: a redirect would carry the
+/// chat client's cross-site origin along, and those are refused.
+fn exchanged(state: &AppState, session_token: &str, path: &str, query: &str) -> ApiResult<Response> {
+    let path = format!("/{}", path.trim_start_matches(['/', '\\']));
+    let target = if query.is_empty() {
+        path
+    } else {
+        format!("{path}?{query}")
+    };
+    let target = escape_html(&target);
+    let page = format!(
+        "<!doctype html><meta charset=utf-8><meta http-equiv=refresh content=\"0; url={target}\">\
+         <title>Opening…</title><a href=\"{target}\">Open the app</a>"
+    );
+    let mut response = (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        page,
+    )
+        .into_response();
+    let max_age = state.limits.web_session_ttl.as_secs();
+    // Host-only (no Domain) on the app's own origin. `SameSite=None` because
+    // the app's frame is cross-site to the chat client that frames it;
+    // `Partitioned` so it is sent only under the chat client as top-level
+    // site, and stays allowed where third-party cookies are blocked.
+    let set_cookie = format!(
+        "{SESSION_COOKIE}={session_token}; Path=/; Max-Age={max_age}; HttpOnly; Secure; SameSite=None; Partitioned"
+    );
+    let value = HeaderValue::from_str(&set_cookie).map_err(ApiError::internal)?;
+    let headers = response.headers_mut();
+    headers.insert(header::SET_COOKIE, value);
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    protect(state, headers);
+    response.extensions_mut().insert(AppResponse);
+    Ok(response)
+}
+
+/// What users see when the app failed: a reference, never the detail.
+fn failed(state: &AppState, wants_page: bool, error: WebError) -> Response {
+    let message = error.to_string();
+    if !wants_page {
+        return ApiError::from(error).into_response();
+    }
+    let page = format!(
+        "<!doctype html><meta charset=utf-8><title>The app failed</title><p>{}</p>",
+        escape_html(&message)
+    );
+    let mut response = (
+        StatusCode::BAD_GATEWAY,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        page,
+    )
+        .into_response();
+    protect(state, response.headers_mut());
+    response.extensions_mut().insert(AppResponse);
+    response
+}
+
 async fn handle(state: &AppState, app: &str, request: Request) -> ApiResult<Response> {
-    let prefix = format!("/apps/{app}");
+    let own_origin = state.webapps.domain().origin_of(app);
     let (token, other_query) = take_launch_token(request.uri().query());
     if let Some(token) = token {
         // Exchange the launch token for a session and drop it from the URL.
         let (session_token, _) = state.webapps.open_session(app, &token).await?;
-        let path = request.uri().path().to_string();
-        let location = if other_query.is_empty() {
-            path
-        } else {
-            format!("{path}?{other_query}")
-        };
-        let mut response = redirect(&location);
-        let max_age = state.limits.web_session_ttl.as_secs();
-        let set_cookie = format!(
-            "{SESSION_COOKIE}={session_token}; Path={prefix}/; Max-Age={max_age}; HttpOnly; Secure; SameSite=None; Partitioned"
-        );
-        let value = HeaderValue::from_str(&set_cookie).map_err(ApiError::internal)?;
-        response.headers_mut().insert(header::SET_COOKIE, value);
-        response
-            .headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        return Ok(response);
+        return exchanged(state, &session_token, request.uri().path(), &other_query);
     }
-    // The session cookie is `SameSite=None` (a sandboxed page has an opaque
-    // origin, so its own form posts are cross-site) and `Partitioned` (only
-    // sent when this host is the top-level site, so other sites cannot frame
-    // or fetch with it). What remains is a top-level cross-site form post:
-    // browsers mark those `Sec-Fetch-Dest: document`, and apps never need one.
-    let unsafe_method = !matches!(request.method().as_str(), "GET" | "HEAD" | "OPTIONS");
-    let top_level = request
-        .headers()
-        .get("sec-fetch-dest")
-        .is_some_and(|d| d.as_bytes() == b"document");
-    if unsafe_method && top_level {
-        return Err(ApiError::forbidden(
-            "web apps take form posts only from inside the chat client",
-        ));
-    }
+    require_same_origin(request.headers(), request.method(), &own_origin)?;
     let session_token = cookie(request.headers(), SESSION_COOKIE).ok_or(WebError::NoSession)?;
     let session = state.webapps.session(app, &session_token).await?;
+    let wants_page = request
+        .headers()
+        .get("sec-fetch-dest")
+        .is_some_and(|d| matches!(d.as_bytes(), b"document" | b"iframe"));
 
     // What the app sees: its own path and query, no cookies, no credentials.
     let (mut parts, body) = request.into_parts();
-    let inner_path = parts.uri.path().strip_prefix(&prefix).unwrap_or("/");
-    let inner_path = if inner_path.is_empty() { "/" } else { inner_path };
-    let path_and_query = match parts.uri.query() {
-        Some(q) => format!("{inner_path}?{q}"),
-        None => inner_path.to_string(),
-    };
-    let host = parts
-        .headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost")
-        .to_string();
-    parts.uri = format!("http://{host}{path_and_query}")
+    let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).to_string();
+    let host = state.webapps.domain().origin_of(app);
+    parts.uri = format!("{host}{path_and_query}")
         .parse()
         .map_err(|_| ApiError::bad_request("the request path is not a valid URI"))?;
     parts.headers.remove(header::COOKIE);
     parts.headers.remove(header::AUTHORIZATION);
     let body = read_body(state, &session, &parts.headers, body).await?;
-    let app_response = state
+    let app_response = match state
         .webapps
         .serve(&session, http::Request::from_parts(parts, body))
-        .await?;
+        .await
+    {
+        Ok(response) => response,
+        Err(error) => {
+            if let WebError::App { reference, detail } = &error {
+                tracing::info!(app = %app, reference = %reference, error = %detail, "web app failed");
+                state.webapps.log_failure(&session, reference, detail).await;
+            }
+            return Ok(failed(state, wants_page, error));
+        }
+    };
 
     let (mut parts, body) = app_response.into_parts();
-    // An app may not set cookies (it could overwrite another app's session).
-    parts.headers.remove(header::SET_COOKIE);
-    let headers = &mut parts.headers;
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(APP_CSP));
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("SAMEORIGIN"));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    parts.headers = filter_headers(&parts.headers);
+    protect(state, &mut parts.headers);
     let mut response = Response::from_parts(parts, Body::from(body));
     response.extensions_mut().insert(AppResponse);
     Ok(response)
@@ -258,6 +381,48 @@ mod tests {
             (Some("tok".into()), "a=1&b=2".into())
         );
         assert_eq!(take_launch_token(Some("x=1")), (None, "x=1".into()));
+    }
+
+    #[test]
+    fn only_same_origin_locations_and_refreshes_pass() {
+        for ok in ["/status?id=1", "status", "?a=1", "#top", "./x/y", "/a:b"] {
+            assert!(same_origin_relative(ok), "{ok}");
+        }
+        for bad in [
+            "http://evil.example/",
+            "//evil.example",
+            "/\\evil.example",
+            "javascript:alert(1)",
+            "https:evil.example",
+            "/a\nb",
+        ] {
+            assert!(!same_origin_relative(bad), "{bad}");
+        }
+        assert!(same_origin_refresh("5"));
+        assert!(same_origin_refresh("0; url=/next"));
+        assert!(same_origin_refresh("0;URL='next'"));
+        assert!(!same_origin_refresh("0; url=http://evil.example/"));
+        assert!(!same_origin_refresh("0; //evil.example"));
+    }
+
+    #[test]
+    fn apps_are_found_by_their_host() {
+        let domain = crate::webapps::AppsDomain::new(None, "127.0.0.1:8080".parse().expect("addr"));
+        assert_eq!(domain.origin_of("abc"), "http://abc.apps.localhost:8080");
+        assert_eq!(domain.app_of_host("ABC.apps.localhost:8080").as_deref(), Some("abc"));
+        for other in [
+            "apps.localhost:8080",
+            "a.b.apps.localhost:8080",
+            "abc.apps.localhost:9090",
+            "127.0.0.1:8080",
+        ] {
+            assert_eq!(domain.app_of_host(other), None, "{other}");
+        }
+        assert!(domain.client_origins.contains(&"http://127.0.0.1:8080".to_string()));
+        let public =
+            crate::webapps::AppsDomain::new(Some("https://apps.example.com"), "0.0.0.0:443".parse().expect("addr"));
+        assert_eq!(public.origin_of("abc"), "https://abc.apps.example.com");
+        assert_eq!(public.client_origins[0], "https://example.com");
     }
 
     #[test]

@@ -50,6 +50,12 @@ enum Command {
         /// How long a web app's launch token stays valid, in seconds.
         #[arg(long, default_value_t = 5 * 60)]
         launch_ttl_secs: u64,
+        /// Domain under which every web app gets its own origin
+        /// `{app}.{domain}` (`apps.example.com`, or `https://apps.example.com`);
+        /// default `apps.localhost:<port>` over http, which browsers resolve
+        /// to loopback. The chat client is expected at the domain's parent.
+        #[arg(long)]
+        apps_domain: Option<String>,
         /// Test-only: lets the operator move the host's clock forward
         /// (`POST /v1/admin/clock/advance`), so tests expire invoices and
         /// launch tokens without sleeping. Never use it in production.
@@ -304,6 +310,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             samples,
             invoice_ttl_secs,
             launch_ttl_secs,
+            apps_domain,
             test_clock,
             session_ttl_days,
             master_key,
@@ -334,6 +341,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 limits: limits.apply(Limits {
                     invoice_ttl: std::time::Duration::from_secs(invoice_ttl_secs.max(1)),
                     launch_token_ttl: std::time::Duration::from_secs(launch_ttl_secs.max(1)),
+                    apps_domain,
                     ..Limits::default()
                 }),
             };

@@ -19,7 +19,7 @@ use crate::store::{Db, StoreError, apps, chats, installs, now_ms};
 
 pub use launch::{LaunchClaims, LaunchError};
 
-/// Name of the session cookie (scoped to `/apps/{app}/`).
+/// Name of the session cookie (host-only on the app's own origin).
 pub const SESSION_COOKIE: &str = "miniapp_session";
 
 /// Largest request body a web app is handed, in bytes (the same as the
@@ -49,9 +49,18 @@ pub enum WebError {
     /// The user left the chat, or the app was removed or suspended.
     #[error("{0}")]
     Revoked(String),
-    /// The app failed to answer.
-    #[error("the app failed: {0}")]
-    App(InvokeError),
+    /// The app failed to answer. What went wrong is in the app's log under
+    /// `reference`; users see only the reference.
+    #[error("the app failed to answer; reference {reference}")]
+    App {
+        /// Names the app-log line that holds the detail.
+        reference: String,
+        /// What went wrong (for the host's own log and the app's).
+        detail: InvokeError,
+    },
+    /// The request carries a session opened for another app.
+    #[error("this session belongs to another app")]
+    ForeignSession,
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -68,9 +77,83 @@ pub struct Launch {
     pub expires_at: i64,
 }
 
+/// Where web apps are served: every app on its own origin
+/// `{scheme}://{app}.{domain}`, so one app's pages, cookies and storage are
+/// another origin's to every other app and to the chat client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppsDomain {
+    /// `http` or `https`.
+    pub scheme: String,
+    /// The parent of every app's host, with the port if not the default
+    /// (`apps.localhost:8080`), lower case.
+    pub domain: String,
+    /// Origins the chat client is served from, the only ones that may frame
+    /// an app (`frame-ancestors`).
+    pub client_origins: Vec<String>,
+}
+
+impl AppsDomain {
+    /// Parses the `--apps-domain` setting (`apps.example.com`,
+    /// `https://apps.example.com`, `apps.localhost:8080`); without one, or
+    /// with none given, `apps.localhost:<port>` over `http`. The chat client
+    /// is taken to be served from the domain's parent (`example.com`) and,
+    /// when the host listens on loopback (or everywhere), from `127.0.0.1`
+    /// and `localhost` on its port.
+    pub fn new(setting: Option<&str>, listen: std::net::SocketAddr) -> AppsDomain {
+        let port = listen.port();
+        let (scheme, domain) = match setting.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(s) => match s.split_once("://") {
+                Some((scheme, rest)) => (
+                    scheme.to_ascii_lowercase(),
+                    rest.trim_end_matches('/').to_ascii_lowercase(),
+                ),
+                None => ("http".to_string(), s.trim_end_matches('/').to_ascii_lowercase()),
+            },
+            None => ("http".to_string(), format!("apps.localhost:{port}")),
+        };
+        let mut client_origins = Vec::new();
+        if let Some((_, parent)) = domain.split_once('.') {
+            client_origins.push(format!("{scheme}://{parent}"));
+        }
+        if listen.ip().is_loopback() || listen.ip().is_unspecified() {
+            // (`frame-ancestors` takes no IPv6 literals.)
+            for name in ["127.0.0.1", "localhost"] {
+                let origin = format!("http://{name}:{port}");
+                if !client_origins.contains(&origin) {
+                    client_origins.push(origin);
+                }
+            }
+        }
+        AppsDomain {
+            scheme,
+            domain,
+            client_origins,
+        }
+    }
+
+    /// The origin `app` is served from.
+    pub fn origin_of(&self, app: &str) -> String {
+        format!("{}://{}.{}", self.scheme, app.to_ascii_lowercase(), self.domain)
+    }
+
+    /// The app a `Host` header names, if it is `{app}.{domain}`.
+    pub fn app_of_host(&self, host: &str) -> Option<String> {
+        let host = host.trim().to_ascii_lowercase();
+        let label = host.strip_suffix(&self.domain)?.strip_suffix('.')?;
+        let ok = !label.is_empty() && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        ok.then(|| label.to_string())
+    }
+
+    /// What the chat client's `frame-src` must allow: every app origin.
+    pub fn frame_source(&self) -> String {
+        format!("{}://*.{}", self.scheme, self.domain)
+    }
+}
+
 /// Launches, sessions and requests of web apps.
 #[derive(Clone)]
 pub struct WebApps {
+    domain: std::sync::Arc<std::sync::OnceLock<AppsDomain>>,
     db: Db,
     dispatcher: Dispatcher,
     key: std::sync::Arc<Vec<u8>>,
@@ -82,12 +165,26 @@ impl WebApps {
     /// A service signing launch tokens with `key`.
     pub fn new(db: Db, dispatcher: Dispatcher, key: Vec<u8>, token_ttl: Duration, session_ttl: Duration) -> WebApps {
         WebApps {
+            domain: Default::default(),
             db,
             dispatcher,
             key: std::sync::Arc::new(key),
             token_ttl,
             session_ttl,
         }
+    }
+
+    /// Sets where apps are served (once, when the host knows its address);
+    /// later calls change nothing.
+    pub fn set_domain(&self, domain: AppsDomain) {
+        let _ = self.domain.set(domain);
+    }
+
+    /// Where apps are served: as set, or `apps.localhost` on port 80 when
+    /// the host has not been bound (an in-process host).
+    pub fn domain(&self) -> &AppsDomain {
+        self.domain
+            .get_or_init(|| AppsDomain::new(None, std::net::SocketAddr::from(([127, 0, 0, 1], 80))))
     }
 
     fn ttl_ms(d: Duration) -> i64 {
@@ -133,7 +230,7 @@ impl WebApps {
         };
         let token = launch::sign(&self.key, &claims);
         Ok(Launch {
-            url: format!("/apps/{app}/?launch={token}"),
+            url: format!("{}/?launch={token}", self.domain().origin_of(app)),
             expires_at: claims.iat + Self::ttl_ms(self.token_ttl),
             token,
         })
@@ -179,10 +276,10 @@ impl WebApps {
         if let Some(live) = web_sessions::live(&self.db, &hash, app).await? {
             return Ok(live);
         }
-        let session = web_sessions::get(&self.db, &hash)
-            .await?
-            .filter(|s| s.app_id == app)
-            .ok_or(WebError::NoSession)?;
+        let session = web_sessions::get(&self.db, &hash).await?.ok_or(WebError::NoSession)?;
+        if session.app_id != app {
+            return Err(WebError::ForeignSession);
+        }
         self.require_still_allowed(&session.chat_id, &session.account_id, app)
             .await?;
         Err(WebError::Revoked("the app is not running".into()))
@@ -221,6 +318,26 @@ impl WebApps {
         if let Err(e) = self.dispatcher.apply_outbox(&session.app_id, outcome.ops).await {
             tracing::error!(error = %e, app = %session.app_id, "could not apply web app messages");
         }
-        outcome.result.map_err(WebError::App)
+        outcome.result.map_err(|detail| {
+            let mut bytes = [0u8; 8];
+            rand::rng().fill_bytes(&mut bytes);
+            WebError::App {
+                reference: hex::encode(bytes),
+                detail,
+            }
+        })
+    }
+
+    /// Writes why a request failed, under the reference the user was given,
+    /// to the session's app's log.
+    pub async fn log_failure(&self, live: &LiveSession, reference: &str, detail: &InvokeError) {
+        let line = NewLogLine {
+            level: "error",
+            message: format!("request failed (reference {reference}): {detail}"),
+        };
+        let (app, version) = (&live.session.app_id, &live.version.version);
+        if let Err(e) = logs::append(&self.db, app, version, Some(&live.session.chat_id), &[line]).await {
+            tracing::error!(error = %e, app = %app, "could not write app log");
+        }
     }
 }

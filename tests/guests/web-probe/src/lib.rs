@@ -1,9 +1,11 @@
-//! A web app that probes the host: `/whoami` answers with the app-scoped
+//! A web app that probes the host: `/` is a page saying so; `/whoami` answers with the app-scoped
 //! id, the path, the query, the body's size and every header it received; `/say?text=` posts
 //! into the chat it was opened from; `/loop` spins forever; `/huge`
-//! answers with 8 MiB; `/cookie` tries to set cookies; `/panic` panics.
+//! answers with 8 MiB; `/cookie` tries to set cookies; `/panic` panics;
+//! `/headers?name=value&…` answers with every header it is told to set
+//! (in order, repeats kept).
 
-use miniapp_sdk::web::{Request, Response, WebApp};
+use miniapp_sdk::web::{Request, Response, WebApp, parse_urlencoded};
 use miniapp_sdk::{identity, messaging};
 
 struct Probe;
@@ -11,6 +13,7 @@ struct Probe;
 impl WebApp for Probe {
     fn serve(request: Request) -> Response {
         match request.path.as_str() {
+            "/" => Response::html("<p id=\"probe\">web-probe</p>"),
             "/whoami" => {
                 let me = identity::current_user().unwrap_or_else(|e| format!("error:{}", e.code()));
                 let chat = identity::current_chat().unwrap_or_else(|e| format!("error:{}", e.code()));
@@ -46,6 +49,12 @@ impl WebApp for Probe {
                 r
             }
             "/panic" => panic!("the probe panicked on purpose"),
+            "/headers" => {
+                let mut r = Response::text("headers set");
+                r.headers.clear();
+                r.headers.extend(parse_urlencoded(&request.query));
+                r
+            }
             _ => Response::text("not found").with_status(404),
         }
     }

@@ -77,16 +77,9 @@ pub fn router(state: AppState) -> Router {
         upload_limit,
         body_limit::UPLOAD_SETTING,
     );
-    // The chat client frames apps, which live on their own origins.
-    let client = Router::new()
+    let everything_else = Router::new()
         .route("/", get(web_client::index))
         .route("/static/{file}", get(web_client::asset))
-        .layer(axum::middleware::map_response_with_state(
-            state.clone(),
-            allow_framing_apps,
-        ));
-    let everything_else = Router::new()
-        .merge(client)
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .route("/v1/accounts", post(accounts::create))
@@ -171,21 +164,4 @@ async fn app_origins(
         Some(app) => web_apps::serve_app(&state, app, request).await,
         None => next.run(request).await,
     }
-}
-
-/// Lets the chat client's pages frame the apps' origins (`frame-src`).
-async fn allow_framing_apps(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    mut response: axum::response::Response,
-) -> axum::response::Response {
-    let header = axum::http::header::CONTENT_SECURITY_POLICY;
-    let csp = response.headers().get(&header).and_then(|v| v.to_str().ok());
-    if let Some(csp) = csp {
-        let frames = format!("frame-src {}", state.webapps.domain().frame_source());
-        let rewritten = csp.replace("frame-src 'self'", &frames);
-        if let Ok(value) = axum::http::HeaderValue::from_str(&rewritten) {
-            response.headers_mut().insert(header, value);
-        }
-    }
-    response
 }

@@ -3,16 +3,20 @@
 //! `MINIAPP_WEB_DIR` serves them from that directory instead (for working on
 //! the client without rebuilding the host).
 
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-use super::ApiError;
+use super::{ApiError, AppState};
 
 /// The client may load only its own files, talk only to this host (HTTP and
-/// WebSocket) and frame only this host's `/apps/…` pages.
-const CLIENT_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-     connect-src 'self' ws: wss:; frame-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+/// WebSocket) and frame only the web apps' origins (`frames`).
+fn client_csp(frames: &str) -> String {
+    format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self' ws: wss:; frame-src {frames}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    )
+}
 
 const FILES: &[(&str, &str, &str)] = &[
     (
@@ -32,7 +36,7 @@ const FILES: &[(&str, &str, &str)] = &[
     ),
 ];
 
-fn serve(name: &str) -> Response {
+fn serve(name: &str, frames: &str) -> Response {
     let Some((_, mime, embedded)) = FILES.iter().find(|(n, _, _)| *n == name) else {
         return ApiError::not_found("no such file").into_response();
     };
@@ -45,7 +49,9 @@ fn serve(name: &str) -> Response {
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CLIENT_CSP));
+    if let Ok(csp) = HeaderValue::from_str(&client_csp(frames)) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -53,14 +59,14 @@ fn serve(name: &str) -> Response {
 }
 
 /// `GET /` — the client's page.
-pub(super) async fn index() -> Response {
-    serve("index.html")
+pub(super) async fn index(State(state): State<AppState>) -> Response {
+    serve("index.html", &state.webapps.domain().frame_source())
 }
 
 /// `GET /static/{file}` — the client's script and styles.
-pub(super) async fn asset(Path(file): Path<String>) -> Response {
+pub(super) async fn asset(State(state): State<AppState>, Path(file): Path<String>) -> Response {
     if file == "index.html" {
         return ApiError::not_found("no such file").into_response();
     }
-    serve(&file)
+    serve(&file, &state.webapps.domain().frame_source())
 }

@@ -26,6 +26,17 @@ pub(crate) struct EchoHost {
     client: reqwest::Client,
 }
 
+/// A load generator posts as one user far faster than a person: the
+/// per-account and per-address request limits are raised out of its way.
+pub(crate) const LOAD_LIMITS: &[&str] = &[
+    "--posts-per-minute",
+    "100000000",
+    "--posts-burst",
+    "1000000",
+    "--signups-per-minute",
+    "100000",
+];
+
 async fn approve_echo(host: &TestHost) -> anyhow::Result<String> {
     let dev = host.signup("Bench Developer").await;
     Ok(host
@@ -42,7 +53,7 @@ async fn approve_echo(host: &TestHost) -> anyhow::Result<String> {
 impl EchoHost {
     /// Starts `bin` on a fresh data directory with echo-bot in `n_chats` chats.
     pub(crate) async fn start(bin: &str, n_chats: usize) -> anyhow::Result<EchoHost> {
-        let host = TestHost::start(bin)?;
+        let host = TestHost::start_with(bin, LOAD_LIMITS)?;
         let app = approve_echo(&host).await?;
         let user = host.signup("Alice").await;
         let mut chats = Vec::new();
@@ -187,7 +198,7 @@ pub(crate) async fn cold_start_ms(bin: &str, restarts: usize) -> anyhow::Result<
     let dir = tempfile::tempdir()?;
     let data = dir.path().join("data");
     let (user, chat) = {
-        let host = TestHost::start_in(bin, &data)?;
+        let host = TestHost::start_in_with(bin, &data, LOAD_LIMITS)?;
         let app = approve_echo(&host).await?;
         let user = host.signup("Alice").await;
         let chat = host.chat(&user, &[]).await;
@@ -199,7 +210,7 @@ pub(crate) async fn cold_start_ms(bin: &str, restarts: usize) -> anyhow::Result<
     let mut times = Vec::new();
     for i in 0..restarts {
         let started = Instant::now();
-        let host = TestHost::start_in(bin, Path::new(&data))?;
+        let host = TestHost::start_in_with(bin, Path::new(&data), LOAD_LIMITS)?;
         first_reply(&host, &user, &chat, &format!("cold{i}")).await?;
         times.push(started.elapsed().as_secs_f64() * 1e3);
         host.kill();

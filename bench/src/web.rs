@@ -92,7 +92,7 @@ pub(crate) async fn run(
     duration: Duration,
 ) -> anyhow::Result<WebFigures> {
     // Our host: hello-web approved, launched from a chat; the session cookie.
-    let host = TestHost::start(bin)?;
+    let host = TestHost::start_with(bin, crate::roundtrip::LOAD_LIMITS)?;
     let dev = host.signup("Bench Developer").await;
     let app = host
         .publish_approved(&dev, &manifest_of(guests::HELLO_WEB_DIR), guests::HELLO_WEB_WASM, None)

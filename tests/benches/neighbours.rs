@@ -29,7 +29,13 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let host = Arc::new(TestHost::start(host_bin!()).expect("host starts"));
+    let host = Arc::new(
+        TestHost::start_with(
+            host_bin!(),
+            &["--posts-per-minute", "100000000", "--posts-burst", "1000000"],
+        )
+        .expect("host starts"),
+    );
     let dev = host.signup("Dev").await;
     // The benchmark sends far more than the default 60 messages per chat per minute.
     let unlimited = Some(serde_json::json!({ "messages_per_chat_per_minute": 10_000 }));

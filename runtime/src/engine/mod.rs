@@ -48,6 +48,11 @@ pub struct EngineStats {
     pub compiles_failed: AtomicU64,
 }
 
+/// The cores the compiler may use at once.
+fn cores() -> u64 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u64)
+}
+
 /// Counts one compile as running while it lives.
 struct Running<'a>(&'a EngineStats);
 
@@ -146,7 +151,9 @@ impl Engine {
             output: scratch.clone(),
             max_wasm_stack: inner.limits.max_wasm_stack,
             memory_bytes: inner.limits.compile_memory_bytes,
-            cpu_secs: inner.limits.compile_timeout.as_secs().max(1),
+            // A backstop should the host die without killing it: the wall
+            // limit on every core, so the wall-time kill always comes first.
+            cpu_secs: inner.limits.compile_timeout.as_secs().max(1) * cores() + 1,
         };
         let compiled = self.compile(&job).await;
         let loaded = compiled.and_then(|()| {

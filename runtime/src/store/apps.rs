@@ -230,11 +230,7 @@ pub async fn add_version(db: &Db, new: &NewVersion<'_>) -> Result<String, AddVer
 ///
 /// As [`add_version`], and [`AddVersionError::TooManyUploads`] or
 /// [`AddVersionError::TooManyCompiling`].
-pub async fn add_version_within(
-    db: &Db,
-    new: &NewVersion<'_>,
-    quota: &UploadQuota,
-) -> Result<String, AddVersionError> {
+pub async fn add_version_within(db: &Db, new: &NewVersion<'_>, quota: &UploadQuota) -> Result<String, AddVersionError> {
     insert_version(db, new, Some(quota)).await
 }
 

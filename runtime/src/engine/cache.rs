@@ -63,7 +63,6 @@ impl ArtifactCache {
         Ok(())
     }
 
-    #[cfg(test)]
     pub(super) fn store(&self, sha256: &str, component: &Component) -> anyhow::Result<()> {
         anyhow::ensure!(is_hex_digest(sha256), "not a sha256 digest: {sha256}");
         let bytes = component.serialize()?;

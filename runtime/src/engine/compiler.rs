@@ -108,6 +108,7 @@ pub enum ChildCompileError {
 
 /// Runs `job` in a child process of the current executable, killing it if
 /// it is still running after `timeout`.
+#[cfg_attr(test, allow(dead_code))]
 pub(super) async fn compile_in_child(job: &CompileJob, timeout: Duration) -> Result<(), ChildCompileError> {
     let exe = std::env::current_exe().map_err(ChildCompileError::Spawn)?;
     compile_with(&exe, job, timeout).await
@@ -158,4 +159,42 @@ async fn compile_with(exe: &Path, job: &CompileJob, timeout: Duration) -> Result
             )
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job() -> CompileJob {
+        CompileJob {
+            input: "/nonexistent/in.wasm".into(),
+            output: "/nonexistent/out.cwasm".into(),
+            max_wasm_stack: 512 << 10,
+            memory_bytes: 1 << 30,
+            cpu_secs: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_compiler_that_keeps_running_is_killed_at_the_time_limit() {
+        use std::os::unix::fs::PermissionsExt as _;
+        // A "compiler" that ignores what it is asked and never stops by itself.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let exe = dir.path().join("stuck-compiler");
+        std::fs::write(&exe, "#!/bin/sh\nexec sleep 600\n").expect("script");
+        std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let r = compile_with(&exe, &job(), Duration::from_millis(200)).await;
+        assert!(matches!(r, Err(ChildCompileError::TimedOut(_))), "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn a_failing_compiler_is_reported_and_a_missing_one_too() {
+        let r = compile_with(Path::new("/bin/false"), &job(), Duration::from_secs(30)).await;
+        assert!(
+            matches!(&r, Err(ChildCompileError::Failed(m)) if m.contains("status 1")),
+            "{r:?}"
+        );
+        let r = compile_with(Path::new("/nonexistent/miniapp"), &job(), Duration::from_secs(30)).await;
+        assert!(matches!(r, Err(ChildCompileError::Spawn(_))), "{r:?}");
+    }
 }

@@ -131,7 +131,7 @@ impl Engine {
     ///
     /// If the component does not compile, the compiler ran out of its time
     /// or memory, or the artifact cannot be written or loaded.
-    pub async fn load_component(&self, sha256: &str, wasm: &Path) -> anyhow::Result<Component> {
+    pub async fn load_or_compile(&self, sha256: &str, wasm: &Path) -> anyhow::Result<Component> {
         if let Some(component) = self.cached(sha256).await {
             return Ok(component);
         }
@@ -170,6 +170,34 @@ impl Engine {
             inner.stats.compiled.fetch_add(1, Ordering::Relaxed);
         }
         loaded
+    }
+
+    /// The component with content hash `sha256`, from the artifact cache or
+    /// compiled in this process from `bytes` (and then cached): neither
+    /// queued nor stoppable, for tools and benchmarks that compile their
+    /// own components. The host compiles uploads with
+    /// [`Engine::load_or_compile`]. Blocking: call it off the async executor.
+    ///
+    /// # Errors
+    ///
+    /// If `bytes` fails or the component does not compile.
+    pub fn load_component(
+        &self,
+        sha256: &str,
+        bytes: impl FnOnce() -> std::io::Result<Vec<u8>>,
+    ) -> anyhow::Result<Component> {
+        let inner = &self.inner;
+        if let Some(component) = inner.cache.load(&inner.engine, sha256) {
+            inner.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(component);
+        }
+        let bytes = bytes()?;
+        let component = Component::new(&inner.engine, &bytes)?;
+        inner.stats.compiled.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = inner.cache.store(sha256, &component) {
+            tracing::warn!(sha256, error = %e, "could not cache compiled artifact");
+        }
+        Ok(component)
     }
 
     /// The component `sha256` from the artifact cache, if it is there.

@@ -294,7 +294,7 @@ impl Sandbox {
         // The engine queues the compile, runs it in a child process and
         // stops it at the compile time limit.
         self.engine
-            .load_component(sha256, &wasm)
+            .load_or_compile(sha256, &wasm)
             .await
             .map_err(|e| InvokeError::Load(format!("{e:#}")))
     }

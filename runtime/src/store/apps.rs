@@ -249,7 +249,7 @@ pub async fn check_new_version(
     quota: &UploadQuota,
 ) -> Result<(), AddVersionError> {
     let mut conn = db.pool().acquire().await?;
-    refusal(&mut *conn, owner, name, version, Some(quota)).await
+    refusal(&mut conn, owner, name, version, Some(quota)).await
 }
 
 /// The first reason `owner` may not add `version` of `name`.
@@ -326,7 +326,7 @@ pub async fn component_in_use(db: &Db, sha256: &str) -> StoreResult<bool> {
 async fn insert_version(db: &Db, new: &NewVersion<'_>, quota: Option<&UploadQuota>) -> Result<String, AddVersionError> {
     let now = now_ms();
     let mut tx = db.begin_write().await.map_err(AddVersionError::Store)?;
-    refusal(&mut *tx, new.owner_id, new.name, new.version, quota).await?;
+    refusal(&mut tx, new.owner_id, new.name, new.version, quota).await?;
     let existing = sqlx::query("SELECT id, owner_id FROM apps WHERE name = $1")
         .bind(new.name)
         .fetch_optional(&mut *tx)

@@ -69,8 +69,9 @@ pub struct Limits {
     /// An events WebSocket that sent nothing (not even a pong) for this long is closed.
     pub ws_idle_timeout: Duration,
     /// Compiling one uploaded component may take at most this long (wall
-    /// time; its CPU time is capped at the same number of seconds). The
-    /// compiler runs in a child process that is killed at this bound.
+    /// time, counted once it has a compile slot). The compiler runs in a
+    /// child process that is killed at this bound; its CPU time is capped
+    /// too, at this bound on every core, should the host die first.
     pub compile_timeout: Duration,
     /// Address space of the child process that compiles one component, in bytes.
     pub compile_memory_bytes: u64,

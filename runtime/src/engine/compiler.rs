@@ -66,6 +66,7 @@ impl CompileJob {
 /// If the limits cannot be set, the input cannot be read, the component
 /// does not compile or the output cannot be written.
 pub fn run_child(job: &CompileJob) -> anyhow::Result<()> {
+    die_with_parent();
     set_limit(libc::RLIMIT_AS, job.memory_bytes).context("limiting the compiler's address space")?;
     set_limit(libc::RLIMIT_CPU, job.cpu_secs.max(1)).context("limiting the compiler's CPU time")?;
     let limits = Limits {
@@ -78,6 +79,19 @@ pub fn run_child(job: &CompileJob) -> anyhow::Result<()> {
     std::fs::write(&job.output, artifact).with_context(|| format!("writing {}", job.output.display()))?;
     Ok(())
 }
+
+/// Asks the kernel to kill this process when the host that started it
+/// dies (the host kills it at the time limit, but a killed host cannot).
+#[cfg(target_os = "linux")]
+fn die_with_parent() {
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number and touches no memory.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent() {}
 
 fn set_limit(resource: libc::__rlimit_resource_t, value: u64) -> std::io::Result<()> {
     let limit = libc::rlimit {

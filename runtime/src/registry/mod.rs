@@ -10,6 +10,7 @@ mod review;
 use std::sync::Arc;
 
 use serde::Serialize;
+use sha2::Digest as _;
 
 use crate::capabilities::grants::{ImportRule, grants_for_import};
 use crate::config::Limits;
@@ -149,7 +150,14 @@ impl Registry {
             compiling: self.limits.compiling_per_account,
         };
         let refused = |e: AddVersionError| refusal(e, &manifest.name, &version);
-        apps::check_new_version(&self.db, owner, &manifest.name, &version, &quota)
+        let (component, digest) = tokio::task::spawn_blocking(move || {
+            let digest = hex::encode(sha2::Sha256::digest(&component));
+            (component, digest)
+        })
+        .await
+        .map_err(|e| RegistryError::Io(std::io::Error::other(e)))?;
+        // Refused before anything is inspected or stored.
+        apps::check_new_version(&self.db, owner, (&manifest.name, &version, &digest), &quota)
             .await
             .map_err(refused)?;
         let (component, inspection) = tokio::task::spawn_blocking(move || {

@@ -184,7 +184,9 @@ pub enum AddVersionError {
         /// Milliseconds until one more upload fits.
         retry_after_ms: i64,
     },
-    /// `limit` of the developer's versions are already waiting to compile.
+    /// `limit` components of the developer are already waiting to compile
+    /// (or compiling); an upload of bytes compiled before is never refused
+    /// for it.
     TooManyCompiling {
         /// The quota.
         limit: u32,
@@ -244,20 +246,20 @@ pub async fn add_version_within(db: &Db, new: &NewVersion<'_>, quota: &UploadQuo
 pub async fn check_new_version(
     db: &Db,
     owner: &str,
-    name: &str,
-    version: &str,
+    new: (&str, &str, &str),
     quota: &UploadQuota,
 ) -> Result<(), AddVersionError> {
+    let (name, version, sha256) = new;
     let mut conn = db.pool().acquire().await?;
-    refusal(&mut conn, owner, name, version, Some(quota)).await
+    refusal(&mut conn, owner, (name, version, sha256), Some(quota)).await
 }
 
-/// The first reason `owner` may not add `version` of `name`.
+/// The first reason `owner` may not add `version` of `name` with the
+/// component `sha256`.
 async fn refusal(
     conn: &mut sqlx::AnyConnection,
     owner: &str,
-    name: &str,
-    version: &str,
+    (name, version, sha256): (&str, &str, &str),
     quota: Option<&UploadQuota>,
 ) -> Result<(), AddVersionError> {
     let existing = sqlx::query("SELECT id, owner_id FROM apps WHERE name = $1")
@@ -297,8 +299,20 @@ async fn refusal(
             retry_after_ms: (oldest.unwrap_or(now) + HOUR_MS - now).max(1_000),
         });
     }
+    // Bytes compiled (or being compiled) already add no compile: the
+    // artifact cache answers them.
+    let known = sqlx::query(
+        "SELECT 1 AS one FROM app_versions WHERE component_sha256 = $1 \
+         AND compile_status IN ('compiled', 'compiling') LIMIT 1",
+    )
+    .bind(sha256)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if known.is_some() {
+        return Ok(());
+    }
     let compiling: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM app_versions v JOIN apps a ON a.id = v.app_id \
+        "SELECT COUNT(DISTINCT v.component_sha256) FROM app_versions v JOIN apps a ON a.id = v.app_id \
          WHERE a.owner_id = $1 AND v.compile_status = 'compiling'",
     )
     .bind(owner)
@@ -326,7 +340,13 @@ pub async fn component_in_use(db: &Db, sha256: &str) -> StoreResult<bool> {
 async fn insert_version(db: &Db, new: &NewVersion<'_>, quota: Option<&UploadQuota>) -> Result<String, AddVersionError> {
     let now = now_ms();
     let mut tx = db.begin_write().await.map_err(AddVersionError::Store)?;
-    refusal(&mut tx, new.owner_id, new.name, new.version, quota).await?;
+    refusal(
+        &mut tx,
+        new.owner_id,
+        (new.name, new.version, new.component_sha256),
+        quota,
+    )
+    .await?;
     let existing = sqlx::query("SELECT id, owner_id FROM apps WHERE name = $1")
         .bind(new.name)
         .fetch_optional(&mut *tx)

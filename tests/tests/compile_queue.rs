@@ -35,6 +35,23 @@ async fn upload(host: &TestHost, dev: &User, manifest: &str, wasm: Vec<u8>) -> (
     (status, retry_after, body)
 }
 
+/// Ids of the compiler processes working for `host` (their command lines
+/// name its data directory).
+fn compilers_for(host: &TestHost) -> Vec<String> {
+    let data = host.data.to_string_lossy().into_owned();
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter_map(|e| {
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            (cmdline.contains("compile-artifact") && cmdline.contains(&data))
+                .then(|| format!("{}: {cmdline}", e.file_name().to_string_lossy()))
+        })
+        .collect()
+}
+
 /// The versions of `app` as its developer sees them.
 async fn versions(host: &TestHost, dev: &User, app: &str) -> Vec<Value> {
     let (status, body) = host
@@ -165,6 +182,8 @@ async fn a_compile_past_its_time_limit_is_killed_and_the_version_rejected() {
         "the reason says why: {reason}"
     );
     assert_eq!(host.metric("miniapp_compiles_timed_out_total").await, 1.0);
+    let compilers = compilers_for(&host);
+    assert!(compilers.is_empty(), "the compiler process is gone: {compilers:?}");
     // The approval stays refused.
     let (status, body) = host
         .call(
@@ -235,4 +254,43 @@ async fn versions_waiting_to_compile_are_capped_per_developer() {
         v.iter().all(|v| v["compile_status"] != "compiling").then_some(())
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_hourly_upload_quota_holds_across_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let args = ["--uploads-per-hour", "2"];
+    let host = TestHost::start_in_with(host_bin!(), dir.path(), &args).expect("host starts");
+    let dev = host.signup("Dev").await;
+    let echo = std::fs::read(guests::ECHO_BOT_WASM).expect("built");
+    let manifest = manifest_of(guests::ECHO_BOT_DIR);
+    for i in 0..2 {
+        let (status, _, body) = upload(
+            &host,
+            &dev,
+            &manifest_named(&manifest, "restart-bot", &format!("1.0.{i}")),
+            tagged_component(&echo, &format!("restart {i}")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    host.kill();
+    drop(host);
+    let host = TestHost::start_in_with(host_bin!(), dir.path(), &args).expect("host restarts");
+    let (status, retry_after, body) = upload(
+        &host,
+        &dev,
+        &manifest_named(&manifest, "restart-bot", "1.0.2"),
+        tagged_component(&echo, "restart 2"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert!(retry_after.is_some());
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("2 uploads per hour"),
+        "{body}"
+    );
 }

@@ -294,3 +294,32 @@ async fn the_hourly_upload_quota_holds_across_a_restart() {
         "{body}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_compile_past_its_memory_limit_fails_and_the_version_is_rejected() {
+    let host = TestHost::start_with(
+        host_bin!(),
+        &["--compile-memory-mib", "256", "--compile-timeout-secs", "600"],
+    )
+    .expect("host starts");
+    let dev = host.signup("Dev").await;
+    let echo = std::fs::read(guests::ECHO_BOT_WASM).expect("built");
+    let manifest = manifest_of(guests::ECHO_BOT_DIR);
+    // About 11 MiB of code: Cranelift needs more than 256 MiB of address space.
+    let heavy = heavy_component(&echo, 200, 5_000);
+    let (status, _, body) = upload(&host, &dev, &manifest_named(&manifest, "hungry-bot", "1.0.0"), heavy).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let app = body["app"].as_str().expect("app id").to_string();
+    host.wait_compiled(&dev, &app, "1.0.0").await;
+    let version = versions(&host, &dev, &app).await.remove(0);
+    assert_eq!(version["compile_status"], "failed", "{version}");
+    assert_eq!(version["status"], "rejected", "{version}");
+    let reason = version["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("the compiler") && reason.contains("memory"),
+        "the reason says why: {reason}"
+    );
+    assert_eq!(host.metric("miniapp_compiles_timed_out_total").await, 0.0);
+    assert_eq!(host.metric("miniapp_compiles_failed_total").await, 1.0);
+    host.assert_alive().await;
+}

@@ -168,8 +168,9 @@ async fn compile_with(exe: &Path, job: &CompileJob, timeout: Duration) -> Result
         Some(code) => format!("the compiler exited with status {code}"),
         None => {
             use std::os::unix::process::ExitStatusExt as _;
+            let said = text.lines().next().map(|l| format!(": {l}")).unwrap_or_default();
             format!(
-                "the compiler was stopped by signal {} (out of its CPU or memory limit?)",
+                "the compiler was stopped by signal {} (out of its CPU or memory limit?){said}",
                 status.signal().unwrap_or_default()
             )
         }

@@ -81,8 +81,20 @@ pub struct Limits {
     pub ws_ping_interval: Duration,
     /// An events WebSocket that sent nothing (not even a pong) for this long is closed.
     pub ws_idle_timeout: Duration,
-    /// Compiling one uploaded component may take at most this long.
+    /// Compiling one uploaded component may take at most this long (wall
+    /// time, counted once it has a compile slot). The compiler runs in a
+    /// child process that is killed at this bound; its CPU time is capped
+    /// too, at this bound on every core, should the host die first.
     pub compile_timeout: Duration,
+    /// Address space of the child process that compiles one component, in bytes.
+    pub compile_memory_bytes: u64,
+    /// Components compiled at once, host-wide; more wait their turn.
+    pub compile_concurrency: usize,
+    /// Versions one account may upload per hour (counted in the database,
+    /// so the quota holds across restarts).
+    pub uploads_per_hour_per_account: u32,
+    /// Versions of one account that may wait to compile (or be compiling) at once.
+    pub compiling_per_account: u32,
     /// How long an invoice stays payable.
     pub invoice_ttl: Duration,
     /// How long a web app's launch token can be exchanged for a session.
@@ -136,6 +148,12 @@ impl Default for Limits {
             ws_ping_interval: Duration::from_secs(30),
             ws_idle_timeout: Duration::from_secs(75),
             compile_timeout: Duration::from_secs(60),
+            compile_memory_bytes: 2 << 30,
+            // One Cranelift compile already uses both cores of the small
+            // machines this host targets (it compiles functions in parallel).
+            compile_concurrency: 1,
+            uploads_per_hour_per_account: 20,
+            compiling_per_account: 3,
             invoice_ttl: Duration::from_secs(24 * 60 * 60),
             launch_token_ttl: Duration::from_secs(5 * 60),
             web_session_ttl: Duration::from_secs(60 * 60),

@@ -760,3 +760,104 @@ impl TestHost {
         Some((status, serde_json::from_str(json).unwrap_or(Value::Null)))
     }
 }
+
+/// `manifest` with its `name` and `version` lines replaced.
+pub fn manifest_named(manifest: &str, name: &str, version: &str) -> String {
+    manifest
+        .lines()
+        .map(|line| {
+            if line.starts_with("name =") {
+                format!("name = \"{name}\"")
+            } else if line.starts_with("version =") {
+                format!("version = \"{version}\"")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn leb128(mut n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(byte);
+            return out;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn section(id: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![id];
+    out.extend(leb128(payload.len()));
+    out.extend_from_slice(payload);
+    out
+}
+
+/// `component` with a custom section carrying `tag` appended: the same
+/// app, with different bytes (so a different sha256 that must be compiled).
+pub fn tagged_component(component: &[u8], tag: &str) -> Vec<u8> {
+    let mut payload = leb128("miniapp-test-tag".len());
+    payload.extend_from_slice(b"miniapp-test-tag");
+    payload.extend_from_slice(tag.as_bytes());
+    let mut out = component.to_vec();
+    out.extend(section(0, &payload));
+    out
+}
+
+/// `component` with an extra core module that is never instantiated but
+/// still compiled: `functions` functions of `ops` arithmetic steps on 200
+/// locals each. About 2 MiB per 40 functions of 5,000 steps, which takes
+/// Cranelift several seconds of CPU.
+pub fn heavy_component(component: &[u8], functions: usize, ops: usize) -> Vec<u8> {
+    const LOCALS: usize = 200;
+    let mut body = leb128(1);
+    body.extend(leb128(LOCALS));
+    body.push(0x7f);
+    for i in 0..ops {
+        let (a, b, c) = ((i % LOCALS) + 1, ((i * 7 + 3) % LOCALS) + 1, ((i * 3 + 2) % LOCALS) + 1);
+        body.push(0x20); // local.get a
+        body.extend(leb128(a));
+        body.push(0x20); // local.get b
+        body.extend(leb128(b));
+        body.push(0x6c); // i32.mul
+        body.push(0x20); // local.get 0
+        body.extend(leb128(0));
+        body.push(0x6a); // i32.add
+        body.push(0x21); // local.set c
+        body.extend(leb128(c));
+    }
+    body.extend([0x20, 0x01, 0x0b]); // local.get 1; end
+    let mut sized = leb128(body.len());
+    sized.extend(body);
+    let mut module = b"\0asm\x01\0\0\0".to_vec();
+    module.extend(section(1, &[0x01, 0x60, 0x01, 0x7f, 0x01, 0x7f]));
+    let mut funcs = leb128(functions);
+    funcs.extend(std::iter::repeat_n(0u8, functions));
+    module.extend(section(3, &funcs));
+    let mut code = leb128(functions);
+    for _ in 0..functions {
+        code.extend_from_slice(&sized);
+    }
+    module.extend(section(10, &code));
+    let mut out = component.to_vec();
+    out.extend(section(1, &module));
+    out
+}
+
+/// The files in the host's module store (`<data>/modules/`), sorted.
+pub fn stored_modules(data: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(data.join("modules"))
+        .map(|dir| {
+            dir.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}

@@ -2,7 +2,9 @@
 //! typed bodies on every route; garbage uploads. Each gets a 4xx with the
 //! error object — never a 500 — and changes nothing.
 
-use miniapp_tests::{OPERATOR_TOKEN, Solo, TestHost, User, guests, host_bin, manifest_of};
+use miniapp_tests::{
+    OPERATOR_TOKEN, Solo, TestHost, User, guests, host_bin, manifest_of, stored_modules, tagged_component,
+};
 use proptest::prelude::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -246,6 +248,35 @@ async fn garbage_uploads_are_refused_and_store_nothing() {
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(stored, 0, "no module bytes were stored");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_uploads_of_a_taken_name_or_an_existing_version_store_nothing() {
+    let host = TestHost::start(host_bin!()).expect("host starts");
+    let owner = host.signup("Owner").await;
+    let squatter = host.signup("Squatter").await;
+    let echo = std::fs::read(guests::ECHO_BOT_WASM).expect("built");
+    let manifest = manifest_of(guests::ECHO_BOT_DIR);
+    let (status, body) = host.publish(&owner, &manifest, echo.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let before = stored_modules(&host.data);
+    assert_eq!(before.len(), 1, "{before:?}");
+    // Other bytes under the taken name, by another developer.
+    let (status, body) = host
+        .publish(&squatter, &manifest, tagged_component(&echo, "squatter"))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "name_taken", "{body}");
+    // Other bytes as a version that exists, by the owner.
+    let (status, body) = host.publish(&owner, &manifest, tagged_component(&echo, "again")).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_error(status, &body, "an existing version");
+    assert_eq!(
+        stored_modules(&host.data),
+        before,
+        "refused uploads stored no module file"
+    );
+    host.assert_alive().await;
 }
 
 fn json_value() -> impl Strategy<Value = Value> {

@@ -164,6 +164,7 @@ impl From<RegistryError> for ApiError {
             RegistryError::InvalidDecision(_) => ApiError::unprocessable("invalid_decision", message),
             RegistryError::NotPending(..) => ApiError::conflict(message),
             RegistryError::NotCompiled(..) => ApiError::new(StatusCode::CONFLICT, "not_compiled", message),
+            RegistryError::RateLimited(_, retry_after) => ApiError::rate_limited(message, retry_after),
             RegistryError::Store(e) => ApiError::internal(e),
             RegistryError::Io(e) => ApiError::internal(e),
         }

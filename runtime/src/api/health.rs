@@ -21,8 +21,18 @@ pub(super) async fn metrics(State(state): State<AppState>) -> String {
         "# TYPE miniapp_components_compiled_total counter\nminiapp_components_compiled_total {}\n\
          # TYPE miniapp_component_cache_hits_total counter\nminiapp_component_cache_hits_total {}\n\
          # TYPE miniapp_invocations_completed_total counter\nminiapp_invocations_completed_total {completed}\n\
-         # TYPE miniapp_invocations_failed_total counter\nminiapp_invocations_failed_total {failed}\n",
+         # TYPE miniapp_invocations_failed_total counter\nminiapp_invocations_failed_total {failed}\n\
+         # TYPE miniapp_compiles_running gauge\nminiapp_compiles_running {}\n\
+         # TYPE miniapp_compiles_running_max gauge\nminiapp_compiles_running_max {}\n\
+         # TYPE miniapp_compiles_queued gauge\nminiapp_compiles_queued {}\n\
+         # TYPE miniapp_compiles_failed_total counter\nminiapp_compiles_failed_total {}\n\
+         # TYPE miniapp_compiles_timed_out_total counter\nminiapp_compiles_timed_out_total {}\n",
         stats.compiled.load(Ordering::Relaxed),
         stats.cache_hits.load(Ordering::Relaxed),
+        stats.compiles_running.load(Ordering::Relaxed),
+        stats.compiles_running_max.load(Ordering::Relaxed),
+        stats.compiles_queued.load(Ordering::Relaxed),
+        stats.compiles_failed.load(Ordering::Relaxed),
+        stats.compiles_timed_out.load(Ordering::Relaxed),
     )
 }

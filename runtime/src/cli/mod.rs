@@ -112,6 +112,26 @@ enum Command {
         #[arg(long, env = "MINIAPP_TOKEN", hide_env_values = true, global = true)]
         token: Option<String>,
     },
+    /// Internal: compile one component into an artifact, in a child
+    /// process the host limits and kills at its compile time limit.
+    #[command(name = "compile-artifact", hide = true)]
+    CompileArtifact {
+        /// The component.
+        #[arg(long)]
+        input: PathBuf,
+        /// Where to write the compiled artifact.
+        #[arg(long)]
+        output: PathBuf,
+        /// The host engine's guest wasm stack, in bytes.
+        #[arg(long)]
+        max_wasm_stack: usize,
+        /// Address-space limit, in bytes.
+        #[arg(long)]
+        memory_bytes: u64,
+        /// CPU-time limit, in seconds.
+        #[arg(long)]
+        cpu_secs: u64,
+    },
     /// Review pending versions (operator).
     Review {
         #[command(subcommand)]
@@ -199,6 +219,23 @@ struct LimitArgs {
     /// Seconds of silence (no pong, no frame) after which an events WebSocket is closed.
     #[arg(long, default_value_t = Limits::default().ws_idle_timeout.as_secs())]
     ws_idle_timeout_secs: u64,
+    /// Components compiled at once, host-wide (one compile already uses
+    /// every core); more uploads wait their turn.
+    #[arg(long, default_value_t = Limits::default().compile_concurrency)]
+    compile_concurrency: usize,
+    /// Seconds (wall and CPU) one compile may take before it is killed
+    /// and the version rejected.
+    #[arg(long, default_value_t = Limits::default().compile_timeout.as_secs())]
+    compile_timeout_secs: u64,
+    /// Address space of the process compiling one component, in MiB.
+    #[arg(long, default_value_t = Limits::default().compile_memory_bytes >> 20)]
+    compile_memory_mib: u64,
+    /// Versions one account may upload per hour.
+    #[arg(long, default_value_t = Limits::default().uploads_per_hour_per_account)]
+    uploads_per_hour: u32,
+    /// Versions of one account that may wait to compile at once.
+    #[arg(long, default_value_t = Limits::default().compiling_per_account)]
+    compiling_per_developer: u32,
 }
 
 impl LimitArgs {
@@ -222,6 +259,11 @@ impl LimitArgs {
             header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_secs.max(1)),
             ws_ping_interval: std::time::Duration::from_secs(self.ws_ping_secs.max(1)),
             ws_idle_timeout: std::time::Duration::from_secs(self.ws_idle_timeout_secs.max(1)),
+            compile_concurrency: self.compile_concurrency.max(1),
+            compile_timeout: std::time::Duration::from_secs(self.compile_timeout_secs.max(1)),
+            compile_memory_bytes: self.compile_memory_mib.clamp(256, 1 << 20) << 20,
+            uploads_per_hour_per_account: self.uploads_per_hour.max(1),
+            compiling_per_account: self.compiling_per_developer.max(1),
             ..base
         }
     }
@@ -277,6 +319,31 @@ enum ReviewAction {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::CompileArtifact {
+        input,
+        output,
+        max_wasm_stack,
+        memory_bytes,
+        cpu_secs,
+    } = cli.command
+    {
+        // A child of the host: no logging, no async runtime, its limits
+        // set before it reads the component.
+        let job = crate::engine::compiler::CompileJob {
+            input,
+            output,
+            max_wasm_stack,
+            memory_bytes,
+            cpu_secs,
+        };
+        return match crate::engine::compiler::run_child(&job) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -400,6 +467,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ConfigAction::List { app } => client::config_list(&server, &token, &app).await,
             }
         }
+        Command::CompileArtifact { .. } => anyhow::bail!("compile-artifact runs before the async runtime"),
         Command::Review { action, server, token } => {
             let token = token.ok_or_else(|| {
                 anyhow::anyhow!("reviewing needs the operator token (--token or MINIAPP_OPERATOR_TOKEN)")

@@ -50,6 +50,19 @@ impl ArtifactCache {
         }
     }
 
+    /// A fresh path in the cache directory for a compiler to write to.
+    pub(super) fn scratch_path(&self, sha256: &str) -> PathBuf {
+        let name = if is_hex_digest(sha256) { sha256 } else { "invalid" };
+        self.dir.join(format!(".{name}.{}.compiling", uuid::Uuid::now_v7()))
+    }
+
+    /// Moves a compiled artifact written at `scratch` into its place.
+    pub(super) fn adopt(&self, sha256: &str, scratch: &Path) -> anyhow::Result<()> {
+        anyhow::ensure!(is_hex_digest(sha256), "not a sha256 digest: {sha256}");
+        std::fs::rename(scratch, self.path(sha256))?;
+        Ok(())
+    }
+
     pub(super) fn store(&self, sha256: &str, component: &Component) -> anyhow::Result<()> {
         anyhow::ensure!(is_hex_digest(sha256), "not a sha256 digest: {sha256}");
         let bytes = component.serialize()?;

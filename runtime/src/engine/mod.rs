@@ -5,6 +5,7 @@
 //! themselves into the [`wasmtime::component::Linker`] it hands out.
 
 mod cache;
+pub mod compiler;
 mod guard;
 mod settings;
 mod ticker;
@@ -12,6 +13,9 @@ mod ticker;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Context as _;
+use tokio::sync::Semaphore;
 
 use wasmtime::component::Component;
 use wasmtime::{CallHook, Store, UpdateDeadline};
@@ -31,6 +35,39 @@ pub struct EngineStats {
     pub compiled: AtomicU64,
     /// Components loaded from the on-disk artifact cache.
     pub cache_hits: AtomicU64,
+    /// Compiles running right now.
+    pub compiles_running: AtomicU64,
+    /// The most compiles that ever ran at once (never above the
+    /// host's `compile_concurrency`).
+    pub compiles_running_max: AtomicU64,
+    /// Compiles waiting for a free compile slot.
+    pub compiles_queued: AtomicU64,
+    /// Compiles stopped for running past the time limit.
+    pub compiles_timed_out: AtomicU64,
+    /// Compiles that failed (timed out, out of a limit, or invalid).
+    pub compiles_failed: AtomicU64,
+}
+
+/// The cores the compiler may use at once.
+fn cores() -> u64 {
+    std::thread::available_parallelism().map_or(1, |n| n.get() as u64)
+}
+
+/// Counts one compile as running while it lives.
+struct Running<'a>(&'a EngineStats);
+
+impl<'a> Running<'a> {
+    fn start(stats: &'a EngineStats) -> Running<'a> {
+        let now = stats.compiles_running.fetch_add(1, Ordering::SeqCst) + 1;
+        stats.compiles_running_max.fetch_max(now, Ordering::SeqCst);
+        Running(stats)
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.compiles_running.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// The host's engine; cheap to clone.
@@ -45,6 +82,7 @@ struct Inner {
     cache: cache::ArtifactCache,
     stats: EngineStats,
     limits: Limits,
+    compile_slots: Semaphore,
     _ticker: ticker::Ticker,
 }
 
@@ -62,6 +100,7 @@ impl Engine {
                 cache,
                 stats: EngineStats::default(),
                 limits: limits.clone(),
+                compile_slots: Semaphore::new(limits.compile_concurrency.max(1)),
                 _ticker: ticker,
             }),
         })
@@ -83,8 +122,65 @@ impl Engine {
     }
 
     /// The component with content hash `sha256`, from the artifact cache or
-    /// compiled from `bytes` (and then cached). Blocking: call it off the
-    /// async executor.
+    /// compiled from the file `wasm` (and then cached). A compile waits for
+    /// one of the host's `compile_concurrency` slots, runs in a child
+    /// process limited in address space and CPU time, and is killed once it
+    /// runs longer than `compile_timeout`.
+    ///
+    /// # Errors
+    ///
+    /// If the component does not compile, the compiler ran out of its time
+    /// or memory, or the artifact cannot be written or loaded.
+    pub async fn load_or_compile(&self, sha256: &str, wasm: &Path) -> anyhow::Result<Component> {
+        if let Some(component) = self.cached(sha256).await {
+            return Ok(component);
+        }
+        let inner = &self.inner;
+        inner.stats.compiles_queued.fetch_add(1, Ordering::SeqCst);
+        let permit = inner.compile_slots.acquire().await;
+        inner.stats.compiles_queued.fetch_sub(1, Ordering::SeqCst);
+        let _permit = permit.context("the compile queue is closed")?;
+        // The same bytes may have been compiled while this one waited.
+        if let Some(component) = self.cached(sha256).await {
+            return Ok(component);
+        }
+        let _running = Running::start(&inner.stats);
+        let scratch = inner.cache.scratch_path(sha256);
+        let job = compiler::CompileJob {
+            input: wasm.to_path_buf(),
+            output: scratch.clone(),
+            max_wasm_stack: inner.limits.max_wasm_stack,
+            memory_bytes: inner.limits.compile_memory_bytes,
+            // A backstop should the host die without killing it: the wall
+            // limit on every core, so the wall-time kill always comes first.
+            cpu_secs: inner.limits.compile_timeout.as_secs().max(1) * cores() + 1,
+        };
+        let compiled = self.compile(&job).await;
+        let loaded = compiled.and_then(|()| {
+            inner.cache.adopt(sha256, &scratch)?;
+            inner
+                .cache
+                .load(&inner.engine, sha256)
+                .context("the compiled artifact does not load in this engine")
+        });
+        if loaded.is_err() {
+            let _ = std::fs::remove_file(&scratch);
+            inner.stats.compiles_failed.fetch_add(1, Ordering::Relaxed);
+        } else {
+            inner.stats.compiled.fetch_add(1, Ordering::Relaxed);
+        }
+        loaded
+    }
+
+    /// The component with content hash `sha256`, from the artifact cache or
+    /// compiled in this process from `bytes` (and then cached): neither
+    /// queued nor stoppable, for tools and benchmarks that compile their
+    /// own components. The host compiles uploads with
+    /// [`Engine::load_or_compile`]. Blocking: call it off the async executor.
+    ///
+    /// # Errors
+    ///
+    /// If `bytes` fails or the component does not compile.
     pub fn load_component(
         &self,
         sha256: &str,
@@ -102,6 +198,48 @@ impl Engine {
             tracing::warn!(sha256, error = %e, "could not cache compiled artifact");
         }
         Ok(component)
+    }
+
+    /// The component `sha256` from the artifact cache, if it is there.
+    async fn cached(&self, sha256: &str) -> Option<Component> {
+        let this = self.clone();
+        let sha = sha256.to_string();
+        let component = tokio::task::spawn_blocking(move || this.inner.cache.load(&this.inner.engine, &sha))
+            .await
+            .ok()
+            .flatten()?;
+        self.inner.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+        Some(component)
+    }
+
+    /// Runs `job`: in a child process of this executable, killed at the
+    /// time limit.
+    #[cfg(not(test))]
+    async fn compile(&self, job: &compiler::CompileJob) -> anyhow::Result<()> {
+        let timeout = self.inner.limits.compile_timeout;
+        match compiler::compile_in_child(job, timeout).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                if matches!(e, compiler::ChildCompileError::TimedOut(_)) {
+                    self.inner.stats.compiles_timed_out.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Runs `job` in this process: unit tests run inside a test harness,
+    /// which has no `compile-artifact` subcommand.
+    #[cfg(test)]
+    async fn compile(&self, job: &compiler::CompileJob) -> anyhow::Result<()> {
+        let engine = self.inner.engine.clone();
+        let job = job.clone();
+        tokio::task::spawn_blocking(move || {
+            let bytes = std::fs::read(&job.input)?;
+            std::fs::write(&job.output, engine.precompile_component(&bytes)?)?;
+            anyhow::Ok(())
+        })
+        .await?
     }
 
     /// A fresh store for one invocation: memory, table, handle and

@@ -58,3 +58,10 @@ pub(super) fn build(limits: &Limits) -> anyhow::Result<(wasmtime::Engine, Alloca
     let config = base_config(limits);
     Ok((wasmtime::Engine::new(&config)?, AllocatorKind::OnDemand))
 }
+
+/// The engine a compiler child process builds: the host's configuration
+/// with on-demand allocation (allocation does not change compiled code; the
+/// child never instantiates, so it needs no pool of reservations).
+pub(super) fn build_for_compiling(limits: &Limits) -> anyhow::Result<wasmtime::Engine> {
+    Ok(wasmtime::Engine::new(&base_config(limits))?)
+}

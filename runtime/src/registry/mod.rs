@@ -10,6 +10,7 @@ mod review;
 use std::sync::Arc;
 
 use serde::Serialize;
+use sha2::Digest as _;
 
 use crate::capabilities::grants::{ImportRule, grants_for_import};
 use crate::config::Limits;
@@ -71,6 +72,9 @@ pub enum RegistryError {
     /// The version has not compiled (yet); it cannot be approved.
     #[error("version {1} of app {0} cannot be approved: {2}")]
     NotCompiled(String, String, String),
+    /// The developer is past an upload quota; try again after the duration.
+    #[error("{0}")]
+    RateLimited(String, std::time::Duration),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -140,6 +144,22 @@ impl Registry {
             )));
         }
         let manifest = Manifest::parse(manifest_text)?;
+        let version = manifest.version.to_string();
+        let quota = apps::UploadQuota {
+            per_hour: self.limits.uploads_per_hour_per_account,
+            compiling: self.limits.compiling_per_account,
+        };
+        let refused = |e: AddVersionError| refusal(e, &manifest.name, &version);
+        let (component, digest) = tokio::task::spawn_blocking(move || {
+            let digest = hex::encode(sha2::Sha256::digest(&component));
+            (component, digest)
+        })
+        .await
+        .map_err(|e| RegistryError::Io(std::io::Error::other(e)))?;
+        // Refused before anything is inspected or stored.
+        apps::check_new_version(&self.db, owner, (&manifest.name, &version, &digest), &quota)
+            .await
+            .map_err(refused)?;
         let (component, inspection) = tokio::task::spawn_blocking(move || {
             let inspection = inspect::inspect(&component);
             (component, inspection)
@@ -170,13 +190,15 @@ impl Registry {
             )));
         }
         let blobs = self.blobs.clone();
-        let (sha256, size) =
-            tokio::task::spawn_blocking(move || blobs.put(&component).map(|sha| (sha, component.len())))
-                .await
-                .map_err(|e| RegistryError::Io(std::io::Error::other(e)))??;
+        let (sha256, size, created) = tokio::task::spawn_blocking(move || {
+            blobs
+                .put_new(&component)
+                .map(|(sha, created)| (sha, component.len(), created))
+        })
+        .await
+        .map_err(|e| RegistryError::Io(std::io::Error::other(e)))??;
         let requested: Vec<(String, String)> = manifest.capabilities.clone().into_iter().collect();
-        let version = manifest.version.to_string();
-        let app_id = apps::add_version(
+        let added = apps::add_version_within(
             &self.db,
             &NewVersion {
                 name: &manifest.name,
@@ -190,13 +212,20 @@ impl Registry {
                 imports: &inspection.imports,
                 requested: &requested,
             },
+            &quota,
         )
-        .await
-        .map_err(|e| match e {
-            AddVersionError::NameTaken => RegistryError::NameTaken(manifest.name.clone()),
-            AddVersionError::VersionExists => RegistryError::VersionExists(manifest.name.clone(), version.clone()),
-            AddVersionError::Store(e) => RegistryError::Store(e),
-        })?;
+        .await;
+        let app_id = match added {
+            Ok(id) => id,
+            Err(e) => {
+                // Refused after all (a concurrent upload got there first):
+                // keep nothing of it on disk.
+                if created && !apps::component_in_use(&self.db, &sha256).await.unwrap_or(true) {
+                    self.blobs.remove(&sha256);
+                }
+                return Err(refused(e));
+            }
+        };
         let detail = format!("{} {version} ({sha256})", manifest.name);
         self.record(format!("account:{owner}"), &app_id, "version.published", detail)
             .await?;
@@ -301,6 +330,26 @@ impl Registry {
     /// Every version of app `id`.
     pub async fn versions(&self, id: &str) -> Result<Vec<apps::Version>, RegistryError> {
         Ok(apps::versions(&self.db, id).await?)
+    }
+}
+
+/// The registry's answer to a refused version.
+fn refusal(e: AddVersionError, name: &str, version: &str) -> RegistryError {
+    match e {
+        AddVersionError::NameTaken => RegistryError::NameTaken(name.to_string()),
+        AddVersionError::VersionExists => RegistryError::VersionExists(name.to_string(), version.to_string()),
+        AddVersionError::TooManyUploads { limit, retry_after_ms } => RegistryError::RateLimited(
+            format!("upload quota reached: at most {limit} uploads per hour per developer (uploads_per_hour)"),
+            std::time::Duration::from_millis(u64::try_from(retry_after_ms).unwrap_or(1_000)),
+        ),
+        AddVersionError::TooManyCompiling { limit } => RegistryError::RateLimited(
+            format!(
+                "compile quota reached: at most {limit} versions per developer may wait to compile \
+                 (compiling_per_developer); try again once they have compiled"
+            ),
+            std::time::Duration::from_secs(10),
+        ),
+        AddVersionError::Store(e) => RegistryError::Store(e),
     }
 }
 

@@ -287,17 +287,16 @@ impl Sandbox {
     }
 
     async fn load_uncached(&self, sha256: &str) -> Result<wasmtime::component::Component, InvokeError> {
-        let engine = self.engine.clone();
-        let blobs = self.blobs.clone();
-        let sha = sha256.to_string();
-        let timeout = self.engine.limits().compile_timeout;
-        let job = tokio::task::spawn_blocking(move || engine.load_component(&sha, || blobs.get(&sha)));
-        match tokio::time::timeout(timeout, job).await {
-            Ok(Ok(Ok(component))) => Ok(component),
-            Ok(Ok(Err(e))) => Err(InvokeError::Load(format!("{e:#}"))),
-            Ok(Err(e)) => Err(InvokeError::Load(format!("compile task failed: {e}"))),
-            Err(_) => Err(InvokeError::Load(format!("compiling took longer than {timeout:?}"))),
-        }
+        let wasm = self
+            .blobs
+            .file(sha256)
+            .map_err(|e| InvokeError::Load(format!("no stored component {sha256}: {e}")))?;
+        // The engine queues the compile, runs it in a child process and
+        // stops it at the compile time limit.
+        self.engine
+            .load_or_compile(sha256, &wasm)
+            .await
+            .map_err(|e| InvokeError::Load(format!("{e:#}")))
     }
 
     async fn prepare(&self, target: &Target) -> Result<Arc<Prepared>, InvokeError> {

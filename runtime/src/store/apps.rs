@@ -176,6 +176,21 @@ pub enum AddVersionError {
     NameTaken,
     /// This app already has that version.
     VersionExists,
+    /// The developer uploaded `limit` versions in the last hour; the
+    /// oldest of them leaves the window after `retry_after_ms`.
+    TooManyUploads {
+        /// The hourly quota.
+        limit: u32,
+        /// Milliseconds until one more upload fits.
+        retry_after_ms: i64,
+    },
+    /// `limit` components of the developer are already waiting to compile
+    /// (or compiling); an upload of bytes compiled before is never refused
+    /// for it.
+    TooManyCompiling {
+        /// The quota.
+        limit: u32,
+    },
     /// The store failed.
     Store(StoreError),
 }
@@ -186,11 +201,152 @@ impl From<sqlx::Error> for AddVersionError {
     }
 }
 
+/// A developer's upload quotas.
+#[derive(Debug, Clone, Copy)]
+pub struct UploadQuota {
+    /// Versions one developer may upload per hour.
+    pub per_hour: u32,
+    /// Versions of one developer that may be compiling (or waiting to) at once.
+    pub compiling: u32,
+}
+
+/// One hour, in milliseconds: the window of [`UploadQuota::per_hour`].
+const HOUR_MS: i64 = 60 * 60 * 1000;
+
 /// Adds a `pending` version, creating the app on its first upload. Returns
 /// the app's id.
+///
+/// # Errors
+///
+/// [`AddVersionError::NameTaken`], [`AddVersionError::VersionExists`], or
+/// the store's error.
 pub async fn add_version(db: &Db, new: &NewVersion<'_>) -> Result<String, AddVersionError> {
+    insert_version(db, new, None).await
+}
+
+/// Like [`add_version`], refusing the version if its developer is past
+/// `quota`; the check and the insert are one write transaction, so a burst
+/// of uploads cannot race past the quota.
+///
+/// # Errors
+///
+/// As [`add_version`], and [`AddVersionError::TooManyUploads`] or
+/// [`AddVersionError::TooManyCompiling`].
+pub async fn add_version_within(db: &Db, new: &NewVersion<'_>, quota: &UploadQuota) -> Result<String, AddVersionError> {
+    insert_version(db, new, Some(quota)).await
+}
+
+/// Whether `owner` could add `version` of the app `name` now: the checks of
+/// [`add_version_within`], without writing anything (so an upload that
+/// would be refused is refused before its bytes are stored).
+///
+/// # Errors
+///
+/// The refusal [`add_version_within`] would answer.
+pub async fn check_new_version(
+    db: &Db,
+    owner: &str,
+    new: (&str, &str, &str),
+    quota: &UploadQuota,
+) -> Result<(), AddVersionError> {
+    let (name, version, sha256) = new;
+    let mut conn = db.pool().acquire().await?;
+    refusal(&mut conn, owner, (name, version, sha256), Some(quota)).await
+}
+
+/// The first reason `owner` may not add `version` of `name` with the
+/// component `sha256`.
+async fn refusal(
+    conn: &mut sqlx::AnyConnection,
+    owner: &str,
+    (name, version, sha256): (&str, &str, &str),
+    quota: Option<&UploadQuota>,
+) -> Result<(), AddVersionError> {
+    let existing = sqlx::query("SELECT id, owner_id FROM apps WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(row) = existing {
+        let app_owner: String = row.try_get("owner_id")?;
+        if app_owner != owner {
+            return Err(AddVersionError::NameTaken);
+        }
+        let id: String = row.try_get("id")?;
+        let dup = sqlx::query("SELECT 1 AS one FROM app_versions WHERE app_id = $1 AND version = $2")
+            .bind(&id)
+            .bind(version)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if dup.is_some() {
+            return Err(AddVersionError::VersionExists);
+        }
+    }
+    let Some(quota) = quota else { return Ok(()) };
+    let now = now_ms();
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, MIN(v.created_at) AS oldest FROM app_versions v JOIN apps a ON a.id = v.app_id \
+         WHERE a.owner_id = $1 AND v.created_at > $2",
+    )
+    .bind(owner)
+    .bind(now - HOUR_MS)
+    .fetch_one(&mut *conn)
+    .await?;
+    let uploads: i64 = row.try_get("n")?;
+    if uploads >= i64::from(quota.per_hour) {
+        let oldest: Option<i64> = row.try_get("oldest")?;
+        return Err(AddVersionError::TooManyUploads {
+            limit: quota.per_hour,
+            retry_after_ms: (oldest.unwrap_or(now) + HOUR_MS - now).max(1_000),
+        });
+    }
+    // Bytes compiled (or being compiled) already add no compile: the
+    // artifact cache answers them.
+    let known = sqlx::query(
+        "SELECT 1 AS one FROM app_versions WHERE component_sha256 = $1 \
+         AND compile_status IN ('compiled', 'compiling') LIMIT 1",
+    )
+    .bind(sha256)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if known.is_some() {
+        return Ok(());
+    }
+    let compiling: i64 = sqlx::query_scalar(
+        "SELECT COUNT(DISTINCT v.component_sha256) FROM app_versions v JOIN apps a ON a.id = v.app_id \
+         WHERE a.owner_id = $1 AND v.compile_status = 'compiling'",
+    )
+    .bind(owner)
+    .fetch_one(&mut *conn)
+    .await?;
+    if compiling >= i64::from(quota.compiling) {
+        return Err(AddVersionError::TooManyCompiling { limit: quota.compiling });
+    }
+    Ok(())
+}
+
+/// Whether any version refers to the component `sha256`.
+///
+/// # Errors
+///
+/// The store's error.
+pub async fn component_in_use(db: &Db, sha256: &str) -> StoreResult<bool> {
+    let row = sqlx::query("SELECT 1 AS one FROM app_versions WHERE component_sha256 = $1 LIMIT 1")
+        .bind(sha256)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.is_some())
+}
+
+async fn insert_version(db: &Db, new: &NewVersion<'_>, quota: Option<&UploadQuota>) -> Result<String, AddVersionError> {
     let now = now_ms();
     let mut tx = db.begin_write().await.map_err(AddVersionError::Store)?;
+    refusal(
+        &mut tx,
+        new.owner_id,
+        (new.name, new.version, new.component_sha256),
+        quota,
+    )
+    .await?;
     let existing = sqlx::query("SELECT id, owner_id FROM apps WHERE name = $1")
         .bind(new.name)
         .fetch_optional(&mut *tx)

@@ -24,15 +24,56 @@ impl BlobStore {
     }
 
     /// Stores `bytes`; returns their hex sha256.
+    ///
+    /// # Errors
+    ///
+    /// If the file cannot be written.
     pub fn put(&self, bytes: &[u8]) -> std::io::Result<String> {
+        self.put_new(bytes).map(|(sha, _)| sha)
+    }
+
+    /// Stores `bytes`; returns their hex sha256 and whether this call
+    /// created the file (it was not stored before).
+    ///
+    /// # Errors
+    ///
+    /// If the file cannot be written.
+    pub fn put_new(&self, bytes: &[u8]) -> std::io::Result<(String, bool)> {
         let sha = hex::encode(Sha256::digest(bytes));
         let path = self.dir.join(format!("{sha}.wasm"));
-        if !path.exists() {
-            let tmp = self.dir.join(format!(".{sha}.{}.tmp", uuid::Uuid::now_v7()));
-            std::fs::write(&tmp, bytes)?;
-            std::fs::rename(&tmp, &path)?;
+        if path.exists() {
+            return Ok((sha, false));
         }
-        Ok(sha)
+        let tmp = self.dir.join(format!(".{sha}.{}.tmp", uuid::Uuid::now_v7()));
+        if let Err(e) = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, &path)) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        Ok((sha, true))
+    }
+
+    /// Removes what is stored under `sha256` (an upload that was refused
+    /// after its bytes were written); a missing file is not an error.
+    pub fn remove(&self, sha256: &str) {
+        if let Some(path) = self.path(sha256) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    /// The path of the file stored under `sha256`.
+    ///
+    /// # Errors
+    ///
+    /// If `sha256` is not a hex digest or nothing is stored under it.
+    pub fn file(&self, sha256: &str) -> std::io::Result<PathBuf> {
+        let path = self
+            .path(sha256)
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a sha256 digest"))?;
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(std::io::Error::new(std::io::ErrorKind::NotFound, "no such component"))
+        }
     }
 
     /// The bytes stored under `sha256`.

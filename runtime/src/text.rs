@@ -92,7 +92,9 @@ fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
-/// Unicode's Default_Ignorable_Code_Point property (DerivedCoreProperties.txt).
+/// Unicode's Default_Ignorable_Code_Point property (DerivedCoreProperties.txt),
+/// plus the interlinear annotation characters U+FFF9–U+FFFB (format
+/// characters that render as nothing).
 fn is_default_ignorable(c: char) -> bool {
     matches!(
         c,
@@ -109,7 +111,7 @@ fn is_default_ignorable(c: char) -> bool {
             | '\u{FE00}'..='\u{FE0F}'
             | '\u{FEFF}'
             | '\u{FFA0}'
-            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{FFF0}'..='\u{FFFB}'
             | '\u{1BCA0}'..='\u{1BCA3}'
             | '\u{1D173}'..='\u{1D17A}'
             | '\u{E0000}'..='\u{E0FFF}'

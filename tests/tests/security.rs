@@ -71,19 +71,18 @@ async fn events_sockets_take_no_token_in_the_url_and_tickets_work_once() {
     let (status, _) = raw_socket(&host, &chat, "", Some(&alice.token)).await;
     assert_eq!(status, 101, "the Authorization header works");
 
-    // A ticket only opens chats its account is a member of.
+    // A ticket only opens chats its account is a member of, and a refused
+    // attempt does not use it up.
     let mallory = host.signup("Mallory").await;
+    let own = host.chat(&mallory, &[]).await;
     let (_, body) = host
         .call("POST", "/v1/events/tickets", Some(&mallory.token), None)
         .await;
-    let (status, _) = raw_socket(
-        &host,
-        &chat,
-        &format!("?ticket={}", body["ticket"].as_str().unwrap_or("")),
-        None,
-    )
-    .await;
+    let ticket = body["ticket"].as_str().unwrap_or("").to_string();
+    let (status, _) = raw_socket(&host, &chat, &format!("?ticket={ticket}"), None).await;
     assert_eq!(status, 404);
+    let (status, _) = raw_socket(&host, &own, &format!("?ticket={ticket}"), None).await;
+    assert_eq!(status, 101, "the ticket still opens Mallory's own chat");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -380,6 +379,38 @@ async fn nobody_is_put_into_a_chat_without_their_say_and_everyone_can_leave() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    // Knowing one member is not enough: Bob cannot bring Alice into a chat
+    // with Mallory, whom she has never met; she is only invited.
+    let mallory = host.signup("Mallory").await;
+    let trap = host.chat(&mallory, &[&bob]).await;
+    let (status, body) = host
+        .call(
+            "POST",
+            &members(&trap),
+            Some(&bob.token),
+            Some(serde_json::json!({ "account": alice.id })),
+        )
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::ACCEPTED, Some("invited")),
+        "{body}"
+    );
+    let (status, chat) = host
+        .call(
+            "POST",
+            "/v1/chats",
+            Some(&mallory.token),
+            Some(serde_json::json!({ "title": "hi", "members": [alice.id] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        chat["invited"],
+        serde_json::json!([alice.id]),
+        "Mallory is still no contact of Alice"
+    );
+
     // A stranger can neither add people nor join uninvited.
     let eve = host.signup("Eve").await;
     let (status, _) = host
@@ -391,4 +422,50 @@ async fn nobody_is_put_into_a_chat_without_their_say_and_everyone_can_leave() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_events_socket_closes_when_its_member_leaves_or_its_session_signs_out() {
+    let host = TestHost::start_with(host_bin!(), &["--ws-ping-secs", "1", "--ws-idle-timeout-secs", "60"])
+        .expect("host starts");
+    let alice = host.signup("Alice").await;
+    let bob = host.signup("Bob").await;
+    let chat = host.chat(&alice, &[&bob]).await;
+
+    // Leaving closes Bob's socket of that chat at once, with a close frame.
+    let (status, mut socket) = raw_socket(&host, &chat, "", Some(&bob.token)).await;
+    assert_eq!(status, 101);
+    let (status, _) = host
+        .call(
+            "DELETE",
+            &format!("/v1/chats/{chat}/members/{}", bob.id),
+            Some(&bob.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let frames = read_until_closed(&mut socket).await;
+    assert!(
+        frames.windows(2).any(|w| w == [0x88, 0]),
+        "closed by the host: {frames:?}"
+    );
+
+    // A socket opened with a session's ticket closes once that session signs out.
+    let (status, device) = host.call("POST", "/v1/sessions", Some(&alice.token), None).await;
+    assert!(status.is_success(), "{device}");
+    let token = device["token"].as_str().expect("token").to_string();
+    let (_, ticket) = host.call("POST", "/v1/events/tickets", Some(&token), None).await;
+    let ticket = ticket["ticket"].as_str().expect("ticket").to_string();
+    let (status, mut socket) = raw_socket(&host, &chat, &format!("?ticket={ticket}"), None).await;
+    assert_eq!(status, 101);
+    let (status, body) = host.call("POST", "/v1/sessions/sign-out", Some(&token), None).await;
+    assert!(status.is_success(), "{body}");
+    let frames = read_until_closed(&mut socket).await;
+    assert!(
+        frames.windows(2).any(|w| w == [0x88, 0]),
+        "closed by the host: {frames:?}"
+    );
+    // Alice's own session is untouched.
+    let (status, _) = raw_socket(&host, &chat, "", Some(&alice.token)).await;
+    assert_eq!(status, 101);
 }

@@ -4,6 +4,8 @@
 CREATE TABLE event_tickets (
     ticket_hash  TEXT PRIMARY KEY,
     account_id   TEXT NOT NULL REFERENCES accounts(id),
+    -- the session that asked for it: the socket lives only as long as it
+    session_hash TEXT NOT NULL,
     expires_at   BIGINT NOT NULL,
     used_at      BIGINT
 );

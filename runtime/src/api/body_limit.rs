@@ -15,7 +15,7 @@ use super::error::LimitUnnamed;
 use crate::config::Limits;
 
 /// The setting that sizes uploads.
-pub(super) const UPLOAD_SETTING: &str = "--max-component-mib";
+pub(super) const UPLOAD_SETTING: &str = "--max-component-mib (plus 1 MiB for the manifest and the multipart framing)";
 /// The setting that sizes every other request.
 pub(super) const REQUEST_SETTING: &str = "--max-request-mib";
 

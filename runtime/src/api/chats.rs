@@ -29,6 +29,7 @@ pub(super) async fn create(
     AccountCaller(me): AccountCaller,
     ApiJson(body): ApiJson<NewChat>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    state.rate.post(&me.id)?;
     let chat = state.chat.create_chat(&me.id, &body.title, &body.members).await?;
     let invited = state.chat.invited(&chat.id).await?;
     let mut answer = json!(chat);
@@ -53,6 +54,7 @@ pub(super) async fn add_member(
     Path(chat): Path<String>,
     ApiJson(body): ApiJson<NewMember>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    state.rate.post(&me.id)?;
     Ok(match state.chat.add_member(&chat, &me.id, &body.account).await? {
         Joined::Member => (StatusCode::CREATED, Json(json!({ "status": "member" }))),
         Joined::Invited => (StatusCode::ACCEPTED, Json(json!({ "status": "invited" }))),

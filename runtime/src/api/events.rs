@@ -11,8 +11,6 @@
 //! closed when nothing (not even a pong) came back for
 //! `--ws-idle-timeout-secs`.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
@@ -26,7 +24,8 @@ use tokio::sync::broadcast::error::RecvError;
 use super::auth::{AccountCaller, Caller, authenticate, hash_token, new_token};
 use super::rate_limit::SocketSlot;
 use super::{ApiError, ApiResult, AppState};
-use crate::store::{accounts, tickets};
+use crate::store::accounts;
+use crate::store::tickets::{self, TicketHolder};
 
 /// Largest message a client may send on the events socket (it has nothing
 /// to say but pongs and close frames).
@@ -47,9 +46,15 @@ pub(super) struct EventsQuery {
 pub(super) async fn ticket(
     State(state): State<AppState>,
     AccountCaller(me): AccountCaller,
+    headers: HeaderMap,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    let token = bearer(&headers).ok_or_else(ApiError::unauthorized)?;
+    let holder = TicketHolder {
+        account: me.id,
+        session_hash: hash_token(&token),
+    };
     let ticket = new_token();
-    let expires_at = tickets::create(&state.db, &hash_token(&ticket), &me.id, TICKET_TTL_MS).await?;
+    let expires_at = tickets::create(&state.db, &hash_token(&ticket), &holder, TICKET_TTL_MS).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "ticket": ticket, "expires_at": expires_at })),
@@ -70,48 +75,91 @@ pub(super) async fn subscribe(
              or get a one-time ticket from POST /v1/events/tickets and open the socket with ?ticket=",
         ));
     }
-    let header_token = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, t)| t.trim().to_string());
-    let me = match (header_token, query.ticket) {
+    let invalid_ticket = || {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_ticket",
+            "the ticket is unknown, used or expired",
+        )
+    };
+    let (me, session_hash, ticket) = match (bearer(&headers), query.ticket) {
         (Some(token), _) => match authenticate(&state, &token).await? {
-            Caller::Account(me) => me,
+            Caller::Account(me) => (me, hash_token(&token), None),
             Caller::Operator => return Err(ApiError::forbidden("chat events are for chat members")),
         },
         (None, Some(ticket)) if !ticket.is_empty() && ticket.len() <= 256 => {
-            let account = tickets::redeem(&state.db, &hash_token(&ticket)).await?.ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_ticket",
-                    "the ticket is unknown, used or expired",
-                )
-            })?;
-            accounts::get(&state.db, &account)
+            let ticket = hash_token(&ticket);
+            let holder = tickets::peek(&state.db, &ticket).await?.ok_or_else(invalid_ticket)?;
+            let me = accounts::get(&state.db, &holder.account)
                 .await?
-                .ok_or_else(ApiError::unauthorized)?
+                .ok_or_else(ApiError::unauthorized)?;
+            (me, holder.session_hash, Some(ticket))
         }
         _ => return Err(ApiError::unauthorized()),
     };
     state.chat.require_member(&chat, &me.id).await?;
     let upgrade = upgrade.map_err(|e| ApiError::bad_request(format!("expected a WebSocket upgrade: {e}")))?;
     let slot = state.rate.open_socket(&me.id)?;
+    // The ticket is used up only by a socket that opens.
+    if let Some(ticket) = ticket
+        && !tickets::redeem(&state.db, &ticket).await?
+    {
+        return Err(invalid_ticket());
+    }
     let rx = state.chat.hub().subscribe(&chat);
-    let timing = (state.limits.ws_ping_interval, state.limits.ws_idle_timeout);
+    let watch = Watch {
+        state: state.clone(),
+        chat,
+        account: me.id,
+        session_hash,
+    };
     Ok(upgrade
         .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
         .max_frame_size(MAX_CLIENT_MESSAGE_BYTES)
-        .on_upgrade(move |socket| pump(socket, rx, slot, timing)))
+        .on_upgrade(move |socket| pump(socket, rx, slot, watch)))
 }
 
-async fn pump(
-    socket: WebSocket,
-    mut rx: crate::chat::Subscription,
-    _slot: SocketSlot,
-    (ping_every, idle_timeout): (Duration, Duration),
-) {
+/// The bearer token of `headers`, if any.
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_string())
+}
+
+/// What keeps a socket open: its account is still a member of the chat,
+/// and the session that opened it is still signed in.
+struct Watch {
+    state: AppState,
+    chat: String,
+    account: String,
+    session_hash: String,
+}
+
+impl Watch {
+    /// Whether the socket may stay open (checked at every ping).
+    async fn still_allowed(&self) -> bool {
+        let member = crate::store::chats::is_member(&self.state.db, &self.chat, &self.account).await;
+        let session = crate::store::tokens::check(
+            &self.state.db,
+            &self.session_hash,
+            crate::store::now_ms(),
+            self.state.sessions,
+        )
+        .await;
+        matches!(member, Ok(true)) && matches!(session, Ok(crate::store::tokens::SessionCheck::Live { .. }))
+    }
+
+    /// Whether `event` says this socket's account left the chat.
+    fn left(&self, event: &crate::chat::ChatEvent) -> bool {
+        matches!(event, crate::chat::ChatEvent::MemberLeft { account, .. } if *account == self.account)
+    }
+}
+
+async fn pump(socket: WebSocket, mut rx: crate::chat::Subscription, _slot: SocketSlot, watch: Watch) {
+    let (ping_every, idle_timeout) = (watch.state.limits.ws_ping_interval, watch.state.limits.ws_idle_timeout);
     let (mut sink, mut stream) = socket.split();
     let (heard_tx, mut heard_rx) = tokio::sync::mpsc::channel::<()>(1);
     let send = async {
@@ -121,12 +169,16 @@ async fn pump(
         loop {
             let frame = tokio::select! {
                 event = rx.recv() => match event {
+                    Ok(event) if watch.left(&event) => {
+                        let _ = sink.send(Message::Close(None)).await;
+                        break;
+                    }
                     Ok(event) => Message::Text(serde_json::to_string(&*event).unwrap_or_default().into()),
                     Err(RecvError::Lagged(n)) => Message::Text(format!("{{\"type\":\"lagged\",\"missed\":{n}}}").into()),
                     Err(RecvError::Closed) => break,
                 },
                 _ = ping.tick() => {
-                    if last_heard.elapsed() >= idle_timeout {
+                    if last_heard.elapsed() >= idle_timeout || !watch.still_allowed().await {
                         let _ = sink.send(Message::Close(None)).await;
                         break;
                     }

@@ -143,10 +143,13 @@ fn filter_headers(from_app: &HeaderMap) -> HeaderMap {
         if !PASSED_HEADERS.contains(&name.as_str()) {
             continue;
         }
-        let text = value.to_str().unwrap_or("");
-        let ok = match name.as_str() {
-            "location" => same_origin_relative(text),
-            "refresh" => same_origin_refresh(text),
+        // A value that is not visible ASCII cannot be checked, so a
+        // redirect carrying one is dropped.
+        let text = value.to_str().ok();
+        let ok = match (name.as_str(), text) {
+            ("location", Some(text)) => same_origin_relative(text),
+            ("refresh", Some(text)) => same_origin_refresh(text),
+            ("location" | "refresh", None) => false,
             _ => true,
         };
         if ok {

@@ -139,7 +139,12 @@ impl wit::Host for HostState {
         let account = self.member_by_scoped_id(&user).await?;
         let chat = self.cx.chat.clone().ok_or(WitError::NotFound)?;
         let db = self.cx.services.db.clone();
-        let same = |i: &invoices::Invoice| i.amount == amount && i.account_id == account && i.title == title;
+        let same = |i: &invoices::Invoice| {
+            i.amount == amount
+                && i.account_id == account
+                && i.title == title
+                && i.chat.as_deref() == Some(chat.as_str())
+        };
         if let Some(existing) = invoices::by_key(&db, &self.cx.app_id, &key).await? {
             // The same key again: the first result, and nothing new.
             return if same(&existing) {

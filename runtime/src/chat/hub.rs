@@ -28,6 +28,14 @@ pub enum ChatEvent {
         /// Its chat.
         chat: String,
     },
+    /// A member left the chat (their open sockets of it close).
+    #[serde(rename = "member.left")]
+    MemberLeft {
+        /// The chat.
+        chat: String,
+        /// Who left.
+        account: String,
+    },
 }
 
 /// Buffered events per subscriber before it is told it lagged.

@@ -94,9 +94,10 @@ impl ChatService {
         &self.dispatcher
     }
 
-    /// Creates a chat of `creator` and `members` (all must exist): those who
-    /// share a chat with the creator join at once, the others are invited
-    /// and join only by accepting ([`ChatService::add_member`]).
+    /// Creates a chat of `creator` and `members` (all must exist). Each
+    /// member in turn who already shares a chat with everyone in it so far
+    /// joins at once; the others are invited and join only by accepting
+    /// ([`ChatService::add_member`]).
     pub async fn create_chat(&self, creator: &str, title: &str, members: &[String]) -> Result<Chat, ChatError> {
         let title = title.trim();
         if title.len() > 200 {
@@ -111,28 +112,24 @@ impl ChatService {
                 return Err(ChatError::Invalid(format!("no account with id {m:?}")));
             }
         }
-        let mut direct = Vec::new();
-        let mut invite = Vec::new();
+        let mut chat = chats::create(&self.db, title, creator, &[]).await?;
         for m in members {
-            if m == creator || direct.contains(m) || invite.contains(m) {
+            if chat.members.contains(m) {
                 continue;
             }
-            if membership::are_contacts(&self.db, creator, m).await? {
-                direct.push(m.clone());
+            if membership::knows_every_member(&self.db, &chat.id, m).await? {
+                membership::add(&self.db, &chat.id, m).await?;
+                chat.members.push(m.clone());
             } else {
-                invite.push(m.clone());
+                membership::invite(&self.db, &chat.id, m, creator).await?;
             }
-        }
-        let chat = chats::create(&self.db, title, creator, &direct).await?;
-        for m in &invite {
-            membership::invite(&self.db, &chat.id, m, creator).await?;
         }
         Ok(chat)
     }
 
-    /// `by` adds `account` to `chat`: a member adds a contact (someone they
-    /// share a chat with) at once and invites anyone else; the invitee
-    /// adding themself accepts their invitation.
+    /// `by` adds `account` to `chat`: someone who already shares a chat with
+    /// every member joins at once (nobody meets anyone new), anyone else is
+    /// invited; the invitee adding themself accepts their invitation.
     ///
     /// # Errors
     ///
@@ -153,7 +150,7 @@ impl ChatService {
         if chats::is_member(&self.db, chat, account).await? {
             return Ok(Joined::Member);
         }
-        if membership::are_contacts(&self.db, by, account).await? {
+        if membership::knows_every_member(&self.db, chat, account).await? {
             membership::add(&self.db, chat, account).await?;
             Ok(Joined::Member)
         } else {
@@ -168,7 +165,16 @@ impl ChatService {
     ///
     /// [`ChatError::ChatNotFound`] when it is neither a member nor invited.
     pub async fn leave(&self, chat: &str, account: &str) -> Result<(), ChatError> {
-        if membership::leave(&self.db, chat, account).await? || membership::decline(&self.db, chat, account).await? {
+        if membership::leave(&self.db, chat, account).await? {
+            self.hub.publish(
+                chat,
+                ChatEvent::MemberLeft {
+                    chat: chat.to_string(),
+                    account: account.to_string(),
+                },
+            );
+            Ok(())
+        } else if membership::decline(&self.db, chat, account).await? {
             Ok(())
         } else {
             Err(ChatError::ChatNotFound)

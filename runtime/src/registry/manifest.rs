@@ -111,12 +111,16 @@ impl Manifest {
                     problem: format!("unknown capability {grant:?}"),
                 });
             }
-            if reason.len() > 500 || crate::text::check_line("reason", reason).is_err() {
+            if reason.len() > 500 {
                 return Err(ManifestError::Field {
                     field: "capabilities",
-                    problem: format!(
-                        "capability {grant:?} needs a reason of 1 to 500 bytes of visible text on one line"
-                    ),
+                    problem: format!("capability {grant:?} needs a reason of 1 to 500 bytes"),
+                });
+            }
+            if let Err(e) = crate::text::check_line(&format!("the reason for {grant:?}"), reason) {
+                return Err(ManifestError::Field {
+                    field: "capabilities",
+                    problem: e.to_string(),
                 });
             }
         }

@@ -138,9 +138,11 @@ impl Registry {
         }
         if component.len() > self.limits.max_component_bytes {
             return Err(RegistryError::TooLarge(format!(
-                "component is {} bytes; the limit is {}",
+                "the component is {} bytes ({:.1} MiB); the limit is {} bytes ({} MiB), set with --max-component-mib",
                 component.len(),
-                self.limits.max_component_bytes
+                component.len() as f64 / f64::from(1u32 << 20),
+                self.limits.max_component_bytes,
+                self.limits.max_component_bytes >> 20
             )));
         }
         let manifest = Manifest::parse(manifest_text)?;

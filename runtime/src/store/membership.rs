@@ -1,6 +1,7 @@
 //! Joining and leaving chats: contacts, invitations, leaving. Two accounts
-//! are contacts when they share a chat; a member can add a contact at
-//! once, anyone else is invited and joins only by accepting.
+//! are contacts when they share a chat. Someone who already shares a chat
+//! with every member of a chat is added at once (nobody meets anyone new);
+//! anyone else is invited and joins only by accepting.
 
 use sqlx::Row;
 
@@ -21,17 +22,19 @@ pub struct Invitation {
     pub created_at: i64,
 }
 
-/// Whether `a` and `b` share a chat.
-pub async fn are_contacts(db: &Db, a: &str, b: &str) -> StoreResult<bool> {
+/// Whether `account` shares a chat with every other member of `chat`, so
+/// joining it introduces them to nobody.
+pub async fn knows_every_member(db: &Db, chat: &str, account: &str) -> StoreResult<bool> {
     let row = sqlx::query(
-        "SELECT 1 AS one FROM chat_members x JOIN chat_members y ON y.chat_id = x.chat_id \
-         WHERE x.account_id = $1 AND y.account_id = $2 LIMIT 1",
+        "SELECT 1 AS one FROM chat_members m WHERE m.chat_id = $1 AND m.account_id <> $2 AND NOT EXISTS \
+         (SELECT 1 FROM chat_members x JOIN chat_members y ON y.chat_id = x.chat_id \
+          WHERE x.account_id = m.account_id AND y.account_id = $2) LIMIT 1",
     )
-    .bind(a)
-    .bind(b)
+    .bind(chat)
+    .bind(account)
     .fetch_optional(db.pool())
     .await?;
-    Ok(row.is_some())
+    Ok(row.is_none())
 }
 
 /// Makes `account` a member of `chat` (no-op if it is one).

@@ -725,3 +725,45 @@ async fn gov_services_books_signs_pays_and_confirms_in_the_chat() {
     assert!(page.contains("confirmed"), "{page}");
     host.assert_alive().await;
 }
+
+#[tokio::test]
+async fn a_web_apps_session_ends_when_the_device_that_launched_it_signs_out() {
+    let host = TestHost::start(host_bin!()).expect("host starts");
+    let probe = host
+        .solo_chat_with(guests::WEB_PROBE_DIR, guests::WEB_PROBE_WASM, None)
+        .await;
+    let (alice, chat, app) = (&probe.alice, &probe.chat, &probe.app);
+    // A second device of Alice's launches the app, and an unused launch
+    // token is kept aside.
+    let (status, device) = host.call("POST", "/v1/sessions", Some(&alice.token), None).await;
+    assert!(status.is_success(), "{device}");
+    let device = User {
+        id: alice.id.clone(),
+        token: device["token"].as_str().expect("token").to_string(),
+    };
+    let cookie = session(&host, &device, chat, app).await;
+    let resp = get_with(&host, app, "/", &cookie).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (status, unused) = launch(&host, &device, chat, app).await;
+    assert_eq!(status, StatusCode::CREATED, "{unused}");
+
+    let (status, body) = host
+        .call("POST", "/v1/sessions/sign-out", Some(&device.token), None)
+        .await;
+    assert!(status.is_success(), "{body}");
+    let resp = get_with(&host, app, "/", &cookie).await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::UNAUTHORIZED,
+        "the app session ended with the device's"
+    );
+    let (status, _, page) = open(&host, unused["url"].as_str().expect("url")).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a launch token of a signed-out device opens nothing: {page}"
+    );
+    // Alice's first device is untouched.
+    let cookie = session(&host, alice, chat, app).await;
+    assert_eq!(get_with(&host, app, "/", &cookie).await.status(), StatusCode::OK);
+}

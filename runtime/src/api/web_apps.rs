@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use super::auth::AccountCaller;
+use super::auth::SessionCaller;
 use super::error::AppResponse;
 use super::{ApiError, ApiResult, AppState};
 use crate::store::web_sessions::LiveSession;
@@ -61,11 +61,12 @@ impl From<WebError> for ApiError {
 /// `POST /v1/chats/{chat}/apps/{app}/launch` → 201 `{url, token, expires_at}`.
 pub(super) async fn launch(
     State(state): State<AppState>,
-    AccountCaller(me): AccountCaller,
+    caller: SessionCaller,
     Path((chat, app)): Path<(String, String)>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    let me = &caller.account;
     state.chat.require_member(&chat, &me.id).await?;
-    let launch = state.webapps.launch(&chat, &me.id, &app).await?;
+    let launch = state.webapps.launch(&chat, &me.id, &caller.session.id, &app).await?;
     Ok((StatusCode::CREATED, Json(json!(launch))))
 }
 

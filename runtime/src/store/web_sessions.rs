@@ -15,6 +15,8 @@ pub struct WebSession {
     pub chat_id: String,
     /// The platform account that launched it (never shown to the app).
     pub account_id: String,
+    /// The account session (device) that launched it; the web session ends with it.
+    pub account_session_id: String,
     /// Unix ms after which the session is over.
     pub expires_at: i64,
 }
@@ -45,8 +47,8 @@ pub async fn create(db: &Db, token_hash: &str, session: &WebSession) -> StoreRes
         .execute(db.pool())
         .await?;
     sqlx::query(
-        "INSERT INTO web_sessions (token_hash, app_id, chat_id, account_id, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO web_sessions (token_hash, app_id, chat_id, account_id, created_at, expires_at, account_session_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(token_hash)
     .bind(&session.app_id)
@@ -54,15 +56,27 @@ pub async fn create(db: &Db, token_hash: &str, session: &WebSession) -> StoreRes
     .bind(&session.account_id)
     .bind(now)
     .bind(session.expires_at)
+    .bind(&session.account_session_id)
     .execute(db.pool())
     .await?;
     Ok(())
 }
 
+/// Whether the account session (device) `id` is signed in and unexpired.
+pub async fn account_session_live(db: &Db, id: &str) -> StoreResult<bool> {
+    let row = sqlx::query("SELECT 1 AS one FROM sessions WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2")
+        .bind(id)
+        .bind(now_ms())
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(row.is_some())
+}
+
 /// The unexpired session stored under `token_hash`.
 pub async fn get(db: &Db, token_hash: &str) -> StoreResult<Option<WebSession>> {
     let row = sqlx::query(
-        "SELECT app_id, chat_id, account_id, expires_at FROM web_sessions WHERE token_hash = $1 AND expires_at >= $2",
+        "SELECT app_id, chat_id, account_id, account_session_id, expires_at FROM web_sessions \
+         WHERE token_hash = $1 AND expires_at >= $2",
     )
     .bind(token_hash)
     .bind(now_ms())
@@ -76,6 +90,9 @@ fn session_from_row(r: &sqlx::any::AnyRow) -> StoreResult<WebSession> {
         app_id: r.try_get("app_id")?,
         chat_id: r.try_get("chat_id")?,
         account_id: r.try_get("account_id")?,
+        account_session_id: r
+            .try_get::<Option<String>, _>("account_session_id")?
+            .unwrap_or_default(),
         expires_at: r.try_get("expires_at")?,
     })
 }
@@ -99,13 +116,14 @@ pub async fn live(db: &Db, token_hash: &str, app: &str) -> StoreResult<Option<Li
     // `v.app_id` is the session's app (joined on it); chat, account and
     // expiry come from the session row.
     let sql = format!(
-        "SELECT s.chat_id, s.account_id, s.expires_at, a.name AS app_name, {} \
+        "SELECT s.chat_id, s.account_id, s.account_session_id, s.expires_at, a.name AS app_name, {} \
          FROM web_sessions s \
          JOIN apps a ON a.id = s.app_id AND a.status = 'active' \
          JOIN app_versions v ON v.app_id = a.id AND v.version = a.active_version AND v.status = 'approved' \
          WHERE s.token_hash = $1 AND s.app_id = $2 AND s.expires_at >= $3 \
            AND EXISTS (SELECT 1 FROM chat_members m WHERE m.chat_id = s.chat_id AND m.account_id = s.account_id) \
-           AND EXISTS (SELECT 1 FROM installs i WHERE i.chat_id = s.chat_id AND i.app_id = s.app_id)",
+           AND EXISTS (SELECT 1 FROM installs i WHERE i.chat_id = s.chat_id AND i.app_id = s.app_id) \
+           AND EXISTS (SELECT 1 FROM sessions d WHERE d.id = s.account_session_id AND d.revoked_at IS NULL AND d.expires_at > $3)",
         version_columns_of_v()
     );
     let row = sqlx::query(&sql)

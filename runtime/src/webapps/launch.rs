@@ -24,6 +24,9 @@ pub struct LaunchClaims {
     pub iat: i64,
     /// Random, single use.
     pub nonce: String,
+    /// The account session (signed-in device) that launched it: the web
+    /// session it opens ends when that one does.
+    pub session: String,
 }
 
 /// Why a token was refused.
@@ -99,6 +102,7 @@ mod tests {
             user: "acct-1".into(),
             iat,
             nonce: "n-1".into(),
+            session: "session-1".into(),
         }
     }
 

@@ -217,7 +217,7 @@ impl WebApps {
 
     /// Issues a launch token for `account` (a member of `chat`; the caller
     /// checks) to open `app` in `chat`.
-    pub async fn launch(&self, chat: &str, account: &str, app: &str) -> Result<Launch, WebError> {
+    pub async fn launch(&self, chat: &str, account: &str, session: &str, app: &str) -> Result<Launch, WebError> {
         self.require_web_app(chat, app).await?;
         let mut nonce = [0u8; 16];
         rand::rng().fill_bytes(&mut nonce);
@@ -227,6 +227,7 @@ impl WebApps {
             user: account.to_string(),
             iat: now_ms(),
             nonce: hex::encode(nonce),
+            session: session.to_string(),
         };
         let token = launch::sign(&self.key, &claims);
         Ok(Launch {
@@ -248,11 +249,15 @@ impl WebApps {
             return Err(WebError::Replayed);
         }
         self.require_still_allowed(&claims.chat, &claims.user, app).await?;
+        if !web_sessions::account_session_live(&self.db, &claims.session).await? {
+            return Err(WebError::NoSession);
+        }
         let session_token = new_token();
         let session = WebSession {
             app_id: app.to_string(),
             chat_id: claims.chat,
             account_id: claims.user,
+            account_session_id: claims.session,
             expires_at: now_ms() + Self::ttl_ms(self.session_ttl),
         };
         web_sessions::create(&self.db, &hash_token(&session_token), &session).await?;
@@ -279,6 +284,10 @@ impl WebApps {
         let session = web_sessions::get(&self.db, &hash).await?.ok_or(WebError::NoSession)?;
         if session.app_id != app {
             return Err(WebError::ForeignSession);
+        }
+        if !web_sessions::account_session_live(&self.db, &session.account_session_id).await? {
+            // The device that launched it signed out or expired.
+            return Err(WebError::NoSession);
         }
         self.require_still_allowed(&session.chat_id, &session.account_id, app)
             .await?;

@@ -37,6 +37,8 @@ pub struct Limits {
     pub retention_sweep: Duration,
     /// Signature requests one invocation may make.
     pub signatures_per_invocation: u32,
+    /// Unanswered signature requests one app may have waiting for one user.
+    pub pending_signatures_per_user: u32,
     /// HTTP connections open at once; more are closed at once.
     pub max_connections: usize,
     /// Time a client has to send a request's headers; also the longest a
@@ -124,6 +126,7 @@ impl Default for Limits {
             audit_retention: Duration::from_secs(90 * 24 * 60 * 60),
             retention_sweep: Duration::from_secs(60 * 60),
             signatures_per_invocation: 5,
+            pending_signatures_per_user: 20,
             max_connections: 4_096,
             header_read_timeout: Duration::from_secs(10),
             // Fits components built from Python (componentize-py: about

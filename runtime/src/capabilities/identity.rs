@@ -93,6 +93,17 @@ impl wit::Host for HostState {
             );
             return Err(WitError::RateLimited.into());
         }
+        let waiting = signatures::pending_count(&self.cx.services.db, &self.cx.app_id, &account).await?;
+        let most = self.limits().pending_signatures_per_user;
+        if waiting >= i64::from(most) {
+            self.append_log(
+                "warn",
+                format!(
+                    "signature request refused (rate-limited): the user has {most} requests of this app unanswered"
+                ),
+            );
+            return Err(WitError::RateLimited.into());
+        }
         self.signature_requests += 1;
         let digest = hex::encode(Sha256::digest(&document));
         let id = signatures::create(

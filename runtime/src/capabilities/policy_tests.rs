@@ -439,6 +439,26 @@ async fn signature_requests_are_bounded_per_invocation_and_all_log_output_shares
         .expect("count");
     assert_eq!(stored, i64::from(max));
 
+    // Across invocations, at most so many stay unanswered per user.
+    let most = limits.pending_signatures_per_user;
+    let mut refused = false;
+    for _ in 0..most {
+        s.signature_requests = 0;
+        if is_wit(
+            s.request_signature("Again".into(), b"doc".to_vec()).await,
+            WitError::RateLimited,
+        ) {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "more than {most} unanswered requests were stored");
+    let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signatures")
+        .fetch_one(db.pool())
+        .await
+        .expect("count");
+    assert_eq!(stored, i64::from(most));
+
     // The app's lines, denials and stdout/stderr all draw on one budget.
     let line = "y".repeat(limits.max_log_line_bytes);
     for _ in 0..(limits.log_bytes_per_invocation / limits.max_log_line_bytes) * 2 {

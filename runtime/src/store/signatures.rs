@@ -150,6 +150,18 @@ fn from_row(r: &sqlx::any::AnyRow) -> StoreResult<SignatureRequest> {
     })
 }
 
+/// Signature requests of `app` still waiting for `account`'s answer.
+pub async fn pending_count(db: &Db, app: &str, account: &str) -> StoreResult<i64> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM signatures WHERE app_id = $1 AND account_id = $2 AND status = 'pending'",
+    )
+    .bind(app)
+    .bind(account)
+    .fetch_one(db.pool())
+    .await?;
+    Ok(row.try_get("n")?)
+}
+
 /// Records a pending request; returns its id.
 ///
 /// # Errors

@@ -428,13 +428,10 @@ async fn sign_ups_and_posts_past_their_rate_get_429_with_retry_after() {
         }
         statuses.push(resp.status());
     }
-    assert_eq!(
-        statuses.iter().filter(|s| **s == StatusCode::CREATED).count(),
-        10,
-        "{statuses:?}"
-    );
+    // The burst of 10: one went to creating the chat, nine to messages.
+    assert!(statuses[..9].iter().all(|s| *s == StatusCode::CREATED), "{statuses:?}");
     assert!(
-        statuses[10..].iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS),
+        statuses[9..].iter().all(|s| *s == StatusCode::TOO_MANY_REQUESTS),
         "{statuses:?}"
     );
     // Bob has his own budget.

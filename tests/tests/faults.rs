@@ -357,11 +357,12 @@ async fn raw_post(host: &TestHost, path: &str, token: Option<&str>, body: Value)
 async fn sign_ups_and_posts_past_their_rate_get_429_with_retry_after() {
     let host = TestHost::start_with(
         host_bin!(),
+        // One post a minute refills the burst: nothing refills within the test.
         &[
             "--signups-per-minute",
             "5",
             "--posts-per-minute",
-            "60",
+            "1",
             "--posts-burst",
             "10",
         ],

@@ -69,6 +69,8 @@ pub struct Limits {
     /// Bot invocations of one app running at once: its fair share of
     /// [`Limits::dispatch_concurrency`], so one app cannot hold every slot.
     pub app_concurrency: usize,
+    /// Web-app requests of one app running at once (the rest wait).
+    pub web_app_concurrency: usize,
     /// Host calls one invocation may make; the next one ends it.
     pub max_host_calls_per_invocation: u32,
     /// Accounts one client address may create per minute (`POST /v1/accounts`).
@@ -143,6 +145,7 @@ impl Default for Limits {
             log_bytes_per_invocation: 64 << 10,
             dispatch_concurrency: 16,
             app_concurrency: 4,
+            web_app_concurrency: 16,
             max_host_calls_per_invocation: 1_000,
             signups_per_minute_per_client: 30,
             posts_per_minute_per_account: 120,

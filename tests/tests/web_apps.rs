@@ -767,3 +767,26 @@ async fn a_web_apps_session_ends_when_the_device_that_launched_it_signs_out() {
     let cookie = session(&host, alice, chat, app).await;
     assert_eq!(get_with(&host, app, "/", &cookie).await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn one_web_apps_requests_take_at_most_its_share_of_instances() {
+    let host = TestHost::start_with(host_bin!(), &["--web-app-concurrency", "2"]).expect("host starts");
+    let probe = host
+        .solo_chat_with(guests::WEB_PROBE_DIR, guests::WEB_PROBE_WASM, None)
+        .await;
+    let cookie = session(&host, &probe.alice, &probe.chat, &probe.app).await;
+    // Six requests that each wait out the 2 s wall time, all at once.
+    let sleepers = (0..6).map(|_| {
+        let (host, app, cookie) = (&host, &probe.app, &cookie);
+        async move { get_with(host, app, "/sleep", cookie).await.status() }
+    });
+    let statuses = futures::future::join_all(sleepers).await;
+    assert!(statuses.iter().all(|s| *s == StatusCode::BAD_GATEWAY), "{statuses:?}");
+    assert_eq!(
+        host.metric("miniapp_web_requests_running_max").await,
+        2.0,
+        "at most two ran at once; the others waited their turn"
+    );
+    assert_eq!(host.metric("miniapp_web_requests_queued").await, 0.0);
+    assert_eq!(get_with(&host, &probe.app, "/", &cookie).await.status(), StatusCode::OK);
+}

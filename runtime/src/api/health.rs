@@ -16,6 +16,7 @@ pub(super) async fn healthz() -> Json<Value> {
 /// `GET /metrics` — Prometheus text format.
 pub(super) async fn metrics(State(state): State<AppState>) -> String {
     let stats = state.engine.stats();
+    let web = state.webapps.stats();
     let (completed, failed) = state.chat.dispatcher().counts();
     format!(
         "# TYPE miniapp_components_compiled_total counter\nminiapp_components_compiled_total {}\n\
@@ -26,7 +27,10 @@ pub(super) async fn metrics(State(state): State<AppState>) -> String {
          # TYPE miniapp_compiles_running_max gauge\nminiapp_compiles_running_max {}\n\
          # TYPE miniapp_compiles_queued gauge\nminiapp_compiles_queued {}\n\
          # TYPE miniapp_compiles_failed_total counter\nminiapp_compiles_failed_total {}\n\
-         # TYPE miniapp_compiles_timed_out_total counter\nminiapp_compiles_timed_out_total {}\n",
+         # TYPE miniapp_compiles_timed_out_total counter\nminiapp_compiles_timed_out_total {}\n\
+         # TYPE miniapp_web_requests_running gauge\nminiapp_web_requests_running {}\n\
+         # TYPE miniapp_web_requests_running_max gauge\nminiapp_web_requests_running_max {}\n\
+         # TYPE miniapp_web_requests_queued gauge\nminiapp_web_requests_queued {}\n",
         stats.compiled.load(Ordering::Relaxed),
         stats.cache_hits.load(Ordering::Relaxed),
         stats.compiles_running.load(Ordering::Relaxed),
@@ -34,5 +38,8 @@ pub(super) async fn metrics(State(state): State<AppState>) -> String {
         stats.compiles_queued.load(Ordering::Relaxed),
         stats.compiles_failed.load(Ordering::Relaxed),
         stats.compiles_timed_out.load(Ordering::Relaxed),
+        web.running.load(Ordering::Relaxed),
+        web.running_max.load(Ordering::Relaxed),
+        web.queued.load(Ordering::Relaxed),
     )
 }

@@ -68,7 +68,7 @@ enum Command {
         #[command(flatten)]
         master_key: MasterKeyArgs,
         #[command(flatten)]
-        limits: LimitArgs,
+        limits: Box<LimitArgs>,
     },
     /// Re-wrap every secret in the data directory under a new master key
     /// (stop the host first). Without a new key, a fresh one replaces the
@@ -182,6 +182,9 @@ struct LimitArgs {
     /// Bot invocations of one app running at once (its fair share).
     #[arg(long, default_value_t = Limits::default().app_concurrency)]
     app_concurrency: usize,
+    /// Web-app requests of one app running at once (the rest wait their turn).
+    #[arg(long, default_value_t = Limits::default().web_app_concurrency)]
+    web_app_concurrency: usize,
     /// Host calls one invocation may make.
     #[arg(long, default_value_t = Limits::default().max_host_calls_per_invocation)]
     max_host_calls: u32,
@@ -248,6 +251,7 @@ impl LimitArgs {
             dispatch_concurrency: self.dispatch_concurrency.max(1),
             app_concurrency: self.app_concurrency.clamp(1, self.dispatch_concurrency.max(1)),
             max_host_calls_per_invocation: self.max_host_calls.max(1),
+            web_app_concurrency: self.web_app_concurrency.max(1),
             signups_per_minute_per_client: self.signups_per_minute.max(1),
             posts_per_minute_per_account: self.posts_per_minute.max(1),
             posts_burst_per_account: self.posts_burst.max(1),

@@ -3,6 +3,7 @@
 //! session's requests with a fresh instance per request.
 
 pub mod launch;
+pub mod slots;
 
 use std::time::Duration;
 
@@ -159,6 +160,7 @@ pub struct WebApps {
     key: std::sync::Arc<Vec<u8>>,
     token_ttl: Duration,
     session_ttl: Duration,
+    slots: std::sync::Arc<slots::WebSlots>,
 }
 
 impl WebApps {
@@ -167,11 +169,19 @@ impl WebApps {
         WebApps {
             domain: Default::default(),
             db,
-            dispatcher,
+            slots: std::sync::Arc::new(slots::WebSlots::new(
+                dispatcher.sandbox().engine().limits().web_app_concurrency,
+            )),
             key: std::sync::Arc::new(key),
             token_ttl,
             session_ttl,
+            dispatcher,
         }
+    }
+
+    /// Counters of web-app requests (running, most at once, waiting).
+    pub fn stats(&self) -> &slots::WebStats {
+        self.slots.stats()
     }
 
     /// Sets where apps are served (once, when the host knows its address);
@@ -317,6 +327,11 @@ impl WebApps {
         request: http::Request<Bytes>,
     ) -> Result<http::Response<Bytes>, WebError> {
         let session = &live.session;
+        // The app's share of instances first; a request waiting for it is
+        // bounded by the API's request timeout.
+        let Some(_slot) = self.slots.take(&session.app_id).await else {
+            return Err(WebError::Revoked("the host is shutting down".into()));
+        };
         let host_limits = self.dispatcher.sandbox().engine().limits().app;
         let target = Target::running(live.app_name.clone(), live.version.clone(), &host_limits);
         let outcome = self

@@ -1,6 +1,6 @@
 //! A web app that probes the host: `/` is a page saying so; `/whoami` answers with the app-scoped
 //! id, the path, the query, the body's size and every header it received; `/say?text=` posts
-//! into the chat it was opened from; `/loop` spins forever; `/huge`
+//! into the chat it was opened from; `/loop` spins forever; `/sleep` waits until stopped; `/huge`
 //! answers with 8 MiB; `/cookie` tries to set cookies; `/panic` panics;
 //! `/headers?name=value&…` answers with every header it is told to set
 //! (in order, repeats kept).
@@ -42,6 +42,10 @@ impl WebApp for Probe {
                     n = std::hint::black_box(n.wrapping_add(1));
                 }
             }
+            "/sleep" => loop {
+                // Waits (no CPU) until the host's wall-time limit stops it.
+                std::thread::sleep(std::time::Duration::from_millis(250));
+            },
             "/huge" => Response::text("x".repeat(8 << 20)),
             "/cookie" => {
                 let mut r = Response::text("cookies set");

@@ -62,6 +62,10 @@ impl InProcess {
             .registry
             .publish(&dev.id, &manifest_of(guests::ECHO_BOT_DIR), wasm)
             .await?;
+        // A version can be approved once its compile has ended.
+        st.registry
+            .wait_compiled(&published.app, &published.version, std::time::Duration::from_secs(300))
+            .await?;
         let decision = Decision {
             decision: "approve".into(),
             grants: None,

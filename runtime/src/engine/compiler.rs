@@ -120,11 +120,16 @@ pub enum ChildCompileError {
     Failed(String),
 }
 
-/// Runs `job` in a child process of the current executable, killing it if
-/// it is still running after `timeout`.
+/// Runs `job` in a child process of the current executable (or of the
+/// `miniapp` binary named by `MINIAPP_COMPILER`, for programs that embed
+/// the host without being that binary, such as the benchmarks), killing it
+/// if it is still running after `timeout`.
 #[cfg_attr(test, allow(dead_code))]
 pub(super) async fn compile_in_child(job: &CompileJob, timeout: Duration) -> Result<(), ChildCompileError> {
-    let exe = std::env::current_exe().map_err(ChildCompileError::Spawn)?;
+    let exe = match std::env::var_os("MINIAPP_COMPILER") {
+        Some(exe) => std::path::PathBuf::from(exe),
+        None => std::env::current_exe().map_err(ChildCompileError::Spawn)?,
+    };
     compile_with(&exe, job, timeout).await
 }
 

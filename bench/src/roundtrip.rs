@@ -35,6 +35,8 @@ pub(crate) const LOAD_LIMITS: &[&str] = &[
     "1000000",
     "--signups-per-minute",
     "100000",
+    "--ws-sockets-per-account",
+    "100000",
 ];
 
 async fn approve_echo(host: &TestHost) -> anyhow::Result<String> {

@@ -127,7 +127,7 @@ pub(crate) async fn run(rounds: usize) -> anyhow::Result<InvocationFigures> {
 
         let started = Instant::now();
         let outcome = sandbox
-            .handle_event(&target, Some(chat), Some(&setup.account), event(chat, i))
+            .handle_event(&target, Some(chat), Some(&setup.account), None, event(chat, i))
             .await;
         let ran = started.elapsed();
         outcome.result.map_err(|e| anyhow::anyhow!("invocation failed: {e}"))?;

@@ -110,6 +110,51 @@ pub struct Limits {
     /// `None` means `apps.localhost:<port>` over `http`, which browsers
     /// resolve to loopback without DNS.
     pub apps_domain: Option<String>,
+    /// The job queue on this node.
+    pub queue: QueueLimits,
+}
+
+/// How the durable job queue runs (see `crate::store::jobs`).
+#[derive(Debug, Clone)]
+pub struct QueueLimits {
+    /// This node's name, written on the jobs it holds (`--node-name`);
+    /// `None`: a fresh name per process.
+    pub node_name: Option<String>,
+    /// Attempts of one event before it is parked as dead.
+    pub max_attempts: u32,
+    /// Wait after the first failure; doubled per attempt.
+    pub backoff: Duration,
+    /// Longest wait between attempts.
+    pub max_backoff: Duration,
+    /// How long a claimed job stays this node's; past it another node
+    /// runs it (so it must exceed the longest invocation).
+    pub lease: Duration,
+    /// Events of one app waiting in one chat before new ones are refused
+    /// (429 to the sender).
+    pub lane_backlog: u32,
+    /// Events of one app waiting in all chats before new ones are refused.
+    pub app_backlog: u32,
+    /// How often an idle node looks for due work (retries, other nodes'
+    /// events, events other nodes committed).
+    pub poll: Duration,
+    /// On SIGTERM or Ctrl-C, how long running invocations may finish.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for QueueLimits {
+    fn default() -> Self {
+        QueueLimits {
+            node_name: None,
+            max_attempts: 5,
+            backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(60),
+            lease: Duration::from_secs(60),
+            lane_backlog: 1_000,
+            app_backlog: 50_000,
+            poll: Duration::from_millis(200),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
 }
 
 impl Default for Limits {
@@ -164,6 +209,7 @@ impl Default for Limits {
             launch_token_ttl: Duration::from_secs(5 * 60),
             web_session_ttl: Duration::from_secs(60 * 60),
             apps_domain: None,
+            queue: QueueLimits::default(),
         }
     }
 }

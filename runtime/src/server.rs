@@ -149,9 +149,29 @@ impl Host {
             host_address: host_address.clone(),
         });
         let sandbox = Arc::new(Sandbox::new(engine.clone(), services, blobs.clone())?);
-        let chat = ChatService::new(db.clone(), sandbox.clone());
+        let queue = &config.limits.queue;
+        let millis = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let queue_config = crate::chat::QueueConfig {
+            node: queue
+                .node_name
+                .clone()
+                .unwrap_or_else(|| format!("node-{}", crate::store::new_id())),
+            sole_node: db.is_embedded(),
+            lease_ms: millis(queue.lease),
+            max_attempts: i64::from(queue.max_attempts),
+            backoff_ms: millis(queue.backoff),
+            max_backoff_ms: millis(queue.max_backoff),
+            caps: crate::store::jobs::Caps {
+                lane: i64::from(queue.lane_backlog),
+                app: i64::from(queue.app_backlog),
+            },
+            poll: queue.poll,
+        };
+        let chat = ChatService::start(db.clone(), sandbox.clone(), queue_config)
+            .await
+            .context("starting the job queue")?;
         let signing = crate::signing::Signing::new(db.clone(), chat.dispatcher().clone(), &identity_key);
-        let payments = crate::payments::Payments::start(db.clone(), chat.dispatcher().clone());
+        let payments = crate::payments::Payments::new(db.clone(), chat.dispatcher().clone());
         let webapps = crate::webapps::WebApps::new(
             db.clone(),
             chat.dispatcher().clone(),
@@ -199,7 +219,16 @@ impl Host {
             header_read_timeout: limits.header_read_timeout,
             shutdown_grace: std::time::Duration::from_secs(10),
         };
+        // On the signal the queue stops claiming at once; the invocations
+        // running then get the grace period to finish.
+        let dispatcher = self.state.chat.dispatcher().clone();
+        let stopper = dispatcher.clone();
+        let shutdown = async move {
+            shutdown.await;
+            stopper.stop_claiming();
+        };
         crate::listener::serve(listener, router, bounds, shutdown).await?;
+        dispatcher.shutdown(self.state.limits.queue.shutdown_grace).await;
         self.state.db.close().await;
         Ok(())
     }
@@ -257,7 +286,25 @@ pub async fn run_with(
     before_serving(&host, addr).await?;
     println!("miniapp listening on http://{addr}");
     let shutdown = async {
+        #[cfg(unix)]
+        {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            let term = async {
+                match term.as_mut() {
+                    Some(t) => {
+                        t.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                () = term => {}
+            }
+        }
+        #[cfg(not(unix))]
         let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down: no new jobs are claimed; running invocations may finish");
     };
     host.serve(listener, shutdown).await
 }

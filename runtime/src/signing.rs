@@ -32,6 +32,7 @@ use crate::capabilities::identity::app_scoped_id;
 use crate::chat::Dispatcher;
 use crate::sandbox::BotEvent;
 use crate::store::accounts::Account;
+use crate::store::jobs;
 use crate::store::signatures::{self, SignatureRequest, SigningKey};
 use crate::store::{Db, StoreError, now_ms};
 
@@ -221,8 +222,9 @@ impl Signing {
         }
         .to_payload();
         let signature = signer_key.sign(&payload);
+        let mut tx = self.db.begin_write().await?;
         let done = signatures::mark_signed(
-            &self.db,
+            &mut tx,
             id,
             &B64.encode(&payload),
             &B64.encode(signature.to_bytes()),
@@ -232,7 +234,9 @@ impl Signing {
         if !done {
             return Err(SigningError::AlreadyDecided("decided meanwhile".into()));
         }
-        self.tell_app(&request, &account.id, true);
+        self.tell_app(&mut tx, &request, &account.id, true).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.dispatcher.wake();
         self.get(id).await
     }
 
@@ -244,14 +248,24 @@ impl Signing {
     /// [`SigningError::AlreadyDecided`], or a store failure.
     pub async fn decline(&self, id: &str, account: &str) -> Result<SignatureRequest, SigningError> {
         let request = self.own_pending(id, account).await?;
-        if !signatures::mark_declined(&self.db, id).await? {
+        let mut tx = self.db.begin_write().await?;
+        if !signatures::mark_declined(&mut tx, id).await? {
             return Err(SigningError::AlreadyDecided("decided meanwhile".into()));
         }
-        self.tell_app(&request, account, false);
+        self.tell_app(&mut tx, &request, account, false).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        self.dispatcher.wake();
         self.get(id).await
     }
 
-    fn tell_app(&self, request: &SignatureRequest, account: &str, signed: bool) {
+    /// Queues the decision for the app, in the decision's transaction.
+    async fn tell_app(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        request: &SignatureRequest,
+        account: &str,
+        signed: bool,
+    ) -> Result<(), SigningError> {
         let chat = request.chat_id.clone().unwrap_or_default();
         let event = BotEvent::Signature {
             id: request.id.clone(),
@@ -259,8 +273,14 @@ impl Signing {
             account: account.to_string(),
             signed,
         };
-        self.dispatcher
-            .dispatch_to_app(&request.app_id, &chat, Some(account), event);
+        let job = jobs::NewJob {
+            app: &request.app_id,
+            chat: &chat,
+            account: Some(account),
+            event: &event,
+        };
+        jobs::enqueue(tx, &job).await?;
+        Ok(())
     }
 }
 

@@ -14,6 +14,13 @@ pub fn current_chat() -> Result<String, Error> {
     wit::current_chat()
 }
 
+/// The id of the event being handled (Telegram's `update_id`): unique per
+/// event and app, the same on every retry, so handlers can de-duplicate;
+/// `None` in a web request.
+pub fn current_event_id() -> Option<u64> {
+    wit::current_event_id()
+}
+
 /// The current user's display name. Needs `identity.profile` and the
 /// user's consent (else [`Error::ConsentRequired`]).
 pub fn display_name() -> Result<String, Error> {

@@ -861,3 +861,20 @@ pub fn stored_modules(data: &Path) -> Vec<String> {
     names.sort();
     names
 }
+
+impl TestHost {
+    /// The host process's resident memory, in bytes (Linux `/proc`).
+    pub fn rss_bytes(&self) -> u64 {
+        let pid = match &*self.child.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(child) => child.id(),
+            None => return 0,
+        };
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|kb| kb.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    }
+}

@@ -7,7 +7,9 @@ use miniapp_tests::{TestHost, guests, host_bin, manifest_of};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn many_chats_with_hostile_neighbours_all_get_their_echo_replies() {
-    let host = TestHost::start(host_bin!()).expect("host starts");
+    // One attempt per event: each hostile invocation fails once, so the
+    // error lines can be counted (retries have their own tests).
+    let host = TestHost::start_with(host_bin!(), &["--job-max-attempts", "1"]).expect("host starts");
     let dev = host.signup("Dev").await;
     let echo = host
         .publish_approved(&dev, &manifest_of(guests::ECHO_BOT_DIR), guests::ECHO_BOT_WASM, None)

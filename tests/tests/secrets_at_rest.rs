@@ -96,7 +96,14 @@ async fn a_key_file_outside_the_data_directory_is_used_and_never_silently_replac
 
 async fn whoami(host: &TestHost, user: &User, chat: &str, app: &str) -> String {
     let m = host.say(user, chat, "/whoami").await;
-    host.bot_reply(user, chat, &m, app).await
+    // Other answers may come first: a signature decision acknowledged just
+    // before a restart is delivered after it.
+    let reply = host
+        .wait_for(user, chat, &m, |r| {
+            r["sender"] == app && r["text"].as_str().is_some_and(|t| t.starts_with("you are"))
+        })
+        .await;
+    reply["text"].as_str().unwrap_or_default().to_string()
 }
 
 /// `user` has `text` signed through notary-bot `app`; the public key used.

@@ -144,6 +144,10 @@ impl From<ChatError> for ApiError {
             ChatError::ButtonNotFound => ApiError::not_found("the message has no such button"),
             ChatError::AppNotAvailable(m) => ApiError::unprocessable("app_not_available", m),
             ChatError::Invalid(m) => ApiError::unprocessable("invalid_body", m),
+            ChatError::Busy(m) => ApiError {
+                code: "backlog_full",
+                ..ApiError::rate_limited(m, std::time::Duration::from_secs(1))
+            },
             ChatError::Store(e) => ApiError::internal(e),
         }
     }

@@ -34,11 +34,13 @@ pub(super) const MAX_CLIENT_MESSAGE_BYTES: usize = 4 << 10;
 /// How long a ticket can be redeemed, in milliseconds.
 const TICKET_TTL_MS: i64 = 60_000;
 
-/// Query of the events route.
+/// Query of the events routes.
 #[derive(Debug, Deserialize)]
 pub(super) struct EventsQuery {
     ticket: Option<String>,
     token: Option<String>,
+    /// The per-user stream's cursor to resume after.
+    pub(super) after: Option<String>,
 }
 
 /// `POST /v1/events/tickets`: a one-time ticket (valid 60 s) that opens
@@ -61,6 +63,70 @@ pub(super) async fn ticket(
     ))
 }
 
+/// Who opens an events socket, and the ticket to use up once it opens.
+pub(super) struct SocketCaller {
+    pub(super) account: String,
+    pub(super) session_hash: String,
+    ticket: Option<String>,
+}
+
+impl SocketCaller {
+    /// Authenticates an events-socket request (bearer header or one-time ticket).
+    pub(super) async fn from_request(
+        state: &AppState,
+        query: &EventsQuery,
+        headers: &HeaderMap,
+    ) -> ApiResult<SocketCaller> {
+        if query.token.is_some() {
+            return Err(ApiError::bad_request(
+                "a token in the URL is not accepted (URLs end up in logs): send `Authorization: Bearer <token>`, \
+                 or get a one-time ticket from POST /v1/events/tickets and open the socket with ?ticket=",
+            ));
+        }
+        match (bearer(headers), query.ticket.as_deref()) {
+            (Some(token), _) => match authenticate(state, &token).await? {
+                Caller::Account(me) => Ok(SocketCaller {
+                    account: me.id,
+                    session_hash: hash_token(&token),
+                    ticket: None,
+                }),
+                Caller::Operator => Err(ApiError::forbidden("chat events are for chat members")),
+            },
+            (None, Some(ticket)) if !ticket.is_empty() && ticket.len() <= 256 => {
+                let ticket = hash_token(ticket);
+                let holder = tickets::peek(&state.db, &ticket).await?.ok_or_else(invalid_ticket)?;
+                let me = accounts::get(&state.db, &holder.account)
+                    .await?
+                    .ok_or_else(ApiError::unauthorized)?;
+                Ok(SocketCaller {
+                    account: me.id,
+                    session_hash: holder.session_hash,
+                    ticket: Some(ticket),
+                })
+            }
+            _ => Err(ApiError::unauthorized()),
+        }
+    }
+
+    /// Uses up the ticket, if the socket was opened with one.
+    pub(super) async fn redeem(&self, state: &AppState) -> ApiResult<()> {
+        if let Some(ticket) = &self.ticket
+            && !tickets::redeem(&state.db, ticket).await?
+        {
+            return Err(invalid_ticket());
+        }
+        Ok(())
+    }
+}
+
+fn invalid_ticket() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "invalid_ticket",
+        "the ticket is unknown, used or expired",
+    )
+}
+
 /// Upgrades to a WebSocket streaming the chat's events as JSON text frames.
 pub(super) async fn subscribe(
     State(state): State<AppState>,
@@ -69,49 +135,18 @@ pub(super) async fn subscribe(
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
-    if query.token.is_some() {
-        return Err(ApiError::bad_request(
-            "a token in the URL is not accepted (URLs end up in logs): send `Authorization: Bearer <token>`, \
-             or get a one-time ticket from POST /v1/events/tickets and open the socket with ?ticket=",
-        ));
-    }
-    let invalid_ticket = || {
-        ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_ticket",
-            "the ticket is unknown, used or expired",
-        )
-    };
-    let (me, session_hash, ticket) = match (bearer(&headers), query.ticket) {
-        (Some(token), _) => match authenticate(&state, &token).await? {
-            Caller::Account(me) => (me, hash_token(&token), None),
-            Caller::Operator => return Err(ApiError::forbidden("chat events are for chat members")),
-        },
-        (None, Some(ticket)) if !ticket.is_empty() && ticket.len() <= 256 => {
-            let ticket = hash_token(&ticket);
-            let holder = tickets::peek(&state.db, &ticket).await?.ok_or_else(invalid_ticket)?;
-            let me = accounts::get(&state.db, &holder.account)
-                .await?
-                .ok_or_else(ApiError::unauthorized)?;
-            (me, holder.session_hash, Some(ticket))
-        }
-        _ => return Err(ApiError::unauthorized()),
-    };
-    state.chat.require_member(&chat, &me.id).await?;
+    let caller = SocketCaller::from_request(&state, &query, &headers).await?;
+    state.chat.require_member(&chat, &caller.account).await?;
     let upgrade = upgrade.map_err(|e| ApiError::bad_request(format!("expected a WebSocket upgrade: {e}")))?;
-    let slot = state.rate.open_socket(&me.id)?;
+    let slot = state.rate.open_socket(&caller.account)?;
     // The ticket is used up only by a socket that opens.
-    if let Some(ticket) = ticket
-        && !tickets::redeem(&state.db, &ticket).await?
-    {
-        return Err(invalid_ticket());
-    }
+    caller.redeem(&state).await?;
     let rx = state.chat.hub().subscribe(&chat);
     let watch = Watch {
         state: state.clone(),
         chat,
-        account: me.id,
-        session_hash,
+        account: caller.account,
+        session_hash: caller.session_hash,
     };
     Ok(upgrade
         .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
@@ -153,8 +188,8 @@ impl Watch {
     }
 
     /// Whether `event` says this socket's account left the chat.
-    fn left(&self, event: &crate::chat::ChatEvent) -> bool {
-        matches!(event, crate::chat::ChatEvent::MemberLeft { account, .. } if *account == self.account)
+    fn left(&self, event: &crate::chat::Delivered) -> bool {
+        event.is_leaving_of(&self.account)
     }
 }
 
@@ -173,7 +208,7 @@ async fn pump(socket: WebSocket, mut rx: crate::chat::Subscription, _slot: Socke
                         let _ = sink.send(Message::Close(None)).await;
                         break;
                     }
-                    Ok(event) => Message::Text(serde_json::to_string(&*event).unwrap_or_default().into()),
+                    Ok(event) => Message::Text(event.to_json().into()),
                     Err(RecvError::Lagged(n)) => Message::Text(format!("{{\"type\":\"lagged\",\"missed\":{n}}}").into()),
                     Err(RecvError::Closed) => break,
                 },

@@ -17,8 +17,19 @@ pub(super) async fn healthz() -> Json<Value> {
 pub(super) async fn metrics(State(state): State<AppState>) -> String {
     let stats = state.engine.stats();
     let web = state.webapps.stats();
-    let (completed, failed) = state.chat.dispatcher().counts();
-    format!(
+    let queue = state.chat.dispatcher().counts();
+    let (completed, failed) = (queue.completed, queue.failed);
+    let (queued, running, dead) = crate::store::jobs::counts(&state.db).await.unwrap_or_default();
+    let jobs = format!(
+        "# TYPE miniapp_jobs_queued gauge\nminiapp_jobs_queued {queued}\n\
+         # TYPE miniapp_jobs_running gauge\nminiapp_jobs_running {running}\n\
+         # TYPE miniapp_jobs_dead gauge\nminiapp_jobs_dead {dead}\n\
+         # TYPE miniapp_jobs_dead_total counter\nminiapp_jobs_dead_total {}\n\
+         # TYPE miniapp_events_refused_total counter\nminiapp_events_refused_total {}\n\
+         # TYPE miniapp_node_invocations_running gauge\nminiapp_node_invocations_running {}\n",
+        queue.dead, queue.refused, queue.running
+    );
+    jobs + &format!(
         "# TYPE miniapp_components_compiled_total counter\nminiapp_components_compiled_total {}\n\
          # TYPE miniapp_component_cache_hits_total counter\nminiapp_component_cache_hits_total {}\n\
          # TYPE miniapp_invocations_completed_total counter\nminiapp_invocations_completed_total {completed}\n\

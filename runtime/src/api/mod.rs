@@ -3,6 +3,7 @@
 //! types; it talks to the services.
 
 mod accounts;
+mod app_events;
 mod apps;
 mod auth;
 mod body_limit;
@@ -20,6 +21,7 @@ mod rate_limit;
 mod review;
 mod sessions;
 mod signatures;
+mod user_events;
 mod web_apps;
 mod web_client;
 
@@ -102,7 +104,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/chats/{chat}/messages", post(messages::post).get(messages::list))
         .route("/v1/chats/{chat}/messages/{msg}/buttons/{n}", post(messages::press))
         .route("/v1/chats/{chat}/events", get(events::subscribe))
+        .route("/v1/events", get(user_events::stream))
         .route("/v1/events/tickets", post(events::ticket))
+        .route("/v1/apps/{app}/events", get(app_events::list))
+        .route("/v1/apps/{app}/events/{id}/retry", post(app_events::retry))
         .route("/v1/apps/{app}", get(apps::show))
         .route("/v1/apps/{app}/logs", get(apps::logs))
         .route("/v1/apps/{app}/suspend", post(review::suspend))

@@ -64,6 +64,10 @@ impl wit::Host for HostState {
         self.cx.chat.clone().ok_or_else(|| WitError::NotFound.into())
     }
 
+    async fn current_event_id(&mut self) -> wasmtime::Result<Option<u64>> {
+        Ok(self.cx.event_id.and_then(|id| u64::try_from(id).ok()))
+    }
+
     async fn display_name(&mut self) -> Result<String, CapError> {
         let account = self.require_consent("identity.profile").await?;
         let found = accounts::get(&self.cx.services.db, &account).await?;

@@ -108,6 +108,8 @@ pub struct Invocation {
     pub chat: Option<String>,
     /// The platform account that caused the event, if any (never shown to the app).
     pub account: Option<String>,
+    /// The event's id in the job queue (the app's update id), for events.
+    pub event_id: Option<i64>,
     /// Shared services.
     pub services: Arc<Services>,
 }

@@ -19,6 +19,7 @@ async fn state(grants: &[&str]) -> (HostState, Db, tempfile::TempDir) {
     let limits = Limits::default();
     let services = Services::for_tests(&db, &limits);
     let cx = Invocation {
+        event_id: None,
         app_id: Arc::from("app-1"),
         version: Arc::from("1.0.0"),
         grants: Arc::new(Grants::new(grants.iter().map(|g| g.to_string()))),
@@ -417,6 +418,7 @@ async fn signature_requests_are_bounded_per_invocation_and_all_log_output_shares
     let limits = Limits::default();
     let services = Services::for_tests(&db, &limits);
     let mut s = HostState::new(Invocation {
+        event_id: None,
         app_id: Arc::from(app.as_str()),
         version: Arc::from("1.0.0"),
         grants: Arc::new(Grants::new(["identity.sign".to_string()])),

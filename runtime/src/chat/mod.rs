@@ -9,12 +9,14 @@ mod view;
 use std::sync::Arc;
 
 use crate::sandbox::{BotEvent, Sandbox};
+use crate::store::chat_events::{self, MESSAGE_NEW, NewEvent};
 use crate::store::chats::{self, Chat};
+use crate::store::jobs::{self, Full};
 use crate::store::messages::{self, Message, SenderKind};
 use crate::store::{Db, StoreError, apps, installs, membership, new_id, now_ms};
 
-pub use dispatch::Dispatcher;
-pub use hub::{ChatEvent, Hub, Subscription};
+pub use dispatch::{Dispatcher, QueueConfig, QueueCounts};
+pub use hub::{ChatEvent, Delivered, Hub, Subscription};
 pub use view::{ButtonView, MessageView};
 
 /// How [`ChatService::add_member`] ended.
@@ -44,6 +46,10 @@ pub enum ChatError {
     /// The request is malformed; the text says why.
     #[error("{0}")]
     Invalid(String),
+    /// An app in the chat has a full backlog of events: the sender should
+    /// retry later.
+    #[error("{0}")]
+    Busy(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -65,23 +71,32 @@ pub struct ChatService {
 }
 
 impl ChatService {
-    /// A chat service over `db`, running bots in `sandbox`.
-    pub fn new(db: Db, sandbox: Arc<Sandbox>) -> ChatService {
+    /// A chat service over `db`, running bots in `sandbox`: starts this
+    /// node's event relay and job queue.
+    ///
+    /// # Errors
+    ///
+    /// When the chat event log cannot be read.
+    pub async fn start(db: Db, sandbox: Arc<Sandbox>, queue: QueueConfig) -> Result<ChatService, StoreError> {
         let hub = Hub::default();
         let limits = sandbox.engine().limits().clone();
+        let poll = queue.poll;
         let dispatcher = Dispatcher::new(
             db.clone(),
             hub.clone(),
             sandbox,
             limits.dispatch_concurrency,
             limits.app_concurrency,
+            queue,
         );
-        ChatService {
+        hub.start_relay(db.clone(), poll).await?;
+        dispatcher.start();
+        Ok(ChatService {
             db,
             hub,
             dispatcher,
             max_message_bytes: limits.max_message_bytes,
-        }
+        })
     }
 
     /// The event hub.
@@ -124,6 +139,7 @@ impl ChatService {
                 membership::invite(&self.db, &chat.id, m, creator).await?;
             }
         }
+        self.hub.wake();
         Ok(chat)
     }
 
@@ -138,6 +154,7 @@ impl ChatService {
     pub async fn add_member(&self, chat: &str, by: &str, account: &str) -> Result<Joined, ChatError> {
         if by == account && !chats::is_member(&self.db, chat, by).await? {
             return if membership::accept(&self.db, chat, account).await? {
+                self.hub.wake();
                 Ok(Joined::Member)
             } else {
                 Err(ChatError::ChatNotFound)
@@ -152,6 +169,7 @@ impl ChatService {
         }
         if membership::knows_every_member(&self.db, chat, account).await? {
             membership::add(&self.db, chat, account).await?;
+            self.hub.wake();
             Ok(Joined::Member)
         } else {
             membership::invite(&self.db, chat, account, by).await?;
@@ -166,13 +184,7 @@ impl ChatService {
     /// [`ChatError::ChatNotFound`] when it is neither a member nor invited.
     pub async fn leave(&self, chat: &str, account: &str) -> Result<(), ChatError> {
         if membership::leave(&self.db, chat, account).await? {
-            self.hub.publish(
-                chat,
-                ChatEvent::MemberLeft {
-                    chat: chat.to_string(),
-                    account: account.to_string(),
-                },
-            );
+            self.hub.wake();
             Ok(())
         } else if membership::decline(&self.db, chat, account).await? {
             Ok(())
@@ -213,8 +225,15 @@ impl ChatService {
         Ok(chats::for_account(&self.db, account).await?)
     }
 
-    /// Stores a message from `account`, announces it, and queues it for the
-    /// chat's bots. Returns once it is stored.
+    /// Stores a message from `account` and, in the same transaction, queues
+    /// it for the chat's bots and logs it for the chat's subscribers: once
+    /// this returns, the bots will get it.
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::ChatNotFound`] for a non-member, [`ChatError::Invalid`]
+    /// for bad text, [`ChatError::Busy`] when a bot of the chat has a full
+    /// backlog (nothing is stored then).
     pub async fn post(&self, chat: &str, account: &str, text: &str) -> Result<MessageView, ChatError> {
         crate::text::check_visible("text", text).map_err(|e| ChatError::Invalid(e.to_string()))?;
         if text.len() > self.max_message_bytes {
@@ -224,7 +243,7 @@ impl ChatService {
                 self.max_message_bytes
             )));
         }
-        let message = Message {
+        let mut message = Message {
             id: new_id(),
             chat_id: chat.to_string(),
             sender_kind: SenderKind::User,
@@ -235,20 +254,48 @@ impl ChatService {
             edited_at: None,
             deleted_at: None,
             host_kind: None,
+            seq: 0,
         };
-        // The membership check and the insert are one statement.
-        if !messages::insert_from_member(&self.db, &message).await? {
-            return Err(ChatError::ChatNotFound);
-        }
-        let view = MessageView::from(&message);
-        self.hub.publish(chat, ChatEvent::MessageNew(view.clone()));
         let event = BotEvent::Message {
             chat: chat.to_string(),
             message: message.id.clone(),
-            text: message.text,
+            text: message.text.clone(),
         };
-        self.dispatcher.dispatch_to_chat(chat, Some(account), event).await?;
-        Ok(view)
+        let mut tx = self.db.begin_write().await?;
+        if !chats::is_member_in(&mut tx, chat, account).await? {
+            return Err(ChatError::ChatNotFound);
+        }
+        if let Some(full) = jobs::full_backlog(&mut tx, chat, None, self.dispatcher.caps()).await? {
+            return Err(self.busy(&full, chat));
+        }
+        let queued = jobs::enqueue_for_chat(&mut tx, chat, Some(account), &event).await?;
+        // The number last: the counter row stays locked until commit.
+        message.seq = chat_events::reserve(&mut tx, 1).await?;
+        // The membership check and the insert are one statement.
+        if !messages::insert_from_member(&mut tx, &message).await? {
+            return Err(ChatError::ChatNotFound);
+        }
+        chat_events::append_at(
+            &mut tx,
+            message.seq,
+            &[NewEvent::message(MESSAGE_NEW, chat, &message.id)],
+        )
+        .await?;
+        tx.commit().await?;
+        self.hub.wake();
+        if queued > 0 {
+            self.dispatcher.wake();
+        }
+        Ok(MessageView::from(&message))
+    }
+
+    fn busy(&self, full: &Full, chat: &str) -> ChatError {
+        self.dispatcher.note_refused(full, chat);
+        let scope = if full.in_chat { "in this chat" } else { "in all chats" };
+        ChatError::Busy(format!(
+            "the app {} has {} events waiting {scope}, its limit: try again later",
+            full.app, full.pending
+        ))
     }
 
     /// Messages of `chat` for a member, oldest first.
@@ -296,8 +343,19 @@ impl ChatService {
             data: button.data.clone(),
             account: account.to_string(),
         };
-        self.dispatcher
-            .dispatch_to_app(&found.sender_id, chat, Some(account), event);
+        let mut tx = self.db.begin_write().await?;
+        if let Some(full) = jobs::full_backlog(&mut tx, chat, Some(&found.sender_id), self.dispatcher.caps()).await? {
+            return Err(self.busy(&full, chat));
+        }
+        let job = jobs::NewJob {
+            app: &found.sender_id,
+            chat,
+            account: Some(account),
+            event: &event,
+        };
+        jobs::enqueue(&mut tx, &job).await?;
+        tx.commit().await?;
+        self.dispatcher.wake();
         Ok(found.sender_id)
     }
 }

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::Limits;
+use crate::config::{Limits, QueueLimits};
 use crate::crypto::MasterKeySource;
 use crate::server::{self, HostOptions, ServerConfig};
 use crate::store::tokens::SessionPolicy;
@@ -239,6 +239,28 @@ struct LimitArgs {
     /// Versions of one account that may wait to compile at once.
     #[arg(long, default_value_t = Limits::default().compiling_per_account)]
     compiling_per_developer: u32,
+    /// This node's name in the job queue (default: a fresh one per run).
+    /// A node restarted under the same name takes back its jobs at once.
+    #[arg(long)]
+    node_name: Option<String>,
+    /// Attempts of one bot event before it is parked as dead.
+    #[arg(long, default_value_t = QueueLimits::default().max_attempts)]
+    job_max_attempts: u32,
+    /// Milliseconds before the first retry of a failed event (doubled per attempt, at most 60 s).
+    #[arg(long, default_value_t = QueueLimits::default().backoff.as_millis() as u64)]
+    job_backoff_ms: u64,
+    /// Seconds a claimed event stays this node's before another node may run it.
+    #[arg(long, default_value_t = QueueLimits::default().lease.as_secs())]
+    job_lease_secs: u64,
+    /// Events of one app waiting in one chat before new ones get 429.
+    #[arg(long, default_value_t = QueueLimits::default().lane_backlog)]
+    lane_backlog: u32,
+    /// Events of one app waiting in all chats before new ones get 429.
+    #[arg(long, default_value_t = QueueLimits::default().app_backlog)]
+    app_backlog: u32,
+    /// Seconds running invocations get to finish on SIGTERM or Ctrl-C.
+    #[arg(long, default_value_t = QueueLimits::default().shutdown_grace.as_secs())]
+    shutdown_grace_secs: u64,
 }
 
 impl LimitArgs {
@@ -268,6 +290,16 @@ impl LimitArgs {
             compile_memory_bytes: self.compile_memory_mib.clamp(256, 1 << 20) << 20,
             uploads_per_hour_per_account: self.uploads_per_hour.max(1),
             compiling_per_account: self.compiling_per_developer.max(1),
+            queue: QueueLimits {
+                node_name: self.node_name.clone(),
+                max_attempts: self.job_max_attempts.clamp(1, 100),
+                backoff: std::time::Duration::from_millis(self.job_backoff_ms.clamp(1, 3_600_000)),
+                lease: std::time::Duration::from_secs(self.job_lease_secs.clamp(1, 86_400)),
+                lane_backlog: self.lane_backlog.max(1),
+                app_backlog: self.app_backlog.max(1),
+                shutdown_grace: std::time::Duration::from_secs(self.shutdown_grace_secs.min(3_600)),
+                ..base.queue.clone()
+            },
             ..base
         }
     }

@@ -1,18 +1,13 @@
 //! Payments as users and operators see them: issuing money (operator),
 //! wallets, paying invoices — debit and credit in one database transaction,
 //! charged once however often or concurrently it is asked — and delivering
-//! each paid invoice's payment event to its app until the app handles it.
-
-use std::sync::Arc;
-use std::time::Duration;
-
-use tokio::sync::Notify;
+//! each paid invoice's payment event to its app through the job queue.
 
 use crate::chat::Dispatcher;
 use crate::sandbox::BotEvent;
 use crate::store::invoices::{self, Invoice};
 use crate::store::ledger::{self, EntryView, LedgerError, MAX_AMOUNT, kind};
-use crate::store::{Db, StoreError, accounts};
+use crate::store::{Db, StoreError, accounts, jobs, new_id};
 
 /// Why a payment action was refused.
 #[derive(Debug, thiserror::Error)]
@@ -58,20 +53,13 @@ impl From<LedgerError> for PaymentError {
 pub struct Payments {
     db: Db,
     dispatcher: Dispatcher,
-    wake: Arc<Notify>,
 }
 
 impl Payments {
-    /// A payments service telling apps through `dispatcher`; starts the
-    /// payment-event delivery loop.
-    pub fn start(db: Db, dispatcher: Dispatcher) -> Payments {
-        let payments = Payments {
-            db,
-            dispatcher,
-            wake: Arc::new(Notify::new()),
-        };
-        tokio::spawn(payments.clone().deliver_forever());
-        payments
+    /// A payments service; each paid invoice's payment event goes into the
+    /// job queue in the payment's transaction, and `dispatcher` runs it.
+    pub fn new(db: Db, dispatcher: Dispatcher) -> Payments {
+        Payments { db, dispatcher }
     }
 
     /// Issues `amount` into `account`'s wallet from the issuance account.
@@ -158,43 +146,24 @@ impl Payments {
             &[(wallet, -invoice.amount), (merchant, invoice.amount)],
         )
         .await?;
-        invoices::queue_event(&mut tx, &invoice).await?;
+        let event = BotEvent::Payment {
+            id: new_id(),
+            invoice: invoice.id.clone(),
+            chat: invoice.chat.clone().unwrap_or_default(),
+            amount: u64::try_from(invoice.amount).unwrap_or(0),
+            currency: invoice.currency.clone(),
+        };
+        let chat = invoice.chat.clone().unwrap_or_default();
+        let job = jobs::NewJob {
+            app: &invoice.app,
+            chat: &chat,
+            account: Some(account),
+            event: &event,
+        };
+        jobs::enqueue(&mut tx, &job).await?;
         tx.commit().await?;
-        self.wake.notify_one();
+        self.dispatcher.wake();
         self.invoice_of(id, account).await
-    }
-
-    async fn deliver_forever(self) {
-        loop {
-            tokio::select! {
-                () = self.wake.notified() => {}
-                () = tokio::time::sleep(Duration::from_millis(500)) => {}
-            }
-            if let Err(e) = self.deliver_due().await {
-                tracing::error!(error = %e, "payment event delivery failed");
-            }
-        }
-    }
-
-    /// Delivers due payment events; a failed handler is retried with backoff.
-    async fn deliver_due(&self) -> Result<(), PaymentError> {
-        for event in invoices::due_events(&self.db, 50).await? {
-            let bot_event = BotEvent::Payment {
-                id: event.id.clone(),
-                invoice: event.invoice.clone(),
-                chat: event.chat.clone().unwrap_or_default(),
-                amount: u64::try_from(event.amount).unwrap_or(0),
-                currency: event.currency.clone(),
-            };
-            let chat = event.chat.clone().unwrap_or_default();
-            let handled = self
-                .dispatcher
-                .invoke(&event.app, &chat, Some(&event.account), bot_event)
-                .await;
-            let backoff = 1_000i64.saturating_mul(1 << event.attempts.clamp(0, 6)).min(60_000);
-            invoices::event_attempted(&self.db, &event.id, handled, backoff).await?;
-        }
-        Ok(())
     }
 }
 

@@ -4,8 +4,10 @@
 use crate::capabilities::bindings::exports::miniapp::platform::handler as wit;
 use crate::capabilities::identity::app_scoped_id;
 
-/// An event for a bot.
-#[derive(Debug, Clone)]
+/// An event for a bot. Stored as JSON in the job queue
+/// (`{"kind":"message",...}`), so its serialized form is part of the schema.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum BotEvent {
     /// A message in a chat where the app is installed.
     Message {
@@ -54,6 +56,16 @@ pub enum BotEvent {
 }
 
 impl BotEvent {
+    /// Its kind: `message`, `button`, `payment` or `signature`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            BotEvent::Message { .. } => "message",
+            BotEvent::Button { .. } => "button",
+            BotEvent::Payment { .. } => "payment",
+            BotEvent::Signature { .. } => "signature",
+        }
+    }
+
     /// The message text, for message events.
     pub fn text(&self) -> Option<&str> {
         match self {

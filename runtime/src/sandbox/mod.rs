@@ -212,6 +212,7 @@ impl Sandbox {
         let limits = self.engine.limits().app;
         let new_store = || {
             self.engine.new_store(HostState::new(Invocation {
+                event_id: None,
                 app_id: Arc::from("upload-check"),
                 version: Arc::from("0"),
                 grants: Arc::new(Grants::default()),
@@ -334,14 +335,21 @@ impl Sandbox {
         target: &Target,
         chat: Option<&str>,
         account: Option<&str>,
+        event_id: Option<i64>,
         event: BotEvent,
     ) -> Outcome {
         let this = self.clone();
         let (guest_target, guest_chat, guest_account) =
             (target.clone(), chat.map(str::to_string), account.map(str::to_string));
         let run = self.guest_handle.spawn(async move {
-            this.run(&guest_target, guest_chat.as_deref(), guest_account.as_deref(), event)
-                .await
+            this.run(
+                &guest_target,
+                guest_chat.as_deref(),
+                guest_account.as_deref(),
+                event_id,
+                event,
+            )
+            .await
         });
         let (result, state) = match run.await {
             Ok(done) => done,
@@ -379,8 +387,10 @@ impl Sandbox {
         grants: Arc<Grants>,
         chat: Option<&str>,
         account: Option<&str>,
+        event_id: Option<i64>,
     ) -> Invocation {
         Invocation {
+            event_id,
             app_id: Arc::from(target.app_id.as_str()),
             version: Arc::from(target.version.as_str()),
             grants,
@@ -396,6 +406,7 @@ impl Sandbox {
         target: &Target,
         chat: Option<&str>,
         account: Option<&str>,
+        event_id: Option<i64>,
         event: BotEvent,
     ) -> (Result<(), InvokeError>, Option<HostState>) {
         let prepared = match self.prepare(target).await {
@@ -405,7 +416,7 @@ impl Sandbox {
         let Some(bot_pre) = &prepared.bot else {
             return (Err(InvokeError::NoEntryPoint("a chat-event handler")), None);
         };
-        let cx = self.invocation(target, prepared.grants.clone(), chat, account);
+        let cx = self.invocation(target, prepared.grants.clone(), chat, account, event_id);
         let mut store = self.engine.new_store(HostState::new(cx));
         let timeout = target.limits.wall_time;
         let wit_event = event.into_wit(&self.services.identity_key, &target.app_id);

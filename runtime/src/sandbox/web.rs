@@ -62,7 +62,7 @@ impl Sandbox {
         let Some(web_pre) = &prepared.web else {
             return (Err(InvokeError::NoEntryPoint("wasi:http/incoming-handler")), None);
         };
-        let cx = self.invocation(target, prepared.grants.clone(), Some(chat), Some(account));
+        let cx = self.invocation(target, prepared.grants.clone(), Some(chat), Some(account), None);
         let mut store = self.engine.new_store(HostState::new(cx));
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let request = request.map(|b| Full::new(b).map_err(|never| -> wasmtime_wasi_http::Error { match never {} }));

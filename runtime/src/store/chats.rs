@@ -2,6 +2,7 @@
 
 use sqlx::Row;
 
+use super::chat_events::{self, MEMBER_JOINED, NewEvent};
 use super::{Db, StoreResult, new_id, now_ms};
 
 /// One chat.
@@ -45,6 +46,8 @@ pub async fn create(db: &Db, title: &str, creator: &str, members: &[String]) -> 
             .execute(&mut *tx)
             .await?;
     }
+    let joined: Vec<NewEvent> = all.iter().map(|m| NewEvent::member(MEMBER_JOINED, &id, m)).collect();
+    chat_events::append(&mut tx, &joined).await?;
     tx.commit().await?;
     Ok(Chat {
         id,
@@ -80,6 +83,16 @@ pub async fn members(db: &Db, chat: &str) -> StoreResult<Vec<String>> {
         .fetch_all(db.pool())
         .await?;
     rows.iter().map(|r| Ok(r.try_get("account_id")?)).collect()
+}
+
+/// [`is_member`] inside a transaction.
+pub async fn is_member_in(conn: &mut sqlx::AnyConnection, chat: &str, account: &str) -> StoreResult<bool> {
+    let row = sqlx::query("SELECT 1 AS one FROM chat_members WHERE chat_id = $1 AND account_id = $2")
+        .bind(chat)
+        .bind(account)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.is_some())
 }
 
 /// Whether `account` is a member of `chat`.
@@ -153,6 +166,7 @@ pub async fn direct_chat(db: &Db, account: &str, app: &str, title: &str) -> Stor
         .bind(now)
         .execute(&mut *tx)
         .await?;
+    chat_events::append(&mut tx, &[NewEvent::member(MEMBER_JOINED, &id, account)]).await?;
     tx.commit().await?;
     Ok(id)
 }

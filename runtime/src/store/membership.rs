@@ -3,8 +3,9 @@
 //! with every member of a chat is added at once (nobody meets anyone new);
 //! anyone else is invited and joins only by accepting.
 
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
+use super::chat_events::{self, MEMBER_JOINED, MEMBER_LEFT, NewEvent};
 use super::{Db, StoreResult, now_ms};
 
 /// A pending invitation, as the invitee sees it.
@@ -39,20 +40,26 @@ pub async fn knows_every_member(db: &Db, chat: &str, account: &str) -> StoreResu
 
 /// Makes `account` a member of `chat` (no-op if it is one).
 pub async fn add(db: &Db, chat: &str, account: &str) -> StoreResult<()> {
-    join(db.pool(), chat, account).await
+    let mut tx = db.begin_write().await?;
+    join(&mut tx, chat, account).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
-/// Inserts the membership row (no-op if it is there).
-async fn join<'e>(exec: impl sqlx::Executor<'e, Database = sqlx::Any>, chat: &str, account: &str) -> StoreResult<()> {
-    sqlx::query(
+/// Inserts the membership row and logs `member.joined` (no-op if it is there).
+async fn join(conn: &mut AnyConnection, chat: &str, account: &str) -> StoreResult<()> {
+    let done = sqlx::query(
         "INSERT INTO chat_members (chat_id, account_id, joined_at) VALUES ($1, $2, $3) \
          ON CONFLICT (chat_id, account_id) DO NOTHING",
     )
     .bind(chat)
     .bind(account)
     .bind(now_ms())
-    .execute(exec)
+    .execute(&mut *conn)
     .await?;
+    if done.rows_affected() > 0 {
+        chat_events::append(conn, &[NewEvent::member(MEMBER_JOINED, chat, account)]).await?;
+    }
     Ok(())
 }
 
@@ -83,7 +90,7 @@ pub async fn accept(db: &Db, chat: &str, account: &str) -> StoreResult<bool> {
     if gone.rows_affected() == 0 {
         return Ok(false);
     }
-    join(&mut *tx, chat, account).await?;
+    join(&mut tx, chat, account).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -98,14 +105,21 @@ pub async fn decline(db: &Db, chat: &str, account: &str) -> StoreResult<bool> {
     Ok(gone.rows_affected() > 0)
 }
 
-/// Takes `account` out of `chat`; false if it was not a member.
+/// Takes `account` out of `chat` and logs `member.left`; false if it was
+/// not a member.
 pub async fn leave(db: &Db, chat: &str, account: &str) -> StoreResult<bool> {
+    let mut tx = db.begin_write().await?;
     let gone = sqlx::query("DELETE FROM chat_members WHERE chat_id = $1 AND account_id = $2")
         .bind(chat)
         .bind(account)
-        .execute(db.pool())
+        .execute(&mut *tx)
         .await?;
-    Ok(gone.rows_affected() > 0)
+    if gone.rows_affected() == 0 {
+        return Ok(false);
+    }
+    chat_events::append(&mut tx, &[NewEvent::member(MEMBER_LEFT, chat, account)]).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// `account`'s pending invitations, newest first.

@@ -2,7 +2,9 @@
 //! leaves through the API.
 
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
+use std::collections::HashMap;
+
+use sqlx::{AnyConnection, Row};
 
 use super::{Db, StoreResult, from_json, to_json};
 
@@ -63,13 +65,16 @@ pub struct Message {
     /// made it on an app's behalf; such messages cannot be edited or
     /// deleted by the app.
     pub host_kind: Option<String>,
+    /// Its place in the chat event log (commit order); what `?after=`
+    /// pages by. Set when it is stored.
+    pub seq: i64,
 }
 
 /// `host_kind` of an invoice's message.
 pub const HOST_KIND_INVOICE: &str = "invoice";
 
 const COLUMNS: &str =
-    "id, chat_id, sender_kind, sender_id, text, buttons, created_at, edited_at, deleted_at, host_kind";
+    "id, chat_id, sender_kind, sender_id, text, buttons, created_at, edited_at, deleted_at, host_kind, seq";
 
 fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<Message> {
     let kind: String = row.try_get("sender_kind")?;
@@ -85,30 +90,25 @@ fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<Message> {
         edited_at: row.try_get("edited_at")?,
         deleted_at: row.try_get("deleted_at")?,
         host_kind: row.try_get("host_kind")?,
+        seq: row.try_get::<Option<i64>, _>("seq")?.unwrap_or(0),
     })
 }
 
-/// Stores `messages` in one transaction.
-pub async fn insert_all(db: &Db, messages: &[Message]) -> StoreResult<()> {
-    // One multi-row statement (atomic on its own, one round trip to the
-    // database) per 500 messages; more than that share a transaction.
+/// Stores `messages` (each with its `seq` set), in the caller's transaction.
+pub async fn insert_all(conn: &mut AnyConnection, messages: &[Message]) -> StoreResult<()> {
+    // One multi-row statement (one round trip to the database) per 500 messages.
     const BATCH: usize = 500;
-    if messages.len() <= BATCH {
-        return insert_batch(db.pool(), messages).await;
-    }
-    let mut tx = db.begin_write().await?;
     for batch in messages.chunks(BATCH) {
-        insert_batch(&mut *tx, batch).await?;
+        insert_batch(&mut *conn, batch).await?;
     }
-    tx.commit().await?;
     Ok(())
 }
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 /// The columns every message insert lists, in the order [`bind_message`] binds them.
-const INSERT_COLUMNS: &str = "id, chat_id, sender_kind, sender_id, text, buttons, created_at, host_kind";
-const INSERT_ARITY: usize = 8;
+const INSERT_COLUMNS: &str = "id, chat_id, sender_kind, sender_id, text, buttons, created_at, host_kind, seq";
+const INSERT_ARITY: usize = 9;
 
 /// Binds the columns of `m`, in the order of [`INSERT_COLUMNS`].
 fn bind_message<'q>(query: AnyQuery<'q>, m: &'q Message) -> AnyQuery<'q> {
@@ -121,6 +121,7 @@ fn bind_message<'q>(query: AnyQuery<'q>, m: &'q Message) -> AnyQuery<'q> {
         .bind(to_json(&m.buttons))
         .bind(m.created_at)
         .bind(m.host_kind.as_deref())
+        .bind(m.seq)
 }
 
 async fn insert_batch<'e>(exec: impl sqlx::Executor<'e, Database = sqlx::Any>, batch: &[Message]) -> StoreResult<()> {
@@ -143,23 +144,24 @@ async fn insert_batch<'e>(exec: impl sqlx::Executor<'e, Database = sqlx::Any>, b
 
 /// Stores a person's message only if its sender is a member of its chat
 /// (checked in the same statement); `false` if not.
-pub async fn insert_from_member(db: &Db, m: &Message) -> StoreResult<bool> {
+pub async fn insert_from_member(conn: &mut AnyConnection, m: &Message) -> StoreResult<bool> {
     let sql = format!(
-        "INSERT INTO messages ({INSERT_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+        "INSERT INTO messages ({INSERT_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 \
          WHERE EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $2 AND account_id = $4)"
     );
-    let done = bind_message(sqlx::query(&sql), m).execute(db.pool()).await?;
+    let done = bind_message(sqlx::query(&sql), m).execute(&mut *conn).await?;
     Ok(done.rows_affected() == 1)
 }
 
-/// Messages of `chat`, oldest first: those after message `after`, or
-/// without `after` the newest `limit`.
+/// Messages of `chat` in commit order: those stored after message `after`,
+/// or without `after` the newest `limit`.
 pub async fn list(db: &Db, chat: &str, after: Option<&str>, limit: u32) -> StoreResult<Vec<Message>> {
     let limit = i64::from(limit);
     let rows = match after {
         Some(after) => {
             sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM messages WHERE chat_id = $1 AND id > $2 ORDER BY id ASC LIMIT $3"
+                "SELECT {COLUMNS} FROM messages WHERE chat_id = $1 \
+                 AND seq > (SELECT seq FROM messages WHERE id = $2 AND chat_id = $1) ORDER BY seq ASC LIMIT $3"
             ))
             .bind(chat)
             .bind(after)
@@ -169,7 +171,7 @@ pub async fn list(db: &Db, chat: &str, after: Option<&str>, limit: u32) -> Store
         }
         None => {
             let mut rows = sqlx::query(&format!(
-                "SELECT {COLUMNS} FROM messages WHERE chat_id = $1 ORDER BY id DESC LIMIT $2"
+                "SELECT {COLUMNS} FROM messages WHERE chat_id = $1 ORDER BY seq DESC LIMIT $2"
             ))
             .bind(chat)
             .bind(limit)
@@ -195,26 +197,32 @@ pub async fn get(db: &Db, chat: &str, id: &str) -> StoreResult<Option<Message>> 
 }
 
 /// Replaces text and buttons of message `id`; false if it is gone.
-pub async fn edit(db: &Db, id: &str, text: &str, buttons: &[Vec<StoredButton>], at: i64) -> StoreResult<bool> {
+pub async fn edit(
+    conn: &mut AnyConnection,
+    id: &str,
+    text: &str,
+    buttons: &[Vec<StoredButton>],
+    at: i64,
+) -> StoreResult<bool> {
     let done =
         sqlx::query("UPDATE messages SET text = $1, buttons = $2, edited_at = $3 WHERE id = $4 AND deleted_at IS NULL")
             .bind(text)
             .bind(to_json(&buttons))
             .bind(at)
             .bind(id)
-            .execute(db.pool())
+            .execute(&mut *conn)
             .await?;
     Ok(done.rows_affected() > 0)
 }
 
 /// Marks message `id` deleted (its text and buttons are cleared; the id stays).
-pub async fn delete(db: &Db, id: &str, at: i64) -> StoreResult<bool> {
+pub async fn delete(conn: &mut AnyConnection, id: &str, at: i64) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE messages SET text = '', buttons = '[]', deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL",
     )
     .bind(at)
     .bind(id)
-    .execute(db.pool())
+    .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() > 0)
 }
@@ -226,4 +234,25 @@ pub async fn by_id(db: &Db, id: &str) -> StoreResult<Option<Message>> {
         .fetch_optional(db.pool())
         .await?;
     row.as_ref().map(from_row).transpose()
+}
+
+/// The messages `ids` (those that exist), by id.
+pub async fn by_ids(db: &Db, ids: &[String]) -> StoreResult<HashMap<String, Message>> {
+    let mut out = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(200) {
+        let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT {COLUMNS} FROM messages WHERE id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(id);
+        }
+        for row in query.fetch_all(db.pool()).await? {
+            let m = from_row(&row)?;
+            out.insert(m.id.clone(), m);
+        }
+    }
+    Ok(out)
 }

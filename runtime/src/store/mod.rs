@@ -7,11 +7,13 @@ pub mod accounts;
 pub mod apps;
 pub mod audit;
 pub mod blobs;
+pub mod chat_events;
 pub mod chats;
 pub mod config;
 pub mod consents;
 pub mod installs;
 pub mod invoices;
+pub mod jobs;
 pub mod kv;
 pub mod ledger;
 pub mod logs;
@@ -86,6 +88,11 @@ impl Db {
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(Db { pool })
+    }
+
+    /// Whether this is the embedded database (SQLite): one node only.
+    pub fn is_embedded(&self) -> bool {
+        true
     }
 
     /// The connection pool, for the table modules.

@@ -1,7 +1,8 @@
 //! Retention: old rows of the tables that grow with use are deleted, so the
 //! database does not grow without bound. App logs and the audit log keep a
 //! configurable number of days; launch nonces, events tickets and web
-//! sessions go once they have expired (they prove nothing after that).
+//! sessions go once they have expired (they prove nothing after that); done
+//! jobs go after an hour, chat events with the app logs.
 
 use super::{Db, StoreResult, now_ms};
 
@@ -23,6 +24,10 @@ pub struct Swept {
     pub audit: u64,
     /// Expired launch nonces, events tickets and web sessions.
     pub expired: u64,
+    /// Done jobs (kept an hour, to show in the app's event list) and chat
+    /// events older than the log retention (a client away longer resyncs
+    /// from the message list).
+    pub queue: u64,
 }
 
 /// Deletes what `retention` no longer keeps.
@@ -46,7 +51,14 @@ pub async fn sweep(db: &Db, retention: Retention) -> StoreResult<Swept> {
             .await?
             .rows_affected();
     }
-    Ok(Swept { logs, audit, expired })
+    let queue = super::jobs::prune_done(db, now.saturating_sub(60 * 60 * 1000)).await?
+        + super::chat_events::prune(db, now.saturating_sub(retention.logs_ms)).await?;
+    Ok(Swept {
+        logs,
+        audit,
+        expired,
+        queue,
+    })
 }
 
 #[cfg(test)]

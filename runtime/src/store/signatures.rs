@@ -227,7 +227,13 @@ pub async fn for_account(db: &Db, account: &str, status: Option<&str>) -> StoreR
 /// # Errors
 ///
 /// A store error.
-pub async fn mark_signed(db: &Db, id: &str, payload: &str, signature: &str, public_key: &str) -> StoreResult<bool> {
+pub async fn mark_signed(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    payload: &str,
+    signature: &str,
+    public_key: &str,
+) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE signatures SET status = 'signed', signed_payload = $1, signature = $2, public_key = $3, decided_at = $4 \
          WHERE id = $5 AND status = 'pending'",
@@ -237,7 +243,7 @@ pub async fn mark_signed(db: &Db, id: &str, payload: &str, signature: &str, publ
     .bind(public_key)
     .bind(now_ms())
     .bind(id)
-    .execute(db.pool())
+    .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() > 0)
 }
@@ -247,12 +253,12 @@ pub async fn mark_signed(db: &Db, id: &str, payload: &str, signature: &str, publ
 /// # Errors
 ///
 /// A store error.
-pub async fn mark_declined(db: &Db, id: &str) -> StoreResult<bool> {
+pub async fn mark_declined(conn: &mut sqlx::AnyConnection, id: &str) -> StoreResult<bool> {
     let done =
         sqlx::query("UPDATE signatures SET status = 'declined', decided_at = $1 WHERE id = $2 AND status = 'pending'")
             .bind(now_ms())
             .bind(id)
-            .execute(db.pool())
+            .execute(&mut *conn)
             .await?;
     Ok(done.rows_affected() > 0)
 }

@@ -81,6 +81,7 @@ async fn state(
         services.host_address.set(at).expect("set once");
     }
     let cx = Invocation {
+        event_id: None,
         app_id: Arc::from("app-1"),
         version: Arc::from("1.0.0"),
         grants: Arc::new(Grants::new(grants.iter().map(|g| g.to_string()))),

@@ -1,0 +1,217 @@
+//! `GET /v1/events?after=<cursor>`: one WebSocket per device with every
+//! event of every chat the caller is a member of — new, edited and deleted
+//! messages, members joining and leaving — each with its `cursor`, a number
+//! that only grows. Reconnecting with the last cursor seen replays what was
+//! committed since, in order, with no gaps and no duplicates, across
+//! restarts and nodes (the events come from the chat event log). Without
+//! `after` the stream starts at the current end.
+//!
+//! The first frame is `{"type":"ready","cursor":N}`: where the stream
+//! starts. Leaving a chat (or being removed) delivers that `member.left`,
+//! then nothing more of the chat. Authentication, socket caps, pings and
+//! idle timeouts are those of the per-chat route ([`super::events`]).
+
+use std::collections::HashSet;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use futures::{SinkExt, StreamExt};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::events::{EventsQuery, MAX_CLIENT_MESSAGE_BYTES, SocketCaller};
+use super::rate_limit::SocketSlot;
+use super::{ApiError, ApiResult, AppState};
+use crate::chat::Delivered;
+use crate::store::{chat_events, chats};
+
+/// Events read from the log per query while catching up.
+const REPLAY_BATCH: u32 = 500;
+
+/// Upgrades to the caller's event stream.
+pub(super) async fn stream(
+    State(state): State<AppState>,
+    Query(query): Query<EventsQuery>,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> ApiResult<Response> {
+    let after = match query.after.as_deref() {
+        None => None,
+        Some(text) => match text.parse::<i64>() {
+            Ok(n) if n >= 0 => Some(n),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "after must be a cursor from this stream (a non-negative integer), not {text:?}"
+                )));
+            }
+        },
+    };
+    let caller = SocketCaller::from_request(&state, &query, &headers).await?;
+    let upgrade = upgrade.map_err(|e| ApiError::bad_request(format!("expected a WebSocket upgrade: {e}")))?;
+    let slot = state.rate.open_socket(&caller.account)?;
+    caller.redeem(&state).await?;
+    // Subscribe before reading the log: nothing committed in between is missed.
+    let live = state.chat.hub().subscribe_all();
+    let cursor = after.unwrap_or_else(|| state.chat.hub().relayed());
+    Ok(upgrade
+        .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
+        .max_frame_size(MAX_CLIENT_MESSAGE_BYTES)
+        .on_upgrade(move |socket| pump(socket, state, caller, live, cursor, slot)))
+}
+
+/// What the stream has sent and may send.
+struct Position {
+    account: String,
+    cursor: i64,
+    chats: HashSet<String>,
+}
+
+impl Position {
+    /// Whether `event` is for this stream (and notes joins and leaves).
+    fn admits(&mut self, event: &Delivered) -> bool {
+        if event.cursor <= self.cursor {
+            return false;
+        }
+        if event.is_joining_of(&self.account) {
+            self.chats.insert(event.chat.clone());
+        }
+        let mine = self.chats.contains(&event.chat);
+        if event.is_leaving_of(&self.account) {
+            self.chats.remove(&event.chat);
+        }
+        if mine {
+            self.cursor = event.cursor;
+        }
+        mine
+    }
+}
+
+type Sink = futures::stream::SplitSink<WebSocket, Message>;
+
+/// Sends what the log holds after the position; false if the socket closed.
+async fn replay(state: &AppState, position: &mut Position, sink: &mut Sink) -> bool {
+    loop {
+        let batch =
+            match chat_events::for_account_after(&state.db, &position.account, position.cursor, REPLAY_BATCH).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read the chat event log for a stream");
+                    return false;
+                }
+            };
+        let full = batch.len() == REPLAY_BATCH as usize;
+        for logged in &batch {
+            position.cursor = position.cursor.max(logged.seq);
+            if let Some(event) = Delivered::from_logged(logged)
+                && sink.send(Message::Text(event.to_json().into())).await.is_err()
+            {
+                return false;
+            }
+        }
+        if !full {
+            return true;
+        }
+    }
+}
+
+async fn load_chats(state: &AppState, account: &str) -> Option<HashSet<String>> {
+    match chats::for_account(&state.db, account).await {
+        Ok(list) => Some(list.into_iter().map(|c| c.id).collect()),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read an account's chats");
+            None
+        }
+    }
+}
+
+async fn pump(
+    socket: WebSocket,
+    state: AppState,
+    caller: SocketCaller,
+    mut live: tokio::sync::broadcast::Receiver<std::sync::Arc<Delivered>>,
+    cursor: i64,
+    _slot: SocketSlot,
+) {
+    let (ping_every, idle_timeout) = (state.limits.ws_ping_interval, state.limits.ws_idle_timeout);
+    let (mut sink, mut stream) = socket.split();
+    let (heard_tx, mut heard_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let send = async {
+        let Some(chats) = load_chats(&state, &caller.account).await else {
+            return;
+        };
+        let mut position = Position {
+            account: caller.account.clone(),
+            cursor,
+            chats,
+        };
+        let ready = serde_json::json!({ "type": "ready", "cursor": cursor }).to_string();
+        if sink.send(Message::Text(ready.into())).await.is_err() || !replay(&state, &mut position, &mut sink).await {
+            return;
+        }
+        let mut ping = tokio::time::interval(ping_every);
+        ping.tick().await;
+        let mut last_heard = tokio::time::Instant::now();
+        loop {
+            let frame = tokio::select! {
+                event = live.recv() => match event {
+                    Ok(event) => {
+                        if !position.admits(&event) {
+                            continue;
+                        }
+                        Message::Text(event.to_json().into())
+                    }
+                    Err(RecvError::Lagged(_)) => {
+                        // Fell behind the live channel: catch up from the log.
+                        match load_chats(&state, &caller.account).await {
+                            Some(chats) => position.chats = chats,
+                            None => break,
+                        }
+                        if !replay(&state, &mut position, &mut sink).await {
+                            break;
+                        }
+                        continue;
+                    }
+                    Err(RecvError::Closed) => break,
+                },
+                _ = ping.tick() => {
+                    let session = crate::store::tokens::check(
+                        &state.db,
+                        &caller.session_hash,
+                        crate::store::now_ms(),
+                        state.sessions,
+                    )
+                    .await;
+                    let live_session = matches!(session, Ok(crate::store::tokens::SessionCheck::Live { .. }));
+                    if last_heard.elapsed() >= idle_timeout || !live_session {
+                        let _ = sink.send(Message::Close(None)).await;
+                        break;
+                    }
+                    Message::Ping(Vec::new().into())
+                }
+                heard = heard_rx.recv() => match heard {
+                    Some(()) => {
+                        last_heard = tokio::time::Instant::now();
+                        continue;
+                    }
+                    None => break,
+                },
+            };
+            if sink.send(frame).await.is_err() {
+                break;
+            }
+        }
+    };
+    let recv = async {
+        while let Some(Ok(msg)) = stream.next().await {
+            if matches!(msg, Message::Close(_)) {
+                break;
+            }
+            let _ = heard_tx.try_send(());
+        }
+    };
+    tokio::select! {
+        () = send => {}
+        () = recv => {}
+    }
+}

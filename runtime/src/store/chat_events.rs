@@ -1,0 +1,198 @@
+//! The chat event log: every new, edited and deleted message and every
+//! membership change, numbered in commit order. The number (`seq`) is the
+//! cursor clients resume from: it comes from one counter row that the
+//! writing transaction updates as its last step, so the row lock (or
+//! SQLite's single writer) makes numbers follow commit order — a reader
+//! that has seen `n` will never later find a smaller number appear.
+//!
+//! Rows hold references, not copies: a message event is rendered from the
+//! message as it is now, so a deleted message's text is gone everywhere.
+
+use sqlx::{AnyConnection, Row};
+
+use super::messages::{self, Message};
+use super::{Db, StoreResult, now_ms};
+
+/// `message.new`
+pub const MESSAGE_NEW: &str = "message.new";
+/// `message.edited`
+pub const MESSAGE_EDITED: &str = "message.edited";
+/// `message.deleted`
+pub const MESSAGE_DELETED: &str = "message.deleted";
+/// `member.joined`
+pub const MEMBER_JOINED: &str = "member.joined";
+/// `member.left`
+pub const MEMBER_LEFT: &str = "member.left";
+
+/// An event to log.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// The chat.
+    pub chat: String,
+    /// One of the kinds above.
+    pub kind: &'static str,
+    /// The message, for message events.
+    pub message: Option<String>,
+    /// The account, for membership events.
+    pub account: Option<String>,
+}
+
+impl NewEvent {
+    /// A message event.
+    pub fn message(kind: &'static str, chat: &str, message: &str) -> NewEvent {
+        NewEvent {
+            chat: chat.to_string(),
+            kind,
+            message: Some(message.to_string()),
+            account: None,
+        }
+    }
+
+    /// A membership event.
+    pub fn member(kind: &'static str, chat: &str, account: &str) -> NewEvent {
+        NewEvent {
+            chat: chat.to_string(),
+            kind,
+            message: None,
+            account: Some(account.to_string()),
+        }
+    }
+}
+
+/// A logged event, with its message as it is now.
+#[derive(Debug, Clone)]
+pub struct Logged {
+    /// Its number: the cursor.
+    pub seq: i64,
+    /// The chat.
+    pub chat: String,
+    /// Its kind.
+    pub kind: String,
+    /// The message, for message events (None if it is gone from the store).
+    pub message: Option<Message>,
+    /// The message id, for message events.
+    pub message_id: Option<String>,
+    /// The account, for membership events.
+    pub account: Option<String>,
+}
+
+/// Takes the next `n` numbers; returns the first. Call it as the last step
+/// before commit: the counter row stays locked until then.
+pub async fn reserve(conn: &mut AnyConnection, n: usize) -> StoreResult<i64> {
+    let n = i64::try_from(n).unwrap_or(i64::MAX);
+    let row = sqlx::query("UPDATE event_counter SET value = value + $1 WHERE id = 1 RETURNING value")
+        .bind(n)
+        .fetch_one(&mut *conn)
+        .await?;
+    let last: i64 = row.try_get("value")?;
+    Ok(last - n + 1)
+}
+
+/// Logs `events`, numbering them from a fresh reservation; returns the
+/// numbers. Last step before commit (see [`reserve`]).
+pub async fn append(conn: &mut AnyConnection, events: &[NewEvent]) -> StoreResult<Vec<i64>> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let first = reserve(conn, events.len()).await?;
+    append_at(conn, first, events).await
+}
+
+/// Logs `events` numbered from `first` (taken with [`reserve`]).
+pub async fn append_at(conn: &mut AnyConnection, first: i64, events: &[NewEvent]) -> StoreResult<Vec<i64>> {
+    let now = now_ms();
+    let mut seqs = Vec::with_capacity(events.len());
+    for (i, e) in events.iter().enumerate() {
+        let seq = first + i64::try_from(i).unwrap_or(0);
+        sqlx::query(
+            "INSERT INTO chat_events (seq, chat_id, kind, message_id, account_id, at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(seq)
+        .bind(&e.chat)
+        .bind(e.kind)
+        .bind(e.message.as_deref())
+        .bind(e.account.as_deref())
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        seqs.push(seq);
+    }
+    Ok(seqs)
+}
+
+/// The newest number, 0 when nothing was logged.
+pub async fn last(db: &Db) -> StoreResult<i64> {
+    let row = sqlx::query("SELECT value FROM event_counter WHERE id = 1")
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(match row {
+        Some(r) => r.try_get("value")?,
+        None => 0,
+    })
+}
+
+const EVENT_COLUMNS: &str = "e.seq, e.chat_id, e.kind, e.message_id, e.account_id";
+
+/// Up to `limit` events after `after`, in every chat, oldest first.
+pub async fn after(db: &Db, after: i64, limit: u32) -> StoreResult<Vec<Logged>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {EVENT_COLUMNS} FROM chat_events e WHERE e.seq > $1 ORDER BY e.seq LIMIT $2"
+    ))
+    .bind(after)
+    .bind(i64::from(limit))
+    .fetch_all(db.pool())
+    .await?;
+    with_messages(db, &rows).await
+}
+
+/// Up to `limit` events after `after` that `account` may see: those of
+/// the chats it is a member of now, and its own leaving; oldest first.
+pub async fn for_account_after(db: &Db, account: &str, after: i64, limit: u32) -> StoreResult<Vec<Logged>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {EVENT_COLUMNS} FROM chat_events e WHERE e.seq > $1 AND \
+         (e.chat_id IN (SELECT chat_id FROM chat_members WHERE account_id = $2) \
+          OR (e.kind = '{MEMBER_LEFT}' AND e.account_id = $2)) \
+         ORDER BY e.seq LIMIT $3"
+    ))
+    .bind(after)
+    .bind(account)
+    .bind(i64::from(limit))
+    .fetch_all(db.pool())
+    .await?;
+    with_messages(db, &rows).await
+}
+
+async fn with_messages(db: &Db, rows: &[sqlx::any::AnyRow]) -> StoreResult<Vec<Logged>> {
+    let mut out = Vec::with_capacity(rows.len());
+    let mut ids = Vec::new();
+    for r in rows {
+        let message_id: Option<String> = r.try_get("message_id")?;
+        if let Some(id) = &message_id {
+            ids.push(id.clone());
+        }
+        out.push(Logged {
+            seq: r.try_get("seq")?,
+            chat: r.try_get("chat_id")?,
+            kind: r.try_get("kind")?,
+            message: None,
+            message_id,
+            account: r.try_get("account_id")?,
+        });
+    }
+    let found = messages::by_ids(db, &ids).await?;
+    for e in &mut out {
+        if let Some(id) = &e.message_id {
+            e.message = found.get(id).cloned();
+        }
+    }
+    Ok(out)
+}
+
+/// Deletes events older than `before` (unix ms); returns how many.
+pub async fn prune(db: &Db, before: i64) -> StoreResult<u64> {
+    let done = sqlx::query("DELETE FROM chat_events WHERE at < $1")
+        .bind(before)
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected())
+}

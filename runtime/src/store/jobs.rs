@@ -1,0 +1,422 @@
+//! The durable job queue: every event owed to an app (a chat message, a
+//! button press, a payment, a signature decision) is a row here, written in
+//! the same transaction as what caused it, so an acknowledged event is a
+//! queued one. A (app, lane) pair — the lane is the chat — runs its jobs
+//! one at a time in id order; a node claims a job with a lease, and
+//! completing it commits with the invocation's effects. A job whose node
+//! died is claimable again once its lease has run out.
+//!
+//! Statuses: `queued` → `running` → `done`, or back to `queued` with a
+//! later `run_at` after a failure, or `dead` after the last attempt.
+
+use serde::Serialize;
+use sqlx::{AnyConnection, Row};
+
+use super::{Db, StoreResult, from_json, now_ms, to_json};
+use crate::sandbox::BotEvent;
+
+/// A job waiting to be written.
+#[derive(Debug, Clone)]
+pub struct NewJob<'a> {
+    /// The app it is owed to.
+    pub app: &'a str,
+    /// The chat (the ordering lane); empty when there is none.
+    pub chat: &'a str,
+    /// The account that caused it.
+    pub account: Option<&'a str>,
+    /// What happened.
+    pub event: &'a BotEvent,
+}
+
+/// A claimed job.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Its id: the event id the app sees.
+    pub id: i64,
+    /// The app.
+    pub app: String,
+    /// The chat ('' when none).
+    pub chat: String,
+    /// The account that caused it.
+    pub account: Option<String>,
+    /// What happened.
+    pub event: BotEvent,
+    /// Attempts so far, this one included.
+    pub attempts: i64,
+}
+
+/// A job as its app's developer sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobView {
+    /// The event id (the app sees it as its update id).
+    pub id: i64,
+    /// `message`, `button`, `payment` or `signature`.
+    pub kind: String,
+    /// `queued`, `running`, `done` or `dead`.
+    pub status: String,
+    /// The chat, if any.
+    pub chat: Option<String>,
+    /// Attempts made.
+    pub attempts: i64,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// When it was queued, unix ms.
+    pub created_at: i64,
+    /// When it runs next (queued) or ran last, unix ms.
+    pub run_at: i64,
+}
+
+/// Statuses that hold a lane.
+const PENDING: &str = "status IN ('queued', 'running')";
+
+/// Queues `job`; returns its id.
+pub async fn enqueue(conn: &mut AnyConnection, job: &NewJob<'_>) -> StoreResult<i64> {
+    let now = now_ms();
+    let row = sqlx::query(
+        "INSERT INTO jobs (app_id, lane, kind, account_id, payload, status, attempts, run_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $6) RETURNING id",
+    )
+    .bind(job.app)
+    .bind(job.chat)
+    .bind(job.event.kind())
+    .bind(job.account)
+    .bind(to_json(job.event))
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(row.try_get("id")?)
+}
+
+/// Queues `event` for every app installed in `chat`, in one statement;
+/// returns how many jobs were queued.
+pub async fn enqueue_for_chat(
+    conn: &mut AnyConnection,
+    chat: &str,
+    account: Option<&str>,
+    event: &BotEvent,
+) -> StoreResult<u64> {
+    let now = now_ms();
+    let done = sqlx::query(
+        "INSERT INTO jobs (app_id, lane, kind, account_id, payload, status, attempts, run_at, created_at) \
+         SELECT app_id, $1, $2, $3, $4, 'queued', 0, $5, $5 FROM installs WHERE chat_id = $1 ORDER BY app_id",
+    )
+    .bind(chat)
+    .bind(event.kind())
+    .bind(account)
+    .bind(to_json(event))
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// The backlog past which new events are refused.
+#[derive(Debug, Clone, Copy)]
+pub struct Caps {
+    /// Pending jobs of one app in one chat.
+    pub lane: i64,
+    /// Pending jobs of one app in all chats.
+    pub app: i64,
+}
+
+/// A full backlog: the app and what it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Full {
+    /// The app.
+    pub app: String,
+    /// Its pending events (in the chat, or in all chats).
+    pub pending: i64,
+    /// Whether the per-chat cap (true) or the per-app one was reached.
+    pub in_chat: bool,
+}
+
+/// The first app installed in `chat` (or `only`, when given) whose backlog
+/// is at a cap, if any.
+pub async fn full_backlog(
+    conn: &mut AnyConnection,
+    chat: &str,
+    only: Option<&str>,
+    caps: Caps,
+) -> StoreResult<Option<Full>> {
+    let apps: Vec<String> = match only {
+        Some(app) => vec![app.to_string()],
+        None => sqlx::query("SELECT app_id FROM installs WHERE chat_id = $1 ORDER BY app_id")
+            .bind(chat)
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|r| r.try_get("app_id"))
+            .collect::<Result<_, _>>()?,
+    };
+    for app in apps {
+        let lane: i64 = sqlx::query(&format!(
+            "SELECT COUNT(*) AS n FROM jobs WHERE app_id = $1 AND lane = $2 AND {PENDING}"
+        ))
+        .bind(&app)
+        .bind(chat)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("n")?;
+        if lane >= caps.lane {
+            return Ok(Some(Full {
+                app,
+                pending: lane,
+                in_chat: true,
+            }));
+        }
+        let all: i64 = sqlx::query(&format!(
+            "SELECT COUNT(*) AS n FROM jobs WHERE app_id = $1 AND {PENDING}"
+        ))
+        .bind(&app)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("n")?;
+        if all >= caps.app {
+            return Ok(Some(Full {
+                app,
+                pending: all,
+                in_chat: false,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// A lane's head that is due: (job id, app).
+#[derive(Debug, Clone)]
+pub struct Ready {
+    /// The job.
+    pub id: i64,
+    /// Its app.
+    pub app: String,
+}
+
+/// Up to `limit` jobs that may run now: each the oldest pending job of its
+/// (app, lane), queued and due; oldest first.
+pub async fn ready(db: &Db, limit: usize) -> StoreResult<Vec<Ready>> {
+    let rows = sqlx::query(&format!(
+        "SELECT j.id, j.app_id FROM jobs j \
+         JOIN (SELECT MIN(id) AS id FROM jobs WHERE {PENDING} GROUP BY app_id, lane) h ON h.id = j.id \
+         WHERE j.status = 'queued' AND j.run_at <= $1 ORDER BY j.id LIMIT $2"
+    ))
+    .bind(now_ms())
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Ready {
+                id: r.try_get("id")?,
+                app: r.try_get("app_id")?,
+            })
+        })
+        .collect()
+}
+
+/// Claims job `id` for `node` until `lease_ms` from now, counting the
+/// attempt; `None` if another node claimed it first or it is not queued.
+pub async fn claim(db: &Db, id: i64, node: &str, lease_ms: i64) -> StoreResult<Option<Job>> {
+    let now = now_ms();
+    let row = sqlx::query(
+        "UPDATE jobs SET status = 'running', attempts = attempts + 1, leased_by = $1, lease_until = $2 \
+         WHERE id = $3 AND status = 'queued' \
+         RETURNING id, app_id, lane, account_id, payload, attempts",
+    )
+    .bind(node)
+    .bind(now.saturating_add(lease_ms))
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let payload: String = r.try_get("payload")?;
+    Ok(Some(Job {
+        id: r.try_get("id")?,
+        app: r.try_get("app_id")?,
+        chat: r.try_get("lane")?,
+        account: r.try_get("account_id")?,
+        event: from_json(&payload)?,
+        attempts: r.try_get("attempts")?,
+    }))
+}
+
+/// Marks job `id` done, in the transaction that commits its effects; false
+/// if `node` no longer holds it (its lease ran out and another node took
+/// it): then the caller rolls back.
+pub async fn complete(conn: &mut AnyConnection, id: i64, node: &str) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE jobs SET status = 'done', finished_at = $1, lease_until = NULL \
+         WHERE id = $2 AND status = 'running' AND leased_by = $3",
+    )
+    .bind(now_ms())
+    .bind(id)
+    .bind(node)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// What became of a failed job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// Queued again, to run after the backoff.
+    Retry,
+    /// Out of attempts: parked as dead.
+    Dead,
+    /// `node` no longer held it.
+    Lost,
+}
+
+/// Records a failed attempt of job `id`: queued again after `backoff_ms`,
+/// or dead once it has had `max_attempts`.
+pub async fn fail(
+    db: &Db,
+    id: i64,
+    node: &str,
+    error: &str,
+    max_attempts: i64,
+    backoff_ms: i64,
+) -> StoreResult<AfterFailure> {
+    let now = now_ms();
+    let row = sqlx::query(
+        "UPDATE jobs SET status = CASE WHEN attempts >= $1 THEN 'dead' ELSE 'queued' END, \
+         run_at = $2, last_error = $3, lease_until = NULL, leased_by = NULL, \
+         finished_at = CASE WHEN attempts >= $1 THEN $4 ELSE NULL END \
+         WHERE id = $5 AND status = 'running' AND leased_by = $6 RETURNING status",
+    )
+    .bind(max_attempts)
+    .bind(now.saturating_add(backoff_ms))
+    .bind(error)
+    .bind(now)
+    .bind(id)
+    .bind(node)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(match row {
+        None => AfterFailure::Lost,
+        Some(r) if r.try_get::<String, _>("status")? == "dead" => AfterFailure::Dead,
+        Some(_) => AfterFailure::Retry,
+    })
+}
+
+/// Gives back job `id` unrun (the node is stopping): queued again at once,
+/// the attempt not counted.
+pub async fn release(db: &Db, id: i64, node: &str) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE jobs SET status = 'queued', attempts = attempts - 1, lease_until = NULL, leased_by = NULL \
+         WHERE id = $1 AND status = 'running' AND leased_by = $2",
+    )
+    .bind(id)
+    .bind(node)
+    .execute(db.pool())
+    .await?;
+    Ok(())
+}
+
+/// Queues again every running job whose lease has run out (its node died
+/// or hung); returns how many.
+pub async fn requeue_expired(db: &Db) -> StoreResult<u64> {
+    let done = sqlx::query(
+        "UPDATE jobs SET status = 'queued', lease_until = NULL, leased_by = NULL \
+         WHERE status = 'running' AND lease_until < $1",
+    )
+    .bind(now_ms())
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Queues again every running job of `node` (a node starting again under
+/// the same name, or the only node of an embedded database: nobody else
+/// can be running them); returns how many.
+pub async fn requeue_running(db: &Db, node: Option<&str>) -> StoreResult<u64> {
+    let done = match node {
+        Some(node) => {
+            sqlx::query(
+                "UPDATE jobs SET status = 'queued', lease_until = NULL, leased_by = NULL \
+                 WHERE status = 'running' AND leased_by = $1",
+            )
+            .bind(node)
+            .execute(db.pool())
+            .await?
+        }
+        None => {
+            sqlx::query(
+                "UPDATE jobs SET status = 'queued', lease_until = NULL, leased_by = NULL WHERE status = 'running'",
+            )
+            .execute(db.pool())
+            .await?
+        }
+    };
+    Ok(done.rows_affected())
+}
+
+/// Jobs of `app` with `status` (all statuses when `None`), newest first.
+pub async fn list(db: &Db, app: &str, status: Option<&str>, limit: u32) -> StoreResult<Vec<JobView>> {
+    let rows = sqlx::query(
+        "SELECT id, kind, status, lane, attempts, last_error, created_at, run_at FROM jobs \
+         WHERE app_id = $1 AND ($2 = '' OR status = $2) ORDER BY id DESC LIMIT $3",
+    )
+    .bind(app)
+    .bind(status.unwrap_or(""))
+    .bind(i64::from(limit))
+    .fetch_all(db.pool())
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let lane: String = r.try_get("lane")?;
+            Ok(JobView {
+                id: r.try_get("id")?,
+                kind: r.try_get("kind")?,
+                status: r.try_get("status")?,
+                chat: (!lane.is_empty()).then_some(lane),
+                attempts: r.try_get("attempts")?,
+                last_error: r.try_get("last_error")?,
+                created_at: r.try_get("created_at")?,
+                run_at: r.try_get("run_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Queues dead job `id` of `app` again, with its attempts reset; false if
+/// there is no such dead job.
+pub async fn retry(db: &Db, app: &str, id: i64) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE jobs SET status = 'queued', attempts = 0, run_at = $1, finished_at = NULL \
+         WHERE id = $2 AND app_id = $3 AND status = 'dead'",
+    )
+    .bind(now_ms())
+    .bind(id)
+    .bind(app)
+    .execute(db.pool())
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Jobs per status, host-wide: (queued, running, dead).
+pub async fn counts(db: &Db) -> StoreResult<(i64, i64, i64)> {
+    let rows = sqlx::query(
+        "SELECT status, COUNT(*) AS n FROM jobs WHERE status IN ('queued', 'running', 'dead') GROUP BY status",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    let mut out = (0, 0, 0);
+    for r in &rows {
+        let n: i64 = r.try_get("n")?;
+        match r.try_get::<String, _>("status")?.as_str() {
+            "queued" => out.0 = n,
+            "running" => out.1 = n,
+            _ => out.2 = n,
+        }
+    }
+    Ok(out)
+}
+
+/// Deletes done jobs finished before `before` (unix ms); returns how many.
+pub async fn prune_done(db: &Db, before: i64) -> StoreResult<u64> {
+    let done = sqlx::query("DELETE FROM jobs WHERE status = 'done' AND finished_at < $1")
+        .bind(before)
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,78 @@
+//! One reply per event, so the job-queue tests can count them:
+//! - `/echo X` → `X`; `/slow MS X` → waits MS milliseconds, then `X`
+//! - `/send-then-wait MS X` → sends `X`, then waits MS milliseconds
+//! - `/id` → `event <update id>`
+//! - `/button X` → a message with one button whose data is `X`; a press
+//!   of it → `pressed X`
+//! - `/invoice N` → an invoice of N to the sender; its payment → `paid <invoice>`
+//! - `/sign` → a signature request; its answer → `signature <id> signed|declined`
+//! - `/fail` → fails every time; `/fail-once X` → fails the first attempt
+//!   of the event, then answers `X after N attempts`
+
+use miniapp_sdk::{Bot, ButtonPress, Message, PaymentReceived, SignatureResult, SignatureStatus, identity, messaging};
+use miniapp_sdk::{payments, storage};
+
+struct QueueBot;
+
+fn code(e: miniapp_sdk::Error) -> String {
+    e.code().to_string()
+}
+
+impl Bot for QueueBot {
+    fn on_message(msg: Message) -> Result<(), String> {
+        if let Some(text) = msg.command("/echo") {
+            messaging::send(&msg.chat, text).map_err(code)?;
+        } else if let Some(rest) = msg.command("/slow") {
+            let (ms, text) = rest.split_once(' ').unwrap_or((rest, ""));
+            std::thread::sleep(std::time::Duration::from_millis(ms.parse().unwrap_or(0)));
+            messaging::send(&msg.chat, text).map_err(code)?;
+        } else if let Some(rest) = msg.command("/send-then-wait") {
+            let (ms, text) = rest.split_once(' ').unwrap_or((rest, ""));
+            messaging::send(&msg.chat, text).map_err(code)?;
+            std::thread::sleep(std::time::Duration::from_millis(ms.parse().unwrap_or(0)));
+        } else if msg.command("/id").is_some() {
+            let id = identity::current_event_id().ok_or("no event id")?;
+            messaging::send(&msg.chat, &format!("event {id}")).map_err(code)?;
+        } else if let Some(data) = msg.command("/button") {
+            messaging::send_with_buttons(&msg.chat, "press me", &[&[("press", data)]]).map_err(code)?;
+        } else if let Some(amount) = msg.command("/invoice") {
+            let me = identity::current_user().map_err(code)?;
+            payments::create_invoice(&me, amount.parse().unwrap_or(1), "queue test", &msg.id).map_err(code)?;
+        } else if msg.command("/sign").is_some() {
+            identity::request_signature("queue test", msg.id.as_bytes()).map_err(code)?;
+        } else if msg.command("/fail").is_some() {
+            return Err("asked to fail".into());
+        } else if let Some(text) = msg.command("/fail-once") {
+            let id = identity::current_event_id().ok_or("no event id")?;
+            let key = format!("attempts:{id}");
+            let attempts = storage::app().get_u64(&key).unwrap_or(0) + 1;
+            storage::app().set_u64(&key, attempts).map_err(code)?;
+            if attempts == 1 {
+                return Err(format!("first attempt of event {id} fails"));
+            }
+            messaging::send(&msg.chat, &format!("{text} after {attempts} attempts")).map_err(code)?;
+        }
+        Ok(())
+    }
+
+    fn on_button(press: ButtonPress) -> Result<(), String> {
+        messaging::send(&press.chat, &format!("pressed {}", press.data)).map_err(code)?;
+        Ok(())
+    }
+
+    fn on_payment(payment: PaymentReceived) -> Result<(), String> {
+        messaging::send(&payment.chat, &format!("paid {}", payment.invoice)).map_err(code)?;
+        Ok(())
+    }
+
+    fn on_signature(result: SignatureResult) -> Result<(), String> {
+        let status = match result.status {
+            SignatureStatus::Signed => "signed",
+            SignatureStatus::Declined => "declined",
+        };
+        messaging::send(&result.chat, &format!("signature {} {status}", result.id)).map_err(code)?;
+        Ok(())
+    }
+}
+
+miniapp_sdk::bot!(QueueBot);

@@ -219,7 +219,7 @@ pub async fn audit(db: &Db) -> StoreResult<(i64, i64, i64)> {
     .fetch_one(db.pool())
     .await?
     .try_get("n")?;
-    let total: i64 = sqlx::query("SELECT COALESCE(SUM(balance), 0) AS total FROM ledger_accounts")
+    let total: i64 = sqlx::query("SELECT CAST(COALESCE(SUM(balance), 0) AS BIGINT) AS total FROM ledger_accounts")
         .fetch_one(db.pool())
         .await?
         .try_get("total")?;

@@ -137,7 +137,11 @@ pub async fn post(
         }
         return Ok(Err(earlier));
     }
-    for (account, amount) in legs {
+    // Accounts in one order (by id): two transactions moving money both
+    // ways between the same accounts cannot deadlock on PostgreSQL's row locks.
+    let mut ordered: Vec<&(String, i64)> = legs.iter().collect();
+    ordered.sort_by(|a, b| a.0.cmp(&b.0));
+    for (account, amount) in ordered {
         let moved = sqlx::query(
             "UPDATE ledger_accounts SET balance = balance + $1 WHERE id = $2 AND (kind = 'issuance' OR balance + $1 >= 0)",
         )

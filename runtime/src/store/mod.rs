@@ -165,6 +165,23 @@ impl Db {
         Ok(self.pool.begin_with(begin).await?)
     }
 
+    /// Holds, until `tx` ends, a lock on `key` that any other transaction
+    /// asking for the same key waits for. SQLite's one writer at a time
+    /// (see [`Db::begin_write`]) gives every write transaction that already,
+    /// so it is a no-op there; on PostgreSQL it is a transaction-scoped
+    /// advisory lock, for transactions that count and then write (a quota
+    /// both would pass before either inserts, under READ COMMITTED).
+    pub async fn lock_key(&self, tx: &mut WriteTx, key: &str) -> StoreResult<()> {
+        if self.backend == Backend::Postgres {
+            // COUNT(*) wraps the lock's void result in a type the Any driver reads.
+            sqlx::query("SELECT COUNT(*) AS n FROM (SELECT pg_advisory_xact_lock(hashtextextended($1, 0))) l")
+                .bind(key)
+                .fetch_one(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;

@@ -83,7 +83,7 @@ pub async fn open_database(data: &Path, database: &DatabaseOptions) -> anyhow::R
                 bail!("--database-url must be a postgres:// URL (the default is SQLite in the data directory)");
             }
             let max = database.max_connections.unwrap_or(store::DEFAULT_POSTGRES_CONNECTIONS);
-            Db::open_postgres(url, max)
+            Db::open_postgres_with(url, max)
                 .await
                 .context("opening the PostgreSQL database")
         }

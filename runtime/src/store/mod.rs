@@ -83,15 +83,21 @@ impl Db {
     /// embedded SQLite database is opened (see [`Db::open_sqlite`]).
     pub async fn open(target: &str) -> StoreResult<Db> {
         if is_postgres_url(target) {
-            Db::open_postgres(target, DEFAULT_POSTGRES_CONNECTIONS).await
+            Db::open_postgres(target).await
         } else {
             Db::open_sqlite(Path::new(target)).await
         }
     }
 
     /// Opens the PostgreSQL database at `url` with a pool of at most
+    /// [`DEFAULT_POSTGRES_CONNECTIONS`], and runs the PostgreSQL migrations.
+    pub async fn open_postgres(url: &str) -> StoreResult<Db> {
+        Db::open_postgres_with(url, DEFAULT_POSTGRES_CONNECTIONS).await
+    }
+
+    /// Opens the PostgreSQL database at `url` with a pool of at most
     /// `max_connections`, and runs the PostgreSQL migrations.
-    pub async fn open_postgres(url: &str, max_connections: u32) -> StoreResult<Db> {
+    pub async fn open_postgres_with(url: &str, max_connections: u32) -> StoreResult<Db> {
         install_default_drivers();
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections.max(1))

@@ -484,10 +484,10 @@ pub struct Rotation {
     pub new_key_file: Option<PathBuf>,
 }
 
-/// Re-wraps every sealed value of the database in `data_dir` from the
-/// current master key (`current`) to `new`, or to a fresh key written in
-/// place of the current key file when `new` is `None`. Run it with the host
-/// stopped.
+/// Re-wraps every sealed value of the database in `data_dir` (or of the
+/// PostgreSQL database `database` names) from the current master key
+/// (`current`) to `new`, or to a fresh key written in place of the current
+/// key file when `new` is `None`. Run it with the host stopped.
 ///
 /// Crash-safe: a fresh key is first written to `<key file>.new`, the
 /// database changes in one transaction, then the new file replaces the old;
@@ -499,13 +499,14 @@ pub struct Rotation {
 /// one, or a sealed value does not open.
 pub async fn rotate_master_key(
     data_dir: &Path,
+    database: &crate::server::DatabaseOptions,
     current: &MasterKeySource,
     new: Option<&MasterKeySource>,
 ) -> anyhow::Result<Rotation> {
-    if !data_dir.join(crate::server::DATABASE_FILE).exists() {
+    if database.url.is_none() && !data_dir.join(crate::server::DATABASE_FILE).exists() {
         bail!("no database in {}", data_dir.display());
     }
-    let db = Db::open_sqlite(data_dir).await.context("opening the database")?;
+    let db = crate::server::open_database(data_dir, database).await?;
     let old = load_master_key(&db, current, data_dir, false).await?;
     let (new, written) = match new {
         Some(source) => {
@@ -788,7 +789,7 @@ mod tests {
             .expect("key");
         db.close().await;
 
-        let done = rotate_master_key(data, &MasterKeySource::DataDir, None)
+        let done = rotate_master_key(data, &Default::default(), &MasterKeySource::DataDir, None)
             .await
             .expect("rotated");
         assert_eq!((done.old_key_id.as_str(), done.rewrapped), (old.id(), 3));

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use rand::RngCore;
 
 use crate::api::{self, AppState, hash_token};
@@ -18,7 +18,7 @@ use crate::registry::Registry;
 use crate::sandbox::Sandbox;
 use crate::store::blobs::BlobStore;
 use crate::store::tokens::SessionPolicy;
-use crate::store::{Db, secrets};
+use crate::store::{self, Db, secrets};
 
 /// The embedded database's file name in the data directory.
 pub const DATABASE_FILE: &str = "miniapp.db";
@@ -44,6 +44,51 @@ pub struct HostOptions {
     pub master_key: MasterKeySource,
     /// How long account sessions last.
     pub sessions: SessionPolicy,
+    /// Which database the host keeps its state in.
+    pub database: DatabaseOptions,
+}
+
+/// Which database a host uses: the embedded SQLite database in its data
+/// directory ([`Default`]), or a PostgreSQL server.
+#[derive(Clone, Default)]
+pub struct DatabaseOptions {
+    /// A `postgres://` URL; `None` for SQLite in the data directory.
+    pub url: Option<String>,
+    /// At most this many PostgreSQL connections
+    /// ([`store::DEFAULT_POSTGRES_CONNECTIONS`] if `None`).
+    pub max_connections: Option<u32>,
+}
+
+impl std::fmt::Debug for DatabaseOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may carry a password.
+        f.debug_struct("DatabaseOptions")
+            .field("url", &self.url.as_ref().map(|_| "<redacted>"))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+/// Opens the host's database: the PostgreSQL database `database.url` names,
+/// or else the embedded SQLite database in `data` (which must exist).
+///
+/// # Errors
+///
+/// When the URL is not a PostgreSQL one, or the database cannot be opened
+/// or migrated.
+pub async fn open_database(data: &Path, database: &DatabaseOptions) -> anyhow::Result<Db> {
+    match &database.url {
+        Some(url) => {
+            if !store::is_postgres_url(url) {
+                bail!("--database-url must be a postgres:// URL (the default is SQLite in the data directory)");
+            }
+            let max = database.max_connections.unwrap_or(store::DEFAULT_POSTGRES_CONNECTIONS);
+            Db::open_postgres_with(url, max)
+                .await
+                .context("opening the PostgreSQL database")
+        }
+        None => Db::open_sqlite(data).await.context("opening the database"),
+    }
 }
 
 /// A fully assembled host, not yet listening.
@@ -67,9 +112,10 @@ async fn host_key(db: &Db, name: &str) -> anyhow::Result<Vec<u8>> {
     hex::decode(key.as_str()).with_context(|| format!("stored {name} is not hex"))
 }
 
-/// Creates the data directory (`0700`) and the database file (`0600`), or
-/// tightens them if an older host or another tool made them looser.
-fn prepare_data_dir(data: &Path) -> anyhow::Result<()> {
+/// Creates the data directory (`0700`) and, for the `embedded` database,
+/// its file (`0600`), or tightens them if an older host or another tool
+/// made them looser.
+fn prepare_data_dir(data: &Path, embedded: bool) -> anyhow::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -78,6 +124,9 @@ fn prepare_data_dir(data: &Path) -> anyhow::Result<()> {
         .create(data)
         .with_context(|| format!("creating data directory {}", data.display()))?;
     crypto::tighten(data, 0o700).with_context(|| format!("restricting {}", data.display()))?;
+    if !embedded {
+        return Ok(());
+    }
     let database = data.join(DATABASE_FILE);
     if !database.exists() {
         // SQLite would create it 0644; an empty file is an empty database,
@@ -125,9 +174,12 @@ impl Host {
     /// opened (or the key is not the database's), or another part fails.
     pub async fn open_with(config: &ServerConfig, options: &HostOptions) -> anyhow::Result<Host> {
         let data = &config.data_dir;
-        prepare_data_dir(data)?;
-        let db = Db::open_sqlite(data).await.context("opening the database")?;
-        tighten_database_files(data)?;
+        let embedded = options.database.url.is_none();
+        prepare_data_dir(data, embedded)?;
+        let db = open_database(data, &options.database).await?;
+        if embedded {
+            tighten_database_files(data)?;
+        }
         crypto::load_master_key(&db, &options.master_key, data, true)
             .await
             .context("loading the master key")?;

@@ -35,6 +35,9 @@ pub struct TestHost {
     pub base: String,
     /// The host's data directory.
     pub data: PathBuf,
+    /// The PostgreSQL database the host keeps its state in, when the tests
+    /// run on PostgreSQL (`MINIAPP_TEST_DATABASE=postgres`).
+    pub database_url: Option<String>,
     _tmp: Option<tempfile::TempDir>,
     http: reqwest::Client,
 }
@@ -94,13 +97,17 @@ impl TestHost {
 
     fn launch(bin: &str, data: &Path, args: &[&str]) -> anyhow::Result<TestHost> {
         std::fs::create_dir_all(data)?;
+        let database_url = postgres::database_for(data)?;
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(data.join("host.log"))?;
-        let mut child = Command::new(bin)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-            .arg(data)
+        let mut command = Command::new(bin);
+        command.args(["serve", "--listen", "127.0.0.1:0", "--data"]).arg(data);
+        if let Some(url) = &database_url {
+            command.arg("--database-url").arg(url);
+        }
+        let mut child = command
             .args(args)
             .env("MINIAPP_OPERATOR_TOKEN", OPERATOR_TOKEN)
             .env("RUST_LOG", "info,sqlx=warn,cranelift=warn,wasmtime=warn")
@@ -130,6 +137,7 @@ impl TestHost {
             bin: PathBuf::from(bin),
             base,
             data: data.to_path_buf(),
+            database_url,
             _tmp: None,
             http: reqwest::Client::builder()
                 .pool_max_idle_per_host(0)
@@ -165,10 +173,13 @@ impl TestHost {
 
     /// Runs the `miniapp` CLI (same binary) with `args`; returns (success, stdout, stderr).
     pub fn cli(&self, args: &[&str]) -> anyhow::Result<(bool, String, String)> {
-        let out = Command::new(&self.bin)
-            .args(args)
-            .env_remove("MINIAPP_OPERATOR_TOKEN")
-            .output()?;
+        let mut command = Command::new(&self.bin);
+        command.args(args).env_remove("MINIAPP_OPERATOR_TOKEN");
+        if let Some(url) = &self.database_url {
+            // Commands that open the database (rotate-master-key) open this one.
+            command.env("MINIAPP_DATABASE_URL", url);
+        }
+        let out = command.output()?;
         Ok((
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -584,6 +595,161 @@ impl TestHost {
 impl Drop for TestHost {
     fn drop(&mut self) {
         self.kill();
+        // A host that owns its data directory owns its database too; one
+        // started on a directory the test keeps may be restarted on it, and
+        // its database is dropped by a later run (see `postgres`).
+        if self._tmp.is_some()
+            && let Some(url) = &self.database_url
+        {
+            postgres::drop_database(url);
+        }
+    }
+}
+
+/// Test hosts on PostgreSQL: with `MINIAPP_TEST_DATABASE=postgres`, each
+/// fresh data directory gets a fresh database on the server at
+/// `MINIAPP_TEST_POSTGRES_URL` (default [`postgres::DEFAULT_SERVER`]); its URL
+/// is kept in the data directory, so a host restarted on the same directory
+/// finds the same database.
+pub mod postgres {
+    use std::path::Path;
+    use std::sync::Once;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use anyhow::Context;
+    use sqlx::Connection;
+
+    /// The server tests create their databases on, unless
+    /// `MINIAPP_TEST_POSTGRES_URL` names another (`scripts/postgres` sets it up).
+    pub const DEFAULT_SERVER: &str = "postgres://miniapp:miniapp@127.0.0.1:5432/postgres";
+
+    /// The file in a data directory naming its test database.
+    const URL_FILE: &str = "test-database-url";
+
+    /// Whether the tests run on PostgreSQL.
+    pub fn enabled() -> bool {
+        std::env::var("MINIAPP_TEST_DATABASE").is_ok_and(|v| v.eq_ignore_ascii_case("postgres"))
+    }
+
+    fn server() -> String {
+        std::env::var("MINIAPP_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| DEFAULT_SERVER.to_string())
+    }
+
+    /// The server's URL with `database` in place of its database.
+    fn with_database(server: &str, database: &str) -> String {
+        let (base, query) = match server.split_once('?') {
+            Some((base, query)) => (base, Some(query)),
+            None => (server, None),
+        };
+        let authority_end = base.find("://").map_or(0, |i| i + 3);
+        let base = match base[authority_end..].find('/') {
+            Some(slash) => &base[..authority_end + slash],
+            None => base,
+        };
+        match query {
+            Some(query) => format!("{base}/{database}?{query}"),
+            None => format!("{base}/{database}"),
+        }
+    }
+
+    /// Runs `sql` on the server's maintenance database, on a thread of its
+    /// own (the caller may be inside an async runtime).
+    fn admin(sql: String) -> anyhow::Result<()> {
+        let url = server();
+        std::thread::spawn(move || -> anyhow::Result<()> {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&url)
+                    .await
+                    .with_context(|| "connecting to the test PostgreSQL (run scripts/postgres)".to_string())?;
+                sqlx::raw_sql(&sql)
+                    .execute(&mut conn)
+                    .await
+                    .with_context(|| sql.clone())?;
+                let _ = conn.close().await;
+                Ok(())
+            })
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("the PostgreSQL admin thread panicked"))?
+    }
+
+    /// Drops the databases earlier test processes left (those whose process
+    /// is gone), once per process.
+    fn sweep_leftovers() {
+        static SWEEP: Once = Once::new();
+        SWEEP.call_once(|| {
+            let url = server();
+            let _ = std::thread::spawn(move || -> anyhow::Result<()> {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                runtime.block_on(async {
+                    let mut conn = sqlx::PgConnection::connect(&url).await?;
+                    let names: Vec<String> =
+                        sqlx::query_scalar("SELECT datname::TEXT FROM pg_database WHERE datname LIKE 't\\_%'")
+                            .fetch_all(&mut conn)
+                            .await?;
+                    for name in names {
+                        let Some(pid) = name.split('_').nth(1).and_then(|p| p.parse::<u32>().ok()) else {
+                            continue;
+                        };
+                        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+                            let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&mut conn)
+                                .await;
+                        }
+                    }
+                    let _ = conn.close().await;
+                    Ok(())
+                })
+            })
+            .join();
+        });
+    }
+
+    /// The database of the test host on `data`: `None` on SQLite; on
+    /// PostgreSQL the one named in `data`, or a fresh one.
+    ///
+    /// # Errors
+    ///
+    /// When the database cannot be created.
+    pub fn database_for(data: &Path) -> anyhow::Result<Option<String>> {
+        if !enabled() {
+            return Ok(None);
+        }
+        let file = data.join(URL_FILE);
+        if let Ok(url) = std::fs::read_to_string(&file) {
+            return Ok(Some(url.trim().to_string()));
+        }
+        sweep_leftovers();
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let name = format!(
+            "t_{}_{:x}_{}",
+            std::process::id(),
+            nanos & 0xffff_ffff_ffff,
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        admin(format!("CREATE DATABASE {name}"))?;
+        let url = with_database(&server(), &name);
+        std::fs::write(&file, &url)?;
+        Ok(Some(url))
+    }
+
+    /// Drops the test database at `url` (best effort).
+    pub fn drop_database(url: &str) {
+        let name = url
+            .split('?')
+            .next()
+            .and_then(|base| base.rsplit('/').next())
+            .unwrap_or_default();
+        if name.starts_with("t_") && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            let _ = admin(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
     }
 }
 

@@ -32,7 +32,8 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
-        /// Directory for the database, modules and compiled artifacts.
+        /// Directory for modules, compiled artifacts, the master key and (without
+        /// --database-url) the embedded database.
         #[arg(long, default_value = "miniapp-data")]
         data: PathBuf,
         /// The operator's bearer token.
@@ -68,6 +69,8 @@ enum Command {
         #[command(flatten)]
         master_key: MasterKeyArgs,
         #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(flatten)]
         limits: Box<LimitArgs>,
     },
     /// Re-wrap every secret in the data directory under a new master key
@@ -79,6 +82,8 @@ enum Command {
         data: PathBuf,
         #[command(flatten)]
         master_key: MasterKeyArgs,
+        #[command(flatten)]
+        database: DatabaseArgs,
         /// A file holding the new master key (or set MINIAPP_NEW_MASTER_KEY).
         #[arg(long)]
         new_master_key_file: Option<PathBuf>,
@@ -154,6 +159,30 @@ struct MasterKeyArgs {
     /// and without MINIAPP_MASTER_KEY: DATA/master.key, created on first start.
     #[arg(long, env = "MINIAPP_MASTER_KEY_FILE")]
     master_key_file: Option<PathBuf>,
+}
+
+/// Where the host keeps its state.
+#[derive(Debug, clap::Args)]
+struct DatabaseArgs {
+    /// A PostgreSQL database (`postgres://user:password@host:port/db`) to
+    /// keep the host's state in. Without it: the embedded SQLite database
+    /// in the data directory (which holds modules and compiled artifacts
+    /// either way).
+    #[arg(long, env = "MINIAPP_DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// At most this many connections to PostgreSQL.
+    #[arg(long, env = "MINIAPP_DATABASE_MAX_CONNECTIONS", default_value_t = crate::store::DEFAULT_POSTGRES_CONNECTIONS,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    database_max_connections: u32,
+}
+
+impl DatabaseArgs {
+    fn options(self) -> server::DatabaseOptions {
+        server::DatabaseOptions {
+            url: self.database_url.filter(|url| !url.trim().is_empty()),
+            max_connections: Some(self.database_max_connections),
+        }
+    }
 }
 
 /// The value of the environment variable `name`, if set and not empty.
@@ -417,6 +446,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             test_clock,
             session_ttl_days,
             master_key,
+            database,
             limits,
         } => {
             if test_clock {
@@ -428,6 +458,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 sessions: SessionPolicy {
                     ttl: std::time::Duration::from_secs(session_ttl_days * 24 * 60 * 60),
                 },
+                database: database.options(),
             };
             let operator_token = match (operator_token, demo) {
                 (Some(t), _) => Some(t),
@@ -467,13 +498,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::RotateMasterKey {
             data,
             master_key,
+            database,
             new_master_key_file,
         } => {
             let new = match (secret_env(crate::crypto::NEW_MASTER_KEY_ENV), new_master_key_file) {
                 (None, None) => None,
                 (value, file) => Some(MasterKeySource::from_settings(value, file)?),
             };
-            let done = crate::crypto::rotate_master_key(&data, &master_key.source()?, new.as_ref()).await?;
+            let done =
+                crate::crypto::rotate_master_key(&data, &database.options(), &master_key.source()?, new.as_ref())
+                    .await?;
             println!(
                 "re-wrapped {} secrets: master key {} -> {}",
                 done.rewrapped, done.old_key_id, done.new_key_id

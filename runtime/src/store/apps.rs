@@ -340,6 +340,13 @@ pub async fn component_in_use(db: &Db, sha256: &str) -> StoreResult<bool> {
 async fn insert_version(db: &Db, new: &NewVersion<'_>, quota: Option<&UploadQuota>) -> Result<String, AddVersionError> {
     let now = now_ms();
     let mut tx = db.begin_write().await.map_err(AddVersionError::Store)?;
+    // The owner's quotas and the app's name are checked, then written.
+    db.lock_key(&mut tx, &format!("uploads:{}", new.owner_id))
+        .await
+        .map_err(AddVersionError::Store)?;
+    db.lock_key(&mut tx, &format!("app-name:{}", new.name))
+        .await
+        .map_err(AddVersionError::Store)?;
     refusal(
         &mut tx,
         new.owner_id,

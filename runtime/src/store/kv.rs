@@ -79,8 +79,8 @@ pub async fn set_within_quota(
                + (CASE WHEN EXISTS (SELECT 1 FROM app_kv WHERE app_id = $1 AND bucket = $2 AND key = $3) \
                        THEN 0 ELSE 1 END) <= $6 \
            AND COALESCE((SELECT bytes FROM app_kv_usage WHERE app_id = $1), 0) \
-               + LENGTH(CAST($3 AS BLOB)) + LENGTH($4) \
-               - COALESCE((SELECT LENGTH(CAST(key AS BLOB)) + LENGTH(value) FROM app_kv \
+               + OCTET_LENGTH($3) + OCTET_LENGTH($4) \
+               - COALESCE((SELECT OCTET_LENGTH(key) + OCTET_LENGTH(value) FROM app_kv \
                            WHERE app_id = $1 AND bucket = $2 AND key = $3), 0) <= $7 \
          ON CONFLICT (app_id, bucket, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
     )

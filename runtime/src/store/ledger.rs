@@ -137,7 +137,11 @@ pub async fn post(
         }
         return Ok(Err(earlier));
     }
-    for (account, amount) in legs {
+    // Accounts in one order (by id): two transactions moving money both
+    // ways between the same accounts cannot deadlock on PostgreSQL's row locks.
+    let mut ordered: Vec<&(String, i64)> = legs.iter().collect();
+    ordered.sort_by(|a, b| a.0.cmp(&b.0));
+    for (account, amount) in ordered {
         let moved = sqlx::query(
             "UPDATE ledger_accounts SET balance = balance + $1 WHERE id = $2 AND (kind = 'issuance' OR balance + $1 >= 0)",
         )
@@ -219,7 +223,7 @@ pub async fn audit(db: &Db) -> StoreResult<(i64, i64, i64)> {
     .fetch_one(db.pool())
     .await?
     .try_get("n")?;
-    let total: i64 = sqlx::query("SELECT COALESCE(SUM(balance), 0) AS total FROM ledger_accounts")
+    let total: i64 = sqlx::query("SELECT CAST(COALESCE(SUM(balance), 0) AS BIGINT) AS total FROM ledger_accounts")
         .fetch_one(db.pool())
         .await?
         .try_get("total")?;

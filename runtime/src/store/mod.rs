@@ -51,13 +51,68 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// A database transaction that writes; see [`Db::begin_write`].
 pub type WriteTx = sqlx::Transaction<'static, sqlx::Any>;
 
+/// Which database engine a [`Db`] runs on, for the few statements that
+/// differ (`BEGIN IMMEDIATE`, `PRAGMA`, `FOR UPDATE SKIP LOCKED`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded SQLite database in the data directory (the default).
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// How many connections a PostgreSQL pool opens at most, unless told.
+pub const DEFAULT_POSTGRES_CONNECTIONS: u32 = 16;
+
 /// A handle on the database; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: AnyPool,
+    backend: Backend,
+}
+
+/// Whether `target` names a PostgreSQL database (`postgres://` or
+/// `postgresql://`) rather than a data directory.
+pub fn is_postgres_url(target: &str) -> bool {
+    let lower = target.trim_start().to_ascii_lowercase();
+    lower.starts_with("postgres://") || lower.starts_with("postgresql://")
 }
 
 impl Db {
+    /// Opens the database `target` names: a `postgres://` (or
+    /// `postgresql://`) URL opens that PostgreSQL database (see
+    /// [`Db::open_postgres`]); anything else is a data directory whose
+    /// embedded SQLite database is opened (see [`Db::open_sqlite`]).
+    pub async fn open(target: &str) -> StoreResult<Db> {
+        if is_postgres_url(target) {
+            Db::open_postgres(target).await
+        } else {
+            Db::open_sqlite(Path::new(target)).await
+        }
+    }
+
+    /// Opens the PostgreSQL database at `url` with a pool of at most
+    /// [`DEFAULT_POSTGRES_CONNECTIONS`], and runs the PostgreSQL migrations.
+    pub async fn open_postgres(url: &str) -> StoreResult<Db> {
+        Db::open_postgres_with(url, DEFAULT_POSTGRES_CONNECTIONS).await
+    }
+
+    /// Opens the PostgreSQL database at `url` with a pool of at most
+    /// `max_connections`, and runs the PostgreSQL migrations.
+    pub async fn open_postgres_with(url: &str, max_connections: u32) -> StoreResult<Db> {
+        install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .min_connections(1)
+            .connect(url)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        Ok(Db {
+            pool,
+            backend: Backend::Postgres,
+        })
+    }
+
     /// Opens (creating if needed) the embedded SQLite database
     /// `miniapp.db` in `dir`, in WAL mode, and runs the migrations.
     pub async fn open_sqlite(dir: &Path) -> StoreResult<Db> {
@@ -87,7 +142,15 @@ impl Db {
             .connect(&url)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Db { pool })
+        Ok(Db {
+            pool,
+            backend: Backend::Sqlite,
+        })
+    }
+
+    /// Which engine this database runs on.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// Whether this is the embedded database (SQLite): one node only.
@@ -104,10 +167,32 @@ impl Db {
     /// `IMMEDIATE`: it takes the write lock up front (waiting out the busy
     /// timeout), so it can never fail later with "database is locked" when a
     /// deferred read tries to upgrade to a write under contention
-    /// (<https://www.sqlite.org/lang_transaction.html>). Every transaction
-    /// that writes starts here.
+    /// (<https://www.sqlite.org/lang_transaction.html>). On PostgreSQL,
+    /// whose row locks need no such thing, it is a plain `BEGIN` (READ
+    /// COMMITTED). Every transaction that writes starts here.
     pub async fn begin_write(&self) -> StoreResult<WriteTx> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        let begin = match self.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        Ok(self.pool.begin_with(begin).await?)
+    }
+
+    /// Holds, until `tx` ends, a lock on `key` that any other transaction
+    /// asking for the same key waits for. SQLite's one writer at a time
+    /// (see [`Db::begin_write`]) gives every write transaction that already,
+    /// so it is a no-op there; on PostgreSQL it is a transaction-scoped
+    /// advisory lock, for transactions that count and then write (a quota
+    /// both would pass before either inserts, under READ COMMITTED).
+    pub async fn lock_key(&self, tx: &mut WriteTx, key: &str) -> StoreResult<()> {
+        if self.backend == Backend::Postgres {
+            // COUNT(*) wraps the lock's void result in a type the Any driver reads.
+            sqlx::query("SELECT COUNT(*) AS n FROM (SELECT pg_advisory_xact_lock(hashtextextended($1, 0))) l")
+                .bind(key)
+                .fetch_one(&mut **tx)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Closes every connection.

@@ -5,7 +5,7 @@
 use sqlx::Row;
 use zeroize::Zeroizing;
 
-use super::{Db, StoreError, StoreResult, WriteTx, now_ms};
+use super::{Backend, Db, StoreError, StoreResult, WriteTx, now_ms};
 use crate::crypto;
 
 fn context(name: &str) -> [&str; 2] {
@@ -145,12 +145,19 @@ pub async fn replace_master_key_id(tx: &mut WriteTx, old: &str, new: &str) -> St
 
 /// Rewrites the database without its free pages and empties the
 /// write-ahead log, so values overwritten or dropped (plaintext secrets
-/// an older host left) are not left behind in the file.
+/// an older host left) are not left behind in the file. On PostgreSQL it
+/// rewrites the two tables that held them (`VACUUM FULL`).
 ///
 /// # Errors
 ///
 /// A store error.
 pub async fn scrub_free_pages(db: &Db) -> StoreResult<()> {
+    if db.backend() == Backend::Postgres {
+        sqlx::raw_sql("VACUUM FULL host_secrets, app_config")
+            .execute(db.pool())
+            .await?;
+        return Ok(());
+    }
     sqlx::query("VACUUM").execute(db.pool()).await?;
     sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
         .execute(db.pool())

@@ -167,6 +167,8 @@ pub async fn create(
     policy: SessionPolicy,
 ) -> StoreResult<Option<Session>> {
     let mut tx = db.begin_write().await?;
+    // Live sessions are counted, then one is added.
+    db.lock_key(&mut tx, &format!("sessions:{account}")).await?;
     sqlx::query(
         "DELETE FROM sessions WHERE account_id = $1 \
          AND ((revoked_at IS NOT NULL AND revoked_at < $2) OR expires_at < $2)",

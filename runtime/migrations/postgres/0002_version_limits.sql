@@ -1,0 +1,2 @@
+-- Per-version limit overrides chosen by the operator at approval (JSON).
+ALTER TABLE app_versions ADD COLUMN limits TEXT;

@@ -57,6 +57,11 @@ pub struct DatabaseOptions {
     /// At most this many PostgreSQL connections
     /// ([`store::DEFAULT_POSTGRES_CONNECTIONS`] if `None`).
     pub max_connections: Option<u32>,
+    /// Where uploaded module bytes live (`<data>/modules` if `None`). The
+    /// nodes of a cluster share one directory (a shared mount): a module
+    /// uploaded through one node runs on every node, each compiling it
+    /// into its own data directory on first use.
+    pub modules_dir: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for DatabaseOptions {
@@ -65,6 +70,7 @@ impl std::fmt::Debug for DatabaseOptions {
         f.debug_struct("DatabaseOptions")
             .field("url", &self.url.as_ref().map(|_| "<redacted>"))
             .field("max_connections", &self.max_connections)
+            .field("modules_dir", &self.modules_dir)
             .finish()
     }
 }
@@ -191,7 +197,12 @@ impl Host {
         }
         let identity_key = host_key(&db, "identity-key").await?;
         let engine = Engine::new(&config.limits, &data.join("compiled")).context("creating the wasm engine")?;
-        let blobs = BlobStore::open(&data.join("modules")).context("opening the module store")?;
+        let modules = options
+            .database
+            .modules_dir
+            .clone()
+            .unwrap_or_else(|| data.join("modules"));
+        let blobs = BlobStore::open(&modules).context("opening the module store")?;
         let host_address = Arc::new(std::sync::OnceLock::new());
         let services = Arc::new(Services {
             db: db.clone(),

@@ -276,7 +276,15 @@ async fn claim_some(inner: &Arc<Inner>) -> usize {
         let Ok(permit) = inner.permits.clone().try_acquire_owned() else {
             break;
         };
-        match jobs::claim(&inner.db, candidate.id, &inner.config.node, inner.config.lease_ms).await {
+        match jobs::claim(
+            &inner.db,
+            candidate.id,
+            &candidate.app,
+            &inner.config.node,
+            inner.config.lease_ms,
+        )
+        .await
+        {
             Ok(Some(job)) => {
                 inner.running.fetch_add(1, Ordering::SeqCst);
                 tokio::spawn(run_job(inner.clone(), job, permit, app_permit));

@@ -91,6 +91,10 @@ impl ChatService {
         );
         hub.start_relay(db.clone(), poll).await?;
         dispatcher.start();
+        if let Some(url) = db.postgres_url() {
+            let (hub, queue) = (hub.clone(), dispatcher.clone());
+            crate::store::notify::listen(url.to_string(), move || hub.wake(), move || queue.wake());
+        }
         Ok(ChatService {
             db,
             hub,
@@ -268,9 +272,11 @@ impl ChatService {
         if let Some(full) = jobs::full_backlog(&mut tx, chat, None, self.dispatcher.caps()).await? {
             return Err(self.busy(&full, chat));
         }
-        let queued = jobs::enqueue_for_chat(&mut tx, chat, Some(account), &event).await?;
-        // The number last: the counter row stays locked until commit.
+        // The number before the jobs: the counter row stays locked until
+        // commit, so on PostgreSQL too job ids and message numbers follow
+        // commit order.
         message.seq = chat_events::reserve(&mut tx, 1).await?;
+        let queued = jobs::enqueue_for_chat(&mut tx, chat, Some(account), &event).await?;
         // The membership check and the insert are one statement.
         if !messages::insert_from_member(&mut tx, &message).await? {
             return Err(ChatError::ChatNotFound);

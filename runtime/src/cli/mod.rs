@@ -174,6 +174,10 @@ struct DatabaseArgs {
     #[arg(long, env = "MINIAPP_DATABASE_MAX_CONNECTIONS", default_value_t = crate::store::DEFAULT_POSTGRES_CONNECTIONS,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     database_max_connections: u32,
+    /// Where uploaded module bytes live (default: `modules/` in the data
+    /// directory). The nodes of a cluster share one directory.
+    #[arg(long, env = "MINIAPP_MODULES_DIR")]
+    modules_dir: Option<PathBuf>,
 }
 
 impl DatabaseArgs {
@@ -181,6 +185,7 @@ impl DatabaseArgs {
         server::DatabaseOptions {
             url: self.database_url.filter(|url| !url.trim().is_empty()),
             max_connections: Some(self.database_max_connections),
+            modules_dir: self.modules_dir,
         }
     }
 }

@@ -85,6 +85,7 @@ pub async fn reserve(conn: &mut AnyConnection, n: usize) -> StoreResult<i64> {
         .fetch_one(&mut *conn)
         .await?;
     let last: i64 = row.try_get("value")?;
+    super::notify::announce(conn, super::notify::EVENTS).await?;
     Ok(last - n + 1)
 }
 

@@ -84,6 +84,7 @@ pub async fn enqueue(conn: &mut AnyConnection, job: &NewJob<'_>) -> StoreResult<
     .bind(now)
     .fetch_one(&mut *conn)
     .await?;
+    super::notify::announce(conn, super::notify::JOBS).await?;
     Ok(row.try_get("id")?)
 }
 
@@ -107,6 +108,9 @@ pub async fn enqueue_for_chat(
     .bind(now)
     .execute(&mut *conn)
     .await?;
+    if done.rows_affected() > 0 {
+        super::notify::announce(conn, super::notify::JOBS).await?;
+    }
     Ok(done.rows_affected())
 }
 
@@ -149,6 +153,9 @@ pub async fn full_backlog(
             .collect::<Result<_, _>>()?,
     };
     for app in apps {
+        // One writer at a time counts and queues in a lane (apps in id
+        // order, so two transactions never wait on each other in a circle).
+        super::lock_in(conn, &lane_key(&app, chat)).await?;
         let lane: i64 = sqlx::query(&format!(
             "SELECT COUNT(*) AS n FROM jobs WHERE app_id = $1 AND lane = $2 AND {PENDING}"
         ))
@@ -180,6 +187,11 @@ pub async fn full_backlog(
         }
     }
     Ok(None)
+}
+
+/// The lock of a (app, lane) pair.
+fn lane_key(app: &str, lane: &str) -> String {
+    format!("jobs-lane:{app}:{lane}")
 }
 
 /// A lane's head that is due: (job id, app).
@@ -214,19 +226,34 @@ pub async fn ready(db: &Db, limit: usize) -> StoreResult<Vec<Ready>> {
 }
 
 /// Claims job `id` for `node` until `lease_ms` from now, counting the
-/// attempt; `None` if another node claimed it first or it is not queued.
-pub async fn claim(db: &Db, id: i64, node: &str, lease_ms: i64) -> StoreResult<Option<Job>> {
+/// attempt; `None` if another node claimed it first, it is not queued, or
+/// its lane already has a running job. The lane's lock makes the check and
+/// the claim one step across nodes.
+pub async fn claim(db: &Db, id: i64, app: &str, node: &str, lease_ms: i64) -> StoreResult<Option<Job>> {
     let now = now_ms();
+    let mut tx = db.begin_write().await?;
+    let lane: Option<String> = sqlx::query("SELECT lane FROM jobs WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .map(|r| r.try_get("lane"))
+        .transpose()?;
+    let Some(lane) = lane else { return Ok(None) };
+    super::lock_in(&mut tx, &lane_key(app, &lane)).await?;
     let row = sqlx::query(
         "UPDATE jobs SET status = 'running', attempts = attempts + 1, leased_by = $1, lease_until = $2 \
-         WHERE id = $3 AND status = 'queued' \
+         WHERE id = $3 AND status = 'queued' AND NOT EXISTS \
+         (SELECT 1 FROM jobs r WHERE r.app_id = $4 AND r.lane = $5 AND r.status = 'running') \
          RETURNING id, app_id, lane, account_id, payload, attempts",
     )
     .bind(node)
     .bind(now.saturating_add(lease_ms))
     .bind(id)
-    .fetch_optional(db.pool())
+    .bind(app)
+    .bind(&lane)
+    .fetch_optional(&mut *tx)
     .await?;
+    tx.commit().await?;
     let Some(r) = row else { return Ok(None) };
     let payload: String = r.try_get("payload")?;
     Ok(Some(Job {

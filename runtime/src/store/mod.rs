@@ -19,6 +19,7 @@ pub mod ledger;
 pub mod logs;
 pub mod membership;
 pub mod messages;
+pub mod notify;
 pub mod retention;
 pub mod secrets;
 pub mod signatures;
@@ -69,6 +70,8 @@ pub const DEFAULT_POSTGRES_CONNECTIONS: u32 = 16;
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    /// The server's URL, on PostgreSQL (for `LISTEN`, which needs its own connection).
+    url: Option<std::sync::Arc<str>>,
 }
 
 /// Whether `target` names a PostgreSQL database (`postgres://` or
@@ -110,6 +113,7 @@ impl Db {
         Ok(Db {
             pool,
             backend: Backend::Postgres,
+            url: Some(std::sync::Arc::from(url)),
         })
     }
 
@@ -145,6 +149,7 @@ impl Db {
         Ok(Db {
             pool,
             backend: Backend::Sqlite,
+            url: None,
         })
     }
 
@@ -153,9 +158,14 @@ impl Db {
         self.backend
     }
 
+    /// The PostgreSQL server's URL (`None` on SQLite).
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.url.as_deref()
+    }
+
     /// Whether this is the embedded database (SQLite): one node only.
     pub fn is_embedded(&self) -> bool {
-        true
+        self.backend == Backend::Sqlite
     }
 
     /// The connection pool, for the table modules.
@@ -220,4 +230,17 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
 /// Parses a JSON TEXT column.
 pub(crate) fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> StoreResult<T> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// [`Db::lock_key`] on a connection inside a transaction: a PostgreSQL
+/// advisory lock on `key` held until the transaction ends; nothing on
+/// SQLite, whose writers already run one at a time.
+pub async fn lock_in(conn: &mut sqlx::AnyConnection, key: &str) -> StoreResult<()> {
+    if conn.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT COUNT(*) AS n FROM (SELECT pg_advisory_xact_lock(hashtextextended($1, 0))) l")
+            .bind(key)
+            .fetch_one(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }

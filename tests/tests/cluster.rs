@@ -1,0 +1,257 @@
+//! Several `miniapp serve` nodes on loopback ports sharing one PostgreSQL
+//! database, one module directory and one master key: what is posted on
+//! one node reaches sockets on the others, bots answer once whichever node
+//! runs them, payments stay charged once, and a job held by a node that
+//! dies runs on another once its lease is over.
+//!
+//! These run only on PostgreSQL (`MINIAPP_TEST_DATABASE=postgres`, as
+//! `scripts/test` does after the SQLite run); on SQLite, one node by
+//! design, they return at once.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use miniapp_tests::{OPERATOR_TOKEN, TestHost, guests, host_bin, manifest_of, postgres};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// A node on `data`, sharing the database, modules and master key of `first`.
+fn node(first: &TestHost, data: &Path, shared: &Path, extra: &[&str]) -> TestHost {
+    std::fs::create_dir_all(data).expect("data dir");
+    std::fs::write(
+        data.join("test-database-url"),
+        first.database_url.as_deref().expect("a PostgreSQL database"),
+    )
+    .expect("database file");
+    let modules = shared.join("modules");
+    let key = shared.join("master.key");
+    let mut args = vec![
+        "--modules-dir",
+        modules.to_str().expect("utf-8"),
+        "--master-key-file",
+        key.to_str().expect("utf-8"),
+    ];
+    args.extend_from_slice(extra);
+    TestHost::start_in_with(host_bin!(), data, &args).expect("node starts")
+}
+
+/// The first node of a cluster in `root`.
+fn first_node(root: &Path, extra: &[&str]) -> TestHost {
+    let shared = root.join("shared");
+    std::fs::create_dir_all(&shared).expect("shared dir");
+    let modules = shared.join("modules");
+    let key = shared.join("master.key");
+    let mut args = vec![
+        "--modules-dir",
+        modules.to_str().expect("utf-8"),
+        "--master-key-file",
+        key.to_str().expect("utf-8"),
+    ];
+    args.extend_from_slice(extra);
+    TestHost::start_in_with(host_bin!(), &root.join("node-a"), &args).expect("first node starts")
+}
+
+async fn next_text_frame(ws: &mut miniapp_tests::Events, wait: Duration) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await.ok()??.ok()? {
+            tokio_tungstenite::tungstenite::Message::Text(t) => return serde_json::from_str(&t).ok(),
+            tokio_tungstenite::tungstenite::Message::Close(_) => return None,
+            _ => continue,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_nodes_on_one_database_carry_one_platform() {
+    if !postgres::enabled() {
+        eprintln!("cluster tests need PostgreSQL (MINIAPP_TEST_DATABASE=postgres); skipped on SQLite");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let a = first_node(tmp.path(), &[]);
+    let shared = tmp.path().join("shared");
+    let b = node(&a, &tmp.path().join("node-b"), &shared, &[]);
+    let c = node(&a, &tmp.path().join("node-c"), &shared, &[]);
+
+    // Published and approved through A; a chat made on B.
+    let dev = a.signup("Dev").await;
+    let app = a
+        .publish_approved(&dev, &manifest_of(guests::QUEUE_BOT_DIR), guests::QUEUE_BOT_WASM, None)
+        .await;
+    let alice = b.signup("Alice").await;
+    let bob = c.signup("Bob").await;
+    let chat = b.chat(&alice, &[&bob]).await;
+    c.install(&bob, &chat, &app).await;
+
+    // Bob watches the chat on C; Alice posts on A.
+    let mut on_c = c.events(&bob, &chat).await;
+    let posted = a.say(&alice, &chat, "hello from A").await;
+    let seen = loop {
+        let frame = next_text_frame(&mut on_c, Duration::from_secs(10))
+            .await
+            .expect("an event on C");
+        if frame["type"] == "message.new" {
+            break frame;
+        }
+    };
+    assert_eq!(
+        (seen["id"].as_str(), seen["text"].as_str()),
+        (Some(posted.as_str()), Some("hello from A"))
+    );
+
+    // Forty commands spread over the nodes: each answered once.
+    let nodes = [&a, &b, &c];
+    for n in 0..40 {
+        let (status, body) = nodes[n % 3]
+            .call(
+                "POST",
+                &format!("/v1/chats/{chat}/messages"),
+                Some(&alice.token),
+                Some(json!({ "text": format!("/echo e{n}") })),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let texts: Vec<String> = b
+            .messages(&alice, &chat)
+            .await
+            .iter()
+            .filter(|m| m["sender"] == app.as_str())
+            .map(|m| m["text"].as_str().unwrap_or_default().to_string())
+            .collect();
+        if texts.len() >= 40 {
+            for n in 0..40 {
+                assert_eq!(texts.iter().filter(|t| **t == format!("e{n}")).count(), 1, "{texts:?}");
+            }
+            assert_eq!(texts.len(), 40, "{texts:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "only {} replies: {texts:?}", texts.len());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // One invoice paid on all three nodes at once: charged once, the
+    // payment event delivered once, the books balanced.
+    a.credit(&alice, 1_000).await;
+    a.say(&alice, &chat, "/invoice 250").await;
+    let invoice = loop {
+        let (_, body) = c
+            .call("GET", "/v1/invoices?status=open", Some(&alice.token), None)
+            .await;
+        if let Some(id) = body["invoices"][0]["id"].as_str() {
+            break id.to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let pays = nodes.iter().flat_map(|n| [n, n]).map(|n| {
+        let path = format!("/v1/invoices/{invoice}/pay");
+        let token = alice.token.clone();
+        async move { n.call("POST", &path, Some(&token), None).await }
+    });
+    for (status, body) in futures::future::join_all(pays).await {
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["status"], "paid");
+    }
+    assert_eq!(b.balance(&alice).await, 750);
+    let (_, ledger) = c.call("GET", "/v1/admin/ledger", Some(OPERATOR_TOKEN), None).await;
+    assert_eq!(ledger["sum_of_balances"], 0, "{ledger}");
+    let paid_line = format!("paid {invoice}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let n = a
+            .messages(&alice, &chat)
+            .await
+            .iter()
+            .filter(|m| m["text"] == paid_line.as_str())
+            .count();
+        if n >= 1 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let again = a.messages(&alice, &chat).await;
+            assert_eq!(again.iter().filter(|m| m["text"] == paid_line.as_str()).count(), 1);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no payment reply");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for n in nodes {
+        n.assert_alive().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_held_by_a_node_that_dies_runs_on_another_once_its_lease_is_over() {
+    if !postgres::enabled() {
+        eprintln!("cluster tests need PostgreSQL (MINIAPP_TEST_DATABASE=postgres); skipped on SQLite");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let lease = ["--job-lease-secs", "3"];
+    let a = first_node(tmp.path(), &lease);
+    let dev = a.signup("Dev").await;
+    let app = a
+        .publish_approved(&dev, &manifest_of(guests::QUEUE_BOT_DIR), guests::QUEUE_BOT_WASM, None)
+        .await;
+    let alice = a.signup("Alice").await;
+    let chat = a.chat(&alice, &[]).await;
+    a.install(&alice, &chat, &app).await;
+
+    // A claims the slow event, and dies while running it.
+    a.say(&alice, &chat, "/slow 1500 survivor").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, body) = a
+            .call(
+                "GET",
+                &format!("/v1/apps/{app}/events?status=running"),
+                Some(&dev.token),
+                None,
+            )
+            .await;
+        if body["events"].as_array().is_some_and(|e| !e.is_empty()) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "A never ran the event");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    a.kill();
+
+    // B, started after, takes it over once the lease has run out.
+    let started = Instant::now();
+    let b = node(&a, &tmp.path().join("node-b"), &tmp.path().join("shared"), &lease);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let replies = b
+            .messages(&alice, &chat)
+            .await
+            .iter()
+            .filter(|m| m["text"] == "survivor")
+            .count();
+        if replies == 1 {
+            break;
+        }
+        assert_eq!(replies, 0);
+        assert!(Instant::now() < deadline, "B never ran the orphaned event");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(started.elapsed() >= Duration::from_secs(1), "it waited for the lease");
+    let (_, body) = b
+        .call(
+            "GET",
+            &format!("/v1/apps/{app}/events?status=done"),
+            Some(&dev.token),
+            None,
+        )
+        .await;
+    let slow = body["events"]
+        .as_array()
+        .and_then(|e| e.iter().find(|e| e["attempts"] == 2))
+        .cloned();
+    assert!(slow.is_some(), "the event ran twice, once to completion: {body}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let replies = b.messages(&alice, &chat).await;
+    assert_eq!(replies.iter().filter(|m| m["text"] == "survivor").count(), 1);
+}

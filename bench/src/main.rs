@@ -4,6 +4,7 @@
 //! release mode and installs the tools it compares against.
 
 mod bare;
+mod cluster;
 mod invocation;
 mod roundtrip;
 mod stats;
@@ -27,7 +28,7 @@ struct Args {
     #[arg(long)]
     oha: Option<String>,
     /// Benchmarks to run (comma separated): invocation, roundtrip, web, cold-start, idle.
-    #[arg(long, default_value = "invocation,roundtrip,web,cold-start,idle")]
+    #[arg(long, default_value = "invocation,roundtrip,web,cold-start,idle,cluster")]
     only: String,
     /// Shorter runs (for a quick look; figures are noisier).
     #[arg(long)]
@@ -175,6 +176,35 @@ async fn main() -> anyhow::Result<()> {
             String::new(),
         );
         report.figures.push(("idle_instance_kib", kib));
+    }
+
+    if wants("cluster") {
+        eprintln!("== (6) round trips per second: SQLite, PostgreSQL, two nodes on PostgreSQL");
+        let duration = Duration::from_secs(2 * scale as u64);
+        let sqlite = cluster::per_second(&args.miniapp, cluster::Setup::SqliteOneNode, 16, 3, duration).await?;
+        let pg = cluster::per_second(&args.miniapp, cluster::Setup::PostgresOneNode, 16, 3, duration).await?;
+        let two = cluster::per_second(&args.miniapp, cluster::Setup::PostgresTwoNodes, 16, 3, duration).await?;
+        report.row(
+            "round trips/s, 16 chats: one node on SQLite (baseline)",
+            format!("{sqlite:.0}"),
+            String::new(),
+            "1.00×".into(),
+        );
+        report.row(
+            "  … one node on PostgreSQL",
+            format!("{pg:.0}"),
+            format!("{sqlite:.0} (SQLite)"),
+            format!("{:.2}×", pg / sqlite),
+        );
+        report.row(
+            "  … two nodes on one PostgreSQL (post on one, reply read on the other)",
+            format!("{two:.0}"),
+            format!("{sqlite:.0} (SQLite)"),
+            format!("{:.2}×", two / sqlite),
+        );
+        report.figures.push(("cluster_sqlite_one_node_rps", sqlite));
+        report.figures.push(("cluster_postgres_one_node_rps", pg));
+        report.figures.push(("cluster_postgres_two_nodes_rps", two));
     }
 
     println!();

@@ -740,6 +740,21 @@ pub mod postgres {
         Ok(Some(url))
     }
 
+    /// A fresh, empty database on the test server (whatever
+    /// `MINIAPP_TEST_DATABASE` says); its URL. For the benchmarks.
+    ///
+    /// # Errors
+    ///
+    /// When the server cannot be reached or the database created.
+    pub fn fresh_database() -> anyhow::Result<String> {
+        sweep_leftovers();
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let name = format!("t_{}_b_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        admin(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+        admin(format!("CREATE DATABASE {name}"))?;
+        Ok(with_database(&server(), &name))
+    }
+
     /// Drops the test database at `url` (best effort).
     pub fn drop_database(url: &str) {
         let name = url

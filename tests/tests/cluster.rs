@@ -255,3 +255,70 @@ async fn a_job_held_by_a_node_that_dies_runs_on_another_once_its_lease_is_over()
     let replies = b.messages(&alice, &chat).await;
     assert_eq!(replies.iter().filter(|m| m["text"] == "survivor").count(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_apps_send_budget_is_one_budget_across_nodes() {
+    if !postgres::enabled() {
+        eprintln!("cluster tests need PostgreSQL (MINIAPP_TEST_DATABASE=postgres); skipped on SQLite");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // A refused send fails the event: one attempt, so it ends at once.
+    let once = ["--job-max-attempts", "1"];
+    let a = first_node(tmp.path(), &once);
+    let b = node(&a, &tmp.path().join("node-b"), &tmp.path().join("shared"), &once);
+    let dev = a.signup("Dev").await;
+    let app = a
+        .publish_approved_with(
+            &dev,
+            &manifest_of(guests::QUEUE_BOT_DIR),
+            guests::QUEUE_BOT_WASM,
+            None,
+            Some(json!({ "messages_per_chat_per_minute": 5 })),
+        )
+        .await;
+    let alice = a.signup("Alice").await;
+    let chat = a.chat(&alice, &[]).await;
+    a.install(&alice, &chat, &app).await;
+    // Twelve commands, half through each node: both nodes run the bot,
+    // and together they send five replies, the budget, not ten.
+    for n in 0..12 {
+        let node = if n % 2 == 0 { &a } else { &b };
+        node.say(&alice, &chat, &format!("/echo s{n}")).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, body) = a
+            .call("GET", &format!("/v1/apps/{app}/events"), Some(&dev.token), None)
+            .await;
+        let ended = body["events"].as_array().map_or(0, |e| {
+            e.iter()
+                .filter(|e| e["status"] == "done" || e["status"] == "dead")
+                .count()
+        });
+        if ended >= 12 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not every command ran: {body}\nmessages: {:?}\nA log:\n{}\nB log:\n{}",
+            a.messages(&alice, &chat)
+                .await
+                .iter()
+                .map(|m| m["text"].clone())
+                .collect::<Vec<_>>(),
+            a.log(),
+            b.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let replies = a
+        .messages(&alice, &chat)
+        .await
+        .iter()
+        .filter(|m| m["sender"] == app.as_str())
+        .count();
+    assert_eq!(replies, 5, "one budget of 5 per minute for the chat, across both nodes");
+    let refused = a.log_lines(&dev, &app, "send refused (rate-limited)").await;
+    assert!(!refused.is_empty());
+}

@@ -11,7 +11,7 @@ use super::bindings::miniapp::platform::types::OutgoingMessage as WitMessage;
 use super::identity::app_scoped_id;
 use super::{CapError, HostState, WitError, check_size, check_visible};
 use crate::store::messages::{self, SenderKind, StoredButton};
-use crate::store::{apps, chats, installs, new_id};
+use crate::store::{apps, chats, installs, new_id, send_windows};
 
 /// Most messages `history` returns.
 pub const HISTORY_LIMIT: u32 = 100;
@@ -100,13 +100,13 @@ impl HostState {
     }
 
     /// Applies the per-invocation and per-minute budgets, then queues `message` for `chat`.
-    fn queue_send(
+    async fn queue_send(
         &mut self,
         chat: String,
         message: WitMessage,
         buttons: Vec<Vec<StoredButton>>,
     ) -> Result<String, CapError> {
-        self.reserve_send(&chat)?;
+        self.reserve_send(&chat).await?;
         let id = new_id();
         self.outbox.push(OutboxOp::Send(OutgoingMessage {
             id: id.clone(),
@@ -120,10 +120,18 @@ impl HostState {
 
     /// Takes one message's place in the per-invocation and per-minute
     /// budgets for `chat`, or answers `rate-limited` having taken nothing.
-    pub(crate) fn reserve_send(&mut self, chat: &str) -> Result<(), CapError> {
+    /// The budget is the node's own on SQLite (one node) and shared in the
+    /// database on PostgreSQL (every node takes from the same one).
+    pub(crate) async fn reserve_send(&mut self, chat: &str) -> Result<(), CapError> {
         self.check_invocation_budget()?;
         let per_minute = self.cx.limits.messages_per_chat_per_minute;
-        if !self.cx.services.rate.try_acquire(&self.cx.app_id, chat, per_minute) {
+        let db = &self.cx.services.db;
+        let taken = if db.is_embedded() {
+            self.cx.services.rate.try_acquire(&self.cx.app_id, chat, per_minute)
+        } else {
+            send_windows::try_take(db, &self.cx.app_id, chat, per_minute).await?
+        };
+        if !taken {
             return Err(self.refuse_send(format!("more than {per_minute} messages per minute in chat {chat}")));
         }
         Ok(())
@@ -141,8 +149,13 @@ impl HostState {
 
     /// Gives back a place taken by [`Self::reserve_send`] for a message that
     /// was not sent after all.
-    pub(crate) fn release_send(&mut self, chat: &str) {
-        self.cx.services.rate.release(&self.cx.app_id, chat);
+    pub(crate) async fn release_send(&mut self, chat: &str) {
+        let db = &self.cx.services.db;
+        if db.is_embedded() {
+            self.cx.services.rate.release(&self.cx.app_id, chat);
+        } else if let Err(e) = send_windows::give_back(db, &self.cx.app_id, chat).await {
+            tracing::warn!(error = %e, "could not give back a send place");
+        }
     }
 
     /// Queues a message the host rendered for the app, in a place taken
@@ -190,7 +203,7 @@ impl wit::Host for HostState {
                 .await;
             return Err(WitError::NotFound.into());
         }
-        self.queue_send(chat, message, buttons)
+        self.queue_send(chat, message, buttons).await
     }
 
     async fn edit(&mut self, id: String, message: WitMessage) -> Result<(), CapError> {
@@ -267,6 +280,6 @@ impl wit::Host for HostState {
             .map(|a| a.name)
             .unwrap_or_default();
         let chat = chats::direct_chat(db, &account, &self.cx.app_id, &title).await?;
-        self.queue_send(chat, message, buttons)
+        self.queue_send(chat, message, buttons).await
     }
 }

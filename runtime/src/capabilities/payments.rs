@@ -155,7 +155,7 @@ impl wit::Host for HostState {
         }
         // The invoice's message is the only way to see and pay it: take its
         // place in the send budget first, so a refused send stores nothing.
-        self.reserve_send(&chat)?;
+        self.reserve_send(&chat).await?;
         let message = new_id();
         let created = invoices::create(
             &db,
@@ -175,7 +175,7 @@ impl wit::Host for HostState {
         let created = match created {
             Ok(Ok(invoice)) => invoice,
             other => {
-                self.release_send(&chat);
+                self.release_send(&chat).await;
                 return match other? {
                     // Created by a concurrent invocation under the same key.
                     Err(existing) if same(&existing) => Ok(existing.id),

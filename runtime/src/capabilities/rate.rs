@@ -1,5 +1,6 @@
 //! Per-(app, chat) message rate limiting: a fixed one-minute window per
-//! pair, kept in memory on each node.
+//! pair, kept in memory (the budget of a single SQLite node; a cluster on
+//! PostgreSQL counts it in the database, `crate::store::send_windows`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;

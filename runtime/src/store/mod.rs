@@ -22,6 +22,7 @@ pub mod messages;
 pub mod notify;
 pub mod retention;
 pub mod secrets;
+pub mod send_windows;
 pub mod signatures;
 pub mod tickets;
 pub mod tokens;

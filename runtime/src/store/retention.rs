@@ -52,7 +52,8 @@ pub async fn sweep(db: &Db, retention: Retention) -> StoreResult<Swept> {
             .rows_affected();
     }
     let queue = super::jobs::prune_done(db, now.saturating_sub(60 * 60 * 1000)).await?
-        + super::chat_events::prune(db, now.saturating_sub(retention.logs_ms)).await?;
+        + super::chat_events::prune(db, now.saturating_sub(retention.logs_ms)).await?
+        + super::send_windows::prune(db, now).await?;
     Ok(Swept {
         logs,
         audit,

@@ -1,0 +1,51 @@
+//! The per-(app, chat) send budget counted in the database, so the nodes of
+//! a cluster share it: one fixed window of [`WINDOW_MS`] per pair.
+
+use sqlx::Row;
+
+use super::{Db, StoreResult, now_ms};
+
+/// The window, in ms.
+pub const WINDOW_MS: i64 = 60_000;
+
+/// Takes one place for (`app`, `chat`) if fewer than `per_window` were
+/// taken in the current window; one statement, so concurrent nodes cannot
+/// both take the last place.
+pub async fn try_take(db: &Db, app: &str, chat: &str, per_window: u32) -> StoreResult<bool> {
+    let now = now_ms();
+    let row = sqlx::query(
+        "INSERT INTO send_windows (app_id, chat_id, window_start, sent) VALUES ($1, $2, $3, 1) \
+         ON CONFLICT (app_id, chat_id) DO UPDATE SET \
+           window_start = CASE WHEN send_windows.window_start <= $4 THEN $3 ELSE send_windows.window_start END, \
+           sent = CASE WHEN send_windows.window_start <= $4 THEN 1 ELSE send_windows.sent + 1 END \
+         WHERE send_windows.window_start <= $4 OR send_windows.sent < $5 \
+         RETURNING sent",
+    )
+    .bind(app)
+    .bind(chat)
+    .bind(now)
+    .bind(now - WINDOW_MS)
+    .bind(i64::from(per_window))
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row.map(|r| r.try_get::<i64, _>("sent")).transpose()?.is_some())
+}
+
+/// Gives back a place taken in the current window.
+pub async fn give_back(db: &Db, app: &str, chat: &str) -> StoreResult<()> {
+    sqlx::query("UPDATE send_windows SET sent = sent - 1 WHERE app_id = $1 AND chat_id = $2 AND sent > 0")
+        .bind(app)
+        .bind(chat)
+        .execute(db.pool())
+        .await?;
+    Ok(())
+}
+
+/// Deletes windows that ended before `before`; returns how many.
+pub async fn prune(db: &Db, before: i64) -> StoreResult<u64> {
+    let done = sqlx::query("DELETE FROM send_windows WHERE window_start < $1")
+        .bind(before - WINDOW_MS)
+        .execute(db.pool())
+        .await?;
+    Ok(done.rows_affected())
+}

@@ -1059,3 +1059,22 @@ impl TestHost {
             .map_or(0, |kb| kb * 1024)
     }
 }
+
+impl TestHost {
+    /// Sends SIGTERM and waits up to `within` for the process to exit;
+    /// whether it exited.
+    pub fn terminate(&self, within: Duration) -> bool {
+        let mut guard = self.child.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(child) = guard.as_mut() else { return true };
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                guard.take();
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}

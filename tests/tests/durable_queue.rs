@@ -684,3 +684,52 @@ async fn a_users_stream_resumes_after_its_cursor_with_edits_deletions_and_member
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let _ = ws.send(tokio_tungstenite::tungstenite::Message::Close(None)).await;
 }
+
+#[tokio::test]
+async fn sigterm_lets_the_running_invocation_finish_and_loses_nothing_queued() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let args = ["--shutdown-grace-secs", "10"];
+    let host = TestHost::start_in_with(host_bin!(), &data, &args).expect("host starts");
+    let dev = host.signup("Dev").await;
+    let app = publish_queue_bot(&host, &dev).await;
+    let alice = host.signup("Alice").await;
+    let chat = host.chat(&alice, &[]).await;
+    host.install(&alice, &chat, &app).await;
+    // One slow event running, two more queued behind it in the same chat.
+    host.say(&alice, &chat, "/slow 1500 finished").await;
+    host.say(&alice, &chat, "/echo queued one").await;
+    host.say(&alice, &chat, "/echo queued two").await;
+    until(30, "the slow event to run", || async {
+        host.metric("miniapp_node_invocations_running").await >= 1.0
+    })
+    .await;
+    let asked_at = Instant::now();
+    assert!(
+        host.terminate(Duration::from_secs(15)),
+        "the host exits on SIGTERM within the grace"
+    );
+    assert!(
+        asked_at.elapsed() >= Duration::from_millis(500),
+        "it waited for the running invocation"
+    );
+    assert!(host.log().contains("shutting down"), "{}", host.log());
+
+    // The running invocation finished before the exit; what was queued
+    // runs after the restart, each once.
+    let host = TestHost::start_in_with(host_bin!(), &data, &args).expect("host restarts");
+    let texts = app_texts(&host, &alice, &chat, &app).await;
+    assert_eq!(texts.get("finished"), Some(&1), "stored before the exit: {texts:?}");
+    until(30, "the queued events after the restart", || async {
+        let texts = app_texts(&host, &alice, &chat, &app).await;
+        texts.contains_key("queued one") && texts.contains_key("queued two")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let texts = app_texts(&host, &alice, &chat, &app).await;
+    assert_eq!(
+        (texts.get("finished"), texts.get("queued one"), texts.get("queued two")),
+        (Some(&1), Some(&1), Some(&1)),
+        "{texts:?}"
+    );
+}

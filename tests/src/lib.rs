@@ -280,8 +280,20 @@ impl TestHost {
 
     /// Opens the chat's events WebSocket as `user`.
     pub async fn events(&self, user: &User, chat: &str) -> Events {
+        self.socket(user, &format!("/v1/chats/{chat}/events")).await
+    }
+
+    /// Opens `user`'s own event stream (`GET /v1/events`), resuming after
+    /// `after` if given.
+    pub async fn user_events(&self, user: &User, after: Option<i64>) -> Events {
+        let query = after.map(|a| format!("?after={a}")).unwrap_or_default();
+        self.socket(user, &format!("/v1/events{query}")).await
+    }
+
+    /// Opens the WebSocket at `path` with `user`'s bearer token.
+    async fn socket(&self, user: &User, path: &str) -> Events {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let url = format!("{}/v1/chats/{chat}/events", self.base.replace("http://", "ws://"));
+        let url = format!("{}{path}", self.base.replace("http://", "ws://"));
         let mut request = url.into_client_request().expect("a WebSocket request");
         request.headers_mut().insert(
             "authorization",
@@ -289,7 +301,7 @@ impl TestHost {
         );
         let (ws, _) = tokio_tungstenite::connect_async(request)
             .await
-            .expect("the events WebSocket opens");
+            .expect("the WebSocket opens");
         ws
     }
 

@@ -16,6 +16,18 @@ use miniapp_tests::{OPERATOR_TOKEN, TestHost, guests, host_bin, manifest_of, pos
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+/// The arguments that make a node share `shared`'s modules and master key.
+fn shared_args<'a>(modules: &'a str, key: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--modules-dir", modules, "--master-key-file", key];
+    args.extend_from_slice(extra);
+    args
+}
+
+fn shared_paths(shared: &Path) -> (String, String) {
+    let path = |name: &str| shared.join(name).to_str().expect("utf-8").to_string();
+    (path("modules"), path("master.key"))
+}
+
 /// A node on `data`, sharing the database, modules and master key of `first`.
 fn node(first: &TestHost, data: &Path, shared: &Path, extra: &[&str]) -> TestHost {
     std::fs::create_dir_all(data).expect("data dir");
@@ -24,32 +36,17 @@ fn node(first: &TestHost, data: &Path, shared: &Path, extra: &[&str]) -> TestHos
         first.database_url.as_deref().expect("a PostgreSQL database"),
     )
     .expect("database file");
-    let modules = shared.join("modules");
-    let key = shared.join("master.key");
-    let mut args = vec![
-        "--modules-dir",
-        modules.to_str().expect("utf-8"),
-        "--master-key-file",
-        key.to_str().expect("utf-8"),
-    ];
-    args.extend_from_slice(extra);
-    TestHost::start_in_with(host_bin!(), data, &args).expect("node starts")
+    let (modules, key) = shared_paths(shared);
+    TestHost::start_in_with(host_bin!(), data, &shared_args(&modules, &key, extra)).expect("node starts")
 }
 
-/// The first node of a cluster in `root`.
+/// The first node of a cluster in `root` (its shared folder is `root/shared`).
 fn first_node(root: &Path, extra: &[&str]) -> TestHost {
     let shared = root.join("shared");
     std::fs::create_dir_all(&shared).expect("shared dir");
-    let modules = shared.join("modules");
-    let key = shared.join("master.key");
-    let mut args = vec![
-        "--modules-dir",
-        modules.to_str().expect("utf-8"),
-        "--master-key-file",
-        key.to_str().expect("utf-8"),
-    ];
-    args.extend_from_slice(extra);
-    TestHost::start_in_with(host_bin!(), &root.join("node-a"), &args).expect("first node starts")
+    let (modules, key) = shared_paths(&shared);
+    TestHost::start_in_with(host_bin!(), &root.join("node-a"), &shared_args(&modules, &key, extra))
+        .expect("first node starts")
 }
 
 async fn next_text_frame(ws: &mut miniapp_tests::Events, wait: Duration) -> Option<Value> {

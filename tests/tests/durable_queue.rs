@@ -13,23 +13,7 @@ use miniapp_tests::{OPERATOR_TOKEN, TestHost, User, guests, host_bin, manifest_o
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-/// Opens `GET /v1/events` as `user`, resuming after `after` if given.
-async fn user_stream(host: &TestHost, user: &User, after: Option<i64>) -> Ws {
-    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-    let query = after.map(|a| format!("?after={a}")).unwrap_or_default();
-    let url = format!("{}/v1/events{query}", host.base.replace("http://", "ws://"));
-    let mut request = url.into_client_request().expect("a WebSocket request");
-    request.headers_mut().insert(
-        "authorization",
-        format!("Bearer {}", user.token).parse().expect("header value"),
-    );
-    let (ws, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("the stream opens");
-    ws
-}
+type Ws = miniapp_tests::Events;
 
 /// The next JSON frame within `wait`, or `None`.
 async fn next_frame(ws: &mut Ws, wait: Duration) -> Option<Value> {
@@ -299,7 +283,7 @@ async fn acknowledged_events_survive_a_kill_mid_load_and_each_runs_exactly_once(
 
     // Alice's stream from the start replays every event of her chats, in
     // strictly increasing cursor order, each once.
-    let mut ws = user_stream(&host, &alice, Some(0)).await;
+    let mut ws = host.user_events(&alice, Some(0)).await;
     let frames = drain(&mut ws, Duration::from_millis(1500)).await;
     assert_eq!(frames[0]["type"], "ready");
     let mut last = 0;
@@ -587,7 +571,7 @@ async fn a_users_stream_resumes_after_its_cursor_with_edits_deletions_and_member
     let second = host.chat(&alice, &[&bob]).await;
     host.install(&alice, &first, &chatty).await;
 
-    let mut ws = user_stream(&host, &alice, None).await;
+    let mut ws = host.user_events(&alice, None).await;
     let ready = next_frame(&mut ws, Duration::from_secs(5)).await.expect("ready");
     assert_eq!(ready["type"], "ready");
     host.say(&bob, &first, "hello").await;
@@ -627,7 +611,7 @@ async fn a_users_stream_resumes_after_its_cursor_with_edits_deletions_and_member
         .await;
     assert!(status.is_success());
 
-    let mut ws = user_stream(&host, &alice, Some(cursor)).await;
+    let mut ws = host.user_events(&alice, Some(cursor)).await;
     let frames = drain(&mut ws, Duration::from_millis(1000)).await;
     let kinds: Vec<&str> = frames.iter().map(|f| f["type"].as_str().unwrap_or_default()).collect();
     assert_eq!(kinds[0], "ready");

@@ -177,14 +177,7 @@ impl Watch {
     /// Whether the socket may stay open (checked at every ping).
     async fn still_allowed(&self) -> bool {
         let member = crate::store::chats::is_member(&self.state.db, &self.chat, &self.account).await;
-        let session = crate::store::tokens::check(
-            &self.state.db,
-            &self.session_hash,
-            crate::store::now_ms(),
-            self.state.sessions,
-        )
-        .await;
-        matches!(member, Ok(true)) && matches!(session, Ok(crate::store::tokens::SessionCheck::Live { .. }))
+        matches!(member, Ok(true)) && session_live(&self.state, &self.session_hash).await
     }
 
     /// Whether `event` says this socket's account left the chat.
@@ -195,7 +188,7 @@ impl Watch {
 
 async fn pump(socket: WebSocket, mut rx: crate::chat::Subscription, _slot: SocketSlot, watch: Watch) {
     let (ping_every, idle_timeout) = (watch.state.limits.ws_ping_interval, watch.state.limits.ws_idle_timeout);
-    let (mut sink, mut stream) = socket.split();
+    let (mut sink, stream) = socket.split();
     let (heard_tx, mut heard_rx) = tokio::sync::mpsc::channel::<()>(1);
     let send = async {
         let mut ping = tokio::time::interval(ping_every);
@@ -232,18 +225,29 @@ async fn pump(socket: WebSocket, mut rx: crate::chat::Subscription, _slot: Socke
             }
         }
     };
-    let recv = async {
-        // Clients send nothing we act on but pongs; any frame shows the
-        // client is there. A frame over the limit or a close ends the socket.
-        while let Some(Ok(msg)) = stream.next().await {
-            if matches!(msg, Message::Close(_)) {
-                break;
-            }
-            let _ = heard_tx.try_send(());
-        }
-    };
     tokio::select! {
         () = send => {}
-        () = recv => {}
+        () = listen_to_client(stream, heard_tx) => {}
     }
+}
+
+/// Reads what the client sends until it closes: nothing we act on but
+/// pongs, yet any frame shows the client is there (told on `heard`). A frame
+/// over the limit or a close ends the socket.
+pub(super) async fn listen_to_client(
+    mut stream: futures::stream::SplitStream<WebSocket>,
+    heard: tokio::sync::mpsc::Sender<()>,
+) {
+    while let Some(Ok(msg)) = stream.next().await {
+        if matches!(msg, Message::Close(_)) {
+            break;
+        }
+        let _ = heard.try_send(());
+    }
+}
+
+/// Whether the session `session_hash` is still signed in (checked at every ping).
+pub(super) async fn session_live(state: &AppState, session_hash: &str) -> bool {
+    let session = crate::store::tokens::check(&state.db, session_hash, crate::store::now_ms(), state.sessions).await;
+    matches!(session, Ok(crate::store::tokens::SessionCheck::Live { .. }))
 }

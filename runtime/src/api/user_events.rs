@@ -17,10 +17,10 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use futures::{SinkExt, StreamExt};
+use futures::{SinkExt, StreamExt as _};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::events::{EventsQuery, MAX_CLIENT_MESSAGE_BYTES, SocketCaller};
+use super::events::{EventsQuery, MAX_CLIENT_MESSAGE_BYTES, SocketCaller, listen_to_client, session_live};
 use super::rate_limit::SocketSlot;
 use super::{ApiError, ApiResult, AppState};
 use crate::chat::Delivered;
@@ -134,7 +134,7 @@ async fn pump(
     _slot: SocketSlot,
 ) {
     let (ping_every, idle_timeout) = (state.limits.ws_ping_interval, state.limits.ws_idle_timeout);
-    let (mut sink, mut stream) = socket.split();
+    let (mut sink, stream) = socket.split();
     let (heard_tx, mut heard_rx) = tokio::sync::mpsc::channel::<()>(1);
     let send = async {
         let Some(chats) = load_chats(&state, &caller.account).await else {
@@ -175,15 +175,7 @@ async fn pump(
                     Err(RecvError::Closed) => break,
                 },
                 _ = ping.tick() => {
-                    let session = crate::store::tokens::check(
-                        &state.db,
-                        &caller.session_hash,
-                        crate::store::now_ms(),
-                        state.sessions,
-                    )
-                    .await;
-                    let live_session = matches!(session, Ok(crate::store::tokens::SessionCheck::Live { .. }));
-                    if last_heard.elapsed() >= idle_timeout || !live_session {
+                    if last_heard.elapsed() >= idle_timeout || !session_live(&state, &caller.session_hash).await {
                         let _ = sink.send(Message::Close(None)).await;
                         break;
                     }
@@ -202,16 +194,8 @@ async fn pump(
             }
         }
     };
-    let recv = async {
-        while let Some(Ok(msg)) = stream.next().await {
-            if matches!(msg, Message::Close(_)) {
-                break;
-            }
-            let _ = heard_tx.try_send(());
-        }
-    };
     tokio::select! {
         () = send => {}
-        () = recv => {}
+        () = listen_to_client(stream, heard_tx) => {}
     }
 }

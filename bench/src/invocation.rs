@@ -99,12 +99,12 @@ impl InProcess {
 /// Runs `rounds` alternating pairs after a warm-up.
 pub(crate) async fn run(rounds: usize) -> anyhow::Result<InvocationFigures> {
     let setup = InProcess::open(64).await?;
-    let dispatcher = setup.host.state.chat.dispatcher().clone();
-    let target = dispatcher
+    let queue = setup.host.state.chat.queue().clone();
+    let target = queue
         .target(&setup.app)
         .await?
         .ok_or_else(|| anyhow::anyhow!("echo-bot is not runnable"))?;
-    let sandbox = dispatcher.sandbox().clone();
+    let sandbox = queue.sandbox().clone();
     // The same compiled artifact for both sides (from the host's cache).
     let component = setup
         .host
@@ -132,7 +132,7 @@ pub(crate) async fn run(rounds: usize) -> anyhow::Result<InvocationFigures> {
         let ran = started.elapsed();
         outcome.result.map_err(|e| anyhow::anyhow!("invocation failed: {e}"))?;
         anyhow::ensure!(outcome.ops.len() == 1, "echo-bot did not send");
-        dispatcher.apply_outbox(&setup.app, outcome.ops).await?;
+        queue.apply_outbox(&setup.app, outcome.ops).await?;
         let real_took = started.elapsed();
 
         if i >= warmup {

@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod engine;
 pub mod listener;
 pub mod payments;
+pub mod queue;
 pub mod registry;
 pub mod sandbox;
 pub mod server;

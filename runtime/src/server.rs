@@ -214,7 +214,7 @@ impl Host {
         let sandbox = Arc::new(Sandbox::new(engine.clone(), services, blobs.clone())?);
         let queue = &config.limits.queue;
         let millis = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-        let queue_config = crate::chat::QueueConfig {
+        let queue_config = crate::queue::QueueConfig {
             node: queue
                 .node_name
                 .clone()
@@ -233,11 +233,11 @@ impl Host {
         let chat = ChatService::start(db.clone(), sandbox.clone(), queue_config)
             .await
             .context("starting the job queue")?;
-        let signing = crate::signing::Signing::new(db.clone(), chat.dispatcher().clone(), &identity_key);
-        let payments = crate::payments::Payments::new(db.clone(), chat.dispatcher().clone());
+        let signing = crate::signing::Signing::new(db.clone(), chat.queue().clone(), &identity_key);
+        let payments = crate::payments::Payments::new(db.clone(), chat.queue().clone());
         let webapps = crate::webapps::WebApps::new(
             db.clone(),
-            chat.dispatcher().clone(),
+            chat.queue().clone(),
             host_key(&db, "launch-key").await?,
             config.limits.launch_token_ttl,
             config.limits.web_session_ttl,
@@ -284,14 +284,14 @@ impl Host {
         };
         // On the signal the queue stops claiming at once; the invocations
         // running then get the grace period to finish.
-        let dispatcher = self.state.chat.dispatcher().clone();
-        let stopper = dispatcher.clone();
+        let queue = self.state.chat.queue().clone();
+        let stopper = queue.clone();
         let shutdown = async move {
             shutdown.await;
             stopper.stop_claiming();
         };
         crate::listener::serve(listener, router, bounds, shutdown).await?;
-        dispatcher.shutdown(self.state.limits.queue.shutdown_grace).await;
+        queue.shutdown(self.state.limits.queue.shutdown_grace).await;
         self.state.db.close().await;
         Ok(())
     }

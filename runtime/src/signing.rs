@@ -29,7 +29,7 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use crate::capabilities::identity::app_scoped_id;
-use crate::chat::Dispatcher;
+use crate::queue::Queue;
 use crate::sandbox::BotEvent;
 use crate::store::accounts::Account;
 use crate::store::jobs;
@@ -124,7 +124,7 @@ pub enum SigningError {
 #[derive(Clone)]
 pub struct Signing {
     db: Db,
-    dispatcher: Dispatcher,
+    queue: Queue,
     identity_key: std::sync::Arc<Zeroizing<Vec<u8>>>,
 }
 
@@ -139,12 +139,12 @@ fn generate_key() -> SigningKey {
 }
 
 impl Signing {
-    /// A signing service telling apps through `dispatcher`; `identity_key`
+    /// A signing service telling apps through `queue`; `identity_key`
     /// is the host key app-scoped user ids are derived with.
-    pub fn new(db: Db, dispatcher: Dispatcher, identity_key: &[u8]) -> Signing {
+    pub fn new(db: Db, queue: Queue, identity_key: &[u8]) -> Signing {
         Signing {
             db,
-            dispatcher,
+            queue,
             identity_key: std::sync::Arc::new(Zeroizing::new(identity_key.to_vec())),
         }
     }
@@ -236,7 +236,7 @@ impl Signing {
         }
         self.tell_app(&mut tx, &request, &account.id, true).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        self.dispatcher.wake();
+        self.queue.wake();
         self.get(id).await
     }
 
@@ -254,7 +254,7 @@ impl Signing {
         }
         self.tell_app(&mut tx, &request, account, false).await?;
         tx.commit().await.map_err(StoreError::from)?;
-        self.dispatcher.wake();
+        self.queue.wake();
         self.get(id).await
     }
 

@@ -79,6 +79,6 @@ pub(super) async fn retry(
     if !jobs::retry(&state.db, &app, id).await? {
         return Err(ApiError::not_found("no dead event with that id"));
     }
-    state.chat.dispatcher().wake();
+    state.chat.queue().wake();
     Ok(Json(json!({ "id": id, "status": "queued" })))
 }

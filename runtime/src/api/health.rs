@@ -17,7 +17,7 @@ pub(super) async fn healthz() -> Json<Value> {
 pub(super) async fn metrics(State(state): State<AppState>) -> String {
     let stats = state.engine.stats();
     let web = state.webapps.stats();
-    let queue = state.chat.dispatcher().counts();
+    let queue = state.chat.queue().counts();
     let (completed, failed) = (queue.completed, queue.failed);
     let (queued, running, dead) = crate::store::jobs::counts(&state.db).await.unwrap_or_default();
     let jobs = format!(

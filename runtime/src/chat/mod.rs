@@ -1,13 +1,13 @@
 //! Chats: creating them, posting and listing messages, installing apps,
-//! fanning events out to WebSocket subscribers, and dispatching events to
+//! fanning events out to WebSocket subscribers, and queueing events for
 //! the bots installed in a chat.
 
-mod dispatch;
 mod hub;
 mod view;
 
 use std::sync::Arc;
 
+use crate::queue::{Queue, QueueConfig};
 use crate::sandbox::{BotEvent, Sandbox};
 use crate::store::chat_events::{self, MESSAGE_NEW, NewEvent};
 use crate::store::chats::{self, Chat};
@@ -15,7 +15,6 @@ use crate::store::jobs::{self, Full};
 use crate::store::messages::{self, Message, SenderKind};
 use crate::store::{Db, StoreError, apps, installs, membership, new_id, now_ms};
 
-pub use dispatch::{Dispatcher, QueueConfig, QueueCounts};
 pub use hub::{ChatEvent, Delivered, Hub, Subscription};
 pub use view::{ButtonView, MessageView};
 
@@ -66,7 +65,7 @@ impl From<sqlx::Error> for ChatError {
 pub struct ChatService {
     db: Db,
     hub: Hub,
-    dispatcher: Dispatcher,
+    queue: Queue,
     max_message_bytes: usize,
 }
 
@@ -81,24 +80,25 @@ impl ChatService {
         let hub = Hub::default();
         let limits = sandbox.engine().limits().clone();
         let poll = queue.poll;
-        let dispatcher = Dispatcher::new(
+        let relay = hub.clone();
+        let queue = Queue::new(
             db.clone(),
-            hub.clone(),
+            Arc::new(move || relay.wake()),
             sandbox,
             limits.dispatch_concurrency,
             limits.app_concurrency,
             queue,
         );
         hub.start_relay(db.clone(), poll).await?;
-        dispatcher.start();
+        queue.start();
         if let Some(url) = db.postgres_url() {
-            let (hub, queue) = (hub.clone(), dispatcher.clone());
+            let (hub, queue) = (hub.clone(), queue.clone());
             crate::store::notify::listen(url.to_string(), move || hub.wake(), move || queue.wake());
         }
         Ok(ChatService {
             db,
             hub,
-            dispatcher,
+            queue,
             max_message_bytes: limits.max_message_bytes,
         })
     }
@@ -108,9 +108,9 @@ impl ChatService {
         &self.hub
     }
 
-    /// The bot dispatcher.
-    pub fn dispatcher(&self) -> &Dispatcher {
-        &self.dispatcher
+    /// The bot queue.
+    pub fn queue(&self) -> &Queue {
+        &self.queue
     }
 
     /// Creates a chat of `creator` and `members` (all must exist). Each
@@ -269,7 +269,7 @@ impl ChatService {
         if !chats::is_member_in(&mut tx, chat, account).await? {
             return Err(ChatError::ChatNotFound);
         }
-        if let Some(full) = jobs::full_backlog(&mut tx, chat, None, self.dispatcher.caps()).await? {
+        if let Some(full) = jobs::full_backlog(&mut tx, chat, None, self.queue.caps()).await? {
             return Err(self.busy(&full, chat));
         }
         // The number before the jobs: the counter row stays locked until
@@ -290,13 +290,13 @@ impl ChatService {
         tx.commit().await?;
         self.hub.wake();
         if queued > 0 {
-            self.dispatcher.wake();
+            self.queue.wake();
         }
         Ok(MessageView::from(&message))
     }
 
     fn busy(&self, full: &Full, chat: &str) -> ChatError {
-        self.dispatcher.note_refused(full, chat);
+        self.queue.note_refused(full, chat);
         let scope = if full.in_chat { "in this chat" } else { "in all chats" };
         ChatError::Busy(format!(
             "the app {} has {} events waiting {scope}, its limit: try again later",
@@ -350,7 +350,7 @@ impl ChatService {
             account: account.to_string(),
         };
         let mut tx = self.db.begin_write().await?;
-        if let Some(full) = jobs::full_backlog(&mut tx, chat, Some(&found.sender_id), self.dispatcher.caps()).await? {
+        if let Some(full) = jobs::full_backlog(&mut tx, chat, Some(&found.sender_id), self.queue.caps()).await? {
             return Err(self.busy(&full, chat));
         }
         let job = jobs::NewJob {
@@ -361,7 +361,7 @@ impl ChatService {
         };
         jobs::enqueue(&mut tx, &job).await?;
         tx.commit().await?;
-        self.dispatcher.wake();
+        self.queue.wake();
         Ok(found.sender_id)
     }
 }

@@ -3,7 +3,7 @@
 //! charged once however often or concurrently it is asked — and delivering
 //! each paid invoice's payment event to its app through the job queue.
 
-use crate::chat::Dispatcher;
+use crate::queue::Queue;
 use crate::sandbox::BotEvent;
 use crate::store::invoices::{self, Invoice};
 use crate::store::ledger::{self, EntryView, LedgerError, MAX_AMOUNT, kind};
@@ -52,14 +52,14 @@ impl From<LedgerError> for PaymentError {
 #[derive(Clone)]
 pub struct Payments {
     db: Db,
-    dispatcher: Dispatcher,
+    queue: Queue,
 }
 
 impl Payments {
     /// A payments service; each paid invoice's payment event goes into the
-    /// job queue in the payment's transaction, and `dispatcher` runs it.
-    pub fn new(db: Db, dispatcher: Dispatcher) -> Payments {
-        Payments { db, dispatcher }
+    /// job queue in the payment's transaction, and `queue` runs it.
+    pub fn new(db: Db, queue: Queue) -> Payments {
+        Payments { db, queue }
     }
 
     /// Issues `amount` into `account`'s wallet from the issuance account.
@@ -162,7 +162,7 @@ impl Payments {
         };
         jobs::enqueue(&mut tx, &job).await?;
         tx.commit().await?;
-        self.dispatcher.wake();
+        self.queue.wake();
         self.invoice_of(id, account).await
     }
 }

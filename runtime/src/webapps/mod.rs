@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use rand::RngCore;
 
-use crate::chat::Dispatcher;
+use crate::queue::Queue;
 use crate::registry::entry_points;
 use crate::sandbox::{InvokeError, Target};
 use crate::store::logs::{self, NewLogLine};
@@ -156,7 +156,7 @@ impl AppsDomain {
 pub struct WebApps {
     domain: std::sync::Arc<std::sync::OnceLock<AppsDomain>>,
     db: Db,
-    dispatcher: Dispatcher,
+    queue: Queue,
     key: std::sync::Arc<Vec<u8>>,
     token_ttl: Duration,
     session_ttl: Duration,
@@ -165,17 +165,17 @@ pub struct WebApps {
 
 impl WebApps {
     /// A service signing launch tokens with `key`.
-    pub fn new(db: Db, dispatcher: Dispatcher, key: Vec<u8>, token_ttl: Duration, session_ttl: Duration) -> WebApps {
+    pub fn new(db: Db, queue: Queue, key: Vec<u8>, token_ttl: Duration, session_ttl: Duration) -> WebApps {
         WebApps {
             domain: Default::default(),
             db,
             slots: std::sync::Arc::new(slots::WebSlots::new(
-                dispatcher.sandbox().engine().limits().web_app_concurrency,
+                queue.sandbox().engine().limits().web_app_concurrency,
             )),
             key: std::sync::Arc::new(key),
             token_ttl,
             session_ttl,
-            dispatcher,
+            queue,
         }
     }
 
@@ -332,14 +332,14 @@ impl WebApps {
         let Some(_slot) = self.slots.take(&session.app_id).await else {
             return Err(WebError::Revoked("the host is shutting down".into()));
         };
-        let host_limits = self.dispatcher.sandbox().engine().limits().app;
+        let host_limits = self.queue.sandbox().engine().limits().app;
         let target = Target::running(live.app_name.clone(), live.version.clone(), &host_limits);
         let outcome = self
-            .dispatcher
+            .queue
             .sandbox()
             .handle_request(&target, &session.chat_id, &session.account_id, request)
             .await;
-        if let Err(e) = self.dispatcher.apply_outbox(&session.app_id, outcome.ops).await {
+        if let Err(e) = self.queue.apply_outbox(&session.app_id, outcome.ops).await {
             tracing::error!(error = %e, app = %session.app_id, "could not apply web app messages");
         }
         outcome.result.map_err(|detail| {

@@ -1,0 +1,55 @@
+//! What an invocation did, stored: messages sent, edited and deleted, each
+//! logged as a chat event numbered in commit order.
+
+use sqlx::AnyConnection;
+
+use crate::capabilities::OutboxOp;
+use crate::store::chat_events::{self, MESSAGE_DELETED, MESSAGE_EDITED, MESSAGE_NEW, NewEvent};
+use crate::store::messages::{self, Message, SenderKind};
+use crate::store::{StoreResult, now_ms};
+
+/// Stores what an invocation sent, edited and deleted, in order, and logs
+/// each as a chat event, in the caller's transaction; how many events.
+pub(super) async fn apply_ops(tx: &mut AnyConnection, app: &str, ops: Vec<OutboxOp>) -> StoreResult<usize> {
+    if ops.is_empty() {
+        return Ok(0);
+    }
+    let now = now_ms();
+    // One number per op, taken up front; an op that changes nothing (an
+    // edit of a message deleted meanwhile) leaves its number unused.
+    let mut seq = chat_events::reserve(tx, ops.len()).await?;
+    let mut events = 0;
+    for op in ops {
+        let event = match op {
+            OutboxOp::Send(m) => {
+                let message = Message {
+                    id: m.id,
+                    chat_id: m.chat,
+                    sender_kind: SenderKind::App,
+                    sender_id: app.to_string(),
+                    text: m.text,
+                    buttons: m.buttons,
+                    created_at: now,
+                    edited_at: None,
+                    deleted_at: None,
+                    host_kind: m.host_kind.map(str::to_string),
+                    seq,
+                };
+                messages::insert_all(tx, std::slice::from_ref(&message)).await?;
+                Some(NewEvent::message(MESSAGE_NEW, &message.chat_id, &message.id))
+            }
+            OutboxOp::Edit(m) => messages::edit(tx, &m.id, &m.text, &m.buttons, now)
+                .await?
+                .then(|| NewEvent::message(MESSAGE_EDITED, &m.chat, &m.id)),
+            OutboxOp::Delete { id, chat } => messages::delete(tx, &id, now)
+                .await?
+                .then(|| NewEvent::message(MESSAGE_DELETED, &chat, &id)),
+        };
+        if let Some(event) = event {
+            chat_events::append_at(tx, seq, std::slice::from_ref(&event)).await?;
+            events += 1;
+        }
+        seq += 1;
+    }
+    Ok(events)
+}

@@ -1,0 +1,224 @@
+//! Running the job queue ([`crate::store::jobs`]): each node claims due
+//! jobs — the oldest pending job of each (chat, app) lane, so a bot sees a
+//! chat's events in order, one at a time — up to a host-wide limit and a
+//! per-app share of it, so one app's backlog or slow handler never holds
+//! the slots other apps need. A job's success commits, in one transaction,
+//! its completion and what the invocation sent, edited and deleted; a
+//! failure is retried with exponential backoff and parked as `dead` after
+//! the last attempt, with a line in the app's log.
+
+mod effects;
+mod runner;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, Semaphore};
+
+use crate::capabilities::OutboxOp;
+use crate::config::AppLimits;
+use crate::sandbox::{Sandbox, Target};
+use crate::store::jobs;
+use crate::store::{Db, StoreResult, apps};
+
+/// How the queue runs on this node.
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    /// This node's name, written on the jobs it holds.
+    pub node: String,
+    /// Whether this node is the only one (embedded SQLite): at start it
+    /// takes back every job left running, not only its own.
+    pub sole_node: bool,
+    /// How long a claimed job is this node's, in ms; past it another node
+    /// may run it.
+    pub lease_ms: i64,
+    /// Attempts before a job is parked as dead.
+    pub max_attempts: i64,
+    /// Backoff after the first failure, in ms; doubled per attempt.
+    pub backoff_ms: i64,
+    /// Longest backoff, in ms.
+    pub max_backoff_ms: i64,
+    /// Backlog caps.
+    pub caps: jobs::Caps,
+    /// How often an idle node looks for due jobs (retries, other nodes' work).
+    pub poll: Duration,
+}
+
+/// Called after a commit that logged chat events (the chat relay's wake-up).
+pub type OnEvents = Arc<dyn Fn() + Send + Sync>;
+
+struct Inner {
+    db: Db,
+    on_events: OnEvents,
+    sandbox: Arc<Sandbox>,
+    config: QueueConfig,
+    permits: Arc<Semaphore>,
+    app_concurrency: usize,
+    app_permits: Mutex<HashMap<String, Arc<Semaphore>>>,
+    wake: Notify,
+    stopping: AtomicBool,
+    running: AtomicUsize,
+    idle: Notify,
+    completed: AtomicU64,
+    failed: AtomicU64,
+    dead: AtomicU64,
+    refused: AtomicU64,
+    last_refusal_log: Mutex<Option<Instant>>,
+}
+
+/// This node's runner of the job queue; cheap to clone.
+#[derive(Clone)]
+pub struct Queue {
+    inner: Arc<Inner>,
+}
+
+/// Figures for `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueueCounts {
+    /// Jobs completed by this node since start.
+    pub completed: u64,
+    /// Failed attempts on this node since start.
+    pub failed: u64,
+    /// Jobs this node parked as dead since start.
+    pub dead: u64,
+    /// Events refused since start because a backlog was full.
+    pub refused: u64,
+    /// Invocations running on this node now.
+    pub running: usize,
+}
+
+impl Queue {
+    /// A dispatcher running at most `concurrency` invocations at once, and
+    /// at most `per_app` of one app. Call [`Queue::start`] to run it.
+    pub fn new(
+        db: Db,
+        on_events: OnEvents,
+        sandbox: Arc<Sandbox>,
+        concurrency: usize,
+        per_app: usize,
+        config: QueueConfig,
+    ) -> Queue {
+        Queue {
+            inner: Arc::new(Inner {
+                db,
+                on_events,
+                sandbox,
+                config,
+                permits: Arc::new(Semaphore::new(concurrency.max(1))),
+                app_concurrency: per_app.max(1),
+                app_permits: Mutex::new(HashMap::new()),
+                wake: Notify::new(),
+                stopping: AtomicBool::new(false),
+                running: AtomicUsize::new(0),
+                idle: Notify::new(),
+                completed: AtomicU64::new(0),
+                failed: AtomicU64::new(0),
+                dead: AtomicU64::new(0),
+                refused: AtomicU64::new(0),
+                last_refusal_log: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// Takes back the jobs a previous run of this node left running, then
+    /// runs the queue until [`Queue::shutdown`].
+    pub fn start(&self) {
+        tokio::spawn(runner::claim_loop(self.inner.clone()));
+    }
+
+    /// Tells this node's queue that jobs were committed.
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// The backlog caps.
+    pub fn caps(&self) -> jobs::Caps {
+        self.inner.config.caps
+    }
+
+    /// Counts an event refused for a full backlog, and logs it (at most
+    /// once a second, so a flood does not flood the log too).
+    pub fn note_refused(&self, full: &jobs::Full, chat: &str) {
+        self.inner.refused.fetch_add(1, Ordering::Relaxed);
+        let mut last = self.inner.last_refusal_log.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+            *last = Some(Instant::now());
+            tracing::warn!(app = %full.app, chat, pending = full.pending, in_chat = full.in_chat,
+                "event refused: the app's backlog is full");
+        }
+    }
+
+    /// Stops claiming jobs (the running ones go on).
+    pub fn stop_claiming(&self) {
+        self.inner.stopping.store(true, Ordering::SeqCst);
+        self.inner.wake.notify_one();
+    }
+
+    /// Stops claiming jobs and waits up to `grace` for the running ones;
+    /// those still running then are given back to the queue.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.inner.stopping.store(true, Ordering::SeqCst);
+        self.inner.wake.notify_one();
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.inner.running.load(Ordering::SeqCst) > 0 {
+            let idle = self.inner.idle.notified();
+            if self.inner.running.load(Ordering::SeqCst) == 0 {
+                break;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                break;
+            }
+        }
+        let left = self.inner.running.load(Ordering::SeqCst);
+        if left > 0 {
+            tracing::warn!(
+                left,
+                "shutdown grace ran out with invocations running; their jobs run again later"
+            );
+        }
+    }
+
+    /// Stores what an invocation outside the queue (a web request) sent,
+    /// edited or deleted, in one transaction, and tells the chats.
+    pub async fn apply_outbox(&self, app: &str, ops: Vec<OutboxOp>) -> StoreResult<()> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.inner.db.begin_write().await?;
+        effects::apply_ops(&mut tx, app, ops).await?;
+        tx.commit().await?;
+        (self.inner.on_events)();
+        Ok(())
+    }
+
+    /// The runnable version of `app` (active, approved), with the host's limits applied.
+    pub async fn target(&self, app: &str) -> StoreResult<Option<Target>> {
+        resolve_target(&self.inner.db, app, &self.inner.sandbox.engine().limits().app).await
+    }
+
+    /// The sandbox apps run in.
+    pub fn sandbox(&self) -> &Arc<Sandbox> {
+        &self.inner.sandbox
+    }
+
+    /// This node's queue figures.
+    pub fn counts(&self) -> QueueCounts {
+        let i = &self.inner;
+        QueueCounts {
+            completed: i.completed.load(Ordering::Relaxed),
+            failed: i.failed.load(Ordering::Relaxed),
+            dead: i.dead.load(Ordering::Relaxed),
+            refused: i.refused.load(Ordering::Relaxed),
+            running: i.running.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The runnable version of `app`: active, with an approved version.
+async fn resolve_target(db: &Db, app: &str, host: &AppLimits) -> StoreResult<Option<Target>> {
+    Ok(apps::running(db, app)
+        .await?
+        .map(|(name, version)| Target::running(name, version, host)))
+}

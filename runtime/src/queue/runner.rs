@@ -1,0 +1,238 @@
+//! The claim loop and one job's run: claiming due lane heads into free
+//! slots, running the invocation, committing its effects with the job's
+//! completion, and recording failures (retry with backoff, or dead).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::{Inner, effects, resolve_target};
+use crate::capabilities::OutboxOp;
+use crate::sandbox::BotEvent;
+use crate::store::jobs::{self, AfterFailure, Job};
+use crate::store::logs::{self, NewLogLine};
+use crate::store::{StoreResult, apps};
+
+impl Inner {
+    fn app_share(&self, app: &str) -> Arc<Semaphore> {
+        let mut all = self.app_permits.lock().unwrap_or_else(|p| p.into_inner());
+        all.entry(app.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.app_concurrency)))
+            .clone()
+    }
+}
+
+pub(super) async fn claim_loop(inner: Arc<Inner>) {
+    let own = (!inner.config.sole_node).then_some(inner.config.node.as_str());
+    match jobs::requeue_running(&inner.db, own).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(jobs = n, "jobs left running by an earlier run are queued again"),
+        Err(e) => tracing::error!(error = %e, "could not take back running jobs"),
+    }
+    let mut last_sweep: Option<Instant> = None;
+    while !inner.stopping.load(Ordering::SeqCst) {
+        if last_sweep.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+            last_sweep = Some(Instant::now());
+            match jobs::requeue_expired(&inner.db).await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(jobs = n, "jobs whose lease ran out are queued again"),
+                Err(e) => tracing::error!(error = %e, "could not requeue expired jobs"),
+            }
+        }
+        let started = claim_some(&inner).await;
+        if started == 0 {
+            tokio::select! {
+                () = inner.wake.notified() => {}
+                () = tokio::time::sleep(inner.config.poll) => {}
+            }
+        }
+    }
+}
+
+/// Claims and starts what fits in the free slots; how many started.
+async fn claim_some(inner: &Arc<Inner>) -> usize {
+    let free = inner.permits.available_permits();
+    if free == 0 {
+        return 0;
+    }
+    let ready = match jobs::ready(&inner.db, (free * 4).min(256)).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "could not read the job queue");
+            return 0;
+        }
+    };
+    let mut started = 0;
+    for candidate in ready {
+        if inner.stopping.load(Ordering::SeqCst) {
+            break;
+        }
+        // The app's share first, then a host-wide slot.
+        let Ok(app_permit) = inner.app_share(&candidate.app).try_acquire_owned() else {
+            continue;
+        };
+        let Ok(permit) = inner.permits.clone().try_acquire_owned() else {
+            break;
+        };
+        match jobs::claim(
+            &inner.db,
+            candidate.id,
+            &candidate.app,
+            &inner.config.node,
+            inner.config.lease_ms,
+        )
+        .await
+        {
+            Ok(Some(job)) => {
+                inner.running.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(run_job(inner.clone(), job, permit, app_permit));
+                started += 1;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, job = candidate.id, "could not claim a job"),
+        }
+    }
+    started
+}
+
+async fn run_job(inner: Arc<Inner>, job: Job, permit: OwnedSemaphorePermit, app_permit: OwnedSemaphorePermit) {
+    let outcome = execute(&inner, &job).await;
+    drop((permit, app_permit));
+    let done = match outcome {
+        Ok(ops) => commit(&inner, &job, ops).await,
+        Err(e) => Err(e),
+    };
+    if let Err(error) = done {
+        inner.failed.fetch_add(1, Ordering::Relaxed);
+        record_failure(&inner, &job, &error).await;
+    }
+    if inner.running.fetch_sub(1, Ordering::SeqCst) == 1 {
+        inner.idle.notify_waiters();
+    }
+    inner.wake.notify_one();
+}
+
+/// Runs the job's invocation; what it sent, edited and deleted, or why it failed.
+async fn execute(inner: &Inner, job: &Job) -> Result<Vec<OutboxOp>, String> {
+    let host_limits = &inner.sandbox.engine().limits().app;
+    let target = match resolve_target(&inner.db, &job.app, host_limits).await {
+        Ok(Some(t)) => t,
+        // A suspended or removed app misses chat traffic, as a removed bot
+        // does; payments and signature decisions wait for it.
+        Ok(None) if matches!(job.event, BotEvent::Message { .. } | BotEvent::Button { .. }) => {
+            return Ok(Vec::new());
+        }
+        Ok(None) => return Err("the app is not running (suspended or without an approved version)".into()),
+        Err(e) => return Err(format!("could not resolve the app: {e}")),
+    };
+    if let Some(text) = job.event.text()
+        && !target.grants.has("messaging.read")
+        && !addresses_bot(text, &target.name)
+    {
+        // Privacy mode: without `messaging.read` a bot gets only commands,
+        // mentions and button presses.
+        return Ok(Vec::new());
+    }
+    let chat = (!job.chat.is_empty()).then_some(job.chat.as_str());
+    let outcome = inner
+        .sandbox
+        .handle_event(&target, chat, job.account.as_deref(), Some(job.id), job.event.clone())
+        .await;
+    match outcome.result {
+        Ok(()) => Ok(outcome.ops),
+        Err(e) => {
+            tracing::info!(app = %job.app, chat = %job.chat, job = job.id, error = %e, "bot invocation failed");
+            Err(e.to_string())
+        }
+    }
+}
+
+/// Completes the job and stores its effects in one transaction.
+async fn commit(inner: &Inner, job: &Job, ops: Vec<OutboxOp>) -> Result<(), String> {
+    let result: StoreResult<bool> = async {
+        let mut tx = inner.db.begin_write().await?;
+        if !jobs::complete(&mut tx, job.id, &inner.config.node).await? {
+            return Ok(false);
+        }
+        let events = effects::apply_ops(&mut tx, &job.app, ops).await?;
+        tx.commit().await?;
+        if events > 0 {
+            (inner.on_events)();
+        }
+        Ok(true)
+    }
+    .await;
+    match result {
+        Ok(true) => {
+            inner.completed.fetch_add(1, Ordering::Relaxed);
+            Ok(())
+        }
+        Ok(false) => {
+            // The lease ran out and another node has the job: its run counts.
+            tracing::warn!(job = job.id, app = %job.app, "job lost its lease before completing; its effects were dropped");
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, job = job.id, app = %job.app, "could not commit a job");
+            Err(format!("could not store the invocation's effects: {e}"))
+        }
+    }
+}
+
+async fn record_failure(inner: &Inner, job: &Job, error: &str) {
+    let c = &inner.config;
+    let exp = u32::try_from(job.attempts.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
+    let backoff = c.backoff_ms.saturating_mul(1i64 << exp).min(c.max_backoff_ms);
+    match jobs::fail(&inner.db, job.id, &c.node, error, c.max_attempts, backoff).await {
+        Ok(AfterFailure::Dead) => {
+            inner.dead.fetch_add(1, Ordering::Relaxed);
+            let line = NewLogLine {
+                level: "warn",
+                message: format!(
+                    "event {} ({}) parked as dead after {} attempts; last error: {error}. \
+                     Retry it with POST /v1/apps/{{app}}/events/{}/retry",
+                    job.id,
+                    job.event.kind(),
+                    job.attempts,
+                    job.id
+                ),
+            };
+            let chat = (!job.chat.is_empty()).then_some(job.chat.as_str());
+            let version = apps::running(&inner.db, &job.app)
+                .await
+                .ok()
+                .flatten()
+                .map(|(_, v)| v.version)
+                .unwrap_or_default();
+            if let Err(e) = logs::append(&inner.db, &job.app, &version, chat, &[line]).await {
+                tracing::error!(error = %e, "could not write app log");
+            }
+        }
+        Ok(AfterFailure::Retry | AfterFailure::Lost) => {}
+        Err(e) => tracing::error!(error = %e, job = job.id, "could not record a job failure; its lease will run out"),
+    }
+}
+
+/// Whether `text` is a command (`/…`) or mentions `@name`.
+fn addresses_bot(text: &str, name: &str) -> bool {
+    text.starts_with('/')
+        || text.match_indices('@').any(|(i, _)| {
+            let rest = &text[i + 1..];
+            rest.starts_with(name) && !rest[name.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::addresses_bot;
+
+    #[test]
+    fn privacy_mode_lets_through_commands_and_mentions_only() {
+        assert!(addresses_bot("/poll a | b", "poll-bot"));
+        assert!(addresses_bot("hey @poll-bot look", "poll-bot"));
+        assert!(!addresses_bot("hey @poll-bot2 look", "poll-bot"));
+        assert!(!addresses_bot("just chatting", "poll-bot"));
+    }
+}

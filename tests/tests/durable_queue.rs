@@ -103,7 +103,17 @@ async fn acknowledged_events_survive_a_kill_mid_load_and_each_runs_exactly_once(
     ];
     let host = TestHost::start_in_with(host_bin!(), &data, &args).expect("host starts");
     let dev = host.signup("Dev").await;
-    let app = publish_queue_bot(&host, &dev).await;
+    // A send budget above the load: on PostgreSQL it is counted in the
+    // database and outlives the restart.
+    let app = host
+        .publish_approved_with(
+            &dev,
+            &manifest_of(guests::QUEUE_BOT_DIR),
+            guests::QUEUE_BOT_WASM,
+            None,
+            Some(json!({ "messages_per_chat_per_minute": 1000 })),
+        )
+        .await;
     let alice = host.signup("Alice").await;
     let bob = host.signup("Bob").await;
     let mut chats = Vec::new();
@@ -219,6 +229,7 @@ async fn acknowledged_events_survive_a_kill_mid_load_and_each_runs_exactly_once(
     );
 
     let host = TestHost::start_in_with(host_bin!(), &data, &args).expect("host restarts");
+    let restarted = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let mut missing = Vec::new();
@@ -244,6 +255,10 @@ async fn acknowledged_events_survive_a_kill_mid_load_and_each_runs_exactly_once(
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    eprintln!(
+        "every acknowledged event handled {:?} after the restart",
+        restarted.elapsed()
+    );
     // Let anything doubled show up before counting.
     tokio::time::sleep(Duration::from_millis(500)).await;
     for (c, chat) in chats.iter().enumerate() {
@@ -551,6 +566,26 @@ async fn paging_after_a_message_never_skips_a_bot_message_committed_later() {
     assert!(seen.iter().all(|m| m["text"] != "early"), "not committed yet");
     let reply = host.wait_for(&alice, &chat, &between, |m| m["text"] == "early").await;
     assert_eq!(reply["sender"], app.as_str());
+    // Paging after a message that is not in the chat is an error, not an empty page.
+    let (status, body) = host
+        .call(
+            "GET",
+            &format!("/v1/chats/{chat}/messages?after=no-such-message"),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = host
+        .call(
+            "GET",
+            &format!("/v1/apps/{app}/events?limit=many"),
+            Some(&dev.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"]["message"].as_str().is_some(), "a JSON error: {body}");
 }
 
 #[tokio::test]

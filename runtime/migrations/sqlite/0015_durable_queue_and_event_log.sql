@@ -4,8 +4,10 @@
 -- A job: one event owed to one app. Its id is the event's id as the app
 -- sees it (Telegram's update_id): stable across retries. A (app, lane)
 -- pair runs its jobs one at a time, in id order; lane is the chat.
+-- AUTOINCREMENT: an id is never handed out twice, even after the rows
+-- holding the largest ids were pruned (apps de-duplicate on it).
 CREATE TABLE jobs (
-    id           INTEGER PRIMARY KEY,
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
     app_id       TEXT NOT NULL,
     lane         TEXT NOT NULL,
     kind         TEXT NOT NULL,

@@ -4,11 +4,12 @@
 //! the operator, and sending a dead one through again.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::Caller;
+use super::extract::ApiQuery;
 use super::{ApiError, ApiResult, AppState};
 use crate::store::{apps, jobs};
 
@@ -45,7 +46,7 @@ pub(super) async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Path(app): Path<String>,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Value>> {
     if let Some(status) = &query.status
         && !STATUSES.contains(&status.as_str())

@@ -7,7 +7,9 @@
 //! `after` the stream starts at the current end.
 //!
 //! The first frame is `{"type":"ready","cursor":N}`: where the stream
-//! starts. Leaving a chat (or being removed) delivers that `member.left`,
+//! starts. A cursor older than what retention kept gets
+//! `{"type":"reset","pruned_through":M}` next: events up to M are gone from
+//! the log, so the client re-reads its message lists. Leaving a chat (or being removed) delivers that `member.left`,
 //! then nothing more of the chat. Authentication, socket caps, pings and
 //! idle timeouts are those of the per-chat route ([`super::events`]).
 
@@ -103,9 +105,16 @@ async fn replay(state: &AppState, position: &mut Position, sink: &mut Sink) -> b
         let full = batch.len() == REPLAY_BATCH as usize;
         for logged in &batch {
             position.cursor = position.cursor.max(logged.seq);
-            if let Some(event) = Delivered::from_logged(logged)
-                && sink.send(Message::Text(event.to_json().into())).await.is_err()
-            {
+            let Some(event) = Delivered::from_logged(logged) else {
+                continue;
+            };
+            // Joins and leaves replayed count as they do live.
+            if event.is_joining_of(&position.account) {
+                position.chats.insert(event.chat.clone());
+            } else if event.is_leaving_of(&position.account) {
+                position.chats.remove(&event.chat);
+            }
+            if sink.send(Message::Text(event.to_json().into())).await.is_err() {
                 return false;
             }
         }
@@ -146,7 +155,19 @@ async fn pump(
             chats,
         };
         let ready = serde_json::json!({ "type": "ready", "cursor": cursor }).to_string();
-        if sink.send(Message::Text(ready.into())).await.is_err() || !replay(&state, &mut position, &mut sink).await {
+        if sink.send(Message::Text(ready.into())).await.is_err() {
+            return;
+        }
+        // A cursor older than what retention kept has missed events the
+        // log no longer holds: the client re-reads its message lists.
+        let pruned = chat_events::pruned_through(&state.db).await.unwrap_or(0);
+        if cursor < pruned {
+            let reset = serde_json::json!({ "type": "reset", "cursor": cursor, "pruned_through": pruned });
+            if sink.send(Message::Text(reset.to_string().into())).await.is_err() {
+                return;
+            }
+        }
+        if !replay(&state, &mut position, &mut sink).await {
             return;
         }
         let mut ping = tokio::time::interval(ping_every);

@@ -269,14 +269,15 @@ impl ChatService {
         if !chats::is_member_in(&mut tx, chat, account).await? {
             return Err(ChatError::ChatNotFound);
         }
-        if let Some(full) = jobs::full_backlog(&mut tx, chat, None, self.queue.caps()).await? {
-            return Err(self.busy(&full, chat));
-        }
+        let apps = match jobs::lock_lanes(&mut tx, chat, None, self.queue.caps()).await? {
+            Ok(apps) => apps,
+            Err(full) => return Err(self.busy(&full, chat)),
+        };
         // The number before the jobs: the counter row stays locked until
         // commit, so on PostgreSQL too job ids and message numbers follow
         // commit order.
         message.seq = chat_events::reserve(&mut tx, 1).await?;
-        let queued = jobs::enqueue_for_chat(&mut tx, chat, Some(account), &event).await?;
+        let queued = jobs::enqueue_for_apps(&mut tx, chat, &apps, Some(account), &event).await?;
         // The membership check and the insert are one statement.
         if !messages::insert_from_member(&mut tx, &message).await? {
             return Err(ChatError::ChatNotFound);
@@ -313,6 +314,11 @@ impl ChatService {
         limit: u32,
     ) -> Result<Vec<MessageView>, ChatError> {
         self.require_member(chat, account).await?;
+        if let Some(after) = after
+            && messages::get(&self.db, chat, after).await?.is_none()
+        {
+            return Err(ChatError::MessageNotFound);
+        }
         let list = messages::list(&self.db, chat, after, limit).await?;
         Ok(list.iter().map(MessageView::from).collect())
     }
@@ -350,7 +356,7 @@ impl ChatService {
             account: account.to_string(),
         };
         let mut tx = self.db.begin_write().await?;
-        if let Some(full) = jobs::full_backlog(&mut tx, chat, Some(&found.sender_id), self.queue.caps()).await? {
+        if let Err(full) = jobs::lock_lanes(&mut tx, chat, Some(&found.sender_id), self.queue.caps()).await? {
             return Err(self.busy(&full, chat));
         }
         let job = jobs::NewJob {

@@ -157,7 +157,8 @@ impl Queue {
     }
 
     /// Stops claiming jobs and waits up to `grace` for the running ones;
-    /// those still running then are given back to the queue.
+    /// those still running then are queued again (the process is about to
+    /// exit, so they cannot commit).
     pub async fn shutdown(&self, grace: Duration) {
         self.inner.stopping.store(true, Ordering::SeqCst);
         self.inner.wake.notify_one();
@@ -175,8 +176,13 @@ impl Queue {
         if left > 0 {
             tracing::warn!(
                 left,
-                "shutdown grace ran out with invocations running; their jobs run again later"
+                "shutdown grace ran out with invocations running; their jobs are queued again"
             );
+            // The process exits next, so nothing of these runs commits:
+            // another node (or this one, restarted) runs them at once.
+            if let Err(e) = jobs::requeue_running(&self.inner.db, Some(&self.inner.config.node)).await {
+                tracing::error!(error = %e, "could not give back running jobs; their leases will run out");
+            }
         }
     }
 

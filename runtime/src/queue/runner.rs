@@ -98,7 +98,11 @@ async fn claim_some(inner: &Arc<Inner>) -> usize {
 }
 
 async fn run_job(inner: Arc<Inner>, job: Job, permit: OwnedSemaphorePermit, app_permit: OwnedSemaphorePermit) {
+    // The lease is renewed while the invocation runs (a first use may
+    // compile for a while): it only runs out when this node is gone.
+    let renewing = tokio::spawn(renew_lease(inner.clone(), job.id, job.attempts));
     let outcome = execute(&inner, &job).await;
+    renewing.abort();
     drop((permit, app_permit));
     let done = match outcome {
         Ok(ops) => commit(&inner, &job, ops).await,
@@ -112,6 +116,20 @@ async fn run_job(inner: Arc<Inner>, job: Job, permit: OwnedSemaphorePermit, app_
         inner.idle.notify_waiters();
     }
     inner.wake.notify_one();
+}
+
+/// Extends the job's lease every third of it, until aborted or the claim is lost.
+async fn renew_lease(inner: Arc<Inner>, id: i64, attempt: i64) {
+    let lease = inner.config.lease_ms;
+    let every = Duration::from_millis(u64::try_from(lease / 3).unwrap_or(1).max(1));
+    loop {
+        tokio::time::sleep(every).await;
+        match jobs::renew(&inner.db, id, &inner.config.node, attempt, lease).await {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => tracing::warn!(error = %e, job = id, "could not renew a job's lease"),
+        }
+    }
 }
 
 /// Runs the job's invocation; what it sent, edited and deleted, or why it failed.
@@ -153,7 +171,7 @@ async fn execute(inner: &Inner, job: &Job) -> Result<Vec<OutboxOp>, String> {
 async fn commit(inner: &Inner, job: &Job, ops: Vec<OutboxOp>) -> Result<(), String> {
     let result: StoreResult<bool> = async {
         let mut tx = inner.db.begin_write().await?;
-        if !jobs::complete(&mut tx, job.id, &inner.config.node).await? {
+        if !jobs::complete(&mut tx, job.id, &inner.config.node, job.attempts).await? {
             return Ok(false);
         }
         let events = effects::apply_ops(&mut tx, &job.app, ops).await?;
@@ -185,7 +203,7 @@ async fn record_failure(inner: &Inner, job: &Job, error: &str) {
     let c = &inner.config;
     let exp = u32::try_from(job.attempts.saturating_sub(1).clamp(0, 20)).unwrap_or(20);
     let backoff = c.backoff_ms.saturating_mul(1i64 << exp).min(c.max_backoff_ms);
-    match jobs::fail(&inner.db, job.id, &c.node, error, c.max_attempts, backoff).await {
+    match jobs::fail(&inner.db, job.id, &c.node, job.attempts, error, c.max_attempts, backoff).await {
         Ok(AfterFailure::Dead) => {
             inner.dead.fetch_add(1, Ordering::Relaxed);
             let line = NewLogLine {

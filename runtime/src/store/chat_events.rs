@@ -189,11 +189,39 @@ async fn with_messages(db: &Db, rows: &[sqlx::any::AnyRow]) -> StoreResult<Vec<L
     Ok(out)
 }
 
-/// Deletes events older than `before` (unix ms); returns how many.
+/// Deletes events older than `before` (unix ms), remembering the newest
+/// number deleted ([`pruned_through`]); returns how many.
 pub async fn prune(db: &Db, before: i64) -> StoreResult<u64> {
-    let done = sqlx::query("DELETE FROM chat_events WHERE at < $1")
+    let mut tx = db.begin_write().await?;
+    let newest: Option<i64> = sqlx::query("SELECT MAX(seq) AS m FROM chat_events WHERE at < $1")
         .bind(before)
-        .execute(db.pool())
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("m")?;
+    let Some(newest) = newest else { return Ok(0) };
+    let done = sqlx::query("DELETE FROM chat_events WHERE seq <= $1")
+        .bind(newest)
+        .execute(&mut *tx)
         .await?;
+    sqlx::query(
+        "INSERT INTO event_counter (id, value) VALUES (2, $1) ON CONFLICT (id) DO UPDATE SET \
+         value = CASE WHEN event_counter.value > $1 THEN event_counter.value ELSE $1 END",
+    )
+    .bind(newest)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
     Ok(done.rows_affected())
+}
+
+/// The newest number retention has deleted (0 if none): a cursor below it
+/// has missed events the log no longer holds.
+pub async fn pruned_through(db: &Db) -> StoreResult<i64> {
+    let row = sqlx::query("SELECT value FROM event_counter WHERE id = 2")
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(match row {
+        Some(r) => r.try_get("value")?,
+        None => 0,
+    })
 }

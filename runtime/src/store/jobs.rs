@@ -71,6 +71,9 @@ const PENDING: &str = "status IN ('queued', 'running')";
 
 /// Queues `job`; returns its id.
 pub async fn enqueue(conn: &mut AnyConnection, job: &NewJob<'_>) -> StoreResult<i64> {
+    // Held until commit: a later job of the lane gets a larger id only once
+    // this one is visible, so lanes run in id order on PostgreSQL too.
+    super::lock_in(conn, &lane_key(job.app, job.chat)).await?;
     let now = now_ms();
     let row = sqlx::query(
         "INSERT INTO jobs (app_id, lane, kind, account_id, payload, status, attempts, run_at, created_at) \
@@ -88,29 +91,37 @@ pub async fn enqueue(conn: &mut AnyConnection, job: &NewJob<'_>) -> StoreResult<
     Ok(row.try_get("id")?)
 }
 
-/// Queues `event` for every app installed in `chat`, in one statement;
-/// returns how many jobs were queued.
-pub async fn enqueue_for_chat(
+/// Queues `event` for each of `apps` (those [`lock_lanes`] locked) in
+/// `chat`, in one statement; returns how many jobs were queued.
+pub async fn enqueue_for_apps(
     conn: &mut AnyConnection,
     chat: &str,
+    apps: &[String],
     account: Option<&str>,
     event: &BotEvent,
 ) -> StoreResult<u64> {
-    let now = now_ms();
-    let done = sqlx::query(
-        "INSERT INTO jobs (app_id, lane, kind, account_id, payload, status, attempts, run_at, created_at) \
-         SELECT app_id, $1, $2, $3, $4, 'queued', 0, $5, $5 FROM installs WHERE chat_id = $1 ORDER BY app_id",
-    )
-    .bind(chat)
-    .bind(event.kind())
-    .bind(account)
-    .bind(to_json(event))
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    if done.rows_affected() > 0 {
-        super::notify::announce(conn, super::notify::JOBS).await?;
+    if apps.is_empty() {
+        return Ok(0);
     }
+    let now = now_ms();
+    let rows: Vec<String> = (0..apps.len())
+        .map(|i| format!("(${}, $1, $2, $3, $4, 'queued', 0, $5, $5)", i + 6))
+        .collect();
+    let sql = format!(
+        "INSERT INTO jobs (app_id, lane, kind, account_id, payload, status, attempts, run_at, created_at) VALUES {}",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query(&sql)
+        .bind(chat)
+        .bind(event.kind())
+        .bind(account)
+        .bind(to_json(event))
+        .bind(now);
+    for app in apps {
+        query = query.bind(app);
+    }
+    let done = query.execute(&mut *conn).await?;
+    super::notify::announce(conn, super::notify::JOBS).await?;
     Ok(done.rows_affected())
 }
 
@@ -134,14 +145,15 @@ pub struct Full {
     pub in_chat: bool,
 }
 
-/// The first app installed in `chat` (or `only`, when given) whose backlog
-/// is at a cap, if any.
-pub async fn full_backlog(
+/// Locks the lanes in `chat` of every app installed there (or of `only`),
+/// in app order, until the transaction ends; the apps, or the first whose
+/// backlog is at a cap.
+pub async fn lock_lanes(
     conn: &mut AnyConnection,
     chat: &str,
     only: Option<&str>,
     caps: Caps,
-) -> StoreResult<Option<Full>> {
+) -> StoreResult<Result<Vec<String>, Full>> {
     let apps: Vec<String> = match only {
         Some(app) => vec![app.to_string()],
         None => sqlx::query("SELECT app_id FROM installs WHERE chat_id = $1 ORDER BY app_id")
@@ -152,21 +164,21 @@ pub async fn full_backlog(
             .map(|r| r.try_get("app_id"))
             .collect::<Result<_, _>>()?,
     };
-    for app in apps {
+    for app in &apps {
         // One writer at a time counts and queues in a lane (apps in id
         // order, so two transactions never wait on each other in a circle).
-        super::lock_in(conn, &lane_key(&app, chat)).await?;
+        super::lock_in(conn, &lane_key(app, chat)).await?;
         let lane: i64 = sqlx::query(&format!(
             "SELECT COUNT(*) AS n FROM jobs WHERE app_id = $1 AND lane = $2 AND {PENDING}"
         ))
-        .bind(&app)
+        .bind(app)
         .bind(chat)
         .fetch_one(&mut *conn)
         .await?
         .try_get("n")?;
         if lane >= caps.lane {
-            return Ok(Some(Full {
-                app,
+            return Ok(Err(Full {
+                app: app.clone(),
                 pending: lane,
                 in_chat: true,
             }));
@@ -174,19 +186,19 @@ pub async fn full_backlog(
         let all: i64 = sqlx::query(&format!(
             "SELECT COUNT(*) AS n FROM jobs WHERE app_id = $1 AND {PENDING}"
         ))
-        .bind(&app)
+        .bind(app)
         .fetch_one(&mut *conn)
         .await?
         .try_get("n")?;
         if all >= caps.app {
-            return Ok(Some(Full {
-                app,
+            return Ok(Err(Full {
+                app: app.clone(),
                 pending: all,
                 in_chat: false,
             }));
         }
     }
-    Ok(None)
+    Ok(Ok(apps))
 }
 
 /// The lock of a (app, lane) pair.
@@ -226,8 +238,10 @@ pub async fn ready(db: &Db, limit: usize) -> StoreResult<Vec<Ready>> {
 }
 
 /// Claims job `id` for `node` until `lease_ms` from now, counting the
-/// attempt; `None` if another node claimed it first, it is not queued, or
-/// its lane already has a running job. The lane's lock makes the check and
+/// attempt (the attempt number is the claim's token: [`complete`] and
+/// [`fail`] match it, so a stale run cannot complete a newer claim); `None`
+/// if another node claimed it first, it is not queued or not due, or its
+/// lane has a running or older queued job. The lane's lock makes the check and
 /// the claim one step across nodes.
 pub async fn claim(db: &Db, id: i64, app: &str, node: &str, lease_ms: i64) -> StoreResult<Option<Job>> {
     let now = now_ms();
@@ -242,8 +256,9 @@ pub async fn claim(db: &Db, id: i64, app: &str, node: &str, lease_ms: i64) -> St
     super::lock_in(&mut tx, &lane_key(app, &lane)).await?;
     let row = sqlx::query(
         "UPDATE jobs SET status = 'running', attempts = attempts + 1, leased_by = $1, lease_until = $2 \
-         WHERE id = $3 AND status = 'queued' AND NOT EXISTS \
-         (SELECT 1 FROM jobs r WHERE r.app_id = $4 AND r.lane = $5 AND r.status = 'running') \
+         WHERE id = $3 AND status = 'queued' AND run_at <= $6 AND NOT EXISTS \
+         (SELECT 1 FROM jobs r WHERE r.app_id = $4 AND r.lane = $5 \
+          AND (r.status = 'running' OR (r.status = 'queued' AND r.id < $3))) \
          RETURNING id, app_id, lane, account_id, payload, attempts",
     )
     .bind(node)
@@ -251,6 +266,7 @@ pub async fn claim(db: &Db, id: i64, app: &str, node: &str, lease_ms: i64) -> St
     .bind(id)
     .bind(app)
     .bind(&lane)
+    .bind(now)
     .fetch_optional(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -269,14 +285,15 @@ pub async fn claim(db: &Db, id: i64, app: &str, node: &str, lease_ms: i64) -> St
 /// Marks job `id` done, in the transaction that commits its effects; false
 /// if `node` no longer holds it (its lease ran out and another node took
 /// it): then the caller rolls back.
-pub async fn complete(conn: &mut AnyConnection, id: i64, node: &str) -> StoreResult<bool> {
+pub async fn complete(conn: &mut AnyConnection, id: i64, node: &str, attempt: i64) -> StoreResult<bool> {
     let done = sqlx::query(
         "UPDATE jobs SET status = 'done', finished_at = $1, lease_until = NULL \
-         WHERE id = $2 AND status = 'running' AND leased_by = $3",
+         WHERE id = $2 AND status = 'running' AND leased_by = $3 AND attempts = $4",
     )
     .bind(now_ms())
     .bind(id)
     .bind(node)
+    .bind(attempt)
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -299,6 +316,7 @@ pub async fn fail(
     db: &Db,
     id: i64,
     node: &str,
+    attempt: i64,
     error: &str,
     max_attempts: i64,
     backoff_ms: i64,
@@ -308,7 +326,7 @@ pub async fn fail(
         "UPDATE jobs SET status = CASE WHEN attempts >= $1 THEN 'dead' ELSE 'queued' END, \
          run_at = $2, last_error = $3, lease_until = NULL, leased_by = NULL, \
          finished_at = CASE WHEN attempts >= $1 THEN $4 ELSE NULL END \
-         WHERE id = $5 AND status = 'running' AND leased_by = $6 RETURNING status",
+         WHERE id = $5 AND status = 'running' AND leased_by = $6 AND attempts = $7 RETURNING status",
     )
     .bind(max_attempts)
     .bind(now.saturating_add(backoff_ms))
@@ -316,6 +334,7 @@ pub async fn fail(
     .bind(now)
     .bind(id)
     .bind(node)
+    .bind(attempt)
     .fetch_optional(db.pool())
     .await?;
     Ok(match row {
@@ -325,18 +344,19 @@ pub async fn fail(
     })
 }
 
-/// Gives back job `id` unrun (the node is stopping): queued again at once,
-/// the attempt not counted.
-pub async fn release(db: &Db, id: i64, node: &str) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE jobs SET status = 'queued', attempts = attempts - 1, lease_until = NULL, leased_by = NULL \
-         WHERE id = $1 AND status = 'running' AND leased_by = $2",
+/// Extends the lease of job `id` (held by `node` under `attempt`) to
+/// `lease_ms` from now; false if the claim is no longer this run's.
+pub async fn renew(db: &Db, id: i64, node: &str, attempt: i64, lease_ms: i64) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND status = 'running' AND leased_by = $3 AND attempts = $4",
     )
+    .bind(now_ms().saturating_add(lease_ms))
     .bind(id)
     .bind(node)
+    .bind(attempt)
     .execute(db.pool())
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// Queues again every running job whose lease has run out (its node died
@@ -439,11 +459,51 @@ pub async fn counts(db: &Db) -> StoreResult<(i64, i64, i64)> {
     Ok(out)
 }
 
-/// Deletes done jobs finished before `before` (unix ms); returns how many.
-pub async fn prune_done(db: &Db, before: i64) -> StoreResult<u64> {
-    let done = sqlx::query("DELETE FROM jobs WHERE status = 'done' AND finished_at < $1")
-        .bind(before)
-        .execute(db.pool())
-        .await?;
+/// Deletes done jobs finished before `done_before` and dead ones parked
+/// before `dead_before` (unix ms); returns how many.
+pub async fn prune(db: &Db, done_before: i64, dead_before: i64) -> StoreResult<u64> {
+    let done = sqlx::query(
+        "DELETE FROM jobs WHERE (status = 'done' AND finished_at < $1) OR (status = 'dead' AND finished_at < $2)",
+    )
+    .bind(done_before)
+    .bind(dead_before)
+    .execute(db.pool())
+    .await?;
     Ok(done.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{NewJob, enqueue, prune};
+    use crate::sandbox::BotEvent;
+    use crate::store::Db;
+
+    #[tokio::test]
+    async fn an_event_id_is_never_handed_out_twice_even_after_pruning() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open_sqlite(dir.path()).await.expect("db");
+        let event = BotEvent::Message {
+            chat: "c".into(),
+            message: "m".into(),
+            text: "/x".into(),
+        };
+        let job = NewJob {
+            app: "a",
+            chat: "c",
+            account: None,
+            event: &event,
+        };
+        let mut tx = db.begin_write().await.expect("tx");
+        let first = enqueue(&mut tx, &job).await.expect("enqueue");
+        tx.commit().await.expect("commit");
+        sqlx::query("UPDATE jobs SET status = 'done', finished_at = 0")
+            .execute(db.pool())
+            .await
+            .expect("done");
+        assert_eq!(prune(&db, 1, 1).await.expect("prune"), 1, "the only job is pruned");
+        let mut tx = db.begin_write().await.expect("tx");
+        let second = enqueue(&mut tx, &job).await.expect("enqueue");
+        tx.commit().await.expect("commit");
+        assert!(second > first, "{second} after {first}");
+    }
 }

@@ -24,7 +24,8 @@ pub struct Swept {
     pub audit: u64,
     /// Expired launch nonces, events tickets and web sessions.
     pub expired: u64,
-    /// Done jobs (kept an hour, to show in the app's event list) and chat
+    /// Done jobs (kept an hour, to show in the app's event list), dead jobs
+    /// (kept with the app logs) and chat
     /// events older than the log retention (a client away longer resyncs
     /// from the message list).
     pub queue: u64,
@@ -51,7 +52,12 @@ pub async fn sweep(db: &Db, retention: Retention) -> StoreResult<Swept> {
             .await?
             .rows_affected();
     }
-    let queue = super::jobs::prune_done(db, now.saturating_sub(60 * 60 * 1000)).await?
+    let queue = super::jobs::prune(
+        db,
+        now.saturating_sub(60 * 60 * 1000),
+        now.saturating_sub(retention.logs_ms),
+    )
+    .await?
         + super::chat_events::prune(db, now.saturating_sub(retention.logs_ms)).await?
         + super::send_windows::prune(db, now).await?;
     Ok(Swept {

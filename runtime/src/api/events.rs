@@ -142,11 +142,16 @@ pub(super) async fn subscribe(
     // The ticket is used up only by a socket that opens.
     caller.redeem(&state).await?;
     let rx = state.chat.hub().subscribe(&chat);
+    // The socket carries what is committed from now on: events committed
+    // before it subscribed (which the relay may still be handing out) are
+    // skipped.
+    let since = crate::store::chat_events::last(&state.db).await?;
     let watch = Watch {
         state: state.clone(),
         chat,
         account: caller.account,
         session_hash: caller.session_hash,
+        since,
     };
     Ok(upgrade
         .max_message_size(MAX_CLIENT_MESSAGE_BYTES)
@@ -167,6 +172,8 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 /// What keeps a socket open: its account is still a member of the chat,
 /// and the session that opened it is still signed in.
 struct Watch {
+    /// The last cursor committed before the socket subscribed.
+    since: i64,
     state: AppState,
     chat: String,
     account: String,
@@ -197,6 +204,7 @@ async fn pump(socket: WebSocket, mut rx: crate::chat::Subscription, _slot: Socke
         loop {
             let frame = tokio::select! {
                 event = rx.recv() => match event {
+                    Ok(event) if event.cursor <= watch.since => continue,
                     Ok(event) if watch.left(&event) => {
                         let _ = sink.send(Message::Close(None)).await;
                         break;

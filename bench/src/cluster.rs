@@ -65,7 +65,7 @@ pub(crate) async fn per_second(
             &manifest_of(guests::ECHO_BOT_DIR),
             guests::ECHO_BOT_WASM,
             None,
-            Some(json!({ "messages_per_chat_per_minute": 100_000 })),
+            Some(json!({ "messages_per_chat_per_minute": 10_000 })),
         )
         .await;
     let user = first.signup("Alice").await;

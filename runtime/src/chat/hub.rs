@@ -242,28 +242,19 @@ impl Hub {
     async fn relay_new(&self, db: &Db) -> crate::store::StoreResult<()> {
         const BATCH: u32 = 500;
         loop {
-            let after = self.relayed();
-            // Everything numbered up to the committed counter is committed
-            // with it: read the counter first, then the rows.
-            let head = chat_events::last(db).await?;
-            if head <= after {
+            // Numbers are given in commit order (see `chat_events`): once a
+            // number is visible, every smaller one is visible or never will be.
+            let batch = chat_events::after(db, self.relayed(), BATCH).await?;
+            let Some(end) = batch.last().map(|e| e.seq) else {
                 return Ok(());
-            }
-            let batch = chat_events::after(db, after, BATCH).await?;
+            };
             for logged in &batch {
                 if let Some(event) = Delivered::from_logged(logged) {
                     self.publish(Arc::new(event));
                 }
             }
-            let full = batch.len() == BATCH as usize;
-            let end = match batch.last() {
-                Some(e) if full => e.seq,
-                // Numbers up to `head` missing from a short batch were
-                // reserved and never used.
-                last => last.map_or(head, |e| e.seq.max(head)),
-            };
             self.relayed.store(end, Ordering::SeqCst);
-            if !full {
+            if batch.len() < BATCH as usize {
                 return Ok(());
             }
         }

@@ -244,32 +244,37 @@ pub async fn ready(db: &Db, limit: usize) -> StoreResult<Vec<Ready>> {
 /// lane has a running or older queued job. The lane's lock makes the check and
 /// the claim one step across nodes.
 pub async fn claim(db: &Db, id: i64, app: &str, node: &str, lease_ms: i64) -> StoreResult<Option<Job>> {
+    const CLAIM: &str = "UPDATE jobs SET status = 'running', attempts = attempts + 1, leased_by = $1, lease_until = $2 \
+         WHERE id = $3 AND status = 'queued' AND run_at <= $4 AND NOT EXISTS \
+         (SELECT 1 FROM jobs r WHERE r.app_id = jobs.app_id AND r.lane = jobs.lane \
+          AND (r.status = 'running' OR (r.status = 'queued' AND r.id < jobs.id))) \
+         RETURNING id, app_id, lane, account_id, payload, attempts";
     let now = now_ms();
-    let mut tx = db.begin_write().await?;
-    let lane: Option<String> = sqlx::query("SELECT lane FROM jobs WHERE id = $1")
+    let claim = sqlx::query(CLAIM)
+        .bind(node)
+        .bind(now.saturating_add(lease_ms))
         .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .map(|r| r.try_get("lane"))
-        .transpose()?;
-    let Some(lane) = lane else { return Ok(None) };
-    super::lock_in(&mut tx, &lane_key(app, &lane)).await?;
-    let row = sqlx::query(
-        "UPDATE jobs SET status = 'running', attempts = attempts + 1, leased_by = $1, lease_until = $2 \
-         WHERE id = $3 AND status = 'queued' AND run_at <= $6 AND NOT EXISTS \
-         (SELECT 1 FROM jobs r WHERE r.app_id = $4 AND r.lane = $5 \
-          AND (r.status = 'running' OR (r.status = 'queued' AND r.id < $3))) \
-         RETURNING id, app_id, lane, account_id, payload, attempts",
-    )
-    .bind(node)
-    .bind(now.saturating_add(lease_ms))
-    .bind(id)
-    .bind(app)
-    .bind(&lane)
-    .bind(now)
-    .fetch_optional(&mut *tx)
-    .await?;
-    tx.commit().await?;
+        .bind(now);
+    let row = if db.is_embedded() {
+        // One statement, and SQLite runs one writer at a time: the check
+        // and the claim cannot interleave with another claim.
+        claim.fetch_optional(db.pool()).await?
+    } else {
+        // Under READ COMMITTED two claims in one lane could each miss the
+        // other's: the lane's lock makes them take turns.
+        let mut tx = db.begin_write().await?;
+        let lane: Option<String> = sqlx::query("SELECT lane FROM jobs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get("lane"))
+            .transpose()?;
+        let Some(lane) = lane else { return Ok(None) };
+        super::lock_in(&mut tx, &lane_key(app, &lane)).await?;
+        let row = claim.fetch_optional(&mut *tx).await?;
+        tx.commit().await?;
+        row
+    };
     let Some(r) = row else { return Ok(None) };
     let payload: String = r.try_get("payload")?;
     Ok(Some(Job {

@@ -1090,3 +1090,16 @@ impl TestHost {
         false
     }
 }
+
+impl TestHost {
+    /// Waits (at most 60 s) until no job is queued or running host-wide.
+    /// A job's completion and its app's messages commit together, so once
+    /// this returns no reply is still on its way.
+    pub async fn wait_queue_idle(&self) {
+        eventually("the job queue to be idle", Duration::from_secs(60), || async {
+            let busy = self.metric("miniapp_jobs_queued").await + self.metric("miniapp_jobs_running").await;
+            (busy == 0.0).then_some(())
+        })
+        .await;
+    }
+}

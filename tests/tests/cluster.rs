@@ -166,7 +166,7 @@ async fn three_nodes_on_one_database_carry_one_platform() {
             .filter(|m| m["text"] == paid_line.as_str())
             .count();
         if n >= 1 {
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            a.wait_queue_idle().await;
             let again = a.messages(&alice, &chat).await;
             assert_eq!(again.iter().filter(|m| m["text"] == paid_line.as_str()).count(), 1);
             break;
@@ -248,7 +248,7 @@ async fn a_job_held_by_a_node_that_dies_runs_on_another_once_its_lease_is_over()
         .and_then(|e| e.iter().find(|e| e["attempts"] == 2))
         .cloned();
     assert!(slow.is_some(), "the event ran twice, once to completion: {body}");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    b.wait_queue_idle().await;
     let replies = b.messages(&alice, &chat).await;
     assert_eq!(replies.iter().filter(|m| m["text"] == "survivor").count(), 1);
 }

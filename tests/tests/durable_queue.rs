@@ -259,8 +259,8 @@ async fn acknowledged_events_survive_a_kill_mid_load_and_each_runs_exactly_once(
         "every acknowledged event handled {:?} after the restart",
         restarted.elapsed()
     );
-    // Let anything doubled show up before counting.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Nothing left to run: a doubled reply would be stored by now.
+    host.wait_queue_idle().await;
     for (c, chat) in chats.iter().enumerate() {
         let texts = app_texts(&host, &alice, chat, &app).await;
         for n in 0..PER_CHAT {
@@ -371,7 +371,7 @@ async fn a_failing_event_is_retried_with_backoff_then_parked_dead_and_the_develo
     let later = host.say(&alice, &chat, "/echo later").await;
     let elsewhere = host.say(&alice, &other, "/echo elsewhere").await;
     assert_eq!(host.bot_reply(&alice, &other, &elsewhere, &app).await, "elsewhere");
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The retry is not due until the test clock moves, so `later` cannot run.
     assert!(
         !app_texts(&host, &alice, &chat, &app).await.contains_key("later"),
         "a chat's events stay in order behind a retry"
@@ -560,7 +560,18 @@ async fn paging_after_a_message_never_skips_a_bot_message_committed_later() {
     // The bot sends "early" at once but its invocation ends 1.5 s later;
     // Alice posts in between, and a client pages after her message.
     host.say(&alice, &chat, "/send-then-wait 1500 early").await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    until(30, "the bot's invocation to be running", || async {
+        let (_, body) = host
+            .call(
+                "GET",
+                &format!("/v1/apps/{app}/events?status=running"),
+                Some(&dev.token),
+                None,
+            )
+            .await;
+        body["events"].as_array().is_some_and(|e| !e.is_empty())
+    })
+    .await;
     let between = host.say(&alice, &chat, "between").await;
     let seen = host.messages(&alice, &chat).await;
     assert!(seen.iter().all(|m| m["text"] != "early"), "not committed yet");
@@ -744,7 +755,7 @@ async fn sigterm_lets_the_running_invocation_finish_and_loses_nothing_queued() {
         texts.contains_key("queued one") && texts.contains_key("queued two")
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    host.wait_queue_idle().await;
     let texts = app_texts(&host, &alice, &chat, &app).await;
     assert_eq!(
         (texts.get("finished"), texts.get("queued one"), texts.get("queued two")),

@@ -210,6 +210,8 @@ impl Host {
             identity_key: identity_key.clone(),
             rate: Default::default(),
             host_address: host_address.clone(),
+            committer: crate::capabilities::commit::Committer::start(db.clone()),
+            hot_keys: Default::default(),
         });
         let sandbox = Arc::new(Sandbox::new(engine.clone(), services, blobs.clone())?);
         let queue = &config.limits.queue;

@@ -235,7 +235,7 @@ impl Signing {
             return Err(SigningError::AlreadyDecided("decided meanwhile".into()));
         }
         self.tell_app(&mut tx, &request, &account.id, true).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         self.queue.wake();
         self.get(id).await
     }
@@ -253,7 +253,7 @@ impl Signing {
             return Err(SigningError::AlreadyDecided("decided meanwhile".into()));
         }
         self.tell_app(&mut tx, &request, account, false).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        tx.commit().await?;
         self.queue.wake();
         self.get(id).await
     }

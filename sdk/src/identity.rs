@@ -21,6 +21,19 @@ pub fn current_event_id() -> Option<u64> {
     wit::current_event_id()
 }
 
+/// Which delivery of the current event this is: 1 the first time, 2 on
+/// the first retry after a failure, … (`None` outside an event). A failed
+/// run stores nothing, so this is how a handler tells a retry.
+///
+/// ```no_run
+/// if miniapp_sdk::identity::current_event_attempt() > Some(1) {
+///     // a retry: the earlier attempt failed and stored nothing
+/// }
+/// ```
+pub fn current_event_attempt() -> Option<u32> {
+    wit::current_event_attempt()
+}
+
 /// The current user's display name. Needs `identity.profile` and the
 /// user's consent (else [`Error::ConsentRequired`]).
 pub fn display_name() -> Result<String, Error> {

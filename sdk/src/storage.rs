@@ -1,4 +1,26 @@
 //! Key-value storage. Needs the `storage` grant. Keys are opaque strings.
+//!
+//! # One transaction per invocation
+//!
+//! Everything a handler writes is buffered and seen by its own later reads;
+//! it is stored — together with the messages the handler sent, edited or
+//! deleted — all at once when the handler returns `Ok`, and dropped when it
+//! returns an error, panics or runs out of time. If a key the handler read
+//! was changed by another invocation before this one is stored, the handler
+//! runs again from the start on a fresh instance (up to 8 runs), so a
+//! read-modify-write never loses an update:
+//!
+//! ```no_run
+//! # use miniapp_sdk::storage;
+//! # fn handler() -> Result<(), miniapp_sdk::Error> {
+//! let seen = storage::app().get_u64("visits").unwrap_or(0);
+//! storage::app().set_u64("visits", seen + 1)?; // never lost to a concurrent visit
+//! # Ok(()) }
+//! ```
+//!
+//! Side effects outside storage and messages (an outbound HTTP call, a log
+//! line of a run that was repeated) may therefore happen more than once;
+//! keep them idempotent. `list_keys` pages are not part of the check.
 
 use crate::Error;
 use crate::bindings::miniapp::platform::storage::{self as wit, Bucket as WitBucket};
@@ -12,10 +34,20 @@ pub fn app() -> Bucket {
     Bucket(WitBucket::App)
 }
 
-/// The bucket private to the user who caused the current event.
+/// The bucket private to the user who caused the current event
+/// (`Error::NotFound` when no user did).
 pub fn user() -> Bucket {
     Bucket(WitBucket::User)
 }
+
+/// The bucket shared by everyone in the current event's chat
+/// (`Error::NotFound` outside a chat).
+pub fn chat() -> Bucket {
+    Bucket(WitBucket::Chat)
+}
+
+/// A key and its value (`None`: absent), as [`Bucket::get_many`] answers.
+pub type Entry = (String, Option<Vec<u8>>);
 
 /// One page of keys from [`Bucket::list_keys`].
 pub use wit::KeyPage;
@@ -28,6 +60,47 @@ impl Bucket {
     /// Stores `value` under `key`.
     pub fn set(&self, key: &str, value: &[u8]) -> Result<(), Error> {
         wit::set(self.0, key, value)
+    }
+    /// Stores `value` under `key` for `ttl_ms` milliseconds (1 ms to about
+    /// ten years); then it is gone.
+    ///
+    /// # Errors
+    ///
+    /// `Error::Invalid` for a TTL out of range, `Error::QuotaExceeded`.
+    pub fn set_with_ttl(&self, key: &str, value: &[u8], ttl_ms: u64) -> Result<(), Error> {
+        wit::set_with_ttl(self.0, key, value, ttl_ms)
+    }
+    /// Adds `delta` to the decimal number under `key` (missing: 0) and
+    /// returns the result (`wasi:keyvalue/atomics.increment`).
+    ///
+    /// ```no_run
+    /// # fn f() -> Result<(), miniapp_sdk::Error> {
+    /// let n = miniapp_sdk::storage::app().increment("orders", 1)?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `Error::Invalid` if the value is not a decimal `i64` or the sum overflows.
+    pub fn increment(&self, key: &str, delta: i64) -> Result<i64, Error> {
+        wit::increment(self.0, key, delta)
+    }
+    /// Stores `new` if the value under `key` is `old` (`None`: absent);
+    /// whether it did.
+    pub fn compare_and_swap(&self, key: &str, old: Option<&[u8]>, new: &[u8]) -> Result<bool, Error> {
+        wit::compare_and_swap(self.0, key, old, new)
+    }
+    /// The values under `keys` (at most 100), in order.
+    pub fn get_many(&self, keys: &[String]) -> Result<Vec<Entry>, Error> {
+        wit::get_many(self.0, keys)
+    }
+    /// Stores every pair (at most 100), or none if one is refused.
+    pub fn set_many(&self, pairs: &[(String, Vec<u8>)]) -> Result<(), Error> {
+        wit::set_many(self.0, pairs)
+    }
+    /// Removes every key (at most 100).
+    pub fn delete_many(&self, keys: &[String]) -> Result<(), Error> {
+        wit::delete_many(self.0, keys)
     }
     /// Removes `key` (missing keys are fine).
     pub fn delete(&self, key: &str) -> Result<(), Error> {

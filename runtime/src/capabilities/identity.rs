@@ -68,6 +68,10 @@ impl wit::Host for HostState {
         Ok(self.cx.event_id.and_then(|id| u64::try_from(id).ok()))
     }
 
+    async fn current_event_attempt(&mut self) -> wasmtime::Result<Option<u32>> {
+        Ok(self.cx.event_attempt)
+    }
+
     async fn display_name(&mut self) -> Result<String, CapError> {
         let account = self.require_consent("identity.profile").await?;
         let found = accounts::get(&self.cx.services.db, &account).await?;

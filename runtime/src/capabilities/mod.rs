@@ -4,6 +4,7 @@
 //! in the audit log. Capabilities know no HTTP.
 
 pub mod bindings;
+pub mod commit;
 pub mod config;
 pub mod grants;
 pub mod http;
@@ -77,6 +78,10 @@ pub struct Services {
     /// The address the host's own API listens on, set once it is bound
     /// (port 0 picks one); outbound HTTP never connects to it.
     pub host_address: Arc<std::sync::OnceLock<std::net::SocketAddr>>,
+    /// Stores what invocations changed.
+    pub committer: commit::Committer,
+    /// Storage keys under contention on this node.
+    pub hot_keys: storage::hot_keys::HotKeys,
 }
 
 impl Services {
@@ -89,6 +94,8 @@ impl Services {
             identity_key: vec![7; 32],
             rate: Default::default(),
             host_address: Default::default(),
+            committer: commit::Committer::start(db.clone()),
+            hot_keys: Default::default(),
         })
     }
 }
@@ -110,6 +117,11 @@ pub struct Invocation {
     pub account: Option<String>,
     /// The event's id in the job queue (the app's update id), for events.
     pub event_id: Option<i64>,
+    /// Which delivery of the event this is (1 the first), for events.
+    pub event_attempt: Option<u32>,
+    /// Whether this run holds the storage keys it lost a commit race on
+    /// (see [`storage::hot_keys`]).
+    pub holds_hot_keys: bool,
     /// Shared services.
     pub services: Arc<Services>,
 }
@@ -125,6 +137,8 @@ pub struct HostState {
     pub outbox: Vec<OutboxOp>,
     /// Log lines written so far, flushed by the caller after the invocation.
     pub logs: Vec<NewLogLine>,
+    /// Storage read and written so far (buffered until the commit).
+    pub(crate) kv: storage::txn::KvTxn,
     log_state: log::LogState,
     http_ctx: wasmtime_wasi_http::WasiHttpCtx,
     http_policy: http::HttpPolicy,
@@ -172,6 +186,7 @@ impl HostState {
             cx,
             outbox: Vec::new(),
             logs: Vec::new(),
+            kv: Default::default(),
             log_state: log::LogState::default(),
             http_ctx: wasmtime_wasi_http::WasiHttpCtx::new(),
             http_policy,
@@ -181,6 +196,14 @@ impl HostState {
             denials: std::collections::BTreeMap::new(),
             stdout,
             stderr,
+        }
+    }
+
+    /// What the invocation changed, for [`commit::Committer::commit`].
+    pub fn take_effects(&mut self) -> commit::Effects {
+        commit::Effects {
+            kv: std::mem::take(&mut self.kv),
+            ops: std::mem::take(&mut self.outbox),
         }
     }
 

@@ -116,9 +116,7 @@ impl HostState {
         if kind_name == "refund" && !invoices::add_refund(&mut tx, reference, amount).await? {
             return Err(WitError::Invalid("refund exceeds what was paid and not yet refunded".into()).into());
         }
-        tx.commit()
-            .await
-            .map_err(|e| CapError::from(crate::store::StoreError::from(e)))?;
+        tx.commit().await.map_err(CapError::from)?;
         Ok(true)
     }
 }

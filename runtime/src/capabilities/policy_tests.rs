@@ -19,6 +19,8 @@ async fn state(grants: &[&str]) -> (HostState, Db, tempfile::TempDir) {
     let limits = Limits::default();
     let services = Services::for_tests(&db, &limits);
     let cx = Invocation {
+        holds_hot_keys: false,
+        event_attempt: None,
         event_id: None,
         app_id: Arc::from("app-1"),
         version: Arc::from("1.0.0"),
@@ -418,6 +420,8 @@ async fn signature_requests_are_bounded_per_invocation_and_all_log_output_shares
     let limits = Limits::default();
     let services = Services::for_tests(&db, &limits);
     let mut s = HostState::new(Invocation {
+        holds_hot_keys: false,
+        event_attempt: None,
         event_id: None,
         app_id: Arc::from(app.as_str()),
         version: Arc::from("1.0.0"),

@@ -3,11 +3,11 @@
 //! chat's events in order, one at a time — up to a host-wide limit and a
 //! per-app share of it, so one app's backlog or slow handler never holds
 //! the slots other apps need. A job's success commits, in one transaction,
-//! its completion and what the invocation sent, edited and deleted; a
+//! its completion and what the invocation changed (storage, messages; see
+//! [`crate::capabilities::commit`]); a
 //! failure is retried with exponential backoff and parked as `dead` after
 //! the last attempt, with a line in the app's log.
 
-mod effects;
 mod runner;
 
 use std::collections::HashMap;
@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, Semaphore};
 
-use crate::capabilities::OutboxOp;
 use crate::config::AppLimits;
 use crate::sandbox::{Sandbox, Target};
 use crate::store::jobs;
@@ -46,12 +45,10 @@ pub struct QueueConfig {
     pub poll: Duration,
 }
 
-/// Called after a commit that logged chat events (the chat relay's wake-up).
-pub type OnEvents = Arc<dyn Fn() + Send + Sync>;
+pub use crate::capabilities::commit::OnEvents;
 
 struct Inner {
     db: Db,
-    on_events: OnEvents,
     sandbox: Arc<Sandbox>,
     config: QueueConfig,
     permits: Arc<Semaphore>,
@@ -100,10 +97,10 @@ impl Queue {
         per_app: usize,
         config: QueueConfig,
     ) -> Queue {
+        sandbox.committer().on_events(on_events.clone());
         Queue {
             inner: Arc::new(Inner {
                 db,
-                on_events,
                 sandbox,
                 config,
                 permits: Arc::new(Semaphore::new(concurrency.max(1))),
@@ -184,19 +181,6 @@ impl Queue {
                 tracing::error!(error = %e, "could not give back running jobs; their leases will run out");
             }
         }
-    }
-
-    /// Stores what an invocation outside the queue (a web request) sent,
-    /// edited or deleted, in one transaction, and tells the chats.
-    pub async fn apply_outbox(&self, app: &str, ops: Vec<OutboxOp>) -> StoreResult<()> {
-        if ops.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.inner.db.begin_write().await?;
-        effects::apply_ops(&mut tx, app, ops).await?;
-        tx.commit().await?;
-        (self.inner.on_events)();
-        Ok(())
     }
 
     /// The runnable version of `app` (active, approved), with the host's limits applied.

@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::{Inner, effects, resolve_target};
-use crate::capabilities::OutboxOp;
+use super::{Inner, resolve_target};
+use crate::capabilities::commit::{Commit, Committed, Effects, JobClaim};
 use crate::sandbox::BotEvent;
+use crate::store::apps;
 use crate::store::jobs::{self, AfterFailure, Job};
 use crate::store::logs::{self, NewLogLine};
-use crate::store::{StoreResult, apps};
 
 impl Inner {
     fn app_share(&self, app: &str) -> Arc<Semaphore> {
@@ -101,13 +101,19 @@ async fn run_job(inner: Arc<Inner>, job: Job, permit: OwnedSemaphorePermit, app_
     // The lease is renewed while the invocation runs (a first use may
     // compile for a while): it only runs out when this node is gone.
     let renewing = tokio::spawn(renew_lease(inner.clone(), job.id, job.attempts));
-    let outcome = execute(&inner, &job).await;
+    let done = execute(&inner, &job).await;
     renewing.abort();
     drop((permit, app_permit));
-    let done = match outcome {
-        Ok(ops) => commit(&inner, &job, ops).await,
-        Err(e) => Err(e),
-    };
+    match &done {
+        Ok(Committed::Stored { .. }) => {
+            inner.completed.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(Committed::LeaseLost) => {
+            // The lease ran out and another node has the job: its run counts.
+            tracing::warn!(job = job.id, app = %job.app, "job lost its lease before completing; its effects were dropped");
+        }
+        Err(_) => {}
+    }
     if let Err(error) = done {
         inner.failed.fetch_add(1, Ordering::Relaxed);
         record_failure(&inner, &job, &error).await;
@@ -132,15 +138,22 @@ async fn renew_lease(inner: Arc<Inner>, id: i64, attempt: i64) {
     }
 }
 
-/// Runs the job's invocation; what it sent, edited and deleted, or why it failed.
-async fn execute(inner: &Inner, job: &Job) -> Result<Vec<OutboxOp>, String> {
+/// Runs the job's invocation and commits what it changed with the job's
+/// completion; or completes the job alone when the app does not get the
+/// event; or why it failed.
+async fn execute(inner: &Inner, job: &Job) -> Result<Committed, String> {
+    let claim = JobClaim {
+        id: job.id,
+        node: inner.config.node.clone(),
+        attempt: job.attempts,
+    };
     let host_limits = &inner.sandbox.engine().limits().app;
     let target = match resolve_target(&inner.db, &job.app, host_limits).await {
         Ok(Some(t)) => t,
         // A suspended or removed app misses chat traffic, as a removed bot
         // does; payments and signature decisions wait for it.
         Ok(None) if matches!(job.event, BotEvent::Message { .. } | BotEvent::Button { .. }) => {
-            return Ok(Vec::new());
+            return complete_alone(inner, job, claim, *host_limits).await;
         }
         Ok(None) => return Err("the app is not running (suspended or without an approved version)".into()),
         Err(e) => return Err(format!("could not resolve the app: {e}")),
@@ -151,52 +164,38 @@ async fn execute(inner: &Inner, job: &Job) -> Result<Vec<OutboxOp>, String> {
     {
         // Privacy mode: without `messaging.read` a bot gets only commands,
         // mentions and button presses.
-        return Ok(Vec::new());
+        return complete_alone(inner, job, claim, target.limits).await;
     }
     let chat = (!job.chat.is_empty()).then_some(job.chat.as_str());
-    let outcome = inner
+    inner
         .sandbox
-        .handle_event(&target, chat, job.account.as_deref(), Some(job.id), job.event.clone())
-        .await;
-    match outcome.result {
-        Ok(()) => Ok(outcome.ops),
-        Err(e) => {
+        .handle_event(&target, chat, job.account.as_deref(), Some(claim), job.event.clone())
+        .await
+        .map_err(|e| {
             tracing::info!(app = %job.app, chat = %job.chat, job = job.id, error = %e, "bot invocation failed");
-            Err(e.to_string())
-        }
-    }
+            e.to_string()
+        })
 }
 
-/// Completes the job and stores its effects in one transaction.
-async fn commit(inner: &Inner, job: &Job, ops: Vec<OutboxOp>) -> Result<(), String> {
-    let result: StoreResult<bool> = async {
-        let mut tx = inner.db.begin_write().await?;
-        if !jobs::complete(&mut tx, job.id, &inner.config.node, job.attempts).await? {
-            return Ok(false);
-        }
-        let events = effects::apply_ops(&mut tx, &job.app, ops).await?;
-        tx.commit().await?;
-        if events > 0 {
-            (inner.on_events)();
-        }
-        Ok(true)
-    }
-    .await;
-    match result {
-        Ok(true) => {
-            inner.completed.fetch_add(1, Ordering::Relaxed);
-            Ok(())
-        }
-        Ok(false) => {
-            // The lease ran out and another node has the job: its run counts.
-            tracing::warn!(job = job.id, app = %job.app, "job lost its lease before completing; its effects were dropped");
-            Ok(())
-        }
-        Err(e) => {
-            tracing::error!(error = %e, job = job.id, app = %job.app, "could not commit a job");
-            Err(format!("could not store the invocation's effects: {e}"))
-        }
-    }
+/// Completes a job whose event the app does not get.
+async fn complete_alone(
+    inner: &Inner,
+    job: &Job,
+    claim: JobClaim,
+    limits: crate::config::AppLimits,
+) -> Result<Committed, String> {
+    let commit = Commit {
+        app: std::sync::Arc::from(job.app.as_str()),
+        limits,
+        effects: Effects::default(),
+        job: Some(claim),
+    };
+    inner
+        .sandbox
+        .committer()
+        .commit(commit)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn record_failure(inner: &Inner, job: &Job, error: &str) {

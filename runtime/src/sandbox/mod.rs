@@ -16,7 +16,9 @@ use wasmtime::component::Linker;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::capabilities::bindings::BotPre;
-use crate::capabilities::{self, Grants, HostState, Invocation, OutboxOp, Services};
+use crate::capabilities::commit::{Commit, CommitError, Committed, JobClaim};
+use crate::capabilities::storage::hot_keys;
+use crate::capabilities::{self, Grants, HostState, Invocation, Services};
 use crate::config::AppLimits;
 use crate::engine::Engine;
 use crate::engine::StoreGuard;
@@ -97,7 +99,15 @@ pub enum InvokeError {
     NoEntryPoint(&'static str),
     /// A web app answered without a usable response.
     BadResponse(String),
+    /// The handler succeeded but what it changed was not stored (storage
+    /// it read kept changing through every rerun, its storage quota was
+    /// passed at commit, or the database failed).
+    NotCommitted(String),
 }
+
+/// Runs of one invocation at most when storage it read keeps changing
+/// under it before it commits.
+pub const MAX_RUNS: u32 = 8;
 
 impl std::fmt::Display for InvokeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -130,18 +140,14 @@ impl std::fmt::Display for InvokeError {
             InvokeError::Handler(e) => write!(f, "handler returned an error: {e}"),
             InvokeError::NoEntryPoint(which) => write!(f, "the app does not export {which}"),
             InvokeError::BadResponse(e) => write!(f, "the web app's response was unusable: {e}"),
+            InvokeError::NotCommitted(e) => write!(f, "nothing it changed was stored: {e}"),
         }
     }
 }
 
-/// What one invocation produced.
-#[derive(Debug)]
-pub struct Outcome {
-    /// Success or why not.
-    pub result: Result<(), InvokeError>,
-    /// Messages the app sent, edited or deleted (to be applied by the caller, in order).
-    pub ops: Vec<OutboxOp>,
-}
+/// What one invocation produced: its effects committed (with the job's
+/// completion, if any), or why not (then nothing is stored).
+pub type Outcome = Result<Committed, InvokeError>;
 
 struct Prepared {
     bot: Option<BotPre<HostState>>,
@@ -201,6 +207,11 @@ impl Sandbox {
         &self.engine
     }
 
+    /// What stores invocations' effects.
+    pub fn committer(&self) -> &crate::capabilities::commit::Committer {
+        &self.services.committer
+    }
+
     /// Compiles (or loads from the artifact cache) the component `sha256`
     /// off the async executor and links the entry points `needs` against the
     /// platform's interfaces; used at upload to validate and warm the cache.
@@ -213,6 +224,8 @@ impl Sandbox {
         let new_store = || {
             self.engine.new_store(HostState::new(Invocation {
                 event_id: None,
+                event_attempt: None,
+                holds_hot_keys: false,
                 app_id: Arc::from("upload-check"),
                 version: Arc::from("0"),
                 grants: Arc::new(Grants::default()),
@@ -328,75 +341,158 @@ impl Sandbox {
     }
 
     /// Delivers `event` to a fresh instance of `target`, for `account` in
-    /// `chat`. Log lines (the guest's, its stdout/stderr and any failure)
-    /// are written to the app's log before this returns.
+    /// `chat`, and commits what it changed together with `job`'s
+    /// completion (see [`Sandbox::run_committed`]). Log lines (the
+    /// guest's, its stdout/stderr and any failure) are written to the
+    /// app's log before this returns.
     pub async fn handle_event(
         self: &Arc<Self>,
         target: &Target,
         chat: Option<&str>,
         account: Option<&str>,
-        event_id: Option<i64>,
+        job: Option<JobClaim>,
         event: BotEvent,
     ) -> Outcome {
-        let this = self.clone();
-        let (guest_target, guest_chat, guest_account) =
-            (target.clone(), chat.map(str::to_string), account.map(str::to_string));
-        let run = self.guest_handle.spawn(async move {
-            this.run(
-                &guest_target,
-                guest_chat.as_deref(),
-                guest_account.as_deref(),
-                event_id,
-                event,
-            )
-            .await
-        });
-        let (result, state) = match run.await {
-            Ok(done) => done,
-            Err(e) => (Err(InvokeError::Trap(format!("the invocation task failed: {e}"))), None),
+        let event_id = job.as_ref().map(|j| j.id);
+        let event_attempt = job.as_ref().and_then(|j| u32::try_from(j.attempt).ok());
+        let once = |holds: bool| {
+            let this = self.clone();
+            let (target, chat, account, event) = (
+                target.clone(),
+                chat.map(str::to_string),
+                account.map(str::to_string),
+                event.clone(),
+            );
+            self.guest_handle.spawn(async move {
+                let cx = Where {
+                    chat: chat.as_deref(),
+                    account: account.as_deref(),
+                    event_id,
+                    event_attempt,
+                    holds,
+                };
+                this.run(&target, cx, event).await
+            })
         };
-        let ops = self.finish(target, chat, result.as_ref().err(), state).await;
-        Outcome { result, ops }
+        self.run_committed(target, chat, job, once).await.map(|((), c)| c)
+    }
+
+    /// Runs an invocation with `once` (which starts one run on the guests'
+    /// runtime) and commits its effects (with `job`'s
+    /// completion). When a storage key it read was changed by another
+    /// commit, it runs again — a fresh instance, holding the keys that
+    /// changed so this node's other invocations touching them wait — up to
+    /// [`MAX_RUNS`] times. Only the last run's log lines are kept (with a
+    /// note of the reruns); a failed run commits nothing.
+    pub(crate) async fn run_committed<T>(
+        &self,
+        target: &Target,
+        chat: Option<&str>,
+        job: Option<JobClaim>,
+        mut once: impl FnMut(bool) -> tokio::task::JoinHandle<(Result<T, InvokeError>, Option<HostState>)>,
+    ) -> Result<(T, Committed), InvokeError> {
+        let mut held: Option<hot_keys::Held> = None;
+        let mut contended = Vec::new();
+        let mut run = 1;
+        loop {
+            let (result, mut state) = match once(held.is_some()).await {
+                Ok(done) => done,
+                Err(e) => (Err(InvokeError::Trap(format!("the invocation task failed: {e}"))), None),
+            };
+            let value = match result {
+                Ok(v) => v,
+                Err(e) => {
+                    self.write_logs(target, chat, Some(&e), state, run).await;
+                    return Err(e);
+                }
+            };
+            let effects = state.as_mut().map(HostState::take_effects).unwrap_or_default();
+            let commit = Commit {
+                app: Arc::from(target.app_id.as_str()),
+                limits: target.limits,
+                effects,
+                job: job.clone(),
+            };
+            match self.services.committer.commit(commit).await {
+                Ok(committed) => {
+                    self.write_logs(target, chat, None, state, run).await;
+                    return Ok((value, committed));
+                }
+                Err(CommitError::Conflict(keys)) if run < MAX_RUNS => {
+                    contended.extend(keys);
+                    contended.sort();
+                    contended.dedup();
+                    drop(held.take());
+                    let names = contended
+                        .iter()
+                        .map(|(bucket, key)| hot_keys::name(&target.app_id, bucket, key))
+                        .collect();
+                    // Bounded: past the wall-time limit the rerun goes on
+                    // without holding the keys.
+                    held = tokio::time::timeout(target.limits.wall_time, self.services.hot_keys.hold(names))
+                        .await
+                        .ok();
+                    run += 1;
+                }
+                Err(e) => {
+                    let e = InvokeError::NotCommitted(match e {
+                        CommitError::Conflict(_) => format!("{e} (through {run} runs)"),
+                        _ => e.to_string(),
+                    });
+                    self.write_logs(target, chat, Some(&e), state, run).await;
+                    return Err(e);
+                }
+            }
+        }
     }
 
     /// Writes an invocation's log lines (and its failure, if any) to the
-    /// app's log; returns the messages it sent, edited or deleted.
-    async fn finish(
+    /// app's log.
+    async fn write_logs(
         &self,
         target: &Target,
         chat: Option<&str>,
         failure: Option<&InvokeError>,
         mut state: Option<HostState>,
-    ) -> Vec<OutboxOp> {
+        runs: u32,
+    ) {
         let mut lines = state.as_mut().map(|s| std::mem::take(&mut s.logs)).unwrap_or_default();
+        if runs > 1 {
+            lines.insert(
+                0,
+                NewLogLine {
+                    level: "info",
+                    message: format!(
+                        "ran {runs} times: storage it read was changed by other invocations before it committed"
+                    ),
+                },
+            );
+        }
         if let Some(e) = failure {
             lines.push(NewLogLine {
                 level: "error",
                 message: e.to_string(),
             });
         }
+        if lines.is_empty() {
+            return;
+        }
         if let Err(e) = logs::append(&self.services.db, &target.app_id, &target.version, chat, &lines).await {
             tracing::error!(error = %e, app = %target.app_id, "could not write app log");
         }
-        state.map(|s| s.outbox).unwrap_or_default()
     }
 
-    fn invocation(
-        &self,
-        target: &Target,
-        grants: Arc<Grants>,
-        chat: Option<&str>,
-        account: Option<&str>,
-        event_id: Option<i64>,
-    ) -> Invocation {
+    fn invocation(&self, target: &Target, grants: Arc<Grants>, cx: Where<'_>) -> Invocation {
         Invocation {
-            event_id,
+            event_id: cx.event_id,
+            event_attempt: cx.event_attempt,
+            holds_hot_keys: cx.holds,
             app_id: Arc::from(target.app_id.as_str()),
             version: Arc::from(target.version.as_str()),
             grants,
             limits: target.limits,
-            chat: chat.map(str::to_string),
-            account: account.map(str::to_string),
+            chat: cx.chat.map(str::to_string),
+            account: cx.account.map(str::to_string),
             services: self.services.clone(),
         }
     }
@@ -404,9 +500,7 @@ impl Sandbox {
     async fn run(
         &self,
         target: &Target,
-        chat: Option<&str>,
-        account: Option<&str>,
-        event_id: Option<i64>,
+        cx: Where<'_>,
         event: BotEvent,
     ) -> (Result<(), InvokeError>, Option<HostState>) {
         let prepared = match self.prepare(target).await {
@@ -416,7 +510,7 @@ impl Sandbox {
         let Some(bot_pre) = &prepared.bot else {
             return (Err(InvokeError::NoEntryPoint("a chat-event handler")), None);
         };
-        let cx = self.invocation(target, prepared.grants.clone(), chat, account, event_id);
+        let cx = self.invocation(target, prepared.grants.clone(), cx);
         let mut store = self.engine.new_store(HostState::new(cx));
         let timeout = target.limits.wall_time;
         let wit_event = event.into_wit(&self.services.identity_key, &target.app_id);
@@ -438,6 +532,17 @@ impl Sandbox {
         state.finish().await;
         (result, Some(state))
     }
+}
+
+/// Who an invocation runs for and how.
+#[derive(Clone, Copy)]
+struct Where<'a> {
+    chat: Option<&'a str>,
+    account: Option<&'a str>,
+    event_id: Option<i64>,
+    event_attempt: Option<u32>,
+    /// Whether the run holds its contended storage keys.
+    holds: bool,
 }
 
 /// Names what ended a trapped invocation, most specific first.

@@ -9,25 +9,24 @@ use http_body_util::{BodyExt, Full, Limited};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
-use super::{InvokeError, Sandbox, Target, classify_trap};
-use crate::capabilities::{HostState, OutboxOp};
+use super::{InvokeError, Sandbox, Target, Where, classify_trap};
+use crate::capabilities::HostState;
+use crate::capabilities::commit::Committed;
 
 /// Largest response body a web app may send, in bytes.
 pub(crate) const MAX_RESPONSE_BYTES: usize = 4 << 20;
 
-/// What serving one request produced.
-#[derive(Debug)]
-pub struct WebOutcome {
-    /// The app's complete response, or why there is none.
-    pub result: Result<http::Response<Bytes>, InvokeError>,
-    /// Messages the app sent, edited or deleted while serving it.
-    pub ops: Vec<OutboxOp>,
-}
+/// What serving one request produced: the app's complete response, once
+/// what it changed is stored, or why there is none (then nothing is).
+pub type WebOutcome = Result<(http::Response<Bytes>, Committed), InvokeError>;
 
 impl Sandbox {
     /// Serves `request` with a fresh instance of `target` for `account` in
-    /// `chat` (the verified launch context). The request's URI is what the
-    /// app sees; log lines go to the app's log before this returns.
+    /// `chat` (the verified launch context) and commits what it changed
+    /// before the response goes out (any status counts as handled); a
+    /// rerun after a storage conflict serves the same request again. The
+    /// request's URI is what the app sees; log lines go to the app's log
+    /// before this returns.
     pub async fn handle_request(
         self: &Arc<Self>,
         target: &Target,
@@ -35,24 +34,40 @@ impl Sandbox {
         account: &str,
         request: http::Request<Bytes>,
     ) -> WebOutcome {
-        let this = self.clone();
-        let (guest_target, guest_chat, guest_account) = (target.clone(), chat.to_string(), account.to_string());
-        let run = self
-            .guest_handle
-            .spawn(async move { this.serve(&guest_target, &guest_chat, &guest_account, request).await });
-        let (result, state) = match run.await {
-            Ok(done) => done,
-            Err(e) => (Err(InvokeError::Trap(format!("the invocation task failed: {e}"))), None),
+        let (parts, body) = request.into_parts();
+        let once = |holds: bool| {
+            let mut again = http::Request::builder()
+                .method(parts.method.clone())
+                .uri(parts.uri.clone())
+                .version(parts.version);
+            if let Some(headers) = again.headers_mut() {
+                headers.extend(parts.headers.clone());
+            }
+            let request = again.body(body.clone());
+            let this = self.clone();
+            let (target, chat, account) = (target.clone(), chat.to_string(), account.to_string());
+            self.guest_handle.spawn(async move {
+                let request = match request {
+                    Ok(r) => r,
+                    Err(e) => return (Err(InvokeError::BadResponse(format!("bad request: {e}"))), None),
+                };
+                let cx = Where {
+                    chat: Some(&chat),
+                    account: Some(&account),
+                    event_id: None,
+                    event_attempt: None,
+                    holds,
+                };
+                this.serve(&target, cx, request).await
+            })
         };
-        let ops = self.finish(target, Some(chat), result.as_ref().err(), state).await;
-        WebOutcome { result, ops }
+        self.run_committed(target, Some(chat), None, once).await
     }
 
     async fn serve(
         &self,
         target: &Target,
-        chat: &str,
-        account: &str,
+        cx: Where<'_>,
         request: http::Request<Bytes>,
     ) -> (Result<http::Response<Bytes>, InvokeError>, Option<HostState>) {
         let prepared = match self.prepare(target).await {
@@ -62,7 +77,7 @@ impl Sandbox {
         let Some(web_pre) = &prepared.web else {
             return (Err(InvokeError::NoEntryPoint("wasi:http/incoming-handler")), None);
         };
-        let cx = self.invocation(target, prepared.grants.clone(), Some(chat), Some(account), None);
+        let cx = self.invocation(target, prepared.grants.clone(), cx);
         let mut store = self.engine.new_store(HostState::new(cx));
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let request = request.map(|b| Full::new(b).map_err(|never| -> wasmtime_wasi_http::Error { match never {} }));

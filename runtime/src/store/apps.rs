@@ -403,7 +403,7 @@ async fn insert_version(db: &Db, new: &NewVersion<'_>, quota: Option<&UploadQuot
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    tx.commit().await?;
+    tx.commit().await.map_err(AddVersionError::Store)?;
     Ok(app_id)
 }
 

@@ -31,6 +31,7 @@ pub struct AuditEntry {
 
 /// Appends `entry` (its `id` and `at` are filled in here).
 pub async fn record(db: &Db, mut entry: AuditEntry) -> StoreResult<AuditEntry> {
+    let _turn = db.write_turn().await;
     entry.id = new_id();
     entry.at = now_ms();
     sqlx::query(

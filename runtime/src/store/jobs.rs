@@ -258,6 +258,7 @@ pub async fn claim(db: &Db, id: i64, app: &str, node: &str, lease_ms: i64) -> St
     let row = if db.is_embedded() {
         // One statement, and SQLite runs one writer at a time: the check
         // and the claim cannot interleave with another claim.
+        let _turn = db.write_turn().await;
         claim.fetch_optional(db.pool()).await?
     } else {
         // Under READ COMMITTED two claims in one lane could each miss the
@@ -326,6 +327,7 @@ pub async fn fail(
     max_attempts: i64,
     backoff_ms: i64,
 ) -> StoreResult<AfterFailure> {
+    let _turn = db.write_turn().await;
     let now = now_ms();
     let row = sqlx::query(
         "UPDATE jobs SET status = CASE WHEN attempts >= $1 THEN 'dead' ELSE 'queued' END, \
@@ -352,6 +354,7 @@ pub async fn fail(
 /// Extends the lease of job `id` (held by `node` under `attempt`) to
 /// `lease_ms` from now; false if the claim is no longer this run's.
 pub async fn renew(db: &Db, id: i64, node: &str, attempt: i64, lease_ms: i64) -> StoreResult<bool> {
+    let _turn = db.write_turn().await;
     let done = sqlx::query(
         "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND status = 'running' AND leased_by = $3 AND attempts = $4",
     )
@@ -367,6 +370,7 @@ pub async fn renew(db: &Db, id: i64, node: &str, attempt: i64, lease_ms: i64) ->
 /// Queues again every running job whose lease has run out (its node died
 /// or hung); returns how many.
 pub async fn requeue_expired(db: &Db) -> StoreResult<u64> {
+    let _turn = db.write_turn().await;
     let done = sqlx::query(
         "UPDATE jobs SET status = 'queued', lease_until = NULL, leased_by = NULL \
          WHERE status = 'running' AND lease_until < $1",
@@ -381,6 +385,7 @@ pub async fn requeue_expired(db: &Db) -> StoreResult<u64> {
 /// the same name, or the only node of an embedded database: nobody else
 /// can be running them); returns how many.
 pub async fn requeue_running(db: &Db, node: Option<&str>) -> StoreResult<u64> {
+    let _turn = db.write_turn().await;
     let done = match node {
         Some(node) => {
             sqlx::query(
@@ -433,6 +438,7 @@ pub async fn list(db: &Db, app: &str, status: Option<&str>, limit: u32) -> Store
 /// Queues dead job `id` of `app` again, with its attempts reset; false if
 /// there is no such dead job.
 pub async fn retry(db: &Db, app: &str, id: i64) -> StoreResult<bool> {
+    let _turn = db.write_turn().await;
     let done = sqlx::query(
         "UPDATE jobs SET status = 'queued', attempts = 0, run_at = $1, finished_at = NULL \
          WHERE id = $2 AND app_id = $3 AND status = 'dead'",
@@ -467,6 +473,7 @@ pub async fn counts(db: &Db) -> StoreResult<(i64, i64, i64)> {
 /// Deletes done jobs finished before `done_before` and dead ones parked
 /// before `dead_before` (unix ms); returns how many.
 pub async fn prune(db: &Db, done_before: i64, dead_before: i64) -> StoreResult<u64> {
+    let _turn = db.write_turn().await;
     let done = sqlx::query(
         "DELETE FROM jobs WHERE (status = 'done' AND finished_at < $1) OR (status = 'dead' AND finished_at < $2)",
     )

@@ -2,115 +2,193 @@
 //! capability (`app`, or `user:<account>`); keys are opaque and only ever
 //! bound as parameters.
 
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use super::{Db, StoreResult, now_ms};
 
-/// The value under (`app`, `bucket`, `key`).
-pub async fn get(db: &Db, app: &str, bucket: &str, key: &str) -> StoreResult<Option<Vec<u8>>> {
-    let row = sqlx::query("SELECT value FROM app_kv WHERE app_id = $1 AND bucket = $2 AND key = $3")
-        .bind(app)
-        .bind(bucket)
-        .bind(key)
-        .fetch_optional(db.pool())
-        .await?;
-    Ok(row.map(|r| r.try_get("value")).transpose()?)
+/// A stored value and its version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// The bytes.
+    pub value: Vec<u8>,
+    /// Changes with every write of the key (see migration 0017).
+    pub version: i64,
 }
 
-/// Stores `value` under (`app`, `bucket`, `key`).
-pub async fn set(db: &Db, app: &str, bucket: &str, key: &str, value: &[u8]) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO app_kv (app_id, bucket, key, value, updated_at) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (app_id, bucket, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+/// One buffered change of a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Store `value`, expiring at `expires_at` (unix ms) if set.
+    Put {
+        /// The bytes.
+        value: Vec<u8>,
+        /// When the value disappears, unix ms.
+        expires_at: Option<i64>,
+    },
+    /// Remove the key.
+    Delete,
+}
+
+/// The live value under (`app`, `bucket`, `key`) with its version: a value
+/// past its time-to-live is not live.
+pub async fn read(db: &Db, app: &str, bucket: &str, key: &str) -> StoreResult<Option<Stored>> {
+    let row = sqlx::query(
+        "SELECT value, version FROM app_kv WHERE app_id = $1 AND bucket = $2 AND key = $3 \
+         AND (expires_at IS NULL OR expires_at > $4)",
     )
     .bind(app)
     .bind(bucket)
     .bind(key)
-    .bind(value)
     .bind(now_ms())
-    .execute(db.pool())
+    .fetch_optional(db.pool())
     .await?;
-    Ok(())
+    row.map(|r| {
+        Ok(Stored {
+            value: r.try_get("value")?,
+            version: r.try_get("version")?,
+        })
+    })
+    .transpose()
 }
 
-/// Removes (`app`, `bucket`, `key`).
-pub async fn delete(db: &Db, app: &str, bucket: &str, key: &str) -> StoreResult<()> {
-    sqlx::query("DELETE FROM app_kv WHERE app_id = $1 AND bucket = $2 AND key = $3")
+/// The value under (`app`, `bucket`, `key`), live or not.
+pub async fn get(db: &Db, app: &str, bucket: &str, key: &str) -> StoreResult<Option<Vec<u8>>> {
+    Ok(read(db, app, bucket, key).await?.map(|s| s.value))
+}
+
+/// The version of the live value under (`app`, `bucket`, `key`), in the
+/// caller's transaction; `None` when there is none.
+pub async fn version_in(conn: &mut AnyConnection, app: &str, bucket: &str, key: &str) -> StoreResult<Option<i64>> {
+    let row = sqlx::query(
+        "SELECT version FROM app_kv WHERE app_id = $1 AND bucket = $2 AND key = $3 \
+         AND (expires_at IS NULL OR expires_at > $4)",
+    )
+    .bind(app)
+    .bind(bucket)
+    .bind(key)
+    .bind(now_ms())
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(|r| r.try_get("version")).transpose()?)
+}
+
+/// The bytes (key and value) the row under (`app`, `bucket`, `key`) takes
+/// in the quota, live or not (an expired row counts until it is swept).
+pub async fn size(db: &Db, app: &str, bucket: &str, key: &str) -> StoreResult<Option<i64>> {
+    let row = sqlx::query(
+        "SELECT CAST(OCTET_LENGTH(key) + OCTET_LENGTH(value) AS BIGINT) AS n FROM app_kv \
+         WHERE app_id = $1 AND bucket = $2 AND key = $3",
+    )
+    .bind(app)
+    .bind(bucket)
+    .bind(key)
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(row.map(|r| r.try_get("n")).transpose()?)
+}
+
+/// (keys, bytes of keys and values) `app` stores now, expired rows
+/// included until they are swept.
+pub async fn usage(db: &Db, app: &str) -> StoreResult<(i64, i64)> {
+    let mut conn = db.pool().acquire().await?;
+    usage_in(&mut conn, app).await
+}
+
+/// [`usage`] in the caller's transaction.
+pub async fn usage_in(conn: &mut AnyConnection, app: &str) -> StoreResult<(i64, i64)> {
+    let row = sqlx::query("SELECT keys, bytes FROM app_kv_usage WHERE app_id = $1")
         .bind(app)
-        .bind(bucket)
-        .bind(key)
-        .execute(db.pool())
+        .fetch_optional(&mut *conn)
         .await?;
-    Ok(())
+    match row {
+        Some(r) => Ok((r.try_get("keys")?, r.try_get("bytes")?)),
+        None => Ok((0, 0)),
+    }
 }
 
-/// Up to `limit` keys of (`app`, `bucket`) after `cursor`, ascending.
-pub async fn list_keys(db: &Db, app: &str, bucket: &str, cursor: Option<&str>, limit: u32) -> StoreResult<Vec<String>> {
-    let rows =
-        sqlx::query("SELECT key FROM app_kv WHERE app_id = $1 AND bucket = $2 AND key > $3 ORDER BY key ASC LIMIT $4")
-            .bind(app)
-            .bind(bucket)
-            .bind(cursor.unwrap_or(""))
-            .bind(i64::from(limit))
-            .fetch_all(db.pool())
-            .await?;
-    rows.iter().map(|r| Ok(r.try_get("key")?)).collect()
-}
-
-/// Stores `value` under (`app`, `bucket`, `key`) if the app stays within
-/// `max_keys` keys and `max_bytes` bytes of keys and values afterwards;
-/// `false` (and nothing written) otherwise. One statement: the check and
-/// the write are atomic, and cost one round trip.
-pub async fn set_within_quota(
-    db: &Db,
+/// Applies `change` to (`app`, `bucket`, `key`) in the caller's
+/// transaction, with a fresh random version.
+pub async fn apply_in(
+    conn: &mut AnyConnection,
     app: &str,
     bucket: &str,
     key: &str,
-    value: &[u8],
-    max_keys: u64,
-    max_bytes: u64,
-) -> StoreResult<bool> {
-    let max_keys = i64::try_from(max_keys).unwrap_or(i64::MAX);
-    let max_bytes = i64::try_from(max_bytes).unwrap_or(i64::MAX);
-    let written = sqlx::query(
-        "INSERT INTO app_kv (app_id, bucket, key, value, updated_at) \
-         SELECT $1, $2, $3, $4, $5 \
-         WHERE COALESCE((SELECT keys FROM app_kv_usage WHERE app_id = $1), 0) \
-               + (CASE WHEN EXISTS (SELECT 1 FROM app_kv WHERE app_id = $1 AND bucket = $2 AND key = $3) \
-                       THEN 0 ELSE 1 END) <= $6 \
-           AND COALESCE((SELECT bytes FROM app_kv_usage WHERE app_id = $1), 0) \
-               + OCTET_LENGTH($3) + OCTET_LENGTH($4) \
-               - COALESCE((SELECT OCTET_LENGTH(key) + OCTET_LENGTH(value) FROM app_kv \
-                           WHERE app_id = $1 AND bucket = $2 AND key = $3), 0) <= $7 \
-         ON CONFLICT (app_id, bucket, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+    change: &Change,
+) -> StoreResult<()> {
+    match change {
+        Change::Put { value, expires_at } => {
+            sqlx::query(
+                "INSERT INTO app_kv (app_id, bucket, key, value, updated_at, version, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (app_id, bucket, key) DO UPDATE SET value = excluded.value, \
+                 updated_at = excluded.updated_at, version = excluded.version, expires_at = excluded.expires_at",
+            )
+            .bind(app)
+            .bind(bucket)
+            .bind(key)
+            .bind(value.as_slice())
+            .bind(now_ms())
+            .bind(new_version())
+            .bind(*expires_at)
+            .execute(&mut *conn)
+            .await?;
+        }
+        Change::Delete => {
+            sqlx::query("DELETE FROM app_kv WHERE app_id = $1 AND bucket = $2 AND key = $3")
+                .bind(app)
+                .bind(bucket)
+                .bind(key)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// A fresh version: random and positive (0 is what rows written before
+/// versions existed carry).
+fn new_version() -> i64 {
+    (rand::random::<u64>() >> 1).max(1) as i64
+}
+
+/// Stores `value` under (`app`, `bucket`, `key`) at once, in its own
+/// transaction (tools and tests; invocations buffer theirs).
+pub async fn set(db: &Db, app: &str, bucket: &str, key: &str, value: &[u8]) -> StoreResult<()> {
+    let change = Change::Put {
+        value: value.to_vec(),
+        expires_at: None,
+    };
+    let mut tx = db.begin_write().await?;
+    apply_in(&mut tx, app, bucket, key, &change).await?;
+    tx.commit().await
+}
+
+/// Removes (`app`, `bucket`, `key`) at once, in its own transaction.
+pub async fn delete(db: &Db, app: &str, bucket: &str, key: &str) -> StoreResult<()> {
+    let mut tx = db.begin_write().await?;
+    apply_in(&mut tx, app, bucket, key, &Change::Delete).await?;
+    tx.commit().await
+}
+
+/// Up to `limit` live keys of (`app`, `bucket`) after `cursor`, ascending.
+pub async fn list_keys(db: &Db, app: &str, bucket: &str, cursor: Option<&str>, limit: u32) -> StoreResult<Vec<String>> {
+    let rows = sqlx::query(
+        "SELECT key FROM app_kv WHERE app_id = $1 AND bucket = $2 AND key > $3 \
+         AND (expires_at IS NULL OR expires_at > $4) ORDER BY key ASC LIMIT $5",
     )
     .bind(app)
     .bind(bucket)
-    .bind(key)
-    .bind(value)
+    .bind(cursor.unwrap_or(""))
     .bind(now_ms())
-    .bind(max_keys)
-    .bind(max_bytes)
-    .execute(db.pool())
+    .bind(i64::from(limit))
+    .fetch_all(db.pool())
     .await?;
-    Ok(written.rows_affected() == 1)
+    rows.iter().map(|r| Ok(r.try_get("key")?)).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// (number of keys, total key and value bytes) of `app` across all buckets.
-    async fn usage(db: &Db, app: &str) -> StoreResult<(i64, i64)> {
-        let row = sqlx::query("SELECT keys, bytes FROM app_kv_usage WHERE app_id = $1")
-            .bind(app)
-            .fetch_optional(db.pool())
-            .await?;
-        match row {
-            Some(r) => Ok((r.try_get("keys")?, r.try_get("bytes")?)),
-            None => Ok((0, 0)),
-        }
-    }
 
     #[tokio::test]
     async fn usage_follows_writes_overwrites_and_deletes() {
@@ -126,28 +204,28 @@ mod tests {
         assert_eq!(usage(&db, "a").await.expect("usage"), (3, 16));
         delete(&db, "a", "app", "k2").await.expect("delete");
         assert_eq!(usage(&db, "a").await.expect("usage"), (2, 13));
-        // Quotas: a new key over the key limit, or bytes over the byte
-        // limit, write nothing; overwriting within the limits works.
-        assert!(!set_within_quota(&db, "a", "app", "k3", b"1", 2, 100).await.expect("q"));
-        assert!(
-            set_within_quota(&db, "a", "app", "k1", b"1234", 2, 100)
-                .await
-                .expect("q")
-        );
-        assert!(
-            !set_within_quota(&db, "a", "app", "k1", b"123456", 10, 16)
-                .await
-                .expect("q")
-        );
-        assert!(
-            set_within_quota(&db, "a", "app", "k1", b"12345", 10, 16)
-                .await
-                .expect("q")
-        );
-        assert_eq!(usage(&db, "a").await.expect("usage"), (2, 16));
+        // A new write changes the version; reads past the time-to-live see nothing.
+        let before = read(&db, "a", "app", "k1").await.expect("read").expect("some");
+        set(&db, "a", "app", "k1", b"12").await.expect("same value again");
+        let after = read(&db, "a", "app", "k1").await.expect("read").expect("some");
+        assert_eq!(before.value, after.value);
+        assert_ne!(before.version, after.version, "every write is a new version");
+        let mut tx = db.begin_write().await.expect("tx");
+        let gone = Change::Put {
+            value: b"x".to_vec(),
+            expires_at: Some(now_ms() - 1),
+        };
+        apply_in(&mut tx, "a", "app", "old", &gone).await.expect("put");
+        tx.commit().await.expect("commit");
+        assert_eq!(read(&db, "a", "app", "old").await.expect("read"), None);
         assert_eq!(
-            get(&db, "a", "app", "k1").await.expect("get").as_deref(),
-            Some(&b"12345"[..])
+            list_keys(&db, "a", "app", None, 10).await.expect("list"),
+            vec!["k1".to_string()]
+        );
+        assert_eq!(
+            usage(&db, "a").await.expect("usage"),
+            (3, 17),
+            "an expired row counts until swept"
         );
         assert_eq!(usage(&db, "b").await.expect("usage"), (1, 5));
     }

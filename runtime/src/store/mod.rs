@@ -50,8 +50,49 @@ pub enum StoreError {
 /// Result of a store call.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// A database transaction that writes; see [`Db::begin_write`].
-pub type WriteTx = sqlx::Transaction<'static, sqlx::Any>;
+/// A database transaction that writes; see [`Db::begin_write`]. It
+/// dereferences to the connection, so table functions take `&mut tx`.
+pub struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    /// On SQLite, this process's turn to write, held until the
+    /// transaction ends.
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    /// Commits the transaction.
+    ///
+    /// # Errors
+    ///
+    /// What the database answered to `COMMIT`.
+    pub async fn commit(self) -> StoreResult<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Rolls the transaction back (dropping it does too, lazily).
+    ///
+    /// # Errors
+    ///
+    /// What the database answered to `ROLLBACK`.
+    pub async fn rollback(self) -> StoreResult<()> {
+        self.tx.rollback().await?;
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &sqlx::AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
+}
 
 /// Which database engine a [`Db`] runs on, for the few statements that
 /// differ (`BEGIN IMMEDIATE`, `PRAGMA`, `FOR UPDATE SKIP LOCKED`).
@@ -73,6 +114,10 @@ pub struct Db {
     backend: Backend,
     /// The server's URL, on PostgreSQL (for `LISTEN`, which needs its own connection).
     url: Option<std::sync::Arc<str>>,
+    /// On SQLite, whose file has one writer at a time: writers of this
+    /// process queue here, in order, instead of in SQLite's busy handler,
+    /// which sleeps 1, 2, 5, 10 … ms between tries.
+    turn: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
 }
 
 /// Whether `target` names a PostgreSQL database (`postgres://` or
@@ -115,6 +160,7 @@ impl Db {
             pool,
             backend: Backend::Postgres,
             url: Some(std::sync::Arc::from(url)),
+            turn: None,
         })
     }
 
@@ -151,6 +197,7 @@ impl Db {
             pool,
             backend: Backend::Sqlite,
             url: None,
+            turn: Some(Default::default()),
         })
     }
 
@@ -181,12 +228,30 @@ impl Db {
     /// (<https://www.sqlite.org/lang_transaction.html>). On PostgreSQL,
     /// whose row locks need no such thing, it is a plain `BEGIN` (READ
     /// COMMITTED). Every transaction that writes starts here.
+    ///
+    /// On SQLite the writers of this process first take turns on an
+    /// in-process queue ([`Db::write_turn`]), so SQLite's lock is only
+    /// ever contended by another process (a CLI command on the same file).
     pub async fn begin_write(&self) -> StoreResult<WriteTx> {
+        let turn = self.write_turn().await;
         let begin = match self.backend {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",
         };
-        Ok(self.pool.begin_with(begin).await?)
+        Ok(WriteTx {
+            tx: self.pool.begin_with(begin).await?,
+            _turn: turn,
+        })
+    }
+
+    /// On SQLite, this process's turn to write, to hold across a write
+    /// that runs outside [`Db::begin_write`] (one statement on the pool);
+    /// `None` on PostgreSQL, whose writers need no turns.
+    pub async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match &self.turn {
+            Some(turn) => Some(turn.clone().lock_owned().await),
+            None => None,
+        }
     }
 
     /// Holds, until `tx` ends, a lock on `key` that any other transaction

@@ -12,6 +12,7 @@ pub const WINDOW_MS: i64 = 60_000;
 /// taken in the current window; one statement, so concurrent nodes cannot
 /// both take the last place.
 pub async fn try_take(db: &Db, app: &str, chat: &str, per_window: u32) -> StoreResult<bool> {
+    let _turn = db.write_turn().await;
     let now = now_ms();
     let row = sqlx::query(
         "INSERT INTO send_windows (app_id, chat_id, window_start, sent) VALUES ($1, $2, $3, 1) \
@@ -33,6 +34,7 @@ pub async fn try_take(db: &Db, app: &str, chat: &str, per_window: u32) -> StoreR
 
 /// Gives back a place taken in the current window.
 pub async fn give_back(db: &Db, app: &str, chat: &str) -> StoreResult<()> {
+    let _turn = db.write_turn().await;
     sqlx::query("UPDATE send_windows SET sent = sent - 1 WHERE app_id = $1 AND chat_id = $2 AND sent > 0")
         .bind(app)
         .bind(chat)
@@ -43,6 +45,7 @@ pub async fn give_back(db: &Db, app: &str, chat: &str) -> StoreResult<()> {
 
 /// Deletes windows that ended before `before`; returns how many.
 pub async fn prune(db: &Db, before: i64) -> StoreResult<u64> {
+    let _turn = db.write_turn().await;
     let done = sqlx::query("DELETE FROM send_windows WHERE window_start < $1")
         .bind(before - WINDOW_MS)
         .execute(db.pool())

@@ -320,7 +320,8 @@ impl WebApps {
     }
 
     /// Serves `request` (its URI already relative to the app) with a fresh
-    /// instance of the session's app; applies any messages it sent.
+    /// instance of the session's app; what it changed (storage, messages)
+    /// is stored before the response is returned.
     pub async fn serve(
         &self,
         live: &LiveSession,
@@ -339,10 +340,7 @@ impl WebApps {
             .sandbox()
             .handle_request(&target, &session.chat_id, &session.account_id, request)
             .await;
-        if let Err(e) = self.queue.apply_outbox(&session.app_id, outcome.ops).await {
-            tracing::error!(error = %e, app = %session.app_id, "could not apply web app messages");
-        }
-        outcome.result.map_err(|detail| {
+        outcome.map(|(response, _)| response).map_err(|detail| {
             let mut bytes = [0u8; 8];
             rand::rng().fill_bytes(&mut bytes);
             WebError::App {

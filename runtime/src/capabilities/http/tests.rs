@@ -81,6 +81,8 @@ async fn state(
         services.host_address.set(at).expect("set once");
     }
     let cx = Invocation {
+        holds_hot_keys: false,
+        event_attempt: None,
         event_id: None,
         app_id: Arc::from("app-1"),
         version: Arc::from("1.0.0"),

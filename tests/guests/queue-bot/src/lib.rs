@@ -44,9 +44,7 @@ impl Bot for QueueBot {
             return Err("asked to fail".into());
         } else if let Some(text) = msg.command("/fail-once") {
             let id = identity::current_event_id().ok_or("no event id")?;
-            let key = format!("attempts:{id}");
-            let attempts = storage::app().get_u64(&key).unwrap_or(0) + 1;
-            storage::app().set_u64(&key, attempts).map_err(code)?;
+            let attempts = identity::current_event_attempt().ok_or("no attempt")?;
             if attempts == 1 {
                 return Err(format!("first attempt of event {id} fails"));
             }

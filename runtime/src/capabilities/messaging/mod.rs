@@ -4,6 +4,8 @@
 //! Changes go to the invocation's outbox; the caller stores and fans them
 //! out afterwards, in order.
 
+pub mod commit;
+
 use wasmtime::component::{HasSelf, Linker};
 
 use super::bindings::miniapp::platform::messaging::{self as wit, ChatMessage, Sender};

@@ -1,5 +1,5 @@
-//! What an invocation did, stored: messages sent, edited and deleted, each
-//! logged as a chat event numbered in commit order.
+//! Committing an invocation's messages: each one sent, edited and deleted
+//! is stored and logged as a chat event numbered in commit order.
 
 use sqlx::AnyConnection;
 
@@ -10,7 +10,7 @@ use crate::store::{StoreResult, now_ms};
 
 /// Stores what an invocation sent, edited and deleted, in order, and logs
 /// each as a chat event, in the caller's transaction; how many events.
-pub(super) async fn apply_ops(tx: &mut AnyConnection, app: &str, ops: Vec<OutboxOp>) -> StoreResult<usize> {
+pub async fn apply_ops(tx: &mut AnyConnection, app: &str, ops: Vec<OutboxOp>) -> StoreResult<usize> {
     if ops.is_empty() {
         return Ok(0);
     }

@@ -1,0 +1,236 @@
+//! Committing invocations. What an invocation changed — storage writes and
+//! deletes, messages sent, edited and deleted — is buffered in its store
+//! ([`Effects`]) and stored here, all at once, in one database transaction
+//! together with its job's completion; or not at all.
+//!
+//! Commits are grouped: one task per node takes every commit waiting and
+//! runs them in one database transaction (group commit), each inside its
+//! own savepoint, so one invocation's refusal (a conflict, a quota) rolls
+//! back only its own part.
+
+use std::sync::{Arc, OnceLock};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::OutboxOp;
+use super::messaging::commit::apply_ops;
+use super::storage::commit::{self as storage_commit, Refused};
+use super::storage::txn::{Key, KvTxn};
+use crate::config::AppLimits;
+use crate::store::{Db, StoreResult, jobs};
+
+/// Commits taken into one database transaction at most.
+pub const MAX_GROUP: usize = 64;
+
+/// What one invocation changed, not yet stored.
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// Storage reads (checked) and writes.
+    pub kv: KvTxn,
+    /// Messages sent, edited and deleted, in order.
+    pub ops: Vec<OutboxOp>,
+}
+
+impl Effects {
+    /// Whether committing would store nothing and check nothing.
+    pub fn is_empty(&self) -> bool {
+        self.kv.is_empty() && self.ops.is_empty()
+    }
+}
+
+/// The queue's claim on the job an invocation ran for: its completion
+/// commits with the effects, if the node still holds it.
+#[derive(Debug, Clone)]
+pub struct JobClaim {
+    /// The job's id.
+    pub id: i64,
+    /// The node holding it.
+    pub node: String,
+    /// The attempt (the claim's token).
+    pub attempt: i64,
+}
+
+/// One invocation's commit.
+pub struct Commit {
+    /// The app.
+    pub app: Arc<str>,
+    /// Its limits (the storage quota is checked at commit).
+    pub limits: AppLimits,
+    /// What it changed.
+    pub effects: Effects,
+    /// The job it ran for, if any.
+    pub job: Option<JobClaim>,
+}
+
+/// A commit that went through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Committed {
+    /// Stored; `events` chat events were logged.
+    Stored {
+        /// Chat events logged (0: nobody needs waking).
+        events: usize,
+    },
+    /// The job's lease ran out and another node has it: nothing was
+    /// stored, and that node's run counts.
+    LeaseLost,
+}
+
+/// Why a commit stored nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommitError {
+    /// Keys the invocation read changed since: run it again.
+    Conflict(Vec<Key>),
+    /// The storage changes would pass the app's quota.
+    Quota {
+        /// Keys allowed.
+        keys: u64,
+        /// Bytes allowed.
+        bytes: u64,
+    },
+    /// The database failed.
+    Store(String),
+}
+
+impl std::fmt::Display for CommitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CommitError::Conflict(keys) => {
+                let names: Vec<&str> = keys.iter().take(5).map(|(_, k)| k.as_str()).collect();
+                write!(f, "storage keys it read were changed by other invocations: {names:?}")
+            }
+            CommitError::Quota { keys, bytes } => {
+                write!(
+                    f,
+                    "storage quota exceeded at commit: {keys} keys / {bytes} bytes allowed"
+                )
+            }
+            CommitError::Store(e) => write!(f, "could not store the invocation's effects: {e}"),
+        }
+    }
+}
+
+type Reply = oneshot::Sender<Result<Committed, CommitError>>;
+
+/// Called after a commit that logged chat events (the chat relay's wake-up).
+pub type OnEvents = Arc<dyn Fn() + Send + Sync>;
+
+/// This node's committer; cheap to clone.
+#[derive(Clone)]
+pub struct Committer {
+    sender: mpsc::Sender<(Commit, Reply)>,
+    on_events: Arc<OnceLock<OnEvents>>,
+}
+
+impl Committer {
+    /// Starts the committer's task on the current runtime.
+    pub fn start(db: Db) -> Committer {
+        let (sender, receiver) = mpsc::channel(4 * MAX_GROUP);
+        let on_events: Arc<OnceLock<OnEvents>> = Arc::default();
+        tokio::spawn(run(db, receiver, on_events.clone()));
+        Committer { sender, on_events }
+    }
+
+    /// Sets what to call after commits that logged chat events (once).
+    pub fn on_events(&self, f: OnEvents) {
+        let _ = self.on_events.set(f);
+    }
+
+    /// Stores `commit` (see the module's docs); returns once it is durable
+    /// or refused.
+    ///
+    /// # Errors
+    ///
+    /// [`CommitError`]: nothing was stored.
+    pub async fn commit(&self, commit: Commit) -> Result<Committed, CommitError> {
+        if commit.job.is_none() && commit.effects.is_empty() {
+            return Ok(Committed::Stored { events: 0 });
+        }
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send((commit, reply))
+            .await
+            .map_err(|_| CommitError::Store("the committer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| CommitError::Store("the committer has stopped".into()))?
+    }
+}
+
+async fn run(db: Db, mut receiver: mpsc::Receiver<(Commit, Reply)>, on_events: Arc<OnceLock<OnEvents>>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while receiver.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let results = match flush(&db, &group).await {
+            Ok(results) => results,
+            Err(e) => {
+                tracing::error!(error = %e, commits = group.len(), "a group commit failed");
+                group.iter().map(|_| Err(CommitError::Store(e.to_string()))).collect()
+            }
+        };
+        let events: usize = results
+            .iter()
+            .map(|r| match r {
+                Ok(Committed::Stored { events }) => *events,
+                _ => 0,
+            })
+            .sum();
+        if events > 0
+            && let Some(f) = on_events.get()
+        {
+            f();
+        }
+        for ((_, reply), result) in group.drain(..).zip(results) {
+            let _ = reply.send(result);
+        }
+    }
+}
+
+/// Runs `group` in one transaction, each commit in its own savepoint.
+async fn flush(db: &Db, group: &[(Commit, Reply)]) -> StoreResult<Vec<Result<Committed, CommitError>>> {
+    let mut tx = db.begin_write().await?;
+    // On PostgreSQL, commits of one app's storage take turns across nodes
+    // (READ COMMITTED would let two pass the version check at once); the
+    // locks are taken in one order, so two nodes' groups cannot deadlock.
+    let mut apps: Vec<&str> = group
+        .iter()
+        .filter(|(c, _)| !c.effects.kv.is_empty())
+        .map(|(c, _)| &*c.app)
+        .collect();
+    apps.sort_unstable();
+    apps.dedup();
+    for app in apps {
+        db.lock_key(&mut tx, &format!("kv:{app}")).await?;
+    }
+    let mut results = Vec::with_capacity(group.len());
+    for (commit, _) in group {
+        sqlx::query("SAVEPOINT invocation").execute(&mut *tx).await?;
+        let result = match apply(&mut tx, commit).await {
+            Ok(Ok(Committed::Stored { events })) => Ok(Committed::Stored { events }),
+            Ok(other) => other,
+            Err(e) => Err(CommitError::Store(e.to_string())),
+        };
+        if !matches!(result, Ok(Committed::Stored { .. })) {
+            sqlx::query("ROLLBACK TO SAVEPOINT invocation")
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("RELEASE SAVEPOINT invocation").execute(&mut *tx).await?;
+        results.push(result);
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+async fn apply(conn: &mut sqlx::AnyConnection, commit: &Commit) -> StoreResult<Result<Committed, CommitError>> {
+    if let Some(job) = &commit.job
+        && !jobs::complete(conn, job.id, &job.node, job.attempt).await?
+    {
+        return Ok(Ok(Committed::LeaseLost));
+    }
+    match storage_commit::apply_in(conn, &commit.app, &commit.effects.kv, &commit.limits).await? {
+        Ok(()) => {}
+        Err(Refused::Conflict(keys)) => return Ok(Err(CommitError::Conflict(keys))),
+        Err(Refused::Quota { keys, bytes }) => return Ok(Err(CommitError::Quota { keys, bytes })),
+    }
+    let events = apply_ops(conn, &commit.app, commit.effects.ops.clone()).await?;
+    Ok(Ok(Committed::Stored { events }))
+}

@@ -70,6 +70,56 @@ impl storage::Host for BareState {
             cursor: None,
         })
     }
+    async fn set_with_ttl(&mut self, _bucket: Bucket, key: String, value: Vec<u8>, _ttl: u64) -> Result<(), CapError> {
+        self.kv.insert(key, value);
+        Ok(())
+    }
+    async fn increment(&mut self, _bucket: Bucket, key: String, delta: i64) -> Result<i64, CapError> {
+        let n = self
+            .kv
+            .get(&key)
+            .and_then(|v| std::str::from_utf8(v).ok()?.parse::<i64>().ok())
+            .unwrap_or(0)
+            + delta;
+        self.kv.insert(key, n.to_string().into_bytes());
+        Ok(n)
+    }
+    async fn compare_and_swap(
+        &mut self,
+        _bucket: Bucket,
+        key: String,
+        old: Option<Vec<u8>>,
+        new: Vec<u8>,
+    ) -> Result<bool, CapError> {
+        if self.kv.get(&key) != old.as_ref() {
+            return Ok(false);
+        }
+        self.kv.insert(key, new);
+        Ok(true)
+    }
+    async fn get_many(
+        &mut self,
+        _bucket: Bucket,
+        keys: Vec<String>,
+    ) -> Result<Vec<(String, Option<Vec<u8>>)>, CapError> {
+        Ok(keys
+            .into_iter()
+            .map(|k| {
+                let v = self.kv.get(&k).cloned();
+                (k, v)
+            })
+            .collect())
+    }
+    async fn set_many(&mut self, _bucket: Bucket, pairs: Vec<(String, Vec<u8>)>) -> Result<(), CapError> {
+        self.kv.extend(pairs);
+        Ok(())
+    }
+    async fn delete_many(&mut self, _bucket: Bucket, keys: Vec<String>) -> Result<(), CapError> {
+        for k in keys {
+            self.kv.remove(&k);
+        }
+        Ok(())
+    }
 }
 
 impl messaging::Host for BareState {

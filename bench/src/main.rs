@@ -61,16 +61,10 @@ async fn main() -> anyhow::Result<()> {
         let f = invocation::run(500 * scale).await?;
         let ratio = f.real.p50_us() / f.bare.p50_us();
         report.row(
-            "bot invocation p50 (µs): storage get+set, send; fresh instance",
+            "bot invocation p50 (µs): storage get+set, send; fresh instance; committed",
             format!("{:.1}", f.real.p50_us()),
             format!("{:.1} (bare wasmtime)", f.bare.p50_us()),
             format!("{ratio:.2}×"),
-        );
-        report.row(
-            "  … of which in the sandbox (send not yet stored), p50 (µs)",
-            format!("{:.1}", f.sandbox_only.p50_us()),
-            String::new(),
-            format!("{:.2}×", f.sandbox_only.p50_us() / f.bare.p50_us()),
         );
         report.row(
             "bot invocation p99 (µs)",
@@ -83,9 +77,6 @@ async fn main() -> anyhow::Result<()> {
         report
             .figures
             .push(("bare_wasmtime_invocation_us_p50", f.bare.p50_us()));
-        report
-            .figures
-            .push(("sandbox_invocation_us_p50", f.sandbox_only.p50_us()));
         eprintln!("   {} pairs", f.real.len());
     }
 

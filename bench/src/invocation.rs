@@ -65,6 +65,11 @@ impl InProcess {
         st.registry
             .wait_compiled(&published.app, &published.version, std::time::Duration::from_secs(300))
             .await?;
+        if let Some(v) = st.registry.versions(&published.app).await?.first()
+            && v.status == "rejected"
+        {
+            anyhow::bail!("echo-bot was rejected: {}", v.reason.clone().unwrap_or_default());
+        }
         let decision = Decision {
             decision: "approve".into(),
             grants: None,

@@ -8,7 +8,8 @@
 //! own savepoint, so one invocation's refusal (a conflict, a quota) rolls
 //! back only its own part.
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -119,15 +120,34 @@ pub type OnEvents = Arc<dyn Fn() + Send + Sync>;
 pub struct Committer {
     sender: mpsc::Sender<(Commit, Reply)>,
     on_events: Arc<OnceLock<OnEvents>>,
+    usage: Arc<UsageCache>,
 }
+
+/// Each app's storage (keys, bytes) as this node's last commit for it
+/// found it: what the storage capability checks a write against before
+/// the commit checks the real total (another node's commits make it
+/// stale, never wrong at commit).
+#[derive(Default)]
+struct UsageCache(Mutex<HashMap<Arc<str>, (i64, i64)>>);
 
 impl Committer {
     /// Starts the committer's task on the current runtime.
     pub fn start(db: Db) -> Committer {
         let (sender, receiver) = mpsc::channel(4 * MAX_GROUP);
         let on_events: Arc<OnceLock<OnEvents>> = Arc::default();
-        tokio::spawn(run(db, receiver, on_events.clone()));
-        Committer { sender, on_events }
+        let usage: Arc<UsageCache> = Arc::default();
+        tokio::spawn(run(db, receiver, on_events.clone(), usage.clone()));
+        Committer {
+            sender,
+            on_events,
+            usage,
+        }
+    }
+
+    /// `app`'s storage (keys, bytes) as of this node's last commit of its
+    /// storage, if any since start.
+    pub fn cached_usage(&self, app: &str) -> Option<(i64, i64)> {
+        self.usage.0.lock().unwrap_or_else(|p| p.into_inner()).get(app).copied()
     }
 
     /// Sets what to call after commits that logged chat events (once).
@@ -156,11 +176,30 @@ impl Committer {
     }
 }
 
-async fn run(db: Db, mut receiver: mpsc::Receiver<(Commit, Reply)>, on_events: Arc<OnceLock<OnEvents>>) {
+async fn run(
+    db: Db,
+    mut receiver: mpsc::Receiver<(Commit, Reply)>,
+    on_events: Arc<OnceLock<OnEvents>>,
+    usage: Arc<UsageCache>,
+) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while receiver.recv_many(&mut group, MAX_GROUP).await > 0 {
         let results = match flush(&db, &group).await {
-            Ok(results) => results,
+            Ok(results) => {
+                let mut cache = usage.0.lock().unwrap_or_else(|p| p.into_inner());
+                results
+                    .into_iter()
+                    .zip(&group)
+                    .map(|(r, (commit, _))| {
+                        r.map(|(committed, used)| {
+                            if let Some(used) = used {
+                                cache.insert(commit.app.clone(), used);
+                            }
+                            committed
+                        })
+                    })
+                    .collect::<Vec<_>>()
+            }
             Err(e) => {
                 tracing::error!(error = %e, commits = group.len(), "a group commit failed");
                 group.iter().map(|_| Err(CommitError::Store(e.to_string()))).collect()
@@ -168,7 +207,7 @@ async fn run(db: Db, mut receiver: mpsc::Receiver<(Commit, Reply)>, on_events: A
         };
         let events: usize = results
             .iter()
-            .map(|r| match r {
+            .map(|r: &Result<Committed, CommitError>| match r {
                 Ok(Committed::Stored { events }) => *events,
                 _ => 0,
             })
@@ -184,8 +223,13 @@ async fn run(db: Db, mut receiver: mpsc::Receiver<(Commit, Reply)>, on_events: A
     }
 }
 
-/// Runs `group` in one transaction, each commit in its own savepoint.
-async fn flush(db: &Db, group: &[(Commit, Reply)]) -> StoreResult<Vec<Result<Committed, CommitError>>> {
+/// What one commit of a group came to: stored (with the app's storage
+/// usage after it, if it wrote) or refused.
+type Applied = Result<(Committed, Option<(i64, i64)>), CommitError>;
+
+/// Runs `group` in one transaction, each commit in its own savepoint (a
+/// group of one needs none: its refusal rolls the whole transaction back).
+async fn flush(db: &Db, group: &[(Commit, Reply)]) -> StoreResult<Vec<Applied>> {
     let mut tx = db.begin_write().await?;
     // On PostgreSQL, commits of one app's storage take turns across nodes
     // (READ COMMITTED would let two pass the version check at once); the
@@ -200,15 +244,27 @@ async fn flush(db: &Db, group: &[(Commit, Reply)]) -> StoreResult<Vec<Result<Com
     for app in apps {
         db.lock_key(&mut tx, &format!("kv:{app}")).await?;
     }
+    let savepoints = group.len() > 1;
     let mut results = Vec::with_capacity(group.len());
     for (commit, _) in group {
-        sqlx::query("SAVEPOINT invocation").execute(&mut *tx).await?;
+        if savepoints {
+            sqlx::query("SAVEPOINT invocation").execute(&mut *tx).await?;
+        }
         let result = match apply(&mut tx, commit).await {
-            Ok(Ok(Committed::Stored { events })) => Ok(Committed::Stored { events }),
-            Ok(other) => other,
-            Err(e) => Err(CommitError::Store(e.to_string())),
+            Ok(r) => r,
+            Err(e) if savepoints => Err(CommitError::Store(e.to_string())),
+            Err(e) => return Err(e),
         };
-        if !matches!(result, Ok(Committed::Stored { .. })) {
+        let stored = matches!(result, Ok((Committed::Stored { .. }, _)));
+        if !savepoints {
+            if stored {
+                tx.commit().await?;
+            } else {
+                tx.rollback().await?;
+            }
+            return Ok(vec![result]);
+        }
+        if !stored {
             sqlx::query("ROLLBACK TO SAVEPOINT invocation")
                 .execute(&mut *tx)
                 .await?;
@@ -220,17 +276,17 @@ async fn flush(db: &Db, group: &[(Commit, Reply)]) -> StoreResult<Vec<Result<Com
     Ok(results)
 }
 
-async fn apply(conn: &mut sqlx::AnyConnection, commit: &Commit) -> StoreResult<Result<Committed, CommitError>> {
+async fn apply(conn: &mut sqlx::AnyConnection, commit: &Commit) -> StoreResult<Applied> {
     if let Some(job) = &commit.job
         && !jobs::complete(conn, job.id, &job.node, job.attempt).await?
     {
-        return Ok(Ok(Committed::LeaseLost));
+        return Ok(Ok((Committed::LeaseLost, None)));
     }
-    match storage_commit::apply_in(conn, &commit.app, &commit.effects.kv, &commit.limits).await? {
-        Ok(()) => {}
+    let used = match storage_commit::apply_in(conn, &commit.app, &commit.effects.kv, &commit.limits).await? {
+        Ok(used) => used,
         Err(Refused::Conflict(keys)) => return Ok(Err(CommitError::Conflict(keys))),
         Err(Refused::Quota { keys, bytes }) => return Ok(Err(CommitError::Quota { keys, bytes })),
-    }
+    };
     let events = apply_ops(conn, &commit.app, commit.effects.ops.clone()).await?;
-    Ok(Ok(Committed::Stored { events }))
+    Ok(Ok((Committed::Stored { events }, used)))
 }

@@ -168,14 +168,17 @@ pub async fn lock_lanes(
         // One writer at a time counts and queues in a lane (apps in id
         // order, so two transactions never wait on each other in a circle).
         super::lock_in(conn, &lane_key(app, chat)).await?;
-        let lane: i64 = sqlx::query(&format!(
-            "SELECT COUNT(*) AS n FROM jobs WHERE app_id = $1 AND lane = $2 AND {PENDING}"
+        // Both backlogs in one pass over the app's pending jobs.
+        let counts = sqlx::query(&format!(
+            "SELECT CAST(COUNT(*) AS BIGINT) AS all_n, \
+             CAST(COALESCE(SUM(CASE WHEN lane = $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS lane_n \
+             FROM jobs WHERE app_id = $1 AND {PENDING}"
         ))
         .bind(app)
         .bind(chat)
         .fetch_one(&mut *conn)
-        .await?
-        .try_get("n")?;
+        .await?;
+        let (all, lane): (i64, i64) = (counts.try_get("all_n")?, counts.try_get("lane_n")?);
         if lane >= caps.lane {
             return Ok(Err(Full {
                 app: app.clone(),
@@ -183,13 +186,6 @@ pub async fn lock_lanes(
                 in_chat: true,
             }));
         }
-        let all: i64 = sqlx::query(&format!(
-            "SELECT COUNT(*) AS n FROM jobs WHERE app_id = $1 AND {PENDING}"
-        ))
-        .bind(app)
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("n")?;
         if all >= caps.app {
             return Ok(Err(Full {
                 app: app.clone(),

@@ -22,14 +22,15 @@ pub enum Refused {
     },
 }
 
-/// Checks and applies `txn` of `app` in the caller's transaction; on
-/// `Ok(Err(_))` the caller rolls back what this wrote.
+/// Checks and applies `txn` of `app` in the caller's transaction; the
+/// app's (keys, bytes) after it when it wrote. On `Ok(Err(_))` the caller
+/// rolls back what this wrote.
 pub async fn apply_in(
     conn: &mut AnyConnection,
     app: &str,
     txn: &KvTxn,
     limits: &AppLimits,
-) -> StoreResult<Result<(), Refused>> {
+) -> StoreResult<Result<Option<(i64, i64)>, Refused>> {
     let mut changed = Vec::new();
     for ((bucket, key), seen) in txn.reads() {
         if kv::version_in(conn, app, bucket, key).await? != seen {
@@ -40,20 +41,101 @@ pub async fn apply_in(
         return Ok(Err(Refused::Conflict(changed)));
     }
     if !txn.has_changes() {
-        return Ok(Ok(()));
+        return Ok(Ok(None));
     }
-    let before = kv::usage_in(conn, app).await?;
     for ((bucket, key), change) in txn.changes() {
         kv::apply_in(conn, app, bucket, key, change).await?;
     }
-    let after = kv::usage_in(conn, app).await?;
-    let over = u64::try_from(after.0).unwrap_or(0) > limits.storage_keys && after.0 > before.0
-        || u64::try_from(after.1).unwrap_or(0) > limits.storage_bytes && after.1 > before.1;
-    if over {
+    let (keys, bytes) = kv::usage_in(conn, app).await?;
+    let over = u64::try_from(keys).unwrap_or(0) > limits.storage_keys
+        || u64::try_from(bytes).unwrap_or(0) > limits.storage_bytes;
+    // An app over its quota (lowered since it wrote) may still delete.
+    if over && txn.puts() {
         return Ok(Err(Refused::Quota {
             keys: limits.storage_keys,
             bytes: limits.storage_bytes,
         }));
     }
-    Ok(Ok(()))
+    Ok(Ok(Some((keys, bytes))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Db;
+    use crate::store::kv::{Change, Stored};
+
+    fn put(v: &[u8]) -> Change {
+        Change::Put {
+            value: v.to_vec(),
+            expires_at: None,
+        }
+    }
+
+    async fn commit(db: &Db, txn: &KvTxn, limits: &AppLimits) -> Result<Option<(i64, i64)>, Refused> {
+        let mut tx = db.begin_write().await.expect("tx");
+        let r = apply_in(&mut tx, "a", txn, limits).await.expect("store");
+        if r.is_ok() {
+            tx.commit().await.expect("commit");
+        }
+        r
+    }
+
+    #[tokio::test]
+    async fn a_changed_read_is_a_conflict_and_the_quota_is_checked_on_the_real_total() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = Db::open_sqlite(dir.path()).await.expect("db");
+        let limits = AppLimits {
+            storage_keys: 2,
+            ..AppLimits::default()
+        };
+        kv::set(&db, "a", "app", "n", b"1").await.expect("set");
+        let seen = kv::read(&db, "a", "app", "n").await.expect("read");
+
+        // Two invocations read n = 1; the first to commit wins.
+        let mut first = KvTxn::default();
+        first.record_read(("app".into(), "n".into()), seen.clone());
+        first.change(("app".into(), "n".into()), put(b"2"));
+        let mut second = KvTxn::default();
+        second.record_read(("app".into(), "n".into()), seen);
+        second.change(("app".into(), "n".into()), put(b"2"));
+        assert_eq!(commit(&db, &first, &limits).await, Ok(Some((1, 2))));
+        assert_eq!(
+            commit(&db, &second, &limits).await,
+            Err(Refused::Conflict(vec![("app".into(), "n".into())]))
+        );
+        // A read of an absent key conflicts with its creation too.
+        let mut absent = KvTxn::default();
+        absent.record_read(("app".into(), "m".into()), None::<Stored>);
+        kv::set(&db, "a", "app", "m", b"x").await.expect("set");
+        assert!(matches!(commit(&db, &absent, &limits).await, Err(Refused::Conflict(_))));
+
+        // Two keys are stored; a third, written blind by each of two
+        // invocations that each passed their own check, is refused at commit.
+        let mut third = KvTxn::default();
+        third.change(("app".into(), "o".into()), put(b"y"));
+        assert_eq!(
+            commit(&db, &third, &limits).await,
+            Err(Refused::Quota {
+                keys: 2,
+                bytes: limits.storage_bytes
+            })
+        );
+        assert_eq!(kv::get(&db, "a", "app", "o").await.expect("get"), None);
+        // Over the quota, deleting still works.
+        let mut delete = KvTxn::default();
+        delete.change(("app".into(), "m".into()), Change::Delete);
+        assert_eq!(
+            commit(
+                &db,
+                &delete,
+                &AppLimits {
+                    storage_keys: 1,
+                    ..limits
+                }
+            )
+            .await,
+            Ok(Some((1, 2)))
+        );
+    }
 }

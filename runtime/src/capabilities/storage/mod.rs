@@ -110,7 +110,10 @@ impl HostState {
         let usage = match self.kv.usage {
             Some(u) => u,
             None => {
-                let u = kv::usage(&db, &self.cx.app_id).await?;
+                let u = match self.cx.services.committer.cached_usage(&self.cx.app_id) {
+                    Some(u) => u,
+                    None => kv::usage(&db, &self.cx.app_id).await?,
+                };
                 self.kv.usage = Some(u);
                 u
             }

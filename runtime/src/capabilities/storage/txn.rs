@@ -108,6 +108,11 @@ impl KvTxn {
         self.reads.is_empty() && self.changes.is_empty()
     }
 
+    /// Whether a value is to be stored (not only deleted).
+    pub fn puts(&self) -> bool {
+        self.changes.values().any(|c| matches!(c, Change::Put { .. }))
+    }
+
     /// Whether something is to be written.
     pub fn has_changes(&self) -> bool {
         !self.changes.is_empty()

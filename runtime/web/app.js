@@ -1070,22 +1070,12 @@ async function saveConsents() {
 
 // ---------------------------------------------------------------- operator
 
-// Which grants unlock which imports (mirrors the host's rules, for display only).
-function importRule(name) {
-  const base = name.split('@')[0];
-  const rules = {
-    'miniapp:platform/types': 'always',
-    'miniapp:platform/log': 'always',
-    'miniapp:platform/messaging': ['messaging.send', 'messaging.read'],
-    'miniapp:platform/identity': ['identity.basic', 'identity.profile', 'identity.phone', 'identity.sign'],
-    'miniapp:platform/storage': ['storage'],
-    'miniapp:platform/payments': ['payments', 'payments.payout'],
-    'wasi:config/store': ['config'],
-    'wasi:http/outgoing-handler': ['http:'],
-  };
-  if (rules[base]) return rules[base];
-  const sandboxed = ['wasi:cli/', 'wasi:io/', 'wasi:clocks/', 'wasi:random/', 'wasi:filesystem/', 'wasi:sockets/', 'wasi:http/types'];
-  return sandboxed.some((p) => base.startsWith(p)) ? 'always' : 'unknown';
+// Which grants unlock an import: the host's own table, served with the
+// review item (`import_rules`): 'always', 'unknown' or a list of grants.
+function importRule(item, name) {
+  const served = (item.import_rules || []).find((r) => r.import === name);
+  if (!served) return 'unknown';
+  return served.rule === 'needs' ? served.grants : served.rule;
 }
 
 function grantUnlocks(grant, rule) {
@@ -1109,7 +1099,7 @@ function renderReviews(list) {
 function renderReviewItem(item) {
   const requested = (item.requested || []).map((r) => (typeof r === 'string' ? { name: r, reason: '' } : r));
   const imports = item.imports || [];
-  const rules = imports.map((i) => ({ name: i, rule: importRule(i) }));
+  const rules = imports.map((i) => ({ name: i, rule: importRule(item, i) }));
   const capabilityImports = rules.filter((r) => r.rule !== 'always');
   const sandboxedImports = rules.filter((r) => r.rule === 'always');
 

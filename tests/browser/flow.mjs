@@ -309,6 +309,9 @@ async function operatorScenario(browser) {
       for (let i = 0; i < count; i += 1) {
         if (!(await grants.nth(i).isChecked())) throw new Error('a requested capability is not checked by default');
       }
+      // The grants each import needs come from the host's table (import_rules).
+      await visible(first.getByText(/^needs /).first(), 'an import with the grants that unlock it');
+      if (await first.getByText('unknown interface').count()) throw new Error('an import of a published app shows as unknown');
       await shot(page, 'operator-review');
     });
 

@@ -75,6 +75,23 @@ async fn only_the_operator_reviews_only_members_read_or_post_and_bad_tokens_and_
     assert_eq!(status, StatusCode::CREATED, "{published}");
     let app = published["app"].as_str().expect("app id");
 
+    // The operator's review item carries the host's own table of which
+    // grants unlock each import (the review page shows it, with no copy).
+    let (_, pending) = host.call("GET", "/v1/review", Some(OPERATOR_TOKEN), None).await;
+    let rules = pending[0]["import_rules"].as_array().cloned().unwrap_or_default();
+    let storage = rules
+        .iter()
+        .find(|r| {
+            r["import"]
+                .as_str()
+                .is_some_and(|i| i.starts_with("miniapp:platform/storage"))
+        })
+        .unwrap_or_else(|| panic!("no rule for the storage import: {pending}"));
+    assert_eq!(storage["rule"], "needs");
+    assert_eq!(storage["grants"], json!(["storage"]));
+    assert_eq!(rules.len(), pending[0]["imports"].as_array().map_or(0, Vec::len));
+    assert!(rules.iter().any(|r| r["rule"] == "always"), "{rules:?}");
+
     // A non-operator can neither list nor decide.
     let (status, body) = host.call("GET", "/v1/review", Some(&dev.token), None).await;
     assert_eq!(status, StatusCode::FORBIDDEN);

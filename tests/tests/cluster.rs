@@ -319,3 +319,46 @@ async fn an_apps_send_budget_is_one_budget_across_nodes() {
     let refused = a.log_lines(&dev, &app, "send refused (rate-limited)").await;
     assert!(!refused.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_counter_written_from_three_nodes_at_once_loses_no_update() {
+    if !postgres::enabled() {
+        eprintln!("cluster tests need PostgreSQL (MINIAPP_TEST_DATABASE=postgres); skipped on SQLite");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let fast = ["--posts-per-minute", "100000", "--posts-burst", "100000"];
+    let a = first_node(tmp.path(), &fast);
+    let shared = tmp.path().join("shared");
+    let b = node(&a, &tmp.path().join("node-b"), &shared, &fast);
+    let c = node(&a, &tmp.path().join("node-c"), &shared, &fast);
+    let dev = a.signup("Dev").await;
+    let app = a
+        .publish_approved_with(
+            &dev,
+            &manifest_of(guests::COUNTER_APP_DIR),
+            guests::COUNTER_APP_WASM,
+            None,
+            Some(json!({ "messages_per_chat_per_minute": 1000 })),
+        )
+        .await;
+    let alice = a.signup("Alice").await;
+    let mut chats = Vec::new();
+    for _ in 0..6 {
+        let chat = a.chat(&alice, &[]).await;
+        a.install(&alice, &chat, &app).await;
+        chats.push(chat);
+    }
+    // 240 events posted through the three nodes at once; every node claims
+    // and commits some of them, read-and-write (`/count`) and `increment`.
+    let nodes = [&a, &b, &c];
+    let posts = (0..240).map(|k| {
+        let (node, chat, alice) = (nodes[k % 3], &chats[k % 6], &alice);
+        let text = if k % 2 == 0 { "/count" } else { "/incr" };
+        async move { node.say(alice, chat, text).await }
+    });
+    futures::future::join_all(posts).await;
+    a.wait_queue_idle().await;
+    let asked = b.say(&alice, &chats[0], "/show").await;
+    assert_eq!(b.bot_reply(&alice, &chats[0], &asked, &app).await, "n=120 i=120");
+}

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 
 use super::{Registry, RegistryError};
+use crate::capabilities::grants::{ImportRule, grants_for_import};
 use crate::config::LimitOverrides;
 use crate::store::apps;
 
@@ -26,6 +27,9 @@ pub struct ReviewItem {
     pub requested: Vec<RequestedCapability>,
     /// What the component really imports.
     pub imports: Vec<String>,
+    /// For each import, in the same order, the grants that unlock it (the
+    /// host's own table, so the review page needs no copy of it).
+    pub import_rules: Vec<ImportGrants>,
     /// hex sha256 of the component.
     pub sha256: String,
     /// Component size in bytes.
@@ -34,6 +38,34 @@ pub struct ReviewItem {
     pub uploaded_at: i64,
     /// `compiling` or `compiled`: approval waits for `compiled`.
     pub compile_status: String,
+}
+
+/// Which grants unlock one import.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportGrants {
+    /// The import, as the component names it.
+    pub import: String,
+    /// `always` (linked with nothing granted), `needs` (one of `grants`;
+    /// `http:` stands for any `http:<host>`) or `unknown` (not an interface
+    /// of this platform: the upload would have been refused).
+    pub rule: &'static str,
+    /// For `needs`: the grants, any one of which unlocks it.
+    pub grants: Vec<&'static str>,
+}
+
+impl ImportGrants {
+    fn of(import: &str) -> ImportGrants {
+        let (rule, grants) = match grants_for_import(import) {
+            ImportRule::Always => ("always", Vec::new()),
+            ImportRule::NeedsOneOf(g) => ("needs", g.to_vec()),
+            ImportRule::Unknown => ("unknown", Vec::new()),
+        };
+        ImportGrants {
+            import: import.to_string(),
+            rule,
+            grants,
+        }
+    }
 }
 
 /// One requested capability.
@@ -79,6 +111,7 @@ impl Registry {
                     .into_iter()
                     .map(|(name, reason)| RequestedCapability { name, reason })
                     .collect(),
+                import_rules: v.imports.iter().map(|i| ImportGrants::of(i)).collect(),
                 imports: v.imports,
                 sha256: v.component_sha256,
                 size: v.component_size,

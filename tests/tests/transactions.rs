@@ -126,7 +126,7 @@ async fn a_counter_hit_by_1000_concurrent_bot_events_and_web_requests_ends_at_ex
         assert_eq!(seen.len(), 100, "every {path} request saw its own count");
     }
     // Reruns were needed and said so in the app's log.
-    host.wait_log(&dev, &app, "storage it read was changed by other invocations")
+    host.wait_log(&dev, &app, "what it read was changed by other invocations")
         .await;
     host.assert_alive().await;
 }
@@ -159,9 +159,32 @@ async fn a_handler_that_fails_or_panics_after_writing_leaves_nothing_behind() {
         .filter_map(|m| m["text"].as_str().map(str::to_string))
         .collect();
     assert!(
-        !texts.iter().any(|t| t.starts_with("sent before")),
+        !texts
+            .iter()
+            .any(|t| t.starts_with("sent before") || t.starts_with("Invoice")),
         "a failed invocation's messages are not posted: {texts:?}"
     );
+    // Nor its invoices and signature requests.
+    host.say(&alice, &chat, "/invoice-then-fail").await;
+    host.wait_log(&dev, &app, "failing after invoice").await;
+    let (status, invoices) = host.call("GET", "/v1/invoices", Some(&alice.token), None).await;
+    assert_eq!(status, StatusCode::OK, "{invoices}");
+    assert_eq!(invoices["invoices"].as_array().map(Vec::len), Some(0), "{invoices}");
+    let (status, signatures) = host.call("GET", "/v1/signatures", Some(&alice.token), None).await;
+    assert_eq!(status, StatusCode::OK, "{signatures}");
+    assert_eq!(
+        signatures["signatures"].as_array().map(Vec::len),
+        Some(0),
+        "{signatures}"
+    );
+    let messages = host.messages(&alice, &chat).await;
+    assert!(
+        !messages
+            .iter()
+            .any(|m| m["text"].as_str().is_some_and(|t| t.starts_with("Invoice"))),
+        "no invoice message: {messages:?}"
+    );
+
     // Its own writes are visible to the invocation before the commit.
     let asked = host.say(&alice, &chat, "/own").await;
     assert_eq!(

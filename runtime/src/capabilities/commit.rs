@@ -1,5 +1,6 @@
 //! Committing invocations. What an invocation changed — storage writes and
-//! deletes, messages sent, edited and deleted — is buffered in its store
+//! deletes, messages sent, edited and deleted, invoices created and
+//! cancelled, refunds, payouts and signature requests — is buffered in its store
 //! ([`Effects`]) and stored here, all at once, in one database transaction
 //! together with its job's completion; or not at all.
 //!
@@ -14,7 +15,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::{mpsc, oneshot};
 
 use super::OutboxOp;
+use super::identity::commit::{self as identity_commit, SignatureDraft};
 use super::messaging::commit::apply_ops;
+use super::payments::commit::{self as payments_commit, PaymentOp};
 use super::storage::commit::{self as storage_commit, Refused};
 use super::storage::txn::{Key, KvTxn};
 use crate::config::AppLimits;
@@ -30,12 +33,16 @@ pub struct Effects {
     pub kv: KvTxn,
     /// Messages sent, edited and deleted, in order.
     pub ops: Vec<OutboxOp>,
+    /// Money operations, in order.
+    pub payments: Vec<PaymentOp>,
+    /// Signature requests.
+    pub signatures: Vec<SignatureDraft>,
 }
 
 impl Effects {
     /// Whether committing would store nothing and check nothing.
     pub fn is_empty(&self) -> bool {
-        self.kv.is_empty() && self.ops.is_empty()
+        self.kv.is_empty() && self.ops.is_empty() && self.payments.is_empty() && self.signatures.is_empty()
     }
 }
 
@@ -81,6 +88,9 @@ pub enum Committed {
 pub enum CommitError {
     /// Keys the invocation read changed since: run it again.
     Conflict(Vec<Key>),
+    /// Something else it checked at a call no longer holds (an invoice
+    /// paid meanwhile, the balance spent): run it again.
+    Changed(String),
     /// The storage changes would pass the app's quota.
     Quota {
         /// Keys allowed.
@@ -99,6 +109,7 @@ impl std::fmt::Display for CommitError {
                 let names: Vec<&str> = keys.iter().take(5).map(|(_, k)| k.as_str()).collect();
                 write!(f, "storage keys it read were changed by other invocations: {names:?}")
             }
+            CommitError::Changed(why) => write!(f, "what it checked changed before it committed: {why}"),
             CommitError::Quota { keys, bytes } => {
                 write!(
                     f,
@@ -287,6 +298,10 @@ async fn apply(conn: &mut sqlx::AnyConnection, commit: &Commit) -> StoreResult<A
         Err(Refused::Conflict(keys)) => return Ok(Err(CommitError::Conflict(keys))),
         Err(Refused::Quota { keys, bytes }) => return Ok(Err(CommitError::Quota { keys, bytes })),
     };
+    if let Err(why) = payments_commit::apply_in(conn, &commit.app, &commit.effects.payments).await? {
+        return Ok(Err(CommitError::Changed(why)));
+    }
+    identity_commit::apply_in(conn, &commit.app, &commit.effects.signatures).await?;
     let events = apply_ops(conn, &commit.app, commit.effects.ops.clone()).await?;
     Ok(Ok((Committed::Stored { events }, used)))
 }

@@ -139,6 +139,10 @@ pub struct HostState {
     pub logs: Vec<NewLogLine>,
     /// Storage read and written so far (buffered until the commit).
     pub(crate) kv: storage::txn::KvTxn,
+    /// Money operations so far (buffered until the commit).
+    pub(crate) payments: Vec<payments::commit::PaymentOp>,
+    /// Signature requests so far (buffered until the commit).
+    pub(crate) signatures: Vec<identity::commit::SignatureDraft>,
     log_state: log::LogState,
     http_ctx: wasmtime_wasi_http::WasiHttpCtx,
     http_policy: http::HttpPolicy,
@@ -187,6 +191,8 @@ impl HostState {
             outbox: Vec::new(),
             logs: Vec::new(),
             kv: Default::default(),
+            payments: Vec::new(),
+            signatures: Vec::new(),
             log_state: log::LogState::default(),
             http_ctx: wasmtime_wasi_http::WasiHttpCtx::new(),
             http_policy,
@@ -204,6 +210,8 @@ impl HostState {
         commit::Effects {
             kv: std::mem::take(&mut self.kv),
             ops: std::mem::take(&mut self.outbox),
+            payments: std::mem::take(&mut self.payments),
+            signatures: std::mem::take(&mut self.signatures),
         }
     }
 

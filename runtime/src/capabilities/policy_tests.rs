@@ -235,6 +235,18 @@ async fn payment_state(grants: &[&str]) -> (HostState, Db, tempfile::TempDir, St
     (HostState::new(cx), db, dir, app, payer.id)
 }
 
+/// Commits what `s` buffered so far, as the sandbox does when a handler
+/// returns `Ok`.
+async fn commit(s: &mut HostState) {
+    let commit = super::commit::Commit {
+        app: s.cx.app_id.clone(),
+        limits: s.cx.limits,
+        effects: s.take_effects(),
+        job: None,
+    };
+    s.cx.services.committer.commit(commit).await.expect("commit");
+}
+
 #[tokio::test]
 async fn invoices_and_refunds_are_idempotent_per_key_and_never_exceed_what_was_paid() {
     use super::bindings::miniapp::platform::payments::Host as _;
@@ -269,6 +281,11 @@ async fn invoices_and_refunds_are_idempotent_per_key_and_never_exceed_what_was_p
         ),
         "not paid yet"
     );
+    assert!(
+        invoices::get(&db, &first).await.expect("get").is_none(),
+        "nothing is stored before the commit"
+    );
+    commit(&mut s).await;
 
     // Pay it through the ledger, as the payments service does.
     let mut tx = db.begin_write().await.expect("tx");
@@ -288,6 +305,10 @@ async fn invoices_and_refunds_are_idempotent_per_key_and_never_exceed_what_was_p
     s.refund(first.clone(), 50, "r1".into())
         .await
         .expect("same refund key again");
+    commit(&mut s).await;
+    s.refund(first.clone(), 50, "r1".into())
+        .await
+        .expect("same refund key after the commit");
     assert_eq!(
         ledger::balance(&db, ledger::kind::WALLET, &payer)
             .await
@@ -303,6 +324,7 @@ async fn invoices_and_refunds_are_idempotent_per_key_and_never_exceed_what_was_p
         "over the paid amount"
     );
     s.refund(first.clone(), 50, "r3".into()).await.expect("the rest");
+    commit(&mut s).await;
     assert_eq!(
         ledger::balance(&db, ledger::kind::WALLET, &payer)
             .await
@@ -439,6 +461,7 @@ async fn signature_requests_are_bounded_per_invocation_and_all_log_output_shares
         s.request_signature("Contract".into(), b"doc".to_vec()).await,
         WitError::RateLimited
     ));
+    commit(&mut s).await;
     let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signatures")
         .fetch_one(db.pool())
         .await
@@ -457,6 +480,7 @@ async fn signature_requests_are_bounded_per_invocation_and_all_log_output_shares
             refused = true;
             break;
         }
+        commit(&mut s).await;
     }
     assert!(refused, "more than {most} unanswered requests were stored");
     let stored: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM signatures")

@@ -418,6 +418,10 @@ impl Sandbox {
                     self.write_logs(target, chat, None, state, run).await;
                     return Ok((value, committed));
                 }
+                Err(CommitError::Changed(_)) if run < MAX_RUNS => {
+                    drop(held.take());
+                    run += 1;
+                }
                 Err(CommitError::Conflict(keys)) if run < MAX_RUNS => {
                     contended.extend(keys);
                     contended.sort();
@@ -436,7 +440,7 @@ impl Sandbox {
                 }
                 Err(e) => {
                     let e = InvokeError::NotCommitted(match e {
-                        CommitError::Conflict(_) => format!("{e} (through {run} runs)"),
+                        CommitError::Conflict(_) | CommitError::Changed(_) => format!("{e} (through {run} runs)"),
                         _ => e.to_string(),
                     });
                     self.write_logs(target, chat, Some(&e), state, run).await;
@@ -463,7 +467,7 @@ impl Sandbox {
                 NewLogLine {
                     level: "info",
                     message: format!(
-                        "ran {runs} times: storage it read was changed by other invocations before it committed"
+                        "ran {runs} times: what it read was changed by other invocations before it committed"
                     ),
                 },
             );

@@ -126,6 +126,42 @@ pub async fn create(db: &Db, new: &NewInvoice<'_>) -> StoreResult<Result<Invoice
     })
 }
 
+/// Creates the invoice `id` in the caller's transaction (an invocation's
+/// commit); `false` (and nothing stored) if the app already has an invoice
+/// under the same idempotency key.
+pub async fn create_in(conn: &mut AnyConnection, id: &str, new: &NewInvoice<'_>) -> StoreResult<bool> {
+    let done = sqlx::query(&format!(
+        "INSERT INTO invoices ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', 0, $10, NULL, $11) \
+         ON CONFLICT (app_id, idempotency_key) DO NOTHING"
+    ))
+    .bind(id)
+    .bind(new.app)
+    .bind(new.account)
+    .bind(new.chat)
+    .bind(new.message)
+    .bind(new.amount)
+    .bind(new.currency)
+    .bind(new.title)
+    .bind(new.idempotency_key)
+    .bind(new.expires_at)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Cancels an open invoice of `app` in the caller's transaction; false if
+/// it was not open.
+pub async fn cancel_in(conn: &mut AnyConnection, id: &str, app: &str) -> StoreResult<bool> {
+    let done =
+        sqlx::query("UPDATE invoices SET status = 'cancelled' WHERE id = $1 AND app_id = $2 AND status = 'open'")
+            .bind(id)
+            .bind(app)
+            .execute(&mut *conn)
+            .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 /// The invoice `id`.
 pub async fn get(db: &Db, id: &str) -> StoreResult<Option<Invoice>> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM invoices WHERE id = $1"))

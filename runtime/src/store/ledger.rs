@@ -166,6 +166,28 @@ pub async fn post(
     Ok(Ok(id))
 }
 
+/// The legs of the transaction posted under `unique_key`, as (account
+/// kind, owner, amount) sorted, if one was.
+pub async fn legs_by_key(db: &Db, unique_key: &str) -> StoreResult<Option<Vec<(String, String, i64)>>> {
+    let rows = sqlx::query(
+        "SELECT a.kind, a.owner_id, e.amount FROM ledger_transactions t \
+         JOIN ledger_entries e ON e.transaction_id = t.id JOIN ledger_accounts a ON a.id = e.account_id \
+         WHERE t.unique_key = $1",
+    )
+    .bind(unique_key)
+    .fetch_all(db.pool())
+    .await?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let mut legs = rows
+        .iter()
+        .map(|r| Ok((r.try_get("kind")?, r.try_get("owner_id")?, r.try_get("amount")?)))
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+    legs.sort();
+    Ok(Some(legs))
+}
+
 /// One entry as a wallet's owner sees it.
 #[derive(Debug, Clone, Serialize)]
 pub struct EntryView {

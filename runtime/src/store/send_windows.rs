@@ -32,17 +32,6 @@ pub async fn try_take(db: &Db, app: &str, chat: &str, per_window: u32) -> StoreR
     Ok(row.map(|r| r.try_get::<i64, _>("sent")).transpose()?.is_some())
 }
 
-/// Gives back a place taken in the current window.
-pub async fn give_back(db: &Db, app: &str, chat: &str) -> StoreResult<()> {
-    let _turn = db.write_turn().await;
-    sqlx::query("UPDATE send_windows SET sent = sent - 1 WHERE app_id = $1 AND chat_id = $2 AND sent > 0")
-        .bind(app)
-        .bind(chat)
-        .execute(db.pool())
-        .await?;
-    Ok(())
-}
-
 /// Deletes windows that ended before `before`; returns how many.
 pub async fn prune(db: &Db, before: i64) -> StoreResult<u64> {
     let _turn = db.write_turn().await;

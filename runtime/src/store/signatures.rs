@@ -193,6 +193,39 @@ pub async fn create(
     Ok(id)
 }
 
+/// Stores the pending request `id` in the caller's transaction (an
+/// invocation's commit).
+///
+/// # Errors
+///
+/// A store error.
+#[allow(clippy::too_many_arguments)]
+pub async fn create_in(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    app: &str,
+    account: &str,
+    chat: Option<&str>,
+    title: &str,
+    document: &[u8],
+    document_sha256: &str,
+) -> StoreResult<()> {
+    sqlx::query(&format!(
+        "INSERT INTO signatures ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', NULL, NULL, NULL, $8, NULL)"
+    ))
+    .bind(id)
+    .bind(app)
+    .bind(account)
+    .bind(chat)
+    .bind(title)
+    .bind(document)
+    .bind(document_sha256)
+    .bind(now_ms())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// The request `id`.
 ///
 /// # Errors

@@ -149,17 +149,6 @@ impl HostState {
         Ok(())
     }
 
-    /// Gives back a place taken by [`Self::reserve_send`] for a message that
-    /// was not sent after all.
-    pub(crate) async fn release_send(&mut self, chat: &str) {
-        let db = &self.cx.services.db;
-        if db.is_embedded() {
-            self.cx.services.rate.release(&self.cx.app_id, chat);
-        } else if let Err(e) = send_windows::give_back(db, &self.cx.app_id, chat).await {
-            tracing::warn!(error = %e, "could not give back a send place");
-        }
-    }
-
     /// Queues a message the host rendered for the app, in a place taken
     /// with [`Self::reserve_send`].
     pub(crate) fn push_host_message(&mut self, message: OutgoingMessage) {

@@ -11,9 +11,11 @@
 //! - `/batch` sets three keys at once, reads them and one missing key
 //!   back, deletes two, and answers what it saw
 //! - `/own` writes `mine`, then reads it back before the commit
+//! - `/invoice-then-fail` invoices the sender and asks for a signature,
+//!   then returns an error
 
 use miniapp_sdk::web::{Request, Response, WebApp};
-use miniapp_sdk::{Bot, Message, messaging, storage};
+use miniapp_sdk::{Bot, Message, identity, messaging, payments, storage};
 
 struct Counter;
 
@@ -90,6 +92,11 @@ impl Bot for Counter {
             let after = b.get_many(&keys).map_err(code)?;
             let left = after.iter().filter(|(_, v)| v.is_some()).count();
             messaging::send(chat, &format!("{} left={left}", seen.join(" "))).map_err(code)?;
+        } else if msg.command("/invoice-then-fail").is_some() {
+            let me = identity::current_user().map_err(code)?;
+            let invoice = payments::create_invoice(&me, 500, "doomed", &msg.id).map_err(code)?;
+            let signature = identity::request_signature("doomed", b"doc").map_err(code)?;
+            return Err(format!("failing after invoice {invoice} and signature {signature}"));
         } else if msg.command("/own").is_some() {
             storage::app().set("mine", b"before commit").map_err(code)?;
             messaging::send(chat, &format!("own read: {}", value("mine")?)).map_err(code)?;

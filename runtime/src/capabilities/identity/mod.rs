@@ -4,6 +4,8 @@
 //! same id for one person. Grants: `identity.basic`; `identity.profile` and
 //! `identity.phone` (plus the user's consent); `identity.sign`.
 
+pub mod commit;
+
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use wasmtime::component::{HasSelf, Linker};
@@ -101,7 +103,9 @@ impl wit::Host for HostState {
             );
             return Err(WitError::RateLimited.into());
         }
-        let waiting = signatures::pending_count(&self.cx.services.db, &self.cx.app_id, &account).await?;
+        // Stored requests and those of this invocation.
+        let waiting = signatures::pending_count(&self.cx.services.db, &self.cx.app_id, &account).await?
+            + i64::try_from(self.signatures.len()).unwrap_or(0);
         let most = self.limits().pending_signatures_per_user;
         if waiting >= i64::from(most) {
             self.append_log(
@@ -114,16 +118,15 @@ impl wit::Host for HostState {
         }
         self.signature_requests += 1;
         let digest = hex::encode(Sha256::digest(&document));
-        let id = signatures::create(
-            &self.cx.services.db,
-            &self.cx.app_id,
-            &account,
-            self.cx.chat.as_deref(),
-            &title,
-            &document,
-            &digest,
-        )
-        .await?;
+        let id = crate::store::new_id();
+        self.signatures.push(commit::SignatureDraft {
+            id: id.clone(),
+            account,
+            chat: self.cx.chat.clone(),
+            title,
+            document,
+            digest,
+        });
         Ok(id)
     }
 }

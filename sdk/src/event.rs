@@ -78,6 +78,14 @@ pub struct SignatureResult {
 
 /// A chat bot. Every method has a default that ignores the event, so a bot
 /// implements only what it handles. An `Err` ends up in the app's log.
+///
+/// Each call is one transaction: what the handler changes through the host
+/// (storage, messages, invoices, refunds, payouts, signature requests) is
+/// stored all at once when it returns `Ok`, and dropped when it returns
+/// `Err`, panics or runs out of time — then the event comes again later
+/// ([`crate::identity::current_event_attempt`] tells). If storage it read
+/// changed before it could be stored, the same event is handled again from
+/// the start. See [`crate::storage`] for what that means for reads.
 pub trait Bot {
     /// A message was posted in a chat where the app is installed.
     fn on_message(message: Message) -> Result<(), String> {

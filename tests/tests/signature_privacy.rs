@@ -14,7 +14,16 @@ use sha2::{Digest, Sha256};
 /// `user` asks `app` (notary-bot) in `chat` to have `text` signed; the request id.
 async fn request(host: &TestHost, user: &User, chat: &str, app: &str, text: &str) -> String {
     let m = host.say(user, chat, &format!("/sign {text}")).await;
-    let reply = host.bot_reply(user, chat, &m, app).await;
+    // The app's answer; a `signed …` of an earlier request may come first.
+    let reply = host
+        .wait_for(user, chat, &m, |msg| {
+            msg["sender"] == app
+                && msg["text"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("signature requested: ") || t.starts_with("cannot"))
+        })
+        .await;
+    let reply = reply["text"].as_str().unwrap_or_default();
     reply
         .strip_prefix("signature requested: ")
         .unwrap_or_else(|| panic!("no request: {reply}"))

@@ -2,6 +2,8 @@
 //! type, and [`router`] to assemble them. The API never touches wasmtime
 //! types; it talks to the services.
 
+#[cfg(test)]
+mod access_tests;
 mod accounts;
 mod app_events;
 mod apps;

@@ -149,11 +149,13 @@ impl messaging::Host for BareState {
 pub(crate) struct Bare {
     engine: Engine,
     pre: BotPre<BareState>,
+    /// Whether the engine interrupts on epochs (then each store needs a deadline).
+    epochs: bool,
 }
 
 impl Bare {
     /// Links `component` (compiled for `engine`) against the trivial host functions.
-    pub(crate) fn new(engine: &Engine, component: &Component) -> anyhow::Result<Bare> {
+    pub(crate) fn new(engine: &Engine, component: &Component, epochs: bool) -> anyhow::Result<Bare> {
         let mut linker: Linker<BareState> = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         types::add_to_linker::<BareState, HasSelf<BareState>>(&mut linker, |s| s)?;
@@ -164,6 +166,7 @@ impl Bare {
         Ok(Bare {
             engine: engine.clone(),
             pre,
+            epochs,
         })
     }
 
@@ -178,7 +181,9 @@ impl Bare {
                 sent: Vec::new(),
             },
         );
-        store.set_epoch_deadline(1_000_000);
+        if self.epochs {
+            store.set_epoch_deadline(1_000_000);
+        }
         store
     }
 

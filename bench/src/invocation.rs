@@ -23,8 +23,10 @@ use crate::stats::Samples;
 pub(crate) struct InvocationFigures {
     /// The host's real path, µs.
     pub(crate) real: Samples,
-    /// The bare embedding, µs.
+    /// The bare embedding on the host's engine settings, µs.
     pub(crate) bare: Samples,
+    /// The bare embedding on wasmtime's default settings plus pooling, µs.
+    pub(crate) bare_defaults: Samples,
 }
 
 /// A host opened in-process on a temporary data directory, with echo-bot
@@ -115,10 +117,21 @@ pub(crate) async fn run(rounds: usize) -> anyhow::Result<InvocationFigures> {
         .state
         .engine
         .load_component(&target.sha256, || std::fs::read(guests::ECHO_BOT_WASM))?;
-    let bare = Arc::new(Bare::new(setup.host.state.engine.wasmtime(), &component)?);
+    let bare = Arc::new(Bare::new(setup.host.state.engine.wasmtime(), &component, true)?);
+    // wasmtime's defaults with the pooling allocator: no epoch
+    // interruption, no stack or memory limits of the host's own.
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model(true);
+    config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(
+        wasmtime::PoolingAllocationConfig::default(),
+    ));
+    let defaults = wasmtime::Engine::new(&config)?;
+    let component_defaults = wasmtime::component::Component::new(&defaults, std::fs::read(guests::ECHO_BOT_WASM)?)?;
+    let bare_defaults = Arc::new(Bare::new(&defaults, &component_defaults, false)?);
 
     let mut real = Samples::default();
     let mut bare_samples = Samples::default();
+    let mut defaults_samples = Samples::default();
     let warmup = 200;
     for i in 0..(rounds + warmup) {
         let chat = &setup.chats[i % setup.chats.len()];
@@ -127,6 +140,11 @@ pub(crate) async fn run(rounds: usize) -> anyhow::Result<InvocationFigures> {
         let sent = bare.invoke(chat, "/echo hi").await?;
         let bare_took = started.elapsed();
         anyhow::ensure!(sent == 1, "the bare bot did not send");
+
+        let started = Instant::now();
+        let sent = bare_defaults.invoke(chat, "/echo hi").await?;
+        let defaults_took = started.elapsed();
+        anyhow::ensure!(sent == 1, "the bare bot on default settings did not send");
 
         // The host's path: a fresh instance, every limit, and the storage
         // writes and the sent message committed before it returns.
@@ -143,12 +161,14 @@ pub(crate) async fn run(rounds: usize) -> anyhow::Result<InvocationFigures> {
 
         if i >= warmup {
             bare_samples.push(bare_took);
+            defaults_samples.push(defaults_took);
             real.push(real_took);
         }
     }
     Ok(InvocationFigures {
         real,
         bare: bare_samples,
+        bare_defaults: defaults_samples,
     })
 }
 
@@ -177,7 +197,7 @@ pub(crate) async fn idle_instance_kib(n: usize) -> anyhow::Result<f64> {
     let setup = InProcess::open(1).await?;
     let engine = &setup.host.state.engine;
     let component = engine.load_component(&setup.sha256, || std::fs::read(guests::ECHO_BOT_WASM))?;
-    let bare = Bare::new(engine.wasmtime(), &component)?;
+    let bare = Bare::new(engine.wasmtime(), &component, true)?;
     for _ in 0..20 {
         let mut store = bare.store();
         bare.instantiate(&mut store).await?;

@@ -68,7 +68,7 @@ impl InProcess {
             .wait_compiled(&published.app, &published.version, std::time::Duration::from_secs(300))
             .await?;
         if let Some(v) = st.registry.versions(&published.app).await?.first()
-            && v.status == "rejected"
+            && v.status == miniapp_runtime::store::status::VersionStatus::Rejected
         {
             anyhow::bail!("echo-bot was rejected: {}", v.reason.clone().unwrap_or_default());
         }

@@ -34,6 +34,7 @@ use crate::sandbox::BotEvent;
 use crate::store::accounts::Account;
 use crate::store::jobs;
 use crate::store::signatures::{self, SignatureRequest, SigningKey};
+use crate::store::status::SignatureStatus;
 use crate::store::{Db, StoreError, now_ms};
 
 /// The `context` of every signed payload: platform, object, format version.
@@ -154,7 +155,11 @@ impl Signing {
     /// # Errors
     ///
     /// [`SigningError::Store`].
-    pub async fn list(&self, account: &str, status: Option<&str>) -> Result<Vec<SignatureRequest>, SigningError> {
+    pub async fn list(
+        &self,
+        account: &str,
+        status: Option<SignatureStatus>,
+    ) -> Result<Vec<SignatureRequest>, SigningError> {
         Ok(signatures::for_account(&self.db, account, status).await?)
     }
 
@@ -172,8 +177,8 @@ impl Signing {
         if request.account_id != account {
             return Err(SigningError::NotFound);
         }
-        if request.status != "pending" {
-            return Err(SigningError::AlreadyDecided(request.status));
+        if request.status != SignatureStatus::Pending {
+            return Err(SigningError::AlreadyDecided(request.status.to_string()));
         }
         Ok(request)
     }

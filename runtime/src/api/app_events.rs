@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 use super::auth::Caller;
 use super::extract::ApiQuery;
 use super::{ApiError, ApiResult, AppState};
+use crate::store::status::JobStatus;
 use crate::store::{apps, jobs};
 
 /// Statuses a job can have.
@@ -48,17 +49,16 @@ pub(super) async fn list(
     Path(app): Path<String>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> ApiResult<Json<Value>> {
-    if let Some(status) = &query.status
-        && !STATUSES.contains(&status.as_str())
-    {
-        return Err(ApiError::bad_request(format!(
-            "status must be one of {}, not {status:?}",
-            STATUSES.join(", ")
-        )));
-    }
+    let status =
+        match query.status.as_deref() {
+            None => None,
+            Some(s) => Some(JobStatus::parse(s).map_err(|_| {
+                ApiError::bad_request(format!("status must be one of {}, not {s:?}", STATUSES.join(", ")))
+            })?),
+        };
     require_owner(&state, &caller, &app).await?;
     let limit = query.limit.unwrap_or(100).clamp(1, 500);
-    let events = jobs::list(&state.db, &app, query.status.as_deref(), limit).await?;
+    let events = jobs::list(&state.db, &app, status, limit).await?;
     Ok(Json(json!({ "events": events })))
 }
 

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use super::auth::{AccountCaller, Caller};
 use super::{ApiError, ApiResult, AppState};
+use crate::store::status::AppStatus;
 use crate::store::{apps, logs};
 
 /// Publishes a new version: multipart with a `manifest` (TOML text) and a
@@ -67,7 +68,7 @@ pub(super) async fn catalogue(State(state): State<AppState>, _caller: Caller) ->
     for a in apps::approved(&state.db)
         .await?
         .into_iter()
-        .filter(|a| a.status == "active")
+        .filter(|a| a.status == AppStatus::Active)
     {
         let kind = active_kind(&state, &a).await?;
         list.push(json!({
@@ -114,7 +115,7 @@ pub(super) async fn show(
             .collect()
     };
     if !owner_view {
-        let Some(v) = running.filter(|_| found.status == "active") else {
+        let Some(v) = running.filter(|_| found.status == AppStatus::Active) else {
             return Err(ApiError::not_found(format!("no app with id {app:?}")));
         };
         return Ok(Json(json!({

@@ -1,6 +1,7 @@
 //! `GET /v1/wallet`, `GET /v1/wallet/transactions`, `GET /v1/invoices`,
 //! `POST /v1/invoices/{id}/pay`, `POST /v1/admin/wallets/{account}/credit`.
 
+use crate::store::status::InvoiceStatus;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -57,13 +58,14 @@ pub(super) async fn invoices(
     AccountCaller(me): AccountCaller,
     ApiQuery(q): ApiQuery<StatusQuery>,
 ) -> ApiResult<Json<Value>> {
-    if let Some(s) = &q.status
-        && !["open", "paid", "cancelled", "expired"].contains(&s.as_str())
-    {
-        return Err(ApiError::bad_request("status must be open, paid, cancelled or expired"));
-    }
+    let status = q
+        .status
+        .as_deref()
+        .map(InvoiceStatus::parse)
+        .transpose()
+        .map_err(|_| ApiError::bad_request("status must be open, paid, cancelled or expired"))?;
     Ok(Json(
-        json!({ "invoices": state.payments.invoices(&me.id, q.status.as_deref()).await? }),
+        json!({ "invoices": state.payments.invoices(&me.id, status).await? }),
     ))
 }
 

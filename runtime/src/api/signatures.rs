@@ -4,6 +4,7 @@
 //! signed payload names the signer by their app-scoped id, plus what they
 //! chose to disclose when confirming.
 
+use crate::store::status::SignatureStatus;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -58,12 +59,13 @@ pub(super) async fn list(
     AccountCaller(me): AccountCaller,
     ApiQuery(q): ApiQuery<StatusQuery>,
 ) -> ApiResult<Json<Value>> {
-    if let Some(s) = &q.status
-        && !["pending", "signed", "declined"].contains(&s.as_str())
-    {
-        return Err(ApiError::bad_request("status must be pending, signed or declined"));
-    }
-    let list = state.signing.list(&me.id, q.status.as_deref()).await?;
+    let status = q
+        .status
+        .as_deref()
+        .map(SignatureStatus::parse)
+        .transpose()
+        .map_err(|_| ApiError::bad_request("status must be pending, signed or declined"))?;
+    let list = state.signing.list(&me.id, status).await?;
     Ok(Json(
         json!({ "signatures": list.iter().map(|r| signer_view(r, true)).collect::<Vec<_>>() }),
     ))

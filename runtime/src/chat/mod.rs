@@ -332,7 +332,9 @@ impl ChatService {
             Some(a) if a.active_version.is_none() => {
                 Err(ChatError::AppNotAvailable("the app has no approved version yet".into()))
             }
-            Some(a) if a.status != "active" => Err(ChatError::AppNotAvailable("the app is suspended".into())),
+            Some(a) if a.status != crate::store::status::AppStatus::Active => {
+                Err(ChatError::AppNotAvailable("the app is suspended".into()))
+            }
             Some(_) => Ok(installs::install(&self.db, chat, app, account).await?),
         }
     }

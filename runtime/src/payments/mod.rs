@@ -7,6 +7,7 @@ use crate::queue::Queue;
 use crate::sandbox::BotEvent;
 use crate::store::invoices::{self, Invoice};
 use crate::store::ledger::{self, EntryView, LedgerError, MAX_AMOUNT, kind};
+use crate::store::status::InvoiceStatus;
 use crate::store::{Db, StoreError, accounts, jobs, new_id};
 
 /// Why a payment action was refused.
@@ -87,7 +88,7 @@ impl Payments {
     }
 
     /// Invoices of `account`, optionally by status.
-    pub async fn invoices(&self, account: &str, status: Option<&str>) -> Result<Vec<Invoice>, PaymentError> {
+    pub async fn invoices(&self, account: &str, status: Option<InvoiceStatus>) -> Result<Vec<Invoice>, PaymentError> {
         Ok(invoices::for_account(&self.db, account, status).await?)
     }
 
@@ -117,9 +118,9 @@ impl Payments {
     /// the paid invoice and charges nothing.
     pub async fn pay(&self, id: &str, account: &str) -> Result<Invoice, PaymentError> {
         let invoice = self.invoice_of(id, account).await?;
-        match invoice.status.as_str() {
-            "paid" => return Ok(invoice),
-            "open" => {}
+        match invoice.status {
+            InvoiceStatus::Paid => return Ok(invoice),
+            InvoiceStatus::Open => {}
             other => return Err(PaymentError::NotPayable(other.to_string())),
         }
         let mut tx = self.db.begin_write().await?;
@@ -128,10 +129,10 @@ impl Payments {
         if !invoices::mark_paid(&mut tx, id).await? {
             drop(tx);
             let now = self.invoice_of(id, account).await?;
-            return if now.status == "paid" {
+            return if now.status == InvoiceStatus::Paid {
                 Ok(now)
             } else {
-                Err(PaymentError::NotPayable(now.status))
+                Err(PaymentError::NotPayable(now.status.to_string()))
             };
         }
         let wallet = ledger::account(&mut tx, kind::WALLET, account).await?;

@@ -4,6 +4,7 @@
 
 use super::{Registry, RegistryError};
 use crate::store::apps::{self, App};
+use crate::store::status::AppStatus;
 
 impl Registry {
     async fn audited(&self, app: &str, action: &str, detail: String) -> Result<App, RegistryError> {
@@ -13,7 +14,7 @@ impl Registry {
 
     /// Suspends `app`: no event reaches it from now on.
     pub async fn suspend(&self, app: &str) -> Result<App, RegistryError> {
-        if !apps::set_status(&self.db, app, "suspended").await? {
+        if !apps::set_status(&self.db, app, AppStatus::Suspended).await? {
             return Err(RegistryError::NotFound(format!("no app with id {app:?}")));
         }
         self.audited(app, "app.suspended", String::new()).await
@@ -21,7 +22,7 @@ impl Registry {
 
     /// Lets a suspended `app` run again.
     pub async fn resume(&self, app: &str) -> Result<App, RegistryError> {
-        if !apps::set_status(&self.db, app, "active").await? {
+        if !apps::set_status(&self.db, app, AppStatus::Active).await? {
             return Err(RegistryError::NotFound(format!("no app with id {app:?}")));
         }
         self.audited(app, "app.resumed", String::new()).await

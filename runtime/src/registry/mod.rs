@@ -18,6 +18,7 @@ use crate::sandbox::{EntryPoints, Sandbox};
 use crate::store::apps::{self, AddVersionError, NewVersion};
 use crate::store::audit::{self, AuditEntry};
 use crate::store::blobs::BlobStore;
+use crate::store::status::CompileStatus;
 use crate::store::{Db, StoreError};
 
 pub use manifest::{AppKind, Manifest};
@@ -254,14 +255,14 @@ impl Registry {
         let this = self.clone();
         tokio::spawn(async move {
             let status = match this.sandbox.compile(&sha256, needs).await {
-                Ok(()) => "compiled",
+                Ok(()) => CompileStatus::Compiled,
                 Err(e) => {
                     tracing::warn!(app, version, error = %e, "uploaded component failed to compile");
                     let reason = format!("rejected automatically: {e}");
                     if let Err(e) = apps::reject(&this.db, &app, &version, &reason).await {
                         tracing::error!(error = %e, "could not reject uncompilable version");
                     }
-                    "failed"
+                    CompileStatus::Failed
                 }
             };
             if let Err(e) = apps::set_compile_status(&this.db, &app, &version, status).await {
@@ -281,13 +282,13 @@ impl Registry {
         app: &str,
         version: &str,
         within: std::time::Duration,
-    ) -> Result<String, RegistryError> {
+    ) -> Result<CompileStatus, RegistryError> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let v = apps::version(&self.db, app, version)
                 .await?
                 .ok_or_else(|| RegistryError::NotFound(format!("app {app:?} has no version {version:?}")))?;
-            if v.compile_status != "compiling" {
+            if v.compile_status != CompileStatus::Compiling {
                 return Ok(v.compile_status);
             }
             if tokio::time::Instant::now() >= deadline {

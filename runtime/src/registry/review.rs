@@ -9,6 +9,7 @@ use super::{Registry, RegistryError};
 use crate::capabilities::grants::{ImportRule, grants_for_import};
 use crate::config::LimitOverrides;
 use crate::store::apps;
+use crate::store::status::{CompileStatus, VersionStatus};
 
 /// A pending version as the operator sees it.
 #[derive(Debug, Clone, Serialize)]
@@ -37,7 +38,7 @@ pub struct ReviewItem {
     /// Upload time, unix ms.
     pub uploaded_at: i64,
     /// `compiling` or `compiled`: approval waits for `compiled`.
-    pub compile_status: String,
+    pub compile_status: CompileStatus,
 }
 
 /// Which grants unlock one import.
@@ -97,7 +98,7 @@ pub struct Decision {
 impl Registry {
     /// Versions waiting for review, oldest first.
     pub async fn pending(&self) -> Result<Vec<ReviewItem>, RegistryError> {
-        let list = apps::versions_with_status(&self.db, "pending").await?;
+        let list = apps::versions_with_status(&self.db, VersionStatus::Pending).await?;
         Ok(list
             .into_iter()
             .map(|(name, v)| ReviewItem {
@@ -126,8 +127,12 @@ impl Registry {
         let current = apps::version(&self.db, app, version)
             .await?
             .ok_or_else(|| RegistryError::NotFound(format!("app {app:?} has no version {version:?}")))?;
-        if current.status != "pending" {
-            return Err(RegistryError::NotPending(app.into(), version.into(), current.status));
+        if current.status != VersionStatus::Pending {
+            return Err(RegistryError::NotPending(
+                app.into(),
+                version.into(),
+                current.status.to_string(),
+            ));
         }
         let requested: BTreeSet<String> = current.requested.iter().map(|(g, _)| g.clone()).collect();
         let (action, detail) = match decision.decision.as_str() {
@@ -149,9 +154,9 @@ impl Registry {
                         "cannot grant what was not requested: {extra:?}; requested: {requested:?}"
                     )));
                 }
-                match current.compile_status.as_str() {
-                    "compiled" => {}
-                    "compiling" => {
+                match current.compile_status {
+                    CompileStatus::Compiled => {}
+                    CompileStatus::Compiling => {
                         return Err(RegistryError::NotCompiled(
                             app.into(),
                             version.into(),
@@ -224,6 +229,7 @@ mod tests {
     use crate::sandbox::Sandbox;
     use crate::store::apps::{self, NewVersion};
     use crate::store::blobs::BlobStore;
+    use crate::store::status::{CompileStatus, VersionStatus};
     use crate::store::{Db, accounts};
 
     #[tokio::test]
@@ -265,20 +271,20 @@ mod tests {
             Err(RegistryError::NotCompiled(_, _, why)) => assert!(why.contains("still compiling"), "{why}"),
             other => panic!("approval before the compile ended: {other:?}"),
         }
-        apps::set_compile_status(&db, &app, "1.0.0", "failed")
+        apps::set_compile_status(&db, &app, "1.0.0", CompileStatus::Failed)
             .await
             .expect("status");
         assert!(matches!(
             registry.decide(&app, "1.0.0", &approve).await,
             Err(RegistryError::NotCompiled(..))
         ));
-        apps::set_compile_status(&db, &app, "1.0.0", "compiled")
+        apps::set_compile_status(&db, &app, "1.0.0", CompileStatus::Compiled)
             .await
             .expect("status");
         let approved = registry
             .decide(&app, "1.0.0", &approve)
             .await
             .expect("approved once compiled");
-        assert_eq!(approved.status, "approved");
+        assert_eq!(approved.status, VersionStatus::Approved);
     }
 }

@@ -8,6 +8,7 @@ use sqlx::Row;
 
 use crate::config::LimitOverrides;
 
+use super::status::{AppStatus, CompileStatus, VersionStatus};
 use super::{Db, StoreError, StoreResult, from_json, new_id, now_ms, to_json};
 
 /// One app.
@@ -19,8 +20,8 @@ pub struct App {
     pub name: String,
     /// The developer's account id.
     pub owner_id: String,
-    /// `active` or `suspended`.
-    pub status: String,
+    /// Whether it runs.
+    pub status: AppStatus,
     /// The approved version that runs, if any.
     pub active_version: Option<String>,
     /// Creation time, unix ms.
@@ -51,7 +52,7 @@ pub struct Version {
     /// Granted capabilities, once approved.
     pub grants: Option<BTreeSet<String>>,
     /// `pending`, `approved` or `rejected`.
-    pub status: String,
+    pub status: VersionStatus,
     /// The rejection reason.
     pub reason: Option<String>,
     /// When it was reviewed, unix ms.
@@ -61,7 +62,7 @@ pub struct Version {
     /// Limit overrides set by the operator at approval.
     pub limits: Option<LimitOverrides>,
     /// `compiling`, `compiled` or `failed`: only a compiled version can be approved.
-    pub compile_status: String,
+    pub compile_status: CompileStatus,
 }
 
 fn app_from_row(row: &sqlx::any::AnyRow) -> StoreResult<App> {
@@ -69,7 +70,7 @@ fn app_from_row(row: &sqlx::any::AnyRow) -> StoreResult<App> {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         owner_id: row.try_get("owner_id")?,
-        status: row.try_get("status")?,
+        status: AppStatus::parse(&row.try_get::<String, _>("status")?)?,
         active_version: row.try_get("active_version")?,
         created_at: row.try_get("created_at")?,
     })
@@ -103,12 +104,12 @@ pub(super) fn version_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Version> 
         imports: from_json(&imports)?,
         requested: from_json(&requested)?,
         grants: grants.as_deref().map(from_json).transpose()?,
-        status: row.try_get("status")?,
+        status: VersionStatus::parse(&row.try_get::<String, _>("status")?)?,
         reason: row.try_get("reason")?,
         reviewed_at: row.try_get("reviewed_at")?,
         created_at: row.try_get("created_at")?,
         limits: limits.as_deref().map(from_json).transpose()?,
-        compile_status: row.try_get("compile_status")?,
+        compile_status: CompileStatus::parse(&row.try_get::<String, _>("compile_status")?)?,
     })
 }
 
@@ -431,7 +432,7 @@ pub async fn versions(db: &Db, app: &str) -> StoreResult<Vec<Version>> {
 }
 
 /// Versions with `status`, oldest first, with their app's name.
-pub async fn versions_with_status(db: &Db, status: &str) -> StoreResult<Vec<(String, Version)>> {
+pub async fn versions_with_status(db: &Db, status: VersionStatus) -> StoreResult<Vec<(String, Version)>> {
     let rows = sqlx::query(&format!(
         "SELECT a.name AS app_name, {} FROM app_versions v JOIN apps a ON a.id = v.app_id \
          WHERE v.status = $1 ORDER BY v.created_at",
@@ -441,7 +442,7 @@ pub async fn versions_with_status(db: &Db, status: &str) -> StoreResult<Vec<(Str
             .collect::<Vec<_>>()
             .join(", ")
     ))
-    .bind(status)
+    .bind(status.as_str())
     .fetch_all(db.pool())
     .await?;
     rows.iter()
@@ -498,9 +499,9 @@ pub async fn reject(db: &Db, app: &str, version: &str, reason: &str) -> StoreRes
 }
 
 /// Records how compiling (`app`, `version`) ended: `compiled` or `failed`.
-pub async fn set_compile_status(db: &Db, app: &str, version: &str, status: &str) -> StoreResult<()> {
+pub async fn set_compile_status(db: &Db, app: &str, version: &str, status: CompileStatus) -> StoreResult<()> {
     sqlx::query("UPDATE app_versions SET compile_status = $1 WHERE app_id = $2 AND version = $3")
-        .bind(status)
+        .bind(status.as_str())
         .bind(app)
         .bind(version)
         .execute(db.pool())
@@ -550,9 +551,9 @@ pub async fn approved(db: &Db) -> StoreResult<Vec<App>> {
 }
 
 /// Sets an app's status (`active` or `suspended`); false if no such app.
-pub async fn set_status(db: &Db, app: &str, status: &str) -> StoreResult<bool> {
+pub async fn set_status(db: &Db, app: &str, status: AppStatus) -> StoreResult<bool> {
     let done = sqlx::query("UPDATE apps SET status = $1 WHERE id = $2")
-        .bind(status)
+        .bind(status.as_str())
         .bind(app)
         .execute(db.pool())
         .await?;

@@ -4,6 +4,7 @@ use serde::Serialize;
 use sqlx::AnyConnection;
 use sqlx::Row;
 
+use super::status::InvoiceStatus;
 use super::{Db, StoreResult, new_id, now_ms};
 
 /// One invoice.
@@ -30,7 +31,7 @@ pub struct Invoice {
     #[serde(skip)]
     pub idempotency_key: String,
     /// `open`, `paid`, `cancelled` or `expired` (derived from `expires_at` when read).
-    pub status: String,
+    pub status: InvoiceStatus,
     /// Refunded so far, minor units.
     pub refunded: i64,
     /// Unix ms after which it can no longer be paid.
@@ -55,14 +56,14 @@ fn from_row(r: &sqlx::any::AnyRow) -> StoreResult<Invoice> {
         currency: r.try_get("currency")?,
         title: r.try_get("title")?,
         idempotency_key: r.try_get("idempotency_key")?,
-        status: r.try_get("status")?,
+        status: InvoiceStatus::parse(&r.try_get::<String, _>("status")?)?,
         refunded: r.try_get("refunded")?,
         expires_at: r.try_get("expires_at")?,
         paid_at: r.try_get("paid_at")?,
         created_at: r.try_get("created_at")?,
     };
-    if invoice.status == "open" && invoice.expires_at <= now_ms() {
-        invoice.status = "expired".into();
+    if invoice.status == InvoiceStatus::Open && invoice.expires_at <= now_ms() {
+        invoice.status = InvoiceStatus::Expired;
     }
     Ok(invoice)
 }
@@ -193,7 +194,7 @@ pub async fn by_message(db: &Db, message: &str) -> StoreResult<Option<Invoice>> 
 }
 
 /// Invoices of `account`, optionally by (derived) status, newest first.
-pub async fn for_account(db: &Db, account: &str, status: Option<&str>) -> StoreResult<Vec<Invoice>> {
+pub async fn for_account(db: &Db, account: &str, status: Option<InvoiceStatus>) -> StoreResult<Vec<Invoice>> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM invoices WHERE account_id = $1 ORDER BY id DESC LIMIT 500"
     ))

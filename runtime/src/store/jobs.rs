@@ -12,6 +12,7 @@
 use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 
+use super::status::JobStatus;
 use super::{Db, StoreResult, from_json, now_ms, to_json};
 use crate::sandbox::BotEvent;
 
@@ -52,8 +53,8 @@ pub struct JobView {
     pub id: i64,
     /// `message`, `button`, `payment` or `signature`.
     pub kind: String,
-    /// `queued`, `running`, `done` or `dead`.
-    pub status: String,
+    /// Where it is.
+    pub status: JobStatus,
     /// The chat, if any.
     pub chat: Option<String>,
     /// Attempts made.
@@ -404,13 +405,13 @@ pub async fn requeue_running(db: &Db, node: Option<&str>) -> StoreResult<u64> {
 }
 
 /// Jobs of `app` with `status` (all statuses when `None`), newest first.
-pub async fn list(db: &Db, app: &str, status: Option<&str>, limit: u32) -> StoreResult<Vec<JobView>> {
+pub async fn list(db: &Db, app: &str, status: Option<JobStatus>, limit: u32) -> StoreResult<Vec<JobView>> {
     let rows = sqlx::query(
         "SELECT id, kind, status, lane, attempts, last_error, created_at, run_at FROM jobs \
          WHERE app_id = $1 AND ($2 = '' OR status = $2) ORDER BY id DESC LIMIT $3",
     )
     .bind(app)
-    .bind(status.unwrap_or(""))
+    .bind(status.map_or("", JobStatus::as_str))
     .bind(i64::from(limit))
     .fetch_all(db.pool())
     .await?;
@@ -420,7 +421,7 @@ pub async fn list(db: &Db, app: &str, status: Option<&str>, limit: u32) -> Store
             Ok(JobView {
                 id: r.try_get("id")?,
                 kind: r.try_get("kind")?,
-                status: r.try_get("status")?,
+                status: JobStatus::parse(&r.try_get::<String, _>("status")?)?,
                 chat: (!lane.is_empty()).then_some(lane),
                 attempts: r.try_get("attempts")?,
                 last_error: r.try_get("last_error")?,

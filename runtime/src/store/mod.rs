@@ -24,6 +24,7 @@ pub mod retention;
 pub mod secrets;
 pub mod send_windows;
 pub mod signatures;
+pub mod status;
 pub mod tickets;
 pub mod tokens;
 pub mod web_sessions;

@@ -4,6 +4,7 @@ use serde::Serialize;
 use sqlx::Row;
 use zeroize::Zeroizing;
 
+use super::status::SignatureStatus;
 use super::{Db, StoreError, StoreResult, WriteTx, new_id, now_ms};
 use crate::crypto;
 
@@ -116,7 +117,7 @@ pub struct SignatureRequest {
     /// hex sha256 of the document.
     pub document_sha256: String,
     /// `pending`, `signed` or `declined`.
-    pub status: String,
+    pub status: SignatureStatus,
     /// base64 of the exact bytes signed.
     pub signed_payload: Option<String>,
     /// base64 Ed25519 signature.
@@ -141,7 +142,7 @@ fn from_row(r: &sqlx::any::AnyRow) -> StoreResult<SignatureRequest> {
         title: r.try_get("title")?,
         document: r.try_get("document")?,
         document_sha256: r.try_get("document_sha256")?,
-        status: r.try_get("status")?,
+        status: SignatureStatus::parse(&r.try_get::<String, _>("status")?)?,
         signed_payload: r.try_get("signed_payload")?,
         signature: r.try_get("signature")?,
         public_key: r.try_get("public_key")?,
@@ -244,12 +245,16 @@ pub async fn get(db: &Db, id: &str) -> StoreResult<Option<SignatureRequest>> {
 /// # Errors
 ///
 /// A store error.
-pub async fn for_account(db: &Db, account: &str, status: Option<&str>) -> StoreResult<Vec<SignatureRequest>> {
+pub async fn for_account(
+    db: &Db,
+    account: &str,
+    status: Option<SignatureStatus>,
+) -> StoreResult<Vec<SignatureRequest>> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM signatures WHERE account_id = $1 AND ($2 = '' OR status = $2) ORDER BY id DESC LIMIT 200"
     ))
     .bind(account)
-    .bind(status.unwrap_or(""))
+    .bind(status.map_or("", SignatureStatus::as_str))
     .fetch_all(db.pool())
     .await?;
     rows.iter().map(from_row).collect()

@@ -212,7 +212,7 @@ impl WebApps {
                 record.name
             )));
         }
-        if record.status != "active" {
+        if record.status != crate::store::status::AppStatus::Active {
             return Err(WebError::Revoked(format!("{} is {}", record.name, record.status)));
         }
         let kind = match record.active_version.as_deref() {

@@ -15,6 +15,7 @@ use super::{CapError, HostState, WitError, check_size};
 use crate::store::invoices;
 use crate::store::ledger::{self, CURRENCY, MAX_AMOUNT, kind};
 use crate::store::messages::{HOST_KIND_INVOICE, StoredButton};
+use crate::store::status::InvoiceStatus;
 use crate::store::{chats, new_id, now_ms};
 use commit::{InvoiceDraft, PayOut, PaymentOp};
 
@@ -203,7 +204,7 @@ impl wit::Host for HostState {
             .any(|op| matches!(op, PaymentOp::CreateInvoice(d) if d.id == invoice));
         if !drafted {
             match invoices::get(&self.cx.services.db, &invoice).await? {
-                Some(i) if *i.app == *self.cx.app_id && i.status == "open" => {}
+                Some(i) if *i.app == *self.cx.app_id && i.status == InvoiceStatus::Open => {}
                 Some(i) if *i.app == *self.cx.app_id => {
                     return Err(
                         WitError::Invalid(format!("the invoice is {} and cannot be cancelled", i.status)).into(),
@@ -232,7 +233,7 @@ impl wit::Host for HostState {
                 WitError::NotFound.into()
             });
         };
-        if found.status != "paid" {
+        if found.status != InvoiceStatus::Paid {
             return Err(WitError::Invalid(format!("the invoice is {}, not paid", found.status)).into());
         }
         let unique = format!("refund:{invoice}:{key}");

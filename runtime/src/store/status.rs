@@ -1,0 +1,145 @@
+//! The statuses and kinds stored as text columns, as Rust enums: each
+//! reads and writes the same lowercase word the column holds (and the API
+//! shows), and an unknown word in the database is [`StoreError::Corrupt`].
+
+use super::StoreError;
+
+/// Declares an enum stored as one of a fixed set of words.
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl $name {
+            /// The word stored in the database.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            /// Reads the stored word.
+            ///
+            /// # Errors
+            ///
+            /// [`StoreError::Corrupt`] for any other word.
+            pub fn parse(text: &str) -> Result<$name, StoreError> {
+                match text {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(StoreError::Corrupt(format!(
+                        concat!("unknown ", stringify!($name), " {:?}"),
+                        other
+                    ))),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// Whether an app runs.
+    AppStatus {
+        /// Its approved version runs.
+        Active = "active",
+        /// An operator stopped it.
+        Suspended = "suspended",
+    }
+);
+
+text_enum!(
+    /// Where a version is in review.
+    VersionStatus {
+        /// Waiting for an operator.
+        Pending = "pending",
+        /// Approved (with grants).
+        Approved = "approved",
+        /// Rejected, with a reason.
+        Rejected = "rejected",
+    }
+);
+
+text_enum!(
+    /// Where a version's compile is.
+    CompileStatus {
+        /// Queued or running.
+        Compiling = "compiling",
+        /// Done: it can be approved.
+        Compiled = "compiled",
+        /// The compiler refused it (the version was rejected).
+        Failed = "failed",
+    }
+);
+
+text_enum!(
+    /// Where an invoice is.
+    InvoiceStatus {
+        /// Waiting to be paid.
+        Open = "open",
+        /// Paid.
+        Paid = "paid",
+        /// Cancelled by its app.
+        Cancelled = "cancelled",
+        /// Past its expiry unpaid (shown, not stored).
+        Expired = "expired",
+    }
+);
+
+text_enum!(
+    /// Where a signature request is.
+    SignatureStatus {
+        /// Waiting for the user.
+        Pending = "pending",
+        /// Signed.
+        Signed = "signed",
+        /// Declined.
+        Declined = "declined",
+    }
+);
+
+text_enum!(
+    /// Where a job of the queue is.
+    JobStatus {
+        /// Waiting to be claimed (due now or at its `run_at`).
+        Queued = "queued",
+        /// Claimed by a node, under a lease.
+        Running = "running",
+        /// Completed (kept an hour).
+        Done = "done",
+        /// Parked after its last attempt failed.
+        Dead = "dead",
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_read_back_and_unknown_words_are_corrupt() {
+        for s in [
+            InvoiceStatus::Open,
+            InvoiceStatus::Paid,
+            InvoiceStatus::Cancelled,
+            InvoiceStatus::Expired,
+        ] {
+            assert_eq!(InvoiceStatus::parse(s.as_str()).expect("parses"), s);
+        }
+        assert_eq!(serde_json::to_value(VersionStatus::Approved).expect("json"), "approved");
+        assert!(matches!(AppStatus::parse("deleted"), Err(StoreError::Corrupt(_))));
+    }
+}

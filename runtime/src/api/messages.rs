@@ -58,13 +58,9 @@ pub(super) async fn press(
     AccountCaller(me): AccountCaller,
     Path((chat, message, n)): Path<(String, String, usize)>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    // An invoice's Pay button pays it (only its payer may).
-    if let Some(invoice) = crate::store::invoices::by_message(&state.db, &message).await? {
-        state.chat.require_member(&chat, &me.id).await?;
-        if n != 0 || invoice.chat.as_deref() != Some(chat.as_str()) {
-            return Err(ApiError::not_found("the message has no such button"));
-        }
-        let paid = state.payments.pay(&invoice.id, &me.id).await?;
+    state.chat.require_member(&chat, &me.id).await?;
+    // The payments service decides which presses pay an invoice.
+    if let Some(paid) = state.payments.press(&chat, &me.id, &message, n).await? {
         return Ok((
             StatusCode::OK,
             Json(json!({ "pressed": n, "message": message, "invoice": paid })),

@@ -106,6 +106,31 @@ impl Payments {
         }))
     }
 
+    /// A press of button `n` of `message` in `chat` by `account`, if the
+    /// message is an invoice's: its one button, Pay, pays the invoice (only
+    /// its payer may; see [`Payments::pay`]). `None` when the message shows
+    /// no invoice (the press goes to the app that sent it).
+    ///
+    /// # Errors
+    ///
+    /// [`PaymentError::NotFound`] for another button or chat, and what
+    /// [`Payments::pay`] answers.
+    pub async fn press(
+        &self,
+        chat: &str,
+        account: &str,
+        message: &str,
+        n: usize,
+    ) -> Result<Option<Invoice>, PaymentError> {
+        let Some(invoice) = invoices::by_message(&self.db, message).await? else {
+            return Ok(None);
+        };
+        if n != 0 || invoice.chat.as_deref() != Some(chat) {
+            return Err(PaymentError::NotFound("the message has no such button"));
+        }
+        Ok(Some(self.pay(&invoice.id, account).await?))
+    }
+
     /// The invoice `id` if it is `account`'s.
     pub async fn invoice_of(&self, id: &str, account: &str) -> Result<Invoice, PaymentError> {
         match invoices::get(&self.db, id).await? {

@@ -195,7 +195,7 @@ async fn run(
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while receiver.recv_many(&mut group, MAX_GROUP).await > 0 {
-        let results = match flush(&db, &group).await {
+        let results = match flush(&db, &group, &usage).await {
             Ok(results) => {
                 let mut cache = usage.0.lock().unwrap_or_else(|p| p.into_inner());
                 results
@@ -240,7 +240,19 @@ type Applied = Result<(Committed, Option<(i64, i64)>), CommitError>;
 
 /// Runs `group` in one transaction, each commit in its own savepoint (a
 /// group of one needs none: its refusal rolls the whole transaction back).
-async fn flush(db: &Db, group: &[(Commit, Reply)]) -> StoreResult<Vec<Applied>> {
+async fn flush(db: &Db, group: &[(Commit, Reply)], usage: &UsageCache) -> StoreResult<Vec<Applied>> {
+    // On SQLite this node is the only writer: its cached usage of an app
+    // (updated as this group commits) is an upper bound the quota check
+    // may use instead of reading the usage again.
+    let mut known: HashMap<Arc<str>, (i64, i64)> = HashMap::new();
+    if db.is_embedded() {
+        let cache = usage.0.lock().unwrap_or_else(|p| p.into_inner());
+        for (commit, _) in group {
+            if let Some(u) = cache.get(&commit.app) {
+                known.insert(commit.app.clone(), *u);
+            }
+        }
+    }
     let mut tx = db.begin_write().await?;
     // On PostgreSQL, commits of one app's storage take turns across nodes
     // (READ COMMITTED would let two pass the version check at once); the
@@ -261,12 +273,17 @@ async fn flush(db: &Db, group: &[(Commit, Reply)]) -> StoreResult<Vec<Applied>> 
         if savepoints {
             sqlx::query("SAVEPOINT invocation").execute(&mut *tx).await?;
         }
-        let result = match apply(&mut tx, commit).await {
+        let result = match apply(&mut tx, commit, known.get(&commit.app).copied()).await {
             Ok(r) => r,
             Err(e) if savepoints => Err(CommitError::Store(e.to_string())),
             Err(e) => return Err(e),
         };
         let stored = matches!(result, Ok((Committed::Stored { .. }, _)));
+        if let Ok((Committed::Stored { .. }, Some(used))) = &result
+            && db.is_embedded()
+        {
+            known.insert(commit.app.clone(), *used);
+        }
         if !savepoints {
             if stored {
                 tx.commit().await?;
@@ -287,13 +304,13 @@ async fn flush(db: &Db, group: &[(Commit, Reply)]) -> StoreResult<Vec<Applied>> 
     Ok(results)
 }
 
-async fn apply(conn: &mut sqlx::AnyConnection, commit: &Commit) -> StoreResult<Applied> {
+async fn apply(conn: &mut sqlx::AnyConnection, commit: &Commit, known: Option<(i64, i64)>) -> StoreResult<Applied> {
     if let Some(job) = &commit.job
         && !jobs::complete(conn, job.id, &job.node, job.attempt).await?
     {
         return Ok(Ok((Committed::LeaseLost, None)));
     }
-    let used = match storage_commit::apply_in(conn, &commit.app, &commit.effects.kv, &commit.limits).await? {
+    let used = match storage_commit::apply_in(conn, &commit.app, &commit.effects.kv, &commit.limits, known).await? {
         Ok(used) => used,
         Err(Refused::Conflict(keys)) => return Ok(Err(CommitError::Conflict(keys))),
         Err(Refused::Quota { keys, bytes }) => return Ok(Err(CommitError::Quota { keys, bytes })),

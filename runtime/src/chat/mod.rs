@@ -266,12 +266,10 @@ impl ChatService {
             text: message.text.clone(),
         };
         let mut tx = self.db.begin_write().await?;
-        if !chats::is_member_in(&mut tx, chat, account).await? {
-            return Err(ChatError::ChatNotFound);
-        }
-        let apps = match jobs::lock_lanes(&mut tx, chat, None, self.queue.caps()).await? {
-            Ok(apps) => apps,
-            Err(full) => return Err(self.busy(&full, chat)),
+        let apps = match jobs::lock_lanes_for_member(&mut tx, chat, account, self.queue.caps()).await? {
+            None => return Err(ChatError::ChatNotFound),
+            Some(Ok(apps)) => apps,
+            Some(Err(full)) => return Err(self.busy(&full, chat)),
         };
         // The number before the jobs: the counter row stays locked until
         // commit, so on PostgreSQL too job ids and message numbers follow

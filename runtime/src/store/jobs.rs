@@ -198,6 +198,60 @@ pub async fn lock_lanes(
     Ok(Ok(apps))
 }
 
+/// [`lock_lanes`] for a post by `account`, who must be a member of `chat`:
+/// `None` when they are not. On SQLite (one writer, no locks to take) the
+/// membership, the installed apps and their backlogs are one query.
+pub async fn lock_lanes_for_member(
+    conn: &mut AnyConnection,
+    chat: &str,
+    account: &str,
+    caps: Caps,
+) -> StoreResult<Option<Result<Vec<String>, Full>>> {
+    if conn.backend_name() == "PostgreSQL" {
+        if !super::chats::is_member_in(conn, chat, account).await? {
+            return Ok(None);
+        }
+        return Ok(Some(lock_lanes(conn, chat, None, caps).await?));
+    }
+    let rows = sqlx::query(&format!(
+        "SELECT i.app_id AS app_id, \
+         (SELECT CAST(COUNT(*) AS BIGINT) FROM jobs j WHERE j.app_id = i.app_id AND j.{PENDING}) AS all_n, \
+         (SELECT CAST(COUNT(*) AS BIGINT) FROM jobs j WHERE j.app_id = i.app_id AND j.lane = $1 AND j.{PENDING}) AS lane_n \
+         FROM chat_members m LEFT JOIN installs i ON i.chat_id = m.chat_id \
+         WHERE m.chat_id = $1 AND m.account_id = $2 ORDER BY i.app_id"
+    ))
+    .bind(chat)
+    .bind(account)
+    .fetch_all(&mut *conn)
+    .await?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    let mut apps = Vec::new();
+    for r in &rows {
+        let Some(app) = r.try_get::<Option<String>, _>("app_id")? else {
+            continue;
+        };
+        let (all, lane): (i64, i64) = (r.try_get("all_n")?, r.try_get("lane_n")?);
+        if lane >= caps.lane {
+            return Ok(Some(Err(Full {
+                app,
+                pending: lane,
+                in_chat: true,
+            })));
+        }
+        if all >= caps.app {
+            return Ok(Some(Err(Full {
+                app,
+                pending: all,
+                in_chat: false,
+            })));
+        }
+        apps.push(app);
+    }
+    Ok(Some(Ok(apps)))
+}
+
 /// The lock of a (app, lane) pair.
 fn lane_key(app: &str, lane: &str) -> String {
     format!("jobs-lane:{app}:{lane}")

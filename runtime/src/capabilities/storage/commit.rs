@@ -23,13 +23,19 @@ pub enum Refused {
 }
 
 /// Checks and applies `txn` of `app` in the caller's transaction; the
-/// app's (keys, bytes) after it when it wrote. On `Ok(Err(_))` the caller
-/// rolls back what this wrote.
+/// app's (keys, bytes) after it when it wrote (exact, or an upper bound
+/// when `known` was used). On `Ok(Err(_))` the caller rolls back what this
+/// wrote.
+///
+/// `known` is the app's usage (or an upper bound of it) when this node is
+/// the only writer (SQLite): if that plus the most the changes can add
+/// stays under 90 % of the quota, the usage is not read again.
 pub async fn apply_in(
     conn: &mut AnyConnection,
     app: &str,
     txn: &KvTxn,
     limits: &AppLimits,
+    known: Option<(i64, i64)>,
 ) -> StoreResult<Result<Option<(i64, i64)>, Refused>> {
     let mut changed = Vec::new();
     for ((bucket, key), seen) in txn.reads() {
@@ -45,6 +51,14 @@ pub async fn apply_in(
     }
     for ((bucket, key), change) in txn.changes() {
         kv::apply_in(conn, app, bucket, key, change).await?;
+    }
+    if let Some((keys, bytes)) = known {
+        let (more_keys, more_bytes) = txn.growth_bound();
+        let bound = (keys.saturating_add(more_keys), bytes.saturating_add(more_bytes));
+        let under = |used: i64, quota: u64| u64::try_from(used).unwrap_or(u64::MAX) <= quota / 10 * 9;
+        if under(bound.0, limits.storage_keys) && under(bound.1, limits.storage_bytes) {
+            return Ok(Ok(Some(bound)));
+        }
     }
     let (keys, bytes) = kv::usage_in(conn, app).await?;
     let over = u64::try_from(keys).unwrap_or(0) > limits.storage_keys
@@ -74,7 +88,7 @@ mod tests {
 
     async fn commit(db: &Db, txn: &KvTxn, limits: &AppLimits) -> Result<Option<(i64, i64)>, Refused> {
         let mut tx = db.begin_write().await.expect("tx");
-        let r = apply_in(&mut tx, "a", txn, limits).await.expect("store");
+        let r = apply_in(&mut tx, "a", txn, limits, None).await.expect("store");
         if r.is_ok() {
             tx.commit().await.expect("commit");
         }
@@ -122,6 +136,27 @@ mod tests {
             })
         );
         assert_eq!(kv::get(&db, "a", "app", "o").await.expect("get"), None);
+        // With a known usage far from the quota, the usage is not read
+        // again: the answer is that plus the most the changes can add…
+        let mut blind = KvTxn::default();
+        blind.change(("app".into(), "n".into()), put(b"3"));
+        let roomy = AppLimits {
+            storage_keys: 100,
+            storage_bytes: 1_000,
+            ..limits
+        };
+        let mut tx = db.begin_write().await.expect("tx");
+        let r = apply_in(&mut tx, "a", &blind, &roomy, Some((5, 50)))
+            .await
+            .expect("store");
+        assert_eq!(r, Ok(Some((6, 52))), "an upper bound: n counted as a new key");
+        // …and near the quota it is read, exactly.
+        let r = apply_in(&mut tx, "a", &blind, &roomy, Some((95, 50)))
+            .await
+            .expect("store");
+        assert_eq!(r, Ok(Some((2, 4))));
+        tx.rollback().await.expect("rollback");
+
         // Over the quota, deleting still works.
         let mut delete = KvTxn::default();
         delete.change(("app".into(), "m".into()), Change::Delete);

@@ -107,12 +107,17 @@ impl HostState {
         }
         self.take_turn(&key).await;
         let db = self.cx.services.db.clone();
-        let usage = match self.kv.usage {
+        // The node's cached usage first (it may overstate: see
+        // `storage::commit`); the stored one before refusing anything.
+        let mut usage = match self.kv.usage {
             Some(u) => u,
             None => {
                 let u = match self.cx.services.committer.cached_usage(&self.cx.app_id) {
                     Some(u) => u,
-                    None => kv::usage(&db, &self.cx.app_id).await?,
+                    None => {
+                        self.kv.usage_exact = true;
+                        kv::usage(&db, &self.cx.app_id).await?
+                    }
                 };
                 self.kv.usage = Some(u);
                 u
@@ -130,6 +135,12 @@ impl HostState {
             // Counted as a new key; look up what it holds now.
             let size = kv::size(&db, &self.cx.app_id, &key.0, &key.1).await?;
             self.kv.record_base(key.clone(), size);
+            projected = self.kv.projected(usage);
+        }
+        if !within(projected) && !self.kv.usage_exact {
+            usage = kv::usage(&db, &self.cx.app_id).await?;
+            self.kv.usage = Some(usage);
+            self.kv.usage_exact = true;
             projected = self.kv.projected(usage);
         }
         if !within(projected) && (projected.0 > usage.0 || projected.1 > usage.1) {

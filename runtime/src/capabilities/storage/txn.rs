@@ -21,8 +21,11 @@ pub struct KvTxn {
     /// Quota bytes of keys changed without being read, as stored before
     /// this invocation (`None`: no row).
     base_sizes: BTreeMap<Key, Option<i64>>,
-    /// The app's usage before this invocation, read at its first write.
+    /// The app's usage before this invocation, from the node's cache or
+    /// read at its first write.
     pub(super) usage: Option<(i64, i64)>,
+    /// Whether `usage` was read from the database (not the node's cache).
+    pub(super) usage_exact: bool,
 }
 
 /// What the invocation sees under a key, if the transaction knows.
@@ -111,6 +114,18 @@ impl KvTxn {
     /// Whether a value is to be stored (not only deleted).
     pub fn puts(&self) -> bool {
         self.changes.values().any(|c| matches!(c, Change::Put { .. }))
+    }
+
+    /// The most the buffered changes can add to the app's usage: every
+    /// value stored counted as a new key, deletes as nothing.
+    pub fn growth_bound(&self) -> (i64, i64) {
+        self.changes
+            .iter()
+            .filter_map(|((_, key), c)| match c {
+                Change::Put { value, .. } => Some(size_of(key, value)),
+                Change::Delete => None,
+            })
+            .fold((0, 0), |(k, b), size| (k + 1, b.saturating_add(size)))
     }
 
     /// Whether something is to be written.

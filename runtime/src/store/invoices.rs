@@ -5,7 +5,7 @@ use sqlx::AnyConnection;
 use sqlx::Row;
 
 use super::status::InvoiceStatus;
-use super::{Db, StoreResult, new_id, now_ms};
+use super::{Db, StoreResult, now_ms};
 
 /// One invoice.
 #[derive(Debug, Clone, Serialize)]
@@ -89,42 +89,6 @@ pub struct NewInvoice<'a> {
     pub idempotency_key: &'a str,
     /// Expiry, unix ms.
     pub expires_at: i64,
-}
-
-/// Creates the invoice, or returns the one with the same (app, key) as
-/// `Err(existing)`.
-pub async fn create(db: &Db, new: &NewInvoice<'_>) -> StoreResult<Result<Invoice, Invoice>> {
-    let id = new_id();
-    let done = sqlx::query(&format!(
-        "INSERT INTO invoices ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'open', 0, $10, NULL, $11) \
-         ON CONFLICT (app_id, idempotency_key) DO NOTHING"
-    ))
-    .bind(&id)
-    .bind(new.app)
-    .bind(new.account)
-    .bind(new.chat)
-    .bind(new.message)
-    .bind(new.amount)
-    .bind(new.currency)
-    .bind(new.title)
-    .bind(new.idempotency_key)
-    .bind(new.expires_at)
-    .bind(now_ms())
-    .execute(db.pool())
-    .await?;
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM invoices WHERE app_id = $1 AND idempotency_key = $2"
-    ))
-    .bind(new.app)
-    .bind(new.idempotency_key)
-    .fetch_one(db.pool())
-    .await?;
-    let invoice = from_row(&row)?;
-    Ok(if done.rows_affected() > 0 {
-        Ok(invoice)
-    } else {
-        Err(invoice)
-    })
 }
 
 /// Creates the invoice `id` in the caller's transaction (an invocation's

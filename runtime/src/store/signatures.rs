@@ -5,7 +5,7 @@ use sqlx::Row;
 use zeroize::Zeroizing;
 
 use super::status::SignatureStatus;
-use super::{Db, StoreError, StoreResult, WriteTx, new_id, now_ms};
+use super::{Db, StoreError, StoreResult, WriteTx, now_ms};
 use crate::crypto;
 
 /// The Ed25519 key one user signs with in one app: the seed is stored
@@ -161,37 +161,6 @@ pub async fn pending_count(db: &Db, app: &str, account: &str) -> StoreResult<i64
     .fetch_one(db.pool())
     .await?;
     Ok(row.try_get("n")?)
-}
-
-/// Records a pending request; returns its id.
-///
-/// # Errors
-///
-/// A store error.
-pub async fn create(
-    db: &Db,
-    app: &str,
-    account: &str,
-    chat: Option<&str>,
-    title: &str,
-    document: &[u8],
-    document_sha256: &str,
-) -> StoreResult<String> {
-    let id = new_id();
-    sqlx::query(&format!(
-        "INSERT INTO signatures ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', NULL, NULL, NULL, $8, NULL)"
-    ))
-    .bind(&id)
-    .bind(app)
-    .bind(account)
-    .bind(chat)
-    .bind(title)
-    .bind(document)
-    .bind(document_sha256)
-    .bind(now_ms())
-    .execute(db.pool())
-    .await?;
-    Ok(id)
 }
 
 /// Stores the pending request `id` in the caller's transaction (an

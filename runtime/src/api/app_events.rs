@@ -12,7 +12,6 @@ use super::auth::Caller;
 use super::extract::ApiQuery;
 use super::{ApiError, ApiResult, AppState};
 use crate::store::status::JobStatus;
-use crate::store::{apps, jobs};
 
 /// Statuses a job can have.
 const STATUSES: [&str; 4] = ["queued", "running", "done", "dead"];
@@ -22,19 +21,6 @@ const STATUSES: [&str; 4] = ["queued", "running", "done", "dead"];
 pub(super) struct ListQuery {
     status: Option<String>,
     limit: Option<u32>,
-}
-
-/// Fails unless the caller is the app's owner or the operator.
-async fn require_owner(state: &AppState, caller: &Caller, app: &str) -> ApiResult<()> {
-    let found = apps::get(&state.db, app)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such app"))?;
-    if let Caller::Account(me) = caller
-        && me.id != found.owner_id
-    {
-        return Err(ApiError::forbidden("only the app's owner may see its events"));
-    }
-    Ok(())
 }
 
 /// `GET /v1/apps/{app}/events`: newest first, at most `limit` (1 to 500,
@@ -56,9 +42,8 @@ pub(super) async fn list(
                 ApiError::bad_request(format!("status must be one of {}, not {s:?}", STATUSES.join(", ")))
             })?),
         };
-    require_owner(&state, &caller, &app).await?;
     let limit = query.limit.unwrap_or(100).clamp(1, 500);
-    let events = jobs::list(&state.db, &app, status, limit).await?;
+    let events = state.registry.events(&app, caller.actor(), status, limit).await?;
     Ok(Json(json!({ "events": events })))
 }
 
@@ -73,11 +58,11 @@ pub(super) async fn retry(
     caller: Caller,
     Path((app, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    require_owner(&state, &caller, &app).await?;
+    state.registry.owned(&app, caller.actor()).await?;
     let id: i64 = id
         .parse()
         .map_err(|_| ApiError::not_found("no dead event with that id"))?;
-    if !jobs::retry(&state.db, &app, id).await? {
+    if !state.registry.retry_event(&app, caller.actor(), id).await? {
         return Err(ApiError::not_found("no dead event with that id"));
     }
     state.chat.queue().wake();

@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use super::auth::{AccountCaller, Caller};
 use super::{ApiError, ApiResult, AppState};
+use crate::store::apps;
 use crate::store::status::AppStatus;
-use crate::store::{apps, logs};
 
 /// Publishes a new version: multipart with a `manifest` (TOML text) and a
 /// `component` (wasm bytes) part.
@@ -64,30 +64,19 @@ fn multipart_error(e: axum::extract::multipart::MultipartError, limit: usize) ->
 
 /// Approved apps users can add to chats.
 pub(super) async fn catalogue(State(state): State<AppState>, _caller: Caller) -> ApiResult<Json<Value>> {
-    let mut list = Vec::new();
-    for a in apps::approved(&state.db)
+    let list: Vec<Value> = state
+        .registry
+        .catalogue()
         .await?
         .into_iter()
-        .filter(|a| a.status == AppStatus::Active)
-    {
-        let kind = active_kind(&state, &a).await?;
-        list.push(json!({
-            "id": a.id, "name": a.name, "version": a.active_version,
-            "kind": kind, "web": crate::registry::entry_points(&kind).web,
-        }));
-    }
+        .map(|(a, kind)| {
+            json!({
+                "id": a.id, "name": a.name, "version": a.active_version,
+                "web": crate::registry::entry_points(&kind).web, "kind": kind,
+            })
+        })
+        .collect();
     Ok(Json(json!({ "apps": list })))
-}
-
-/// The kind (`bot`, `web-app`, `app`) of an app's running version; empty if none runs.
-pub(super) async fn active_kind(state: &AppState, app: &apps::App) -> ApiResult<String> {
-    Ok(match app.active_version.as_deref() {
-        Some(v) => apps::version(&state.db, &app.id, v)
-            .await?
-            .map(|v| v.kind)
-            .unwrap_or_default(),
-        None => String::new(),
-    })
 }
 
 /// An app. Its developer and the operator see everything: owner, balance,
@@ -153,7 +142,7 @@ pub(super) async fn show(
     let grants = running.map(|v| json!(v.grants)).unwrap_or(Value::Null);
     // The merchant account belongs to the developer: only they (and the
     // operator) see its balance.
-    let balance = crate::store::ledger::balance(&state.db, crate::store::ledger::kind::MERCHANT, &found.id).await?;
+    let balance = state.registry.balance(&found.id, caller.actor()).await?;
     Ok(Json(json!({
         "id": found.id,
         "name": found.name,
@@ -172,16 +161,6 @@ pub(super) async fn logs(
     caller: Caller,
     Path(app): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let found = apps::get(&state.db, &app)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such app"))?;
-    if let Caller::Account(me) = &caller
-        && me.id != found.owner_id
-    {
-        {
-            return Err(ApiError::forbidden("only the app's owner may read its logs"));
-        }
-    }
-    let lines = logs::list(&state.db, &app, 500).await?;
+    let lines = state.registry.logs(&app, caller.actor(), 500).await?;
     Ok(Json(json!({ "logs": lines })))
 }

@@ -27,6 +27,16 @@ pub(crate) enum Caller {
 }
 
 /// Resolves a bearer token to a caller.
+impl Caller {
+    /// Who asks, as the services name it.
+    pub(crate) fn actor(&self) -> crate::registry::Actor<'_> {
+        match self {
+            Caller::Operator => crate::registry::Actor::Operator,
+            Caller::Account(a) => crate::registry::Actor::Account(&a.id),
+        }
+    }
+}
+
 pub(crate) async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiError> {
     Ok(authenticate_session(state, token, now_ms()).await?.0)
 }

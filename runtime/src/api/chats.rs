@@ -12,7 +12,6 @@ use super::auth::AccountCaller;
 use super::extract::ApiJson;
 use super::{ApiError, ApiResult, AppState};
 use crate::chat::Joined;
-use crate::store::{apps, installs};
 
 /// Body of `POST /v1/chats`.
 #[derive(Debug, Deserialize)]
@@ -96,14 +95,11 @@ pub(super) async fn show(
     AccountCaller(me): AccountCaller,
     Path(chat): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let found = state.chat.chat_for_member(&chat, &me.id).await?;
-    let apps = installs::apps_in_chat(&state.db, &chat).await?;
-    let mut people = Vec::new();
-    for id in &found.members {
-        if let Some(account) = crate::store::accounts::get(&state.db, id).await? {
-            people.push(json!({ "id": account.id, "name": account.name }));
-        }
-    }
+    let (found, apps, people) = state.chat.details_for_member(&chat, &me.id).await?;
+    let people: Vec<Value> = people
+        .into_iter()
+        .map(|(id, name)| json!({ "id": id, "name": name }))
+        .collect();
     let mut value = json!(found);
     value["apps"] = json!(apps);
     // Members' display names, for clients (fellow members may see them).
@@ -139,16 +135,17 @@ pub(super) async fn installed(
     AccountCaller(me): AccountCaller,
     Path(chat): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    state.chat.require_member(&chat, &me.id).await?;
-    let mut list = Vec::new();
-    for id in installs::apps_in_chat(&state.db, &chat).await? {
-        if let Some(app) = apps::get(&state.db, &id).await? {
-            let kind = super::apps::active_kind(&state, &app).await?;
-            list.push(json!({
+    let list: Vec<Value> = state
+        .chat
+        .installed_apps(&chat, &me.id)
+        .await?
+        .into_iter()
+        .map(|(app, kind)| {
+            json!({
                 "id": app.id, "name": app.name, "status": app.status, "version": app.active_version,
-                "kind": kind, "web": crate::registry::entry_points(&kind).web,
-            }));
-        }
-    }
+                "web": crate::registry::entry_points(&kind).web, "kind": kind,
+            })
+        })
+        .collect();
     Ok(Json(json!({ "apps": list })))
 }

@@ -10,7 +10,6 @@ use serde_json::{Value, json};
 use super::auth::{AccountCaller, Caller};
 use super::extract::ApiJson;
 use super::{ApiError, ApiResult, AppState};
-use crate::store::{apps, config as app_config};
 
 /// Longest key, in bytes.
 const MAX_KEY: usize = 256;
@@ -26,17 +25,6 @@ pub(super) struct Setting {
     secret: bool,
 }
 
-async fn owned_app(state: &AppState, caller: &Caller, app: &str) -> ApiResult<()> {
-    let found = apps::get(&state.db, app)
-        .await?
-        .ok_or_else(|| ApiError::not_found("no such app"))?;
-    match caller {
-        Caller::Operator => Ok(()),
-        Caller::Account(me) if me.id == found.owner_id => Ok(()),
-        Caller::Account(_) => Err(ApiError::forbidden("only the app's owner may manage its config")),
-    }
-}
-
 /// Sets one key.
 pub(super) async fn set(
     State(state): State<AppState>,
@@ -44,7 +32,6 @@ pub(super) async fn set(
     Path((app, key)): Path<(String, String)>,
     ApiJson(body): ApiJson<Setting>,
 ) -> ApiResult<Json<Value>> {
-    owned_app(&state, &Caller::Account(me), &app).await?;
     if key.is_empty() || key.len() > MAX_KEY || key.contains('\0') {
         return Err(ApiError::unprocessable(
             "invalid_body",
@@ -57,7 +44,11 @@ pub(super) async fn set(
             format!("value must be at most {MAX_VALUE} bytes, without NUL"),
         ));
     }
-    app_config::set(&state.db, &app, &key, &body.value, body.secret).await?;
+    let me = Caller::Account(me);
+    state
+        .registry
+        .set_config(&app, me.actor(), &key, &body.value, body.secret)
+        .await?;
     Ok(Json(json!({ "key": key, "secret": body.secret })))
 }
 
@@ -67,8 +58,8 @@ pub(super) async fn delete(
     AccountCaller(me): AccountCaller,
     Path((app, key)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    owned_app(&state, &Caller::Account(me), &app).await?;
-    if !app_config::delete(&state.db, &app, &key).await? {
+    let me = Caller::Account(me);
+    if !state.registry.delete_config(&app, me.actor(), &key).await? {
         return Err(ApiError::not_found("no such key"));
     }
     Ok(Json(json!({ "key": key, "deleted": true })))
@@ -80,8 +71,9 @@ pub(super) async fn list(
     caller: Caller,
     Path(app): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    owned_app(&state, &caller, &app).await?;
-    let entries: Vec<Value> = app_config::all(&state.db, &app)
+    let entries: Vec<Value> = state
+        .registry
+        .config(&app, caller.actor())
         .await?
         .into_iter()
         .map(|e| json!({ "key": e.key, "secret": e.secret, "value": if e.secret { Value::Null } else { Value::String(e.value) } }))

@@ -165,6 +165,7 @@ impl From<RegistryError> for ApiError {
             RegistryError::NameTaken(_) => ApiError::new(StatusCode::FORBIDDEN, "name_taken", message),
             RegistryError::VersionExists(..) => ApiError::conflict(message),
             RegistryError::NotFound(_) => ApiError::not_found(message),
+            RegistryError::NotOwner => ApiError::forbidden(message),
             RegistryError::InvalidDecision(_) => ApiError::unprocessable("invalid_decision", message),
             RegistryError::NotPending(..) => ApiError::conflict(message),
             RegistryError::NotCompiled(..) => ApiError::new(StatusCode::CONFLICT, "not_compiled", message),

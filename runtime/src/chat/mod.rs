@@ -215,6 +215,45 @@ impl ChatService {
         chats::get(&self.db, chat).await?.ok_or(ChatError::ChatNotFound)
     }
 
+    /// `chat` as member `account` sees it: the chat, the ids of the apps
+    /// installed in it, and its members' (id, display name) (fellow
+    /// members may see names).
+    pub async fn details_for_member(
+        &self,
+        chat: &str,
+        account: &str,
+    ) -> Result<(Chat, Vec<String>, Vec<(String, String)>), ChatError> {
+        let found = self.chat_for_member(chat, account).await?;
+        let apps = installs::apps_in_chat(&self.db, chat).await?;
+        let mut people = Vec::new();
+        for id in &found.members {
+            if let Some(member) = crate::store::accounts::get(&self.db, id).await? {
+                people.push((member.id, member.name));
+            }
+        }
+        Ok((found, apps, people))
+    }
+
+    /// The apps installed in `chat`, for member `account`, each with the
+    /// kind of its running version (empty when none runs).
+    pub async fn installed_apps(&self, chat: &str, account: &str) -> Result<Vec<(apps::App, String)>, ChatError> {
+        self.require_member(chat, account).await?;
+        let mut list = Vec::new();
+        for id in installs::apps_in_chat(&self.db, chat).await? {
+            if let Some(app) = apps::get(&self.db, &id).await? {
+                let kind = match app.active_version.as_deref() {
+                    Some(v) => apps::version(&self.db, &app.id, v)
+                        .await?
+                        .map(|v| v.kind)
+                        .unwrap_or_default(),
+                    None => String::new(),
+                };
+                list.push((app, kind));
+            }
+        }
+        Ok(list)
+    }
+
     /// Fails unless `account` is a member of `chat`.
     pub async fn require_member(&self, chat: &str, account: &str) -> Result<(), ChatError> {
         if chats::is_member(&self.db, chat, account).await? {

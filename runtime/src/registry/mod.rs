@@ -5,7 +5,10 @@
 pub mod inspect;
 mod lifecycle;
 pub mod manifest;
+mod owners;
 mod review;
+
+pub use owners::Actor;
 
 use std::sync::Arc;
 
@@ -64,6 +67,9 @@ pub enum RegistryError {
     /// No such app or version.
     #[error("{0}")]
     NotFound(String),
+    /// The app is another developer's.
+    #[error("only the app's developer or the operator may do this")]
+    NotOwner,
     /// The review request is malformed or does not fit the version.
     #[error("{0}")]
     InvalidDecision(String),

@@ -906,6 +906,41 @@ impl TestHost {
         format!("http://{}", self.app_authority(app))
     }
 
+    /// Launches `app` in `chat` for `user` and exchanges the launch token
+    /// on the app's origin for a web session; the `name=value` cookie.
+    pub async fn web_session(&self, user: &User, chat: &str, app: &str) -> String {
+        let (status, body) = self
+            .call(
+                "POST",
+                &format!("/v1/chats/{chat}/apps/{app}/launch"),
+                Some(&user.token),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "launch failed: {body}");
+        let url = body["url"].as_str().expect("url");
+        let path = &url[url.find("/?launch=").expect("a launch URL")..];
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(120))
+            .build()
+            .expect("http client");
+        let resp = self
+            .app_request(&client, "GET", app, path)
+            .send()
+            .await
+            .expect("host answers");
+        let status = resp.status();
+        let cookie = resp
+            .headers()
+            .get(reqwest::header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        assert_eq!(status, StatusCode::OK, "exchange failed");
+        let cookie = cookie.expect("a session cookie");
+        cookie.split(';').next().expect("name=value").to_string()
+    }
+
     /// A request for `path` (with its query) on `app`'s origin, sent by
     /// `client` to the host's own address.
     pub fn app_request(

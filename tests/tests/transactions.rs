@@ -31,35 +31,6 @@ async fn publish_counter(host: &TestHost, dev: &User) -> String {
     .await
 }
 
-/// Launches `app` in `chat` for `user` and exchanges the launch token for
-/// a web session; the `name=value` cookie.
-async fn web_session(host: &TestHost, user: &User, chat: &str, app: &str) -> String {
-    let (status, body) = host
-        .call(
-            "POST",
-            &format!("/v1/chats/{chat}/apps/{app}/launch"),
-            Some(&user.token),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "launch failed: {body}");
-    let url = body["url"].as_str().expect("url");
-    let path = &url[url.find("/?launch=").expect("a launch URL")..];
-    let resp = host
-        .app_request(&client(), "GET", app, path)
-        .send()
-        .await
-        .expect("host answers");
-    assert_eq!(resp.status(), StatusCode::OK);
-    let cookie = resp
-        .headers()
-        .get(reqwest::header::SET_COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .expect("a session cookie")
-        .to_string();
-    cookie.split(';').next().expect("name=value").to_string()
-}
-
 #[tokio::test]
 async fn a_counter_hit_by_1000_concurrent_bot_events_and_web_requests_ends_at_exactly_1000() {
     let args = ["--posts-per-minute", "100000", "--posts-burst", "100000"];
@@ -75,7 +46,7 @@ async fn a_counter_hit_by_1000_concurrent_bot_events_and_web_requests_ends_at_ex
     }
     let mut cookies = Vec::new();
     for chat in chats.iter().take(4) {
-        cookies.push(web_session(&host, &alice, chat, &app).await);
+        cookies.push(host.web_session(&alice, chat, &app).await);
     }
 
     // 800 chat events (40 in each of 20 chats) and 200 web requests at once,

@@ -53,16 +53,6 @@ async fn open(host: &TestHost, url: &str) -> (StatusCode, Option<String>, String
     (status, cookie, resp.text().await.unwrap_or_default())
 }
 
-/// Launches `app` and exchanges the token; returns the `name=value` cookie.
-async fn session(host: &TestHost, user: &User, chat: &str, app: &str) -> String {
-    let (status, body) = launch(host, user, chat, app).await;
-    assert_eq!(status, StatusCode::CREATED, "launch failed: {body}");
-    let (status, cookie, text) = open(host, body["url"].as_str().expect("url")).await;
-    assert_eq!(status, StatusCode::OK, "exchange failed: {text}");
-    let cookie = cookie.expect("a session cookie");
-    cookie.split(';').next().expect("name=value").to_string()
-}
-
 /// The claims inside a launch token this host issued.
 fn claims_of(token: &str) -> LaunchClaims {
     let body = token.split('.').nth(1).expect("v1.<claims>.<tag>");
@@ -211,7 +201,7 @@ async fn a_web_app_sees_only_its_verified_context_and_runs_under_the_bot_limits(
         .solo_chat_with(guests::WEB_PROBE_DIR, guests::WEB_PROBE_WASM, None)
         .await;
     let (alice, chat, app) = (&probe.alice, &probe.chat, &probe.app);
-    let cookie = session(&host, alice, chat, app).await;
+    let cookie = host.web_session(alice, chat, app).await;
 
     // The app sees its own path, an app-scoped id, and no credentials, though
     // the request carries the session cookie, another cookie and Alice's API
@@ -421,7 +411,7 @@ async fn a_web_app_sees_only_its_verified_context_and_runs_under_the_bot_limits(
         )
         .await;
     host.install(alice, chat, &roomy).await;
-    let roomy_cookie = session(&host, alice, chat, &roomy).await;
+    let roomy_cookie = host.web_session(alice, chat, &roomy).await;
     let resp = get_with(&host, &roomy, "/huge", &roomy_cookie).await;
     assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
     let body: Value = resp.json().await.expect("error JSON");
@@ -518,7 +508,7 @@ async fn only_allow_listed_response_headers_reach_the_browser() {
         .solo_chat_with(guests::WEB_PROBE_DIR, guests::WEB_PROBE_WASM, None)
         .await;
     let (alice, chat, app) = (&probe.alice, &probe.chat, &probe.app);
-    let cookie = session(&host, alice, chat, app).await;
+    let cookie = host.web_session(alice, chat, app).await;
     // `/headers?name=value&…` answers with each header it is told to set.
     let headers_of = |pairs: Vec<(&'static str, &'static str)>| {
         let (host, cookie) = (&host, &cookie);
@@ -620,7 +610,7 @@ async fn gov_services_books_signs_pays_and_confirms_in_the_chat() {
         )
         .await;
     assert!(status.is_success(), "{body}");
-    let cookie = session(&host, alice, chat, app).await;
+    let cookie = host.web_session(alice, chat, app).await;
 
     // The form.
     let resp = get_with(&host, app, "/", &cookie).await;
@@ -741,7 +731,7 @@ async fn a_web_apps_session_ends_when_the_device_that_launched_it_signs_out() {
         id: alice.id.clone(),
         token: device["token"].as_str().expect("token").to_string(),
     };
-    let cookie = session(&host, &device, chat, app).await;
+    let cookie = host.web_session(&device, chat, app).await;
     let resp = get_with(&host, app, "/", &cookie).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let (status, unused) = launch(&host, &device, chat, app).await;
@@ -764,7 +754,7 @@ async fn a_web_apps_session_ends_when_the_device_that_launched_it_signs_out() {
         "a launch token of a signed-out device opens nothing: {page}"
     );
     // Alice's first device is untouched.
-    let cookie = session(&host, alice, chat, app).await;
+    let cookie = host.web_session(alice, chat, app).await;
     assert_eq!(get_with(&host, app, "/", &cookie).await.status(), StatusCode::OK);
 }
 
@@ -774,7 +764,7 @@ async fn one_web_apps_requests_take_at_most_its_share_of_instances() {
     let probe = host
         .solo_chat_with(guests::WEB_PROBE_DIR, guests::WEB_PROBE_WASM, None)
         .await;
-    let cookie = session(&host, &probe.alice, &probe.chat, &probe.app).await;
+    let cookie = host.web_session(&probe.alice, &probe.chat, &probe.app).await;
     // Six requests that each wait out the 2 s wall time, all at once.
     let sleepers = (0..6).map(|_| {
         let (host, app, cookie) = (&host, &probe.app, &cookie);

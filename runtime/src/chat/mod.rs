@@ -241,13 +241,7 @@ impl ChatService {
         let mut list = Vec::new();
         for id in installs::apps_in_chat(&self.db, chat).await? {
             if let Some(app) = apps::get(&self.db, &id).await? {
-                let kind = match app.active_version.as_deref() {
-                    Some(v) => apps::version(&self.db, &app.id, v)
-                        .await?
-                        .map(|v| v.kind)
-                        .unwrap_or_default(),
-                    None => String::new(),
-                };
+                let kind = apps::running_kind(&self.db, &app).await?;
                 list.push((app, kind));
             }
         }

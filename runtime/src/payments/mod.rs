@@ -8,7 +8,7 @@ use crate::sandbox::BotEvent;
 use crate::store::invoices::{self, Invoice};
 use crate::store::ledger::{self, EntryView, LedgerError, MAX_AMOUNT, kind};
 use crate::store::status::InvoiceStatus;
-use crate::store::{Db, StoreError, accounts, jobs, new_id};
+use crate::store::{Db, StoreError, accounts, chats, jobs, new_id};
 
 /// Why a payment action was refused.
 #[derive(Debug, thiserror::Error)]
@@ -113,7 +113,8 @@ impl Payments {
     ///
     /// # Errors
     ///
-    /// [`PaymentError::NotFound`] for another button or chat, and what
+    /// [`PaymentError::NotFound`] for a caller outside the chat, another
+    /// button or chat, and what
     /// [`Payments::pay`] answers.
     pub async fn press(
         &self,
@@ -125,6 +126,9 @@ impl Payments {
         let Some(invoice) = invoices::by_message(&self.db, message).await? else {
             return Ok(None);
         };
+        if !chats::is_member(&self.db, chat, account).await? {
+            return Err(PaymentError::NotFound("no such chat, or you are not a member"));
+        }
         if n != 0 || invoice.chat.as_deref() != Some(chat) {
             return Err(PaymentError::NotFound("the message has no such button"));
         }

@@ -75,10 +75,14 @@ impl Registry {
         Ok(jobs::list(&self.db, app, status, limit).await?)
     }
 
-    /// Queues the app's dead event `id` again; false if it has none.
-    pub async fn retry_event(&self, app: &str, actor: Actor<'_>, id: i64) -> Result<bool, RegistryError> {
+    /// Queues the app's dead event `id` again; false if it has none (or
+    /// `id` is no event id at all).
+    pub async fn retry_event(&self, app: &str, actor: Actor<'_>, id: Option<i64>) -> Result<bool, RegistryError> {
         self.owned(app, actor).await?;
-        Ok(jobs::retry(&self.db, app, id).await?)
+        match id {
+            Some(id) => Ok(jobs::retry(&self.db, app, id).await?),
+            None => Ok(false),
+        }
     }
 
     /// The app's merchant balance (what its payments earned, less refunds
@@ -96,13 +100,7 @@ impl Registry {
             if app.status != AppStatus::Active {
                 continue;
             }
-            let kind = match app.active_version.as_deref() {
-                Some(v) => apps::version(&self.db, &app.id, v)
-                    .await?
-                    .map(|v| v.kind)
-                    .unwrap_or_default(),
-                None => String::new(),
-            };
+            let kind = apps::running_kind(&self.db, &app).await?;
             list.push((app, kind));
         }
         Ok(list)

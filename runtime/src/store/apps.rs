@@ -431,6 +431,15 @@ pub async fn versions(db: &Db, app: &str) -> StoreResult<Vec<Version>> {
     rows.iter().map(version_from_row).collect()
 }
 
+/// The kind (`bot`, `web-app`, `app`) of `app`'s running version; empty
+/// when none runs.
+pub async fn running_kind(db: &Db, app: &App) -> StoreResult<String> {
+    Ok(match app.active_version.as_deref() {
+        Some(v) => version(db, &app.id, v).await?.map(|v| v.kind).unwrap_or_default(),
+        None => String::new(),
+    })
+}
+
 /// Versions with `status`, oldest first, with their app's name.
 pub async fn versions_with_status(db: &Db, status: VersionStatus) -> StoreResult<Vec<(String, Version)>> {
     let rows = sqlx::query(&format!(

@@ -135,6 +135,25 @@ pub struct Caps {
     pub app: i64,
 }
 
+impl Caps {
+    /// Whether `app`, with `all` jobs pending in all chats and `lane` in
+    /// this one, may take one more (the chat's cap is checked first).
+    fn check(self, app: &str, all: i64, lane: i64) -> Result<(), Full> {
+        let full = |pending, in_chat| Full {
+            app: app.to_string(),
+            pending,
+            in_chat,
+        };
+        if lane >= self.lane {
+            return Err(full(lane, true));
+        }
+        if all >= self.app {
+            return Err(full(all, false));
+        }
+        Ok(())
+    }
+}
+
 /// A full backlog: the app and what it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Full {
@@ -180,19 +199,8 @@ pub async fn lock_lanes(
         .fetch_one(&mut *conn)
         .await?;
         let (all, lane): (i64, i64) = (counts.try_get("all_n")?, counts.try_get("lane_n")?);
-        if lane >= caps.lane {
-            return Ok(Err(Full {
-                app: app.clone(),
-                pending: lane,
-                in_chat: true,
-            }));
-        }
-        if all >= caps.app {
-            return Ok(Err(Full {
-                app: app.clone(),
-                pending: all,
-                in_chat: false,
-            }));
+        if let Err(full) = caps.check(app, all, lane) {
+            return Ok(Err(full));
         }
     }
     Ok(Ok(apps))
@@ -233,19 +241,8 @@ pub async fn lock_lanes_for_member(
             continue;
         };
         let (all, lane): (i64, i64) = (r.try_get("all_n")?, r.try_get("lane_n")?);
-        if lane >= caps.lane {
-            return Ok(Some(Err(Full {
-                app,
-                pending: lane,
-                in_chat: true,
-            })));
-        }
-        if all >= caps.app {
-            return Ok(Some(Err(Full {
-                app,
-                pending: all,
-                in_chat: false,
-            })));
+        if let Err(full) = caps.check(&app, all, lane) {
+            return Ok(Some(Err(full)));
         }
         apps.push(app);
     }

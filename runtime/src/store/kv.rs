@@ -51,7 +51,7 @@ pub async fn read(db: &Db, app: &str, bucket: &str, key: &str) -> StoreResult<Op
     .transpose()
 }
 
-/// The value under (`app`, `bucket`, `key`), live or not.
+/// The live value under (`app`, `bucket`, `key`).
 pub async fn get(db: &Db, app: &str, bucket: &str, key: &str) -> StoreResult<Option<Vec<u8>>> {
     Ok(read(db, app, bucket, key).await?.map(|s| s.value))
 }

@@ -102,7 +102,11 @@ impl HostState {
     /// the checks the commit makes again: the same key with the same
     /// parameters is done already; with others it is the app's error; the
     /// balance must cover it.
-    async fn pay_out(&mut self, payout: PayOut, key: &str) -> Result<(), CapError> {
+    ///
+    /// A refund names what of its invoice is still refundable
+    /// (`refundable`, paid less refunded): with the refunds this invocation
+    /// already buffered it must not be passed.
+    async fn pay_out(&mut self, payout: PayOut, key: &str, refundable: Option<i64>) -> Result<(), CapError> {
         let asked = {
             let mut legs = vec![
                 (kind::MERCHANT.to_string(), self.cx.app_id.to_string(), -payout.amount),
@@ -120,6 +124,16 @@ impl HostState {
             } else {
                 Err(key_reused(key))
             };
+        }
+        if let Some(left) = refundable {
+            let refunding: i64 = self
+                .payouts()
+                .filter(|p| p.kind == "refund" && p.reference == payout.reference)
+                .map(|p| p.amount)
+                .sum();
+            if refunding + payout.amount > left {
+                return Err(WitError::Invalid("refund exceeds what was paid and not yet refunded".into()).into());
+            }
         }
         if self.balance_seen().await? < payout.amount {
             return Err(WitError::Invalid("insufficient funds in the app's balance".into()).into());
@@ -236,25 +250,14 @@ impl wit::Host for HostState {
         if found.status != InvoiceStatus::Paid {
             return Err(WitError::Invalid(format!("the invoice is {}, not paid", found.status)).into());
         }
-        let unique = format!("refund:{invoice}:{key}");
-        let done_before = ledger::legs_by_key(&self.cx.services.db, &unique).await?.is_some()
-            || self.payouts().any(|p| p.unique_key == unique);
-        let refunding: i64 = self
-            .payouts()
-            .filter(|p| p.kind == "refund" && p.reference == invoice)
-            .map(|p| p.amount)
-            .sum();
-        if !done_before && found.refunded + refunding + amount > found.amount {
-            return Err(WitError::Invalid("refund exceeds what was paid and not yet refunded".into()).into());
-        }
         let payout = PayOut {
             kind: "refund",
+            unique_key: format!("refund:{invoice}:{key}"),
             reference: invoice,
-            unique_key: unique,
             account: found.account_id,
             amount,
         };
-        self.pay_out(payout, &key).await
+        self.pay_out(payout, &key, Some(found.amount - found.refunded)).await
     }
 
     async fn transfer(&mut self, user: String, amount: u64, key: String) -> Result<(), CapError> {
@@ -269,7 +272,7 @@ impl wit::Host for HostState {
             account,
             amount,
         };
-        self.pay_out(payout, &key).await
+        self.pay_out(payout, &key, None).await
     }
 
     async fn balance(&mut self) -> Result<u64, CapError> {

@@ -30,6 +30,61 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../web/app.js"),
     ),
     (
+        "api.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/api.js"),
+    ),
+    (
+        "apps.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/apps.js"),
+    ),
+    (
+        "chats.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/chats.js"),
+    ),
+    (
+        "dom.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/dom.js"),
+    ),
+    (
+        "messages.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/messages.js"),
+    ),
+    (
+        "payments.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/payments.js"),
+    ),
+    (
+        "review.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/review.js"),
+    ),
+    (
+        "session.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/session.js"),
+    ),
+    (
+        "signatures.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/signatures.js"),
+    ),
+    (
+        "state.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/state.js"),
+    ),
+    (
+        "stream.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/stream.js"),
+    ),
+    (
         "style.css",
         "text/css; charset=utf-8",
         include_str!("../../web/style.css"),
@@ -63,7 +118,7 @@ pub(super) async fn index(State(state): State<AppState>) -> Response {
     serve("index.html", &state.webapps.domain().frame_source())
 }
 
-/// `GET /static/{file}` — the client's script and styles.
+/// `GET /static/{file}` — the client's script modules and styles.
 pub(super) async fn asset(State(state): State<AppState>, Path(file): Path<String>) -> Response {
     if file == "index.html" {
         return ApiError::not_found("no such file").into_response();

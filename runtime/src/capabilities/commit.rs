@@ -83,6 +83,44 @@ pub enum Committed {
     LeaseLost,
 }
 
+/// What an invocation's reruns hold after commit conflicts: the storage
+/// keys that changed under its earlier runs, taken in this node's hot-key
+/// table ([`super::storage::hot_keys`]) so the node's other invocations
+/// touching them wait for the rerun instead of racing it again.
+#[derive(Default)]
+pub struct Contention {
+    keys: Vec<Key>,
+    held: Option<super::storage::hot_keys::Held>,
+}
+
+impl Contention {
+    /// Whether the next run holds its contended keys.
+    pub fn holds(&self) -> bool {
+        self.held.is_some()
+    }
+
+    /// Lets go of the keys (the next run holds nothing).
+    pub fn release(&mut self) {
+        self.held = None;
+    }
+
+    /// Adds `keys` of `app` to the contended ones and takes them all for
+    /// the next run, waiting at most `bound` for their holders (past it,
+    /// the next run goes on holding nothing).
+    pub async fn hold(&mut self, services: &super::Services, app: &str, keys: Vec<Key>, bound: std::time::Duration) {
+        self.keys.extend(keys);
+        self.keys.sort();
+        self.keys.dedup();
+        self.held = None;
+        let names = self
+            .keys
+            .iter()
+            .map(|(bucket, key)| super::storage::hot_keys::name(app, bucket, key))
+            .collect();
+        self.held = tokio::time::timeout(bound, services.hot_keys.hold(names)).await.ok();
+    }
+}
+
 /// Why a commit stored nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CommitError {

@@ -2,21 +2,46 @@
 //! app. Grant: `config`. A denied call answers `upstream("denied: …")`,
 //! the closest `wasi:config` error, and is audited.
 
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::{HasData, Linker};
 
-use super::HostState;
 use super::bindings::wasi::config::store::{self as wit, Error};
+use super::{InvocationCtx, Unit};
 use crate::store::config as app_config;
 
 /// Longest key an app may ask for.
 pub const MAX_KEY_BYTES: usize = 256;
 
-/// Links `wasi:config/store`.
-pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    wit::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)
+/// The unit: grant `config` unlocks `wasi:config/store`.
+pub const UNIT: Unit = Unit {
+    name: "config",
+    grants: &["config"],
+    imports: &["wasi:config/store"],
+    link: add_to_linker,
+};
+
+/// A store's data that can hand out the invocation's shared state (config
+/// is read-only and keeps no state of its own).
+pub trait ConfigView: Send {
+    /// The view for one host call.
+    fn config(&mut self) -> &mut InvocationCtx;
 }
 
-impl HostState {
+struct HasConfig;
+
+impl HasData for HasConfig {
+    type Data<'a> = &'a mut InvocationCtx;
+}
+
+/// Links `wasi:config/store`.
+///
+/// # Errors
+///
+/// When the interface is linked already.
+pub fn add_to_linker<T: ConfigView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasConfig>(linker, T::config)
+}
+
+impl InvocationCtx {
     async fn config_allowed(&mut self) -> wasmtime::Result<Result<(), Error>> {
         if let Err(super::CapError::Trap(e)) = self.count_host_call() {
             return Err(e);
@@ -31,7 +56,7 @@ impl HostState {
     }
 }
 
-impl wit::Host for HostState {
+impl wit::Host for InvocationCtx {
     async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<String>, Error>> {
         if let Err(e) = self.config_allowed().await? {
             return Ok(Err(e));

@@ -3,23 +3,20 @@
 
 use std::collections::BTreeSet;
 
-/// Grant names the platform understands (besides `http:<host[:port]>`).
-pub const KNOWN_GRANTS: &[&str] = &[
-    "messaging.send",
-    "messaging.read",
-    "identity.basic",
-    "identity.profile",
-    "identity.phone",
-    "identity.sign",
-    "storage",
-    "payments",
-    "payments.payout",
-    "config",
-];
+/// Grant names the platform understands, from every unit in
+/// [`super::UNITS`]; a name ending in `:` is a prefix (`http:` + target).
+pub fn known_grants() -> impl Iterator<Item = &'static str> {
+    super::UNITS.iter().flat_map(|unit| unit.grants.iter().copied())
+}
 
 /// Whether `name` is a grant the platform knows.
 pub fn is_known_grant(name: &str) -> bool {
-    KNOWN_GRANTS.contains(&name) || name.strip_prefix("http:").is_some_and(is_valid_http_target)
+    known_grants().any(|grant| match grant.strip_suffix(':') {
+        Some(_) => name
+            .strip_prefix(grant)
+            .is_some_and(|target| grant == "http:" && is_valid_http_target(target)),
+        None => grant == name,
+    })
 }
 
 fn is_valid_http_target(target: &str) -> bool {
@@ -67,35 +64,31 @@ pub enum ImportRule {
     Unknown,
 }
 
-/// The rule for one import name (versions are ignored).
+/// The rule for one import name (versions are ignored): the unit that
+/// provides the interface says which grants unlock it; WASI's own
+/// interfaces are linked with nothing granted.
 pub fn grants_for_import(import: &str) -> ImportRule {
     let unversioned = import.split('@').next().unwrap_or(import);
-    match unversioned {
-        "miniapp:platform/types" | "miniapp:platform/log" => ImportRule::Always,
-        "miniapp:platform/messaging" => ImportRule::NeedsOneOf(&["messaging.send", "messaging.read"]),
-        "miniapp:platform/identity" => {
-            ImportRule::NeedsOneOf(&["identity.basic", "identity.profile", "identity.phone", "identity.sign"])
-        }
-        "miniapp:platform/storage" => ImportRule::NeedsOneOf(&["storage"]),
-        "miniapp:platform/payments" => ImportRule::NeedsOneOf(&["payments", "payments.payout"]),
-        "wasi:config/store" => ImportRule::NeedsOneOf(&["config"]),
-        "wasi:http/outgoing-handler" => ImportRule::NeedsOneOf(&["http:"]),
-        other => {
-            let wasi_ungranted = [
-                "wasi:cli/",
-                "wasi:io/",
-                "wasi:clocks/",
-                "wasi:random/",
-                "wasi:filesystem/",
-                "wasi:sockets/",
-                "wasi:http/types",
-            ];
-            if wasi_ungranted.iter().any(|p| other.starts_with(p)) {
-                ImportRule::Always
-            } else {
-                ImportRule::Unknown
-            }
-        }
+    if let Some(unit) = super::UNITS.iter().find(|u| u.imports.contains(&unversioned)) {
+        return if unit.grants.is_empty() {
+            ImportRule::Always
+        } else {
+            ImportRule::NeedsOneOf(unit.grants)
+        };
+    }
+    let wasi_ungranted = [
+        "wasi:cli/",
+        "wasi:io/",
+        "wasi:clocks/",
+        "wasi:random/",
+        "wasi:filesystem/",
+        "wasi:sockets/",
+        "wasi:http/types",
+    ];
+    if wasi_ungranted.iter().any(|p| unversioned.starts_with(p)) {
+        ImportRule::Always
+    } else {
+        ImportRule::Unknown
     }
 }
 
@@ -123,5 +116,37 @@ mod tests {
         );
         assert_eq!(grants_for_import("wasi:cli/stdout@0.2.6"), ImportRule::Always);
         assert_eq!(grants_for_import("evil:pkg/backdoor"), ImportRule::Unknown);
+        assert_eq!(
+            grants_for_import("wasi:http/outgoing-handler@0.2.6"),
+            ImportRule::NeedsOneOf(&["http:"])
+        );
+        assert_eq!(
+            grants_for_import("miniapp:platform/payments"),
+            ImportRule::NeedsOneOf(&["payments", "payments.payout"])
+        );
+    }
+
+    #[test]
+    fn the_catalogue_is_every_units_grants() {
+        let names: Vec<&str> = known_grants().collect();
+        for name in [
+            "messaging.send",
+            "identity.sign",
+            "storage",
+            "payments.payout",
+            "config",
+            "http:",
+        ] {
+            assert!(names.contains(&name), "{name} missing from {names:?}");
+        }
+        // Every unit's interfaces are reviewable, and no two units claim one.
+        let mut imports: Vec<&str> = super::super::UNITS
+            .iter()
+            .flat_map(|u| u.imports.iter().copied())
+            .collect();
+        let all = imports.len();
+        imports.sort();
+        imports.dedup();
+        assert_eq!(imports.len(), all, "an interface is claimed by two units");
     }
 }

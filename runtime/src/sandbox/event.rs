@@ -2,7 +2,6 @@
 //! platform account ids replaced by app-scoped ids).
 
 use crate::capabilities::bindings::exports::miniapp::platform::handler as wit;
-use crate::capabilities::identity::app_scoped_id;
 
 /// An event for a bot. Stored as JSON in the job queue
 /// (`{"kind":"message",...}`), so its serialized form is part of the schema.
@@ -74,7 +73,9 @@ impl BotEvent {
         }
     }
 
-    pub(super) fn into_wit(self, key: &[u8], app: &str) -> wit::Event {
+    /// The WIT event, with platform accounts replaced by `scoped(account)`
+    /// (the id the app knows the person by).
+    pub(super) fn into_wit(self, scoped: impl Fn(&str) -> String) -> wit::Event {
         match self {
             BotEvent::Message { chat, message, text } => wit::Event::Message(wit::MessageEvent { chat, message, text }),
             BotEvent::Button {
@@ -85,7 +86,7 @@ impl BotEvent {
             } => wit::Event::Button(wit::ButtonEvent {
                 chat,
                 message,
-                user: app_scoped_id(key, app, &account),
+                user: scoped(&account),
                 data,
             }),
             BotEvent::Payment {
@@ -109,7 +110,7 @@ impl BotEvent {
             } => wit::Event::Signature(wit::SignatureEvent {
                 id,
                 chat,
-                user: app_scoped_id(key, app, &account),
+                user: scoped(&account),
                 status: if signed {
                     wit::SignatureStatus::Signed
                 } else {

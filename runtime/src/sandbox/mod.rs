@@ -1,9 +1,17 @@
 //! Running app code: one `InstancePre` per approved version, one fresh
 //! `Store` per invocation, every limit applied, and whatever the guest did
 //! (messages, log lines, a trap, a timeout) reported back as plain data so
-//! services above never touch wasmtime types.
+//! services above never touch wasmtime types. The sandbox knows no
+//! particular capability: it links [`capabilities::UNITS`], builds each
+//! store's [`HostState`] and commits what the units buffered.
+//!
+//! Here: loading, linking and preparing versions. [`invoke`]: what the
+//! bot and web paths share (running to the commit, reruns, logs, traps);
+//! [`bot`] and [`web`]: what differs.
 
+mod bot;
 mod event;
+mod invoke;
 mod web;
 
 use std::collections::HashMap;
@@ -16,15 +24,12 @@ use wasmtime::component::Linker;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::capabilities::bindings::BotPre;
-use crate::capabilities::commit::{Commit, CommitError, Committed, JobClaim};
-use crate::capabilities::storage::hot_keys;
+use crate::capabilities::commit::Committed;
 use crate::capabilities::{self, Grants, HostState, Invocation, Services};
 use crate::config::AppLimits;
 use crate::engine::Engine;
-use crate::engine::StoreGuard;
 use crate::store::apps::Version;
 use crate::store::blobs::BlobStore;
-use crate::store::logs::{self, NewLogLine};
 
 pub use event::BotEvent;
 pub use web::WebOutcome;
@@ -338,238 +343,5 @@ impl Sandbox {
             .lock()
             .await
             .remove(&(app_id.to_string(), version.to_string()));
-    }
-
-    /// Delivers `event` to a fresh instance of `target`, for `account` in
-    /// `chat`, and commits what it changed together with `job`'s
-    /// completion (see [`Sandbox::run_committed`]). Log lines (the
-    /// guest's, its stdout/stderr and any failure) are written to the
-    /// app's log before this returns.
-    pub async fn handle_event(
-        self: &Arc<Self>,
-        target: &Target,
-        chat: Option<&str>,
-        account: Option<&str>,
-        job: Option<JobClaim>,
-        event: BotEvent,
-    ) -> Outcome {
-        let event_id = job.as_ref().map(|j| j.id);
-        let event_attempt = job.as_ref().and_then(|j| u32::try_from(j.attempt).ok());
-        let once = |holds: bool| {
-            let this = self.clone();
-            let (target, chat, account, event) = (
-                target.clone(),
-                chat.map(str::to_string),
-                account.map(str::to_string),
-                event.clone(),
-            );
-            self.guest_handle.spawn(async move {
-                let cx = Where {
-                    chat: chat.as_deref(),
-                    account: account.as_deref(),
-                    event_id,
-                    event_attempt,
-                    holds,
-                };
-                this.run(&target, cx, event).await
-            })
-        };
-        self.run_committed(target, chat, job, once).await.map(|((), c)| c)
-    }
-
-    /// Runs an invocation with `once` (which starts one run on the guests'
-    /// runtime) and commits its effects (with `job`'s
-    /// completion). When a storage key it read was changed by another
-    /// commit, it runs again — a fresh instance, holding the keys that
-    /// changed so this node's other invocations touching them wait — up to
-    /// [`MAX_RUNS`] times. Only the last run's log lines are kept (with a
-    /// note of the reruns); a failed run commits nothing.
-    pub(crate) async fn run_committed<T>(
-        &self,
-        target: &Target,
-        chat: Option<&str>,
-        job: Option<JobClaim>,
-        mut once: impl FnMut(bool) -> tokio::task::JoinHandle<(Result<T, InvokeError>, Option<HostState>)>,
-    ) -> Result<(T, Committed), InvokeError> {
-        let mut held: Option<hot_keys::Held> = None;
-        let mut contended = Vec::new();
-        let mut run = 1;
-        loop {
-            let (result, mut state) = match once(held.is_some()).await {
-                Ok(done) => done,
-                Err(e) => (Err(InvokeError::Trap(format!("the invocation task failed: {e}"))), None),
-            };
-            let value = match result {
-                Ok(v) => v,
-                Err(e) => {
-                    self.write_logs(target, chat, Some(&e), state, run).await;
-                    return Err(e);
-                }
-            };
-            let effects = state.as_mut().map(HostState::take_effects).unwrap_or_default();
-            let commit = Commit {
-                app: Arc::from(target.app_id.as_str()),
-                limits: target.limits,
-                effects,
-                job: job.clone(),
-            };
-            match self.services.committer.commit(commit).await {
-                Ok(committed) => {
-                    self.write_logs(target, chat, None, state, run).await;
-                    return Ok((value, committed));
-                }
-                Err(CommitError::Changed(_)) if run < MAX_RUNS => {
-                    drop(held.take());
-                    run += 1;
-                }
-                Err(CommitError::Conflict(keys)) if run < MAX_RUNS => {
-                    contended.extend(keys);
-                    contended.sort();
-                    contended.dedup();
-                    drop(held.take());
-                    let names = contended
-                        .iter()
-                        .map(|(bucket, key)| hot_keys::name(&target.app_id, bucket, key))
-                        .collect();
-                    // Bounded: past the wall-time limit the rerun goes on
-                    // without holding the keys.
-                    held = tokio::time::timeout(target.limits.wall_time, self.services.hot_keys.hold(names))
-                        .await
-                        .ok();
-                    run += 1;
-                }
-                Err(e) => {
-                    let e = InvokeError::NotCommitted(match e {
-                        CommitError::Conflict(_) | CommitError::Changed(_) => format!("{e} (through {run} runs)"),
-                        _ => e.to_string(),
-                    });
-                    self.write_logs(target, chat, Some(&e), state, run).await;
-                    return Err(e);
-                }
-            }
-        }
-    }
-
-    /// Writes an invocation's log lines (and its failure, if any) to the
-    /// app's log.
-    async fn write_logs(
-        &self,
-        target: &Target,
-        chat: Option<&str>,
-        failure: Option<&InvokeError>,
-        mut state: Option<HostState>,
-        runs: u32,
-    ) {
-        let mut lines = state.as_mut().map(|s| std::mem::take(&mut s.logs)).unwrap_or_default();
-        if runs > 1 {
-            lines.insert(
-                0,
-                NewLogLine {
-                    level: "info",
-                    message: format!(
-                        "ran {runs} times: what it read was changed by other invocations before it committed"
-                    ),
-                },
-            );
-        }
-        if let Some(e) = failure {
-            lines.push(NewLogLine {
-                level: "error",
-                message: e.to_string(),
-            });
-        }
-        if lines.is_empty() {
-            return;
-        }
-        if let Err(e) = logs::append(&self.services.db, &target.app_id, &target.version, chat, &lines).await {
-            tracing::error!(error = %e, app = %target.app_id, "could not write app log");
-        }
-    }
-
-    fn invocation(&self, target: &Target, grants: Arc<Grants>, cx: Where<'_>) -> Invocation {
-        Invocation {
-            event_id: cx.event_id,
-            event_attempt: cx.event_attempt,
-            holds_hot_keys: cx.holds,
-            app_id: Arc::from(target.app_id.as_str()),
-            version: Arc::from(target.version.as_str()),
-            grants,
-            limits: target.limits,
-            chat: cx.chat.map(str::to_string),
-            account: cx.account.map(str::to_string),
-            services: self.services.clone(),
-        }
-    }
-
-    async fn run(
-        &self,
-        target: &Target,
-        cx: Where<'_>,
-        event: BotEvent,
-    ) -> (Result<(), InvokeError>, Option<HostState>) {
-        let prepared = match self.prepare(target).await {
-            Ok(p) => p,
-            Err(e) => return (Err(e), None),
-        };
-        let Some(bot_pre) = &prepared.bot else {
-            return (Err(InvokeError::NoEntryPoint("a chat-event handler")), None);
-        };
-        let cx = self.invocation(target, prepared.grants.clone(), cx);
-        let mut store = self.engine.new_store(HostState::new(cx));
-        let timeout = target.limits.wall_time;
-        let wit_event = event.into_wit(&self.services.identity_key, &target.app_id);
-        let call = async {
-            let bot = bot_pre.instantiate_async(&mut store).await?;
-            bot.miniapp_platform_handler().call_handle(&mut store, &wit_event).await
-        };
-        let result = match tokio::time::timeout(timeout, call).await {
-            Err(_) => Err(InvokeError::Timeout(timeout)),
-            Ok(Err(trap)) => Err(classify_trap(
-                &trap,
-                store.data().guard_state(),
-                self.engine.limits().hostcall_fuel_bytes,
-            )),
-            Ok(Ok(Err(msg))) => Err(InvokeError::Handler(msg)),
-            Ok(Ok(Ok(()))) => Ok(()),
-        };
-        let mut state = store.into_data();
-        state.finish().await;
-        (result, Some(state))
-    }
-}
-
-/// Who an invocation runs for and how.
-#[derive(Clone, Copy)]
-struct Where<'a> {
-    chat: Option<&'a str>,
-    account: Option<&'a str>,
-    event_id: Option<i64>,
-    event_attempt: Option<u32>,
-    /// Whether the run holds its contended storage keys.
-    holds: bool,
-}
-
-/// Names what ended a trapped invocation, most specific first.
-fn classify_trap(err: &wasmtime::Error, guard: &StoreGuard, hostcall_fuel: usize) -> InvokeError {
-    let trap = err.downcast_ref::<wasmtime::Trap>().copied();
-    if trap == Some(wasmtime::Trap::Interrupt) || guard.cpu_exhausted() {
-        return InvokeError::CpuExhausted(guard.cpu_budget());
-    }
-    if trap == Some(wasmtime::Trap::StackOverflow) {
-        return InvokeError::StackOverflow;
-    }
-    if let Some(requested) = guard.memory_refused() {
-        return InvokeError::OutOfMemory {
-            limit: guard.memory_limit(),
-            requested,
-        };
-    }
-    let text = format!("{err:#}");
-    if text.contains("fuel allocated for hostcalls") {
-        return InvokeError::HostCallTooLarge(hostcall_fuel);
-    }
-    match trap {
-        Some(t) => InvokeError::Trap(format!("{t}")),
-        None => InvokeError::Trap(text),
     }
 }

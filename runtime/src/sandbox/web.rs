@@ -9,7 +9,8 @@ use http_body_util::{BodyExt, Full, Limited};
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
-use super::{InvokeError, Sandbox, Target, Where, classify_trap};
+use super::invoke::{Where, classify_trap};
+use super::{InvokeError, Sandbox, Target};
 use crate::capabilities::HostState;
 use crate::capabilities::commit::Committed;
 

@@ -23,13 +23,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::BodyExt;
-use wasmtime::component::Linker;
+use wasmtime::component::{Linker, ResourceTable};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 pub use addresses::is_internal;
 use network::{Network, SystemNetwork};
 
-use super::{HostState, Services};
+use super::{Invocation, InvocationCtx, Services, Unit};
 use crate::store::Db;
 use crate::store::audit::{self, AuditEntry};
 
@@ -39,13 +39,65 @@ pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
 /// between bytes; a guest's own request options can only shorten them.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The unit: a grant `http:<host[:port]>` unlocks
+/// `wasi:http/outgoing-handler` (`wasi:http/types` needs none; it is linked
+/// here too, and web apps' incoming requests use it).
+pub const UNIT: Unit = Unit {
+    name: "http",
+    grants: &["http:"],
+    imports: &["wasi:http/outgoing-handler"],
+    link: add_to_linker,
+};
+
 /// Links `wasi:http/outgoing-handler` and `wasi:http/types`.
 ///
 /// # Errors
 ///
 /// When the interfaces are already linked.
-pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+pub fn add_to_linker<T: WasiHttpView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)
+}
+
+/// One invocation's outbound HTTP state: wasmtime-wasi-http's context and
+/// the invocation's allow-list.
+pub struct HttpCtx {
+    ctx: wasmtime_wasi_http::WasiHttpCtx,
+    policy: HttpPolicy,
+}
+
+impl HttpCtx {
+    /// The state for an invocation `cx`: its `http:` grants become the allow-list.
+    pub fn new(cx: &Invocation) -> HttpCtx {
+        let requester = Requester {
+            db: cx.services.db.clone(),
+            app: cx.app_id.clone(),
+            chat: cx.chat.clone(),
+            account: cx.account.clone(),
+        };
+        HttpCtx {
+            ctx: wasmtime_wasi_http::WasiHttpCtx::new(),
+            policy: HttpPolicy::new(cx.grants.names(), requester),
+        }
+    }
+
+    /// The allow-list, for tests.
+    #[cfg(test)]
+    pub(crate) fn policy_mut(&mut self) -> &mut HttpPolicy {
+        &mut self.policy
+    }
+
+    /// wasmtime-wasi-http's view, for the store's [`WasiHttpView`]. Every
+    /// wasi:http call passes here first, `send_request` included, so the
+    /// requests sent since the last call are added to the invocation's
+    /// host calls (`inv`) here.
+    pub fn view<'a>(&'a mut self, table: &'a mut ResourceTable, inv: &mut InvocationCtx) -> WasiHttpCtxView<'a> {
+        inv.host_calls = self.policy.sync(inv.host_calls, &inv.cx.services);
+        WasiHttpCtxView {
+            ctx: &mut self.ctx,
+            table,
+            hooks: &mut self.policy,
+        }
+    }
 }
 
 /// Who is asking, for the audit log.
@@ -314,17 +366,5 @@ impl WasiHttpHooks for HttpPolicy {
             });
             Ok((response, io))
         })
-    }
-}
-
-impl WasiHttpView for HostState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        // Every wasi:http call passes here first, send_request included.
-        self.host_calls = self.http_policy.sync(self.host_calls, &self.cx.services);
-        WasiHttpCtxView {
-            ctx: &mut self.http_ctx,
-            table: &mut self.table,
-            hooks: &mut self.http_policy,
-        }
     }
 }

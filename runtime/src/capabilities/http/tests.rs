@@ -16,8 +16,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use wasmtime_wasi_http::{Error as HttpError, WasiHttpView};
 
+use super::HttpPolicy;
 use super::network::Network;
-use crate::capabilities::{CapError, Grants, HostState, Invocation, Services};
+use crate::capabilities::test_support::state_with;
+use crate::capabilities::{CapError, HostState};
 use crate::config::Limits;
 use crate::store::{Db, audit};
 
@@ -70,29 +72,15 @@ async fn state(
     max_host_calls: u32,
     host_address: Option<SocketAddr>,
 ) -> (HostState, Db, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = Db::open_sqlite(dir.path()).await.expect("db");
     let limits = Limits {
         max_host_calls_per_invocation: max_host_calls,
         ..Limits::default()
     };
-    let services = Services::for_tests(&db, &limits);
+    let (state, db, dir) = state_with(grants, limits).await;
     if let Some(at) = host_address {
-        services.host_address.set(at).expect("set once");
+        state.inv.cx.services.host_address.set(at).expect("set once");
     }
-    let cx = Invocation {
-        holds_hot_keys: false,
-        event_attempt: None,
-        event_id: None,
-        app_id: Arc::from("app-1"),
-        version: Arc::from("1.0.0"),
-        grants: Arc::new(Grants::new(grants.iter().map(|g| g.to_string()))),
-        limits: limits.app,
-        chat: Some("chat-1".into()),
-        account: Some("account-1".into()),
-        services,
-    };
-    (HostState::new(cx), db, dir)
+    (state, db, dir)
 }
 
 /// Sends `GET url` the way `outgoing-handler.handle` does, and reads the
@@ -165,7 +153,7 @@ async fn a_name_is_resolved_once_and_only_the_checked_address_is_dialled() {
     let public = IpAddr::V4(Ipv4Addr::new(93, 184, 216, 34));
     let network = TestNetwork::new(vec![vec![public], vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]]);
     let (mut state, _db, _dir) = state(&[&format!("http:rebind.example:{port}")], 100, None).await;
-    state.http_policy.network = network.clone();
+    state.http_policy().network = network.clone();
 
     let result = get(&mut state, &format!("http://rebind.example:{port}/")).await;
 
@@ -182,7 +170,7 @@ async fn a_name_with_any_internal_address_is_refused_before_connecting() {
     for internal in ["127.0.0.1", "100.64.0.1", "::ffff:127.0.0.1", "64:ff9b::7f00:1"] {
         let network = TestNetwork::new(vec![vec![public, internal.parse().expect("ip")]]);
         let (mut state, db, _dir) = state(&[&format!("http:mixed.example:{port}")], 100, None).await;
-        state.http_policy.network = network.clone();
+        state.http_policy().network = network.clone();
         let result = get(&mut state, &format!("http://mixed.example:{port}/")).await;
         assert!(
             matches!(result, Err(HttpError::DestinationIpProhibited)),
@@ -215,7 +203,7 @@ async fn the_hosts_own_address_is_refused_whatever_the_grant() {
     ] {
         let (mut state, db, _dir) = state(&grants, 100, Some(host_address)).await;
         let network = TestNetwork::new(vec![vec![IpAddr::V4(Ipv4Addr::LOCALHOST)]]);
-        state.http_policy.network = network.clone();
+        state.http_policy().network = network.clone();
         let result = get(&mut state, &url).await;
         assert!(
             matches!(result, Err(HttpError::DestinationIpProhibited)),
@@ -244,6 +232,7 @@ async fn the_hosts_own_address_is_refused_whatever_the_grant() {
 async fn each_request_counts_as_a_host_call() {
     let (mut state, db, _dir) = state(&[], 3, None).await;
     state
+        .inv
         .count_host_call()
         .map_err(|_| "first call")
         .expect("within the bound");
@@ -258,12 +247,12 @@ async fn each_request_counts_as_a_host_call() {
         assert!(matches!(result, Err(HttpError::HttpRequestDenied)), "{result:?}");
     }
     let _ = state.http();
-    assert_eq!(state.host_calls, 6, "1 call + 5 requests");
+    assert_eq!(state.inv.host_calls, 6, "1 call + 5 requests");
     let details: Vec<String> = denial_details(&db).await.into_iter().map(|(_, d)| d).collect();
     assert_eq!(details.iter().filter(|d| d.starts_with("host-call limit")).count(), 1);
     assert_eq!(details.iter().filter(|d| *d == "host not granted").count(), 2);
     // And the store's own count ends the invocation at its next call.
-    assert!(matches!(state.count_host_call(), Err(CapError::Trap(_))));
+    assert!(matches!(state.inv.count_host_call(), Err(CapError::Trap(_))));
 }
 
 #[tokio::test]
@@ -294,4 +283,38 @@ fn tls_checks_the_name_asked_for() {
         ServerName::from(IpAddr::from(std::net::Ipv6Addr::LOCALHOST))
     );
     assert!(super::send::server_name("bad name").is_err());
+}
+
+#[test]
+fn http_allow_list_matches_the_granted_port_or_80_and_443() {
+    let requester = |db| super::Requester {
+        db,
+        app: Arc::from("a"),
+        chat: None,
+        account: None,
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = rt.block_on(Db::open_sqlite(dir.path())).expect("db");
+    let none = HttpPolicy::new(["storage"].into_iter(), requester(db.clone()));
+    assert!(!none.permits("example.com", 443), "deny by default");
+    let policy = HttpPolicy::new(
+        ["http:api.example.com", "http:127.0.0.1:8080"].into_iter(),
+        requester(db),
+    );
+    assert!(policy.permits("api.example.com", 443));
+    assert!(policy.permits("API.example.com", 80));
+    assert!(
+        !policy.permits("api.example.com", 8443),
+        "no port named: 80 and 443 only"
+    );
+    assert!(
+        !policy.permits("api.example.com", 8080),
+        "no port named: 80 and 443 only"
+    );
+    assert!(!policy.permits("127.0.0.1", 80), "a port named: that port only");
+    assert!(policy.permits("127.0.0.1", 8080));
+    assert!(!policy.permits("127.0.0.1", 8081));
+    assert!(!policy.permits("example.com", 443));
+    assert!(!policy.permits("evil.api.example.com", 443));
 }

@@ -8,10 +8,13 @@ pub mod commit;
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
-use wasmtime::component::{HasSelf, Linker};
+#[cfg(test)]
+mod tests;
+
+use wasmtime::component::{HasData, Linker};
 
 use super::bindings::miniapp::platform::identity as wit;
-use super::{CapError, HostState, WitError, check_size};
+use super::{CapError, InvocationCtx, Unit, WitError, check_size};
 use crate::store::{accounts, consents, signatures};
 
 /// Largest document a signature may be requested for, in bytes.
@@ -21,9 +24,53 @@ pub const MAX_TITLE_BYTES: usize = 200;
 /// Consent scopes users can grant.
 pub const CONSENT_SCOPES: &[&str] = &["identity.profile", "identity.phone"];
 
-/// Links `miniapp:platform/identity`.
-pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    wit::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)
+/// The unit: `identity.basic`, `identity.profile`, `identity.phone`, `identity.sign` unlock `miniapp:platform/identity`.
+pub const UNIT: Unit = Unit {
+    name: "identity",
+    grants: &["identity.basic", "identity.profile", "identity.phone", "identity.sign"],
+    imports: &["miniapp:platform/identity"],
+    link: add_to_linker,
+};
+
+/// One invocation's identity state: its signature requests (buffered until the commit).
+#[derive(Debug, Default)]
+pub struct IdentityCtx {
+    /// Signature requests made so far.
+    pub(crate) signatures: Vec<commit::SignatureDraft>,
+    /// How many were asked for (bounded per invocation).
+    pub(crate) signature_requests: u32,
+}
+
+/// The identity host functions' view of an invocation: its shared state
+/// and identity's own.
+pub struct IdentityCtxView<'a> {
+    /// What every capability of the invocation shares.
+    pub inv: &'a mut InvocationCtx,
+    /// This unit's own state.
+    pub ctx: &'a mut IdentityCtx,
+}
+
+/// A store's data that can hand out a [`IdentityCtxView`].
+pub trait IdentityView: Send {
+    /// The view for one host call.
+    fn identity(&mut self) -> IdentityCtxView<'_>;
+}
+
+struct HasIdentity;
+
+impl HasData for HasIdentity {
+    type Data<'a> = IdentityCtxView<'a>;
+}
+
+super::convert_errors_for!(IdentityCtxView<'_>);
+
+/// Links the unit's interfaces.
+///
+/// # Errors
+///
+/// When an interface is linked already.
+pub fn add_to_linker<T: IdentityView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasIdentity>(linker, T::identity)
 }
 
 /// The id `account` has inside `app`: stable, opaque, different per app.
@@ -36,58 +83,62 @@ pub fn app_scoped_id(key: &[u8], app: &str, account: &str) -> String {
     format!("u_{}", hex::encode(&digest[..16]))
 }
 
-impl HostState {
+impl IdentityCtxView<'_> {
     /// The current user's account, or `not-found` when the event has none.
     fn current_account(&self) -> Result<String, CapError> {
-        self.cx.account.clone().ok_or_else(|| WitError::NotFound.into())
+        self.inv.cx.account.clone().ok_or_else(|| WitError::NotFound.into())
     }
 
     /// Grant check plus the user's consent to `scope`.
     async fn require_consent(&mut self, scope: &str) -> Result<String, CapError> {
-        self.require(scope).await?;
+        self.inv.require(scope).await?;
         let account = self.current_account()?;
-        if !consents::has(&self.cx.services.db, &account, &self.cx.app_id, scope).await? {
-            self.audit_denial(scope, "the user has not consented").await;
+        if !consents::has(&self.inv.cx.services.db, &account, &self.inv.cx.app_id, scope).await? {
+            self.inv.audit_denial(scope, "the user has not consented").await;
             return Err(WitError::ConsentRequired.into());
         }
         Ok(account)
     }
 }
 
-impl wit::Host for HostState {
+impl wit::Host for IdentityCtxView<'_> {
     async fn current_user(&mut self) -> Result<String, CapError> {
-        self.require("identity.basic").await?;
+        self.inv.require("identity.basic").await?;
         let account = self.current_account()?;
-        Ok(app_scoped_id(&self.cx.services.identity_key, &self.cx.app_id, &account))
+        Ok(app_scoped_id(
+            &self.inv.cx.services.identity_key,
+            &self.inv.cx.app_id,
+            &account,
+        ))
     }
 
     async fn current_chat(&mut self) -> Result<String, CapError> {
-        self.require("identity.basic").await?;
-        self.cx.chat.clone().ok_or_else(|| WitError::NotFound.into())
+        self.inv.require("identity.basic").await?;
+        self.inv.cx.chat.clone().ok_or_else(|| WitError::NotFound.into())
     }
 
     async fn current_event_id(&mut self) -> wasmtime::Result<Option<u64>> {
-        Ok(self.cx.event_id.and_then(|id| u64::try_from(id).ok()))
+        Ok(self.inv.cx.event_id.and_then(|id| u64::try_from(id).ok()))
     }
 
     async fn current_event_attempt(&mut self) -> wasmtime::Result<Option<u32>> {
-        Ok(self.cx.event_attempt)
+        Ok(self.inv.cx.event_attempt)
     }
 
     async fn display_name(&mut self) -> Result<String, CapError> {
         let account = self.require_consent("identity.profile").await?;
-        let found = accounts::get(&self.cx.services.db, &account).await?;
+        let found = accounts::get(&self.inv.cx.services.db, &account).await?;
         found.map(|a| a.name).ok_or_else(|| WitError::NotFound.into())
     }
 
     async fn phone(&mut self) -> Result<String, CapError> {
         let account = self.require_consent("identity.phone").await?;
-        let found = accounts::get(&self.cx.services.db, &account).await?;
+        let found = accounts::get(&self.inv.cx.services.db, &account).await?;
         found.and_then(|a| a.phone).ok_or_else(|| WitError::NotFound.into())
     }
 
     async fn request_signature(&mut self, title: String, document: Vec<u8>) -> Result<String, CapError> {
-        self.require("identity.sign").await?;
+        self.inv.require("identity.sign").await?;
         let account = self.current_account()?;
         check_size("signature title", title.len(), MAX_TITLE_BYTES)?;
         check_size("document", document.len(), MAX_DOCUMENT_BYTES)?;
@@ -95,20 +146,20 @@ impl wit::Host for HostState {
         if document.is_empty() {
             return Err(WitError::Invalid("document is empty".into()).into());
         }
-        let max = self.limits().signatures_per_invocation;
-        if self.signature_requests >= max {
-            self.append_log(
+        let max = self.inv.limits().signatures_per_invocation;
+        if self.ctx.signature_requests >= max {
+            self.inv.append_log(
                 "warn",
                 format!("signature request refused (rate-limited): more than {max} in one invocation"),
             );
             return Err(WitError::RateLimited.into());
         }
         // Stored requests and those of this invocation.
-        let waiting = signatures::pending_count(&self.cx.services.db, &self.cx.app_id, &account).await?
-            + i64::try_from(self.signatures.len()).unwrap_or(0);
-        let most = self.limits().pending_signatures_per_user;
+        let waiting = signatures::pending_count(&self.inv.cx.services.db, &self.inv.cx.app_id, &account).await?
+            + i64::try_from(self.ctx.signatures.len()).unwrap_or(0);
+        let most = self.inv.limits().pending_signatures_per_user;
         if waiting >= i64::from(most) {
-            self.append_log(
+            self.inv.append_log(
                 "warn",
                 format!(
                     "signature request refused (rate-limited): the user has {most} requests of this app unanswered"
@@ -116,32 +167,17 @@ impl wit::Host for HostState {
             );
             return Err(WitError::RateLimited.into());
         }
-        self.signature_requests += 1;
+        self.ctx.signature_requests += 1;
         let digest = hex::encode(Sha256::digest(&document));
         let id = crate::store::new_id();
-        self.signatures.push(commit::SignatureDraft {
+        self.ctx.signatures.push(commit::SignatureDraft {
             id: id.clone(),
             account,
-            chat: self.cx.chat.clone(),
+            chat: self.inv.cx.chat.clone(),
             title,
             document,
             digest,
         });
         Ok(id)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::app_scoped_id;
-
-    #[test]
-    fn app_scoped_ids_are_stable_and_differ_between_apps() {
-        let key = b"k".repeat(32);
-        let a1 = app_scoped_id(&key, "app-a", "acct-1");
-        assert_eq!(a1, app_scoped_id(&key, "app-a", "acct-1"));
-        assert_ne!(a1, app_scoped_id(&key, "app-b", "acct-1"));
-        assert_ne!(a1, app_scoped_id(&key, "app-a", "acct-2"));
-        assert!(!a1.contains("acct-1"));
     }
 }

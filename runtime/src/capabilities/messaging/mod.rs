@@ -6,12 +6,15 @@
 
 pub mod commit;
 
-use wasmtime::component::{HasSelf, Linker};
+#[cfg(test)]
+mod tests;
+
+use wasmtime::component::{HasData, Linker};
 
 use super::bindings::miniapp::platform::messaging::{self as wit, ChatMessage, Sender};
 use super::bindings::miniapp::platform::types::OutgoingMessage as WitMessage;
 use super::identity::app_scoped_id;
-use super::{CapError, HostState, WitError, check_size, check_visible};
+use super::{CapError, InvocationCtx, Unit, WitError, check_size, check_visible};
 use crate::store::messages::{self, SenderKind, StoredButton};
 use crate::store::{apps, chats, installs, new_id, send_windows};
 
@@ -50,24 +53,69 @@ pub enum OutboxOp {
     },
 }
 
-/// Links `miniapp:platform/messaging`.
-pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    wit::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)
+/// The unit: `messaging.send`, `messaging.read` unlock `miniapp:platform/messaging`.
+pub const UNIT: Unit = Unit {
+    name: "messaging",
+    grants: &["messaging.send", "messaging.read"],
+    imports: &["miniapp:platform/messaging"],
+    link: add_to_linker,
+};
+
+/// One invocation's messaging state: messages sent, edited or deleted (buffered until the commit, applied in order).
+#[derive(Debug, Default)]
+pub struct MessagingCtx {
+    /// Messages sent, edited or deleted so far.
+    pub(crate) outbox: Vec<OutboxOp>,
+    /// Whether a refused send was logged already.
+    send_refused: bool,
 }
 
-impl HostState {
+/// The messaging host functions' view of an invocation: its shared state
+/// and messaging's own.
+pub struct MessagingCtxView<'a> {
+    /// What every capability of the invocation shares.
+    pub inv: &'a mut InvocationCtx,
+    /// This unit's own state.
+    pub ctx: &'a mut MessagingCtx,
+}
+
+/// A store's data that can hand out a [`MessagingCtxView`].
+pub trait MessagingView: Send {
+    /// The view for one host call.
+    fn messaging(&mut self) -> MessagingCtxView<'_>;
+}
+
+struct HasMessaging;
+
+impl HasData for HasMessaging {
+    type Data<'a> = MessagingCtxView<'a>;
+}
+
+super::convert_errors_for!(MessagingCtxView<'_>);
+
+/// Links the unit's interfaces.
+///
+/// # Errors
+///
+/// When an interface is linked already.
+pub fn add_to_linker<T: MessagingView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasMessaging>(linker, T::messaging)
+}
+
+impl MessagingCtxView<'_> {
     /// Logs the first refused send of the invocation and returns `rate-limited`.
     fn refuse_send(&mut self, why: String) -> CapError {
-        if !self.send_refused {
-            self.send_refused = true;
-            self.append_log("warn", format!("send refused (rate-limited): {why}"));
+        if !self.ctx.send_refused {
+            self.ctx.send_refused = true;
+            self.inv
+                .append_log("warn", format!("send refused (rate-limited): {why}"));
         }
         WitError::RateLimited.into()
     }
 
     /// Validates a guest message against the limits.
     fn check_message(&self, message: &WitMessage) -> Result<Vec<Vec<StoredButton>>, CapError> {
-        let limits = self.limits();
+        let limits = self.inv.limits();
         check_size("message text", message.text.len(), limits.max_message_bytes)?;
         check_visible("message text", &message.text)?;
         let count: usize = message.buttons.iter().map(Vec::len).sum();
@@ -95,10 +143,10 @@ impl HostState {
 
     /// Whether the app may act in `chat`: the event's chat, or one it is installed in.
     async fn may_use_chat(&mut self, chat: &str) -> Result<bool, CapError> {
-        if self.cx.chat.as_deref() == Some(chat) {
+        if self.inv.cx.chat.as_deref() == Some(chat) {
             return Ok(true);
         }
-        Ok(installs::is_installed(&self.cx.services.db, chat, &self.cx.app_id).await?)
+        Ok(installs::is_installed(&self.inv.cx.services.db, chat, &self.inv.cx.app_id).await?)
     }
 
     /// Applies the per-invocation and per-minute budgets, then queues `message` for `chat`.
@@ -110,7 +158,7 @@ impl HostState {
     ) -> Result<String, CapError> {
         self.reserve_send(&chat).await?;
         let id = new_id();
-        self.outbox.push(OutboxOp::Send(OutgoingMessage {
+        self.ctx.outbox.push(OutboxOp::Send(OutgoingMessage {
             id: id.clone(),
             chat,
             text: message.text,
@@ -126,12 +174,16 @@ impl HostState {
     /// database on PostgreSQL (every node takes from the same one).
     pub(crate) async fn reserve_send(&mut self, chat: &str) -> Result<(), CapError> {
         self.check_invocation_budget()?;
-        let per_minute = self.cx.limits.messages_per_chat_per_minute;
-        let db = &self.cx.services.db;
+        let per_minute = self.inv.cx.limits.messages_per_chat_per_minute;
+        let db = &self.inv.cx.services.db;
         let taken = if db.is_embedded() {
-            self.cx.services.rate.try_acquire(&self.cx.app_id, chat, per_minute)
+            self.inv
+                .cx
+                .services
+                .rate
+                .try_acquire(&self.inv.cx.app_id, chat, per_minute)
         } else {
-            send_windows::try_take(db, &self.cx.app_id, chat, per_minute).await?
+            send_windows::try_take(db, &self.inv.cx.app_id, chat, per_minute).await?
         };
         if !taken {
             return Err(self.refuse_send(format!("more than {per_minute} messages per minute in chat {chat}")));
@@ -141,8 +193,13 @@ impl HostState {
 
     /// Refuses a send past the per-invocation budget.
     fn check_invocation_budget(&mut self) -> Result<(), CapError> {
-        let max = self.cx.limits.messages_per_invocation;
-        let sent = self.outbox.iter().filter(|op| matches!(op, OutboxOp::Send(_))).count();
+        let max = self.inv.cx.limits.messages_per_invocation;
+        let sent = self
+            .ctx
+            .outbox
+            .iter()
+            .filter(|op| matches!(op, OutboxOp::Send(_)))
+            .count();
         if sent >= max as usize {
             return Err(self.refuse_send(format!("more than {max} messages in one invocation")));
         }
@@ -152,23 +209,25 @@ impl HostState {
     /// Queues a message the host rendered for the app, in a place taken
     /// with [`Self::reserve_send`].
     pub(crate) fn push_host_message(&mut self, message: OutgoingMessage) {
-        self.outbox.push(OutboxOp::Send(message));
+        self.ctx.outbox.push(OutboxOp::Send(message));
     }
 
     /// The chat of the app's own live message `id` (sent earlier, or in this
     /// invocation); `not-found` for anything else, `invalid` for a message
     /// the host rendered for the app (an invoice), which only the host changes.
     async fn own_message_chat(&mut self, id: &str) -> Result<String, CapError> {
-        let queued = self.outbox.iter().rev().find_map(|op| match op {
+        let queued = self.ctx.outbox.iter().rev().find_map(|op| match op {
             OutboxOp::Send(m) if m.id == id => Some(Some((m.chat.clone(), m.host_kind.map(str::to_string)))),
             OutboxOp::Delete { id: gone, .. } if gone == id => Some(None),
             _ => None,
         });
         let (chat, host_kind) = match queued {
             Some(found) => found.ok_or(WitError::NotFound)?,
-            None => match messages::by_id(&self.cx.services.db, id).await? {
+            None => match messages::by_id(&self.inv.cx.services.db, id).await? {
                 Some(m)
-                    if m.sender_kind == SenderKind::App && m.sender_id == *self.cx.app_id && m.deleted_at.is_none() =>
+                    if m.sender_kind == SenderKind::App
+                        && m.sender_id == *self.inv.cx.app_id
+                        && m.deleted_at.is_none() =>
                 {
                     (m.chat_id, m.host_kind)
                 }
@@ -185,12 +244,13 @@ impl HostState {
     }
 }
 
-impl wit::Host for HostState {
+impl wit::Host for MessagingCtxView<'_> {
     async fn send(&mut self, chat: String, message: WitMessage) -> Result<String, CapError> {
-        self.require("messaging.send").await?;
+        self.inv.require("messaging.send").await?;
         let buttons = self.check_message(&message)?;
         if !self.may_use_chat(&chat).await? {
-            self.audit_denial("messaging.send", "chat where the app is not installed")
+            self.inv
+                .audit_denial("messaging.send", "chat where the app is not installed")
                 .await;
             return Err(WitError::NotFound.into());
         }
@@ -198,10 +258,10 @@ impl wit::Host for HostState {
     }
 
     async fn edit(&mut self, id: String, message: WitMessage) -> Result<(), CapError> {
-        self.require("messaging.send").await?;
+        self.inv.require("messaging.send").await?;
         let buttons = self.check_message(&message)?;
         let chat = self.own_message_chat(&id).await?;
-        self.outbox.push(OutboxOp::Edit(OutgoingMessage {
+        self.ctx.outbox.push(OutboxOp::Edit(OutgoingMessage {
             id,
             chat,
             text: message.text,
@@ -212,28 +272,29 @@ impl wit::Host for HostState {
     }
 
     async fn delete(&mut self, id: String) -> Result<(), CapError> {
-        self.require("messaging.send").await?;
+        self.inv.require("messaging.send").await?;
         let chat = self.own_message_chat(&id).await?;
-        self.outbox.push(OutboxOp::Delete { id, chat });
+        self.ctx.outbox.push(OutboxOp::Delete { id, chat });
         Ok(())
     }
 
     async fn history(&mut self, chat: String, limit: u32) -> Result<Vec<ChatMessage>, CapError> {
-        self.require("messaging.read").await?;
+        self.inv.require("messaging.read").await?;
         if !self.may_use_chat(&chat).await? {
-            self.audit_denial("messaging.read", "chat where the app is not installed")
+            self.inv
+                .audit_denial("messaging.read", "chat where the app is not installed")
                 .await;
             return Err(WitError::NotFound.into());
         }
-        let db = &self.cx.services.db;
+        let db = &self.inv.cx.services.db;
         let list = messages::list(db, &chat, None, limit.clamp(1, HISTORY_LIMIT)).await?;
-        let key = &self.cx.services.identity_key;
+        let key = &self.inv.cx.services.identity_key;
         Ok(list
             .into_iter()
             .filter(|m| m.deleted_at.is_none())
             .map(|m| ChatMessage {
                 sender: match m.sender_kind {
-                    SenderKind::User => Sender::User(app_scoped_id(key, &self.cx.app_id, &m.sender_id)),
+                    SenderKind::User => Sender::User(app_scoped_id(key, &self.inv.cx.app_id, &m.sender_id)),
                     SenderKind::App => Sender::App(m.sender_id),
                 },
                 id: m.id,
@@ -245,32 +306,36 @@ impl wit::Host for HostState {
     }
 
     async fn members(&mut self, chat: String) -> Result<Vec<String>, CapError> {
-        self.require("messaging.read").await?;
+        self.inv.require("messaging.read").await?;
         if !self.may_use_chat(&chat).await? {
-            self.audit_denial("messaging.read", "chat where the app is not installed")
+            self.inv
+                .audit_denial("messaging.read", "chat where the app is not installed")
                 .await;
             return Err(WitError::NotFound.into());
         }
-        let members = chats::members(&self.cx.services.db, &chat).await?;
-        let key = &self.cx.services.identity_key;
-        Ok(members.iter().map(|m| app_scoped_id(key, &self.cx.app_id, m)).collect())
+        let members = chats::members(&self.inv.cx.services.db, &chat).await?;
+        let key = &self.inv.cx.services.identity_key;
+        Ok(members
+            .iter()
+            .map(|m| app_scoped_id(key, &self.inv.cx.app_id, m))
+            .collect())
     }
 
     async fn send_direct(&mut self, message: WitMessage) -> Result<String, CapError> {
-        self.require("messaging.send").await?;
+        self.inv.require("messaging.send").await?;
         let buttons = self.check_message(&message)?;
-        let Some(account) = self.cx.account.clone() else {
+        let Some(account) = self.inv.cx.account.clone() else {
             return Err(WitError::NotFound.into());
         };
         // Refuse before the direct chat is created: a refused call does
         // nothing. (A chat created just now has its whole per-minute budget.)
         self.check_invocation_budget()?;
-        let db = &self.cx.services.db;
-        let title = apps::get(db, &self.cx.app_id)
+        let db = &self.inv.cx.services.db;
+        let title = apps::get(db, &self.inv.cx.app_id)
             .await?
             .map(|a| a.name)
             .unwrap_or_default();
-        let chat = chats::direct_chat(db, &account, &self.cx.app_id, &title).await?;
+        let chat = chats::direct_chat(db, &account, &self.inv.cx.app_id, &title).await?;
         self.queue_send(chat, message, buttons).await
     }
 }

@@ -6,12 +6,15 @@
 
 pub mod commit;
 
-use wasmtime::component::{HasSelf, Linker};
+#[cfg(test)]
+mod tests;
+
+use wasmtime::component::{HasData, Linker};
 
 use super::bindings::miniapp::platform::payments as wit;
 use super::identity::app_scoped_id;
-use super::messaging::OutgoingMessage;
-use super::{CapError, HostState, WitError, check_size};
+use super::messaging::{MessagingCtx, MessagingCtxView, OutgoingMessage};
+use super::{CapError, InvocationCtx, Unit, WitError, check_size};
 use crate::store::invoices;
 use crate::store::ledger::{self, CURRENCY, MAX_AMOUNT, kind};
 use crate::store::messages::{HOST_KIND_INVOICE, StoredButton};
@@ -22,9 +25,53 @@ use commit::{InvoiceDraft, PayOut, PaymentOp};
 /// Longest idempotency key, in bytes.
 pub const MAX_KEY_BYTES: usize = 128;
 
-/// Links `miniapp:platform/payments`.
-pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    wit::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)
+/// The unit: `payments`, `payments.payout` unlock `miniapp:platform/payments`.
+pub const UNIT: Unit = Unit {
+    name: "payments",
+    grants: &["payments", "payments.payout"],
+    imports: &["miniapp:platform/payments"],
+    link: add_to_linker,
+};
+
+/// One invocation's money operations (buffered until the commit).
+#[derive(Debug, Default)]
+pub struct PaymentsCtx {
+    /// Invoices, cancellations, refunds and payouts so far, in order.
+    pub(crate) ops: Vec<PaymentOp>,
+}
+
+/// The payments host functions' view of an invocation: its shared state
+/// and payments's own.
+pub struct PaymentsCtxView<'a> {
+    /// What every capability of the invocation shares.
+    pub inv: &'a mut InvocationCtx,
+    /// This unit's own state.
+    pub ctx: &'a mut PaymentsCtx,
+    /// Messaging's state: an invoice is shown as a message, in the send budget.
+    pub messaging: &'a mut MessagingCtx,
+}
+
+/// A store's data that can hand out a [`PaymentsCtxView`].
+pub trait PaymentsView: Send {
+    /// The view for one host call.
+    fn payments(&mut self) -> PaymentsCtxView<'_>;
+}
+
+struct HasPayments;
+
+impl HasData for HasPayments {
+    type Data<'a> = PaymentsCtxView<'a>;
+}
+
+super::convert_errors_for!(PaymentsCtxView<'_>);
+
+/// Links the unit's interfaces.
+///
+/// # Errors
+///
+/// When an interface is linked already.
+pub fn add_to_linker<T: PaymentsView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasPayments>(linker, T::payments)
 }
 
 fn check_amount(amount: u64) -> Result<i64, CapError> {
@@ -68,30 +115,38 @@ pub fn pay_button(amount: i64) -> StoredButton {
     }
 }
 
-impl HostState {
+impl PaymentsCtxView<'_> {
+    /// Messaging's view of the same invocation.
+    fn messaging(&mut self) -> MessagingCtxView<'_> {
+        MessagingCtxView {
+            inv: self.inv,
+            ctx: self.messaging,
+        }
+    }
+
     /// The account behind app-scoped `user`, who must be a member of the current chat.
     async fn member_by_scoped_id(&mut self, user: &str) -> Result<String, CapError> {
-        let Some(chat) = self.cx.chat.clone() else {
+        let Some(chat) = self.inv.cx.chat.clone() else {
             return Err(WitError::NotFound.into());
         };
-        let key = &self.cx.services.identity_key;
-        let members = chats::members(&self.cx.services.db, &chat).await?;
+        let key = &self.inv.cx.services.identity_key;
+        let members = chats::members(&self.inv.cx.services.db, &chat).await?;
         members
             .into_iter()
-            .find(|m| app_scoped_id(key, &self.cx.app_id, m) == user)
+            .find(|m| app_scoped_id(key, &self.inv.cx.app_id, m) == user)
             .ok_or_else(|| WitError::NotFound.into())
     }
 
     /// The app's balance as this invocation sees it: the stored one less
     /// what it paid out so far.
     async fn balance_seen(&mut self) -> Result<i64, CapError> {
-        let stored = ledger::balance(&self.cx.services.db, kind::MERCHANT, &self.cx.app_id).await?;
+        let stored = ledger::balance(&self.inv.cx.services.db, kind::MERCHANT, &self.inv.cx.app_id).await?;
         let out: i64 = self.payouts().map(|p| p.amount).sum();
         Ok(stored - out)
     }
 
     fn payouts(&self) -> impl Iterator<Item = &PayOut> {
-        self.payments.iter().filter_map(|op| match op {
+        self.ctx.ops.iter().filter_map(|op| match op {
             PaymentOp::PayOut(p) => Some(p),
             _ => None,
         })
@@ -109,13 +164,17 @@ impl HostState {
     async fn pay_out(&mut self, payout: PayOut, key: &str, refundable: Option<i64>) -> Result<(), CapError> {
         let asked = {
             let mut legs = vec![
-                (kind::MERCHANT.to_string(), self.cx.app_id.to_string(), -payout.amount),
+                (
+                    kind::MERCHANT.to_string(),
+                    self.inv.cx.app_id.to_string(),
+                    -payout.amount,
+                ),
                 (kind::WALLET.to_string(), payout.account.clone(), payout.amount),
             ];
             legs.sort();
             legs
         };
-        if let Some(had) = ledger::legs_by_key(&self.cx.services.db, &payout.unique_key).await? {
+        if let Some(had) = ledger::legs_by_key(&self.inv.cx.services.db, &payout.unique_key).await? {
             return if had == asked { Ok(()) } else { Err(key_reused(key)) };
         }
         if let Some(earlier) = self.payouts().find(|p| p.unique_key == payout.unique_key) {
@@ -138,12 +197,12 @@ impl HostState {
         if self.balance_seen().await? < payout.amount {
             return Err(WitError::Invalid("insufficient funds in the app's balance".into()).into());
         }
-        self.payments.push(PaymentOp::PayOut(payout));
+        self.ctx.ops.push(PaymentOp::PayOut(payout));
         Ok(())
     }
 }
 
-impl wit::Host for HostState {
+impl wit::Host for PaymentsCtxView<'_> {
     async fn create_invoice(
         &mut self,
         user: String,
@@ -151,21 +210,21 @@ impl wit::Host for HostState {
         title: String,
         key: String,
     ) -> Result<String, CapError> {
-        self.require("payments").await?;
+        self.inv.require("payments").await?;
         let amount = check_amount(amount)?;
         check_key(&key)?;
         check_size("invoice title", title.len(), 200)?;
         crate::text::check_line("invoice title", &title).map_err(|e| WitError::Invalid(e.to_string()))?;
         let account = self.member_by_scoped_id(&user).await?;
-        let chat = self.cx.chat.clone().ok_or(WitError::NotFound)?;
-        let db = self.cx.services.db.clone();
+        let chat = self.inv.cx.chat.clone().ok_or(WitError::NotFound)?;
+        let db = self.inv.cx.services.db.clone();
         let same = |i: &invoices::Invoice| {
             i.amount == amount
                 && i.account_id == account
                 && i.title == title
                 && i.chat.as_deref() == Some(chat.as_str())
         };
-        if let Some(existing) = invoices::by_key(&db, &self.cx.app_id, &key).await? {
+        if let Some(existing) = invoices::by_key(&db, &self.inv.cx.app_id, &key).await? {
             // The same key again: the first result, and nothing new.
             return if same(&existing) {
                 Ok(existing.id)
@@ -173,7 +232,7 @@ impl wit::Host for HostState {
                 Err(key_reused(&key))
             };
         }
-        let buffered = self.payments.iter().find_map(|op| match op {
+        let buffered = self.ctx.ops.iter().find_map(|op| match op {
             PaymentOp::CreateInvoice(d) if d.key == key => Some(d),
             _ => None,
         });
@@ -183,7 +242,7 @@ impl wit::Host for HostState {
         }
         // The invoice's message is the only way to see and pay it: take its
         // place in the send budget first, so a refused send stores nothing.
-        self.reserve_send(&chat).await?;
+        self.messaging().reserve_send(&chat).await?;
         let draft = InvoiceDraft {
             id: new_id(),
             account,
@@ -192,9 +251,9 @@ impl wit::Host for HostState {
             amount,
             title: title.clone(),
             key,
-            expires_at: now_ms() + i64::try_from(self.limits().invoice_ttl.as_millis()).unwrap_or(i64::MAX / 2),
+            expires_at: now_ms() + i64::try_from(self.inv.limits().invoice_ttl.as_millis()).unwrap_or(i64::MAX / 2),
         };
-        self.push_host_message(OutgoingMessage {
+        self.messaging().push_host_message(OutgoingMessage {
             id: draft.message.clone(),
             chat,
             text: invoice_text(&title, amount),
@@ -202,24 +261,25 @@ impl wit::Host for HostState {
             host_kind: Some(HOST_KIND_INVOICE),
         });
         let id = draft.id.clone();
-        self.payments.push(PaymentOp::CreateInvoice(draft));
+        self.ctx.ops.push(PaymentOp::CreateInvoice(draft));
         Ok(id)
     }
 
     async fn cancel_invoice(&mut self, invoice: String) -> Result<(), CapError> {
-        self.require("payments").await?;
+        self.inv.require("payments").await?;
         let cancelled = |op: &PaymentOp| matches!(op, PaymentOp::Cancel { invoice: i } if *i == invoice);
-        if self.payments.iter().any(cancelled) {
+        if self.ctx.ops.iter().any(cancelled) {
             return Err(WitError::Invalid("the invoice is cancelled and cannot be cancelled".into()).into());
         }
         let drafted = self
-            .payments
+            .ctx
+            .ops
             .iter()
             .any(|op| matches!(op, PaymentOp::CreateInvoice(d) if d.id == invoice));
         if !drafted {
-            match invoices::get(&self.cx.services.db, &invoice).await? {
-                Some(i) if *i.app == *self.cx.app_id && i.status == InvoiceStatus::Open => {}
-                Some(i) if *i.app == *self.cx.app_id => {
+            match invoices::get(&self.inv.cx.services.db, &invoice).await? {
+                Some(i) if *i.app == *self.inv.cx.app_id && i.status == InvoiceStatus::Open => {}
+                Some(i) if *i.app == *self.inv.cx.app_id => {
                     return Err(
                         WitError::Invalid(format!("the invoice is {} and cannot be cancelled", i.status)).into(),
                     );
@@ -227,18 +287,19 @@ impl wit::Host for HostState {
                 _ => return Err(WitError::NotFound.into()),
             }
         }
-        self.payments.push(PaymentOp::Cancel { invoice });
+        self.ctx.ops.push(PaymentOp::Cancel { invoice });
         Ok(())
     }
 
     async fn refund(&mut self, invoice: String, amount: u64, key: String) -> Result<(), CapError> {
-        self.require("payments").await?;
+        self.inv.require("payments").await?;
         let amount = check_amount(amount)?;
         check_key(&key)?;
-        let found = invoices::get(&self.cx.services.db, &invoice).await?;
-        let Some(found) = found.filter(|i| *i.app == *self.cx.app_id) else {
+        let found = invoices::get(&self.inv.cx.services.db, &invoice).await?;
+        let Some(found) = found.filter(|i| *i.app == *self.inv.cx.app_id) else {
             let drafted = self
-                .payments
+                .ctx
+                .ops
                 .iter()
                 .any(|op| matches!(op, PaymentOp::CreateInvoice(d) if d.id == invoice));
             return Err(if drafted {
@@ -261,14 +322,14 @@ impl wit::Host for HostState {
     }
 
     async fn transfer(&mut self, user: String, amount: u64, key: String) -> Result<(), CapError> {
-        self.require("payments.payout").await?;
+        self.inv.require("payments.payout").await?;
         let amount = check_amount(amount)?;
         check_key(&key)?;
         let account = self.member_by_scoped_id(&user).await?;
         let payout = PayOut {
             kind: "transfer",
-            reference: self.cx.app_id.to_string(),
-            unique_key: format!("transfer:{}:{key}", self.cx.app_id),
+            reference: self.inv.cx.app_id.to_string(),
+            unique_key: format!("transfer:{}:{key}", self.inv.cx.app_id),
             account,
             amount,
         };
@@ -276,7 +337,7 @@ impl wit::Host for HostState {
     }
 
     async fn balance(&mut self) -> Result<u64, CapError> {
-        self.require("payments").await?;
+        self.inv.require("payments").await?;
         Ok(u64::try_from(self.balance_seen().await?).unwrap_or(0))
     }
 }

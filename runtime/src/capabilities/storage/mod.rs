@@ -14,10 +14,13 @@ pub mod commit;
 pub mod hot_keys;
 pub mod txn;
 
-use wasmtime::component::{HasSelf, Linker};
+#[cfg(test)]
+mod tests;
+
+use wasmtime::component::{HasData, Linker};
 
 use super::bindings::miniapp::platform::storage::{self as wit, Bucket, KeyPage};
-use super::{CapError, HostState, WitError, check_size};
+use super::{CapError, InvocationCtx, Unit, WitError, check_size};
 use crate::store::kv::{self, Change};
 use txn::{Key, Seen};
 
@@ -30,9 +33,51 @@ pub const MAX_BATCH: usize = 100;
 /// Longest time-to-live, in ms (about ten years).
 pub const MAX_TTL_MS: u64 = 10 * 366 * 24 * 60 * 60 * 1000;
 
+/// The unit: grant `storage` unlocks `miniapp:platform/storage`.
+pub const UNIT: Unit = Unit {
+    name: "storage",
+    grants: &["storage"],
+    imports: &["miniapp:platform/storage"],
+    link: add_to_linker,
+};
+
+/// One invocation's storage state: what it read and what it changed
+/// (buffered until the commit).
+#[derive(Debug, Default)]
+pub struct StorageCtx {
+    pub(crate) kv: txn::KvTxn,
+}
+
+/// The storage host functions' view of an invocation: its shared state
+/// and its storage state.
+pub struct StorageCtxView<'a> {
+    /// What every capability of the invocation shares.
+    pub inv: &'a mut InvocationCtx,
+    /// Storage's own state.
+    pub ctx: &'a mut StorageCtx,
+}
+
+/// A store's data that can hand out a [`StorageCtxView`].
+pub trait StorageView: Send {
+    /// The view for one host call.
+    fn storage(&mut self) -> StorageCtxView<'_>;
+}
+
+struct HasStorage;
+
+impl HasData for HasStorage {
+    type Data<'a> = StorageCtxView<'a>;
+}
+
+super::convert_errors_for!(StorageCtxView<'_>);
+
 /// Links `miniapp:platform/storage`.
-pub fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
-    wit::add_to_linker::<HostState, HasSelf<HostState>>(linker, |s| s)
+///
+/// # Errors
+///
+/// When the interface is linked already.
+pub fn add_to_linker<T: StorageView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasStorage>(linker, T::storage)
 }
 
 /// Rejects keys that are empty, too long or contain NUL.
@@ -54,17 +99,17 @@ fn check_batch(len: usize) -> Result<(), CapError> {
     Ok(())
 }
 
-impl HostState {
+impl StorageCtxView<'_> {
     /// Grant check, then the bucket's row prefix.
     async fn bucket(&mut self, bucket: Bucket) -> Result<String, CapError> {
-        self.require("storage").await?;
+        self.inv.require("storage").await?;
         match bucket {
             Bucket::App => Ok("app".to_string()),
-            Bucket::Chat => match &self.cx.chat {
+            Bucket::Chat => match &self.inv.cx.chat {
                 Some(chat) => Ok(format!("chat:{chat}")),
                 None => Err(WitError::NotFound.into()),
             },
-            Bucket::User => match &self.cx.account {
+            Bucket::User => match &self.inv.cx.account {
                 Some(account) => Ok(format!("user:{account}")),
                 None => Err(WitError::NotFound.into()),
             },
@@ -72,16 +117,16 @@ impl HostState {
     }
 
     fn key(&self, bucket: &str, key: String) -> Result<Key, CapError> {
-        check_key(&key, self.limits().max_key_bytes)?;
+        check_key(&key, self.inv.limits().max_key_bytes)?;
         Ok((bucket.to_string(), key))
     }
 
     /// Waits while another invocation of this node re-runs holding `key`
     /// (unless this one is such a rerun: holders never wait for each other).
     async fn take_turn(&mut self, key: &Key) {
-        if !self.cx.holds_hot_keys {
-            let services = self.cx.services.clone();
-            let name = hot_keys::name(&self.cx.app_id, &key.0, &key.1);
+        if !self.inv.cx.holds_hot_keys {
+            let services = self.inv.cx.services.clone();
+            let name = hot_keys::name(&self.inv.cx.app_id, &key.0, &key.1);
             services.hot_keys.wait(&name).await;
         }
     }
@@ -89,13 +134,13 @@ impl HostState {
     /// The value the invocation sees under `key`: its own buffered write,
     /// its earlier read, or the database's (recorded for the commit check).
     async fn kv_read(&mut self, key: &Key) -> Result<Option<Vec<u8>>, CapError> {
-        if let Seen::Known(v) = self.kv.seen(key) {
+        if let Seen::Known(v) = self.ctx.kv.seen(key) {
             return Ok(v.map(<[u8]>::to_vec));
         }
         self.take_turn(key).await;
-        let stored = kv::read(&self.cx.services.db, &self.cx.app_id, &key.0, &key.1).await?;
+        let stored = kv::read(&self.inv.cx.services.db, &self.inv.cx.app_id, &key.0, &key.1).await?;
         let value = stored.as_ref().map(|s| s.value.clone());
-        self.kv.record_read(key.clone(), stored);
+        self.ctx.kv.record_read(key.clone(), stored);
         Ok(value)
     }
 
@@ -103,49 +148,49 @@ impl HostState {
     /// quota (as far as this node can tell now; the commit checks again).
     async fn kv_write(&mut self, key: Key, change: Change) -> Result<(), CapError> {
         if let Change::Put { value, .. } = &change {
-            check_size("storage value", value.len(), self.limits().max_value_bytes)?;
+            check_size("storage value", value.len(), self.inv.limits().max_value_bytes)?;
         }
         self.take_turn(&key).await;
-        let db = self.cx.services.db.clone();
+        let db = self.inv.cx.services.db.clone();
         // The node's cached usage first (it may overstate: see
         // `storage::commit`); the stored one before refusing anything.
-        let mut usage = match self.kv.usage {
+        let mut usage = match self.ctx.kv.usage {
             Some(u) => u,
             None => {
-                let u = match self.cx.services.committer.cached_usage(&self.cx.app_id) {
+                let u = match self.inv.cx.services.committer.cached_usage(&self.inv.cx.app_id) {
                     Some(u) => u,
                     None => {
-                        self.kv.usage_exact = true;
-                        kv::usage(&db, &self.cx.app_id).await?
+                        self.ctx.kv.usage_exact = true;
+                        kv::usage(&db, &self.inv.cx.app_id).await?
                     }
                 };
-                self.kv.usage = Some(u);
+                self.ctx.kv.usage = Some(u);
                 u
             }
         };
-        let limits = self.cx.limits;
+        let limits = self.inv.cx.limits;
         let within = |(keys, bytes): (i64, i64)| {
             u64::try_from(keys).unwrap_or(0) <= limits.storage_keys
                 && u64::try_from(bytes).unwrap_or(0) <= limits.storage_bytes
         };
-        let previous = self.kv.previous_change(&key);
-        self.kv.change(key.clone(), change);
-        let mut projected = self.kv.projected(usage);
-        if !within(projected) && projected > usage && !self.kv.base_known(&key) {
+        let previous = self.ctx.kv.previous_change(&key);
+        self.ctx.kv.change(key.clone(), change);
+        let mut projected = self.ctx.kv.projected(usage);
+        if !within(projected) && projected > usage && !self.ctx.kv.base_known(&key) {
             // Counted as a new key; look up what it holds now.
-            let size = kv::size(&db, &self.cx.app_id, &key.0, &key.1).await?;
-            self.kv.record_base(key.clone(), size);
-            projected = self.kv.projected(usage);
+            let size = kv::size(&db, &self.inv.cx.app_id, &key.0, &key.1).await?;
+            self.ctx.kv.record_base(key.clone(), size);
+            projected = self.ctx.kv.projected(usage);
         }
-        if !within(projected) && !self.kv.usage_exact {
-            usage = kv::usage(&db, &self.cx.app_id).await?;
-            self.kv.usage = Some(usage);
-            self.kv.usage_exact = true;
-            projected = self.kv.projected(usage);
+        if !within(projected) && !self.ctx.kv.usage_exact {
+            usage = kv::usage(&db, &self.inv.cx.app_id).await?;
+            self.ctx.kv.usage = Some(usage);
+            self.ctx.kv.usage_exact = true;
+            projected = self.ctx.kv.projected(usage);
         }
         if !within(projected) && (projected.0 > usage.0 || projected.1 > usage.1) {
-            self.kv.restore_change(key, previous);
-            self.append_log(
+            self.ctx.kv.restore_change(key, previous);
+            self.inv.append_log(
                 "warn",
                 format!(
                     "storage quota exceeded: {} keys / {} bytes allowed",
@@ -171,7 +216,7 @@ impl HostState {
     }
 }
 
-impl wit::Host for HostState {
+impl wit::Host for StorageCtxView<'_> {
     async fn get(&mut self, bucket: Bucket, key: String) -> Result<Option<Vec<u8>>, CapError> {
         let bucket = self.bucket(bucket).await?;
         let key = self.key(&bucket, key)?;
@@ -203,15 +248,22 @@ impl wit::Host for HostState {
     async fn list_keys(&mut self, bucket: Bucket, cursor: Option<String>) -> Result<KeyPage, CapError> {
         let bucket = self.bucket(bucket).await?;
         if let Some(c) = &cursor {
-            check_size("cursor", c.len(), self.limits().max_key_bytes)?;
+            check_size("cursor", c.len(), self.inv.limits().max_key_bytes)?;
         }
         let after = cursor.unwrap_or_default();
-        let stored = kv::list_keys(&self.cx.services.db, &self.cx.app_id, &bucket, Some(&after), PAGE_SIZE).await?;
+        let stored = kv::list_keys(
+            &self.inv.cx.services.db,
+            &self.inv.cx.app_id,
+            &bucket,
+            Some(&after),
+            PAGE_SIZE,
+        )
+        .await?;
         // The page's end: past it, buffered keys belong to a later page.
         let full = stored.len() == PAGE_SIZE as usize;
         let end = if full { stored.last().cloned() } else { None };
         let mut keys: std::collections::BTreeSet<String> = stored.into_iter().collect();
-        for (key, put) in self.kv.changed_keys_after(&bucket, &after) {
+        for (key, put) in self.ctx.kv.changed_keys_after(&bucket, &after) {
             if end.as_deref().is_some_and(|e| key > e) {
                 continue;
             }
@@ -303,13 +355,13 @@ impl wit::Host for HostState {
         check_batch(key_values.len())?;
         // All or nothing: every key is checked before any is buffered.
         for (key, value) in &key_values {
-            check_key(key, self.limits().max_key_bytes)?;
-            check_size("storage value", value.len(), self.limits().max_value_bytes)?;
+            check_key(key, self.inv.limits().max_key_bytes)?;
+            check_size("storage value", value.len(), self.inv.limits().max_value_bytes)?;
         }
-        let undo = self.kv.checkpoint();
+        let undo = self.ctx.kv.checkpoint();
         for (key, value) in key_values {
             if let Err(e) = self.kv_put(&bucket, key, value, None).await {
-                self.kv.restore(undo);
+                self.ctx.kv.restore(undo);
                 return Err(e);
             }
         }

@@ -1,0 +1,84 @@
+//! Delivering one chat event to a fresh instance of a bot (the `handler`
+//! export), under every limit, and committing what it changed.
+
+use std::sync::Arc;
+
+use super::invoke::{Where, classify_trap};
+use super::{BotEvent, InvokeError, Outcome, Sandbox, Target};
+use crate::capabilities::HostState;
+use crate::capabilities::commit::JobClaim;
+
+impl Sandbox {
+    /// Delivers `event` to a fresh instance of `target`, for `account` in
+    /// `chat`, and commits what it changed together with `job`'s
+    /// completion (see [`Sandbox::run_committed`]). Log lines (the
+    /// guest's, its stdout/stderr and any failure) are written to the
+    /// app's log before this returns.
+    pub async fn handle_event(
+        self: &Arc<Self>,
+        target: &Target,
+        chat: Option<&str>,
+        account: Option<&str>,
+        job: Option<JobClaim>,
+        event: BotEvent,
+    ) -> Outcome {
+        let event_id = job.as_ref().map(|j| j.id);
+        let event_attempt = job.as_ref().and_then(|j| u32::try_from(j.attempt).ok());
+        let once = |holds: bool| {
+            let this = self.clone();
+            let (target, chat, account, event) = (
+                target.clone(),
+                chat.map(str::to_string),
+                account.map(str::to_string),
+                event.clone(),
+            );
+            self.guest_handle.spawn(async move {
+                let cx = Where {
+                    chat: chat.as_deref(),
+                    account: account.as_deref(),
+                    event_id,
+                    event_attempt,
+                    holds,
+                };
+                this.run(&target, cx, event).await
+            })
+        };
+        self.run_committed(target, chat, job, once).await.map(|((), c)| c)
+    }
+
+    async fn run(
+        &self,
+        target: &Target,
+        cx: Where<'_>,
+        event: BotEvent,
+    ) -> (Result<(), InvokeError>, Option<HostState>) {
+        let prepared = match self.prepare(target).await {
+            Ok(p) => p,
+            Err(e) => return (Err(e), None),
+        };
+        let Some(bot_pre) = &prepared.bot else {
+            return (Err(InvokeError::NoEntryPoint("a chat-event handler")), None);
+        };
+        let cx = self.invocation(target, prepared.grants.clone(), cx);
+        let mut store = self.engine.new_store(HostState::new(cx));
+        let timeout = target.limits.wall_time;
+        let wit_event = event.into_wit(|account| store.data().inv.app_scoped_id(account));
+        let call = async {
+            let bot = bot_pre.instantiate_async(&mut store).await?;
+            bot.miniapp_platform_handler().call_handle(&mut store, &wit_event).await
+        };
+        let result = match tokio::time::timeout(timeout, call).await {
+            Err(_) => Err(InvokeError::Timeout(timeout)),
+            Ok(Err(trap)) => Err(classify_trap(
+                &trap,
+                store.data().guard_state(),
+                self.engine.limits().hostcall_fuel_bytes,
+            )),
+            Ok(Ok(Err(msg))) => Err(InvokeError::Handler(msg)),
+            Ok(Ok(Ok(()))) => Ok(()),
+        };
+        let mut state = store.into_data();
+        state.finish().await;
+        (result, Some(state))
+    }
+}

@@ -1,0 +1,167 @@
+//! What the bot and web paths share: running an invocation to its commit
+//! (reruns after conflicts included), writing its log lines, the
+//! [`Invocation`] a store is built for, and naming what ended a trapped
+//! run.
+
+use std::sync::Arc;
+
+use super::{InvokeError, MAX_RUNS, Sandbox, Target};
+use crate::capabilities::commit::{Commit, CommitError, Committed, Contention, JobClaim};
+use crate::capabilities::{Grants, HostState, Invocation};
+use crate::engine::StoreGuard;
+use crate::store::logs::{self, NewLogLine};
+
+impl Sandbox {
+    /// Runs an invocation with `once` (which starts one run on the guests'
+    /// runtime) and commits its effects (with `job`'s
+    /// completion). When a storage key it read was changed by another
+    /// commit, it runs again — a fresh instance, holding the keys that
+    /// changed so this node's other invocations touching them wait — up to
+    /// [`MAX_RUNS`] times. Only the last run's log lines are kept (with a
+    /// note of the reruns); a failed run commits nothing.
+    pub(crate) async fn run_committed<T>(
+        &self,
+        target: &Target,
+        chat: Option<&str>,
+        job: Option<JobClaim>,
+        mut once: impl FnMut(bool) -> tokio::task::JoinHandle<(Result<T, InvokeError>, Option<HostState>)>,
+    ) -> Result<(T, Committed), InvokeError> {
+        let mut contention = Contention::default();
+        let mut run = 1;
+        loop {
+            let (result, mut state) = match once(contention.holds()).await {
+                Ok(done) => done,
+                Err(e) => (Err(InvokeError::Trap(format!("the invocation task failed: {e}"))), None),
+            };
+            let value = match result {
+                Ok(v) => v,
+                Err(e) => {
+                    self.write_logs(target, chat, Some(&e), state, run).await;
+                    return Err(e);
+                }
+            };
+            let effects = state.as_mut().map(HostState::take_effects).unwrap_or_default();
+            let commit = Commit {
+                app: Arc::from(target.app_id.as_str()),
+                limits: target.limits,
+                effects,
+                job: job.clone(),
+            };
+            match self.services.committer.commit(commit).await {
+                Ok(committed) => {
+                    self.write_logs(target, chat, None, state, run).await;
+                    return Ok((value, committed));
+                }
+                Err(CommitError::Changed(_)) if run < MAX_RUNS => {
+                    contention.release();
+                    run += 1;
+                }
+                Err(CommitError::Conflict(keys)) if run < MAX_RUNS => {
+                    // Bounded: past the wall-time limit the rerun goes on
+                    // without holding the keys.
+                    let bound = target.limits.wall_time;
+                    contention.hold(&self.services, &target.app_id, keys, bound).await;
+                    run += 1;
+                }
+                Err(e) => {
+                    let e = InvokeError::NotCommitted(match e {
+                        CommitError::Conflict(_) | CommitError::Changed(_) => format!("{e} (through {run} runs)"),
+                        _ => e.to_string(),
+                    });
+                    self.write_logs(target, chat, Some(&e), state, run).await;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Writes an invocation's log lines (and its failure, if any) to the
+    /// app's log.
+    async fn write_logs(
+        &self,
+        target: &Target,
+        chat: Option<&str>,
+        failure: Option<&InvokeError>,
+        mut state: Option<HostState>,
+        runs: u32,
+    ) {
+        let mut lines = state
+            .as_mut()
+            .map(|s| std::mem::take(&mut s.inv.logs))
+            .unwrap_or_default();
+        if runs > 1 {
+            lines.insert(
+                0,
+                NewLogLine {
+                    level: "info",
+                    message: format!(
+                        "ran {runs} times: what it read was changed by other invocations before it committed"
+                    ),
+                },
+            );
+        }
+        if let Some(e) = failure {
+            lines.push(NewLogLine {
+                level: "error",
+                message: e.to_string(),
+            });
+        }
+        if lines.is_empty() {
+            return;
+        }
+        if let Err(e) = logs::append(&self.services.db, &target.app_id, &target.version, chat, &lines).await {
+            tracing::error!(error = %e, app = %target.app_id, "could not write app log");
+        }
+    }
+
+    pub(super) fn invocation(&self, target: &Target, grants: Arc<Grants>, cx: Where<'_>) -> Invocation {
+        Invocation {
+            event_id: cx.event_id,
+            event_attempt: cx.event_attempt,
+            holds_hot_keys: cx.holds,
+            app_id: Arc::from(target.app_id.as_str()),
+            version: Arc::from(target.version.as_str()),
+            grants,
+            limits: target.limits,
+            chat: cx.chat.map(str::to_string),
+            account: cx.account.map(str::to_string),
+            services: self.services.clone(),
+        }
+    }
+}
+
+/// Who an invocation runs for and how.
+#[derive(Clone, Copy)]
+pub(super) struct Where<'a> {
+    pub(super) chat: Option<&'a str>,
+    pub(super) account: Option<&'a str>,
+    pub(super) event_id: Option<i64>,
+    pub(super) event_attempt: Option<u32>,
+    /// Whether the run holds its contended storage keys.
+    pub(super) holds: bool,
+}
+
+/// Names what ended a trapped invocation, most specific first.
+pub(super) fn classify_trap(err: &wasmtime::Error, guard: &StoreGuard, hostcall_fuel: usize) -> InvokeError {
+    let trap = err.downcast_ref::<wasmtime::Trap>().copied();
+    if trap == Some(wasmtime::Trap::Interrupt) || guard.cpu_exhausted() {
+        return InvokeError::CpuExhausted(guard.cpu_budget());
+    }
+    if trap == Some(wasmtime::Trap::StackOverflow) {
+        return InvokeError::StackOverflow;
+    }
+    if let Some(requested) = guard.memory_refused() {
+        return InvokeError::OutOfMemory {
+            limit: guard.memory_limit(),
+            requested,
+        };
+    }
+    let text = format!("{err:#}");
+    if text.contains("fuel allocated for hostcalls") {
+        return InvokeError::HostCallTooLarge(hostcall_fuel);
+    }
+    match trap {
+        Some(t) => InvokeError::Trap(format!("{t}")),
+        None => InvokeError::Trap(text),
+    }
+}

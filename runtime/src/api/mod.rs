@@ -17,6 +17,8 @@ mod error;
 mod events;
 mod extract;
 mod health;
+#[cfg(test)]
+mod layering_tests;
 mod messages;
 mod payments;
 mod rate_limit;

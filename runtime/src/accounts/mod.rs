@@ -7,6 +7,8 @@
 
 mod consents;
 mod sessions;
+#[cfg(test)]
+mod tests;
 mod tickets;
 
 use crate::store::tokens::SessionPolicy;

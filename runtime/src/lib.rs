@@ -1,9 +1,11 @@
 //! The miniapp host: loads sandboxed WebAssembly mini-apps and grants each
 //! one capability-scoped access to messaging, identity, storage and more.
 //!
-//! Dependencies point one way: [`api`] → services ([`chat`], [`registry`])
+//! Dependencies point one way: [`api`] → services ([`accounts`], [`chat`],
+//! [`registry`], [`payments`], [`webapps`], [`signing`])
 //! → [`sandbox`] → [`engine`] + [`capabilities`] → [`store`].
 
+pub mod accounts;
 pub mod api;
 pub mod capabilities;
 pub mod chat;

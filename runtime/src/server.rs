@@ -247,6 +247,7 @@ impl Host {
         let registry = Registry::new(db.clone(), blobs, sandbox, config.limits.clone());
         registry.resume_compiles().await?;
         let state = AppState {
+            accounts: crate::accounts::Accounts::new(db.clone(), options.sessions),
             db,
             chat,
             registry,
@@ -255,7 +256,6 @@ impl Host {
             webapps,
             engine,
             operator_token_hash: config.operator_token.as_deref().map(hash_token),
-            sessions: options.sessions,
             limits: Arc::new(config.limits.clone()),
             rate: Arc::new(api::ApiRateLimits::new(&config.limits)),
         };

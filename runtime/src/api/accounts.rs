@@ -6,11 +6,10 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::auth::{Caller, hash_token, new_token};
+use super::auth::Caller;
 use super::extract::ApiJson;
 use super::rate_limit::ClientAddr;
-use super::{ApiError, ApiResult, AppState};
-use crate::store::{accounts, now_ms};
+use super::{ApiResult, AppState};
 
 /// Body of `POST /v1/accounts`.
 #[derive(Debug, Deserialize)]
@@ -30,32 +29,8 @@ pub(super) async fn create(
     ApiJson(body): ApiJson<NewAccount>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     state.rate.signup(client)?;
-    let name = body.name.trim();
-    if name.len() > 100 {
-        return Err(ApiError::unprocessable("invalid_body", "name must be 1 to 100 bytes"));
-    }
-    crate::text::check_line("name", name).map_err(|e| ApiError::unprocessable("invalid_body", e.to_string()))?;
-    if let Some(phone) = &body.phone {
-        let digits = phone.strip_prefix('+').unwrap_or(phone);
-        if digits.len() < 5 || digits.len() > 20 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ApiError::unprocessable(
-                "invalid_body",
-                "phone must be 5 to 20 digits, optionally after '+'",
-            ));
-        }
-    }
     let label = super::sessions::label(None, &headers)?;
-    let token = new_token();
-    let (account, _) = accounts::create_with_session(
-        &state.db,
-        name,
-        body.phone.as_deref(),
-        &hash_token(&token),
-        &label,
-        now_ms(),
-        state.sessions,
-    )
-    .await?;
+    let (account, token) = state.accounts.create(&body.name, body.phone.as_deref(), &label).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "id": account.id, "name": account.name, "token": token })),

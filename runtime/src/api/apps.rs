@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::auth::{AccountCaller, Caller};
 use super::{ApiError, ApiResult, AppState};
-use crate::store::apps;
+use crate::store::apps::Version;
 use crate::store::status::AppStatus;
 
 /// Publishes a new version: multipart with a `manifest` (TOML text) and a
@@ -97,7 +97,7 @@ pub(super) async fn show(
     let running = all
         .iter()
         .find(|v| found.active_version.as_deref() == Some(v.version.as_str()));
-    let requested = |v: &apps::Version| -> Vec<Value> {
+    let requested = |v: &Version| -> Vec<Value> {
         v.requested
             .iter()
             .map(|(n, r)| json!({"name": n, "reason": r}))

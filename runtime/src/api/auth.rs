@@ -11,11 +11,9 @@ use subtle::ConstantTimeEq;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::store::accounts::Account;
-use crate::store::now_ms;
-use crate::store::tokens::{self, Session, SessionCheck};
+use crate::accounts::{Account, Session, SessionCheck};
 
-pub use crate::store::tokens::{hash_token, new_token};
+pub use crate::accounts::{hash_token, new_token};
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
@@ -38,16 +36,12 @@ impl Caller {
 }
 
 pub(crate) async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiError> {
-    Ok(authenticate_session(state, token, now_ms()).await?.0)
+    Ok(authenticate_session(state, token).await?.0)
 }
 
-/// Resolves a bearer token to a caller at time `now`, with the account's
-/// session (none for the operator).
-pub(crate) async fn authenticate_session(
-    state: &AppState,
-    token: &str,
-    now: i64,
-) -> Result<(Caller, Option<Session>), ApiError> {
+/// Resolves a bearer token to a caller, with the account's session (none
+/// for the operator).
+pub(crate) async fn authenticate_session(state: &AppState, token: &str) -> Result<(Caller, Option<Session>), ApiError> {
     if token.is_empty() || token.len() > 256 {
         return Err(ApiError::unauthorized());
     }
@@ -57,7 +51,7 @@ pub(crate) async fn authenticate_session(
     {
         return Ok((Caller::Operator, None));
     }
-    match tokens::check(&state.db, &hash, now, state.sessions).await? {
+    match state.accounts.check(&hash).await? {
         SessionCheck::Live { account, session } => Ok((Caller::Account(account), Some(session))),
         other => Err(rejection(&other)),
     }
@@ -126,7 +120,7 @@ impl FromRequestParts<AppState> for SessionCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = bearer(parts).ok_or_else(ApiError::unauthorized)?;
-        match authenticate_session(state, token, now_ms()).await? {
+        match authenticate_session(state, token).await? {
             (Caller::Account(account), Some(session)) => Ok(SessionCaller { account, session }),
             _ => Err(ApiError::forbidden(
                 "sessions belong to accounts; the operator's token is set when the host starts",

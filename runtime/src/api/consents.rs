@@ -7,22 +7,13 @@ use serde_json::{Value, json};
 
 use super::auth::AccountCaller;
 use super::extract::ApiJson;
-use super::{ApiError, ApiResult, AppState};
-use crate::capabilities::identity::CONSENT_SCOPES;
-use crate::store::{apps, consents};
+use super::{ApiResult, AppState};
 
 /// Body of `PUT …/consents`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Scopes {
     scopes: Vec<String>,
-}
-
-async fn require_app(state: &AppState, app: &str) -> ApiResult<()> {
-    match apps::get(&state.db, app).await? {
-        Some(_) => Ok(()),
-        None => Err(ApiError::not_found("no such app")),
-    }
 }
 
 /// Grants `scopes` (added to earlier consents); answers with all of them.
@@ -32,17 +23,8 @@ pub(super) async fn grant(
     Path(app): Path<String>,
     ApiJson(body): ApiJson<Scopes>,
 ) -> ApiResult<Json<Value>> {
-    require_app(&state, &app).await?;
-    if let Some(bad) = body.scopes.iter().find(|s| !CONSENT_SCOPES.contains(&s.as_str())) {
-        return Err(ApiError::unprocessable(
-            "invalid_body",
-            format!("unknown scope {bad:?}; scopes are {CONSENT_SCOPES:?}"),
-        ));
-    }
-    consents::grant(&state.db, &me.id, &app, &body.scopes).await?;
-    Ok(Json(
-        json!({ "app": app, "scopes": consents::list(&state.db, &me.id, &app).await? }),
-    ))
+    let scopes = state.accounts.grant_consents(&me.id, &app, &body.scopes).await?;
+    Ok(Json(json!({ "app": app, "scopes": scopes })))
 }
 
 /// The caller's consents to the app.
@@ -51,10 +33,8 @@ pub(super) async fn list(
     AccountCaller(me): AccountCaller,
     Path(app): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    require_app(&state, &app).await?;
-    Ok(Json(
-        json!({ "app": app, "scopes": consents::list(&state.db, &me.id, &app).await? }),
-    ))
+    let scopes = state.accounts.consents(&me.id, &app).await?;
+    Ok(Json(json!({ "app": app, "scopes": scopes })))
 }
 
 /// Revokes every consent the caller gave the app.
@@ -63,7 +43,6 @@ pub(super) async fn revoke(
     AccountCaller(me): AccountCaller,
     Path(app): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    require_app(&state, &app).await?;
-    consents::revoke_all(&state.db, &me.id, &app).await?;
+    state.accounts.revoke_consents(&me.id, &app).await?;
     Ok(Json(json!({ "app": app, "scopes": [] })))
 }

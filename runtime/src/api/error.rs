@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::accounts::AccountError;
 use crate::chat::ChatError;
 use crate::registry::RegistryError;
 use crate::store::StoreError;
@@ -133,6 +134,20 @@ impl From<QueryRejection> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         ApiError::internal(e)
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        let message = e.to_string();
+        match e {
+            AccountError::Invalid(_) => ApiError::unprocessable("invalid_body", message),
+            AccountError::NoSuchApp | AccountError::NoSuchSession => ApiError::not_found(message),
+            AccountError::TooManySessions => ApiError::conflict(message),
+            AccountError::InvalidTicket => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_ticket", message),
+            AccountError::UnknownAccount => ApiError::unauthorized(),
+            AccountError::Store(e) => ApiError::internal(e),
+        }
     }
 }
 

@@ -21,18 +21,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::auth::{AccountCaller, Caller, authenticate, hash_token, new_token};
+use super::auth::{AccountCaller, Caller, authenticate, hash_token};
 use super::rate_limit::SocketSlot;
 use super::{ApiError, ApiResult, AppState};
-use crate::store::accounts;
-use crate::store::tickets::{self, TicketHolder};
+use crate::accounts::Ticket;
 
 /// Largest message a client may send on the events socket (it has nothing
 /// to say but pongs and close frames).
 pub(super) const MAX_CLIENT_MESSAGE_BYTES: usize = 4 << 10;
-
-/// How long a ticket can be redeemed, in milliseconds.
-const TICKET_TTL_MS: i64 = 60_000;
 
 /// Query of the events routes.
 #[derive(Debug, Deserialize)]
@@ -51,12 +47,7 @@ pub(super) async fn ticket(
     headers: HeaderMap,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let token = bearer(&headers).ok_or_else(ApiError::unauthorized)?;
-    let holder = TicketHolder {
-        account: me.id,
-        session_hash: hash_token(&token),
-    };
-    let ticket = new_token();
-    let expires_at = tickets::create(&state.db, &hash_token(&ticket), &holder, TICKET_TTL_MS).await?;
+    let (ticket, expires_at) = state.accounts.issue_ticket(&me.id, &hash_token(&token)).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "ticket": ticket, "expires_at": expires_at })),
@@ -67,7 +58,7 @@ pub(super) async fn ticket(
 pub(super) struct SocketCaller {
     pub(super) account: String,
     pub(super) session_hash: String,
-    ticket: Option<String>,
+    ticket: Option<Ticket>,
 }
 
 impl SocketCaller {
@@ -93,14 +84,10 @@ impl SocketCaller {
                 Caller::Operator => Err(ApiError::forbidden("chat events are for chat members")),
             },
             (None, Some(ticket)) if !ticket.is_empty() && ticket.len() <= 256 => {
-                let ticket = hash_token(ticket);
-                let holder = tickets::peek(&state.db, &ticket).await?.ok_or_else(invalid_ticket)?;
-                let me = accounts::get(&state.db, &holder.account)
-                    .await?
-                    .ok_or_else(ApiError::unauthorized)?;
+                let ticket = state.accounts.ticket(ticket).await?;
                 Ok(SocketCaller {
-                    account: me.id,
-                    session_hash: holder.session_hash,
+                    account: ticket.account.clone(),
+                    session_hash: ticket.session_hash.clone(),
                     ticket: Some(ticket),
                 })
             }
@@ -110,21 +97,11 @@ impl SocketCaller {
 
     /// Uses up the ticket, if the socket was opened with one.
     pub(super) async fn redeem(&self, state: &AppState) -> ApiResult<()> {
-        if let Some(ticket) = &self.ticket
-            && !tickets::redeem(&state.db, ticket).await?
-        {
-            return Err(invalid_ticket());
+        if let Some(ticket) = &self.ticket {
+            state.accounts.redeem_ticket(ticket).await?;
         }
         Ok(())
     }
-}
-
-fn invalid_ticket() -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "invalid_ticket",
-        "the ticket is unknown, used or expired",
-    )
 }
 
 /// Upgrades to a WebSocket streaming the chat's events as JSON text frames.
@@ -145,7 +122,7 @@ pub(super) async fn subscribe(
     // The socket carries what is committed from now on: events committed
     // before it subscribed (which the relay may still be handing out) are
     // skipped.
-    let since = crate::store::chat_events::last(&state.db).await?;
+    let since = state.chat.log_end().await?;
     let watch = Watch {
         state: state.clone(),
         chat,
@@ -183,8 +160,8 @@ struct Watch {
 impl Watch {
     /// Whether the socket may stay open (checked at every ping).
     async fn still_allowed(&self) -> bool {
-        let member = crate::store::chats::is_member(&self.state.db, &self.chat, &self.account).await;
-        matches!(member, Ok(true)) && session_live(&self.state, &self.session_hash).await
+        self.state.chat.require_member(&self.chat, &self.account).await.is_ok()
+            && self.state.accounts.session_live(&self.session_hash).await
     }
 
     /// Whether `event` says this socket's account left the chat.
@@ -252,10 +229,4 @@ pub(super) async fn listen_to_client(
         }
         let _ = heard.try_send(());
     }
-}
-
-/// Whether the session `session_hash` is still signed in (checked at every ping).
-pub(super) async fn session_live(state: &AppState, session_hash: &str) -> bool {
-    let session = crate::store::tokens::check(&state.db, session_hash, crate::store::now_ms(), state.sessions).await;
-    matches!(session, Ok(crate::store::tokens::SessionCheck::Live { .. }))
 }

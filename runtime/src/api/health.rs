@@ -19,7 +19,7 @@ pub(super) async fn metrics(State(state): State<AppState>) -> String {
     let web = state.webapps.stats();
     let queue = state.chat.queue().counts();
     let (completed, failed) = (queue.completed, queue.failed);
-    let (queued, running, dead) = crate::store::jobs::counts(&state.db).await.unwrap_or_default();
+    let crate::queue::JobCounts { queued, running, dead } = state.chat.queue().job_counts().await.unwrap_or_default();
     let jobs = format!(
         "# TYPE miniapp_jobs_queued gauge\nminiapp_jobs_queued {queued}\n\
          # TYPE miniapp_jobs_running gauge\nminiapp_jobs_running {running}\n\

@@ -17,6 +17,8 @@ mod error;
 mod events;
 mod extract;
 mod health;
+#[cfg(test)]
+mod layering_tests;
 mod messages;
 mod payments;
 mod rate_limit;
@@ -34,6 +36,7 @@ use axum::http::StatusCode;
 use axum::routing::{any, get, post, put};
 use tower_http::timeout::TimeoutLayer;
 
+use crate::accounts::Accounts;
 use crate::chat::ChatService;
 use crate::config::Limits;
 use crate::engine::Engine;
@@ -47,8 +50,11 @@ pub use rate_limit::ApiRateLimits;
 /// What every handler can reach; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    /// The database.
+    /// The database, for the host's own upkeep and for tests; handlers
+    /// reach it only through the services below.
     pub db: Db,
+    /// Accounts, sign-in sessions, consents and event tickets.
+    pub accounts: Accounts,
     /// Chats and dispatch.
     pub chat: ChatService,
     /// Uploads and review.
@@ -63,8 +69,6 @@ pub struct AppState {
     pub engine: Engine,
     /// sha256 (hex) of the operator's token, if one is set.
     pub operator_token_hash: Option<String>,
-    /// How long account sessions last.
-    pub sessions: crate::store::tokens::SessionPolicy,
     /// Host-wide limits.
     pub limits: Arc<Limits>,
     /// Per-client and per-account request rate limits.

@@ -9,7 +9,6 @@ use super::auth::OperatorCaller;
 use super::extract::{ApiJson, ApiQuery};
 use super::{ApiResult, AppState};
 use crate::registry::Decision;
-use crate::store::audit;
 
 /// Pending versions, oldest first.
 pub(super) async fn pending(State(state): State<AppState>, _op: OperatorCaller) -> ApiResult<Json<Value>> {
@@ -48,7 +47,7 @@ pub(super) async fn audit(
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<Value>> {
     let limit = q.limit.unwrap_or(200).clamp(1, 1_000);
-    let entries = audit::list(&state.db, q.app.as_deref(), limit).await?;
+    let entries = state.registry.audit(q.app.as_deref(), limit).await?;
     Ok(Json(json!({ "entries": entries })))
 }
 

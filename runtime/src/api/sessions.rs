@@ -15,10 +15,9 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::auth::{SessionCaller, hash_token, new_token};
+use super::auth::SessionCaller;
 use super::{ApiError, ApiResult, AppState};
-use crate::store::now_ms;
-use crate::store::tokens::{self, MAX_LIVE_SESSIONS, Session};
+use crate::accounts::Session;
 
 /// Longest session label, in bytes.
 const MAX_LABEL_BYTES: usize = 100;
@@ -90,21 +89,7 @@ pub(super) async fn create(
             .map_err(|e| ApiError::unprocessable("invalid_body", format!("invalid body: {e}")))?
     };
     let label = label(asked.label.as_deref(), &headers)?;
-    let token = new_token();
-    let session = tokens::create(
-        &state.db,
-        &me.account.id,
-        &hash_token(&token),
-        &label,
-        now_ms(),
-        state.sessions,
-    )
-    .await?
-    .ok_or_else(|| {
-        ApiError::conflict(format!(
-            "an account may hold {MAX_LIVE_SESSIONS} live sessions; sign one out first"
-        ))
-    })?;
+    let (session, token) = state.accounts.sign_in(&me.account.id, &label).await?;
     let mut answer = view(&session, &me.session.id);
     answer["token"] = json!(token);
     Ok((StatusCode::CREATED, Json(answer)))
@@ -112,7 +97,7 @@ pub(super) async fn create(
 
 /// The caller's live sessions, newest first.
 pub(super) async fn list(State(state): State<AppState>, me: SessionCaller) -> ApiResult<Json<Value>> {
-    let sessions = tokens::live_for_account(&state.db, &me.account.id, now_ms()).await?;
+    let sessions = state.accounts.live_sessions(&me.account.id).await?;
     Ok(Json(json!({
         "sessions": sessions.iter().map(|s| view(s, &me.session.id)).collect::<Vec<_>>()
     })))
@@ -124,16 +109,12 @@ pub(super) async fn delete(
     me: SessionCaller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    if !tokens::revoke(&state.db, &me.account.id, &id, now_ms()).await? {
-        return Err(ApiError::not_found("no such session"));
-    }
+    state.accounts.sign_out(&me.account.id, &id).await?;
     Ok(Json(json!({ "id": id, "signed_out": true })))
 }
 
 /// Signs out the request's own session.
 pub(super) async fn sign_out(State(state): State<AppState>, me: SessionCaller) -> ApiResult<Json<Value>> {
-    if !tokens::revoke(&state.db, &me.account.id, &me.session.id, now_ms()).await? {
-        return Err(ApiError::not_found("no such session"));
-    }
+    state.accounts.sign_out(&me.account.id, &me.session.id).await?;
     Ok(Json(json!({ "id": me.session.id, "signed_out": true })))
 }

@@ -22,14 +22,10 @@ use axum::response::Response;
 use futures::{SinkExt, StreamExt as _};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::events::{EventsQuery, MAX_CLIENT_MESSAGE_BYTES, SocketCaller, listen_to_client, session_live};
+use super::events::{EventsQuery, MAX_CLIENT_MESSAGE_BYTES, SocketCaller, listen_to_client};
 use super::rate_limit::SocketSlot;
 use super::{ApiError, ApiResult, AppState};
 use crate::chat::Delivered;
-use crate::store::{chat_events, chats};
-
-/// Events read from the log per query while catching up.
-const REPLAY_BATCH: u32 = 500;
 
 /// Upgrades to the caller's event stream.
 pub(super) async fn stream(
@@ -94,20 +90,15 @@ type Sink = futures::stream::SplitSink<WebSocket, Message>;
 /// Sends what the log holds after the position; false if the socket closed.
 async fn replay(state: &AppState, position: &mut Position, sink: &mut Sink) -> bool {
     loop {
-        let batch =
-            match chat_events::for_account_after(&state.db, &position.account, position.cursor, REPLAY_BATCH).await {
-                Ok(b) => b,
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not read the chat event log for a stream");
-                    return false;
-                }
-            };
-        let full = batch.len() == REPLAY_BATCH as usize;
-        for logged in &batch {
-            position.cursor = position.cursor.max(logged.seq);
-            let Some(event) = Delivered::from_logged(logged) else {
-                continue;
-            };
+        let batch = match state.chat.replay(&position.account, position.cursor).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the chat event log for a stream");
+                return false;
+            }
+        };
+        for event in &batch.events {
+            position.cursor = position.cursor.max(event.cursor);
             // Joins and leaves replayed count as they do live.
             if event.is_joining_of(&position.account) {
                 position.chats.insert(event.chat.clone());
@@ -118,14 +109,17 @@ async fn replay(state: &AppState, position: &mut Position, sink: &mut Sink) -> b
                 return false;
             }
         }
-        if !full {
+        if let Some(through) = batch.through {
+            position.cursor = position.cursor.max(through);
+        }
+        if !batch.more {
             return true;
         }
     }
 }
 
 async fn load_chats(state: &AppState, account: &str) -> Option<HashSet<String>> {
-    match chats::for_account(&state.db, account).await {
+    match state.chat.chats_of(account).await {
         Ok(list) => Some(list.into_iter().map(|c| c.id).collect()),
         Err(e) => {
             tracing::warn!(error = %e, "could not read an account's chats");
@@ -160,7 +154,7 @@ async fn pump(
         }
         // A cursor older than what retention kept has missed events the
         // log no longer holds: the client re-reads its message lists.
-        let pruned = chat_events::pruned_through(&state.db).await.unwrap_or(0);
+        let pruned = state.chat.pruned_through().await.unwrap_or(0);
         if cursor < pruned {
             let reset = serde_json::json!({ "type": "reset", "cursor": cursor, "pruned_through": pruned });
             if sink.send(Message::Text(reset.to_string().into())).await.is_err() {
@@ -196,7 +190,7 @@ async fn pump(
                     Err(RecvError::Closed) => break,
                 },
                 _ = ping.tick() => {
-                    if last_heard.elapsed() >= idle_timeout || !session_live(&state, &caller.session_hash).await {
+                    if last_heard.elapsed() >= idle_timeout || !state.accounts.session_live(&caller.session_hash).await {
                         let _ = sink.send(Message::Close(None)).await;
                         break;
                     }

@@ -3,6 +3,7 @@
 //! the bots installed in a chat.
 
 mod hub;
+mod stream;
 mod view;
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use crate::store::messages::{self, Message, SenderKind};
 use crate::store::{Db, StoreError, apps, installs, membership, new_id, now_ms};
 
 pub use hub::{ChatEvent, Delivered, Hub, Subscription};
+pub use stream::Replay;
 pub use view::{ButtonView, MessageView};
 
 /// How [`ChatService::add_member`] ended.

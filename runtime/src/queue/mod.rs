@@ -86,6 +86,17 @@ pub struct QueueCounts {
     pub running: usize,
 }
 
+/// Jobs per status in the table, host-wide (for `/metrics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JobCounts {
+    /// Waiting to run (now or after a backoff).
+    pub queued: i64,
+    /// Claimed by a node.
+    pub running: i64,
+    /// Parked after their last attempt.
+    pub dead: i64,
+}
+
 impl Queue {
     /// A dispatcher running at most `concurrency` invocations at once, and
     /// at most `per_app` of one app. Call [`Queue::start`] to run it.
@@ -186,6 +197,16 @@ impl Queue {
     /// The runnable version of `app` (active, approved), with the host's limits applied.
     pub async fn target(&self, app: &str) -> StoreResult<Option<Target>> {
         resolve_target(&self.inner.db, app, &self.inner.sandbox.engine().limits().app).await
+    }
+
+    /// Jobs per status in the whole table, every node's included.
+    ///
+    /// # Errors
+    ///
+    /// A store error.
+    pub async fn job_counts(&self) -> StoreResult<JobCounts> {
+        let (queued, running, dead) = jobs::counts(&self.inner.db).await?;
+        Ok(JobCounts { queued, running, dead })
     }
 
     /// The sandbox apps run in.

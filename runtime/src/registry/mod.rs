@@ -2,6 +2,7 @@
 //! import inspection, content-addressed module bytes, and the review
 //! workflow that turns a pending version into an approved one.
 
+mod audit_log;
 pub mod inspect;
 mod lifecycle;
 pub mod manifest;

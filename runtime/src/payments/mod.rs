@@ -70,9 +70,8 @@ impl Payments {
             return Err(PaymentError::NotFound("no such account"));
         }
         let mut tx = self.db.begin_write().await?;
-        let issuance = ledger::account(&mut tx, kind::ISSUANCE, "platform").await?;
-        let wallet = ledger::account(&mut tx, kind::WALLET, account).await?;
-        let _ = ledger::post(&mut tx, "credit", by, None, &[(issuance, -amount), (wallet, amount)]).await?;
+        let issuance = (kind::ISSUANCE, "platform");
+        let _ = ledger::transfer(&mut tx, "credit", by, None, issuance, (kind::WALLET, account), amount).await?;
         tx.commit().await?;
         self.balance(account).await
     }
@@ -164,18 +163,10 @@ impl Payments {
                 Err(PaymentError::NotPayable(now.status.to_string()))
             };
         }
-        let wallet = ledger::account(&mut tx, kind::WALLET, account).await?;
-        let merchant = ledger::account(&mut tx, kind::MERCHANT, &invoice.app).await?;
         let key = format!("pay:{id}");
         // mark_paid above admits one payer, so the key cannot have been used.
-        let _ = ledger::post(
-            &mut tx,
-            "payment",
-            id,
-            Some(&key),
-            &[(wallet, -invoice.amount), (merchant, invoice.amount)],
-        )
-        .await?;
+        let (wallet, merchant) = ((kind::WALLET, account), (kind::MERCHANT, invoice.app.as_str()));
+        let _ = ledger::transfer(&mut tx, "payment", id, Some(&key), wallet, merchant, invoice.amount).await?;
         let event = BotEvent::Payment {
             id: new_id(),
             invoice: invoice.id.clone(),

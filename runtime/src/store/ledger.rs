@@ -261,3 +261,44 @@ pub async fn begin(db: &Db) -> StoreResult<super::WriteTx> {
 pub async fn commit(tx: sqlx::Transaction<'static, sqlx::Any>) -> StoreResult<()> {
     Ok(tx.commit().await?)
 }
+
+/// One side of a [`transfer`]: an account's kind ([`kind`]) and owner.
+pub type Party<'a> = (&'a str, &'a str);
+
+/// The legs a [`transfer`] of `amount` from `from` to `to` posts, as
+/// [`legs_by_key`] reads them back: (kind, owner, signed amount), sorted.
+pub fn transfer_legs(from: Party<'_>, to: Party<'_>, amount: i64) -> Vec<(String, String, i64)> {
+    let mut legs = vec![
+        (from.0.to_string(), from.1.to_string(), -amount),
+        (to.0.to_string(), to.1.to_string(), amount),
+    ];
+    legs.sort();
+    legs
+}
+
+/// Moves `amount` minor units from `from` to `to` (opening either account
+/// on first use) as one balanced transaction of `kind` about `reference`,
+/// inside the caller's database transaction: the one way money moves, for
+/// the payments service (credits, invoice payments) and the payments
+/// capability (refunds, payouts) alike. With a `unique_key` used before
+/// for the same legs, nothing moves and the earlier transaction's id is
+/// returned as `Err(id)`.
+///
+/// # Errors
+///
+/// As [`post`]: [`LedgerError::KeyReused`] when `unique_key` was used for
+/// other legs, [`LedgerError::InsufficientFunds`] when `from` would go
+/// below zero (the issuance account excepted).
+pub async fn transfer(
+    conn: &mut AnyConnection,
+    kind: &str,
+    reference: &str,
+    unique_key: Option<&str>,
+    from: Party<'_>,
+    to: Party<'_>,
+    amount: i64,
+) -> Result<Result<String, String>, LedgerError> {
+    let debit = account(conn, from.0, from.1).await?;
+    let credit = account(conn, to.0, to.1).await?;
+    post(conn, kind, reference, unique_key, &[(debit, -amount), (credit, amount)]).await
+}

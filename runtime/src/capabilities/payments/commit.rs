@@ -93,10 +93,18 @@ pub async fn apply_in(conn: &mut AnyConnection, app: &str, ops: &[PaymentOp]) ->
                 }
             }
             PaymentOp::PayOut(p) => {
-                let merchant = ledger::account(conn, kind::MERCHANT, app).await?;
-                let wallet = ledger::account(conn, kind::WALLET, &p.account).await?;
-                let legs = [(merchant, -p.amount), (wallet, p.amount)];
-                match ledger::post(conn, p.kind, &p.reference, Some(&p.unique_key), &legs).await {
+                let (merchant, wallet) = ((kind::MERCHANT, app), (kind::WALLET, p.account.as_str()));
+                match ledger::transfer(
+                    conn,
+                    p.kind,
+                    &p.reference,
+                    Some(&p.unique_key),
+                    merchant,
+                    wallet,
+                    p.amount,
+                )
+                .await
+                {
                     // Posted before under this key: nothing more to do.
                     Ok(Err(_)) => continue,
                     Ok(Ok(_)) => {}

@@ -162,18 +162,11 @@ impl PaymentsCtxView<'_> {
     /// (`refundable`, paid less refunded): with the refunds this invocation
     /// already buffered it must not be passed.
     async fn pay_out(&mut self, payout: PayOut, key: &str, refundable: Option<i64>) -> Result<(), CapError> {
-        let asked = {
-            let mut legs = vec![
-                (
-                    kind::MERCHANT.to_string(),
-                    self.inv.cx.app_id.to_string(),
-                    -payout.amount,
-                ),
-                (kind::WALLET.to_string(), payout.account.clone(), payout.amount),
-            ];
-            legs.sort();
-            legs
-        };
+        let asked = ledger::transfer_legs(
+            (kind::MERCHANT, &self.inv.cx.app_id),
+            (kind::WALLET, &payout.account),
+            payout.amount,
+        );
         if let Some(had) = ledger::legs_by_key(&self.inv.cx.services.db, &payout.unique_key).await? {
             return if had == asked { Ok(()) } else { Err(key_reused(key)) };
         }

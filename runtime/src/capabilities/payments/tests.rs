@@ -33,13 +33,11 @@ async fn payment_state(grants: &[&str]) -> (HostState, Db, tempfile::TempDir, St
         .expect("app");
     let chat = chats::create(&db, "pay chat", &payer.id, &[]).await.expect("chat");
     let mut tx = db.begin_write().await.expect("tx");
-    let issuance = ledger::account(&mut tx, ledger::kind::ISSUANCE, "platform")
-        .await
-        .expect("issuance");
-    let wallet = ledger::account(&mut tx, ledger::kind::WALLET, &payer.id)
-        .await
-        .expect("wallet");
-    let _ = ledger::post(&mut tx, "credit", "test", None, &[(issuance, -1_000), (wallet, 1_000)])
+    let (issuance, wallet) = (
+        (ledger::kind::ISSUANCE, "platform"),
+        (ledger::kind::WALLET, payer.id.as_str()),
+    );
+    let _ = ledger::transfer(&mut tx, "credit", "test", None, issuance, wallet, 1_000)
         .await
         .expect("credit");
     tx.commit().await.expect("commit");
@@ -99,13 +97,11 @@ async fn invoices_and_refunds_are_idempotent_per_key_and_never_exceed_what_was_p
     // Pay it through the ledger, as the payments service does.
     let mut tx = db.begin_write().await.expect("tx");
     assert!(invoices::mark_paid(&mut tx, &first).await.expect("paid"));
-    let wallet = ledger::account(&mut tx, ledger::kind::WALLET, &payer)
-        .await
-        .expect("wallet");
-    let merchant = ledger::account(&mut tx, ledger::kind::MERCHANT, &app)
-        .await
-        .expect("merchant");
-    let _ = ledger::post(&mut tx, "payment", &first, None, &[(wallet, -100), (merchant, 100)])
+    let (wallet, merchant) = (
+        (ledger::kind::WALLET, payer.as_str()),
+        (ledger::kind::MERCHANT, app.as_str()),
+    );
+    let _ = ledger::transfer(&mut tx, "payment", &first, None, wallet, merchant, 100)
         .await
         .expect("post");
     tx.commit().await.expect("commit");

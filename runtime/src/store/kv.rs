@@ -145,6 +145,82 @@ pub async fn apply_in(
     Ok(())
 }
 
+/// Applies `change` to (`app`, `bucket`, `key`) in the caller's
+/// transaction only if the live value there still has the version `seen`
+/// (`None`: no live value) — the commit check and the write in one
+/// statement. Returns whether it applied; `false` means the key changed
+/// since it was read (nothing was written).
+pub async fn apply_if_unchanged_in(
+    conn: &mut AnyConnection,
+    app: &str,
+    bucket: &str,
+    key: &str,
+    seen: Option<i64>,
+    change: &Change,
+) -> StoreResult<bool> {
+    let now = now_ms();
+    let done = match (change, seen) {
+        (Change::Put { value, expires_at }, Some(version)) => {
+            sqlx::query(
+                "UPDATE app_kv SET value = $1, updated_at = $2, version = $3, expires_at = $4 \
+                 WHERE app_id = $5 AND bucket = $6 AND key = $7 AND version = $8 \
+                 AND (expires_at IS NULL OR expires_at > $2)",
+            )
+            .bind(value.as_slice())
+            .bind(now)
+            .bind(new_version())
+            .bind(*expires_at)
+            .bind(app)
+            .bind(bucket)
+            .bind(key)
+            .bind(version)
+            .execute(&mut *conn)
+            .await?
+        }
+        // Absent when read: create it, or take the place of an expired row,
+        // but never overwrite a live one.
+        (Change::Put { value, expires_at }, None) => {
+            sqlx::query(
+                "INSERT INTO app_kv (app_id, bucket, key, value, updated_at, version, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (app_id, bucket, key) DO UPDATE SET value = excluded.value, \
+                 updated_at = excluded.updated_at, version = excluded.version, expires_at = excluded.expires_at \
+                 WHERE app_kv.expires_at IS NOT NULL AND app_kv.expires_at <= excluded.updated_at",
+            )
+            .bind(app)
+            .bind(bucket)
+            .bind(key)
+            .bind(value.as_slice())
+            .bind(now)
+            .bind(new_version())
+            .bind(*expires_at)
+            .execute(&mut *conn)
+            .await?
+        }
+        (Change::Delete, Some(version)) => {
+            sqlx::query(
+                "DELETE FROM app_kv WHERE app_id = $1 AND bucket = $2 AND key = $3 AND version = $4 \
+                 AND (expires_at IS NULL OR expires_at > $5)",
+            )
+            .bind(app)
+            .bind(bucket)
+            .bind(key)
+            .bind(version)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?
+        }
+        (Change::Delete, None) => {
+            if version_in(conn, app, bucket, key).await?.is_some() {
+                return Ok(false);
+            }
+            apply_in(conn, app, bucket, key, change).await?;
+            return Ok(true);
+        }
+    };
+    Ok(done.rows_affected() == 1)
+}
+
 /// A fresh version: random and positive (0 is what rows written before
 /// versions existed carry).
 fn new_version() -> i64 {
@@ -228,5 +304,61 @@ mod tests {
             "an expired row counts until swept"
         );
         assert_eq!(usage(&db, "b").await.expect("usage"), (1, 5));
+    }
+
+    async fn write(tx: &mut AnyConnection, key: &str, seen: Option<i64>, change: Change) -> bool {
+        apply_if_unchanged_in(tx, "a", "app", key, seen, &change)
+            .await
+            .expect("store")
+    }
+
+    #[tokio::test]
+    async fn a_conditional_write_applies_only_over_the_version_it_read() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = Db::open_sqlite(dir.path()).await.expect("db");
+        let put = |v: &[u8], expires_at: Option<i64>| Change::Put {
+            value: v.to_vec(),
+            expires_at,
+        };
+        set(&db, "a", "app", "k", b"1").await.expect("set");
+        let seen = read(&db, "a", "app", "k").await.expect("read").expect("some").version;
+        let mut tx = db.begin_write().await.expect("tx");
+        assert!(
+            write(&mut tx, "k", Some(seen), put(b"2", None)).await,
+            "over the version read"
+        );
+        assert!(
+            !write(&mut tx, "k", Some(seen), put(b"3", None)).await,
+            "that version is gone"
+        );
+        assert!(
+            write(&mut tx, "m", None, put(b"x", None)).await,
+            "absent when read: created"
+        );
+        assert!(
+            !write(&mut tx, "m", None, put(b"y", None)).await,
+            "never over a live value"
+        );
+        apply_in(&mut tx, "a", "app", "old", &put(b"o", Some(now_ms() - 1)))
+            .await
+            .expect("expired row");
+        assert!(
+            write(&mut tx, "old", None, put(b"n", None)).await,
+            "an expired row is absent"
+        );
+        assert!(
+            !write(&mut tx, "m", None, Change::Delete).await,
+            "absent when read, live now"
+        );
+        assert!(!write(&mut tx, "k", Some(seen), Change::Delete).await);
+        tx.commit().await.expect("commit");
+        assert_eq!(get(&db, "a", "app", "k").await.expect("get"), Some(b"2".to_vec()));
+        assert_eq!(get(&db, "a", "app", "m").await.expect("get"), Some(b"x".to_vec()));
+        assert_eq!(get(&db, "a", "app", "old").await.expect("get"), Some(b"n".to_vec()));
+        let now = read(&db, "a", "app", "k").await.expect("read").expect("some").version;
+        let mut tx = db.begin_write().await.expect("tx");
+        assert!(write(&mut tx, "k", Some(now), Change::Delete).await);
+        tx.commit().await.expect("commit");
+        assert_eq!(get(&db, "a", "app", "k").await.expect("get"), None);
     }
 }

@@ -37,10 +37,19 @@ pub async fn apply_in(
     limits: &AppLimits,
     known: Option<(i64, i64)>,
 ) -> StoreResult<Result<Option<(i64, i64)>, Refused>> {
+    // A key read and changed is checked and written in one statement; a
+    // key only read is checked; the changes of keys not read go in once
+    // every check passed (on a conflict the caller rolls back what was
+    // written).
     let mut changed = Vec::new();
-    for ((bucket, key), seen) in txn.reads() {
-        if kv::version_in(conn, app, bucket, key).await? != seen {
-            changed.push((bucket.clone(), key.clone()));
+    for (name, seen) in txn.reads() {
+        let (bucket, key) = name;
+        let unchanged = match txn.change_of(name) {
+            Some(change) => kv::apply_if_unchanged_in(conn, app, bucket, key, seen, change).await?,
+            None => kv::version_in(conn, app, bucket, key).await? == seen,
+        };
+        if !unchanged {
+            changed.push(name.clone());
         }
     }
     if !changed.is_empty() {
@@ -49,7 +58,7 @@ pub async fn apply_in(
     if !txn.has_changes() {
         return Ok(Ok(None));
     }
-    for ((bucket, key), change) in txn.changes() {
+    for ((bucket, key), change) in txn.blind_changes() {
         kv::apply_in(conn, app, bucket, key, change).await?;
     }
     if let Some((keys, bytes)) = known {

@@ -101,6 +101,17 @@ impl KvTxn {
         self.reads.iter().map(|(k, s)| (k, s.as_ref().map(|s| s.version)))
     }
 
+    /// The buffered change of `key`, if any.
+    pub fn change_of(&self, key: &Key) -> Option<&Change> {
+        self.changes.get(key)
+    }
+
+    /// The changes of keys this invocation did not read (written without
+    /// a check).
+    pub fn blind_changes(&self) -> impl Iterator<Item = (&Key, &Change)> {
+        self.changes.iter().filter(|(key, _)| !self.reads.contains_key(*key))
+    }
+
     /// The buffered changes, in key order.
     pub fn changes(&self) -> impl Iterator<Item = (&Key, &Change)> {
         self.changes.iter()

@@ -1,13 +1,11 @@
 //! Accounts: people who chat, develop or both. Their tokens belong to
 //! sessions ([`super::tokens`]), stored hashed.
 
-use sqlx::Row;
-
 use super::tokens::{self, Session, SessionPolicy};
 use super::{Db, StoreResult, new_id, now_ms};
 
 /// One account.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow)]
 pub struct Account {
     /// Platform-wide id (never shown to apps).
     pub id: String,
@@ -17,15 +15,6 @@ pub struct Account {
     pub phone: Option<String>,
     /// Creation time, unix ms.
     pub created_at: i64,
-}
-
-fn account_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Account> {
-    Ok(Account {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        phone: row.try_get("phone")?,
-        created_at: row.try_get("created_at")?,
-    })
 }
 
 /// Creates an account whose first session's bearer token hashes to
@@ -91,11 +80,12 @@ pub async fn create_with_session(
 ///
 /// A store error.
 pub async fn get(db: &Db, id: &str) -> StoreResult<Option<Account>> {
-    let row = sqlx::query("SELECT id, name, phone, created_at FROM accounts WHERE id = $1")
-        .bind(id)
-        .fetch_optional(db.pool())
-        .await?;
-    row.as_ref().map(account_from_row).transpose()
+    Ok(
+        sqlx::query_as("SELECT id, name, phone, created_at FROM accounts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(db.pool())
+            .await?,
+    )
 }
 
 /// How many of `ids` exist.

@@ -2,12 +2,11 @@
 //! who and when. Append-only.
 
 use serde::Serialize;
-use sqlx::Row;
 
 use super::{Db, StoreResult, new_id, now_ms};
 
 /// One audit entry.
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Default, sqlx::FromRow)]
 pub struct AuditEntry {
     /// Its id.
     pub id: String,
@@ -54,7 +53,7 @@ pub async fn record(db: &Db, mut entry: AuditEntry) -> StoreResult<AuditEntry> {
 
 /// The newest `limit` entries, optionally for one app, oldest first.
 pub async fn list(db: &Db, app: Option<&str>, limit: u32) -> StoreResult<Vec<AuditEntry>> {
-    let rows = sqlx::query(
+    let mut entries: Vec<AuditEntry> = sqlx::query_as(
         "SELECT id, at, actor, action, app_id, capability, chat_id, account_id, detail FROM audit_log \
          WHERE ($1 = '' OR app_id = $1) ORDER BY id DESC LIMIT $2",
     )
@@ -62,22 +61,6 @@ pub async fn list(db: &Db, app: Option<&str>, limit: u32) -> StoreResult<Vec<Aud
     .bind(i64::from(limit))
     .fetch_all(db.pool())
     .await?;
-    let mut entries = rows
-        .iter()
-        .map(|r| {
-            Ok(AuditEntry {
-                id: r.try_get("id")?,
-                at: r.try_get("at")?,
-                actor: r.try_get("actor")?,
-                action: r.try_get("action")?,
-                app_id: r.try_get("app_id")?,
-                capability: r.try_get("capability")?,
-                chat_id: r.try_get("chat_id")?,
-                account_id: r.try_get("account_id")?,
-                detail: r.try_get("detail")?,
-            })
-        })
-        .collect::<StoreResult<Vec<_>>>()?;
     entries.reverse();
     Ok(entries)
 }

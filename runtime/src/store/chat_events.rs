@@ -8,7 +8,7 @@
 //! Rows hold references, not copies: a message event is rendered from the
 //! message as it is now, so a deleted message's text is gone everywhere.
 
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 use super::messages::{self, Message};
 use super::{Db, StoreResult, now_ms};
@@ -60,19 +60,22 @@ impl NewEvent {
 }
 
 /// A logged event, with its message as it is now.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Logged {
     /// Its number: the cursor.
     pub seq: i64,
     /// The chat.
+    #[sqlx(rename = "chat_id")]
     pub chat: String,
     /// Its kind.
     pub kind: String,
     /// The message, for message events (None if it is gone from the store).
+    #[sqlx(skip)]
     pub message: Option<Message>,
     /// The message id, for message events.
     pub message_id: Option<String>,
     /// The account, for membership events.
+    #[sqlx(rename = "account_id")]
     pub account: Option<String>,
 }
 
@@ -80,11 +83,10 @@ pub struct Logged {
 /// before commit: the counter row stays locked until then.
 pub async fn reserve(conn: &mut AnyConnection, n: usize) -> StoreResult<i64> {
     let n = i64::try_from(n).unwrap_or(i64::MAX);
-    let row = sqlx::query("UPDATE event_counter SET value = value + $1 WHERE id = 1 RETURNING value")
+    let last: i64 = sqlx::query_scalar("UPDATE event_counter SET value = value + $1 WHERE id = 1 RETURNING value")
         .bind(n)
         .fetch_one(&mut *conn)
         .await?;
-    let last: i64 = row.try_get("value")?;
     super::notify::announce(conn, super::notify::EVENTS).await?;
     Ok(last - n + 1)
 }
@@ -123,33 +125,30 @@ pub async fn append_at(conn: &mut AnyConnection, first: i64, events: &[NewEvent]
 
 /// The newest number, 0 when nothing was logged.
 pub async fn last(db: &Db) -> StoreResult<i64> {
-    let row = sqlx::query("SELECT value FROM event_counter WHERE id = 1")
+    let last: Option<i64> = sqlx::query_scalar("SELECT value FROM event_counter WHERE id = 1")
         .fetch_optional(db.pool())
         .await?;
-    Ok(match row {
-        Some(r) => r.try_get("value")?,
-        None => 0,
-    })
+    Ok(last.unwrap_or(0))
 }
 
 const EVENT_COLUMNS: &str = "e.seq, e.chat_id, e.kind, e.message_id, e.account_id";
 
 /// Up to `limit` events after `after`, in every chat, oldest first.
 pub async fn after(db: &Db, after: i64, limit: u32) -> StoreResult<Vec<Logged>> {
-    let rows = sqlx::query(&format!(
+    let events = sqlx::query_as(&format!(
         "SELECT {EVENT_COLUMNS} FROM chat_events e WHERE e.seq > $1 ORDER BY e.seq LIMIT $2"
     ))
     .bind(after)
     .bind(i64::from(limit))
     .fetch_all(db.pool())
     .await?;
-    with_messages(db, &rows).await
+    with_messages(db, events).await
 }
 
 /// Up to `limit` events after `after` that `account` may see: those of
 /// the chats it is a member of now, and its own leaving; oldest first.
 pub async fn for_account_after(db: &Db, account: &str, after: i64, limit: u32) -> StoreResult<Vec<Logged>> {
-    let rows = sqlx::query(&format!(
+    let events = sqlx::query_as(&format!(
         "SELECT {EVENT_COLUMNS} FROM chat_events e WHERE e.seq > $1 AND \
          (e.chat_id IN (SELECT chat_id FROM chat_members WHERE account_id = $2) \
           OR (e.kind = '{MEMBER_LEFT}' AND e.account_id = $2)) \
@@ -160,44 +159,29 @@ pub async fn for_account_after(db: &Db, account: &str, after: i64, limit: u32) -
     .bind(i64::from(limit))
     .fetch_all(db.pool())
     .await?;
-    with_messages(db, &rows).await
+    with_messages(db, events).await
 }
 
-async fn with_messages(db: &Db, rows: &[sqlx::any::AnyRow]) -> StoreResult<Vec<Logged>> {
-    let mut out = Vec::with_capacity(rows.len());
-    let mut ids = Vec::new();
-    for r in rows {
-        let message_id: Option<String> = r.try_get("message_id")?;
-        if let Some(id) = &message_id {
-            ids.push(id.clone());
-        }
-        out.push(Logged {
-            seq: r.try_get("seq")?,
-            chat: r.try_get("chat_id")?,
-            kind: r.try_get("kind")?,
-            message: None,
-            message_id,
-            account: r.try_get("account_id")?,
-        });
-    }
+/// `events` with their messages as they are now.
+async fn with_messages(db: &Db, mut events: Vec<Logged>) -> StoreResult<Vec<Logged>> {
+    let ids: Vec<String> = events.iter().filter_map(|e| e.message_id.clone()).collect();
     let found = messages::by_ids(db, &ids).await?;
-    for e in &mut out {
+    for e in &mut events {
         if let Some(id) = &e.message_id {
             e.message = found.get(id).cloned();
         }
     }
-    Ok(out)
+    Ok(events)
 }
 
 /// Deletes events older than `before` (unix ms), remembering the newest
 /// number deleted ([`pruned_through`]); returns how many.
 pub async fn prune(db: &Db, before: i64) -> StoreResult<u64> {
     let mut tx = db.begin_write().await?;
-    let newest: Option<i64> = sqlx::query("SELECT MAX(seq) AS m FROM chat_events WHERE at < $1")
+    let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM chat_events WHERE at < $1")
         .bind(before)
         .fetch_one(&mut *tx)
-        .await?
-        .try_get("m")?;
+        .await?;
     let Some(newest) = newest else { return Ok(0) };
     let done = sqlx::query("DELETE FROM chat_events WHERE seq <= $1")
         .bind(newest)
@@ -217,11 +201,8 @@ pub async fn prune(db: &Db, before: i64) -> StoreResult<u64> {
 /// The newest number retention has deleted (0 if none): a cursor below it
 /// has missed events the log no longer holds.
 pub async fn pruned_through(db: &Db) -> StoreResult<i64> {
-    let row = sqlx::query("SELECT value FROM event_counter WHERE id = 2")
+    let through: Option<i64> = sqlx::query_scalar("SELECT value FROM event_counter WHERE id = 2")
         .fetch_optional(db.pool())
         .await?;
-    Ok(match row {
-        Some(r) => r.try_get("value")?,
-        None => 0,
-    })
+    Ok(through.unwrap_or(0))
 }

@@ -1,7 +1,6 @@
 //! Apps' settings and secrets. Secret values are stored sealed under the
 //! master key (see [`crate::crypto`]); plain settings are stored as given.
 
-use sqlx::Row;
 use zeroize::Zeroizing;
 
 use super::{Db, StoreError, StoreResult, WriteTx, now_ms};
@@ -81,12 +80,13 @@ pub async fn delete(db: &Db, app: &str, key: &str) -> StoreResult<bool> {
 ///
 /// A store error, or [`StoreError::Corrupt`] if a secret does not open.
 pub async fn get(db: &Db, app: &str, key: &str) -> StoreResult<Option<String>> {
-    let row = sqlx::query("SELECT value, secret FROM app_config WHERE app_id = $1 AND key = $2")
-        .bind(app)
-        .bind(key)
-        .fetch_optional(db.pool())
-        .await?;
-    row.map(|r| given(app, key, r.try_get("value")?, r.try_get::<i64, _>("secret")? != 0))
+    let row: Option<(String, i64)> =
+        sqlx::query_as("SELECT value, secret FROM app_config WHERE app_id = $1 AND key = $2")
+            .bind(app)
+            .bind(key)
+            .fetch_optional(db.pool())
+            .await?;
+    row.map(|(value, secret)| given(app, key, value, secret != 0))
         .transpose()
 }
 
@@ -96,16 +96,16 @@ pub async fn get(db: &Db, app: &str, key: &str) -> StoreResult<Option<String>> {
 ///
 /// A store error, or [`StoreError::Corrupt`] if a secret does not open.
 pub async fn all(db: &Db, app: &str) -> StoreResult<Vec<ConfigEntry>> {
-    let rows = sqlx::query("SELECT key, value, secret FROM app_config WHERE app_id = $1 ORDER BY key")
-        .bind(app)
-        .fetch_all(db.pool())
-        .await?;
-    rows.iter()
-        .map(|r| {
-            let key: String = r.try_get("key")?;
-            let secret = r.try_get::<i64, _>("secret")? != 0;
+    let rows: Vec<(String, String, i64)> =
+        sqlx::query_as("SELECT key, value, secret FROM app_config WHERE app_id = $1 ORDER BY key")
+            .bind(app)
+            .fetch_all(db.pool())
+            .await?;
+    rows.into_iter()
+        .map(|(key, value, secret)| {
+            let secret = secret != 0;
             Ok(ConfigEntry {
-                value: given(app, &key, r.try_get("value")?, secret)?,
+                value: given(app, &key, value, secret)?,
                 key,
                 secret,
             })
@@ -119,13 +119,13 @@ pub async fn all(db: &Db, app: &str) -> StoreResult<Vec<ConfigEntry>> {
 ///
 /// A store error.
 pub async fn seal_plaintext(db: &Db) -> StoreResult<usize> {
-    let rows = sqlx::query("SELECT app_id, key, value FROM app_config WHERE secret <> 0")
-        .fetch_all(db.pool())
-        .await?;
+    let rows: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT app_id, key, value FROM app_config WHERE secret <> 0")
+            .fetch_all(db.pool())
+            .await?;
     let mut sealed = 0;
-    for row in rows {
-        let (app, key): (String, String) = (row.try_get("app_id")?, row.try_get("key")?);
-        let value = Zeroizing::new(row.try_get::<String, _>("value")?);
+    for (app, key, value) in rows {
+        let value = Zeroizing::new(value);
         if crypto::is_sealed(&value) {
             continue;
         }
@@ -147,16 +147,15 @@ pub async fn seal_plaintext(db: &Db) -> StoreResult<usize> {
 ///
 /// A store error, or whatever `rewrap` returns.
 pub async fn rewrap_all(tx: &mut WriteTx, rewrap: &dyn Fn(&str) -> StoreResult<String>) -> StoreResult<usize> {
-    let rows = sqlx::query("SELECT app_id, key, value FROM app_config WHERE secret <> 0")
-        .fetch_all(&mut **tx)
-        .await?;
-    for row in &rows {
-        let (app, key): (String, String) = (row.try_get("app_id")?, row.try_get("key")?);
-        let value: String = row.try_get("value")?;
+    let rows: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT app_id, key, value FROM app_config WHERE secret <> 0")
+            .fetch_all(&mut **tx)
+            .await?;
+    for (app, key, value) in &rows {
         sqlx::query("UPDATE app_config SET value = $1 WHERE app_id = $2 AND key = $3")
-            .bind(rewrap(&value)?)
-            .bind(&app)
-            .bind(&key)
+            .bind(rewrap(value)?)
+            .bind(app)
+            .bind(key)
             .execute(&mut **tx)
             .await?;
     }

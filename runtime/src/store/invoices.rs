@@ -2,24 +2,26 @@
 
 use serde::Serialize;
 use sqlx::AnyConnection;
-use sqlx::Row;
 
 use super::status::InvoiceStatus;
 use super::{Db, StoreResult, now_ms};
 
 /// One invoice.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct Invoice {
     /// Its id.
     pub id: String,
     /// The app that asks to be paid.
+    #[sqlx(rename = "app_id")]
     pub app: String,
     /// The payer's account (never shown to the app).
     #[serde(skip)]
     pub account_id: String,
     /// The chat it was created in.
+    #[sqlx(rename = "chat_id")]
     pub chat: Option<String>,
     /// The chat message showing it.
+    #[sqlx(rename = "message_id")]
     pub message: Option<String>,
     /// Minor units.
     pub amount: i64,
@@ -45,27 +47,13 @@ pub struct Invoice {
 const COLUMNS: &str = "id, app_id, account_id, chat_id, message_id, amount, currency, title, idempotency_key, status, \
      refunded, expires_at, paid_at, created_at";
 
-fn from_row(r: &sqlx::any::AnyRow) -> StoreResult<Invoice> {
-    let mut invoice = Invoice {
-        id: r.try_get("id")?,
-        app: r.try_get("app_id")?,
-        account_id: r.try_get("account_id")?,
-        chat: r.try_get("chat_id")?,
-        message: r.try_get("message_id")?,
-        amount: r.try_get("amount")?,
-        currency: r.try_get("currency")?,
-        title: r.try_get("title")?,
-        idempotency_key: r.try_get("idempotency_key")?,
-        status: InvoiceStatus::parse(&r.try_get::<String, _>("status")?)?,
-        refunded: r.try_get("refunded")?,
-        expires_at: r.try_get("expires_at")?,
-        paid_at: r.try_get("paid_at")?,
-        created_at: r.try_get("created_at")?,
-    };
+/// `invoice` as read: an open one past its expiry is `expired` (a status
+/// shown, never stored).
+fn with_expiry(mut invoice: Invoice) -> Invoice {
     if invoice.status == InvoiceStatus::Open && invoice.expires_at <= now_ms() {
         invoice.status = InvoiceStatus::Expired;
     }
-    Ok(invoice)
+    invoice
 }
 
 /// What a new invoice holds.
@@ -129,45 +117,45 @@ pub async fn cancel_in(conn: &mut AnyConnection, id: &str, app: &str) -> StoreRe
 
 /// The invoice `id`.
 pub async fn get(db: &Db, id: &str) -> StoreResult<Option<Invoice>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM invoices WHERE id = $1"))
+    let invoice: Option<Invoice> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM invoices WHERE id = $1"))
         .bind(id)
         .fetch_optional(db.pool())
         .await?;
-    row.as_ref().map(from_row).transpose()
+    Ok(invoice.map(with_expiry))
 }
 
 /// The invoice `app` created under idempotency key `key`.
 pub async fn by_key(db: &Db, app: &str, key: &str) -> StoreResult<Option<Invoice>> {
-    let row = sqlx::query(&format!(
+    let invoice: Option<Invoice> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM invoices WHERE app_id = $1 AND idempotency_key = $2"
     ))
     .bind(app)
     .bind(key)
     .fetch_optional(db.pool())
     .await?;
-    row.as_ref().map(from_row).transpose()
+    Ok(invoice.map(with_expiry))
 }
 
 /// The invoice shown by chat message `message`.
 pub async fn by_message(db: &Db, message: &str) -> StoreResult<Option<Invoice>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM invoices WHERE message_id = $1"))
+    let invoice: Option<Invoice> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM invoices WHERE message_id = $1"))
         .bind(message)
         .fetch_optional(db.pool())
         .await?;
-    row.as_ref().map(from_row).transpose()
+    Ok(invoice.map(with_expiry))
 }
 
 /// Invoices of `account`, optionally by (derived) status, newest first.
 pub async fn for_account(db: &Db, account: &str, status: Option<InvoiceStatus>) -> StoreResult<Vec<Invoice>> {
-    let rows = sqlx::query(&format!(
+    let all: Vec<Invoice> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM invoices WHERE account_id = $1 ORDER BY id DESC LIMIT 500"
     ))
     .bind(account)
     .fetch_all(db.pool())
     .await?;
-    let all = rows.iter().map(from_row).collect::<StoreResult<Vec<_>>>()?;
     Ok(all
         .into_iter()
+        .map(with_expiry)
         .filter(|i| status.is_none_or(|s| i.status == s))
         .collect())
 }

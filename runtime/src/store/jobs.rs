@@ -10,7 +10,7 @@
 //! later `run_at` after a failure, or `dead` after the last attempt.
 
 use serde::Serialize;
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 use super::status::JobStatus;
 use super::{Db, StoreResult, from_json, now_ms, to_json};
@@ -47,7 +47,7 @@ pub struct Job {
 }
 
 /// A job as its app's developer sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct JobView {
     /// The event id (the app sees it as its update id).
     pub id: i64,
@@ -76,7 +76,7 @@ pub async fn enqueue(conn: &mut AnyConnection, job: &NewJob<'_>) -> StoreResult<
     // this one is visible, so lanes run in id order on PostgreSQL too.
     super::lock_in(conn, &lane_key(job.app, job.chat)).await?;
     let now = now_ms();
-    let row = sqlx::query(
+    let id: i64 = sqlx::query_scalar(
         "INSERT INTO jobs (app_id, lane, kind, account_id, payload, status, attempts, run_at, created_at) \
          VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $6) RETURNING id",
     )
@@ -89,7 +89,7 @@ pub async fn enqueue(conn: &mut AnyConnection, job: &NewJob<'_>) -> StoreResult<
     .fetch_one(&mut *conn)
     .await?;
     super::notify::announce(conn, super::notify::JOBS).await?;
-    Ok(row.try_get("id")?)
+    Ok(id)
 }
 
 /// Queues `event` for each of `apps` (those [`lock_lanes`] locked) in
@@ -176,20 +176,19 @@ pub async fn lock_lanes(
 ) -> StoreResult<Result<Vec<String>, Full>> {
     let apps: Vec<String> = match only {
         Some(app) => vec![app.to_string()],
-        None => sqlx::query("SELECT app_id FROM installs WHERE chat_id = $1 ORDER BY app_id")
-            .bind(chat)
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(|r| r.try_get("app_id"))
-            .collect::<Result<_, _>>()?,
+        None => {
+            sqlx::query_scalar("SELECT app_id FROM installs WHERE chat_id = $1 ORDER BY app_id")
+                .bind(chat)
+                .fetch_all(&mut *conn)
+                .await?
+        }
     };
     for app in &apps {
         // One writer at a time counts and queues in a lane (apps in id
         // order, so two transactions never wait on each other in a circle).
         super::lock_in(conn, &lane_key(app, chat)).await?;
         // Both backlogs in one pass over the app's pending jobs.
-        let counts = sqlx::query(&format!(
+        let (all, lane): (i64, i64) = sqlx::query_as(&format!(
             "SELECT CAST(COUNT(*) AS BIGINT) AS all_n, \
              CAST(COALESCE(SUM(CASE WHEN lane = $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS lane_n \
              FROM jobs WHERE app_id = $1 AND {PENDING}"
@@ -198,7 +197,6 @@ pub async fn lock_lanes(
         .bind(chat)
         .fetch_one(&mut *conn)
         .await?;
-        let (all, lane): (i64, i64) = (counts.try_get("all_n")?, counts.try_get("lane_n")?);
         if let Err(full) = caps.check(app, all, lane) {
             return Ok(Err(full));
         }
@@ -221,7 +219,7 @@ pub async fn lock_lanes_for_member(
         }
         return Ok(Some(lock_lanes(conn, chat, None, caps).await?));
     }
-    let rows = sqlx::query(&format!(
+    let rows: Vec<(Option<String>, i64, i64)> = sqlx::query_as(&format!(
         "SELECT i.app_id AS app_id, \
          (SELECT CAST(COUNT(*) AS BIGINT) FROM jobs j WHERE j.app_id = i.app_id AND j.{PENDING}) AS all_n, \
          (SELECT CAST(COUNT(*) AS BIGINT) FROM jobs j WHERE j.app_id = i.app_id AND j.lane = $1 AND j.{PENDING}) AS lane_n \
@@ -236,11 +234,8 @@ pub async fn lock_lanes_for_member(
         return Ok(None);
     }
     let mut apps = Vec::new();
-    for r in &rows {
-        let Some(app) = r.try_get::<Option<String>, _>("app_id")? else {
-            continue;
-        };
-        let (all, lane): (i64, i64) = (r.try_get("all_n")?, r.try_get("lane_n")?);
+    for (app, all, lane) in rows {
+        let Some(app) = app else { continue };
         if let Err(full) = caps.check(&app, all, lane) {
             return Ok(Some(Err(full)));
         }
@@ -255,18 +250,19 @@ fn lane_key(app: &str, lane: &str) -> String {
 }
 
 /// A lane's head that is due: (job id, app).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Ready {
     /// The job.
     pub id: i64,
     /// Its app.
+    #[sqlx(rename = "app_id")]
     pub app: String,
 }
 
 /// Up to `limit` jobs that may run now: each the oldest pending job of its
 /// (app, lane), queued and due; oldest first.
 pub async fn ready(db: &Db, limit: usize) -> StoreResult<Vec<Ready>> {
-    let rows = sqlx::query(&format!(
+    Ok(sqlx::query_as(&format!(
         "SELECT j.id, j.app_id FROM jobs j \
          JOIN (SELECT MIN(id) AS id FROM jobs WHERE {PENDING} GROUP BY app_id, lane) h ON h.id = j.id \
          WHERE j.status = 'queued' AND j.run_at <= $1 ORDER BY j.id LIMIT $2"
@@ -274,15 +270,7 @@ pub async fn ready(db: &Db, limit: usize) -> StoreResult<Vec<Ready>> {
     .bind(now_ms())
     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
     .fetch_all(db.pool())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Ready {
-                id: r.try_get("id")?,
-                app: r.try_get("app_id")?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 /// Claims job `id` for `node` until `lease_ms` from now, counting the
@@ -298,7 +286,8 @@ pub async fn claim(db: &Db, id: i64, app: &str, node: &str, lease_ms: i64) -> St
           AND (r.status = 'running' OR (r.status = 'queued' AND r.id < jobs.id))) \
          RETURNING id, app_id, lane, account_id, payload, attempts";
     let now = now_ms();
-    let claim = sqlx::query(CLAIM)
+    // The columns `CLAIM` returns, in order.
+    let claim = sqlx::query_as::<_, (i64, String, String, Option<String>, String, i64)>(CLAIM)
         .bind(node)
         .bind(now.saturating_add(lease_ms))
         .bind(id)
@@ -312,27 +301,26 @@ pub async fn claim(db: &Db, id: i64, app: &str, node: &str, lease_ms: i64) -> St
         // Under READ COMMITTED two claims in one lane could each miss the
         // other's: the lane's lock makes them take turns.
         let mut tx = db.begin_write().await?;
-        let lane: Option<String> = sqlx::query("SELECT lane FROM jobs WHERE id = $1")
+        let lane: Option<String> = sqlx::query_scalar("SELECT lane FROM jobs WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| r.try_get("lane"))
-            .transpose()?;
+            .await?;
         let Some(lane) = lane else { return Ok(None) };
         super::lock_in(&mut tx, &lane_key(app, &lane)).await?;
         let row = claim.fetch_optional(&mut *tx).await?;
         tx.commit().await?;
         row
     };
-    let Some(r) = row else { return Ok(None) };
-    let payload: String = r.try_get("payload")?;
+    let Some((id, app, chat, account, payload, attempts)) = row else {
+        return Ok(None);
+    };
     Ok(Some(Job {
-        id: r.try_get("id")?,
-        app: r.try_get("app_id")?,
-        chat: r.try_get("lane")?,
-        account: r.try_get("account_id")?,
+        id,
+        app,
+        chat,
+        account,
         event: from_json(&payload)?,
-        attempts: r.try_get("attempts")?,
+        attempts,
     }))
 }
 
@@ -377,7 +365,7 @@ pub async fn fail(
 ) -> StoreResult<AfterFailure> {
     let _turn = db.write_turn().await;
     let now = now_ms();
-    let row = sqlx::query(
+    let status: Option<JobStatus> = sqlx::query_scalar(
         "UPDATE jobs SET status = CASE WHEN attempts >= $1 THEN 'dead' ELSE 'queued' END, \
          run_at = $2, last_error = $3, lease_until = NULL, leased_by = NULL, \
          finished_at = CASE WHEN attempts >= $1 THEN $4 ELSE NULL END \
@@ -392,9 +380,9 @@ pub async fn fail(
     .bind(attempt)
     .fetch_optional(db.pool())
     .await?;
-    Ok(match row {
+    Ok(match status {
         None => AfterFailure::Lost,
-        Some(r) if r.try_get::<String, _>("status")? == "dead" => AfterFailure::Dead,
+        Some(JobStatus::Dead) => AfterFailure::Dead,
         Some(_) => AfterFailure::Retry,
     })
 }
@@ -457,30 +445,16 @@ pub async fn requeue_running(db: &Db, node: Option<&str>) -> StoreResult<u64> {
 
 /// Jobs of `app` with `status` (all statuses when `None`), newest first.
 pub async fn list(db: &Db, app: &str, status: Option<JobStatus>, limit: u32) -> StoreResult<Vec<JobView>> {
-    let rows = sqlx::query(
-        "SELECT id, kind, status, lane, attempts, last_error, created_at, run_at FROM jobs \
+    // The lane is '' for jobs outside any chat: their `chat` is NULL.
+    Ok(sqlx::query_as(
+        "SELECT id, kind, status, NULLIF(lane, '') AS chat, attempts, last_error, created_at, run_at FROM jobs \
          WHERE app_id = $1 AND ($2 = '' OR status = $2) ORDER BY id DESC LIMIT $3",
     )
     .bind(app)
     .bind(status.map_or("", JobStatus::as_str))
     .bind(i64::from(limit))
     .fetch_all(db.pool())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            let lane: String = r.try_get("lane")?;
-            Ok(JobView {
-                id: r.try_get("id")?,
-                kind: r.try_get("kind")?,
-                status: JobStatus::parse(&r.try_get::<String, _>("status")?)?,
-                chat: (!lane.is_empty()).then_some(lane),
-                attempts: r.try_get("attempts")?,
-                last_error: r.try_get("last_error")?,
-                created_at: r.try_get("created_at")?,
-                run_at: r.try_get("run_at")?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 /// Queues dead job `id` of `app` again, with its attempts reset; false if
@@ -501,18 +475,18 @@ pub async fn retry(db: &Db, app: &str, id: i64) -> StoreResult<bool> {
 
 /// Jobs per status, host-wide: (queued, running, dead).
 pub async fn counts(db: &Db) -> StoreResult<(i64, i64, i64)> {
-    let rows = sqlx::query(
+    let rows: Vec<(JobStatus, i64)> = sqlx::query_as(
         "SELECT status, COUNT(*) AS n FROM jobs WHERE status IN ('queued', 'running', 'dead') GROUP BY status",
     )
     .fetch_all(db.pool())
     .await?;
     let mut out = (0, 0, 0);
-    for r in &rows {
-        let n: i64 = r.try_get("n")?;
-        match r.try_get::<String, _>("status")?.as_str() {
-            "queued" => out.0 = n,
-            "running" => out.1 = n,
-            _ => out.2 = n,
+    for (status, n) in rows {
+        match status {
+            JobStatus::Queued => out.0 = n,
+            JobStatus::Running => out.1 = n,
+            JobStatus::Dead => out.2 = n,
+            JobStatus::Done => {}
         }
     }
     Ok(out)

@@ -2,12 +2,12 @@
 //! capability (`app`, or `user:<account>`); keys are opaque and only ever
 //! bound as parameters.
 
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
 use super::{Db, StoreResult, now_ms};
 
 /// A stored value and its version.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Stored {
     /// The bytes.
     pub value: Vec<u8>,
@@ -32,7 +32,7 @@ pub enum Change {
 /// The live value under (`app`, `bucket`, `key`) with its version: a value
 /// past its time-to-live is not live.
 pub async fn read(db: &Db, app: &str, bucket: &str, key: &str) -> StoreResult<Option<Stored>> {
-    let row = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT value, version FROM app_kv WHERE app_id = $1 AND bucket = $2 AND key = $3 \
          AND (expires_at IS NULL OR expires_at > $4)",
     )
@@ -41,14 +41,7 @@ pub async fn read(db: &Db, app: &str, bucket: &str, key: &str) -> StoreResult<Op
     .bind(key)
     .bind(now_ms())
     .fetch_optional(db.pool())
-    .await?;
-    row.map(|r| {
-        Ok(Stored {
-            value: r.try_get("value")?,
-            version: r.try_get("version")?,
-        })
-    })
-    .transpose()
+    .await?)
 }
 
 /// The live value under (`app`, `bucket`, `key`).
@@ -59,7 +52,7 @@ pub async fn get(db: &Db, app: &str, bucket: &str, key: &str) -> StoreResult<Opt
 /// The version of the live value under (`app`, `bucket`, `key`), in the
 /// caller's transaction; `None` when there is none.
 pub async fn version_in(conn: &mut AnyConnection, app: &str, bucket: &str, key: &str) -> StoreResult<Option<i64>> {
-    let row = sqlx::query(
+    Ok(sqlx::query_scalar(
         "SELECT version FROM app_kv WHERE app_id = $1 AND bucket = $2 AND key = $3 \
          AND (expires_at IS NULL OR expires_at > $4)",
     )
@@ -68,23 +61,21 @@ pub async fn version_in(conn: &mut AnyConnection, app: &str, bucket: &str, key: 
     .bind(key)
     .bind(now_ms())
     .fetch_optional(&mut *conn)
-    .await?;
-    Ok(row.map(|r| r.try_get("version")).transpose()?)
+    .await?)
 }
 
 /// The bytes (key and value) the row under (`app`, `bucket`, `key`) takes
 /// in the quota, live or not (an expired row counts until it is swept).
 pub async fn size(db: &Db, app: &str, bucket: &str, key: &str) -> StoreResult<Option<i64>> {
-    let row = sqlx::query(
-        "SELECT CAST(OCTET_LENGTH(key) + OCTET_LENGTH(value) AS BIGINT) AS n FROM app_kv \
+    Ok(sqlx::query_scalar(
+        "SELECT CAST(OCTET_LENGTH(key) + OCTET_LENGTH(value) AS BIGINT) FROM app_kv \
          WHERE app_id = $1 AND bucket = $2 AND key = $3",
     )
     .bind(app)
     .bind(bucket)
     .bind(key)
     .fetch_optional(db.pool())
-    .await?;
-    Ok(row.map(|r| r.try_get("n")).transpose()?)
+    .await?)
 }
 
 /// (keys, bytes of keys and values) `app` stores now, expired rows
@@ -96,14 +87,11 @@ pub async fn usage(db: &Db, app: &str) -> StoreResult<(i64, i64)> {
 
 /// [`usage`] in the caller's transaction.
 pub async fn usage_in(conn: &mut AnyConnection, app: &str) -> StoreResult<(i64, i64)> {
-    let row = sqlx::query("SELECT keys, bytes FROM app_kv_usage WHERE app_id = $1")
+    let usage: Option<(i64, i64)> = sqlx::query_as("SELECT keys, bytes FROM app_kv_usage WHERE app_id = $1")
         .bind(app)
         .fetch_optional(&mut *conn)
         .await?;
-    match row {
-        Some(r) => Ok((r.try_get("keys")?, r.try_get("bytes")?)),
-        None => Ok((0, 0)),
-    }
+    Ok(usage.unwrap_or((0, 0)))
 }
 
 /// Applies `change` to (`app`, `bucket`, `key`) in the caller's
@@ -248,7 +236,7 @@ pub async fn delete(db: &Db, app: &str, bucket: &str, key: &str) -> StoreResult<
 
 /// Up to `limit` live keys of (`app`, `bucket`) after `cursor`, ascending.
 pub async fn list_keys(db: &Db, app: &str, bucket: &str, cursor: Option<&str>, limit: u32) -> StoreResult<Vec<String>> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_scalar(
         "SELECT key FROM app_kv WHERE app_id = $1 AND bucket = $2 AND key > $3 \
          AND (expires_at IS NULL OR expires_at > $4) ORDER BY key ASC LIMIT $5",
     )
@@ -258,8 +246,7 @@ pub async fn list_keys(db: &Db, app: &str, bucket: &str, cursor: Option<&str>, l
     .bind(now_ms())
     .bind(i64::from(limit))
     .fetch_all(db.pool())
-    .await?;
-    rows.iter().map(|r| Ok(r.try_get("key")?)).collect()
+    .await?)
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 
 use serde::Serialize;
 use sqlx::AnyConnection;
-use sqlx::Row;
 
 use super::{Db, StoreError, StoreResult, new_id, now_ms};
 
@@ -65,22 +64,24 @@ pub async fn account(conn: &mut AnyConnection, kind: &str, owner: &str) -> Store
     .bind(now_ms())
     .execute(&mut *conn)
     .await?;
-    let row = sqlx::query("SELECT id FROM ledger_accounts WHERE kind = $1 AND owner_id = $2")
-        .bind(kind)
-        .bind(owner)
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok(row.try_get("id")?)
+    Ok(
+        sqlx::query_scalar("SELECT id FROM ledger_accounts WHERE kind = $1 AND owner_id = $2")
+            .bind(kind)
+            .bind(owner)
+            .fetch_one(&mut *conn)
+            .await?,
+    )
 }
 
 /// The cached balance of (`kind`, `owner`) (0 if it has no account yet).
 pub async fn balance(db: &Db, kind: &str, owner: &str) -> StoreResult<i64> {
-    let row = sqlx::query("SELECT balance FROM ledger_accounts WHERE kind = $1 AND owner_id = $2")
-        .bind(kind)
-        .bind(owner)
-        .fetch_optional(db.pool())
-        .await?;
-    Ok(row.map(|r| r.try_get("balance")).transpose()?.unwrap_or(0))
+    let balance: Option<i64> =
+        sqlx::query_scalar("SELECT balance FROM ledger_accounts WHERE kind = $1 AND owner_id = $2")
+            .bind(kind)
+            .bind(owner)
+            .fetch_optional(db.pool())
+            .await?;
+    Ok(balance.unwrap_or(0))
 }
 
 /// Posts a transaction of `legs` (account id, signed amount) inside the
@@ -116,19 +117,15 @@ pub async fn post(
     .execute(&mut *conn)
     .await?;
     if inserted.rows_affected() == 0 {
-        let row = sqlx::query("SELECT id FROM ledger_transactions WHERE unique_key = $1")
+        let earlier: String = sqlx::query_scalar("SELECT id FROM ledger_transactions WHERE unique_key = $1")
             .bind(unique_key)
             .fetch_one(&mut *conn)
             .await?;
-        let earlier: String = row.try_get("id")?;
-        let rows = sqlx::query("SELECT account_id, amount FROM ledger_entries WHERE transaction_id = $1")
-            .bind(&earlier)
-            .fetch_all(&mut *conn)
-            .await?;
-        let mut had = rows
-            .iter()
-            .map(|r| Ok((r.try_get::<String, _>("account_id")?, r.try_get::<i64, _>("amount")?)))
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        let mut had: Vec<(String, i64)> =
+            sqlx::query_as("SELECT account_id, amount FROM ledger_entries WHERE transaction_id = $1")
+                .bind(&earlier)
+                .fetch_all(&mut *conn)
+                .await?;
         let mut asked = legs.to_vec();
         had.sort();
         asked.sort();
@@ -169,7 +166,7 @@ pub async fn post(
 /// The legs of the transaction posted under `unique_key`, as (account
 /// kind, owner, amount) sorted, if one was.
 pub async fn legs_by_key(db: &Db, unique_key: &str) -> StoreResult<Option<Vec<(String, String, i64)>>> {
-    let rows = sqlx::query(
+    let mut legs: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT a.kind, a.owner_id, e.amount FROM ledger_transactions t \
          JOIN ledger_entries e ON e.transaction_id = t.id JOIN ledger_accounts a ON a.id = e.account_id \
          WHERE t.unique_key = $1",
@@ -177,21 +174,18 @@ pub async fn legs_by_key(db: &Db, unique_key: &str) -> StoreResult<Option<Vec<(S
     .bind(unique_key)
     .fetch_all(db.pool())
     .await?;
-    if rows.is_empty() {
+    if legs.is_empty() {
         return Ok(None);
     }
-    let mut legs = rows
-        .iter()
-        .map(|r| Ok((r.try_get("kind")?, r.try_get("owner_id")?, r.try_get("amount")?)))
-        .collect::<Result<Vec<_>, sqlx::Error>>()?;
     legs.sort();
     Ok(Some(legs))
 }
 
 /// One entry as a wallet's owner sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct EntryView {
     /// The transaction.
+    #[sqlx(rename = "transaction_id")]
     pub transaction: String,
     /// `credit`, `payment`, `refund` or `transfer`.
     pub kind: String,
@@ -200,12 +194,13 @@ pub struct EntryView {
     /// Signed amount in minor units: positive is money in.
     pub amount: i64,
     /// Unix ms.
+    #[sqlx(rename = "created_at")]
     pub at: i64,
 }
 
 /// The newest `limit` entries of (`kind`, `owner`), newest first.
 pub async fn entries(db: &Db, kind: &str, owner: &str, limit: u32) -> StoreResult<Vec<EntryView>> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as(
         "SELECT e.transaction_id, t.kind, t.reference, e.amount, e.created_at FROM ledger_entries e \
          JOIN ledger_transactions t ON t.id = e.transaction_id JOIN ledger_accounts a ON a.id = e.account_id \
          WHERE a.kind = $1 AND a.owner_id = $2 ORDER BY e.id DESC LIMIT $3",
@@ -214,41 +209,27 @@ pub async fn entries(db: &Db, kind: &str, owner: &str, limit: u32) -> StoreResul
     .bind(owner)
     .bind(i64::from(limit))
     .fetch_all(db.pool())
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(EntryView {
-                transaction: r.try_get("transaction_id")?,
-                kind: r.try_get("kind")?,
-                reference: r.try_get("reference")?,
-                amount: r.try_get("amount")?,
-                at: r.try_get("created_at")?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 /// Ledger-wide checks: (transactions whose entries do not sum to zero,
 /// accounts whose cached balance differs from their entries, sum of all
 /// balances). The last is zero when the books balance.
 pub async fn audit(db: &Db) -> StoreResult<(i64, i64, i64)> {
-    let unbalanced: i64 = sqlx::query(
-        "SELECT COUNT(*) AS n FROM (SELECT transaction_id FROM ledger_entries GROUP BY transaction_id HAVING SUM(amount) <> 0) u",
+    let unbalanced: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT transaction_id FROM ledger_entries GROUP BY transaction_id HAVING SUM(amount) <> 0) u",
     )
     .fetch_one(db.pool())
-    .await?
-    .try_get("n")?;
-    let drifted: i64 = sqlx::query(
-        "SELECT COUNT(*) AS n FROM ledger_accounts a WHERE a.balance <> \
+    .await?;
+    let drifted: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM ledger_accounts a WHERE a.balance <> \
          (SELECT COALESCE(SUM(e.amount), 0) FROM ledger_entries e WHERE e.account_id = a.id)",
     )
     .fetch_one(db.pool())
-    .await?
-    .try_get("n")?;
-    let total: i64 = sqlx::query("SELECT CAST(COALESCE(SUM(balance), 0) AS BIGINT) AS total FROM ledger_accounts")
+    .await?;
+    let total: i64 = sqlx::query_scalar("SELECT CAST(COALESCE(SUM(balance), 0) AS BIGINT) FROM ledger_accounts")
         .fetch_one(db.pool())
-        .await?
-        .try_get("total")?;
+        .await?;
     Ok((unbalanced, drifted, total))
 }
 

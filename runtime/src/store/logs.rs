@@ -2,12 +2,11 @@
 //! readable by the app's owner.
 
 use serde::Serialize;
-use sqlx::Row;
 
 use super::{Db, StoreResult, new_id, now_ms};
 
 /// One log line.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct LogLine {
     /// Its id.
     pub id: String,
@@ -59,26 +58,13 @@ pub async fn append(db: &Db, app: &str, version: &str, chat: Option<&str>, lines
 
 /// The newest `limit` lines of `app`, oldest first.
 pub async fn list(db: &Db, app: &str, limit: u32) -> StoreResult<Vec<LogLine>> {
-    let rows = sqlx::query(
+    let mut lines: Vec<LogLine> = sqlx::query_as(
         "SELECT id, version, at, level, chat_id, message FROM app_logs WHERE app_id = $1 ORDER BY id DESC LIMIT $2",
     )
     .bind(app)
     .bind(i64::from(limit))
     .fetch_all(db.pool())
     .await?;
-    let mut lines = rows
-        .iter()
-        .map(|r| {
-            Ok(LogLine {
-                id: r.try_get("id")?,
-                version: r.try_get("version")?,
-                at: r.try_get("at")?,
-                level: r.try_get("level")?,
-                chat_id: r.try_get("chat_id")?,
-                message: r.try_get("message")?,
-            })
-        })
-        .collect::<StoreResult<Vec<_>>>()?;
     lines.reverse();
     Ok(lines)
 }

@@ -2,7 +2,6 @@
 //! created once and shared by every node, stored sealed under the master
 //! key (see [`crate::crypto`]); and the record of which master key that is.
 
-use sqlx::Row;
 use zeroize::Zeroizing;
 
 use super::{Backend, Db, StoreError, StoreResult, WriteTx, now_ms};
@@ -24,7 +23,7 @@ pub async fn get_or_create(
     name: &str,
     generate: impl FnOnce() -> Zeroizing<String>,
 ) -> StoreResult<Zeroizing<String>> {
-    let existing = sqlx::query("SELECT value FROM host_secrets WHERE name = $1")
+    let existing: Option<String> = sqlx::query_scalar("SELECT value FROM host_secrets WHERE name = $1")
         .bind(name)
         .fetch_optional(db.pool())
         .await?;
@@ -36,11 +35,10 @@ pub async fn get_or_create(
             .execute(db.pool())
             .await?;
     }
-    let row = sqlx::query("SELECT value FROM host_secrets WHERE name = $1")
+    let sealed: String = sqlx::query_scalar("SELECT value FROM host_secrets WHERE name = $1")
         .bind(name)
         .fetch_one(db.pool())
         .await?;
-    let sealed: String = row.try_get("value")?;
     let plain = crypto::open(&sealed, &context(name))?;
     String::from_utf8(plain.to_vec())
         .map(Zeroizing::new)
@@ -53,13 +51,12 @@ pub async fn get_or_create(
 ///
 /// A store error.
 pub async fn seal_plaintext(db: &Db) -> StoreResult<usize> {
-    let rows = sqlx::query("SELECT name, value FROM host_secrets")
+    let rows: Vec<(String, String)> = sqlx::query_as("SELECT name, value FROM host_secrets")
         .fetch_all(db.pool())
         .await?;
     let mut sealed = 0;
-    for row in rows {
-        let name: String = row.try_get("name")?;
-        let value = Zeroizing::new(row.try_get::<String, _>("value")?);
+    for (name, value) in rows {
+        let value = Zeroizing::new(value);
         if crypto::is_sealed(&value) {
             continue;
         }
@@ -80,15 +77,13 @@ pub async fn seal_plaintext(db: &Db) -> StoreResult<usize> {
 ///
 /// A store error, or whatever `rewrap` returns.
 pub async fn rewrap_all(tx: &mut WriteTx, rewrap: &dyn Fn(&str) -> StoreResult<String>) -> StoreResult<usize> {
-    let rows = sqlx::query("SELECT name, value FROM host_secrets")
+    let rows: Vec<(String, String)> = sqlx::query_as("SELECT name, value FROM host_secrets")
         .fetch_all(&mut **tx)
         .await?;
-    for row in &rows {
-        let name: String = row.try_get("name")?;
-        let value: String = row.try_get("value")?;
+    for (name, value) in &rows {
         sqlx::query("UPDATE host_secrets SET value = $1 WHERE name = $2")
-            .bind(rewrap(&value)?)
-            .bind(&name)
+            .bind(rewrap(value)?)
+            .bind(name)
             .execute(&mut **tx)
             .await?;
     }
@@ -102,10 +97,9 @@ pub async fn rewrap_all(tx: &mut WriteTx, rewrap: &dyn Fn(&str) -> StoreResult<S
 ///
 /// A store error.
 pub async fn master_key_id(db: &Db) -> StoreResult<Option<String>> {
-    let row = sqlx::query("SELECT key_id FROM master_key WHERE slot = 1")
+    Ok(sqlx::query_scalar("SELECT key_id FROM master_key WHERE slot = 1")
         .fetch_optional(db.pool())
-        .await?;
-    Ok(row.map(|r| r.try_get("key_id")).transpose()?)
+        .await?)
 }
 
 /// Records `key_id` as the database's master key unless one is recorded

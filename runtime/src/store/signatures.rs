@@ -1,7 +1,6 @@
 //! E-signature requests and users' signing keys (one per user and app).
 
 use serde::Serialize;
-use sqlx::Row;
 use zeroize::Zeroizing;
 
 use super::status::SignatureStatus;
@@ -42,7 +41,7 @@ pub async fn key_for(
     generate: impl FnOnce() -> SigningKey,
 ) -> StoreResult<SigningKey> {
     let select = "SELECT public_key, secret_key FROM app_signing_keys WHERE account_id = $1 AND app_id = $2";
-    let mut row = sqlx::query(select)
+    let mut row: Option<(String, String)> = sqlx::query_as(select)
         .bind(account)
         .bind(app)
         .fetch_optional(db.pool())
@@ -61,17 +60,22 @@ pub async fn key_for(
         .bind(now_ms())
         .execute(db.pool())
         .await?;
-        row = Some(sqlx::query(select).bind(account).bind(app).fetch_one(db.pool()).await?);
+        row = Some(
+            sqlx::query_as(select)
+                .bind(account)
+                .bind(app)
+                .fetch_one(db.pool())
+                .await?,
+        );
     }
-    let row = row.ok_or_else(|| StoreError::Corrupt("signing key vanished".into()))?;
-    let sealed: String = row.try_get("secret_key")?;
+    let (public_key, sealed) = row.ok_or_else(|| StoreError::Corrupt("signing key vanished".into()))?;
     let seed = crypto::open(&sealed, &key_context(account, app))?;
     let seed: [u8; 32] = seed
         .as_slice()
         .try_into()
         .map_err(|_| StoreError::Corrupt("a signing seed is not 32 bytes".into()))?;
     Ok(SigningKey {
-        public_key: row.try_get("public_key")?,
+        public_key,
         seed: Zeroizing::new(seed),
     })
 }
@@ -82,16 +86,15 @@ pub async fn key_for(
 ///
 /// A store error, or whatever `rewrap` returns.
 pub async fn rewrap_all(tx: &mut WriteTx, rewrap: &dyn Fn(&str) -> StoreResult<String>) -> StoreResult<usize> {
-    let rows = sqlx::query("SELECT account_id, app_id, secret_key FROM app_signing_keys")
-        .fetch_all(&mut **tx)
-        .await?;
-    for row in &rows {
-        let (account, app): (String, String) = (row.try_get("account_id")?, row.try_get("app_id")?);
-        let sealed: String = row.try_get("secret_key")?;
+    let rows: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT account_id, app_id, secret_key FROM app_signing_keys")
+            .fetch_all(&mut **tx)
+            .await?;
+    for (account, app, sealed) in &rows {
         sqlx::query("UPDATE app_signing_keys SET secret_key = $1 WHERE account_id = $2 AND app_id = $3")
-            .bind(rewrap(&sealed)?)
-            .bind(&account)
-            .bind(&app)
+            .bind(rewrap(sealed)?)
+            .bind(account)
+            .bind(app)
             .execute(&mut **tx)
             .await?;
     }
@@ -99,7 +102,7 @@ pub async fn rewrap_all(tx: &mut WriteTx, rewrap: &dyn Fn(&str) -> StoreResult<S
 }
 
 /// One signature request.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct SignatureRequest {
     /// Its id.
     pub id: String,
@@ -133,34 +136,15 @@ pub struct SignatureRequest {
 const COLUMNS: &str = "id, app_id, account_id, chat_id, title, document, document_sha256, status, \
      signed_payload, signature, public_key, created_at, decided_at";
 
-fn from_row(r: &sqlx::any::AnyRow) -> StoreResult<SignatureRequest> {
-    Ok(SignatureRequest {
-        id: r.try_get("id")?,
-        app_id: r.try_get("app_id")?,
-        account_id: r.try_get("account_id")?,
-        chat_id: r.try_get("chat_id")?,
-        title: r.try_get("title")?,
-        document: r.try_get("document")?,
-        document_sha256: r.try_get("document_sha256")?,
-        status: SignatureStatus::parse(&r.try_get::<String, _>("status")?)?,
-        signed_payload: r.try_get("signed_payload")?,
-        signature: r.try_get("signature")?,
-        public_key: r.try_get("public_key")?,
-        created_at: r.try_get("created_at")?,
-        decided_at: r.try_get("decided_at")?,
-    })
-}
-
 /// Signature requests of `app` still waiting for `account`'s answer.
 pub async fn pending_count(db: &Db, app: &str, account: &str) -> StoreResult<i64> {
-    let row = sqlx::query(
-        "SELECT COUNT(*) AS n FROM signatures WHERE app_id = $1 AND account_id = $2 AND status = 'pending'",
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM signatures WHERE app_id = $1 AND account_id = $2 AND status = 'pending'",
     )
     .bind(app)
     .bind(account)
     .fetch_one(db.pool())
-    .await?;
-    Ok(row.try_get("n")?)
+    .await?)
 }
 
 /// Stores the pending request `id` in the caller's transaction (an
@@ -202,11 +186,12 @@ pub async fn create_in(
 ///
 /// A store error.
 pub async fn get(db: &Db, id: &str) -> StoreResult<Option<SignatureRequest>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM signatures WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(db.pool())
-        .await?;
-    row.as_ref().map(from_row).transpose()
+    Ok(
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM signatures WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(db.pool())
+            .await?,
+    )
 }
 
 /// Requests of `account`, optionally with `status`, newest first.
@@ -219,14 +204,13 @@ pub async fn for_account(
     account: &str,
     status: Option<SignatureStatus>,
 ) -> StoreResult<Vec<SignatureRequest>> {
-    let rows = sqlx::query(&format!(
+    Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM signatures WHERE account_id = $1 AND ($2 = '' OR status = $2) ORDER BY id DESC LIMIT 200"
     ))
     .bind(account)
     .bind(status.map_or("", SignatureStatus::as_str))
     .fetch_all(db.pool())
-    .await?;
-    rows.iter().map(from_row).collect()
+    .await?)
 }
 
 /// Marks a pending request signed; false if it was no longer pending.

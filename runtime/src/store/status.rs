@@ -1,6 +1,7 @@
 //! The statuses and kinds stored as text columns, as Rust enums: each
 //! reads and writes the same lowercase word the column holds (and the API
-//! shows), and an unknown word in the database is [`StoreError::Corrupt`].
+//! shows), and an unknown word in the database is [`StoreError::Corrupt`]
+//! (inside the column's decode error when a `sqlx::FromRow` field reads it).
 
 use super::StoreError;
 
@@ -34,6 +35,26 @@ macro_rules! text_enum {
                         other
                     ))),
                 }
+            }
+        }
+
+        // A `sqlx::FromRow` field of this type reads the stored word; an
+        // unknown word fails the row with a decode error that names the
+        // column and carries `StoreError::Corrupt`.
+        impl sqlx::Type<sqlx::Any> for $name {
+            fn type_info() -> sqlx::any::AnyTypeInfo {
+                <String as sqlx::Type<sqlx::Any>>::type_info()
+            }
+
+            fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+                <String as sqlx::Type<sqlx::Any>>::compatible(ty)
+            }
+        }
+
+        impl<'r> sqlx::Decode<'r, sqlx::Any> for $name {
+            fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<$name, sqlx::error::BoxDynError> {
+                let text = <String as sqlx::Decode<'r, sqlx::Any>>::decode(value)?;
+                Ok($name::parse(&text)?)
             }
         }
 
@@ -141,5 +162,26 @@ mod tests {
         }
         assert_eq!(serde_json::to_value(VersionStatus::Approved).expect("json"), "approved");
         assert!(matches!(AppStatus::parse("deleted"), Err(StoreError::Corrupt(_))));
+    }
+
+    #[tokio::test]
+    async fn a_row_field_reads_its_word_and_an_unknown_word_is_an_error() {
+        #[derive(Debug, sqlx::FromRow)]
+        struct Row {
+            status: InvoiceStatus,
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = crate::store::Db::open_sqlite(dir.path()).await.expect("db");
+        let row: Row = sqlx::query_as("SELECT 'paid' AS status")
+            .fetch_one(db.pool())
+            .await
+            .expect("a known word reads");
+        assert_eq!(row.status, InvoiceStatus::Paid);
+        let err = sqlx::query_as::<_, Row>("SELECT 'owed' AS status")
+            .fetch_one(db.pool())
+            .await
+            .expect_err("an unknown word is refused");
+        let err = StoreError::from(err).to_string();
+        assert!(err.contains(r#"unknown InvoiceStatus "owed""#), "{err}");
     }
 }

@@ -93,7 +93,12 @@ impl ChatService {
         queue.start();
         if let Some(url) = db.postgres_url() {
             let (hub, queue) = (hub.clone(), queue.clone());
-            crate::store::notify::listen(url.to_string(), move || hub.wake(), move || queue.wake());
+            crate::store::notify::listen(
+                url.to_string(),
+                db.revocations().clone(),
+                move || hub.wake(),
+                move || queue.wake(),
+            );
         }
         Ok(ChatService {
             db,

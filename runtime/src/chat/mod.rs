@@ -375,6 +375,25 @@ impl ChatService {
         }
     }
 
+    /// Uninstalls `app` from `chat` as member `account`. A revocation: when
+    /// this returns, no node serves a web session of `app` in `chat` from
+    /// its cache (see [`crate::store::revocations`]).
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::ChatNotFound`] for a non-member,
+    /// [`ChatError::AppNotAvailable`] when `app` is not installed there.
+    pub async fn uninstall(&self, chat: &str, account: &str, app: &str) -> Result<(), ChatError> {
+        self.require_member(chat, account).await?;
+        if installs::uninstall(&self.db, chat, app).await? {
+            Ok(())
+        } else {
+            Err(ChatError::AppNotAvailable(format!(
+                "no app with id {app:?} is installed in this chat"
+            )))
+        }
+    }
+
     /// Presses inline button `n` (reading order) of message `message` as
     /// member `account`; the app that sent the message gets a button event
     /// with the data it stored. Returns the app's id.

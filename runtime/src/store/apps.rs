@@ -490,8 +490,7 @@ pub async fn approve(
         .execute(&mut *tx)
         .await?;
     let revoking = super::revocations::announce(db, &mut tx).await?;
-    tx.commit().await?;
-    revoking.committed().await;
+    revoking.commit(tx).await?;
     Ok(true)
 }
 
@@ -576,8 +575,7 @@ pub async fn set_status(db: &Db, app: &str, status: AppStatus) -> StoreResult<bo
         return Ok(false);
     }
     let revoking = super::revocations::announce(db, &mut tx).await?;
-    tx.commit().await?;
-    revoking.committed().await;
+    revoking.commit(tx).await?;
     Ok(true)
 }
 
@@ -598,7 +596,6 @@ pub async fn activate(db: &Db, app: &str, version: &str) -> StoreResult<bool> {
         return Ok(false);
     }
     let revoking = super::revocations::announce(db, &mut tx).await?;
-    tx.commit().await?;
-    revoking.committed().await;
+    revoking.commit(tx).await?;
     Ok(true)
 }

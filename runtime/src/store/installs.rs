@@ -38,8 +38,7 @@ pub async fn uninstall(db: &Db, chat: &str, app: &str) -> StoreResult<bool> {
         return Ok(false);
     }
     let revoking = super::revocations::announce(db, &mut tx).await?;
-    tx.commit().await?;
-    revoking.committed().await;
+    revoking.commit(tx).await?;
     Ok(true)
 }
 

@@ -121,8 +121,7 @@ pub async fn leave(db: &Db, chat: &str, account: &str) -> StoreResult<bool> {
     }
     chat_events::append(&mut tx, &[NewEvent::member(MEMBER_LEFT, chat, account)]).await?;
     let revoking = super::revocations::announce(db, &mut tx).await?;
-    tx.commit().await?;
-    revoking.committed().await;
+    revoking.commit(tx).await?;
     Ok(true)
 }
 

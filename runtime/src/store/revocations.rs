@@ -5,7 +5,7 @@
 //! member leaving a chat, an app uninstalled from a chat, an app suspended
 //! or resumed, its running version changed (approved, rolled back). Every
 //! store function that writes one calls [`announce`] inside its
-//! transaction and [`Revoking::committed`] after the commit.
+//! transaction and commits it with [`Revoking::commit`].
 //!
 //! A node's caches of what a revocation may end (the web-app session
 //! cache) are tagged with this node's revocation *epoch*: a counter that
@@ -14,8 +14,9 @@
 //! coarse on purpose: revocations are rare, and a counter cannot miss a
 //! key.
 //!
-//! - On this node, [`Revoking::committed`] moves the epoch right after the
-//!   commit, before the caller answers anyone.
+//! - On this node, [`Revoking::commit`] moves the epoch right after the
+//!   commit, before the caller answers anyone (in a task of its own, so a
+//!   caller that stops waiting cannot leave a commit without it).
 //! - On PostgreSQL the transaction also sends a `NOTIFY` on
 //!   [`super::notify::REVOCATIONS`] (delivered when, and only if, it
 //!   commits). Every node's listener moves its epoch when it hears one
@@ -35,8 +36,12 @@
 //! noticing yet (a silent network partition; a dropped connection is seen
 //! at once) neither hears nor acknowledges, and may serve from its cache
 //! until it notices; the revoking node answers after [`ACK_WAIT`] and logs
-//! a warning naming it. A request that passed its session check before the
-//! revocation committed finishes as it started.
+//! a warning naming it. A revoking node whose own listener is down cannot
+//! hear acknowledgements and answers without waiting (the notification
+//! still goes out). A dead node's connection still listed in
+//! `pg_stat_activity` costs each revocation the full [`ACK_WAIT`] until
+//! PostgreSQL drops it. A request that passed its session check before
+//! the revocation committed finishes as it started.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -189,7 +194,7 @@ impl Revocations {
 
 /// A revocation written in a transaction that has not committed yet; see
 /// [`announce`].
-#[must_use = "call `committed` once the transaction commits"]
+#[must_use = "commit the transaction with `Revoking::commit`"]
 pub struct Revoking {
     db: Db,
     /// This node's number for it and what wakes its wait, when a
@@ -200,7 +205,7 @@ pub struct Revoking {
 
 /// Writes a revocation into `tx`: on PostgreSQL a `NOTIFY` on
 /// [`super::notify::REVOCATIONS`], sent to every node if `tx` commits.
-/// Call [`Revoking::committed`] on the answer after the commit.
+/// Commit `tx` with [`Revoking::commit`] on the answer.
 ///
 /// # Errors
 ///
@@ -247,10 +252,34 @@ async fn listening_nodes(db: &Db) -> StoreResult<Vec<String>> {
 }
 
 impl Revoking {
-    /// The transaction committed: drops this node's caches at once, then
-    /// waits (at most [`ACK_WAIT`]) until every node listening on the
-    /// database has dropped its own and acknowledged.
-    pub async fn committed(mut self) {
+    /// Commits `tx`, the transaction this revocation was written into;
+    /// then drops this node's caches at once and waits (at most
+    /// [`ACK_WAIT`]) until every node listening on the database has dropped
+    /// its own and acknowledged. All in a task of its own: a caller that
+    /// stops waiting (a client that hung up) cannot leave the commit without
+    /// the invalidation.
+    ///
+    /// # Errors
+    ///
+    /// What the database answered to `COMMIT` (nothing was revoked then,
+    /// though caches are dropped anyway).
+    pub(crate) async fn commit(self, tx: WriteTx) -> StoreResult<()> {
+        let task = tokio::spawn(async move {
+            let committed = tx.commit().await;
+            match committed {
+                Ok(()) => self.committed().await,
+                Err(_) => self.db.revocations().bump(),
+            }
+            committed
+        });
+        match task.await {
+            Ok(committed) => committed,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(sqlx::Error::Io(std::io::Error::other(e)).into()),
+        }
+    }
+
+    async fn committed(mut self) {
         let revocations = self.db.revocations().clone();
         revocations.bump();
         let Some((n, wake)) = self.waiting.take() else {

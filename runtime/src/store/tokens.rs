@@ -286,8 +286,7 @@ pub async fn revoke(db: &Db, account: &str, id: &str, now: i64) -> StoreResult<b
         return Ok(false);
     }
     let revoking = super::revocations::announce(db, &mut tx).await?;
-    tx.commit().await?;
-    revoking.committed().await;
+    revoking.commit(tx).await?;
     Ok(true)
 }
 

@@ -16,6 +16,8 @@ pub mod guests {
     include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 }
 
+pub mod revocations;
+
 /// The host binary of this package; use it from integration tests.
 #[macro_export]
 macro_rules! host_bin {
@@ -954,6 +956,39 @@ impl TestHost {
         client
             .request(method, format!("{}{path}", self.base))
             .header(reqwest::header::HOST, self.app_authority(app))
+    }
+
+    /// `GET path` on `app`'s origin with the session `cookie`
+    /// (`name=value`): the status and the body.
+    pub async fn app_get(&self, app: &str, path: &str, cookie: &str) -> (StatusCode, String) {
+        let resp = self
+            .app_request(&self.http, "GET", app, path)
+            .header(reqwest::header::COOKIE, cookie)
+            .send()
+            .await
+            .expect("host answers");
+        let status = resp.status();
+        (status, resp.text().await.unwrap_or_default())
+    }
+
+    /// Requests `GET /` with the session `cookie` of `app` until this host
+    /// answers one from its session cache (its
+    /// `miniapp_web_session_cache_hits_total` moves), for at most 10 s;
+    /// every answer must be a 200. The caller sends nothing else to this
+    /// host's web apps meanwhile.
+    pub async fn cache_web_session(&self, app: &str, cookie: &str) {
+        let hits = "miniapp_web_session_cache_hits_total";
+        eventually(
+            "a web request answered from the session cache",
+            Duration::from_secs(10),
+            || async {
+                let before = self.metric(hits).await;
+                let (status, body) = self.app_get(app, "/", cookie).await;
+                assert_eq!(status, StatusCode::OK, "the session is served: {body}");
+                (self.metric(hits).await > before).then_some(())
+            },
+        )
+        .await;
     }
 
     /// [`TestHost::raw_request`] to `app`'s origin.

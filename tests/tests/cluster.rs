@@ -2,7 +2,8 @@
 //! database, one module directory and one master key: what is posted on
 //! one node reaches sockets on the others, bots answer once whichever node
 //! runs them, payments stay charged once, and a job held by a node that
-//! dies runs on another once its lease is over.
+//! dies runs on another once its lease is over, and a revocation on one
+//! node reaches the very next web-app request on another.
 //!
 //! These run only on PostgreSQL (`MINIAPP_TEST_DATABASE=postgres`, as
 //! `scripts/test` does after the SQLite run); on SQLite, one node by
@@ -12,7 +13,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use miniapp_tests::{OPERATOR_TOKEN, TestHost, guests, host_bin, manifest_of, postgres};
+use miniapp_tests::{OPERATOR_TOKEN, TestHost, eventually, guests, host_bin, manifest_of, postgres};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -361,4 +362,71 @@ async fn a_counter_written_from_three_nodes_at_once_loses_no_update() {
     a.wait_queue_idle().await;
     let asked = b.say(&alice, &chats[0], "/show").await;
     assert_eq!(b.bot_reply(&alice, &chats[0], &asked, &app).await, "n=120 i=120");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revocation_on_one_node_refuses_the_next_web_request_on_another() {
+    if !postgres::enabled() {
+        eprintln!("cluster tests need PostgreSQL (MINIAPP_TEST_DATABASE=postgres); skipped on SQLite");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let a = first_node(tmp.path(), &[]);
+    let b = node(&a, &tmp.path().join("node-b"), &tmp.path().join("shared"), &[]);
+    // Sessions are served (and cached) on B; every revocation goes through A.
+    miniapp_tests::revocations::each_revocation_reaches_the_next_web_request(&b, &a).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_whose_listener_loses_its_connection_drops_its_session_cache() {
+    use sqlx::Connection;
+    if !postgres::enabled() {
+        eprintln!("cluster tests need PostgreSQL (MINIAPP_TEST_DATABASE=postgres); skipped on SQLite");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let a = first_node(tmp.path(), &[]);
+    let b = node(&a, &tmp.path().join("node-b"), &tmp.path().join("shared"), &[]);
+    let dev = a.signup("Dev").await;
+    let app = a
+        .publish_approved(&dev, &manifest_of(guests::WEB_PROBE_DIR), guests::WEB_PROBE_WASM, None)
+        .await;
+    let alice = a.signup("Alice").await;
+    let chat = a.chat(&alice, &[]).await;
+    a.install(&alice, &chat, &app).await;
+    let cookie = b.web_session(&alice, &chat, &app).await;
+    b.cache_web_session(&app, &cookie).await;
+
+    // Every node's LISTEN connection is cut, then the app is suspended
+    // behind the nodes' backs (no notification): what B cached before it
+    // lost its connection must not be served any more.
+    let url = a.database_url.as_deref().expect("a PostgreSQL database");
+    let mut db = sqlx::PgConnection::connect(url).await.expect("the test database");
+    let cut = sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND starts_with(application_name, 'miniapp-listener ')",
+    )
+    .fetch_all(&mut db)
+    .await
+    .expect("listeners cut");
+    assert_eq!(cut.len(), 2, "one listener per node");
+    sqlx::query("UPDATE apps SET status = 'suspended' WHERE id = $1")
+        .bind(&app)
+        .execute(&mut db)
+        .await
+        .expect("suspended");
+    let refused = eventually("B refuses the suspended app", Duration::from_secs(10), || async {
+        let (status, body) = b.app_get(&app, "/", &cookie).await;
+        (status == StatusCode::FORBIDDEN).then_some(body)
+    })
+    .await;
+    assert!(refused.contains("suspended"), "{refused}");
+
+    // Once B listens again, it serves from its cache again.
+    let (status, body) = a
+        .call("POST", &format!("/v1/apps/{app}/resume"), Some(OPERATOR_TOKEN), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    b.cache_web_session(&app, &cookie).await;
+    let _ = db.close().await;
 }

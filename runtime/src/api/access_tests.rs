@@ -177,6 +177,13 @@ fn matrix() -> Vec<Row> {
             b(json!({ "app": "nope" })),
             [401, 422, 404, 404, 403],
         ),
+        // A member uninstalling an app the chat does not have: 422.
+        (
+            "DELETE",
+            "/v1/chats/{chat}/apps/{app}",
+            none.clone(),
+            [401, 422, 404, 404, 403],
+        ),
         // A member adding an unknown account: 422.
         (
             "POST",

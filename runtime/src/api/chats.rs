@@ -1,4 +1,5 @@
 //! `POST|GET /v1/chats`, `GET /v1/chats/{chat}`, `POST|GET /v1/chats/{chat}/apps`,
+//! `DELETE /v1/chats/{chat}/apps/{app}`,
 //! `POST /v1/chats/{chat}/members`, `DELETE /v1/chats/{chat}/members/{account}`,
 //! `GET /v1/invitations`.
 
@@ -127,6 +128,17 @@ pub(super) async fn install(
         status,
         Json(json!({ "chat": chat, "app": body.app, "installed": true })),
     ))
+}
+
+/// Uninstalls an app from the chat (members only); its web sessions there
+/// end at once, on every node.
+pub(super) async fn uninstall(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+    Path((chat, app)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    state.chat.uninstall(&chat, &me.id, &app).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Apps installed in the chat.

@@ -41,7 +41,8 @@ pub(super) async fn metrics(State(state): State<AppState>) -> String {
          # TYPE miniapp_compiles_timed_out_total counter\nminiapp_compiles_timed_out_total {}\n\
          # TYPE miniapp_web_requests_running gauge\nminiapp_web_requests_running {}\n\
          # TYPE miniapp_web_requests_running_max gauge\nminiapp_web_requests_running_max {}\n\
-         # TYPE miniapp_web_requests_queued gauge\nminiapp_web_requests_queued {}\n",
+         # TYPE miniapp_web_requests_queued gauge\nminiapp_web_requests_queued {}\n\
+         # TYPE miniapp_web_session_cache_hits_total counter\nminiapp_web_session_cache_hits_total {}\n",
         stats.compiled.load(Ordering::Relaxed),
         stats.cache_hits.load(Ordering::Relaxed),
         stats.compiles_running.load(Ordering::Relaxed),
@@ -52,5 +53,6 @@ pub(super) async fn metrics(State(state): State<AppState>) -> String {
         web.running.load(Ordering::Relaxed),
         web.running_max.load(Ordering::Relaxed),
         web.queued.load(Ordering::Relaxed),
+        state.webapps.session_cache_hits(),
     )
 }

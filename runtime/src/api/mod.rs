@@ -98,6 +98,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/chats", post(chats::create).get(chats::list))
         .route("/v1/chats/{chat}", get(chats::show))
         .route("/v1/chats/{chat}/apps", post(chats::install).get(chats::installed))
+        .route("/v1/chats/{chat}/apps/{app}", axum::routing::delete(chats::uninstall))
         .route("/v1/chats/{chat}/members", post(chats::add_member))
         .route(
             "/v1/chats/{chat}/members/{account}",

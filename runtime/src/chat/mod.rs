@@ -95,7 +95,12 @@ impl ChatService {
         queue.start();
         if let Some(url) = db.postgres_url() {
             let (hub, queue) = (hub.clone(), queue.clone());
-            crate::store::notify::listen(url.to_string(), move || hub.wake(), move || queue.wake());
+            crate::store::notify::listen(
+                url.to_string(),
+                db.revocations().clone(),
+                move || hub.wake(),
+                move || queue.wake(),
+            );
         }
         Ok(ChatService {
             db,
@@ -369,6 +374,25 @@ impl ChatService {
                 Err(ChatError::AppNotAvailable("the app is suspended".into()))
             }
             Some(_) => Ok(installs::install(&self.db, chat, app, account).await?),
+        }
+    }
+
+    /// Uninstalls `app` from `chat` as member `account`. A revocation: when
+    /// this returns, no node serves a web session of `app` in `chat` from
+    /// its cache (see [`crate::store::revocations`]).
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::ChatNotFound`] for a non-member,
+    /// [`ChatError::AppNotAvailable`] when `app` is not installed there.
+    pub async fn uninstall(&self, chat: &str, account: &str, app: &str) -> Result<(), ChatError> {
+        self.require_member(chat, account).await?;
+        if installs::uninstall(&self.db, chat, app).await? {
+            Ok(())
+        } else {
+            Err(ChatError::AppNotAvailable(format!(
+                "no app with id {app:?} is installed in this chat"
+            )))
         }
     }
 

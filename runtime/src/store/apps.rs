@@ -460,7 +460,8 @@ pub async fn versions_with_status(db: &Db, status: VersionStatus) -> StoreResult
 }
 
 /// Approves a pending version with `grants` and makes it the app's active
-/// version. Returns false if the version was not pending.
+/// version. Returns false if the version was not pending. A revocation
+/// (the running version changes; see [`super::revocations`]).
 pub async fn approve(
     db: &Db,
     app: &str,
@@ -488,7 +489,8 @@ pub async fn approve(
         .bind(app)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await?;
+    let revoking = super::revocations::announce(db, &mut tx).await?;
+    revoking.commit(tx).await?;
     Ok(true)
 }
 
@@ -560,24 +562,40 @@ pub async fn approved(db: &Db) -> StoreResult<Vec<App>> {
 }
 
 /// Sets an app's status (`active` or `suspended`); false if no such app.
+/// A revocation (see [`super::revocations`]): when this returns, no node
+/// serves the app's web sessions from a cache.
 pub async fn set_status(db: &Db, app: &str, status: AppStatus) -> StoreResult<bool> {
+    let mut tx = db.begin_write().await?;
     let done = sqlx::query("UPDATE apps SET status = $1 WHERE id = $2")
         .bind(status.as_str())
         .bind(app)
-        .execute(db.pool())
+        .execute(&mut *tx)
         .await?;
-    Ok(done.rows_affected() > 0)
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let revoking = super::revocations::announce(db, &mut tx).await?;
+    revoking.commit(tx).await?;
+    Ok(true)
 }
 
-/// Makes an approved `version` the app's active one; false if it is not approved.
+/// Makes an approved `version` the app's active one; false if it is not
+/// approved. A revocation (the running version changes; see
+/// [`super::revocations`]).
 pub async fn activate(db: &Db, app: &str, version: &str) -> StoreResult<bool> {
+    let mut tx = db.begin_write().await?;
     let done = sqlx::query(
         "UPDATE apps SET active_version = $1 WHERE id = $2 AND EXISTS \
          (SELECT 1 FROM app_versions v WHERE v.app_id = $2 AND v.version = $1 AND v.status = 'approved')",
     )
     .bind(version)
     .bind(app)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?;
-    Ok(done.rows_affected() > 0)
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let revoking = super::revocations::announce(db, &mut tx).await?;
+    revoking.commit(tx).await?;
+    Ok(true)
 }

@@ -20,6 +20,28 @@ pub async fn install(db: &Db, chat: &str, app: &str, by: &str) -> StoreResult<bo
     Ok(done.rows_affected() > 0)
 }
 
+/// Uninstalls `app` from `chat`; false if it was not installed. A
+/// revocation (see [`super::revocations`]): when this returns, no node
+/// serves a web-app session of `app` in `chat` from a cache.
+///
+/// # Errors
+///
+/// A store error.
+pub async fn uninstall(db: &Db, chat: &str, app: &str) -> StoreResult<bool> {
+    let mut tx = db.begin_write().await?;
+    let done = sqlx::query("DELETE FROM installs WHERE chat_id = $1 AND app_id = $2")
+        .bind(chat)
+        .bind(app)
+        .execute(&mut *tx)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let revoking = super::revocations::announce(db, &mut tx).await?;
+    revoking.commit(tx).await?;
+    Ok(true)
+}
+
 /// Whether `app` is installed in `chat`.
 pub async fn is_installed(db: &Db, chat: &str, app: &str) -> StoreResult<bool> {
     let row = sqlx::query("SELECT 1 AS one FROM installs WHERE chat_id = $1 AND app_id = $2")

@@ -106,7 +106,9 @@ pub async fn decline(db: &Db, chat: &str, account: &str) -> StoreResult<bool> {
 }
 
 /// Takes `account` out of `chat` and logs `member.left`; false if it was
-/// not a member.
+/// not a member. A revocation (see [`super::revocations`]): when this
+/// returns, no node serves the member's web-app sessions of the chat from
+/// a cache.
 pub async fn leave(db: &Db, chat: &str, account: &str) -> StoreResult<bool> {
     let mut tx = db.begin_write().await?;
     let gone = sqlx::query("DELETE FROM chat_members WHERE chat_id = $1 AND account_id = $2")
@@ -118,7 +120,8 @@ pub async fn leave(db: &Db, chat: &str, account: &str) -> StoreResult<bool> {
         return Ok(false);
     }
     chat_events::append(&mut tx, &[NewEvent::member(MEMBER_LEFT, chat, account)]).await?;
-    tx.commit().await?;
+    let revoking = super::revocations::announce(db, &mut tx).await?;
+    revoking.commit(tx).await?;
     Ok(true)
 }
 

@@ -21,6 +21,7 @@ pub mod membership;
 pub mod messages;
 pub mod notify;
 pub mod retention;
+pub mod revocations;
 pub mod secrets;
 pub mod send_windows;
 pub mod signatures;
@@ -119,6 +120,8 @@ pub struct Db {
     /// process queue here, in order, instead of in SQLite's busy handler,
     /// which sleeps 1, 2, 5, 10 … ms between tries.
     turn: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+    /// This node's revocation epoch, which its caches are tagged with.
+    revocations: std::sync::Arc<revocations::Revocations>,
 }
 
 /// Whether `target` names a PostgreSQL database (`postgres://` or
@@ -162,6 +165,7 @@ impl Db {
             backend: Backend::Postgres,
             url: Some(std::sync::Arc::from(url)),
             turn: None,
+            revocations: std::sync::Arc::new(revocations::Revocations::new(false)),
         })
     }
 
@@ -199,6 +203,7 @@ impl Db {
             backend: Backend::Sqlite,
             url: None,
             turn: Some(Default::default()),
+            revocations: std::sync::Arc::new(revocations::Revocations::new(true)),
         })
     }
 
@@ -215,6 +220,12 @@ impl Db {
     /// Whether this is the embedded database (SQLite): one node only.
     pub fn is_embedded(&self) -> bool {
         self.backend == Backend::Sqlite
+    }
+
+    /// This node's revocations: the epoch its caches are tagged with, moved
+    /// by every revocation it commits or (on PostgreSQL) hears of.
+    pub fn revocations(&self) -> &std::sync::Arc<revocations::Revocations> {
+        &self.revocations
     }
 
     /// The connection pool, for the table modules.

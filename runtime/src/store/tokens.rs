@@ -264,12 +264,15 @@ pub async fn live_for_account(db: &Db, account: &str, now: i64) -> StoreResult<V
 }
 
 /// Signs out the live session `id` of `account` at time `now`; false if
-/// `account` has no such live session.
+/// `account` has no such live session. A revocation: when this returns,
+/// no node serves a web-app session it launched from a cache (see
+/// [`super::revocations`]).
 ///
 /// # Errors
 ///
 /// A store error.
 pub async fn revoke(db: &Db, account: &str, id: &str, now: i64) -> StoreResult<bool> {
+    let mut tx = db.begin_write().await?;
     let done = sqlx::query(
         "UPDATE sessions SET revoked_at = $1 \
          WHERE id = $2 AND account_id = $3 AND revoked_at IS NULL AND expires_at > $1",
@@ -277,9 +280,14 @@ pub async fn revoke(db: &Db, account: &str, id: &str, now: i64) -> StoreResult<b
     .bind(now)
     .bind(id)
     .bind(account)
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?;
-    Ok(done.rows_affected() > 0)
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let revoking = super::revocations::announce(db, &mut tx).await?;
+    revoking.commit(tx).await?;
+    Ok(true)
 }
 
 #[cfg(test)]

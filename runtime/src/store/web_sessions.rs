@@ -105,10 +105,22 @@ fn session_from_row(r: &sqlx::any::AnyRow) -> StoreResult<WebSession> {
 pub struct LiveSession {
     /// The session.
     pub session: WebSession,
+    /// Unix ms after which the account session (device) that launched the
+    /// session is over, unless used again before (its expiry slides).
+    pub account_session_expires_at: i64,
     /// The app's name.
     pub app_name: String,
     /// The running version.
     pub version: Version,
+}
+
+impl LiveSession {
+    /// Whether both expiries still allow the session at `now` (unix ms),
+    /// by the same rules as [`live`]: the web session through its
+    /// `expires_at`, the account session until before its own.
+    pub fn unexpired_at(&self, now: i64) -> bool {
+        now <= self.session.expires_at && now < self.account_session_expires_at
+    }
 }
 
 /// The [`LiveSession`] stored under `token_hash` for `app`, if every check passes.
@@ -116,14 +128,15 @@ pub async fn live(db: &Db, token_hash: &str, app: &str) -> StoreResult<Option<Li
     // `v.app_id` is the session's app (joined on it); chat, account and
     // expiry come from the session row.
     let sql = format!(
-        "SELECT s.chat_id, s.account_id, s.account_session_id, s.expires_at, a.name AS app_name, {} \
+        "SELECT s.chat_id, s.account_id, s.account_session_id, s.expires_at, \
+                d.expires_at AS account_session_expires_at, a.name AS app_name, {} \
          FROM web_sessions s \
          JOIN apps a ON a.id = s.app_id AND a.status = 'active' \
          JOIN app_versions v ON v.app_id = a.id AND v.version = a.active_version AND v.status = 'approved' \
+         JOIN sessions d ON d.id = s.account_session_id AND d.revoked_at IS NULL AND d.expires_at > $3 \
          WHERE s.token_hash = $1 AND s.app_id = $2 AND s.expires_at >= $3 \
            AND EXISTS (SELECT 1 FROM chat_members m WHERE m.chat_id = s.chat_id AND m.account_id = s.account_id) \
-           AND EXISTS (SELECT 1 FROM installs i WHERE i.chat_id = s.chat_id AND i.app_id = s.app_id) \
-           AND EXISTS (SELECT 1 FROM sessions d WHERE d.id = s.account_session_id AND d.revoked_at IS NULL AND d.expires_at > $3)",
+           AND EXISTS (SELECT 1 FROM installs i WHERE i.chat_id = s.chat_id AND i.app_id = s.app_id)",
         version_columns_of_v()
     );
     let row = sqlx::query(&sql)
@@ -135,6 +148,7 @@ pub async fn live(db: &Db, token_hash: &str, app: &str) -> StoreResult<Option<Li
     row.map(|r| {
         Ok(LiveSession {
             session: session_from_row(&r)?,
+            account_session_expires_at: r.try_get("account_session_expires_at")?,
             app_name: r.try_get("app_name")?,
             version: version_from_row(&r)?,
         })

@@ -3,8 +3,10 @@
 //! session's requests with a fresh instance per request.
 
 pub mod launch;
+pub mod session_cache;
 pub mod slots;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -161,6 +163,7 @@ pub struct WebApps {
     token_ttl: Duration,
     session_ttl: Duration,
     slots: std::sync::Arc<slots::WebSlots>,
+    sessions: Arc<session_cache::SessionCache>,
 }
 
 impl WebApps {
@@ -168,6 +171,7 @@ impl WebApps {
     pub fn new(db: Db, queue: Queue, key: Vec<u8>, token_ttl: Duration, session_ttl: Duration) -> WebApps {
         WebApps {
             domain: Default::default(),
+            sessions: Arc::new(session_cache::SessionCache::new(db.revocations().clone())),
             db,
             slots: std::sync::Arc::new(slots::WebSlots::new(
                 queue.sandbox().engine().limits().web_app_concurrency,
@@ -182,6 +186,11 @@ impl WebApps {
     /// Counters of web-app requests (running, most at once, waiting).
     pub fn stats(&self) -> &slots::WebStats {
         self.slots.stats()
+    }
+
+    /// Requests whose session this node's cache answered, without a query.
+    pub fn session_cache_hits(&self) -> u64 {
+        self.sessions.hits()
     }
 
     /// Sets where apps are served (once, when the host knows its address);
@@ -284,11 +293,27 @@ impl WebApps {
     }
 
     /// The live session of `app` behind the cookie value `token`, with the
-    /// version to run: one query when everything is in order; on failure,
-    /// the checks again one by one to say what is wrong.
-    pub async fn session(&self, app: &str, token: &str) -> Result<LiveSession, WebError> {
+    /// version to run: from this node's cache when it holds it (see
+    /// [`session_cache`]: no revocation since it was read, and unexpired),
+    /// else one query when everything is in order; on failure, the checks
+    /// again one by one to say what is wrong.
+    ///
+    /// # Errors
+    ///
+    /// [`WebError::NoSession`], [`WebError::ForeignSession`],
+    /// [`WebError::Revoked`] or [`WebError::NotFound`] for a session that
+    /// may not be served, [`WebError::Store`] when the database fails.
+    pub async fn session(&self, app: &str, token: &str) -> Result<Arc<LiveSession>, WebError> {
         let hash = hash_token(token);
+        // The ticket is taken before the query: a revocation committed
+        // while it runs keeps its answer out of the cache.
+        let ticket = match self.sessions.get(&hash, app, now_ms()) {
+            Ok(live) => return Ok(live),
+            Err(ticket) => ticket,
+        };
         if let Some(live) = web_sessions::live(&self.db, &hash, app).await? {
+            let live = Arc::new(live);
+            self.sessions.insert(ticket, &hash, live.clone());
             return Ok(live);
         }
         let session = web_sessions::get(&self.db, &hash).await?.ok_or(WebError::NoSession)?;

@@ -9,6 +9,7 @@
 //! the last attempt, with a line in the app's log.
 
 mod runner;
+mod targets;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -63,6 +64,7 @@ struct Inner {
     dead: AtomicU64,
     refused: AtomicU64,
     last_refusal_log: Mutex<Option<Instant>>,
+    targets: targets::TargetCache,
 }
 
 /// This node's runner of the job queue; cheap to clone.
@@ -111,6 +113,7 @@ impl Queue {
         sandbox.committer().on_events(on_events.clone());
         Queue {
             inner: Arc::new(Inner {
+                targets: targets::TargetCache::new(db.revocations().clone()),
                 db,
                 sandbox,
                 config,
@@ -196,7 +199,7 @@ impl Queue {
 
     /// The runnable version of `app` (active, approved), with the host's limits applied.
     pub async fn target(&self, app: &str) -> StoreResult<Option<Target>> {
-        resolve_target(&self.inner.db, app, &self.inner.sandbox.engine().limits().app).await
+        self.inner.target(app).await
     }
 
     /// Jobs per status in the whole table, every node's included.
@@ -227,9 +230,19 @@ impl Queue {
     }
 }
 
-/// The runnable version of `app`: active, with an approved version.
-async fn resolve_target(db: &Db, app: &str, host: &AppLimits) -> StoreResult<Option<Target>> {
-    Ok(apps::running(db, app)
-        .await?
-        .map(|(name, version)| Target::running(name, version, host)))
+impl Inner {
+    /// The runnable version of `app`: active, with an approved version
+    /// (from this node's cache when nothing was revoked since it was read).
+    async fn target(&self, app: &str) -> StoreResult<Option<Target>> {
+        let epoch = match self.targets.get(app) {
+            Ok(cached) => return Ok(cached),
+            Err(epoch) => epoch,
+        };
+        let host: &AppLimits = &self.sandbox.engine().limits().app;
+        let target = apps::running(&self.db, app)
+            .await?
+            .map(|(name, version)| Target::running(name, version, host));
+        self.targets.insert(epoch, app, target.clone());
+        Ok(target)
+    }
 }

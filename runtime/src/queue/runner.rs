@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::{Inner, resolve_target};
+use super::Inner;
 use crate::capabilities::commit::{Commit, Committed, Effects, JobClaim};
 use crate::sandbox::BotEvent;
 use crate::store::apps;
@@ -148,7 +148,7 @@ async fn execute(inner: &Inner, job: &Job) -> Result<Committed, String> {
         attempt: job.attempts,
     };
     let host_limits = &inner.sandbox.engine().limits().app;
-    let target = match resolve_target(&inner.db, &job.app, host_limits).await {
+    let target = match inner.target(&job.app).await {
         Ok(Some(t)) => t,
         // A suspended or removed app misses chat traffic, as a removed bot
         // does; payments and signature decisions wait for it.

@@ -1,0 +1,98 @@
+//! This node's cache of apps' running versions, so most jobs skip the
+//! lookup of what to run. An entry is served only while this node's
+//! revocation epoch is the one it was read under: approving a version,
+//! rolling back, suspending and resuming are revocations
+//! ([`crate::store::revocations`]), on this node or, through PostgreSQL's
+//! `NOTIFY`, on another, and each drops every entry; while a node does not
+//! hear every revocation (its listener is down) nothing is cached. As for
+//! the web-session cache, the epoch is taken before the lookup and the
+//! answer kept only if it has not moved since.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use crate::sandbox::Target;
+use crate::store::revocations::Revocations;
+
+/// At most this many apps' targets are cached; one more empties the cache.
+pub(super) const MAX_CACHED_TARGETS: usize = 10_000;
+
+/// The cache; see the module's documentation.
+pub(super) struct TargetCache {
+    revocations: Arc<Revocations>,
+    entries: Mutex<(u64, HashMap<String, Option<Target>>)>,
+}
+
+impl TargetCache {
+    pub(super) fn new(revocations: Arc<Revocations>) -> TargetCache {
+        TargetCache {
+            revocations,
+            entries: Mutex::new((0, HashMap::new())),
+        }
+    }
+
+    /// The cached target of `app` (`Some(None)`: not runnable), or the
+    /// epoch to cache a lookup under (`Err(None)`: do not cache).
+    pub(super) fn get(&self, app: &str) -> Result<Option<Target>, Option<u64>> {
+        let epoch = self.revocations.epoch().ok_or(None)?;
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.0 != epoch {
+            entries.1.clear();
+            entries.0 = epoch;
+        }
+        entries.1.get(app).cloned().ok_or(Some(epoch))
+    }
+
+    /// Caches `target` for `app` if nothing was revoked since `epoch` was taken.
+    pub(super) fn insert(&self, epoch: Option<u64>, app: &str, target: Option<Target>) {
+        let Some(taken) = epoch else { return };
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if self.revocations.epoch() != Some(taken) {
+            return;
+        }
+        if entries.0 != taken {
+            entries.1.clear();
+            entries.0 = taken;
+        }
+        if entries.1.len() >= MAX_CACHED_TARGETS {
+            entries.1.clear();
+        }
+        entries.1.insert(app.to_string(), target);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capabilities::Grants;
+
+    fn target(version: &str) -> Target {
+        Target {
+            app_id: "app".into(),
+            name: "bot".into(),
+            version: version.into(),
+            sha256: "00".into(),
+            grants: Grants::default(),
+            limits: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_revocation_drops_every_target_and_a_lookup_from_before_it_is_not_kept() {
+        let revocations = Arc::new(Revocations::new(true));
+        let cache = TargetCache::new(revocations.clone());
+        let Err(epoch) = cache.get("app") else {
+            panic!("empty at first")
+        };
+        cache.insert(epoch, "app", Some(target("1.0.0")));
+        assert_eq!(cache.get("app").ok().flatten().map(|t| t.version), Some("1.0.0".into()));
+        // A lookup that started before a revocation is not kept.
+        let Err(before) = cache.get("other") else {
+            panic!("not cached")
+        };
+        revocations.bump();
+        cache.insert(before, "other", None);
+        assert!(cache.get("other").is_err());
+        assert!(cache.get("app").is_err(), "the revocation dropped it");
+    }
+}

@@ -62,18 +62,7 @@ async fn consents_need_an_existing_app_and_known_scopes() {
     let (alice, _) = accounts.create("Alice", None, "phone").await.expect("alice");
     let app = crate::store::apps::add_version(
         &accounts.db,
-        &crate::store::apps::NewVersion {
-            name: "consent-app",
-            owner_id: &alice.id,
-            version: "1.0.0",
-            kind: "bot",
-            description: "",
-            manifest: "",
-            component_sha256: "00",
-            component_size: 1,
-            imports: &[],
-            requested: &[],
-        },
+        &crate::store::apps::NewVersion::for_tests("consent-app", &alice.id),
     )
     .await
     .expect("app");

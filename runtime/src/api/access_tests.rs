@@ -87,18 +87,7 @@ async fn fixture() -> Fixture {
     let (developer, developer_token) = token("Developer").await;
     let app = crate::store::apps::add_version(
         &host.state.db,
-        &crate::store::apps::NewVersion {
-            name: "matrix-app",
-            owner_id: &developer,
-            version: "1.0.0",
-            kind: "bot",
-            description: "",
-            manifest: "",
-            component_sha256: "00",
-            component_size: 1,
-            imports: &[],
-            requested: &[],
-        },
+        &crate::store::apps::NewVersion::for_tests("matrix-app", &developer),
     )
     .await
     .expect("app");

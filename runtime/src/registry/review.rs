@@ -244,23 +244,9 @@ mod tests {
         let registry = Registry::new(db.clone(), blobs, sandbox, limits);
         let owner = accounts::create(&db, "Dev", None, "token-hash").await.expect("account");
         // A version as an upload stores it: still compiling.
-        let app = apps::add_version(
-            &db,
-            &NewVersion {
-                name: "slow-bot",
-                owner_id: &owner.id,
-                version: "1.0.0",
-                kind: "bot",
-                description: "",
-                manifest: "",
-                component_sha256: "00",
-                component_size: 1,
-                imports: &[],
-                requested: &[],
-            },
-        )
-        .await
-        .expect("version stored");
+        let app = apps::add_version(&db, &NewVersion::for_tests("slow-bot", &owner.id))
+            .await
+            .expect("version stored");
         let approve = Decision {
             decision: "approve".into(),
             grants: None,

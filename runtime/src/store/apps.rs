@@ -170,6 +170,27 @@ pub struct NewVersion<'a> {
     pub requested: &'a [(String, String)],
 }
 
+impl<'a> NewVersion<'a> {
+    /// Bot version 1.0.0 of app `name` owned by `owner_id`, requesting
+    /// nothing, with a placeholder component: for tests that need an app
+    /// row, not a runnable app.
+    #[cfg(test)]
+    pub(crate) fn for_tests(name: &'a str, owner_id: &'a str) -> NewVersion<'a> {
+        NewVersion {
+            name,
+            owner_id,
+            version: "1.0.0",
+            kind: "bot",
+            description: "",
+            manifest: "",
+            component_sha256: "00",
+            component_size: 1,
+            imports: &[],
+            requested: &[],
+        }
+    }
+}
+
 /// Why a version could not be added.
 #[derive(Debug)]
 pub enum AddVersionError {

@@ -18,23 +18,9 @@ async fn signature_requests_are_bounded_per_invocation_and_all_log_output_shares
     let owner = crate::store::accounts::create(&db, "Signer", None, "hash")
         .await
         .expect("account");
-    let app = crate::store::apps::add_version(
-        &db,
-        &crate::store::apps::NewVersion {
-            name: "sig-app",
-            owner_id: &owner.id,
-            version: "1.0.0",
-            kind: "bot",
-            description: "",
-            manifest: "",
-            component_sha256: "00",
-            component_size: 1,
-            imports: &[],
-            requested: &[],
-        },
-    )
-    .await
-    .expect("app");
+    let app = crate::store::apps::add_version(&db, &crate::store::apps::NewVersion::for_tests("sig-app", &owner.id))
+        .await
+        .expect("app");
     let limits = Limits::default();
     let services = Services::for_tests(&db, &limits);
     let mut s = HostState::new(Invocation {

@@ -15,18 +15,7 @@ async fn payment_state(grants: &[&str]) -> (HostState, Db, tempfile::TempDir, St
         .await
         .expect("account");
     let dev = accounts::create(&db, "Dev", None, "hash-dev").await.expect("account");
-    let new = apps::NewVersion {
-        name: "pay-app",
-        owner_id: &dev.id,
-        version: "1.0.0",
-        kind: "bot",
-        description: "",
-        manifest: "",
-        component_sha256: &"0".repeat(64),
-        component_size: 1,
-        imports: &[],
-        requested: &[],
-    };
+    let new = apps::NewVersion::for_tests("pay-app", &dev.id);
     let app = apps::add_version(&db, &new)
         .await
         .map_err(|_| "add version")

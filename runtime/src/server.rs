@@ -260,6 +260,7 @@ impl Host {
             rate: Arc::new(api::ApiRateLimits::new(&config.limits)),
         };
         sweep_old_rows(state.db.clone(), &config.limits);
+        checkpoint_wal(state.db.clone());
         Ok(Host { state, host_address })
     }
 
@@ -314,6 +315,28 @@ fn sweep_old_rows(db: Db, limits: &Limits) {
                 Ok(swept) if swept != Default::default() => tracing::info!(?swept, "old rows deleted"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "retention sweep failed"),
+            }
+        }
+    });
+}
+
+/// On SQLite, checkpoints the write-ahead log every
+/// [`crate::store::CHECKPOINT_EVERY`], off the commits' path (see
+/// [`Db::checkpoint`]); stops when the database is closed.
+fn checkpoint_wal(db: Db) {
+    if !db.is_embedded() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(crate::store::CHECKPOINT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if db.pool().is_closed() {
+                return;
+            }
+            if let Err(e) = db.checkpoint().await {
+                tracing::debug!(error = %e, "background checkpoint failed");
             }
         }
     });

@@ -49,12 +49,18 @@ pub enum AccountError {
 pub struct Accounts {
     db: Db,
     sessions: SessionPolicy,
+    /// Live sign-in sessions by token hash (see [`sessions::LiveSessions`]).
+    live: std::sync::Arc<sessions::LiveSessions>,
 }
 
 impl Accounts {
     /// Accounts in `db` whose sessions last as `sessions` says.
     pub fn new(db: Db, sessions: SessionPolicy) -> Accounts {
-        Accounts { db, sessions }
+        Accounts {
+            live: std::sync::Arc::new(sessions::LiveSessions::new(db.revocations().clone())),
+            db,
+            sessions,
+        }
     }
 
     /// Creates an account named `name` (1 to 100 bytes, one line) with an

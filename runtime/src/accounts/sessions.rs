@@ -4,8 +4,33 @@
 //! Expiry slides: a session lasts the host's session time-to-live from its
 //! last use ([`crate::store::tokens`] keeps the rows).
 
+use std::sync::Arc;
+
 use super::{AccountError, Accounts, Session, SessionCheck, hash_token, new_token};
+use crate::store::accounts::Account;
+use crate::store::epoch_cache::EpochCache;
+use crate::store::revocations::Revocations;
 use crate::store::{now_ms, tokens};
+
+/// At most this many sign-in sessions are cached per node; one more
+/// empties the cache.
+pub(crate) const MAX_CACHED_SESSIONS: usize = 10_000;
+
+/// This node's cache of live sign-in sessions, so that most requests skip
+/// the token query. An entry is served while this node's revocation epoch
+/// stands (signing out is a revocation, on every node: see
+/// [`crate::store::revocations`]), until the session expires, and only
+/// until its last use is due to be recorded again
+/// ([`tokens::TOUCH_INTERVAL_MS`]): then the query runs and moves the
+/// expiry forward, as without the cache.
+#[derive(Debug)]
+pub(crate) struct LiveSessions(EpochCache<(Account, Session)>);
+
+impl LiveSessions {
+    pub(crate) fn new(revocations: Arc<Revocations>) -> LiveSessions {
+        LiveSessions(EpochCache::new(revocations, MAX_CACHED_SESSIONS))
+    }
+}
 
 impl Accounts {
     /// What the token hashing to `token_hash` opens now: a live session
@@ -16,7 +41,22 @@ impl Accounts {
     ///
     /// A store error.
     pub async fn check(&self, token_hash: &str) -> Result<SessionCheck, AccountError> {
-        Ok(tokens::check(&self.db, token_hash, now_ms(), self.sessions).await?)
+        let now = now_ms();
+        let longest = now.saturating_add(self.sessions.ttl_ms());
+        let usable = |(_, s): &(Account, Session)| {
+            now < s.expires_at && s.expires_at <= longest && now - s.last_used_at < tokens::TOUCH_INTERVAL_MS
+        };
+        let ticket = match self.live.0.get(token_hash, usable) {
+            Ok((account, session)) => return Ok(SessionCheck::Live { account, session }),
+            Err(ticket) => ticket,
+        };
+        let check = tokens::check(&self.db, token_hash, now, self.sessions).await?;
+        if let SessionCheck::Live { account, session } = &check {
+            self.live
+                .0
+                .insert(ticket, token_hash, (account.clone(), session.clone()));
+        }
+        Ok(check)
     }
 
     /// Whether the session of `token_hash` is still signed in (false when

@@ -105,3 +105,25 @@ async fn a_ticket_names_its_session_and_is_redeemed_once() {
         Err(AccountError::InvalidTicket)
     ));
 }
+
+#[tokio::test]
+async fn a_live_session_is_answered_from_the_nodes_cache_until_a_revocation() {
+    let (_dir, accounts) = accounts().await;
+    let (_, token) = accounts.create("Alice", None, "phone").await.expect("alice");
+    let hash = hash_token(&token);
+    assert!(accounts.session_live(&hash).await, "read, and cached");
+    // Gone from the database behind the cache's back (no revocation):
+    // the node still answers from its cache…
+    sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+        .bind(&hash)
+        .execute(accounts.db.pool())
+        .await
+        .expect("delete");
+    assert!(accounts.session_live(&hash).await, "served from the cache");
+    // …until any revocation moves the node's epoch.
+    accounts.db.revocations().bump();
+    assert!(matches!(
+        accounts.check(&hash).await.expect("check"),
+        SessionCheck::Unknown
+    ));
+}

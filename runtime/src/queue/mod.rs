@@ -234,15 +234,15 @@ impl Inner {
     /// The runnable version of `app`: active, with an approved version
     /// (from this node's cache when nothing was revoked since it was read).
     async fn target(&self, app: &str) -> StoreResult<Option<Target>> {
-        let epoch = match self.targets.get(app) {
+        let ticket = match self.targets.get(app) {
             Ok(cached) => return Ok(cached),
-            Err(epoch) => epoch,
+            Err(ticket) => ticket,
         };
         let host: &AppLimits = &self.sandbox.engine().limits().app;
         let target = apps::running(&self.db, app)
             .await?
             .map(|(name, version)| Target::running(name, version, host));
-        self.targets.insert(epoch, app, target.clone());
+        self.targets.insert(ticket, app, target.clone());
         Ok(target)
     }
 }

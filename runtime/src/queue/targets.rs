@@ -8,56 +8,32 @@
 //! the web-session cache, the epoch is taken before the lookup and the
 //! answer kept only if it has not moved since.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::sandbox::Target;
+use crate::store::epoch_cache::{EpochCache, Ticket};
 use crate::store::revocations::Revocations;
 
 /// At most this many apps' targets are cached; one more empties the cache.
 pub(super) const MAX_CACHED_TARGETS: usize = 10_000;
 
 /// The cache; see the module's documentation.
-pub(super) struct TargetCache {
-    revocations: Arc<Revocations>,
-    entries: Mutex<(u64, HashMap<String, Option<Target>>)>,
-}
+pub(super) struct TargetCache(EpochCache<Option<Target>>);
 
 impl TargetCache {
     pub(super) fn new(revocations: Arc<Revocations>) -> TargetCache {
-        TargetCache {
-            revocations,
-            entries: Mutex::new((0, HashMap::new())),
-        }
+        TargetCache(EpochCache::new(revocations, MAX_CACHED_TARGETS))
     }
 
-    /// The cached target of `app` (`Some(None)`: not runnable), or the
-    /// epoch to cache a lookup under (`Err(None)`: do not cache).
-    pub(super) fn get(&self, app: &str) -> Result<Option<Target>, Option<u64>> {
-        let epoch = self.revocations.epoch().ok_or(None)?;
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.0 != epoch {
-            entries.1.clear();
-            entries.0 = epoch;
-        }
-        entries.1.get(app).cloned().ok_or(Some(epoch))
+    /// The cached target of `app` (`Ok(None)`: not runnable), or the
+    /// ticket to cache a lookup under.
+    pub(super) fn get(&self, app: &str) -> Result<Option<Target>, Ticket> {
+        self.0.get(app, |_| true)
     }
 
-    /// Caches `target` for `app` if nothing was revoked since `epoch` was taken.
-    pub(super) fn insert(&self, epoch: Option<u64>, app: &str, target: Option<Target>) {
-        let Some(taken) = epoch else { return };
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if self.revocations.epoch() != Some(taken) {
-            return;
-        }
-        if entries.0 != taken {
-            entries.1.clear();
-            entries.0 = taken;
-        }
-        if entries.1.len() >= MAX_CACHED_TARGETS {
-            entries.1.clear();
-        }
-        entries.1.insert(app.to_string(), target);
+    /// Caches `target` for `app` if nothing was revoked since `ticket` was taken.
+    pub(super) fn insert(&self, ticket: Ticket, app: &str, target: Option<Target>) {
+        self.0.insert(ticket, app, target);
     }
 }
 

@@ -11,6 +11,7 @@ pub mod chat_events;
 pub mod chats;
 pub mod config;
 pub mod consents;
+pub mod epoch_cache;
 pub mod installs;
 pub mod invoices;
 pub mod jobs;
@@ -241,7 +242,9 @@ impl Db {
     /// A store error.
     pub async fn checkpoint(&self) -> StoreResult<()> {
         if self.is_embedded() {
-            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&self.pool).await?;
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&self.pool)
+                .await?;
         }
         Ok(())
     }

@@ -20,10 +20,10 @@
 //! Only live sessions are cached: a refusal is always decided by the
 //! database, so a session allowed again (the member is back) works at once.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
+use crate::store::epoch_cache::{EpochCache, Ticket};
 use crate::store::revocations::Revocations;
 use crate::store::web_sessions::LiveSession;
 
@@ -33,29 +33,15 @@ pub const MAX_CACHED_SESSIONS: usize = 10_000;
 /// The cache; see the module's documentation.
 #[derive(Debug)]
 pub(crate) struct SessionCache {
-    revocations: Arc<Revocations>,
-    entries: Mutex<Entries>,
+    cache: EpochCache<Arc<LiveSession>>,
     hits: AtomicU64,
 }
-
-/// The entries, all read under `epoch`.
-#[derive(Debug, Default)]
-struct Entries {
-    epoch: u64,
-    by_token_hash: HashMap<String, Arc<LiveSession>>,
-}
-
-/// What a request takes before it reads the session from the database:
-/// the epoch its answer may be cached under, if any.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Ticket(Option<u64>);
 
 impl SessionCache {
     /// An empty cache, dropped on every revocation `revocations` sees.
     pub(crate) fn new(revocations: Arc<Revocations>) -> SessionCache {
         SessionCache {
-            revocations,
-            entries: Mutex::new(Entries::default()),
+            cache: EpochCache::new(revocations, MAX_CACHED_SESSIONS),
             hits: AtomicU64::new(0),
         }
     }
@@ -65,55 +51,26 @@ impl SessionCache {
         self.hits.load(Ordering::Relaxed)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// The cached session under `token_hash` for `app`, unexpired at `now`
     /// (unix ms); with the ticket to cache what the database answers
     /// instead, on a miss.
     pub(crate) fn get(&self, token_hash: &str, app: &str, now: i64) -> Result<Arc<LiveSession>, Ticket> {
-        let Some(epoch) = self.revocations.epoch() else {
-            return Err(Ticket(None));
-        };
-        let mut entries = self.lock();
-        if entries.epoch != epoch {
-            entries.by_token_hash.clear();
-            entries.epoch = epoch;
-        }
-        match entries.by_token_hash.get(token_hash) {
-            Some(live) if live.session.app_id == app && live.unexpired_at(now) => {
+        match self.cache.get(token_hash, |live| live.unexpired_at(now)) {
+            Ok(live) if live.session.app_id == app => {
                 self.hits.fetch_add(1, Ordering::Relaxed);
-                Ok(live.clone())
+                Ok(live)
             }
-            Some(live) if !live.unexpired_at(now) => {
-                entries.by_token_hash.remove(token_hash);
-                Err(Ticket(Some(epoch)))
-            }
-            _ => Err(Ticket(Some(epoch))),
+            // Another app's request: the database refuses it, and refusals
+            // are not cached.
+            Ok(_) => Err(Ticket::none()),
+            Err(ticket) => Err(ticket),
         }
     }
 
     /// Caches `live` under `token_hash` if nothing was revoked since
     /// `ticket` was taken.
     pub(crate) fn insert(&self, ticket: Ticket, token_hash: &str, live: Arc<LiveSession>) {
-        let Ticket(Some(taken)) = ticket else {
-            return;
-        };
-        let mut entries = self.lock();
-        // Read under the lock: an epoch that moves after this check makes
-        // the next `get` drop the entry.
-        if self.revocations.epoch() != Some(taken) {
-            return;
-        }
-        if entries.epoch != taken {
-            entries.by_token_hash.clear();
-            entries.epoch = taken;
-        }
-        if entries.by_token_hash.len() >= MAX_CACHED_SESSIONS {
-            entries.by_token_hash.clear();
-        }
-        entries.by_token_hash.insert(token_hash.to_string(), live);
+        self.cache.insert(ticket, token_hash, live);
     }
 }
 
@@ -205,7 +162,7 @@ mod tests {
             let ticket = cache.get(&n.to_string(), "app", 0).expect_err("new");
             cache.insert(ticket, &n.to_string(), live("app", 100));
         }
-        assert!(cache.lock().by_token_hash.len() <= MAX_CACHED_SESSIONS);
+        assert!(cache.cache.len() <= MAX_CACHED_SESSIONS);
         assert!(
             cache.get(&MAX_CACHED_SESSIONS.to_string(), "app", 0).is_ok(),
             "the newest stays"

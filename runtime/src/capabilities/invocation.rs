@@ -142,6 +142,8 @@ impl InvocationCtx {
     ///
     /// `denied` without the grant; a trap past the host-call bound.
     pub async fn require(&mut self, grant: &str) -> Result<(), CapError> {
+        // A unit asking for a grant no unit declares would deny every call.
+        debug_assert!(super::grants::is_known_grant(grant), "{grant:?} is in no unit's grants");
         self.count_host_call()?;
         if self.cx.grants.has(grant) {
             return Ok(());

@@ -39,8 +39,10 @@ pub use payments::PaymentsView;
 pub use storage::StorageView;
 pub use unit::Unit;
 
-/// Every capability unit. Adding a capability is adding its folder and
-/// one line here.
+/// Every capability unit. Adding a capability is adding its folder, its
+/// `pub mod` line above and one line here, and giving the store's data
+/// ([`HostState`]) its state (the README's "Adding a capability" lists
+/// every step).
 pub const UNITS: &[Unit] = &[
     log::UNIT,
     messaging::UNIT,

@@ -12,6 +12,7 @@
 mod bot;
 mod event;
 mod invoke;
+mod load_failures;
 mod web;
 
 use std::collections::HashMap;
@@ -32,6 +33,7 @@ use crate::store::apps::Version;
 use crate::store::blobs::BlobStore;
 
 pub use event::BotEvent;
+pub use load_failures::RETRY_LOAD_AFTER;
 pub use web::WebOutcome;
 
 /// Which entry points a component must provide.
@@ -167,8 +169,8 @@ pub struct Sandbox {
     services: Arc<Services>,
     blobs: BlobStore,
     prepared: Mutex<HashMap<(String, String), Arc<Prepared>>>,
-    /// Components that failed to load, by sha256: never retried.
-    broken: Mutex<HashMap<String, String>>,
+    /// Components that failed to load lately.
+    broken: Mutex<load_failures::LoadFailures>,
     /// Guest code runs on its own runtime, so guests that use their whole
     /// CPU budget slow each other, not the API, the database or the
     /// WebSockets on the main runtime.
@@ -203,7 +205,7 @@ impl Sandbox {
             services,
             blobs,
             prepared: Mutex::new(HashMap::new()),
-            broken: Mutex::new(HashMap::new()),
+            broken: Mutex::new(Default::default()),
         })
     }
 
@@ -294,14 +296,21 @@ impl Sandbox {
         (bot, web)
     }
 
+    /// The component `sha256`, compiled; a failure is answered at once for
+    /// a while, then tried again ([`load_failures`]).
     async fn load(&self, sha256: &str) -> Result<wasmtime::component::Component, InvokeError> {
-        if let Some(why) = self.broken.lock().await.get(sha256) {
-            return Err(InvokeError::Load(why.clone()));
+        if let Some(why) = self.broken.lock().await.recent(sha256, std::time::Instant::now()) {
+            return Err(InvokeError::Load(why.to_string()));
         }
         let loaded = self.load_uncached(sha256).await;
-        if let Err(InvokeError::Load(why)) = &loaded {
-            self.broken.lock().await.insert(sha256.to_string(), why.clone());
-        }
+        let failure = match &loaded {
+            Err(InvokeError::Load(why)) => Some(why.as_str()),
+            _ => None,
+        };
+        self.broken
+            .lock()
+            .await
+            .record(sha256, failure, std::time::Instant::now());
         loaded
     }
 

@@ -136,8 +136,11 @@ pub async fn apply_in(
 /// Applies `change` to (`app`, `bucket`, `key`) in the caller's
 /// transaction only if the live value there still has the version `seen`
 /// (`None`: no live value) — the commit check and the write in one
-/// statement. Returns whether it applied; `false` means the key changed
-/// since it was read (nothing was written).
+/// statement (two for a delete of a key that was absent). Returns whether
+/// it applied; `false` means the key changed since it was read (nothing
+/// was written). On PostgreSQL the caller holds the app's storage lock
+/// (the group commit takes `kv:{app}`), so no other commit of the app's
+/// storage runs between a check and a write.
 pub async fn apply_if_unchanged_in(
     conn: &mut AnyConnection,
     app: &str,

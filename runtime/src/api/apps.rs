@@ -72,7 +72,7 @@ pub(super) async fn catalogue(State(state): State<AppState>, _caller: Caller) ->
         .map(|(a, kind)| {
             json!({
                 "id": a.id, "name": a.name, "version": a.active_version,
-                "web": crate::registry::entry_points(&kind).web, "kind": kind,
+                "web": kind.is_some_and(|k| k.is_web()), "kind": kind.map_or("", |k| k.as_str()),
             })
         })
         .collect();
@@ -113,7 +113,7 @@ pub(super) async fn show(
             "status": found.status,
             "active_version": v.version,
             "kind": v.kind,
-            "web": crate::registry::entry_points(&v.kind).web,
+            "web": crate::registry::entry_points(v.kind).web,
             "description": v.description,
             "grants": v.grants,
             "requested": requested(v),

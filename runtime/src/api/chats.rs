@@ -155,7 +155,7 @@ pub(super) async fn installed(
         .map(|(app, kind)| {
             json!({
                 "id": app.id, "name": app.name, "status": app.status, "version": app.active_version,
-                "web": crate::registry::entry_points(&kind).web, "kind": kind,
+                "web": kind.is_some_and(|k| k.is_web()), "kind": kind.map_or("", |k| k.as_str()),
             })
         })
         .collect();

@@ -242,8 +242,12 @@ impl ChatService {
     }
 
     /// The apps installed in `chat`, for member `account`, each with the
-    /// kind of its running version (empty when none runs).
-    pub async fn installed_apps(&self, chat: &str, account: &str) -> Result<Vec<(apps::App, String)>, ChatError> {
+    /// kind of its running version (`None` when none runs).
+    pub async fn installed_apps(
+        &self,
+        chat: &str,
+        account: &str,
+    ) -> Result<Vec<(apps::App, Option<crate::store::status::AppKind>)>, ChatError> {
         self.require_member(chat, account).await?;
         let mut list = Vec::new();
         for id in installs::apps_in_chat(&self.db, chat).await? {

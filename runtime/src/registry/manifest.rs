@@ -6,28 +6,7 @@ use serde::Deserialize;
 
 use crate::capabilities::grants::is_known_grant;
 
-/// What kind of app a component is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AppKind {
-    /// Exports the chat-event handler.
-    Bot,
-    /// Serves an HTTP UI.
-    WebApp,
-    /// Both.
-    App,
-}
-
-impl AppKind {
-    /// The manifest spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AppKind::Bot => "bot",
-            AppKind::WebApp => "web-app",
-            AppKind::App => "app",
-        }
-    }
-}
+pub use crate::store::status::AppKind;
 
 /// A parsed, validated manifest.
 #[derive(Debug, Clone, Deserialize)]

@@ -34,10 +34,10 @@ pub const BOT_HANDLER_EXPORT: &str = "miniapp:platform/handler@0.1.0";
 pub const WEB_HANDLER_EXPORT: &str = "wasi:http/incoming-handler@0.2";
 
 /// The entry points an app of `kind` must export.
-pub fn entry_points(kind: &str) -> EntryPoints {
+pub fn entry_points(kind: AppKind) -> EntryPoints {
     EntryPoints {
-        bot: matches!(kind, "bot" | "app"),
-        web: matches!(kind, "web-app" | "app"),
+        bot: kind.is_bot(),
+        web: kind.is_web(),
     }
 }
 
@@ -214,7 +214,7 @@ impl Registry {
                 name: &manifest.name,
                 owner_id: owner,
                 version: &version,
-                kind: manifest.kind.as_str(),
+                kind: manifest.kind,
                 description: &manifest.description,
                 manifest: manifest_text,
                 component_sha256: &sha256,
@@ -243,7 +243,7 @@ impl Registry {
             app_id.clone(),
             version.clone(),
             sha256.clone(),
-            entry_points(manifest.kind.as_str()),
+            entry_points(manifest.kind),
         );
         Ok(Published {
             app: app_id,
@@ -312,7 +312,7 @@ impl Registry {
     /// Starts again the compiles a stopped host left unfinished.
     pub async fn resume_compiles(&self) -> Result<(), RegistryError> {
         for (app, version, sha256, kind) in apps::still_compiling(&self.db).await? {
-            self.compile_in_background(app, version, sha256, entry_points(&kind));
+            self.compile_in_background(app, version, sha256, entry_points(kind));
         }
         Ok(())
     }

@@ -94,7 +94,7 @@ impl Registry {
 
     /// Apps anyone may add to a chat: active, with an approved version
     /// running, each with that version's kind.
-    pub async fn catalogue(&self) -> Result<Vec<(App, String)>, RegistryError> {
+    pub async fn catalogue(&self) -> Result<Vec<(App, Option<crate::store::status::AppKind>)>, RegistryError> {
         let mut list = Vec::new();
         for app in apps::approved(&self.db).await? {
             if app.status != AppStatus::Active {

@@ -21,7 +21,7 @@ pub struct ReviewItem {
     /// The version under review.
     pub version: String,
     /// `bot`, `web-app` or `app`.
-    pub kind: String,
+    pub kind: crate::store::status::AppKind,
     /// The manifest's description.
     pub description: String,
     /// Requested capabilities with their reasons.

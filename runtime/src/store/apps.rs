@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use crate::config::LimitOverrides;
 
-use super::status::{AppStatus, CompileStatus, VersionStatus};
+use super::status::{AppKind, AppStatus, CompileStatus, VersionStatus};
 use super::{Db, StoreError, StoreResult, from_json, new_id, now_ms, to_json};
 
 /// One app.
@@ -36,7 +36,7 @@ pub struct Version {
     /// Semver version.
     pub version: String,
     /// `bot`, `web-app` or `app`.
-    pub kind: String,
+    pub kind: AppKind,
     /// The manifest's description.
     pub description: String,
     /// The manifest as uploaded.
@@ -96,7 +96,7 @@ pub(super) fn version_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Version> 
     Ok(Version {
         app_id: row.try_get("app_id")?,
         version: row.try_get("version")?,
-        kind: row.try_get("kind")?,
+        kind: AppKind::parse(&row.try_get::<String, _>("kind")?)?,
         description: row.try_get("description")?,
         manifest: row.try_get("manifest")?,
         component_sha256: row.try_get("component_sha256")?,
@@ -155,7 +155,7 @@ pub struct NewVersion<'a> {
     /// Semver version.
     pub version: &'a str,
     /// App kind.
-    pub kind: &'a str,
+    pub kind: AppKind,
     /// Description.
     pub description: &'a str,
     /// Manifest text.
@@ -180,7 +180,7 @@ impl<'a> NewVersion<'a> {
             name,
             owner_id,
             version: "1.0.0",
-            kind: "bot",
+            kind: AppKind::Bot,
             description: "",
             manifest: "",
             component_sha256: "00",
@@ -415,7 +415,7 @@ async fn insert_version(db: &Db, new: &NewVersion<'_>, quota: Option<&UploadQuot
     ))
     .bind(&app_id)
     .bind(new.version)
-    .bind(new.kind)
+    .bind(new.kind.as_str())
     .bind(new.description)
     .bind(new.manifest)
     .bind(new.component_sha256)
@@ -452,12 +452,11 @@ pub async fn versions(db: &Db, app: &str) -> StoreResult<Vec<Version>> {
     rows.iter().map(version_from_row).collect()
 }
 
-/// The kind (`bot`, `web-app`, `app`) of `app`'s running version; empty
-/// when none runs.
-pub async fn running_kind(db: &Db, app: &App) -> StoreResult<String> {
+/// The kind of `app`'s running version; `None` when none runs.
+pub async fn running_kind(db: &Db, app: &App) -> StoreResult<Option<AppKind>> {
     Ok(match app.active_version.as_deref() {
-        Some(v) => version(db, &app.id, v).await?.map(|v| v.kind).unwrap_or_default(),
-        None => String::new(),
+        Some(v) => version(db, &app.id, v).await?.map(|v| v.kind),
+        None => None,
     })
 }
 
@@ -543,7 +542,7 @@ pub async fn set_compile_status(db: &Db, app: &str, version: &str, status: Compi
 
 /// Versions whose compile had not ended (the host stopped during it):
 /// (app, version, sha256, kind).
-pub async fn still_compiling(db: &Db) -> StoreResult<Vec<(String, String, String, String)>> {
+pub async fn still_compiling(db: &Db) -> StoreResult<Vec<(String, String, String, AppKind)>> {
     let rows = sqlx::query(
         "SELECT app_id, version, component_sha256, kind FROM app_versions WHERE compile_status = 'compiling'",
     )
@@ -555,7 +554,7 @@ pub async fn still_compiling(db: &Db) -> StoreResult<Vec<(String, String, String
                 r.try_get("app_id")?,
                 r.try_get("version")?,
                 r.try_get("component_sha256")?,
-                r.try_get("kind")?,
+                AppKind::parse(&r.try_get::<String, _>("kind")?)?,
             ))
         })
         .collect()

@@ -73,6 +73,38 @@ macro_rules! text_enum {
 }
 
 text_enum!(
+    /// What kind of app a version is: which entry points its component
+    /// exports (`kind` in `miniapp.toml`).
+    AppKind {
+        /// Exports the chat-event handler (world `bot`).
+        Bot = "bot",
+        /// Serves an HTTP UI (`wasi:http/incoming-handler`, world `web-app`).
+        WebApp = "web-app",
+        /// Both (world `app`).
+        App = "app",
+    }
+);
+
+impl AppKind {
+    /// Whether it exports the chat-event handler.
+    pub fn is_bot(self) -> bool {
+        matches!(self, AppKind::Bot | AppKind::App)
+    }
+
+    /// Whether it serves HTTP.
+    pub fn is_web(self) -> bool {
+        matches!(self, AppKind::WebApp | AppKind::App)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for AppKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<AppKind, D::Error> {
+        let word = String::deserialize(d)?;
+        AppKind::parse(&word).map_err(|_| serde::de::Error::unknown_variant(&word, &["bot", "web-app", "app"]))
+    }
+}
+
+text_enum!(
     /// Whether an app runs.
     AppStatus {
         /// Its approved version runs.

@@ -228,7 +228,7 @@ impl WebApps {
             Some(v) => apps::version(&self.db, app, v).await?.map(|v| v.kind),
             None => None,
         };
-        if !kind.as_deref().is_some_and(|k| entry_points(k).web) {
+        if !kind.is_some_and(|k| entry_points(k).web) {
             return Err(WebError::NotFound(format!("{} is not a web app", record.name)));
         }
         Ok(())

@@ -95,7 +95,7 @@ mod tests {
             version: Version {
                 app_id: app.into(),
                 version: "1.0.0".into(),
-                kind: "web-app".into(),
+                kind: crate::store::status::AppKind::WebApp,
                 description: String::new(),
                 manifest: String::new(),
                 component_sha256: String::new(),

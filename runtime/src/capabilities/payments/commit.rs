@@ -33,11 +33,31 @@ pub struct InvoiceDraft {
     pub expires_at: i64,
 }
 
+/// Why money leaves an app's balance; the word is the ledger
+/// transaction's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayOutKind {
+    /// Back to the payer of one of the app's invoices.
+    Refund,
+    /// To a member of the chat (`payments.payout`).
+    Transfer,
+}
+
+impl PayOutKind {
+    /// The ledger transaction's kind: `refund` or `transfer`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PayOutKind::Refund => "refund",
+            PayOutKind::Transfer => "transfer",
+        }
+    }
+}
+
 /// Money moved from the app's balance to a person's wallet.
 #[derive(Debug, Clone)]
 pub struct PayOut {
-    /// `refund` or `transfer`.
-    pub kind: &'static str,
+    /// Why.
+    pub kind: PayOutKind,
     /// The refunded invoice, or the app.
     pub reference: String,
     /// The ledger's unique key (made from the app's idempotency key).
@@ -96,7 +116,7 @@ pub async fn apply_in(conn: &mut AnyConnection, app: &str, ops: &[PaymentOp]) ->
                 let (merchant, wallet) = ((kind::MERCHANT, app), (kind::WALLET, p.account.as_str()));
                 match ledger::transfer(
                     conn,
-                    p.kind,
+                    p.kind.as_str(),
                     &p.reference,
                     Some(&p.unique_key),
                     merchant,
@@ -113,10 +133,10 @@ pub async fn apply_in(conn: &mut AnyConnection, app: &str, ops: &[PaymentOp]) ->
                         return Err(StoreError::Corrupt("an unbalanced payout".into()));
                     }
                     Err(e @ (LedgerError::InsufficientFunds | LedgerError::KeyReused(_))) => {
-                        return Ok(Err(format!("{} of {}: {e}", p.kind, p.amount)));
+                        return Ok(Err(format!("{} of {}: {e}", p.kind.as_str(), p.amount)));
                     }
                 }
-                if p.kind == "refund" && !invoices::add_refund(conn, &p.reference, p.amount).await? {
+                if p.kind == PayOutKind::Refund && !invoices::add_refund(conn, &p.reference, p.amount).await? {
                     return Ok(Err(format!("the refund of invoice {} no longer fits", p.reference)));
                 }
             }

@@ -20,7 +20,7 @@ use crate::store::ledger::{self, CURRENCY, MAX_AMOUNT, kind};
 use crate::store::messages::{HOST_KIND_INVOICE, StoredButton};
 use crate::store::status::InvoiceStatus;
 use crate::store::{chats, new_id, now_ms};
-use commit::{InvoiceDraft, PayOut, PaymentOp};
+use commit::{InvoiceDraft, PayOut, PayOutKind, PaymentOp};
 
 /// Longest idempotency key, in bytes.
 pub const MAX_KEY_BYTES: usize = 128;
@@ -180,7 +180,7 @@ impl PaymentsCtxView<'_> {
         if let Some(left) = refundable {
             let refunding: i64 = self
                 .payouts()
-                .filter(|p| p.kind == "refund" && p.reference == payout.reference)
+                .filter(|p| p.kind == PayOutKind::Refund && p.reference == payout.reference)
                 .map(|p| p.amount)
                 .sum();
             if refunding + payout.amount > left {
@@ -305,7 +305,7 @@ impl wit::Host for PaymentsCtxView<'_> {
             return Err(WitError::Invalid(format!("the invoice is {}, not paid", found.status)).into());
         }
         let payout = PayOut {
-            kind: "refund",
+            kind: PayOutKind::Refund,
             unique_key: format!("refund:{invoice}:{key}"),
             reference: invoice,
             account: found.account_id,
@@ -320,7 +320,7 @@ impl wit::Host for PaymentsCtxView<'_> {
         check_key(&key)?;
         let account = self.member_by_scoped_id(&user).await?;
         let payout = PayOut {
-            kind: "transfer",
+            kind: PayOutKind::Transfer,
             reference: self.inv.cx.app_id.to_string(),
             unique_key: format!("transfer:{}:{key}", self.inv.cx.app_id),
             account,

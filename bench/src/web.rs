@@ -100,37 +100,9 @@ pub(crate) async fn run(
     let user = host.signup("Alice").await;
     let chat = host.chat(&user, &[]).await;
     host.install(&user, &chat, &app).await;
-    let (_, launch) = host
-        .call(
-            "POST",
-            &format!("/v1/chats/{chat}/apps/{app}/launch"),
-            Some(&user.token),
-            None,
-        )
-        .await;
-    let url = launch["url"]
-        .as_str()
-        .ok_or_else(|| anyhow::anyhow!("launch failed: {launch}"))?;
     // The app lives on its own origin (`{app}.apps.localhost:<port>`),
-    // reached here through the host's address with that Host.
-    let path = url
-        .split_once(&host.app_authority(&app))
-        .map(|(_, path)| path.to_string())
-        .ok_or_else(|| anyhow::anyhow!("the launch URL is not on the app's origin: {url}"))?;
-    let resp = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?
-        .get(format!("{}{path}", host.base))
-        .header("host", host.app_authority(&app))
-        .send()
-        .await?;
-    let cookie = resp
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .ok_or_else(|| anyhow::anyhow!("no session cookie"))?
-        .to_string();
+    // reached through the host's address with that Host.
+    let cookie = host.web_session(&user, &chat, &app).await;
     let ours_url = format!("{}/", host.base);
     let headers = vec![
         format!("cookie: {cookie}"),

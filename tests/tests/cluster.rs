@@ -29,6 +29,15 @@ fn shared_paths(shared: &Path) -> (String, String) {
     (path("modules"), path("master.key"))
 }
 
+/// Whether PostgreSQL runs these tests; on SQLite, says the test is skipped.
+fn on_postgres() -> bool {
+    let on = postgres::enabled();
+    if !on {
+        eprintln!("cluster tests need PostgreSQL (MINIAPP_TEST_DATABASE=postgres); skipped on SQLite");
+    }
+    on
+}
+
 /// A node on `data`, sharing the database, modules and master key of `first`.
 fn node(first: &TestHost, data: &Path, shared: &Path, extra: &[&str]) -> TestHost {
     std::fs::create_dir_all(data).expect("data dir");
@@ -63,8 +72,7 @@ async fn next_text_frame(ws: &mut miniapp_tests::Events, wait: Duration) -> Opti
 
 #[tokio::test(flavor = "multi_thread")]
 async fn three_nodes_on_one_database_carry_one_platform() {
-    if !postgres::enabled() {
-        eprintln!("cluster tests need PostgreSQL (MINIAPP_TEST_DATABASE=postgres); skipped on SQLite");
+    if !on_postgres() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -182,8 +190,7 @@ async fn three_nodes_on_one_database_carry_one_platform() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_job_held_by_a_node_that_dies_runs_on_another_once_its_lease_is_over() {
-    if !postgres::enabled() {
-        eprintln!("cluster tests need PostgreSQL (MINIAPP_TEST_DATABASE=postgres); skipped on SQLite");
+    if !on_postgres() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -256,8 +263,7 @@ async fn a_job_held_by_a_node_that_dies_runs_on_another_once_its_lease_is_over()
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_apps_send_budget_is_one_budget_across_nodes() {
-    if !postgres::enabled() {
-        eprintln!("cluster tests need PostgreSQL (MINIAPP_TEST_DATABASE=postgres); skipped on SQLite");
+    if !on_postgres() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -323,8 +329,7 @@ async fn an_apps_send_budget_is_one_budget_across_nodes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_counter_written_from_three_nodes_at_once_loses_no_update() {
-    if !postgres::enabled() {
-        eprintln!("cluster tests need PostgreSQL (MINIAPP_TEST_DATABASE=postgres); skipped on SQLite");
+    if !on_postgres() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -366,8 +371,7 @@ async fn a_counter_written_from_three_nodes_at_once_loses_no_update() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_revocation_on_one_node_refuses_the_next_web_request_on_another() {
-    if !postgres::enabled() {
-        eprintln!("cluster tests need PostgreSQL (MINIAPP_TEST_DATABASE=postgres); skipped on SQLite");
+    if !on_postgres() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -380,8 +384,7 @@ async fn a_revocation_on_one_node_refuses_the_next_web_request_on_another() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_node_whose_listener_loses_its_connection_drops_its_session_cache() {
     use sqlx::Connection;
-    if !postgres::enabled() {
-        eprintln!("cluster tests need PostgreSQL (MINIAPP_TEST_DATABASE=postgres); skipped on SQLite");
+    if !on_postgres() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");

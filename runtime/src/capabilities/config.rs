@@ -13,7 +13,6 @@ pub const MAX_KEY_BYTES: usize = 256;
 
 /// The unit: grant `config` unlocks `wasi:config/store`.
 pub const UNIT: Unit = Unit {
-    name: "config",
     grants: &["config"],
     imports: &["wasi:config/store"],
     link: add_to_linker,

@@ -14,8 +14,7 @@ use super::log::LogView;
 use super::messaging::{MessagingCtx, MessagingCtxView, MessagingView};
 use super::payments::{PaymentsCtx, PaymentsCtxView, PaymentsView};
 use super::storage::{StorageCtx, StorageCtxView, StorageView};
-use super::{CapError, Invocation, InvocationCtx, WitError, commit};
-use crate::config::Limits;
+use super::{Invocation, InvocationCtx, commit};
 use crate::engine::{HasGuard, StoreGuard};
 use wasmtime::component::ResourceTable;
 
@@ -101,11 +100,6 @@ impl HostState {
         &self.guard
     }
 
-    /// Host-wide limits.
-    pub fn limits(&self) -> &Limits {
-        self.inv.limits()
-    }
-
     /// Ends the invocation's bookkeeping once the guest is done: moves
     /// captured stdout/stderr into the log lines and audits repeated
     /// denials as one summed entry each.
@@ -121,11 +115,7 @@ impl HostState {
     }
 }
 
-impl super::bindings::miniapp::platform::types::Host for HostState {
-    fn convert_error(&mut self, err: CapError) -> wasmtime::Result<WitError> {
-        err.into_wit()
-    }
-}
+super::convert_errors_for!(HostState);
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {

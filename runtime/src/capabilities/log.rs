@@ -10,7 +10,6 @@ use super::{InvocationCtx, Unit};
 
 /// The unit: no grant, `miniapp:platform/log` (and the shared `types`).
 pub const UNIT: Unit = Unit {
-    name: "log",
     grants: &[],
     imports: &["miniapp:platform/log", "miniapp:platform/types"],
     link: add_to_linker,

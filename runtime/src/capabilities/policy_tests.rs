@@ -112,7 +112,7 @@ async fn repeated_denials_in_one_invocation_are_audited_once_and_summed_at_the_e
 #[tokio::test]
 async fn host_calls_past_the_bound_end_the_invocation() {
     let (mut s, _db, _dir) = state(&["messaging.read"]).await;
-    let max = s.limits().max_host_calls_per_invocation;
+    let max = s.inv.limits().max_host_calls_per_invocation;
     for _ in 0..max {
         assert!(s.inv.count_host_call().is_ok());
     }

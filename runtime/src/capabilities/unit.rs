@@ -20,8 +20,6 @@ use super::HostState;
 
 /// One capability unit.
 pub struct Unit {
-    /// Its name (its folder under `capabilities/`).
-    pub name: &'static str,
     /// The grant names it defines. A name ending in `:` is a prefix: the
     /// grant is that prefix plus a target (`http:` + `host[:port]`).
     pub grants: &'static [&'static str],

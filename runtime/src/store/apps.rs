@@ -509,8 +509,7 @@ pub async fn approve(
         .bind(app)
         .execute(&mut *tx)
         .await?;
-    let revoking = super::revocations::announce(db, &mut tx).await?;
-    revoking.commit(tx).await?;
+    super::revocations::commit(db, tx).await?;
     Ok(true)
 }
 
@@ -594,8 +593,7 @@ pub async fn set_status(db: &Db, app: &str, status: AppStatus) -> StoreResult<bo
     if done.rows_affected() == 0 {
         return Ok(false);
     }
-    let revoking = super::revocations::announce(db, &mut tx).await?;
-    revoking.commit(tx).await?;
+    super::revocations::commit(db, tx).await?;
     Ok(true)
 }
 
@@ -615,7 +613,6 @@ pub async fn activate(db: &Db, app: &str, version: &str) -> StoreResult<bool> {
     if done.rows_affected() == 0 {
         return Ok(false);
     }
-    let revoking = super::revocations::announce(db, &mut tx).await?;
-    revoking.commit(tx).await?;
+    super::revocations::commit(db, tx).await?;
     Ok(true)
 }

@@ -37,8 +37,7 @@ pub async fn uninstall(db: &Db, chat: &str, app: &str) -> StoreResult<bool> {
     if done.rows_affected() == 0 {
         return Ok(false);
     }
-    let revoking = super::revocations::announce(db, &mut tx).await?;
-    revoking.commit(tx).await?;
+    super::revocations::commit(db, tx).await?;
     Ok(true)
 }
 

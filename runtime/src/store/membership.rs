@@ -120,8 +120,7 @@ pub async fn leave(db: &Db, chat: &str, account: &str) -> StoreResult<bool> {
         return Ok(false);
     }
     chat_events::append(&mut tx, &[NewEvent::member(MEMBER_LEFT, chat, account)]).await?;
-    let revoking = super::revocations::announce(db, &mut tx).await?;
-    revoking.commit(tx).await?;
+    super::revocations::commit(db, tx).await?;
     Ok(true)
 }
 

@@ -4,8 +4,9 @@
 //! no longer is, or runs differently: an account session signed out, a
 //! member leaving a chat, an app uninstalled from a chat, an app suspended
 //! or resumed, its running version changed (approved, rolled back). Every
-//! store function that writes one calls [`announce`] inside its
-//! transaction and commits it with [`Revoking::commit`].
+//! store function that writes one commits its transaction with
+//! [`commit`] (which [`announce`]s it in the transaction, then commits it
+//! with [`Revoking::commit`]).
 //!
 //! A node's caches of what a revocation may end (the web-app session
 //! cache) are tagged with this node's revocation *epoch*: a counter that
@@ -203,6 +204,16 @@ pub struct Revoking {
     waiting: Option<(u64, Arc<Notify>)>,
 }
 
+/// Commits `tx` as a revocation: [`announce`] it in `tx`, then
+/// [`Revoking::commit`].
+///
+/// # Errors
+///
+/// A store error (nothing was revoked then).
+pub(crate) async fn commit(db: &Db, mut tx: WriteTx) -> StoreResult<()> {
+    announce(db, &mut tx).await?.commit(tx).await
+}
+
 /// Writes a revocation into `tx`: on PostgreSQL a `NOTIFY` on
 /// [`super::notify::REVOCATIONS`], sent to every node if `tx` commits.
 /// Commit `tx` with [`Revoking::commit`] on the answer.
@@ -210,7 +221,7 @@ pub struct Revoking {
 /// # Errors
 ///
 /// A store error (the transaction should be dropped).
-pub(crate) async fn announce(db: &Db, tx: &mut WriteTx) -> StoreResult<Revoking> {
+async fn announce(db: &Db, tx: &mut WriteTx) -> StoreResult<Revoking> {
     let mut revoking = Revoking {
         db: db.clone(),
         waiting: None,
@@ -263,7 +274,7 @@ impl Revoking {
     ///
     /// What the database answered to `COMMIT` (nothing was revoked then,
     /// though caches are dropped anyway).
-    pub(crate) async fn commit(self, tx: WriteTx) -> StoreResult<()> {
+    async fn commit(self, tx: WriteTx) -> StoreResult<()> {
         let task = tokio::spawn(async move {
             let committed = tx.commit().await;
             match committed {

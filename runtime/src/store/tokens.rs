@@ -285,8 +285,7 @@ pub async fn revoke(db: &Db, account: &str, id: &str, now: i64) -> StoreResult<b
     if done.rows_affected() == 0 {
         return Ok(false);
     }
-    let revoking = super::revocations::announce(db, &mut tx).await?;
-    revoking.commit(tx).await?;
+    super::revocations::commit(db, tx).await?;
     Ok(true)
 }
 

@@ -43,7 +43,6 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// `wasi:http/outgoing-handler` (`wasi:http/types` needs none; it is linked
 /// here too, and web apps' incoming requests use it).
 pub const UNIT: Unit = Unit {
-    name: "http",
     grants: &["http:"],
     imports: &["wasi:http/outgoing-handler"],
     link: add_to_linker,

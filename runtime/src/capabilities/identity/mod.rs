@@ -26,7 +26,6 @@ pub const CONSENT_SCOPES: &[&str] = &["identity.profile", "identity.phone"];
 
 /// The unit: `identity.basic`, `identity.profile`, `identity.phone`, `identity.sign` unlock `miniapp:platform/identity`.
 pub const UNIT: Unit = Unit {
-    name: "identity",
     grants: &["identity.basic", "identity.profile", "identity.phone", "identity.sign"],
     imports: &["miniapp:platform/identity"],
     link: add_to_linker,
@@ -105,11 +104,7 @@ impl wit::Host for IdentityCtxView<'_> {
     async fn current_user(&mut self) -> Result<String, CapError> {
         self.inv.require("identity.basic").await?;
         let account = self.current_account()?;
-        Ok(app_scoped_id(
-            &self.inv.cx.services.identity_key,
-            &self.inv.cx.app_id,
-            &account,
-        ))
+        Ok(self.inv.app_scoped_id(&account))
     }
 
     async fn current_chat(&mut self) -> Result<String, CapError> {

@@ -13,7 +13,6 @@ use wasmtime::component::{HasData, Linker};
 
 use super::bindings::miniapp::platform::messaging::{self as wit, ChatMessage, Sender};
 use super::bindings::miniapp::platform::types::OutgoingMessage as WitMessage;
-use super::identity::app_scoped_id;
 use super::{CapError, InvocationCtx, Unit, WitError, check_size, check_visible};
 use crate::store::messages::{self, SenderKind, StoredButton};
 use crate::store::{apps, chats, installs, new_id, send_windows};
@@ -55,7 +54,6 @@ pub enum OutboxOp {
 
 /// The unit: `messaging.send`, `messaging.read` unlock `miniapp:platform/messaging`.
 pub const UNIT: Unit = Unit {
-    name: "messaging",
     grants: &["messaging.send", "messaging.read"],
     imports: &["miniapp:platform/messaging"],
     link: add_to_linker,
@@ -288,13 +286,12 @@ impl wit::Host for MessagingCtxView<'_> {
         }
         let db = &self.inv.cx.services.db;
         let list = messages::list(db, &chat, None, limit.clamp(1, HISTORY_LIMIT)).await?;
-        let key = &self.inv.cx.services.identity_key;
         Ok(list
             .into_iter()
             .filter(|m| m.deleted_at.is_none())
             .map(|m| ChatMessage {
                 sender: match m.sender_kind {
-                    SenderKind::User => Sender::User(app_scoped_id(key, &self.inv.cx.app_id, &m.sender_id)),
+                    SenderKind::User => Sender::User(self.inv.app_scoped_id(&m.sender_id)),
                     SenderKind::App => Sender::App(m.sender_id),
                 },
                 id: m.id,
@@ -314,11 +311,7 @@ impl wit::Host for MessagingCtxView<'_> {
             return Err(WitError::NotFound.into());
         }
         let members = chats::members(&self.inv.cx.services.db, &chat).await?;
-        let key = &self.inv.cx.services.identity_key;
-        Ok(members
-            .iter()
-            .map(|m| app_scoped_id(key, &self.inv.cx.app_id, m))
-            .collect())
+        Ok(members.iter().map(|m| self.inv.app_scoped_id(m)).collect())
     }
 
     async fn send_direct(&mut self, message: WitMessage) -> Result<String, CapError> {

@@ -12,7 +12,6 @@ mod tests;
 use wasmtime::component::{HasData, Linker};
 
 use super::bindings::miniapp::platform::payments as wit;
-use super::identity::app_scoped_id;
 use super::messaging::{MessagingCtx, MessagingCtxView, OutgoingMessage};
 use super::{CapError, InvocationCtx, Unit, WitError, check_size};
 use crate::store::invoices;
@@ -27,7 +26,6 @@ pub const MAX_KEY_BYTES: usize = 128;
 
 /// The unit: `payments`, `payments.payout` unlock `miniapp:platform/payments`.
 pub const UNIT: Unit = Unit {
-    name: "payments",
     grants: &["payments", "payments.payout"],
     imports: &["miniapp:platform/payments"],
     link: add_to_linker,
@@ -129,11 +127,10 @@ impl PaymentsCtxView<'_> {
         let Some(chat) = self.inv.cx.chat.clone() else {
             return Err(WitError::NotFound.into());
         };
-        let key = &self.inv.cx.services.identity_key;
         let members = chats::members(&self.inv.cx.services.db, &chat).await?;
         members
             .into_iter()
-            .find(|m| app_scoped_id(key, &self.inv.cx.app_id, m) == user)
+            .find(|m| self.inv.app_scoped_id(m) == user)
             .ok_or_else(|| WitError::NotFound.into())
     }
 

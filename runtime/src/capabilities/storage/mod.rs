@@ -35,7 +35,6 @@ pub const MAX_TTL_MS: u64 = 10 * 366 * 24 * 60 * 60 * 1000;
 
 /// The unit: grant `storage` unlocks `miniapp:platform/storage`.
 pub const UNIT: Unit = Unit {
-    name: "storage",
     grants: &["storage"],
     imports: &["miniapp:platform/storage"],
     link: add_to_linker,

@@ -112,11 +112,6 @@ impl KvTxn {
         self.changes.iter().filter(|(key, _)| !self.reads.contains_key(*key))
     }
 
-    /// The buffered changes, in key order.
-    pub fn changes(&self) -> impl Iterator<Item = (&Key, &Change)> {
-        self.changes.iter()
-    }
-
     /// Whether nothing was read nor changed.
     pub fn is_empty(&self) -> bool {
         self.reads.is_empty() && self.changes.is_empty()

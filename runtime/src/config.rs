@@ -231,6 +231,9 @@ pub struct AppLimits {
     pub storage_keys: u64,
     /// Bytes (keys and values) the app may keep in storage.
     pub storage_bytes: u64,
+    /// Timers the app may have pending, all chats together (the
+    /// `schedule` capability; manifest schedules not counted).
+    pub pending_timers: u32,
 }
 
 impl Default for AppLimits {
@@ -243,6 +246,7 @@ impl Default for AppLimits {
             messages_per_chat_per_minute: 60,
             storage_keys: 10_000,
             storage_bytes: 10 << 20,
+            pending_timers: 1_000,
         }
     }
 }
@@ -273,6 +277,9 @@ pub struct LimitOverrides {
     /// Storage bytes, MiB (1 to 1,024).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_mib: Option<u64>,
+    /// Pending timers (1 to 100,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_timers: Option<u32>,
 }
 
 impl LimitOverrides {
@@ -306,6 +313,7 @@ impl LimitOverrides {
         )?;
         range("storage_keys", self.storage_keys, 1, 1_000_000)?;
         range("storage_mib", self.storage_mib, 1, 1_024)?;
+        range("pending_timers", self.pending_timers, 1, 100_000)?;
         Ok(())
     }
 
@@ -321,6 +329,7 @@ impl LimitOverrides {
                 .unwrap_or(base.messages_per_chat_per_minute),
             storage_keys: self.storage_keys.unwrap_or(base.storage_keys),
             storage_bytes: self.storage_mib.map(|m| m << 20).unwrap_or(base.storage_bytes),
+            pending_timers: self.pending_timers.unwrap_or(base.pending_timers),
         }
     }
 }

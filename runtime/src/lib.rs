@@ -12,6 +12,7 @@ pub mod chat;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod cron;
 pub mod crypto;
 pub mod engine;
 pub mod listener;

@@ -76,6 +76,24 @@ pub struct SignatureResult {
     pub status: SignatureStatus,
 }
 
+/// A timer of this app fell due (see [`crate::schedule`]).
+#[derive(Debug, Clone)]
+pub struct Timer {
+    /// The timer's id (a recurring timer keeps it across firings), or the
+    /// schedule's name for a schedule of the manifest's `[schedules]`.
+    pub id: String,
+    /// Its chat; `None` for a manifest schedule.
+    pub chat: Option<String>,
+    /// App-scoped id of the user it was set for, if any.
+    pub user: Option<String>,
+    /// The payload it was set with (empty for a manifest schedule).
+    pub payload: String,
+    /// When it was due, unix milliseconds (in the past when it fires late).
+    pub scheduled_at: u64,
+    /// Whether it fires again.
+    pub recurring: bool,
+}
+
 /// A chat bot. Every method has a default that ignores the event, so a bot
 /// implements only what it handles. An `Err` ends up in the app's log.
 ///
@@ -105,6 +123,11 @@ pub trait Bot {
     /// A user answered a signature request.
     fn on_signature(result: SignatureResult) -> Result<(), String> {
         let _ = result;
+        Ok(())
+    }
+    /// A timer of this app fell due.
+    fn on_timer(timer: Timer) -> Result<(), String> {
+        let _ = timer;
         Ok(())
     }
 }
@@ -138,6 +161,14 @@ pub fn dispatch<B: Bot>(event: Event) -> Result<(), String> {
                 wit::SignatureStatus::Signed => SignatureStatus::Signed,
                 wit::SignatureStatus::Declined => SignatureStatus::Declined,
             },
+        }),
+        Event::Timer(t) => B::on_timer(Timer {
+            id: t.id,
+            chat: t.chat,
+            user: t.user,
+            payload: t.payload,
+            scheduled_at: t.scheduled_at,
+            recurring: t.recurring,
         }),
     }
 }

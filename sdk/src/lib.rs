@@ -45,11 +45,12 @@ pub mod identity;
 pub mod log;
 pub mod messaging;
 pub mod payments;
+pub mod schedule;
 pub mod storage;
 pub mod web;
 
 pub use bindings::miniapp::platform::types::{Button, Error, OutgoingMessage};
-pub use event::{Bot, ButtonPress, Message, PaymentReceived, SignatureResult, SignatureStatus};
+pub use event::{Bot, ButtonPress, Message, PaymentReceived, SignatureResult, SignatureStatus, Timer};
 
 #[doc(hidden)]
 pub use event::dispatch as __dispatch;

@@ -433,3 +433,88 @@ async fn a_node_whose_listener_loses_its_connection_drops_its_session_cache() {
     b.cache_web_session(&app, &cookie).await;
     let _ = db.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn timers_set_through_two_nodes_fire_once_each() {
+    if !on_postgres() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let a = first_node(tmp.path(), &[]);
+    let b = node(&a, &tmp.path().join("node-b"), &tmp.path().join("shared"), &[]);
+    let dev = a.signup("Dev").await;
+    let app = a
+        .publish_approved(
+            &dev,
+            &manifest_of(guests::REMINDER_BOT_DIR),
+            guests::REMINDER_BOT_WASM,
+            None,
+        )
+        .await;
+    let alice = a.signup("Alice").await;
+    let chat = a.chat(&alice, &[]).await;
+    a.install(&alice, &chat, &app).await;
+    // 20 reminders, set through both nodes, all due within a few seconds:
+    // both nodes' timer pumps see them due at once.
+    for k in 0..20 {
+        let node = if k % 2 == 0 { &a } else { &b };
+        let m = node.say(&alice, &chat, &format!("/remind 2s r{k}")).await;
+        node.bot_reply(&alice, &chat, &m, &app).await;
+    }
+    let fired = |messages: Vec<Value>| -> Vec<String> {
+        messages
+            .into_iter()
+            .filter_map(|m| m["text"].as_str().map(str::to_string))
+            .filter(|t| t.starts_with("⏰ Reminder: r"))
+            .collect()
+    };
+    eventually("20 reminders", Duration::from_secs(60), || async {
+        (fired(a.messages(&alice, &chat).await).len() >= 20).then_some(())
+    })
+    .await;
+    // A few more pump passes on both nodes: nothing fires twice.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    a.wait_queue_idle().await;
+    let mut all = fired(b.messages(&alice, &chat).await);
+    assert_eq!(all.len(), 20, "{all:?}");
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 20, "each once: {all:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_nodes_firing_the_same_due_timers_at_once_queue_each_once() {
+    use miniapp_runtime::store::{Db, timers};
+    if !on_postgres() {
+        return;
+    }
+    let url = postgres::fresh_database().expect("database");
+    // Two pools: two nodes' views of one database.
+    let (a, b) = (
+        Db::open_postgres(&url).await.expect("node a"),
+        Db::open_postgres(&url).await.expect("node b"),
+    );
+    let mut tx = a.begin_write().await.expect("tx");
+    for k in 0..200 {
+        let timer = timers::Timer {
+            id: format!("t{k:03}"),
+            app_id: "app-x".into(),
+            chat_id: format!("chat-{}", k % 7),
+            account_id: None,
+            payload: String::new(),
+            due_at: miniapp_runtime::store::now_ms() - 1_000,
+            cron: (k % 2 == 0).then(|| "* * * * *".to_string()),
+            name: None,
+        };
+        timers::insert_in(&mut tx, &timer).await.expect("insert");
+    }
+    tx.commit().await.expect("commit");
+    let (fa, fb) = tokio::join!(timers::fire_due(&a), timers::fire_due(&b));
+    let (fa, fb) = (fa.expect("a fires"), fb.expect("b fires"));
+    assert_eq!(fa.queued + fb.queued, 200, "a: {}, b: {}", fa.queued, fb.queued);
+    let jobs = miniapp_runtime::store::jobs::list(&a, "app-x", None, 1_000)
+        .await
+        .expect("jobs");
+    assert_eq!(jobs.len(), 200, "each due timer queued once");
+    postgres::drop_database(&url);
+}

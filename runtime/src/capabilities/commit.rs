@@ -1,6 +1,6 @@
 //! Committing invocations. What an invocation changed — storage writes and
 //! deletes, messages sent, edited and deleted, invoices created and
-//! cancelled, refunds, payouts and signature requests — is buffered in its store
+//! cancelled, refunds, payouts, signature requests and timers — is buffered in its store
 //! ([`Effects`]) and stored here, all at once, in one database transaction
 //! together with its job's completion; or not at all.
 //!
@@ -18,6 +18,7 @@ use super::OutboxOp;
 use super::identity::commit::{self as identity_commit, SignatureDraft};
 use super::messaging::commit::apply_ops;
 use super::payments::commit::{self as payments_commit, PaymentOp};
+use super::schedule::commit::{self as schedule_commit, TimerOp};
 use super::storage::commit::{self as storage_commit, Refused};
 use super::storage::txn::{Key, KvTxn};
 use crate::config::AppLimits;
@@ -37,12 +38,18 @@ pub struct Effects {
     pub payments: Vec<PaymentOp>,
     /// Signature requests.
     pub signatures: Vec<SignatureDraft>,
+    /// Timers set and cancelled, in order.
+    pub timers: Vec<TimerOp>,
 }
 
 impl Effects {
     /// Whether committing would store nothing and check nothing.
     pub fn is_empty(&self) -> bool {
-        self.kv.is_empty() && self.ops.is_empty() && self.payments.is_empty() && self.signatures.is_empty()
+        self.kv.is_empty()
+            && self.ops.is_empty()
+            && self.payments.is_empty()
+            && self.signatures.is_empty()
+            && self.timers.is_empty()
     }
 }
 
@@ -357,6 +364,11 @@ async fn apply(conn: &mut sqlx::AnyConnection, commit: &Commit, known: Option<(i
         return Ok(Err(CommitError::Changed(why)));
     }
     identity_commit::apply_in(conn, &commit.app, &commit.effects.signatures).await?;
+    if let Err(why) =
+        schedule_commit::apply_in(conn, &commit.app, &commit.effects.timers, commit.limits.pending_timers).await?
+    {
+        return Ok(Err(CommitError::Changed(why)));
+    }
     let events = apply_ops(conn, &commit.app, commit.effects.ops.clone()).await?;
     Ok(Ok((Committed::Stored { events }, used)))
 }

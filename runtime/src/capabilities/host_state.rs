@@ -13,6 +13,7 @@ use super::identity::{IdentityCtx, IdentityCtxView, IdentityView};
 use super::log::LogView;
 use super::messaging::{MessagingCtx, MessagingCtxView, MessagingView};
 use super::payments::{PaymentsCtx, PaymentsCtxView, PaymentsView};
+use super::schedule::{ScheduleCtx, ScheduleCtxView, ScheduleView};
 use super::storage::{StorageCtx, StorageCtxView, StorageView};
 use super::{Invocation, InvocationCtx, commit};
 use crate::engine::{HasGuard, StoreGuard};
@@ -29,6 +30,7 @@ pub struct HostState {
     storage: StorageCtx,
     payments: PaymentsCtx,
     identity: IdentityCtx,
+    schedule: ScheduleCtx,
     http: HttpCtx,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
@@ -59,6 +61,7 @@ impl HostState {
             storage: StorageCtx::default(),
             payments: PaymentsCtx::default(),
             identity: IdentityCtx::default(),
+            schedule: ScheduleCtx::default(),
             http: HttpCtx::new(&cx),
             inv: InvocationCtx::new(cx),
             stdout,
@@ -73,6 +76,7 @@ impl HostState {
             ops: std::mem::take(&mut self.messaging.outbox),
             payments: std::mem::take(&mut self.payments.ops),
             signatures: std::mem::take(&mut self.identity.signatures),
+            timers: std::mem::take(&mut self.schedule.ops),
         }
     }
 
@@ -183,6 +187,15 @@ impl IdentityView for HostState {
         IdentityCtxView {
             inv: &mut self.inv,
             ctx: &mut self.identity,
+        }
+    }
+}
+
+impl ScheduleView for HostState {
+    fn schedule(&mut self) -> ScheduleCtxView<'_> {
+        ScheduleCtxView {
+            inv: &mut self.inv,
+            ctx: &mut self.schedule,
         }
     }
 }

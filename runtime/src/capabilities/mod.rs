@@ -20,6 +20,7 @@ pub mod payments;
 #[cfg(test)]
 mod policy_tests;
 pub mod rate;
+pub mod schedule;
 pub mod storage;
 #[cfg(test)]
 mod test_support;
@@ -36,6 +37,7 @@ pub use identity::IdentityView;
 pub use invocation::{Invocation, InvocationCtx, Services};
 pub use messaging::{MessagingView, OutboxOp, OutgoingMessage};
 pub use payments::PaymentsView;
+pub use schedule::ScheduleView;
 pub use storage::StorageView;
 pub use unit::Unit;
 
@@ -49,6 +51,7 @@ pub const UNITS: &[Unit] = &[
     identity::UNIT,
     storage::UNIT,
     payments::UNIT,
+    schedule::UNIT,
     http::UNIT,
     config::UNIT,
 ];

@@ -4,11 +4,12 @@
 
 use super::bindings::miniapp::platform::identity::Host as _;
 use super::bindings::miniapp::platform::messaging::Host as _;
+use super::bindings::miniapp::platform::schedule::Host as _;
 use super::bindings::miniapp::platform::storage::{Bucket, Host as _};
 use super::bindings::wasi::config::store::{Error as ConfigError, Host as _};
 use super::config::ConfigView;
 use super::test_support::{denials, is_wit, state, text};
-use super::{CapError, IdentityView, MessagingView, StorageView, WitError};
+use super::{CapError, IdentityView, MessagingView, ScheduleView, StorageView, WitError};
 use crate::store::audit;
 
 #[tokio::test]
@@ -31,6 +32,13 @@ async fn every_capability_denies_without_its_grant_and_audits_it() {
     ));
     assert!(is_wit(s.storage().get(Bucket::App, "k".into()).await, WitError::Denied));
     assert!(matches!(s.config().get("k".into()).await, Ok(Err(ConfigError::Upstream(m))) if m.starts_with("denied")));
+    assert!(is_wit(
+        s.schedule()
+            .set_after("chat-1".into(), 1_000, String::new(), false)
+            .await,
+        WitError::Denied
+    ));
+    assert!(is_wit(s.schedule().pending(None).await, WitError::Denied));
     assert!(s.outbox().is_empty());
     let audited = denials(&db).await;
     for cap in [
@@ -41,6 +49,7 @@ async fn every_capability_denies_without_its_grant_and_audits_it() {
         "identity.sign",
         "storage",
         "config",
+        "schedule",
     ] {
         assert!(audited.iter().any(|c| c == cap), "{cap} not audited: {audited:?}");
     }

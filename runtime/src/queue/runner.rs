@@ -14,6 +14,7 @@ use crate::sandbox::BotEvent;
 use crate::store::apps;
 use crate::store::jobs::{self, AfterFailure, Job};
 use crate::store::logs::{self, NewLogLine};
+use crate::store::timers;
 
 impl Inner {
     fn app_share(&self, app: &str) -> Arc<Semaphore> {
@@ -39,6 +40,13 @@ pub(super) async fn claim_loop(inner: Arc<Inner>) {
                 Ok(0) => {}
                 Ok(n) => tracing::warn!(jobs = n, "jobs whose lease ran out are queued again"),
                 Err(e) => tracing::error!(error = %e, "could not requeue expired jobs"),
+            }
+            match timers::fire_due(&inner.db).await {
+                Ok(fired) if !fired.dropped.is_empty() => {
+                    tracing::warn!(dropped = fired.dropped.len(), "timers too late to fire were dropped");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "could not fire due timers"),
             }
         }
         let started = claim_some(&inner).await;
@@ -151,8 +159,15 @@ async fn execute(inner: &Inner, job: &Job) -> Result<Committed, String> {
     let target = match inner.target(&job.app).await {
         Ok(Some(t)) => t,
         // A suspended or removed app misses chat traffic, as a removed bot
-        // does; payments and signature decisions wait for it.
-        Ok(None) if matches!(job.event, BotEvent::Message { .. } | BotEvent::Button { .. }) => {
+        // does, and the timers that fall due meanwhile (a recurring one
+        // fires again at its next slot); payments and signature decisions
+        // wait for it.
+        Ok(None)
+            if matches!(
+                job.event,
+                BotEvent::Message { .. } | BotEvent::Button { .. } | BotEvent::Timer { .. }
+            ) =>
+        {
             return complete_alone(inner, job, claim, *host_limits).await;
         }
         Ok(None) => return Err("the app is not running (suspended or without an approved version)".into()),

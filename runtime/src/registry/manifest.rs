@@ -24,7 +24,15 @@ pub struct Manifest {
     /// Requested capability → the reason shown to the operator and the user.
     #[serde(default)]
     pub capabilities: BTreeMap<String, String>,
+    /// Recurring schedules: name → 5-field cron expression (UTC). Each
+    /// runs the app with a `timer` event named after it; needs the
+    /// `schedule` capability.
+    #[serde(default)]
+    pub schedules: BTreeMap<String, String>,
 }
+
+/// Most schedules one manifest may declare.
+pub const MAX_SCHEDULES: usize = 20;
 
 /// Why a manifest was refused.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +111,37 @@ impl Manifest {
                 });
             }
         }
+        self.validate_schedules()
+    }
+
+    fn validate_schedules(&self) -> Result<(), ManifestError> {
+        let problem = |problem: String| ManifestError::Field {
+            field: "schedules",
+            problem,
+        };
+        if self.schedules.is_empty() {
+            return Ok(());
+        }
+        if !self.requests("schedule") {
+            return Err(problem(
+                "schedules need the `schedule` capability: add `\"schedule\" = \"<why>\"` under [capabilities]".into(),
+            ));
+        }
+        if self.schedules.len() > MAX_SCHEDULES {
+            return Err(problem(format!("at most {MAX_SCHEDULES} entries")));
+        }
+        for (name, expr) in &self.schedules {
+            let name_ok = (1..=64).contains(&name.len())
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+            if !name_ok {
+                return Err(problem(format!(
+                    "schedule name {name:?}: 1 to 64 lowercase letters, digits, '-' or '_'"
+                )));
+            }
+            crate::cron::Schedule::parse(expr).map_err(|e| problem(format!("schedule {name:?}: {e}")))?;
+        }
         Ok(())
     }
 
@@ -168,6 +207,32 @@ mod tests {
                 proptest::prop_assert!(is_known_grant(&cap));
                 proptest::prop_assert!(!reason.trim().is_empty());
             }
+        }
+    }
+
+    #[test]
+    fn schedules_need_the_capability_five_fields_and_plain_names() {
+        let head = "name = \"rem\"\nversion = \"0.1.0\"\nkind = \"bot\"\n";
+        let ok =
+            format!("{head}[capabilities]\n\"schedule\" = \"daily digest\"\n[schedules]\ndigest = \"0 9 * * 1-5\"\n");
+        let m = Manifest::parse(&ok).expect("valid");
+        assert_eq!(m.schedules.get("digest").map(String::as_str), Some("0 9 * * 1-5"));
+        for (bad, says) in [
+            (
+                format!("{head}[schedules]\ndigest = \"0 9 * * *\"\n"),
+                "`schedule` capability",
+            ),
+            (
+                format!("{head}[capabilities]\n\"schedule\" = \"x\"\n[schedules]\ndigest = \"0 0 9 * * *\"\n"),
+                "5 fields",
+            ),
+            (
+                format!("{head}[capabilities]\n\"schedule\" = \"x\"\n[schedules]\n\"Daily Digest\" = \"0 9 * * *\"\n"),
+                "schedule name",
+            ),
+        ] {
+            let err = Manifest::parse(&bad).expect_err(&bad).to_string();
+            assert!(err.contains("schedules") && err.contains(says), "{err}");
         }
     }
 }

@@ -208,6 +208,7 @@ impl Registry {
         .await
         .map_err(|e| RegistryError::Io(std::io::Error::other(e)))??;
         let requested: Vec<(String, String)> = manifest.capabilities.clone().into_iter().collect();
+        let schedules: Vec<(String, String)> = manifest.schedules.clone().into_iter().collect();
         let added = apps::add_version_within(
             &self.db,
             &NewVersion {
@@ -221,6 +222,7 @@ impl Registry {
                 component_size: size as i64,
                 imports: &inspection.imports,
                 requested: &requested,
+                schedules: &schedules,
             },
             &quota,
         )

@@ -52,16 +52,32 @@ pub enum BotEvent {
         /// Signed (true) or declined.
         signed: bool,
     },
+    /// A timer of the app fell due (see [`crate::store::timers`]).
+    Timer {
+        /// The timer's id, or the manifest schedule's name.
+        id: String,
+        /// Its chat; `None` for a manifest schedule.
+        chat: Option<String>,
+        /// The platform account it was set for, if any.
+        account: Option<String>,
+        /// The payload it was set with.
+        payload: String,
+        /// When it was due, unix ms.
+        scheduled_at: i64,
+        /// Whether it fires again.
+        recurring: bool,
+    },
 }
 
 impl BotEvent {
-    /// Its kind: `message`, `button`, `payment` or `signature`.
+    /// Its kind: `message`, `button`, `payment`, `signature` or `timer`.
     pub fn kind(&self) -> &'static str {
         match self {
             BotEvent::Message { .. } => "message",
             BotEvent::Button { .. } => "button",
             BotEvent::Payment { .. } => "payment",
             BotEvent::Signature { .. } => "signature",
+            BotEvent::Timer { .. } => "timer",
         }
     }
 
@@ -116,6 +132,21 @@ impl BotEvent {
                 } else {
                     wit::SignatureStatus::Declined
                 },
+            }),
+            BotEvent::Timer {
+                id,
+                chat,
+                account,
+                payload,
+                scheduled_at,
+                recurring,
+            } => wit::Event::Timer(wit::TimerEvent {
+                id,
+                chat,
+                user: account.as_deref().map(&scoped),
+                payload,
+                scheduled_at: u64::try_from(scheduled_at).unwrap_or(0),
+                recurring,
             }),
         }
     }

@@ -63,6 +63,8 @@ pub struct Version {
     pub limits: Option<LimitOverrides>,
     /// `compiling`, `compiled` or `failed`: only a compiled version can be approved.
     pub compile_status: CompileStatus,
+    /// The manifest's schedules: (name, 5-field cron expression).
+    pub schedules: Vec<(String, String)>,
 }
 
 fn app_from_row(row: &sqlx::any::AnyRow) -> StoreResult<App> {
@@ -86,13 +88,14 @@ pub(super) fn version_columns_of_v() -> String {
 }
 
 pub(super) const VERSION_COLUMNS: &str = "app_id, version, kind, description, manifest, component_sha256, component_size, \
-     imports, requested, grants, status, reason, reviewed_at, created_at, limits, compile_status";
+     imports, requested, grants, status, reason, reviewed_at, created_at, limits, compile_status, schedules";
 
 pub(super) fn version_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Version> {
     let imports: String = row.try_get("imports")?;
     let requested: String = row.try_get("requested")?;
     let grants: Option<String> = row.try_get("grants")?;
     let limits: Option<String> = row.try_get("limits")?;
+    let schedules: String = row.try_get("schedules")?;
     Ok(Version {
         app_id: row.try_get("app_id")?,
         version: row.try_get("version")?,
@@ -110,6 +113,7 @@ pub(super) fn version_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Version> 
         created_at: row.try_get("created_at")?,
         limits: limits.as_deref().map(from_json).transpose()?,
         compile_status: CompileStatus::parse(&row.try_get::<String, _>("compile_status")?)?,
+        schedules: from_json(&schedules)?,
     })
 }
 
@@ -168,6 +172,8 @@ pub struct NewVersion<'a> {
     pub imports: &'a [String],
     /// Requested capabilities with reasons.
     pub requested: &'a [(String, String)],
+    /// The manifest's schedules: (name, cron expression), validated.
+    pub schedules: &'a [(String, String)],
 }
 
 impl<'a> NewVersion<'a> {
@@ -187,6 +193,7 @@ impl<'a> NewVersion<'a> {
             component_size: 1,
             imports: &[],
             requested: &[],
+            schedules: &[],
         }
     }
 }
@@ -411,7 +418,7 @@ async fn insert_version(db: &Db, new: &NewVersion<'_>, quota: Option<&UploadQuot
         return Err(AddVersionError::VersionExists);
     }
     sqlx::query(&format!(
-        "INSERT INTO app_versions ({VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, 'pending', NULL, NULL, $10, NULL, 'compiling')"
+        "INSERT INTO app_versions ({VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, 'pending', NULL, NULL, $10, NULL, 'compiling', $11)"
     ))
     .bind(&app_id)
     .bind(new.version)
@@ -423,6 +430,7 @@ async fn insert_version(db: &Db, new: &NewVersion<'_>, quota: Option<&UploadQuot
     .bind(to_json(&new.imports))
     .bind(to_json(&new.requested))
     .bind(now)
+    .bind(to_json(&new.schedules))
     .execute(&mut *tx)
     .await?;
     tx.commit().await.map_err(AddVersionError::Store)?;
@@ -509,8 +517,28 @@ pub async fn approve(
         .bind(app)
         .execute(&mut *tx)
         .await?;
+    run_schedules_of(&mut tx, app, version).await?;
     super::revocations::commit(db, tx).await?;
     Ok(true)
+}
+
+/// Makes the manifest schedules of `version` (the running one now) the
+/// app's, if that version was granted `schedule`; none otherwise.
+async fn run_schedules_of(conn: &mut sqlx::AnyConnection, app: &str, version: &str) -> StoreResult<()> {
+    let row: Option<(String, Option<String>)> =
+        sqlx::query_as("SELECT schedules, grants FROM app_versions WHERE app_id = $1 AND version = $2")
+            .bind(app)
+            .bind(version)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let mut schedules: Vec<(String, String)> = Vec::new();
+    if let Some((listed, grants)) = row {
+        let grants: BTreeSet<String> = grants.as_deref().map(from_json).transpose()?.unwrap_or_default();
+        if grants.contains("schedule") {
+            schedules = from_json(&listed)?;
+        }
+    }
+    super::timers::replace_schedules_in(conn, app, &schedules).await
 }
 
 /// Rejects a pending version with `reason`. Returns false if it was not pending.
@@ -613,6 +641,7 @@ pub async fn activate(db: &Db, app: &str, version: &str) -> StoreResult<bool> {
     if done.rows_affected() == 0 {
         return Ok(false);
     }
+    run_schedules_of(&mut tx, app, version).await?;
     super::revocations::commit(db, tx).await?;
     Ok(true)
 }

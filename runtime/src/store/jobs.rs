@@ -51,7 +51,7 @@ pub struct Job {
 pub struct JobView {
     /// The event id (the app sees it as its update id).
     pub id: i64,
-    /// `message`, `button`, `payment` or `signature`.
+    /// `message`, `button`, `payment`, `signature` or `timer`.
     pub kind: String,
     /// Where it is.
     pub status: JobStatus,

@@ -28,6 +28,7 @@ pub mod send_windows;
 pub mod signatures;
 pub mod status;
 pub mod tickets;
+pub mod timers;
 pub mod tokens;
 pub mod web_sessions;
 

@@ -109,6 +109,7 @@ mod tests {
                 created_at: 0,
                 limits: None,
                 compile_status: CompileStatus::Compiled,
+                schedules: Vec::new(),
             },
         })
     }

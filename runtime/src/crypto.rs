@@ -38,7 +38,7 @@ use rand::RngCore;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use crate::store::{Db, StoreError, StoreResult, config, secrets, signatures};
+use crate::store::{Db, StoreError, StoreResult, config, secrets, signatures, webhooks};
 
 /// Environment variable holding the master key (hex or base64 of 32 bytes).
 pub const MASTER_KEY_ENV: &str = "MINIAPP_MASTER_KEY";
@@ -544,6 +544,7 @@ pub async fn rotate_master_key(
     let mut rewrapped = secrets::rewrap_all(&mut tx, &rewrap_one).await?;
     rewrapped += config::rewrap_all(&mut tx, &rewrap_one).await?;
     rewrapped += signatures::rewrap_all(&mut tx, &rewrap_one).await?;
+    rewrapped += webhooks::rewrap_all(&mut tx, &rewrap_one).await?;
     secrets::replace_master_key_id(&mut tx, old.id(), new.id()).await?;
     tx.commit().await?;
     let new_key_file = match written {

@@ -25,3 +25,4 @@ pub mod signing;
 pub mod store;
 pub mod text;
 pub mod webapps;
+pub mod webhooks;

@@ -246,6 +246,7 @@ impl Host {
         );
         let registry = Registry::new(db.clone(), blobs, sandbox, config.limits.clone());
         registry.resume_compiles().await?;
+        let webhooks = crate::webhooks::Webhooks::new(db.clone(), chat.queue().clone());
         let state = AppState {
             accounts: crate::accounts::Accounts::new(db.clone(), options.sessions),
             db,
@@ -254,6 +255,7 @@ impl Host {
             signing,
             payments,
             webapps,
+            webhooks,
             engine,
             operator_token_hash: config.operator_token.as_deref().map(hash_token),
             limits: Arc::new(config.limits.clone()),

@@ -94,6 +94,38 @@ pub struct Timer {
     pub recurring: bool,
 }
 
+/// A signed request reached one of this app's webhooks
+/// (`/hooks/{app}/{name}`, declared in the manifest's `[webhooks]`). The
+/// host checked its signature and timestamp and refused replays before
+/// handing it over.
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    /// The webhook's name.
+    pub name: String,
+    /// The HTTP method, upper case.
+    pub method: String,
+    /// The path after `/hooks/{app}/{name}` (`""` or `/…`), with the query.
+    pub path: String,
+    /// `content-type`, `user-agent` and `x-*` headers, lower-case names.
+    pub headers: Vec<(String, String)>,
+    /// The body (at most 256 KiB).
+    pub body: Vec<u8>,
+    /// When the host accepted it, unix milliseconds.
+    pub received_at: u64,
+}
+
+impl Webhook {
+    /// The first value of header `name` (lower case), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The body as UTF-8 text, if it is.
+    pub fn text(&self) -> Option<&str> {
+        std::str::from_utf8(&self.body).ok()
+    }
+}
+
 /// A chat bot. Every method has a default that ignores the event, so a bot
 /// implements only what it handles. An `Err` ends up in the app's log.
 ///
@@ -128,6 +160,12 @@ pub trait Bot {
     /// A timer of this app fell due.
     fn on_timer(timer: Timer) -> Result<(), String> {
         let _ = timer;
+        Ok(())
+    }
+    /// A signed request reached one of this app's webhooks. An `Err` (or a
+    /// panic) has the event delivered again later, like any other.
+    fn on_webhook(hook: Webhook) -> Result<(), String> {
+        let _ = hook;
         Ok(())
     }
 }
@@ -169,6 +207,14 @@ pub fn dispatch<B: Bot>(event: Event) -> Result<(), String> {
             payload: t.payload,
             scheduled_at: t.scheduled_at,
             recurring: t.recurring,
+        }),
+        Event::Webhook(w) => B::on_webhook(Webhook {
+            name: w.name,
+            method: w.method,
+            path: w.path,
+            headers: w.headers,
+            body: w.body,
+            received_at: w.received_at,
         }),
     }
 }

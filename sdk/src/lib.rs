@@ -50,7 +50,7 @@ pub mod storage;
 pub mod web;
 
 pub use bindings::miniapp::platform::types::{Button, Error, OutgoingMessage};
-pub use event::{Bot, ButtonPress, Message, PaymentReceived, SignatureResult, SignatureStatus, Timer};
+pub use event::{Bot, ButtonPress, Message, PaymentReceived, SignatureResult, SignatureStatus, Timer, Webhook};
 
 #[doc(hidden)]
 pub use event::dispatch as __dispatch;

@@ -221,6 +221,22 @@ fn matrix() -> Vec<Row> {
             [401, 403, 403, 404, 404],
         ),
         ("GET", "/v1/apps/{app}/config", none.clone(), [401, 403, 403, 200, 200]),
+        // The owner (or the operator) makes the webhook secret.
+        (
+            "POST",
+            "/v1/apps/{app}/webhook-secret",
+            none.clone(),
+            [401, 403, 403, 201, 201],
+        ),
+        // Public, signed by the app's secret rather than a token: the
+        // fixture's app declares no webhook, so there is none for anyone.
+        ("GET", "/hooks/{app}/{name}", none.clone(), [404, 404, 404, 404, 404]),
+        (
+            "GET",
+            "/hooks/{app}/{name}/{*rest}",
+            none.clone(),
+            [404, 404, 404, 404, 404],
+        ),
         // Only the owner changes config (the operator reads it).
         (
             "PUT",
@@ -394,6 +410,7 @@ async fn each_route_answers_each_kind_of_caller_as_the_access_rules_say() {
             .replace("{file}", "app.js")
             .replace("{*rest}", "page")
             .replace("{n}", "0")
+            .replace("{name}", "carrier")
             .replace("{id}", "no-such-id")
             .replace("{key}", "greeting")
             .replace("{version}", "1.0.0");

@@ -19,6 +19,9 @@ pub(super) const UPLOAD_SETTING: &str = "--max-component-mib (plus 1 MiB for the
 /// The setting that sizes every other request.
 pub(super) const REQUEST_SETTING: &str = "--max-request-mib";
 
+/// What sizes webhook bodies (a fixed limit).
+pub(super) const WEBHOOK_SETTING: &str = "nothing: webhook bodies are limited to 256 KiB";
+
 /// Room an upload needs beyond its component: the manifest and the
 /// multipart framing.
 const UPLOAD_OVERHEAD: usize = 1 << 20;

@@ -28,6 +28,7 @@ mod signatures;
 mod user_events;
 mod web_apps;
 mod web_client;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -65,6 +66,8 @@ pub struct AppState {
     pub payments: crate::payments::Payments,
     /// Web-app launches and sessions.
     pub webapps: crate::webapps::WebApps,
+    /// Inbound webhooks.
+    pub webhooks: crate::webhooks::Webhooks,
     /// The engine, for its counters.
     pub engine: Engine,
     /// sha256 (hex) of the operator's token, if one is set.
@@ -84,6 +87,14 @@ pub fn router(state: AppState) -> Router {
         Router::new().route("/v1/apps", post(apps::publish).get(apps::catalogue)),
         upload_limit,
         body_limit::UPLOAD_SETTING,
+    );
+    // Webhook bodies have their own, fixed limit.
+    let hooks = body_limit::limited(
+        Router::new()
+            .route("/hooks/{app}/{name}", any(webhooks::receive))
+            .route("/hooks/{app}/{name}/{*rest}", any(webhooks::receive_path)),
+        crate::webhooks::MAX_BODY_BYTES,
+        body_limit::WEBHOOK_SETTING,
     );
     let everything_else = Router::new()
         .route("/", get(web_client::index))
@@ -117,6 +128,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/apps/{app}/events/{id}/retry", post(app_events::retry))
         .route("/v1/apps/{app}", get(apps::show))
         .route("/v1/apps/{app}/logs", get(apps::logs))
+        .route("/v1/apps/{app}/webhook-secret", post(webhooks::rotate_secret))
         .route("/v1/apps/{app}/suspend", post(review::suspend))
         .route("/v1/apps/{app}/resume", post(review::resume))
         .route("/v1/apps/{app}/rollback", post(review::rollback))
@@ -142,6 +154,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/audit", get(review::audit));
     let everything_else = body_limit::limited(everything_else, max_body, body_limit::REQUEST_SETTING);
     uploads
+        .merge(hooks)
         .merge(everything_else)
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {

@@ -25,6 +25,7 @@ pub mod storage;
 #[cfg(test)]
 mod test_support;
 pub mod unit;
+pub mod webhook;
 
 use wasmtime::component::Linker;
 
@@ -54,6 +55,7 @@ pub const UNITS: &[Unit] = &[
     schedule::UNIT,
     http::UNIT,
     config::UNIT,
+    webhook::UNIT,
 ];
 
 /// What a host function returns on failure: a WIT error for the guest, or a

@@ -29,6 +29,73 @@ pub struct Manifest {
     /// `schedule` capability.
     #[serde(default)]
     pub schedules: BTreeMap<String, String>,
+    /// Inbound webhooks: name → what the endpoint `/hooks/{app}/{name}` is
+    /// for (shown to the operator). Each delivery runs the app with a
+    /// `webhook` event; needs the `webhook` capability.
+    #[serde(default)]
+    pub webhooks: BTreeMap<String, String>,
+}
+
+/// Most webhooks one manifest may declare.
+pub const MAX_WEBHOOKS: usize = 10;
+
+/// A manifest table of named entries (`[schedules]`, `[webhooks]`): it
+/// needs its capability requested, has at most `max` entries, each with a
+/// [`plain_name`].
+struct NamedTable {
+    field: &'static str,
+    what: &'static str,
+    capability: &'static str,
+    max: usize,
+}
+
+impl NamedTable {
+    /// Checks `entries` of `manifest`, each value with `value` (a problem or `None`).
+    fn check(
+        &self,
+        manifest: &Manifest,
+        entries: &BTreeMap<String, String>,
+        value: impl Fn(&str, &str) -> Option<String>,
+    ) -> Result<(), ManifestError> {
+        let problem = |problem: String| ManifestError::Field {
+            field: self.field,
+            problem,
+        };
+        if entries.is_empty() {
+            return Ok(());
+        }
+        if !manifest.requests(self.capability) {
+            return Err(problem(format!(
+                "{} need the `{cap}` capability: add `\"{cap}\" = \"<why>\"` under [capabilities]",
+                self.field,
+                cap = self.capability
+            )));
+        }
+        if entries.len() > self.max {
+            return Err(problem(format!("at most {} entries", self.max)));
+        }
+        for (name, v) in entries {
+            if !plain_name(name) {
+                return Err(problem(format!(
+                    "{} name {name:?}: 1 to 64 lowercase letters, digits, '-' or '_'",
+                    self.what
+                )));
+            }
+            if let Some(p) = value(name, v) {
+                return Err(problem(p));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A schedule's or webhook's name: 1 to 64 lowercase letters, digits, `-`
+/// or `_` (it is a URL path segment for webhooks).
+fn plain_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 /// Most schedules one manifest may declare.
@@ -111,38 +178,34 @@ impl Manifest {
                 });
             }
         }
-        self.validate_schedules()
+        self.validate_schedules()?;
+        self.validate_webhooks()
+    }
+
+    fn validate_webhooks(&self) -> Result<(), ManifestError> {
+        let table = NamedTable {
+            field: "webhooks",
+            what: "webhook",
+            capability: "webhook",
+            max: MAX_WEBHOOKS,
+        };
+        table.check(self, &self.webhooks, |name, purpose| {
+            (purpose.len() > 500).then(|| format!("webhook {name:?}: a description of at most 500 bytes"))
+        })
     }
 
     fn validate_schedules(&self) -> Result<(), ManifestError> {
-        let problem = |problem: String| ManifestError::Field {
+        let table = NamedTable {
             field: "schedules",
-            problem,
+            what: "schedule",
+            capability: "schedule",
+            max: MAX_SCHEDULES,
         };
-        if self.schedules.is_empty() {
-            return Ok(());
-        }
-        if !self.requests("schedule") {
-            return Err(problem(
-                "schedules need the `schedule` capability: add `\"schedule\" = \"<why>\"` under [capabilities]".into(),
-            ));
-        }
-        if self.schedules.len() > MAX_SCHEDULES {
-            return Err(problem(format!("at most {MAX_SCHEDULES} entries")));
-        }
-        for (name, expr) in &self.schedules {
-            let name_ok = (1..=64).contains(&name.len())
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-            if !name_ok {
-                return Err(problem(format!(
-                    "schedule name {name:?}: 1 to 64 lowercase letters, digits, '-' or '_'"
-                )));
-            }
-            crate::cron::Schedule::parse(expr).map_err(|e| problem(format!("schedule {name:?}: {e}")))?;
-        }
-        Ok(())
+        table.check(self, &self.schedules, |name, expr| {
+            crate::cron::Schedule::parse(expr)
+                .err()
+                .map(|e| format!("schedule {name:?}: {e}"))
+        })
     }
 
     /// Whether a grant (or, for `http:`, any grant with that prefix) was requested.
@@ -234,5 +297,14 @@ mod tests {
             let err = Manifest::parse(&bad).expect_err(&bad).to_string();
             assert!(err.contains("schedules") && err.contains(says), "{err}");
         }
+        let hooks = format!("{head}[webhooks]\ncarrier = \"updates\"\n");
+        let err = Manifest::parse(&hooks).expect_err("no capability").to_string();
+        assert!(
+            err.contains("webhooks") && err.contains("`webhook` capability"),
+            "{err}"
+        );
+        let hooks = format!("{head}[capabilities]\n\"webhook\" = \"x\"\n[webhooks]\n\"a/b\" = \"updates\"\n");
+        let err = Manifest::parse(&hooks).expect_err("bad name").to_string();
+        assert!(err.contains("webhook name"), "{err}");
     }
 }

@@ -209,6 +209,7 @@ impl Registry {
         .map_err(|e| RegistryError::Io(std::io::Error::other(e)))??;
         let requested: Vec<(String, String)> = manifest.capabilities.clone().into_iter().collect();
         let schedules: Vec<(String, String)> = manifest.schedules.clone().into_iter().collect();
+        let webhooks: Vec<String> = manifest.webhooks.keys().cloned().collect();
         let added = apps::add_version_within(
             &self.db,
             &NewVersion {
@@ -223,6 +224,7 @@ impl Registry {
                 imports: &inspection.imports,
                 requested: &requested,
                 schedules: &schedules,
+                webhooks: &webhooks,
             },
             &quota,
         )

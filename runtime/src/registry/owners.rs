@@ -9,6 +9,7 @@ use crate::store::jobs::{self, JobView};
 use crate::store::ledger;
 use crate::store::logs::{self, LogLine};
 use crate::store::status::{AppStatus, JobStatus};
+use crate::store::webhooks;
 
 /// Who asks.
 #[derive(Debug, Clone, Copy)]
@@ -61,6 +62,27 @@ impl Registry {
     pub async fn delete_config(&self, app: &str, actor: Actor<'_>, key: &str) -> Result<bool, RegistryError> {
         self.owned(app, actor).await?;
         Ok(app_config::delete(&self.db, app, key).await?)
+    }
+
+    /// Makes a new webhook signing secret for the app (the old one stops
+    /// working at once) and returns it: the only time it is shown. Stored
+    /// sealed with the master key; audited.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::NotFound`], [`RegistryError::NotOwner`], or a
+    /// store error (no master key loaded).
+    pub async fn rotate_webhook_secret(&self, app: &str, actor: Actor<'_>) -> Result<String, RegistryError> {
+        self.owned(app, actor).await?;
+        let secret = crate::webhooks::signature::new_secret();
+        let sealed = crate::crypto::seal(&self.db, &["webhook_secrets", app], secret.as_bytes()).await?;
+        webhooks::set_secret(&self.db, app, &sealed).await?;
+        let who = match actor {
+            Actor::Operator => "operator".to_string(),
+            Actor::Account(me) => format!("account:{me}"),
+        };
+        self.record(who, app, "webhook.secret_rotated", String::new()).await?;
+        Ok(secret)
     }
 
     /// The app's events in the job queue, newest first.

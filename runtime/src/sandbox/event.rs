@@ -67,10 +67,43 @@ pub enum BotEvent {
         /// Whether it fires again.
         recurring: bool,
     },
+    /// A signed request reached one of the app's webhooks.
+    Webhook {
+        /// The webhook's name.
+        name: String,
+        /// The HTTP method.
+        method: String,
+        /// The path after `/hooks/{app}/{name}`, with the query.
+        path: String,
+        /// The headers handed on (lower-case names).
+        headers: Vec<(String, String)>,
+        /// The body, base64 (standard alphabet) in the stored JSON.
+        #[serde(with = "base64_body")]
+        body: Vec<u8>,
+        /// When it was accepted, unix ms.
+        received_at: i64,
+    },
+}
+
+/// A webhook body as base64 text in the job's JSON (a byte array would be
+/// four times its size there).
+mod base64_body {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(body: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(body))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        STANDARD.decode(text).map_err(serde::de::Error::custom)
+    }
 }
 
 impl BotEvent {
-    /// Its kind: `message`, `button`, `payment`, `signature` or `timer`.
+    /// Its kind: `message`, `button`, `payment`, `signature`, `timer` or `webhook`.
     pub fn kind(&self) -> &'static str {
         match self {
             BotEvent::Message { .. } => "message",
@@ -78,6 +111,7 @@ impl BotEvent {
             BotEvent::Payment { .. } => "payment",
             BotEvent::Signature { .. } => "signature",
             BotEvent::Timer { .. } => "timer",
+            BotEvent::Webhook { .. } => "webhook",
         }
     }
 
@@ -147,6 +181,21 @@ impl BotEvent {
                 payload,
                 scheduled_at: u64::try_from(scheduled_at).unwrap_or(0),
                 recurring,
+            }),
+            BotEvent::Webhook {
+                name,
+                method,
+                path,
+                headers,
+                body,
+                received_at,
+            } => wit::Event::Webhook(wit::WebhookEvent {
+                name,
+                method,
+                path,
+                headers,
+                body,
+                received_at: u64::try_from(received_at).unwrap_or(0),
             }),
         }
     }

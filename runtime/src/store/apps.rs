@@ -65,6 +65,8 @@ pub struct Version {
     pub compile_status: CompileStatus,
     /// The manifest's schedules: (name, 5-field cron expression).
     pub schedules: Vec<(String, String)>,
+    /// The webhook names the manifest declares.
+    pub webhooks: Vec<String>,
 }
 
 fn app_from_row(row: &sqlx::any::AnyRow) -> StoreResult<App> {
@@ -88,7 +90,7 @@ pub(super) fn version_columns_of_v() -> String {
 }
 
 pub(super) const VERSION_COLUMNS: &str = "app_id, version, kind, description, manifest, component_sha256, component_size, \
-     imports, requested, grants, status, reason, reviewed_at, created_at, limits, compile_status, schedules";
+     imports, requested, grants, status, reason, reviewed_at, created_at, limits, compile_status, schedules, webhooks";
 
 pub(super) fn version_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Version> {
     let imports: String = row.try_get("imports")?;
@@ -96,6 +98,7 @@ pub(super) fn version_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Version> 
     let grants: Option<String> = row.try_get("grants")?;
     let limits: Option<String> = row.try_get("limits")?;
     let schedules: String = row.try_get("schedules")?;
+    let webhooks: String = row.try_get("webhooks")?;
     Ok(Version {
         app_id: row.try_get("app_id")?,
         version: row.try_get("version")?,
@@ -114,6 +117,7 @@ pub(super) fn version_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Version> 
         limits: limits.as_deref().map(from_json).transpose()?,
         compile_status: CompileStatus::parse(&row.try_get::<String, _>("compile_status")?)?,
         schedules: from_json(&schedules)?,
+        webhooks: from_json(&webhooks)?,
     })
 }
 
@@ -174,6 +178,8 @@ pub struct NewVersion<'a> {
     pub requested: &'a [(String, String)],
     /// The manifest's schedules: (name, cron expression), validated.
     pub schedules: &'a [(String, String)],
+    /// The manifest's webhook names, validated.
+    pub webhooks: &'a [String],
 }
 
 impl<'a> NewVersion<'a> {
@@ -194,6 +200,7 @@ impl<'a> NewVersion<'a> {
             imports: &[],
             requested: &[],
             schedules: &[],
+            webhooks: &[],
         }
     }
 }
@@ -418,7 +425,7 @@ async fn insert_version(db: &Db, new: &NewVersion<'_>, quota: Option<&UploadQuot
         return Err(AddVersionError::VersionExists);
     }
     sqlx::query(&format!(
-        "INSERT INTO app_versions ({VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, 'pending', NULL, NULL, $10, NULL, 'compiling', $11)"
+        "INSERT INTO app_versions ({VERSION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, 'pending', NULL, NULL, $10, NULL, 'compiling', $11, $12)"
     ))
     .bind(&app_id)
     .bind(new.version)
@@ -431,6 +438,7 @@ async fn insert_version(db: &Db, new: &NewVersion<'_>, quota: Option<&UploadQuot
     .bind(to_json(&new.requested))
     .bind(now)
     .bind(to_json(&new.schedules))
+    .bind(to_json(&new.webhooks))
     .execute(&mut *tx)
     .await?;
     tx.commit().await.map_err(AddVersionError::Store)?;

@@ -31,6 +31,7 @@ pub mod tickets;
 pub mod timers;
 pub mod tokens;
 pub mod web_sessions;
+pub mod webhooks;
 
 use std::path::Path;
 

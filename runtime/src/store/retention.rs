@@ -1,7 +1,9 @@
 //! Retention: old rows of the tables that grow with use are deleted, so the
 //! database does not grow without bound. App logs and the audit log keep a
 //! configurable number of days; launch nonces, events tickets and web
-//! sessions go once they have expired (they prove nothing after that), and
+//! sessions go once they have expired (they prove nothing after that), as do
+//! webhook signatures once out of their window (a replay is refused then
+//! anyway), and
 //! so do stored values past their time-to-live; done
 //! jobs go after an hour, chat events with the app logs.
 
@@ -46,7 +48,13 @@ pub async fn sweep(db: &Db, retention: Retention) -> StoreResult<Swept> {
         .await?
         .rows_affected();
     let mut expired = 0;
-    for table in ["launch_nonces", "event_tickets", "web_sessions", "app_kv"] {
+    for table in [
+        "launch_nonces",
+        "event_tickets",
+        "web_sessions",
+        "app_kv",
+        "webhook_deliveries",
+    ] {
         expired += sqlx::query(&format!("DELETE FROM {table} WHERE expires_at < $1"))
             .bind(now)
             .execute(db.pool())

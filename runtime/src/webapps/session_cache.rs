@@ -110,6 +110,7 @@ mod tests {
                 limits: None,
                 compile_status: CompileStatus::Compiled,
                 schedules: Vec::new(),
+                webhooks: Vec::new(),
             },
         })
     }

@@ -1,0 +1,91 @@
+//! `parcel-tracker`: `/track <number>` in a chat remembers that the chat
+//! follows that parcel; the carrier's webhook (`carrier`, signed with the
+//! app's secret) sends `{"tracking": "<number>", "status": "<text>"}`, and
+//! the bot posts `📦 <number>: <status>` into the chat that last asked to
+//! track it. An update for a parcel nobody tracks is noted in the
+//! app's log and dropped (not retried).
+
+use miniapp_sdk::{Bot, Message, Webhook, log, messaging, storage};
+
+struct ParcelTracker;
+
+/// Longest tracking number accepted.
+const MAX_TRACKING: usize = 40;
+
+fn key(tracking: &str) -> String {
+    format!("parcel:{tracking}")
+}
+
+fn valid_tracking(t: &str) -> bool {
+    !t.is_empty() && t.len() <= MAX_TRACKING && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// The string value of `"field"` in a flat JSON object (no nesting, the
+/// carrier's simple shape); escapes other than `\"` and `\\` are kept as
+/// they are.
+fn json_field(body: &str, field: &str) -> Option<String> {
+    let at = body.find(&format!("\"{field}\""))? + field.len() + 2;
+    let rest = body[at..].trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;
+    let mut out = String::new();
+    let mut chars = rest.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => return Some(out),
+            '\\' => out.push(chars.next()?),
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+impl Bot for ParcelTracker {
+    fn on_message(msg: Message) -> Result<(), String> {
+        if let Some(tracking) = msg.command("/track") {
+            let tracking = tracking.trim();
+            let reply = if valid_tracking(tracking) {
+                storage::app()
+                    .set(&key(tracking), msg.chat.as_bytes())
+                    .map_err(|e| e.code().to_string())?;
+                format!("Tracking {tracking}: its updates will be posted here.")
+            } else {
+                format!("Usage: /track <number> (letters, digits and '-', at most {MAX_TRACKING})")
+            };
+            messaging::send(&msg.chat, &reply).map_err(|e| e.code().to_string())?;
+        }
+        Ok(())
+    }
+
+    fn on_webhook(hook: Webhook) -> Result<(), String> {
+        if hook.name != "carrier" {
+            return Ok(());
+        }
+        let body = hook.text().unwrap_or_default();
+        let (Some(tracking), Some(status)) = (json_field(body, "tracking"), json_field(body, "status")) else {
+            log::warn("carrier update without tracking and status: ignored");
+            return Ok(());
+        };
+        let Some(chat) = storage::app().get(&key(&tracking)).map_err(|e| e.code().to_string())? else {
+            log::warn(&format!("update for {tracking}, which no chat tracks: ignored"));
+            return Ok(());
+        };
+        let chat = String::from_utf8(chat).map_err(|_| "a stored chat id is not UTF-8".to_string())?;
+        messaging::send(&chat, &format!("📦 {tracking}: {status}")).map_err(|e| e.code().to_string())?;
+        Ok(())
+    }
+}
+
+miniapp_sdk::bot!(ParcelTracker);
+
+#[cfg(test)]
+mod tests {
+    use super::{json_field, valid_tracking};
+
+    #[test]
+    fn the_carriers_fields_are_read() {
+        let body = r#"{"tracking": "AB-12", "status": "out for \"delivery\""}"#;
+        assert_eq!(json_field(body, "tracking").as_deref(), Some("AB-12"));
+        assert_eq!(json_field(body, "status").as_deref(), Some("out for \"delivery\""));
+        assert_eq!(json_field(body, "missing"), None);
+        assert!(valid_tracking("AB-12") && !valid_tracking("a b") && !valid_tracking(""));
+    }
+}

@@ -234,6 +234,8 @@ pub struct AppLimits {
     /// Timers the app may have pending, all chats together (the
     /// `schedule` capability; manifest schedules not counted).
     pub pending_timers: u32,
+    /// Messages the app may send one user through `notify` per hour.
+    pub notifications_per_user_per_hour: u32,
 }
 
 impl Default for AppLimits {
@@ -247,6 +249,7 @@ impl Default for AppLimits {
             storage_keys: 10_000,
             storage_bytes: 10 << 20,
             pending_timers: 1_000,
+            notifications_per_user_per_hour: 10,
         }
     }
 }
@@ -280,6 +283,9 @@ pub struct LimitOverrides {
     /// Pending timers (1 to 100,000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending_timers: Option<u32>,
+    /// Notifications per user per hour (1 to 1,000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notifications_per_user_per_hour: Option<u32>,
 }
 
 impl LimitOverrides {
@@ -314,6 +320,12 @@ impl LimitOverrides {
         range("storage_keys", self.storage_keys, 1, 1_000_000)?;
         range("storage_mib", self.storage_mib, 1, 1_024)?;
         range("pending_timers", self.pending_timers, 1, 100_000)?;
+        range(
+            "notifications_per_user_per_hour",
+            self.notifications_per_user_per_hour,
+            1,
+            1_000,
+        )?;
         Ok(())
     }
 
@@ -330,6 +342,9 @@ impl LimitOverrides {
             storage_keys: self.storage_keys.unwrap_or(base.storage_keys),
             storage_bytes: self.storage_mib.map(|m| m << 20).unwrap_or(base.storage_bytes),
             pending_timers: self.pending_timers.unwrap_or(base.pending_timers),
+            notifications_per_user_per_hour: self
+                .notifications_per_user_per_hour
+                .unwrap_or(base.notifications_per_user_per_hour),
         }
     }
 }

@@ -248,7 +248,7 @@ impl Host {
         registry.resume_compiles().await?;
         let webhooks = crate::webhooks::Webhooks::new(db.clone(), chat.queue().clone());
         let state = AppState {
-            accounts: crate::accounts::Accounts::new(db.clone(), options.sessions),
+            accounts: crate::accounts::Accounts::new(db.clone(), options.sessions, &identity_key),
             db,
             chat,
             registry,

@@ -8,7 +8,9 @@ import { api, describe, report, notice } from './api.js';
 import { appName } from './chats.js';
 import { upsertMessage } from './messages.js';
 
-const CONSENT_SCOPES = ['identity.profile', 'identity.phone'];
+// Each scope users may grant an app, with its checkbox.
+const CONSENT_BOXES = { 'identity.profile': 'consent-profile', 'identity.phone': 'consent-phone', notify: 'consent-notify' };
+const CONSENT_SCOPES = Object.keys(CONSENT_BOXES);
 
 export async function loadCatalogue() {
   try {
@@ -135,7 +137,7 @@ async function openConsentDialog(app) {
   $('consent-app-name').textContent = app.name;
   $('consent-dialog-title').textContent = `Permissions for ${app.name}`;
   $('consent-error').textContent = '';
-  for (const id of ['consent-profile', 'consent-phone']) {
+  for (const id of Object.values(CONSENT_BOXES)) {
     $(id).checked = false;
     $(id).disabled = true;
   }
@@ -144,9 +146,8 @@ async function openConsentDialog(app) {
   try {
     const { scopes } = await api('GET', `/v1/apps/${encodeURIComponent(app.id)}/consents`);
     state.consentBefore = scopes;
-    $('consent-profile').checked = scopes.includes('identity.profile');
-    $('consent-phone').checked = scopes.includes('identity.phone');
-    for (const id of ['consent-profile', 'consent-phone', 'consent-save']) $(id).disabled = false;
+    for (const [scope, id] of Object.entries(CONSENT_BOXES)) $(id).checked = scopes.includes(scope);
+    for (const id of [...Object.values(CONSENT_BOXES), 'consent-save']) $(id).disabled = false;
   } catch (e) {
     $('consent-error').textContent = `Reading your permissions failed: ${describe(e)}`;
   }
@@ -155,7 +156,7 @@ async function openConsentDialog(app) {
 export async function saveConsents() {
   const app = state.consentApp;
   if (!app) return;
-  const wanted = CONSENT_SCOPES.filter((s) => (s === 'identity.profile' ? $('consent-profile') : $('consent-phone')).checked);
+  const wanted = CONSENT_SCOPES.filter((s) => $(CONSENT_BOXES[s]).checked);
   const revoking = state.consentBefore.some((s) => !wanted.includes(s));
   $('consent-save').disabled = true;
   $('consent-error').textContent = '';
@@ -165,7 +166,7 @@ export async function saveConsents() {
     if (revoking) await api('DELETE', path);
     if (wanted.length) await api('PUT', path, { scopes: wanted });
     $('consent-dialog').close();
-    notice(wanted.length ? `${app.name} may now see: ${wanted.join(', ')}.` : `${app.name} sees nothing about you beyond its app-scoped id.`);
+    notice(wanted.length ? `${app.name} may now: ${wanted.join(', ')}.` : `${app.name} sees nothing about you beyond its app-scoped id, and cannot write to you.`);
   } catch (e) {
     $('consent-error').textContent = `Saving failed: ${describe(e)}`;
     $('consent-save').disabled = false;

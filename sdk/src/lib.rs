@@ -44,6 +44,7 @@ pub mod http;
 pub mod identity;
 pub mod log;
 pub mod messaging;
+pub mod notify;
 pub mod payments;
 pub mod schedule;
 pub mod storage;

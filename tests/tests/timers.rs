@@ -194,3 +194,79 @@ async fn timers_need_the_grant_and_a_version_without_it_gets_denied() {
     settle(&host).await;
     assert!(host.log_lines(&dev, &app, "schedule tidy ran").await.is_empty());
 }
+
+/// Alice's chats other than `chat` (her direct chat with the app, once it exists).
+async fn other_chats(host: &TestHost, alice: &User, chat: &str) -> Vec<String> {
+    let (_, chats) = host.call("GET", "/v1/chats", Some(&alice.token), None).await;
+    chats["chats"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["id"] != chat)
+        .filter_map(|c| c["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+async fn set_notify(host: &TestHost, alice: &User, app: &str, allow: bool) {
+    let path = format!("/v1/apps/{app}/consents");
+    let (status, body) = if allow {
+        host.call(
+            "PUT",
+            &path,
+            Some(&alice.token),
+            Some(serde_json::json!({ "scopes": ["notify"] })),
+        )
+        .await
+    } else {
+        host.call("DELETE", &path, Some(&alice.token), None).await
+    };
+    assert!(status.is_success(), "{status} {body}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_private_reminder_reaches_the_users_direct_chat_only_while_they_allow_it() {
+    let host = TestHost::start_with_test_clock(host_bin!(), &[]).expect("host starts");
+    let Solo { dev, app, alice, chat } = host
+        .solo_chat_with(guests::REMINDER_BOT_DIR, guests::REMINDER_BOT_WASM, None)
+        .await;
+    let hint = " (allow reminder-bot to message you to get these privately)";
+
+    // Not allowed yet: consent-required, so the bot falls back to the chat.
+    ask(&host, &alice, &chat, &app, "/remindme 10m water").await;
+    host.advance_clock(11 * MINUTE).await;
+    wait_count(&host, &alice, &chat, &app, &format!("⏰ Reminder: water{hint}"), 1).await;
+    assert!(
+        other_chats(&host, &alice, &chat).await.is_empty(),
+        "no direct chat was made"
+    );
+    let refused = host.audit(&app).await;
+    assert!(
+        refused
+            .iter()
+            .any(|e| e["action"] == "capability.denied" && e["capability"] == "notify"),
+        "{refused:?}"
+    );
+
+    // Allowed: the reminder goes to her direct chat with the bot, and only there.
+    set_notify(&host, &alice, &app, true).await;
+    ask(&host, &alice, &chat, &app, "/remindme 10m stretch").await;
+    host.advance_clock(11 * MINUTE).await;
+    let direct = miniapp_tests::eventually("the direct chat", Duration::from_secs(30), || async {
+        other_chats(&host, &alice, &chat).await.into_iter().next()
+    })
+    .await;
+    wait_count(&host, &alice, &direct, &app, "⏰ Reminder: stretch", 1).await;
+    let in_group = texts_from(&host.messages(&alice, &chat).await, &app);
+    assert!(
+        !in_group.iter().any(|t| t.contains("stretch") && t.starts_with('⏰')),
+        "{in_group:?}"
+    );
+
+    // Taken back: the chat again.
+    set_notify(&host, &alice, &app, false).await;
+    ask(&host, &alice, &chat, &app, "/remindme 10m tea").await;
+    host.advance_clock(11 * MINUTE).await;
+    wait_count(&host, &alice, &chat, &app, &format!("⏰ Reminder: tea{hint}"), 1).await;
+    assert_eq!(texts_from(&host.messages(&alice, &direct).await, &app).len(), 1);
+    assert!(host.log_lines(&dev, &app, "denied: notify").await.len() >= 2);
+}

@@ -1,8 +1,10 @@
 //! A user's consents to an app: the identity scopes (profile, phone) the
-//! app may read of them.
+//! app may read of them, and `notify` (the app may write to them outside
+//! any event).
 
 use super::{AccountError, Accounts};
-use crate::capabilities::identity::CONSENT_SCOPES;
+use crate::capabilities::CONSENT_SCOPES;
+use crate::capabilities::identity::app_scoped_id;
 use crate::store::{apps, consents};
 
 impl Accounts {
@@ -31,7 +33,8 @@ impl Accounts {
                 "unknown scope {bad:?}; scopes are {CONSENT_SCOPES:?}"
             )));
         }
-        consents::grant(&self.db, account, app, scopes).await?;
+        let app_user = app_scoped_id(&self.identity_key, app, account);
+        consents::grant(&self.db, account, app, scopes, &app_user).await?;
         Ok(consents::list(&self.db, account, app).await?)
     }
 

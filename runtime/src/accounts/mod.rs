@@ -51,15 +51,20 @@ pub struct Accounts {
     sessions: SessionPolicy,
     /// Live sign-in sessions by token hash (see [`sessions::LiveSessions`]).
     live: std::sync::Arc<sessions::LiveSessions>,
+    /// The key app-scoped user ids are derived with (a consent records the
+    /// id the app knows its user by).
+    identity_key: std::sync::Arc<zeroize::Zeroizing<Vec<u8>>>,
 }
 
 impl Accounts {
-    /// Accounts in `db` whose sessions last as `sessions` says.
-    pub fn new(db: Db, sessions: SessionPolicy) -> Accounts {
+    /// Accounts in `db` whose sessions last as `sessions` says; apps know
+    /// users by ids derived with `identity_key`.
+    pub fn new(db: Db, sessions: SessionPolicy, identity_key: &[u8]) -> Accounts {
         Accounts {
             live: std::sync::Arc::new(sessions::LiveSessions::new(db.revocations().clone())),
             db,
             sessions,
+            identity_key: std::sync::Arc::new(zeroize::Zeroizing::new(identity_key.to_vec())),
         }
     }
 

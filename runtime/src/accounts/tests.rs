@@ -8,7 +8,7 @@ use crate::store::tokens::SessionPolicy;
 async fn accounts() -> (tempfile::TempDir, Accounts) {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Db::open_sqlite(dir.path()).await.expect("database");
-    (dir, Accounts::new(db, SessionPolicy::default()))
+    (dir, Accounts::new(db, SessionPolicy::default(), &[7; 32]))
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ use super::http::HttpCtx;
 use super::identity::{IdentityCtx, IdentityCtxView, IdentityView};
 use super::log::LogView;
 use super::messaging::{MessagingCtx, MessagingCtxView, MessagingView};
+use super::notify::{NotifyCtxView, NotifyView};
 use super::payments::{PaymentsCtx, PaymentsCtxView, PaymentsView};
 use super::schedule::{ScheduleCtx, ScheduleCtxView, ScheduleView};
 use super::storage::{StorageCtx, StorageCtxView, StorageView};
@@ -196,6 +197,15 @@ impl ScheduleView for HostState {
         ScheduleCtxView {
             inv: &mut self.inv,
             ctx: &mut self.schedule,
+        }
+    }
+}
+
+impl NotifyView for HostState {
+    fn notify(&mut self) -> NotifyCtxView<'_> {
+        NotifyCtxView {
+            inv: &mut self.inv,
+            messaging: &mut self.messaging,
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod identity;
 mod invocation;
 pub mod log;
 pub mod messaging;
+pub mod notify;
 pub mod payments;
 #[cfg(test)]
 mod policy_tests;
@@ -37,10 +38,16 @@ pub use host_state::HostState;
 pub use identity::IdentityView;
 pub use invocation::{Invocation, InvocationCtx, Services};
 pub use messaging::{MessagingView, OutboxOp, OutgoingMessage};
+pub use notify::NotifyView;
 pub use payments::PaymentsView;
 pub use schedule::ScheduleView;
 pub use storage::StorageView;
 pub use unit::Unit;
+
+/// Consent scopes users can grant an app (`PUT /v1/apps/{app}/consents`):
+/// the identity scopes an app may read only with consent, and `notify`
+/// (it may write to the user outside an event).
+pub const CONSENT_SCOPES: &[&str] = &["identity.profile", "identity.phone", notify::CONSENT_SCOPE];
 
 /// Every capability unit. Adding a capability is adding its folder, its
 /// `pub mod` line above and one line here, and giving the store's data
@@ -53,6 +60,7 @@ pub const UNITS: &[Unit] = &[
     storage::UNIT,
     payments::UNIT,
     schedule::UNIT,
+    notify::UNIT,
     http::UNIT,
     config::UNIT,
     webhook::UNIT,

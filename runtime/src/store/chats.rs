@@ -131,6 +131,14 @@ pub async fn for_account(db: &Db, account: &str) -> StoreResult<Vec<Chat>> {
 /// The direct chat between `account` and `app`, created (with the app
 /// installed) on first use. Returns its id.
 pub async fn direct_chat(db: &Db, account: &str, app: &str, title: &str) -> StoreResult<String> {
+    if let Some(id) = existing_direct_chat(db, account, app).await? {
+        return Ok(id);
+    }
+    create_direct_chat(db, account, app, title).await
+}
+
+/// `account`'s direct chat with `app`, if there is one yet.
+pub async fn existing_direct_chat(db: &Db, account: &str, app: &str) -> StoreResult<Option<String>> {
     let existing = sqlx::query(
         "SELECT c.id FROM chats c JOIN chat_members m ON m.chat_id = c.id \
          WHERE c.direct_app = $1 AND m.account_id = $2",
@@ -139,9 +147,10 @@ pub async fn direct_chat(db: &Db, account: &str, app: &str, title: &str) -> Stor
     .bind(account)
     .fetch_optional(db.pool())
     .await?;
-    if let Some(row) = existing {
-        return Ok(row.try_get("id")?);
-    }
+    Ok(existing.map(|row| row.try_get("id")).transpose()?)
+}
+
+async fn create_direct_chat(db: &Db, account: &str, app: &str, title: &str) -> StoreResult<String> {
     let id = new_id();
     let now = now_ms();
     let mut tx = db.begin_write().await?;

@@ -1,21 +1,25 @@
-//! Users' consents to identity scopes, per app.
+//! Users' consents to scopes, per app: identity scopes and `notify`. Each
+//! row records the app-scoped id the app knows the user by (`app_user`),
+//! so a `notify` send naming that id finds the account.
 
 use sqlx::Row;
 
 use super::{Db, StoreResult, now_ms};
 
-/// Adds `scopes` to what `account` consented to for `app`.
-pub async fn grant(db: &Db, account: &str, app: &str, scopes: &[String]) -> StoreResult<()> {
+/// Adds `scopes` to what `account` (known to `app` as `app_user`)
+/// consented to for `app`.
+pub async fn grant(db: &Db, account: &str, app: &str, scopes: &[String], app_user: &str) -> StoreResult<()> {
     let mut tx = db.begin_write().await?;
     for scope in scopes {
         sqlx::query(
-            "INSERT INTO consents (account_id, app_id, scope, granted_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (account_id, app_id, scope) DO NOTHING",
+            "INSERT INTO consents (account_id, app_id, scope, granted_at, app_user) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (account_id, app_id, scope) DO UPDATE SET app_user = excluded.app_user",
         )
         .bind(account)
         .bind(app)
         .bind(scope)
         .bind(now_ms())
+        .bind(app_user)
         .execute(&mut *tx)
         .await?;
     }
@@ -41,6 +45,18 @@ pub async fn list(db: &Db, account: &str, app: &str) -> StoreResult<Vec<String>>
         .fetch_all(db.pool())
         .await?;
     rows.iter().map(|r| Ok(r.try_get("scope")?)).collect()
+}
+
+/// The account `app` knows as `app_user`, if it consented to `scope`.
+pub async fn account_of(db: &Db, app: &str, app_user: &str, scope: &str) -> StoreResult<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT account_id FROM consents WHERE app_id = $1 AND app_user = $2 AND scope = $3")
+            .bind(app)
+            .bind(app_user)
+            .bind(scope)
+            .fetch_optional(db.pool())
+            .await?,
+    )
 }
 
 /// Whether `account` consented to `scope` for `app`.

@@ -1,6 +1,9 @@
 //! `reminder-bot`: reminders in a chat, on the `schedule` capability.
 //!
 //! - `/remind 10m stretch` — one reminder after a delay (`s`, `m`, `h`, `d`);
+//! - `/remindme 10m stretch` — the same, sent privately to whoever asked
+//!   (the `notify` capability) once they allowed reminder-bot to write to
+//!   them; otherwise in the chat, with a hint;
 //! - `/daily 09:00 standup` — every day at that time (UTC), a cron timer;
 //! - `/timers` — the chat's pending reminders, soonest first;
 //! - `/cancel <id>` — drops one.
@@ -10,7 +13,7 @@
 
 use std::time::Duration;
 
-use miniapp_sdk::{Bot, Message, Timer, log, messaging, schedule};
+use miniapp_sdk::{Bot, Error, Message, Timer, log, messaging, notify, schedule};
 
 struct ReminderBot;
 
@@ -42,7 +45,17 @@ fn reply(chat: &str, text: &str) -> Result<(), String> {
 impl Bot for ReminderBot {
     fn on_message(msg: Message) -> Result<(), String> {
         let chat = &msg.chat;
-        if let Some(args) = msg.command("/remind") {
+        if let Some(args) = msg.command("/remindme") {
+            let (when, what) = args.split_once(' ').unwrap_or((args, ""));
+            let (Some(delay), false) = (parse_delay(when), what.trim().is_empty()) else {
+                return reply(chat, "Usage: /remindme 10m stretch (s, m, h or d)");
+            };
+            // The payload marks it private; the timer carries the user.
+            match schedule::after(chat, delay, &format!("private:{}", what.trim()), true) {
+                Ok(id) => reply(chat, &format!("I'll remind you privately in {when} (id {id})")),
+                Err(e) => reply(chat, &format!("Could not set the reminder: {}", e.code())),
+            }
+        } else if let Some(args) = msg.command("/remind") {
             let (when, what) = args.split_once(' ').unwrap_or((args, ""));
             let (Some(delay), false) = (parse_delay(when), what.trim().is_empty()) else {
                 return reply(chat, "Usage: /remind 10m stretch (s, m, h or d)");
@@ -86,7 +99,20 @@ impl Bot for ReminderBot {
 
     fn on_timer(timer: Timer) -> Result<(), String> {
         match &timer.chat {
-            Some(chat) => reply(chat, &format!("⏰ Reminder: {}", timer.payload)),
+            Some(chat) => match (timer.payload.strip_prefix("private:"), &timer.user) {
+                (Some(what), Some(user)) => {
+                    let text = format!("⏰ Reminder: {what}");
+                    match notify::send(user, &text) {
+                        Ok(_) => Ok(()),
+                        Err(Error::ConsentRequired) => reply(
+                            chat,
+                            &format!("{text} (allow reminder-bot to message you to get these privately)"),
+                        ),
+                        Err(e) => Err(e.code().to_string()),
+                    }
+                }
+                _ => reply(chat, &format!("⏰ Reminder: {}", timer.payload)),
+            },
             None => {
                 log::info(&format!("schedule {} ran (due at {} ms)", timer.id, timer.scheduled_at));
                 Ok(())

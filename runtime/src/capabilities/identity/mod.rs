@@ -21,8 +21,6 @@ use crate::store::{accounts, consents, signatures};
 pub const MAX_DOCUMENT_BYTES: usize = 256 << 10;
 /// Largest signature title, in bytes.
 pub const MAX_TITLE_BYTES: usize = 200;
-/// Consent scopes users can grant.
-pub const CONSENT_SCOPES: &[&str] = &["identity.profile", "identity.phone"];
 
 /// The unit: `identity.basic`, `identity.profile`, `identity.phone`, `identity.sign` unlock `miniapp:platform/identity`.
 pub const UNIT: Unit = Unit {

@@ -316,10 +316,19 @@ impl wit::Host for MessagingCtxView<'_> {
 
     async fn send_direct(&mut self, message: WitMessage) -> Result<String, CapError> {
         self.inv.require("messaging.send").await?;
-        let buttons = self.check_message(&message)?;
         let Some(account) = self.inv.cx.account.clone() else {
             return Err(WitError::NotFound.into());
         };
+        self.send_direct_to(&account, message).await
+    }
+}
+
+impl MessagingCtxView<'_> {
+    /// Checks `message` and the budgets, then queues it for `account`'s
+    /// direct chat with the app (created on first use); the caller checked
+    /// the grant (`messaging.send`, or `notify` and the user's consent).
+    pub(crate) async fn send_direct_to(&mut self, account: &str, message: WitMessage) -> Result<String, CapError> {
+        let buttons = self.check_message(&message)?;
         // Refuse before the direct chat is created: a refused call does
         // nothing. (A chat created just now has its whole per-minute budget.)
         self.check_invocation_budget()?;
@@ -328,7 +337,16 @@ impl wit::Host for MessagingCtxView<'_> {
             .await?
             .map(|a| a.name)
             .unwrap_or_default();
-        let chat = chats::direct_chat(db, &account, &self.inv.cx.app_id, &title).await?;
+        let chat = chats::direct_chat(db, account, &self.inv.cx.app_id, &title).await?;
         self.queue_send(chat, message, buttons).await
+    }
+
+    /// Messages queued so far in this invocation for `chat`.
+    pub(crate) fn queued_for(&self, chat: &str) -> usize {
+        self.ctx
+            .outbox
+            .iter()
+            .filter(|op| matches!(op, OutboxOp::Send(m) if m.chat == chat))
+            .count()
     }
 }

@@ -1,0 +1,105 @@
+//! Policy tests of notify: called directly, no wasm.
+
+use std::sync::Arc;
+
+use super::wit::Host as _;
+use crate::capabilities::identity::app_scoped_id;
+use crate::capabilities::test_support::{denials, is_wit, text};
+use crate::capabilities::{Grants, HostState, Invocation, NotifyView, Services, WitError};
+use crate::config::Limits;
+use crate::store::{Db, accounts, apps, consents};
+
+/// The identity key of [`Services::for_tests`].
+const KEY: [u8; 32] = [7; 32];
+
+/// A database with an app and a user; (db, app, account, the user's app-scoped id).
+async fn setup() -> (Db, String, String, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open_sqlite(dir.path()).await.expect("db");
+    let owner = accounts::create(&db, "Dev", None, "hash-dev").await.expect("dev");
+    let app = apps::add_version(&db, &apps::NewVersion::for_tests("notifier", &owner.id))
+        .await
+        .expect("app");
+    let user = accounts::create(&db, "Alice", None, "hash-alice").await.expect("alice");
+    let scoped = app_scoped_id(&KEY, &app, &user.id);
+    (db, app, user.id, scoped, dir)
+}
+
+/// An invocation of `app` with no user and no chat (a timer of another chat, say).
+fn outside_any_event(db: &Db, app: &str, grants: &[&str], limits: &Limits) -> HostState {
+    HostState::new(Invocation {
+        holds_hot_keys: false,
+        event_attempt: None,
+        event_id: None,
+        app_id: Arc::from(app),
+        version: Arc::from("1.0.0"),
+        grants: Arc::new(Grants::new(grants.iter().map(|g| g.to_string()))),
+        limits: limits.app,
+        chat: None,
+        account: None,
+        services: Services::for_tests(db, limits),
+    })
+}
+
+#[tokio::test]
+async fn writing_to_a_user_needs_the_grant_and_their_consent_and_stops_when_they_take_it_back() {
+    let (db, app, account, user, _dir) = setup().await;
+    let limits = Limits::default();
+    let mut s = outside_any_event(&db, &app, &[], &limits);
+    assert!(is_wit(
+        s.notify().send(user.clone(), text("hi")).await,
+        WitError::Denied
+    ));
+
+    let mut s = outside_any_event(&db, &app, &["notify"], &limits);
+    assert!(!s.notify().allowed(user.clone()).await.expect("allowed"));
+    assert!(is_wit(
+        s.notify().send(user.clone(), text("hi")).await,
+        WitError::ConsentRequired
+    ));
+    assert!(denials(&db).await.contains(&"notify".to_string()));
+
+    consents::grant(&db, &account, &app, &["notify".to_string()], &user)
+        .await
+        .expect("consent");
+    assert!(s.notify().allowed(user.clone()).await.expect("allowed"));
+    s.notify()
+        .send(user.clone(), text("your parcel arrived"))
+        .await
+        .expect("sent");
+    assert_eq!(s.outbox().len(), 1, "buffered like any send");
+    // Another app's id for the same person names nobody here.
+    let foreign = app_scoped_id(&KEY, "another-app", &account);
+    assert!(is_wit(
+        s.notify().send(foreign, text("hi")).await,
+        WitError::ConsentRequired
+    ));
+
+    consents::revoke_all(&db, &account, &app).await.expect("revoke");
+    assert!(is_wit(
+        s.notify().send(user.clone(), text("again")).await,
+        WitError::ConsentRequired
+    ));
+}
+
+#[tokio::test]
+async fn notifications_to_one_user_are_bounded_per_hour() {
+    let (db, app, account, user, _dir) = setup().await;
+    let mut limits = Limits::default();
+    limits.app.notifications_per_user_per_hour = 2;
+    consents::grant(&db, &account, &app, &["notify".to_string()], &user)
+        .await
+        .expect("consent");
+    let mut s = outside_any_event(&db, &app, &["notify"], &limits);
+    for n in 0..2 {
+        s.notify()
+            .send(user.clone(), text(&format!("n{n}")))
+            .await
+            .expect("within the bound");
+    }
+    assert!(is_wit(
+        s.notify().send(user.clone(), text("one more")).await,
+        WitError::RateLimited
+    ));
+    assert_eq!(s.outbox().len(), 2);
+}

@@ -126,6 +126,64 @@ impl Webhook {
     }
 }
 
+/// Someone became a member of a chat where the app is installed: added by
+/// a member, or accepting an invitation.
+#[derive(Debug, Clone)]
+pub struct MemberJoined {
+    /// The chat.
+    pub chat: String,
+    /// App-scoped id of the new member.
+    pub user: String,
+    /// App-scoped id of the member who added or invited them.
+    pub added_by: Option<String>,
+}
+
+/// A member left a chat where the app is installed, or was removed from it
+/// by the chat's creator.
+#[derive(Debug, Clone)]
+pub struct MemberLeft {
+    /// The chat.
+    pub chat: String,
+    /// App-scoped id of the former member.
+    pub user: String,
+    /// App-scoped id of the member who removed them; `None` when they left
+    /// on their own.
+    pub removed_by: Option<String>,
+}
+
+impl MemberLeft {
+    /// Whether they were removed (rather than leaving on their own).
+    pub fn was_removed(&self) -> bool {
+        self.removed_by.is_some()
+    }
+}
+
+/// An app was installed in a chat where the app is installed — possibly
+/// this app itself, just installed ([`AppInstalled::this_app`]).
+#[derive(Debug, Clone)]
+pub struct AppInstalled {
+    /// The chat.
+    pub chat: String,
+    /// The installed app's id.
+    pub app: String,
+    /// Whether the installed app is this one.
+    pub this_app: bool,
+    /// App-scoped id of the member who installed it.
+    pub by: String,
+}
+
+/// Another app was uninstalled from a chat where this app is installed.
+/// (An app uninstalled itself hears nothing more of the chat.)
+#[derive(Debug, Clone)]
+pub struct AppRemoved {
+    /// The chat.
+    pub chat: String,
+    /// The uninstalled app's id.
+    pub app: String,
+    /// App-scoped id of the member who uninstalled it.
+    pub by: String,
+}
+
 /// A chat bot. Every method has a default that ignores the event, so a bot
 /// implements only what it handles. An `Err` ends up in the app's log.
 ///
@@ -166,6 +224,31 @@ pub trait Bot {
     /// panic) has the event delivered again later, like any other.
     fn on_webhook(hook: Webhook) -> Result<(), String> {
         let _ = hook;
+        Ok(())
+    }
+    /// Someone joined a chat where the app is installed. There is no
+    /// current user in this event: nobody addressed the app.
+    fn on_member_joined(joined: MemberJoined) -> Result<(), String> {
+        let _ = joined;
+        Ok(())
+    }
+    /// A member left, or was removed from, a chat where the app is
+    /// installed. There is no current user in this event.
+    fn on_member_left(left: MemberLeft) -> Result<(), String> {
+        let _ = left;
+        Ok(())
+    }
+    /// An app — this one included, when it has just been installed — was
+    /// installed in a chat where the app is. There is no current user in
+    /// this event.
+    fn on_app_installed(installed: AppInstalled) -> Result<(), String> {
+        let _ = installed;
+        Ok(())
+    }
+    /// Another app was uninstalled from a chat where this one is. There is
+    /// no current user in this event.
+    fn on_app_removed(removed: AppRemoved) -> Result<(), String> {
+        let _ = removed;
         Ok(())
     }
 }
@@ -215,6 +298,27 @@ pub fn dispatch<B: Bot>(event: Event) -> Result<(), String> {
             headers: w.headers,
             body: w.body,
             received_at: w.received_at,
+        }),
+        Event::MemberJoined(m) => B::on_member_joined(MemberJoined {
+            chat: m.chat,
+            user: m.user,
+            added_by: m.by,
+        }),
+        Event::MemberLeft(m) => B::on_member_left(MemberLeft {
+            chat: m.chat,
+            user: m.user,
+            removed_by: m.by,
+        }),
+        Event::AppInstalled(a) => B::on_app_installed(AppInstalled {
+            chat: a.chat,
+            app: a.app,
+            this_app: a.this_app,
+            by: a.by,
+        }),
+        Event::AppRemoved(a) => B::on_app_removed(AppRemoved {
+            chat: a.chat,
+            app: a.app,
+            by: a.by,
         }),
     }
 }

@@ -51,7 +51,10 @@ pub mod storage;
 pub mod web;
 
 pub use bindings::miniapp::platform::types::{Button, Error, OutgoingMessage};
-pub use event::{Bot, ButtonPress, Message, PaymentReceived, SignatureResult, SignatureStatus, Timer, Webhook};
+pub use event::{
+    AppInstalled, AppRemoved, Bot, ButtonPress, MemberJoined, MemberLeft, Message, PaymentReceived, SignatureResult,
+    SignatureStatus, Timer, Webhook,
+};
 
 #[doc(hidden)]
 pub use event::dispatch as __dispatch;

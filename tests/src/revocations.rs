@@ -43,8 +43,8 @@ async fn operator(host: &TestHost, path: &str, body: Option<Value>) {
     assert_eq!(status, StatusCode::OK, "{path}: {answer}");
 }
 
-/// Signs out, leaves, uninstalls, approves a new version, rolls back and
-/// suspends through `revoking`, each right after a session was answered
+/// Signs out, leaves, removes a member, uninstalls, approves a new
+/// version, rolls back and suspends through `revoking`, each right after a session was answered
 /// from `serving`'s cache, and checks that `serving`'s next request sees it.
 /// `serving` and `revoking` share one database (or are the same host).
 pub async fn each_revocation_reaches_the_next_web_request(serving: &TestHost, revoking: &TestHost) {
@@ -55,9 +55,10 @@ pub async fn each_revocation_reaches_the_next_web_request(serving: &TestHost, re
         .await;
     let alice = revoking.signup("Alice").await;
     let bob = revoking.signup("Bob").await;
+    let carol = revoking.signup("Carol").await;
     let hers = revoking.chat(&alice, &[]).await;
     revoking.install(&alice, &hers, &app).await;
-    let shared = revoking.chat(&alice, &[&bob]).await;
+    let shared = revoking.chat(&alice, &[&bob, &carol]).await;
     revoking.install(&alice, &shared, &app).await;
 
     // Sign-out: a second device of Alice's launched the app.
@@ -97,6 +98,20 @@ pub async fn each_revocation_reaches_the_next_web_request(serving: &TestHost, re
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let not_member = "not a member of the chat";
     assert_refused(serving, &app, &cookie, StatusCode::FORBIDDEN, not_member, "leaving").await;
+
+    // The chat's creator removes a member.
+    let cookie = serving.web_session(&carol, &shared, &app).await;
+    serving.cache_web_session(&app, &cookie).await;
+    let (status, body) = revoking
+        .call(
+            "DELETE",
+            &format!("/v1/chats/{shared}/members/{}", carol.id),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    assert_refused(serving, &app, &cookie, StatusCode::FORBIDDEN, not_member, "a removal").await;
 
     // The app is uninstalled from a chat (Alice's session in the other
     // chat is untouched).

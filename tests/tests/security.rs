@@ -346,12 +346,13 @@ async fn nobody_is_put_into_a_chat_without_their_say_and_everyone_can_leave() {
         "{body}"
     );
 
-    // Nobody removes anyone else; everyone can leave.
+    // Only the chat's creator removes anyone else (chat_lifecycle.rs);
+    // everyone can leave.
     let (status, _) = host
         .call(
             "DELETE",
-            &format!("{}/{}", members(&second), bob.id),
-            Some(&alice.token),
+            &format!("{}/{}", members(&second), alice.id),
+            Some(&bob.token),
             None,
         )
         .await;

@@ -270,3 +270,31 @@ async fn a_private_reminder_reaches_the_users_direct_chat_only_while_they_allow_
     assert_eq!(texts_from(&host.messages(&alice, &direct).await, &app).len(), 1);
     assert!(host.log_lines(&dev, &app, "denied: notify").await.len() >= 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uninstalling_the_app_cancels_its_timers_in_that_chat() {
+    let host = TestHost::start_with_test_clock(host_bin!(), &[]).expect("host starts");
+    let Solo { app, alice, chat, .. } = host
+        .solo_chat_with(guests::REMINDER_BOT_DIR, guests::REMINDER_BOT_WASM, None)
+        .await;
+    ask(&host, &alice, &chat, &app, "/remind 10m stretch").await;
+    ask(&host, &alice, &chat, &app, "/daily 09:00 standup").await;
+    let (status, body) = host
+        .call(
+            "DELETE",
+            &format!("/v1/chats/{chat}/apps/{app}"),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert!(status.is_success(), "{status} {body}");
+    host.advance_clock(2 * 24 * 60 * MINUTE).await;
+    settle(&host).await;
+    host.install(&alice, &chat, &app).await;
+    assert_eq!(
+        ask(&host, &alice, &chat, &app, "/timers").await,
+        "No reminders pending."
+    );
+    let all = texts_from(&host.messages(&alice, &chat).await, &app);
+    assert!(!all.iter().any(|t| t.starts_with('⏰')), "{all:?}");
+}

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::auth::AccountCaller;
 use super::extract::ApiJson;
-use super::{ApiError, ApiResult, AppState};
+use super::{ApiResult, AppState};
 use crate::chat::Joined;
 
 /// Body of `POST /v1/chats`.
@@ -61,18 +61,16 @@ pub(super) async fn add_member(
     })
 }
 
-/// Leaves the chat, or declines an invitation to it: only for oneself.
+/// Takes a member out of the chat (204): anyone leaves, or declines an
+/// invitation, naming themself; the chat's creator removes anyone else, or
+/// withdraws their invitation. Others get 403, a non-member caller 404,
+/// and removing someone who is neither a member nor invited 404.
 pub(super) async fn remove_member(
     State(state): State<AppState>,
     AccountCaller(me): AccountCaller,
     Path((chat, account)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    if account != me.id {
-        return Err(ApiError::forbidden(
-            "members leave on their own: DELETE /v1/chats/{chat}/members/{your id}",
-        ));
-    }
-    state.chat.leave(&chat, &me.id).await?;
+    state.chat.remove_member(&chat, &me.id, &account).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

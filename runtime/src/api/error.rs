@@ -157,6 +157,8 @@ impl From<ChatError> for ApiError {
             ChatError::ChatNotFound => ApiError::not_found("no such chat, or you are not a member"),
             ChatError::MessageNotFound => ApiError::not_found("no such message in this chat"),
             ChatError::ButtonNotFound => ApiError::not_found("the message has no such button"),
+            ChatError::MemberNotFound => ApiError::not_found("no such member or invitee of this chat"),
+            ChatError::NotAllowed(m) => ApiError::forbidden(m),
             ChatError::AppNotAvailable(m) => ApiError::unprocessable("app_not_available", m),
             ChatError::Invalid(m) => ApiError::unprocessable("invalid_body", m),
             ChatError::Busy(m) => ApiError {

@@ -60,6 +60,11 @@ pub struct Invocation {
     pub limits: AppLimits,
     /// The chat of the event, if any.
     pub chat: Option<String>,
+    /// Whether the app may act in `chat` (send, read, invoice its
+    /// members) without asking the store: true but for a payment or
+    /// signature event from a chat the app has been uninstalled from,
+    /// which it still gets (they are owed) with the chat closed to it.
+    pub chat_open: bool,
     /// The platform account that caused the event, if any (never shown to the app).
     pub account: Option<String>,
     /// The event's id in the job queue (the app's update id), for events.

@@ -28,6 +28,7 @@ pub(crate) async fn state_with(grants: &[&str], limits: Limits) -> (HostState, D
         grants: Arc::new(Grants::new(grants.iter().map(|g| g.to_string()))),
         limits: limits.app,
         chat: Some("chat-1".into()),
+        chat_open: true,
         account: Some("account-1".into()),
         services,
     };

@@ -13,6 +13,7 @@ use crate::sandbox::{BotEvent, Sandbox};
 use crate::store::chat_events::{self, MESSAGE_NEW, NewEvent};
 use crate::store::chats::{self, Chat};
 use crate::store::jobs::{self, Full};
+use crate::store::membership::Removal;
 use crate::store::messages::{self, Message, SenderKind};
 use crate::store::{Db, StoreError, apps, installs, membership, new_id, now_ms};
 
@@ -47,6 +48,12 @@ pub enum ChatError {
     /// The request is malformed; the text says why.
     #[error("{0}")]
     Invalid(String),
+    /// No such member (nor invitee) of the chat.
+    #[error("member not found")]
+    MemberNotFound,
+    /// The caller may not do this; the text names the rule.
+    #[error("{0}")]
+    NotAllowed(String),
     /// An app in the chat has a full backlog of events: the sender should
     /// retry later.
     #[error("{0}")]
@@ -144,7 +151,7 @@ impl ChatService {
                 continue;
             }
             if membership::knows_every_member(&self.db, &chat.id, m).await? {
-                membership::add(&self.db, &chat.id, m).await?;
+                membership::add(&self.db, &chat.id, m, creator).await?;
                 chat.members.push(m.clone());
             } else {
                 membership::invite(&self.db, &chat.id, m, creator).await?;
@@ -156,7 +163,8 @@ impl ChatService {
 
     /// `by` adds `account` to `chat`: someone who already shares a chat with
     /// every member joins at once (nobody meets anyone new), anyone else is
-    /// invited; the invitee adding themself accepts their invitation.
+    /// invited; the invitee adding themself accepts their invitation. A
+    /// join queues `member_joined` for the chat's apps in its transaction.
     ///
     /// # Errors
     ///
@@ -166,6 +174,7 @@ impl ChatService {
         if by == account && !chats::is_member(&self.db, chat, by).await? {
             return if membership::accept(&self.db, chat, account).await? {
                 self.hub.wake();
+                self.queue.wake();
                 Ok(Joined::Member)
             } else {
                 Err(ChatError::ChatNotFound)
@@ -179,8 +188,9 @@ impl ChatService {
             return Ok(Joined::Member);
         }
         if membership::knows_every_member(&self.db, chat, account).await? {
-            membership::add(&self.db, chat, account).await?;
+            membership::add(&self.db, chat, account, by).await?;
             self.hub.wake();
+            self.queue.wake();
             Ok(Joined::Member)
         } else {
             membership::invite(&self.db, chat, account, by).await?;
@@ -188,7 +198,44 @@ impl ChatService {
         }
     }
 
-    /// `account` leaves `chat`, or declines its invitation to it.
+    /// `by` takes `account` out of `chat`: anyone leaves (or declines an
+    /// invitation) on their own; only the chat's creator removes someone
+    /// else (or withdraws their invitation). There are no other admins,
+    /// and a chat whose creator has left has nobody who removes members.
+    /// Removal is a revocation exactly like leaving: the removed member's
+    /// history, events sockets, event stream and web-app sessions of the
+    /// chat are cut off when this returns; the chat's apps get
+    /// `member_left`.
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::ChatNotFound`] when `by` is not a member (nor, leaving,
+    /// invited), [`ChatError::NotAllowed`] when `by` is a member but not
+    /// the creator, [`ChatError::MemberNotFound`] when `account` is neither
+    /// a member nor invited.
+    pub async fn remove_member(&self, chat: &str, by: &str, account: &str) -> Result<(), ChatError> {
+        if by == account {
+            return self.leave(chat, account).await;
+        }
+        match membership::remove(&self.db, chat, account, by).await? {
+            Removal::Removed => {
+                self.hub.wake();
+                self.queue.wake();
+                Ok(())
+            }
+            Removal::InvitationWithdrawn => Ok(()),
+            Removal::NotAllowed => Err(ChatError::NotAllowed(
+                "only the chat's creator removes members; anyone else can only leave \
+                 (DELETE /v1/chats/{chat}/members/{your id})"
+                    .into(),
+            )),
+            Removal::NoSuchMember => Err(ChatError::MemberNotFound),
+            Removal::ChatNotFound => Err(ChatError::ChatNotFound),
+        }
+    }
+
+    /// `account` leaves `chat`, or declines its invitation to it; the
+    /// chat's apps get `member_left`.
     ///
     /// # Errors
     ///
@@ -196,6 +243,7 @@ impl ChatService {
     pub async fn leave(&self, chat: &str, account: &str) -> Result<(), ChatError> {
         if membership::leave(&self.db, chat, account).await? {
             self.hub.wake();
+            self.queue.wake();
             Ok(())
         } else if membership::decline(&self.db, chat, account).await? {
             Ok(())
@@ -365,7 +413,15 @@ impl ChatService {
         Ok(list.iter().map(MessageView::from).collect())
     }
 
-    /// Installs the app `app` into `chat` on behalf of member `account`.
+    /// Installs the app `app` into `chat` on behalf of member `account`;
+    /// whether it was newly installed. Every app of the chat, the new one
+    /// included, gets `app_installed` (queued in the install's transaction).
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::ChatNotFound`] for a non-member,
+    /// [`ChatError::AppNotAvailable`] for an app that does not exist, has
+    /// no approved version or is suspended.
     pub async fn install(&self, chat: &str, account: &str, app: &str) -> Result<bool, ChatError> {
         self.require_member(chat, account).await?;
         let found = apps::get(&self.db, app).await?;
@@ -377,13 +433,27 @@ impl ChatService {
             Some(a) if a.status != crate::store::status::AppStatus::Active => {
                 Err(ChatError::AppNotAvailable("the app is suspended".into()))
             }
-            Some(_) => Ok(installs::install(&self.db, chat, app, account).await?),
+            Some(_) => {
+                let new = installs::install(&self.db, chat, app, account).await?;
+                if new {
+                    self.queue.wake();
+                }
+                Ok(new)
+            }
         }
     }
 
     /// Uninstalls `app` from `chat` as member `account`. A revocation: when
     /// this returns, no node serves a web session of `app` in `chat` from
-    /// its cache (see [`crate::store::revocations`]).
+    /// its cache (see [`crate::store::revocations`]), and nothing more of
+    /// the app runs for the chat: in the uninstall's transaction its
+    /// messages, presses and lifecycle events there not yet handled are
+    /// dropped — a running one's effects too, its job being gone when it
+    /// commits — and the apps that remain get `app_removed`. Its payment
+    /// and signature events stay (owed whatever happens to the chat) and
+    /// run with the chat closed to the app (see
+    /// [`crate::store::jobs::drop_for_uninstall`]). The app's log says how
+    /// many events were dropped.
     ///
     /// # Errors
     ///
@@ -391,13 +461,32 @@ impl ChatService {
     /// [`ChatError::AppNotAvailable`] when `app` is not installed there.
     pub async fn uninstall(&self, chat: &str, account: &str, app: &str) -> Result<(), ChatError> {
         self.require_member(chat, account).await?;
-        if installs::uninstall(&self.db, chat, app).await? {
-            Ok(())
-        } else {
-            Err(ChatError::AppNotAvailable(format!(
+        let Some(dropped) = installs::uninstall(&self.db, chat, app, account).await? else {
+            return Err(ChatError::AppNotAvailable(format!(
                 "no app with id {app:?} is installed in this chat"
-            )))
+            )));
+        };
+        self.queue.wake();
+        if dropped.deleted > 0 {
+            let line = crate::store::logs::NewLogLine {
+                level: "info",
+                message: format!(
+                    "uninstalled from chat {chat}: {} of its events there not yet handled were dropped",
+                    dropped.deleted
+                ),
+            };
+            // The uninstall stands whatever becomes of its log line.
+            let version = apps::running(&self.db, app)
+                .await
+                .ok()
+                .flatten()
+                .map(|(_, v)| v.version)
+                .unwrap_or_default();
+            if let Err(e) = crate::store::logs::append(&self.db, app, &version, Some(chat), &[line]).await {
+                tracing::error!(error = %e, app, "could not write app log");
+            }
         }
+        Ok(())
     }
 
     /// Presses inline button `n` (reading order) of message `message` as
@@ -419,8 +508,15 @@ impl ChatService {
             account: account.to_string(),
         };
         let mut tx = self.db.begin_write().await?;
-        if let Err(full) = jobs::lock_lanes(&mut tx, chat, Some(&found.sender_id), self.queue.caps()).await? {
-            return Err(self.busy(&full, chat));
+        match jobs::lock_lanes(&mut tx, chat, Some(&found.sender_id), self.queue.caps()).await? {
+            Err(full) => return Err(self.busy(&full, chat)),
+            // An app uninstalled from the chat hears nothing more of it.
+            Ok(apps) if apps.is_empty() => {
+                return Err(ChatError::AppNotAvailable(
+                    "the app that sent this message is no longer installed in this chat".into(),
+                ));
+            }
+            Ok(_) => {}
         }
         let job = jobs::NewJob {
             app: &found.sender_id,

@@ -10,7 +10,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::Inner;
 use crate::capabilities::commit::{Commit, Committed, Effects, JobClaim};
-use crate::sandbox::BotEvent;
 use crate::store::apps;
 use crate::store::jobs::{self, AfterFailure, Job};
 use crate::store::logs::{self, NewLogLine};
@@ -117,8 +116,13 @@ async fn run_job(inner: Arc<Inner>, job: Job, permit: OwnedSemaphorePermit, app_
             inner.completed.fetch_add(1, Ordering::Relaxed);
         }
         Ok(Committed::LeaseLost) => {
-            // The lease ran out and another node has the job: its run counts.
-            tracing::warn!(job = job.id, app = %job.app, "job lost its lease before completing; its effects were dropped");
+            // The lease ran out and another node has the job (its run
+            // counts), or an uninstall dropped it or queued it again.
+            tracing::warn!(
+                job = job.id,
+                app = %job.app,
+                "job was taken back before it completed (its lease ran out, or its app was uninstalled from the chat); its effects were dropped"
+            );
         }
         Err(_) => {}
     }
@@ -158,16 +162,11 @@ async fn execute(inner: &Inner, job: &Job) -> Result<Committed, String> {
     let host_limits = &inner.sandbox.engine().limits().app;
     let target = match inner.target(&job.app).await {
         Ok(Some(t)) => t,
-        // A suspended or removed app misses chat traffic, as a removed bot
-        // does, and the timers that fall due meanwhile (a recurring one
-        // fires again at its next slot); payments and signature decisions
-        // wait for it.
-        Ok(None)
-            if matches!(
-                job.event,
-                BotEvent::Message { .. } | BotEvent::Button { .. } | BotEvent::Timer { .. }
-            ) =>
-        {
+        // A suspended or removed app misses chat traffic (messages,
+        // presses, lifecycle events, timers: a recurring one fires again at
+        // its next slot), as a removed bot does; payments, signature
+        // decisions and accepted webhooks wait for it.
+        Ok(None) if !job.event.is_owed() => {
             return complete_alone(inner, job, claim, *host_limits).await;
         }
         Ok(None) => return Err("the app is not running (suspended or without an approved version)".into()),

@@ -7,6 +7,7 @@ use super::invoke::{Where, classify_trap};
 use super::{BotEvent, InvokeError, Outcome, Sandbox, Target};
 use crate::capabilities::HostState;
 use crate::capabilities::commit::JobClaim;
+use crate::store::installs;
 
 impl Sandbox {
     /// Delivers `event` to a fresh instance of `target`, for `account` in
@@ -59,10 +60,12 @@ impl Sandbox {
         let Some(bot_pre) = &prepared.bot else {
             return (Err(InvokeError::NoEntryPoint("a chat-event handler")), None);
         };
-        let cx = self.invocation(target, prepared.grants.clone(), cx);
+        let chat_open = self.chat_open(target, cx.chat, &event).await;
+        let mut cx = self.invocation(target, prepared.grants.clone(), cx);
+        cx.chat_open = chat_open;
         let mut store = self.engine.new_store(HostState::new(cx));
         let timeout = target.limits.wall_time;
-        let wit_event = event.into_wit(|account| store.data().inv.app_scoped_id(account));
+        let wit_event = event.into_wit(&target.app_id, |account| store.data().inv.app_scoped_id(account));
         let call = async {
             let bot = bot_pre.instantiate_async(&mut store).await?;
             bot.miniapp_platform_handler().call_handle(&mut store, &wit_event).await
@@ -80,5 +83,20 @@ impl Sandbox {
         let mut state = store.into_data();
         state.finish().await;
         (result, Some(state))
+    }
+
+    /// Whether the app may act in the event's chat without asking the
+    /// store (see [`crate::capabilities::Invocation::chat_open`]). Chat
+    /// traffic exists only while the app is installed (an uninstall drops
+    /// it in its transaction); a payment or signature event may come from
+    /// a chat the app has left, so for those (rare) the install is read —
+    /// and a failed read closes the chat for this run.
+    async fn chat_open(&self, target: &Target, chat: Option<&str>, event: &BotEvent) -> bool {
+        match chat {
+            Some(chat) if event.is_owed() => installs::is_installed(&self.services.db, chat, &target.app_id)
+                .await
+                .unwrap_or(false),
+            _ => true,
+        }
     }
 }

@@ -124,6 +124,7 @@ impl Sandbox {
             grants,
             limits: target.limits,
             chat: cx.chat.map(str::to_string),
+            chat_open: true,
             account: cx.account.map(str::to_string),
             services: self.services.clone(),
         }

@@ -32,7 +32,7 @@ use crate::engine::Engine;
 use crate::store::apps::Version;
 use crate::store::blobs::BlobStore;
 
-pub use event::BotEvent;
+pub use event::{BotEvent, OWED_KINDS};
 pub use load_failures::RETRY_LOAD_AFTER;
 pub use web::WebOutcome;
 
@@ -238,6 +238,7 @@ impl Sandbox {
                 grants: Arc::new(Grants::default()),
                 limits,
                 chat: None,
+                chat_open: true,
                 account: None,
                 services: self.services.clone(),
             }))

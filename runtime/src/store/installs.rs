@@ -2,11 +2,20 @@
 
 use sqlx::Row;
 
+use super::jobs::{self, Dropped};
 use super::{Db, StoreResult, now_ms};
+use crate::sandbox::BotEvent;
 
-/// Installs `app` into `chat`; installing twice is a no-op. Returns whether
-/// it was newly installed.
+/// Installs `app` into `chat` as member `by`; installing twice is a
+/// no-op. Returns whether it was newly installed. In the same
+/// transaction, every app installed in the chat — `app` itself included
+/// — is queued an `app_installed` event.
+///
+/// # Errors
+///
+/// A store error.
 pub async fn install(db: &Db, chat: &str, app: &str, by: &str) -> StoreResult<bool> {
+    let mut tx = db.begin_write().await?;
     let done = sqlx::query(
         "INSERT INTO installs (chat_id, app_id, installed_by, installed_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (chat_id, app_id) DO NOTHING",
@@ -15,30 +24,55 @@ pub async fn install(db: &Db, chat: &str, app: &str, by: &str) -> StoreResult<bo
     .bind(app)
     .bind(by)
     .bind(now_ms())
-    .execute(db.pool())
+    .execute(&mut *tx)
     .await?;
-    Ok(done.rows_affected() > 0)
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let event = BotEvent::AppInstalled {
+        chat: chat.to_string(),
+        app: app.to_string(),
+        by: by.to_string(),
+    };
+    jobs::enqueue_lifecycle(&mut tx, chat, &event).await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
-/// Uninstalls `app` from `chat`; false if it was not installed. A
-/// revocation (see [`super::revocations`]): when this returns, no node
-/// serves a web-app session of `app` in `chat` from a cache.
+/// Uninstalls `app` from `chat` as member `by`; `None` if it was not
+/// installed. In one transaction: the install goes; the app's pending
+/// events in the chat are dropped ([`jobs::drop_for_uninstall`]) and its
+/// timers there deleted; the apps that remain are queued an
+/// `app_removed` event. A revocation (see
+/// [`super::revocations`]): when this returns, no node serves a web-app
+/// session of `app` in `chat` from a cache.
 ///
 /// # Errors
 ///
 /// A store error.
-pub async fn uninstall(db: &Db, chat: &str, app: &str) -> StoreResult<bool> {
+pub async fn uninstall(db: &Db, chat: &str, app: &str, by: &str) -> StoreResult<Option<Dropped>> {
     let mut tx = db.begin_write().await?;
+    // Every lane of the chat this transaction takes, in the one order.
+    jobs::lock_installed(&mut tx, chat).await?;
     let done = sqlx::query("DELETE FROM installs WHERE chat_id = $1 AND app_id = $2")
         .bind(chat)
         .bind(app)
         .execute(&mut *tx)
         .await?;
     if done.rows_affected() == 0 {
-        return Ok(false);
+        return Ok(None);
     }
+    let dropped = jobs::drop_for_uninstall(&mut tx, app, chat).await?;
+    // Its timers there go with it (a recurring one too).
+    super::timers::delete_for_chat_in(&mut tx, app, chat).await?;
+    let event = BotEvent::AppRemoved {
+        chat: chat.to_string(),
+        app: app.to_string(),
+        by: by.to_string(),
+    };
+    jobs::enqueue_lifecycle(&mut tx, chat, &event).await?;
     super::revocations::commit(db, tx).await?;
-    Ok(true)
+    Ok(Some(dropped))
 }
 
 /// Whether `app` is installed in `chat`.

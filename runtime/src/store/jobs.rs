@@ -1,5 +1,6 @@
 //! The durable job queue: every event owed to an app (a chat message, a
-//! button press, a payment, a signature decision) is a row here, written in
+//! button press, a payment, a signature decision, a member joining or
+//! leaving, an app installed or removed) is a row here, written in
 //! the same transaction as what caused it, so an acknowledged event is a
 //! queued one. A (app, lane) pair — the lane is the chat — runs its jobs
 //! one at a time in id order; a node claims a job with a lease, and
@@ -14,7 +15,7 @@ use sqlx::AnyConnection;
 
 use super::status::JobStatus;
 use super::{Db, StoreResult, from_json, now_ms, to_json};
-use crate::sandbox::BotEvent;
+use crate::sandbox::{BotEvent, OWED_KINDS};
 
 /// A job waiting to be written.
 #[derive(Debug, Clone)]
@@ -51,7 +52,7 @@ pub struct Job {
 pub struct JobView {
     /// The event id (the app sees it as its update id).
     pub id: i64,
-    /// `message`, `button`, `payment`, `signature` or `timer`.
+    /// What it is: [`BotEvent::kind`].
     pub kind: String,
     /// Where it is.
     pub status: JobStatus,
@@ -166,42 +167,134 @@ pub struct Full {
 }
 
 /// Locks the lanes in `chat` of every app installed there (or of `only`),
-/// in app order, until the transaction ends; the apps, or the first whose
-/// backlog is at a cap.
+/// in app order, until the transaction ends; the apps still installed once
+/// their lane is held (`only` is left out when it is not installed there),
+/// or the first whose backlog is at a cap.
+///
+/// An uninstall holds the app's lane while it drops the app's jobs (see
+/// [`drop_for_uninstall`]), so an app found installed here, under its
+/// lane's lock, stays installed until this transaction ends: no job is
+/// queued for an app that has left the chat.
 pub async fn lock_lanes(
     conn: &mut AnyConnection,
     chat: &str,
     only: Option<&str>,
     caps: Caps,
 ) -> StoreResult<Result<Vec<String>, Full>> {
-    let apps: Vec<String> = match only {
+    let candidates: Vec<String> = match only {
         Some(app) => vec![app.to_string()],
-        None => {
-            sqlx::query_scalar("SELECT app_id FROM installs WHERE chat_id = $1 ORDER BY app_id")
-                .bind(chat)
-                .fetch_all(&mut *conn)
-                .await?
-        }
+        None => installed(conn, chat).await?,
     };
-    for app in &apps {
+    let mut apps = Vec::with_capacity(candidates.len());
+    for app in candidates {
         // One writer at a time counts and queues in a lane (apps in id
         // order, so two transactions never wait on each other in a circle).
-        super::lock_in(conn, &lane_key(app, chat)).await?;
-        // Both backlogs in one pass over the app's pending jobs.
-        let (all, lane): (i64, i64) = sqlx::query_as(&format!(
+        super::lock_in(conn, &lane_key(&app, chat)).await?;
+        // Both backlogs in one pass over the app's pending jobs, and
+        // whether it is (still) installed.
+        let (all, lane, here): (i64, i64, i64) = sqlx::query_as(&format!(
             "SELECT CAST(COUNT(*) AS BIGINT) AS all_n, \
-             CAST(COALESCE(SUM(CASE WHEN lane = $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS lane_n \
+             CAST(COALESCE(SUM(CASE WHEN lane = $2 THEN 1 ELSE 0 END), 0) AS BIGINT) AS lane_n, \
+             (SELECT CAST(COUNT(*) AS BIGINT) FROM installs WHERE chat_id = $2 AND app_id = $1) AS here \
              FROM jobs WHERE app_id = $1 AND {PENDING}"
         ))
-        .bind(app)
+        .bind(&app)
         .bind(chat)
         .fetch_one(&mut *conn)
         .await?;
-        if let Err(full) = caps.check(app, all, lane) {
+        if here == 0 {
+            continue;
+        }
+        if let Err(full) = caps.check(&app, all, lane) {
             return Ok(Err(full));
         }
+        apps.push(app);
     }
     Ok(Ok(apps))
+}
+
+/// The apps installed in `chat`, in id order (the order lanes are locked in).
+async fn installed(conn: &mut AnyConnection, chat: &str) -> StoreResult<Vec<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT app_id FROM installs WHERE chat_id = $1 ORDER BY app_id")
+            .bind(chat)
+            .fetch_all(&mut *conn)
+            .await?,
+    )
+}
+
+/// Queues `event` — a chat lifecycle event — for every app installed in
+/// `chat`, in the caller's transaction, whatever their backlogs: a
+/// membership change or an install is never refused, nor made to wait,
+/// because an app is slow. (Such events come one per change a person
+/// makes; they count in the backlog, so a flood of them holds the chat's
+/// messages off that app until it catches up.) Returns how many were
+/// queued. Take it before logging chat events: lanes are locked before
+/// the event counter, as a post does.
+pub async fn enqueue_lifecycle(conn: &mut AnyConnection, chat: &str, event: &BotEvent) -> StoreResult<u64> {
+    let candidates = lock_installed(conn, chat).await?;
+    if candidates.is_empty() {
+        return Ok(0);
+    }
+    // Under the lanes' locks: an app uninstalled meanwhile is gone here.
+    let now = installed(conn, chat).await?;
+    let apps: Vec<String> = candidates.into_iter().filter(|a| now.contains(a)).collect();
+    enqueue_for_apps(conn, chat, &apps, None, event).await
+}
+
+/// Locks the lanes in `chat` of every app installed there, in app order
+/// (as [`lock_lanes`] does), without counting their backlogs; returns the
+/// apps. A transaction that will lock more than one lane of the chat
+/// takes them all here first.
+pub async fn lock_installed(conn: &mut AnyConnection, chat: &str) -> StoreResult<Vec<String>> {
+    let apps = installed(conn, chat).await?;
+    for app in &apps {
+        super::lock_in(conn, &lane_key(app, chat)).await?;
+    }
+    Ok(apps)
+}
+
+/// What an uninstall did to the app's jobs in the chat.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Dropped {
+    /// Chat traffic (messages, presses, lifecycle events) deleted, queued
+    /// or running.
+    pub deleted: u64,
+    /// Payment and signature events that were running, queued again.
+    pub requeued: u64,
+}
+
+/// Drops `app`'s pending jobs in `chat`, in the uninstall's transaction,
+/// holding the lane: its chat traffic (queued, and running: a running
+/// invocation then finds its job gone at commit and stores nothing) is
+/// deleted. Payment and signature events stay, being owed whatever
+/// happens to the chat (see [`BotEvent::is_owed`]); a running one is
+/// queued again, so what it did before the uninstall is dropped and it
+/// runs again without the chat (the queue's runner checks the install).
+pub async fn drop_for_uninstall(conn: &mut AnyConnection, app: &str, chat: &str) -> StoreResult<Dropped> {
+    super::lock_in(conn, &lane_key(app, chat)).await?;
+    let owed = OWED_KINDS.map(|k| format!("'{k}'")).join(", ");
+    let deleted = sqlx::query(&format!(
+        "DELETE FROM jobs WHERE app_id = $1 AND lane = $2 AND {PENDING} AND kind NOT IN ({owed})"
+    ))
+    .bind(app)
+    .bind(chat)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    let requeued = sqlx::query(&format!(
+        "UPDATE jobs SET status = 'queued', lease_until = NULL, leased_by = NULL \
+         WHERE app_id = $1 AND lane = $2 AND status = 'running' AND kind IN ({owed})"
+    ))
+    .bind(app)
+    .bind(chat)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if requeued > 0 {
+        super::notify::announce(conn, super::notify::JOBS).await?;
+    }
+    Ok(Dropped { deleted, requeued })
 }
 
 /// [`lock_lanes`] for a post by `account`, who must be a member of `chat`:
@@ -508,9 +601,90 @@ pub async fn prune(db: &Db, done_before: i64, dead_before: i64) -> StoreResult<u
 
 #[cfg(test)]
 mod tests {
-    use super::{NewJob, enqueue, prune};
+    use super::{Dropped, NewJob, drop_for_uninstall, enqueue, prune};
     use crate::sandbox::BotEvent;
     use crate::store::Db;
+
+    #[tokio::test]
+    async fn an_uninstall_drops_the_apps_chat_traffic_there_and_keeps_what_it_is_owed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open_sqlite(dir.path()).await.expect("db");
+        let message = BotEvent::Message {
+            chat: "c".into(),
+            message: "m".into(),
+            text: "/x".into(),
+        };
+        let joined = BotEvent::MemberJoined {
+            chat: "c".into(),
+            account: "acct".into(),
+            by: None,
+        };
+        let paid = BotEvent::Payment {
+            id: "p".into(),
+            invoice: "i".into(),
+            chat: "c".into(),
+            amount: 1,
+            currency: "RUB".into(),
+        };
+        let job = |app, chat, event| NewJob {
+            app,
+            chat,
+            account: None,
+            event,
+        };
+        let mut tx = db.begin_write().await.expect("tx");
+        let mut ids = Vec::new();
+        for j in [
+            job("a", "c", &message), // running
+            job("a", "c", &joined),  // queued
+            job("a", "c", &paid),    // running: queued again
+            job("a", "c", &paid),    // queued: stays
+            job("a", "d", &message), // another chat of the app
+            job("b", "c", &message), // another app of the chat
+            job("a", "c", &message), // done: history, kept
+        ] {
+            ids.push(enqueue(&mut tx, &j).await.expect("enqueue"));
+        }
+        tx.commit().await.expect("commit");
+        let set = |id: i64, status: &'static str| {
+            let db = db.clone();
+            async move {
+                sqlx::query("UPDATE jobs SET status = $1, leased_by = 'node' WHERE id = $2")
+                    .bind(status)
+                    .bind(id)
+                    .execute(db.pool())
+                    .await
+                    .expect("status");
+            }
+        };
+        set(ids[0], "running").await;
+        set(ids[2], "running").await;
+        set(ids[6], "done").await;
+
+        let mut tx = db.begin_write().await.expect("tx");
+        let dropped = drop_for_uninstall(&mut tx, "a", "c").await.expect("drop");
+        tx.commit().await.expect("commit");
+        assert_eq!(
+            dropped,
+            Dropped {
+                deleted: 2,
+                requeued: 1
+            }
+        );
+        let left: Vec<(i64, String)> = sqlx::query_as("SELECT id, status FROM jobs ORDER BY id")
+            .fetch_all(db.pool())
+            .await
+            .expect("jobs");
+        let expected = [
+            (ids[2], "queued"),
+            (ids[3], "queued"),
+            (ids[4], "queued"),
+            (ids[5], "queued"),
+            (ids[6], "done"),
+        ];
+        let left: Vec<(i64, &str)> = left.iter().map(|(id, s)| (*id, s.as_str())).collect();
+        assert_eq!(left, expected);
+    }
 
     #[tokio::test]
     async fn an_event_id_is_never_handed_out_twice_even_after_pruning() {

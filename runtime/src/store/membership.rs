@@ -1,12 +1,17 @@
-//! Joining and leaving chats: contacts, invitations, leaving. Two accounts
-//! are contacts when they share a chat. Someone who already shares a chat
-//! with every member of a chat is added at once (nobody meets anyone new);
-//! anyone else is invited and joins only by accepting.
+//! Joining and leaving chats: contacts, invitations, leaving, removal. Two
+//! accounts are contacts when they share a chat. Someone who already
+//! shares a chat with every member of a chat is added at once (nobody
+//! meets anyone new); anyone else is invited and joins only by accepting.
+//! Anyone leaves; only the chat's creator removes others. Each join and
+//! departure queues a lifecycle event for the chat's apps in its own
+//! transaction (see [`jobs::enqueue_lifecycle`]).
 
 use sqlx::{AnyConnection, Row};
 
 use super::chat_events::{self, MEMBER_JOINED, MEMBER_LEFT, NewEvent};
-use super::{Db, StoreResult, now_ms};
+use super::jobs;
+use super::{Db, StoreResult, WriteTx, now_ms};
+use crate::sandbox::BotEvent;
 
 /// A pending invitation, as the invitee sees it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -38,16 +43,18 @@ pub async fn knows_every_member(db: &Db, chat: &str, account: &str) -> StoreResu
     Ok(row.is_none())
 }
 
-/// Makes `account` a member of `chat` (no-op if it is one).
-pub async fn add(db: &Db, chat: &str, account: &str) -> StoreResult<()> {
+/// Makes `account` a member of `chat`, added by member `by` (no-op if it
+/// is one).
+pub async fn add(db: &Db, chat: &str, account: &str, by: &str) -> StoreResult<()> {
     let mut tx = db.begin_write().await?;
-    join(&mut tx, chat, account).await?;
+    join(&mut tx, chat, account, Some(by)).await?;
     tx.commit().await?;
     Ok(())
 }
 
-/// Inserts the membership row and logs `member.joined` (no-op if it is there).
-async fn join(conn: &mut AnyConnection, chat: &str, account: &str) -> StoreResult<()> {
+/// Inserts the membership row, queues `member_joined` for the chat's apps
+/// and logs `member.joined` (no-op if it is there).
+async fn join(conn: &mut AnyConnection, chat: &str, account: &str, by: Option<&str>) -> StoreResult<()> {
     let done = sqlx::query(
         "INSERT INTO chat_members (chat_id, account_id, joined_at) VALUES ($1, $2, $3) \
          ON CONFLICT (chat_id, account_id) DO NOTHING",
@@ -58,6 +65,12 @@ async fn join(conn: &mut AnyConnection, chat: &str, account: &str) -> StoreResul
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() > 0 {
+        let event = BotEvent::MemberJoined {
+            chat: chat.to_string(),
+            account: account.to_string(),
+            by: by.map(str::to_string),
+        };
+        jobs::enqueue_lifecycle(conn, chat, &event).await?;
         chat_events::append(conn, &[NewEvent::member(MEMBER_JOINED, chat, account)]).await?;
     }
     Ok(())
@@ -82,15 +95,16 @@ pub async fn invite(db: &Db, chat: &str, account: &str, by: &str) -> StoreResult
 /// membership comes in one transaction; false if there was none.
 pub async fn accept(db: &Db, chat: &str, account: &str) -> StoreResult<bool> {
     let mut tx = db.begin_write().await?;
-    let gone = sqlx::query("DELETE FROM chat_invitations WHERE chat_id = $1 AND account_id = $2")
-        .bind(chat)
-        .bind(account)
-        .execute(&mut *tx)
-        .await?;
-    if gone.rows_affected() == 0 {
+    let inviter: Option<String> =
+        sqlx::query_scalar("DELETE FROM chat_invitations WHERE chat_id = $1 AND account_id = $2 RETURNING invited_by")
+            .bind(chat)
+            .bind(account)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(inviter) = inviter else {
         return Ok(false);
-    }
-    join(&mut tx, chat, account).await?;
+    };
+    join(&mut tx, chat, account, Some(&inviter)).await?;
     tx.commit().await?;
     Ok(true)
 }
@@ -105,12 +119,70 @@ pub async fn decline(db: &Db, chat: &str, account: &str) -> StoreResult<bool> {
     Ok(gone.rows_affected() > 0)
 }
 
-/// Takes `account` out of `chat` and logs `member.left`; false if it was
-/// not a member. A revocation (see [`super::revocations`]): when this
-/// returns, no node serves the member's web-app sessions of the chat from
-/// a cache.
+/// Takes `account` out of `chat` on their own; false if it was not a
+/// member. See [`part`].
 pub async fn leave(db: &Db, chat: &str, account: &str) -> StoreResult<bool> {
+    let tx = db.begin_write().await?;
+    part(db, tx, chat, account, None).await
+}
+
+/// How [`remove`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// The member is out of the chat.
+    Removed,
+    /// They had only been invited: the invitation is withdrawn.
+    InvitationWithdrawn,
+    /// The remover is a member but not the chat's creator.
+    NotAllowed,
+    /// The remover is the creator; the account is neither a member nor invited.
+    NoSuchMember,
+    /// No such chat, or the remover is not a member of it.
+    ChatNotFound,
+}
+
+/// `by` removes `account` (someone else) from `chat`. Only the chat's
+/// creator (`chats.created_by`) removes members, and only while a member
+/// themself; there are no other admins. Removing an invitee withdraws the
+/// invitation. The checks and the removal are one transaction.
+pub async fn remove(db: &Db, chat: &str, account: &str, by: &str) -> StoreResult<Removal> {
     let mut tx = db.begin_write().await?;
+    let creator: Option<String> = sqlx::query_scalar(
+        "SELECT c.created_by FROM chats c JOIN chat_members m ON m.chat_id = c.id \
+         WHERE c.id = $1 AND m.account_id = $2",
+    )
+    .bind(chat)
+    .bind(by)
+    .fetch_optional(&mut *tx)
+    .await?;
+    match creator {
+        None => return Ok(Removal::ChatNotFound),
+        Some(creator) if creator != by => return Ok(Removal::NotAllowed),
+        Some(_) => {}
+    }
+    if super::chats::is_member_in(&mut tx, chat, account).await? {
+        part(db, tx, chat, account, Some(by)).await?;
+        return Ok(Removal::Removed);
+    }
+    let withdrawn = sqlx::query("DELETE FROM chat_invitations WHERE chat_id = $1 AND account_id = $2")
+        .bind(chat)
+        .bind(account)
+        .execute(&mut *tx)
+        .await?;
+    if withdrawn.rows_affected() == 0 {
+        return Ok(Removal::NoSuchMember);
+    }
+    tx.commit().await?;
+    Ok(Removal::InvitationWithdrawn)
+}
+
+/// Takes `account` out of `chat` (removed by `by`, or leaving when it is
+/// `None`) in `tx`: queues `member_left` for the chat's apps, logs
+/// `member.left` and commits; false if it was not a member. A revocation
+/// (see [`super::revocations`]): when this returns, no node serves the
+/// former member's web-app sessions of the chat from a cache, and their
+/// events sockets of the chat close on the `member.left`.
+async fn part(db: &Db, mut tx: WriteTx, chat: &str, account: &str, by: Option<&str>) -> StoreResult<bool> {
     let gone = sqlx::query("DELETE FROM chat_members WHERE chat_id = $1 AND account_id = $2")
         .bind(chat)
         .bind(account)
@@ -119,6 +191,12 @@ pub async fn leave(db: &Db, chat: &str, account: &str) -> StoreResult<bool> {
     if gone.rows_affected() == 0 {
         return Ok(false);
     }
+    let event = BotEvent::MemberLeft {
+        chat: chat.to_string(),
+        account: account.to_string(),
+        by: by.map(str::to_string),
+    };
+    jobs::enqueue_lifecycle(&mut tx, chat, &event).await?;
     chat_events::append(&mut tx, &[NewEvent::member(MEMBER_LEFT, chat, account)]).await?;
     super::revocations::commit(db, tx).await?;
     Ok(true)

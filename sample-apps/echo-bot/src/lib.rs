@@ -1,7 +1,8 @@
 //! `echo-bot`: replies to `/echo <text>` with exactly `<text>`, and to
-//! `/count` with how many messages it has seen in this chat.
+//! `/count` with how many messages it has seen in this chat; says
+//! "Welcome!" to each new member of a chat it is in.
 
-use miniapp_sdk::{Bot, Message, messaging, storage};
+use miniapp_sdk::{Bot, MemberJoined, Message, messaging, storage};
 
 struct EchoBot;
 
@@ -27,6 +28,11 @@ impl Bot for EchoBot {
             };
             messaging::send(&msg.chat, &reply).map_err(|e| e.code().to_string())?;
         }
+        Ok(())
+    }
+
+    fn on_member_joined(joined: MemberJoined) -> Result<(), String> {
+        messaging::send(&joined.chat, "Welcome!").map_err(|e| e.code().to_string())?;
         Ok(())
     }
 }

@@ -32,6 +32,7 @@ async fn signature_requests_are_bounded_per_invocation_and_all_log_output_shares
         grants: Arc::new(Grants::new(["identity.sign".to_string()])),
         limits: limits.app,
         chat: None,
+        chat_open: true,
         account: Some(owner.id.clone()),
         services,
     });

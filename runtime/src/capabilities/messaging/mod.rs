@@ -139,9 +139,13 @@ impl MessagingCtxView<'_> {
         Ok(rows)
     }
 
-    /// Whether the app may act in `chat`: the event's chat, or one it is installed in.
+    /// Whether the app may act in `chat`: the event's chat (unless it is
+    /// closed to the app: see [`Invocation::chat_open`]), or one it is
+    /// installed in.
+    ///
+    /// [`Invocation::chat_open`]: crate::capabilities::Invocation::chat_open
     async fn may_use_chat(&mut self, chat: &str) -> Result<bool, CapError> {
-        if self.inv.cx.chat.as_deref() == Some(chat) {
+        if self.inv.cx.chat_open && self.inv.cx.chat.as_deref() == Some(chat) {
             return Ok(true);
         }
         Ok(installs::is_installed(&self.inv.cx.services.db, chat, &self.inv.cx.app_id).await?)

@@ -29,6 +29,7 @@ async fn setup() -> (Db, String, String, String, tempfile::TempDir) {
 fn outside_any_event(db: &Db, app: &str, grants: &[&str], limits: &Limits) -> HostState {
     HostState::new(Invocation {
         holds_hot_keys: false,
+        chat_open: true,
         event_attempt: None,
         event_id: None,
         app_id: Arc::from(app),

@@ -122,9 +122,11 @@ impl PaymentsCtxView<'_> {
         }
     }
 
-    /// The account behind app-scoped `user`, who must be a member of the current chat.
+    /// The account behind app-scoped `user`, who must be a member of the
+    /// current chat (`not-found` in a chat closed to the app: see
+    /// [`crate::capabilities::Invocation::chat_open`]).
     async fn member_by_scoped_id(&mut self, user: &str) -> Result<String, CapError> {
-        let Some(chat) = self.inv.cx.chat.clone() else {
+        let Some(chat) = self.inv.cx.chat.clone().filter(|_| self.inv.cx.chat_open) else {
             return Err(WitError::NotFound.into());
         };
         let members = chats::members(&self.inv.cx.services.db, &chat).await?;

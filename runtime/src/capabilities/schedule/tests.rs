@@ -26,6 +26,7 @@ async fn installed() -> (Db, String, String, String, tempfile::TempDir) {
 fn invocation(db: &Db, app: &str, chat: &str, account: &str, grants: &[&str], limits: &Limits) -> HostState {
     HostState::new(Invocation {
         holds_hot_keys: false,
+        chat_open: true,
         event_attempt: None,
         event_id: None,
         app_id: Arc::from(app),

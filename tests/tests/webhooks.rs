@@ -170,7 +170,14 @@ async fn unsigned_wrong_stale_replayed_oversize_and_unknown_deliveries_are_refus
     let (status, _) = hook(&host, "/hooks/no-such-app/carrier", Some(&signed), ok_body).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // A rotated secret: the old one is refused at once.
-    let newer = new_secret(&host, &dev.token, &app).await;
+    // (rotated with the CLI, as a developer would)
+    let (ok, out, err) = host
+        .cli(&["webhook-secret", &app, "--server", &host.base, "--token", &dev.token])
+        .expect("cli runs");
+    assert!(ok, "{err}");
+    assert!(err.contains("Shown once"), "{err}");
+    let newer = out.trim().to_string();
+    assert!(newer.starts_with("whsec_") && newer != secret, "{out}");
     let fresh_body = br#"{"tracking": "AB-12", "status": "back at sender"}"#;
     let (status, _) = hook(&host, &path, Some(&signature(&secret, t, fresh_body)), fresh_body).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -218,4 +225,59 @@ async fn an_app_not_granted_webhook_has_no_endpoint() {
     assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(webhook_events(&host, &dev.token, &app).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_review_shows_the_webhooks_and_schedules_a_version_brings_and_bad_ones_are_refused_at_upload() {
+    let host = TestHost::start(host_bin!()).expect("host starts");
+    let dev = host.signup("Dev").await;
+    for (dir, wasm) in [
+        (guests::PARCEL_TRACKER_DIR, guests::PARCEL_TRACKER_WASM),
+        (guests::REMINDER_BOT_DIR, guests::REMINDER_BOT_WASM),
+    ] {
+        let (status, body) = host
+            .publish(
+                &dev,
+                &miniapp_tests::manifest_of(dir),
+                std::fs::read(wasm).expect("wasm"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, review) = host
+        .call("GET", "/v1/review", Some(miniapp_tests::OPERATOR_TOKEN), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{review}");
+    let items = review.as_array().expect("a list");
+    let parcel = items
+        .iter()
+        .find(|i| i["name"] == "parcel-tracker")
+        .expect("parcel-tracker");
+    assert_eq!(parcel["webhooks"], serde_json::json!(["carrier"]));
+    let reminder = items
+        .iter()
+        .find(|i| i["name"] == "reminder-bot")
+        .expect("reminder-bot");
+    assert_eq!(
+        reminder["schedules"],
+        serde_json::json!([{ "name": "tidy", "cron": "0 3 * * *" }])
+    );
+
+    // A manifest declaring a webhook without the capability: 422 naming the field.
+    let manifest = miniapp_tests::manifest_of(guests::PARCEL_TRACKER_DIR)
+        .replace("\"webhook\" = \"to hear from the carrier when a parcel moves\"\n", "")
+        .replace("version = \"0.1.0\"", "version = \"0.1.1\"");
+    let (status, body) = host
+        .publish(
+            &dev,
+            &manifest,
+            std::fs::read(guests::PARCEL_TRACKER_WASM).expect("wasm"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("webhooks") && message.contains("`webhook` capability"),
+        "{body}"
+    );
 }

@@ -159,6 +159,23 @@ pub(super) async fn config_set(
 }
 
 /// Lists config keys; secrets show as `(secret)`.
+pub(super) async fn webhook_secret(server: &str, token: &str, app: &str) -> anyhow::Result<()> {
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/apps/{app}/webhook-secret", server.trim_end_matches('/')))
+        .bearer_auth(token)
+        .send()
+        .await?;
+    let body = check(response).await?;
+    println!("{}", body["secret"].as_str().unwrap_or_default());
+    eprintln!(
+        "Shown once: keep it with the sender. Sign each request with the header {}: {} (within {} s of the host's clock).",
+        body["header"].as_str().unwrap_or("Miniapp-Signature"),
+        body["scheme"].as_str().unwrap_or_default(),
+        body["window_seconds"]
+    );
+    Ok(())
+}
+
 pub(super) async fn config_list(server: &str, token: &str, app: &str) -> anyhow::Result<()> {
     let response = reqwest::Client::new()
         .get(format!("{}/v1/apps/{app}/config", server.trim_end_matches('/')))

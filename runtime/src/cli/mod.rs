@@ -117,6 +117,19 @@ enum Command {
         #[arg(long, env = "MINIAPP_TOKEN", hide_env_values = true, global = true)]
         token: Option<String>,
     },
+    /// Make (or rotate) APP's webhook signing secret and print it — the
+    /// only time it is shown; the old one stops working at once (its owner).
+    #[command(name = "webhook-secret")]
+    WebhookSecret {
+        /// App id.
+        app: String,
+        /// The host's base URL.
+        #[arg(long, env = "MINIAPP_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// Your account token.
+        #[arg(long, env = "MINIAPP_TOKEN", hide_env_values = true)]
+        token: String,
+    },
     /// Internal: compile one component into an artifact, in a child
     /// process the host limits and kills at its compile time limit.
     #[command(name = "compile-artifact", hide = true)]
@@ -542,6 +555,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ConfigAction::List { app } => client::config_list(&server, &token, &app).await,
             }
         }
+        Command::WebhookSecret { app, server, token } => client::webhook_secret(&server, &token, &app).await,
         Command::CompileArtifact { .. } => anyhow::bail!("compile-artifact runs before the async runtime"),
         Command::Review { action, server, token } => {
             let token = token.ok_or_else(|| {

@@ -39,6 +39,21 @@ pub struct ReviewItem {
     pub uploaded_at: i64,
     /// `compiling` or `compiled`: approval waits for `compiled`.
     pub compile_status: CompileStatus,
+    /// The manifest's schedules: when the app runs on its own (with the
+    /// `schedule` grant).
+    pub schedules: Vec<ScheduleItem>,
+    /// The manifest's webhooks: its public endpoints `/hooks/{app}/{name}`
+    /// (with the `webhook` grant).
+    pub webhooks: Vec<String>,
+}
+
+/// A manifest schedule as the review shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScheduleItem {
+    /// Its name.
+    pub name: String,
+    /// Its 5-field cron expression, UTC.
+    pub cron: String,
 }
 
 /// Which grants unlock one import.
@@ -118,6 +133,12 @@ impl Registry {
                 size: v.component_size,
                 uploaded_at: v.created_at,
                 compile_status: v.compile_status,
+                schedules: v
+                    .schedules
+                    .into_iter()
+                    .map(|(name, cron)| ScheduleItem { name, cron })
+                    .collect(),
+                webhooks: v.webhooks,
             })
             .collect())
     }

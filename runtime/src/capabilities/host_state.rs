@@ -12,6 +12,7 @@ use super::http::HttpCtx;
 use super::identity::{IdentityCtx, IdentityCtxView, IdentityView};
 use super::log::LogView;
 use super::messaging::{MessagingCtx, MessagingCtxView, MessagingView};
+use super::pages::{PagesCtx, PagesCtxView, PagesView};
 use super::payments::{PaymentsCtx, PaymentsCtxView, PaymentsView};
 use super::schedule::{ScheduleCtx, ScheduleCtxView, ScheduleView};
 use super::storage::{StorageCtx, StorageCtxView, StorageView};
@@ -31,6 +32,7 @@ pub struct HostState {
     payments: PaymentsCtx,
     identity: IdentityCtx,
     schedule: ScheduleCtx,
+    pages: PagesCtx,
     http: HttpCtx,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
@@ -62,6 +64,7 @@ impl HostState {
             payments: PaymentsCtx::default(),
             identity: IdentityCtx::default(),
             schedule: ScheduleCtx::default(),
+            pages: PagesCtx::default(),
             http: HttpCtx::new(&cx),
             inv: InvocationCtx::new(cx),
             stdout,
@@ -77,6 +80,7 @@ impl HostState {
             payments: std::mem::take(&mut self.payments.ops),
             signatures: std::mem::take(&mut self.identity.signatures),
             timers: std::mem::take(&mut self.schedule.ops),
+            pushes: std::mem::take(&mut self.pages.pushes),
         }
     }
 
@@ -196,6 +200,15 @@ impl ScheduleView for HostState {
         ScheduleCtxView {
             inv: &mut self.inv,
             ctx: &mut self.schedule,
+        }
+    }
+}
+
+impl PagesView for HostState {
+    fn pages(&mut self) -> PagesCtxView<'_> {
+        PagesCtxView {
+            inv: &mut self.inv,
+            ctx: &mut self.pages,
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod identity;
 mod invocation;
 pub mod log;
 pub mod messaging;
+pub mod pages;
 pub mod payments;
 #[cfg(test)]
 mod policy_tests;
@@ -36,6 +37,7 @@ pub use host_state::HostState;
 pub use identity::IdentityView;
 pub use invocation::{Invocation, InvocationCtx, Services};
 pub use messaging::{MessagingView, OutboxOp, OutgoingMessage};
+pub use pages::PagesView;
 pub use payments::PaymentsView;
 pub use schedule::ScheduleView;
 pub use storage::StorageView;
@@ -52,6 +54,7 @@ pub const UNITS: &[Unit] = &[
     storage::UNIT,
     payments::UNIT,
     schedule::UNIT,
+    pages::UNIT,
     http::UNIT,
     config::UNIT,
 ];

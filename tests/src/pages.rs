@@ -157,6 +157,26 @@ impl TestHost {
         (status, Ok(stream))
     }
 
+    /// `POST path` on `app`'s origin from the app's own page, with the
+    /// session `cookie` (`name=value`) and a form body: the status and the body.
+    pub async fn app_post(&self, app: &str, cookie: &str, path: &str, form: &str) -> (StatusCode, String) {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("http client");
+        let resp = self
+            .app_request(&client, "POST", app, path)
+            .header(reqwest::header::COOKIE, cookie)
+            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header("sec-fetch-site", "same-origin")
+            .body(form.to_string())
+            .send()
+            .await
+            .expect("host answers");
+        let status = resp.status();
+        (status, resp.text().await.unwrap_or_default())
+    }
+
     /// [`TestHost::page_events`] that must open; its `ready` event read.
     pub async fn open_page(&self, app: &str, cookie: &str) -> (PageEvents, PageEvent) {
         let (status, stream) = self.page_events(app, cookie, None).await;

@@ -18,25 +18,6 @@ use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-/// `POST path` on `app`'s origin with the session `cookie` and a form body.
-async fn post_form(host: &TestHost, app: &str, cookie: &str, path: &str, form: &str) -> (StatusCode, String) {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .expect("http client");
-    let resp = host
-        .app_request(&client, "POST", app, path)
-        .header(reqwest::header::COOKIE, cookie)
-        .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .header("sec-fetch-site", "same-origin")
-        .body(form.to_string())
-        .send()
-        .await
-        .expect("host answers");
-    let status = resp.status();
-    (status, resp.text().await.unwrap_or_default())
-}
-
 /// The item texts of a shopping-list state.
 fn texts(state: &Value) -> Vec<String> {
     state["items"]
@@ -47,9 +28,12 @@ fn texts(state: &Value) -> Vec<String> {
         .collect()
 }
 
-/// The next push on `page` as a shopping-list state.
-async fn next_state(page: &mut PageEvents) -> (Value, String) {
-    let push = page.next_push(WAIT).await.expect("a push within 10 s");
+/// The next push on `page` (`what` it should show) as a shopping-list state.
+async fn next_state(page: &mut PageEvents, what: &str) -> (Value, String) {
+    let push = page
+        .next_push(WAIT)
+        .await
+        .unwrap_or_else(|| panic!("no push within 10 s: expected {what}"));
     assert_eq!(push.event, "message", "{push:?}");
     let state: Value = serde_json::from_str(&push.data).expect("the push is the list as JSON");
     (state, push.id.expect("a push has an id"))
@@ -82,23 +66,23 @@ async fn a_change_on_one_members_page_reaches_the_others_and_no_other_chat() {
     let mut member_stream = host.user_events(&bob, None).await;
 
     // Alice adds milk on her page; Bob's page gets the list at once.
-    let (status, body) = post_form(&host, &app, &alice_page, "/add", "text=milk").await;
+    let (status, body) = host.app_post(&app, &alice_page, "/add", "text=milk").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (state, milk_id) = next_state(&mut bob_stream).await;
+    let (state, milk_id) = next_state(&mut bob_stream, "milk on Bob's page").await;
     assert_eq!(texts(&state), vec!["milk"]);
     assert_eq!(state["version"], 1);
 
     // Bob adds bread in the chat: the bot side publishes too.
     host.say(&bob, &chat, "/add bread").await;
-    let (state, bread_id) = next_state(&mut bob_stream).await;
+    let (state, bread_id) = next_state(&mut bob_stream, "bread from the bot side").await;
     assert_eq!(texts(&state), vec!["milk", "bread"]);
     assert!(bread_id.parse::<i64>().expect("numeric") > milk_id.parse::<i64>().expect("numeric"));
 
     // Bob ticks milk on his page; it shows as done.
     let milk = state["items"][0]["id"].as_u64().expect("an item id");
-    let (status, body) = post_form(&host, &app, &bob_page, &format!("/tick?id={milk}"), "").await;
+    let (status, body) = host.app_post(&app, &bob_page, &format!("/tick?id={milk}"), "").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (state, _) = next_state(&mut bob_stream).await;
+    let (state, _) = next_state(&mut bob_stream, "the tick").await;
     assert_eq!(state["items"][0]["done"], true, "{state}");
 
     // The other chat's page saw none of it.
@@ -132,9 +116,9 @@ async fn a_change_on_one_members_page_reaches_the_others_and_no_other_chat() {
         (ready.event.as_str(), ready.id.as_deref()),
         ("ready", Some(milk_id.as_str()))
     );
-    let (state, id) = next_state(&mut resumed).await;
+    let (state, id) = next_state(&mut resumed, "bread replayed on resume").await;
     assert_eq!((texts(&state), id), (vec!["milk".into(), "bread".into()], bread_id));
-    let (state, _) = next_state(&mut resumed).await;
+    let (state, _) = next_state(&mut resumed, "the tick replayed on resume").await;
     assert_eq!(state["items"][0]["done"], true, "the tick is replayed too");
     let (status, body) = host.page_events(&app, &bob_page, Some("yesterday")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body:?}");
@@ -297,7 +281,7 @@ async fn a_stream_ends_once_its_session_may_no_longer_be_served() {
     let (status, _) = host.page_events(&app, &bob_cookie, None).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "a reconnect is refused");
     // Alice's page goes on.
-    let (status, _) = post_form(&host, &app, &alice_cookie, "/add", "text=eggs").await;
+    let (status, _) = host.app_post(&app, &alice_cookie, "/add", "text=eggs").await;
     assert_eq!(status, StatusCode::OK);
     assert!(alice_page.next_push(WAIT).await.is_some(), "alice's page still live");
 

@@ -6,7 +6,7 @@
 //! event streams never see it ([`super::Delivered::from_logged`] knows
 //! only the members' kinds).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
@@ -80,18 +80,18 @@ impl PageChannels {
         self.channels.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
-    fn watches_chat(&self, chat: &str) -> bool {
-        let channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
-        channels.keys().any(|(_, c)| c == chat)
-    }
-
     /// The pushes of `batch` (a read of the chat event log, oldest first)
     /// that pages on this node wait for; nothing is read when none does.
     pub(super) async fn load(&self, db: &Db, batch: &[Logged]) -> StoreResult<Vec<Push>> {
-        let mut wanted = batch
-            .iter()
-            .filter(|e| e.kind == page_pushes::KIND && self.watches_chat(&e.chat))
-            .map(|e| e.seq);
+        let pushes: Vec<&Logged> = batch.iter().filter(|e| e.kind == page_pushes::KIND).collect();
+        if pushes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let watched: HashSet<String> = {
+            let channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
+            channels.keys().map(|(_, chat)| chat.clone()).collect()
+        };
+        let mut wanted = pushes.iter().filter(|e| watched.contains(&e.chat)).map(|e| e.seq);
         let Some(first) = wanted.next() else {
             return Ok(Vec::new());
         };

@@ -188,7 +188,10 @@ impl WebApps {
         let checked_at = self.db.revocations().current();
         // Subscribe before reading the log: nothing relayed in between is missed.
         let pushes = hub.pages().subscribe(&session.app_id, &session.chat_id);
+        // A number from the future (or from another database) starts at
+        // the current end.
         let relayed = hub.relayed();
+        let after = last_event_id.filter(|after| *after < relayed).unwrap_or(relayed);
         let mut recheck = tokio::time::interval(RECHECK_EVERY);
         recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         recheck.reset();
@@ -198,23 +201,16 @@ impl WebApps {
             chat: session.chat_id.clone(),
             token: token.to_string(),
             pushes,
-            cursor: relayed,
-            pending: VecDeque::new(),
+            cursor: after,
+            pending: VecDeque::from([LiveEvent::Ready { cursor: after }]),
             checked_at,
             recheck,
             ended: false,
             _slot: slot,
         };
-        match last_event_id {
-            // A number from the future (or from another database) starts
-            // at the current end.
-            Some(after) if after < relayed => {
-                stream.cursor = after;
-                stream.pending.push_back(LiveEvent::Ready { cursor: after });
-                stream.catch_up().await?;
-            }
-            _ => stream.pending.push_back(LiveEvent::Ready { cursor: relayed }),
-        }
+        // Also without a number to resume after: the relay may have handed
+        // out pushes after `relayed` before this subscribed.
+        stream.catch_up().await?;
         Ok(stream)
     }
 

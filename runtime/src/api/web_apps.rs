@@ -5,7 +5,8 @@
 //! every other request to that origin is served by a fresh instance of the
 //! app, if it comes from the app's own origin with the app's own session,
 //! and only the headers on an allow-list of the app's response pass, under
-//! headers that keep its page sandboxed.
+//! headers that keep its page sandboxed. Paths under `/.miniapp/` on an
+//! app's origin are the host's ([`super::live_pages`]).
 
 use axum::Json;
 use axum::body::Body;

@@ -209,6 +209,7 @@ impl Host {
             limits: config.limits.clone(),
             identity_key: identity_key.clone(),
             rate: Default::default(),
+            page_rate: Default::default(),
             host_address: host_address.clone(),
             committer: crate::capabilities::commit::Committer::start(db.clone()),
             hot_keys: Default::default(),
@@ -291,9 +292,11 @@ impl Host {
         // running then get the grace period to finish.
         let queue = self.state.chat.queue().clone();
         let stopper = queue.clone();
+        let webapps = self.state.webapps.clone();
         let shutdown = async move {
             shutdown.await;
             stopper.stop_claiming();
+            webapps.close_live_pages();
         };
         crate::listener::serve(listener, router, bounds, shutdown).await?;
         queue.shutdown(self.state.limits.queue.shutdown_grace).await;

@@ -2,9 +2,10 @@
 //!
 //! A bot implements [`Bot`] and exports it with [`bot!`]. Everything a bot can
 //! do outside its sandbox goes through the capability modules —
-//! [`messaging`], [`identity`], [`storage`], [`config`], [`http`] and
-//! [`log`] — and each call returns [`Error::Denied`] (or the interface's
-//! equivalent) unless the operator granted the capability.
+//! [`messaging`], [`identity`], [`storage`], [`payments`], [`schedule`],
+//! [`pages`], [`config`], [`http`] and [`log`] — and each call returns
+//! [`Error::Denied`] (or the interface's equivalent) unless the operator
+//! granted the capability.
 //!
 //! ```no_run
 //! use miniapp_sdk::{Bot, Message, messaging, storage};
@@ -45,6 +46,7 @@ pub mod identity;
 pub mod log;
 pub mod messaging;
 pub mod notify;
+pub mod pages;
 pub mod payments;
 pub mod schedule;
 pub mod storage;

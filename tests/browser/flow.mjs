@@ -6,7 +6,8 @@
 //   GOV_APP          app id of the approved gov-services web app (user scenario)
 //   PENDING_APP      app id with a version waiting for review (operator scenario)
 //   PROBE_APP        app id of the approved web-probe web app (isolation scenario)
-//   SCENARIO         user | operator | isolation | all (default: all)
+//   SHOP_APP         app id of the approved shopping-list app (live scenario)
+//   SCENARIO         user | operator | isolation | live | all (default: all)
 //   CHROMIUM         browser binary (default /usr/bin/chromium)
 //
 // Exits 0 when every step passed and no page or frame threw an uncaught
@@ -24,18 +25,21 @@ const OUT_DIR = process.env.OUT_DIR || path.resolve('screenshots');
 const GOV_APP = process.env.GOV_APP || '';
 const PENDING_APP = process.env.PENDING_APP || '';
 const PROBE_APP = process.env.PROBE_APP || '';
+const SHOP_APP = process.env.SHOP_APP || '';
 const SCENARIO = process.env.SCENARIO || 'all';
 const WAIT = 20_000; // every expectation waits at most this long
 
-if (!['user', 'operator', 'isolation', 'all'].includes(SCENARIO)) fail(`SCENARIO must be user, operator, isolation or all (got ${SCENARIO})`);
+if (!['user', 'operator', 'isolation', 'live', 'all'].includes(SCENARIO)) fail(`SCENARIO must be user, operator, isolation, live or all (got ${SCENARIO})`);
 const runUser = SCENARIO === 'user' || SCENARIO === 'all';
 const runOperator = SCENARIO === 'operator' || SCENARIO === 'all';
 const runIsolation = SCENARIO === 'isolation' || SCENARIO === 'all';
+const runLive = SCENARIO === 'live' || SCENARIO === 'all';
 const missing = [
   ['OPERATOR_TOKEN', OPERATOR_TOKEN, true],
   ['GOV_APP', GOV_APP, runUser || runIsolation],
   ['PENDING_APP', PENDING_APP, runOperator],
   ['PROBE_APP', PROBE_APP, runIsolation],
+  ['SHOP_APP', SHOP_APP, runLive],
 ].filter(([, value, needed]) => needed && !value).map(([name]) => name);
 if (missing.length) fail(`missing environment: ${missing.join(', ')}`);
 fs.mkdirSync(OUT_DIR, { recursive: true });
@@ -49,7 +53,7 @@ function fail(message) {
 const SCREENS = [
   'signed-up', 'chat-timeline', 'app-panel', 'booking-form', 'signature-dialog',
   'pay-dialog', 'confirmation-in-chat', 'operator-review', 'after-approval',
-  'isolation-attacker', 'isolation-victim',
+  'isolation-attacker', 'isolation-victim', 'live-adding', 'live-seen',
 ];
 async function shot(page, name) {
   const n = SCREENS.indexOf(name) + 1;
@@ -435,6 +439,90 @@ async function isolationScenario(browser) {
   }
 }
 
+// ------------------------------------------------------------ live flow
+
+// Two people, each in a browser context of their own, open shopping-list
+// from the same chat. Ann adds "milk" on her page; Ben's page shows it
+// without reloading (the host pushes it over the page's event stream);
+// Ben ticks it and Ann's page shows it ticked.
+async function liveScenario(browser) {
+  const contexts = [];
+  const pages = [];
+  try {
+    let chat;
+    const people = [];
+    await step('set up a chat of two with shopping-list (API)', async () => {
+      for (const name of ['Ann Live', 'Ben Live']) {
+        const res = await fetch(`${BASE}/v1/accounts`, {
+          method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name }),
+        });
+        if (!res.ok) throw new Error(`sign-up answered ${res.status}`);
+        people.push(await res.json());
+      }
+      const [ann, ben] = people;
+      const created = await api('POST', '/v1/chats', ann.token, { title: 'Groceries', members: [ben.id] });
+      chat = created.id;
+      if ((created.invited || []).includes(ben.id)) {
+        await api('POST', `/v1/chats/${chat}/members`, ben.token, { account: ben.id });
+      }
+      await api('POST', `/v1/chats/${chat}/apps`, ann.token, { app: SHOP_APP });
+    });
+
+    const frames = [];
+    for (const [i, who] of ['Ann', 'Ben'].entries()) {
+      await step(`${who} opens shopping-list from the chat in a browser of their own`, async () => {
+        const context = await browser.newContext({ viewport: { width: 1366, height: 860 } });
+        context.setDefaultTimeout(WAIT);
+        contexts.push(context);
+        const page = await context.newPage();
+        watch(page, `live-${who}`);
+        pages.push(page);
+        await page.goto(`${BASE}/`);
+        await (await visible(page.getByTestId('signin-token'), 'the sign-in form')).fill(people[i].token);
+        await page.getByTestId('signin-submit').click();
+        await (await visible(page.locator(`[data-testid="chat-item"][data-chat-id="${chat}"]`), 'the chat')).click();
+        await page.locator(`[data-testid="open-app-button"][data-app-id="${SHOP_APP}"]`).click();
+        const frame = page.frameLocator('[data-testid="app-frame"]');
+        // "live": the page's event stream is open.
+        await visible(frame.locator('#state[data-state="live"]'), `${who}'s list to be live`);
+        frames.push(frame);
+      });
+    }
+    const [annFrame, benFrame] = frames;
+    const benWindow = () => pages[1].frames().find((f) => f.url().startsWith(appOrigin(SHOP_APP)));
+
+    await step('Ann adds "milk"; Ben sees it appear without reloading', async () => {
+      // A mark in Ben's page that a reload would wipe.
+      await (await until('Ben\'s app frame', async () => benWindow())).evaluate(() => { window.__sameDocument = true; });
+      await annFrame.locator('#item-input').fill('milk');
+      await shot(pages[0], 'live-adding');
+      await annFrame.locator('#add').click();
+      await visible(annFrame.locator('li[data-text="milk"]'), 'milk on Ann\'s own page');
+      try {
+        await benFrame.locator('li[data-text="milk"]').waitFor({ state: 'visible', timeout: 10_000 });
+      } catch {
+        throw new Error('milk did not appear on Ben\'s page within 10 s');
+      }
+      const same = await benWindow().evaluate(() => window.__sameDocument === true);
+      if (!same) throw new Error('Ben\'s page was reloaded: the item must arrive live');
+      await shot(pages[1], 'live-seen');
+    });
+
+    await step('Ben ticks milk; Ann sees it ticked without reloading', async () => {
+      await benFrame.locator('li[data-text="milk"] .tick').check();
+      try {
+        await annFrame.locator('li.done[data-text="milk"]').waitFor({ state: 'visible', timeout: 10_000 });
+      } catch {
+        throw new Error('the tick did not appear on Ann\'s page within 10 s');
+      }
+    });
+  } catch (e) {
+    await failWith(pages[pages.length - 1] || (await browser.newPage()), 'live', e);
+  } finally {
+    for (const context of contexts) await context.close();
+  }
+}
+
 // ------------------------------------------------------------------ main
 
 let failed = false;
@@ -466,6 +554,7 @@ try {
   if (runUser) await userScenario(browser);
   if (runOperator) await operatorScenario(browser);
   if (runIsolation) await isolationScenario(browser);
+  if (runLive) await liveScenario(browser);
 } finally {
   await browser.close();
 }

@@ -16,6 +16,7 @@ pub mod guests {
     include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 }
 
+pub mod pages;
 pub mod revocations;
 
 /// The host binary of this package; use it from integration tests.

@@ -4,7 +4,9 @@
 //! signs and pays, and sees the confirmation in the chat; an operator
 //! approves an app on the operator page; and with two web apps in one chat,
 //! one app's page cannot make the other act for the user (form, navigation,
-//! fetch, image). Screenshots of each key screen go
+//! fetch, image); and two people, each in a browser of their own, open the
+//! shopping-list sample in one chat: one adds "milk" and the other's page
+//! shows it without reloading. Screenshots of each key screen go
 //! to `target/tmp/browser/`. The set-up installs Chromium (apt) and
 //! playwright-core (npm) when they are missing; nothing is downloaded by
 //! Playwright itself.
@@ -56,6 +58,14 @@ async fn a_user_books_signs_and_pays_in_the_browser_and_an_operator_approves_an_
     let probe = host
         .publish_approved(&dev, &manifest_of(guests::WEB_PROBE_DIR), guests::WEB_PROBE_WASM, None)
         .await;
+    let shop = host
+        .publish_approved(
+            &dev,
+            &manifest_of(guests::SHOPPING_LIST_DIR),
+            guests::SHOPPING_LIST_WASM,
+            None,
+        )
+        .await;
     let wasm = std::fs::read(guests::POLL_BOT_WASM).expect("poll-bot built");
     let (status, pending) = host.publish(&dev, &manifest_of(guests::POLL_BOT_DIR), wasm).await;
     assert_eq!(status, StatusCode::CREATED, "{pending}");
@@ -72,6 +82,7 @@ async fn a_user_books_signs_and_pays_in_the_browser_and_an_operator_approves_an_
         .env("GOV_APP", &gov)
         .env("PENDING_APP", &pending_app)
         .env("PROBE_APP", &probe)
+        .env("SHOP_APP", &shop)
         .env("CHROMIUM", &chromium)
         .output()
         .await
@@ -97,7 +108,7 @@ async fn a_user_books_signs_and_pays_in_the_browser_and_an_operator_approves_an_
         .filter(|e| e.path().extension().is_some_and(|x| x == "png"))
         .count();
     assert!(
-        shots >= 8,
+        shots >= 10,
         "expected a screenshot of each key screen in {}, found {shots}",
         out.display()
     );

@@ -2,8 +2,9 @@
 //! database, one module directory and one master key: what is posted on
 //! one node reaches sockets on the others, bots answer once whichever node
 //! runs them, payments stay charged once, and a job held by a node that
-//! dies runs on another once its lease is over, and a revocation on one
-//! node reaches the very next web-app request on another.
+//! dies runs on another once its lease is over, a revocation on one
+//! node reaches the very next web-app request on another, and a live
+//! page's push committed on one node reaches a page streaming from another.
 //!
 //! These run only on PostgreSQL (`MINIAPP_TEST_DATABASE=postgres`, as
 //! `scripts/test` does after the SQLite run); on SQLite, one node by
@@ -517,4 +518,75 @@ async fn two_nodes_firing_the_same_due_timers_at_once_queue_each_once() {
         .expect("jobs");
     assert_eq!(jobs.len(), 200, "each due timer queued once");
     postgres::drop_database(&url);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_push_committed_on_one_node_reaches_a_page_streaming_from_another() {
+    if !on_postgres() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let a = first_node(tmp.path(), &[]);
+    let b = node(&a, &tmp.path().join("node-b"), &tmp.path().join("shared"), &[]);
+    let dev = a.signup("Dev").await;
+    let app = a
+        .publish_approved(
+            &dev,
+            &manifest_of(guests::SHOPPING_LIST_DIR),
+            guests::SHOPPING_LIST_WASM,
+            None,
+        )
+        .await;
+    let alice = a.signup("Alice").await;
+    let bob = a.signup("Bob").await;
+    let chat = a.chat(&alice, &[&bob]).await;
+    a.install(&alice, &chat, &app).await;
+
+    // Bob's page streams from B; Alice's page talks to A.
+    let bob_page = b.web_session(&bob, &chat, &app).await;
+    let alice_page = a.web_session(&alice, &chat, &app).await;
+    let (mut on_b, _) = b.open_page(&app, &bob_page).await;
+    let (status, body) = a.app_post(&app, &alice_page, "/add", "text=milk").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let push = on_b
+        .next_push(Duration::from_secs(10))
+        .await
+        .expect("the push committed on A, on B's stream");
+    assert!(push.data.contains("\"milk\""), "{push:?}");
+    let milk_id = push.id.expect("an id");
+
+    // The bot side, on whichever node runs it, reaches B's page too.
+    a.say(&alice, &chat, "/add bread").await;
+    let push = on_b
+        .next_push(Duration::from_secs(10))
+        .await
+        .expect("the bot's push on B");
+    assert!(push.data.contains("\"bread\""), "{push:?}");
+
+    // A page that moves to A resumes where it was.
+    let (status, resumed) = a.page_events(&app, &bob_page, Some(&milk_id)).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut resumed = resumed.expect("the stream opens on A");
+    assert_eq!(
+        resumed.next(Duration::from_secs(10)).await.map(|e| e.event),
+        Some("ready".into())
+    );
+    let replayed = resumed
+        .next_push(Duration::from_secs(10))
+        .await
+        .expect("bread replayed on A");
+    assert_eq!(replayed.data, push.data);
+
+    // Bob leaves through A: his stream on B ends at once.
+    let (status, _) = a
+        .call(
+            "DELETE",
+            &format!("/v1/chats/{chat}/members/{}", bob.id),
+            Some(&bob.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (closed, events) = on_b.ends_within(Duration::from_secs(3)).await;
+    assert!(closed && events.iter().any(|e| e.event == "end"), "{events:?}");
 }

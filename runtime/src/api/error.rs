@@ -43,6 +43,14 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+    /// Its code (`not_found`, `session_revoked`, …).
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+    /// What it says.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
     /// 400: malformed request.
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)

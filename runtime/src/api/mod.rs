@@ -19,6 +19,7 @@ mod extract;
 mod health;
 #[cfg(test)]
 mod layering_tests;
+mod live_pages;
 mod messages;
 mod payments;
 mod rate_limit;

@@ -5,7 +5,8 @@
 //! every other request to that origin is served by a fresh instance of the
 //! app, if it comes from the app's own origin with the app's own session,
 //! and only the headers on an allow-list of the app's response pass, under
-//! headers that keep its page sandboxed.
+//! headers that keep its page sandboxed. Paths under `/.miniapp/` on an
+//! app's origin are the host's ([`super::live_pages`]).
 
 use axum::Json;
 use axum::body::Body;
@@ -19,6 +20,7 @@ use super::auth::SessionCaller;
 use super::error::AppResponse;
 use super::{ApiError, ApiResult, AppState};
 use crate::store::web_sessions::LiveSession;
+use crate::webapps::live::RESERVED_PREFIX;
 use crate::webapps::{LaunchError, MAX_REQUEST_BYTES, SESSION_COOKIE, WebError};
 
 /// The headers of an app's response that reach the browser; every other
@@ -51,6 +53,7 @@ impl From<WebError> for ApiError {
             WebError::Replayed => ApiError::new(StatusCode::FORBIDDEN, "launch_token_used", message),
             WebError::NoSession => ApiError::new(StatusCode::UNAUTHORIZED, "no_session", message),
             WebError::ForeignSession => ApiError::new(StatusCode::FORBIDDEN, "foreign_session", message),
+            WebError::TooManyStreams(_) => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_streams", message),
             WebError::Revoked(_) => ApiError::forbidden(message),
             WebError::App { .. } => ApiError::new(StatusCode::BAD_GATEWAY, "app_failed", message),
             WebError::Store(e) => ApiError::internal(e),
@@ -83,7 +86,7 @@ pub(super) async fn serve_app(state: &AppState, app: String, request: Request) -
     }
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -165,7 +168,7 @@ fn filter_headers(from_app: &HeaderMap) -> HeaderMap {
 /// or any other site. `Sec-Fetch-Site` says where it came from (`none`, a
 /// URL the user typed, is allowed to read only); clients that send no fetch
 /// metadata are held to their `Origin`, if they name one.
-fn require_same_origin(headers: &HeaderMap, method: &Method, own_origin: &str) -> ApiResult<()> {
+pub(super) fn require_same_origin(headers: &HeaderMap, method: &Method, own_origin: &str) -> ApiResult<()> {
     let safe = matches!(*method, Method::GET | Method::HEAD);
     let refused = match headers.get("sec-fetch-site").map(|v| v.as_bytes()) {
         Some(b"same-origin") => false,
@@ -195,7 +198,7 @@ fn escape_html(text: &str) -> String {
 
 /// The headers that keep an app's page sandboxed and framed only by the
 /// chat client.
-fn protect(state: &AppState, headers: &mut HeaderMap) {
+pub(super) fn protect(state: &AppState, headers: &mut HeaderMap) {
     let domain = state.webapps.domain();
     let csp = format!(
         "sandbox allow-scripts allow-forms allow-same-origin; default-src 'self'; \
@@ -279,6 +282,11 @@ fn failed(state: &AppState, wants_page: bool, error: WebError) -> Response {
 
 async fn handle(state: &AppState, app: &str, request: Request) -> ApiResult<Response> {
     let own_origin = state.webapps.domain().origin_of(app);
+    let path = request.uri().path();
+    if path.starts_with(RESERVED_PREFIX) || path == RESERVED_PREFIX.trim_end_matches('/') {
+        // The host's own paths on every app's origin; the app never sees them.
+        return super::live_pages::serve(state, app, &own_origin, request).await;
+    }
     let (token, other_query) = take_launch_token(request.uri().query());
     if let Some(token) = token {
         // Exchange the launch token for a session and drop it from the URL.

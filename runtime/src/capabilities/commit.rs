@@ -1,6 +1,7 @@
 //! Committing invocations. What an invocation changed — storage writes and
 //! deletes, messages sent, edited and deleted, invoices created and
-//! cancelled, refunds, payouts, signature requests and timers — is buffered in its store
+//! cancelled, refunds, payouts, signature requests, timers and live pages'
+//! publishes — is buffered in its store
 //! ([`Effects`]) and stored here, all at once, in one database transaction
 //! together with its job's completion; or not at all.
 //!
@@ -17,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::OutboxOp;
 use super::identity::commit::{self as identity_commit, SignatureDraft};
 use super::messaging::commit::apply_ops;
+use super::pages::commit::{self as pages_commit, Push};
 use super::payments::commit::{self as payments_commit, PaymentOp};
 use super::schedule::commit::{self as schedule_commit, TimerOp};
 use super::storage::commit::{self as storage_commit, Refused};
@@ -40,6 +42,8 @@ pub struct Effects {
     pub signatures: Vec<SignatureDraft>,
     /// Timers set and cancelled, in order.
     pub timers: Vec<TimerOp>,
+    /// Publishes to the app's live pages, in order.
+    pub pushes: Vec<Push>,
 }
 
 impl Effects {
@@ -50,6 +54,7 @@ impl Effects {
             && self.payments.is_empty()
             && self.signatures.is_empty()
             && self.timers.is_empty()
+            && self.pushes.is_empty()
     }
 }
 
@@ -369,6 +374,7 @@ async fn apply(conn: &mut sqlx::AnyConnection, commit: &Commit, known: Option<(i
     {
         return Ok(Err(CommitError::Changed(why)));
     }
-    let events = apply_ops(conn, &commit.app, commit.effects.ops.clone()).await?;
+    let events = apply_ops(conn, &commit.app, commit.effects.ops.clone()).await?
+        + pages_commit::apply_in(conn, &commit.app, &commit.effects.pushes).await?;
     Ok(Ok((Committed::Stored { events }, used)))
 }

@@ -13,6 +13,7 @@ use super::identity::{IdentityCtx, IdentityCtxView, IdentityView};
 use super::log::LogView;
 use super::messaging::{MessagingCtx, MessagingCtxView, MessagingView};
 use super::notify::{NotifyCtxView, NotifyView};
+use super::pages::{PagesCtx, PagesCtxView, PagesView};
 use super::payments::{PaymentsCtx, PaymentsCtxView, PaymentsView};
 use super::schedule::{ScheduleCtx, ScheduleCtxView, ScheduleView};
 use super::storage::{StorageCtx, StorageCtxView, StorageView};
@@ -32,6 +33,7 @@ pub struct HostState {
     payments: PaymentsCtx,
     identity: IdentityCtx,
     schedule: ScheduleCtx,
+    pages: PagesCtx,
     http: HttpCtx,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
@@ -63,6 +65,7 @@ impl HostState {
             payments: PaymentsCtx::default(),
             identity: IdentityCtx::default(),
             schedule: ScheduleCtx::default(),
+            pages: PagesCtx::default(),
             http: HttpCtx::new(&cx),
             inv: InvocationCtx::new(cx),
             stdout,
@@ -78,6 +81,7 @@ impl HostState {
             payments: std::mem::take(&mut self.payments.ops),
             signatures: std::mem::take(&mut self.identity.signatures),
             timers: std::mem::take(&mut self.schedule.ops),
+            pushes: std::mem::take(&mut self.pages.pushes),
         }
     }
 
@@ -206,6 +210,15 @@ impl NotifyView for HostState {
         NotifyCtxView {
             inv: &mut self.inv,
             messaging: &mut self.messaging,
+        }
+    }
+}
+
+impl PagesView for HostState {
+    fn pages(&mut self) -> PagesCtxView<'_> {
+        PagesCtxView {
+            inv: &mut self.inv,
+            ctx: &mut self.pages,
         }
     }
 }

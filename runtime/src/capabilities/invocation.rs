@@ -22,6 +22,8 @@ pub struct Services {
     pub identity_key: Vec<u8>,
     /// Messages per (app, chat) per minute.
     pub rate: rate::RateLimiter,
+    /// Live pages' publishes per (app, chat) per minute.
+    pub page_rate: rate::RateLimiter,
     /// The address the host's own API listens on, set once it is bound
     /// (port 0 picks one); outbound HTTP never connects to it.
     pub host_address: Arc<std::sync::OnceLock<std::net::SocketAddr>>,
@@ -40,6 +42,7 @@ impl Services {
             limits: limits.clone(),
             identity_key: vec![7; 32],
             rate: Default::default(),
+            page_rate: Default::default(),
             host_address: Default::default(),
             committer: commit::Committer::start(db.clone()),
             hot_keys: Default::default(),

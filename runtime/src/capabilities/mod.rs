@@ -17,6 +17,7 @@ mod invocation;
 pub mod log;
 pub mod messaging;
 pub mod notify;
+pub mod pages;
 pub mod payments;
 #[cfg(test)]
 mod policy_tests;
@@ -39,6 +40,7 @@ pub use identity::IdentityView;
 pub use invocation::{Invocation, InvocationCtx, Services};
 pub use messaging::{MessagingView, OutboxOp, OutgoingMessage};
 pub use notify::NotifyView;
+pub use pages::PagesView;
 pub use payments::PaymentsView;
 pub use schedule::ScheduleView;
 pub use storage::StorageView;
@@ -61,6 +63,7 @@ pub const UNITS: &[Unit] = &[
     payments::UNIT,
     schedule::UNIT,
     notify::UNIT,
+    pages::UNIT,
     http::UNIT,
     config::UNIT,
     webhook::UNIT,

@@ -5,12 +5,13 @@
 use super::bindings::miniapp::platform::identity::Host as _;
 use super::bindings::miniapp::platform::messaging::Host as _;
 use super::bindings::miniapp::platform::notify::Host as _;
+use super::bindings::miniapp::platform::pages::Host as _;
 use super::bindings::miniapp::platform::schedule::Host as _;
 use super::bindings::miniapp::platform::storage::{Bucket, Host as _};
 use super::bindings::wasi::config::store::{Error as ConfigError, Host as _};
 use super::config::ConfigView;
 use super::test_support::{denials, is_wit, state, text};
-use super::{CapError, IdentityView, MessagingView, NotifyView, ScheduleView, StorageView, WitError};
+use super::{CapError, IdentityView, MessagingView, NotifyView, PagesView, ScheduleView, StorageView, WitError};
 use crate::store::audit;
 
 #[tokio::test]
@@ -44,6 +45,10 @@ async fn every_capability_denies_without_its_grant_and_audits_it() {
         s.notify().send("u_x".into(), text("hi")).await,
         WitError::Denied
     ));
+    assert!(is_wit(
+        s.pages().publish("chat-1".into(), "{}".into()).await,
+        WitError::Denied
+    ));
     assert!(s.outbox().is_empty());
     let audited = denials(&db).await;
     for cap in [
@@ -56,6 +61,7 @@ async fn every_capability_denies_without_its_grant_and_audits_it() {
         "config",
         "schedule",
         "notify",
+        "pages",
     ] {
         assert!(audited.iter().any(|c| c == cap), "{cap} not audited: {audited:?}");
     }

@@ -5,7 +5,8 @@
 //! nodes wrote — and hands each event to the chat's subscribers and to the
 //! per-user streams. One path for local and remote events, so a message
 //! posted on node A reaches sockets on node B, and a cursor is never
-//! delivered before a smaller one.
+//! delivered before a smaller one. Live pages' pushes travel the same log
+//! to the pages open on this node ([`super::pages`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -16,6 +17,7 @@ use serde::Serialize;
 use tokio::sync::{Notify, broadcast};
 
 use super::MessageView;
+use super::pages::PageChannels;
 use crate::store::Db;
 use crate::store::chat_events::{self, Logged};
 
@@ -126,11 +128,13 @@ pub struct Hub {
     all: broadcast::Sender<Arc<Delivered>>,
     wake: Arc<Notify>,
     relayed: Arc<AtomicI64>,
+    pages: PageChannels,
 }
 
 impl Default for Hub {
     fn default() -> Self {
         Hub {
+            pages: PageChannels::default(),
             chats: Arc::default(),
             all: broadcast::channel(ALL_CAPACITY).0,
             wake: Arc::new(Notify::new()),
@@ -192,6 +196,11 @@ impl Hub {
         self.all.subscribe()
     }
 
+    /// The channels of the live pages open on this node.
+    pub fn pages(&self) -> &PageChannels {
+        &self.pages
+    }
+
     /// The newest cursor handed to subscribers on this node.
     pub fn relayed(&self) -> i64 {
         self.relayed.load(Ordering::SeqCst)
@@ -248,11 +257,13 @@ impl Hub {
             let Some(end) = batch.last().map(|e| e.seq) else {
                 return Ok(());
             };
+            let pushes = self.pages.load(db, &batch).await?;
             for logged in &batch {
                 if let Some(event) = Delivered::from_logged(logged) {
                     self.publish(Arc::new(event));
                 }
             }
+            self.pages.publish(pushes);
             self.relayed.store(end, Ordering::SeqCst);
             if batch.len() < BATCH as usize {
                 return Ok(());

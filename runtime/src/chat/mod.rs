@@ -3,6 +3,7 @@
 //! the bots installed in a chat.
 
 mod hub;
+mod pages;
 mod stream;
 mod view;
 
@@ -18,6 +19,7 @@ use crate::store::messages::{self, Message, SenderKind};
 use crate::store::{Db, StoreError, apps, installs, membership, new_id, now_ms};
 
 pub use hub::{ChatEvent, Delivered, Hub, Subscription};
+pub use pages::{PageChannels, PageSubscription};
 pub use stream::Replay;
 pub use view::{ButtonView, MessageView};
 

@@ -21,6 +21,7 @@ pub mod logs;
 pub mod membership;
 pub mod messages;
 pub mod notify;
+pub mod page_pushes;
 pub mod retention;
 pub mod revocations;
 pub mod secrets;

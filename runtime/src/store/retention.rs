@@ -3,8 +3,8 @@
 //! configurable number of days; launch nonces, events tickets and web
 //! sessions go once they have expired (they prove nothing after that), as do
 //! webhook signatures once out of their window (a replay is refused then
-//! anyway), and
-//! so do stored values past their time-to-live; done
+//! anyway), and so do stored values past their time-to-live and live
+//! pages' pushes past an hour; done
 //! jobs go after an hour, chat events with the app logs.
 
 use super::{Db, StoreResult, now_ms};
@@ -25,7 +25,8 @@ pub struct Swept {
     pub logs: u64,
     /// Audit log entries.
     pub audit: u64,
-    /// Expired launch nonces, events tickets and web sessions.
+    /// Expired launch nonces, events tickets, web sessions, stored values
+    /// and live pages' pushes.
     pub expired: u64,
     /// Done jobs (kept an hour, to show in the app's event list), dead jobs
     /// (kept with the app logs) and chat
@@ -61,6 +62,7 @@ pub async fn sweep(db: &Db, retention: Retention) -> StoreResult<Swept> {
             .await?
             .rows_affected();
     }
+    expired += super::page_pushes::prune(db, now).await?;
     let queue = super::jobs::prune(
         db,
         now.saturating_sub(60 * 60 * 1000),

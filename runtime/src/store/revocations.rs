@@ -78,6 +78,8 @@ pub struct Revocations {
     next: AtomicU64,
     /// This node's revocations waiting for acknowledgements, by number.
     waiting: Mutex<HashMap<u64, Waiting>>,
+    /// Woken whenever the epoch moves (long-lived streams check again).
+    moved: Notify,
 }
 
 /// A revocation of this node's waiting for acknowledgements.
@@ -101,6 +103,7 @@ impl Revocations {
             node: super::new_id(),
             next: AtomicU64::new(0),
             waiting: Mutex::new(HashMap::new()),
+            moved: Notify::new(),
         }
     }
 
@@ -119,6 +122,21 @@ impl Revocations {
     /// Moves the epoch: every cache entry read before now is stale.
     pub fn bump(&self) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.moved.notify_waiters();
+    }
+
+    /// Resolves when the epoch moves after this is called (or, pinned,
+    /// after [`tokio::sync::futures::Notified::enable`]): what a
+    /// long-lived stream waits on to check its session again.
+    pub fn moved(&self) -> tokio::sync::futures::Notified<'_> {
+        self.moved.notified()
+    }
+
+    /// The epoch, whether or not caches may be served now: a long-lived
+    /// stream compares it to tell that something was revoked since it
+    /// last checked.
+    pub fn current(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
     }
 
     /// The `application_name` this node's listener connects with.

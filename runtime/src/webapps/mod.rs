@@ -1,8 +1,10 @@
 //! Web mini-apps: launching one from a chat (a signed, short-lived,
-//! one-time token), exchanging the token for a session, and serving the
-//! session's requests with a fresh instance per request.
+//! one-time token), exchanging the token for a session, serving the
+//! session's requests with a fresh instance per request, and streaming
+//! the app's pushes to its open pages ([`live`]).
 
 pub mod launch;
+pub mod live;
 pub mod session_cache;
 pub mod slots;
 
@@ -64,6 +66,10 @@ pub enum WebError {
     /// The request carries a session opened for another app.
     #[error("this session belongs to another app")]
     ForeignSession,
+    /// The session or its account has as many live-page streams open on
+    /// this node as it may.
+    #[error("{0}")]
+    TooManyStreams(String),
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -164,6 +170,7 @@ pub struct WebApps {
     session_ttl: Duration,
     slots: std::sync::Arc<slots::WebSlots>,
     sessions: Arc<session_cache::SessionCache>,
+    streams: Arc<live::StreamCounts>,
 }
 
 impl WebApps {
@@ -172,6 +179,7 @@ impl WebApps {
         WebApps {
             domain: Default::default(),
             sessions: Arc::new(session_cache::SessionCache::new(db.revocations().clone())),
+            streams: Arc::default(),
             db,
             slots: std::sync::Arc::new(slots::WebSlots::new(
                 queue.sandbox().engine().limits().web_app_concurrency,

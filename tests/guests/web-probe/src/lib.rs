@@ -3,10 +3,12 @@
 //! into the chat it was opened from; `/loop` spins forever; `/sleep` waits until stopped; `/huge`
 //! answers with 8 MiB; `/cookie` tries to set cookies; `/panic` panics;
 //! `/headers?name=value&…` answers with every header it is told to set
-//! (in order, repeats kept).
+//! (in order, repeats kept); `/publish?data=…[&chat=…]` publishes to the
+//! live pages of the chat it was opened from (or of `chat`), and
+//! `/publish-then-panic?data=…` publishes, then panics.
 
 use miniapp_sdk::web::{Request, Response, WebApp, parse_urlencoded};
-use miniapp_sdk::{identity, messaging};
+use miniapp_sdk::{identity, messaging, pages};
 
 struct Probe;
 
@@ -53,6 +55,20 @@ impl WebApp for Probe {
                 r
             }
             "/panic" => panic!("the probe panicked on purpose"),
+            "/publish" | "/publish-then-panic" => {
+                let data = request.query_param("data").unwrap_or_else(|| "ping".into());
+                let published = match request.query_param("chat") {
+                    Some(chat) => pages::publish(&chat, &data),
+                    None => identity::current_chat().and_then(|chat| pages::publish(&chat, &data)),
+                };
+                if request.path == "/publish-then-panic" {
+                    panic!("the probe published, then panicked on purpose ({published:?})");
+                }
+                match published {
+                    Ok(()) => Response::text("published"),
+                    Err(e) => Response::text(format!("error:{}", e.code())).with_status(500),
+                }
+            }
             "/headers" => {
                 let mut r = Response::text("headers set");
                 r.headers.clear();

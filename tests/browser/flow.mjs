@@ -202,6 +202,29 @@ async function userScenario(browser) {
       await visible(page.locator(`[data-testid="installed-app"][data-app-id="${GOV_APP}"]`), 'the installed app');
     });
 
+    await step('allow the app to write to you (notify) in the Permissions dialog, then take it back', async () => {
+      const consents = `/v1/apps/${encodeURIComponent(GOV_APP)}/consents`;
+      const open = async () => {
+        await page.locator(`[data-testid="consent-button"][data-app-id="${GOV_APP}"]`).first().click();
+        await visible(page.getByTestId('consent-dialog'), 'the permissions dialog');
+        await until('the permissions to load', async () => !(await page.getByTestId('consent-notify').isDisabled()));
+      };
+      await open();
+      if (await page.getByTestId('consent-notify').isChecked()) throw new Error('notify is allowed before the user allowed it');
+      await page.getByTestId('consent-notify').check();
+      await page.getByTestId('consent-save').click();
+      await gone(page.getByTestId('consent-dialog'), 'the permissions dialog');
+      let scopes = (await api('GET', consents, token)).scopes;
+      if (JSON.stringify(scopes) !== '["notify"]') throw new Error(`after allowing, the host has ${JSON.stringify(scopes)}`);
+      await open();
+      if (!(await page.getByTestId('consent-notify').isChecked())) throw new Error('the dialog does not show notify as allowed');
+      await page.getByTestId('consent-notify').uncheck();
+      await page.getByTestId('consent-save').click();
+      await gone(page.getByTestId('consent-dialog'), 'the permissions dialog');
+      scopes = (await api('GET', consents, token)).scopes;
+      if (scopes.length !== 0) throw new Error(`after taking it back, the host still has ${JSON.stringify(scopes)}`);
+    });
+
     let frame;
     await step('open the web app in the side panel', async () => {
       await page.locator(`[data-testid="open-app-button"][data-app-id="${GOV_APP}"]`).click();

@@ -19,20 +19,49 @@ pub(crate) async fn state_with(grants: &[&str], limits: Limits) -> (HostState, D
     let dir = tempfile::tempdir().expect("tempdir");
     let db = Db::open_sqlite(dir.path()).await.expect("db");
     let services = Services::for_tests(&db, &limits);
-    let cx = Invocation {
+    let state = invocation_of(&services, "app-1", Some("chat-1"), Some("account-1"), grants);
+    (state, db, dir)
+}
+
+/// A store's state for one invocation of `app` (in `chat`, for `account`,
+/// when given) with `grants` and the limits of `services`.
+pub(crate) fn invocation_of(
+    services: &Arc<Services>,
+    app: &str,
+    chat: Option<&str>,
+    account: Option<&str>,
+    grants: &[&str],
+) -> HostState {
+    HostState::new(Invocation {
         holds_hot_keys: false,
         event_attempt: None,
         event_id: None,
-        app_id: Arc::from("app-1"),
+        app_id: Arc::from(app),
         version: Arc::from("1.0.0"),
         grants: Arc::new(Grants::new(grants.iter().map(|g| g.to_string()))),
-        limits: limits.app,
-        chat: Some("chat-1".into()),
+        limits: services.limits.app,
+        chat: chat.map(str::to_string),
         chat_open: true,
-        account: Some("account-1".into()),
-        services,
-    };
-    (HostState::new(cx), db, dir)
+        account: account.map(str::to_string),
+        services: services.clone(),
+    })
+}
+
+/// A real database with an owner account and app `name` installed in one
+/// chat of theirs: (db, app, chat, account, the directory to keep).
+pub(crate) async fn installed(name: &str) -> (Db, String, String, String, tempfile::TempDir) {
+    use crate::store::{accounts, apps, chats, installs};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open_sqlite(dir.path()).await.expect("db");
+    let owner = accounts::create(&db, "Owner", None, "hash").await.expect("account");
+    let app = apps::add_version(&db, &apps::NewVersion::for_tests(name, &owner.id))
+        .await
+        .expect("app");
+    let chat = chats::create(&db, "Chat", &owner.id, &[]).await.expect("chat");
+    installs::install(&db, &chat.id, &app, &owner.id)
+        .await
+        .expect("install");
+    (db, app, chat.id, owner.id, dir)
 }
 
 pub(crate) fn text(t: &str) -> WitMessage {

@@ -1,11 +1,9 @@
 //! Policy tests of notify: called directly, no wasm.
 
-use std::sync::Arc;
-
 use super::wit::Host as _;
 use crate::capabilities::identity::app_scoped_id;
-use crate::capabilities::test_support::{denials, is_wit, text};
-use crate::capabilities::{Grants, HostState, Invocation, NotifyView, Services, WitError};
+use crate::capabilities::test_support::{denials, invocation_of, is_wit, text};
+use crate::capabilities::{NotifyView, Services, WitError};
 use crate::config::Limits;
 use crate::store::{Db, accounts, apps, consents};
 
@@ -25,34 +23,17 @@ async fn setup() -> (Db, String, String, String, tempfile::TempDir) {
     (db, app, user.id, scoped, dir)
 }
 
-/// An invocation of `app` with no user and no chat (a timer of another chat, say).
-fn outside_any_event(db: &Db, app: &str, grants: &[&str], limits: &Limits) -> HostState {
-    HostState::new(Invocation {
-        holds_hot_keys: false,
-        chat_open: true,
-        event_attempt: None,
-        event_id: None,
-        app_id: Arc::from(app),
-        version: Arc::from("1.0.0"),
-        grants: Arc::new(Grants::new(grants.iter().map(|g| g.to_string()))),
-        limits: limits.app,
-        chat: None,
-        account: None,
-        services: Services::for_tests(db, limits),
-    })
-}
-
 #[tokio::test]
 async fn writing_to_a_user_needs_the_grant_and_their_consent_and_stops_when_they_take_it_back() {
     let (db, app, account, user, _dir) = setup().await;
     let limits = Limits::default();
-    let mut s = outside_any_event(&db, &app, &[], &limits);
+    let mut s = invocation_of(&Services::for_tests(&db, &limits), &app, None, None, &[]);
     assert!(is_wit(
         s.notify().send(user.clone(), text("hi")).await,
         WitError::Denied
     ));
 
-    let mut s = outside_any_event(&db, &app, &["notify"], &limits);
+    let mut s = invocation_of(&Services::for_tests(&db, &limits), &app, None, None, &["notify"]);
     assert!(!s.notify().allowed(user.clone()).await.expect("allowed"));
     assert!(is_wit(
         s.notify().send(user.clone(), text("hi")).await,
@@ -91,7 +72,7 @@ async fn notifications_to_one_user_are_bounded_per_hour() {
     consents::grant(&db, &account, &app, &["notify".to_string()], &user)
         .await
         .expect("consent");
-    let mut s = outside_any_event(&db, &app, &["notify"], &limits);
+    let mut s = invocation_of(&Services::for_tests(&db, &limits), &app, None, None, &["notify"]);
     for n in 0..2 {
         s.notify()
             .send(user.clone(), text(&format!("n{n}")))

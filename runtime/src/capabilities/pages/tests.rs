@@ -1,44 +1,11 @@
 //! Policy tests of pages: called directly, no wasm.
 
-use std::sync::Arc;
-
 use super::wit::Host as _;
-use crate::capabilities::test_support::{commit, denials, is_wit};
-use crate::capabilities::{Grants, HostState, Invocation, PagesView, Services, WitError};
+use crate::capabilities::test_support::{commit, denials, installed, invocation_of, is_wit};
+use crate::capabilities::{PagesView, Services, WitError};
 use crate::config::Limits;
 use crate::store::page_pushes::{self, Since};
-use crate::store::{Db, accounts, apps, chat_events, chats, installs};
-
-/// A database with one account, one app installed in one chat: (db, app, chat, account).
-async fn installed() -> (Db, String, String, String, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = Db::open_sqlite(dir.path()).await.expect("db");
-    let owner = accounts::create(&db, "Owner", None, "hash").await.expect("account");
-    let app = apps::add_version(&db, &apps::NewVersion::for_tests("pages-app", &owner.id))
-        .await
-        .expect("app");
-    let chat = chats::create(&db, "Chat", &owner.id, &[]).await.expect("chat");
-    installs::install(&db, &chat.id, &app, &owner.id)
-        .await
-        .expect("install");
-    (db, app, chat.id, owner.id, dir)
-}
-
-fn invocation(services: &Arc<Services>, app: &str, chat: &str, account: &str, grants: &[&str]) -> HostState {
-    HostState::new(Invocation {
-        holds_hot_keys: false,
-        chat_open: true,
-        event_attempt: None,
-        event_id: None,
-        app_id: Arc::from(app),
-        version: Arc::from("1.0.0"),
-        grants: Arc::new(Grants::new(grants.iter().map(|g| g.to_string()))),
-        limits: Limits::default().app,
-        chat: Some(chat.to_string()),
-        account: Some(account.to_string()),
-        services: services.clone(),
-    })
-}
+use crate::store::{Db, chat_events};
 
 async fn pushes(db: &Db, app: &str, chat: &str) -> Vec<String> {
     match page_pushes::since(db, app, chat, 0, 100).await.expect("since") {
@@ -49,14 +16,14 @@ async fn pushes(db: &Db, app: &str, chat: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn without_the_grant_or_outside_the_apps_chats_a_publish_is_denied_and_audited() {
-    let (db, app, chat, account, _dir) = installed().await;
+    let (db, app, chat, account, _dir) = installed("pages-app").await;
     let services = Services::for_tests(&db, &Limits::default());
-    let mut s = invocation(&services, &app, &chat, &account, &[]);
+    let mut s = invocation_of(&services, &app, Some(&chat), Some(&account), &[]);
     assert!(is_wit(
         s.pages().publish(chat.clone(), "x".into()).await,
         WitError::Denied
     ));
-    let mut s = invocation(&services, &app, &chat, &account, &["pages"]);
+    let mut s = invocation_of(&services, &app, Some(&chat), Some(&account), &["pages"]);
     assert!(is_wit(
         s.pages().publish("another-chat".into(), "x".into()).await,
         WitError::Denied
@@ -69,17 +36,17 @@ async fn without_the_grant_or_outside_the_apps_chats_a_publish_is_denied_and_aud
 
 #[tokio::test]
 async fn a_publish_is_stored_as_a_chat_event_only_when_the_invocation_commits() {
-    let (db, app, chat, account, _dir) = installed().await;
+    let (db, app, chat, account, _dir) = installed("pages-app").await;
     let services = Services::for_tests(&db, &Limits::default());
     let before = chat_events::last(&db).await.expect("last");
-    let mut s = invocation(&services, &app, &chat, &account, &["pages"]);
+    let mut s = invocation_of(&services, &app, Some(&chat), Some(&account), &["pages"]);
     s.pages()
         .publish(chat.clone(), r#"{"added":"milk"}"#.into())
         .await
         .expect("publish");
     s.pages().publish(chat.clone(), "second".into()).await.expect("publish");
     // Another invocation publishes, then fails: it is never committed.
-    let mut failed = invocation(&services, &app, &chat, &account, &["pages"]);
+    let mut failed = invocation_of(&services, &app, Some(&chat), Some(&account), &["pages"]);
     failed
         .pages()
         .publish(chat.clone(), "lost".into())
@@ -97,9 +64,9 @@ async fn a_publish_is_stored_as_a_chat_event_only_when_the_invocation_commits() 
 
 #[tokio::test]
 async fn big_payloads_and_floods_are_refused_and_the_refused_ones_publish_nothing() {
-    let (db, app, chat, account, _dir) = installed().await;
+    let (db, app, chat, account, _dir) = installed("pages-app").await;
     let services = Services::for_tests(&db, &Limits::default());
-    let mut s = invocation(&services, &app, &chat, &account, &["pages"]);
+    let mut s = invocation_of(&services, &app, Some(&chat), Some(&account), &["pages"]);
     let big = "x".repeat(super::MAX_DATA_BYTES + 1);
     assert!(matches!(
         s.pages().publish(chat.clone(), big).await,
@@ -127,7 +94,7 @@ async fn big_payloads_and_floods_are_refused_and_the_refused_ones_publish_nothin
     // The per-minute budget of the chat, across invocations.
     let mut left = super::MAX_PER_CHAT_PER_MINUTE as usize - super::MAX_PER_INVOCATION;
     while left > 0 {
-        let mut s = invocation(&services, &app, &chat, &account, &["pages"]);
+        let mut s = invocation_of(&services, &app, Some(&chat), Some(&account), &["pages"]);
         for _ in 0..left.min(super::MAX_PER_INVOCATION) {
             s.pages()
                 .publish(chat.clone(), "x".into())
@@ -136,7 +103,7 @@ async fn big_payloads_and_floods_are_refused_and_the_refused_ones_publish_nothin
             left -= 1;
         }
     }
-    let mut s = invocation(&services, &app, &chat, &account, &["pages"]);
+    let mut s = invocation_of(&services, &app, Some(&chat), Some(&account), &["pages"]);
     assert!(is_wit(
         s.pages().publish(chat.clone(), "past the minute".into()).await,
         WitError::RateLimited

@@ -1,54 +1,33 @@
 //! Policy tests of schedule: called directly, no wasm.
 
-use std::sync::Arc;
-
 use super::wit::Host as _;
-use crate::capabilities::test_support::{commit, denials, is_wit};
-use crate::capabilities::{Grants, HostState, Invocation, ScheduleView, Services, WitError};
+use crate::capabilities::test_support::{commit, denials, installed, invocation_of, is_wit};
+use crate::capabilities::{ScheduleView, Services, WitError};
 use crate::config::Limits;
-use crate::store::{Db, accounts, apps, chats, installs, timers};
-
-/// A database with one account, one app installed in one chat: (db, app, chat, account).
-async fn installed() -> (Db, String, String, String, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = Db::open_sqlite(dir.path()).await.expect("db");
-    let owner = accounts::create(&db, "Owner", None, "hash").await.expect("account");
-    let app = apps::add_version(&db, &apps::NewVersion::for_tests("timer-app", &owner.id))
-        .await
-        .expect("app");
-    let chat = chats::create(&db, "Chat", &owner.id, &[]).await.expect("chat");
-    installs::install(&db, &chat.id, &app, &owner.id)
-        .await
-        .expect("install");
-    (db, app, chat.id, owner.id, dir)
-}
-
-fn invocation(db: &Db, app: &str, chat: &str, account: &str, grants: &[&str], limits: &Limits) -> HostState {
-    HostState::new(Invocation {
-        holds_hot_keys: false,
-        chat_open: true,
-        event_attempt: None,
-        event_id: None,
-        app_id: Arc::from(app),
-        version: Arc::from("1.0.0"),
-        grants: Arc::new(Grants::new(grants.iter().map(|g| g.to_string()))),
-        limits: limits.app,
-        chat: Some(chat.to_string()),
-        account: Some(account.to_string()),
-        services: Services::for_tests(db, limits),
-    })
-}
+use crate::store::timers;
 
 #[tokio::test]
 async fn without_the_grant_or_outside_the_apps_chats_a_timer_is_denied_and_audited() {
-    let (db, app, chat, account, _dir) = installed().await;
+    let (db, app, chat, account, _dir) = installed("timer-app").await;
     let limits = Limits::default();
-    let mut s = invocation(&db, &app, &chat, &account, &[], &limits);
+    let mut s = invocation_of(
+        &Services::for_tests(&db, &limits),
+        &app,
+        Some(&chat),
+        Some(&account),
+        &[],
+    );
     assert!(is_wit(
         s.schedule().set_after(chat.clone(), 1_000, "x".into(), false).await,
         WitError::Denied
     ));
-    let mut s = invocation(&db, &app, &chat, &account, &["schedule"], &limits);
+    let mut s = invocation_of(
+        &Services::for_tests(&db, &limits),
+        &app,
+        Some(&chat),
+        Some(&account),
+        &["schedule"],
+    );
     assert!(is_wit(
         s.schedule()
             .set_after("another-chat".into(), 1_000, "x".into(), false)
@@ -62,9 +41,15 @@ async fn without_the_grant_or_outside_the_apps_chats_a_timer_is_denied_and_audit
 
 #[tokio::test]
 async fn a_timer_is_stored_only_when_the_invocation_commits_and_lists_read_their_own_writes() {
-    let (db, app, chat, account, _dir) = installed().await;
+    let (db, app, chat, account, _dir) = installed("timer-app").await;
     let limits = Limits::default();
-    let mut s = invocation(&db, &app, &chat, &account, &["schedule"], &limits);
+    let mut s = invocation_of(
+        &Services::for_tests(&db, &limits),
+        &app,
+        Some(&chat),
+        Some(&account),
+        &["schedule"],
+    );
     let id = s
         .schedule()
         .set_after(chat.clone(), 60_000, "stretch".into(), true)
@@ -83,7 +68,13 @@ async fn a_timer_is_stored_only_when_the_invocation_commits_and_lists_read_their
         "nothing stored before the commit"
     );
     // A second invocation that sets one and is not committed (it failed).
-    let mut failed = invocation(&db, &app, &chat, &account, &["schedule"], &limits);
+    let mut failed = invocation_of(
+        &Services::for_tests(&db, &limits),
+        &app,
+        Some(&chat),
+        Some(&account),
+        &["schedule"],
+    );
     failed
         .schedule()
         .set_after(chat.clone(), 1_000, "lost".into(), false)
@@ -99,16 +90,28 @@ async fn a_timer_is_stored_only_when_the_invocation_commits_and_lists_read_their
 
 #[tokio::test]
 async fn cancelling_works_on_stored_and_buffered_timers_and_unknown_ids_are_not_found() {
-    let (db, app, chat, account, _dir) = installed().await;
+    let (db, app, chat, account, _dir) = installed("timer-app").await;
     let limits = Limits::default();
-    let mut s = invocation(&db, &app, &chat, &account, &["schedule"], &limits);
+    let mut s = invocation_of(
+        &Services::for_tests(&db, &limits),
+        &app,
+        Some(&chat),
+        Some(&account),
+        &["schedule"],
+    );
     let stored = s
         .schedule()
         .set_cron(chat.clone(), "0 9 * * *".into(), "standup".into(), false)
         .await
         .expect("cron");
     commit(&mut s).await;
-    let mut s = invocation(&db, &app, &chat, &account, &["schedule"], &limits);
+    let mut s = invocation_of(
+        &Services::for_tests(&db, &limits),
+        &app,
+        Some(&chat),
+        Some(&account),
+        &["schedule"],
+    );
     let buffered = s
         .schedule()
         .set_after(chat.clone(), 5_000, "x".into(), false)
@@ -126,9 +129,15 @@ async fn cancelling_works_on_stored_and_buffered_timers_and_unknown_ids_are_not_
 
 #[tokio::test]
 async fn malformed_cron_far_times_and_big_payloads_are_refused_with_the_reason() {
-    let (db, app, chat, account, _dir) = installed().await;
+    let (db, app, chat, account, _dir) = installed("timer-app").await;
     let limits = Limits::default();
-    let mut s = invocation(&db, &app, &chat, &account, &["schedule"], &limits);
+    let mut s = invocation_of(
+        &Services::for_tests(&db, &limits),
+        &app,
+        Some(&chat),
+        Some(&account),
+        &["schedule"],
+    );
     let bad = s
         .schedule()
         .set_cron(chat.clone(), "0 0 9 * * *".into(), String::new(), false)
@@ -155,13 +164,25 @@ async fn malformed_cron_far_times_and_big_payloads_are_refused_with_the_reason()
 
 #[tokio::test]
 async fn pending_timers_are_bounded_by_the_quota_at_the_call_and_at_commit() {
-    let (db, app, chat, account, _dir) = installed().await;
+    let (db, app, chat, account, _dir) = installed("timer-app").await;
     let mut limits = Limits::default();
     limits.app.pending_timers = 3;
     // Two invocations each see room; the second to commit would pass the
     // quota, so its commit is refused (it runs again).
-    let mut a = invocation(&db, &app, &chat, &account, &["schedule"], &limits);
-    let mut b = invocation(&db, &app, &chat, &account, &["schedule"], &limits);
+    let mut a = invocation_of(
+        &Services::for_tests(&db, &limits),
+        &app,
+        Some(&chat),
+        Some(&account),
+        &["schedule"],
+    );
+    let mut b = invocation_of(
+        &Services::for_tests(&db, &limits),
+        &app,
+        Some(&chat),
+        Some(&account),
+        &["schedule"],
+    );
     for s in [&mut a, &mut b] {
         for _ in 0..2 {
             s.schedule()

@@ -40,6 +40,15 @@ impl Schedule {
             .map_err(|e| format!("cron expression {expr:?}: {e}"))
     }
 
+    /// The latest slot at or before `at_ms` (unix ms), if any.
+    pub fn latest_at_or_before(&self, at_ms: i64) -> Option<i64> {
+        let at: DateTime<Utc> = DateTime::from_timestamp_millis(at_ms)?;
+        self.0
+            .find_previous_occurrence(&at, true)
+            .ok()
+            .map(|slot| slot.timestamp_millis())
+    }
+
     /// The first slot strictly after `after_ms` (unix ms), or `None` when
     /// the expression never matches again (`0 0 31 2 *`).
     pub fn next_after(&self, after_ms: i64) -> Option<i64> {
@@ -66,6 +75,11 @@ mod tests {
         assert_eq!(daily.next_after(next), Some(next + 86_400_000), "then the next day");
         let every5 = Schedule::parse("*/5 * * * *").expect("parses");
         assert_eq!(every5.next_after(BEFORE_NINE), Some(BEFORE_NINE + 30_000));
+        assert_eq!(
+            daily.latest_at_or_before(BEFORE_NINE),
+            Some(BEFORE_NINE + 30_000 - 86_400_000)
+        );
+        assert_eq!(daily.latest_at_or_before(next), Some(next), "a slot itself counts");
     }
 
     #[test]

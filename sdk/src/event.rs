@@ -76,7 +76,10 @@ pub struct SignatureResult {
     pub status: SignatureStatus,
 }
 
-/// A timer of this app fell due (see [`crate::schedule`]).
+/// A timer of this app fell due (see [`crate::schedule`]). It runs on the
+/// app's own initiative: there is no current user (no
+/// [`crate::messaging::send_direct`]); to write to [`Timer::user`], use
+/// [`crate::notify`], which needs their consent.
 #[derive(Debug, Clone)]
 pub struct Timer {
     /// The timer's id (a recurring timer keeps it across firings), or the

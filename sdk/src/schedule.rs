@@ -2,7 +2,9 @@
 //! the `schedule` capability.
 //!
 //! A timer belongs to a chat where the app is installed and, optionally,
-//! to the user who caused the current event. Like every other change, a
+//! to the user who caused the current event. When it fires, nobody caused
+//! that event: there is no current user, and that user's direct chat with
+//! the app is closed to it — write to them with [`crate::notify`]. Like every other change, a
 //! timer set (or cancelled) by a handler that then fails is not stored.
 //! Timers survive restarts and fire once, about a second after they fall
 //! due; one the host could not fire in time fires late (its

@@ -504,7 +504,8 @@ async fn two_nodes_firing_the_same_due_timers_at_once_queue_each_once() {
         let timer = timers::Timer {
             id: format!("t{k:03}"),
             app_id: "app-x".into(),
-            chat_id: format!("chat-{}", k % 7),
+            // The app-wide lane (no chat, nothing to be installed in).
+            chat_id: String::new(),
             account_id: None,
             payload: String::new(),
             due_at: miniapp_runtime::store::now_ms() - 1_000,

@@ -10,6 +10,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::Inner;
 use crate::capabilities::commit::{Commit, Committed, Effects, JobClaim};
+use crate::sandbox::BotEvent;
 use crate::store::apps;
 use crate::store::jobs::{self, AfterFailure, Job};
 use crate::store::logs::{self, NewLogLine};
@@ -181,9 +182,16 @@ async fn execute(inner: &Inner, job: &Job) -> Result<Committed, String> {
         return complete_alone(inner, job, claim, target.limits).await;
     }
     let chat = (!job.chat.is_empty()).then_some(job.chat.as_str());
+    // A timer runs on the app's own initiative: the user it was set for is
+    // data in the event, not a current user (no `send-direct` to them, no
+    // direct chat of theirs; writing to them takes `notify` and consent).
+    let account = match job.event {
+        BotEvent::Timer { .. } => None,
+        _ => job.account.as_deref(),
+    };
     inner
         .sandbox
-        .handle_event(&target, chat, job.account.as_deref(), Some(claim), job.event.clone())
+        .handle_event(&target, chat, account, Some(claim), job.event.clone())
         .await
         .map_err(|e| {
             tracing::info!(app = %job.app, chat = %job.chat, job = job.id, error = %e, "bot invocation failed");

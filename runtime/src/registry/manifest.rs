@@ -202,9 +202,13 @@ impl Manifest {
             max: MAX_SCHEDULES,
         };
         table.check(self, &self.schedules, |name, expr| {
-            crate::cron::Schedule::parse(expr)
-                .err()
-                .map(|e| format!("schedule {name:?}: {e}"))
+            match crate::cron::Schedule::parse(expr) {
+                Err(e) => Some(format!("schedule {name:?}: {e}")),
+                Ok(s) if s.next_after(crate::clock::now_ms()).is_none() => {
+                    Some(format!("schedule {name:?}: {expr:?} never matches again"))
+                }
+                Ok(_) => None,
+            }
         })
     }
 
@@ -306,5 +310,8 @@ mod tests {
         let hooks = format!("{head}[capabilities]\n\"webhook\" = \"x\"\n[webhooks]\n\"a/b\" = \"updates\"\n");
         let err = Manifest::parse(&hooks).expect_err("bad name").to_string();
         assert!(err.contains("webhook name"), "{err}");
+        let never = format!("{head}[capabilities]\n\"schedule\" = \"x\"\n[schedules]\nleap = \"0 0 31 2 *\"\n");
+        let err = Manifest::parse(&never).expect_err("never matches").to_string();
+        assert!(err.contains("never matches again"), "{err}");
     }
 }

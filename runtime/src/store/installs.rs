@@ -75,6 +75,29 @@ pub async fn uninstall(db: &Db, chat: &str, app: &str, by: &str) -> StoreResult<
     Ok(Some(dropped))
 }
 
+/// Whether `app` may act in `chat` for an invocation caused by `account`
+/// (`None`: a timer, a webhook, nobody): it is installed there, and a
+/// direct chat (a user's chat with the app) is open to it only when that
+/// user caused the invocation — otherwise the app writes to them through
+/// `notify`, which needs their consent.
+pub async fn open_to(db: &Db, chat: &str, app: &str, account: Option<&str>) -> StoreResult<bool> {
+    let row: Option<(Option<String>, i64)> = sqlx::query_as(
+        "SELECT c.direct_app, \
+         (SELECT CAST(COUNT(*) AS BIGINT) FROM chat_members m WHERE m.chat_id = c.id AND m.account_id = $3) AS mine \
+         FROM installs i JOIN chats c ON c.id = i.chat_id WHERE i.chat_id = $1 AND i.app_id = $2",
+    )
+    .bind(chat)
+    .bind(app)
+    .bind(account.unwrap_or(""))
+    .fetch_optional(db.pool())
+    .await?;
+    Ok(match row {
+        None => false,
+        Some((None, _)) => true,
+        Some((Some(_), mine)) => mine > 0,
+    })
+}
+
 /// Whether `app` is installed in `chat`.
 pub async fn is_installed(db: &Db, chat: &str, app: &str) -> StoreResult<bool> {
     let row = sqlx::query("SELECT 1 AS one FROM installs WHERE chat_id = $1 AND app_id = $2")

@@ -202,7 +202,9 @@ pub async fn lock_lanes(
         .bind(chat)
         .fetch_one(&mut *conn)
         .await?;
-        if here == 0 {
+        // The app-wide lane ('': webhooks, manifest schedules) belongs to
+        // no chat; every other lane needs the app installed there.
+        if here == 0 && !chat.is_empty() {
             continue;
         }
         if let Err(full) = caps.check(&app, all, lane) {
@@ -335,6 +337,24 @@ pub async fn lock_lanes_for_member(
         apps.push(app);
     }
     Ok(Some(Ok(apps)))
+}
+
+/// Takes the lock of `app`'s lane in `chat` until the transaction ends
+/// (what [`lock_lanes`] and an uninstall's [`lock_installed`] take), and
+/// answers whether `app` is installed there; the app-wide lane (`chat`
+/// '') always is.
+pub async fn lock_lane_if_installed(conn: &mut AnyConnection, app: &str, chat: &str) -> StoreResult<bool> {
+    super::lock_in(conn, &lane_key(app, chat)).await?;
+    if chat.is_empty() {
+        return Ok(true);
+    }
+    let here: Option<i64> =
+        sqlx::query_scalar("SELECT CAST(1 AS BIGINT) FROM installs WHERE chat_id = $1 AND app_id = $2")
+            .bind(chat)
+            .bind(app)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(here.is_some())
 }
 
 /// The lock of a (app, lane) pair.
@@ -601,7 +621,7 @@ pub async fn prune(db: &Db, done_before: i64, dead_before: i64) -> StoreResult<u
 
 #[cfg(test)]
 mod tests {
-    use super::{Dropped, NewJob, drop_for_uninstall, enqueue, prune};
+    use super::{Caps, Dropped, NewJob, drop_for_uninstall, enqueue, lock_lanes, prune};
     use crate::sandbox::BotEvent;
     use crate::store::Db;
 
@@ -713,5 +733,38 @@ mod tests {
         let second = enqueue(&mut tx, &job).await.expect("enqueue");
         tx.commit().await.expect("commit");
         assert!(second > first, "{second} after {first}");
+    }
+
+    #[tokio::test]
+    async fn the_app_wide_lane_of_webhooks_has_its_backlog_cap_too() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open_sqlite(dir.path()).await.expect("db");
+        let event = BotEvent::Webhook {
+            name: "carrier".into(),
+            method: "POST".into(),
+            path: String::new(),
+            headers: Vec::new(),
+            body: b"{}".to_vec(),
+            received_at: 1,
+        };
+        let caps = Caps { lane: 2, app: 100 };
+        for n in 0..3 {
+            let mut tx = db.begin_write().await.expect("tx");
+            let room = lock_lanes(&mut tx, "", Some("app-1"), caps).await.expect("lock");
+            if n < 2 {
+                assert_eq!(room.expect("room"), vec!["app-1".to_string()], "delivery {n}");
+                let job = NewJob {
+                    app: "app-1",
+                    chat: "",
+                    account: None,
+                    event: &event,
+                };
+                enqueue(&mut tx, &job).await.expect("enqueue");
+                tx.commit().await.expect("commit");
+            } else {
+                let full = room.expect_err("the lane is full");
+                assert_eq!((full.pending, full.in_chat), (2, true));
+            }
+        }
     }
 }

@@ -198,29 +198,45 @@ pub async fn fire_due(db: &Db) -> StoreResult<Fired> {
     .await?;
     let mut fired = Fired::default();
     for timer in due {
-        let next = timer
-            .cron
-            .as_deref()
-            .and_then(|c| Schedule::parse(c).ok())
-            .and_then(|s| s.next_after(now));
-        match next {
-            Some(next) => {
-                sqlx::query("UPDATE timers SET due_at = $1 WHERE id = $2")
-                    .bind(next)
-                    .bind(&timer.id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            None => {
-                sqlx::query("DELETE FROM timers WHERE id = $1")
-                    .bind(&timer.id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+        let schedule = timer.cron.as_deref().and_then(|c| Schedule::parse(c).ok());
+        let next = schedule.as_ref().and_then(|s| s.next_after(now));
+        // The row as selected, or nothing: a cancel or an uninstall that
+        // deleted it meanwhile (PostgreSQL) wins, and it does not fire.
+        let taken = match next {
+            Some(next) => sqlx::query("UPDATE timers SET due_at = $1 WHERE id = $2 AND due_at = $3")
+                .bind(next)
+                .bind(&timer.id)
+                .bind(timer.due_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
+            None => sqlx::query("DELETE FROM timers WHERE id = $1")
+                .bind(&timer.id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected(),
+        };
+        if taken == 0 {
+            continue;
         }
+        // The lane's lock, as an uninstall takes it: an app uninstalled
+        // from the chat (its timers deleted there) gets nothing more in it.
+        if !jobs::lock_lane_if_installed(&mut tx, &timer.app_id, &timer.chat_id).await? {
+            sqlx::query("DELETE FROM timers WHERE id = $1")
+                .bind(&timer.id)
+                .execute(&mut *tx)
+                .await?;
+            continue;
+        }
+        // A recurring timer that missed several slots fires once, for the
+        // latest of them.
+        let scheduled_at = schedule
+            .as_ref()
+            .and_then(|s| s.latest_at_or_before(now))
+            .map_or(timer.due_at, |latest| latest.max(timer.due_at));
         let label = timer.name.clone().unwrap_or_else(|| timer.id.clone());
-        if now - timer.due_at > MAX_LATENESS_MS {
-            fired.dropped.push((timer.app_id, label, timer.due_at));
+        if now - scheduled_at > MAX_LATENESS_MS {
+            fired.dropped.push((timer.app_id, label, scheduled_at));
             continue;
         }
         let event = BotEvent::Timer {
@@ -228,7 +244,7 @@ pub async fn fire_due(db: &Db) -> StoreResult<Fired> {
             chat: (!timer.chat_id.is_empty()).then(|| timer.chat_id.clone()),
             account: timer.account_id.clone(),
             payload: timer.payload,
-            scheduled_at: timer.due_at,
+            scheduled_at,
             recurring: next.is_some(),
         };
         jobs::enqueue(
@@ -248,7 +264,8 @@ pub async fn fire_due(db: &Db) -> StoreResult<Fired> {
         let line = NewLogLine {
             level: "warn",
             message: format!(
-                "timer {label:?} due at {due_at} (unix ms) was dropped: the host could not fire it within {} hours",
+                "timer {label:?} due at {due_at} (unix ms) was dropped: the host could not fire it within {} hours \
+                 (a recurring one fires again at its next slot)",
                 MAX_LATENESS_MS / 3_600_000
             ),
         };
@@ -266,22 +283,29 @@ mod tests {
     use super::{MAX_LATENESS_MS, Timer, fire_due, insert_in, list, replace_schedules_in};
     use crate::store::{Db, accounts, apps, now_ms};
 
-    async fn db_with_app() -> (Db, String, tempfile::TempDir) {
+    /// A database with an app installed in one chat: (db, app, chat).
+    async fn db_with_app() -> (Db, String, String, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = Db::open_sqlite(dir.path()).await.expect("db");
         let owner = accounts::create(&db, "Owner", None, "hash").await.expect("account");
         let app = apps::add_version(&db, &apps::NewVersion::for_tests("timer-app", &owner.id))
             .await
             .expect("app");
-        (db, app, dir)
+        let chat = crate::store::chats::create(&db, "Chat", &owner.id, &[])
+            .await
+            .expect("chat");
+        crate::store::installs::install(&db, &chat.id, &app, &owner.id)
+            .await
+            .expect("install");
+        (db, app, chat.id, dir)
     }
 
-    async fn add(db: &Db, app: &str, id: &str, due_at: i64, cron: Option<&str>) {
+    async fn add(db: &Db, app: &str, chat: &str, id: &str, due_at: i64, cron: Option<&str>) {
         let mut tx = db.begin_write().await.expect("tx");
         let timer = Timer {
             id: id.into(),
             app_id: app.into(),
-            chat_id: "chat-1".into(),
+            chat_id: chat.into(),
             account_id: None,
             payload: format!("payload of {id}"),
             due_at,
@@ -301,10 +325,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_due_timer_becomes_one_job_once_and_a_future_one_waits() {
-        let (db, app, _dir) = db_with_app().await;
+        let (db, app, chat, _dir) = db_with_app().await;
         let now = now_ms();
-        add(&db, &app, "due", now - 1_000, None).await;
-        add(&db, &app, "later", now + 3_600_000, None).await;
+        add(&db, &app, &chat, "due", now - 1_000, None).await;
+        add(&db, &app, &chat, "later", now + 3_600_000, None).await;
         let fired = fire_due(&db).await.expect("fire");
         assert_eq!(fired.queued, 1);
         assert_eq!(fire_due(&db).await.expect("again").queued, 0, "fired once");
@@ -326,10 +350,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_recurring_timer_moves_to_its_next_slot_and_missed_slots_fire_once() {
-        let (db, app, _dir) = db_with_app().await;
+        let (db, app, chat, _dir) = db_with_app().await;
         let now = now_ms();
         // Every minute, last due three hours ago: ~180 slots missed.
-        add(&db, &app, "minutely", now - 3 * 3_600_000, Some("* * * * *")).await;
+        add(&db, &app, &chat, "minutely", now - 3 * 3_600_000, Some("* * * * *")).await;
         assert_eq!(
             fire_due(&db).await.expect("fire").queued,
             1,
@@ -347,8 +371,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_timer_more_than_a_day_late_is_dropped_with_a_line_in_the_apps_log() {
-        let (db, app, _dir) = db_with_app().await;
-        add(&db, &app, "stale", now_ms() - MAX_LATENESS_MS - 60_000, None).await;
+        let (db, app, chat, _dir) = db_with_app().await;
+        add(&db, &app, &chat, "stale", now_ms() - MAX_LATENESS_MS - 60_000, None).await;
         let fired = fire_due(&db).await.expect("fire");
         assert_eq!(fired.queued, 0);
         assert_eq!(fired.dropped.len(), 1);
@@ -367,8 +391,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_recurring_timer_down_for_more_than_a_day_fires_for_its_latest_slot() {
+        let (db, app, chat, _dir) = db_with_app().await;
+        add(
+            &db,
+            &app,
+            &chat,
+            "hourly",
+            now_ms() - MAX_LATENESS_MS - 3_600_000,
+            Some("0 * * * *"),
+        )
+        .await;
+        let fired = fire_due(&db).await.expect("fire");
+        assert_eq!(
+            (fired.queued, fired.dropped.len()),
+            (1, 0),
+            "its latest slot is within the hour"
+        );
+        let job = &timer_jobs(&db).await[0];
+        let at: i64 = serde_json::from_str::<serde_json::Value>(job).expect("json")["scheduled_at"]
+            .as_i64()
+            .expect("scheduled_at");
+        assert!(
+            now_ms() - at <= 3_600_000,
+            "scheduled for the latest slot, {} ms ago",
+            now_ms() - at
+        );
+    }
+
+    #[tokio::test]
+    async fn a_timer_in_a_chat_the_app_left_does_not_fire_and_goes() {
+        let (db, app, chat, _dir) = db_with_app().await;
+        add(&db, &app, &chat, "orphan", now_ms() - 1_000, None).await;
+        sqlx::query("DELETE FROM installs")
+            .execute(db.pool())
+            .await
+            .expect("uninstalled behind its back");
+        assert_eq!(fire_due(&db).await.expect("fire").queued, 0);
+        assert!(timer_jobs(&db).await.is_empty());
+        assert!(list(&db, &app, None, 10).await.expect("list").is_empty());
+    }
+
+    #[tokio::test]
     async fn manifest_schedules_are_replaced_as_a_whole() {
-        let (db, app, _dir) = db_with_app().await;
+        let (db, app, _chat, _dir) = db_with_app().await;
         let mut tx = db.begin_write().await.expect("tx");
         let first = vec![
             ("digest".to_string(), "0 9 * * *".to_string()),

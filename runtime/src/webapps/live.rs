@@ -189,9 +189,15 @@ impl WebApps {
         // Subscribe before reading the log: nothing relayed in between is missed.
         let pushes = hub.pages().subscribe(&session.app_id, &session.chat_id);
         // A number from the future (or from another database) starts at
-        // the current end.
+        // the current end. "The future" is the log's end, not this node's
+        // relay position: a page reconnecting to a node whose relay is a
+        // little behind resumes where it was, without a resend.
         let relayed = hub.relayed();
-        let after = last_event_id.filter(|after| *after < relayed).unwrap_or(relayed);
+        let after = match last_event_id {
+            Some(after) if after <= relayed => after,
+            Some(after) if after <= crate::store::chat_events::last(&self.db).await? => after,
+            _ => relayed,
+        };
         let mut recheck = tokio::time::interval(RECHECK_EVERY);
         recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         recheck.reset();

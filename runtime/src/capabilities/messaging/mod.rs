@@ -145,10 +145,13 @@ impl MessagingCtxView<'_> {
     ///
     /// [`Invocation::chat_open`]: crate::capabilities::Invocation::chat_open
     async fn may_use_chat(&mut self, chat: &str) -> Result<bool, CapError> {
-        if self.inv.cx.chat_open && self.inv.cx.chat.as_deref() == Some(chat) {
+        let cx = &self.inv.cx;
+        if cx.chat_open && cx.chat.as_deref() == Some(chat) && cx.account.is_some() {
             return Ok(true);
         }
-        Ok(installs::is_installed(&self.inv.cx.services.db, chat, &self.inv.cx.app_id).await?)
+        // A user's direct chat with the app only in an invocation that
+        // user caused (see `installs::open_to`).
+        Ok(installs::open_to(&cx.services.db, chat, &cx.app_id, cx.account.as_deref()).await?)
     }
 
     /// Applies the per-invocation and per-minute budgets, then queues `message` for `chat`.
@@ -252,7 +255,7 @@ impl wit::Host for MessagingCtxView<'_> {
         let buttons = self.check_message(&message)?;
         if !self.may_use_chat(&chat).await? {
             self.inv
-                .audit_denial("messaging.send", "chat where the app is not installed")
+                .audit_denial("messaging.send", "a chat not open to the app (not installed there, or a user's direct chat outside an event of theirs)")
                 .await;
             return Err(WitError::NotFound.into());
         }
@@ -284,7 +287,7 @@ impl wit::Host for MessagingCtxView<'_> {
         self.inv.require("messaging.read").await?;
         if !self.may_use_chat(&chat).await? {
             self.inv
-                .audit_denial("messaging.read", "chat where the app is not installed")
+                .audit_denial("messaging.read", "a chat not open to the app (not installed there, or a user's direct chat outside an event of theirs)")
                 .await;
             return Err(WitError::NotFound.into());
         }
@@ -310,7 +313,7 @@ impl wit::Host for MessagingCtxView<'_> {
         self.inv.require("messaging.read").await?;
         if !self.may_use_chat(&chat).await? {
             self.inv
-                .audit_denial("messaging.read", "chat where the app is not installed")
+                .audit_denial("messaging.read", "a chat not open to the app (not installed there, or a user's direct chat outside an event of theirs)")
                 .await;
             return Err(WitError::NotFound.into());
         }

@@ -94,9 +94,9 @@ impl wit::Host for PagesCtxView<'_> {
             return Err(WitError::Invalid("page data is empty".into()).into());
         }
         let app = self.inv.cx.app_id.clone();
-        if !installs::is_installed(&self.inv.cx.services.db, &chat, &app).await? {
+        if !installs::open_to(&self.inv.cx.services.db, &chat, &app, self.inv.cx.account.as_deref()).await? {
             self.inv
-                .audit_denial("pages", "chat where the app is not installed")
+                .audit_denial("pages", "a chat not open to the app (not installed there, or a user's direct chat outside an event of theirs)")
                 .await;
             return Err(WitError::Denied.into());
         }

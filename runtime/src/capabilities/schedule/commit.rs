@@ -49,6 +49,9 @@ pub async fn apply_in(
         }
     }
     if ops.iter().any(|op| matches!(op, TimerOp::Set(_))) {
+        // Commits of one app's timers take turns across nodes (PostgreSQL),
+        // so each counts what the others stored.
+        crate::store::lock_in(conn, &format!("timers:{app}")).await?;
         let pending = timers::count_in(conn, app).await?;
         if pending > i64::from(quota) {
             return Ok(Err(format!(

@@ -116,9 +116,9 @@ impl ScheduleCtxView<'_> {
             None
         };
         let app = self.inv.cx.app_id.to_string();
-        if !installs::is_installed(&self.inv.cx.services.db, &chat, &app).await? {
+        if !installs::open_to(&self.inv.cx.services.db, &chat, &app, self.inv.cx.account.as_deref()).await? {
             self.inv
-                .audit_denial("schedule", "chat where the app is not installed")
+                .audit_denial("schedule", "a chat not open to the app (not installed there, or a user's direct chat outside an event of theirs)")
                 .await;
             return Err(WitError::Denied.into());
         }

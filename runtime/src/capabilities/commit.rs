@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::OutboxOp;
 use super::identity::commit::{self as identity_commit, SignatureDraft};
 use super::messaging::commit::apply_ops;
+use super::notify::commit as notify_commit;
 use super::pages::commit::{self as pages_commit, Push};
 use super::payments::commit::{self as payments_commit, PaymentOp};
 use super::schedule::commit::{self as schedule_commit, TimerOp};
@@ -44,6 +45,8 @@ pub struct Effects {
     pub timers: Vec<TimerOp>,
     /// Publishes to the app's live pages, in order.
     pub pushes: Vec<Push>,
+    /// The accounts written to through `notify`, one per message.
+    pub notifications: Vec<String>,
 }
 
 impl Effects {
@@ -55,6 +58,7 @@ impl Effects {
             && self.signatures.is_empty()
             && self.timers.is_empty()
             && self.pushes.is_empty()
+            && self.notifications.is_empty()
     }
 }
 
@@ -371,6 +375,16 @@ async fn apply(conn: &mut sqlx::AnyConnection, commit: &Commit, known: Option<(i
     identity_commit::apply_in(conn, &commit.app, &commit.effects.signatures).await?;
     if let Err(why) =
         schedule_commit::apply_in(conn, &commit.app, &commit.effects.timers, commit.limits.pending_timers).await?
+    {
+        return Ok(Err(CommitError::Changed(why)));
+    }
+    if let Err(why) = notify_commit::apply_in(
+        conn,
+        &commit.app,
+        &commit.effects.notifications,
+        commit.limits.notifications_per_user_per_hour,
+    )
+    .await?
     {
         return Ok(Err(CommitError::Changed(why)));
     }

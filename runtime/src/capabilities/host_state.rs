@@ -12,7 +12,7 @@ use super::http::HttpCtx;
 use super::identity::{IdentityCtx, IdentityCtxView, IdentityView};
 use super::log::LogView;
 use super::messaging::{MessagingCtx, MessagingCtxView, MessagingView};
-use super::notify::{NotifyCtxView, NotifyView};
+use super::notify::{NotifyCtx, NotifyCtxView, NotifyView};
 use super::pages::{PagesCtx, PagesCtxView, PagesView};
 use super::payments::{PaymentsCtx, PaymentsCtxView, PaymentsView};
 use super::schedule::{ScheduleCtx, ScheduleCtxView, ScheduleView};
@@ -33,6 +33,7 @@ pub struct HostState {
     payments: PaymentsCtx,
     identity: IdentityCtx,
     schedule: ScheduleCtx,
+    notify: NotifyCtx,
     pages: PagesCtx,
     http: HttpCtx,
     stdout: MemoryOutputPipe,
@@ -65,6 +66,7 @@ impl HostState {
             payments: PaymentsCtx::default(),
             identity: IdentityCtx::default(),
             schedule: ScheduleCtx::default(),
+            notify: NotifyCtx::default(),
             pages: PagesCtx::default(),
             http: HttpCtx::new(&cx),
             inv: InvocationCtx::new(cx),
@@ -80,6 +82,7 @@ impl HostState {
             ops: std::mem::take(&mut self.messaging.outbox),
             payments: std::mem::take(&mut self.payments.ops),
             signatures: std::mem::take(&mut self.identity.signatures),
+            notifications: std::mem::take(&mut self.notify.sent),
             timers: std::mem::take(&mut self.schedule.ops),
             pushes: std::mem::take(&mut self.pages.pushes),
         }
@@ -209,6 +212,7 @@ impl NotifyView for HostState {
     fn notify(&mut self) -> NotifyCtxView<'_> {
         NotifyCtxView {
             inv: &mut self.inv,
+            ctx: &mut self.notify,
             messaging: &mut self.messaging,
         }
     }

@@ -256,17 +256,3 @@ pub async fn by_ids(db: &Db, ids: &[String]) -> StoreResult<HashMap<String, Mess
     }
     Ok(out)
 }
-
-/// Messages `app` posted in `chat` at or after `since` (unix ms), deleted
-/// ones included.
-pub async fn count_from_app_since(db: &Db, chat: &str, app: &str, since: i64) -> StoreResult<i64> {
-    Ok(sqlx::query_scalar(
-        "SELECT CAST(COUNT(*) AS BIGINT) FROM messages \
-         WHERE chat_id = $1 AND sender_kind = 'app' AND sender_id = $2 AND created_at >= $3",
-    )
-    .bind(chat)
-    .bind(app)
-    .bind(since)
-    .fetch_one(db.pool())
-    .await?)
-}

@@ -20,6 +20,7 @@ pub mod ledger;
 pub mod logs;
 pub mod membership;
 pub mod messages;
+pub mod notifications;
 pub mod notify;
 pub mod page_pushes;
 pub mod retention;

@@ -31,7 +31,7 @@ pub struct Swept {
     /// Done jobs (kept an hour, to show in the app's event list), dead jobs
     /// (kept with the app logs) and chat
     /// events older than the log retention (a client away longer resyncs
-    /// from the message list).
+    /// from the message list), and `notify` records past their hour.
     pub queue: u64,
 }
 
@@ -70,7 +70,8 @@ pub async fn sweep(db: &Db, retention: Retention) -> StoreResult<Swept> {
     )
     .await?
         + super::chat_events::prune(db, now.saturating_sub(retention.logs_ms)).await?
-        + super::send_windows::prune(db, now).await?;
+        + super::send_windows::prune(db, now).await?
+        + super::notifications::prune(db, now.saturating_sub(super::notifications::WINDOW_MS)).await?;
     Ok(Swept {
         logs,
         audit,

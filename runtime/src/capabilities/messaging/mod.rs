@@ -347,13 +347,4 @@ impl MessagingCtxView<'_> {
         let chat = chats::direct_chat(db, account, &self.inv.cx.app_id, &title).await?;
         self.queue_send(chat, message, buttons).await
     }
-
-    /// Messages queued so far in this invocation for `chat`.
-    pub(crate) fn queued_for(&self, chat: &str) -> usize {
-        self.ctx
-            .outbox
-            .iter()
-            .filter(|op| matches!(op, OutboxOp::Send(m) if m.chat == chat))
-            .count()
-    }
 }

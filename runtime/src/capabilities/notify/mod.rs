@@ -4,8 +4,10 @@
 //! consent to the `notify` scope (given and taken back in the client)
 //! recorded that id, so the host finds the account. Grant: `notify`.
 //! A send goes to the user's direct chat with the app through messaging's
-//! buffered outbox and budgets, plus a per-user hourly bound.
+//! buffered outbox and budgets, plus a per-user hourly bound checked at the
+//! call and again at commit ([`commit`]).
 
+pub mod commit;
 #[cfg(test)]
 mod tests;
 
@@ -15,12 +17,10 @@ use super::bindings::miniapp::platform::notify as wit;
 use super::bindings::miniapp::platform::types::OutgoingMessage as WitMessage;
 use super::messaging::{MessagingCtx, MessagingCtxView};
 use super::{CapError, InvocationCtx, Unit, WitError};
-use crate::store::{chats, consents, messages, now_ms};
+use crate::store::{consents, notifications, now_ms};
 
 /// The consent scope a user grants to be written to.
 pub const CONSENT_SCOPE: &str = "notify";
-/// The window of the per-user bound, ms.
-const HOUR_MS: i64 = 60 * 60 * 1000;
 
 /// The unit: `notify` unlocks `miniapp:platform/notify`.
 pub const UNIT: Unit = Unit {
@@ -29,11 +29,22 @@ pub const UNIT: Unit = Unit {
     link: add_to_linker,
 };
 
-/// The notify host functions' view of an invocation: its shared state and
-/// messaging's (a notification is a message, in the same budgets).
+/// One invocation's notifications: the account each went to (buffered
+/// until the commit records them).
+#[derive(Debug, Default)]
+pub struct NotifyCtx {
+    /// Accounts written to so far, one entry per message.
+    pub(crate) sent: Vec<String>,
+}
+
+/// The notify host functions' view of an invocation: its shared state,
+/// its own, and messaging's (a notification is a message, in the same
+/// budgets).
 pub struct NotifyCtxView<'a> {
     /// What every capability of the invocation shares.
     pub inv: &'a mut InvocationCtx,
+    /// This unit's own state.
+    pub ctx: &'a mut NotifyCtx,
     /// Messaging's state.
     pub messaging: &'a mut MessagingCtx,
 }
@@ -87,18 +98,19 @@ impl wit::Host for NotifyCtxView<'_> {
         };
         let most = self.inv.cx.limits.notifications_per_user_per_hour;
         let db = &self.inv.cx.services.db;
-        if let Some(chat) = chats::existing_direct_chat(db, &account, &self.inv.cx.app_id).await? {
-            let stored = messages::count_from_app_since(db, &chat, &self.inv.cx.app_id, now_ms() - HOUR_MS).await?;
-            let here = i64::try_from(self.messaging().queued_for(&chat)).unwrap_or(i64::MAX);
-            if stored.saturating_add(here) >= i64::from(most) {
-                self.inv.append_log(
-                    "warn",
-                    format!("notification refused (rate-limited): {most} per user per hour"),
-                );
-                return Err(WitError::RateLimited.into());
-            }
+        let stored =
+            notifications::count_since(db, &self.inv.cx.app_id, &account, now_ms() - notifications::WINDOW_MS).await?;
+        let here = i64::try_from(self.ctx.sent.iter().filter(|a| **a == account).count()).unwrap_or(i64::MAX);
+        if stored.saturating_add(here) >= i64::from(most) {
+            self.inv.append_log(
+                "warn",
+                format!("notification refused (rate-limited): {most} per user per hour"),
+            );
+            return Err(WitError::RateLimited.into());
         }
-        self.messaging().send_direct_to(&account, message).await
+        let id = self.messaging().send_direct_to(&account, message).await?;
+        self.ctx.sent.push(account);
+        Ok(id)
     }
 
     async fn allowed(&mut self, user: String) -> Result<bool, CapError> {

@@ -1,8 +1,9 @@
 //! Policy tests of notify: called directly, no wasm.
 
 use super::wit::Host as _;
+use crate::capabilities::bindings::miniapp::platform::messaging::Host as _;
 use crate::capabilities::identity::app_scoped_id;
-use crate::capabilities::test_support::{denials, invocation_of, is_wit, text};
+use crate::capabilities::test_support::{commit, denials, invocation_of, is_wit, text};
 use crate::capabilities::{NotifyView, Services, WitError};
 use crate::config::Limits;
 use crate::store::{Db, accounts, apps, consents};
@@ -84,4 +85,54 @@ async fn notifications_to_one_user_are_bounded_per_hour() {
         WitError::RateLimited
     ));
     assert_eq!(s.outbox().len(), 2);
+}
+
+#[tokio::test]
+async fn the_hourly_bound_counts_only_notifications_and_holds_across_invocations_at_commit() {
+    use crate::capabilities::commit::{Commit, CommitError};
+    let (db, app, account, user, _dir) = setup().await;
+    let mut limits = Limits::default();
+    limits.app.notifications_per_user_per_hour = 3;
+    consents::grant(&db, &account, &app, &["notify".to_string()], &user)
+        .await
+        .expect("consent");
+    let services = Services::for_tests(&db, &limits);
+    // A reply in the user's own event does not count.
+    let mut reply = invocation_of(&services, &app, None, Some(&account), &["messaging.send"]);
+    crate::capabilities::MessagingView::messaging(&mut reply)
+        .send_direct(text("a reply"))
+        .await
+        .expect("a reply");
+    commit(&mut reply).await;
+    // Two invocations each see room for two; the second to commit would
+    // make four in the hour: refused at commit (it runs again).
+    let mut a = invocation_of(&services, &app, None, None, &["notify"]);
+    let mut b = invocation_of(&services, &app, None, None, &["notify"]);
+    for s in [&mut a, &mut b] {
+        for n in 0..2 {
+            s.notify()
+                .send(user.clone(), text(&format!("n{n}")))
+                .await
+                .expect("room at the call");
+        }
+    }
+    commit(&mut a).await;
+    let second = Commit {
+        app: b.inv.cx.app_id.clone(),
+        limits: b.inv.cx.limits,
+        effects: b.take_effects(),
+        job: None,
+    };
+    let refused = b.inv.cx.services.committer.commit(second).await;
+    assert!(
+        matches!(&refused, Err(CommitError::Changed(why)) if why.contains("notifications")),
+        "{refused:?}"
+    );
+    // The next call sees the two stored: one more fits, then the bound.
+    let mut c = invocation_of(&services, &app, None, None, &["notify"]);
+    c.notify().send(user.clone(), text("third")).await.expect("the third");
+    assert!(is_wit(
+        c.notify().send(user.clone(), text("fourth")).await,
+        WitError::RateLimited
+    ));
 }

@@ -444,7 +444,12 @@ async fn uninstalling_drops_the_apps_pending_events_in_the_chat_and_tells_the_ap
     // its job; the queued ones never run.
     host.wait_log(&dev, &bot, "3 of its events there not yet handled were dropped")
         .await;
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    // Bounded: until no invocation runs on the node (the cut-off one has
+    // ended and its commit was refused).
+    eventually("the running invocation to end", Duration::from_secs(30), || async {
+        (host.metric("miniapp_node_invocations_running").await == 0.0).then_some(())
+    })
+    .await;
     let after: Vec<String> = texts_of(&host, &alice, &room, &bot)
         .await
         .into_iter()

@@ -477,8 +477,14 @@ async fn timers_set_through_two_nodes_fire_once_each() {
         (fired(a.messages(&alice, &chat).await).len() >= 20).then_some(())
     })
     .await;
-    // A few more pump passes on both nodes: nothing fires twice.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Two more pump passes on each node: nothing fires twice.
+    for node in [&a, &b] {
+        let before = node.metric("miniapp_timer_pump_passes_total").await;
+        eventually("timer pump passes", Duration::from_secs(30), || async {
+            (node.metric("miniapp_timer_pump_passes_total").await >= before + 2.0).then_some(())
+        })
+        .await;
+    }
     a.wait_queue_idle().await;
     let mut all = fired(b.messages(&alice, &chat).await);
     assert_eq!(all.len(), 20, "{all:?}");

@@ -46,11 +46,20 @@ async fn wait_count(host: &TestHost, alice: &User, chat: &str, app: &str, text: 
     .await;
 }
 
-/// The timer pump runs about once a second: after a few of its passes and
-/// an idle queue, nothing more is on its way.
+/// Once the node's timer pump has made two passes (so one began after
+/// this call) and the queue is idle, nothing more is on its way.
 async fn settle(host: &TestHost) {
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    pump_passes(host, 2).await;
     host.wait_queue_idle().await;
+}
+
+/// Waits (bounded) until the host's timer pump made `n` more passes.
+async fn pump_passes(host: &TestHost, n: u32) {
+    let before = host.metric("miniapp_timer_pump_passes_total").await;
+    miniapp_tests::eventually("timer pump passes", Duration::from_secs(30), || async {
+        (host.metric("miniapp_timer_pump_passes_total").await >= before + f64::from(n)).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -26,8 +26,9 @@ pub(super) async fn metrics(State(state): State<AppState>) -> String {
          # TYPE miniapp_jobs_dead gauge\nminiapp_jobs_dead {dead}\n\
          # TYPE miniapp_jobs_dead_total counter\nminiapp_jobs_dead_total {}\n\
          # TYPE miniapp_events_refused_total counter\nminiapp_events_refused_total {}\n\
-         # TYPE miniapp_node_invocations_running gauge\nminiapp_node_invocations_running {}\n",
-        queue.dead, queue.refused, queue.running
+         # TYPE miniapp_node_invocations_running gauge\nminiapp_node_invocations_running {}\n\
+         # TYPE miniapp_timer_pump_passes_total counter\nminiapp_timer_pump_passes_total {}\n",
+        queue.dead, queue.refused, queue.running, queue.timer_passes
     );
     jobs + &format!(
         "# TYPE miniapp_components_compiled_total counter\nminiapp_components_compiled_total {}\n\

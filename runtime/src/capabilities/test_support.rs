@@ -88,11 +88,16 @@ pub(crate) async fn denials(db: &Db) -> Vec<String> {
 /// Commits what `s` buffered so far, as the sandbox does when a handler
 /// returns `Ok`.
 pub(crate) async fn commit(s: &mut HostState) {
+    try_commit(s).await.expect("commit");
+}
+
+/// [`commit`], answering a refusal instead of failing the test.
+pub(crate) async fn try_commit(s: &mut HostState) -> Result<super::commit::Committed, super::commit::CommitError> {
     let commit = super::commit::Commit {
         app: s.inv.cx.app_id.clone(),
         limits: s.inv.cx.limits,
         effects: s.take_effects(),
         job: None,
     };
-    s.inv.cx.services.committer.commit(commit).await.expect("commit");
+    s.inv.cx.services.committer.commit(commit).await
 }

@@ -63,6 +63,7 @@ struct Inner {
     failed: AtomicU64,
     dead: AtomicU64,
     refused: AtomicU64,
+    timer_passes: AtomicU64,
     last_refusal_log: Mutex<Option<Instant>>,
     targets: targets::TargetCache,
 }
@@ -86,6 +87,9 @@ pub struct QueueCounts {
     pub refused: u64,
     /// Invocations running on this node now.
     pub running: usize,
+    /// Passes of this node's timer pump since start (each looked for due
+    /// timers and queued them; tests wait on it instead of sleeping).
+    pub timer_passes: u64,
 }
 
 /// Jobs per status in the table, host-wide (for `/metrics`).
@@ -128,6 +132,7 @@ impl Queue {
                 failed: AtomicU64::new(0),
                 dead: AtomicU64::new(0),
                 refused: AtomicU64::new(0),
+                timer_passes: AtomicU64::new(0),
                 last_refusal_log: Mutex::new(None),
             }),
         }
@@ -226,6 +231,7 @@ impl Queue {
             dead: i.dead.load(Ordering::Relaxed),
             refused: i.refused.load(Ordering::Relaxed),
             running: i.running.load(Ordering::Relaxed),
+            timer_passes: i.timer_passes.load(Ordering::Relaxed),
         }
     }
 }

@@ -48,6 +48,7 @@ pub(super) async fn claim_loop(inner: Arc<Inner>) {
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "could not fire due timers"),
             }
+            inner.timer_passes.fetch_add(1, Ordering::Relaxed);
         }
         let started = claim_some(&inner).await;
         if started == 0 {

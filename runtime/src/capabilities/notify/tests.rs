@@ -3,7 +3,7 @@
 use super::wit::Host as _;
 use crate::capabilities::bindings::miniapp::platform::messaging::Host as _;
 use crate::capabilities::identity::app_scoped_id;
-use crate::capabilities::test_support::{commit, denials, invocation_of, is_wit, text};
+use crate::capabilities::test_support::{commit, denials, invocation_of, is_wit, text, try_commit};
 use crate::capabilities::{NotifyView, Services, WitError};
 use crate::config::Limits;
 use crate::store::{Db, accounts, apps, consents};
@@ -89,7 +89,7 @@ async fn notifications_to_one_user_are_bounded_per_hour() {
 
 #[tokio::test]
 async fn the_hourly_bound_counts_only_notifications_and_holds_across_invocations_at_commit() {
-    use crate::capabilities::commit::{Commit, CommitError};
+    use crate::capabilities::commit::CommitError;
     let (db, app, account, user, _dir) = setup().await;
     let mut limits = Limits::default();
     limits.app.notifications_per_user_per_hour = 3;
@@ -117,13 +117,7 @@ async fn the_hourly_bound_counts_only_notifications_and_holds_across_invocations
         }
     }
     commit(&mut a).await;
-    let second = Commit {
-        app: b.inv.cx.app_id.clone(),
-        limits: b.inv.cx.limits,
-        effects: b.take_effects(),
-        job: None,
-    };
-    let refused = b.inv.cx.services.committer.commit(second).await;
+    let refused = try_commit(&mut b).await;
     assert!(
         matches!(&refused, Err(CommitError::Changed(why)) if why.contains("notifications")),
         "{refused:?}"

@@ -1,7 +1,7 @@
 //! Policy tests of schedule: called directly, no wasm.
 
 use super::wit::Host as _;
-use crate::capabilities::test_support::{commit, denials, installed, invocation_of, is_wit};
+use crate::capabilities::test_support::{commit, denials, installed, invocation_of, is_wit, try_commit};
 use crate::capabilities::{ScheduleView, Services, WitError};
 use crate::config::Limits;
 use crate::store::timers;
@@ -200,13 +200,7 @@ async fn pending_timers_are_bounded_by_the_quota_at_the_call_and_at_commit() {
         WitError::QuotaExceeded
     ));
     commit(&mut a).await;
-    let second = crate::capabilities::commit::Commit {
-        app: b.inv.cx.app_id.clone(),
-        limits: b.inv.cx.limits,
-        effects: b.take_effects(),
-        job: None,
-    };
-    let refused = b.inv.cx.services.committer.commit(second).await;
+    let refused = try_commit(&mut b).await;
     assert!(
         matches!(&refused, Err(crate::capabilities::commit::CommitError::Changed(why)) if why.contains("quota")),
         "{refused:?}"

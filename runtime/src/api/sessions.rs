@@ -53,11 +53,7 @@ pub(super) fn label(asked: Option<&str>, headers: &HeaderMap) -> ApiResult<Strin
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .trim();
-    let mut end = agent.len().min(MAX_LABEL_BYTES);
-    while !agent.is_char_boundary(end) {
-        end -= 1;
-    }
-    let agent = &agent[..end];
+    let agent = &agent[..agent.floor_char_boundary(MAX_LABEL_BYTES)];
     Ok(if crate::text::check_line("label", agent).is_ok() {
         agent.to_string()
     } else {

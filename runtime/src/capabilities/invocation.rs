@@ -214,11 +214,7 @@ impl InvocationCtx {
         let limits = &self.cx.services.limits;
         let (max_line, budget) = (limits.max_log_line_bytes, limits.log_bytes_per_invocation);
         if message.len() > max_line {
-            let mut cut = max_line;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
+            message.truncate(message.floor_char_boundary(max_line));
             message.push_str(" [cut]");
         }
         if self.log_budget.bytes + message.len() > budget {

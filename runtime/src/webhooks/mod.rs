@@ -116,13 +116,7 @@ impl Webhooks {
             .filter(|(n, _)| handed_on(n))
             .take(MAX_HEADERS)
             .map(|(n, mut v)| {
-                if v.len() > MAX_HEADER_BYTES {
-                    let mut cut = MAX_HEADER_BYTES;
-                    while !v.is_char_boundary(cut) {
-                        cut -= 1;
-                    }
-                    v.truncate(cut);
-                }
+                v.truncate(v.floor_char_boundary(MAX_HEADER_BYTES));
                 (n, v)
             })
             .collect();

@@ -177,6 +177,7 @@ fn event(chat: &str, i: usize) -> BotEvent {
         chat: chat.to_string(),
         message: format!("bench-{i}"),
         text: "/echo hi".into(),
+        files: Vec::new(),
     }
 }
 

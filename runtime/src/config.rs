@@ -112,6 +112,44 @@ pub struct Limits {
     pub apps_domain: Option<String>,
     /// The job queue on this node.
     pub queue: QueueLimits,
+    /// Files: sizes, quotas, previews.
+    pub files: FileLimits,
+}
+
+/// Limits on files (attachments and files apps make).
+#[derive(Debug, Clone)]
+pub struct FileLimits {
+    /// Largest file, in bytes (`--max-file-mib`); a bigger upload gets 413
+    /// before its body is stored.
+    pub max_file_bytes: u64,
+    /// Bytes of files one account may have stored at once (`--user-files-mib`).
+    pub user_quota_bytes: u64,
+    /// Bytes of files one app may have stored at once (`--app-files-mib`).
+    pub app_quota_bytes: u64,
+    /// Uploads one node takes in at once (each may hold a file in memory);
+    /// more wait their turn.
+    pub uploads_at_once: usize,
+    /// How long an uploaded file waits to be sent in a message before it
+    /// is deleted.
+    pub unsent_ttl: Duration,
+    /// How often each node deletes expired files and frees unused bytes.
+    pub sweep_every: Duration,
+    /// Image decoding and preview limits.
+    pub preview: crate::media::preview::PreviewLimits,
+}
+
+impl Default for FileLimits {
+    fn default() -> Self {
+        FileLimits {
+            max_file_bytes: 20 << 20,
+            user_quota_bytes: 1 << 30,
+            app_quota_bytes: 1 << 30,
+            uploads_at_once: 8,
+            unsent_ttl: Duration::from_secs(24 * 60 * 60),
+            sweep_every: Duration::from_secs(2),
+            preview: Default::default(),
+        }
+    }
 }
 
 /// How the durable job queue runs (see `crate::store::jobs`).
@@ -210,6 +248,7 @@ impl Default for Limits {
             web_session_ttl: Duration::from_secs(60 * 60),
             apps_domain: None,
             queue: QueueLimits::default(),
+            files: FileLimits::default(),
         }
     }
 }

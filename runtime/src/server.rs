@@ -62,6 +62,10 @@ pub struct DatabaseOptions {
     /// uploaded through one node runs on every node, each compiling it
     /// into its own data directory on first use.
     pub modules_dir: Option<std::path::PathBuf>,
+    /// Where files' bytes live (`<data>/files` if `None`): a directory
+    /// (the nodes of a cluster share one, a shared mount) or an
+    /// `s3://bucket/prefix` URL (see [`crate::store::objects`]).
+    pub files_store: Option<String>,
 }
 
 impl std::fmt::Debug for DatabaseOptions {
@@ -71,6 +75,7 @@ impl std::fmt::Debug for DatabaseOptions {
             .field("url", &self.url.as_ref().map(|_| "<redacted>"))
             .field("max_connections", &self.max_connections)
             .field("modules_dir", &self.modules_dir)
+            .field("files_store", &self.files_store)
             .finish()
     }
 }
@@ -203,6 +208,10 @@ impl Host {
             .clone()
             .unwrap_or_else(|| data.join("modules"));
         let blobs = BlobStore::open(&modules).context("opening the module store")?;
+        let objects = match &options.database.files_store {
+            Some(spec) => crate::store::objects::Objects::open(spec)?,
+            None => crate::store::objects::Objects::directory(&data.join("files"))?,
+        };
         let host_address = Arc::new(std::sync::OnceLock::new());
         let services = Arc::new(Services {
             db: db.clone(),
@@ -248,6 +257,7 @@ impl Host {
         let registry = Registry::new(db.clone(), blobs, sandbox, config.limits.clone());
         registry.resume_compiles().await?;
         let webhooks = crate::webhooks::Webhooks::new(db.clone(), chat.queue().clone());
+        let files = crate::files::Files::start(db.clone(), objects, config.limits.files.clone());
         let state = AppState {
             accounts: crate::accounts::Accounts::new(db.clone(), options.sessions, &identity_key),
             db,
@@ -257,6 +267,7 @@ impl Host {
             payments,
             webapps,
             webhooks,
+            files,
             engine,
             operator_token_hash: config.operator_token.as_deref().map(hash_token),
             limits: Arc::new(config.limits.clone()),

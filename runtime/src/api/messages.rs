@@ -14,7 +14,12 @@ use super::{ApiError, ApiResult, AppState};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewMessage {
+    /// The text; with `files`, an optional caption.
+    #[serde(default)]
     text: String,
+    /// Ids of files uploaded to this chat with `POST …/files`, at most 10.
+    #[serde(default)]
+    files: Vec<String>,
 }
 
 /// Posts a message; bots get it after the answer, off the request path.
@@ -25,7 +30,7 @@ pub(super) async fn post(
     ApiJson(body): ApiJson<NewMessage>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     state.rate.post(&me.id)?;
-    let message = state.chat.post(&chat, &me.id, &body.text).await?;
+    let message = state.chat.post(&chat, &me.id, &body.text, &body.files).await?;
     Ok((StatusCode::CREATED, Json(json!(message))))
 }
 
@@ -50,6 +55,16 @@ pub(super) async fn list(
     let after = page.after.as_deref().filter(|a| !a.is_empty());
     let messages = state.chat.list(&chat, &me.id, after, limit).await?;
     Ok(Json(json!({ "messages": messages })))
+}
+
+/// Deletes one of the caller's own messages (and its files).
+pub(super) async fn delete(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+    Path((chat, message)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    state.chat.delete_message(&chat, &me.id, &message).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Presses inline button `n` (0-based, reading order) of a bot message.

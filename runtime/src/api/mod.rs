@@ -16,6 +16,7 @@ mod consents;
 mod error;
 mod events;
 mod extract;
+mod files;
 mod health;
 #[cfg(test)]
 mod layering_tests;
@@ -69,6 +70,8 @@ pub struct AppState {
     pub webapps: crate::webapps::WebApps,
     /// Inbound webhooks.
     pub webhooks: crate::webhooks::Webhooks,
+    /// Files in chats.
+    pub files: crate::files::Files,
     /// The engine, for its counters.
     pub engine: Engine,
     /// sha256 (hex) of the operator's token, if one is set.
@@ -97,6 +100,12 @@ pub fn router(state: AppState) -> Router {
         crate::webhooks::MAX_BODY_BYTES,
         body_limit::WEBHOOK_SETTING,
     );
+    // File uploads have their own limit (--max-file-mib).
+    let file_uploads = body_limit::limited(
+        Router::new().route("/v1/chats/{chat}/files", post(files::upload)),
+        files::upload_limit(&state),
+        files::FILE_SETTING,
+    );
     let everything_else = Router::new()
         .route("/", get(web_client::index))
         .route("/static/{file}", get(web_client::asset))
@@ -121,8 +130,14 @@ pub fn router(state: AppState) -> Router {
         .route("/apps/{app}", any(web_apps::moved))
         .route("/apps/{app}/{*rest}", any(web_apps::moved))
         .route("/v1/chats/{chat}/messages", post(messages::post).get(messages::list))
+        .route(
+            "/v1/chats/{chat}/messages/{msg}",
+            axum::routing::delete(messages::delete),
+        )
         .route("/v1/chats/{chat}/messages/{msg}/buttons/{n}", post(messages::press))
         .route("/v1/chats/{chat}/events", get(events::subscribe))
+        .route("/v1/files/{id}", get(files::download))
+        .route("/v1/files/{id}/preview", get(files::preview))
         .route("/v1/events", get(user_events::stream))
         .route("/v1/events/tickets", post(events::ticket))
         .route("/v1/apps/{app}/events", get(app_events::list))
@@ -156,6 +171,7 @@ pub fn router(state: AppState) -> Router {
     let everything_else = body_limit::limited(everything_else, max_body, body_limit::REQUEST_SETTING);
     uploads
         .merge(hooks)
+        .merge(file_uploads)
         .merge(everything_else)
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async {

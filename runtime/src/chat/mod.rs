@@ -23,6 +23,9 @@ pub use pages::{PageChannels, PageSubscription};
 pub use stream::Replay;
 pub use view::{ButtonView, MessageView};
 
+/// The most files one message carries (Telegram's media groups hold 10).
+pub const MAX_FILES_PER_MESSAGE: usize = 10;
+
 /// How [`ChatService::add_member`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Joined {
@@ -323,17 +326,36 @@ impl ChatService {
         Ok(chats::for_account(&self.db, account).await?)
     }
 
-    /// Stores a message from `account` and, in the same transaction, queues
-    /// it for the chat's bots and logs it for the chat's subscribers: once
-    /// this returns, the bots will get it.
+    /// Stores a message from `account` carrying `files` (ids of files the
+    /// account uploaded to the chat and has not sent yet; `text` is then an
+    /// optional caption) and, in the same transaction, queues it for the
+    /// chat's bots and logs it for the chat's subscribers: once this
+    /// returns, the bots will get it.
     ///
     /// # Errors
     ///
     /// [`ChatError::ChatNotFound`] for a non-member, [`ChatError::Invalid`]
-    /// for bad text, [`ChatError::Busy`] when a bot of the chat has a full
+    /// for bad text or a file that is not one the account may attach here
+    /// (more than [`MAX_FILES_PER_MESSAGE`], another's, sent already,
+    /// expired), [`ChatError::Busy`] when a bot of the chat has a full
     /// backlog (nothing is stored then).
-    pub async fn post(&self, chat: &str, account: &str, text: &str) -> Result<MessageView, ChatError> {
-        crate::text::check_visible("text", text).map_err(|e| ChatError::Invalid(e.to_string()))?;
+    pub async fn post(
+        &self,
+        chat: &str,
+        account: &str,
+        text: &str,
+        files: &[String],
+    ) -> Result<MessageView, ChatError> {
+        if files.len() > MAX_FILES_PER_MESSAGE {
+            return Err(ChatError::Invalid(format!(
+                "files: {} files; a message carries at most {MAX_FILES_PER_MESSAGE}",
+                files.len()
+            )));
+        }
+        // With files, the text is an optional caption.
+        if !(text.is_empty() && !files.is_empty()) {
+            crate::text::check_visible("text", text).map_err(|e| ChatError::Invalid(e.to_string()))?;
+        }
         if text.len() > self.max_message_bytes {
             return Err(ChatError::Invalid(format!(
                 "text is {} bytes; the limit is {}",
@@ -353,13 +375,30 @@ impl ChatService {
             deleted_at: None,
             host_kind: None,
             seq: 0,
+            attachments: Vec::new(),
         };
+        let mut tx = self.db.begin_write().await?;
+        if !files.is_empty() {
+            message.attachments = crate::store::files::attach(
+                &mut tx,
+                files,
+                chat,
+                crate::store::files::Owner::User,
+                account,
+                &message.id,
+            )
+            .await
+            .map_err(|e| match e {
+                crate::store::files::AttachError::Invalid(m) => ChatError::Invalid(m),
+                crate::store::files::AttachError::Store(e) => ChatError::Store(e),
+            })?;
+        }
         let event = BotEvent::Message {
             chat: chat.to_string(),
             message: message.id.clone(),
             text: message.text.clone(),
+            files: message.attachments.clone(),
         };
-        let mut tx = self.db.begin_write().await?;
         let apps = match jobs::lock_lanes_for_member(&mut tx, chat, account, self.queue.caps()).await? {
             None => return Err(ChatError::ChatNotFound),
             Some(Ok(apps)) => apps,
@@ -413,6 +452,41 @@ impl ChatService {
         }
         let list = messages::list(&self.db, chat, after, limit).await?;
         Ok(list.iter().map(MessageView::from).collect())
+    }
+
+    /// Member `account` deletes its own message `message` of `chat`: its
+    /// text and files are gone for everyone (the files' bytes are freed in
+    /// the background once no other message uses them) and the chat's
+    /// subscribers get `message.deleted`.
+    ///
+    /// # Errors
+    ///
+    /// [`ChatError::ChatNotFound`] for a non-member,
+    /// [`ChatError::MessageNotFound`] for no such message (or one deleted
+    /// already), [`ChatError::NotAllowed`] for someone else's message.
+    pub async fn delete_message(&self, chat: &str, account: &str, message: &str) -> Result<(), ChatError> {
+        self.require_member(chat, account).await?;
+        let found = messages::get(&self.db, chat, message)
+            .await?
+            .filter(|m| m.deleted_at.is_none())
+            .ok_or(ChatError::MessageNotFound)?;
+        if found.sender_kind != SenderKind::User || found.sender_id != account {
+            return Err(ChatError::NotAllowed("only its sender deletes a message".into()));
+        }
+        let mut tx = self.db.begin_write().await?;
+        let seq = chat_events::reserve(&mut tx, 1).await?;
+        if !messages::delete(&mut tx, message, now_ms()).await? {
+            return Err(ChatError::MessageNotFound);
+        }
+        chat_events::append_at(
+            &mut tx,
+            seq,
+            &[NewEvent::message(chat_events::MESSAGE_DELETED, chat, message)],
+        )
+        .await?;
+        tx.commit().await?;
+        self.hub.wake();
+        Ok(())
     }
 
     /// Installs the app `app` into `chat` on behalf of member `account`;

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::store::files::Attachment;
 use crate::store::messages::{Message, SenderKind};
 
 /// One inline button as clients see it.
@@ -35,8 +36,11 @@ pub struct MessageView {
     /// Last edit, unix ms.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub edited_at: Option<i64>,
-    /// Whether the message was deleted (text and buttons are then empty).
+    /// Whether the message was deleted (text, buttons and files are then empty).
     pub deleted: bool,
+    /// Its files, in order (`GET /v1/files/{id}`; images have a `preview`
+    /// at `GET /v1/files/{id}/preview`).
+    pub files: Vec<Attachment>,
 }
 
 impl From<&Message> for MessageView {
@@ -59,6 +63,7 @@ impl From<&Message> for MessageView {
             created_at: m.created_at,
             edited_at: m.edited_at,
             deleted: m.deleted_at.is_some(),
+            files: m.attachments.clone(),
         }
     }
 }

@@ -191,6 +191,13 @@ struct DatabaseArgs {
     /// directory). The nodes of a cluster share one directory.
     #[arg(long, env = "MINIAPP_MODULES_DIR")]
     modules_dir: Option<PathBuf>,
+    /// Where files' bytes live (default: `files/` in the data directory):
+    /// a directory (the nodes of a cluster share one) or an
+    /// `s3://bucket/prefix` URL, with credentials and endpoint from the
+    /// standard AWS_* environment variables (AWS_ENDPOINT and
+    /// AWS_ALLOW_HTTP=true for MinIO and other S3-compatible stores).
+    #[arg(long, env = "MINIAPP_FILES_STORE")]
+    files_store: Option<String>,
 }
 
 impl DatabaseArgs {
@@ -199,6 +206,7 @@ impl DatabaseArgs {
             url: self.database_url.filter(|url| !url.trim().is_empty()),
             max_connections: Some(self.database_max_connections),
             modules_dir: self.modules_dir,
+            files_store: self.files_store.filter(|s| !s.trim().is_empty()),
         }
     }
 }
@@ -305,6 +313,15 @@ struct LimitArgs {
     /// Events of one app waiting in all chats before new ones get 429.
     #[arg(long, default_value_t = QueueLimits::default().app_backlog)]
     app_backlog: u32,
+    /// Largest file a user may upload or an app may make, in MiB.
+    #[arg(long, default_value_t = crate::config::FileLimits::default().max_file_bytes >> 20)]
+    max_file_mib: u64,
+    /// Bytes of files one account may have stored, in MiB.
+    #[arg(long, default_value_t = crate::config::FileLimits::default().user_quota_bytes >> 20)]
+    user_files_mib: u64,
+    /// Bytes of files one app may have stored, in MiB.
+    #[arg(long, default_value_t = crate::config::FileLimits::default().app_quota_bytes >> 20)]
+    app_files_mib: u64,
     /// Seconds running invocations get to finish on SIGTERM or Ctrl-C.
     #[arg(long, default_value_t = QueueLimits::default().shutdown_grace.as_secs())]
     shutdown_grace_secs: u64,
@@ -346,6 +363,12 @@ impl LimitArgs {
                 app_backlog: self.app_backlog.max(1),
                 shutdown_grace: std::time::Duration::from_secs(self.shutdown_grace_secs.min(3_600)),
                 ..base.queue.clone()
+            },
+            files: crate::config::FileLimits {
+                max_file_bytes: self.max_file_mib.clamp(1, 4096) << 20,
+                user_quota_bytes: self.user_files_mib.clamp(1, 1 << 30) << 20,
+                app_quota_bytes: self.app_files_mib.clamp(1, 1 << 30) << 20,
+                ..base.files.clone()
             },
             ..base
         }

@@ -14,8 +14,11 @@ pub enum BotEvent {
         chat: String,
         /// The message id.
         message: String,
-        /// Its text.
+        /// Its text (the caption, when it carries files).
         text: String,
+        /// Its files, in order.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<crate::store::files::Attachment>,
     },
     /// A press on one of the app's inline buttons.
     Button {
@@ -188,7 +191,9 @@ impl BotEvent {
     /// `scoped(account)` (the id the app knows the person by).
     pub(super) fn into_wit(self, me: &str, scoped: impl Fn(&str) -> String) -> wit::Event {
         match self {
-            BotEvent::Message { chat, message, text } => wit::Event::Message(wit::MessageEvent { chat, message, text }),
+            BotEvent::Message {
+                chat, message, text, ..
+            } => wit::Event::Message(wit::MessageEvent { chat, message, text }),
             BotEvent::Button {
                 chat,
                 message,
@@ -299,6 +304,7 @@ mod tests {
                 chat: s("c"),
                 message: s("m"),
                 text: s("t"),
+                files: Vec::new(),
             },
             BotEvent::Button {
                 chat: s("c"),

@@ -633,6 +633,7 @@ mod tests {
             chat: "c".into(),
             message: "m".into(),
             text: "/x".into(),
+            files: Vec::new(),
         };
         let joined = BotEvent::MemberJoined {
             chat: "c".into(),
@@ -714,6 +715,7 @@ mod tests {
             chat: "c".into(),
             message: "m".into(),
             text: "/x".into(),
+            files: Vec::new(),
         };
         let job = NewJob {
             app: "a",

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use sqlx::{AnyConnection, Row};
 
+use super::files::{self, Attachment};
 use super::{Db, StoreResult, from_json, to_json};
 
 /// Who sent a message.
@@ -68,13 +69,14 @@ pub struct Message {
     /// Its place in the chat event log (commit order); what `?after=`
     /// pages by. Set when it is stored.
     pub seq: i64,
+    /// Its files (at most 10), in order; emptied when it is deleted.
+    pub attachments: Vec<Attachment>,
 }
 
 /// `host_kind` of an invoice's message.
 pub const HOST_KIND_INVOICE: &str = "invoice";
 
-const COLUMNS: &str =
-    "id, chat_id, sender_kind, sender_id, text, buttons, created_at, edited_at, deleted_at, host_kind, seq";
+const COLUMNS: &str = "id, chat_id, sender_kind, sender_id, text, buttons, created_at, edited_at, deleted_at, host_kind, seq, attachments";
 
 fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<Message> {
     let kind: String = row.try_get("sender_kind")?;
@@ -91,6 +93,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<Message> {
         deleted_at: row.try_get("deleted_at")?,
         host_kind: row.try_get("host_kind")?,
         seq: row.try_get::<Option<i64>, _>("seq")?.unwrap_or(0),
+        attachments: from_json(&row.try_get::<String, _>("attachments")?)?,
     })
 }
 
@@ -107,8 +110,9 @@ pub async fn insert_all(conn: &mut AnyConnection, messages: &[Message]) -> Store
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 /// The columns every message insert lists, in the order [`bind_message`] binds them.
-const INSERT_COLUMNS: &str = "id, chat_id, sender_kind, sender_id, text, buttons, created_at, host_kind, seq";
-const INSERT_ARITY: usize = 9;
+const INSERT_COLUMNS: &str =
+    "id, chat_id, sender_kind, sender_id, text, buttons, created_at, host_kind, seq, attachments";
+const INSERT_ARITY: usize = 10;
 
 /// Binds the columns of `m`, in the order of [`INSERT_COLUMNS`].
 fn bind_message<'q>(query: AnyQuery<'q>, m: &'q Message) -> AnyQuery<'q> {
@@ -122,6 +126,7 @@ fn bind_message<'q>(query: AnyQuery<'q>, m: &'q Message) -> AnyQuery<'q> {
         .bind(m.created_at)
         .bind(m.host_kind.as_deref())
         .bind(m.seq)
+        .bind(to_json(&m.attachments))
 }
 
 async fn insert_batch<'e>(exec: impl sqlx::Executor<'e, Database = sqlx::Any>, batch: &[Message]) -> StoreResult<()> {
@@ -146,7 +151,7 @@ async fn insert_batch<'e>(exec: impl sqlx::Executor<'e, Database = sqlx::Any>, b
 /// (checked in the same statement); `false` if not.
 pub async fn insert_from_member(conn: &mut AnyConnection, m: &Message) -> StoreResult<bool> {
     let sql = format!(
-        "INSERT INTO messages ({INSERT_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9 \
+        "INSERT INTO messages ({INSERT_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
          WHERE EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $2 AND account_id = $4)"
     );
     let done = bind_message(sqlx::query(&sql), m).execute(&mut *conn).await?;
@@ -215,16 +220,23 @@ pub async fn edit(
     Ok(done.rows_affected() > 0)
 }
 
-/// Marks message `id` deleted (its text and buttons are cleared; the id stays).
+/// Marks message `id` deleted (its text, buttons and attachments are
+/// cleared; the id stays) and deletes its files, whose bytes are freed in
+/// the background once nothing else uses them.
 pub async fn delete(conn: &mut AnyConnection, id: &str, at: i64) -> StoreResult<bool> {
     let done = sqlx::query(
-        "UPDATE messages SET text = '', buttons = '[]', deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL",
+        "UPDATE messages SET text = '', buttons = '[]', attachments = '[]', deleted_at = $1 \
+         WHERE id = $2 AND deleted_at IS NULL",
     )
     .bind(at)
     .bind(id)
     .execute(&mut *conn)
     .await?;
-    Ok(done.rows_affected() > 0)
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    files::release_message(conn, id).await?;
+    Ok(true)
 }
 
 /// The message `id`, in any chat.

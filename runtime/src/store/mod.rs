@@ -12,6 +12,7 @@ pub mod chats;
 pub mod config;
 pub mod consents;
 pub mod epoch_cache;
+pub mod files;
 pub mod installs;
 pub mod invoices;
 pub mod jobs;
@@ -22,6 +23,7 @@ pub mod membership;
 pub mod messages;
 pub mod notifications;
 pub mod notify;
+pub mod objects;
 pub mod page_pushes;
 pub mod retention;
 pub mod revocations;
@@ -46,6 +48,9 @@ pub enum StoreError {
     /// The database failed; the detail is for logs, not for clients.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The file object store failed; the detail is for logs.
+    #[error("file store error: {0}")]
+    Objects(String),
     /// A migration failed.
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),

@@ -34,6 +34,7 @@ pub async fn apply_ops(tx: &mut AnyConnection, app: &str, ops: Vec<OutboxOp>) ->
                     deleted_at: None,
                     host_kind: m.host_kind.map(str::to_string),
                     seq,
+                    attachments: m.attachments,
                 };
                 messages::insert_all(tx, std::slice::from_ref(&message)).await?;
                 Some(NewEvent::message(MESSAGE_NEW, &message.chat_id, &message.id))

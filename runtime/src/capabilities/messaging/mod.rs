@@ -34,6 +34,8 @@ pub struct OutgoingMessage {
     /// Set when the host rendered the message for the app (an invoice);
     /// the app can neither edit nor delete it.
     pub host_kind: Option<&'static str>,
+    /// Files it carries (the `files` capability attaches them at commit).
+    pub attachments: Vec<crate::store::files::Attachment>,
 }
 
 /// One change an invocation made to chats, applied in order afterwards.
@@ -169,6 +171,7 @@ impl MessagingCtxView<'_> {
             text: message.text,
             buttons,
             host_kind: None,
+            attachments: Vec::new(),
         }));
         Ok(id)
     }
@@ -272,6 +275,7 @@ impl wit::Host for MessagingCtxView<'_> {
             text: message.text,
             buttons,
             host_kind: None,
+            attachments: Vec::new(),
         }));
         Ok(())
     }

@@ -251,6 +251,7 @@ impl wit::Host for PaymentsCtxView<'_> {
             text: invoice_text(&title, amount),
             buttons: vec![vec![pay_button(amount)]],
             host_kind: Some(HOST_KIND_INVOICE),
+            attachments: Vec::new(),
         });
         let id = draft.id.clone();
         self.ctx.ops.push(PaymentOp::CreateInvoice(draft));

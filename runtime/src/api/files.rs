@@ -1,0 +1,237 @@
+//! `POST /v1/chats/{chat}/files` (upload an attachment),
+//! `GET /v1/files/{id}` (download, with range requests) and
+//! `GET /v1/files/{id}/preview` (an image's preview).
+//!
+//! Every answer that carries a file's bytes is safe to open from the
+//! host's own origin: `X-Content-Type-Options: nosniff`, a sandboxing CSP
+//! (`sandbox; default-src 'none'`), and `Content-Disposition: attachment`
+//! for everything but previews (PNGs the host drew itself). Who may read a
+//! file is checked on every request: members of its chat; anyone else gets
+//! the same 404 as for an id that does not exist.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Multipart, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::BytesMut;
+use serde_json::{Value, json};
+
+use super::auth::AccountCaller;
+use super::{ApiError, ApiResult, AppState};
+use crate::files::FileError;
+use crate::store::files::FileRow;
+
+/// What sizes uploads.
+pub(super) const FILE_SETTING: &str = "--max-file-mib (plus 64 KiB for the multipart framing)";
+
+/// Room an upload needs beyond its file: the multipart framing.
+const FRAMING: u64 = 64 << 10;
+
+/// The largest upload request body, in bytes.
+pub(super) fn upload_limit(state: &AppState) -> usize {
+    usize::try_from(state.files.limits().max_file_bytes + FRAMING).unwrap_or(usize::MAX)
+}
+
+impl From<FileError> for ApiError {
+    fn from(e: FileError) -> Self {
+        let message = e.to_string();
+        match e {
+            FileError::NotFound => ApiError::not_found("no such file, or you may not read it"),
+            FileError::ChatNotFound => ApiError::not_found("no such chat, or you are not a member"),
+            FileError::TooLarge { .. } => ApiError::too_large(message),
+            FileError::QuotaExceeded { .. } => ApiError::new(StatusCode::FORBIDDEN, "quota_exceeded", message),
+            FileError::Invalid(_) => ApiError::unprocessable("invalid_file", message),
+            FileError::Image(_) => ApiError::unprocessable("image_too_large", message),
+            FileError::Store(e) => ApiError::internal(e),
+        }
+    }
+}
+
+/// A file as the API shows it.
+pub(super) fn view(file: &FileRow) -> Value {
+    let mut value = json!(file.info);
+    value["chat"] = json!(file.chat_id);
+    value["sent"] = json!(file.message_id.is_some());
+    value
+}
+
+/// Uploads one file (multipart, one part named `file`, its filename the
+/// file's name) to a chat; 201 with the file, unsent until a message
+/// names it in `files` (within a day).
+pub(super) async fn upload(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+    Path(chat): Path<String>,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    // Nothing of the body is read for a non-member.
+    state.files.require_member(&chat, &me.id).await?;
+    state.rate.post(&me.id)?;
+    let mut multipart = multipart.map_err(|e| ApiError::bad_request(format!("expected multipart/form-data: {e}")))?;
+    let limit = state.files.limits().max_file_bytes;
+    let framing_limit = upload_limit(&state);
+    let _turn = state.files.upload_turn().await;
+    let mut found = None;
+    loop {
+        let mut field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return Err(multipart_error(e, framing_limit)),
+        };
+        if field.name() != Some("file") {
+            return Err(ApiError::bad_request(format!(
+                "unexpected part {:?}; send one part named `file`",
+                field.name()
+            )));
+        }
+        if found.is_some() {
+            return Err(ApiError::bad_request("send one `file` part per upload"));
+        }
+        let name = field.file_name().map(str::to_string);
+        // Streamed: the upload stops as soon as it passes the limit.
+        let mut bytes = BytesMut::new();
+        while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, framing_limit))? {
+            if (bytes.len() + chunk.len()) as u64 > limit {
+                return Err(FileError::TooLarge { limit }.into());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        found = Some((name, bytes.freeze()));
+    }
+    let (name, bytes) = found.ok_or_else(|| ApiError::bad_request("missing the `file` part"))?;
+    let file = state.files.upload(&chat, &me.id, name.as_deref(), bytes).await?;
+    Ok((StatusCode::CREATED, Json(view(&file))))
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError, limit: usize) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::too_large(super::body_limit::exceeded(None, limit, FILE_SETTING))
+    } else {
+        ApiError::bad_request(format!("malformed multipart body: {}", e.body_text()))
+    }
+}
+
+/// `filename*=UTF-8''…` (RFC 6266 / RFC 8187) plus an ASCII fallback.
+fn disposition(kind: &str, name: &str) -> HeaderValue {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::new();
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+            encoded.push(char::from(b));
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    HeaderValue::from_str(&format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
+}
+
+fn safe_headers(headers: &mut HeaderMap) {
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'; style-src 'unsafe-inline'"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
+    headers.insert(
+        header::HeaderName::from_static("cross-origin-resource-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
+}
+
+fn etag(sha256: &str) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{sha256}\"")).unwrap_or_else(|_| HeaderValue::from_static("\"\""))
+}
+
+/// Downloads a file: members of its chat only, always as an attachment;
+/// `Range: bytes=…` (one range) answers 206.
+pub(super) async fn download(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+    Path(id): Path<String>,
+    request: HeaderMap,
+) -> ApiResult<Response> {
+    let file = state.files.open(&id, &me.id).await?;
+    let size = file.info.size;
+    let range = match request.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        None => None,
+        Some(value) => match http_range_header::parse_range_header(value).and_then(|r| r.validate(size)) {
+            Ok(ranges) if ranges.len() == 1 => Some(ranges[0].clone()),
+            // Several ranges: the whole file (RFC 9110 lets a server ignore Range).
+            Ok(_) => None,
+            Err(_) => {
+                let mut response = ApiError::new(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    "range_not_satisfiable",
+                    format!("the file is {size} bytes; ask for one range within it (bytes=first-last)"),
+                )
+                .into_response();
+                if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                    response.headers_mut().insert(header::CONTENT_RANGE, v);
+                }
+                return Ok(response);
+            }
+        },
+    };
+    let read = state
+        .files
+        .read(&file, range.as_ref().map(|r| *r.start()..r.end() + 1))
+        .await?;
+    let mut response = Response::new(Body::from_stream(read.stream));
+    let headers = response.headers_mut();
+    safe_headers(headers);
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&file.info.media_type)
+            .unwrap_or_else(|_| HeaderValue::from_static(crate::media::sniff::OCTET_STREAM)),
+    );
+    headers.insert(header::CONTENT_DISPOSITION, disposition("attachment", &file.info.name));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(header::ETAG, etag(&file.info.sha256));
+    let length = read.range.end - read.range.start;
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    if range.is_some() {
+        let value = format!(
+            "bytes {}-{}/{}",
+            read.range.start,
+            read.range.end.saturating_sub(1),
+            read.total
+        );
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(header::CONTENT_RANGE, v);
+        }
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+    }
+    Ok(response)
+}
+
+/// An image's preview (a PNG the host made, at most 320 pixels a side),
+/// shown inline; 404 for files without one.
+pub(super) async fn preview(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let file = state.files.open(&id, &me.id).await?;
+    if file.preview_sha256.is_none() {
+        return Err(ApiError::not_found("this file has no preview (only images have one)"));
+    }
+    let read = state.files.read_preview(&file).await?;
+    let mut response = Response::new(Body::from_stream(read.stream));
+    let headers = response.headers_mut();
+    safe_headers(headers);
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+    headers.insert(header::CONTENT_DISPOSITION, disposition("inline", "preview.png"));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(read.total));
+    Ok(response)
+}

@@ -1,0 +1,295 @@
+//! Files in chats: taking in an upload (its type decided from its bytes,
+//! a preview made for an image, the uploader's quota checked), letting
+//! members read a file, and sweeping away what nothing uses any more.
+//! Rows and reference counts are in [`crate::store::files`], bytes in the
+//! object store ([`crate::store::objects`]).
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::config::FileLimits;
+use crate::media::{preview, sniff};
+use crate::store::files::{self, FileRow, NewFile, NewPreview, Owner, PreviewSize};
+use crate::store::objects::{ObjectRead, Objects};
+use crate::store::{Db, StoreError, chats, now_ms};
+
+/// What file operations can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// No such file, or the caller may not read it (indistinguishable on purpose).
+    #[error("file not found")]
+    NotFound,
+    /// No such chat, or the caller is not a member.
+    #[error("chat not found")]
+    ChatNotFound,
+    /// The file is over the size limit.
+    #[error("the file is larger than the limit of {limit} bytes ({} MiB), set with --max-file-mib", limit >> 20)]
+    TooLarge {
+        /// The limit, bytes.
+        limit: u64,
+    },
+    /// Storing it would pass the owner's quota.
+    #[error(
+        "storing this file ({size} bytes) would pass your quota: {used} of {quota} bytes are in use \
+         (set with {setting}); delete messages with files to free room"
+    )]
+    QuotaExceeded {
+        /// The new file's size.
+        size: u64,
+        /// Bytes in use.
+        used: u64,
+        /// The quota.
+        quota: u64,
+        /// The setting that sizes it.
+        setting: &'static str,
+    },
+    /// The upload is malformed; the text says why.
+    #[error("{0}")]
+    Invalid(String),
+    /// The file is an image the host refuses to decode.
+    #[error("{0}")]
+    Image(#[from] preview::PreviewError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for FileError {
+    fn from(e: sqlx::Error) -> Self {
+        FileError::Store(e.into())
+    }
+}
+
+/// The longest file name kept, in bytes.
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// The name a file is stored under: the last path component of what the
+/// client sent, without control or bidi characters, at most
+/// [`MAX_NAME_BYTES`]; `file` if nothing is left.
+pub fn clean_name(raw: Option<&str>) -> String {
+    let raw = raw.unwrap_or("");
+    let last = raw.rsplit(['/', '\\']).next().unwrap_or("");
+    let mut name: String = last
+        .chars()
+        .filter(|c| !c.is_control() && crate::text::check_line("name", &c.to_string()).is_ok())
+        .collect();
+    name = name.trim().trim_start_matches('.').to_string();
+    if name.len() > MAX_NAME_BYTES {
+        let cut = name.floor_char_boundary(MAX_NAME_BYTES);
+        name.truncate(cut);
+    }
+    if name.is_empty() { "file".to_string() } else { name }
+}
+
+/// Checks, types and previews `bytes` into a file ready to store (the
+/// preview is made on a blocking thread).
+///
+/// # Errors
+///
+/// [`FileError::Invalid`] for an empty file, [`FileError::TooLarge`],
+/// [`FileError::Image`] for an image over the decoding limits.
+pub async fn prepare(
+    limits: &FileLimits,
+    chat: &str,
+    owner: Owner,
+    owner_id: &str,
+    name: Option<&str>,
+    bytes: Bytes,
+) -> Result<NewFile, FileError> {
+    if bytes.is_empty() {
+        return Err(FileError::Invalid("the file is empty".into()));
+    }
+    if bytes.len() as u64 > limits.max_file_bytes {
+        return Err(FileError::TooLarge {
+            limit: limits.max_file_bytes,
+        });
+    }
+    let media_type = sniff::media_type(&bytes[..bytes.len().min(8192)]);
+    let made = if sniff::is_previewable(&media_type) {
+        let (data, bounds) = (bytes.clone(), limits.preview);
+        tokio::task::spawn_blocking(move || preview::preview(&data, bounds))
+            .await
+            .map_err(|e| FileError::Invalid(format!("the image could not be read: {e}")))??
+    } else {
+        None
+    };
+    let preview = made.map(|p| {
+        let png = Bytes::from(p.png);
+        NewPreview {
+            sha256: files::sha256_hex(&png),
+            png,
+            size: PreviewSize {
+                width: p.width,
+                height: p.height,
+            },
+        }
+    });
+    let unsent_ms = i64::try_from(limits.unsent_ttl.as_millis()).unwrap_or(i64::MAX);
+    Ok(NewFile {
+        id: files::new_file_id(),
+        chat_id: chat.to_string(),
+        owner,
+        owner_id: owner_id.to_string(),
+        name: clean_name(name),
+        media_type,
+        sha256: files::sha256_hex(&bytes),
+        bytes,
+        preview,
+        expires_at: now_ms().saturating_add(unsent_ms),
+    })
+}
+
+/// The file service; cheap to clone.
+#[derive(Clone)]
+pub struct Files {
+    db: Db,
+    objects: Objects,
+    limits: Arc<FileLimits>,
+    uploads: Arc<tokio::sync::Semaphore>,
+}
+
+impl Files {
+    /// The file service over `db` and `objects`; starts this node's sweep
+    /// of expired files and unused bytes.
+    pub fn start(db: Db, objects: Objects, limits: FileLimits) -> Files {
+        let files = Files {
+            uploads: Arc::new(tokio::sync::Semaphore::new(limits.uploads_at_once.max(1))),
+            db,
+            objects,
+            limits: Arc::new(limits),
+        };
+        files.spawn_sweep();
+        files
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> &FileLimits {
+        &self.limits
+    }
+
+    /// The object store.
+    pub fn objects(&self) -> &Objects {
+        &self.objects
+    }
+
+    fn spawn_sweep(&self) {
+        let (db, objects, every) = (self.db.clone(), self.objects.clone(), self.limits.sweep_every);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every.max(std::time::Duration::from_millis(100)));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if db.pool().is_closed() {
+                    return;
+                }
+                match files::sweep(&db, &objects, 100).await {
+                    Ok(swept) if swept != files::Swept::default() => {
+                        tracing::info!(expired = swept.expired, freed = swept.freed, "files swept");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "file sweep failed"),
+                }
+            }
+        });
+    }
+
+    /// Waits for a turn to take in an upload (at most
+    /// [`FileLimits::uploads_at_once`] at once on this node).
+    pub async fn upload_turn(&self) -> tokio::sync::OwnedSemaphorePermit {
+        // The semaphore is never closed.
+        self.uploads.clone().acquire_owned().await.expect("upload semaphore")
+    }
+
+    /// Fails unless `account` is a member of `chat`.
+    ///
+    /// # Errors
+    ///
+    /// [`FileError::ChatNotFound`].
+    pub async fn require_member(&self, chat: &str, account: &str) -> Result<(), FileError> {
+        if chats::is_member(&self.db, chat, account).await? {
+            Ok(())
+        } else {
+            Err(FileError::ChatNotFound)
+        }
+    }
+
+    /// Stores `bytes` as a file `account` uploaded to `chat`, unsent until
+    /// a message carries it.
+    ///
+    /// # Errors
+    ///
+    /// [`FileError::ChatNotFound`] for a non-member, those of [`prepare`],
+    /// [`FileError::QuotaExceeded`].
+    pub async fn upload(
+        &self,
+        chat: &str,
+        account: &str,
+        name: Option<&str>,
+        bytes: Bytes,
+    ) -> Result<FileRow, FileError> {
+        self.require_member(chat, account).await?;
+        let file = prepare(&self.limits, chat, Owner::User, account, name, bytes).await?;
+        self.store(&file, self.limits.user_quota_bytes, "--user-files-mib")
+            .await
+    }
+
+    /// Stores a prepared file: its objects, then its row under the
+    /// owner's quota.
+    async fn store(&self, file: &NewFile, quota: u64, setting: &'static str) -> Result<FileRow, FileError> {
+        files::put_objects(&self.objects, file).await?;
+        let mut tx = self.db.begin_write().await?;
+        crate::store::lock_in(&mut tx, &files::quota_lock(file.owner, &file.owner_id)).await?;
+        let used = files::used_bytes(&mut tx, file.owner, &file.owner_id).await?;
+        let size = file.bytes.len() as u64;
+        if used.saturating_add(size) > quota {
+            return Err(FileError::QuotaExceeded {
+                size,
+                used,
+                quota,
+                setting,
+            });
+        }
+        // Still a member when it is stored.
+        if !chats::is_member_in(&mut tx, &file.chat_id, &file.owner_id).await? {
+            return Err(FileError::ChatNotFound);
+        }
+        let row = files::insert(&mut tx, file).await?;
+        tx.commit().await?;
+        files::ensure_objects(&self.objects, file).await?;
+        Ok(row)
+    }
+
+    /// The file `id` if `account` may read it: a member of its chat.
+    ///
+    /// # Errors
+    ///
+    /// [`FileError::NotFound`] otherwise.
+    pub async fn open(&self, id: &str, account: &str) -> Result<FileRow, FileError> {
+        let file = files::get(&self.db, id).await?.ok_or(FileError::NotFound)?;
+        if !chats::is_member(&self.db, &file.chat_id, account).await? {
+            return Err(FileError::NotFound);
+        }
+        Ok(file)
+    }
+
+    /// Streams the bytes `range` (all without one) of `file`.
+    ///
+    /// # Errors
+    ///
+    /// When the object store fails.
+    pub async fn read(&self, file: &FileRow, range: Option<Range<u64>>) -> Result<ObjectRead, FileError> {
+        Ok(self.objects.read(&file.info.sha256, range).await?)
+    }
+
+    /// Streams the preview of `file`.
+    ///
+    /// # Errors
+    ///
+    /// [`FileError::NotFound`] when it has none; when the object store fails.
+    pub async fn read_preview(&self, file: &FileRow) -> Result<ObjectRead, FileError> {
+        let sha = file.preview_sha256.as_deref().ok_or(FileError::NotFound)?;
+        Ok(self.objects.read(sha, None).await?)
+    }
+}

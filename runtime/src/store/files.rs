@@ -1,0 +1,484 @@
+//! Files: rows of `files` (who owns a file, its chat, its message) and the
+//! reference counts of their bytes in `file_blobs`; the bytes themselves
+//! are in [`super::objects`].
+//!
+//! A file's bytes and preview are objects keyed by their sha256, shared by
+//! every file with the same content. Each file row holds one reference on
+//! each; deleting the last message (or unsent file) that uses some bytes
+//! lets [`sweep`] free them in the background.
+//!
+//! The order that keeps bytes and counts in step across nodes: a new file
+//! writes its objects first, then counts them and inserts its row in one
+//! transaction, then makes sure the objects are still there (a sweep that
+//! freed the same bytes in between is seen and undone); the sweep deletes
+//! a count of 0 and its object in one transaction, so a new reference
+//! either comes before it (and the sweep finds nothing to free) or after
+//! it (and puts the object back).
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use sqlx::{AnyConnection, Row};
+
+use super::objects::Objects;
+use super::{Db, StoreResult, now_ms};
+
+/// Who owns a file: whose quota it uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Owner {
+    /// A person uploaded it.
+    User,
+    /// An app made it.
+    App,
+}
+
+impl Owner {
+    /// `user` or `app`, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Owner::User => "user",
+            Owner::App => "app",
+        }
+    }
+    fn parse(s: &str) -> Owner {
+        if s == "app" { Owner::App } else { Owner::User }
+    }
+}
+
+/// The size of a file's preview image, in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviewSize {
+    /// Width.
+    pub width: u32,
+    /// Height.
+    pub height: u32,
+}
+
+/// A file as messages carry it (clients and apps see this).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// The file's id: `GET /v1/files/{id}`.
+    pub id: String,
+    /// Its name, as uploaded (no path).
+    pub name: String,
+    /// Its media type, decided from its bytes.
+    pub media_type: String,
+    /// Its size, in bytes.
+    pub size: u64,
+    /// The hex sha256 of its bytes.
+    pub sha256: String,
+    /// The size of its preview (`GET /v1/files/{id}/preview`), for images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview: Option<PreviewSize>,
+}
+
+/// One stored file.
+#[derive(Debug, Clone)]
+pub struct FileRow {
+    /// Its id (128 random bits, base64url): nobody finds a file by guessing.
+    pub id: String,
+    /// The chat whose members may read it.
+    pub chat_id: String,
+    /// Person or app.
+    pub owner: Owner,
+    /// Account id or app id.
+    pub owner_id: String,
+    /// Name, media type, size, sha256 and preview size.
+    pub info: Attachment,
+    /// The sha256 of its preview image, if it has one.
+    pub preview_sha256: Option<String>,
+    /// The message it is attached to, once sent.
+    pub message_id: Option<String>,
+    /// When it goes if unsent (unix ms); `None` once sent.
+    pub expires_at: Option<i64>,
+    /// When it was stored, unix ms.
+    pub created_at: i64,
+}
+
+const COLUMNS: &str = "id, chat_id, owner_kind, owner_id, name, media_type, size, sha256, \
+     preview_sha256, preview_width, preview_height, message_id, expires_at, created_at";
+
+fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<FileRow> {
+    let owner: String = row.try_get("owner_kind")?;
+    let preview_sha256: Option<String> = row.try_get("preview_sha256")?;
+    let width: Option<i32> = row.try_get("preview_width")?;
+    let height: Option<i32> = row.try_get("preview_height")?;
+    let preview = match (width, height) {
+        (Some(w), Some(h)) if preview_sha256.is_some() => Some(PreviewSize {
+            width: u32::try_from(w).unwrap_or(0),
+            height: u32::try_from(h).unwrap_or(0),
+        }),
+        _ => None,
+    };
+    Ok(FileRow {
+        id: row.try_get("id")?,
+        chat_id: row.try_get("chat_id")?,
+        owner: Owner::parse(&owner),
+        owner_id: row.try_get("owner_id")?,
+        info: Attachment {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            media_type: row.try_get("media_type")?,
+            size: u64::try_from(row.try_get::<i64, _>("size")?).unwrap_or(0),
+            sha256: row.try_get("sha256")?,
+            preview,
+        },
+        preview_sha256,
+        message_id: row.try_get("message_id")?,
+        expires_at: row.try_get("expires_at")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+/// A new file's id: 128 random bits, base64url without padding.
+pub fn new_file_id() -> String {
+    use base64::Engine as _;
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// A preview image ready to store.
+#[derive(Debug, Clone)]
+pub struct NewPreview {
+    /// PNG bytes.
+    pub png: Bytes,
+    /// Their sha256.
+    pub sha256: String,
+    /// Its size.
+    pub size: PreviewSize,
+}
+
+/// A file ready to store: its bytes, checked and typed.
+#[derive(Debug, Clone)]
+pub struct NewFile {
+    /// Its id ([`new_file_id`]).
+    pub id: String,
+    /// Its chat.
+    pub chat_id: String,
+    /// Who owns it.
+    pub owner: Owner,
+    /// Account id or app id.
+    pub owner_id: String,
+    /// Its name.
+    pub name: String,
+    /// Its media type.
+    pub media_type: String,
+    /// Its bytes.
+    pub bytes: Bytes,
+    /// Their sha256 ([`sha256_hex`]).
+    pub sha256: String,
+    /// Its preview, for an image.
+    pub preview: Option<NewPreview>,
+    /// When it goes if it is not sent (unix ms).
+    pub expires_at: i64,
+}
+
+impl NewFile {
+    /// The row it becomes.
+    pub fn row(&self) -> FileRow {
+        FileRow {
+            id: self.id.clone(),
+            chat_id: self.chat_id.clone(),
+            owner: self.owner,
+            owner_id: self.owner_id.clone(),
+            info: Attachment {
+                id: self.id.clone(),
+                name: self.name.clone(),
+                media_type: self.media_type.clone(),
+                size: self.bytes.len() as u64,
+                sha256: self.sha256.clone(),
+                preview: self.preview.as_ref().map(|p| p.size),
+            },
+            preview_sha256: self.preview.as_ref().map(|p| p.sha256.clone()),
+            message_id: None,
+            expires_at: Some(self.expires_at),
+            created_at: now_ms(),
+        }
+    }
+}
+
+/// Writes the objects of `file` (its bytes and preview) unless stored
+/// already: step one of storing a file, before its transaction.
+///
+/// # Errors
+///
+/// When the object store fails.
+pub async fn put_objects(objects: &Objects, file: &NewFile) -> StoreResult<()> {
+    if !objects.exists(&file.sha256).await? {
+        objects.put(&file.sha256, file.bytes.clone()).await?;
+    }
+    if let Some(p) = &file.preview
+        && !objects.exists(&p.sha256).await?
+    {
+        objects.put(&p.sha256, p.png.clone()).await?;
+    }
+    Ok(())
+}
+
+/// Puts back the objects of `file` if a sweep freed them between
+/// [`put_objects`] and the commit of [`insert`]: the last step of storing
+/// a file, after its transaction.
+///
+/// # Errors
+///
+/// When the object store fails.
+pub async fn ensure_objects(objects: &Objects, file: &NewFile) -> StoreResult<()> {
+    put_objects(objects, file).await
+}
+
+/// Bytes the files of `owner` use now (unsent ones included).
+pub async fn used_bytes(conn: &mut AnyConnection, owner: Owner, owner_id: &str) -> StoreResult<u64> {
+    let used: Option<i64> =
+        sqlx::query_scalar("SELECT CAST(SUM(size) AS BIGINT) FROM files WHERE owner_kind = $1 AND owner_id = $2")
+            .bind(owner.as_str())
+            .bind(owner_id)
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(u64::try_from(used.unwrap_or(0)).unwrap_or(0))
+}
+
+/// The lock every quota check and insert of `owner`'s files takes (see
+/// [`super::lock_in`]): two uploads of one owner cannot both pass its quota.
+pub fn quota_lock(owner: Owner, owner_id: &str) -> String {
+    format!("files:{}:{owner_id}", owner.as_str())
+}
+
+async fn add_ref(conn: &mut AnyConnection, sha256: &str, size: u64) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO file_blobs (sha256, size, refs, unused_since) VALUES ($1, $2, 1, NULL) \
+         ON CONFLICT (sha256) DO UPDATE SET refs = file_blobs.refs + 1, unused_since = NULL",
+    )
+    .bind(sha256)
+    .bind(i64::try_from(size).unwrap_or(i64::MAX))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn drop_ref(conn: &mut AnyConnection, sha256: &str, now: i64) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE file_blobs SET refs = refs - 1, \
+         unused_since = CASE WHEN refs - 1 <= 0 THEN $2 ELSE NULL END WHERE sha256 = $1",
+    )
+    .bind(sha256)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Counts the objects of `file` and inserts its row, in the caller's
+/// transaction (which holds [`quota_lock`] and checked the quota).
+pub async fn insert(conn: &mut AnyConnection, file: &NewFile) -> StoreResult<FileRow> {
+    let row = file.row();
+    add_ref(&mut *conn, &file.sha256, file.bytes.len() as u64).await?;
+    if let Some(p) = &file.preview {
+        add_ref(&mut *conn, &p.sha256, p.png.len() as u64).await?;
+    }
+    sqlx::query(&format!(
+        "INSERT INTO files ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12, $13)"
+    ))
+    .bind(&row.id)
+    .bind(&row.chat_id)
+    .bind(row.owner.as_str())
+    .bind(&row.owner_id)
+    .bind(&row.info.name)
+    .bind(&row.info.media_type)
+    .bind(i64::try_from(row.info.size).unwrap_or(i64::MAX))
+    .bind(&row.info.sha256)
+    .bind(row.preview_sha256.as_deref())
+    .bind(row.info.preview.map(|p| i32::try_from(p.width).unwrap_or(0)))
+    .bind(row.info.preview.map(|p| i32::try_from(p.height).unwrap_or(0)))
+    .bind(row.expires_at)
+    .bind(row.created_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(row)
+}
+
+/// The file `id`.
+pub async fn get(db: &Db, id: &str) -> StoreResult<Option<FileRow>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM files WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// The file `id`, in the caller's transaction.
+pub async fn get_in(conn: &mut AnyConnection, id: &str) -> StoreResult<Option<FileRow>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM files WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Why files could not be attached to a message.
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    /// A file is not one the sender may attach here; the text says which and why.
+    #[error("{0}")]
+    Invalid(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] super::StoreError),
+}
+
+/// Attaches the files `ids` (in order) to `message`, in the caller's
+/// transaction: each must be an unsent, unexpired file of `owner_id` in
+/// `chat`, named once. Returns what the message carries.
+///
+/// # Errors
+///
+/// [`AttachError::Invalid`] naming the first file that is not.
+pub async fn attach(
+    conn: &mut AnyConnection,
+    ids: &[String],
+    chat: &str,
+    owner: Owner,
+    owner_id: &str,
+    message: &str,
+) -> Result<Vec<Attachment>, AttachError> {
+    let now = now_ms();
+    let mut out = Vec::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        if ids[..i].contains(id) {
+            return Err(AttachError::Invalid(format!("files[{i}]: file {id:?} is named twice")));
+        }
+        let found = get_in(&mut *conn, id).await?;
+        let Some(file) = found.filter(|f| f.chat_id == chat && f.owner == owner && f.owner_id == owner_id) else {
+            return Err(AttachError::Invalid(format!(
+                "files[{i}]: no file {id:?} of yours in this chat (upload it with POST /v1/chats/{{chat}}/files first)"
+            )));
+        };
+        if file.message_id.is_some() {
+            return Err(AttachError::Invalid(format!(
+                "files[{i}]: file {id:?} is already attached to a message"
+            )));
+        }
+        if file.expires_at.is_some_and(|at| at <= now) {
+            return Err(AttachError::Invalid(format!(
+                "files[{i}]: file {id:?} was not sent in time and has expired"
+            )));
+        }
+        let done =
+            sqlx::query("UPDATE files SET message_id = $1, expires_at = NULL WHERE id = $2 AND message_id IS NULL")
+                .bind(message)
+                .bind(id)
+                .execute(&mut *conn)
+                .await
+                .map_err(super::StoreError::from)?;
+        if done.rows_affected() != 1 {
+            return Err(AttachError::Invalid(format!(
+                "files[{i}]: file {id:?} is already attached to a message"
+            )));
+        }
+        out.push(file.info);
+    }
+    Ok(out)
+}
+
+async fn delete_rows(conn: &mut AnyConnection, files: &[FileRow]) -> StoreResult<u64> {
+    let now = now_ms();
+    for f in files {
+        sqlx::query("DELETE FROM files WHERE id = $1")
+            .bind(&f.id)
+            .execute(&mut *conn)
+            .await?;
+        drop_ref(&mut *conn, &f.info.sha256, now).await?;
+        if let Some(p) = &f.preview_sha256 {
+            drop_ref(&mut *conn, p, now).await?;
+        }
+    }
+    Ok(files.len() as u64)
+}
+
+/// Deletes the files attached to `message`, in the caller's transaction
+/// (the message is being deleted); their bytes are freed by [`sweep`] once
+/// nothing else uses them. Returns how many there were.
+pub async fn release_message(conn: &mut AnyConnection, message: &str) -> StoreResult<u64> {
+    let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM files WHERE message_id = $1"))
+        .bind(message)
+        .fetch_all(&mut *conn)
+        .await?;
+    let files: Vec<FileRow> = rows.iter().map(from_row).collect::<StoreResult<_>>()?;
+    delete_rows(conn, &files).await
+}
+
+/// What one [`sweep`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Unsent files past their time, deleted.
+    pub expired: u64,
+    /// Objects nothing used any more, deleted from the object store.
+    pub freed: u64,
+}
+
+/// Deletes unsent files past their time and frees (from the database and
+/// the object store) the bytes nothing uses any more; up to `batch` of
+/// each per call.
+///
+/// # Errors
+///
+/// When the database or the object store fails; what was done stays done.
+pub async fn sweep(db: &Db, objects: &Objects, batch: i64) -> StoreResult<Swept> {
+    let mut swept = Swept::default();
+    let now = now_ms();
+    let expired = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM files WHERE expires_at IS NOT NULL AND expires_at <= $1 LIMIT $2"
+    ))
+    .bind(now)
+    .bind(batch)
+    .fetch_all(db.pool())
+    .await?;
+    for row in &expired {
+        let file = from_row(row)?;
+        let mut tx = db.begin_write().await?;
+        // Still unsent and expired when its turn comes.
+        let still = get_in(&mut tx, &file.id)
+            .await?
+            .filter(|f| f.message_id.is_none() && f.expires_at.is_some_and(|at| at <= now));
+        if let Some(file) = still {
+            swept.expired += delete_rows(&mut tx, std::slice::from_ref(&file)).await?;
+        }
+        tx.commit().await?;
+    }
+    let unused: Vec<String> = sqlx::query_scalar("SELECT sha256 FROM file_blobs WHERE refs <= 0 LIMIT $1")
+        .bind(batch)
+        .fetch_all(db.pool())
+        .await?;
+    for sha256 in unused {
+        let mut tx = db.begin_write().await?;
+        let gone = sqlx::query("DELETE FROM file_blobs WHERE sha256 = $1 AND refs <= 0")
+            .bind(&sha256)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if gone == 1 {
+            // Inside the transaction: a new reference waits for it, then
+            // finds the object gone and puts it back.
+            objects.delete(&sha256).await?;
+            swept.freed += 1;
+        }
+        tx.commit().await?;
+    }
+    Ok(swept)
+}
+
+/// Whether the bytes `sha256` are counted as in use.
+pub async fn blob_in_use(db: &Db, sha256: &str) -> StoreResult<bool> {
+    let refs: Option<i64> = sqlx::query_scalar("SELECT refs FROM file_blobs WHERE sha256 = $1")
+        .bind(sha256)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(refs.is_some_and(|r| r > 0))
+}

@@ -16,6 +16,7 @@ pub mod guests {
     include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 }
 
+pub mod files;
 pub mod pages;
 pub mod revocations;
 

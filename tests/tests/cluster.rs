@@ -1,5 +1,5 @@
 //! Several `miniapp serve` nodes on loopback ports sharing one PostgreSQL
-//! database, one module directory and one master key: what is posted on
+//! database, one module directory, one file store and one master key: what is posted on
 //! one node reaches sockets on the others, bots answer once whichever node
 //! runs them, payments stay charged once, and a job held by a node that
 //! dies runs on another once its lease is over, a revocation on one
@@ -18,16 +18,34 @@ use miniapp_tests::{OPERATOR_TOKEN, TestHost, eventually, guests, host_bin, mani
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-/// The arguments that make a node share `shared`'s modules and master key.
-fn shared_args<'a>(modules: &'a str, key: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec!["--modules-dir", modules, "--master-key-file", key];
+/// The folders and key file nodes share (as a shared mount would).
+struct Shared {
+    modules: String,
+    files: String,
+    key: String,
+}
+
+/// The arguments that make a node share `shared`'s modules, files and master key.
+fn shared_args<'a>(shared: &'a Shared, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "--modules-dir",
+        &shared.modules,
+        "--files-store",
+        &shared.files,
+        "--master-key-file",
+        &shared.key,
+    ];
     args.extend_from_slice(extra);
     args
 }
 
-fn shared_paths(shared: &Path) -> (String, String) {
+fn shared_paths(shared: &Path) -> Shared {
     let path = |name: &str| shared.join(name).to_str().expect("utf-8").to_string();
-    (path("modules"), path("master.key"))
+    Shared {
+        modules: path("modules"),
+        files: path("files"),
+        key: path("master.key"),
+    }
 }
 
 /// Whether PostgreSQL runs these tests; on SQLite, says the test is skipped.
@@ -47,17 +65,16 @@ fn node(first: &TestHost, data: &Path, shared: &Path, extra: &[&str]) -> TestHos
         first.database_url.as_deref().expect("a PostgreSQL database"),
     )
     .expect("database file");
-    let (modules, key) = shared_paths(shared);
-    TestHost::start_in_with(host_bin!(), data, &shared_args(&modules, &key, extra)).expect("node starts")
+    let shared = shared_paths(shared);
+    TestHost::start_in_with(host_bin!(), data, &shared_args(&shared, extra)).expect("node starts")
 }
 
 /// The first node of a cluster in `root` (its shared folder is `root/shared`).
 fn first_node(root: &Path, extra: &[&str]) -> TestHost {
     let shared = root.join("shared");
     std::fs::create_dir_all(&shared).expect("shared dir");
-    let (modules, key) = shared_paths(&shared);
-    TestHost::start_in_with(host_bin!(), &root.join("node-a"), &shared_args(&modules, &key, extra))
-        .expect("first node starts")
+    let shared = shared_paths(&shared);
+    TestHost::start_in_with(host_bin!(), &root.join("node-a"), &shared_args(&shared, extra)).expect("first node starts")
 }
 
 async fn next_text_frame(ws: &mut miniapp_tests::Events, wait: Duration) -> Option<Value> {
@@ -600,4 +617,68 @@ async fn a_push_committed_on_one_node_reaches_a_page_streaming_from_another() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (closed, events) = on_b.ends_within(Duration::from_secs(3)).await;
     assert!(closed && events.iter().any(|e| e.event == "end"), "{events:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_uploaded_through_one_node_is_read_and_freed_through_another() {
+    if !on_postgres() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let a = first_node(tmp.path(), &[]);
+    let b = node(&a, &tmp.path().join("node-b"), &tmp.path().join("shared"), &[]);
+    let alice = a.signup("Alice").await;
+    let bob = a.signup("Bob").await;
+    let chat = a.chat(&alice, &[&bob]).await;
+    let photo = miniapp_tests::files::photo_png(800, 600);
+    let up = a.upload(&alice, &chat, "harbour.png", photo.clone()).await;
+    let id = up["id"].as_str().expect("id").to_string();
+    let sha = up["sha256"].as_str().expect("sha").to_string();
+    let sent = a.send_files(&alice, &chat, "from A", &[&id]).await;
+
+    // B serves what A stored: the message, the bytes, the preview.
+    let on_b = b.messages(&bob, &chat).await;
+    let message = on_b
+        .iter()
+        .find(|m| m["id"] == sent.as_str())
+        .expect("the message on B");
+    assert_eq!(message["files"][0]["sha256"], sha.as_str(), "{message}");
+    let got = b.download(&bob, &format!("/v1/files/{id}"), None).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.body, photo);
+    let preview = b.download(&bob, &format!("/v1/files/{id}/preview"), None).await;
+    assert_eq!(preview.status, StatusCode::OK);
+    assert_eq!(preview.header("content-type"), "image/png");
+
+    // Deleted through B, the bytes leave the shared store once, whichever
+    // node sweeps them.
+    let (status, _) = b
+        .call(
+            "DELETE",
+            &format!("/v1/chats/{chat}/messages/{sent}"),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let object = tmp.path().join("shared").join("files").join(&sha[..2]).join(&sha);
+    eventually("the photo's bytes to be freed", Duration::from_secs(30), || async {
+        (!object.exists()).then_some(())
+    })
+    .await;
+    assert_eq!(
+        a.download(&bob, &format!("/v1/files/{id}"), None).await.status,
+        StatusCode::NOT_FOUND
+    );
+    // And the same bytes uploaded again through A are stored again.
+    let again = a.upload(&alice, &chat, "again.png", photo.clone()).await;
+    assert!(object.exists());
+    let got = b
+        .download(
+            &alice,
+            &format!("/v1/files/{}", again["id"].as_str().expect("id")),
+            None,
+        )
+        .await;
+    assert_eq!(got.body, photo);
 }

@@ -89,6 +89,16 @@ impl TestHost {
         Ok(host)
     }
 
+    /// Starts a host with a fresh data directory, extra `serve` arguments
+    /// and extra environment variables.
+    pub fn start_with_env(bin: &str, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<TestHost> {
+        let tmp = tempfile::tempdir()?;
+        let data = tmp.path().join("data");
+        let mut host = TestHost::launch_with_env(bin, &data, args, env)?;
+        host._tmp = Some(tmp);
+        Ok(host)
+    }
+
     /// Starts a host on `data` (which may hold an earlier host's state).
     pub fn start_in(bin: &str, data: &Path) -> anyhow::Result<TestHost> {
         TestHost::launch(bin, data, &[])
@@ -100,6 +110,10 @@ impl TestHost {
     }
 
     fn launch(bin: &str, data: &Path, args: &[&str]) -> anyhow::Result<TestHost> {
+        TestHost::launch_with_env(bin, data, args, &[])
+    }
+
+    fn launch_with_env(bin: &str, data: &Path, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<TestHost> {
         std::fs::create_dir_all(data)?;
         let database_url = postgres::database_for(data)?;
         let log = std::fs::OpenOptions::new()
@@ -115,6 +129,7 @@ impl TestHost {
             .args(args)
             .env("MINIAPP_OPERATOR_TOKEN", OPERATOR_TOKEN)
             .env("RUST_LOG", "info,sqlx=warn,cranelift=warn,wasmtime=warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
             .spawn()

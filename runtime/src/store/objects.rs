@@ -57,13 +57,21 @@ impl Objects {
     /// When the directory cannot be created or the URL is not one the
     /// `object_store` crate's S3 builder accepts.
     pub fn open(spec: &str) -> anyhow::Result<Objects> {
-        if spec.starts_with("s3://") || spec.starts_with("s3a://") {
+        if let Some(rest) = spec.strip_prefix("s3://").or_else(|| spec.strip_prefix("s3a://")) {
+            // The S3 builder takes the bucket from the URL; the prefix is ours.
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             let store = object_store::aws::AmazonS3Builder::from_env()
-                .with_url(spec)
+                .with_url(format!("s3://{bucket}"))
                 .build()
                 .map_err(|e| anyhow::anyhow!("the files store {spec:?}: {e}"))?;
+            let prefix = prefix.trim_matches('/');
+            let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+                Arc::new(store)
+            } else {
+                Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
+            };
             return Ok(Objects {
-                store: Arc::new(store),
+                store,
                 location: spec.to_string(),
             });
         }

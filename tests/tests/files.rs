@@ -347,6 +347,7 @@ async fn a_full_quota_refuses_uploads_until_messages_are_deleted() {
             .contains("--user-files-mib"),
         "{body}"
     );
+    assert_eq!(stored_objects(&host), 1, "a refused upload stores nothing");
     // Bob's quota is his own.
     host.upload(&bob, &chat, "bobs.bin", noise(600 << 10, 3)).await;
     // Only the sender deletes a message.

@@ -141,6 +141,31 @@ pub async fn prepare(
     })
 }
 
+/// Fails with [`FileError::QuotaExceeded`] when `file` does not fit in its
+/// owner's `quota` (`setting` names what sizes it).
+///
+/// # Errors
+///
+/// That, or when the database fails.
+pub async fn check_quota(
+    conn: &mut sqlx::AnyConnection,
+    file: &NewFile,
+    quota: u64,
+    setting: &'static str,
+) -> Result<(), FileError> {
+    let used = files::used_bytes(conn, file.owner, &file.owner_id).await?;
+    let size = file.bytes.len() as u64;
+    if used.saturating_add(size) > quota {
+        return Err(FileError::QuotaExceeded {
+            size,
+            used,
+            quota,
+            setting,
+        });
+    }
+    Ok(())
+}
+
 /// The file service; cheap to clone.
 #[derive(Clone)]
 pub struct Files {
@@ -236,28 +261,40 @@ impl Files {
     }
 
     /// Stores a prepared file: its objects, then its row under the
-    /// owner's quota.
+    /// owner's quota; objects of a file refused at that point go to the
+    /// sweep.
     async fn store(&self, file: &NewFile, quota: u64, setting: &'static str) -> Result<FileRow, FileError> {
+        // A first look, so a full quota writes nothing.
+        let mut conn = self.db.pool().acquire().await?;
+        check_quota(&mut conn, file, quota, setting).await?;
+        drop(conn);
         files::put_objects(&self.objects, file).await?;
+        match self.insert(file, quota, setting).await {
+            Ok(row) => {
+                files::ensure_objects(&self.objects, file).await?;
+                Ok(row)
+            }
+            Err(e) => {
+                if let Err(forget) = files::forget_objects(&self.db, file).await {
+                    tracing::warn!(error = %forget, "could not hand a refused file's bytes to the sweep");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// The file's row, counted, in one transaction holding the owner's
+    /// quota lock; the authoritative quota check.
+    async fn insert(&self, file: &NewFile, quota: u64, setting: &'static str) -> Result<FileRow, FileError> {
         let mut tx = self.db.begin_write().await?;
         crate::store::lock_in(&mut tx, &files::quota_lock(file.owner, &file.owner_id)).await?;
-        let used = files::used_bytes(&mut tx, file.owner, &file.owner_id).await?;
-        let size = file.bytes.len() as u64;
-        if used.saturating_add(size) > quota {
-            return Err(FileError::QuotaExceeded {
-                size,
-                used,
-                quota,
-                setting,
-            });
-        }
+        check_quota(&mut tx, file, quota, setting).await?;
         // Still a member when it is stored.
         if !chats::is_member_in(&mut tx, &file.chat_id, &file.owner_id).await? {
             return Err(FileError::ChatNotFound);
         }
         let row = files::insert(&mut tx, file).await?;
         tx.commit().await?;
-        files::ensure_objects(&self.objects, file).await?;
         Ok(row)
     }
 

@@ -234,6 +234,32 @@ pub async fn ensure_objects(objects: &Objects, file: &NewFile) -> StoreResult<()
     put_objects(objects, file).await
 }
 
+/// Hands the objects of a file that was not stored after all (its
+/// transaction failed or was refused) to the sweep: an object nothing else
+/// counts gets a count of 0, so it is freed like any unused one.
+///
+/// # Errors
+///
+/// When the database fails.
+pub async fn forget_objects(db: &Db, file: &NewFile) -> StoreResult<()> {
+    let mut objects = vec![(file.sha256.as_str(), file.bytes.len())];
+    if let Some(p) = &file.preview {
+        objects.push((p.sha256.as_str(), p.png.len()));
+    }
+    for (sha256, size) in objects {
+        sqlx::query(
+            "INSERT INTO file_blobs (sha256, size, refs, unused_since) VALUES ($1, $2, 0, $3) \
+             ON CONFLICT (sha256) DO NOTHING",
+        )
+        .bind(sha256)
+        .bind(i64::try_from(size).unwrap_or(i64::MAX))
+        .bind(now_ms())
+        .execute(db.pool())
+        .await?;
+    }
+    Ok(())
+}
+
 /// Bytes the files of `owner` use now (unsent ones included).
 pub async fn used_bytes(conn: &mut AnyConnection, owner: Owner, owner_id: &str) -> StoreResult<u64> {
     let used: Option<i64> =

@@ -88,7 +88,9 @@ fn is_control(c: char) -> bool {
 }
 
 /// Embeddings and overrides (U+202A–U+202E) and isolates (U+2066–U+2069).
-fn is_bidi_control(c: char) -> bool {
+/// Whether `c` is a bidirectional control character (the Trojan Source
+/// characters), which the host never stores in text people see.
+pub fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 

@@ -466,3 +466,106 @@ async fn an_unsent_upload_goes_after_a_day() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
 }
+
+#[tokio::test]
+async fn names_ranges_and_discarding_behave_as_browsers_and_users_expect() {
+    let host = TestHost::start(host_bin!()).expect("host starts");
+    let (alice, bob, _, chat) = three_people(&host).await;
+    let report = b"quarterly numbers, all of them".to_vec();
+    let up = host
+        .upload(&alice, &chat, "Quarterly report — Q3 \u{202e}fdp.exe", report.clone())
+        .await;
+    // Spaces and other scripts stay; a bidi override does not.
+    assert_eq!(up["name"], "Quarterly report — Q3 fdp.exe", "{up}");
+    let id = up["id"].as_str().expect("id").to_string();
+    host.send_files(&alice, &chat, "", &[&id]).await;
+    let got = host.download(&bob, &format!("/v1/files/{id}"), None).await;
+    let disposition = got.header("content-disposition");
+    assert!(
+        disposition.contains("filename*=UTF-8''Quarterly%20report%20%E2%80%94%20Q3%20fdp.exe"),
+        "{disposition}"
+    );
+    assert!(
+        got.header("cache-control").contains("no-store"),
+        "a browser keeps no copy"
+    );
+    // RFC 9110: a suffix longer than the file, or a Range that does not
+    // parse, is answered with the whole file; a start past the end is 416.
+    for range in ["bytes=-1000", "bytes=abc", "items=0-1", "bytes=0-1,1-2"] {
+        let whole = host.download(&bob, &format!("/v1/files/{id}"), Some(range)).await;
+        assert_eq!(whole.status, StatusCode::OK, "{range}");
+        assert_eq!(whole.body, report, "{range}");
+    }
+    let past = host
+        .download(&bob, &format!("/v1/files/{id}"), Some("bytes=500-"))
+        .await;
+    assert_eq!(past.status, StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(past.header("content-range"), format!("bytes */{}", report.len()));
+    // HEAD: the headers without the body.
+    let (status, _) = host
+        .call("HEAD", &format!("/v1/files/{id}"), Some(&bob.token), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+
+    // An upload not sent can be discarded by its uploader only; a sent one cannot.
+    let draft = host.upload(&alice, &chat, "draft.txt", b"oops".to_vec()).await;
+    let draft_id = draft["id"].as_str().expect("id");
+    let (status, _) = host
+        .call("DELETE", &format!("/v1/files/{draft_id}"), Some(&bob.token), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = host
+        .call("DELETE", &format!("/v1/files/{id}"), Some(&alice.token), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a sent file goes with its message");
+    let (status, _) = host
+        .call("DELETE", &format!("/v1/files/{draft_id}"), Some(&alice.token), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        host.download(&alice, &format!("/v1/files/{draft_id}"), None)
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Having left the chat, Alice still deletes her own message (freeing
+    // her quota); a message of someone else's there is none of her business.
+    let bobs = host.say(&bob, &chat, "hello").await;
+    let last = host.upload(&alice, &chat, "b.txt", b"b".to_vec()).await;
+    let mine = host
+        .send_files(&alice, &chat, "bye", &[last["id"].as_str().expect("id")])
+        .await;
+    let (status, _) = host
+        .call(
+            "DELETE",
+            &format!("/v1/chats/{chat}/members/{}", alice.id),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert!(status.is_success());
+    let (status, _) = host
+        .call(
+            "DELETE",
+            &format!("/v1/chats/{chat}/messages/{bobs}"),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = host
+        .call(
+            "DELETE",
+            &format!("/v1/chats/{chat}/messages/{mine}"),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let seen = host.messages(&bob, &chat).await;
+    assert_eq!(
+        seen.iter().find(|m| m["id"] == mine.as_str()).expect("kept")["deleted"],
+        true
+    );
+}

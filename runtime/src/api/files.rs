@@ -1,5 +1,6 @@
 //! `POST /v1/chats/{chat}/files` (upload an attachment),
-//! `GET /v1/files/{id}` (download, with range requests) and
+//! `GET /v1/files/{id}` (download, with range requests),
+//! `DELETE /v1/files/{id}` (discard an upload not sent) and
 //! `GET /v1/files/{id}/preview` (an image's preview).
 //!
 //! Every answer that carries a file's bytes is safe to open from the
@@ -142,7 +143,10 @@ fn safe_headers(headers: &mut HeaderMap) {
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("sandbox; default-src 'none'; style-src 'unsafe-inline'"),
     );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
+    // Never kept by a browser: a cached copy would outlive the reader's
+    // membership and session (the bytes are fetched with a bearer token).
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    headers.insert(header::VARY, HeaderValue::from_static("authorization"));
     headers.insert(
         header::HeaderName::from_static("cross-origin-resource-policy"),
         HeaderValue::from_static("same-origin"),
@@ -163,13 +167,17 @@ pub(super) async fn download(
 ) -> ApiResult<Response> {
     let file = state.files.open(&id, &me.id).await?;
     let size = file.info.size;
+    // RFC 9110 §14.2: a Range header that does not parse, asks for several
+    // or overlapping ranges, or a suffix longer than the file, is answered
+    // with the whole file; only a range starting past the end gets 416.
+    use http_range_header::RangeUnsatisfiableError as Unsatisfiable;
     let range = match request.get(header::RANGE).and_then(|v| v.to_str().ok()) {
         None => None,
-        Some(value) => match http_range_header::parse_range_header(value).and_then(|r| r.validate(size)) {
-            Ok(ranges) if ranges.len() == 1 => Some(ranges[0].clone()),
-            // Several ranges: the whole file (RFC 9110 lets a server ignore Range).
-            Ok(_) => None,
-            Err(_) => {
+        Some(value) => match http_range_header::parse_range_header(value).map(|r| r.validate(size)) {
+            Err(_) => None,
+            Ok(Ok(ranges)) if ranges.len() == 1 => Some(ranges[0].clone()),
+            Ok(Ok(_) | Err(Unsatisfiable::OverlappingRanges | Unsatisfiable::FileSuffixOutOfBounds)) => None,
+            Ok(Err(_)) => {
                 let mut response = ApiError::new(
                     StatusCode::RANGE_NOT_SATISFIABLE,
                     "range_not_satisfiable",
@@ -213,6 +221,17 @@ pub(super) async fn download(
         *response.status_mut() = StatusCode::PARTIAL_CONTENT;
     }
     Ok(response)
+}
+
+/// Discards one of the caller's uploads not sent yet (204); 404 for
+/// anything else (a sent file goes with its message).
+pub(super) async fn discard(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    state.files.discard(&id, &me.id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// An image's preview (a PNG the host made, at most 320 pixels a side),

@@ -136,7 +136,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/chats/{chat}/messages/{msg}/buttons/{n}", post(messages::press))
         .route("/v1/chats/{chat}/events", get(events::subscribe))
-        .route("/v1/files/{id}", get(files::download))
+        .route("/v1/files/{id}", get(files::download).delete(files::discard))
         .route("/v1/files/{id}/preview", get(files::preview))
         .route("/v1/events", get(user_events::stream))
         .route("/v1/events/tickets", post(events::ticket))

@@ -454,24 +454,32 @@ impl ChatService {
         Ok(list.iter().map(MessageView::from).collect())
     }
 
-    /// Member `account` deletes its own message `message` of `chat`: its
+    /// `account` deletes its own message `message` of `chat` (also after
+    /// leaving the chat): its
     /// text and files are gone for everyone (the files' bytes are freed in
     /// the background once no other message uses them) and the chat's
     /// subscribers get `message.deleted`.
     ///
     /// # Errors
     ///
-    /// [`ChatError::ChatNotFound`] for a non-member,
-    /// [`ChatError::MessageNotFound`] for no such message (or one deleted
-    /// already), [`ChatError::NotAllowed`] for someone else's message.
+    /// [`ChatError::ChatNotFound`] for a non-member (unless it is their own
+    /// message), [`ChatError::MessageNotFound`] for no such message (or one
+    /// deleted already), [`ChatError::NotAllowed`] for someone else's
+    /// message.
     pub async fn delete_message(&self, chat: &str, account: &str, message: &str) -> Result<(), ChatError> {
-        self.require_member(chat, account).await?;
+        // A former member still deletes their own messages (and frees the
+        // room their files take in their quota); anyone else outside the
+        // chat learns nothing.
+        let member = chats::is_member(&self.db, chat, account).await?;
         let found = messages::get(&self.db, chat, message)
             .await?
-            .filter(|m| m.deleted_at.is_none())
-            .ok_or(ChatError::MessageNotFound)?;
-        if found.sender_kind != SenderKind::User || found.sender_id != account {
-            return Err(ChatError::NotAllowed("only its sender deletes a message".into()));
+            .filter(|m| m.deleted_at.is_none());
+        let own = |m: &Message| m.sender_kind == SenderKind::User && m.sender_id == account;
+        match found {
+            Some(m) if own(&m) => {}
+            Some(_) if member => return Err(ChatError::NotAllowed("only its sender deletes a message".into())),
+            None if member => return Err(ChatError::MessageNotFound),
+            _ => return Err(ChatError::ChatNotFound),
         }
         let mut tx = self.db.begin_write().await?;
         let seq = chat_events::reserve(&mut tx, 1).await?;

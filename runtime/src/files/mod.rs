@@ -25,7 +25,10 @@ pub enum FileError {
     #[error("chat not found")]
     ChatNotFound,
     /// The file is over the size limit.
-    #[error("the file is larger than the limit of {limit} bytes ({} MiB), set with --max-file-mib", limit >> 20)]
+    #[error(
+        "the file is larger than this host's limit of {} MiB ({limit} bytes; the operator sets it with --max-file-mib)",
+        limit >> 20
+    )]
     TooLarge {
         /// The limit, bytes.
         limit: u64,
@@ -73,7 +76,7 @@ pub fn clean_name(raw: Option<&str>) -> String {
     let last = raw.rsplit(['/', '\\']).next().unwrap_or("");
     let mut name: String = last
         .chars()
-        .filter(|c| !c.is_control() && crate::text::check_line("name", &c.to_string()).is_ok())
+        .filter(|&c| !c.is_control() && !crate::text::is_bidi_control(c))
         .collect();
     name = name.trim().trim_start_matches('.').to_string();
     if name.len() > MAX_NAME_BYTES {
@@ -82,6 +85,10 @@ pub fn clean_name(raw: Option<&str>) -> String {
     }
     if name.is_empty() { "file".to_string() } else { name }
 }
+
+/// Images decoded at once, on the whole node (each may take up to
+/// [`preview::PreviewLimits::max_decode_bytes`]).
+static DECODES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 /// Checks, types and previews `bytes` into a file ready to store (the
 /// preview is made on a blocking thread).
@@ -108,6 +115,11 @@ pub async fn prepare(
     }
     let media_type = sniff::media_type(&bytes[..bytes.len().min(8192)]);
     let made = if sniff::is_previewable(&media_type) {
+        // Decoding may take up to `max_decode_bytes` each: a few at once.
+        let _turn = DECODES
+            .acquire()
+            .await
+            .map_err(|_| FileError::Invalid("the host is stopping".into()))?;
         let (data, bounds) = (bytes.clone(), limits.preview);
         tokio::task::spawn_blocking(move || preview::preview(&data, bounds))
             .await
@@ -255,9 +267,17 @@ impl Files {
         bytes: Bytes,
     ) -> Result<FileRow, FileError> {
         self.require_member(chat, account).await?;
-        let file = prepare(&self.limits, chat, Owner::User, account, name, bytes).await?;
-        self.store(&file, self.limits.user_quota_bytes, "--user-files-mib")
-            .await
+        // Its own task: a client hanging up (or the request timing out)
+        // cannot stop it between writing the bytes and counting them.
+        let this = self.clone();
+        let (chat, account, name) = (chat.to_string(), account.to_string(), name.map(str::to_string));
+        tokio::spawn(async move {
+            let file = prepare(&this.limits, &chat, Owner::User, &account, name.as_deref(), bytes).await?;
+            this.store(&file, this.limits.user_quota_bytes, "--user-files-mib")
+                .await
+        })
+        .await
+        .map_err(|e| FileError::Store(StoreError::Corrupt(format!("the upload task failed: {e}"))))?
     }
 
     /// Stores a prepared file: its objects, then its row under the
@@ -296,6 +316,19 @@ impl Files {
         let row = files::insert(&mut tx, file).await?;
         tx.commit().await?;
         Ok(row)
+    }
+
+    /// `account` discards its upload `id` before sending it.
+    ///
+    /// # Errors
+    ///
+    /// [`FileError::NotFound`] when it is no unsent file of theirs.
+    pub async fn discard(&self, id: &str, account: &str) -> Result<(), FileError> {
+        if files::delete_unsent(&self.db, id, Owner::User, account).await? {
+            Ok(())
+        } else {
+            Err(FileError::NotFound)
+        }
     }
 
     /// The file `id` if `account` may read it: a member of its chat.

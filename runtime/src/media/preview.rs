@@ -26,7 +26,7 @@ impl Default for PreviewLimits {
         PreviewLimits {
             max_side: 12_000,
             max_pixels: 50_000_000,
-            max_decode_bytes: 512 << 20,
+            max_decode_bytes: 256 << 20,
             preview_side: 320,
         }
     }

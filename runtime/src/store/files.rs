@@ -305,9 +305,14 @@ async fn drop_ref(conn: &mut AnyConnection, sha256: &str, now: i64) -> StoreResu
 /// transaction (which holds [`quota_lock`] and checked the quota).
 pub async fn insert(conn: &mut AnyConnection, file: &NewFile) -> StoreResult<FileRow> {
     let row = file.row();
-    add_ref(&mut *conn, &file.sha256, file.bytes.len() as u64).await?;
+    let mut refs = vec![(file.sha256.as_str(), file.bytes.len())];
     if let Some(p) = &file.preview {
-        add_ref(&mut *conn, &p.sha256, p.png.len() as u64).await?;
+        refs.push((p.sha256.as_str(), p.png.len()));
+    }
+    // In sha256 order, as every writer of the counts takes them.
+    refs.sort();
+    for (sha256, size) in refs {
+        add_ref(&mut *conn, sha256, size as u64).await?;
     }
     sqlx::query(&format!(
         "INSERT INTO files ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12, $13)"
@@ -375,11 +380,18 @@ pub async fn attach(
     message: &str,
 ) -> Result<Vec<Attachment>, AttachError> {
     let now = now_ms();
-    let mut out = Vec::with_capacity(ids.len());
     for (i, id) in ids.iter().enumerate() {
         if ids[..i].contains(id) {
             return Err(AttachError::Invalid(format!("files[{i}]: file {id:?} is named twice")));
         }
+    }
+    // Rows are taken in id order (so two messages naming the same files
+    // cannot deadlock on PostgreSQL); the message keeps the order given.
+    let mut order: Vec<usize> = (0..ids.len()).collect();
+    order.sort_by(|&a, &b| ids[a].cmp(&ids[b]));
+    let mut out: Vec<Option<Attachment>> = vec![None; ids.len()];
+    for i in order {
+        let id = &ids[i];
         let found = get_in(&mut *conn, id).await?;
         let Some(file) = found.filter(|f| f.chat_id == chat && f.owner == owner && f.owner_id == owner_id) else {
             return Err(AttachError::Invalid(format!(
@@ -408,24 +420,68 @@ pub async fn attach(
                 "files[{i}]: file {id:?} is already attached to a message"
             )));
         }
-        out.push(file.info);
+        out[i] = Some(file.info);
     }
-    Ok(out)
+    Ok(out.into_iter().flatten().collect())
 }
 
-async fn delete_rows(conn: &mut AnyConnection, files: &[FileRow]) -> StoreResult<u64> {
+/// Deletes the rows `files` (those that still match `condition`, SQL on
+/// the `files` row in which `$2`, if used, is now), then drops one reference on the
+/// bytes and preview of each row this call deleted — in sha256 order, so
+/// concurrent deletions on PostgreSQL take the counts' row locks in one
+/// order. A row another transaction deleted first is not counted down twice.
+async fn delete_rows_where(conn: &mut AnyConnection, files: &[FileRow], condition: Option<&str>) -> StoreResult<u64> {
     let now = now_ms();
-    for f in files {
-        sqlx::query("DELETE FROM files WHERE id = $1")
-            .bind(&f.id)
-            .execute(&mut *conn)
-            .await?;
-        drop_ref(&mut *conn, &f.info.sha256, now).await?;
-        if let Some(p) = &f.preview_sha256 {
-            drop_ref(&mut *conn, p, now).await?;
+    let mut drops = Vec::new();
+    let mut ordered: Vec<&FileRow> = files.iter().collect();
+    ordered.sort_by(|a, b| a.id.cmp(&b.id));
+    for f in ordered {
+        let gone = match condition {
+            Some(condition) => {
+                let sql = format!("DELETE FROM files WHERE id = $1 AND ({condition})");
+                let mut query = sqlx::query(&sql).bind(&f.id);
+                if condition.contains("$2") {
+                    query = query.bind(now);
+                }
+                query.execute(&mut *conn).await?.rows_affected()
+            }
+            None => sqlx::query("DELETE FROM files WHERE id = $1")
+                .bind(&f.id)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected(),
+        };
+        if gone == 1 {
+            drops.push(f.info.sha256.clone());
+            drops.extend(f.preview_sha256.clone());
         }
     }
-    Ok(files.len() as u64)
+    let deleted = drops.len();
+    drops.sort();
+    for sha256 in &drops {
+        drop_ref(&mut *conn, sha256, now).await?;
+    }
+    Ok(u64::try_from(deleted).unwrap_or(0))
+}
+
+/// Deletes `owner_id`'s unsent file `id` (its bytes are freed by [`sweep`]
+/// once nothing else uses them); false if there is no such unsent file of
+/// theirs.
+///
+/// # Errors
+///
+/// When the database fails.
+pub async fn delete_unsent(db: &Db, id: &str, owner: Owner, owner_id: &str) -> StoreResult<bool> {
+    let mut tx = db.begin_write().await?;
+    let Some(file) = get_in(&mut tx, id)
+        .await?
+        .filter(|f| f.owner == owner && f.owner_id == owner_id && f.message_id.is_none())
+    else {
+        return Ok(false);
+    };
+    let gone = delete_rows_where(&mut tx, std::slice::from_ref(&file), Some("message_id IS NULL")).await?;
+    tx.commit().await?;
+    Ok(gone == 1)
 }
 
 /// Deletes the files attached to `message`, in the caller's transaction
@@ -437,8 +493,12 @@ pub async fn release_message(conn: &mut AnyConnection, message: &str) -> StoreRe
         .fetch_all(&mut *conn)
         .await?;
     let files: Vec<FileRow> = rows.iter().map(from_row).collect::<StoreResult<_>>()?;
-    delete_rows(conn, &files).await
+    delete_rows_where(conn, &files, None).await?;
+    Ok(files.len() as u64)
 }
+
+/// How long the sweep waits for the object store to delete one object.
+const OBJECT_DELETE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What one [`sweep`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -469,13 +529,14 @@ pub async fn sweep(db: &Db, objects: &Objects, batch: i64) -> StoreResult<Swept>
     for row in &expired {
         let file = from_row(row)?;
         let mut tx = db.begin_write().await?;
-        // Still unsent and expired when its turn comes.
-        let still = get_in(&mut tx, &file.id)
-            .await?
-            .filter(|f| f.message_id.is_none() && f.expires_at.is_some_and(|at| at <= now));
-        if let Some(file) = still {
-            swept.expired += delete_rows(&mut tx, std::slice::from_ref(&file)).await?;
-        }
+        // Only if still unsent and expired when the delete runs: another
+        // node's sweep or a message may have taken it meanwhile.
+        swept.expired += delete_rows_where(
+            &mut tx,
+            std::slice::from_ref(&file),
+            Some("message_id IS NULL AND expires_at IS NOT NULL AND expires_at <= $2"),
+        )
+        .await?;
         tx.commit().await?;
     }
     let unused: Vec<String> = sqlx::query_scalar("SELECT sha256 FROM file_blobs WHERE refs <= 0 LIMIT $1")
@@ -491,8 +552,18 @@ pub async fn sweep(db: &Db, objects: &Objects, batch: i64) -> StoreResult<Swept>
             .rows_affected();
         if gone == 1 {
             // Inside the transaction: a new reference waits for it, then
-            // finds the object gone and puts it back.
-            objects.delete(&sha256).await?;
+            // finds the object gone and puts it back. Bounded, so a slow
+            // object store cannot hold the database's writes (on SQLite,
+            // every write of the host) for long; a delete that times out
+            // rolls back and is tried again by a later sweep.
+            match tokio::time::timeout(OBJECT_DELETE_TIMEOUT, objects.delete(&sha256)).await {
+                Ok(done) => done?,
+                Err(_) => {
+                    return Err(super::StoreError::Objects(format!(
+                        "deleting {sha256} took longer than {OBJECT_DELETE_TIMEOUT:?}"
+                    )));
+                }
+            }
             swept.freed += 1;
         }
         tx.commit().await?;

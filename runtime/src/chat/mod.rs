@@ -353,7 +353,7 @@ impl ChatService {
             )));
         }
         // With files, the text is an optional caption.
-        if !(text.is_empty() && !files.is_empty()) {
+        if !text.is_empty() || files.is_empty() {
             crate::text::check_visible("text", text).map_err(|e| ChatError::Invalid(e.to_string()))?;
         }
         if text.len() > self.max_message_bytes {

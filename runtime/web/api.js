@@ -1,5 +1,6 @@
 // Talking to the host and saying what went wrong: `api` (fetch with the
-// bearer token, JSON in and out, ApiError from the host's error body), and
+// bearer token, JSON in and out, ApiError from the host's error body),
+// `apiBlob` (the same for a file's bytes), and
 // the status area (`report` shows an error and signs out on a refused token),
 // the passing notice and the screen-reader announcement.
 
@@ -15,40 +16,60 @@ export class ApiError extends Error {
   }
 }
 
+/** The Authorization header, when signed in. */
+export function authHeaders() {
+  return state.token ? { Authorization: `Bearer ${state.token}` } : {};
+}
+
+function parseJson(text) {
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+/** The ApiError for a refused request: the host's {error: {code, message}} when the body has one. */
+export function errorFrom(status, bodyText, what) {
+  const data = parseJson(bodyText);
+  const err = data && data.error;
+  return new ApiError(
+    status,
+    (err && err.code) || `http_${status}`,
+    (err && err.message) || `${what} answered HTTP ${status}`,
+  );
+}
+
+async function send(method, path, init) {
+  try {
+    const res = await fetch(path, { method, ...init });
+    if (networkErrorShown) clearStatus(); // the server is back
+    return res;
+  } catch (e) {
+    throw new ApiError(0, 'network', `cannot reach the server (${e.message})`);
+  }
+}
+
 /** One API call; throws ApiError carrying the host's {error: {code, message}}. */
 export async function api(method, path, body) {
-  const headers = {};
-  if (state.token) headers.Authorization = `Bearer ${state.token}`;
-  const init = { method, headers };
+  const headers = authHeaders();
+  const init = { headers };
   if (body !== undefined) {
     headers['content-type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
-  let res;
-  try {
-    res = await fetch(path, init);
-  } catch (e) {
-    throw new ApiError(0, 'network', `cannot reach the server (${e.message})`);
-  }
+  const res = await send(method, path, init);
   const text = await res.text();
-  let data = null;
-  if (text) {
-    try {
-      data = JSON.parse(text);
-    } catch {
-      data = null;
-    }
-  }
-  if (networkErrorShown) clearStatus(); // the server is back
-  if (!res.ok) {
-    const err = data && data.error;
-    throw new ApiError(
-      res.status,
-      (err && err.code) || `http_${res.status}`,
-      (err && err.message) || `${method} ${path} answered HTTP ${res.status}`,
-    );
-  }
-  return data;
+  if (!res.ok) throw errorFrom(res.status, text, `${method} ${path}`);
+  return parseJson(text);
+}
+
+/** GETs bytes (a file, a preview) with the token; throws ApiError like `api`. */
+export async function apiBlob(path) {
+  const res = await send('GET', path, { headers: authHeaders() });
+  if (!res.ok) throw errorFrom(res.status, await res.text(), `GET ${path}`);
+  return res.blob();
 }
 
 export function describe(err) {

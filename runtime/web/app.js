@@ -6,16 +6,20 @@
 // with a saved token. The modules, by concern: state.js (shared state),
 // dom.js (elements, formatting, views), api.js (host calls, errors, status),
 // session.js (sign up/in/out, timers), chats.js (list, routing, open chat),
-// messages.js (timeline, composer, buttons), stream.js (event WebSocket),
-// apps.js (catalogue, web-app panel, consents), payments.js (wallet,
-// invoices, pay dialog), signatures.js (sign dialog), review.js (operator).
+// messages.js (timeline, composer, buttons, deleting), files.js (files in
+// the timeline, downloads, image viewer, the file to sign), uploads.js (the
+// composer's attachments), stream.js (event WebSocket), apps.js
+// (catalogue, web-app panel, consents), payments.js (wallet, invoices, pay
+// dialog), signatures.js (sign dialog), review.js (operator).
 
 import { state } from './state.js';
 import { $, show } from './dom.js';
 import { report, clearStatus } from './api.js';
 import { TOKEN_KEY, signUp, signInForm, signIn, signOutHere, copyText } from './session.js';
 import { createChat, route } from './chats.js';
-import { watchScroll, sendMessage } from './messages.js';
+import { watchScroll, sendMessage, confirmDelete } from './messages.js';
+import { wireViewer, wireSignFile } from './files.js';
+import { addPicked } from './uploads.js';
 import { addApp, closeAppPanel, saveConsents } from './apps.js';
 import { refreshWallet, confirmPay } from './payments.js';
 import { pollSignatures, decideSignature, signLater, showPendingSignatures } from './signatures.js';
@@ -31,6 +35,8 @@ function wire() {
   $('pending-signatures').addEventListener('click', showPendingSignatures);
   $('new-chat-form').addEventListener('submit', createChat);
   $('composer').addEventListener('submit', sendMessage);
+  $('attach-button').addEventListener('click', () => $('file-input').click());
+  $('file-input').addEventListener('change', addPicked);
   $('message-input').addEventListener('keydown', (e) => {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
@@ -59,6 +65,14 @@ function wire() {
   $('sign-dialog').addEventListener('cancel', (e) => {
     e.preventDefault();
     signLater();
+  });
+  wireSignFile();
+  wireViewer();
+
+  $('delete-cancel').addEventListener('click', () => $('delete-dialog').close());
+  $('delete-confirm').addEventListener('click', confirmDelete);
+  $('delete-dialog').addEventListener('close', () => {
+    state.deleteMessage = null;
   });
 
   $('consent-cancel').addEventListener('click', () => $('consent-dialog').close());

@@ -9,6 +9,7 @@ import { connect, disconnect } from './stream.js';
 import { loadMessages } from './messages.js';
 import { loadInstalled, closeAppPanel } from './apps.js';
 import { refreshInvoices } from './payments.js';
+import { clearAttachments } from './uploads.js';
 
 export async function loadChats() {
   if (!state.me || state.me.role !== 'user') return;
@@ -90,6 +91,7 @@ export async function route() {
 function closeChat() {
   disconnect();
   closeAppPanel();
+  clearAttachments();
   state.chatId = null;
   state.chat = null;
   state.chatSeq += 1;
@@ -102,6 +104,7 @@ async function openChat(id) {
   if (state.chatId === id && state.chat) return;
   disconnect();
   closeAppPanel();
+  clearAttachments(); // uploaded to the chat being left
   const seq = ++state.chatSeq;
   state.chatId = id;
   state.chat = null;

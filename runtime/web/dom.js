@@ -1,5 +1,5 @@
 // Building the page: `$` and `h` (elements from plain data; untrusted text
-// only ever goes in as text), formatting money, times and ids, switching
+// only ever goes in as text), formatting money, sizes, times and ids, switching
 // between the page's views, and dialog helpers.
 
 export const $ = (id) => document.getElementById(id);
@@ -9,7 +9,9 @@ export function h(tag, props = {}, ...children) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(props)) {
     if (v === undefined || v === null || v === false) continue;
-    if (k === 'dataset') Object.assign(el.dataset, v);
+    if (k === 'dataset') {
+      for (const [dk, dv] of Object.entries(v)) if (dv !== undefined && dv !== null) el.dataset[dk] = dv;
+    }
     else if (k === 'class') el.className = v;
     else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
     else if (k in el && typeof v !== 'string') el[k] = v;
@@ -38,6 +40,20 @@ export function parseMoney(text) {
   if (!/^\d+(\.\d{1,2})?$/.test(clean)) return null;
   const [units, cents = ''] = clean.split('.');
   return Number(units) * 100 + Number(cents.padEnd(2, '0'));
+}
+
+/** Bytes → "812 B", "14.2 KB", "3.0 MB" (powers of 1024). */
+export function fileSize(bytes) {
+  const n = Number(bytes) || 0;
+  if (n < 1024) return `${n} B`;
+  const units = ['KB', 'MB', 'GB'];
+  let value = n / 1024;
+  let i = 0;
+  while (value >= 1024 && i < units.length - 1) {
+    value /= 1024;
+    i += 1;
+  }
+  return `${value.toFixed(1)} ${units[i]}`;
 }
 
 export function timeLabel(ms) {

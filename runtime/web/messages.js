@@ -1,10 +1,13 @@
 // The open chat's timeline: loading, keeping to the bottom, drawing a
-// message (with its invoice state and inline buttons), applying stream
-// events, the composer, and pressing a message's button.
+// message (with its files, invoice state and inline buttons), applying
+// stream events, the composer (text and the uploaded files), pressing a
+// message's button, and deleting one's own message.
 
 import { state } from './state.js';
 import { $, h, money, timeLabel } from './dom.js';
-import { ApiError, api, report, notice, announce } from './api.js';
+import { ApiError, api, describe, report, notice, announce } from './api.js';
+import { renderAttachments, watchPreviews } from './files.js';
+import { readyFiles, forgetSent } from './uploads.js';
 import { memberName, appName } from './chats.js';
 import { refreshWallet, refreshInvoices, openPayDialog } from './payments.js';
 
@@ -29,6 +32,7 @@ export async function loadMessages(seq) {
 let stickToBottom = true;
 export function watchScroll() {
   const list = $('messages');
+  watchPreviews(list);
   list.addEventListener('scroll', () => {
     stickToBottom = nearBottom(list);
   });
@@ -87,14 +91,22 @@ function renderMessage(m) {
     h('span', { class: 'sender', title: m.sender }, senderLabel(m)),
     m.sender_kind === 'app' ? h('span', { class: 'badge' }, 'app') : null,
     h('time', { datetime: new Date(m.created_at).toISOString() }, timeLabel(m.created_at)),
-    m.edited_at && !m.deleted ? h('span', { class: 'edited', title: new Date(m.edited_at).toLocaleString() }, 'edited') : null);
+    m.edited_at && !m.deleted ? h('span', { class: 'edited', title: new Date(m.edited_at).toLocaleString() }, 'edited') : null,
+    mine && !m.deleted ? h('button', {
+      type: 'button',
+      class: 'msg-delete small',
+      'aria-label': 'Delete this message',
+      dataset: { testid: 'message-delete', messageId: m.id },
+      onclick: () => askDelete(m.id),
+    }, 'Delete') : null);
+  const files = m.deleted ? null : renderAttachments(m.files);
   const body = m.deleted
     ? h('p', { class: 'text' }, 'Message deleted')
-    : h('p', { class: 'text', dataset: { testid: 'message-text' } }, m.text);
+    : files && !m.text ? null : h('p', { class: 'text', dataset: { testid: 'message-text' } }, m.text);
   const li = h('li', {
     class: classes.join(' '),
     dataset: { testid: 'message', messageId: m.id, senderKind: m.sender_kind, sort: sortKey(m) },
-  }, meta, body);
+  }, meta, files, body);
   const invoice = state.invoices.get(m.id);
   if (invoice && !m.deleted) {
     li.append(h('p', { class: `invoice-state ${invoice.status}`, dataset: { testid: 'invoice-status', status: invoice.status } },
@@ -135,30 +147,80 @@ export function applyEvent(ev) {
     upsertMessage(m);
     const mine = m.sender_kind === 'user' && state.me && m.sender === state.me.id;
     if (atBottom || mine) list.scrollTop = list.scrollHeight;
-    if (type === 'message.new' && isNew && !mine) announce(`${senderLabel(m)}: ${m.text}`);
+    if (type === 'message.new' && isNew && !mine) announce(`${senderLabel(m)}: ${spoken(m)}`);
   } else if (ev.type === 'message.deleted') {
     const prev = state.messages.get(ev.id);
-    if (prev) upsertMessage({ ...prev, deleted: true, text: '', buttons: [] });
+    if (prev) upsertMessage({ ...prev, deleted: true, text: '', buttons: [], files: [] });
   } else if (ev.type === 'lagged') {
     loadMessages(state.chatSeq);
   }
 }
 
+/** What a screen reader says of a new message: its text, or its files. */
+function spoken(m) {
+  const n = (m.files || []).length;
+  const files = n ? `${n} file${n === 1 ? '' : 's'} (${m.files.map((f) => f.name).join(', ')})` : '';
+  return [m.text, files].filter(Boolean).join(' — ');
+}
+
+let sending = false;
 export async function sendMessage(ev) {
   ev.preventDefault();
   const input = $('message-input');
   const text = input.value;
-  if (!text.trim() || !state.chatId) return;
+  if (!state.chatId || sending) return;
+  let files;
+  try {
+    files = readyFiles();
+  } catch (e) {
+    return report(e, 'Sending the message');
+  }
+  if (!text.trim() && !files.length) return;
   const seq = state.chatSeq;
   input.value = '';
+  sending = true;
   try {
-    const m = await api('POST', `/v1/chats/${encodeURIComponent(state.chatId)}/messages`, { text });
+    // With files the text is an optional caption: blank means none.
+    const body = files.length ? { text: text.trim() ? text : '', files } : { text };
+    const m = await api('POST', `/v1/chats/${encodeURIComponent(state.chatId)}/messages`, body);
+    forgetSent(files);
     if (seq !== state.chatSeq) return;
     upsertMessage(m);
     $('messages').scrollTop = $('messages').scrollHeight;
   } catch (e) {
     if (seq === state.chatSeq && !input.value) input.value = text;
     report(e, 'Sending the message');
+  } finally {
+    sending = false;
+  }
+}
+
+// ------------------------------------------------------------- deleting
+
+function askDelete(id) {
+  state.deleteMessage = id;
+  $('delete-error').textContent = '';
+  $('delete-confirm').disabled = false;
+  $('delete-dialog').showModal();
+}
+
+/** Deletes the message the delete dialog asks about, for everyone (its files too). */
+export async function confirmDelete() {
+  const id = state.deleteMessage;
+  if (!id) return;
+  $('delete-confirm').disabled = true;
+  try {
+    await api('DELETE', `/v1/chats/${encodeURIComponent(state.chatId)}/messages/${encodeURIComponent(id)}`);
+    state.deleteMessage = null;
+    $('delete-dialog').close();
+    applyEvent({ type: 'message.deleted', id });
+    // Its Delete button is gone: the timeline keeps the keyboard.
+    $('messages').focus({ preventScroll: true });
+    announce('Message deleted.');
+  } catch (e) {
+    $('delete-error').textContent = describe(e);
+    $('delete-confirm').disabled = false;
+    $('delete-confirm').focus();
   }
 }
 

@@ -10,6 +10,7 @@ import { loadCatalogue, closeAppPanel } from './apps.js';
 import { refreshWallet } from './payments.js';
 import { pollSignatures } from './signatures.js';
 import { disconnect } from './stream.js';
+import { clearAttachments } from './uploads.js';
 import { loadReviews } from './review.js';
 
 export const TOKEN_KEY = 'miniapp.token';
@@ -91,6 +92,7 @@ export function signOut(why) {
   stopTimers();
   disconnect();
   closeAppPanel();
+  clearAttachments();
   for (const d of document.querySelectorAll('dialog')) if (d.open) d.close();
   localStorage.removeItem(TOKEN_KEY);
   Object.assign(state, {

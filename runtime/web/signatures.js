@@ -1,10 +1,12 @@
 // Signature requests: polling the pending ones, the dialog that shows the
-// document and signs or declines it, and putting a request off ("Later").
+// document (its text, or the file an app asks to have signed) and signs or
+// declines it, and putting a request off ("Later").
 
 import { state } from './state.js';
 import { $, anyDialogOpen, closeDialog } from './dom.js';
 import { api, describe, report, notice } from './api.js';
 import { appName } from './chats.js';
+import { showSignFile } from './files.js';
 
 export async function pollSignatures() {
   if (!state.me || state.me.role !== 'user' || state.signatureBusy) return;
@@ -36,13 +38,20 @@ function openSignDialog(request) {
   $('sign-app').textContent = appName(request.app);
   const chat = state.chats.find((c) => c.id === request.chat);
   $('sign-chat').textContent = chat ? chat.title : request.chat || '—';
-  if (typeof request.document_text === 'string') {
+  // A file (a PDF, a photo…) is shown as a file, never as its bytes' text.
+  showSignFile(request.file);
+  $('sign-document').hidden = Boolean(request.file);
+  if (request.file) {
+    $('sign-document').textContent = '';
+  } else if (typeof request.document_text === 'string') {
     $('sign-document').textContent = request.document_text;
   } else {
     const bytes = request.document ? Math.floor((request.document.length * 3) / 4) : 0;
     $('sign-document').textContent = `(binary document, about ${bytes} bytes — not shown as text)`;
   }
-  $('sign-hash').textContent = request.document_sha256 ? `SHA-256 ${request.document_sha256}` : '';
+  // A file's own SHA-256 is shown with it; the document's only if it differs.
+  const hash = request.file && request.file.sha256 === request.document_sha256 ? '' : request.document_sha256;
+  $('sign-hash').textContent = hash ? `SHA-256 ${hash}` : '';
   $('sign-error').textContent = '';
   for (const id of ['sign-confirm', 'sign-decline']) $(id).disabled = false;
   $('sign-dialog').showModal();

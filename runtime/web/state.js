@@ -25,6 +25,7 @@ export const state = {
   invoices: new Map(), // message id -> the caller's invoice on it
   payInvoice: null,
   signRequest: null,
+  deleteMessage: null, // id of the own message the delete dialog asks about
   consentApp: null,
   consentBefore: [],
 };

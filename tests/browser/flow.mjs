@@ -16,8 +16,10 @@
 // exits 1.
 
 import { chromium } from 'playwright-core';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 
 const BASE = (process.env.MINIAPP_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
 const OPERATOR_TOKEN = process.env.OPERATOR_TOKEN || '';
@@ -51,7 +53,8 @@ function fail(message) {
 
 // Fixed numbers, so the files sort in story order whichever scenarios ran.
 const SCREENS = [
-  'signed-up', 'chat-timeline', 'app-panel', 'booking-form', 'signature-dialog',
+  'signed-up', 'chat-timeline', 'attachments-picked', 'attachments-sent', 'image-viewer',
+  'signature-file', 'delete-dialog', 'app-panel', 'booking-form', 'signature-dialog',
   'pay-dialog', 'confirmation-in-chat', 'operator-review', 'after-approval',
   'isolation-attacker', 'isolation-victim', 'live-adding', 'live-seen',
 ];
@@ -131,6 +134,73 @@ async function gone(locator, what) {
   }
 }
 
+/** The id of the chat the page shows (`#/chat/{id}`). */
+function chatIdOf(page) {
+  return decodeURIComponent(new URL(page.url()).hash.replace(/^#\/chat\//, ''));
+}
+
+/** Drops the console errors since `before` that `expected` matches (a refusal the step provoked on purpose). */
+function forgive(before, expected) {
+  const kept = pageErrors.slice(before).filter((line) => !expected.test(line));
+  pageErrors.length = before;
+  pageErrors.push(...kept);
+}
+
+// ------------------------------------------------------------ file bytes
+
+function pngChunk(type, data) {
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(data.length);
+  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32BE(zlib.crc32(body) >>> 0);
+  return Buffer.concat([head, body, crc]);
+}
+
+/** A width×height RGB PNG (a colour gradient); with `pixels` false, one that only claims that size (a decompression bomb): its image data is empty. */
+function png(width, height, pixels = true) {
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 2; // RGB
+  const chunks = [pngChunk('IHDR', ihdr)];
+  const row = width * 3 + 1;
+  const raw = Buffer.alloc(pixels ? row * height : 0);
+  for (let y = 0; pixels && y < height; y += 1) {
+    for (let x = 0; x < width; x += 1) {
+      raw.set([x % 256, y % 256, (x + y) % 256], y * row + 1 + x * 3);
+    }
+  }
+  chunks.push(pngChunk('IDAT', pixels ? zlib.deflateSync(raw) : raw), pngChunk('IEND', Buffer.alloc(0)));
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), ...chunks]);
+}
+
+/** A small, valid one-page PDF saying `text`. */
+function pdf(text) {
+  const stream = `BT /F1 24 Tf 72 720 Td (${text}) Tj ET`;
+  const objects = [
+    '<< /Type /Catalog /Pages 2 0 R >>',
+    '<< /Type /Pages /Kids [3 0 R] /Count 1 >>',
+    '<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>',
+    `<< /Length ${stream.length} >>\nstream\n${stream}\nendstream`,
+    '<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>',
+  ];
+  let out = '%PDF-1.4\n';
+  const offsets = objects.map((body, i) => {
+    const at = out.length;
+    out += `${i + 1} 0 obj\n${body}\nendobj\n`;
+    return at;
+  });
+  const xref = out.length;
+  out += `xref\n0 ${objects.length + 1}\n0000000000 65535 f \n`;
+  for (const at of offsets) out += `${String(at).padStart(10, '0')} 00000 n \n`;
+  out += `trailer\n<< /Size ${objects.length + 1} /Root 1 0 R >>\nstartxref\n${xref}\n%%EOF\n`;
+  return Buffer.from(out, 'latin1');
+}
+
+const sha256 = (bytes) => crypto.createHash('sha256').update(bytes).digest('hex');
+
 // Uncaught exceptions and console errors of the page and of every frame in
 // it (the app's iframe included); any of them fails the step it happened in.
 const pageErrors = [];
@@ -187,6 +257,163 @@ async function userScenario(browser) {
       await page.getByTestId('message-send').click();
       await visible(page.getByTestId('message').filter({ hasText: 'hello from the browser' }), 'the sent message in the timeline');
       await shot(page, 'chat-timeline');
+    });
+
+    const photo = png(640, 480);
+    const report = pdf('Quarterly report');
+    const chips = page.getByTestId('attachment-chip');
+    const chipOf = (name) => chips.filter({ has: page.getByTestId('attachment-chip-name').getByText(name, { exact: true }) });
+    await step('attach a photo, a PDF and a PNG bomb: each uploads at once, the bomb\'s chip shows the host\'s refusal', async () => {
+      const errorsBefore = pageErrors.length;
+      const [chooser] = await Promise.all([
+        page.waitForEvent('filechooser', { timeout: WAIT }),
+        page.getByTestId('attach-button').click(),
+      ]);
+      if (!chooser.isMultiple()) throw new Error('the file picker does not take several files');
+      await chooser.setFiles([
+        { name: 'photo.png', mimeType: 'image/png', buffer: photo },
+        { name: 'report.pdf', mimeType: 'application/pdf', buffer: report },
+        { name: 'bomb.png', mimeType: 'image/png', buffer: png(100_000, 100_000, false) },
+      ]);
+      for (const name of ['photo.png', 'report.pdf']) {
+        await visible(chipOf(name).and(page.locator('[data-state="done"]')), `the chip of ${name} saying it is uploaded`);
+      }
+      const bomb = await visible(chipOf('bomb.png').and(page.locator('[data-state="error"]')), 'the chip of bomb.png saying it failed');
+      const code = await bomb.getAttribute('data-code');
+      const said = (await bomb.getByTestId('attachment-error').textContent()).trim();
+      // The host's own message, not a status code.
+      if (code !== 'image_too_large' || !/pixels/.test(said)) throw new Error(`the bomb's chip says ${JSON.stringify(said)} (${code})`);
+      forgive(errorsBefore, /status of 422/);
+      await shot(page, 'attachments-picked');
+    });
+
+    await step('Send refuses while a chip failed; remove the bomb with ×', async () => {
+      await page.getByTestId('message-send').click();
+      await until('the client to say the bomb did not upload', async () => /bomb\.png.*did not upload/.test(await page.getByTestId('status').textContent()));
+      await page.getByTestId('status-dismiss').click();
+      await chipOf('bomb.png').getByTestId('attachment-remove').click();
+      await gone(chipOf('bomb.png'), 'the chip of bomb.png');
+      if ((await chips.count()) !== 2) throw new Error(`expected 2 chips left, found ${await chips.count()}`);
+    });
+
+    let sent;
+    const message = page.getByTestId('message').filter({ hasText: 'Photo and PDF' });
+    await step('send the photo and the PDF with a caption; the photo\'s preview shows in the timeline', async () => {
+      await page.getByTestId('message-input').fill('Photo and PDF');
+      await page.getByTestId('message-send').click();
+      const shown = await visible(message, 'the message with the caption');
+      await gone(chips, 'the chips after sending');
+      const image = shown.getByTestId('attachment-preview-image');
+      await until('the preview image to be drawn', async () => image.evaluate((img) => img.complete && img.naturalWidth > 0));
+      const natural = await image.evaluate((img) => [img.naturalWidth, img.naturalHeight, img.src]);
+      if (natural[0] > 320 || natural[1] > 320 || !natural[2].startsWith('blob:')) throw new Error(`the preview is ${natural.join(' ')}`);
+      await visible(shown.getByTestId('attachment-file').filter({ hasText: 'report.pdf' }).filter({ hasText: 'PDF' }), 'the PDF\'s row with its name and type');
+      const id = await shown.getAttribute('data-message-id');
+      const { messages } = await api('GET', `/v1/chats/${chatIdOf(page)}/messages`, token);
+      sent = messages.find((m) => m.id === id);
+      const files = (sent && sent.files) || [];
+      const names = files.map((f) => f.name).join(',');
+      if (names !== 'photo.png,report.pdf' || files[1].sha256 !== sha256(report) || files[0].sha256 !== sha256(photo)) {
+        throw new Error(`the host has ${JSON.stringify(sent)}`);
+      }
+      await shot(page, 'attachments-sent');
+    });
+
+    await step('open the photo in the image viewer; close it with its button, then with Esc', async () => {
+      const preview = message.getByTestId('attachment-preview');
+      await preview.click();
+      const viewer = await visible(page.getByTestId('image-viewer'), 'the image viewer');
+      const image = viewer.getByTestId('image-viewer-image');
+      // The full image, not its preview.
+      await until('the full photo in the viewer', async () => image.evaluate((img) => img.complete && img.naturalWidth === 640 && img.naturalHeight === 480));
+      if ((await page.getByTestId('image-viewer-title').textContent()) !== 'photo.png') throw new Error('the viewer does not name the photo');
+      await shot(page, 'image-viewer');
+      await page.getByTestId('image-viewer-close').click();
+      await gone(viewer, 'the image viewer');
+      // The dialog's close event comes a moment after it hides.
+      await until('the focus back on the photo', async () =>
+        page.evaluate(() => document.activeElement && document.activeElement.dataset.testid === 'attachment-preview'));
+      await until('the closed viewer to let go of its image', async () => (await image.getAttribute('src')) === null);
+      await preview.click();
+      await visible(viewer, 'the image viewer, again');
+      await page.keyboard.press('Escape');
+      await gone(viewer, 'the image viewer after Esc');
+    });
+
+    await step('download the PDF: the bytes are the ones sent', async () => {
+      const [download] = await Promise.all([
+        page.waitForEvent('download', { timeout: WAIT }),
+        message.getByTestId('attachment-file').filter({ hasText: 'report.pdf' }).getByTestId('attachment-download').click(),
+      ]);
+      if (download.suggestedFilename() !== 'report.pdf') throw new Error(`downloaded as ${download.suggestedFilename()}`);
+      const saved = fs.readFileSync(await download.path());
+      if (!saved.equals(report)) throw new Error(`the download has ${saved.length} bytes (sha256 ${sha256(saved)}), not the ${report.length} sent`);
+    });
+
+    await step('the signature dialog shows a request\'s file: preview, name, size, sha256, Download', async () => {
+      // Until an app can ask to sign a file here, a pending request with
+      // the \`file\` the API describes is put into the list the client polls.
+      const photoFile = sent.files[0];
+      const pending = '**/v1/signatures?status=pending';
+      const request = {
+        id: 'sig-with-a-file', app: 'some-app', title: 'Sign the photo', status: 'pending', chat: chatIdOf(page),
+        document_sha256: photoFile.sha256, created_at: Date.now(), file: photoFile,
+      };
+      await page.route(pending, (route) => route.fulfill({ json: { signatures: [request] } }));
+      try {
+        const dialog = await visible(page.getByTestId('sign-dialog'), 'the signature dialog');
+        const part = dialog.getByTestId('sign-file');
+        await visible(part, 'the file part of the signature dialog');
+        const preview = part.getByTestId('sign-file-preview');
+        await until('the file\'s preview in the dialog', async () => preview.evaluate((img) => !img.hidden && img.complete && img.naturalWidth > 0));
+        const facts = {
+          name: await part.getByTestId('sign-file-name').textContent(),
+          size: await part.getByTestId('sign-file-size').textContent(),
+          sha256: await part.getByTestId('sign-file-sha256').textContent(),
+        };
+        if (facts.name !== 'photo.png' || !facts.size.includes(`${photo.length} bytes`) || facts.sha256 !== sha256(photo)) {
+          throw new Error(`the dialog shows ${JSON.stringify(facts)}`);
+        }
+        if (await dialog.getByTestId('sign-document').isVisible()) throw new Error('the file\'s bytes are shown as text too');
+        await shot(page, 'signature-file');
+        const [download] = await Promise.all([
+          page.waitForEvent('download', { timeout: WAIT }),
+          part.getByTestId('sign-file-download').click(),
+        ]);
+        if (!fs.readFileSync(await download.path()).equals(photo)) throw new Error('the file downloaded from the dialog is not the one sent');
+        await dialog.getByTestId('sign-later').click();
+        await gone(dialog, 'the signature dialog');
+        await until('the dialog to let go of the preview', async () => (await preview.getAttribute('src')) === null);
+      } finally {
+        await page.unroute(pending);
+      }
+    });
+
+    await step('delete the message with the files; its preview is freed and its files are gone', async () => {
+      const errorsBefore = pageErrors.length;
+      const blob = await message.getByTestId('attachment-preview-image').getAttribute('src');
+      await message.getByTestId('message-delete').click();
+      await visible(page.getByTestId('delete-dialog'), 'the delete dialog');
+      await shot(page, 'delete-dialog');
+      await page.getByTestId('delete-confirm').click();
+      await gone(page.getByTestId('delete-dialog'), 'the delete dialog');
+      const deleted = page.locator(`[data-testid="message"][data-message-id="${sent.id}"]`);
+      await visible(deleted.filter({ hasText: 'Message deleted' }), 'the message marked deleted');
+      if (await deleted.getByTestId('attachments').count()) throw new Error('the deleted message still shows its files');
+      if (await deleted.getByTestId('message-delete').count()) throw new Error('the deleted message can be deleted again');
+      // A revoked blob URL no longer loads (an image: the client's CSP lets
+      // blob: URLs be images, nothing else).
+      await until(`the preview's blob URL ${blob} to be revoked`, async () => page.evaluate((url) => new Promise((done) => {
+        const img = new Image();
+        img.onload = () => done(false);
+        img.onerror = () => done(true);
+        img.src = url;
+      }), blob));
+      forgive(errorsBefore, /blob:|ERR_FILE_NOT_FOUND/);
+      for (const file of sent.files) {
+        const res = await fetch(`${BASE}/v1/files/${file.id}`, { headers: { authorization: `Bearer ${token}` } });
+        if (res.status !== 404) throw new Error(`${file.name} of the deleted message answers ${res.status}`);
+      }
     });
 
     await step('credit the wallet with 1000.00 ₽ (operator API)', async () => {

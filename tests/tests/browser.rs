@@ -1,7 +1,11 @@
 //! The chat web client in a real headless Chromium (Debian's `chromium`,
 //! driven by `playwright-core` from `tests/browser/`): a user signs up,
-//! opens a chat, sends a message, adds and launches gov-services, books,
-//! signs and pays, and sees the confirmation in the chat; an operator
+//! opens a chat, sends a message, attaches a photo and a PDF (a third
+//! upload refused on its chip), sees the photo's preview, opens it in the
+//! image viewer, downloads the PDF byte for byte, sees a signature
+//! request's file in the signature dialog, deletes the message, adds and
+//! launches gov-services, books, signs and pays, and sees the confirmation
+//! in the chat; an operator
 //! approves an app on the operator page; and with two web apps in one chat,
 //! one app's page cannot make the other act for the user (form, navigation,
 //! fetch, image); and two people, each in a browser of their own, open the
@@ -95,6 +99,8 @@ async fn a_user_books_signs_and_pays_in_the_browser_and_an_operator_approves_an_
         output.status,
         host.log()
     );
+    // The steps that passed, for `-- --nocapture`.
+    println!("{stdout}");
 
     // What the browser did is visible through the API too.
     let (_, app) = host

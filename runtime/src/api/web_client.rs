@@ -10,10 +10,12 @@ use axum::response::{IntoResponse, Response};
 use super::{ApiError, AppState};
 
 /// The client may load only its own files, talk only to this host (HTTP and
-/// WebSocket) and frame only the web apps' origins (`frames`).
+/// WebSocket) and frame only the web apps' origins (`frames`). Images may
+/// also be `blob:` URLs: attachments are fetched with the bearer token and
+/// shown from blobs, since an `<img src>` cannot carry the token.
 fn client_csp(frames: &str) -> String {
     format!(
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
          connect-src 'self' ws: wss:; frame-src {frames}; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     )
 }
@@ -50,6 +52,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../web/dom.js"),
     ),
     (
+        "files.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/files.js"),
+    ),
+    (
         "messages.js",
         "text/javascript; charset=utf-8",
         include_str!("../../web/messages.js"),
@@ -83,6 +90,11 @@ const FILES: &[(&str, &str, &str)] = &[
         "stream.js",
         "text/javascript; charset=utf-8",
         include_str!("../../web/stream.js"),
+    ),
+    (
+        "uploads.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/uploads.js"),
     ),
     (
         "style.css",
@@ -124,4 +136,34 @@ pub(super) async fn asset(State(state): State<AppState>, Path(file): Path<String
         return ApiError::not_found("no such file").into_response();
     }
     serve(&file, &state.webapps.domain().frame_source())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_module_the_client_imports_is_served() {
+        for (name, _, source) in FILES {
+            for line in source.lines().filter(|l| l.starts_with("import ")) {
+                let Some(module) = line.split("'./").nth(1).and_then(|rest| rest.split('\'').next()) else {
+                    continue;
+                };
+                assert!(
+                    FILES.iter().any(|(n, _, _)| *n == module),
+                    "{name} imports {module}, which is not served"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_client_may_show_blob_images_and_nothing_else_new() {
+        let csp = client_csp("http://*.apps.localhost:1");
+        assert!(csp.contains("img-src 'self' data: blob:;"), "{csp}");
+        // Blobs are for images only: never scripts, frames or connections.
+        for directive in csp.split(';').filter(|d| !d.trim_start().starts_with("img-src")) {
+            assert!(!directive.contains("blob:"), "{directive}");
+        }
+    }
 }

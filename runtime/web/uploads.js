@@ -80,6 +80,11 @@ function finish(item, status, facts) {
 
 function remove(item) {
   if (item.xhr) item.xhr.abort();
+  // An uploaded file not sent is discarded on the host too, freeing the
+  // room it takes in the quota (a failure here only leaves it to expire).
+  if (item.status === 'done' && item.id) {
+    fetch(`/v1/files/${encodeURIComponent(item.id)}`, { method: 'DELETE', headers: authHeaders() }).catch(() => {});
+  }
   const at = items.indexOf(item);
   items = items.filter((i) => i !== item);
   render();

@@ -24,7 +24,7 @@ pub use stream::Replay;
 pub use view::{ButtonView, MessageView};
 
 /// The most files one message carries (Telegram's media groups hold 10).
-pub const MAX_FILES_PER_MESSAGE: usize = 10;
+pub const MAX_FILES_PER_MESSAGE: usize = crate::store::files::MAX_PER_MESSAGE;
 
 /// How [`ChatService::add_member`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -353,7 +353,7 @@ impl ChatService {
             )));
         }
         // With files, the text is an optional caption.
-        if !(text.is_empty() && !files.is_empty()) {
+        if !text.is_empty() || files.is_empty() {
             crate::text::check_visible("text", text).map_err(|e| ChatError::Invalid(e.to_string()))?;
         }
         if text.len() > self.max_message_bytes {

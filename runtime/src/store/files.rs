@@ -22,6 +22,9 @@ use sqlx::{AnyConnection, Row};
 use super::objects::Objects;
 use super::{Db, StoreResult, now_ms};
 
+/// Most files one message carries.
+pub const MAX_PER_MESSAGE: usize = 10;
+
 /// Who owns a file: whose quota it uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -434,7 +437,7 @@ pub async fn sweep(db: &Db, objects: &Objects, batch: i64) -> StoreResult<Swept>
     let mut swept = Swept::default();
     let now = now_ms();
     let expired = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM files WHERE expires_at IS NOT NULL AND expires_at <= $1 LIMIT $2"
+        "SELECT {COLUMNS} FROM files WHERE expires_at IS NOT NULL AND expires_at <= $1 AND {NOT_AWAITING_SIGNATURE} LIMIT $2"
     ))
     .bind(now)
     .bind(batch)
@@ -443,10 +446,11 @@ pub async fn sweep(db: &Db, objects: &Objects, batch: i64) -> StoreResult<Swept>
     for row in &expired {
         let file = from_row(row)?;
         let mut tx = db.begin_write().await?;
-        // Still unsent and expired when its turn comes.
+        // Still unsent, expired and not awaiting a signature when its turn comes.
+        let waiting = awaits_signature_in(&mut tx, &file.id).await?;
         let still = get_in(&mut tx, &file.id)
             .await?
-            .filter(|f| f.message_id.is_none() && f.expires_at.is_some_and(|at| at <= now));
+            .filter(|f| !waiting && f.message_id.is_none() && f.expires_at.is_some_and(|at| at <= now));
         if let Some(file) = still {
             swept.expired += delete_rows(&mut tx, std::slice::from_ref(&file)).await?;
         }
@@ -472,6 +476,20 @@ pub async fn sweep(db: &Db, objects: &Objects, batch: i64) -> StoreResult<Swept>
         tx.commit().await?;
     }
     Ok(swept)
+}
+
+/// The condition on `files` rows that keeps a file with a pending
+/// signature request from expiring while it waits.
+const NOT_AWAITING_SIGNATURE: &str =
+    "NOT EXISTS (SELECT 1 FROM signatures s WHERE s.file_id = files.id AND s.status = 'pending')";
+
+/// Whether the file `id` has a pending signature request.
+async fn awaits_signature_in(conn: &mut AnyConnection, id: &str) -> StoreResult<bool> {
+    let found = sqlx::query("SELECT 1 AS one FROM signatures WHERE file_id = $1 AND status = 'pending'")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(found.is_some())
 }
 
 /// Whether the bytes `sha256` are counted as in use.

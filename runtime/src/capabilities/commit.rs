@@ -200,6 +200,7 @@ pub type OnEvents = Arc<dyn Fn() + Send + Sync>;
 #[derive(Clone)]
 pub struct Committer {
     sender: mpsc::Sender<(Commit, Reply)>,
+    db: Db,
     objects: Objects,
     on_events: Arc<OnceLock<OnEvents>>,
     usage: Arc<UsageCache>,
@@ -219,9 +220,10 @@ impl Committer {
         let (sender, receiver) = mpsc::channel(4 * MAX_GROUP);
         let on_events: Arc<OnceLock<OnEvents>> = Arc::default();
         let usage: Arc<UsageCache> = Arc::default();
-        tokio::spawn(run(db, receiver, on_events.clone(), usage.clone()));
+        tokio::spawn(run(db.clone(), receiver, on_events.clone(), usage.clone()));
         Committer {
             sender,
+            db,
             objects,
             on_events,
             usage,
@@ -270,6 +272,13 @@ impl Committer {
                 files::ensure_objects(&self.objects, file)
                     .await
                     .map_err(|e| CommitError::Store(e.to_string()))?;
+            }
+        } else {
+            // Refused or lost: bytes nothing counts would never be swept.
+            for file in &made {
+                if let Err(e) = files::discard_objects(&self.db, &self.objects, file).await {
+                    tracing::warn!(error = %e, "could not discard the bytes of a file not stored");
+                }
             }
         }
         result

@@ -187,6 +187,19 @@ impl Files {
     /// owner's quota.
     async fn store(&self, file: &NewFile, quota: u64, setting: &'static str) -> Result<FileRow, FileError> {
         files::put_objects(&self.objects, file).await?;
+        let stored = self.insert(file, quota, setting).await;
+        if stored.is_err()
+            && let Err(e) = files::discard_objects(&self.db, &self.objects, file).await
+        {
+            tracing::warn!(error = %e, "could not discard the bytes of a file not stored");
+        }
+        let row = stored?;
+        files::ensure_objects(&self.objects, file).await?;
+        Ok(row)
+    }
+
+    /// Inserts the row of `file` under the owner's quota lock.
+    async fn insert(&self, file: &NewFile, quota: u64, setting: &'static str) -> Result<FileRow, FileError> {
         let mut tx = self.db.begin_write().await?;
         crate::store::lock_in(&mut tx, &files::quota_lock(file.owner, &file.owner_id)).await?;
         let used = files::used_bytes(&mut tx, file.owner, &file.owner_id).await?;
@@ -205,7 +218,6 @@ impl Files {
         }
         let row = files::insert(&mut tx, file).await?;
         tx.commit().await?;
-        files::ensure_objects(&self.objects, file).await?;
         Ok(row)
     }
 

@@ -237,6 +237,31 @@ pub async fn ensure_objects(objects: &Objects, file: &NewFile) -> StoreResult<()
     put_objects(objects, file).await
 }
 
+/// Deletes the objects of `file` that no file counts (its insert was
+/// refused or rolled back): the undoing of [`put_objects`]. Safe against a
+/// new file with the same bytes: one counted before the check keeps them;
+/// one counted after puts them back ([`ensure_objects`]).
+///
+/// # Errors
+///
+/// When the database or the object store fails.
+pub async fn discard_objects(db: &Db, objects: &Objects, file: &NewFile) -> StoreResult<()> {
+    let shas = std::iter::once(&file.sha256).chain(file.preview.as_ref().map(|p| &p.sha256));
+    for sha256 in shas {
+        let mut tx = db.begin_write().await?;
+        let counted = sqlx::query("SELECT 1 AS one FROM file_blobs WHERE sha256 = $1")
+            .bind(sha256)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if !counted {
+            objects.delete(sha256).await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
 /// Bytes the files of `owner` use now (unsent ones included).
 pub async fn used_bytes(conn: &mut AnyConnection, owner: Owner, owner_id: &str) -> StoreResult<u64> {
     let used: Option<i64> =

@@ -145,4 +145,8 @@ async fn the_app_quota_is_checked_at_the_call_and_again_at_commit() {
     );
     let mut conn = db.pool().acquire().await.expect("conn");
     assert_eq!(files::used_bytes(&mut conn, Owner::App, &app).await.expect("used"), 600);
+    // The refused file's bytes are not left behind; the stored one's are there.
+    let objects = &services.objects;
+    assert!(!objects.exists(&files::sha256_hex(&[3; 600])).await.expect("exists"));
+    assert!(objects.exists(&files::sha256_hex(&[1; 600])).await.expect("exists"));
 }

@@ -344,4 +344,32 @@ mod tests {
         );
         assert_eq!(escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
     }
+
+    fn multipart(body: &[u8]) -> Request {
+        Request {
+            method: "POST".into(),
+            path: "/scan".into(),
+            query: String::new(),
+            headers: vec![("content-type".into(), "multipart/form-data; boundary=XyZ".into())],
+            body: body.to_vec(),
+        }
+    }
+
+    #[test]
+    fn multipart_parts_are_found_by_name_with_their_bytes() {
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n\
+--XyZ\r\nContent-Disposition: form-data; name=\"scan\"; filename=\"a.pdf\"\r\nContent-Type: application/pdf\r\n\r\n\
+%PDF\r\n\x00\xff--Xy\r\n--XyZ--\r\n";
+        let request = multipart(body);
+        let scan = request.multipart_part("scan").expect("the scan part");
+        assert_eq!(scan.filename.as_deref(), Some("a.pdf"));
+        assert_eq!(scan.content_type.as_deref(), Some("application/pdf"));
+        assert_eq!(scan.bytes, b"%PDF\r\n\x00\xff--Xy");
+        assert_eq!(request.multipart_part("note").expect("the note").bytes, b"hello");
+        assert!(request.multipart_part("missing").is_none());
+        assert!(multipart(b"--XyZ\r\nbroken").multipart_part("scan").is_none());
+        let mut urlencoded = multipart(body);
+        urlencoded.headers = vec![("content-type".into(), "application/x-www-form-urlencoded".into())];
+        assert!(urlencoded.multipart_part("scan").is_none());
+    }
 }

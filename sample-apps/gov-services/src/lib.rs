@@ -249,7 +249,7 @@ fn scan_status(request: &Request) -> Response {
     };
     let link = match files::download_url(&scan.file) {
         Ok(url) => format!(
-            r#"<p><a id="download" href="{}" target="_blank" rel="noopener">Download {}</a></p>"#,
+            r#"<p><a id="download" href="{}" rel="noopener">Download {}</a></p>"#,
             escape(&url),
             escape(&scan.name)
         ),

@@ -200,6 +200,7 @@ impl Bare {
             chat: chat.to_string(),
             message: "m0".to_string(),
             text: text.to_string(),
+            files: Vec::new(),
         });
         bot.miniapp_platform_handler()
             .call_handle(&mut store, &event)

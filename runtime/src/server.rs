@@ -109,6 +109,7 @@ pub struct Host {
     pub state: AppState,
     /// Where the API listens, once bound: outbound HTTP refuses it.
     host_address: Arc<std::sync::OnceLock<SocketAddr>>,
+    main_origin: Arc<std::sync::OnceLock<String>>,
 }
 
 /// The host-wide secret key `name` (32 random bytes, created once, shared
@@ -213,6 +214,8 @@ impl Host {
             None => crate::store::objects::Objects::directory(&data.join("files"))?,
         };
         let host_address = Arc::new(std::sync::OnceLock::new());
+        let main_origin = Arc::new(std::sync::OnceLock::new());
+        let file_access_key = host_key(&db, "file-access-key").await?;
         let services = Arc::new(Services {
             db: db.clone(),
             limits: config.limits.clone(),
@@ -220,8 +223,11 @@ impl Host {
             rate: Default::default(),
             page_rate: Default::default(),
             host_address: host_address.clone(),
-            committer: crate::capabilities::commit::Committer::start(db.clone()),
+            committer: crate::capabilities::commit::Committer::start(db.clone(), objects.clone()),
             hot_keys: Default::default(),
+            objects: objects.clone(),
+            file_access_key: file_access_key.clone(),
+            main_origin: main_origin.clone(),
         });
         let sandbox = Arc::new(Sandbox::new(engine.clone(), services, blobs.clone())?);
         let queue = &config.limits.queue;
@@ -257,7 +263,15 @@ impl Host {
         let registry = Registry::new(db.clone(), blobs, sandbox, config.limits.clone());
         registry.resume_compiles().await?;
         let webhooks = crate::webhooks::Webhooks::new(db.clone(), chat.queue().clone());
-        let files = crate::files::Files::start(db.clone(), objects, config.limits.files.clone());
+        let files = crate::files::Files::start(
+            db.clone(),
+            objects,
+            config.limits.files.clone(),
+            crate::files::AccessKeys {
+                access: file_access_key,
+                identity: identity_key.clone(),
+            },
+        );
         let state = AppState {
             accounts: crate::accounts::Accounts::new(db.clone(), options.sessions, &identity_key),
             db,
@@ -275,7 +289,11 @@ impl Host {
         };
         sweep_old_rows(state.db.clone(), &config.limits);
         checkpoint_wal(state.db.clone());
-        Ok(Host { state, host_address })
+        Ok(Host {
+            state,
+            host_address,
+            main_origin,
+        })
     }
 
     /// Serves the API on `listener` until `shutdown` resolves.
@@ -291,6 +309,7 @@ impl Host {
         // Every web app is served from its own origin under this domain.
         let addr = listener.local_addr()?;
         let domain = crate::webapps::AppsDomain::new(self.state.limits.apps_domain.as_deref(), addr);
+        let _ = self.main_origin.set(domain.main_origin(addr));
         self.state.webapps.set_domain(domain);
         let router = api::router(self.state.clone());
         let limits = &self.state.limits;

@@ -9,8 +9,11 @@ pub struct Message {
     pub chat: String,
     /// Its id.
     pub id: String,
-    /// Its text.
+    /// Its text (the caption, when it carries files).
     pub text: String,
+    /// The files it carries, in order; read them with
+    /// [`crate::files::read_all`] (needs the `files` capability).
+    pub files: Vec<crate::FileInfo>,
 }
 
 impl Message {
@@ -263,6 +266,7 @@ pub fn dispatch<B: Bot>(event: Event) -> Result<(), String> {
             chat: m.chat,
             id: m.message,
             text: m.text,
+            files: m.files,
         }),
         Event::Button(b) => B::on_button(ButtonPress {
             chat: b.chat,

@@ -50,3 +50,30 @@ pub fn phone() -> Result<String, Error> {
 pub fn request_signature(title: &str, document: &[u8]) -> Result<String, Error> {
     wit::request_signature(title, document)
 }
+
+/// Asks the current user to sign the file `file` (a PDF or a scan the app
+/// made with [`crate::files::create`], or one it may read), shown with
+/// `title`; returns the request id. The request's `document_sha256` is
+/// the file's sha256; the user reads the file in the client before
+/// confirming, and the answer arrives as [`crate::Bot::on_signature`].
+/// Needs `identity.sign`.
+///
+/// # Errors
+///
+/// [`Error::Denied`] without the grant; [`Error::NotFound`] without a
+/// current user, or for a file this app may not read or in a chat the
+/// user is not a member of; [`Error::Invalid`] / [`Error::TooLarge`] for
+/// a bad title (at most 200 bytes, one line); [`Error::RateLimited`] past
+/// the signature requests allowed.
+///
+/// ```no_run
+/// use miniapp_sdk::{files, identity};
+///
+/// fn sign_scan(chat: &str, pdf: &[u8]) -> Result<String, miniapp_sdk::Error> {
+///     let file = files::create(chat, "application.pdf", pdf)?;
+///     identity::request_file_signature("Application (scan)", &file.id)
+/// }
+/// ```
+pub fn request_file_signature(title: &str, file: &str) -> Result<String, Error> {
+    wit::request_file_signature(title, file)
+}

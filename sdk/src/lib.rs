@@ -3,7 +3,7 @@
 //! A bot implements [`Bot`] and exports it with [`bot!`]. Everything a bot can
 //! do outside its sandbox goes through the capability modules —
 //! [`messaging`], [`identity`], [`storage`], [`payments`], [`schedule`],
-//! [`pages`], [`config`], [`http`] and [`log`] — and each call returns
+//! [`pages`], [`files`], [`config`], [`http`] and [`log`] — and each call returns
 //! [`Error::Denied`] (or the interface's equivalent) unless the operator
 //! granted the capability.
 //!
@@ -41,6 +41,7 @@ pub mod bindings {
 
 pub mod config;
 mod event;
+pub mod files;
 pub mod http;
 pub mod identity;
 pub mod log;
@@ -52,7 +53,7 @@ pub mod schedule;
 pub mod storage;
 pub mod web;
 
-pub use bindings::miniapp::platform::types::{Button, Error, OutgoingMessage};
+pub use bindings::miniapp::platform::types::{Button, Error, FileInfo, OutgoingMessage};
 pub use event::{
     AppInstalled, AppRemoved, Bot, ButtonPress, MemberJoined, MemberLeft, Message, PaymentReceived, SignatureResult,
     SignatureStatus, Timer, Webhook,

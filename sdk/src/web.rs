@@ -48,6 +48,105 @@ impl Request {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v)
     }
+
+    /// The first value of header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The part named `name` of a `multipart/form-data` body (a form with
+    /// `enctype="multipart/form-data"`, such as a file input); `None` if
+    /// the body is not one or has no such part. The body is at most
+    /// [`MAX_BODY_BYTES`].
+    ///
+    /// ```no_run
+    /// # fn f(request: miniapp_sdk::web::Request) {
+    /// if let Some(scan) = request.multipart_part("scan") {
+    ///     let name = scan.filename.unwrap_or_else(|| "scan".into());
+    ///     let _ = miniapp_sdk::files::create("chat-id", &name, &scan.bytes);
+    /// }
+    /// # }
+    /// ```
+    pub fn multipart_part(&self, name: &str) -> Option<Part> {
+        let content_type = self.header("content-type")?;
+        let (kind, params) = content_type.split_once(';')?;
+        if !kind.trim().eq_ignore_ascii_case("multipart/form-data") {
+            return None;
+        }
+        let boundary = params.split(';').find_map(|p| {
+            let (k, v) = p.trim().split_once('=')?;
+            k.eq_ignore_ascii_case("boundary")
+                .then(|| v.trim_matches('"').to_string())
+        })?;
+        let delimiter = format!("--{boundary}");
+        let mut rest = &self.body[find(&self.body, delimiter.as_bytes())? + delimiter.len()..];
+        loop {
+            // After a delimiter: `--` ends the body, else CRLF and a part.
+            if rest.starts_with(b"--") {
+                return None;
+            }
+            rest = rest.strip_prefix(b"\r\n")?;
+            let head_end = find(rest, b"\r\n\r\n")?;
+            let head = String::from_utf8_lossy(&rest[..head_end]).into_owned();
+            let after_head = &rest[head_end + 4..];
+            let closing = format!("\r\n{delimiter}");
+            let end = find(after_head, closing.as_bytes())?;
+            let part = Part::from_head(&head, after_head[..end].to_vec());
+            if part.as_ref().is_some_and(|p| p.name == name) {
+                return part;
+            }
+            rest = &after_head[end + closing.len()..];
+        }
+    }
+}
+
+/// One part of a `multipart/form-data` body ([`Request::multipart_part`]).
+#[derive(Debug, Clone)]
+pub struct Part {
+    /// The form field's name.
+    pub name: String,
+    /// The uploaded file's name, for a file input.
+    pub filename: Option<String>,
+    /// Its `Content-Type`, if the browser sent one.
+    pub content_type: Option<String>,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl Part {
+    fn from_head(head: &str, bytes: Vec<u8>) -> Option<Part> {
+        let mut name = None;
+        let mut filename = None;
+        let mut content_type = None;
+        for line in head.split("\r\n") {
+            let (key, value) = line.split_once(':')?;
+            if key.trim().eq_ignore_ascii_case("content-type") {
+                content_type = Some(value.trim().to_string());
+            } else if key.trim().eq_ignore_ascii_case("content-disposition") {
+                for param in value.split(';').skip(1) {
+                    if let Some((k, v)) = param.trim().split_once('=') {
+                        let v = v.trim().trim_matches('"').to_string();
+                        match k.trim() {
+                            "name" => name = Some(v),
+                            "filename" => filename = Some(v),
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+        Some(Part {
+            name: name?,
+            filename,
+            content_type,
+            bytes,
+        })
+    }
+}
+
+/// Where `needle` first occurs in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// An HTTP response from the app.
@@ -244,5 +343,33 @@ mod tests {
             ]
         );
         assert_eq!(escape("<a href=\"x\">&'"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+    }
+
+    fn multipart(body: &[u8]) -> Request {
+        Request {
+            method: "POST".into(),
+            path: "/scan".into(),
+            query: String::new(),
+            headers: vec![("content-type".into(), "multipart/form-data; boundary=XyZ".into())],
+            body: body.to_vec(),
+        }
+    }
+
+    #[test]
+    fn multipart_parts_are_found_by_name_with_their_bytes() {
+        let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n\
+--XyZ\r\nContent-Disposition: form-data; name=\"scan\"; filename=\"a.pdf\"\r\nContent-Type: application/pdf\r\n\r\n\
+%PDF\r\n\x00\xff--Xy\r\n--XyZ--\r\n";
+        let request = multipart(body);
+        let scan = request.multipart_part("scan").expect("the scan part");
+        assert_eq!(scan.filename.as_deref(), Some("a.pdf"));
+        assert_eq!(scan.content_type.as_deref(), Some("application/pdf"));
+        assert_eq!(scan.bytes, b"%PDF\r\n\x00\xff--Xy");
+        assert_eq!(request.multipart_part("note").expect("the note").bytes, b"hello");
+        assert!(request.multipart_part("missing").is_none());
+        assert!(multipart(b"--XyZ\r\nbroken").multipart_part("scan").is_none());
+        let mut urlencoded = multipart(body);
+        urlencoded.headers = vec![("content-type".into(), "application/x-www-form-urlencoded".into())];
+        assert!(urlencoded.multipart_part("scan").is_none());
     }
 }

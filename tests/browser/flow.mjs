@@ -54,8 +54,9 @@ function fail(message) {
 // Fixed numbers, so the files sort in story order whichever scenarios ran.
 const SCREENS = [
   'signed-up', 'chat-timeline', 'attachments-picked', 'attachments-sent', 'image-viewer',
-  'signature-file', 'delete-dialog', 'app-panel', 'booking-form', 'signature-dialog',
-  'pay-dialog', 'confirmation-in-chat', 'operator-review', 'after-approval',
+  'delete-dialog', 'app-panel', 'booking-form', 'signature-dialog',
+  'pay-dialog', 'confirmation-in-chat', 'scan-form', 'signature-file', 'scan-signed',
+  'operator-review', 'after-approval',
   'isolation-attacker', 'isolation-victim', 'live-adding', 'live-seen',
 ];
 async function shot(page, name) {
@@ -350,45 +351,6 @@ async function userScenario(browser) {
       if (!saved.equals(report)) throw new Error(`the download has ${saved.length} bytes (sha256 ${sha256(saved)}), not the ${report.length} sent`);
     });
 
-    await step('the signature dialog shows a request\'s file: preview, name, size, sha256, Download', async () => {
-      // Until an app can ask to sign a file here, a pending request with
-      // the \`file\` the API describes is put into the list the client polls.
-      const photoFile = sent.files[0];
-      const pending = '**/v1/signatures?status=pending';
-      const request = {
-        id: 'sig-with-a-file', app: 'some-app', title: 'Sign the photo', status: 'pending', chat: chatIdOf(page),
-        document_sha256: photoFile.sha256, created_at: Date.now(), file: photoFile,
-      };
-      await page.route(pending, (route) => route.fulfill({ json: { signatures: [request] } }));
-      try {
-        const dialog = await visible(page.getByTestId('sign-dialog'), 'the signature dialog');
-        const part = dialog.getByTestId('sign-file');
-        await visible(part, 'the file part of the signature dialog');
-        const preview = part.getByTestId('sign-file-preview');
-        await until('the file\'s preview in the dialog', async () => preview.evaluate((img) => !img.hidden && img.complete && img.naturalWidth > 0));
-        const facts = {
-          name: await part.getByTestId('sign-file-name').textContent(),
-          size: await part.getByTestId('sign-file-size').textContent(),
-          sha256: await part.getByTestId('sign-file-sha256').textContent(),
-        };
-        if (facts.name !== 'photo.png' || !facts.size.includes(`${photo.length} bytes`) || facts.sha256 !== sha256(photo)) {
-          throw new Error(`the dialog shows ${JSON.stringify(facts)}`);
-        }
-        if (await dialog.getByTestId('sign-document').isVisible()) throw new Error('the file\'s bytes are shown as text too');
-        await shot(page, 'signature-file');
-        const [download] = await Promise.all([
-          page.waitForEvent('download', { timeout: WAIT }),
-          part.getByTestId('sign-file-download').click(),
-        ]);
-        if (!fs.readFileSync(await download.path()).equals(photo)) throw new Error('the file downloaded from the dialog is not the one sent');
-        await dialog.getByTestId('sign-later').click();
-        await gone(dialog, 'the signature dialog');
-        await until('the dialog to let go of the preview', async () => (await preview.getAttribute('src')) === null);
-      } finally {
-        await page.unroute(pending);
-      }
-    });
-
     await step('delete the message with the files; its preview is freed and its files are gone', async () => {
       const errorsBefore = pageErrors.length;
       const blob = await message.getByTestId('attachment-preview-image').getAttribute('src');
@@ -530,6 +492,58 @@ async function userScenario(browser) {
       // outcome too (not part of its contract, so not a failure if it doesn't).
       await frame.locator('#status', { hasText: /confirmed/i }).waitFor({ timeout: 5000 }).catch(() => {});
       await shot(page, 'confirmation-in-chat');
+    });
+
+    let scanSignature;
+    await step('upload a PDF scan in gov-services and have it signed', async () => {
+      // The panel shows the booking's status page; open the app's start page again.
+      await page.locator(`[data-testid="open-app-button"][data-app-id="${GOV_APP}"]`).click();
+      await visible(frame.locator('#scan'), 'the scan field of gov-services');
+      await frame.locator('#scan').setInputFiles({ name: 'scan.pdf', mimeType: 'application/pdf', buffer: report });
+      await shot(page, 'scan-form');
+      await frame.locator('#sign-scan').click();
+      await until('gov-services to wait for the signature of the scan', async () =>
+        /waiting for your signature/i.test((await frame.locator('#status').textContent()) || ''));
+      scanSignature = await frame.locator('#status').getAttribute('data-signature');
+      if (!scanSignature) throw new Error('the status names no signature request');
+    });
+
+    await step('the signature dialog shows the PDF (name, size, sha256, Download) before it is signed', async () => {
+      const dialog = await visible(page.getByTestId('sign-dialog'), 'the signature dialog');
+      const part = await visible(dialog.getByTestId('sign-file'), 'the file part of the signature dialog');
+      const facts = {
+        name: await part.getByTestId('sign-file-name').textContent(),
+        size: await part.getByTestId('sign-file-size').textContent(),
+        sha256: await part.getByTestId('sign-file-sha256').textContent(),
+      };
+      if (facts.name !== 'scan.pdf' || !facts.size.includes(`${report.length} bytes`) || facts.sha256 !== sha256(report)) {
+        throw new Error(`the dialog shows ${JSON.stringify(facts)}`);
+      }
+      if (await dialog.getByTestId('sign-document').isVisible()) throw new Error('the PDF\'s bytes are shown as text too');
+      const [download] = await Promise.all([
+        page.waitForEvent('download', { timeout: WAIT }),
+        part.getByTestId('sign-file-download').click(),
+      ]);
+      if (!fs.readFileSync(await download.path()).equals(report)) throw new Error('the PDF downloaded from the dialog is not the one uploaded');
+      await shot(page, 'signature-file');
+      await dialog.getByTestId('sign-confirm').click();
+      await gone(dialog, 'the signature dialog');
+    });
+
+    await step('gov-services has the scan on record; the public signature names the PDF\'s sha256', async () => {
+      await until('#status in the app to say the scan is signed', async () =>
+        /signed/i.test((await frame.locator('#status').textContent()) || ''));
+      await visible(page.locator('[data-testid="message"][data-sender-kind="app"]').filter({ hasText: /scan\.pdf signed/i }), 'the app\'s message about the signed scan');
+      const record = await (await fetch(`${BASE}/v1/signatures/${encodeURIComponent(scanSignature)}`)).json();
+      if (record.status !== 'signed' || record.document_sha256 !== sha256(report)) {
+        throw new Error(`the public record is ${JSON.stringify(record)}`);
+      }
+      // The app's download link works without a token, for this user only.
+      const href = await frame.locator('a#download').getAttribute('href');
+      const res = await page.request.get(href);
+      const body = Buffer.from(await res.body());
+      if (res.status() !== 200 || !body.equals(report)) throw new Error(`the app's download link answered ${res.status()} with ${body.length} bytes`);
+      await shot(page, 'scan-signed');
     });
   } catch (e) {
     await failWith(page, 'user', e);

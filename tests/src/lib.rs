@@ -480,6 +480,19 @@ impl TestHost {
         assert!(status.is_success(), "install failed: {status} {body}");
     }
 
+    /// `user` leaves `chat` (`DELETE /v1/chats/{chat}/members/{self}`).
+    pub async fn leave(&self, user: &User, chat: &str) {
+        let (status, body) = self
+            .call(
+                "DELETE",
+                &format!("/v1/chats/{chat}/members/{}", user.id),
+                Some(&user.token),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "leaving failed: {body}");
+    }
+
     /// Posts `text` in `chat` as `user`; returns the message id.
     pub async fn say(&self, user: &User, chat: &str, text: &str) -> String {
         let (status, body) = self
@@ -799,6 +812,15 @@ pub mod postgres {
     }
 }
 
+/// An HTTP client that does not follow redirects (to see a `Location`).
+pub fn no_redirect_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(120))
+        .build()
+        .expect("http client")
+}
+
 /// The manifest text of a sample app or guest folder.
 pub fn manifest_of(dir: &str) -> String {
     std::fs::read_to_string(Path::new(dir).join("miniapp.toml")).expect("miniapp.toml exists")
@@ -939,11 +961,7 @@ impl TestHost {
         assert_eq!(status, StatusCode::CREATED, "launch failed: {body}");
         let url = body["url"].as_str().expect("url");
         let path = &url[url.find("/?launch=").expect("a launch URL")..];
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(120))
-            .build()
-            .expect("http client");
+        let client = no_redirect_client();
         let resp = self
             .app_request(&client, "GET", app, path)
             .send()

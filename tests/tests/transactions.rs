@@ -5,19 +5,13 @@
 //! End to end against a real host with the `counter-app` guest (a bot and
 //! a web app in one component).
 
-use std::time::Duration;
-
 use futures::future::join_all;
 use miniapp_tests::{TestHost, User, guests, host_bin, manifest_of};
 use reqwest::StatusCode;
 use serde_json::json;
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(120))
-        .build()
-        .expect("http client")
+    miniapp_tests::no_redirect_client()
 }
 
 async fn publish_counter(host: &TestHost, dev: &User) -> String {

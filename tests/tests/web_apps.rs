@@ -12,11 +12,7 @@ use reqwest::header::{CONTENT_SECURITY_POLICY, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(std::time::Duration::from_secs(120))
-        .build()
-        .expect("http client")
+    miniapp_tests::no_redirect_client()
 }
 
 async fn launch(host: &TestHost, user: &User, chat: &str, app: &str) -> (StatusCode, Value) {

@@ -305,6 +305,20 @@ fn matrix() -> Vec<Row> {
             b(json!({ "ms": 1 })),
             [404, 404, 404, 404, 404],
         ),
+        // A JSON body is no upload: members get 400, everyone else never
+        // gets that far.
+        (
+            "POST",
+            "/v1/chats/{chat}/files",
+            b(json!({})),
+            [401, 400, 404, 404, 403],
+        ),
+        // No such file, or one the caller may not read: the same 404. A
+        // download link in place of the token is checked like a token.
+        ("GET", "/v1/files/{id}", none.clone(), [401, 404, 404, 404, 403]),
+        ("GET", "/v1/files/{id}/preview", none.clone(), [401, 404, 404, 404, 403]),
+        // Only its uploader discards an unsent file.
+        ("DELETE", "/v1/files/{id}", none.clone(), [401, 404, 404, 404, 403]),
         ("GET", "/v1/signatures", none.clone(), [401, 200, 200, 200, 403]),
         // Public records: no token needed (this id does not exist).
         ("GET", "/v1/signatures/{id}", none.clone(), [404, 404, 404, 404, 404]),
@@ -328,6 +342,14 @@ fn matrix() -> Vec<Row> {
             [401, 403, 403, 403, 200],
         ),
         ("GET", "/v1/audit", none.clone(), [401, 403, 403, 403, 200]),
+        // Near the end: the member deletes their own message, which the
+        // rows above use; nobody else finds it.
+        (
+            "DELETE",
+            "/v1/chats/{chat}/messages/{msg}",
+            none.clone(),
+            [401, 204, 404, 404, 403],
+        ),
         // Last: the member (the chat's creator) leaves the chat; strangers
         // to it find no chat to remove anyone from.
         (

@@ -18,7 +18,10 @@ use axum::response::{IntoResponse, Response};
 use bytes::BytesMut;
 use serde_json::{Value, json};
 
+use serde::Deserialize;
+
 use super::auth::AccountCaller;
+use super::extract::ApiQuery;
 use super::{ApiError, ApiResult, AppState};
 use crate::files::FileError;
 use crate::store::files::FileRow;
@@ -157,15 +160,29 @@ fn etag(sha256: &str) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{sha256}\"")).unwrap_or_else(|_| HeaderValue::from_static("\"\""))
 }
 
-/// Downloads a file: members of its chat only, always as an attachment;
-/// `Range: bytes=…` (one range) answers 206.
+/// Query of `GET /v1/files/{id}`.
+#[derive(Debug, Deserialize)]
+pub(super) struct DownloadQuery {
+    /// A download link's token (`files.download-url`), in place of the
+    /// bearer token.
+    access: Option<String>,
+}
+
+/// Downloads a file: members of its chat only (signed in, or holding a
+/// download link a web app made for them: `?access=…`), always as an
+/// attachment; `Range: bytes=…` (one range) answers 206.
 pub(super) async fn download(
     State(state): State<AppState>,
-    AccountCaller(me): AccountCaller,
+    caller: Result<AccountCaller, ApiError>,
     Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<DownloadQuery>,
     request: HeaderMap,
 ) -> ApiResult<Response> {
-    let file = state.files.open(&id, &me.id).await?;
+    let file = match (query.access, caller) {
+        (Some(token), _) => state.files.open_with_link(&id, &token).await?,
+        (None, Ok(AccountCaller(me))) => state.files.open(&id, &me.id).await?,
+        (None, Err(e)) => return Err(e),
+    };
     let size = file.info.size;
     // RFC 9110 §14.2: a Range header that does not parse, asks for several
     // or overlapping ranges, or a suffix longer than the file, is answered

@@ -33,6 +33,7 @@ fn public_view(r: &SignatureRequest) -> Value {
         "public_key": r.public_key,
         "created_at": r.created_at,
         "decided_at": r.decided_at,
+        "file": r.file_info(),
     })
 }
 
@@ -40,7 +41,7 @@ fn public_view(r: &SignatureRequest) -> Value {
 fn signer_view(r: &SignatureRequest, with_document: bool) -> Value {
     let mut v = public_view(r);
     v["chat"] = json!(r.chat_id);
-    if with_document {
+    if with_document && r.file_id.is_none() {
         v["document"] = json!(B64.encode(&r.document));
         v["document_text"] = json!(String::from_utf8(r.document.clone()).ok());
     }

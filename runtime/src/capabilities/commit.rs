@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use tokio::sync::{mpsc, oneshot};
 
 use super::OutboxOp;
+use super::files::commit::{self as files_commit, FileEffects};
 use super::identity::commit::{self as identity_commit, SignatureDraft};
 use super::messaging::commit::apply_ops;
 use super::notify::commit as notify_commit;
@@ -25,7 +26,8 @@ use super::schedule::commit::{self as schedule_commit, TimerOp};
 use super::storage::commit::{self as storage_commit, Refused};
 use super::storage::txn::{Key, KvTxn};
 use crate::config::AppLimits;
-use crate::store::{Db, StoreResult, jobs};
+use crate::store::objects::Objects;
+use crate::store::{Db, StoreResult, files, jobs};
 
 /// Commits taken into one database transaction at most.
 pub const MAX_GROUP: usize = 64;
@@ -47,6 +49,8 @@ pub struct Effects {
     pub pushes: Vec<Push>,
     /// The accounts written to through `notify`, one per message.
     pub notifications: Vec<String>,
+    /// Files made and sent.
+    pub files: FileEffects,
 }
 
 impl Effects {
@@ -59,6 +63,7 @@ impl Effects {
             && self.timers.is_empty()
             && self.pushes.is_empty()
             && self.notifications.is_empty()
+            && self.files.is_empty()
     }
 }
 
@@ -145,6 +150,11 @@ pub enum CommitError {
     /// Something else it checked at a call no longer holds (an invoice
     /// paid meanwhile, the balance spent): run it again.
     Changed(String),
+    /// The files the invocation made would pass the app's file quota.
+    FileQuota {
+        /// Bytes allowed.
+        bytes: u64,
+    },
     /// The storage changes would pass the app's quota.
     Quota {
         /// Keys allowed.
@@ -164,6 +174,12 @@ impl std::fmt::Display for CommitError {
                 write!(f, "storage keys it read were changed by other invocations: {names:?}")
             }
             CommitError::Changed(why) => write!(f, "what it checked changed before it committed: {why}"),
+            CommitError::FileQuota { bytes } => {
+                write!(
+                    f,
+                    "file quota exceeded at commit: {bytes} bytes of files allowed (--app-files-mib)"
+                )
+            }
             CommitError::Quota { keys, bytes } => {
                 write!(
                     f,
@@ -184,6 +200,8 @@ pub type OnEvents = Arc<dyn Fn() + Send + Sync>;
 #[derive(Clone)]
 pub struct Committer {
     sender: mpsc::Sender<(Commit, Reply)>,
+    db: Db,
+    objects: Objects,
     on_events: Arc<OnceLock<OnEvents>>,
     usage: Arc<UsageCache>,
 }
@@ -196,14 +214,17 @@ pub struct Committer {
 struct UsageCache(Mutex<HashMap<Arc<str>, (i64, i64)>>);
 
 impl Committer {
-    /// Starts the committer's task on the current runtime.
-    pub fn start(db: Db) -> Committer {
+    /// Starts the committer's task on the current runtime; files' bytes
+    /// go to `objects`.
+    pub fn start(db: Db, objects: Objects) -> Committer {
         let (sender, receiver) = mpsc::channel(4 * MAX_GROUP);
         let on_events: Arc<OnceLock<OnEvents>> = Arc::default();
         let usage: Arc<UsageCache> = Arc::default();
-        tokio::spawn(run(db, receiver, on_events.clone(), usage.clone()));
+        tokio::spawn(run(db.clone(), receiver, on_events.clone(), usage.clone()));
         Committer {
             sender,
+            db,
+            objects,
             on_events,
             usage,
         }
@@ -230,14 +251,37 @@ impl Committer {
         if commit.job.is_none() && commit.effects.is_empty() {
             return Ok(Committed::Stored { events: 0 });
         }
+        // Files' bytes first, outside the transaction; made sure of after
+        // it (see `crate::store::files`).
+        let made = commit.effects.files.created.clone();
+        for file in &made {
+            files::put_objects(&self.objects, file)
+                .await
+                .map_err(|e| CommitError::Store(e.to_string()))?;
+        }
         let (reply, answer) = oneshot::channel();
         self.sender
             .send((commit, reply))
             .await
             .map_err(|_| CommitError::Store("the committer has stopped".into()))?;
-        answer
+        let result = answer
             .await
-            .map_err(|_| CommitError::Store("the committer has stopped".into()))?
+            .map_err(|_| CommitError::Store("the committer has stopped".into()))?;
+        if matches!(result, Ok(Committed::Stored { .. })) {
+            for file in &made {
+                files::ensure_objects(&self.objects, file)
+                    .await
+                    .map_err(|e| CommitError::Store(e.to_string()))?;
+            }
+        } else {
+            // Refused or lost: bytes nothing counts would never be swept.
+            for file in &made {
+                if let Err(e) = files::forget_objects(&self.db, file).await {
+                    tracing::warn!(error = %e, "could not discard the bytes of a file not stored");
+                }
+            }
+        }
+        result
     }
 }
 
@@ -372,7 +416,15 @@ async fn apply(conn: &mut sqlx::AnyConnection, commit: &Commit, known: Option<(i
     if let Err(why) = payments_commit::apply_in(conn, &commit.app, &commit.effects.payments).await? {
         return Ok(Err(CommitError::Changed(why)));
     }
-    identity_commit::apply_in(conn, &commit.app, &commit.effects.signatures).await?;
+    // Files before the signature requests and messages that name them.
+    match files_commit::apply_in(conn, &commit.app, &commit.effects.files).await? {
+        Ok(()) => {}
+        Err(files_commit::Refused::Quota(bytes)) => return Ok(Err(CommitError::FileQuota { bytes })),
+        Err(files_commit::Refused::Changed(why)) => return Ok(Err(CommitError::Changed(why))),
+    }
+    if let Err(why) = identity_commit::apply_in(conn, &commit.app, &commit.effects.signatures).await? {
+        return Ok(Err(CommitError::Changed(why)));
+    }
     if let Err(why) =
         schedule_commit::apply_in(conn, &commit.app, &commit.effects.timers, commit.limits.pending_timers).await?
     {

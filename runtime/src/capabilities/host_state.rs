@@ -8,6 +8,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
 use super::config::ConfigView;
+use super::files::{FilesCtx, FilesCtxView, FilesView};
 use super::http::HttpCtx;
 use super::identity::{IdentityCtx, IdentityCtxView, IdentityView};
 use super::log::LogView;
@@ -35,6 +36,7 @@ pub struct HostState {
     schedule: ScheduleCtx,
     notify: NotifyCtx,
     pages: PagesCtx,
+    files: FilesCtx,
     http: HttpCtx,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
@@ -68,6 +70,7 @@ impl HostState {
             schedule: ScheduleCtx::default(),
             notify: NotifyCtx::default(),
             pages: PagesCtx::default(),
+            files: FilesCtx::default(),
             http: HttpCtx::new(&cx),
             inv: InvocationCtx::new(cx),
             stdout,
@@ -85,6 +88,11 @@ impl HostState {
             notifications: std::mem::take(&mut self.notify.sent),
             timers: std::mem::take(&mut self.schedule.ops),
             pushes: std::mem::take(&mut self.pages.pushes),
+            files: super::files::commit::FileEffects {
+                created: std::mem::take(&mut self.files.created),
+                sends: std::mem::take(&mut self.files.sends),
+                quota: self.inv.limits().files.app_quota_bytes,
+            },
         }
     }
 
@@ -195,6 +203,17 @@ impl IdentityView for HostState {
         IdentityCtxView {
             inv: &mut self.inv,
             ctx: &mut self.identity,
+            files: &self.files,
+        }
+    }
+}
+
+impl FilesView for HostState {
+    fn files(&mut self) -> FilesCtxView<'_> {
+        FilesCtxView {
+            inv: &mut self.inv,
+            ctx: &mut self.files,
+            messaging: &mut self.messaging,
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::config::{AppLimits, Limits};
 use crate::store::Db;
 use crate::store::audit::{self, AuditEntry};
 use crate::store::logs::NewLogLine;
+use crate::store::objects::Objects;
 
 /// Host-wide services and settings capabilities use; shared by all stores.
 pub struct Services {
@@ -31,20 +32,31 @@ pub struct Services {
     pub committer: commit::Committer,
     /// Storage keys under contention on this node.
     pub hot_keys: storage::hot_keys::HotKeys,
+    /// Where files' bytes live.
+    pub objects: Objects,
+    /// Key download links (`files.download-url`) are signed with.
+    pub file_access_key: Vec<u8>,
+    /// The origin the host's API and chat client are served from
+    /// (`http://localhost:8080`), set once it is bound.
+    pub main_origin: Arc<std::sync::OnceLock<String>>,
 }
 
 impl Services {
     /// Services over `db` with `limits` and a fixed identity key, for tests.
     #[cfg(test)]
     pub(crate) fn for_tests(db: &Db, limits: &Limits) -> Arc<Services> {
+        let objects = Objects::memory();
         Arc::new(Services {
+            committer: commit::Committer::start(db.clone(), objects.clone()),
+            objects,
+            file_access_key: vec![9; 32],
+            main_origin: Arc::new(std::sync::OnceLock::from("http://localhost:8080".to_string())),
             db: db.clone(),
             limits: limits.clone(),
             identity_key: vec![7; 32],
             rate: Default::default(),
             page_rate: Default::default(),
             host_address: Default::default(),
-            committer: commit::Committer::start(db.clone()),
             hot_keys: Default::default(),
         })
     }

@@ -9,6 +9,7 @@
 pub mod bindings;
 pub mod commit;
 pub mod config;
+pub mod files;
 pub mod grants;
 mod host_state;
 pub mod http;
@@ -34,6 +35,7 @@ use wasmtime::component::Linker;
 use crate::store::StoreError;
 
 pub use bindings::miniapp::platform::types::Error as WitError;
+pub use files::FilesView;
 pub use grants::Grants;
 pub use host_state::HostState;
 pub use identity::IdentityView;
@@ -64,6 +66,7 @@ pub const UNITS: &[Unit] = &[
     schedule::UNIT,
     notify::UNIT,
     pages::UNIT,
+    files::UNIT,
     http::UNIT,
     config::UNIT,
     webhook::UNIT,

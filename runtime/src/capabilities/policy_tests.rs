@@ -2,6 +2,7 @@
 //! directly, no wasm involved. Denials must be WIT errors plus an audit
 //! row; the host-call bound and the denial summary are shared by all.
 
+use super::bindings::miniapp::platform::files::Host as _;
 use super::bindings::miniapp::platform::identity::Host as _;
 use super::bindings::miniapp::platform::messaging::Host as _;
 use super::bindings::miniapp::platform::notify::Host as _;
@@ -11,7 +12,9 @@ use super::bindings::miniapp::platform::storage::{Bucket, Host as _};
 use super::bindings::wasi::config::store::{Error as ConfigError, Host as _};
 use super::config::ConfigView;
 use super::test_support::{denials, is_wit, state, text};
-use super::{CapError, IdentityView, MessagingView, NotifyView, PagesView, ScheduleView, StorageView, WitError};
+use super::{
+    CapError, FilesView, IdentityView, MessagingView, NotifyView, PagesView, ScheduleView, StorageView, WitError,
+};
 use crate::store::audit;
 
 #[tokio::test]
@@ -32,6 +35,11 @@ async fn every_capability_denies_without_its_grant_and_audits_it() {
         s.identity().request_signature("t".into(), b"doc".to_vec()).await,
         WitError::Denied
     ));
+    assert!(is_wit(
+        s.identity().request_file_signature("t".into(), "f".into()).await,
+        WitError::Denied
+    ));
+    assert!(is_wit(s.files().read("f".into(), 0, 1).await, WitError::Denied));
     assert!(is_wit(s.storage().get(Bucket::App, "k".into()).await, WitError::Denied));
     assert!(matches!(s.config().get("k".into()).await, Ok(Err(ConfigError::Upstream(m))) if m.starts_with("denied")));
     assert!(is_wit(
@@ -62,6 +70,7 @@ async fn every_capability_denies_without_its_grant_and_audits_it() {
         "schedule",
         "notify",
         "pages",
+        "files",
     ] {
         assert!(audited.iter().any(|c| c == cap), "{cap} not audited: {audited:?}");
     }

@@ -24,7 +24,7 @@ pub use stream::Replay;
 pub use view::{ButtonView, MessageView};
 
 /// The most files one message carries (Telegram's media groups hold 10).
-pub const MAX_FILES_PER_MESSAGE: usize = 10;
+pub const MAX_FILES_PER_MESSAGE: usize = crate::store::files::MAX_PER_MESSAGE;
 
 /// How [`ChatService::add_member`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

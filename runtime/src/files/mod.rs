@@ -9,9 +9,12 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::capabilities::identity::app_scoped_id;
 use crate::config::FileLimits;
-use crate::media::{preview, sniff};
-use crate::store::files::{self, FileRow, NewFile, NewPreview, Owner, PreviewSize};
+use crate::media::access;
+use crate::media::intake::IntakeError;
+use crate::media::preview;
+use crate::store::files::{self, FileRow, NewFile, Owner};
 use crate::store::objects::{ObjectRead, Objects};
 use crate::store::{Db, StoreError, chats, now_ms};
 
@@ -59,98 +62,31 @@ pub enum FileError {
     Store(#[from] StoreError),
 }
 
+impl From<IntakeError> for FileError {
+    fn from(e: IntakeError) -> Self {
+        match e {
+            IntakeError::Invalid(why) => FileError::Invalid(why),
+            IntakeError::TooLarge { limit } => FileError::TooLarge { limit },
+            IntakeError::Image(e) => FileError::Image(e),
+        }
+    }
+}
+
 impl From<sqlx::Error> for FileError {
     fn from(e: sqlx::Error) -> Self {
         FileError::Store(e.into())
     }
 }
 
-/// The longest file name kept, in bytes.
-pub const MAX_NAME_BYTES: usize = 255;
+pub use crate::media::intake::{MAX_NAME_BYTES, clean_name, prepare};
 
-/// The name a file is stored under: the last path component of what the
-/// client sent, without control or bidi characters, at most
-/// [`MAX_NAME_BYTES`]; `file` if nothing is left.
-pub fn clean_name(raw: Option<&str>) -> String {
-    let raw = raw.unwrap_or("");
-    let last = raw.rsplit(['/', '\\']).next().unwrap_or("");
-    let mut name: String = last
-        .chars()
-        .filter(|&c| !c.is_control() && !crate::text::is_bidi_control(c))
-        .collect();
-    name = name.trim().trim_start_matches('.').to_string();
-    if name.len() > MAX_NAME_BYTES {
-        let cut = name.floor_char_boundary(MAX_NAME_BYTES);
-        name.truncate(cut);
-    }
-    if name.is_empty() { "file".to_string() } else { name }
-}
-
-/// Images decoded at once, on the whole node (each may take up to
-/// [`preview::PreviewLimits::max_decode_bytes`]).
-static DECODES: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
-
-/// Checks, types and previews `bytes` into a file ready to store (the
-/// preview is made on a blocking thread).
-///
-/// # Errors
-///
-/// [`FileError::Invalid`] for an empty file, [`FileError::TooLarge`],
-/// [`FileError::Image`] for an image over the decoding limits.
-pub async fn prepare(
-    limits: &FileLimits,
-    chat: &str,
-    owner: Owner,
-    owner_id: &str,
-    name: Option<&str>,
-    bytes: Bytes,
-) -> Result<NewFile, FileError> {
-    if bytes.is_empty() {
-        return Err(FileError::Invalid("the file is empty".into()));
-    }
-    if bytes.len() as u64 > limits.max_file_bytes {
-        return Err(FileError::TooLarge {
-            limit: limits.max_file_bytes,
-        });
-    }
-    let media_type = sniff::media_type(&bytes[..bytes.len().min(8192)]);
-    let made = if sniff::is_previewable(&media_type) {
-        // Decoding may take up to `max_decode_bytes` each: a few at once.
-        let _turn = DECODES
-            .acquire()
-            .await
-            .map_err(|_| FileError::Invalid("the host is stopping".into()))?;
-        let (data, bounds) = (bytes.clone(), limits.preview);
-        tokio::task::spawn_blocking(move || preview::preview(&data, bounds))
-            .await
-            .map_err(|e| FileError::Invalid(format!("the image could not be read: {e}")))??
-    } else {
-        None
-    };
-    let preview = made.map(|p| {
-        let png = Bytes::from(p.png);
-        NewPreview {
-            sha256: files::sha256_hex(&png),
-            png,
-            size: PreviewSize {
-                width: p.width,
-                height: p.height,
-            },
-        }
-    });
-    let unsent_ms = i64::try_from(limits.unsent_ttl.as_millis()).unwrap_or(i64::MAX);
-    Ok(NewFile {
-        id: files::new_file_id(),
-        chat_id: chat.to_string(),
-        owner,
-        owner_id: owner_id.to_string(),
-        name: clean_name(name),
-        media_type,
-        sha256: files::sha256_hex(&bytes),
-        bytes,
-        preview,
-        expires_at: now_ms().saturating_add(unsent_ms),
-    })
+/// The host keys download links are checked with.
+#[derive(Clone)]
+pub struct AccessKeys {
+    /// What links are signed with (`files.download-url`).
+    pub access: Vec<u8>,
+    /// What app-scoped user ids are derived with.
+    pub identity: Vec<u8>,
 }
 
 /// Fails with [`FileError::QuotaExceeded`] when `file` does not fit in its
@@ -185,13 +121,16 @@ pub struct Files {
     objects: Objects,
     limits: Arc<FileLimits>,
     uploads: Arc<tokio::sync::Semaphore>,
+    keys: Arc<AccessKeys>,
 }
 
 impl Files {
-    /// The file service over `db` and `objects`; starts this node's sweep
-    /// of expired files and unused bytes.
-    pub fn start(db: Db, objects: Objects, limits: FileLimits) -> Files {
+    /// The file service over `db` and `objects`, checking download links
+    /// with `keys`; starts this node's sweep of expired files and unused
+    /// bytes.
+    pub fn start(db: Db, objects: Objects, limits: FileLimits, keys: AccessKeys) -> Files {
         let files = Files {
+            keys: Arc::new(keys),
             uploads: Arc::new(tokio::sync::Semaphore::new(limits.uploads_at_once.max(1))),
             db,
             objects,
@@ -342,6 +281,26 @@ impl Files {
             return Err(FileError::NotFound);
         }
         Ok(file)
+    }
+
+    /// The file `id` if the download link `token` (see
+    /// [`crate::media::access`]) is for it, unexpired, and for someone who
+    /// is a member of its chat now.
+    ///
+    /// # Errors
+    ///
+    /// [`FileError::NotFound`] otherwise (a bad link looks like no file).
+    pub async fn open_with_link(&self, id: &str, token: &str) -> Result<FileRow, FileError> {
+        let claims = access::parse(token, now_ms()).ok_or(FileError::NotFound)?;
+        let file = files::get(&self.db, id).await?.ok_or(FileError::NotFound)?;
+        // The link names the user as the app knows them; the account is
+        // the member of the chat with that id (a user who left is none).
+        let members = chats::members(&self.db, &file.chat_id).await?;
+        let holder = members.iter().find(|m| {
+            app_scoped_id(&self.keys.identity, &claims.app, m) == claims.user
+                && access::verify(&self.keys.access, &claims, id, m)
+        });
+        holder.map(|_| file).ok_or(FileError::NotFound)
     }
 
     /// Streams the bytes `range` (all without one) of `file`.

@@ -192,8 +192,16 @@ impl BotEvent {
     pub(super) fn into_wit(self, me: &str, scoped: impl Fn(&str) -> String) -> wit::Event {
         match self {
             BotEvent::Message {
-                chat, message, text, ..
-            } => wit::Event::Message(wit::MessageEvent { chat, message, text }),
+                chat,
+                message,
+                text,
+                files,
+            } => wit::Event::Message(wit::MessageEvent {
+                chat,
+                message,
+                text,
+                files: files.iter().map(crate::capabilities::files::file_info).collect(),
+            }),
             BotEvent::Button {
                 chat,
                 message,

@@ -22,6 +22,9 @@ use sqlx::{AnyConnection, Row};
 use super::objects::Objects;
 use super::{Db, StoreResult, now_ms};
 
+/// Most files one message carries.
+pub const MAX_PER_MESSAGE: usize = 10;
+
 /// Who owns a file: whose quota it uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -520,7 +523,7 @@ pub async fn sweep(db: &Db, objects: &Objects, batch: i64) -> StoreResult<Swept>
     let mut swept = Swept::default();
     let now = now_ms();
     let expired = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM files WHERE expires_at IS NOT NULL AND expires_at <= $1 LIMIT $2"
+        "SELECT {COLUMNS} FROM files WHERE expires_at IS NOT NULL AND expires_at <= $1 AND {NOT_AWAITING_SIGNATURE} LIMIT $2"
     ))
     .bind(now)
     .bind(batch)
@@ -529,12 +532,15 @@ pub async fn sweep(db: &Db, objects: &Objects, batch: i64) -> StoreResult<Swept>
     for row in &expired {
         let file = from_row(row)?;
         let mut tx = db.begin_write().await?;
-        // Only if still unsent and expired when the delete runs: another
-        // node's sweep or a message may have taken it meanwhile.
+        // Only if still unsent, expired and not awaiting a signature when
+        // the delete runs: another node's sweep, a message or a signature
+        // request may have taken it meanwhile.
         swept.expired += delete_rows_where(
             &mut tx,
             std::slice::from_ref(&file),
-            Some("message_id IS NULL AND expires_at IS NOT NULL AND expires_at <= $2"),
+            Some(&format!(
+                "message_id IS NULL AND expires_at IS NOT NULL AND expires_at <= $2 AND {NOT_AWAITING_SIGNATURE}"
+            )),
         )
         .await?;
         tx.commit().await?;
@@ -570,6 +576,11 @@ pub async fn sweep(db: &Db, objects: &Objects, batch: i64) -> StoreResult<Swept>
     }
     Ok(swept)
 }
+
+/// The condition on `files` rows that keeps a file with a pending
+/// signature request from expiring while it waits.
+const NOT_AWAITING_SIGNATURE: &str =
+    "NOT EXISTS (SELECT 1 FROM signatures s WHERE s.file_id = files.id AND s.status = 'pending')";
 
 /// Whether the bytes `sha256` are counted as in use.
 pub async fn blob_in_use(db: &Db, sha256: &str) -> StoreResult<bool> {

@@ -93,6 +93,15 @@ impl Objects {
         })
     }
 
+    /// A store in memory, for tests.
+    #[cfg(test)]
+    pub(crate) fn memory() -> Objects {
+        Objects {
+            store: Arc::new(object_store::memory::InMemory::new()),
+            location: "memory".into(),
+        }
+    }
+
     /// Where the store is (a directory or a URL), for logs.
     pub fn location(&self) -> &str {
         &self.location

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use zeroize::Zeroizing;
 
+use super::files::Attachment;
 use super::status::SignatureStatus;
 use super::{Db, StoreError, StoreResult, WriteTx, now_ms};
 use crate::crypto;
@@ -131,10 +132,23 @@ pub struct SignatureRequest {
     pub created_at: i64,
     /// Decision time, unix ms.
     pub decided_at: Option<i64>,
+    /// The file to sign, for a request of a file (the document is empty).
+    pub file_id: Option<String>,
+    /// What the signer is shown of the file (JSON of an
+    /// [`Attachment`]); see [`SignatureRequest::file_info`].
+    #[serde(skip)]
+    pub file: Option<String>,
+}
+
+impl SignatureRequest {
+    /// The file to sign, for a request of a file.
+    pub fn file_info(&self) -> Option<Attachment> {
+        self.file.as_deref().and_then(|json| serde_json::from_str(json).ok())
+    }
 }
 
 const COLUMNS: &str = "id, app_id, account_id, chat_id, title, document, document_sha256, status, \
-     signed_payload, signature, public_key, created_at, decided_at";
+     signed_payload, signature, public_key, created_at, decided_at, file_id, file";
 
 /// Signature requests of `app` still waiting for `account`'s answer.
 pub async fn pending_count(db: &Db, app: &str, account: &str) -> StoreResult<i64> {
@@ -163,9 +177,11 @@ pub async fn create_in(
     title: &str,
     document: &[u8],
     document_sha256: &str,
+    file: Option<&Attachment>,
 ) -> StoreResult<()> {
+    let json = file.map(|f| serde_json::to_string(f).unwrap_or_default());
     sqlx::query(&format!(
-        "INSERT INTO signatures ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', NULL, NULL, NULL, $8, NULL)"
+        "INSERT INTO signatures ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', NULL, NULL, NULL, $8, NULL, $9, $10)"
     ))
     .bind(id)
     .bind(app)
@@ -175,6 +191,8 @@ pub async fn create_in(
     .bind(document)
     .bind(document_sha256)
     .bind(now_ms())
+    .bind(file.map(|f| f.id.as_str()))
+    .bind(json)
     .execute(&mut *conn)
     .await?;
     Ok(())

@@ -1,11 +1,17 @@
 //! `gov-services`: a public-services mini-app. Its web page (opened from a
 //! chat) books an appointment: pick a service and a slot, sign the
 //! application with `identity.sign`, pay the state fee with `payments`, and
-//! get a confirmation message in the chat. The bot side reacts to the
-//! signature and payment events.
+//! get a confirmation message in the chat. Its second form takes a scan
+//! (a PDF or a photo of a signed paper): the page posts it to `scan`, the
+//! app stores it as a file in the session's chat (`files.create`) and asks
+//! the user to sign that file (`identity.request-file-signature`); the
+//! status page then offers the file for download (`files.download-url`).
+//! The bot side reacts to the signature and payment events.
 
 use miniapp_sdk::web::{Request, Response, WebApp, escape};
-use miniapp_sdk::{Bot, Message, PaymentReceived, SignatureResult, SignatureStatus, identity, messaging, payments, storage};
+use miniapp_sdk::{
+    Bot, Message, PaymentReceived, SignatureResult, SignatureStatus, files, identity, messaging, payments, storage,
+};
 
 /// (id, name, state fee in kopecks)
 const SERVICES: &[(&str, &str, u64)] = &[
@@ -28,24 +34,35 @@ struct Booking {
     status: String,
 }
 
+/// The `N` tab-separated fields stored under `key` in the app's bucket.
+fn load_fields<const N: usize>(key: &str) -> Option<[String; N]> {
+    let bytes = storage::app().get(key).ok()??;
+    let text = String::from_utf8(bytes).ok()?;
+    let fields: Vec<String> = text.split('\t').map(str::to_string).collect();
+    fields.try_into().ok()
+}
+
+/// Stores `fields` tab-separated under `key`; the error names `what`.
+fn save_fields(key: &str, fields: &[&str], what: &str) -> Result<(), String> {
+    storage::app()
+        .set(key, fields.join("\t").as_bytes())
+        .map_err(|e| format!("cannot save the {what}: {}", e.code()))
+}
+
 impl Booking {
     fn load(id: &str) -> Option<Booking> {
-        let bytes = storage::app().get(&format!("booking:{id}")).ok()??;
-        let text = String::from_utf8(bytes).ok()?;
-        let mut parts = text.split('\t').map(str::to_string);
+        let [service, slot, user, status] = load_fields(&format!("booking:{id}"))?;
         Some(Booking {
-            service: parts.next()?,
-            slot: parts.next()?,
-            user: parts.next()?,
-            status: parts.next()?,
+            service,
+            slot,
+            user,
+            status,
         })
     }
 
     fn save(&self, id: &str) -> Result<(), String> {
-        let text = format!("{}\t{}\t{}\t{}", self.service, self.slot, self.user, self.status);
-        storage::app()
-            .set(&format!("booking:{id}"), text.as_bytes())
-            .map_err(|e| format!("cannot save the booking: {}", e.code()))
+        let fields = [&*self.service, &*self.slot, &*self.user, &*self.status];
+        save_fields(&format!("booking:{id}"), &fields, "booking")
     }
 
     fn service(&self) -> (&'static str, &'static str, u64) {
@@ -91,7 +108,11 @@ fn form(error: &str) -> Response {
 <label for="service">Service</label><select id="service" name="service">{services}</select>
 <label for="slot">Time slot</label><select id="slot" name="slot">{slots}</select>
 <button id="submit" type="submit">Sign and book</button></form>
-<p>You will be asked to sign the application in the messenger, then to pay the state fee.</p>"#
+<p>You will be asked to sign the application in the messenger, then to pay the state fee.</p>
+<h2>Sign a scanned document</h2>
+<form id="scan-form" method="post" action="scan" enctype="multipart/form-data">
+<label for="scan">Scan (PDF or photo, up to 1 MiB)</label><input id="scan" name="scan" type="file" accept="application/pdf,image/*" required>
+<button id="sign-scan" type="submit">Upload and sign</button></form>"#
         ),
         false,
     )
@@ -156,6 +177,96 @@ fn status(request: &Request) -> Response {
     )
 }
 
+/// A scan to sign, stored as `scan:<signature id>`: file id, name, user, status.
+struct Scan {
+    file: String,
+    name: String,
+    user: String,
+    status: String,
+}
+
+impl Scan {
+    fn load(id: &str) -> Option<Scan> {
+        let [file, name, user, status] = load_fields(&format!("scan:{id}"))?;
+        Some(Scan {
+            file,
+            name,
+            user,
+            status,
+        })
+    }
+
+    fn save(&self, id: &str) -> Result<(), String> {
+        let fields = [&*self.file, &*self.name, &*self.user, &*self.status];
+        save_fields(&format!("scan:{id}"), &fields, "scan")
+    }
+}
+
+/// `POST /scan` (multipart, part `scan`): stores the scan as a file in the
+/// session's chat and asks the user to sign it.
+fn upload_scan(request: &Request) -> Response {
+    let Some(part) = request.multipart_part("scan").filter(|p| !p.bytes.is_empty()) else {
+        return form("Please choose a scan to upload.").with_status(400);
+    };
+    let (user, chat) = match (identity::current_user(), identity::current_chat()) {
+        (Ok(u), Ok(c)) => (u, c),
+        (Err(e), _) | (_, Err(e)) => return form(&format!("Cannot tell who you are ({}).", e.code())).with_status(403),
+    };
+    let name = part.filename.clone().unwrap_or_else(|| "scan".into());
+    let file = match files::create(&chat, &name, &part.bytes) {
+        Ok(f) => f,
+        Err(e) => return form(&format!("Cannot store the scan ({}).", e.code())).with_status(422),
+    };
+    let id = match identity::request_file_signature(&format!("Scan: {}", file.name), &file.id) {
+        Ok(id) => id,
+        Err(e) => return form(&format!("Cannot request your signature ({}).", e.code())).with_status(503),
+    };
+    let scan = Scan {
+        file: file.id,
+        name: file.name,
+        user,
+        status: "awaiting-signature".into(),
+    };
+    if let Err(e) = scan.save(&id) {
+        return form(&e).with_status(503);
+    }
+    Response::redirect(&format!("scan-status?id={id}"))
+}
+
+/// `GET /scan-status?id=`: where a scan's signature stands, with a link to
+/// download the scan.
+fn scan_status(request: &Request) -> Response {
+    let id = request.query_param("id").unwrap_or_default();
+    let me = identity::current_user().unwrap_or_default();
+    let Some(scan) = Scan::load(&id).filter(|s| s.user == me) else {
+        return page("Scan not found", r#"<p><a href="./">Back</a></p>"#, false).with_status(404);
+    };
+    let (text, waiting) = match scan.status.as_str() {
+        "awaiting-signature" => ("Waiting for your signature of the scan: confirm it in the messenger.", true),
+        "signed" => ("Signed. The scan is on record.", false),
+        "declined" => ("You declined to sign the scan.", false),
+        _ => ("Unknown status.", true),
+    };
+    let link = match files::download_url(&scan.file) {
+        Ok(url) => format!(
+            r#"<p><a id="download" href="{}" rel="noopener">Download {}</a></p>"#,
+            escape(&url),
+            escape(&scan.name)
+        ),
+        Err(_) => String::new(),
+    };
+    page(
+        "Your scan",
+        &format!(
+            r#"<p>{}</p><p id="status" class="status" role="status" data-signature="{}">{}</p>{link}<p><a href="./">Back</a></p>"#,
+            escape(&scan.name),
+            escape(&id),
+            escape(text)
+        ),
+        waiting,
+    )
+}
+
 struct GovServices;
 
 impl WebApp for GovServices {
@@ -164,6 +275,8 @@ impl WebApp for GovServices {
             ("GET", "/") => form(""),
             ("POST", "/book") => book(&request),
             ("GET", "/status") => status(&request),
+            ("POST", "/scan") => upload_scan(&request),
+            ("GET", "/scan-status") => scan_status(&request),
             _ => page("Not found", r#"<p><a href="./">Back</a></p>"#, false).with_status(404),
         }
     }
@@ -179,6 +292,19 @@ impl Bot for GovServices {
     }
 
     fn on_signature(result: SignatureResult) -> Result<(), String> {
+        if let Some(mut scan) = Scan::load(&result.id) {
+            if scan.status != "awaiting-signature" {
+                return Ok(()); // already handled
+            }
+            let (status, text) = match result.status {
+                SignatureStatus::Signed => ("signed", format!("Scan {} signed.", scan.name)),
+                SignatureStatus::Declined => ("declined", format!("Scan {} not signed.", scan.name)),
+            };
+            scan.status = status.into();
+            scan.save(&result.id)?;
+            messaging::send(&result.chat, &text).map_err(|e| e.code().to_string())?;
+            return Ok(());
+        }
         let Some(mut booking) = Booking::load(&result.id) else {
             return Ok(());
         };

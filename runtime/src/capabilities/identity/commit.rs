@@ -4,6 +4,7 @@
 
 use sqlx::AnyConnection;
 
+use crate::store::files::{self, Attachment};
 use crate::store::{StoreResult, signatures};
 
 /// A signature request not yet stored.
@@ -19,13 +20,26 @@ pub struct SignatureDraft {
     pub title: String,
     /// The bytes to sign.
     pub document: Vec<u8>,
-    /// Their hex sha256.
+    /// Their hex sha256 (the file's, for a file).
     pub digest: String,
+    /// The file to sign, instead of `document`.
+    pub file: Option<Attachment>,
 }
 
-/// Stores `drafts` of `app` in the caller's transaction.
-pub async fn apply_in(conn: &mut AnyConnection, app: &str, drafts: &[SignatureDraft]) -> StoreResult<()> {
+/// Stores `drafts` of `app` in the caller's transaction; `Err` with the
+/// reason (the caller rolls back, and the invocation runs again) when a
+/// file to sign is gone meanwhile.
+pub async fn apply_in(
+    conn: &mut AnyConnection,
+    app: &str,
+    drafts: &[SignatureDraft],
+) -> StoreResult<Result<(), String>> {
     for d in drafts {
+        if let Some(file) = &d.file
+            && files::get_in(conn, &file.id).await?.is_none()
+        {
+            return Ok(Err(format!("the file {} to sign is gone", file.id)));
+        }
         signatures::create_in(
             conn,
             &d.id,
@@ -35,8 +49,9 @@ pub async fn apply_in(conn: &mut AnyConnection, app: &str, drafts: &[SignatureDr
             &d.title,
             &d.document,
             &d.digest,
+            d.file.as_ref(),
         )
         .await?;
     }
-    Ok(())
+    Ok(Ok(()))
 }

@@ -15,7 +15,7 @@ use wasmtime::component::{HasData, Linker};
 
 use super::bindings::miniapp::platform::identity as wit;
 use super::{CapError, InvocationCtx, Unit, WitError, check_size};
-use crate::store::{accounts, consents, signatures};
+use crate::store::{accounts, chats, consents, signatures};
 
 /// Largest document a signature may be requested for, in bytes.
 pub const MAX_DOCUMENT_BYTES: usize = 256 << 10;
@@ -45,6 +45,8 @@ pub struct IdentityCtxView<'a> {
     pub inv: &'a mut InvocationCtx,
     /// This unit's own state.
     pub ctx: &'a mut IdentityCtx,
+    /// The files unit's state (the files made in this invocation).
+    pub files: &'a super::files::FilesCtx,
 }
 
 /// A store's data that can hand out a [`IdentityCtxView`].
@@ -133,12 +135,67 @@ impl wit::Host for IdentityCtxView<'_> {
     async fn request_signature(&mut self, title: String, document: Vec<u8>) -> Result<String, CapError> {
         self.inv.require("identity.sign").await?;
         let account = self.current_account()?;
-        check_size("signature title", title.len(), MAX_TITLE_BYTES)?;
         check_size("document", document.len(), MAX_DOCUMENT_BYTES)?;
-        crate::text::check_line("signature title", &title).map_err(|e| WitError::Invalid(e.to_string()))?;
+        check_title(&title)?;
         if document.is_empty() {
             return Err(WitError::Invalid("document is empty".into()).into());
         }
+        self.take_request_turn(&account).await?;
+        let digest = hex::encode(Sha256::digest(&document));
+        let id = crate::store::new_id();
+        self.ctx.signatures.push(commit::SignatureDraft {
+            id: id.clone(),
+            account,
+            chat: self.inv.cx.chat.clone(),
+            title,
+            document,
+            digest,
+            file: None,
+        });
+        Ok(id)
+    }
+
+    async fn request_file_signature(&mut self, title: String, file: String) -> Result<String, CapError> {
+        self.inv.require("identity.sign").await?;
+        let account = self.current_account()?;
+        check_title(&title)?;
+        let readable = self.files.readable(self.inv, &file).await?;
+        let db = &self.inv.cx.services.db;
+        // The signer reads the file as a member of its chat.
+        let Some(found) = readable else {
+            self.inv
+                .audit_denial("identity.sign", "a file the app may not read (or none)")
+                .await;
+            return Err(WitError::NotFound.into());
+        };
+        if !chats::is_member(db, &found.chat, &account).await? {
+            return Err(WitError::NotFound.into());
+        }
+        self.take_request_turn(&account).await?;
+        let id = crate::store::new_id();
+        self.ctx.signatures.push(commit::SignatureDraft {
+            id: id.clone(),
+            account,
+            chat: Some(found.chat),
+            title,
+            document: Vec::new(),
+            digest: found.info.sha256.clone(),
+            file: Some(found.info),
+        });
+        Ok(id)
+    }
+}
+
+/// Checks a signature request's title.
+fn check_title(title: &str) -> Result<(), CapError> {
+    check_size("signature title", title.len(), MAX_TITLE_BYTES)?;
+    crate::text::check_line("signature title", title).map_err(|e| WitError::Invalid(e.to_string()).into())
+}
+
+impl IdentityCtxView<'_> {
+    /// Takes one signature request's place in the per-invocation and
+    /// per-user bounds, or answers `rate-limited` having taken nothing.
+    async fn take_request_turn(&mut self, account: &str) -> Result<(), CapError> {
         let max = self.inv.limits().signatures_per_invocation;
         if self.ctx.signature_requests >= max {
             self.inv.append_log(
@@ -148,7 +205,7 @@ impl wit::Host for IdentityCtxView<'_> {
             return Err(WitError::RateLimited.into());
         }
         // Stored requests and those of this invocation.
-        let waiting = signatures::pending_count(&self.inv.cx.services.db, &self.inv.cx.app_id, &account).await?
+        let waiting = signatures::pending_count(&self.inv.cx.services.db, &self.inv.cx.app_id, account).await?
             + i64::try_from(self.ctx.signatures.len()).unwrap_or(0);
         let most = self.inv.limits().pending_signatures_per_user;
         if waiting >= i64::from(most) {
@@ -161,16 +218,6 @@ impl wit::Host for IdentityCtxView<'_> {
             return Err(WitError::RateLimited.into());
         }
         self.ctx.signature_requests += 1;
-        let digest = hex::encode(Sha256::digest(&document));
-        let id = crate::store::new_id();
-        self.ctx.signatures.push(commit::SignatureDraft {
-            id: id.clone(),
-            account,
-            chat: self.inv.cx.chat.clone(),
-            title,
-            document,
-            digest,
-        });
-        Ok(id)
+        Ok(())
     }
 }

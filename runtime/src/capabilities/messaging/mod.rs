@@ -114,7 +114,7 @@ impl MessagingCtxView<'_> {
     }
 
     /// Validates a guest message against the limits.
-    fn check_message(&self, message: &WitMessage) -> Result<Vec<Vec<StoredButton>>, CapError> {
+    pub(crate) fn check_message(&self, message: &WitMessage) -> Result<Vec<Vec<StoredButton>>, CapError> {
         let limits = self.inv.limits();
         check_size("message text", message.text.len(), limits.max_message_bytes)?;
         check_visible("message text", &message.text)?;
@@ -146,7 +146,7 @@ impl MessagingCtxView<'_> {
     /// installed in.
     ///
     /// [`Invocation::chat_open`]: crate::capabilities::Invocation::chat_open
-    async fn may_use_chat(&mut self, chat: &str) -> Result<bool, CapError> {
+    pub(crate) async fn may_use_chat(&mut self, chat: &str) -> Result<bool, CapError> {
         let cx = &self.inv.cx;
         if cx.chat_open && cx.chat.as_deref() == Some(chat) && cx.account.is_some() {
             return Ok(true);

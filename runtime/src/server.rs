@@ -109,7 +109,6 @@ pub struct Host {
     pub state: AppState,
     /// Where the API listens, once bound: outbound HTTP refuses it.
     host_address: Arc<std::sync::OnceLock<SocketAddr>>,
-    main_origin: Arc<std::sync::OnceLock<String>>,
 }
 
 /// The host-wide secret key `name` (32 random bytes, created once, shared
@@ -214,7 +213,6 @@ impl Host {
             None => crate::store::objects::Objects::directory(&data.join("files"))?,
         };
         let host_address = Arc::new(std::sync::OnceLock::new());
-        let main_origin = Arc::new(std::sync::OnceLock::new());
         let file_access_key = host_key(&db, "file-access-key").await?;
         let services = Arc::new(Services {
             db: db.clone(),
@@ -227,7 +225,6 @@ impl Host {
             hot_keys: Default::default(),
             objects: objects.clone(),
             file_access_key: file_access_key.clone(),
-            main_origin: main_origin.clone(),
         });
         let sandbox = Arc::new(Sandbox::new(engine.clone(), services, blobs.clone())?);
         let queue = &config.limits.queue;
@@ -289,11 +286,7 @@ impl Host {
         };
         sweep_old_rows(state.db.clone(), &config.limits);
         checkpoint_wal(state.db.clone());
-        Ok(Host {
-            state,
-            host_address,
-            main_origin,
-        })
+        Ok(Host { state, host_address })
     }
 
     /// Serves the API on `listener` until `shutdown` resolves.
@@ -309,7 +302,6 @@ impl Host {
         // Every web app is served from its own origin under this domain.
         let addr = listener.local_addr()?;
         let domain = crate::webapps::AppsDomain::new(self.state.limits.apps_domain.as_deref(), addr);
-        let _ = self.main_origin.set(domain.main_origin(addr));
         self.state.webapps.set_domain(domain);
         let router = api::router(self.state.clone());
         let limits = &self.state.limits;

@@ -111,7 +111,9 @@ function openAppPanel(app, src) {
   // The app's page runs on its own origin (so it can read nothing of this
   // page, nor of any other app); the sandbox still keeps it from opening
   // popups, navigating this page, or showing dialogs.
-  frame.setAttribute('sandbox', 'allow-scripts allow-forms allow-same-origin');
+  // allow-downloads: an app offers files to its user (files.download-url
+  // links, served by the host as attachments); nothing else is widened.
+  frame.setAttribute('sandbox', 'allow-scripts allow-forms allow-same-origin allow-downloads');
   frame.setAttribute('referrerpolicy', 'no-referrer');
   frame.setAttribute('title', `${app.name} (mini-app)`);
   frame.dataset.testid = 'app-frame';

@@ -141,8 +141,9 @@ pub fn send(chat: &str, caption: &str, files: &[String]) -> Result<String, Error
     wit::send(chat, caption, files)
 }
 
-/// In a web-app request: a URL on the host's main origin that lets the
-/// signed-in user download `file` for 10 minutes (put it in a link).
+/// In a web-app request: a path on the app's own origin
+/// (`/.miniapp/files/{id}?access=…`) that lets the signed-in user download
+/// `file` for 10 minutes (put it in a link on one of the app's pages).
 ///
 /// # Errors
 ///

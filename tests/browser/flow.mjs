@@ -419,10 +419,10 @@ async function userScenario(browser) {
       await page.locator(`[data-testid="open-app-button"][data-app-id="${GOV_APP}"]`).click();
       const iframe = await visible(page.getByTestId('app-frame'), 'the app panel iframe');
       const sandbox = await iframe.getAttribute('sandbox');
-      // Sandboxed: scripts and forms, on the app's own origin; no popups,
-      // no navigating the client, no dialogs.
+      // Sandboxed: scripts, forms and downloads, on the app's own origin;
+      // no popups, no navigating the client, no dialogs.
       const flags = (sandbox || '').split(/\s+/).filter(Boolean).sort().join(' ');
-      if (sandbox === null || flags !== 'allow-forms allow-same-origin allow-scripts') throw new Error(`unexpected sandbox on the app frame: ${sandbox}`);
+      if (sandbox === null || flags !== 'allow-downloads allow-forms allow-same-origin allow-scripts') throw new Error(`unexpected sandbox on the app frame: ${sandbox}`);
       const src = await iframe.getAttribute('src');
       if (!src.startsWith(`${appOrigin(GOV_APP)}/`)) throw new Error(`the app frame is not on the app's own origin: ${src}`);
       frame = page.frameLocator('[data-testid="app-frame"]');
@@ -538,11 +538,14 @@ async function userScenario(browser) {
       if (record.status !== 'signed' || record.document_sha256 !== sha256(report)) {
         throw new Error(`the public record is ${JSON.stringify(record)}`);
       }
-      // The app's download link works without a token, for this user only.
-      const href = await frame.locator('a#download').getAttribute('href');
-      const res = await page.request.get(href);
-      const body = Buffer.from(await res.body());
-      if (res.status() !== 200 || !body.equals(report)) throw new Error(`the app's download link answered ${res.status()} with ${body.length} bytes`);
+      // The app offers the scan for download: a link that works without a
+      // token, for this user only, clicked inside the app's frame.
+      const [download] = await Promise.all([
+        page.waitForEvent('download', { timeout: WAIT }),
+        frame.locator('a#download').click(),
+      ]);
+      if (download.suggestedFilename() !== 'scan.pdf') throw new Error(`the app's link downloads ${download.suggestedFilename()}`);
+      if (!fs.readFileSync(await download.path()).equals(report)) throw new Error('the app\'s download link gives other bytes');
       await shot(page, 'scan-signed');
     });
   } catch (e) {

@@ -29,9 +29,9 @@ fn noise(len: usize) -> Vec<u8> {
 }
 
 /// GETs `path` on the host's main origin with no bearer token.
-async fn get_anonymous(host: &TestHost, path: &str) -> (StatusCode, Vec<u8>) {
-    let resp = no_redirect_client()
-        .get(format!("{}{path}", host.base))
+async fn get_anonymous(host: &TestHost, app: &str, path: &str) -> (StatusCode, Vec<u8>) {
+    let resp = host
+        .app_request(&no_redirect_client(), "GET", app, path)
         .send()
         .await
         .expect("host answers");
@@ -261,14 +261,18 @@ async fn post_scan(host: &TestHost, app: &str, cookie: &str, name: &str, bytes: 
     (status, location.unwrap_or(text))
 }
 
-/// The download link on gov-services' scan page for signature `id`, as a
-/// path with its query on the host's main origin.
+/// The download link on gov-services' scan page for signature `id`: a
+/// path with its query on the app's own origin.
 async fn download_link(host: &TestHost, app: &str, cookie: &str, id: &str) -> String {
     let (status, page) = host.app_get(app, &format!("/scan-status?id={id}"), cookie).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     let start = page.find(r#"id="download" href=""#).expect("a download link") + r#"id="download" href=""#.len();
     let url = page[start..].split('"').next().expect("href").replace("&amp;", "&");
-    let path = url[url.find("/v1/files/").expect("a file URL")..].to_string();
+    assert!(
+        url.starts_with("/.miniapp/files/"),
+        "a link on the app's own origin: {url}"
+    );
+    let path = url.clone();
     assert!(path.contains("?access="), "{url}");
     path
 }
@@ -343,24 +347,26 @@ async fn a_download_link_serves_the_session_user_and_is_refused_altered_expired_
     let link = download_link(&host, app, &cookie, &id).await;
 
     // No bearer token: the link alone.
-    let (status, body) = get_anonymous(&host, &link).await;
+    let (status, body) = get_anonymous(&host, app, &link).await;
     assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
     assert_eq!(body, scan);
     // Altered: another tag, another expiry, another file.
     let mut altered = link.clone();
     let last = altered.pop().expect("a last character");
     altered.push(if last == 'A' { 'B' } else { 'A' });
-    let (status, _) = get_anonymous(&host, &altered).await;
+    let (status, _) = get_anonymous(&host, app, &altered).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "a changed tag");
     let other = host.upload(alice, chat, "other.txt", b"other".to_vec()).await;
     let (file_part, query) = link.split_once('?').expect("a query");
-    let moved = format!("/v1/files/{}?{query}", other["id"].as_str().expect("id"));
+    let moved = format!("/.miniapp/files/{}?{query}", other["id"].as_str().expect("id"));
     assert_ne!(file_part, moved.split_once('?').expect("query").0);
-    let (status, _) = get_anonymous(&host, &moved).await;
+    let (status, _) = get_anonymous(&host, app, &moved).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "the link of another file");
-    let (status, _) = get_anonymous(&host, "/v1/files/nope?access=fa1.x.y.z.w").await;
+    let (status, _) = get_anonymous(&host, app, "/.miniapp/files/nope?access=fa1.x.y.z.w").await;
     assert_eq!(status, StatusCode::NOT_FOUND, "garbage");
-    let (status, _) = get_anonymous(&host, &link.replace("?access=", "?other=")).await;
+    let (status, _) = get_anonymous(&host, "another-app", &link).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "the link on another app's origin");
+    let (status, _) = get_anonymous(&host, app, &link.replace("?access=", "?other=")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "no link, no token");
 
     // Bob, a member, gets his own link from his own session (the scan is
@@ -373,19 +379,23 @@ async fn a_download_link_serves_the_session_user_and_is_refused_altered_expired_
         .expect("a status page")
         .to_string();
     let bob_link = download_link(&host, app, &bob_cookie, &bob_id).await;
-    assert_eq!(get_anonymous(&host, &bob_link).await.0, StatusCode::OK);
+    assert_eq!(get_anonymous(&host, app, &bob_link).await.0, StatusCode::OK);
     // Once Bob leaves the chat his link stops working; Alice's still works.
     host.leave(bob, chat).await;
     assert_eq!(
-        get_anonymous(&host, &bob_link).await.0,
+        get_anonymous(&host, app, &bob_link).await.0,
         StatusCode::NOT_FOUND,
         "Bob left"
     );
-    assert_eq!(get_anonymous(&host, &link).await.0, StatusCode::OK);
+    assert_eq!(get_anonymous(&host, app, &link).await.0, StatusCode::OK);
 
     // Ten minutes later the link has expired.
     host.advance_clock(10 * 60 * 1000 + 1).await;
-    assert_eq!(get_anonymous(&host, &link).await.0, StatusCode::NOT_FOUND, "expired");
+    assert_eq!(
+        get_anonymous(&host, app, &link).await.0,
+        StatusCode::NOT_FOUND,
+        "expired"
+    );
     host.assert_alive().await;
 }
 

@@ -220,7 +220,7 @@ async fn a_web_app_sees_only_its_verified_context_and_runs_under_the_bot_limits(
         .expect("ascii")
         .to_string();
     assert!(
-        csp.contains("sandbox allow-scripts allow-forms allow-same-origin;"),
+        csp.contains("sandbox allow-scripts allow-forms allow-same-origin allow-downloads;"),
         "{csp}"
     );
     // Framed only by the chat client's origin (not by the app itself, nor
@@ -546,7 +546,7 @@ async fn only_allow_listed_response_headers_reach_the_browser() {
     // The host's own security headers stand.
     let csp = got[CONTENT_SECURITY_POLICY].to_str().expect("ascii");
     assert!(
-        csp.starts_with("sandbox allow-scripts allow-forms allow-same-origin;"),
+        csp.starts_with("sandbox allow-scripts allow-forms allow-same-origin allow-downloads;"),
         "{csp}"
     );
     assert!(got.get(SET_COOKIE).is_none(), "{got:?}");

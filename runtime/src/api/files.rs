@@ -18,10 +18,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::BytesMut;
 use serde_json::{Value, json};
 
-use serde::Deserialize;
-
 use super::auth::AccountCaller;
-use super::extract::ApiQuery;
 use super::{ApiError, ApiResult, AppState};
 use crate::files::FileError;
 use crate::store::files::FileRow;
@@ -160,29 +157,60 @@ fn etag(sha256: &str) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{sha256}\"")).unwrap_or_else(|_| HeaderValue::from_static("\"\""))
 }
 
-/// Query of `GET /v1/files/{id}`.
-#[derive(Debug, Deserialize)]
-pub(super) struct DownloadQuery {
-    /// A download link's token (`files.download-url`), in place of the
-    /// bearer token.
+/// Downloads a file: members of its chat only, always as an attachment;
+/// `Range: bytes=…` (one range) answers 206.
+pub(super) async fn download(
+    State(state): State<AppState>,
+    AccountCaller(me): AccountCaller,
+    Path(id): Path<String>,
+    request: HeaderMap,
+) -> ApiResult<Response> {
+    let file = state.files.open(&id, &me.id).await?;
+    respond(&state, &file, &request).await
+}
+
+/// Query of a download link.
+#[derive(Debug, serde::Deserialize)]
+struct LinkQuery {
+    /// The link's token (`files.download-url`).
     access: Option<String>,
 }
 
-/// Downloads a file: members of its chat only (signed in, or holding a
-/// download link a web app made for them: `?access=…`), always as an
-/// attachment; `Range: bytes=…` (one range) answers 206.
-pub(super) async fn download(
-    State(state): State<AppState>,
-    caller: Result<AccountCaller, ApiError>,
-    Path(id): Path<String>,
-    ApiQuery(query): ApiQuery<DownloadQuery>,
-    request: HeaderMap,
-) -> ApiResult<Response> {
-    let file = match (query.access, caller) {
-        (Some(token), _) => state.files.open_with_link(&id, &token).await?,
-        (None, Ok(AccountCaller(me))) => state.files.open(&id, &me.id).await?,
-        (None, Err(e)) => return Err(e),
-    };
+/// `GET /.miniapp/files/{id}?access=…` on `app`'s own origin: a download
+/// link the app made for its user (`files.download-url`), served by the
+/// host as [`download`] serves a member, without a bearer token or cookie;
+/// 401 without a token, 404 for a bad, expired or moved one.
+pub(super) async fn serve_link(state: &AppState, app: &str, request: axum::extract::Request) -> ApiResult<Response> {
+    if !matches!(*request.method(), axum::http::Method::GET | axum::http::Method::HEAD) {
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "a download link takes GET",
+        ));
+    }
+    let id = request
+        .uri()
+        .path()
+        .strip_prefix(crate::media::access::LINK_PATH)
+        .filter(|id| !id.is_empty() && !id.contains('/'))
+        .ok_or_else(|| ApiError::not_found("no such file"))?;
+    let query = axum::extract::Query::<LinkQuery>::try_from_uri(request.uri())
+        .map_err(|e| ApiError::bad_request(format!("a malformed query: {e}")))?
+        .0;
+    let token = query.access.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a download link carries ?access=",
+        )
+    })?;
+    let file = state.files.open_with_link(app, id, &token).await?;
+    respond(state, &file, request.headers()).await
+}
+
+/// The bytes of `file` (one range of them when `request` asks for it),
+/// with the headers that keep them a download.
+async fn respond(state: &AppState, file: &FileRow, request: &HeaderMap) -> ApiResult<Response> {
     let size = file.info.size;
     // RFC 9110 §14.2: a Range header that does not parse, asks for several
     // or overlapping ranges, or a suffix longer than the file, is answered
@@ -210,7 +238,7 @@ pub(super) async fn download(
     };
     let read = state
         .files
-        .read(&file, range.as_ref().map(|r| *r.start()..r.end() + 1))
+        .read(file, range.as_ref().map(|r| *r.start()..r.end() + 1))
         .await?;
     let mut response = Response::new(Body::from_stream(read.stream));
     let headers = response.headers_mut();

@@ -201,7 +201,7 @@ fn escape_html(text: &str) -> String {
 pub(super) fn protect(state: &AppState, headers: &mut HeaderMap) {
     let domain = state.webapps.domain();
     let csp = format!(
-        "sandbox allow-scripts allow-forms allow-same-origin; default-src 'self'; \
+        "sandbox allow-scripts allow-forms allow-same-origin allow-downloads; default-src 'self'; \
          script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
          connect-src 'self'; form-action 'self'; frame-ancestors {}; base-uri 'self'",
         domain.client_origins.join(" ")
@@ -283,6 +283,10 @@ fn failed(state: &AppState, wants_page: bool, error: WebError) -> Response {
 async fn handle(state: &AppState, app: &str, request: Request) -> ApiResult<Response> {
     let own_origin = state.webapps.domain().origin_of(app);
     let path = request.uri().path();
+    if path.starts_with(crate::media::access::LINK_PATH) {
+        // Download links the app made for its user (`files.download-url`).
+        return super::files::serve_link(state, app, request).await;
+    }
     if path.starts_with(RESERVED_PREFIX) || path == RESERVED_PREFIX.trim_end_matches('/') {
         // The host's own paths on every app's origin; the app never sees them.
         return super::live_pages::serve(state, app, &own_origin, request).await;

@@ -36,9 +36,6 @@ pub struct Services {
     pub objects: Objects,
     /// Key download links (`files.download-url`) are signed with.
     pub file_access_key: Vec<u8>,
-    /// The origin the host's API and chat client are served from
-    /// (`http://localhost:8080`), set once it is bound.
-    pub main_origin: Arc<std::sync::OnceLock<String>>,
 }
 
 impl Services {
@@ -50,7 +47,6 @@ impl Services {
             committer: commit::Committer::start(db.clone(), objects.clone()),
             objects,
             file_access_key: vec![9; 32],
-            main_origin: Arc::new(std::sync::OnceLock::from("http://localhost:8080".to_string())),
             db: db.clone(),
             limits: limits.clone(),
             identity_key: vec![7; 32],

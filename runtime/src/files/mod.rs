@@ -284,14 +284,16 @@ impl Files {
     }
 
     /// The file `id` if the download link `token` (see
-    /// [`crate::media::access`]) is for it, unexpired, and for someone who
-    /// is a member of its chat now.
+    /// [`crate::media::access`]) was made by `app` for it, is unexpired, and
+    /// is for someone who is a member of its chat now.
     ///
     /// # Errors
     ///
     /// [`FileError::NotFound`] otherwise (a bad link looks like no file).
-    pub async fn open_with_link(&self, id: &str, token: &str) -> Result<FileRow, FileError> {
-        let claims = access::parse(token, now_ms()).ok_or(FileError::NotFound)?;
+    pub async fn open_with_link(&self, app: &str, id: &str, token: &str) -> Result<FileRow, FileError> {
+        let claims = access::parse(token, now_ms())
+            .filter(|c| c.app.eq_ignore_ascii_case(app))
+            .ok_or(FileError::NotFound)?;
         let file = files::get(&self.db, id).await?.ok_or(FileError::NotFound)?;
         // The link names the user as the app knows them; the account is
         // the member of the chat with that id (a user who left is none).

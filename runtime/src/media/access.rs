@@ -1,5 +1,6 @@
 //! Download links: what lets a web app's user download one file without a
-//! bearer token (`GET /v1/files/{id}?access=…`, made by `files.download-url`).
+//! bearer token (`GET /.miniapp/files/{id}?access=…` on the app's own
+//! origin, made by `files.download-url`).
 //!
 //! A token is `fa1.<base64url(app)>.<user>.<expires_at>.<base64url(tag)>`
 //! where `user` is the id the app knows the person by (never the platform
@@ -70,6 +71,10 @@ pub fn sign(key: &[u8], grant: &Grant<'_>) -> String {
         B64.encode(tag(key, grant))
     )
 }
+
+/// Where download links live on every app's own origin (the host serves
+/// them; see `api::files`).
+pub const LINK_PATH: &str = "/.miniapp/files/";
 
 /// Reads `token` if it is well formed and unexpired at `now_ms` (and not
 /// valid for longer than a link is made for); the caller then finds the

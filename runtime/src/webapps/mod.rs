@@ -140,16 +140,6 @@ impl AppsDomain {
         }
     }
 
-    /// The origin of the host's API and chat client: the domain's parent
-    /// (`https://example.com` for `apps.example.com`), or the address the
-    /// host listens on.
-    pub fn main_origin(&self, listen: std::net::SocketAddr) -> String {
-        self.client_origins
-            .first()
-            .cloned()
-            .unwrap_or_else(|| format!("http://{listen}"))
-    }
-
     /// The origin `app` is served from.
     pub fn origin_of(&self, app: &str) -> String {
         format!("{}://{}.{}", self.scheme, app.to_ascii_lowercase(), self.domain)

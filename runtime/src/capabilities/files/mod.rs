@@ -348,9 +348,6 @@ impl wit::Host for FilesCtxView<'_> {
         if !chats::is_member(&services.db, &found.chat, &account).await? {
             return Err(WitError::NotFound.into());
         }
-        let Some(origin) = services.main_origin.get() else {
-            return Err(WitError::Unavailable("the host's address is not known yet".into()).into());
-        };
         let user = self.inv.app_scoped_id(&account);
         let token = access::sign(
             &services.file_access_key,
@@ -362,6 +359,8 @@ impl wit::Host for FilesCtxView<'_> {
                 expires_at: now_ms() + access::LINK_TTL_MS,
             },
         );
-        Ok(format!("{origin}/v1/files/{file}?access={token}"))
+        // On the app's own origin, where its pages are: a link there is a
+        // same-origin navigation of the app's frame.
+        Ok(format!("{}{file}?access={token}", access::LINK_PATH))
     }
 }

@@ -129,6 +129,9 @@ pub struct FileLimits {
     /// Uploads one node takes in at once (each may hold a file in memory);
     /// more wait their turn.
     pub uploads_at_once: usize,
+    /// How long one upload request may take (every other request has
+    /// [`Limits::request_timeout`]).
+    pub upload_timeout: Duration,
     /// How long an uploaded file waits to be sent in a message before it
     /// is deleted.
     pub unsent_ttl: Duration,
@@ -145,6 +148,7 @@ impl Default for FileLimits {
             user_quota_bytes: 1 << 30,
             app_quota_bytes: 1 << 30,
             uploads_at_once: 8,
+            upload_timeout: Duration::from_secs(300),
             unsent_ttl: Duration::from_secs(24 * 60 * 60),
             sweep_every: Duration::from_secs(2),
             preview: Default::default(),

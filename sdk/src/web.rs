@@ -14,7 +14,8 @@
 use wasi::http::types::{Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam};
 use wasi::io::streams::StreamError;
 
-/// Largest request body the SDK reads, in bytes.
+/// Largest request body the SDK reads, in bytes: a larger request is
+/// answered `413` saying so, without calling the app.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
 /// An HTTP request to the app.
@@ -269,20 +270,23 @@ fn method_name(method: Method) -> String {
     }
 }
 
-fn read_body(request: &IncomingRequest) -> Vec<u8> {
+/// The request's body; `None` when it is over [`MAX_BODY_BYTES`] (never
+/// cut short: the handler is not called then).
+fn read_body(request: &IncomingRequest) -> Option<Vec<u8>> {
     let mut body = Vec::new();
     let Ok(incoming) = request.consume() else {
-        return body;
+        return Some(body);
     };
     if let Ok(stream) = incoming.stream() {
         loop {
             match stream.blocking_read(64 << 10) {
                 Ok(chunk) if body.len() + chunk.len() <= MAX_BODY_BYTES => body.extend_from_slice(&chunk),
-                Ok(_) | Err(StreamError::Closed) | Err(StreamError::LastOperationFailed(_)) => break,
+                Ok(_) => return None,
+                Err(StreamError::Closed) | Err(StreamError::LastOperationFailed(_)) => break,
             }
         }
     }
-    body
+    Some(body)
 }
 
 #[doc(hidden)]
@@ -301,13 +305,20 @@ pub fn serve<A: WebApp>(request: IncomingRequest, out: ResponseOutparam) {
     let body = read_body(&request);
     let method = method_name(request.method());
     drop(request);
-    let response = A::serve(Request {
-        method,
-        path,
-        query,
-        headers,
-        body,
-    });
+    let response = match body {
+        Some(body) => A::serve(Request {
+            method,
+            path,
+            query,
+            headers,
+            body,
+        }),
+        None => Response::text(format!(
+            "The request is too large: this app reads bodies of at most {} MiB.",
+            MAX_BODY_BYTES >> 20
+        ))
+        .with_status(413),
+    };
     let fields = Fields::new();
     for (name, value) in &response.headers {
         let _ = fields.append(name, value.as_bytes());

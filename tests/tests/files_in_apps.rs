@@ -29,12 +29,12 @@ fn noise(len: usize) -> Vec<u8> {
 }
 
 /// GETs `path` on the host's main origin with no bearer token.
-async fn get_anonymous(host: &TestHost, app: &str, path: &str) -> (StatusCode, Vec<u8>) {
-    let resp = host
-        .app_request(&no_redirect_client(), "GET", app, path)
-        .send()
-        .await
-        .expect("host answers");
+async fn get_link(host: &TestHost, app: &str, path: &str, cookie: Option<&str>) -> (StatusCode, Vec<u8>) {
+    let mut request = host.app_request(&no_redirect_client(), "GET", app, path);
+    if let Some(cookie) = cookie {
+        request = request.header(reqwest::header::COOKIE, cookie);
+    }
+    let resp = request.send().await.expect("host answers");
     let status = resp.status();
     (status, resp.bytes().await.map(|b| b.to_vec()).unwrap_or_default())
 }
@@ -86,7 +86,7 @@ async fn a_bot_reads_a_messages_files_in_chunks_and_sends_back_a_receipt_only_me
     let s = shared_chat(&host, guests::NOTARY_BOT_DIR, guests::NOTARY_BOT_WASM, None).await;
     let carol = host.signup("Carol").await;
 
-    // 200 000 bytes: the bot reads them in four chunks of at most 64 KiB.
+    // 200 000 bytes (a chunk is at most 1 MiB).
     let data = noise(200_000);
     let note = b"a short note".to_vec();
     let big = host.upload(&s.alice, &s.chat, "data.bin", data.clone()).await;
@@ -221,7 +221,10 @@ async fn a_signed_file_is_shown_to_the_signer_who_reads_it_and_the_public_record
     assert_eq!(status, StatusCode::OK, "{record}");
     assert_eq!(record["status"], "signed");
     assert_eq!(record["document_sha256"], sha256(&lease), "{record}");
-    assert_eq!(record["file"]["sha256"], sha256(&lease), "{record}");
+    assert!(
+        record.get("file").is_none(),
+        "the public record names the file by its sha256 only: {record}"
+    );
     let reply = host.bot_reply(&s.alice, &s.chat, &sent, &s.app).await;
     assert!(reply.starts_with("signature requested: "));
     host.wait_for(&s.alice, &s.chat, &sent, |m| m["text"] == format!("signed {id}"))
@@ -296,6 +299,11 @@ async fn gov_services_takes_a_scan_which_is_signed_and_does_not_expire_while_pen
     assert_eq!(request["file"]["name"], "application.pdf");
     assert_eq!(request["file"]["sha256"], sha256(&scan));
     let file_path = format!("/v1/files/{}", request["file"]["id"].as_str().expect("file id"));
+    // Unsent, the scan is the signer's business only, not every member's.
+    assert_eq!(
+        host.download(&s.bob, &file_path, None).await.status,
+        StatusCode::NOT_FOUND
+    );
 
     // A day and more later, an unsent upload is swept; the scan awaiting
     // its signature is not.
@@ -321,15 +329,28 @@ async fn gov_services_takes_a_scan_which_is_signed_and_does_not_expire_while_pen
     assert_eq!(status, StatusCode::OK, "{body}");
     let (_, record) = host.call("GET", &format!("/v1/signatures/{id}"), None, None).await;
     assert_eq!(record["document_sha256"], sha256(&scan), "{record}");
-    assert_eq!(record["file"]["sha256"], sha256(&scan), "{record}");
-    eventually("the app to say the scan is signed", Duration::from_secs(30), || async {
+    // The public record names the file by its bytes only.
+    assert!(record.get("file").is_none(), "{record}");
+    // Signed, the scan is sent into the chat, so it stays past its day.
+    eventually("the app to send the signed scan", Duration::from_secs(30), || async {
         let messages = host.messages(alice, chat).await;
         messages
             .iter()
-            .any(|m| m["sender"] == app.as_str() && m["text"] == "Scan application.pdf signed.")
+            .any(|m| {
+                m["sender"] == app.as_str()
+                    && m["text"] == "Scan application.pdf signed."
+                    && m["files"][0]["sha256"] == sha256(&scan).as_str()
+            })
             .then_some(())
     })
     .await;
+    host.advance_clock(25 * 60 * 60 * 1000).await;
+    host.upload(alice, chat, "probe.txt", b"probe".to_vec()).await;
+    let got = host.download(alice, &file_path, None).await;
+    assert_eq!(got.status, StatusCode::OK, "the signed, sent scan is kept");
+    // Bob, a member of the chat but not the signer, saw nothing of it while
+    // it was unsent; now that it is sent, he may read it.
+    assert_eq!(host.download(&s.bob, &file_path, None).await.status, StatusCode::OK);
     host.assert_alive().await;
 }
 
@@ -346,32 +367,54 @@ async fn a_download_link_serves_the_session_user_and_is_refused_altered_expired_
         .to_string();
     let link = download_link(&host, app, &cookie, &id).await;
 
-    // No bearer token: the link alone.
-    let (status, body) = get_anonymous(&host, app, &link).await;
+    // No bearer token: the link, in the session of the user it is for.
+    let mine = Some(cookie.as_str());
+    let (status, body) = get_link(&host, app, &link, mine).await;
     assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
     assert_eq!(body, scan);
-    // Altered: another tag, another expiry, another file.
+    // Not without that session: a forwarded link is worth nothing.
+    assert_eq!(
+        get_link(&host, app, &link, None).await.0,
+        StatusCode::UNAUTHORIZED,
+        "no session"
+    );
+    let bob_cookie = host.web_session(bob, chat, app).await;
+    let (status, _) = get_link(&host, app, &link, Some(&bob_cookie)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "another user's session");
+    // Altered: another tag, another file, garbage, another app's origin.
     let mut altered = link.clone();
     let last = altered.pop().expect("a last character");
     altered.push(if last == 'A' { 'B' } else { 'A' });
-    let (status, _) = get_anonymous(&host, app, &altered).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "a changed tag");
+    assert_eq!(
+        get_link(&host, app, &altered, mine).await.0,
+        StatusCode::NOT_FOUND,
+        "a changed tag"
+    );
     let other = host.upload(alice, chat, "other.txt", b"other".to_vec()).await;
     let (file_part, query) = link.split_once('?').expect("a query");
     let moved = format!("/.miniapp/files/{}?{query}", other["id"].as_str().expect("id"));
     assert_ne!(file_part, moved.split_once('?').expect("query").0);
-    let (status, _) = get_anonymous(&host, app, &moved).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "the link of another file");
-    let (status, _) = get_anonymous(&host, app, "/.miniapp/files/nope?access=fa1.x.y.z.w").await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "garbage");
-    let (status, _) = get_anonymous(&host, "another-app", &link).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "the link on another app's origin");
-    let (status, _) = get_anonymous(&host, app, &link.replace("?access=", "?other=")).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "no link, no token");
+    assert_eq!(
+        get_link(&host, app, &moved, mine).await.0,
+        StatusCode::NOT_FOUND,
+        "another file"
+    );
+    let garbage = "/.miniapp/files/nope?access=fa1.x.y.z.w";
+    assert_eq!(
+        get_link(&host, app, garbage, mine).await.0,
+        StatusCode::NOT_FOUND,
+        "garbage"
+    );
+    let elsewhere = get_link(&host, "another-app", &link, mine).await.0;
+    assert!(elsewhere.is_client_error(), "{elsewhere}");
+    let no_token = link.replace("?access=", "?other=");
+    assert_eq!(
+        get_link(&host, app, &no_token, mine).await.0,
+        StatusCode::UNAUTHORIZED,
+        "no token"
+    );
 
-    // Bob, a member, gets his own link from his own session (the scan is
-    // Alice's, so the page is hers: Bob's link comes from a scan of his).
-    let bob_cookie = host.web_session(bob, chat, app).await;
+    // Bob gets his own link from his own session (for a scan of his).
     let (status, location) = post_scan(&host, app, &bob_cookie, "bob.pdf", scan.clone()).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{location}");
     let bob_id = location
@@ -379,20 +422,24 @@ async fn a_download_link_serves_the_session_user_and_is_refused_altered_expired_
         .expect("a status page")
         .to_string();
     let bob_link = download_link(&host, app, &bob_cookie, &bob_id).await;
-    assert_eq!(get_anonymous(&host, app, &bob_link).await.0, StatusCode::OK);
+    assert_eq!(
+        get_link(&host, app, &bob_link, Some(&bob_cookie)).await.0,
+        StatusCode::OK
+    );
     // Once Bob leaves the chat his link stops working; Alice's still works.
     host.leave(bob, chat).await;
-    assert_eq!(
-        get_anonymous(&host, app, &bob_link).await.0,
-        StatusCode::NOT_FOUND,
-        "Bob left"
-    );
-    assert_eq!(get_anonymous(&host, app, &link).await.0, StatusCode::OK);
+    let left = get_link(&host, app, &bob_link, Some(&bob_cookie)).await.0;
+    // Refused: his web session of the chat ended when he left (403), and
+    // the link wants a member anyway.
+    assert!(left.is_client_error(), "Bob left: {left}");
+    assert_eq!(get_link(&host, app, &link, mine).await.0, StatusCode::OK);
 
-    // Ten minutes later the link has expired.
+    // Ten minutes later the link has expired (a fresh session of Alice's
+    // does not revive it).
     host.advance_clock(10 * 60 * 1000 + 1).await;
+    let fresh = host.web_session(alice, chat, app).await;
     assert_eq!(
-        get_anonymous(&host, app, &link).await.0,
+        get_link(&host, app, &link, Some(&fresh)).await.0,
         StatusCode::NOT_FOUND,
         "expired"
     );

@@ -175,8 +175,8 @@ async fn secrets_are_sealed_and_rotating_the_master_key_keeps_every_user_and_app
         .expect("cli runs");
     assert!(ok, "{out}{err}");
     assert!(
-        out.contains("re-wrapped 4 secrets"),
-        "identity and launch keys, a seed, a setting: {out}"
+        out.contains("re-wrapped 5 secrets"),
+        "identity, launch and file-access keys, a seed, a setting: {out}"
     );
     let new_key = std::fs::read_to_string(data.join("master.key")).expect("key file");
     assert_ne!(new_key, old_key);

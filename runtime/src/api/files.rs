@@ -29,6 +29,13 @@ pub(super) const FILE_SETTING: &str = "--max-file-mib (plus 64 KiB for the multi
 /// Room an upload needs beyond its file: the multipart framing.
 const FRAMING: u64 = 64 << 10;
 
+/// Whether `path` is the upload route's (`/v1/chats/{chat}/files`).
+pub(super) fn is_upload_path(path: &str) -> bool {
+    path.strip_prefix("/v1/chats/")
+        .and_then(|rest| rest.strip_suffix("/files"))
+        .is_some_and(|chat| !chat.is_empty() && !chat.contains('/'))
+}
+
 /// The largest upload request body, in bytes.
 pub(super) fn upload_limit(state: &AppState) -> usize {
     usize::try_from(state.files.limits().max_file_bytes + FRAMING).unwrap_or(usize::MAX)
@@ -178,8 +185,9 @@ struct LinkQuery {
 
 /// `GET /.miniapp/files/{id}?access=…` on `app`'s own origin: a download
 /// link the app made for its user (`files.download-url`), served by the
-/// host as [`download`] serves a member, without a bearer token or cookie;
-/// 401 without a token, 404 for a bad, expired or moved one.
+/// host as [`download`] serves a member, to that user's web session of the
+/// app (its cookie) and nobody else; 401 without a token or a session,
+/// 404 for a bad, expired or moved link or another user's.
 pub(super) async fn serve_link(state: &AppState, app: &str, request: axum::extract::Request) -> ApiResult<Response> {
     if !matches!(*request.method(), axum::http::Method::GET | axum::http::Method::HEAD) {
         return Err(ApiError::new(
@@ -204,7 +212,15 @@ pub(super) async fn serve_link(state: &AppState, app: &str, request: axum::extra
             "a download link carries ?access=",
         )
     })?;
-    let file = state.files.open_with_link(app, id, &token).await?;
+    // Only for the user it was made for, in their web session of the app
+    // (so also only while the app may serve them: installed, running).
+    let session = super::web_apps::cookie(request.headers(), crate::webapps::SESSION_COOKIE)
+        .ok_or(crate::webapps::WebError::NoSession)?;
+    let live = state.webapps.session(app, &session).await?;
+    let file = state
+        .files
+        .open_with_link(app, id, &token, &live.session.account_id)
+        .await?;
     respond(state, &file, request.headers()).await
 }
 
@@ -298,4 +314,29 @@ pub(super) async fn preview(
     headers.insert(header::CONTENT_DISPOSITION, disposition("inline", "preview.png"));
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(read.total));
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_upload_route_gets_the_upload_timeout() {
+        assert!(is_upload_path("/v1/chats/abc/files"));
+        assert!(!is_upload_path("/v1/chats//files"));
+        assert!(!is_upload_path("/v1/chats/abc/messages"));
+        assert!(!is_upload_path("/v1/chats/a/b/files"));
+        assert!(!is_upload_path("/v1/files/abc"));
+    }
+
+    #[test]
+    fn names_are_quoted_safely_and_encoded_per_rfc_8187() {
+        let value = disposition("attachment", "rapport \"final\" — été.pdf");
+        let text = value.to_str().expect("ascii");
+        assert_eq!(
+            text,
+            "attachment; filename=\"rapport _final_ _ _t_.pdf\"; \
+             filename*=UTF-8''rapport%20%22final%22%20%E2%80%94%20%C3%A9t%C3%A9.pdf"
+        );
+    }
 }

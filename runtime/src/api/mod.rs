@@ -37,7 +37,6 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::{any, get, post, put};
-use tower_http::timeout::TimeoutLayer;
 
 use crate::accounts::Accounts;
 use crate::chat::ChatService;
@@ -87,6 +86,7 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.limits.max_request_bytes;
     let upload_limit = body_limit::upload_limit(&state.limits);
     let request_timeout = state.limits.request_timeout;
+    let upload_timeout = state.limits.files.upload_timeout;
     let uploads = body_limit::limited(
         Router::new().route("/v1/apps", post(apps::publish).get(apps::catalogue)),
         upload_limit,
@@ -182,9 +182,23 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .layer(axum::middleware::from_fn_with_state(state.clone(), app_origins))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            request_timeout,
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                // A file upload may take longer than any other request: 20 MiB
+                // from a phone on a slow link.
+                let limit =
+                    if request.method() == axum::http::Method::POST && files::is_upload_path(request.uri().path()) {
+                        upload_timeout
+                    } else {
+                        request_timeout
+                    };
+                async move {
+                    match tokio::time::timeout(limit, next.run(request)).await {
+                        Ok(response) => response,
+                        Err(_) => axum::response::IntoResponse::into_response(StatusCode::REQUEST_TIMEOUT),
+                    }
+                }
+            },
         ))
         .layer(axum::middleware::map_response(error::error_shape))
         .with_state(state)

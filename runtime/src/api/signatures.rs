@@ -33,7 +33,6 @@ fn public_view(r: &SignatureRequest) -> Value {
         "public_key": r.public_key,
         "created_at": r.created_at,
         "decided_at": r.decided_at,
-        "file": r.file_info(),
     })
 }
 
@@ -41,6 +40,9 @@ fn public_view(r: &SignatureRequest) -> Value {
 fn signer_view(r: &SignatureRequest, with_document: bool) -> Value {
     let mut v = public_view(r);
     v["chat"] = json!(r.chat_id);
+    // The file's name and id are the signer's business only; the public
+    // record names the file by its bytes' sha256 (`document_sha256`).
+    v["file"] = json!(r.file_info());
     if with_document && r.file_id.is_none() {
         v["document"] = json!(B64.encode(&r.document));
         v["document_text"] = json!(String::from_utf8(r.document.clone()).ok());

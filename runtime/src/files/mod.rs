@@ -280,29 +280,36 @@ impl Files {
         if !chats::is_member(&self.db, &file.chat_id, account).await? {
             return Err(FileError::NotFound);
         }
+        // A file not sent yet is its uploader's, and the business of whoever
+        // is asked to sign it; other members learn of it when it is sent.
+        if file.message_id.is_none() {
+            let uploader = file.owner == Owner::User && file.owner_id == account;
+            if !uploader && !files::asked_to_sign(&self.db, &file.id, account).await? {
+                return Err(FileError::NotFound);
+            }
+        }
         Ok(file)
     }
 
     /// The file `id` if the download link `token` (see
-    /// [`crate::media::access`]) was made by `app` for it, is unexpired, and
-    /// is for someone who is a member of its chat now.
+    /// [`crate::media::access`]) was made by `app` for it and for `account`
+    /// (the user of the web session presenting it), is unexpired, and
+    /// `account` is a member of the file's chat now.
     ///
     /// # Errors
     ///
     /// [`FileError::NotFound`] otherwise (a bad link looks like no file).
-    pub async fn open_with_link(&self, app: &str, id: &str, token: &str) -> Result<FileRow, FileError> {
+    pub async fn open_with_link(&self, app: &str, id: &str, token: &str, account: &str) -> Result<FileRow, FileError> {
         let claims = access::parse(token, now_ms())
             .filter(|c| c.app.eq_ignore_ascii_case(app))
             .ok_or(FileError::NotFound)?;
         let file = files::get(&self.db, id).await?.ok_or(FileError::NotFound)?;
-        // The link names the user as the app knows them; the account is
-        // the member of the chat with that id (a user who left is none).
-        let members = chats::members(&self.db, &file.chat_id).await?;
-        let holder = members.iter().find(|m| {
-            app_scoped_id(&self.keys.identity, &claims.app, m) == claims.user
-                && access::verify(&self.keys.access, &claims, id, m)
-        });
-        holder.map(|_| file).ok_or(FileError::NotFound)
+        // The link names the user as the app knows them: it must be the
+        // session's user, still a member of the file's chat.
+        let holder = app_scoped_id(&self.keys.identity, &claims.app, account) == claims.user
+            && access::verify(&self.keys.access, &claims, id, account)
+            && chats::is_member(&self.db, &file.chat_id, account).await?;
+        if holder { Ok(file) } else { Err(FileError::NotFound) }
     }
 
     /// Streams the bytes `range` (all without one) of `file`.

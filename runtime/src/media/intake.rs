@@ -81,14 +81,19 @@ pub async fn prepare(
     let media_type = sniff::media_type(&bytes[..bytes.len().min(8192)]);
     let made = if sniff::is_previewable(&media_type) {
         // Decoding may take up to `max_decode_bytes` each: a few at once.
-        let _turn = DECODES
+        // The turn goes with the decode: an invocation that times out
+        // and drops this future does not free it while the decode runs on.
+        let turn = DECODES
             .acquire()
             .await
             .map_err(|_| IntakeError::Invalid("the host is stopping".into()))?;
         let (data, bounds) = (bytes.clone(), limits.preview);
-        tokio::task::spawn_blocking(move || preview::preview(&data, bounds))
-            .await
-            .map_err(|e| IntakeError::Invalid(format!("the image could not be read: {e}")))??
+        tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            preview::preview(&data, bounds)
+        })
+        .await
+        .map_err(|e| IntakeError::Invalid(format!("the image could not be read: {e}")))??
     } else {
         None
     };

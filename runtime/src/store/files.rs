@@ -582,6 +582,35 @@ pub async fn sweep(db: &Db, objects: &Objects, batch: i64) -> StoreResult<Swept>
 const NOT_AWAITING_SIGNATURE: &str =
     "NOT EXISTS (SELECT 1 FROM signatures s WHERE s.file_id = files.id AND s.status = 'pending')";
 
+/// How long an app has to send a file after its signature request was
+/// decided (it waited unsent, and may be past its own day by then).
+pub const SEND_AFTER_SIGNATURE_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// Gives the unsent file of the signature request `signature` (just
+/// decided) [`SEND_AFTER_SIGNATURE_MS`] more to be sent, in the caller's
+/// transaction; nothing for a request of bytes, or a file sent already.
+pub async fn grace_after_signature(conn: &mut AnyConnection, signature: &str) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE files SET expires_at = $1 WHERE message_id IS NULL AND expires_at < $1 \
+         AND id = (SELECT file_id FROM signatures WHERE id = $2)",
+    )
+    .bind(now_ms().saturating_add(SEND_AFTER_SIGNATURE_MS))
+    .bind(signature)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Whether `account` is (or was) asked to sign the file `id`.
+pub async fn asked_to_sign(db: &Db, id: &str, account: &str) -> StoreResult<bool> {
+    let found = sqlx::query("SELECT 1 AS one FROM signatures WHERE file_id = $1 AND account_id = $2")
+        .bind(id)
+        .bind(account)
+        .fetch_optional(db.pool())
+        .await?;
+    Ok(found.is_some())
+}
+
 /// Whether the bytes `sha256` are counted as in use.
 pub async fn blob_in_use(db: &Db, sha256: &str) -> StoreResult<bool> {
     let refs: Option<i64> = sqlx::query_scalar("SELECT refs FROM file_blobs WHERE sha256 = $1")

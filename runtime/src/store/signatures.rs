@@ -254,7 +254,11 @@ pub async fn mark_signed(
     .bind(id)
     .execute(&mut *conn)
     .await?;
-    Ok(done.rows_affected() > 0)
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    super::files::grace_after_signature(conn, id).await?;
+    Ok(true)
 }
 
 /// Marks a pending request declined; false if it was no longer pending.
@@ -269,5 +273,9 @@ pub async fn mark_declined(conn: &mut sqlx::AnyConnection, id: &str) -> StoreRes
             .bind(id)
             .execute(&mut *conn)
             .await?;
-    Ok(done.rows_affected() > 0)
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    super::files::grace_after_signature(conn, id).await?;
+    Ok(true)
 }

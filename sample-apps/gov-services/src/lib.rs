@@ -302,7 +302,13 @@ impl Bot for GovServices {
             };
             scan.status = status.into();
             scan.save(&result.id)?;
-            messaging::send(&result.chat, &text).map_err(|e| e.code().to_string())?;
+            if matches!(result.status, SignatureStatus::Signed) {
+                // Sent into the chat, the signed scan stays (an unsent file
+                // goes a day after it was made).
+                files::send(&result.chat, &text, std::slice::from_ref(&scan.file)).map_err(|e| e.code().to_string())?;
+            } else {
+                messaging::send(&result.chat, &text).map_err(|e| e.code().to_string())?;
+            }
             return Ok(());
         }
         let Some(mut booking) = Booking::load(&result.id) else {

@@ -24,8 +24,9 @@ use crate::media::{access, intake};
 use crate::store::files::{self, Attachment, FileRow, NewFile, Owner};
 use crate::store::{chats, installs, new_id, now_ms};
 
-/// The largest chunk `read` returns, in bytes (64 KiB).
-pub const MAX_READ_BYTES: u32 = 64 << 10;
+/// The largest chunk `read` returns, in bytes (1 MiB): a file of the
+/// default 20 MiB limit takes 20 of an invocation's 1,000 host calls.
+pub const MAX_READ_BYTES: u32 = 1 << 20;
 /// Files one invocation may make.
 pub const MAX_CREATED_PER_INVOCATION: usize = 10;
 

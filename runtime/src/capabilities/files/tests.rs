@@ -40,7 +40,7 @@ async fn a_made_file_reads_back_at_once_is_stored_at_commit_and_sent_with_its_me
     assert_eq!((info.name.as_str(), info.size), ("data.bin", 100_000));
     assert_eq!(info.sha256, files::sha256_hex(&bytes));
     assert!(
-        matches!(s.files().read(info.id.clone(), 0, 70_000).await, Err(crate::capabilities::CapError::Wit(WitError::TooLarge(m))) if m.contains("65536"))
+        matches!(s.files().read(info.id.clone(), 0, 1_100_000).await, Err(crate::capabilities::CapError::Wit(WitError::TooLarge(m))) if m.contains("1048576"))
     );
     let tail = s.files().read(info.id.clone(), 99_990, 64).await.expect("read");
     assert_eq!(tail, bytes[99_990..]);

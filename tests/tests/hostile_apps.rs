@@ -5,7 +5,8 @@
 
 use std::time::Duration;
 
-use miniapp_tests::{TestHost, User, guests, host_bin, manifest_of};
+use miniapp_tests::{OPERATOR_TOKEN, TestHost, User, guests, host_bin, manifest_of};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 struct Scene {
@@ -376,4 +377,59 @@ async fn component_that_does_not_link_is_rejected_after_upload_and_never_runs() 
         .await;
     assert_eq!(status, 409, "a rejected version cannot be approved");
     host.assert_alive().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_operator_changes_a_running_apps_limits_live_without_a_new_approval() {
+    let s = scene(guests::LOOP_BOT_DIR, guests::LOOP_BOT_WASM, None).await;
+    s.trigger("/spin").await;
+    s.wait_log("CPU-time limit of 100 ms").await;
+    let path = format!("/v1/apps/{}/limits", s.hostile);
+
+    // Only the operator, and only within the ranges approval allows.
+    let (status, _) = s
+        .host
+        .call("PUT", &path, Some(&s.dev.token), Some(json!({ "cpu_ms": 40 })))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = s
+        .host
+        .call("PUT", &path, Some(OPERATOR_TOKEN), Some(json!({ "cpu_ms": 0 })))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["error"]["message"].as_str().unwrap_or_default().contains("cpu_ms"),
+        "{body}"
+    );
+    let (status, body) = s
+        .host
+        .call("PUT", &path, Some(OPERATOR_TOKEN), Some(json!({ "cpu_mss": 40 })))
+        .await;
+    assert!(status.is_client_error(), "an unknown field: {status} {body}");
+
+    let (status, body) = s
+        .host
+        .call("PUT", &path, Some(OPERATOR_TOKEN), Some(json!({ "cpu_ms": 40 })))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["limits"], json!({ "cpu_ms": 40 }));
+    // The very next invocation runs with them: no new version, no approval.
+    s.trigger("/spin again").await;
+    s.wait_log("CPU-time limit of 40 ms").await;
+    let (_, app) = s
+        .host
+        .call("GET", &format!("/v1/apps/{}", s.hostile), Some(&s.dev.token), None)
+        .await;
+    assert_eq!(app["versions"].as_array().map(Vec::len), Some(1), "{app}");
+    assert_eq!(app["versions"][0]["limits"], json!({ "cpu_ms": 40 }), "{app}");
+    let audit = s.host.audit(&s.hostile).await;
+    let changed = audit
+        .iter()
+        .find(|e| e["action"] == "app.limits_changed")
+        .unwrap_or_else(|| panic!("audited: {audit:?}"));
+    assert!(
+        changed["detail"].as_str().unwrap_or_default().contains("\"cpu_ms\":40"),
+        "{changed}"
+    );
+    s.assert_neighbours_unharmed().await;
 }

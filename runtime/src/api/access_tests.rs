@@ -275,6 +275,14 @@ fn matrix() -> Vec<Row> {
             [401, 403, 403, 403, 200],
         ),
         ("POST", "/v1/apps/{app}/resume", b(json!({})), [401, 403, 403, 403, 200]),
+        // Only the operator changes a running version's limits, live (this
+        // app has none running: 404).
+        (
+            "PUT",
+            "/v1/apps/{app}/limits",
+            b(json!({ "cpu_ms": 50 })),
+            [401, 403, 403, 403, 404],
+        ),
         // The operator rolling back to a version the app does not have: 422.
         (
             "POST",

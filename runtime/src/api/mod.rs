@@ -146,6 +146,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/apps/{app}/logs", get(apps::logs))
         .route("/v1/apps/{app}/webhook-secret", post(webhooks::rotate_secret))
         .route("/v1/apps/{app}/suspend", post(review::suspend))
+        .route("/v1/apps/{app}/limits", put(review::set_limits))
         .route("/v1/apps/{app}/resume", post(review::resume))
         .route("/v1/apps/{app}/rollback", post(review::rollback))
         .route("/v1/apps/{app}/config", get(config::list))

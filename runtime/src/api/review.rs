@@ -67,6 +67,19 @@ pub(super) async fn suspend(
     Ok(Json(json!(state.registry.suspend(&app).await?)))
 }
 
+/// Replaces the running version's limit overrides, live (`PUT`).
+pub(super) async fn set_limits(
+    State(state): State<AppState>,
+    _op: OperatorCaller,
+    Path(app): Path<String>,
+    ApiJson(limits): ApiJson<crate::config::LimitOverrides>,
+) -> ApiResult<Json<Value>> {
+    let (version, before) = state.registry.set_limits(&app, &limits).await?;
+    Ok(Json(
+        json!({ "app": app, "version": version, "limits": limits, "before": before }),
+    ))
+}
+
 /// Lets a suspended app run again.
 pub(super) async fn resume(
     State(state): State<AppState>,

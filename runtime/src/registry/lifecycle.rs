@@ -1,6 +1,6 @@
 //! The operator's levers after approval: suspend (the app stops running at
-//! once), resume, and roll back to an earlier approved version. Every
-//! transition is audited.
+//! once), resume, roll back to an earlier approved version, and change the
+//! running version's limits live. Every transition is audited.
 
 use super::{Registry, RegistryError};
 use crate::store::apps::{self, App};
@@ -26,6 +26,38 @@ impl Registry {
             return Err(RegistryError::NotFound(format!("no app with id {app:?}")));
         }
         self.audited(app, "app.resumed", String::new()).await
+    }
+
+    /// Replaces the limit overrides of `app`'s running version with
+    /// `limits` (fields left out take the host's defaults), without a new
+    /// approval: from the next invocation on, on every node. Returns the
+    /// version changed and the limits it had.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::InvalidDecision`] naming a field out of its range,
+    /// [`RegistryError::NotFound`] for no such app or none running.
+    pub async fn set_limits(
+        &self,
+        app: &str,
+        limits: &crate::config::LimitOverrides,
+    ) -> Result<(String, crate::config::LimitOverrides), RegistryError> {
+        limits.validate(&self.limits).map_err(RegistryError::InvalidDecision)?;
+        let running = apps::running(&self.db, app).await?;
+        let before = running.as_ref().and_then(|(_, v)| v.limits.clone()).unwrap_or_default();
+        let Some(version) = apps::set_running_limits(&self.db, app, limits).await? else {
+            return Err(RegistryError::NotFound(format!(
+                "no app with id {app:?} has a version running"
+            )));
+        };
+        let detail = format!(
+            "{version} limits {} -> {}",
+            serde_json::json!(before),
+            serde_json::json!(limits)
+        );
+        self.record("operator".into(), app, "app.limits_changed", detail)
+            .await?;
+        Ok((version, before))
     }
 
     /// Makes the approved `version` the one that runs.

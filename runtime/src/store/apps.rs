@@ -530,6 +530,29 @@ pub async fn approve(
     Ok(true)
 }
 
+/// Replaces the limit overrides of `app`'s running version; its version,
+/// or `None` when the app has none running. A revocation (see
+/// [`super::revocations`]): when this returns, no node runs the app with
+/// the old limits from a cache.
+pub async fn set_running_limits(db: &Db, app: &str, limits: &LimitOverrides) -> StoreResult<Option<String>> {
+    let mut tx = db.begin_write().await?;
+    let version: Option<Option<String>> = sqlx::query_scalar("SELECT active_version FROM apps WHERE id = $1")
+        .bind(app)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(version) = version.flatten() else {
+        return Ok(None);
+    };
+    sqlx::query("UPDATE app_versions SET limits = $1 WHERE app_id = $2 AND version = $3")
+        .bind(to_json(limits))
+        .bind(app)
+        .bind(&version)
+        .execute(&mut *tx)
+        .await?;
+    super::revocations::commit(db, tx).await?;
+    Ok(Some(version))
+}
+
 /// Makes the manifest schedules of `version` (the running one now) the
 /// app's, if that version was granted `schedule`; none otherwise.
 async fn run_schedules_of(conn: &mut sqlx::AnyConnection, app: &str, version: &str) -> StoreResult<()> {

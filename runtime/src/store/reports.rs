@@ -128,3 +128,68 @@ pub async fn close(db: &Db, id: &str, status: ReportStatus, action: &str, note: 
     tx.commit().await?;
     Ok(done.rows_affected() > 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{new_id, now_ms};
+
+    fn report(reporter: &str, target: &str) -> Report {
+        Report {
+            id: new_id(),
+            reporter_id: reporter.into(),
+            target_kind: ReportTarget::App,
+            target: target.into(),
+            chat_id: None,
+            message_id: None,
+            app_id: Some("app".into()),
+            reason: ReportReason::Spam,
+            note: String::new(),
+            snapshot: "{}".into(),
+            status: ReportStatus::Open,
+            created_at: now_ms(),
+            action: None,
+            action_note: None,
+            decided_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reporter_has_one_open_report_per_target_and_a_new_one_after_it_closes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open_sqlite(dir.path()).await.expect("db");
+        let Outcome::Created(first) = insert(&db, &report("alice", "app:x")).await.expect("insert") else {
+            panic!("the first report is new");
+        };
+        let Outcome::Existing(again) = insert(&db, &report("alice", "app:x")).await.expect("insert") else {
+            panic!("a second open report of the same target is the first");
+        };
+        assert_eq!(again.id, first.id);
+        assert!(matches!(
+            insert(&db, &report("bob", "app:x")).await.expect("insert"),
+            Outcome::Created(_)
+        ));
+        assert!(
+            close(&db, &first.id, ReportStatus::Dismissed, "dismiss", "", now_ms())
+                .await
+                .expect("close")
+        );
+        assert!(
+            !close(&db, &first.id, ReportStatus::Actioned, "suspend_app", "", now_ms())
+                .await
+                .expect("close")
+        );
+        let Outcome::Created(after) = insert(&db, &report("alice", "app:x")).await.expect("insert") else {
+            panic!("a closed report does not stop a new one");
+        };
+        assert_ne!(after.id, first.id);
+        let open = list(&db, ReportStatus::Open, 10).await.expect("list");
+        assert_eq!(open.len(), 2);
+        assert_eq!(open[0].id, after.id, "newest first");
+        let closed = get(&db, &first.id).await.expect("get").expect("found");
+        assert_eq!(
+            (closed.status, closed.action.as_deref()),
+            (ReportStatus::Dismissed, Some("dismiss"))
+        );
+    }
+}

@@ -21,6 +21,7 @@ pub mod media;
 pub mod payments;
 pub mod queue;
 pub mod registry;
+pub mod reports;
 pub mod sandbox;
 pub mod server;
 pub mod signing;

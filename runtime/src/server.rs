@@ -269,6 +269,7 @@ impl Host {
                 identity: identity_key.clone(),
             },
         );
+        let reports = crate::reports::Reports::new(db.clone(), chat.clone(), registry.clone());
         let state = AppState {
             accounts: crate::accounts::Accounts::new(db.clone(), options.sessions, &identity_key),
             db,
@@ -279,6 +280,7 @@ impl Host {
             webapps,
             webhooks,
             files,
+            reports,
             engine,
             operator_token_hash: config.operator_token.as_deref().map(hash_token),
             limits: Arc::new(config.limits.clone()),

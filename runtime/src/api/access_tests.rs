@@ -350,6 +350,20 @@ fn matrix() -> Vec<Row> {
             [401, 403, 403, 403, 200],
         ),
         ("GET", "/v1/audit", none.clone(), [401, 403, 403, 403, 200]),
+        // Any account reports; an app nobody can see is not found.
+        (
+            "POST",
+            "/v1/reports",
+            b(json!({ "app": "no-such-app", "reason": "spam" })),
+            [401, 404, 404, 404, 403],
+        ),
+        ("GET", "/v1/reports", none.clone(), [401, 403, 403, 403, 200]),
+        (
+            "POST",
+            "/v1/reports/{id}",
+            b(json!({ "action": "dismiss" })),
+            [401, 403, 403, 403, 404],
+        ),
         // Near the end: the member deletes their own message, which the
         // rows above use; nobody else finds it.
         (

@@ -24,6 +24,7 @@ mod live_pages;
 mod messages;
 mod payments;
 mod rate_limit;
+mod reports;
 mod review;
 mod sessions;
 mod signatures;
@@ -71,6 +72,8 @@ pub struct AppState {
     pub webhooks: crate::webhooks::Webhooks,
     /// Files in chats.
     pub files: crate::files::Files,
+    /// Members' reports and the operator's actions on them.
+    pub reports: crate::reports::Reports,
     /// The engine, for its counters.
     pub engine: Engine,
     /// sha256 (hex) of the operator's token, if one is set.
@@ -168,7 +171,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/signatures/{id}/decline", post(signatures::decline))
         .route("/v1/review", get(review::pending))
         .route("/v1/review/{app}/{version}", post(review::decide))
-        .route("/v1/audit", get(review::audit));
+        .route("/v1/audit", get(review::audit))
+        .route("/v1/reports", post(reports::create).get(reports::list))
+        .route("/v1/reports/{id}", post(reports::act));
     let everything_else = body_limit::limited(everything_else, max_body, body_limit::REQUEST_SETTING);
     uploads
         .merge(hooks)

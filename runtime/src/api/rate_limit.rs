@@ -130,7 +130,7 @@ impl ApiRateLimits {
         })
     }
 
-    /// Counts one message, button press, new chat or invitation by `account`.
+    /// Counts one message, button press, new chat, invitation or report by `account`.
     ///
     /// # Errors
     ///
@@ -143,7 +143,7 @@ impl ApiRateLimits {
             let wait = not_until.wait_time_from(self.clock.now());
             ApiError::rate_limited(
                 format!(
-                    "too many messages, chats or invitations: the limit is {} per minute per account",
+                    "too many messages, chats, invitations or reports: the limit is {} per minute per account",
                     self.posts_per_minute
                 ),
                 wait,

@@ -481,10 +481,32 @@ impl ChatService {
             None if member => return Err(ChatError::MessageNotFound),
             _ => return Err(ChatError::ChatNotFound),
         }
+        if self.remove_message(chat, message).await? {
+            Ok(())
+        } else {
+            Err(ChatError::MessageNotFound)
+        }
+    }
+
+    /// The operator deletes message `message` of `chat` (acting on a
+    /// report): as when its sender deletes it, its text and files are gone
+    /// for everyone and the chat's subscribers get `message.deleted`.
+    /// Whether it was still there (false: deleted already, or no such
+    /// message in the chat).
+    pub async fn delete_message_as_operator(&self, chat: &str, message: &str) -> Result<bool, ChatError> {
+        if messages::get(&self.db, chat, message).await?.is_none() {
+            return Ok(false);
+        }
+        self.remove_message(chat, message).await
+    }
+
+    /// Deletes `message` of `chat` and logs `message.deleted` in one
+    /// transaction; false when it was deleted already.
+    async fn remove_message(&self, chat: &str, message: &str) -> Result<bool, ChatError> {
         let mut tx = self.db.begin_write().await?;
         let seq = chat_events::reserve(&mut tx, 1).await?;
         if !messages::delete(&mut tx, message, now_ms()).await? {
-            return Err(ChatError::MessageNotFound);
+            return Ok(false);
         }
         chat_events::append_at(
             &mut tx,
@@ -494,7 +516,7 @@ impl ChatService {
         .await?;
         tx.commit().await?;
         self.hub.wake();
-        Ok(())
+        Ok(true)
     }
 
     /// Installs the app `app` into `chat` on behalf of member `account`;

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::build::build_app;
 
-async fn check(response: reqwest::Response) -> anyhow::Result<Value> {
+pub(super) async fn check(response: reqwest::Response) -> anyhow::Result<Value> {
     let status = response.status();
     let body: Value = response.json().await.unwrap_or(Value::Null);
     if !status.is_success() {

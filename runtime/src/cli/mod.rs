@@ -1,8 +1,9 @@
-//! The `miniapp` command line: `serve`, `build`, `publish`, `review`.
+//! The `miniapp` command line: `serve`, `build`, `publish`, `review`, `reports`.
 
 mod build;
 mod client;
 mod demo;
+mod reports;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -154,6 +155,17 @@ enum Command {
     Review {
         #[command(subcommand)]
         action: ReviewAction,
+        /// The host's base URL.
+        #[arg(long, env = "MINIAPP_SERVER", default_value = "http://127.0.0.1:8080", global = true)]
+        server: String,
+        /// The operator's token.
+        #[arg(long, env = "MINIAPP_OPERATOR_TOKEN", hide_env_values = true, global = true)]
+        token: Option<String>,
+    },
+    /// Members' reports of messages and apps (operator).
+    Reports {
+        #[command(subcommand)]
+        action: reports::ReportsAction,
         /// The host's base URL.
         #[arg(long, env = "MINIAPP_SERVER", default_value = "http://127.0.0.1:8080", global = true)]
         server: String,
@@ -580,6 +592,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::WebhookSecret { app, server, token } => client::webhook_secret(&server, &token, &app).await,
         Command::CompileArtifact { .. } => anyhow::bail!("compile-artifact runs before the async runtime"),
+        Command::Reports { action, server, token } => {
+            let token = token.ok_or_else(|| {
+                anyhow::anyhow!("reports need the operator token (--token or MINIAPP_OPERATOR_TOKEN)")
+            })?;
+            reports::run(action, &server, &token).await
+        }
         Command::Review { action, server, token } => {
             let token = token.ok_or_else(|| {
                 anyhow::anyhow!("reviewing needs the operator token (--token or MINIAPP_OPERATOR_TOKEN)")

@@ -25,6 +25,7 @@ pub mod notifications;
 pub mod notify;
 pub mod objects;
 pub mod page_pushes;
+pub mod reports;
 pub mod retention;
 pub mod revocations;
 pub mod secrets;

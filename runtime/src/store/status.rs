@@ -178,6 +178,52 @@ text_enum!(
     }
 );
 
+text_enum!(
+    /// Why a member reported a message or an app (Telegram's reasons).
+    ReportReason {
+        /// Unsolicited or repeated content.
+        Spam = "spam",
+        /// Violence or threats.
+        Violence = "violence",
+        /// Pornography.
+        Pornography = "pornography",
+        /// Child abuse.
+        ChildAbuse = "child_abuse",
+        /// Copyright infringement.
+        Copyright = "copyright",
+        /// Illegal drugs.
+        IllegalDrugs = "illegal_drugs",
+        /// Someone's personal details.
+        PersonalDetails = "personal_details",
+        /// Fraud or scams.
+        Fraud = "fraud",
+        /// Anything else (the note says what).
+        Other = "other",
+    }
+);
+
+text_enum!(
+    /// Where a report stands.
+    ReportStatus {
+        /// Waiting for the operator.
+        Open = "open",
+        /// The operator closed it without acting on the target.
+        Dismissed = "dismissed",
+        /// The operator deleted the message or suspended the app.
+        Actioned = "actioned",
+    }
+);
+
+text_enum!(
+    /// What a report is about.
+    ReportTarget {
+        /// A message in a chat.
+        Message = "message",
+        /// A mini-app.
+        App = "app",
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

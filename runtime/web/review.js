@@ -38,12 +38,17 @@ function renderReviewItem(item) {
   const capabilityImports = rules.filter((r) => r.rule !== 'always');
   const sandboxedImports = rules.filter((r) => r.rule === 'always');
 
+  // For an upgrade, what the running version was not granted starts
+  // unchecked: the operator grants each new capability explicitly.
+  const upgrade = item.upgrade || null;
+  const added = new Set(upgrade ? upgrade.capabilities_added : []);
   const grants = requested.map((r) => {
     const usedBy = rules.filter((x) => grantUnlocks(r.name, x.rule)).map((x) => x.name.split('@')[0]);
     return h('li', { class: 'grant' },
       h('label', { class: 'check' },
-        h('input', { type: 'checkbox', checked: true, value: r.name, dataset: { testid: 'grant-checkbox', grant: r.name } }),
-        h('code', {}, r.name)),
+        h('input', { type: 'checkbox', checked: !added.has(r.name), value: r.name, dataset: { testid: 'grant-checkbox', grant: r.name } }),
+        h('code', {}, r.name),
+        added.has(r.name) ? h('span', { class: 'tag warn' }, `new since ${upgrade.from}`) : null),
       r.reason ? h('span', { class: 'reason' }, ` — ${r.reason}`) : null,
       h('div', { class: usedBy.length ? 'muted small-text' : 'warn-text small-text' },
         usedBy.length ? `used by ${usedBy.join(', ')}` : 'no import of the component needs it'));
@@ -67,6 +72,7 @@ function renderReviewItem(item) {
         item.size !== undefined ? ` · ${(item.size / 1024).toFixed(1)} KiB` : '',
         item.uploaded_at ? ` · uploaded ${new Date(item.uploaded_at).toLocaleString()}` : ''),
       item.sha256 ? h('p', { class: 'muted small-text hash' }, `sha256 ${item.sha256}`) : null),
+    upgrade ? upgradeDiff(upgrade) : null,
     h('div', { class: 'review-cols' },
       h('fieldset', {},
         h('legend', {}, `Requested capabilities (${requested.length}) — grant`),
@@ -87,6 +93,22 @@ function renderReviewItem(item) {
       h('span', { class: 'reject' }, reason,
         h('button', { type: 'button', class: 'danger', dataset: { testid: 'review-reject' }, onclick: () => decide(item, li, 'reject') }, 'Reject'))));
   return li;
+}
+
+/** What an upgrade changes against the running version. */
+function upgradeDiff(u) {
+  const row = (label, list, testid) => h('li', { dataset: { testid } }, `${label}: `,
+    list.length ? list.map((x, i) => [i ? ', ' : '', h('code', {}, x)]).flat() : h('span', { class: 'muted' }, 'none'));
+  return h('div', { class: 'upgrade', dataset: { testid: 'review-upgrade' } },
+    h('h4', {}, `Upgrade of the running ${u.from}`, u.asks_for_more ? h('span', { class: 'tag warn' }, 'asks for more') : h('span', { class: 'tag' }, 'asks for nothing new')),
+    h('ul', { class: 'plain' },
+      row('capabilities added', u.capabilities_added, 'upgrade-added'),
+      row('capabilities removed (users\' consents to them end)', u.capabilities_removed, 'upgrade-removed'),
+      row('imports added', u.imports_added, 'upgrade-imports-added'),
+      row('imports removed', u.imports_removed, 'upgrade-imports-removed'),
+      row('outbound hosts added', u.hosts_added, 'upgrade-hosts'),
+      row('webhooks added', u.webhooks_added, 'upgrade-webhooks'),
+      row('schedules added', u.schedules_added.map((s) => `${s.name} (${s.cron})`), 'upgrade-schedules')));
 }
 
 async function decide(item, li, decision) {

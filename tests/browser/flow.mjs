@@ -575,10 +575,17 @@ async function operatorScenario(browser) {
     await step(`find ${PENDING_APP} among the pending reviews`, async () => {
       const first = await visible(item, `a review item for ${PENDING_APP}`);
       version = await first.getAttribute('data-version');
+      // An upgrade: what it changes against the running version, and the
+      // capability it adds left for the operator to check.
+      const diff = await visible(first.getByTestId('review-upgrade'), 'the upgrade\'s diff against the running version');
+      const added = await diff.getByTestId('upgrade-added').textContent();
+      if (!/notify/.test(added) || !/0\.1\.0/.test(await diff.textContent())) throw new Error(`the diff says ${await diff.textContent()}`);
       const grants = first.getByTestId('grant-checkbox');
       const count = await grants.count();
       for (let i = 0; i < count; i += 1) {
-        if (!(await grants.nth(i).isChecked())) throw new Error('a requested capability is not checked by default');
+        const box = grants.nth(i);
+        const isNew = (await box.getAttribute('data-grant')) === 'notify';
+        if ((await box.isChecked()) === isNew) throw new Error(`${await box.getAttribute('data-grant')} is ${isNew ? '' : 'not '}checked by default`);
       }
       // The grants each import needs come from the host's table (import_rules).
       await visible(first.getByText(/^needs /).first(), 'an import with the grants that unlock it');
@@ -593,6 +600,7 @@ async function operatorScenario(browser) {
       const app = await api('GET', `/v1/apps/${encodeURIComponent(PENDING_APP)}`, OPERATOR_TOKEN);
       const v = (app.versions || []).find((x) => x.version === version);
       if (!v || v.status !== 'approved') throw new Error(`after approval the host says version ${version} is ${v ? v.status : 'missing'}`);
+      if ((v.grants || []).includes('notify')) throw new Error('the new capability was granted without being checked');
       await shot(page, 'after-approval');
     });
   } catch (e) {

@@ -18,7 +18,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use miniapp_tests::{OPERATOR_TOKEN, TestHost, guests, host_bin, manifest_of};
+use miniapp_tests::{OPERATOR_TOKEN, TestHost, guests, host_bin, manifest_named, manifest_of};
 use reqwest::StatusCode;
 
 fn run(cmd: &mut Command) -> anyhow::Result<()> {
@@ -70,8 +70,16 @@ async fn a_user_books_signs_and_pays_in_the_browser_and_an_operator_approves_an_
             None,
         )
         .await;
+    // The version waiting for review is an upgrade of a running app that
+    // asks for one capability more (`notify`).
+    host.publish_approved(&dev, &manifest_of(guests::POLL_BOT_DIR), guests::POLL_BOT_WASM, None)
+        .await;
+    let upgrade = format!(
+        "{}\n\"notify\" = \"to remind voters before a poll closes\"",
+        manifest_named(&manifest_of(guests::POLL_BOT_DIR), "poll-bot", "0.2.0")
+    );
     let wasm = std::fs::read(guests::POLL_BOT_WASM).expect("poll-bot built");
-    let (status, pending) = host.publish(&dev, &manifest_of(guests::POLL_BOT_DIR), wasm).await;
+    let (status, pending) = host.publish(&dev, &upgrade, wasm).await;
     assert_eq!(status, StatusCode::CREATED, "{pending}");
     let pending_app = pending["app"].as_str().expect("app id").to_string();
 

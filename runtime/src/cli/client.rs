@@ -49,15 +49,19 @@ pub(super) async fn publish(dir: &Path, server: &str, token: &str) -> anyhow::Re
     Ok(())
 }
 
-/// Prints pending versions.
-pub(super) async fn review_list(server: &str, token: &str) -> anyhow::Result<()> {
+/// The versions pending review.
+async fn pending(server: &str, token: &str) -> anyhow::Result<Vec<Value>> {
     let response = reqwest::Client::new()
         .get(format!("{}/v1/review", server.trim_end_matches('/')))
         .bearer_auth(token)
         .send()
         .await?;
-    let body = check(response).await?;
-    let items = body.as_array().cloned().unwrap_or_default();
+    Ok(check(response).await?.as_array().cloned().unwrap_or_default())
+}
+
+/// Prints pending versions.
+pub(super) async fn review_list(server: &str, token: &str) -> anyhow::Result<()> {
+    let items = pending(server, token).await?;
     if items.is_empty() {
         println!("nothing pending");
     }
@@ -80,6 +84,79 @@ pub(super) async fn review_list(server: &str, token: &str) -> anyhow::Result<()>
         for import in item["imports"].as_array().into_iter().flatten() {
             println!("  imports  {}", import.as_str().unwrap_or(""));
         }
+    }
+    Ok(())
+}
+
+/// Prints one pending version in full, with what it changes against the
+/// running version when it is an upgrade.
+pub(super) async fn review_show(server: &str, token: &str, app: &str, version: &str) -> anyhow::Result<()> {
+    let item = pending(server, token)
+        .await?
+        .into_iter()
+        .find(|i| (i["app"] == app || i["name"] == app) && i["version"] == version)
+        .with_context(|| format!("{app} {version} is not pending review"))?;
+    let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+    let list = |v: &Value| -> String {
+        let items: Vec<String> = v
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
+            .collect();
+        if items.is_empty() {
+            "none".into()
+        } else {
+            items.join(", ")
+        }
+    };
+    println!(
+        "{} {} {} ({})",
+        text(&item["app"]),
+        text(&item["name"]),
+        text(&item["version"]),
+        text(&item["kind"])
+    );
+    println!("  {}", text(&item["description"]));
+    println!(
+        "  compile: {}, sha256 {}",
+        text(&item["compile_status"]),
+        text(&item["sha256"])
+    );
+    for cap in item["requested"].as_array().into_iter().flatten() {
+        println!("  requests {}: {}", text(&cap["name"]), text(&cap["reason"]));
+    }
+    println!("  imports: {}", list(&item["imports"]));
+    let upgrade = &item["upgrade"];
+    if upgrade.is_object() {
+        println!("  upgrade from {} (running):", text(&upgrade["from"]));
+        println!("    capabilities added:   {}", list(&upgrade["capabilities_added"]));
+        println!("    capabilities removed: {}", list(&upgrade["capabilities_removed"]));
+        println!("    imports added:        {}", list(&upgrade["imports_added"]));
+        println!("    imports removed:      {}", list(&upgrade["imports_removed"]));
+        println!("    outbound hosts added: {}", list(&upgrade["hosts_added"]));
+        println!("    webhooks added:       {}", list(&upgrade["webhooks_added"]));
+        let schedules: Vec<String> = upgrade["schedules_added"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|s| format!("{} ({})", text(&s["name"]), text(&s["cron"])))
+            .collect();
+        println!(
+            "    schedules added:      {}",
+            if schedules.is_empty() {
+                "none".into()
+            } else {
+                schedules.join(", ")
+            }
+        );
+        if upgrade["asks_for_more"] == true {
+            println!("  it asks for more: approve with --grant for each capability you grant");
+        } else {
+            println!("  it asks for nothing new: `miniapp review approve` grants what it requests");
+        }
+    } else {
+        println!("  a first version: nothing runs yet");
     }
     Ok(())
 }

@@ -412,6 +412,15 @@ enum ConfigAction {
 enum ReviewAction {
     /// List pending versions with requested capabilities and real imports.
     List,
+    /// Show one pending version, and for an upgrade what it changes
+    /// against the running version (capabilities, imports, hosts,
+    /// webhooks, schedules).
+    Show {
+        /// App id (or name).
+        app: String,
+        /// Version.
+        version: String,
+    },
     /// Approve a version, granting everything requested or only `--grant`s.
     Approve {
         /// App id.
@@ -604,6 +613,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             })?;
             match action {
                 ReviewAction::List => client::review_list(&server, &token).await,
+                ReviewAction::Show { app, version } => client::review_show(&server, &token, &app, &version).await,
                 ReviewAction::Approve { app, version, grants } => {
                     client::review_decide(&server, &token, &app, &version, client::approve_body(&grants)).await
                 }

@@ -45,10 +45,90 @@ pub struct ReviewItem {
     /// The manifest's webhooks: its public endpoints `/hooks/{app}/{name}`
     /// (with the `webhook` grant).
     pub webhooks: Vec<String>,
+    /// For a new version of an app that has one running: what changes
+    /// against the running version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upgrade: Option<UpgradeDiff>,
+}
+
+/// What a new version asks for against the running one (the review's
+/// capability diff).
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct UpgradeDiff {
+    /// The running version.
+    pub from: String,
+    /// Capabilities it requests that the running version was not granted;
+    /// each needs the operator's explicit grant.
+    pub capabilities_added: Vec<String>,
+    /// Capabilities the running version was granted that it no longer
+    /// requests (users' consents to them end when it runs).
+    pub capabilities_removed: Vec<String>,
+    /// Interfaces the component imports that the running one did not.
+    pub imports_added: Vec<String>,
+    /// Interfaces the running component imports that this one does not.
+    pub imports_removed: Vec<String>,
+    /// Outbound hosts (`http:<host>`) among the added capabilities.
+    pub hosts_added: Vec<String>,
+    /// Webhooks the running version did not declare.
+    pub webhooks_added: Vec<String>,
+    /// Schedules that are new or run at another time.
+    pub schedules_added: Vec<ScheduleItem>,
+    /// The limit overrides the running version has (the operator sets a new
+    /// version's at approval, the running one's live with
+    /// `PUT /v1/apps/{app}/limits`).
+    pub running_limits: Option<crate::config::LimitOverrides>,
+    /// Whether it asks for anything new (then approving it needs `grants`
+    /// listing what is granted, each new capability checked explicitly).
+    pub asks_for_more: bool,
+}
+
+impl UpgradeDiff {
+    /// The diff of `new` against `running`.
+    pub fn between(running: &apps::Version, new: &apps::Version) -> UpgradeDiff {
+        let granted = running.grants.clone().unwrap_or_default();
+        let requested: BTreeSet<String> = new.requested.iter().map(|(g, _)| g.clone()).collect();
+        let minus = |a: &BTreeSet<String>, b: &BTreeSet<String>| a.difference(b).cloned().collect::<Vec<_>>();
+        let old_imports: BTreeSet<String> = running.imports.iter().cloned().collect();
+        let new_imports: BTreeSet<String> = new.imports.iter().cloned().collect();
+        let capabilities_added = minus(&requested, &granted);
+        let hosts_added = capabilities_added
+            .iter()
+            .filter(|g| g.starts_with("http:"))
+            .cloned()
+            .collect();
+        let webhooks_added = new
+            .webhooks
+            .iter()
+            .filter(|w| !running.webhooks.contains(w))
+            .cloned()
+            .collect::<Vec<_>>();
+        let schedules_added = new
+            .schedules
+            .iter()
+            .filter(|s| !running.schedules.contains(s))
+            .map(|(name, cron)| ScheduleItem {
+                name: name.clone(),
+                cron: cron.clone(),
+            })
+            .collect::<Vec<_>>();
+        let asks_for_more = !capabilities_added.is_empty();
+        UpgradeDiff {
+            from: running.version.clone(),
+            capabilities_removed: minus(&granted, &requested),
+            imports_added: minus(&new_imports, &old_imports),
+            imports_removed: minus(&old_imports, &new_imports),
+            capabilities_added,
+            hosts_added,
+            webhooks_added,
+            schedules_added,
+            running_limits: running.limits.clone(),
+            asks_for_more,
+        }
+    }
 }
 
 /// A manifest schedule as the review shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ScheduleItem {
     /// Its name.
     pub name: String,
@@ -114,9 +194,20 @@ impl Registry {
     /// Versions waiting for review, oldest first.
     pub async fn pending(&self) -> Result<Vec<ReviewItem>, RegistryError> {
         let list = apps::versions_with_status(&self.db, VersionStatus::Pending).await?;
+        let mut running = std::collections::HashMap::new();
+        for (_, v) in &list {
+            if !running.contains_key(&v.app_id) {
+                let found = apps::running(&self.db, &v.app_id).await?.map(|(_, r)| r);
+                running.insert(v.app_id.clone(), found);
+            }
+        }
         Ok(list
             .into_iter()
             .map(|(name, v)| ReviewItem {
+                upgrade: running
+                    .get(&v.app_id)
+                    .and_then(Option::as_ref)
+                    .map(|r| UpgradeDiff::between(r, &v)),
                 app: v.app_id,
                 name,
                 version: v.version,
@@ -164,6 +255,21 @@ impl Registry {
                     return Err(RegistryError::InvalidDecision(
                         "`reason` goes with reject, not approve".into(),
                     ));
+                }
+                // An upgrade asking for more than the running version was
+                // granted is approved only with each grant listed: the
+                // operator checks the new ones explicitly.
+                if decision.grants.is_none()
+                    && let Some((_, running)) = apps::running(&self.db, app).await?
+                {
+                    let diff = UpgradeDiff::between(&running, &current);
+                    if diff.asks_for_more {
+                        return Err(RegistryError::InvalidDecision(format!(
+                            "{version} asks for more than the running {}: {:?}; approve with `grants` listing \
+                             what you grant (each new capability checked explicitly)",
+                            diff.from, diff.capabilities_added
+                        )));
+                    }
                 }
                 let grants: BTreeSet<String> = match &decision.grants {
                     None => requested.clone(),

@@ -526,8 +526,40 @@ pub async fn approve(
         .execute(&mut *tx)
         .await?;
     run_schedules_of(&mut tx, app, version).await?;
+    keep_consents_of(&mut tx, app, version).await?;
     super::revocations::commit(db, tx).await?;
     Ok(true)
+}
+
+/// Users' consents to `app` survive a change of its running version only
+/// for the scopes `version` (running now) was granted: the others are
+/// deleted, in the caller's transaction (a later version asking again asks
+/// the users again).
+async fn keep_consents_of(conn: &mut sqlx::AnyConnection, app: &str, version: &str) -> StoreResult<()> {
+    let grants: Option<Option<String>> =
+        sqlx::query_scalar("SELECT grants FROM app_versions WHERE app_id = $1 AND version = $2")
+            .bind(app)
+            .bind(version)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let grants: BTreeSet<String> = grants
+        .flatten()
+        .as_deref()
+        .map(from_json)
+        .transpose()?
+        .unwrap_or_default();
+    let scopes: Vec<String> = sqlx::query_scalar("SELECT DISTINCT scope FROM consents WHERE app_id = $1")
+        .bind(app)
+        .fetch_all(&mut *conn)
+        .await?;
+    for scope in scopes.iter().filter(|s| !grants.contains(*s)) {
+        sqlx::query("DELETE FROM consents WHERE app_id = $1 AND scope = $2")
+            .bind(app)
+            .bind(scope)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Replaces the limit overrides of `app`'s running version; its version,
@@ -673,6 +705,7 @@ pub async fn activate(db: &Db, app: &str, version: &str) -> StoreResult<bool> {
         return Ok(false);
     }
     run_schedules_of(&mut tx, app, version).await?;
+    keep_consents_of(&mut tx, app, version).await?;
     super::revocations::commit(db, tx).await?;
     Ok(true)
 }

@@ -12,7 +12,7 @@ use crate::store::apps;
 use crate::store::status::{CompileStatus, VersionStatus};
 
 /// A pending version as the operator sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReviewItem {
     /// The app's id.
     pub app: String,
@@ -48,7 +48,7 @@ pub struct ReviewItem {
 }
 
 /// A manifest schedule as the review shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ScheduleItem {
     /// Its name.
     pub name: String,
@@ -57,7 +57,7 @@ pub struct ScheduleItem {
 }
 
 /// Which grants unlock one import.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ImportGrants {
     /// The import, as the component names it.
     pub import: String,
@@ -85,7 +85,7 @@ impl ImportGrants {
 }
 
 /// One requested capability.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RequestedCapability {
     /// Grant name.
     pub name: String,
@@ -94,7 +94,7 @@ pub struct RequestedCapability {
 }
 
 /// The operator's decision.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Decision {
     /// `approve` or `reject`.

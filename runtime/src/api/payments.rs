@@ -6,7 +6,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{AccountCaller, OperatorCaller};
@@ -223,11 +222,14 @@ pub(super) async fn credit(
     summary = "Ledger-wide consistency figures",
     security(("operator" = [])),
     responses(
-        (status = 200, description = "Sums per account kind, and whether the ledger balances", body = Object),
+        (status = 200, description = "Whether the books balance, and the money issued", body = crate::payments::LedgerCheck),
         (status = 401, response = ErrorBody),
         (status = 403, response = ErrorBody),
     )
 )]
-pub(super) async fn ledger(State(state): State<AppState>, _op: OperatorCaller) -> ApiResult<Json<Value>> {
+pub(super) async fn ledger(
+    State(state): State<AppState>,
+    _op: OperatorCaller,
+) -> ApiResult<Json<crate::payments::LedgerCheck>> {
     Ok(Json(state.payments.ledger_check().await?))
 }

@@ -299,7 +299,7 @@ impl Default for AppLimits {
 
 /// What an operator may change for one app version at approval. Absent
 /// fields keep the host default.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitOverrides {
     /// CPU time per invocation, ms (1 to 10,000).

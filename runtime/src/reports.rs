@@ -115,7 +115,7 @@ impl Action {
 
 /// A report as the operator sees it: the stored report, its snapshot, and
 /// the target's state now.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReportView {
     /// Its id.
     pub id: String,

@@ -2,47 +2,106 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::auth::AccountCaller;
+use super::error::ErrorBody;
 use super::extract::ApiJson;
 use super::{ApiResult, AppState};
 
 /// Body of `PUT …/consents`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Scopes {
+    /// Scopes to consent to, e.g. `identity.profile`.
+    scopes: Vec<String>,
+}
+
+/// The caller's consents to an app.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct Consents {
+    /// The app's id.
+    app: String,
+    /// Every scope the caller consented to.
     scopes: Vec<String>,
 }
 
 /// Grants `scopes` (added to earlier consents); answers with all of them.
+#[utoipa::path(
+    put,
+    path = "/v1/apps/{app}/consents",
+    tag = "consents",
+    summary = "Consent to scopes (added to earlier consents)",
+    security(("account" = [])),
+    params(("app" = String, Path, description = "The app's id")),
+    request_body = Scopes,
+    responses(
+        (status = 200, description = "All the caller's consents to the app", body = Consents),
+        (status = 400, response = ErrorBody),
+        (status = 401, response = ErrorBody),
+        (status = 403, response = ErrorBody),
+        (status = 404, response = ErrorBody),
+        (status = 422, response = ErrorBody),
+    )
+)]
 pub(super) async fn grant(
     State(state): State<AppState>,
     AccountCaller(me): AccountCaller,
     Path(app): Path<String>,
     ApiJson(body): ApiJson<Scopes>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Consents>> {
     let scopes = state.accounts.grant_consents(&me.id, &app, &body.scopes).await?;
-    Ok(Json(json!({ "app": app, "scopes": scopes })))
+    Ok(Json(Consents { app, scopes }))
 }
 
 /// The caller's consents to the app.
+#[utoipa::path(
+    get,
+    path = "/v1/apps/{app}/consents",
+    tag = "consents",
+    summary = "The caller's consents to the app",
+    security(("account" = [])),
+    params(("app" = String, Path, description = "The app's id")),
+    responses(
+        (status = 200, description = "Consents", body = Consents),
+        (status = 401, response = ErrorBody),
+        (status = 403, response = ErrorBody),
+        (status = 404, response = ErrorBody),
+    )
+)]
 pub(super) async fn list(
     State(state): State<AppState>,
     AccountCaller(me): AccountCaller,
     Path(app): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Consents>> {
     let scopes = state.accounts.consents(&me.id, &app).await?;
-    Ok(Json(json!({ "app": app, "scopes": scopes })))
+    Ok(Json(Consents { app, scopes }))
 }
 
 /// Revokes every consent the caller gave the app.
+#[utoipa::path(
+    delete,
+    path = "/v1/apps/{app}/consents",
+    tag = "consents",
+    summary = "Revoke every consent the caller gave the app",
+    security(("account" = [])),
+    params(("app" = String, Path, description = "The app's id")),
+    responses(
+        (status = 200, description = "No consents left", body = Consents),
+        (status = 401, response = ErrorBody),
+        (status = 403, response = ErrorBody),
+        (status = 404, response = ErrorBody),
+    )
+)]
 pub(super) async fn revoke(
     State(state): State<AppState>,
     AccountCaller(me): AccountCaller,
     Path(app): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Consents>> {
     state.accounts.revoke_consents(&me.id, &app).await?;
-    Ok(Json(json!({ "app": app, "scopes": [] })))
+    Ok(Json(Consents {
+        app,
+        scopes: Vec::new(),
+    }))
 }

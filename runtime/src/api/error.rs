@@ -6,7 +6,6 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use crate::accounts::AccountError;
 use crate::chat::ChatError;
@@ -99,10 +98,32 @@ pub(crate) const UNNAMED_LIMIT: &str = "the request body is too large";
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct LimitUnnamed;
 
+/// Every error answer: `{"error": {"code", "message"}}`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema, utoipa::ToResponse)]
+#[response(description = "An error: a stable `code` for programs and a `message` for people")]
+pub(crate) struct ErrorBody {
+    /// What went wrong.
+    error: ErrorDetail,
+}
+
+/// The inside of an [`ErrorBody`].
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorDetail {
+    /// Stable, machine-readable: `unauthorized`, `not_found`, `invalid_body`, …
+    code: String,
+    /// For people; may change between versions.
+    message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let unnamed = self.status == StatusCode::PAYLOAD_TOO_LARGE && self.message == UNNAMED_LIMIT;
-        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_string(),
+                message: self.message,
+            },
+        };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(wait) = self.retry_after {
             let secs = super::rate_limit::retry_after_secs(wait);

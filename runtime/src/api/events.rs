@@ -17,11 +17,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use futures::{SinkExt, StreamExt};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
+use utoipa::ToSchema;
 
 use super::auth::{AccountCaller, Caller, authenticate, hash_token};
+use super::error::ErrorBody;
 use super::rate_limit::SocketSlot;
 use super::{ApiError, ApiResult, AppState};
 use crate::accounts::Ticket;
@@ -41,17 +42,35 @@ pub(super) struct EventsQuery {
 
 /// `POST /v1/events/tickets`: a one-time ticket (valid 60 s) that opens
 /// one events WebSocket as the caller.
+#[utoipa::path(
+    post,
+    path = "/v1/events/tickets",
+    tag = "events",
+    summary = "A one-time ticket (valid 60 s) that opens one events WebSocket as the caller",
+    security(("account" = [])),
+    responses(
+        (status = 201, description = "The ticket", body = EventsTicket),
+        (status = 401, response = ErrorBody),
+        (status = 403, response = ErrorBody),
+    )
+)]
 pub(super) async fn ticket(
     State(state): State<AppState>,
     AccountCaller(me): AccountCaller,
     headers: HeaderMap,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<EventsTicket>)> {
     let token = bearer(&headers).ok_or_else(ApiError::unauthorized)?;
     let (ticket, expires_at) = state.accounts.issue_ticket(&me.id, &hash_token(&token)).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "ticket": ticket, "expires_at": expires_at })),
-    ))
+    Ok((StatusCode::CREATED, Json(EventsTicket { ticket, expires_at })))
+}
+
+/// Answer of `POST /v1/events/tickets`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct EventsTicket {
+    /// The ticket: `?ticket=` on an events WebSocket, once.
+    ticket: String,
+    /// When it stops working, unix ms.
+    expires_at: i64,
 }
 
 /// Who opens an events socket, and the ticket to use up once it opens.
@@ -105,6 +124,25 @@ impl SocketCaller {
 }
 
 /// Upgrades to a WebSocket streaming the chat's events as JSON text frames.
+#[utoipa::path(
+    get,
+    path = "/v1/chats/{chat}/events",
+    tag = "events",
+    summary = "WebSocket: the chat's new, edited and deleted messages and app events, as JSON text frames",
+    security(("account" = [])),
+    params(
+        ("chat" = String, Path, description = "The chat's id"),
+        ("ticket" = Option<String>, Query, description = "A one-time ticket from `POST /v1/events/tickets`, for clients that cannot set headers"),
+    ),
+    responses(
+        (status = 101, description = "Switching to the WebSocket"),
+        (status = 400, response = ErrorBody),
+        (status = 401, response = ErrorBody),
+        (status = 403, response = ErrorBody),
+        (status = 404, response = ErrorBody),
+        (status = 429, response = ErrorBody),
+    )
+)]
 pub(super) async fn subscribe(
     State(state): State<AppState>,
     Path(chat): Path<String>,

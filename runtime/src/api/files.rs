@@ -16,12 +16,14 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::BytesMut;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::auth::AccountCaller;
+use super::error::ErrorBody;
 use super::{ApiError, ApiResult, AppState};
 use crate::files::FileError;
-use crate::store::files::FileRow;
+use crate::store::files::{Attachment, FileRow};
 
 /// What sizes uploads.
 pub(super) const FILE_SETTING: &str = "--max-file-mib (plus 64 KiB for the multipart framing)";
@@ -57,22 +59,62 @@ impl From<FileError> for ApiError {
 }
 
 /// A file as the API shows it.
-pub(super) fn view(file: &FileRow) -> Value {
-    let mut value = json!(file.info);
-    value["chat"] = json!(file.chat_id);
-    value["sent"] = json!(file.message_id.is_some());
-    value
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct FileView {
+    #[serde(flatten)]
+    info: Attachment,
+    /// The chat whose members may read it.
+    chat: String,
+    /// Whether a message carries it yet (an unsent upload goes after a day).
+    sent: bool,
+}
+
+/// A file as the API shows it.
+pub(super) fn view(file: &FileRow) -> FileView {
+    FileView {
+        info: file.info.clone(),
+        chat: file.chat_id.clone(),
+        sent: file.message_id.is_some(),
+    }
+}
+
+/// The body of an upload, for the document: one part named `file`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct Upload {
+    /// The file's bytes; its filename is the file's name.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
 }
 
 /// Uploads one file (multipart, one part named `file`, its filename the
 /// file's name) to a chat; 201 with the file, unsent until a message
 /// names it in `files` (within a day).
+#[utoipa::path(
+    post,
+    path = "/v1/chats/{chat}/files",
+    tag = "files",
+    summary = "Upload an attachment (multipart, one part named `file`)",
+    security(("account" = [])),
+    params(("chat" = String, Path, description = "The chat's id")),
+    request_body(content = Upload, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "The file, unsent until a message names it", body = FileView),
+        (status = 400, response = ErrorBody),
+        (status = 401, response = ErrorBody),
+        (status = 403, response = ErrorBody),
+        (status = 404, response = ErrorBody),
+        (status = 413, response = ErrorBody),
+        (status = 422, response = ErrorBody),
+        (status = 429, response = ErrorBody),
+    )
+)]
 pub(super) async fn upload(
     State(state): State<AppState>,
     AccountCaller(me): AccountCaller,
     Path(chat): Path<String>,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<FileView>)> {
     // Nothing of the body is read for a non-member.
     state.files.require_member(&chat, &me.id).await?;
     state.rate.post(&me.id)?;
@@ -166,6 +208,22 @@ fn etag(sha256: &str) -> HeaderValue {
 
 /// Downloads a file: members of its chat only, always as an attachment;
 /// `Range: bytes=…` (one range) answers 206.
+#[utoipa::path(
+    get,
+    path = "/v1/files/{id}",
+    tag = "files",
+    summary = "Download a file (members of its chat; one `Range` answers 206)",
+    security(("account" = [])),
+    params(("id" = String, Path, description = "The file's id")),
+    responses(
+        (status = 200, description = "The bytes, as an attachment", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 206, description = "The asked range of the bytes", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 401, response = ErrorBody),
+        (status = 403, response = ErrorBody),
+        (status = 404, response = ErrorBody),
+        (status = 416, response = ErrorBody),
+    )
+)]
 pub(super) async fn download(
     State(state): State<AppState>,
     AccountCaller(me): AccountCaller,
@@ -286,6 +344,20 @@ async fn respond(state: &AppState, file: &FileRow, request: &HeaderMap) -> ApiRe
 
 /// Discards one of the caller's uploads not sent yet (204); 404 for
 /// anything else (a sent file goes with its message).
+#[utoipa::path(
+    delete,
+    path = "/v1/files/{id}",
+    tag = "files",
+    summary = "Discard one of the caller's unsent uploads",
+    security(("account" = [])),
+    params(("id" = String, Path, description = "The file's id")),
+    responses(
+        (status = 204, description = "Discarded"),
+        (status = 401, response = ErrorBody),
+        (status = 403, response = ErrorBody),
+        (status = 404, response = ErrorBody),
+    )
+)]
 pub(super) async fn discard(
     State(state): State<AppState>,
     AccountCaller(me): AccountCaller,
@@ -297,6 +369,21 @@ pub(super) async fn discard(
 
 /// An image's preview (a PNG the host made, at most 320 pixels a side),
 /// shown inline; 404 for files without one.
+#[utoipa::path(
+    get,
+    path = "/v1/files/{id}/preview",
+    tag = "files",
+    summary = "An image's preview: a PNG at most 320 pixels a side",
+    security(("account" = [])),
+    params(("id" = String, Path, description = "The file's id")),
+    responses(
+        (status = 200, description = "The preview", content_type = "image/png", body = Vec<u8>),
+        (status = 401, response = ErrorBody),
+        (status = 403, response = ErrorBody),
+        (status = 404, response = ErrorBody),
+        (status = 422, response = ErrorBody),
+    )
+)]
 pub(super) async fn preview(
     State(state): State<AppState>,
     AccountCaller(me): AccountCaller,

@@ -4,16 +4,38 @@ use std::sync::atomic::Ordering;
 
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::AppState;
 
+/// Answer of `GET /healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct Health {
+    /// Always `ok`.
+    status: &'static str,
+}
+
 /// `GET /healthz`
-pub(super) async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "host",
+    summary = "Liveness",
+    responses((status = 200, description = "The host is up", body = Health))
+)]
+pub(super) async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
 }
 
 /// `GET /metrics` — Prometheus text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "host",
+    summary = "Metrics in the Prometheus text format (prefix `miniapp_`)",
+    responses((status = 200, description = "Prometheus text", content_type = "text/plain", body = String))
+)]
 pub(super) async fn metrics(State(state): State<AppState>) -> String {
     let stats = state.engine.stats();
     let web = state.webapps.stats();

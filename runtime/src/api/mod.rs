@@ -22,6 +22,7 @@ mod health;
 mod layering_tests;
 mod live_pages;
 mod messages;
+mod openapi;
 mod payments;
 mod rate_limit;
 mod reports;
@@ -114,6 +115,7 @@ pub fn router(state: AppState) -> Router {
         .route("/static/{file}", get(web_client::asset))
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(openapi::openapi_json))
         .route("/v1/accounts", post(accounts::create))
         .route("/v1/me", get(accounts::me))
         .route("/v1/sessions", post(sessions::create).get(sessions::list))
@@ -131,7 +133,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/invitations", get(chats::invitations))
         .route("/v1/chats/{chat}/apps/{app}/launch", post(web_apps::launch))
         .route("/apps/{app}", any(web_apps::moved))
-        .route("/apps/{app}/{*rest}", any(web_apps::moved))
+        .route("/apps/{app}/{*rest}", any(web_apps::moved_path))
         .route("/v1/chats/{chat}/messages", post(messages::post).get(messages::list))
         .route(
             "/v1/chats/{chat}/messages/{msg}",

@@ -6,38 +6,50 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{AccountCaller, OperatorCaller};
+use super::error::ErrorBody;
 use super::extract::{ApiJson, ApiQuery};
 use super::{ApiError, ApiResult, AppState};
 use crate::reports::{Action, Outcome, ReportError, ReportView, Target};
 use crate::store::status::ReportStatus;
 
 /// The message a report is about.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct MessageRef {
+    /// Its chat.
     chat: String,
+    /// Its id.
     id: String,
 }
 
 /// Body of `POST /v1/reports`: `{message: {chat, id}, reason, note?}` or
 /// `{app, chat?, reason, note?}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewReport {
+    /// The message reported (or `app`).
     message: Option<MessageRef>,
+    /// The app reported (or `message`).
     app: Option<String>,
+    /// For an app: the chat the reporter saw it in (context; a member only).
     chat: Option<String>,
+    /// `spam`, `violence`, `pornography`, `child_abuse`, `copyright`,
+    /// `illegal_drugs`, `personal_details`, `fraud` or `other`.
     reason: String,
+    /// What the reporter adds, at most 1000 bytes.
     #[serde(default)]
     note: String,
 }
 
 /// Answer of `POST /v1/reports`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(super) struct Filed {
+    /// The report's id.
     id: String,
+    /// `open`.
     status: ReportStatus,
 }
 
@@ -61,6 +73,23 @@ fn invalid(message: &str) -> ApiError {
 
 /// Reports a message or an app: 201 for a new report, 200 with the
 /// caller's open report of the same target.
+#[utoipa::path(
+    post,
+    path = "/v1/reports",
+    tag = "reports",
+    summary = "Report a message or an app",
+    security(("account" = [])),
+    request_body = NewReport,
+    responses(
+        (status = 201, description = "The new report", body = Filed),
+        (status = 200, description = "The caller's open report of the same target", body = Filed),
+        (status = 400, response = ErrorBody),
+        (status = 401, response = ErrorBody),
+        (status = 404, response = ErrorBody),
+        (status = 422, response = ErrorBody),
+        (status = 429, response = ErrorBody),
+    )
+)]
 pub(super) async fn create(
     State(state): State<AppState>,
     AccountCaller(me): AccountCaller,
@@ -84,20 +113,38 @@ pub(super) async fn create(
 }
 
 /// Query of `GET /v1/reports`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct Queue {
+    /// `open` (default), `dismissed` or `actioned`.
     status: Option<String>,
+    /// At most this many, 1–500 (50).
     limit: Option<u32>,
 }
 
 /// Answer of `GET /v1/reports`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(super) struct Listed {
+    /// Newest first.
     reports: Vec<ReportView>,
 }
 
 /// The operator's queue: reports with a status (`open` by default), newest
 /// first.
+#[utoipa::path(
+    get,
+    path = "/v1/reports",
+    tag = "reports",
+    summary = "The operator's queue of reports",
+    security(("operator" = [])),
+    params(Queue),
+    responses(
+        (status = 200, description = "Reports, newest first", body = Listed),
+        (status = 400, response = ErrorBody),
+        (status = 401, response = ErrorBody),
+        (status = 403, response = ErrorBody),
+    )
+)]
 pub(super) async fn list(
     State(state): State<AppState>,
     _op: OperatorCaller,
@@ -122,16 +169,36 @@ pub(super) async fn list(
 }
 
 /// Body of `POST /v1/reports/{id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Act {
+    /// `dismiss`, `delete_message` or `suspend_app`.
     action: String,
+    /// The operator's note, at most 1000 bytes.
     #[serde(default)]
     note: String,
 }
 
 /// The operator acts on an open report: `dismiss`, `delete_message` or
 /// `suspend_app`; 409 for a closed one.
+#[utoipa::path(
+    post,
+    path = "/v1/reports/{id}",
+    tag = "reports",
+    summary = "Act on a report",
+    security(("operator" = [])),
+    params(("id" = String, Path, description = "The report's id")),
+    request_body = Act,
+    responses(
+        (status = 200, description = "The report, closed", body = ReportView),
+        (status = 400, response = ErrorBody),
+        (status = 401, response = ErrorBody),
+        (status = 403, response = ErrorBody),
+        (status = 404, response = ErrorBody),
+        (status = 409, response = ErrorBody),
+        (status = 422, response = ErrorBody),
+    )
+)]
 pub(super) async fn act(
     State(state): State<AppState>,
     _op: OperatorCaller,

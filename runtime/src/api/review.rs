@@ -1,100 +1,261 @@
-//! `GET /v1/review`, `POST /v1/review/{app}/{version}`, `GET /v1/audit` — operator only.
+//! `GET /v1/review`, `POST /v1/review/{app}/{version}`, `GET /v1/audit`,
+//! and the app actions (suspend, resume, rollback, limits) — operator only.
+
+use std::collections::BTreeSet;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::OperatorCaller;
+use super::error::ErrorBody;
 use super::extract::{ApiJson, ApiQuery};
 use super::{ApiResult, AppState};
-use crate::registry::Decision;
+use crate::config::LimitOverrides;
+use crate::registry::{Decision, ReviewItem};
+use crate::store::apps::App;
+use crate::store::audit::AuditEntry;
+use crate::store::status::VersionStatus;
 
 /// Pending versions, oldest first.
-pub(super) async fn pending(State(state): State<AppState>, _op: OperatorCaller) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(state.registry.pending().await?)))
+#[utoipa::path(
+    get,
+    path = "/v1/review",
+    tag = "review",
+    summary = "Versions waiting for review, oldest first",
+    security(("operator" = [])),
+    responses(
+        (status = 200, description = "Pending versions", body = Vec<ReviewItem>),
+        (status = 401, response = ErrorBody),
+        (status = 403, response = ErrorBody),
+    )
+)]
+pub(super) async fn pending(State(state): State<AppState>, _op: OperatorCaller) -> ApiResult<Json<Vec<ReviewItem>>> {
+    Ok(Json(state.registry.pending().await?))
+}
+
+/// Answer of a review decision.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct Decided {
+    /// The app's id.
+    app: String,
+    /// The version decided on.
+    version: String,
+    /// `approved` or `rejected`.
+    status: VersionStatus,
+    /// What it was granted (approved).
+    grants: Option<BTreeSet<String>>,
+    /// Limits that differ from the host's (approved).
+    limits: Option<LimitOverrides>,
+    /// Why (rejected).
+    reason: Option<String>,
 }
 
 /// Approve (optionally with a subset of grants) or reject with a reason.
+#[utoipa::path(
+    post,
+    path = "/v1/review/{app}/{version}",
+    tag = "review",
+    summary = "Approve (with a subset of the grants, and limits) or reject with a reason",
+    security(("operator" = [])),
+    params(
+        ("app" = String, Path, description = "The app's id"),
+        ("version" = String, Path, description = "The version (semver)"),
+    ),
+    request_body = Decision,
+    responses(
+        (status = 200, description = "The decided version", body = Decided),
+        (status = 400, response = ErrorBody),
+        (status = 401, response = ErrorBody),
+        (status = 403, response = ErrorBody),
+        (status = 404, response = ErrorBody),
+        (status = 409, response = ErrorBody),
+        (status = 422, response = ErrorBody),
+    )
+)]
 pub(super) async fn decide(
     State(state): State<AppState>,
     _op: OperatorCaller,
     Path((app, version)): Path<(String, String)>,
     ApiJson(decision): ApiJson<Decision>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Decided>> {
     let v = state.registry.decide(&app, &version, &decision).await?;
-    Ok(Json(json!({
-        "app": v.app_id,
-        "version": v.version,
-        "status": v.status,
-        "grants": v.grants,
-        "limits": v.limits,
-        "reason": v.reason,
-    })))
+    Ok(Json(Decided {
+        app: v.app_id,
+        version: v.version,
+        status: v.status,
+        grants: v.grants,
+        limits: v.limits,
+        reason: v.reason,
+    }))
 }
 
 /// Query of `GET /v1/audit`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct AuditQuery {
+    /// Only this app's entries.
     app: Option<String>,
+    /// How many, 1 to 1,000 (default 200).
     limit: Option<u32>,
 }
 
+/// Answer of `GET /v1/audit`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct Audit {
+    /// Newest first.
+    entries: Vec<AuditEntry>,
+}
+
 /// The audit log, optionally for one app.
+#[utoipa::path(
+    get,
+    path = "/v1/audit",
+    tag = "review",
+    summary = "The audit log, optionally for one app",
+    security(("operator" = [])),
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "Audit entries", body = Audit),
+        (status = 400, response = ErrorBody),
+        (status = 401, response = ErrorBody),
+        (status = 403, response = ErrorBody),
+    )
+)]
 pub(super) async fn audit(
     State(state): State<AppState>,
     _op: OperatorCaller,
     ApiQuery(q): ApiQuery<AuditQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Audit>> {
     let limit = q.limit.unwrap_or(200).clamp(1, 1_000);
     let entries = state.registry.audit(q.app.as_deref(), limit).await?;
-    Ok(Json(json!({ "entries": entries })))
+    Ok(Json(Audit { entries }))
 }
 
 /// Body of the rollback route.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Rollback {
+    /// An earlier approved version to run.
     version: String,
 }
 
 /// Suspends an app at once.
+#[utoipa::path(
+    post,
+    path = "/v1/apps/{app}/suspend",
+    tag = "review",
+    summary = "Suspend an app at once",
+    security(("operator" = [])),
+    params(("app" = String, Path, description = "The app's id")),
+    responses(
+        (status = 200, description = "The app, suspended", body = App),
+        (status = 401, response = ErrorBody),
+        (status = 403, response = ErrorBody),
+        (status = 404, response = ErrorBody),
+    )
+)]
 pub(super) async fn suspend(
     State(state): State<AppState>,
     _op: OperatorCaller,
     Path(app): Path<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(state.registry.suspend(&app).await?)))
+) -> ApiResult<Json<App>> {
+    Ok(Json(state.registry.suspend(&app).await?))
+}
+
+/// Answer of `PUT /v1/apps/{app}/limits`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct LimitsChanged {
+    /// The app's id.
+    app: String,
+    /// The running version.
+    version: String,
+    /// Its limit overrides now.
+    limits: LimitOverrides,
+    /// Its limit overrides before.
+    before: LimitOverrides,
 }
 
 /// Replaces the running version's limit overrides, live (`PUT`).
+#[utoipa::path(
+    put,
+    path = "/v1/apps/{app}/limits",
+    tag = "review",
+    summary = "Replace the running version's limit overrides, live",
+    security(("operator" = [])),
+    params(("app" = String, Path, description = "The app's id")),
+    request_body = LimitOverrides,
+    responses(
+        (status = 200, description = "The limits before and after", body = LimitsChanged),
+        (status = 400, response = ErrorBody),
+        (status = 401, response = ErrorBody),
+        (status = 403, response = ErrorBody),
+        (status = 404, response = ErrorBody),
+        (status = 422, response = ErrorBody),
+    )
+)]
 pub(super) async fn set_limits(
     State(state): State<AppState>,
     _op: OperatorCaller,
     Path(app): Path<String>,
-    ApiJson(limits): ApiJson<crate::config::LimitOverrides>,
-) -> ApiResult<Json<Value>> {
+    ApiJson(limits): ApiJson<LimitOverrides>,
+) -> ApiResult<Json<LimitsChanged>> {
     let (version, before) = state.registry.set_limits(&app, &limits).await?;
-    Ok(Json(
-        json!({ "app": app, "version": version, "limits": limits, "before": before }),
-    ))
+    Ok(Json(LimitsChanged {
+        app,
+        version,
+        limits,
+        before,
+    }))
 }
 
 /// Lets a suspended app run again.
+#[utoipa::path(
+    post,
+    path = "/v1/apps/{app}/resume",
+    tag = "review",
+    summary = "Let a suspended app run again",
+    security(("operator" = [])),
+    params(("app" = String, Path, description = "The app's id")),
+    responses(
+        (status = 200, description = "The app", body = App),
+        (status = 401, response = ErrorBody),
+        (status = 403, response = ErrorBody),
+        (status = 404, response = ErrorBody),
+    )
+)]
 pub(super) async fn resume(
     State(state): State<AppState>,
     _op: OperatorCaller,
     Path(app): Path<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(state.registry.resume(&app).await?)))
+) -> ApiResult<Json<App>> {
+    Ok(Json(state.registry.resume(&app).await?))
 }
 
 /// Makes an earlier approved version the running one.
+#[utoipa::path(
+    post,
+    path = "/v1/apps/{app}/rollback",
+    tag = "review",
+    summary = "Make an earlier approved version the running one",
+    security(("operator" = [])),
+    params(("app" = String, Path, description = "The app's id")),
+    request_body = Rollback,
+    responses(
+        (status = 200, description = "The app", body = App),
+        (status = 400, response = ErrorBody),
+        (status = 401, response = ErrorBody),
+        (status = 403, response = ErrorBody),
+        (status = 404, response = ErrorBody),
+        (status = 422, response = ErrorBody),
+    )
+)]
 pub(super) async fn rollback(
     State(state): State<AppState>,
     _op: OperatorCaller,
     Path(app): Path<String>,
     ApiJson(body): ApiJson<Rollback>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(state.registry.rollback(&app, &body.version).await?)))
+) -> ApiResult<Json<App>> {
+    Ok(Json(state.registry.rollback(&app, &body.version).await?))
 }

@@ -28,6 +28,24 @@ use super::{ApiError, ApiResult, AppState};
 use crate::chat::Delivered;
 
 /// Upgrades to the caller's event stream.
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "events",
+    summary = "WebSocket: every event of the caller's chats, each with a cursor, resumable with `after`",
+    security(("account" = [])),
+    params(
+        ("after" = Option<i64>, Query, description = "The last cursor seen: replay what came after it"),
+        ("ticket" = Option<String>, Query, description = "A one-time ticket from `POST /v1/events/tickets`, for clients that cannot set headers"),
+    ),
+    responses(
+        (status = 101, description = "Switching to the WebSocket; the first frame is `{\"type\":\"ready\",\"cursor\":N}`"),
+        (status = 400, response = super::error::ErrorBody),
+        (status = 401, response = super::error::ErrorBody),
+        (status = 403, response = super::error::ErrorBody),
+        (status = 429, response = super::error::ErrorBody),
+    )
+)]
 pub(super) async fn stream(
     State(state): State<AppState>,
     Query(query): Query<EventsQuery>,

@@ -14,7 +14,6 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use serde_json::{Value, json};
 
 use super::auth::SessionCaller;
 use super::error::AppResponse;
@@ -62,19 +61,62 @@ impl From<WebError> for ApiError {
 }
 
 /// `POST /v1/chats/{chat}/apps/{app}/launch` → 201 `{url, token, expires_at}`.
+#[utoipa::path(
+    post,
+    path = "/v1/chats/{chat}/apps/{app}/launch",
+    tag = "chats",
+    summary = "Launch a web app installed in the chat: a short-lived launch URL on the app's own origin",
+    security(("account" = [])),
+    params(
+        ("chat" = String, Path, description = "The chat's id"),
+        ("app" = String, Path, description = "The app's id"),
+    ),
+    responses(
+        (status = 201, description = "Where to open the app", body = crate::webapps::Launch),
+        (status = 401, response = super::error::ErrorBody),
+        (status = 403, response = super::error::ErrorBody),
+        (status = 404, response = super::error::ErrorBody),
+        (status = 422, response = super::error::ErrorBody),
+        (status = 429, response = super::error::ErrorBody),
+    )
+)]
 pub(super) async fn launch(
     State(state): State<AppState>,
     caller: SessionCaller,
     Path((chat, app)): Path<(String, String)>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<crate::webapps::Launch>)> {
     let me = &caller.account;
     state.chat.require_member(&chat, &me.id).await?;
     let launch = state.webapps.launch(&chat, &me.id, &caller.session.id, &app).await?;
-    Ok((StatusCode::CREATED, Json(json!(launch))))
+    Ok((StatusCode::CREATED, Json(launch)))
 }
 
 /// `/apps/{app}/…` on the main origin: apps are no longer served here.
+#[utoipa::path(
+    get,
+    path = "/apps/{app}",
+    tag = "web-apps",
+    summary = "Gone from the main origin (any method): web apps are served from their own origin",
+    params(("app" = String, Path, description = "The app's id")),
+    responses((status = 404, response = super::error::ErrorBody))
+)]
 pub(super) async fn moved() -> ApiError {
+    ApiError::not_found("web apps are served from their own origin; launch the app from a chat")
+}
+
+/// `/apps/{app}/{*rest}` on the main origin: apps are no longer served here.
+#[utoipa::path(
+    get,
+    path = "/apps/{app}/{rest}",
+    tag = "web-apps",
+    summary = "Gone from the main origin (any method): web apps are served from their own origin",
+    params(
+        ("app" = String, Path, description = "The app's id"),
+        ("rest" = String, Path, description = "Any path; may hold slashes"),
+    ),
+    responses((status = 404, response = super::error::ErrorBody))
+)]
+pub(super) async fn moved_path() -> ApiError {
     ApiError::not_found("web apps are served from their own origin; launch the app from a chat")
 }
 

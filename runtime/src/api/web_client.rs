@@ -126,11 +126,29 @@ fn serve(name: &str, frames: &str) -> Response {
 }
 
 /// `GET /` — the client's page.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "host",
+    summary = "The chat web client's page",
+    responses((status = 200, description = "HTML", content_type = "text/html", body = String))
+)]
 pub(super) async fn index(State(state): State<AppState>) -> Response {
     serve("index.html", &state.webapps.domain().frame_source())
 }
 
 /// `GET /static/{file}` — the client's script modules and styles.
+#[utoipa::path(
+    get,
+    path = "/static/{file}",
+    tag = "host",
+    summary = "The chat web client's script modules and styles",
+    params(("file" = String, Path, description = "The file's name")),
+    responses(
+        (status = 200, description = "The file", content_type = "text/javascript", body = String),
+        (status = 404, response = super::error::ErrorBody),
+    )
+)]
 pub(super) async fn asset(State(state): State<AppState>, Path(file): Path<String>) -> Response {
     if file == "index.html" {
         return ApiError::not_found("no such file").into_response();

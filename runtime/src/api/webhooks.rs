@@ -7,9 +7,11 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::auth::Caller;
+use super::error::ErrorBody;
 use super::{ApiError, ApiResult, AppState};
 use crate::webhooks::{Delivery, WebhookError, signature};
 
@@ -19,21 +21,55 @@ use crate::webhooks::{Delivery, WebhookError, signature};
 /// # Errors
 ///
 /// 403 for someone else's app, 404 for no app.
+#[utoipa::path(
+    post,
+    path = "/v1/apps/{app}/webhook-secret",
+    tag = "webhooks",
+    summary = "Make (or rotate) the app's webhook signing secret, shown only now",
+    security(("account" = []), ("operator" = [])),
+    params(("app" = String, Path, description = "The app's id")),
+    responses(
+        (status = 201, description = "The new secret and how to sign with it", body = WebhookSecret),
+        (status = 401, response = ErrorBody),
+        (status = 403, response = ErrorBody),
+        (status = 404, response = ErrorBody),
+    )
+)]
 pub(super) async fn rotate_secret(
     State(state): State<AppState>,
     caller: Caller,
     Path(app): Path<String>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<WebhookSecret>)> {
     let secret = state.registry.rotate_webhook_secret(&app, caller.actor()).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "secret": secret,
-            "header": "Miniapp-Signature",
-            "scheme": "t=<unix seconds>,v1=<hex HMAC-SHA256 with the secret as key over \"<t>.<raw body>\">",
-            "window_seconds": signature::WINDOW_SECS,
-        })),
+        Json(WebhookSecret {
+            secret,
+            header: "Miniapp-Signature",
+            scheme: "t=<unix seconds>,v1=<hex HMAC-SHA256 with the secret as key over \"<t>.<raw body>\">",
+            window_seconds: signature::WINDOW_SECS,
+        }),
     ))
+}
+
+/// Answer of `POST /v1/apps/{app}/webhook-secret`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct WebhookSecret {
+    /// The secret; the old one stopped working.
+    secret: String,
+    /// The header a delivery carries its signature in.
+    header: &'static str,
+    /// How the signature is made.
+    scheme: &'static str,
+    /// How far `t` may be from the host's clock, seconds.
+    window_seconds: i64,
+}
+
+/// Answer of a delivery.
+#[derive(Debug, Serialize, ToSchema)]
+pub(super) struct Delivered {
+    /// The event id the app sees.
+    id: i64,
 }
 
 /// `/hooks/{app}/{name}` (any method).
@@ -41,6 +77,27 @@ pub(super) async fn rotate_secret(
 /// # Errors
 ///
 /// See [`deliver`].
+#[utoipa::path(
+    post,
+    path = "/hooks/{app}/{name}",
+    tag = "webhooks",
+    summary = "A signed inbound webhook for an app (any method; `Miniapp-Signature` signs it)",
+    params(
+        ("app" = String, Path, description = "The app's id"),
+        ("name" = String, Path, description = "The webhook's name in the app's manifest"),
+        ("Miniapp-Signature" = String, Header, description = "`t=<unix seconds>,v1=<hex HMAC-SHA256 over \"<t>.<raw body>\">`"),
+    ),
+    request_body(content = Vec<u8>, description = "Any body, at most 256 KiB", content_type = "application/octet-stream"),
+    responses(
+        (status = 202, description = "Queued as a `webhook` event", body = Delivered),
+        (status = 401, response = ErrorBody),
+        (status = 404, response = ErrorBody),
+        (status = 409, response = ErrorBody),
+        (status = 413, response = ErrorBody),
+        (status = 422, response = ErrorBody),
+        (status = 429, response = ErrorBody),
+    )
+)]
 pub(super) async fn receive(
     State(state): State<AppState>,
     Path((app, name)): Path<(String, String)>,
@@ -48,7 +105,7 @@ pub(super) async fn receive(
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Delivered>)> {
     deliver(&state, app, name, method, &uri, headers, body).await
 }
 
@@ -57,6 +114,28 @@ pub(super) async fn receive(
 /// # Errors
 ///
 /// See [`deliver`].
+#[utoipa::path(
+    post,
+    path = "/hooks/{app}/{name}/{rest}",
+    tag = "webhooks",
+    summary = "A signed inbound webhook with a path of its own (any method), passed to the app",
+    params(
+        ("app" = String, Path, description = "The app's id"),
+        ("name" = String, Path, description = "The webhook's name in the app's manifest"),
+        ("rest" = String, Path, description = "The rest of the path; may hold slashes"),
+        ("Miniapp-Signature" = String, Header, description = "`t=<unix seconds>,v1=<hex HMAC-SHA256 over \"<t>.<raw body>\">`"),
+    ),
+    request_body(content = Vec<u8>, description = "Any body, at most 256 KiB", content_type = "application/octet-stream"),
+    responses(
+        (status = 202, description = "Queued as a `webhook` event", body = Delivered),
+        (status = 401, response = ErrorBody),
+        (status = 404, response = ErrorBody),
+        (status = 409, response = ErrorBody),
+        (status = 413, response = ErrorBody),
+        (status = 422, response = ErrorBody),
+        (status = 429, response = ErrorBody),
+    )
+)]
 pub(super) async fn receive_path(
     State(state): State<AppState>,
     Path((app, name, _rest)): Path<(String, String, String)>,
@@ -64,7 +143,7 @@ pub(super) async fn receive_path(
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Delivered>)> {
     deliver(&state, app, name, method, &uri, headers, body).await
 }
 
@@ -83,7 +162,7 @@ async fn deliver(
     uri: &Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<Delivered>)> {
     let prefix = format!("/hooks/{app}/{name}");
     let path = uri
         .path_and_query()
@@ -113,7 +192,7 @@ async fn deliver(
         .receive(delivery, signature_header.as_deref())
         .await
         .map_err(refusal)?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))))
+    Ok((StatusCode::ACCEPTED, Json(Delivered { id })))
 }
 
 fn refusal(e: WebhookError) -> ApiError {

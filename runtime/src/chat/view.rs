@@ -6,7 +6,7 @@ use crate::store::files::Attachment;
 use crate::store::messages::{Message, SenderKind};
 
 /// One inline button as clients see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ButtonView {
     /// 0-based position in reading order: the `n` to press it with.
     pub index: usize,
@@ -17,7 +17,7 @@ pub struct ButtonView {
 }
 
 /// One message as clients see it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MessageView {
     /// Its id.
     pub id: String,

@@ -10,6 +10,18 @@ use crate::store::ledger::{self, EntryView, LedgerError, MAX_AMOUNT, kind};
 use crate::store::status::InvoiceStatus;
 use crate::store::{Db, StoreError, accounts, chats, jobs, new_id};
 
+/// Ledger-wide figures for operators ([`Payments::ledger_check`]).
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct LedgerCheck {
+    /// Transactions whose entries do not sum to zero (0 when sound).
+    pub unbalanced_transactions: i64,
+    /// Accounts whose cached balance differs from their entries (0 when sound).
+    pub drifted_accounts: i64,
+    /// The sum of every balance, minor units (0 when the books balance).
+    pub sum_of_balances: i64,
+    /// Money issued into wallets so far, minor units.
+    pub issued: i64,
+}
 /// Why a payment action was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum PaymentError {
@@ -94,15 +106,15 @@ impl Payments {
     /// Ledger-wide checks for operators: transactions that do not sum to
     /// zero, accounts whose cached balance differs from their entries, the
     /// sum of all balances (zero when the books balance) and money issued.
-    pub async fn ledger_check(&self) -> Result<serde_json::Value, PaymentError> {
+    pub async fn ledger_check(&self) -> Result<LedgerCheck, PaymentError> {
         let (unbalanced, drifted, total) = ledger::audit(&self.db).await?;
         let issued = -ledger::balance(&self.db, kind::ISSUANCE, "platform").await?;
-        Ok(serde_json::json!({
-            "unbalanced_transactions": unbalanced,
-            "drifted_accounts": drifted,
-            "sum_of_balances": total,
-            "issued": issued,
-        }))
+        Ok(LedgerCheck {
+            unbalanced_transactions: unbalanced,
+            drifted_accounts: drifted,
+            sum_of_balances: total,
+            issued,
+        })
     }
 
     /// A press of button `n` of `message` in `chat` by `account`, if the

@@ -26,7 +26,7 @@ use crate::store::status::CompileStatus;
 use crate::store::{Db, StoreError};
 
 pub use manifest::{AppKind, Manifest};
-pub use review::{Decision, ReviewItem};
+pub use review::{Decision, ImportGrants, RequestedCapability, ReviewItem, ScheduleItem};
 
 /// The WIT export every bot must provide.
 pub const BOT_HANDLER_EXPORT: &str = "miniapp:platform/handler@0.1.0";
@@ -92,7 +92,7 @@ pub enum RegistryError {
 }
 
 /// What `publish` answers.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Published {
     /// The app's id.
     pub app: String,

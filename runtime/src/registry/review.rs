@@ -12,7 +12,7 @@ use crate::store::apps;
 use crate::store::status::{CompileStatus, VersionStatus};
 
 /// A pending version as the operator sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReviewItem {
     /// The app's id.
     pub app: String,
@@ -53,7 +53,7 @@ pub struct ReviewItem {
 
 /// What a new version asks for against the running one (the review's
 /// capability diff).
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct UpgradeDiff {
     /// The running version.
     pub from: String,
@@ -128,7 +128,7 @@ impl UpgradeDiff {
 }
 
 /// A manifest schedule as the review shows it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ScheduleItem {
     /// Its name.
     pub name: String,
@@ -137,7 +137,7 @@ pub struct ScheduleItem {
 }
 
 /// Which grants unlock one import.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ImportGrants {
     /// The import, as the component names it.
     pub import: String,
@@ -165,7 +165,7 @@ impl ImportGrants {
 }
 
 /// One requested capability.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RequestedCapability {
     /// Grant name.
     pub name: String,
@@ -174,7 +174,7 @@ pub struct RequestedCapability {
 }
 
 /// The operator's decision.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Decision {
     /// `approve` or `reject`.

@@ -12,7 +12,7 @@ use super::status::{AppKind, AppStatus, CompileStatus, VersionStatus};
 use super::{Db, StoreError, StoreResult, from_json, new_id, now_ms, to_json};
 
 /// One app.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct App {
     /// Its id.
     pub id: String,

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::{Db, StoreResult, new_id, now_ms};
 
 /// One audit entry.
-#[derive(Debug, Clone, Serialize, Default, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Default, sqlx::FromRow, utoipa::ToSchema)]
 pub struct AuditEntry {
     /// Its id.
     pub id: String,

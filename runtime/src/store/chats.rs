@@ -6,7 +6,7 @@ use super::chat_events::{self, MEMBER_JOINED, NewEvent};
 use super::{Db, StoreResult, new_id, now_ms};
 
 /// One chat.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Chat {
     /// Its id.
     pub id: String,

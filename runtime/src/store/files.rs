@@ -49,7 +49,7 @@ impl Owner {
 }
 
 /// The size of a file's preview image, in pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PreviewSize {
     /// Width.
     pub width: u32,
@@ -58,7 +58,7 @@ pub struct PreviewSize {
 }
 
 /// A file as messages carry it (clients and apps see this).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Attachment {
     /// The file's id: `GET /v1/files/{id}`.
     pub id: String,

@@ -7,7 +7,7 @@ use super::status::InvoiceStatus;
 use super::{Db, StoreResult, now_ms};
 
 /// One invoice.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Invoice {
     /// Its id.
     pub id: String,

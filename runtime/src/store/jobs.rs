@@ -48,7 +48,7 @@ pub struct Job {
 }
 
 /// A job as its app's developer sees it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct JobView {
     /// The event id (the app sees it as its update id).
     pub id: i64,

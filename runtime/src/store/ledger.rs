@@ -182,7 +182,7 @@ pub async fn legs_by_key(db: &Db, unique_key: &str) -> StoreResult<Option<Vec<(S
 }
 
 /// One entry as a wallet's owner sees it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct EntryView {
     /// The transaction.
     #[sqlx(rename = "transaction_id")]

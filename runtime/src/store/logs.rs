@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::{Db, StoreResult, new_id, now_ms};
 
 /// One log line.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct LogLine {
     /// Its id.
     pub id: String,

@@ -14,7 +14,7 @@ use super::{Db, StoreResult, WriteTx, now_ms};
 use crate::sandbox::BotEvent;
 
 /// A pending invitation, as the invitee sees it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Invitation {
     /// The chat.
     pub chat: String,

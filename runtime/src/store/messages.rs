@@ -10,7 +10,7 @@ use super::files::{self, Attachment};
 use super::{Db, StoreResult, from_json, to_json};
 
 /// Who sent a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SenderKind {
     /// A person (an account).

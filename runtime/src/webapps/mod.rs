@@ -76,7 +76,7 @@ pub enum WebError {
 }
 
 /// What a launch returns to the client.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Launch {
     /// Where to open the app (carries the token).
     pub url: String,

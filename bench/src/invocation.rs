@@ -80,6 +80,7 @@ impl InProcess {
                 messages_per_chat_per_minute: Some(10_000),
                 ..LimitOverrides::default()
             }),
+            rollout_percent: None,
         };
         st.registry
             .decide(&published.app, &published.version, &decision)
@@ -107,7 +108,7 @@ pub(crate) async fn run(rounds: usize) -> anyhow::Result<InvocationFigures> {
     let setup = InProcess::open(64).await?;
     let queue = setup.host.state.chat.queue().clone();
     let target = queue
-        .target(&setup.app)
+        .target(&setup.app, &setup.chats[0])
         .await?
         .ok_or_else(|| anyhow::anyhow!("echo-bot is not runnable"))?;
     let sandbox = queue.sandbox().clone();

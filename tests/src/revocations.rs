@@ -23,7 +23,7 @@ async fn assert_refused(host: &TestHost, app: &str, cookie: &str, status: Status
 /// The version that answers `cookie`'s session of `app` on `host`: it asks
 /// the probe to panic and reads the version of the app-log line (through
 /// `logs`, as `dev`) under the reference the answer names.
-async fn running_version(host: &TestHost, logs: &TestHost, dev: &User, app: &str, cookie: &str) -> String {
+pub async fn running_version(host: &TestHost, logs: &TestHost, dev: &User, app: &str, cookie: &str) -> String {
     let (status, body) = host.app_get(app, "/panic", cookie).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
     let answer: Value = serde_json::from_str(&body).expect("a JSON error");

@@ -291,6 +291,32 @@ fn matrix() -> Vec<Row> {
             b(json!({ "version": "0.9.0" })),
             [401, 403, 403, 403, 422],
         ),
+        // Only the operator rolls out; this app has no version to roll out
+        // from, and no rollout to raise, promote or abort: 422.
+        (
+            "POST",
+            "/v1/apps/{app}/rollout",
+            b(json!({ "version": "0.9.0", "percent": 10 })),
+            [401, 403, 403, 403, 422],
+        ),
+        (
+            "PUT",
+            "/v1/apps/{app}/rollout",
+            b(json!({ "percent": 20 })),
+            [401, 403, 403, 403, 422],
+        ),
+        (
+            "POST",
+            "/v1/apps/{app}/rollout/promote",
+            b(json!({})),
+            [401, 403, 403, 403, 422],
+        ),
+        (
+            "POST",
+            "/v1/apps/{app}/rollout/abort",
+            b(json!({})),
+            [401, 403, 403, 403, 422],
+        ),
         ("GET", "/v1/wallet", none.clone(), [401, 200, 200, 200, 403]),
         (
             "GET",

@@ -215,8 +215,10 @@ pub(super) struct OwnedApp {
     balance: i64,
     /// Whether it runs.
     status: AppStatus,
-    /// The running version, if any.
+    /// The running version, if any (outside the chats of a rollout).
     active_version: Option<String>,
+    /// The staged rollout in progress, if any.
+    rollout: Option<crate::store::apps::Rollout>,
     /// What the running version was granted (null when none runs).
     grants: Option<BTreeSet<String>>,
     /// Every version, with its review.
@@ -319,6 +321,7 @@ pub(super) async fn show(
         balance,
         status: found.status,
         active_version: found.active_version,
+        rollout: found.rollout,
         grants,
         versions,
     })))

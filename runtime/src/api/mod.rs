@@ -154,6 +154,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/apps/{app}/limits", put(review::set_limits))
         .route("/v1/apps/{app}/resume", post(review::resume))
         .route("/v1/apps/{app}/rollback", post(review::rollback))
+        .route(
+            "/v1/apps/{app}/rollout",
+            post(review::start_rollout).put(review::raise_rollout),
+        )
+        .route("/v1/apps/{app}/rollout/promote", post(review::promote_rollout))
+        .route("/v1/apps/{app}/rollout/abort", post(review::abort_rollout))
         .route("/v1/apps/{app}/config", get(config::list))
         .route("/v1/apps/{app}/config/{key}", put(config::set).delete(config::delete))
         .route(

@@ -259,3 +259,130 @@ pub(super) async fn rollback(
 ) -> ApiResult<Json<App>> {
     Ok(Json(state.registry.rollback(&app, &body.version).await?))
 }
+
+/// Body of `POST /v1/apps/{app}/rollout`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct StartRollout {
+    /// An approved version other than the active one.
+    version: String,
+    /// Share of the app's chats to run it in, 1 to 99.
+    percent: u8,
+}
+
+/// Body of `PUT /v1/apps/{app}/rollout`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RaiseRollout {
+    /// The new share of chats, at least the current one; 100 promotes.
+    percent: u8,
+}
+
+/// Starts a staged rollout of an approved version (WeChat's grey release).
+#[utoipa::path(
+    post,
+    path = "/v1/apps/{app}/rollout",
+    tag = "review",
+    summary = "Roll an approved version out to a share of the app's chats",
+    description = "A chat is in the rollout when a stable hash of (app id, chat id) into 0..100 is below \
+                   the percentage, so raising it only adds chats. Events outside a chat (schedules, \
+                   webhooks) run the active version. A new version can also be approved straight into a \
+                   rollout with `rollout_percent` in the review decision.",
+    security(("operator" = [])),
+    params(("app" = String, Path, description = "The app's id")),
+    request_body = StartRollout,
+    responses(
+        (status = 200, description = "The app, with its rollout", body = App),
+        (status = 400, response = ErrorBody),
+        (status = 401, response = ErrorBody),
+        (status = 403, response = ErrorBody),
+        (status = 404, response = ErrorBody),
+        (status = 422, response = ErrorBody),
+    )
+)]
+pub(super) async fn start_rollout(
+    State(state): State<AppState>,
+    _op: OperatorCaller,
+    Path(app): Path<String>,
+    ApiJson(body): ApiJson<StartRollout>,
+) -> ApiResult<Json<App>> {
+    Ok(Json(
+        state.registry.start_rollout(&app, &body.version, body.percent).await?,
+    ))
+}
+
+/// Raises a staged rollout (`PUT`); 100 promotes it.
+#[utoipa::path(
+    put,
+    path = "/v1/apps/{app}/rollout",
+    tag = "review",
+    summary = "Raise the share of chats a rollout runs in (100 promotes it)",
+    description = "The share only rises: lowering it would move chats back. Abort the rollout instead.",
+    security(("operator" = [])),
+    params(("app" = String, Path, description = "The app's id")),
+    request_body = RaiseRollout,
+    responses(
+        (status = 200, description = "The app, with its rollout", body = App),
+        (status = 400, response = ErrorBody),
+        (status = 401, response = ErrorBody),
+        (status = 403, response = ErrorBody),
+        (status = 404, response = ErrorBody),
+        (status = 422, response = ErrorBody),
+    )
+)]
+pub(super) async fn raise_rollout(
+    State(state): State<AppState>,
+    _op: OperatorCaller,
+    Path(app): Path<String>,
+    ApiJson(body): ApiJson<RaiseRollout>,
+) -> ApiResult<Json<App>> {
+    Ok(Json(state.registry.raise_rollout(&app, body.percent).await?))
+}
+
+/// Promotes the rollout's version to every chat.
+#[utoipa::path(
+    post,
+    path = "/v1/apps/{app}/rollout/promote",
+    tag = "review",
+    summary = "Run the rolled-out version in every chat",
+    security(("operator" = [])),
+    params(("app" = String, Path, description = "The app's id")),
+    responses(
+        (status = 200, description = "The app, its new version active", body = App),
+        (status = 401, response = ErrorBody),
+        (status = 403, response = ErrorBody),
+        (status = 404, response = ErrorBody),
+        (status = 422, response = ErrorBody),
+    )
+)]
+pub(super) async fn promote_rollout(
+    State(state): State<AppState>,
+    _op: OperatorCaller,
+    Path(app): Path<String>,
+) -> ApiResult<Json<App>> {
+    Ok(Json(state.registry.promote_rollout(&app).await?))
+}
+
+/// Aborts the rollout: every chat runs the active version again at once.
+#[utoipa::path(
+    post,
+    path = "/v1/apps/{app}/rollout/abort",
+    tag = "review",
+    summary = "Abort the rollout: every chat back on the active version",
+    security(("operator" = [])),
+    params(("app" = String, Path, description = "The app's id")),
+    responses(
+        (status = 200, description = "The app, without a rollout", body = App),
+        (status = 401, response = ErrorBody),
+        (status = 403, response = ErrorBody),
+        (status = 404, response = ErrorBody),
+        (status = 422, response = ErrorBody),
+    )
+)]
+pub(super) async fn abort_rollout(
+    State(state): State<AppState>,
+    _op: OperatorCaller,
+    Path(app): Path<String>,
+) -> ApiResult<Json<App>> {
+    Ok(Json(state.registry.abort_rollout(&app).await?))
+}

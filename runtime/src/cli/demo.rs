@@ -71,6 +71,7 @@ pub(super) async fn prepare(
                 grants: None,
                 reason: None,
                 limits: None,
+                rollout_percent: None,
             };
             host.state
                 .registry

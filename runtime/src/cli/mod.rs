@@ -4,6 +4,7 @@ mod build;
 mod client;
 mod demo;
 mod reports;
+mod rollout;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -155,6 +156,17 @@ enum Command {
     Review {
         #[command(subcommand)]
         action: ReviewAction,
+        /// The host's base URL.
+        #[arg(long, env = "MINIAPP_SERVER", default_value = "http://127.0.0.1:8080", global = true)]
+        server: String,
+        /// The operator's token.
+        #[arg(long, env = "MINIAPP_OPERATOR_TOKEN", hide_env_values = true, global = true)]
+        token: Option<String>,
+    },
+    /// Staged rollout of an approved version to a share of chats (operator).
+    Rollout {
+        #[command(subcommand)]
+        action: rollout::RolloutAction,
         /// The host's base URL.
         #[arg(long, env = "MINIAPP_SERVER", default_value = "http://127.0.0.1:8080", global = true)]
         server: String,
@@ -430,6 +442,10 @@ enum ReviewAction {
         /// Grant only these (repeatable).
         #[arg(long = "grant")]
         grants: Vec<String>,
+        /// Run it in this share of the app's chats only (1-99), a staged
+        /// rollout; see `miniapp rollout`.
+        #[arg(long = "rollout", value_parser = clap::value_parser!(u8).range(1..=99))]
+        rollout_percent: Option<u8>,
     },
     /// Reject a version with a reason.
     Reject {
@@ -601,6 +617,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::WebhookSecret { app, server, token } => client::webhook_secret(&server, &token, &app).await,
         Command::CompileArtifact { .. } => anyhow::bail!("compile-artifact runs before the async runtime"),
+        Command::Rollout { action, server, token } => {
+            let token = token.ok_or_else(|| {
+                anyhow::anyhow!("rollouts need the operator token (--token or MINIAPP_OPERATOR_TOKEN)")
+            })?;
+            rollout::run(action, &server, &token).await
+        }
         Command::Reports { action, server, token } => {
             let token = token.ok_or_else(|| {
                 anyhow::anyhow!("reports need the operator token (--token or MINIAPP_OPERATOR_TOKEN)")
@@ -614,8 +636,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             match action {
                 ReviewAction::List => client::review_list(&server, &token).await,
                 ReviewAction::Show { app, version } => client::review_show(&server, &token, &app, &version).await,
-                ReviewAction::Approve { app, version, grants } => {
-                    client::review_decide(&server, &token, &app, &version, client::approve_body(&grants)).await
+                ReviewAction::Approve {
+                    app,
+                    version,
+                    grants,
+                    rollout_percent,
+                } => {
+                    let mut body = client::approve_body(&grants);
+                    if let Some(percent) = rollout_percent {
+                        body["rollout_percent"] = serde_json::json!(percent);
+                    }
+                    client::review_decide(&server, &token, &app, &version, body).await
                 }
                 ReviewAction::Reject { app, version, reason } => {
                     client::review_decide(

@@ -22,6 +22,7 @@ use crate::config::AppLimits;
 use crate::sandbox::{Sandbox, Target};
 use crate::store::jobs;
 use crate::store::{Db, StoreResult, apps};
+use targets::AppTargets;
 
 /// How the queue runs on this node.
 #[derive(Debug, Clone)]
@@ -202,9 +203,10 @@ impl Queue {
         }
     }
 
-    /// The runnable version of `app` (active, approved), with the host's limits applied.
-    pub async fn target(&self, app: &str) -> StoreResult<Option<Target>> {
-        self.inner.target(app).await
+    /// The runnable version of `app` (active, approved) for an event in
+    /// `chat` (empty: outside any chat), with the host's limits applied.
+    pub async fn target(&self, app: &str, chat: &str) -> StoreResult<Option<Target>> {
+        self.inner.target(app, chat).await
     }
 
     /// Jobs per status in the whole table, every node's included.
@@ -237,18 +239,25 @@ impl Queue {
 }
 
 impl Inner {
-    /// The runnable version of `app`: active, with an approved version
-    /// (from this node's cache when nothing was revoked since it was read).
-    async fn target(&self, app: &str) -> StoreResult<Option<Target>> {
+    /// The runnable version of `app` for an event in `chat` (empty: outside
+    /// any chat): active, with an approved version, the rollout's in its
+    /// chats (from this node's cache when nothing was revoked since it was
+    /// read).
+    async fn target(&self, app: &str, chat: &str) -> StoreResult<Option<Target>> {
         let ticket = match self.targets.get(app) {
-            Ok(cached) => return Ok(cached),
+            Ok(cached) => return Ok(cached.map(|t| t.for_chat(chat).clone())),
             Err(ticket) => ticket,
         };
         let host: &AppLimits = &self.sandbox.engine().limits().app;
-        let target = apps::running(&self.db, app)
+        let targets = apps::running_with_rollout(&self.db, app)
             .await?
-            .map(|(name, version)| Target::running(name, version, host));
-        self.targets.insert(ticket, app, target.clone());
-        Ok(target)
+            .map(|running| AppTargets {
+                rollout: running
+                    .rollout
+                    .map(|(version, percent)| (Target::running(running.name.clone(), version, host), percent)),
+                stable: Target::running(running.name, running.stable, host),
+            });
+        self.targets.insert(ticket, app, targets.clone());
+        Ok(targets.map(|t| t.for_chat(chat).clone()))
     }
 }

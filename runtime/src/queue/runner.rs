@@ -162,7 +162,7 @@ async fn execute(inner: &Inner, job: &Job) -> Result<Committed, String> {
         attempt: job.attempts,
     };
     let host_limits = &inner.sandbox.engine().limits().app;
-    let target = match inner.target(&job.app).await {
+    let target = match inner.target(&job.app, &job.chat).await {
         Ok(Some(t)) => t,
         // A suspended or removed app misses chat traffic (messages,
         // presses, lifecycle events, timers: a recurring one fires again at

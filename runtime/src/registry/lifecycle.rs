@@ -7,7 +7,7 @@ use crate::store::apps::{self, App};
 use crate::store::status::AppStatus;
 
 impl Registry {
-    async fn audited(&self, app: &str, action: &str, detail: String) -> Result<App, RegistryError> {
+    pub(super) async fn audited(&self, app: &str, action: &str, detail: String) -> Result<App, RegistryError> {
         self.record("operator".into(), app, action, detail).await?;
         self.app(app).await
     }
@@ -62,6 +62,7 @@ impl Registry {
 
     /// Makes the approved `version` the one that runs.
     pub async fn rollback(&self, app: &str, version: &str) -> Result<App, RegistryError> {
+        self.may_change_running(app, None).await?;
         let current = self.app(app).await?;
         if !apps::activate(&self.db, app, version).await? {
             return Err(RegistryError::InvalidDecision(format!(

@@ -8,6 +8,7 @@ mod lifecycle;
 pub mod manifest;
 mod owners;
 mod review;
+mod rollout;
 
 pub use owners::Actor;
 

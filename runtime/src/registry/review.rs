@@ -188,6 +188,11 @@ pub struct Decision {
     /// For approve: limits that differ from the host defaults for this version.
     #[serde(default)]
     pub limits: Option<LimitOverrides>,
+    /// For approve of a new version of a running app: run it in this share
+    /// of the app's chats only, 1 to 99 (a staged rollout; raise, promote
+    /// or abort it at `/v1/apps/{app}/rollout`). Default: every chat.
+    #[serde(default)]
+    pub rollout_percent: Option<u8>,
 }
 
 impl Registry {
@@ -271,6 +276,7 @@ impl Registry {
                         )));
                     }
                 }
+                self.may_change_running(app, decision.rollout_percent).await?;
                 let grants: BTreeSet<String> = match &decision.grants {
                     None => requested.clone(),
                     Some(list) => list.iter().cloned().collect(),
@@ -298,22 +304,29 @@ impl Registry {
                         ));
                     }
                 }
-                if !apps::approve(&self.db, app, version, &grants, &limits).await? {
+                if !apps::approve(&self.db, app, version, &grants, &limits, decision.rollout_percent).await? {
                     return Err(RegistryError::NotPending(
                         app.into(),
                         version.into(),
-                        "no longer pending".into(),
+                        "no longer pending, or the app's running version changed meanwhile".into(),
                     ));
                 }
+                let rollout = decision
+                    .rollout_percent
+                    .map(|p| format!(", rolled out to {p}% of chats"))
+                    .unwrap_or_default();
                 (
                     "version.approved",
-                    format!("{version} granted {grants:?} limits {}", serde_json::json!(limits)),
+                    format!(
+                        "{version} granted {grants:?} limits {}{rollout}",
+                        serde_json::json!(limits)
+                    ),
                 )
             }
             "reject" => {
-                if decision.grants.is_some() || decision.limits.is_some() {
+                if decision.grants.is_some() || decision.limits.is_some() || decision.rollout_percent.is_some() {
                     return Err(RegistryError::InvalidDecision(
-                        "`grants` and `limits` go with approve, not reject".into(),
+                        "`grants`, `limits` and `rollout_percent` go with approve, not reject".into(),
                     ));
                 }
                 let reason = decision.reason.as_deref().map(str::trim).unwrap_or("");
@@ -379,6 +392,7 @@ mod tests {
             grants: None,
             reason: None,
             limits: None,
+            rollout_percent: None,
         };
         match registry.decide(&app, "1.0.0", &approve).await {
             Err(RegistryError::NotCompiled(_, _, why)) => assert!(why.contains("still compiling"), "{why}"),

@@ -22,11 +22,27 @@ pub struct App {
     pub owner_id: String,
     /// Whether it runs.
     pub status: AppStatus,
-    /// The approved version that runs, if any.
+    /// The approved version that runs, if any: everywhere, or outside the
+    /// chats of a [`Rollout`].
     pub active_version: Option<String>,
+    /// The staged rollout in progress, if any.
+    pub rollout: Option<Rollout>,
     /// Creation time, unix ms.
     pub created_at: i64,
 }
+
+/// A staged rollout: `version` runs in `percent` % of the app's chats
+/// (see [`super::rollouts`]), the active version everywhere else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Rollout {
+    /// The approved version being rolled out.
+    pub version: String,
+    /// Share of the app's chats that run it, 1 to 99.
+    pub percent: u8,
+}
+
+/// The columns [`app_from_row`] reads.
+const APP_COLUMNS: &str = "id, name, owner_id, status, active_version, rollout_version, rollout_percent, created_at";
 
 /// One uploaded version of an app.
 #[derive(Debug, Clone, Serialize)]
@@ -76,8 +92,19 @@ fn app_from_row(row: &sqlx::any::AnyRow) -> StoreResult<App> {
         owner_id: row.try_get("owner_id")?,
         status: AppStatus::parse(&row.try_get::<String, _>("status")?)?,
         active_version: row.try_get("active_version")?,
+        rollout: rollout_from_row(row)?,
         created_at: row.try_get("created_at")?,
     })
+}
+
+/// The rollout of an app row with `rollout_version` and `rollout_percent`.
+pub(super) fn rollout_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Option<Rollout>> {
+    let version: Option<String> = row.try_get("rollout_version")?;
+    let percent: i64 = row.try_get("rollout_percent")?;
+    Ok(version.map(|version| Rollout {
+        version,
+        percent: u8::try_from(percent.clamp(0, 100)).unwrap_or(0),
+    }))
 }
 
 /// [`VERSION_COLUMNS`] qualified with the table alias `v.`, for joins.
@@ -123,7 +150,7 @@ pub(super) fn version_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Version> 
 
 /// The app named `name`.
 pub async fn by_name(db: &Db, name: &str) -> StoreResult<Option<App>> {
-    let row = sqlx::query("SELECT id, name, owner_id, status, active_version, created_at FROM apps WHERE name = $1")
+    let row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE name = $1"))
         .bind(name)
         .fetch_optional(db.pool())
         .await?;
@@ -131,22 +158,66 @@ pub async fn by_name(db: &Db, name: &str) -> StoreResult<Option<App>> {
 }
 
 /// The running version of app `id` and the app's name, in one query:
-/// only if the app is active and that version approved.
+/// only if the app is active and that version approved. During a staged
+/// rollout this is the stable version (see [`running_with_rollout`]).
 pub async fn running(db: &Db, id: &str) -> StoreResult<Option<(String, Version)>> {
+    Ok(running_with_rollout(db, id)
+        .await?
+        .map(|running| (running.name, running.stable)))
+}
+
+/// What runs of an active app: its name, the stable version, and the
+/// version of a staged rollout in progress with its percentage.
+#[derive(Debug, Clone)]
+pub struct Running {
+    /// The app's name.
+    pub name: String,
+    /// The active version: everywhere outside the rollout's chats.
+    pub stable: Version,
+    /// The version rolled out and the share of chats it runs in.
+    pub rollout: Option<(Version, u8)>,
+}
+
+impl Running {
+    /// The version that runs for an event in `chat` (empty: outside any
+    /// chat, where the stable version runs).
+    pub fn for_chat(&self, chat: &str) -> &Version {
+        match &self.rollout {
+            Some((version, percent)) if super::rollouts::in_rollout(&self.stable.app_id, chat, *percent) => version,
+            _ => &self.stable,
+        }
+    }
+}
+
+/// [`Running`] of app `id`, if it is active with an approved version; the
+/// rollout's version is looked up only while one is in progress.
+pub async fn running_with_rollout(db: &Db, id: &str) -> StoreResult<Option<Running>> {
     let sql = format!(
-        "SELECT a.name AS app_name, {} FROM apps a \
+        "SELECT a.name AS app_name, a.rollout_version, a.rollout_percent, {} FROM apps a \
          JOIN app_versions v ON v.app_id = a.id AND v.version = a.active_version \
          WHERE a.id = $1 AND a.status = 'active' AND v.status = 'approved'",
         version_columns_of_v()
     );
-    let row = sqlx::query(&sql).bind(id).fetch_optional(db.pool()).await?;
-    row.map(|r| Ok((r.try_get("app_name")?, version_from_row(&r)?)))
-        .transpose()
+    let Some(row) = sqlx::query(&sql).bind(id).fetch_optional(db.pool()).await? else {
+        return Ok(None);
+    };
+    let rollout = match rollout_from_row(&row)? {
+        Some(r) => version(db, id, &r.version)
+            .await?
+            .filter(|v| v.status == VersionStatus::Approved)
+            .map(|v| (v, r.percent)),
+        None => None,
+    };
+    Ok(Some(Running {
+        name: row.try_get("app_name")?,
+        stable: version_from_row(&row)?,
+        rollout,
+    }))
 }
 
 /// The app `id`.
 pub async fn get(db: &Db, id: &str) -> StoreResult<Option<App>> {
-    let row = sqlx::query("SELECT id, name, owner_id, status, active_version, created_at FROM apps WHERE id = $1")
+    let row = sqlx::query(&format!("SELECT {APP_COLUMNS} FROM apps WHERE id = $1"))
         .bind(id)
         .fetch_optional(db.pool())
         .await?;
@@ -496,14 +567,18 @@ pub async fn versions_with_status(db: &Db, status: VersionStatus) -> StoreResult
 }
 
 /// Approves a pending version with `grants` and makes it the app's active
-/// version. Returns false if the version was not pending. A revocation
-/// (the running version changes; see [`super::revocations`]).
+/// version, or with `rollout_percent` the version of a staged rollout in
+/// that share of chats (see [`super::rollouts`]). Returns false, changing
+/// nothing, if the version was not pending or a rollout could not start
+/// (none runs yet, or another is in progress). A revocation (the running
+/// version changes; see [`super::revocations`]).
 pub async fn approve(
     db: &Db,
     app: &str,
     version: &str,
     grants: &BTreeSet<String>,
     limits: &LimitOverrides,
+    rollout_percent: Option<u8>,
 ) -> StoreResult<bool> {
     let mut tx = db.begin_write().await?;
     let done = sqlx::query(
@@ -520,13 +595,23 @@ pub async fn approve(
     if done.rows_affected() == 0 {
         return Ok(false);
     }
-    sqlx::query("UPDATE apps SET active_version = $1 WHERE id = $2")
-        .bind(version)
-        .bind(app)
-        .execute(&mut *tx)
-        .await?;
-    run_schedules_of(&mut tx, app, version).await?;
-    keep_consents_of(&mut tx, app, version).await?;
+    match rollout_percent {
+        // Approved to a share of the chats: the active version stays.
+        Some(percent) => {
+            if !super::rollouts::start_in(&mut tx, app, version, percent).await? {
+                return Ok(false);
+            }
+        }
+        None => {
+            sqlx::query("UPDATE apps SET active_version = $1 WHERE id = $2")
+                .bind(version)
+                .bind(app)
+                .execute(&mut *tx)
+                .await?;
+            run_schedules_of(&mut tx, app, version).await?;
+            keep_consents_of(&mut tx, app, version).await?;
+        }
+    }
     super::revocations::commit(db, tx).await?;
     Ok(true)
 }
@@ -535,7 +620,7 @@ pub async fn approve(
 /// for the scopes `version` (running now) was granted: the others are
 /// deleted, in the caller's transaction (a later version asking again asks
 /// the users again).
-async fn keep_consents_of(conn: &mut sqlx::AnyConnection, app: &str, version: &str) -> StoreResult<()> {
+pub(super) async fn keep_consents_of(conn: &mut sqlx::AnyConnection, app: &str, version: &str) -> StoreResult<()> {
     let grants: Option<Option<String>> =
         sqlx::query_scalar("SELECT grants FROM app_versions WHERE app_id = $1 AND version = $2")
             .bind(app)
@@ -587,7 +672,7 @@ pub async fn set_running_limits(db: &Db, app: &str, limits: &LimitOverrides) -> 
 
 /// Makes the manifest schedules of `version` (the running one now) the
 /// app's, if that version was granted `schedule`; none otherwise.
-async fn run_schedules_of(conn: &mut sqlx::AnyConnection, app: &str, version: &str) -> StoreResult<()> {
+pub(super) async fn run_schedules_of(conn: &mut sqlx::AnyConnection, app: &str, version: &str) -> StoreResult<()> {
     let row: Option<(String, Option<String>)> =
         sqlx::query_as("SELECT schedules, grants FROM app_versions WHERE app_id = $1 AND version = $2")
             .bind(app)
@@ -652,9 +737,9 @@ pub async fn still_compiling(db: &Db) -> StoreResult<Vec<(String, String, String
 
 /// Every app owned by `owner`.
 pub async fn owned_by(db: &Db, owner: &str) -> StoreResult<Vec<App>> {
-    let rows = sqlx::query(
-        "SELECT id, name, owner_id, status, active_version, created_at FROM apps WHERE owner_id = $1 ORDER BY name",
-    )
+    let rows = sqlx::query(&format!(
+        "SELECT {APP_COLUMNS} FROM apps WHERE owner_id = $1 ORDER BY name"
+    ))
     .bind(owner)
     .fetch_all(db.pool())
     .await?;
@@ -663,9 +748,9 @@ pub async fn owned_by(db: &Db, owner: &str) -> StoreResult<Vec<App>> {
 
 /// Every app that has an approved, active version.
 pub async fn approved(db: &Db) -> StoreResult<Vec<App>> {
-    let rows = sqlx::query(
-        "SELECT id, name, owner_id, status, active_version, created_at FROM apps WHERE active_version IS NOT NULL ORDER BY name",
-    )
+    let rows = sqlx::query(&format!(
+        "SELECT {APP_COLUMNS} FROM apps WHERE active_version IS NOT NULL ORDER BY name"
+    ))
     .fetch_all(db.pool())
     .await?;
     rows.iter().map(app_from_row).collect()

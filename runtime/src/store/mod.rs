@@ -28,6 +28,7 @@ pub mod page_pushes;
 pub mod reports;
 pub mod retention;
 pub mod revocations;
+pub mod rollouts;
 pub mod secrets;
 pub mod send_windows;
 pub mod signatures;

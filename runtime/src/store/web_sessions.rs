@@ -129,7 +129,8 @@ pub async fn live(db: &Db, token_hash: &str, app: &str) -> StoreResult<Option<Li
     // expiry come from the session row.
     let sql = format!(
         "SELECT s.chat_id, s.account_id, s.account_session_id, s.expires_at, \
-                d.expires_at AS account_session_expires_at, a.name AS app_name, {} \
+                d.expires_at AS account_session_expires_at, a.name AS app_name, \
+                a.rollout_version, a.rollout_percent, {} \
          FROM web_sessions s \
          JOIN apps a ON a.id = s.app_id AND a.status = 'active' \
          JOIN app_versions v ON v.app_id = a.id AND v.version = a.active_version AND v.status = 'approved' \
@@ -145,13 +146,22 @@ pub async fn live(db: &Db, token_hash: &str, app: &str) -> StoreResult<Option<Li
         .bind(now_ms())
         .fetch_optional(db.pool())
         .await?;
-    row.map(|r| {
-        Ok(LiveSession {
-            session: session_from_row(&r)?,
-            account_session_expires_at: r.try_get("account_session_expires_at")?,
-            app_name: r.try_get("app_name")?,
-            version: version_from_row(&r)?,
-        })
-    })
-    .transpose()
+    let Some(r) = row else { return Ok(None) };
+    let session = session_from_row(&r)?;
+    // During a staged rollout the session's chat decides the version, the
+    // same one its bot events run.
+    let mut version = version_from_row(&r)?;
+    if let Some(rollout) = super::apps::rollout_from_row(&r)?
+        && super::rollouts::in_rollout(app, &session.chat_id, rollout.percent)
+        && let Some(rolled_out) = super::apps::version(db, app, &rollout.version).await?
+        && rolled_out.status == super::status::VersionStatus::Approved
+    {
+        version = rolled_out;
+    }
+    Ok(Some(LiveSession {
+        session,
+        account_session_expires_at: r.try_get("account_session_expires_at")?,
+        app_name: r.try_get("app_name")?,
+        version,
+    }))
 }

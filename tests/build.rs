@@ -14,7 +14,7 @@ fn main() {
         .parent()
         .expect("tests/ has a parent")
         .to_path_buf();
-    for watched in ["wit", "sdk/src", "sdk/Cargo.toml"] {
+    for watched in ["sdk/wit", "sdk/src", "sdk/Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     ensure_target();

@@ -31,7 +31,7 @@ pub mod bindings {
     //! Raw wit-bindgen output for the `bot` world; use the typed modules instead.
     #![allow(missing_docs, unreachable_pub, clippy::all)]
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "bot",
         pub_export_macro: true,
         default_bindings_module: "miniapp_sdk::bindings",

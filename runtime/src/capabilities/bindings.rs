@@ -1,8 +1,8 @@
-//! Host-side bindings generated from `wit/` (the `bot` world).
+//! Host-side bindings generated from `sdk/wit/` (the `bot` world).
 #![allow(missing_docs, unreachable_pub, clippy::all)]
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "../sdk/wit",
     world: "bot",
     imports: { default: async | trappable },
     exports: { default: async },

@@ -192,8 +192,14 @@ impl TestHost {
 
     /// Runs the `miniapp` CLI (same binary) with `args`; returns (success, stdout, stderr).
     pub fn cli(&self, args: &[&str]) -> anyhow::Result<(bool, String, String)> {
+        self.cli_with_env(args, &[])
+    }
+
+    /// [`TestHost::cli`] with extra environment variables.
+    pub fn cli_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<(bool, String, String)> {
         let mut command = Command::new(&self.bin);
         command.args(args).env_remove("MINIAPP_OPERATOR_TOKEN");
+        command.envs(env.iter().copied());
         if let Some(url) = &self.database_url {
             // Commands that open the database (rotate-master-key) open this one.
             command.env("MINIAPP_DATABASE_URL", url);

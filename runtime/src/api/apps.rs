@@ -5,11 +5,12 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
 use std::collections::BTreeSet;
 
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::auth::{AccountCaller, Caller};
 use super::error::ErrorBody;
+use super::extract::ApiQuery;
 use super::{ApiError, ApiResult, AppState};
 use crate::config::LimitOverrides;
 use crate::registry::{Published, RequestedCapability};
@@ -255,7 +256,7 @@ fn requested(v: &Version) -> Vec<RequestedCapability> {
     tag = "apps",
     summary = "An app: everything for its developer and the operator, the catalogue entry for others",
     security(("account" = []), ("operator" = [])),
-    params(("app" = String, Path, description = "The app's id")),
+    params(("app" = String, Path, description = "The app's id or name")),
     responses(
         (status = 200, description = "The app", body = AppView),
         (status = 401, response = ErrorBody),
@@ -267,6 +268,7 @@ pub(super) async fn show(
     caller: Caller,
     Path(app): Path<String>,
 ) -> ApiResult<Json<AppView>> {
+    let app = state.registry.app_id(&app).await?;
     let found = state.registry.app(&app).await?;
     let owner_view = match &caller {
         Caller::Operator => true,
@@ -330,20 +332,42 @@ pub(super) async fn show(
 /// Answer of `GET /v1/apps/{app}/logs`.
 #[derive(Debug, Serialize, ToSchema)]
 pub(super) struct Logs {
-    /// The newest 500 lines.
+    /// Oldest first: the newest `limit` lines that pass the filters, or
+    /// with `after` the first `limit` after that line.
     logs: Vec<LogLine>,
 }
 
-/// The app's log (its owner or the operator).
+/// Query of `GET /v1/apps/{app}/logs`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LogsQuery {
+    /// Only lines at least this severe: `debug` < `info` (with `stdout`) <
+    /// `warn` (with `stderr`) < `error`.
+    #[param(value_type = Option<String>)]
+    level: Option<crate::store::logs::LogLevel>,
+    /// Only lines written at or after this time, unix ms.
+    since: Option<i64>,
+    /// Only lines of this user, as the app sees them (`u_…`).
+    user: Option<String>,
+    /// Only lines after this line id, oldest first: poll with the last id
+    /// seen to follow the log.
+    after: Option<String>,
+    /// How many, 1 to 1,000 (default 500).
+    limit: Option<u32>,
+}
+
+/// The app's log (its owner or the operator), filtered.
 #[utoipa::path(
     get,
     path = "/v1/apps/{app}/logs",
     tag = "apps",
     summary = "The app's log (its developer or the operator)",
     security(("account" = []), ("operator" = [])),
-    params(("app" = String, Path, description = "The app's id")),
+    params(("app" = String, Path, description = "The app's id or name"), LogsQuery),
     responses(
         (status = 200, description = "Log lines", body = Logs),
+        (status = 400, response = ErrorBody),
         (status = 401, response = ErrorBody),
         (status = 403, response = ErrorBody),
         (status = 404, response = ErrorBody),
@@ -353,7 +377,16 @@ pub(super) async fn logs(
     State(state): State<AppState>,
     caller: Caller,
     Path(app): Path<String>,
+    ApiQuery(q): ApiQuery<LogsQuery>,
 ) -> ApiResult<Json<Logs>> {
-    let logs = state.registry.logs(&app, caller.actor(), 500).await?;
+    let app = state.registry.app_id(&app).await?;
+    let filter = crate::store::logs::LogFilter {
+        level: q.level,
+        since: q.since,
+        user: q.user,
+        after: q.after,
+        limit: q.limit.unwrap_or(500).clamp(1, 1_000),
+    };
+    let logs = state.registry.logs(&app, caller.actor(), &filter).await?;
     Ok(Json(Logs { logs }))
 }

@@ -60,7 +60,7 @@ pub(super) struct Decided {
     summary = "Approve (with a subset of the grants, and limits) or reject with a reason",
     security(("operator" = [])),
     params(
-        ("app" = String, Path, description = "The app's id"),
+        ("app" = String, Path, description = "The app's id or name"),
         ("version" = String, Path, description = "The version (semver)"),
     ),
     request_body = Decision,
@@ -80,6 +80,7 @@ pub(super) async fn decide(
     Path((app, version)): Path<(String, String)>,
     ApiJson(decision): ApiJson<Decision>,
 ) -> ApiResult<Json<Decided>> {
+    let app = state.registry.app_id(&app).await?;
     let v = state.registry.decide(&app, &version, &decision).await?;
     Ok(Json(Decided {
         app: v.app_id,

@@ -33,12 +33,19 @@ pub fn ensure_wasm_target() -> anyhow::Result<()> {
 }
 
 /// Builds the app crate in `dir` (release, wasm32-wasip2) and returns the
-/// path of the component.
+/// path of the component. Honours `CARGO_TARGET_DIR` (one cache for every
+/// app); refuses, before building, a crate that is not a `cdylib` (it would
+/// build no component, and an old `.wasm` left in the target directory must
+/// never pass for this one).
 pub fn build_app(dir: &Path) -> anyhow::Result<PathBuf> {
     let manifest = dir.join("Cargo.toml");
     if !manifest.exists() {
-        bail!("{} has no Cargo.toml", dir.display());
+        bail!(
+            "{} has no Cargo.toml; create an app with `miniapp new NAME`",
+            dir.display()
+        );
     }
+    let (target_dir, name) = package_of(&manifest)?;
     ensure_wasm_target()?;
     let status = Command::new(cargo())
         .arg("build")
@@ -47,18 +54,33 @@ pub fn build_app(dir: &Path) -> anyhow::Result<PathBuf> {
         .arg(WASM_TARGET)
         .arg("--manifest-path")
         .arg(&manifest)
-        .env_remove("CARGO_TARGET_DIR")
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .status()
         .context("running cargo")?;
     if !status.success() {
-        bail!("cargo build failed for {}", dir.display());
+        bail!(
+            "cargo build failed for {} (see above; if it says the {WASM_TARGET} target is missing, \
+             run `rustup target add {WASM_TARGET}`)",
+            dir.display()
+        );
     }
+    let wasm = target_dir
+        .join(WASM_TARGET)
+        .join("release")
+        .join(format!("{name}.wasm"));
+    if !wasm.exists() {
+        bail!("expected {} after the build", wasm.display());
+    }
+    Ok(wasm)
+}
+
+/// The target directory and the library name of the package whose
+/// manifest is `manifest`, if it builds a `cdylib`.
+fn package_of(manifest: &Path) -> anyhow::Result<(PathBuf, String)> {
     let meta = Command::new(cargo())
         .args(["metadata", "--format-version", "1", "--no-deps", "--manifest-path"])
-        .arg(&manifest)
-        .env_remove("CARGO_TARGET_DIR")
+        .arg(manifest)
         .output()
         .context("running cargo metadata")?;
     if !meta.status.success() {
@@ -68,7 +90,7 @@ pub fn build_app(dir: &Path) -> anyhow::Result<PathBuf> {
     let target_dir = meta["target_directory"]
         .as_str()
         .context("no target_directory in cargo metadata")?;
-    let canonical = std::fs::canonicalize(&manifest)?;
+    let canonical = std::fs::canonicalize(manifest)?;
     let package = meta["packages"]
         .as_array()
         .and_then(|ps| {
@@ -81,18 +103,22 @@ pub fn build_app(dir: &Path) -> anyhow::Result<PathBuf> {
             })
         })
         .context("cargo metadata does not list the app's package")?;
-    let name = package["name"]
+    let cdylib = package["targets"].as_array().into_iter().flatten().find(|t| {
+        t["crate_types"]
+            .as_array()
+            .is_some_and(|kinds| kinds.iter().any(|k| k == "cdylib"))
+    });
+    let Some(lib) = cdylib else {
+        bail!(
+            "{} builds no component: add\n\n[lib]\ncrate-type = [\"cdylib\"]\n\nto it",
+            manifest.display()
+        );
+    };
+    let name = lib["name"]
         .as_str()
-        .context("package without a name")?
+        .context("a library without a name")?
         .replace('-', "_");
-    let wasm = Path::new(target_dir)
-        .join(WASM_TARGET)
-        .join("release")
-        .join(format!("{name}.wasm"));
-    if !wasm.exists() {
-        bail!("expected {} after the build; is the crate a cdylib?", wasm.display());
-    }
-    Ok(wasm)
+    Ok((PathBuf::from(target_dir), name))
 }
 
 fn cargo() -> String {

@@ -17,36 +17,149 @@ pub(super) async fn check(response: reqwest::Response) -> anyhow::Result<Value> 
     Ok(body)
 }
 
-/// Builds the app in `dir` and uploads it with its `miniapp.toml`.
+/// Checks the version is new, builds the app in `dir`, uploads it with its
+/// `miniapp.toml` and waits (with a spinner) until the host has compiled
+/// it, ending in one line that says what happens next.
 pub(super) async fn publish(dir: &Path, server: &str, token: &str) -> anyhow::Result<()> {
     let manifest_path = dir.join("miniapp.toml");
     let manifest =
         std::fs::read_to_string(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?;
+    let (name, version) = name_and_version(&manifest, &manifest_path)?;
+    let base = server.trim_end_matches('/');
+    not_uploaded_yet(base, token, &name, &version).await?;
     let wasm_path = build_app(dir)?;
     let wasm = std::fs::read(&wasm_path)?;
+    let spinner = spinner(format!(
+        "uploading {name} {version} ({} KiB)",
+        wasm.len().div_ceil(1024)
+    ));
     let form = reqwest::multipart::Form::new()
         .text("manifest", manifest)
         .part("component", reqwest::multipart::Part::bytes(wasm).file_name("app.wasm"));
     let response = reqwest::Client::new()
-        .post(format!("{}/v1/apps", server.trim_end_matches('/')))
+        .post(format!("{base}/v1/apps"))
         .bearer_auth(token)
         .multipart(form)
         .send()
         .await
-        .with_context(|| format!("uploading to {server}"))?;
-    let body = check(response).await?;
-    println!("app: {}", body["app"].as_str().unwrap_or_default());
-    println!("name: {}", body["name"].as_str().unwrap_or_default());
-    println!("version: {}", body["version"].as_str().unwrap_or_default());
-    println!("status: {}", body["status"].as_str().unwrap_or_default());
+        .with_context(|| format!("uploading to {server}"));
+    let body = match response {
+        Ok(response) => check(response).await,
+        Err(e) => Err(e),
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => {
+            spinner.finish_and_clear();
+            return Err(e);
+        }
+    };
+    let app = body["app"].as_str().unwrap_or_default().to_string();
+    spinner.set_message(format!("{name} {version} uploaded; the host is compiling it"));
+    let compiled = wait_compiled(base, token, &app, &version).await;
+    spinner.finish_and_clear();
     let imports: Vec<&str> = body["imports"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(Value::as_str)
         .collect();
+    println!("app: {app}");
+    println!("version: {version}");
+    println!("status: {}", body["status"].as_str().unwrap_or_default());
     println!("imports: {}", imports.join(", "));
+    match compiled? {
+        CompileEnd::Compiled => println!(
+            "{name} {version} (app {app}) is published and compiled, waiting for review: \
+             the operator approves it with `miniapp review approve {name} {version}`"
+        ),
+        CompileEnd::Failed => bail!(
+            "{name} {version} (app {app}) was uploaded but the host could not compile it; \
+             see `miniapp logs {name}` and publish a new version"
+        ),
+        CompileEnd::StillCompiling => println!(
+            "{name} {version} (app {app}) is uploaded and still compiling; it can be approved once it has compiled"
+        ),
+    }
     Ok(())
+}
+
+/// How the host's compile of an upload ended, as far as `publish` waited.
+enum CompileEnd {
+    Compiled,
+    Failed,
+    StillCompiling,
+}
+
+/// Waits up to five minutes for (`app`, `version`) to leave `compiling`.
+async fn wait_compiled(base: &str, token: &str, app: &str, version: &str) -> anyhow::Result<CompileEnd> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while std::time::Instant::now() < deadline {
+        let response = reqwest::Client::new()
+            .get(format!("{base}/v1/apps/{app}"))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        let shown = check(response).await?;
+        let status = shown["versions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|v| v["version"] == version)
+            .and_then(|v| v["compile_status"].as_str().map(str::to_string));
+        match status.as_deref() {
+            Some("compiled") => return Ok(CompileEnd::Compiled),
+            Some("failed") => return Ok(CompileEnd::Failed),
+            _ => tokio::time::sleep(std::time::Duration::from_millis(250)).await,
+        }
+    }
+    Ok(CompileEnd::StillCompiling)
+}
+
+/// The manifest's `name` and `version`.
+fn name_and_version(manifest: &str, path: &Path) -> anyhow::Result<(String, String)> {
+    let parsed: toml::Table = toml::from_str(manifest).with_context(|| format!("{} is not TOML", path.display()))?;
+    let field = |key: &str| -> anyhow::Result<String> {
+        parsed
+            .get(key)
+            .and_then(toml::Value::as_str)
+            .map(str::to_string)
+            .with_context(|| format!("{} has no `{key} = \"…\"`", path.display()))
+    };
+    Ok((field("name")?, field("version")?))
+}
+
+/// Refuses, before anything is built, a version the host already has (or
+/// a name another developer owns).
+async fn not_uploaded_yet(base: &str, token: &str, name: &str, version: &str) -> anyhow::Result<()> {
+    let response = reqwest::Client::new()
+        .get(format!("{base}/v1/apps/{name}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .with_context(|| format!("asking {base} about {name}"))?;
+    if response.status() == reqwest::StatusCode::NOT_FOUND {
+        return Ok(()); // a first upload
+    }
+    let shown = check(response).await?;
+    let Some(versions) = shown["versions"].as_array() else {
+        bail!("the app name {name:?} belongs to another developer; choose another `name` in miniapp.toml");
+    };
+    if let Some(v) = versions.iter().find(|v| v["version"] == version) {
+        bail!(
+            "{name} {version} was already uploaded (it is {}); bump `version` in miniapp.toml",
+            v["status"].as_str().unwrap_or("there")
+        );
+    }
+    Ok(())
+}
+
+/// A spinner on stderr with `message` (hidden when stderr is no terminal).
+fn spinner(message: String) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_message(message);
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
 }
 
 /// The versions pending review.

@@ -3,6 +3,8 @@
 mod build;
 mod client;
 mod demo;
+mod logs;
+mod new;
 mod reports;
 mod rollout;
 
@@ -90,6 +92,22 @@ enum Command {
         #[arg(long)]
         new_master_key_file: Option<PathBuf>,
     },
+    /// Make a new app crate: ./NAME with Cargo.toml, miniapp.toml (every
+    /// capability listed), src/lib.rs answering /start, a README.
+    New {
+        /// The app's name: lowercase letters, digits and '-'.
+        name: String,
+        /// What it is.
+        #[arg(long, value_enum, default_value = "bot")]
+        kind: new::Kind,
+        /// Where to create it.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The SDK to depend on: a path, or a git URL (default: MINIAPP_SDK,
+        /// or the SDK this miniapp was built from).
+        #[arg(long)]
+        sdk: Option<String>,
+    },
     /// Build an app for wasm32-wasip2 (release) and print the .wasm path.
     Build {
         /// The app's directory (with Cargo.toml and miniapp.toml).
@@ -162,6 +180,18 @@ enum Command {
         /// The operator's token.
         #[arg(long, env = "MINIAPP_OPERATOR_TOKEN", hide_env_values = true, global = true)]
         token: Option<String>,
+    },
+    /// An app's log lines, filtered; with --follow, as they are written
+    /// (its developer, or the operator).
+    Logs {
+        #[command(flatten)]
+        args: logs::LogsArgs,
+        /// The host's base URL.
+        #[arg(long, env = "MINIAPP_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// Your account token (or the operator's).
+        #[arg(long, env = "MINIAPP_TOKEN", hide_env_values = true)]
+        token: String,
     },
     /// Staged rollout of an approved version to a share of chats (operator).
     Rollout {
@@ -597,6 +627,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("backups taken before now still need the old key ({})", done.old_key_id);
             Ok(())
         }
+        Command::New { name, kind, dir, sdk } => {
+            let sdk = new::find_sdk(sdk)?;
+            let made = new::scaffold(&name, kind, &dir, &sdk)?;
+            println!(
+                "created {}: build it with `miniapp build {0}`, publish it with `miniapp publish {0}`",
+                made.display()
+            );
+            Ok(())
+        }
         Command::Build { dir } => {
             let wasm = build_app(&dir)?;
             println!("{}", wasm.display());
@@ -617,6 +656,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::WebhookSecret { app, server, token } => client::webhook_secret(&server, &token, &app).await,
         Command::CompileArtifact { .. } => anyhow::bail!("compile-artifact runs before the async runtime"),
+        Command::Logs { args, server, token } => logs::run(args, &server, &token).await,
         Command::Rollout { action, server, token } => {
             let token = token.ok_or_else(|| {
                 anyhow::anyhow!("rollouts need the operator token (--token or MINIAPP_OPERATOR_TOKEN)")

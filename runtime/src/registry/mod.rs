@@ -342,6 +342,22 @@ impl Registry {
             .ok_or_else(|| RegistryError::NotFound(format!("no app with id {id:?}")))
     }
 
+    /// The id of the app `id_or_name` names: an app id, or else an app's
+    /// name (ids come first; names are unique).
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::NotFound`] when neither names an app.
+    pub async fn app_id(&self, id_or_name: &str) -> Result<String, RegistryError> {
+        if let Some(app) = apps::get(&self.db, id_or_name).await? {
+            return Ok(app.id);
+        }
+        apps::by_name(&self.db, id_or_name)
+            .await?
+            .map(|a| a.id)
+            .ok_or_else(|| RegistryError::NotFound(format!("no app with id or name {id_or_name:?}")))
+    }
+
     /// Every version of app `id`.
     pub async fn versions(&self, id: &str) -> Result<Vec<apps::Version>, RegistryError> {
         Ok(apps::versions(&self.db, id).await?)

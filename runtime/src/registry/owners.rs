@@ -128,9 +128,14 @@ impl Registry {
         Ok(list)
     }
 
-    /// The app's newest log lines.
-    pub async fn logs(&self, app: &str, actor: Actor<'_>, limit: u32) -> Result<Vec<LogLine>, RegistryError> {
+    /// The app's log lines that pass `filter` (see [`logs::list_filtered`]).
+    pub async fn logs(
+        &self,
+        app: &str,
+        actor: Actor<'_>,
+        filter: &logs::LogFilter,
+    ) -> Result<Vec<LogLine>, RegistryError> {
         self.owned(app, actor).await?;
-        Ok(logs::list(&self.db, app, limit).await?)
+        Ok(logs::list_filtered(&self.db, app, filter).await?)
     }
 }

@@ -109,7 +109,20 @@ impl Sandbox {
         if lines.is_empty() {
             return;
         }
-        if let Err(e) = logs::append(&self.services.db, &target.app_id, &target.version, chat, &lines).await {
+        // The user as the app sees them, so its developer can follow one
+        // user's lines without learning their account.
+        let user = state
+            .as_ref()
+            .and_then(|s| s.inv.cx.account.as_deref().map(|a| s.inv.app_scoped_id(a)));
+        let written = logs::append_for_user(
+            &self.services.db,
+            (&target.app_id, &target.version),
+            chat,
+            user.as_deref(),
+            &lines,
+        )
+        .await;
+        if let Err(e) = written {
             tracing::error!(error = %e, app = %target.app_id, "could not write app log");
         }
     }

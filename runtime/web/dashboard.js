@@ -92,7 +92,7 @@ function chart({ testid, label, values, kind, unit = '', cls = '' }) {
       const x = i * 2 + 1;
       const y = H - 1 - scale(v);
       run.push(`${x.toFixed(1)},${y.toFixed(2)}`);
-      marks.push(s('circle', { class: 'dot', cx: x, cy: y, r: 0.9 }));
+      marks.push(s('circle', { class: 'dot', cx: x, cy: y, r: 1.5 }));
     });
     flush();
   }

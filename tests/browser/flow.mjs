@@ -635,6 +635,7 @@ async function operatorScenario(browser) {
       });
       const shown = await visible(item, 'the report');
       if (!/sends me adverts/.test(await shown.textContent())) throw new Error(`the report shows ${await shown.textContent()}`);
+      await shown.scrollIntoViewIfNeeded();
       await shot(page, 'dashboard-report');
       await shown.getByTestId('report-note').fill('not spam');
       await shown.getByTestId('report-dismiss').click();

@@ -61,6 +61,9 @@ type Pending = HashMap<String, Vec<(i64, MinuteCounts)>>;
 struct Inner {
     db: Db,
     pending: Mutex<Pending>,
+    /// Held through a flush: a report's flush waits for one under way, so
+    /// it reads what that one took too.
+    flushing: tokio::sync::Mutex<()>,
 }
 
 /// This node's health recorder and the dashboard's report; cheap to clone.
@@ -97,6 +100,7 @@ impl Health {
             inner: Arc::new(Inner {
                 db,
                 pending: Mutex::new(HashMap::new()),
+                flushing: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -135,6 +139,7 @@ impl Health {
     ///
     /// A store error.
     pub async fn flush(&self) -> StoreResult<()> {
+        let _one_at_a_time = self.inner.flushing.lock().await;
         let taken = std::mem::take(&mut *self.inner.pending.lock().unwrap_or_else(|p| p.into_inner()));
         let batch: Vec<HealthRow> = taken
             .iter()

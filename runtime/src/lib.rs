@@ -16,6 +16,7 @@ pub mod cron;
 pub mod crypto;
 pub mod engine;
 pub mod files;
+pub mod health;
 pub mod listener;
 pub mod media;
 pub mod payments;

@@ -228,6 +228,7 @@ impl Host {
         });
         let sandbox = Arc::new(Sandbox::new(engine.clone(), services, blobs.clone())?);
         let queue = &config.limits.queue;
+        let health = crate::health::Health::new(db.clone());
         let millis = |d: std::time::Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
         let queue_config = crate::queue::QueueConfig {
             node: queue
@@ -244,6 +245,7 @@ impl Host {
                 app: i64::from(queue.app_backlog),
             },
             poll: queue.poll,
+            health: health.clone(),
         };
         let chat = ChatService::start(db.clone(), sandbox.clone(), queue_config)
             .await
@@ -281,12 +283,14 @@ impl Host {
             webhooks,
             files,
             reports,
+            health,
             engine,
             operator_token_hash: config.operator_token.as_deref().map(hash_token),
             limits: Arc::new(config.limits.clone()),
             rate: Arc::new(api::ApiRateLimits::new(&config.limits)),
         };
         sweep_old_rows(state.db.clone(), &config.limits);
+        state.health.start(crate::health::FLUSH_EVERY);
         checkpoint_wal(state.db.clone());
         Ok(Host { state, host_address })
     }
@@ -324,6 +328,9 @@ impl Host {
         };
         crate::listener::serve(listener, router, bounds, shutdown).await?;
         queue.shutdown(self.state.limits.queue.shutdown_grace).await;
+        if let Err(e) = self.state.health.flush().await {
+            tracing::warn!(error = %e, "could not store app health at shutdown");
+        }
         self.state.db.close().await;
         Ok(())
     }

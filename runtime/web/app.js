@@ -10,7 +10,8 @@
 // the timeline, downloads, image viewer, the file to sign), uploads.js (the
 // composer's attachments), stream.js (event WebSocket), apps.js
 // (catalogue, web-app panel, consents), payments.js (wallet, invoices, pay
-// dialog), signatures.js (sign dialog), review.js (operator).
+// dialog), signatures.js (sign dialog), dashboard.js (the operator's page:
+// app health, reports, app actions) and review.js (its review queue).
 
 import { state } from './state.js';
 import { $, show } from './dom.js';
@@ -23,7 +24,8 @@ import { addPicked } from './uploads.js';
 import { addApp, closeAppPanel, saveConsents } from './apps.js';
 import { refreshWallet, confirmPay } from './payments.js';
 import { pollSignatures, decideSignature, signLater, showPendingSignatures } from './signatures.js';
-import { loadReviews, credit } from './review.js';
+import { credit } from './review.js';
+import { refreshDashboard } from './dashboard.js';
 
 function wire() {
   watchScroll();
@@ -78,7 +80,7 @@ function wire() {
   $('consent-cancel').addEventListener('click', () => $('consent-dialog').close());
   $('consent-save').addEventListener('click', saveConsents);
 
-  $('review-refresh').addEventListener('click', loadReviews);
+  $('dashboard-refresh').addEventListener('click', () => refreshDashboard());
   $('credit-form').addEventListener('submit', credit);
 
   window.addEventListener('hashchange', () => route());

@@ -1,5 +1,6 @@
-// The operator's page: versions waiting for review, each with its requested
-// grants and real imports (the host's grant table, `import_rules`, says which
+// The operator's review queue (part of the dashboard, dashboard.js):
+// versions waiting for review, each with its requested grants and real
+// imports (the host's grant table, `import_rules`, says which
 // grants unlock which import), approving or rejecting, and crediting a wallet.
 
 import { $, h, money, parseMoney } from './dom.js';
@@ -17,16 +18,23 @@ function grantUnlocks(grant, rule) {
   return Array.isArray(rule) && rule.some((g) => (g === 'http:' ? grant.startsWith('http:') : g === grant));
 }
 
-export async function loadReviews() {
+let shownKey = null;
+
+/** Loads the pending versions; with `keep`, leaves the list alone when the
+ *  same versions wait (a periodic refresh keeps the operator's checkboxes). */
+export async function loadReviews({ keep = false } = {}) {
   try {
     const list = await api('GET', '/v1/review');
-    renderReviews(Array.isArray(list) ? list : list.versions || list.pending || []);
+    renderReviews(Array.isArray(list) ? list : list.versions || list.pending || [], keep);
   } catch (e) {
     report(e, 'Loading pending reviews');
   }
 }
 
-function renderReviews(list) {
+function renderReviews(list, keep) {
+  const key = list.map((i) => `${i.app}@${i.version}`).join('|');
+  if (keep && key === shownKey && $('review-list').children.length === list.length) return;
+  shownKey = key;
   $('review-empty').hidden = list.length > 0;
   $('review-list').replaceChildren(...list.map(renderReviewItem));
 }

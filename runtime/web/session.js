@@ -11,7 +11,7 @@ import { refreshWallet } from './payments.js';
 import { pollSignatures } from './signatures.js';
 import { disconnect } from './stream.js';
 import { clearAttachments } from './uploads.js';
-import { loadReviews } from './review.js';
+import { startDashboard, stopDashboard } from './dashboard.js';
 
 export const TOKEN_KEY = 'miniapp.token';
 const SIGNATURE_POLL_MS = 2000;
@@ -77,7 +77,7 @@ export async function signIn(token) {
   stopTimers();
   if (me.role === 'operator') {
     show('operator-view');
-    await loadReviews();
+    await startDashboard();
   } else {
     show('user-view');
     // Names first, so the first signature request already shows them.
@@ -90,6 +90,7 @@ export async function signIn(token) {
 
 export function signOut(why) {
   stopTimers();
+  stopDashboard();
   disconnect();
   closeAppPanel();
   clearAttachments();

@@ -56,7 +56,7 @@ const SCREENS = [
   'signed-up', 'chat-timeline', 'attachments-picked', 'attachments-sent', 'image-viewer',
   'delete-dialog', 'app-panel', 'booking-form', 'signature-dialog',
   'pay-dialog', 'confirmation-in-chat', 'scan-form', 'signature-file', 'scan-signed',
-  'operator-review', 'after-approval',
+  'operator-review', 'after-approval', 'dashboard-health', 'dashboard-report',
   'isolation-attacker', 'isolation-victim', 'live-adding', 'live-seen',
 ];
 async function shot(page, name) {
@@ -85,7 +85,7 @@ async function api(method, route, token, body) {
   const res = await fetch(BASE + route, {
     method,
     headers: {
-      authorization: `Bearer ${token}`,
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
       ...(body === undefined ? {} : { 'content-type': 'application/json' }),
     },
     body: body === undefined ? undefined : JSON.stringify(body),
@@ -602,6 +602,65 @@ async function operatorScenario(browser) {
       if (!v || v.status !== 'approved') throw new Error(`after approval the host says version ${version} is ${v ? v.status : 'missing'}`);
       if ((v.grants || []).includes('notify')) throw new Error('the new capability was granted without being checked');
       await shot(page, 'after-approval');
+    });
+
+    const card = (app) => page.locator(`[data-testid="health-card"][data-app="${app}"]`);
+    if (runUser) {
+      await step(`the dashboard charts ${GOV_APP}, which served the user's requests`, async () => {
+        const gov = await visible(card(GOV_APP), `the health card of ${GOV_APP}`);
+        // Charts are read on a refresh; the host flushes its counts on read.
+        await until('invocations in the chart of gov-services', async () => {
+          await page.getByTestId('dashboard-refresh').click();
+          const total = Number(await gov.getByTestId('chart-invocations').getAttribute('data-total'));
+          return total > 0;
+        });
+        const bars = await gov.locator('[data-testid="chart-invocations"] rect.bar').count();
+        if (bars < 1) throw new Error('the invocations chart draws no bar');
+        const p99 = await gov.getByTestId('chart-p99');
+        if (Number(await p99.getAttribute('data-points')) < 1) throw new Error('the p99 chart has no point');
+        if (!/invocations/.test(await gov.getByTestId('health-totals').textContent())) throw new Error('no totals on the card');
+        await visible(page.locator('[data-testid="queue-card"] svg[data-testid="queue-all"]'), 'the host-wide queue chart');
+        await shot(page, 'dashboard-health');
+      });
+    }
+
+    await step('a member\'s report shows on the dashboard; dismissing it takes it off the queue', async () => {
+      const member = await api('POST', '/v1/accounts', '', { name: 'Reporting Member' });
+      const app = runUser ? GOV_APP : PENDING_APP;
+      const filed = await api('POST', '/v1/reports', member.token, { app, reason: 'spam', note: 'sends me adverts' });
+      const item = page.locator(`[data-testid="report-item"][data-id="${filed.id}"]`);
+      await until(`report ${filed.id} on the dashboard`, async () => {
+        await page.getByTestId('dashboard-refresh').click();
+        return (await item.count()) > 0;
+      });
+      const shown = await visible(item, 'the report');
+      if (!/sends me adverts/.test(await shown.textContent())) throw new Error(`the report shows ${await shown.textContent()}`);
+      await shown.scrollIntoViewIfNeeded();
+      await shot(page, 'dashboard-report');
+      await shown.getByTestId('report-note').fill('not spam');
+      await shown.getByTestId('report-dismiss').click();
+      await gone(item, 'the dismissed report');
+      const closed = await api('GET', '/v1/reports?status=dismissed', OPERATOR_TOKEN);
+      const mine = (closed.reports || []).find((r) => r.id === filed.id);
+      if (!mine || mine.action_note !== 'not spam') throw new Error(`the host has ${JSON.stringify(mine)}`);
+    });
+
+    await step(`suspend, resume and roll back ${PENDING_APP} from its card`, async () => {
+      const poll = await visible(card(PENDING_APP), `the health card of ${PENDING_APP}`);
+      await poll.getByTestId('app-suspend').click();
+      await visible(poll.getByTestId('app-resume'), 'the resume button of the suspended app');
+      let app = await api('GET', `/v1/apps/${encodeURIComponent(PENDING_APP)}`, OPERATOR_TOKEN);
+      if (app.status !== 'suspended') throw new Error(`after suspending the host says ${app.status}`);
+      await poll.getByTestId('app-resume').click();
+      await visible(poll.getByTestId('app-suspend'), 'the suspend button of the resumed app');
+      app = await api('GET', `/v1/apps/${encodeURIComponent(PENDING_APP)}`, OPERATOR_TOKEN);
+      if (app.status !== 'active') throw new Error(`after resuming the host says ${app.status}`);
+      await poll.getByTestId('app-manage').locator('summary').click();
+      const back = await visible(poll.locator('[data-testid="app-rollback"][data-version="0.1.0"]'), 'the roll-back button to 0.1.0');
+      await back.click();
+      await until('the card to show 0.1.0 running', async () => (await poll.getAttribute('data-version')) === '0.1.0');
+      app = await api('GET', `/v1/apps/${encodeURIComponent(PENDING_APP)}`, OPERATOR_TOKEN);
+      if (app.active_version !== '0.1.0') throw new Error(`after rolling back the host runs ${app.active_version}`);
     });
   } catch (e) {
     await failWith(page, 'operator', e);

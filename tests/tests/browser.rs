@@ -6,7 +6,9 @@
 //! request's file in the signature dialog, deletes the message, adds and
 //! launches gov-services, books, signs and pays, and sees the confirmation
 //! in the chat; an operator
-//! approves an app on the operator page; and with two web apps in one chat,
+//! approves an app on the operator dashboard, sees gov-services' health
+//! charted there, dismisses a member's report, and suspends, resumes and
+//! rolls back an app from its card; and with two web apps in one chat,
 //! one app's page cannot make the other act for the user (form, navigation,
 //! fetch, image); and two people, each in a browser of their own, open the
 //! shopping-list sample in one chat: one adds "milk" and the other's page

@@ -268,6 +268,15 @@ async fn answers_of_a_whole_flow_fit_the_openapi_document() {
         StatusCode::OK,
     )
     .await;
+    // After the bot and web-app traffic above: apps with minutes and a p99.
+    c.call(
+        h,
+        ("GET", "/v1/admin/health", "/v1/admin/health"),
+        op,
+        None,
+        StatusCode::OK,
+    )
+    .await;
 
     // What the developer and the operator read.
     let logs_path = format!("/v1/apps/{app}/logs");

@@ -333,6 +333,7 @@ fn matrix() -> Vec<Row> {
             [401, 403, 403, 403, 200],
         ),
         ("GET", "/v1/admin/ledger", none.clone(), [401, 403, 403, 403, 200]),
+        ("GET", "/v1/admin/health", none.clone(), [401, 403, 403, 403, 200]),
         // Only a `--test-clock` host has this route.
         (
             "POST",

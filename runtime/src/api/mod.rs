@@ -13,6 +13,7 @@ mod chats;
 mod clock;
 mod config;
 mod consents;
+mod dashboard;
 mod error;
 mod events;
 mod extract;
@@ -75,6 +76,8 @@ pub struct AppState {
     pub files: crate::files::Files,
     /// Members' reports and the operator's actions on them.
     pub reports: crate::reports::Reports,
+    /// Per-app health for the operator's dashboard.
+    pub health: crate::health::Health,
     /// The engine, for its counters.
     pub engine: Engine,
     /// sha256 (hex) of the operator's token, if one is set.
@@ -172,6 +175,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/invoices/{id}/pay", post(payments::pay))
         .route("/v1/admin/wallets/{account}/credit", post(payments::credit))
         .route("/v1/admin/ledger", get(payments::ledger))
+        .route("/v1/admin/health", get(dashboard::health))
         .route("/v1/admin/clock/advance", post(clock::advance))
         .route("/v1/signatures", get(signatures::list))
         .route("/v1/signatures/{id}", get(signatures::show))

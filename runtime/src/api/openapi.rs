@@ -14,8 +14,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorDetail};
 use super::{
-    accounts, app_events, apps, chats, clock, config, consents, events, files, health, messages, payments, reports,
-    review, sessions, signatures, user_events, web_apps, web_client, webhooks,
+    accounts, app_events, apps, chats, clock, config, consents, dashboard, events, files, health, messages, payments,
+    reports, review, sessions, signatures, user_events, web_apps, web_client, webhooks,
 };
 
 /// The document, with every path of the router.
@@ -98,6 +98,7 @@ use super::{
         payments::pay,
         payments::credit,
         payments::ledger,
+        dashboard::health,
         clock::advance,
         signatures::list,
         signatures::show,

@@ -47,6 +47,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../web/chats.js"),
     ),
     (
+        "dashboard.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/dashboard.js"),
+    ),
+    (
         "dom.js",
         "text/javascript; charset=utf-8",
         include_str!("../../web/dom.js"),

@@ -45,6 +45,8 @@ pub struct QueueConfig {
     pub caps: jobs::Caps,
     /// How often an idle node looks for due jobs (retries, other nodes' work).
     pub poll: Duration,
+    /// Where this node counts its invocations for the dashboard.
+    pub health: crate::health::Health,
 }
 
 pub use crate::capabilities::commit::OnEvents;
@@ -217,6 +219,11 @@ impl Queue {
     pub async fn job_counts(&self) -> StoreResult<JobCounts> {
         let (queued, running, dead) = jobs::counts(&self.inner.db).await?;
         Ok(JobCounts { queued, running, dead })
+    }
+
+    /// Where this node counts its invocations for the dashboard.
+    pub fn health(&self) -> &crate::health::Health {
+        &self.inner.config.health
     }
 
     /// The sandbox apps run in.

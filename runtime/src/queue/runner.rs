@@ -10,6 +10,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::Inner;
 use crate::capabilities::commit::{Commit, Committed, Effects, JobClaim};
+use crate::health::Outcome;
 use crate::sandbox::BotEvent;
 use crate::store::apps;
 use crate::store::jobs::{self, AfterFailure, Job};
@@ -190,14 +191,19 @@ async fn execute(inner: &Inner, job: &Job) -> Result<Committed, String> {
         BotEvent::Timer { .. } => None,
         _ => job.account.as_deref(),
     };
-    inner
+    let started = Instant::now();
+    let done = inner
         .sandbox
         .handle_event(&target, chat, account, Some(claim), job.event.clone())
-        .await
-        .map_err(|e| {
-            tracing::info!(app = %job.app, chat = %job.chat, job = job.id, error = %e, "bot invocation failed");
-            e.to_string()
-        })
+        .await;
+    inner
+        .config
+        .health
+        .record(&job.app, Outcome::of(&done), started.elapsed());
+    done.map_err(|e| {
+        tracing::info!(app = %job.app, chat = %job.chat, job = job.id, error = %e, "bot invocation failed");
+        e.to_string()
+    })
 }
 
 /// Completes a job whose event the app does not get.

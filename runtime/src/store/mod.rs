@@ -13,6 +13,7 @@ pub mod config;
 pub mod consents;
 pub mod epoch_cache;
 pub mod files;
+pub mod health;
 pub mod installs;
 pub mod invoices;
 pub mod jobs;

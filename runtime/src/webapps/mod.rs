@@ -14,6 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use rand::RngCore;
 
+use crate::health::Outcome;
 use crate::queue::Queue;
 use crate::registry::entry_points;
 use crate::sandbox::{InvokeError, Target};
@@ -368,11 +369,15 @@ impl WebApps {
         };
         let host_limits = self.queue.sandbox().engine().limits().app;
         let target = Target::running(live.app_name.clone(), live.version.clone(), &host_limits);
+        let started = std::time::Instant::now();
         let outcome = self
             .queue
             .sandbox()
             .handle_request(&target, &session.chat_id, &session.account_id, request)
             .await;
+        self.queue
+            .health()
+            .record(&session.app_id, Outcome::of_web(&outcome), started.elapsed());
         outcome.map(|(response, _)| response).map_err(|detail| {
             let mut bytes = [0u8; 8];
             rand::rng().fill_bytes(&mut bytes);

@@ -18,6 +18,7 @@ pub mod engine;
 pub mod files;
 pub mod listener;
 pub mod media;
+pub mod observe;
 pub mod payments;
 pub mod queue;
 pub mod registry;

@@ -19,6 +19,7 @@ pub mod files;
 pub mod health;
 pub mod listener;
 pub mod media;
+pub mod observe;
 pub mod payments;
 pub mod queue;
 pub mod registry;

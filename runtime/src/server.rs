@@ -184,6 +184,7 @@ impl Host {
     /// When the data directory, the database or the master key cannot be
     /// opened (or the key is not the database's), or another part fails.
     pub async fn open_with(config: &ServerConfig, options: &HostOptions) -> anyhow::Result<Host> {
+        crate::observe::metrics::install();
         let data = &config.data_dir;
         let embedded = options.database.url.is_none();
         prepare_data_dir(data, embedded)?;

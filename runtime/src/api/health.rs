@@ -1,6 +1,7 @@
 //! Liveness and metrics.
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
@@ -8,6 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
+use crate::observe::metrics::{self as m, publish_counter, publish_gauge};
 
 /// Answer of `GET /healthz`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -37,45 +39,66 @@ pub(super) async fn healthz() -> Json<Health> {
     responses((status = 200, description = "Prometheus text", content_type = "text/plain", body = String))
 )]
 pub(super) async fn metrics(State(state): State<AppState>) -> String {
+    publish_node_figures(&state);
+    publish_table_figures(&state).await;
+    m::render()
+}
+
+/// This node's own figures (kept as counters by the engine, the queue and
+/// the web slots), under the names they always had.
+fn publish_node_figures(state: &AppState) {
     let stats = state.engine.stats();
     let web = state.webapps.stats();
     let queue = state.chat.queue().counts();
-    let (completed, failed) = (queue.completed, queue.failed);
-    let crate::queue::JobCounts { queued, running, dead } = state.chat.queue().job_counts().await.unwrap_or_default();
-    let jobs = format!(
-        "# TYPE miniapp_jobs_queued gauge\nminiapp_jobs_queued {queued}\n\
-         # TYPE miniapp_jobs_running gauge\nminiapp_jobs_running {running}\n\
-         # TYPE miniapp_jobs_dead gauge\nminiapp_jobs_dead {dead}\n\
-         # TYPE miniapp_jobs_dead_total counter\nminiapp_jobs_dead_total {}\n\
-         # TYPE miniapp_events_refused_total counter\nminiapp_events_refused_total {}\n\
-         # TYPE miniapp_node_invocations_running gauge\nminiapp_node_invocations_running {}\n\
-         # TYPE miniapp_timer_pump_passes_total counter\nminiapp_timer_pump_passes_total {}\n",
-        queue.dead, queue.refused, queue.running, queue.timer_passes
-    );
-    jobs + &format!(
-        "# TYPE miniapp_components_compiled_total counter\nminiapp_components_compiled_total {}\n\
-         # TYPE miniapp_component_cache_hits_total counter\nminiapp_component_cache_hits_total {}\n\
-         # TYPE miniapp_invocations_completed_total counter\nminiapp_invocations_completed_total {completed}\n\
-         # TYPE miniapp_invocations_failed_total counter\nminiapp_invocations_failed_total {failed}\n\
-         # TYPE miniapp_compiles_running gauge\nminiapp_compiles_running {}\n\
-         # TYPE miniapp_compiles_running_max gauge\nminiapp_compiles_running_max {}\n\
-         # TYPE miniapp_compiles_queued gauge\nminiapp_compiles_queued {}\n\
-         # TYPE miniapp_compiles_failed_total counter\nminiapp_compiles_failed_total {}\n\
-         # TYPE miniapp_compiles_timed_out_total counter\nminiapp_compiles_timed_out_total {}\n\
-         # TYPE miniapp_web_requests_running gauge\nminiapp_web_requests_running {}\n\
-         # TYPE miniapp_web_requests_running_max gauge\nminiapp_web_requests_running_max {}\n\
-         # TYPE miniapp_web_requests_queued gauge\nminiapp_web_requests_queued {}\n\
-         # TYPE miniapp_web_session_cache_hits_total counter\nminiapp_web_session_cache_hits_total {}\n",
-        stats.compiled.load(Ordering::Relaxed),
-        stats.cache_hits.load(Ordering::Relaxed),
-        stats.compiles_running.load(Ordering::Relaxed),
-        stats.compiles_running_max.load(Ordering::Relaxed),
-        stats.compiles_queued.load(Ordering::Relaxed),
-        stats.compiles_failed.load(Ordering::Relaxed),
-        stats.compiles_timed_out.load(Ordering::Relaxed),
-        web.running.load(Ordering::Relaxed),
-        web.running_max.load(Ordering::Relaxed),
-        web.queued.load(Ordering::Relaxed),
+    let load = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    publish_counter("miniapp_jobs_dead_total", queue.dead);
+    publish_counter("miniapp_events_refused_total", queue.refused);
+    publish_gauge("miniapp_node_invocations_running", queue.running as f64);
+    publish_counter("miniapp_timer_pump_passes_total", queue.timer_passes);
+    publish_counter("miniapp_invocations_completed_total", queue.completed);
+    publish_counter("miniapp_invocations_failed_total", queue.failed);
+    publish_counter("miniapp_components_compiled_total", load(&stats.compiled));
+    publish_counter("miniapp_component_cache_hits_total", load(&stats.cache_hits));
+    publish_gauge("miniapp_compiles_running", load(&stats.compiles_running) as f64);
+    publish_gauge("miniapp_compiles_running_max", load(&stats.compiles_running_max) as f64);
+    publish_gauge("miniapp_compiles_queued", load(&stats.compiles_queued) as f64);
+    publish_counter("miniapp_compiles_failed_total", load(&stats.compiles_failed));
+    publish_counter("miniapp_compiles_timed_out_total", load(&stats.compiles_timed_out));
+    publish_gauge("miniapp_web_requests_running", load(&web.running) as f64);
+    publish_gauge("miniapp_web_requests_running_max", load(&web.running_max) as f64);
+    publish_gauge("miniapp_web_requests_queued", load(&web.queued) as f64);
+    publish_counter(
+        "miniapp_web_session_cache_hits_total",
         state.webapps.session_cache_hits(),
-    )
+    );
+    let pool = state.chat.queue().pool_use();
+    m::db_pool(pool.size, pool.idle, pool.max);
+}
+
+/// Figures read from the database: jobs per status and the backlog per
+/// event kind (every node's). A failed read leaves the last values.
+async fn publish_table_figures(state: &AppState) {
+    let queue = state.chat.queue();
+    match queue.job_counts().await {
+        Ok(crate::queue::JobCounts { queued, running, dead }) => {
+            publish_gauge("miniapp_jobs_queued", queued as f64);
+            publish_gauge("miniapp_jobs_running", running as f64);
+            publish_gauge("miniapp_jobs_dead", dead as f64);
+        }
+        Err(e) => tracing::warn!(error = %e, "could not count jobs for /metrics"),
+    }
+    match queue.backlog_by_kind().await {
+        Ok(rows) => {
+            let now = crate::clock::now_ms();
+            let kinds: Vec<_> = rows
+                .into_iter()
+                .map(|r| {
+                    let age = u64::try_from(now.saturating_sub(r.oldest_created_at)).unwrap_or(0);
+                    (r.kind, u64::try_from(r.queued).unwrap_or(0), Duration::from_millis(age))
+                })
+                .collect();
+            m::queue_backlog(&kinds);
+        }
+        Err(e) => tracing::warn!(error = %e, "could not read the job backlog for /metrics"),
+    }
 }

@@ -219,7 +219,39 @@ pub fn router(state: AppState) -> Router {
             },
         ))
         .layer(axum::middleware::map_response(error::error_shape))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(
+                    |response: &axum::response::Response, _: std::time::Duration, span: &tracing::Span| {
+                        span.record("http.response.status_code", response.status().as_u16());
+                    },
+                )
+                .on_failure(()),
+        )
         .with_state(state)
+}
+
+/// The span of one request (`http.request`, named `METHOD route` for
+/// OpenTelemetry), continuing the caller's trace when it sends a
+/// `traceparent`. The query is left out: it may carry a launch token.
+fn request_span(request: &axum::extract::Request) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(axum::extract::MatchedPath::as_str);
+    let span = tracing::info_span!(
+        "http.request",
+        otel.name = format!("{} {}", request.method(), route.unwrap_or("(app origin or no route)")),
+        otel.kind = "server",
+        http.request.method = %request.method(),
+        http.route = route,
+        url.path = request.uri().path(),
+        http.response.status_code = tracing::field::Empty,
+    );
+    crate::observe::trace::continue_request(&span, request.headers());
+    span
 }
 
 /// Sends a request whose `Host` is `{app}.{apps-domain}` to that app; every

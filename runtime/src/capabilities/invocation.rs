@@ -172,6 +172,7 @@ impl InvocationCtx {
     /// for the first of its kind in this invocation; repeats are counted and
     /// summed up in one row when the invocation ends.
     pub async fn audit_denial(&mut self, capability: &str, why: &str) {
+        crate::observe::metrics::denial(&self.cx.app_id, capability);
         let seen = self
             .denials
             .entry((capability.to_string(), why.to_string()))

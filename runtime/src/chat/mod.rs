@@ -420,6 +420,7 @@ impl ChatService {
         )
         .await?;
         tx.commit().await?;
+        crate::observe::metrics::message_posted();
         self.hub.wake();
         if queued > 0 {
             self.queue.wake();

@@ -70,6 +70,11 @@ enum Command {
         /// pushes its expiry this far again).
         #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3650))]
         session_ttl_days: u64,
+        /// Export the host's traces over OTLP (HTTP/protobuf) to this
+        /// collector, e.g. `http://127.0.0.1:4318` (spans go to
+        /// `{URL}/v1/traces`); without it nothing is exported.
+        #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+        otlp_endpoint: Option<String>,
         #[command(flatten)]
         master_key: MasterKeyArgs,
         #[command(flatten)]
@@ -517,13 +522,17 @@ pub fn main() -> ExitCode {
             }
         };
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,wasmtime=warn,cranelift=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let otlp = match &cli.command {
+        Command::Serve { otlp_endpoint, .. } => otlp_endpoint.clone(),
+        _ => None,
+    };
+    let tracing = match crate::observe::trace::init("info,sqlx=warn,wasmtime=warn,cranelift=warn", otlp.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -531,7 +540,11 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let done = runtime.block_on(run(cli));
+    drop(runtime);
+    // The spans of the last requests are exported before the process ends.
+    tracing.shutdown();
+    match done {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -553,6 +566,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             apps_domain,
             test_clock,
             session_ttl_days,
+            otlp_endpoint: _,
             master_key,
             database,
             limits,

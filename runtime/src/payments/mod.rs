@@ -195,6 +195,7 @@ impl Payments {
         };
         jobs::enqueue(&mut tx, &job).await?;
         tx.commit().await?;
+        crate::observe::metrics::invoice_paid(&invoice.app);
         self.queue.wake();
         self.invoice_of(id, account).await
     }

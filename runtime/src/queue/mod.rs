@@ -226,6 +226,20 @@ impl Queue {
         &self.inner.config.health
     }
 
+    /// The waiting jobs per event kind, every node's included.
+    ///
+    /// # Errors
+    ///
+    /// A store error.
+    pub async fn backlog_by_kind(&self) -> StoreResult<Vec<jobs::KindBacklog>> {
+        jobs::backlog_by_kind(&self.inner.db).await
+    }
+
+    /// How the database's connection pool is used now.
+    pub fn pool_use(&self) -> crate::store::PoolUse {
+        self.inner.db.pool_use()
+    }
+
     /// The sandbox apps run in.
     pub fn sandbox(&self) -> &Arc<Sandbox> {
         &self.inner.sandbox

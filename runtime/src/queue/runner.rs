@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument;
 
 use super::Inner;
 use crate::capabilities::commit::{Commit, Committed, Effects, JobClaim};
@@ -97,7 +98,8 @@ async fn claim_some(inner: &Arc<Inner>) -> usize {
         {
             Ok(Some(job)) => {
                 inner.running.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(run_job(inner.clone(), job, permit, app_permit));
+                let span = job_span(&job);
+                tokio::spawn(run_job(inner.clone(), job, permit, app_permit).instrument(span));
                 started += 1;
             }
             Ok(None) => {}
@@ -137,6 +139,21 @@ async fn run_job(inner: Arc<Inner>, job: Job, permit: OwnedSemaphorePermit, app_
         inner.idle.notify_waiters();
     }
     inner.wake.notify_one();
+}
+
+/// The span of one job's run (`queue.job`), continuing the trace of
+/// whatever queued it.
+fn job_span(job: &Job) -> tracing::Span {
+    let span = tracing::info_span!(
+        "queue.job",
+        job = job.id,
+        app = %job.app,
+        chat = %job.chat,
+        kind = job.event.kind(),
+        attempt = job.attempts,
+    );
+    crate::observe::trace::continue_trace(&span, job.traceparent.as_deref());
+    span
 }
 
 /// Extends the job's lease every third of it, until aborted or the claim is lost.

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use tracing::Instrument;
+
 use super::invoke::{Where, classify_trap};
 use super::{BotEvent, InvokeError, Outcome, Sandbox, Target};
 use crate::capabilities::HostState;
@@ -33,18 +35,23 @@ impl Sandbox {
                 account.map(str::to_string),
                 event.clone(),
             );
-            self.guest_handle.spawn(async move {
-                let cx = Where {
-                    chat: chat.as_deref(),
-                    account: account.as_deref(),
-                    event_id,
-                    event_attempt,
-                    holds,
-                };
-                this.run(&target, cx, event).await
-            })
+            self.guest_handle.spawn(
+                async move {
+                    let cx = Where {
+                        chat: chat.as_deref(),
+                        account: account.as_deref(),
+                        event_id,
+                        event_attempt,
+                        holds,
+                    };
+                    this.run(&target, cx, event).await
+                }
+                .in_current_span(),
+            )
         };
-        self.run_committed(target, chat, job, once).await.map(|((), c)| c)
+        self.run_committed(target, "bot", chat, job, once)
+            .await
+            .map(|((), c)| c)
     }
 
     async fn run(

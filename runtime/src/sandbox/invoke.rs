@@ -4,11 +4,16 @@
 //! run.
 
 use std::sync::Arc;
+use std::time::Instant;
+
+use tracing::Instrument;
 
 use super::{InvokeError, MAX_RUNS, Sandbox, Target};
-use crate::capabilities::commit::{Commit, CommitError, Committed, Contention, JobClaim};
-use crate::capabilities::{Grants, HostState, Invocation};
+use crate::capabilities::commit::{Commit, CommitError, Committed, Contention, Effects, JobClaim};
+use crate::capabilities::payments::commit::{PayOutKind, PaymentOp};
+use crate::capabilities::{Grants, HostState, Invocation, OutboxOp};
 use crate::engine::StoreGuard;
+use crate::observe::metrics::{self, Outcome};
 use crate::store::logs::{self, NewLogLine};
 
 impl Sandbox {
@@ -19,7 +24,44 @@ impl Sandbox {
     /// changed so this node's other invocations touching them wait — up to
     /// [`MAX_RUNS`] times. Only the last run's log lines are kept (with a
     /// note of the reruns); a failed run commits nothing.
+    ///
+    /// The whole of it is the span `invocation` (app, version, chat, event),
+    /// and is counted and timed in [`metrics`] under `kind` (`bot`, `web`).
     pub(crate) async fn run_committed<T>(
+        &self,
+        target: &Target,
+        kind: &'static str,
+        chat: Option<&str>,
+        job: Option<JobClaim>,
+        once: impl FnMut(bool) -> tokio::task::JoinHandle<(Result<T, InvokeError>, Option<HostState>)>,
+    ) -> Result<(T, Committed), InvokeError> {
+        let span = tracing::info_span!(
+            "invocation",
+            app = %target.app_id,
+            app_name = %target.name,
+            version = %target.version,
+            kind,
+            chat = chat.unwrap_or_default(),
+            event = job.as_ref().map(|j| j.id),
+            runs = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+        );
+        let started = Instant::now();
+        let done = self
+            .run_committed_inner(target, chat, job, once)
+            .instrument(span.clone())
+            .await;
+        let outcome = match &done {
+            Ok((_, Committed::Stored { .. })) => Outcome::Ok,
+            Ok((_, Committed::LeaseLost)) => Outcome::LeaseLost,
+            Err(e) => e.outcome(),
+        };
+        span.record("outcome", outcome.as_str());
+        metrics::invocation(&target.app_id, kind, outcome, started.elapsed());
+        done
+    }
+
+    async fn run_committed_inner<T>(
         &self,
         target: &Target,
         chat: Option<&str>,
@@ -41,14 +83,20 @@ impl Sandbox {
                 }
             };
             let effects = state.as_mut().map(HostState::take_effects).unwrap_or_default();
+            let tally = Tally::of(&effects);
             let commit = Commit {
                 app: Arc::from(target.app_id.as_str()),
                 limits: target.limits,
                 effects,
                 job: job.clone(),
             };
-            match self.services.committer.commit(commit).await {
+            let committing = tracing::info_span!("invocation.commit", app = %target.app_id, run);
+            match self.services.committer.commit(commit).instrument(committing).await {
                 Ok(committed) => {
+                    tracing::Span::current().record("runs", run);
+                    if committed != Committed::LeaseLost {
+                        tally.record(&target.app_id);
+                    }
                     self.write_logs(target, chat, None, state, run).await;
                     return Ok((value, committed));
                 }
@@ -141,6 +189,43 @@ impl Sandbox {
             account: cx.account.map(str::to_string),
             services: self.services.clone(),
         }
+    }
+}
+
+/// What a commit stores that `/metrics` counts: messages sent and money
+/// operations.
+#[derive(Debug, Default)]
+struct Tally {
+    sent: u64,
+    invoices: u64,
+    cancels: u64,
+    refunds: u64,
+    transfers: u64,
+}
+
+impl Tally {
+    fn of(effects: &Effects) -> Tally {
+        let mut t = Tally {
+            sent: effects.ops.iter().filter(|op| matches!(op, OutboxOp::Send(_))).count() as u64,
+            ..Tally::default()
+        };
+        for op in &effects.payments {
+            match op {
+                PaymentOp::CreateInvoice(_) => t.invoices += 1,
+                PaymentOp::Cancel { .. } => t.cancels += 1,
+                PaymentOp::PayOut(p) if p.kind == PayOutKind::Refund => t.refunds += 1,
+                PaymentOp::PayOut(_) => t.transfers += 1,
+            }
+        }
+        t
+    }
+
+    fn record(&self, app: &str) {
+        metrics::messages_sent(app, self.sent);
+        metrics::payment_operations(app, "invoice", self.invoices);
+        metrics::payment_operations(app, "cancel", self.cancels);
+        metrics::payment_operations(app, "refund", self.refunds);
+        metrics::payment_operations(app, "transfer", self.transfers);
     }
 }
 

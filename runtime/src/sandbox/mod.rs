@@ -112,6 +112,22 @@ pub enum InvokeError {
     NotCommitted(String),
 }
 
+impl InvokeError {
+    /// How `/metrics` and traces name this ending.
+    pub fn outcome(&self) -> crate::observe::metrics::Outcome {
+        use crate::observe::metrics::Outcome;
+        match self {
+            InvokeError::Load(_) | InvokeError::NoEntryPoint(_) => Outcome::LoadFailed,
+            InvokeError::Timeout(_) | InvokeError::CpuExhausted(_) => Outcome::Timeout,
+            InvokeError::OutOfMemory { .. } => Outcome::OutOfMemory,
+            InvokeError::StackOverflow | InvokeError::HostCallTooLarge(_) | InvokeError::Trap(_) => Outcome::Trap,
+            InvokeError::Handler(_) => Outcome::Error,
+            InvokeError::BadResponse(_) => Outcome::BadResponse,
+            InvokeError::NotCommitted(_) => Outcome::NotCommitted,
+        }
+    }
+}
+
 /// Runs of one invocation at most when storage it read keeps changing
 /// under it before it commits.
 pub const MAX_RUNS: u32 = 8;

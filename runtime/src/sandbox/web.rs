@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
+use tracing::Instrument;
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
@@ -47,22 +48,25 @@ impl Sandbox {
             let request = again.body(body.clone());
             let this = self.clone();
             let (target, chat, account) = (target.clone(), chat.to_string(), account.to_string());
-            self.guest_handle.spawn(async move {
-                let request = match request {
-                    Ok(r) => r,
-                    Err(e) => return (Err(InvokeError::BadResponse(format!("bad request: {e}"))), None),
-                };
-                let cx = Where {
-                    chat: Some(&chat),
-                    account: Some(&account),
-                    event_id: None,
-                    event_attempt: None,
-                    holds,
-                };
-                this.serve(&target, cx, request).await
-            })
+            self.guest_handle.spawn(
+                async move {
+                    let request = match request {
+                        Ok(r) => r,
+                        Err(e) => return (Err(InvokeError::BadResponse(format!("bad request: {e}"))), None),
+                    };
+                    let cx = Where {
+                        chat: Some(&chat),
+                        account: Some(&account),
+                        event_id: None,
+                        event_attempt: None,
+                        holds,
+                    };
+                    this.serve(&target, cx, request).await
+                }
+                .in_current_span(),
+            )
         };
-        self.run_committed(target, Some(chat), None, once).await
+        self.run_committed(target, "web", Some(chat), None, once).await
     }
 
     async fn serve(

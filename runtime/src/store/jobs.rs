@@ -45,6 +45,9 @@ pub struct Job {
     pub event: BotEvent,
     /// Attempts so far, this one included.
     pub attempts: i64,
+    /// The W3C trace context of the span that queued it, when traces are
+    /// exported ([`crate::observe::trace`]).
+    pub traceparent: Option<String>,
 }
 
 /// A job as its app's developer sees it.
@@ -72,14 +75,15 @@ pub struct JobView {
 const PENDING: &str = "status IN ('queued', 'running')";
 
 /// Queues `job`; returns its id.
+#[tracing::instrument(name = "queue.enqueue", skip_all, fields(app = %job.app, chat = %job.chat, kind = job.event.kind()))]
 pub async fn enqueue(conn: &mut AnyConnection, job: &NewJob<'_>) -> StoreResult<i64> {
     // Held until commit: a later job of the lane gets a larger id only once
     // this one is visible, so lanes run in id order on PostgreSQL too.
     super::lock_in(conn, &lane_key(job.app, job.chat)).await?;
     let now = now_ms();
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO jobs (app_id, lane, kind, account_id, payload, status, attempts, run_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $6) RETURNING id",
+        "INSERT INTO jobs (app_id, lane, kind, account_id, payload, status, attempts, run_at, created_at, traceparent) \
+         VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $6, $7) RETURNING id",
     )
     .bind(job.app)
     .bind(job.chat)
@@ -87,6 +91,7 @@ pub async fn enqueue(conn: &mut AnyConnection, job: &NewJob<'_>) -> StoreResult<
     .bind(job.account)
     .bind(to_json(job.event))
     .bind(now)
+    .bind(crate::observe::trace::traceparent())
     .fetch_one(&mut *conn)
     .await?;
     super::notify::announce(conn, super::notify::JOBS).await?;
@@ -95,6 +100,7 @@ pub async fn enqueue(conn: &mut AnyConnection, job: &NewJob<'_>) -> StoreResult<
 
 /// Queues `event` for each of `apps` (those [`lock_lanes`] locked) in
 /// `chat`, in one statement; returns how many jobs were queued.
+#[tracing::instrument(name = "queue.enqueue", skip_all, fields(chat = %chat, kind = event.kind(), apps = apps.len()))]
 pub async fn enqueue_for_apps(
     conn: &mut AnyConnection,
     chat: &str,
@@ -107,10 +113,10 @@ pub async fn enqueue_for_apps(
     }
     let now = now_ms();
     let rows: Vec<String> = (0..apps.len())
-        .map(|i| format!("(${}, $1, $2, $3, $4, 'queued', 0, $5, $5)", i + 6))
+        .map(|i| format!("(${}, $1, $2, $3, $4, 'queued', 0, $5, $5, $6)", i + 7))
         .collect();
     let sql = format!(
-        "INSERT INTO jobs (app_id, lane, kind, account_id, payload, status, attempts, run_at, created_at) VALUES {}",
+        "INSERT INTO jobs (app_id, lane, kind, account_id, payload, status, attempts, run_at, created_at, traceparent) VALUES {}",
         rows.join(", ")
     );
     let mut query = sqlx::query(&sql)
@@ -118,7 +124,8 @@ pub async fn enqueue_for_apps(
         .bind(event.kind())
         .bind(account)
         .bind(to_json(event))
-        .bind(now);
+        .bind(now)
+        .bind(crate::observe::trace::traceparent());
     for app in apps {
         query = query.bind(app);
     }
@@ -397,10 +404,10 @@ pub async fn claim(db: &Db, id: i64, app: &str, node: &str, lease_ms: i64) -> St
          WHERE id = $3 AND status = 'queued' AND run_at <= $4 AND NOT EXISTS \
          (SELECT 1 FROM jobs r WHERE r.app_id = jobs.app_id AND r.lane = jobs.lane \
           AND (r.status = 'running' OR (r.status = 'queued' AND r.id < jobs.id))) \
-         RETURNING id, app_id, lane, account_id, payload, attempts";
+         RETURNING id, app_id, lane, account_id, payload, attempts, traceparent";
     let now = now_ms();
     // The columns `CLAIM` returns, in order.
-    let claim = sqlx::query_as::<_, (i64, String, String, Option<String>, String, i64)>(CLAIM)
+    let claim = sqlx::query_as::<_, (i64, String, String, Option<String>, String, i64, Option<String>)>(CLAIM)
         .bind(node)
         .bind(now.saturating_add(lease_ms))
         .bind(id)
@@ -424,7 +431,7 @@ pub async fn claim(db: &Db, id: i64, app: &str, node: &str, lease_ms: i64) -> St
         tx.commit().await?;
         row
     };
-    let Some((id, app, chat, account, payload, attempts)) = row else {
+    let Some((id, app, chat, account, payload, attempts, traceparent)) = row else {
         return Ok(None);
     };
     Ok(Some(Job {
@@ -434,6 +441,7 @@ pub async fn claim(db: &Db, id: i64, app: &str, node: &str, lease_ms: i64) -> St
         account,
         event: from_json(&payload)?,
         attempts,
+        traceparent,
     }))
 }
 
@@ -603,6 +611,27 @@ pub async fn counts(db: &Db) -> StoreResult<(i64, i64, i64)> {
         }
     }
     Ok(out)
+}
+
+/// Waiting jobs of one event kind (for `/metrics`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct KindBacklog {
+    /// The event kind ([`BotEvent::kind`]).
+    pub kind: String,
+    /// Jobs of that kind waiting to run (now or after a backoff).
+    pub queued: i64,
+    /// When the oldest of them was queued, unix ms.
+    pub oldest_created_at: i64,
+}
+
+/// The waiting jobs per event kind, host-wide.
+pub async fn backlog_by_kind(db: &Db) -> StoreResult<Vec<KindBacklog>> {
+    Ok(sqlx::query_as(
+        "SELECT kind, CAST(COUNT(*) AS BIGINT) AS queued, CAST(MIN(created_at) AS BIGINT) AS oldest_created_at \
+         FROM jobs WHERE status = 'queued' GROUP BY kind ORDER BY kind",
+    )
+    .fetch_all(db.pool())
+    .await?)
 }
 
 /// Deletes done jobs finished before `done_before` and dead ones parked

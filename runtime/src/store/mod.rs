@@ -129,6 +129,17 @@ pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_mill
 /// connection checkpoints it itself (SQLite's own default is 1,000).
 pub const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
+/// The connection pool's use at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUse {
+    /// Connections open (idle or in use).
+    pub size: u32,
+    /// Of those, idle.
+    pub idle: usize,
+    /// The most the pool opens.
+    pub max: u32,
+}
+
 /// A handle on the database; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Db {
@@ -270,6 +281,15 @@ impl Db {
     /// by every revocation it commits or (on PostgreSQL) hears of.
     pub fn revocations(&self) -> &std::sync::Arc<revocations::Revocations> {
         &self.revocations
+    }
+
+    /// How the connection pool is used now (for `/metrics`).
+    pub fn pool_use(&self) -> PoolUse {
+        PoolUse {
+            size: self.pool.size(),
+            idle: self.pool.num_idle(),
+            max: self.pool.options().get_max_connections(),
+        }
     }
 
     /// The connection pool, for the table modules.

@@ -378,6 +378,12 @@ impl WebApps {
         self.queue
             .health()
             .record(&session.app_id, Outcome::of_web(&outcome), started.elapsed());
+        let status = match &outcome {
+            Ok((response, _)) => response.status().as_u16(),
+            // What the API answers for a failed app (`app_failed`).
+            Err(_) => http::StatusCode::BAD_GATEWAY.as_u16(),
+        };
+        crate::observe::metrics::web_request(&session.app_id, status);
         outcome.map(|(response, _)| response).map_err(|detail| {
             let mut bytes = [0u8; 8];
             rand::rng().fill_bytes(&mut bytes);

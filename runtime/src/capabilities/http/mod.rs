@@ -281,6 +281,8 @@ async fn checked_addresses(
 }
 
 async fn audit_denial(requester: &Requester, target: String, why: &str) {
+    // Every outbound host is its own grant; the label stays `http`.
+    crate::observe::metrics::denial(&requester.app, "http");
     let entry = AuditEntry {
         actor: format!("app:{}", requester.app),
         action: "capability.denied".into(),

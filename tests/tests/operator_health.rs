@@ -24,19 +24,15 @@ fn app_of<'a>(report: &'a Value, app: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("{app} is not in {report}"))
 }
 
-/// Waits until `app` has a dead event: a web app's chat event (of its
-/// install) after its last attempt, so all its attempts are counted.
-async fn wait_dead_event(host: &TestHost, owner: &User, app: &str) {
+/// Once the queue is idle, `app` (a web app, which exports no chat-event
+/// handler) has no dead event: its chat events (of its install) completed
+/// without running it.
+async fn assert_no_dead_event(host: &TestHost, owner: &User, app: &str) {
+    host.wait_queue_idle().await;
     let path = format!("/v1/apps/{app}/events?status=dead");
-    eventually(
-        "the web app's chat event to be dead",
-        Duration::from_secs(30),
-        || async {
-            let (status, body) = host.call("GET", &path, Some(&owner.token), None).await;
-            (status == StatusCode::OK && body["events"].as_array().is_some_and(|e| !e.is_empty())).then_some(())
-        },
-    )
-    .await;
+    let (status, body) = host.call("GET", &path, Some(&owner.token), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["events"].as_array().map(Vec::len), Some(0), "{body}");
 }
 
 /// The sum of `field` over an app's minutes.
@@ -77,21 +73,20 @@ async fn the_operator_sees_invocations_errors_p99_and_queue_depth_per_app() {
     assert_eq!(sum(listed, "invocations"), 0, "{listed}");
     assert!(listed["p99_ms"].is_null(), "{listed}");
 
-    // The web app goes into a chat of its own: the host queues chat
-    // events for a web app too, which fail (it has no chat-event handler),
-    // and the bot's traffic must not add to its counts. The bot heard of
-    // its own install, the web app of its own: the counts below start
-    // from there.
+    // The web app goes into a chat of its own; its chat events (it has no
+    // chat-event handler) complete without running it, so they count
+    // neither as invocations nor as errors. The bot heard of its own
+    // install: the counts below start from there.
     let web_chat = host.chat(alice, &[]).await;
     host.install(alice, &web_chat, &web).await;
-    wait_dead_event(&host, &dev, &web).await;
-    host.wait_queue_idle().await;
+    assert_no_dead_event(&host, &dev, &web).await;
     let at_start = health(&host).await;
     let start = sum(app_of(&at_start, bot), "invocations");
     let web_start = (
         sum(app_of(&at_start, &web), "invocations"),
         sum(app_of(&at_start, &web), "errors"),
     );
+    assert_eq!(web_start, (0, 0), "a web app's chat events run nothing");
 
     // Two answered events, and one whose first attempt fails.
     let asked = host.say(alice, chat, "/echo one").await;
@@ -198,10 +193,9 @@ async fn two_nodes_counts_of_one_app_add_up_on_postgres() {
     let probe = a
         .solo_chat_with(guests::WEB_PROBE_DIR, guests::WEB_PROBE_WASM, None)
         .await;
-    // The chat event of its install fails on a (a web app has no handler
-    // for it) until it is dead; node b starts after, with nothing counted.
-    wait_dead_event(&a, &probe.dev, &probe.app).await;
-    a.wait_queue_idle().await;
+    // The chat event of its install completes without running it; node b
+    // starts after, with nothing counted.
+    assert_no_dead_event(&a, &probe.dev, &probe.app).await;
     let b = node(Some(&a), &root.path().join("node-b"), &shared);
     let app = &probe.app;
     let before = health(&a).await;

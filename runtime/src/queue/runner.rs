@@ -192,6 +192,11 @@ async fn execute(inner: &Inner, job: &Job) -> Result<Committed, String> {
         Ok(None) => return Err("the app is not running (suspended or without an approved version)".into()),
         Err(e) => return Err(format!("could not resolve the app: {e}")),
     };
+    if !target.handles_events {
+        // A web app (no chat-event handler) in a chat: its events complete
+        // without an invocation, as for a removed bot.
+        return complete_alone(inner, job, claim, target.limits).await;
+    }
     if let Some(text) = job.event.text()
         && !target.grants.has("messaging.read")
         && !addresses_bot(text, &target.name)

@@ -78,6 +78,7 @@ mod tests {
             sha256: "00".into(),
             grants: Grants::default(),
             limits: Default::default(),
+            handles_events: true,
         }
     }
 

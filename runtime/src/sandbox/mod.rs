@@ -60,6 +60,9 @@ pub struct Target {
     pub grants: Grants,
     /// The limits it runs with.
     pub limits: AppLimits,
+    /// Whether it exports the chat-event handler (kind `bot` or `app`); a
+    /// web app gets no chat events.
+    pub handles_events: bool,
 }
 
 impl Target {
@@ -73,6 +76,7 @@ impl Target {
             sha256: version.component_sha256,
             grants: Grants::new(version.grants.unwrap_or_default()),
             limits: version.limits.unwrap_or_default().apply(*host),
+            handles_events: version.kind.is_bot(),
         }
     }
 }

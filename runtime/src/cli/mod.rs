@@ -3,6 +3,7 @@
 mod build;
 mod client;
 mod demo;
+mod dev;
 mod logs;
 mod new;
 mod reports;
@@ -112,6 +113,17 @@ enum Command {
         /// or the SDK this miniapp was built from).
         #[arg(long)]
         sdk: Option<String>,
+    },
+    /// The live dev loop: build the app, run it on a throwaway local host in
+    /// a demo chat, chat with it in the terminal, see its logs, and rebuild
+    /// and reload it on every change (same chat, same storage).
+    Dev {
+        /// The app's directory.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Address for the throwaway host (port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: SocketAddr,
     },
     /// Build an app for wasm32-wasip2 (release) and print the .wasm path.
     Build {
@@ -649,6 +661,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 made.display()
             );
             Ok(())
+        }
+        Command::Dev { dir, listen } => {
+            dev::check_dir(&dir)?;
+            dev::run(dir, listen).await
         }
         Command::Build { dir } => {
             let wasm = build_app(&dir)?;

@@ -1,7 +1,7 @@
 //! Settings and secrets the developer set with `miniapp config set`
 //! (`wasi:config/store`). Needs the `config` grant.
 
-use crate::bindings::wasi::config::store;
+use crate::sys::config as store;
 
 /// The value of `key`, if set. A denied call is an `Err` starting with `denied`.
 pub fn get(key: &str) -> Result<Option<String>, String> {

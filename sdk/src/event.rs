@@ -191,7 +191,15 @@ pub struct AppRemoved {
 }
 
 /// A chat bot. Every method has a default that ignores the event, so a bot
-/// implements only what it handles. An `Err` ends up in the app's log.
+/// implements only what it handles. An `Err` ends up in the app's log as
+/// `handler returned an error: <message>` (a [`crate::HandlerError`] made
+/// from an [`crate::Error`] keeps the host's detail, e.g. `too-large:
+/// message text is 20000 bytes; the limit is 16384`).
+///
+/// The host hands a bot one event at a time per (chat, app): the next
+/// event of the same chat waits until this one has committed or failed,
+/// so a handler never races itself within a chat (it may run beside the
+/// same app's handlers for other chats, timers and webhooks).
 ///
 /// Each call is one transaction: what the handler changes through the host
 /// (storage, messages, invoices, refunds, payouts, signature requests) is
@@ -202,58 +210,58 @@ pub struct AppRemoved {
 /// the start. See [`crate::storage`] for what that means for reads.
 pub trait Bot {
     /// A message was posted in a chat where the app is installed.
-    fn on_message(message: Message) -> Result<(), String> {
+    fn on_message(message: Message) -> crate::Result {
         let _ = message;
         Ok(())
     }
     /// A user pressed one of this app's inline buttons.
-    fn on_button(press: ButtonPress) -> Result<(), String> {
+    fn on_button(press: ButtonPress) -> crate::Result {
         let _ = press;
         Ok(())
     }
     /// An invoice of this app was paid.
-    fn on_payment(payment: PaymentReceived) -> Result<(), String> {
+    fn on_payment(payment: PaymentReceived) -> crate::Result {
         let _ = payment;
         Ok(())
     }
     /// A user answered a signature request.
-    fn on_signature(result: SignatureResult) -> Result<(), String> {
+    fn on_signature(result: SignatureResult) -> crate::Result {
         let _ = result;
         Ok(())
     }
     /// A timer of this app fell due.
-    fn on_timer(timer: Timer) -> Result<(), String> {
+    fn on_timer(timer: Timer) -> crate::Result {
         let _ = timer;
         Ok(())
     }
     /// A signed request reached one of this app's webhooks. An `Err` (or a
     /// panic) has the event delivered again later, like any other.
-    fn on_webhook(hook: Webhook) -> Result<(), String> {
+    fn on_webhook(hook: Webhook) -> crate::Result {
         let _ = hook;
         Ok(())
     }
     /// Someone joined a chat where the app is installed. There is no
     /// current user in this event: nobody addressed the app.
-    fn on_member_joined(joined: MemberJoined) -> Result<(), String> {
+    fn on_member_joined(joined: MemberJoined) -> crate::Result {
         let _ = joined;
         Ok(())
     }
     /// A member left, or was removed from, a chat where the app is
     /// installed. There is no current user in this event.
-    fn on_member_left(left: MemberLeft) -> Result<(), String> {
+    fn on_member_left(left: MemberLeft) -> crate::Result {
         let _ = left;
         Ok(())
     }
     /// An app — this one included, when it has just been installed — was
     /// installed in a chat where the app is. There is no current user in
     /// this event.
-    fn on_app_installed(installed: AppInstalled) -> Result<(), String> {
+    fn on_app_installed(installed: AppInstalled) -> crate::Result {
         let _ = installed;
         Ok(())
     }
     /// Another app was uninstalled from a chat where this one is. There is
     /// no current user in this event.
-    fn on_app_removed(removed: AppRemoved) -> Result<(), String> {
+    fn on_app_removed(removed: AppRemoved) -> crate::Result {
         let _ = removed;
         Ok(())
     }
@@ -261,7 +269,7 @@ pub trait Bot {
 
 /// Routes a raw event to the right [`Bot`] method; used by [`crate::bot!`].
 pub fn dispatch<B: Bot>(event: Event) -> Result<(), String> {
-    match event {
+    let handled = match event {
         Event::Message(m) => B::on_message(Message {
             chat: m.chat,
             id: m.message,
@@ -327,5 +335,7 @@ pub fn dispatch<B: Bot>(event: Event) -> Result<(), String> {
             app: a.app,
             by: a.by,
         }),
-    }
+    };
+    // The host writes this text in the app's log.
+    handled.map_err(String::from)
 }

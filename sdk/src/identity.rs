@@ -1,7 +1,7 @@
 //! Who the current user is. Needs `identity.basic`.
 
 use crate::Error;
-use crate::bindings::miniapp::platform::identity as wit;
+use crate::sys::identity as wit;
 
 /// The app-scoped id of the user who caused the current event: stable for
 /// this app, different in every other app.

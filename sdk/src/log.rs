@@ -1,6 +1,7 @@
 //! The app's log, readable by its developer. Always granted.
 
-use crate::bindings::miniapp::platform::log::{self as wit, Level};
+use crate::bindings::miniapp::platform::log::Level;
+use crate::sys::log as wit;
 
 /// Logs at debug level.
 pub fn debug(message: &str) {

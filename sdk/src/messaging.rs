@@ -1,6 +1,7 @@
 //! Sending messages. Needs the `messaging.send` grant.
 
-use crate::bindings::miniapp::platform::messaging as wit;
+use crate::bindings::miniapp::platform::messaging as types;
+use crate::sys::messaging as wit;
 use crate::{Button, Error, OutgoingMessage};
 
 /// Sends `text` into `chat`; returns the new message's id.
@@ -41,7 +42,7 @@ pub fn send_message(chat: &str, message: &OutgoingMessage) -> Result<String, Err
     wit::send(chat, message)
 }
 
-pub use wit::{ChatMessage, Sender};
+pub use types::{ChatMessage, Sender};
 
 /// Replaces the text of one of this app's own messages (buttons removed).
 pub fn edit(id: &str, text: &str) -> Result<(), Error> {

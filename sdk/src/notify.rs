@@ -23,7 +23,7 @@
 //! }
 //! ```
 
-use crate::bindings::miniapp::platform::notify as wit;
+use crate::sys::notify as wit;
 use crate::{Error, OutgoingMessage};
 
 /// Sends `text` to `user` (an app-scoped id) in their direct chat with

@@ -47,7 +47,7 @@
 //! ```
 
 use crate::Error;
-use crate::bindings::miniapp::platform::pages as wit;
+use crate::sys::pages as wit;
 
 /// The path a page's `EventSource` opens on the app's origin.
 pub const EVENTS_PATH: &str = "/.miniapp/events";

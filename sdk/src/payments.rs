@@ -2,7 +2,7 @@
 //! refunds, balance) and `payments.payout` (transfers).
 
 use crate::Error;
-use crate::bindings::miniapp::platform::payments as wit;
+use crate::sys::payments as wit;
 
 /// Invoices `user` (app-scoped id, a member of the current chat) for
 /// `amount`; the same `key` returns the same invoice. Returns its id; the

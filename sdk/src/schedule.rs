@@ -32,15 +32,15 @@
 //! struct Reminder;
 //!
 //! impl Bot for Reminder {
-//!     fn on_message(msg: Message) -> Result<(), String> {
+//!     fn on_message(msg: Message) -> miniapp_sdk::Result {
 //!         if let Some(what) = msg.command("/in10") {
-//!             schedule::after(&msg.chat, Duration::from_secs(600), what, true).map_err(|e| e.code().to_string())?;
+//!             schedule::after(&msg.chat, Duration::from_secs(600), what, true)?;
 //!         }
 //!         Ok(())
 //!     }
-//!     fn on_timer(timer: Timer) -> Result<(), String> {
+//!     fn on_timer(timer: Timer) -> miniapp_sdk::Result {
 //!         if let Some(chat) = &timer.chat {
-//!             messaging::send(chat, &format!("Reminder: {}", timer.payload)).map_err(|e| e.code().to_string())?;
+//!             messaging::send(chat, &format!("Reminder: {}", timer.payload))?;
 //!         }
 //!         Ok(())
 //!     }
@@ -51,9 +51,10 @@
 use std::time::Duration;
 
 use crate::Error;
-use crate::bindings::miniapp::platform::schedule as wit;
+use crate::bindings::miniapp::platform::schedule as types;
+use crate::sys::schedule as wit;
 
-pub use wit::Timer as PendingTimer;
+pub use types::Timer as PendingTimer;
 
 /// Fires once at `at_ms` (unix milliseconds; a past time fires at once) in
 /// `chat`, handing back `payload`; with `for_current_user` the event names

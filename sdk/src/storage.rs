@@ -23,7 +23,8 @@
 //! keep them idempotent. `list_keys` pages are not part of the check.
 
 use crate::Error;
-use crate::bindings::miniapp::platform::storage::{self as wit, Bucket as WitBucket};
+use crate::bindings::miniapp::platform::storage::{self as types, Bucket as WitBucket};
+use crate::sys::storage as wit;
 
 /// A key-value bucket.
 #[derive(Debug, Clone, Copy)]
@@ -50,7 +51,7 @@ pub fn chat() -> Bucket {
 pub type Entry = (String, Option<Vec<u8>>);
 
 /// One page of keys from [`Bucket::list_keys`].
-pub use wit::KeyPage;
+pub use types::KeyPage;
 
 impl Bucket {
     /// The value under `key`, if any.

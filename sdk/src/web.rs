@@ -34,6 +34,69 @@ pub struct Request {
 }
 
 impl Request {
+    /// A request with `method` for `path_and_query` (`/items?page=2`), no
+    /// headers and no body: what a test hands a [`WebApp`] (see
+    /// [`crate::testing::Harness::request`]).
+    ///
+    /// ```
+    /// let r = miniapp_sdk::web::Request::new("get", "/items?page=2");
+    /// assert_eq!((r.method.as_str(), r.path.as_str(), r.query.as_str()), ("GET", "/items", "page=2"));
+    /// ```
+    pub fn new(method: &str, path_and_query: &str) -> Request {
+        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+        Request {
+            method: method.to_ascii_uppercase(),
+            path: if path.is_empty() { "/".into() } else { path.to_string() },
+            query: query.to_string(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// `GET path_and_query`.
+    ///
+    /// ```
+    /// assert_eq!(miniapp_sdk::web::Request::get("/").method, "GET");
+    /// ```
+    pub fn get(path_and_query: &str) -> Request {
+        Request::new("GET", path_and_query)
+    }
+
+    /// `POST path` with a form body (`application/x-www-form-urlencoded`).
+    ///
+    /// ```
+    /// let r = miniapp_sdk::web::Request::post_form("/add", &[("item", "milk & eggs")]);
+    /// assert_eq!(r.form_value("item").as_deref(), Some("milk & eggs"));
+    /// ```
+    pub fn post_form(path: &str, pairs: &[(&str, &str)]) -> Request {
+        let body = crate::http::Request::post("http://app/").form(pairs).body;
+        Request::new("POST", path)
+            .with_header("content-type", "application/x-www-form-urlencoded")
+            .with_body(body)
+    }
+
+    /// The same request with a header added (the name lower-cased).
+    ///
+    /// ```
+    /// let r = miniapp_sdk::web::Request::get("/").with_header("Accept", "text/html");
+    /// assert_eq!(r.header("accept"), Some("text/html"));
+    /// ```
+    pub fn with_header(mut self, name: &str, value: &str) -> Request {
+        self.headers.push((name.to_ascii_lowercase(), value.to_string()));
+        self
+    }
+
+    /// The same request with `body`.
+    ///
+    /// ```
+    /// let r = miniapp_sdk::web::Request::new("PUT", "/note").with_body("hi");
+    /// assert_eq!(r.body, b"hi");
+    /// ```
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Request {
+        self.body = body.into();
+        self
+    }
+
     /// The first value of `name` in the query string.
     pub fn query_param(&self, name: &str) -> Option<String> {
         parse_urlencoded(&self.query)
@@ -187,6 +250,27 @@ impl Response {
             headers: vec![("location".into(), location.into())],
             body: Vec::new(),
         }
+    }
+
+    /// The body as UTF-8 text, if it is.
+    ///
+    /// ```
+    /// assert_eq!(miniapp_sdk::web::Response::text("ok").body_text(), Some("ok"));
+    /// ```
+    pub fn body_text(&self) -> Option<&str> {
+        std::str::from_utf8(&self.body).ok()
+    }
+
+    /// The first value of header `name` (any case).
+    ///
+    /// ```
+    /// assert_eq!(miniapp_sdk::web::Response::redirect("done").header("location"), Some("done"));
+    /// ```
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// The same response with another status.

@@ -3,6 +3,8 @@
 //! closure through `Harness::run` (or a small bot) and checks what the
 //! host would answer.
 
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
 
 use miniapp_sdk::testing::{Bucket, Harness, InvoiceStatus, Limits, SentKind, direct_chat};

@@ -689,7 +689,7 @@ fn files_are_read_made_and_sent_within_the_rules() {
             let made = files::create(&msg.chat, "copy.txt", &bytes)?;
             assert_eq!(made.sha256, msg.files[0].sha256);
             assert!(matches!(files::send(&msg.chat, "", &[]), Err(Error::Invalid(_))));
-            files::send(&msg.chat, "your copy", &[made.id.clone()])?;
+            files::send(&msg.chat, "your copy", std::slice::from_ref(&made.id))?;
             assert!(
                 matches!(files::send(&msg.chat, "again", &[made.id]), Err(Error::Invalid(m)) if m.contains("already attached"))
             );

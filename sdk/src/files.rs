@@ -39,6 +39,10 @@ use crate::{Error, FileInfo};
 
 /// The largest chunk [`read`] returns, in bytes (1 MiB): a 20 MiB file
 /// takes 20 host calls of the invocation's 1,000.
+///
+/// ```
+/// assert_eq!(miniapp_sdk::files::MAX_READ, 1 << 20);
+/// ```
 pub const MAX_READ: u32 = 1 << 20;
 
 /// Reads up to `length` bytes (at most [`MAX_READ`]) of `file` from byte

@@ -35,6 +35,15 @@ use std::fmt;
 use std::time::Duration;
 
 /// Why a request got no response.
+///
+/// ```no_run
+/// use miniapp_sdk::http;
+/// match http::get("https://api.example.com/rates") {
+///     Ok(r) => println!("{}", r.status),
+///     Err(http::Error::Denied(why)) => println!("not allowed: {why}"),
+///     Err(e) => println!("{e}"),
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
     /// The URL cannot be sent: no `http://` or `https://`, no host, or a
@@ -278,6 +287,11 @@ impl Request {
 }
 
 /// A response: status, headers and the whole body.
+///
+/// ```
+/// let r = miniapp_sdk::http::Response::new(200, "ok");
+/// assert!(r.is_success());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     /// HTTP status code.

@@ -16,9 +16,18 @@ use wasi::io::streams::StreamError;
 
 /// Largest request body the SDK reads, in bytes: a larger request is
 /// answered `413` saying so, without calling the app.
+///
+/// ```
+/// assert_eq!(miniapp_sdk::web::MAX_BODY_BYTES, 1 << 20);
+/// ```
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
 /// An HTTP request to the app.
+///
+/// ```
+/// let r = miniapp_sdk::web::Request::get("/items?page=2");
+/// assert_eq!(r.query_param("page").as_deref(), Some("2"));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Request {
     /// `GET`, `POST`, …
@@ -98,6 +107,11 @@ impl Request {
     }
 
     /// The first value of `name` in the query string.
+    ///
+    /// ```
+    /// let r = miniapp_sdk::web::Request::get("/search?q=green+tea");
+    /// assert_eq!(r.query_param("q").as_deref(), Some("green tea"));
+    /// ```
     pub fn query_param(&self, name: &str) -> Option<String> {
         parse_urlencoded(&self.query)
             .into_iter()
@@ -106,6 +120,11 @@ impl Request {
     }
 
     /// The first value of `name` in an `application/x-www-form-urlencoded` body.
+    ///
+    /// ```
+    /// let r = miniapp_sdk::web::Request::post_form("/add", &[("item", "milk")]);
+    /// assert_eq!(r.form_value("item").as_deref(), Some("milk"));
+    /// ```
     pub fn form_value(&self, name: &str) -> Option<String> {
         parse_urlencoded(&String::from_utf8_lossy(&self.body))
             .into_iter()
@@ -114,6 +133,11 @@ impl Request {
     }
 
     /// The first value of header `name` (lowercase).
+    ///
+    /// ```
+    /// let r = miniapp_sdk::web::Request::get("/").with_header("accept", "text/html");
+    /// assert_eq!(r.header("accept"), Some("text/html"));
+    /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
@@ -165,6 +189,14 @@ impl Request {
 }
 
 /// One part of a `multipart/form-data` body ([`Request::multipart_part`]).
+///
+/// ```no_run
+/// # fn f(request: miniapp_sdk::web::Request) {
+/// if let Some(part) = request.multipart_part("scan") {
+///     println!("{:?} ({} bytes)", part.filename, part.bytes.len());
+/// }
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Part {
     /// The form field's name.
@@ -214,6 +246,11 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// An HTTP response from the app.
+///
+/// ```
+/// let r = miniapp_sdk::web::Response::text("saved").with_status(201);
+/// assert_eq!(r.status, 201);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Response {
     /// Status code.
@@ -226,6 +263,11 @@ pub struct Response {
 
 impl Response {
     /// `200` with an HTML page.
+    ///
+    /// ```
+    /// let r = miniapp_sdk::web::Response::html("<h1>Hi</h1>");
+    /// assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+    /// ```
     pub fn html(page: impl Into<String>) -> Response {
         Response {
             status: 200,
@@ -235,6 +277,10 @@ impl Response {
     }
 
     /// `200` with plain text.
+    ///
+    /// ```
+    /// assert_eq!(miniapp_sdk::web::Response::text("ok").body, b"ok");
+    /// ```
     pub fn text(text: impl Into<String>) -> Response {
         Response {
             status: 200,
@@ -244,6 +290,11 @@ impl Response {
     }
 
     /// `303 See Other` to `location` (relative to the current page).
+    ///
+    /// ```
+    /// let r = miniapp_sdk::web::Response::redirect("./");
+    /// assert_eq!((r.status, r.header("location")), (303, Some("./")));
+    /// ```
     pub fn redirect(location: &str) -> Response {
         Response {
             status: 303,
@@ -274,6 +325,10 @@ impl Response {
     }
 
     /// The same response with another status.
+    ///
+    /// ```
+    /// assert_eq!(miniapp_sdk::web::Response::text("no").with_status(403).status, 403);
+    /// ```
     pub fn with_status(mut self, status: u16) -> Response {
         self.status = status;
         self
@@ -281,12 +336,27 @@ impl Response {
 }
 
 /// A web app: one function from request to response.
+///
+/// ```no_run
+/// use miniapp_sdk::web::{Request, Response, WebApp, escape};
+/// struct Hello;
+/// impl WebApp for Hello {
+///     fn serve(request: Request) -> Response {
+///         Response::html(format!("<p>You asked for {}</p>", escape(&request.path)))
+///     }
+/// }
+/// miniapp_sdk::web_app!(Hello);
+/// ```
 pub trait WebApp {
     /// Serves one request.
     fn serve(request: Request) -> Response;
 }
 
 /// Escapes text for HTML element content and attribute values.
+///
+/// ```
+/// assert_eq!(miniapp_sdk::web::escape("<b>"), "&lt;b&gt;");
+/// ```
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -303,6 +373,10 @@ pub fn escape(text: &str) -> String {
 }
 
 /// Decodes `a=1&b=x+y%21` into pairs.
+///
+/// ```
+/// assert_eq!(miniapp_sdk::web::parse_urlencoded("a=1&b=x+y"), [("a".to_string(), "1".to_string()), ("b".to_string(), "x y".to_string())]);
+/// ```
 pub fn parse_urlencoded(text: &str) -> Vec<(String, String)> {
     text.split('&')
         .filter(|p| !p.is_empty())

@@ -17,6 +17,10 @@ use crate::{
 
 /// Where the harness's clock starts: 2026-01-05 08:00 UTC, a Monday, in
 /// unix milliseconds.
+///
+/// ```
+/// assert_eq!(miniapp_sdk::testing::Harness::new().now_ms(), miniapp_sdk::testing::START_MS);
+/// ```
 pub const START_MS: u64 = 1_767_600_000_000;
 
 /// Every grant the host knows, besides `http:<host[:port]>`.
@@ -75,6 +79,25 @@ impl Delivered {
 ///
 /// Setting up takes `self` and returns it (`Harness::new().grant(…)`);
 /// events take `&mut self` and return the handler's result.
+///
+/// ```
+/// use miniapp_sdk::{Bot, Message, messaging};
+/// use miniapp_sdk::testing::Harness;
+///
+/// struct Echo;
+/// impl Bot for Echo {
+///     fn on_message(msg: Message) -> miniapp_sdk::Result {
+///         if let Some(text) = msg.command("/echo") {
+///             messaging::send(&msg.chat, text)?;
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// let mut t = Harness::new().grant("messaging.send");
+/// t.message::<Echo>("chat-1", "alice", "/echo hi").unwrap();
+/// assert_eq!(t.sent()[0].text, "hi");
+/// ```
 #[derive(Debug)]
 pub struct Harness {
     world: World,

@@ -7,6 +7,17 @@ use crate::{Button, FileInfo};
 
 /// A message the app sent (or the host sent for it: an invoice), as it
 /// stands now.
+///
+/// ```
+/// # use miniapp_sdk::{Bot, Message, messaging, payments, identity};
+/// # struct Shop;
+/// # impl Bot for Shop { fn on_message(m: Message) -> miniapp_sdk::Result {
+/// #     payments::create_invoice(&identity::current_user()?, 500, "Tea", &m.id)?; messaging::send(&m.chat, "invoiced")?; Ok(()) } }
+/// let mut t = miniapp_sdk::testing::Harness::new().grant("payments").grant("identity.basic").grant("messaging.send");
+/// t.message::<Shop>("chat-1", "alice", "/buy").unwrap();
+/// let sent = t.sent();
+/// assert_eq!(sent[1].text, "invoiced");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sent {
     /// Its id.
@@ -62,6 +73,19 @@ impl Sent {
 }
 
 /// How a message came to be.
+///
+/// ```
+/// # use miniapp_sdk::{Bot, Message, messaging, payments, identity};
+/// # struct Shop;
+/// # impl Bot for Shop { fn on_message(m: Message) -> miniapp_sdk::Result {
+/// #     payments::create_invoice(&identity::current_user()?, 500, "Tea", &m.id)?; messaging::send(&m.chat, "invoiced")?; Ok(()) } }
+/// let mut t = miniapp_sdk::testing::Harness::new().grant("payments").grant("identity.basic").grant("messaging.send");
+/// t.message::<Shop>("chat-1", "alice", "/buy").unwrap();
+/// use miniapp_sdk::testing::SentKind;
+/// let invoice = t.invoices()[0].id.clone();
+/// assert_eq!(t.sent()[0].kind, SentKind::Invoice(invoice));
+/// assert_eq!(t.sent()[1].kind, SentKind::Chat);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SentKind {
     /// [`crate::messaging::send`] (or [`crate::files::send`]) into a chat.
@@ -76,6 +100,17 @@ pub enum SentKind {
 }
 
 /// An invoice the app created.
+///
+/// ```
+/// # use miniapp_sdk::{Bot, Message, messaging, payments, identity};
+/// # struct Shop;
+/// # impl Bot for Shop { fn on_message(m: Message) -> miniapp_sdk::Result {
+/// #     payments::create_invoice(&identity::current_user()?, 500, "Tea", &m.id)?; messaging::send(&m.chat, "invoiced")?; Ok(()) } }
+/// let mut t = miniapp_sdk::testing::Harness::new().grant("payments").grant("identity.basic").grant("messaging.send");
+/// t.message::<Shop>("chat-1", "alice", "/buy").unwrap();
+/// let invoice = &t.invoices()[0];
+/// assert_eq!((invoice.user.as_str(), invoice.amount, invoice.title.as_str()), ("alice", 500, "Tea"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invoice {
     /// Its id.
@@ -99,6 +134,20 @@ pub struct Invoice {
 }
 
 /// Where an invoice stands.
+///
+/// ```
+/// # use miniapp_sdk::{Bot, Message, messaging, payments, identity};
+/// # struct Shop;
+/// # impl Bot for Shop { fn on_message(m: Message) -> miniapp_sdk::Result {
+/// #     payments::create_invoice(&identity::current_user()?, 500, "Tea", &m.id)?; messaging::send(&m.chat, "invoiced")?; Ok(()) } }
+/// let mut t = miniapp_sdk::testing::Harness::new().grant("payments").grant("identity.basic").grant("messaging.send");
+/// t.message::<Shop>("chat-1", "alice", "/buy").unwrap();
+/// use miniapp_sdk::testing::InvoiceStatus;
+/// assert_eq!(t.invoices()[0].status, InvoiceStatus::Open);
+/// let id = t.invoices()[0].id.clone();
+/// t.pay::<Shop>(&id).unwrap();
+/// assert_eq!(t.invoices()[0].status, InvoiceStatus::Paid);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InvoiceStatus {
     /// Waiting to be paid.
@@ -125,6 +174,14 @@ impl InvoiceStatus {
 }
 
 /// Money the app paid out of its balance.
+///
+/// ```
+/// let mut t = miniapp_sdk::testing::Harness::new().grant("payments.payout").install("chat-1", &["alice", "bob"]);
+/// t.credit(1_000);
+/// t.run(Some("chat-1"), Some("alice"), || Ok(miniapp_sdk::payments::transfer("bob", 300, "prize")?)).unwrap();
+/// let payout = &t.payouts()[0];
+/// assert_eq!((payout.user.as_str(), payout.amount), ("bob", 300));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payout {
     /// A refund or a transfer.
@@ -140,6 +197,13 @@ pub struct Payout {
 }
 
 /// What a payout was.
+///
+/// ```
+/// let mut t = miniapp_sdk::testing::Harness::new().grant("payments.payout").install("chat-1", &["alice", "bob"]);
+/// t.credit(1_000);
+/// t.run(Some("chat-1"), Some("alice"), || Ok(miniapp_sdk::payments::transfer("bob", 300, "prize")?)).unwrap();
+/// assert_eq!(t.payouts()[0].kind, miniapp_sdk::testing::PayoutKind::Transfer);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PayoutKind {
     /// [`crate::payments::refund`].
@@ -149,6 +213,13 @@ pub enum PayoutKind {
 }
 
 /// A signature request the app made.
+///
+/// ```
+/// let mut t = miniapp_sdk::testing::Harness::new().grant("identity.sign");
+/// t.run(Some("chat-1"), Some("alice"), || Ok(miniapp_sdk::identity::request_signature("Deal", b"I agree")?)).unwrap();
+/// let request = &t.signature_requests()[0];
+/// assert_eq!((request.user.as_str(), request.title.as_str()), ("alice", "Deal"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignatureRequest {
     /// Its id.
@@ -170,6 +241,12 @@ pub struct SignatureRequest {
 }
 
 /// Where a signature request stands.
+///
+/// ```
+/// let mut t = miniapp_sdk::testing::Harness::new().grant("identity.sign");
+/// t.run(Some("chat-1"), Some("alice"), || Ok(miniapp_sdk::identity::request_signature("Deal", b"I agree")?)).unwrap();
+/// assert_eq!(t.signature_requests()[0].status, miniapp_sdk::testing::SignatureState::Pending);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureState {
     /// Not answered yet.
@@ -181,6 +258,13 @@ pub enum SignatureState {
 }
 
 /// A file in a chat: one a user sent with a message, or one the app made.
+///
+/// ```
+/// let mut t = miniapp_sdk::testing::Harness::new().grant("files");
+/// t.run(Some("chat-1"), Some("alice"), || Ok(miniapp_sdk::files::create("chat-1", "a.txt", b"hi")?)).unwrap();
+/// let file = &t.files()[0];
+/// assert_eq!((file.info.name.as_str(), file.bytes.as_slice(), file.made_by_app), ("a.txt", &b"hi"[..], true));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct File {
     /// What messages and the app see of it.
@@ -196,6 +280,12 @@ pub struct File {
 }
 
 /// A live-page publish ([`crate::pages::publish`]).
+///
+/// ```
+/// let mut t = miniapp_sdk::testing::Harness::new().grant("pages");
+/// t.run(Some("chat-1"), Some("alice"), || Ok(miniapp_sdk::pages::publish("chat-1", "{}")?)).unwrap();
+/// assert_eq!(t.publishes()[0].data, "{}");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Publish {
     /// The chat whose pages get it.
@@ -207,6 +297,12 @@ pub struct Publish {
 /// A line of the app's log: its own ([`crate::log`]), a denial, a refusal
 /// (`send refused (rate-limited): …`), or a failed invocation's
 /// `handler returned an error: …` / `guest trapped: …`.
+///
+/// ```
+/// let mut t = miniapp_sdk::testing::Harness::new();
+/// t.run(None, None, || { miniapp_sdk::log::warn("low on tea"); Ok(()) }).unwrap();
+/// assert_eq!((t.logs()[0].level, t.logs()[0].message.as_str()), ("warn", "low on tea"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogLine {
     /// `debug`, `info`, `warn` or `error`.
@@ -294,6 +390,13 @@ impl Default for Limits {
 
 /// A storage bucket as a test names it (the app names only its own
 /// user's and chat's: [`crate::storage::user`], [`crate::storage::chat`]).
+///
+/// ```
+/// use miniapp_sdk::testing::{Bucket, Harness};
+/// let mut t = Harness::new().grant("storage");
+/// t.run(Some("chat-1"), Some("alice"), || Ok(miniapp_sdk::storage::user().set("lang", b"en")?)).unwrap();
+/// assert_eq!(t.storage(Bucket::user("alice")).get_str("lang").as_deref(), Some("en"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Bucket {
     /// The app's bucket.

@@ -3,6 +3,23 @@
 
 use std::fmt;
 
+/// What a capability call answers when it did not do what was asked: a
+/// value to handle, never a trap. [`Error::code`] lists every code with
+/// what it means and how to handle it; [`Error::describe`] is what the
+/// app's log shows. `?` turns it into a [`HandlerError`].
+///
+/// ```
+/// use miniapp_sdk::{Error, messaging};
+///
+/// fn greet(chat: &str) -> miniapp_sdk::Result {
+///     match messaging::send(chat, "Hello!") {
+///         Ok(_) => Ok(()),
+///         Err(Error::Denied) => Ok(()), // not granted: stay quiet
+///         Err(e @ Error::RateLimited) => Err(e.into()), // try again later
+///         Err(e) => Err(e.into()),
+///     }
+/// }
+/// ```
 pub use crate::bindings::miniapp::platform::types::Error;
 
 impl Error {

@@ -296,3 +296,69 @@ impl Bot for ShoppingList {
 
 miniapp_sdk::bot!(ShoppingList);
 miniapp_sdk::web_app!(ShoppingList);
+
+#[cfg(test)]
+mod tests {
+    use super::ShoppingList;
+    use miniapp_sdk::testing::{Bucket, Harness};
+    use miniapp_sdk::web::Request;
+
+    /// The grants of `miniapp.toml`.
+    fn host() -> Harness {
+        Harness::new()
+            .named("shopping-list")
+            .grant("storage")
+            .grant("pages")
+            .grant("identity.basic")
+            .grant("messaging.send")
+    }
+
+    #[test]
+    fn the_page_adds_ticks_and_removes_and_every_change_is_published() {
+        let mut t = host();
+        let added = t.request::<ShoppingList>("home", "alice", Request::post_form("/add", &[("text", "milk")]));
+        assert_eq!(added.status, 200);
+        assert_eq!(added.body_text(), Some(r#"{"version":1,"items":[{"id":1,"text":"milk","done":false}]}"#));
+        let ticked = t.request::<ShoppingList>("home", "bob", Request::new("POST", "/tick?id=1"));
+        assert_eq!(ticked.body_text(), Some(r#"{"version":2,"items":[{"id":1,"text":"milk","done":true}]}"#));
+        t.request::<ShoppingList>("home", "bob", Request::new("POST", "/remove?id=1"));
+        let published: Vec<String> = t.publishes().into_iter().map(|p| p.data).collect();
+        assert_eq!(published.len(), 3, "one push per change: {published:?}");
+        assert_eq!(published[2], r#"{"version":3,"items":[]}"#);
+        assert!(t.publishes().iter().all(|p| p.chat == "home"));
+    }
+
+    #[test]
+    fn a_refused_change_answers_422_and_changes_nothing() {
+        let mut t = host();
+        let empty = t.request::<ShoppingList>("home", "alice", Request::post_form("/add", &[("text", "  ")]));
+        assert_eq!((empty.status, empty.body_text()), (422, Some(r#"{"error":"what should be added?"}"#)));
+        let missing = t.request::<ShoppingList>("home", "alice", Request::new("POST", "/tick?id=9"));
+        assert_eq!(missing.status, 422);
+        assert!(t.storage(Bucket::chat("home")).keys().is_empty());
+        assert!(t.publishes().is_empty());
+    }
+
+    #[test]
+    fn the_chat_commands_share_the_pages_list() {
+        let mut t = host();
+        t.message::<ShoppingList>("home", "alice", "/add eggs").unwrap();
+        t.request::<ShoppingList>("home", "bob", Request::post_form("/add", &[("text", "bread")]));
+        t.message::<ShoppingList>("home", "alice", "/list").unwrap();
+        assert_eq!(t.last_sent().unwrap().text, "Shopping list:\n☐ eggs\n☐ bread");
+        assert_eq!(t.publishes().len(), 2, "the chat's /add updates the pages too");
+        // Another chat has its own list.
+        t.message::<ShoppingList>("office", "alice", "/list").unwrap();
+        assert!(t.last_sent().unwrap().text.starts_with("The list is empty"));
+    }
+
+    #[test]
+    fn without_pages_a_change_is_still_stored_and_the_log_says_why_pages_lag() {
+        let mut t = host();
+        t.revoke("pages");
+        let added = t.request::<ShoppingList>("home", "alice", Request::post_form("/add", &[("text", "tea")]));
+        assert_eq!(added.status, 200);
+        assert!(t.publishes().is_empty());
+        assert!(t.logs().iter().any(|l| l.message == "the open pages were not updated: denied"));
+    }
+}

@@ -185,6 +185,12 @@ impl fmt::Display for HandlerError {
     }
 }
 
+impl std::error::Error for HandlerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.as_ref().map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
 impl From<Error> for HandlerError {
     fn from(error: Error) -> HandlerError {
         HandlerError {

@@ -3,6 +3,12 @@
 use crate::bindings::exports::miniapp::platform::handler::{self as wit, Event};
 
 /// A message posted in a chat where the app is installed.
+///
+/// ```
+/// use miniapp_sdk::Message;
+/// let msg = Message { chat: "chat-1".into(), id: "msg-1".into(), text: "/echo hi".into(), files: Vec::new() };
+/// assert_eq!(msg.command("/echo"), Some("hi"));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Message {
     /// The chat it was posted in.
@@ -19,6 +25,12 @@ pub struct Message {
 impl Message {
     /// If the text is the command `name` (e.g. `"/echo"`), its argument text
     /// (possibly empty); otherwise `None`. `"/echo hi"` gives `Some("hi")`.
+    ///
+    /// ```
+    /// # let msg = miniapp_sdk::Message { chat: "c".into(), id: "m".into(), text: "/echo hi".into(), files: Vec::new() };
+    /// assert_eq!(msg.command("/echo"), Some("hi"));
+    /// assert_eq!(msg.command("/ech"), None);
+    /// ```
     pub fn command(&self, name: &str) -> Option<&str> {
         let rest = self.text.strip_prefix(name)?;
         if rest.is_empty() {
@@ -30,6 +42,17 @@ impl Message {
 }
 
 /// A user pressed an inline button under one of this app's messages.
+///
+/// ```no_run
+/// use miniapp_sdk::{Bot, ButtonPress, messaging};
+/// struct Votes;
+/// impl Bot for Votes {
+///     fn on_button(press: ButtonPress) -> miniapp_sdk::Result {
+///         messaging::send(&press.chat, &format!("{} chose {}", press.user, press.data))?;
+///         Ok(())
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct ButtonPress {
     /// The chat the message is in.
@@ -43,6 +66,20 @@ pub struct ButtonPress {
 }
 
 /// An invoice of this app was paid.
+///
+/// ```no_run
+/// use miniapp_sdk::{Bot, PaymentReceived, messaging, storage};
+/// struct Shop;
+/// impl Bot for Shop {
+///     fn on_payment(p: PaymentReceived) -> miniapp_sdk::Result {
+///         // De-duplicate on the payment id: a retried event comes again.
+///         if storage::app().compare_and_swap(&format!("paid:{}", p.id), None, b"1")? {
+///             messaging::send(&p.chat, &format!("Thanks for {} {}", p.amount, p.currency))?;
+///         }
+///         Ok(())
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct PaymentReceived {
     /// Unique per payment: de-duplicate on it.
@@ -58,6 +95,11 @@ pub struct PaymentReceived {
 }
 
 /// How a user answered a signature request.
+///
+/// ```
+/// use miniapp_sdk::SignatureStatus;
+/// assert_ne!(SignatureStatus::Signed, SignatureStatus::Declined);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureStatus {
     /// The document was signed.
@@ -67,6 +109,19 @@ pub enum SignatureStatus {
 }
 
 /// A user answered one of this app's signature requests.
+///
+/// ```no_run
+/// use miniapp_sdk::{Bot, SignatureResult, SignatureStatus, messaging};
+/// struct Notary;
+/// impl Bot for Notary {
+///     fn on_signature(r: SignatureResult) -> miniapp_sdk::Result {
+///         if r.status == SignatureStatus::Signed {
+///             messaging::send(&r.chat, &format!("signed {}", r.id))?;
+///         }
+///         Ok(())
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct SignatureResult {
     /// The signature request's id.
@@ -83,6 +138,19 @@ pub struct SignatureResult {
 /// app's own initiative: there is no current user (no
 /// [`crate::messaging::send_direct`]); to write to [`Timer::user`], use
 /// [`crate::notify`], which needs their consent.
+///
+/// ```no_run
+/// use miniapp_sdk::{Bot, Timer, messaging};
+/// struct Reminder;
+/// impl Bot for Reminder {
+///     fn on_timer(t: Timer) -> miniapp_sdk::Result {
+///         if let Some(chat) = &t.chat {
+///             messaging::send(chat, &t.payload)?;
+///         }
+///         Ok(())
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Timer {
     /// The timer's id (a recurring timer keeps it across firings), or the
@@ -104,6 +172,18 @@ pub struct Timer {
 /// (`/hooks/{app}/{name}`, declared in the manifest's `[webhooks]`). The
 /// host checked its signature and timestamp and refused replays before
 /// handing it over.
+///
+/// ```no_run
+/// use miniapp_sdk::{Bot, Webhook, log};
+/// struct Tracker;
+/// impl Bot for Tracker {
+///     fn on_webhook(hook: Webhook) -> miniapp_sdk::Result {
+///         let body = hook.text().ok_or("the body is not text")?;
+///         log::info(&format!("{} {}: {body}", hook.name, hook.header("content-type").unwrap_or("?")));
+///         Ok(())
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Webhook {
     /// The webhook's name.
@@ -122,11 +202,21 @@ pub struct Webhook {
 
 impl Webhook {
     /// The first value of header `name` (lower case), if sent.
+    ///
+    /// ```
+    /// let hook = miniapp_sdk::Webhook { name: "carrier".into(), method: "POST".into(), path: String::new(), headers: vec![("x-id".into(), "7".into())], body: b"ok".to_vec(), received_at: 0 };
+    /// assert_eq!(hook.header("x-id"), Some("7"));
+    /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
     /// The body as UTF-8 text, if it is.
+    ///
+    /// ```
+    /// let hook = miniapp_sdk::Webhook { name: "carrier".into(), method: "POST".into(), path: String::new(), headers: vec![("x-id".into(), "7".into())], body: b"ok".to_vec(), received_at: 0 };
+    /// assert_eq!(hook.text(), Some("ok"));
+    /// ```
     pub fn text(&self) -> Option<&str> {
         std::str::from_utf8(&self.body).ok()
     }
@@ -134,6 +224,17 @@ impl Webhook {
 
 /// Someone became a member of a chat where the app is installed: added by
 /// a member, or accepting an invitation.
+///
+/// ```no_run
+/// use miniapp_sdk::{Bot, MemberJoined, messaging};
+/// struct Greeter;
+/// impl Bot for Greeter {
+///     fn on_member_joined(j: MemberJoined) -> miniapp_sdk::Result {
+///         messaging::send(&j.chat, "Welcome!")?;
+///         Ok(())
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct MemberJoined {
     /// The chat.
@@ -146,6 +247,11 @@ pub struct MemberJoined {
 
 /// A member left a chat where the app is installed, or was removed from it
 /// by the chat's creator.
+///
+/// ```
+/// let left = miniapp_sdk::MemberLeft { chat: "c".into(), user: "bob".into(), removed_by: None };
+/// assert!(!left.was_removed());
+/// ```
 #[derive(Debug, Clone)]
 pub struct MemberLeft {
     /// The chat.
@@ -159,6 +265,11 @@ pub struct MemberLeft {
 
 impl MemberLeft {
     /// Whether they were removed (rather than leaving on their own).
+    ///
+    /// ```
+    /// let left = miniapp_sdk::MemberLeft { chat: "c".into(), user: "bob".into(), removed_by: Some("alice".into()) };
+    /// assert!(left.was_removed());
+    /// ```
     pub fn was_removed(&self) -> bool {
         self.removed_by.is_some()
     }
@@ -166,6 +277,19 @@ impl MemberLeft {
 
 /// An app was installed in a chat where the app is installed — possibly
 /// this app itself, just installed ([`AppInstalled::this_app`]).
+///
+/// ```no_run
+/// use miniapp_sdk::{AppInstalled, Bot, messaging};
+/// struct Hello;
+/// impl Bot for Hello {
+///     fn on_app_installed(a: AppInstalled) -> miniapp_sdk::Result {
+///         if a.this_app {
+///             messaging::send(&a.chat, "Hi! Try /help.")?;
+///         }
+///         Ok(())
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct AppInstalled {
     /// The chat.
@@ -180,6 +304,17 @@ pub struct AppInstalled {
 
 /// Another app was uninstalled from a chat where this app is installed.
 /// (An app uninstalled itself hears nothing more of the chat.)
+///
+/// ```no_run
+/// use miniapp_sdk::{AppRemoved, Bot, log};
+/// struct Watcher;
+/// impl Bot for Watcher {
+///     fn on_app_removed(r: AppRemoved) -> miniapp_sdk::Result {
+///         log::info(&format!("{} left {}", r.app, r.chat));
+///         Ok(())
+///     }
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct AppRemoved {
     /// The chat.
@@ -191,7 +326,15 @@ pub struct AppRemoved {
 }
 
 /// A chat bot. Every method has a default that ignores the event, so a bot
-/// implements only what it handles. An `Err` ends up in the app's log.
+/// implements only what it handles. An `Err` ends up in the app's log as
+/// `handler returned an error: <message>` (a [`crate::HandlerError`] made
+/// from an [`crate::Error`] keeps the host's detail, e.g. `too-large:
+/// message text is 20000 bytes; the limit is 16384`).
+///
+/// The host hands a bot one event at a time per (chat, app): the next
+/// event of the same chat waits until this one has committed or failed,
+/// so a handler never races itself within a chat (it may run beside the
+/// same app's handlers for other chats, timers and webhooks).
 ///
 /// Each call is one transaction: what the handler changes through the host
 /// (storage, messages, invoices, refunds, payouts, signature requests) is
@@ -200,60 +343,74 @@ pub struct AppRemoved {
 /// ([`crate::identity::current_event_attempt`] tells). If storage it read
 /// changed before it could be stored, the same event is handled again from
 /// the start. See [`crate::storage`] for what that means for reads.
+///
+/// ```no_run
+/// use miniapp_sdk::{Bot, Message, messaging};
+/// struct Echo;
+/// impl Bot for Echo {
+///     fn on_message(msg: Message) -> miniapp_sdk::Result {
+///         if let Some(text) = msg.command("/echo") {
+///             messaging::send(&msg.chat, text)?;
+///         }
+///         Ok(())
+///     }
+/// }
+/// miniapp_sdk::bot!(Echo);
+/// ```
 pub trait Bot {
     /// A message was posted in a chat where the app is installed.
-    fn on_message(message: Message) -> Result<(), String> {
+    fn on_message(message: Message) -> crate::Result {
         let _ = message;
         Ok(())
     }
     /// A user pressed one of this app's inline buttons.
-    fn on_button(press: ButtonPress) -> Result<(), String> {
+    fn on_button(press: ButtonPress) -> crate::Result {
         let _ = press;
         Ok(())
     }
     /// An invoice of this app was paid.
-    fn on_payment(payment: PaymentReceived) -> Result<(), String> {
+    fn on_payment(payment: PaymentReceived) -> crate::Result {
         let _ = payment;
         Ok(())
     }
     /// A user answered a signature request.
-    fn on_signature(result: SignatureResult) -> Result<(), String> {
+    fn on_signature(result: SignatureResult) -> crate::Result {
         let _ = result;
         Ok(())
     }
     /// A timer of this app fell due.
-    fn on_timer(timer: Timer) -> Result<(), String> {
+    fn on_timer(timer: Timer) -> crate::Result {
         let _ = timer;
         Ok(())
     }
     /// A signed request reached one of this app's webhooks. An `Err` (or a
     /// panic) has the event delivered again later, like any other.
-    fn on_webhook(hook: Webhook) -> Result<(), String> {
+    fn on_webhook(hook: Webhook) -> crate::Result {
         let _ = hook;
         Ok(())
     }
     /// Someone joined a chat where the app is installed. There is no
     /// current user in this event: nobody addressed the app.
-    fn on_member_joined(joined: MemberJoined) -> Result<(), String> {
+    fn on_member_joined(joined: MemberJoined) -> crate::Result {
         let _ = joined;
         Ok(())
     }
     /// A member left, or was removed from, a chat where the app is
     /// installed. There is no current user in this event.
-    fn on_member_left(left: MemberLeft) -> Result<(), String> {
+    fn on_member_left(left: MemberLeft) -> crate::Result {
         let _ = left;
         Ok(())
     }
     /// An app — this one included, when it has just been installed — was
     /// installed in a chat where the app is. There is no current user in
     /// this event.
-    fn on_app_installed(installed: AppInstalled) -> Result<(), String> {
+    fn on_app_installed(installed: AppInstalled) -> crate::Result {
         let _ = installed;
         Ok(())
     }
     /// Another app was uninstalled from a chat where this one is. There is
     /// no current user in this event.
-    fn on_app_removed(removed: AppRemoved) -> Result<(), String> {
+    fn on_app_removed(removed: AppRemoved) -> crate::Result {
         let _ = removed;
         Ok(())
     }
@@ -261,7 +418,7 @@ pub trait Bot {
 
 /// Routes a raw event to the right [`Bot`] method; used by [`crate::bot!`].
 pub fn dispatch<B: Bot>(event: Event) -> Result<(), String> {
-    match event {
+    let handled = match event {
         Event::Message(m) => B::on_message(Message {
             chat: m.chat,
             id: m.message,
@@ -327,5 +484,7 @@ pub fn dispatch<B: Bot>(event: Event) -> Result<(), String> {
             app: a.app,
             by: a.by,
         }),
-    }
+    };
+    // The host writes this text in the app's log.
+    handled.map_err(String::from)
 }

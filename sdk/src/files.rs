@@ -19,26 +19,30 @@
 //! struct Receipts;
 //!
 //! impl Bot for Receipts {
-//!     fn on_message(msg: Message) -> Result<(), String> {
+//!     fn on_message(msg: Message) -> miniapp_sdk::Result {
 //!         let mut lines = String::new();
 //!         for file in &msg.files {
-//!             let bytes = files::read_all(&file.id).map_err(|e| e.code().to_string())?;
+//!             let bytes = files::read_all(&file.id)?;
 //!             lines.push_str(&format!("{}: {} bytes\n", file.name, bytes.len()));
 //!         }
 //!         if !lines.is_empty() {
-//!             let receipt = files::create(&msg.chat, "receipt.txt", lines.as_bytes()).map_err(|e| e.code().to_string())?;
-//!             files::send(&msg.chat, "Your receipt", &[receipt.id]).map_err(|e| e.code().to_string())?;
+//!             let receipt = files::create(&msg.chat, "receipt.txt", lines.as_bytes())?;
+//!             files::send(&msg.chat, "Your receipt", &[receipt.id])?;
 //!         }
 //!         Ok(())
 //!     }
 //! }
 //! ```
 
-use crate::bindings::miniapp::platform::files as wit;
+use crate::sys::files as wit;
 use crate::{Error, FileInfo};
 
 /// The largest chunk [`read`] returns, in bytes (1 MiB): a 20 MiB file
 /// takes 20 host calls of the invocation's 1,000.
+///
+/// ```
+/// assert_eq!(miniapp_sdk::files::MAX_READ, 1 << 20);
+/// ```
 pub const MAX_READ: u32 = 1 << 20;
 
 /// Reads up to `length` bytes (at most [`MAX_READ`]) of `file` from byte

@@ -1,11 +1,13 @@
 //! Write miniapp mini-apps in Rust.
 //!
-//! A bot implements [`Bot`] and exports it with [`bot!`]. Everything a bot can
-//! do outside its sandbox goes through the capability modules —
+//! A bot implements [`Bot`] and exports it with [`bot!`]; a web app
+//! implements [`WebApp`] and exports it with [`web_app!`]. Everything an
+//! app does outside its sandbox goes through the capability modules —
 //! [`messaging`], [`identity`], [`storage`], [`payments`], [`schedule`],
-//! [`pages`], [`files`], [`config`], [`http`] and [`log`] — and each call returns
-//! [`Error::Denied`] (or the interface's equivalent) unless the operator
-//! granted the capability.
+//! [`notify`], [`pages`], [`files`], [`config`], [`http`] and [`log`] — and
+//! each call returns [`Error::Denied`] (or the interface's equivalent)
+//! unless the operator granted the capability. Handlers return
+//! [`Result`] (a [`HandlerError`]), so `?` works on every call.
 //!
 //! ```no_run
 //! use miniapp_sdk::{Bot, Message, messaging, storage};
@@ -13,18 +15,41 @@
 //! struct Echo;
 //!
 //! impl Bot for Echo {
-//!     fn on_message(msg: Message) -> Result<(), String> {
+//!     fn on_message(msg: Message) -> miniapp_sdk::Result {
 //!         if let Some(text) = msg.command("/echo") {
-//!             messaging::send(&msg.chat, text).map_err(|e| e.code().to_string())?;
+//!             messaging::send(&msg.chat, text)?;
 //!         }
-//!         let seen = storage::app().get_u64("seen").unwrap_or(0);
-//!         let _ = storage::app().set_u64("seen", seen + 1);
+//!         storage::chat().increment("seen", 1)?;
 //!         Ok(())
 //!     }
 //! }
 //!
 //! miniapp_sdk::bot!(Echo);
 //! ```
+//!
+//! The same handler runs natively, without a host, under [`testing`]
+//! (on every target but `wasm32`):
+//!
+//! ```
+//! # use miniapp_sdk::{Bot, Message, messaging, storage};
+//! # struct Echo;
+//! # impl Bot for Echo {
+//! #     fn on_message(msg: Message) -> miniapp_sdk::Result {
+//! #         if let Some(text) = msg.command("/echo") { messaging::send(&msg.chat, text)?; }
+//! #         storage::chat().increment("seen", 1)?;
+//! #         Ok(())
+//! #     }
+//! # }
+//! use miniapp_sdk::testing::{Bucket, Harness};
+//!
+//! let mut t = Harness::new().grant("messaging.send").grant("storage");
+//! t.message::<Echo>("chat-1", "alice", "/echo hi").unwrap();
+//! assert_eq!(t.sent()[0].text, "hi");
+//! assert_eq!(t.storage(Bucket::chat("chat-1")).get_str("seen").as_deref(), Some("1"));
+//! ```
+//!
+//! See the crate's `README.md` for a guide to every capability and its
+//! errors, and [`limits`] for the numbers.
 
 #[doc(hidden)]
 pub mod bindings {
@@ -35,15 +60,18 @@ pub mod bindings {
         world: "bot",
         pub_export_macro: true,
         default_bindings_module: "miniapp_sdk::bindings",
+        additional_derives: [PartialEq, Eq],
         generate_all,
     });
 }
 
 pub mod config;
+mod error;
 mod event;
 pub mod files;
 pub mod http;
 pub mod identity;
+pub mod limits;
 pub mod log;
 pub mod messaging;
 pub mod notify;
@@ -51,9 +79,13 @@ pub mod pages;
 pub mod payments;
 pub mod schedule;
 pub mod storage;
+mod sys;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 pub mod web;
 
-pub use bindings::miniapp::platform::types::{Button, Error, FileInfo, OutgoingMessage};
+pub use bindings::miniapp::platform::types::{Button, FileInfo, OutgoingMessage};
+pub use error::{Context, Error, HandlerError, Result};
 pub use event::{
     AppInstalled, AppRemoved, Bot, ButtonPress, MemberJoined, MemberLeft, Message, PaymentReceived, SignatureResult,
     SignatureStatus, Timer, Webhook,
@@ -61,27 +93,15 @@ pub use event::{
 
 #[doc(hidden)]
 pub use event::dispatch as __dispatch;
+
+#[doc(hidden)]
+pub fn __assert_bot<B: Bot>() {}
+
+#[doc(hidden)]
+pub fn __assert_web_app<A: WebApp>() {}
 #[doc(hidden)]
 pub use wasi as __wasi;
 pub use web::WebApp;
-
-impl Error {
-    /// A short, stable code for the error: `denied`, `consent-required`,
-    /// `rate-limited`, `quota-exceeded`, `too-large`, `invalid`, `not-found`
-    /// or `unavailable`.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Error::Denied => "denied",
-            Error::ConsentRequired => "consent-required",
-            Error::RateLimited => "rate-limited",
-            Error::QuotaExceeded => "quota-exceeded",
-            Error::TooLarge(_) => "too-large",
-            Error::Invalid(_) => "invalid",
-            Error::NotFound => "not-found",
-            Error::Unavailable(_) => "unavailable",
-        }
-    }
-}
 
 /// Exports a type implementing [`Bot`] as this component's event handler.
 ///
@@ -89,9 +109,15 @@ impl Error {
 #[macro_export]
 macro_rules! bot {
     ($bot:ty) => {
+        // Natively (tests under `miniapp_sdk::testing`) there is no
+        // component to export; the type must still be a `Bot`.
+        const _: fn() = $crate::__assert_bot::<$bot>;
+
         #[doc(hidden)]
+        #[cfg(target_arch = "wasm32")]
         struct __MiniappBotExport;
 
+        #[cfg(target_arch = "wasm32")]
         impl $crate::bindings::exports::miniapp::platform::handler::Guest for __MiniappBotExport {
             fn handle(
                 event: $crate::bindings::exports::miniapp::platform::handler::Event,
@@ -100,6 +126,7 @@ macro_rules! bot {
             }
         }
 
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::export!(__MiniappBotExport with_types_in $crate::bindings);
     };
 }
@@ -126,9 +153,13 @@ macro_rules! bot {
 #[macro_export]
 macro_rules! web_app {
     ($app:ty) => {
+        const _: fn() = $crate::__assert_web_app::<$app>;
+
         #[doc(hidden)]
+        #[cfg(target_arch = "wasm32")]
         struct __MiniappWebHandler;
 
+        #[cfg(target_arch = "wasm32")]
         impl $crate::__wasi::exports::http::incoming_handler::Guest for __MiniappWebHandler {
             fn handle(
                 request: $crate::__wasi::http::types::IncomingRequest,
@@ -138,6 +169,7 @@ macro_rules! web_app {
             }
         }
 
+        #[cfg(target_arch = "wasm32")]
         $crate::__wasi::http::proxy::export!(__MiniappWebHandler);
     };
 }

@@ -23,11 +23,18 @@
 //! }
 //! ```
 
-use crate::bindings::miniapp::platform::notify as wit;
+use crate::sys::notify as wit;
 use crate::{Error, OutgoingMessage};
 
 /// Sends `text` to `user` (an app-scoped id) in their direct chat with
 /// this app; returns the message's id.
+///
+/// ```
+/// # let mut t = miniapp_sdk::testing::Harness::new().grant("notify").consent("bob", "notify");
+/// # t.run(None, None, || -> miniapp_sdk::Result {
+/// miniapp_sdk::notify::send("bob", "Your parcel arrived")?;
+/// # Ok(()) }).unwrap();
+/// ```
 pub fn send(user: &str, text: &str) -> Result<String, Error> {
     wit::send(
         user,
@@ -39,11 +46,28 @@ pub fn send(user: &str, text: &str) -> Result<String, Error> {
 }
 
 /// Sends `message` (text and buttons) to `user`; as [`send`].
+///
+/// ```
+/// # let mut t = miniapp_sdk::testing::Harness::new().grant("notify").consent("bob", "notify");
+/// # t.run(None, None, || -> miniapp_sdk::Result {
+/// use miniapp_sdk::{messaging, notify};
+/// notify::send_message("bob", &messaging::with_buttons("Rate us", &[vec![("👍".into(), "up".into())]]))?;
+/// # Ok(()) }).unwrap();
+/// ```
 pub fn send_message(user: &str, message: &OutgoingMessage) -> Result<String, Error> {
     wit::send(user, message)
 }
 
 /// Whether `user` allows this app to write to them now.
+///
+/// ```
+/// # let mut t = miniapp_sdk::testing::Harness::new().grant("notify");
+/// # t.run(None, None, || -> miniapp_sdk::Result {
+/// if !miniapp_sdk::notify::allowed("bob")? {
+///     // ask in the chat instead
+/// }
+/// # Ok(()) }).unwrap();
+/// ```
 pub fn allowed(user: &str) -> Result<bool, Error> {
     wit::allowed(user)
 }

@@ -47,16 +47,31 @@
 //! ```
 
 use crate::Error;
-use crate::bindings::miniapp::platform::pages as wit;
+use crate::sys::pages as wit;
 
 /// The path a page's `EventSource` opens on the app's origin.
+///
+/// ```
+/// assert_eq!(miniapp_sdk::pages::EVENTS_PATH, "/.miniapp/events");
+/// ```
 pub const EVENTS_PATH: &str = "/.miniapp/events";
 
 /// Largest `data` of one publish, in bytes.
+///
+/// ```
+/// assert_eq!(miniapp_sdk::pages::MAX_DATA_BYTES, 16 * 1024);
+/// ```
 pub const MAX_DATA_BYTES: usize = 16 << 10;
 
 /// Publishes `data` to the app's pages open in `chat` (a chat where the app
 /// is installed), once the invocation commits.
+///
+/// ```
+/// # let mut t = miniapp_sdk::testing::Harness::new().grant("pages");
+/// # t.run(Some("chat-1"), Some("alice"), || -> miniapp_sdk::Result {
+/// miniapp_sdk::pages::publish("chat-1", r#"{"count":3}"#)?;
+/// # Ok(()) }).unwrap();
+/// ```
 pub fn publish(chat: &str, data: &str) -> Result<(), Error> {
     wit::publish(chat, data)
 }

@@ -32,15 +32,15 @@
 //! struct Reminder;
 //!
 //! impl Bot for Reminder {
-//!     fn on_message(msg: Message) -> Result<(), String> {
+//!     fn on_message(msg: Message) -> miniapp_sdk::Result {
 //!         if let Some(what) = msg.command("/in10") {
-//!             schedule::after(&msg.chat, Duration::from_secs(600), what, true).map_err(|e| e.code().to_string())?;
+//!             schedule::after(&msg.chat, Duration::from_secs(600), what, true)?;
 //!         }
 //!         Ok(())
 //!     }
-//!     fn on_timer(timer: Timer) -> Result<(), String> {
+//!     fn on_timer(timer: Timer) -> miniapp_sdk::Result {
 //!         if let Some(chat) = &timer.chat {
-//!             messaging::send(chat, &format!("Reminder: {}", timer.payload)).map_err(|e| e.code().to_string())?;
+//!             messaging::send(chat, &format!("Reminder: {}", timer.payload))?;
 //!         }
 //!         Ok(())
 //!     }
@@ -51,18 +51,35 @@
 use std::time::Duration;
 
 use crate::Error;
-use crate::bindings::miniapp::platform::schedule as wit;
+use crate::bindings::miniapp::platform::schedule as types;
+use crate::sys::schedule as wit;
 
-pub use wit::Timer as PendingTimer;
+pub use types::Timer as PendingTimer;
 
 /// Fires once at `at_ms` (unix milliseconds; a past time fires at once) in
 /// `chat`, handing back `payload`; with `for_current_user` the event names
 /// the user who caused the current event. Returns the timer's id.
+///
+/// ```
+/// # let mut t = miniapp_sdk::testing::Harness::new().grant("schedule");
+/// # t.run(Some("chat-1"), Some("alice"), || -> miniapp_sdk::Result {
+/// let tomorrow_9 = 1_767_690_000_000; // unix ms
+/// miniapp_sdk::schedule::at("chat-1", tomorrow_9, "standup", false)?;
+/// # Ok(()) }).unwrap();
+/// ```
 pub fn at(chat: &str, at_ms: u64, payload: &str, for_current_user: bool) -> Result<String, Error> {
     wit::set_at(chat, at_ms, payload, for_current_user)
 }
 
 /// Fires once `delay` from now; as [`at`].
+///
+/// ```
+/// # let mut t = miniapp_sdk::testing::Harness::new().grant("schedule");
+/// # t.run(Some("chat-1"), Some("alice"), || -> miniapp_sdk::Result {
+/// use std::time::Duration;
+/// miniapp_sdk::schedule::after("chat-1", Duration::from_secs(600), "stretch", true)?;
+/// # Ok(()) }).unwrap();
+/// ```
 pub fn after(chat: &str, delay: Duration, payload: &str, for_current_user: bool) -> Result<String, Error> {
     let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
     wit::set_after(chat, ms, payload, for_current_user)
@@ -70,17 +87,43 @@ pub fn after(chat: &str, delay: Duration, payload: &str, for_current_user: bool)
 
 /// Fires on every slot of `cron` (5 fields, UTC, e.g. `"0 9 * * 1-5"`)
 /// until cancelled; as [`at`]. The timer keeps its id across firings.
+///
+/// ```
+/// # let mut t = miniapp_sdk::testing::Harness::new().grant("schedule");
+/// # t.run(Some("chat-1"), Some("alice"), || -> miniapp_sdk::Result {
+/// miniapp_sdk::schedule::cron("chat-1", "0 9 * * 1-5", "standup", false)?;
+/// # Ok(()) }).unwrap();
+/// ```
 pub fn cron(chat: &str, cron: &str, payload: &str, for_current_user: bool) -> Result<String, Error> {
     wit::set_cron(chat, cron, payload, for_current_user)
 }
 
 /// Cancels a pending timer of this app.
+///
+/// ```
+/// # let mut t = miniapp_sdk::testing::Harness::new().grant("schedule");
+/// # t.run(Some("chat-1"), Some("alice"), || -> miniapp_sdk::Result {
+/// use std::time::Duration;
+/// use miniapp_sdk::schedule;
+/// let id = schedule::after("chat-1", Duration::from_secs(60), "tea", false)?;
+/// schedule::cancel(&id)?;
+/// # Ok(()) }).unwrap();
+/// ```
 pub fn cancel(id: &str) -> Result<(), Error> {
     wit::cancel(id)
 }
 
 /// This app's pending timers (in `chat`, or in every chat), soonest
 /// first, at most 100.
+///
+/// ```
+/// # let mut t = miniapp_sdk::testing::Harness::new().grant("schedule");
+/// # t.run(Some("chat-1"), Some("alice"), || -> miniapp_sdk::Result {
+/// for timer in miniapp_sdk::schedule::list(Some("chat-1"))? {
+///     println!("{} at {}: {}", timer.id, timer.due_at, timer.payload);
+/// }
+/// # Ok(()) }).unwrap();
+/// ```
 pub fn list(chat: Option<&str>) -> Result<Vec<PendingTimer>, Error> {
     wit::pending(chat)
 }

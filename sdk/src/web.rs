@@ -16,9 +16,18 @@ use wasi::io::streams::StreamError;
 
 /// Largest request body the SDK reads, in bytes: a larger request is
 /// answered `413` saying so, without calling the app.
+///
+/// ```
+/// assert_eq!(miniapp_sdk::web::MAX_BODY_BYTES, 1 << 20);
+/// ```
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
 /// An HTTP request to the app.
+///
+/// ```
+/// let r = miniapp_sdk::web::Request::get("/items?page=2");
+/// assert_eq!(r.query_param("page").as_deref(), Some("2"));
+/// ```
 #[derive(Debug, Clone)]
 pub struct Request {
     /// `GET`, `POST`, …
@@ -34,7 +43,75 @@ pub struct Request {
 }
 
 impl Request {
+    /// A request with `method` for `path_and_query` (`/items?page=2`), no
+    /// headers and no body: what a test hands a [`WebApp`] (see
+    /// [`crate::testing::Harness::request`]).
+    ///
+    /// ```
+    /// let r = miniapp_sdk::web::Request::new("get", "/items?page=2");
+    /// assert_eq!((r.method.as_str(), r.path.as_str(), r.query.as_str()), ("GET", "/items", "page=2"));
+    /// ```
+    pub fn new(method: &str, path_and_query: &str) -> Request {
+        let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+        Request {
+            method: method.to_ascii_uppercase(),
+            path: if path.is_empty() { "/".into() } else { path.to_string() },
+            query: query.to_string(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// `GET path_and_query`.
+    ///
+    /// ```
+    /// assert_eq!(miniapp_sdk::web::Request::get("/").method, "GET");
+    /// ```
+    pub fn get(path_and_query: &str) -> Request {
+        Request::new("GET", path_and_query)
+    }
+
+    /// `POST path` with a form body (`application/x-www-form-urlencoded`).
+    ///
+    /// ```
+    /// let r = miniapp_sdk::web::Request::post_form("/add", &[("item", "milk & eggs")]);
+    /// assert_eq!(r.form_value("item").as_deref(), Some("milk & eggs"));
+    /// ```
+    pub fn post_form(path: &str, pairs: &[(&str, &str)]) -> Request {
+        let body = crate::http::Request::post("http://app/").form(pairs).body;
+        Request::new("POST", path)
+            .with_header("content-type", "application/x-www-form-urlencoded")
+            .with_body(body)
+    }
+
+    /// The same request with a header added (the name lower-cased).
+    ///
+    /// ```
+    /// let r = miniapp_sdk::web::Request::get("/").with_header("Accept", "text/html");
+    /// assert_eq!(r.header("accept"), Some("text/html"));
+    /// ```
+    pub fn with_header(mut self, name: &str, value: &str) -> Request {
+        self.headers.push((name.to_ascii_lowercase(), value.to_string()));
+        self
+    }
+
+    /// The same request with `body`.
+    ///
+    /// ```
+    /// let r = miniapp_sdk::web::Request::new("PUT", "/note").with_body("hi");
+    /// assert_eq!(r.body, b"hi");
+    /// ```
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Request {
+        self.body = body.into();
+        self
+    }
+
     /// The first value of `name` in the query string.
+    ///
+    /// ```
+    /// let r = miniapp_sdk::web::Request::get("/search?q=green+tea");
+    /// assert_eq!(r.query_param("q").as_deref(), Some("green tea"));
+    /// ```
     pub fn query_param(&self, name: &str) -> Option<String> {
         parse_urlencoded(&self.query)
             .into_iter()
@@ -43,6 +120,11 @@ impl Request {
     }
 
     /// The first value of `name` in an `application/x-www-form-urlencoded` body.
+    ///
+    /// ```
+    /// let r = miniapp_sdk::web::Request::post_form("/add", &[("item", "milk")]);
+    /// assert_eq!(r.form_value("item").as_deref(), Some("milk"));
+    /// ```
     pub fn form_value(&self, name: &str) -> Option<String> {
         parse_urlencoded(&String::from_utf8_lossy(&self.body))
             .into_iter()
@@ -51,6 +133,11 @@ impl Request {
     }
 
     /// The first value of header `name` (lowercase).
+    ///
+    /// ```
+    /// let r = miniapp_sdk::web::Request::get("/").with_header("accept", "text/html");
+    /// assert_eq!(r.header("accept"), Some("text/html"));
+    /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
@@ -102,6 +189,14 @@ impl Request {
 }
 
 /// One part of a `multipart/form-data` body ([`Request::multipart_part`]).
+///
+/// ```no_run
+/// # fn f(request: miniapp_sdk::web::Request) {
+/// if let Some(part) = request.multipart_part("scan") {
+///     println!("{:?} ({} bytes)", part.filename, part.bytes.len());
+/// }
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Part {
     /// The form field's name.
@@ -151,6 +246,11 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// An HTTP response from the app.
+///
+/// ```
+/// let r = miniapp_sdk::web::Response::text("saved").with_status(201);
+/// assert_eq!(r.status, 201);
+/// ```
 #[derive(Debug, Clone)]
 pub struct Response {
     /// Status code.
@@ -163,6 +263,11 @@ pub struct Response {
 
 impl Response {
     /// `200` with an HTML page.
+    ///
+    /// ```
+    /// let r = miniapp_sdk::web::Response::html("<h1>Hi</h1>");
+    /// assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+    /// ```
     pub fn html(page: impl Into<String>) -> Response {
         Response {
             status: 200,
@@ -172,6 +277,10 @@ impl Response {
     }
 
     /// `200` with plain text.
+    ///
+    /// ```
+    /// assert_eq!(miniapp_sdk::web::Response::text("ok").body, b"ok");
+    /// ```
     pub fn text(text: impl Into<String>) -> Response {
         Response {
             status: 200,
@@ -181,6 +290,11 @@ impl Response {
     }
 
     /// `303 See Other` to `location` (relative to the current page).
+    ///
+    /// ```
+    /// let r = miniapp_sdk::web::Response::redirect("./");
+    /// assert_eq!((r.status, r.header("location")), (303, Some("./")));
+    /// ```
     pub fn redirect(location: &str) -> Response {
         Response {
             status: 303,
@@ -189,7 +303,32 @@ impl Response {
         }
     }
 
+    /// The body as UTF-8 text, if it is.
+    ///
+    /// ```
+    /// assert_eq!(miniapp_sdk::web::Response::text("ok").body_text(), Some("ok"));
+    /// ```
+    pub fn body_text(&self) -> Option<&str> {
+        std::str::from_utf8(&self.body).ok()
+    }
+
+    /// The first value of header `name` (any case).
+    ///
+    /// ```
+    /// assert_eq!(miniapp_sdk::web::Response::redirect("done").header("location"), Some("done"));
+    /// ```
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
     /// The same response with another status.
+    ///
+    /// ```
+    /// assert_eq!(miniapp_sdk::web::Response::text("no").with_status(403).status, 403);
+    /// ```
     pub fn with_status(mut self, status: u16) -> Response {
         self.status = status;
         self
@@ -197,12 +336,27 @@ impl Response {
 }
 
 /// A web app: one function from request to response.
+///
+/// ```no_run
+/// use miniapp_sdk::web::{Request, Response, WebApp, escape};
+/// struct Hello;
+/// impl WebApp for Hello {
+///     fn serve(request: Request) -> Response {
+///         Response::html(format!("<p>You asked for {}</p>", escape(&request.path)))
+///     }
+/// }
+/// miniapp_sdk::web_app!(Hello);
+/// ```
 pub trait WebApp {
     /// Serves one request.
     fn serve(request: Request) -> Response;
 }
 
 /// Escapes text for HTML element content and attribute values.
+///
+/// ```
+/// assert_eq!(miniapp_sdk::web::escape("<b>"), "&lt;b&gt;");
+/// ```
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -219,6 +373,10 @@ pub fn escape(text: &str) -> String {
 }
 
 /// Decodes `a=1&b=x+y%21` into pairs.
+///
+/// ```
+/// assert_eq!(miniapp_sdk::web::parse_urlencoded("a=1&b=x+y"), [("a".to_string(), "1".to_string()), ("b".to_string(), "x y".to_string())]);
+/// ```
 pub fn parse_urlencoded(text: &str) -> Vec<(String, String)> {
     text.split('&')
         .filter(|p| !p.is_empty())

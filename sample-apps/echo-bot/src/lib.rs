@@ -7,7 +7,7 @@ use miniapp_sdk::{Bot, MemberJoined, Message, messaging, storage};
 struct EchoBot;
 
 impl Bot for EchoBot {
-    fn on_message(msg: Message) -> Result<(), String> {
+    fn on_message(msg: Message) -> miniapp_sdk::Result {
         let key = format!("seen:{}", msg.chat);
         let app = storage::app();
         // Count every message, commands included; a denied or failing
@@ -20,21 +20,87 @@ impl Bot for EchoBot {
         let counted = seen.clone().and_then(|n| app.set_u64(&key, n).map(|()| n));
 
         if let Some(text) = msg.command("/echo") {
-            messaging::send(&msg.chat, text).map_err(|e| e.code().to_string())?;
+            messaging::send(&msg.chat, text)?;
         } else if msg.command("/count").is_some() {
             let reply = match counted {
                 Ok(n) => n.to_string(),
                 Err(e) => format!("cannot count: {}", e.code()),
             };
-            messaging::send(&msg.chat, &reply).map_err(|e| e.code().to_string())?;
+            messaging::send(&msg.chat, &reply)?;
         }
         Ok(())
     }
 
-    fn on_member_joined(joined: MemberJoined) -> Result<(), String> {
-        messaging::send(&joined.chat, "Welcome!").map_err(|e| e.code().to_string())?;
+    fn on_member_joined(joined: MemberJoined) -> miniapp_sdk::Result {
+        messaging::send(&joined.chat, "Welcome!")?;
         Ok(())
     }
 }
 
 miniapp_sdk::bot!(EchoBot);
+
+#[cfg(test)]
+mod tests {
+    use super::EchoBot;
+    use miniapp_sdk::testing::{Bucket, Harness};
+    use miniapp_sdk::{Error, limits};
+
+    /// The grants of `miniapp.toml`.
+    fn host() -> Harness {
+        Harness::new()
+            .named("echo-bot")
+            .grant("messaging.send")
+            .grant("messaging.read")
+            .grant("storage")
+    }
+
+    #[test]
+    fn echo_replies_with_exactly_the_text() {
+        let mut t = host();
+        t.message::<EchoBot>("chat-1", "alice", "/echo hello  world").unwrap();
+        let sent = t.sent();
+        assert_eq!(sent.len(), 1);
+        assert_eq!((sent[0].chat.as_str(), sent[0].text.as_str()), ("chat-1", "hello  world"));
+        assert!(sent[0].buttons.is_empty());
+    }
+
+    #[test]
+    fn count_counts_every_message_of_the_chat_only() {
+        let mut t = host();
+        t.message::<EchoBot>("chat-1", "alice", "good morning").unwrap();
+        t.message::<EchoBot>("chat-1", "bob", "/echo hi").unwrap();
+        t.message::<EchoBot>("chat-2", "carol", "elsewhere").unwrap();
+        t.message::<EchoBot>("chat-1", "alice", "/count").unwrap();
+        assert_eq!(t.last_sent().unwrap().text, "3");
+        assert_eq!(t.storage(Bucket::App).get_str("seen:chat-2").as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn new_members_are_welcomed() {
+        let mut t = host().install("chat-1", &["alice"]);
+        t.member_joined::<EchoBot>("chat-1", "bob", Some("alice")).unwrap();
+        assert_eq!(t.sent_in("chat-1")[0].text, "Welcome!");
+    }
+
+    #[test]
+    fn without_storage_echo_still_works_and_count_says_why_not() {
+        let mut t = Harness::new().grant("messaging.send");
+        t.message::<EchoBot>("chat-1", "alice", "/echo still here").unwrap();
+        t.message::<EchoBot>("chat-1", "alice", "/count").unwrap();
+        let texts: Vec<String> = t.sent().into_iter().map(|m| m.text).collect();
+        assert_eq!(texts, ["still here", "cannot count: denied"]);
+        assert!(t.logs().iter().any(|l| l.message == "denied: storage (not granted)"));
+    }
+
+    #[test]
+    fn an_echo_too_long_fails_and_stores_nothing() {
+        let mut t = host();
+        let long = "x".repeat(limits::MAX_MESSAGE_BYTES + 1);
+        let err = t.message::<EchoBot>("chat-1", "alice", &format!("/echo {long}")).unwrap_err();
+        assert!(matches!(err.error(), Some(Error::TooLarge(_))));
+        assert!(err.to_string().contains("the limit is 16384"), "{err}");
+        // One transaction: the count written before the failed send is gone too.
+        assert!(t.sent().is_empty());
+        assert_eq!(t.storage(Bucket::App).get("seen:chat-1"), None);
+    }
+}

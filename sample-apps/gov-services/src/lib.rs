@@ -10,7 +10,7 @@
 
 use miniapp_sdk::web::{Request, Response, WebApp, escape};
 use miniapp_sdk::{
-    Bot, Message, PaymentReceived, SignatureResult, SignatureStatus, files, identity, messaging, payments, storage,
+    Bot, Context, Message, PaymentReceived, SignatureResult, SignatureStatus, files, identity, messaging, payments, storage,
 };
 
 /// (id, name, state fee in kopecks)
@@ -43,10 +43,10 @@ fn load_fields<const N: usize>(key: &str) -> Option<[String; N]> {
 }
 
 /// Stores `fields` tab-separated under `key`; the error names `what`.
-fn save_fields(key: &str, fields: &[&str], what: &str) -> Result<(), String> {
+fn save_fields(key: &str, fields: &[&str], what: &str) -> miniapp_sdk::Result {
     storage::app()
         .set(key, fields.join("\t").as_bytes())
-        .map_err(|e| format!("cannot save the {what}: {}", e.code()))
+        .context(format!("cannot save the {what}"))
 }
 
 impl Booking {
@@ -60,7 +60,7 @@ impl Booking {
         })
     }
 
-    fn save(&self, id: &str) -> Result<(), String> {
+    fn save(&self, id: &str) -> miniapp_sdk::Result {
         let fields = [&*self.service, &*self.slot, &*self.user, &*self.status];
         save_fields(&format!("booking:{id}"), &fields, "booking")
     }
@@ -146,7 +146,7 @@ fn book(request: &Request) -> Response {
         status: "awaiting-signature".into(),
     };
     if let Err(e) = booking.save(&id) {
-        return form(&e).with_status(503);
+        return form(e.message()).with_status(503);
     }
     Response::redirect(&format!("status?id={id}"))
 }
@@ -196,7 +196,7 @@ impl Scan {
         })
     }
 
-    fn save(&self, id: &str) -> Result<(), String> {
+    fn save(&self, id: &str) -> miniapp_sdk::Result {
         let fields = [&*self.file, &*self.name, &*self.user, &*self.status];
         save_fields(&format!("scan:{id}"), &fields, "scan")
     }
@@ -228,7 +228,7 @@ fn upload_scan(request: &Request) -> Response {
         status: "awaiting-signature".into(),
     };
     if let Err(e) = scan.save(&id) {
-        return form(&e).with_status(503);
+        return form(e.message()).with_status(503);
     }
     Response::redirect(&format!("scan-status?id={id}"))
 }
@@ -283,15 +283,14 @@ impl WebApp for GovServices {
 }
 
 impl Bot for GovServices {
-    fn on_message(msg: Message) -> Result<(), String> {
+    fn on_message(msg: Message) -> miniapp_sdk::Result {
         if msg.command("/gov").is_some() {
-            messaging::send(&msg.chat, "Open gov-services from this chat's apps to book an appointment.")
-                .map_err(|e| e.code().to_string())?;
+            messaging::send(&msg.chat, "Open gov-services from this chat's apps to book an appointment.")?;
         }
         Ok(())
     }
 
-    fn on_signature(result: SignatureResult) -> Result<(), String> {
+    fn on_signature(result: SignatureResult) -> miniapp_sdk::Result {
         if let Some(mut scan) = Scan::load(&result.id) {
             if scan.status != "awaiting-signature" {
                 return Ok(()); // already handled
@@ -305,9 +304,9 @@ impl Bot for GovServices {
             if matches!(result.status, SignatureStatus::Signed) {
                 // Sent into the chat, the signed scan stays (an unsent file
                 // goes a day after it was made).
-                files::send(&result.chat, &text, std::slice::from_ref(&scan.file)).map_err(|e| e.code().to_string())?;
+                files::send(&result.chat, &text, std::slice::from_ref(&scan.file))?;
             } else {
-                messaging::send(&result.chat, &text).map_err(|e| e.code().to_string())?;
+                messaging::send(&result.chat, &text)?;
             }
             return Ok(());
         }
@@ -322,16 +321,14 @@ impl Bot for GovServices {
             SignatureStatus::Declined => {
                 booking.status = "declined".into();
                 booking.save(&result.id)?;
-                messaging::send(&result.chat, &format!("Application for {name} withdrawn: not signed."))
-                    .map_err(|e| e.code().to_string())?;
+                messaging::send(&result.chat, &format!("Application for {name} withdrawn: not signed."))?;
             }
             SignatureStatus::Signed => {
                 let title = format!("State fee: {name}, {}", booking.slot);
                 let invoice = payments::create_invoice(&result.user, fee, &title, &result.id)
-                    .map_err(|e| format!("cannot invoice the fee: {}", e.code()))?;
+                    .context("cannot invoice the fee")?;
                 storage::app()
-                    .set(&format!("invoice:{invoice}"), result.id.as_bytes())
-                    .map_err(|e| e.code().to_string())?;
+                    .set(&format!("invoice:{invoice}"), result.id.as_bytes())?;
                 booking.status = "awaiting-payment".into();
                 booking.save(&result.id)?;
             }
@@ -339,10 +336,9 @@ impl Bot for GovServices {
         Ok(())
     }
 
-    fn on_payment(payment: PaymentReceived) -> Result<(), String> {
+    fn on_payment(payment: PaymentReceived) -> miniapp_sdk::Result {
         let Some(id) = storage::app()
-            .get(&format!("invoice:{}", payment.invoice))
-            .map_err(|e| e.code().to_string())?
+            .get(&format!("invoice:{}", payment.invoice))?
             .and_then(|b| String::from_utf8(b).ok())
         else {
             return Ok(());
@@ -362,8 +358,7 @@ impl Bot for GovServices {
                 booking.slot,
                 rubles(payment.amount)
             ),
-        )
-        .map_err(|e| e.code().to_string())?;
+        )?;
         booking.status = "confirmed".into();
         booking.save(&id)
     }

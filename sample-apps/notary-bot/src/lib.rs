@@ -7,7 +7,7 @@
 //! sends back `receipt.txt` listing them (a bot without `messaging.read`
 //! gets only commands and mentions, so the files come with a command).
 
-use miniapp_sdk::{Bot, Error, FileInfo, Message, SignatureResult, SignatureStatus, files, identity, messaging};
+use miniapp_sdk::{Bot, Context, Error, FileInfo, Message, SignatureResult, SignatureStatus, files, identity, messaging};
 use sha2::{Digest, Sha256};
 
 struct NotaryBot;
@@ -27,21 +27,21 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Reads every file of `msg`, then sends `receipt.txt` listing them.
-fn send_receipt(msg: &Message) -> Result<(), String> {
+fn send_receipt(msg: &Message) -> miniapp_sdk::Result {
     let mut lines = Vec::with_capacity(msg.files.len());
     for file in &msg.files {
-        lines.push(receipt_line(file).map_err(|e| format!("cannot read {}: {}", file.name, e.code()))?);
+        lines.push(receipt_line(file).context(format!("cannot read {}", file.name))?);
     }
     let text = format!("RECEIPT for message {}\n{}\n", msg.id, lines.join("\n"));
     let receipt =
-        files::create(&msg.chat, "receipt.txt", text.as_bytes()).map_err(|e| format!("cannot make the receipt: {}", e.code()))?;
+        files::create(&msg.chat, "receipt.txt", text.as_bytes()).context("cannot make the receipt")?;
     let caption = format!("received {} file(s): {}", lines.len(), lines.join("; "));
-    files::send(&msg.chat, &caption, &[receipt.id]).map_err(|e| format!("cannot send the receipt: {}", e.code()))?;
+    files::send(&msg.chat, &caption, &[receipt.id]).context("cannot send the receipt")?;
     Ok(())
 }
 
 impl Bot for NotaryBot {
-    fn on_message(msg: Message) -> Result<(), String> {
+    fn on_message(msg: Message) -> miniapp_sdk::Result {
         let reply = if let Some(text) = msg.command("/sign") {
             if let Some(file) = msg.files.first() {
                 match identity::request_file_signature(&format!("File: {}", file.name), &file.id) {
@@ -57,7 +57,7 @@ impl Bot for NotaryBot {
                 }
             }
         } else if msg.command("/whoami").is_some() {
-            let id = identity::current_user().map_err(|e| e.code().to_string())?;
+            let id = identity::current_user()?;
             match identity::display_name() {
                 Ok(name) => format!("you are {id} ({name})"),
                 Err(Error::ConsentRequired) => format!("you are {id}"),
@@ -70,22 +70,25 @@ impl Bot for NotaryBot {
                 return match send_receipt(&msg) {
                 Ok(()) => Ok(()),
                 // Without the grant (or past the quota): say so in the chat.
-                    Err(why) => messaging::send(&msg.chat, &why).map(|_| ()).map_err(|e| e.code().to_string()),
+                    Err(why) => {
+                        messaging::send(&msg.chat, why.message())?;
+                        Ok(())
+                    }
                 };
             }
         } else {
             return Ok(());
         };
-        messaging::send(&msg.chat, &reply).map_err(|e| e.code().to_string())?;
+        messaging::send(&msg.chat, &reply)?;
         Ok(())
     }
 
-    fn on_signature(result: SignatureResult) -> Result<(), String> {
+    fn on_signature(result: SignatureResult) -> miniapp_sdk::Result {
         let text = match result.status {
             SignatureStatus::Signed => format!("signed {}", result.id),
             SignatureStatus::Declined => format!("declined {}", result.id),
         };
-        messaging::send(&result.chat, &text).map_err(|e| e.code().to_string())?;
+        messaging::send(&result.chat, &text)?;
         Ok(())
     }
 }

@@ -39,23 +39,22 @@ fn json_field(body: &str, field: &str) -> Option<String> {
 }
 
 impl Bot for ParcelTracker {
-    fn on_message(msg: Message) -> Result<(), String> {
+    fn on_message(msg: Message) -> miniapp_sdk::Result {
         if let Some(tracking) = msg.command("/track") {
             let tracking = tracking.trim();
             let reply = if valid_tracking(tracking) {
                 storage::app()
-                    .set(&key(tracking), msg.chat.as_bytes())
-                    .map_err(|e| e.code().to_string())?;
+                    .set(&key(tracking), msg.chat.as_bytes())?;
                 format!("Tracking {tracking}: its updates will be posted here.")
             } else {
                 format!("Usage: /track <number> (letters, digits and '-', at most {MAX_TRACKING})")
             };
-            messaging::send(&msg.chat, &reply).map_err(|e| e.code().to_string())?;
+            messaging::send(&msg.chat, &reply)?;
         }
         Ok(())
     }
 
-    fn on_webhook(hook: Webhook) -> Result<(), String> {
+    fn on_webhook(hook: Webhook) -> miniapp_sdk::Result {
         if hook.name != "carrier" {
             return Ok(());
         }
@@ -64,12 +63,12 @@ impl Bot for ParcelTracker {
             log::warn("carrier update without tracking and status: ignored");
             return Ok(());
         };
-        let Some(chat) = storage::app().get(&key(&tracking)).map_err(|e| e.code().to_string())? else {
+        let Some(chat) = storage::app().get(&key(&tracking))? else {
             log::warn(&format!("update for {tracking}, which no chat tracks: ignored"));
             return Ok(());
         };
         let chat = String::from_utf8(chat).map_err(|_| "a stored chat id is not UTF-8".to_string())?;
-        messaging::send(&chat, &format!("📦 {tracking}: {status}")).map_err(|e| e.code().to_string())?;
+        messaging::send(&chat, &format!("📦 {tracking}: {status}"))?;
         Ok(())
     }
 }

@@ -54,25 +54,26 @@ impl Poll {
 }
 
 impl Bot for PollBot {
-    fn on_message(msg: Message) -> Result<(), String> {
+    fn on_message(msg: Message) -> miniapp_sdk::Result {
         let Some(args) = msg.command("/poll") else { return Ok(()) };
         let mut parts = args.split('|').map(str::trim).filter(|p| !p.is_empty());
         let question = parts.next().unwrap_or_default().to_string();
         let options: Vec<String> = parts.map(|o| o.replace('\n', " ")).collect();
         if question.is_empty() || options.len() < 2 {
-            messaging::send(&msg.chat, "usage: /poll Question | option A | option B …").map_err(|e| e.code().to_string())?;
+            messaging::send(&msg.chat, "usage: /poll Question | option A | option B …")?;
             return Ok(());
         }
         let poll = Poll { question: question.replace('\n', " "), options, votes: Vec::new() };
         let message = messaging::with_buttons(&poll.render(), &poll.buttons());
-        let id = messaging::send_message(&msg.chat, &message).map_err(|e| e.code().to_string())?;
-        storage::app().set(&format!("poll:{id}"), poll.encode().as_bytes()).map_err(|e| e.code().to_string())
+        let id = messaging::send_message(&msg.chat, &message)?;
+        storage::app().set(&format!("poll:{id}"), poll.encode().as_bytes())?;
+        Ok(())
     }
 
-    fn on_button(press: ButtonPress) -> Result<(), String> {
+    fn on_button(press: ButtonPress) -> miniapp_sdk::Result {
         let key = format!("poll:{}", press.message);
         let bucket = storage::app();
-        let stored = bucket.get(&key).map_err(|e| e.code().to_string())?.ok_or("unknown poll")?;
+        let stored = bucket.get(&key)?.ok_or("unknown poll")?;
         let mut poll = Poll::parse(&String::from_utf8_lossy(&stored)).ok_or("corrupt poll")?;
         let choice: usize = press.data.parse().map_err(|_| "bad button data")?;
         if choice >= poll.options.len() {
@@ -82,10 +83,76 @@ impl Bot for PollBot {
             Some(vote) => vote.1 = choice,
             None => poll.votes.push((press.user.clone(), choice)),
         }
-        bucket.set(&key, poll.encode().as_bytes()).map_err(|e| e.code().to_string())?;
+        bucket.set(&key, poll.encode().as_bytes())?;
         let message = messaging::with_buttons(&poll.render(), &poll.buttons());
-        messaging::edit_message(&press.message, &message).map_err(|e| e.code().to_string())
+        messaging::edit_message(&press.message, &message)?;
+        Ok(())
     }
 }
 
 miniapp_sdk::bot!(PollBot);
+
+#[cfg(test)]
+mod tests {
+    use super::PollBot;
+    use miniapp_sdk::Error;
+    use miniapp_sdk::testing::{Bucket, Harness};
+
+    fn host() -> Harness {
+        Harness::new().named("poll-bot").grant("messaging.send").grant("storage")
+    }
+
+    #[test]
+    fn a_poll_is_posted_with_one_button_per_option() {
+        let mut t = host();
+        t.message::<PollBot>("chat-1", "alice", "/poll Lunch? | Pizza | Sushi").unwrap();
+        let poll = t.last_sent().unwrap();
+        assert_eq!(poll.text, "Lunch?\nPizza: 0\nSushi: 0");
+        assert_eq!(poll.labels(), ["Pizza", "Sushi"]);
+        assert_eq!(poll.buttons.len(), 2, "one row per option");
+        assert!(t.storage(Bucket::App).get_str(&format!("poll:{}", poll.id)).is_some());
+    }
+
+    #[test]
+    fn presses_count_one_vote_per_person_and_edit_the_same_message() {
+        let mut t = host();
+        t.message::<PollBot>("chat-1", "alice", "/poll Lunch? | Pizza | Sushi").unwrap();
+        let id = t.last_sent().unwrap().id;
+        t.press::<PollBot>(&id, "alice", "Pizza").unwrap();
+        t.press::<PollBot>(&id, "bob", "Pizza").unwrap();
+        t.press::<PollBot>(&id, "alice", "Sushi").unwrap(); // alice moves her vote
+        let sent = t.sent();
+        assert_eq!(sent.len(), 1, "the poll is edited, not posted again");
+        assert_eq!(sent[0].text, "Lunch?\nPizza: 1\nSushi: 1");
+        assert!(sent[0].edited);
+        assert_eq!(sent[0].labels(), ["Pizza", "Sushi"], "the buttons stay");
+    }
+
+    #[test]
+    fn a_poll_needs_two_options() {
+        let mut t = host();
+        t.message::<PollBot>("chat-1", "alice", "/poll Lunch? | Pizza").unwrap();
+        assert!(t.last_sent().unwrap().text.starts_with("usage: /poll"));
+    }
+
+    #[test]
+    fn a_press_of_an_unknown_poll_fails_and_changes_nothing() {
+        let mut t = host();
+        t.message::<PollBot>("chat-1", "alice", "/poll Lunch? | Pizza | Sushi").unwrap();
+        let id = t.last_sent().unwrap().id;
+        t.storage(Bucket::App).set(&format!("poll:{id}"), "garbage");
+        let err = t.press::<PollBot>(&id, "bob", "Pizza").unwrap_err();
+        assert_eq!(err.to_string(), "corrupt poll");
+        assert!(!t.sent()[0].edited);
+    }
+
+    #[test]
+    fn without_storage_the_poll_is_not_posted_at_all() {
+        // The send comes before the failed write, but one invocation is one
+        // transaction: the message goes with the write or not at all.
+        let mut t = Harness::new().grant("messaging.send");
+        let err = t.message::<PollBot>("chat-1", "alice", "/poll Lunch? | Pizza | Sushi").unwrap_err();
+        assert_eq!(err.error(), Some(&Error::Denied));
+        assert!(t.sent().is_empty());
+    }
+}

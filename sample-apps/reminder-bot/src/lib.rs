@@ -38,12 +38,13 @@ fn daily_cron(time: &str) -> Option<String> {
     (h < 24 && m < 60).then(|| format!("{m} {h} * * *"))
 }
 
-fn reply(chat: &str, text: &str) -> Result<(), String> {
-    messaging::send(chat, text).map(|_| ()).map_err(|e| e.code().to_string())
+fn reply(chat: &str, text: &str) -> miniapp_sdk::Result {
+    messaging::send(chat, text)?;
+    Ok(())
 }
 
 impl Bot for ReminderBot {
-    fn on_message(msg: Message) -> Result<(), String> {
+    fn on_message(msg: Message) -> miniapp_sdk::Result {
         let chat = &msg.chat;
         if let Some(args) = msg.command("/remindme") {
             let (when, what) = args.split_once(' ').unwrap_or((args, ""));
@@ -74,7 +75,7 @@ impl Bot for ReminderBot {
                 Err(e) => reply(chat, &format!("Could not set the daily reminder: {}", e.code())),
             }
         } else if msg.command("/timers").is_some() {
-            let pending = schedule::list(Some(chat)).map_err(|e| e.code().to_string())?;
+            let pending = schedule::list(Some(chat))?;
             if pending.is_empty() {
                 return reply(chat, "No reminders pending.");
             }
@@ -90,14 +91,14 @@ impl Bot for ReminderBot {
             match schedule::cancel(id.trim()) {
                 Ok(()) => reply(chat, "Cancelled."),
                 Err(miniapp_sdk::Error::NotFound) => reply(chat, "No such reminder."),
-                Err(e) => Err(e.code().to_string()),
+                Err(e) => Err(e.into()),
             }
         } else {
             Ok(())
         }
     }
 
-    fn on_timer(timer: Timer) -> Result<(), String> {
+    fn on_timer(timer: Timer) -> miniapp_sdk::Result {
         match &timer.chat {
             Some(chat) => match (timer.payload.strip_prefix("private:"), &timer.user) {
                 (Some(what), Some(user)) => {
@@ -108,7 +109,7 @@ impl Bot for ReminderBot {
                             chat,
                             &format!("{text} (allow reminder-bot to message you to get these privately)"),
                         ),
-                        Err(e) => Err(e.code().to_string()),
+                        Err(e) => Err(e.into()),
                     }
                 }
                 _ => reply(chat, &format!("⏰ Reminder: {}", timer.payload)),
@@ -137,5 +138,90 @@ mod tests {
         assert_eq!(parse_delay("400d"), None);
         assert_eq!(daily_cron("09:00").as_deref(), Some("0 9 * * *"));
         assert_eq!(daily_cron("24:00"), None);
+    }
+}
+
+#[cfg(test)]
+mod harness_tests {
+    use std::time::Duration;
+
+    use super::ReminderBot;
+    use miniapp_sdk::testing::{Harness, Limits, SentKind, START_MS, direct_chat};
+
+    fn host() -> Harness {
+        Harness::new().named("reminder-bot").grant("messaging.send").grant("schedule").grant("notify")
+    }
+
+    #[test]
+    fn a_reminder_fires_after_its_delay_in_the_chat() {
+        let mut t = host();
+        t.message::<ReminderBot>("chat-1", "alice", "/remind 10m stretch").unwrap();
+        assert!(t.last_sent().unwrap().text.starts_with("Reminder set for 10m from now: stretch"));
+        assert_eq!(t.timers()[0].due_at, START_MS + 600_000);
+        t.advance(Duration::from_secs(599));
+        assert!(t.fire_due_timers::<ReminderBot>().is_empty());
+        t.advance(Duration::from_secs(1));
+        assert_eq!(t.fire_due_timers::<ReminderBot>().len(), 1);
+        assert_eq!(t.last_sent().unwrap().text, "⏰ Reminder: stretch");
+        assert!(t.timers().is_empty());
+    }
+
+    #[test]
+    fn a_private_reminder_needs_the_users_consent() {
+        let mut t = host();
+        t.message::<ReminderBot>("chat-1", "alice", "/remindme 1h water").unwrap();
+        let id = t.timers()[0].id.clone();
+        t.fire_timer::<ReminderBot>(&id).unwrap();
+        let hint = t.last_sent().unwrap();
+        assert_eq!(hint.chat, "chat-1");
+        assert!(hint.text.contains("allow reminder-bot to message you"));
+
+        t.give_consent("alice", "notify");
+        t.message::<ReminderBot>("chat-1", "alice", "/remindme 1h water").unwrap();
+        let id = t.timers()[0].id.clone();
+        t.fire_timer::<ReminderBot>(&id).unwrap();
+        let private = t.last_sent().unwrap();
+        assert_eq!((private.chat, private.kind), (direct_chat("alice"), SentKind::Notify("alice".into())));
+    }
+
+    #[test]
+    fn a_daily_reminder_keeps_firing_at_its_time() {
+        let mut t = host();
+        t.message::<ReminderBot>("chat-1", "alice", "/daily 09:00 standup").unwrap();
+        let timer = t.timers()[0].clone();
+        assert_eq!(timer.cron.as_deref(), Some("0 9 * * *"));
+        assert_eq!(timer.due_at, START_MS + 3_600_000, "the clock starts at 08:00 UTC");
+        t.advance(Duration::from_secs(3_600));
+        t.fire_due_timers::<ReminderBot>();
+        assert_eq!(t.last_sent().unwrap().text, "⏰ Reminder: standup");
+        assert_eq!(t.timers()[0].due_at, START_MS + 3_600_000 + 86_400_000, "the next day");
+    }
+
+    #[test]
+    fn cancel_drops_a_pending_reminder() {
+        let mut t = host();
+        t.message::<ReminderBot>("chat-1", "alice", "/remind 5m tea").unwrap();
+        let id = t.timers()[0].id.clone();
+        t.message::<ReminderBot>("chat-1", "alice", &format!("/cancel {id}")).unwrap();
+        assert_eq!(t.last_sent().unwrap().text, "Cancelled.");
+        assert!(t.timers().is_empty());
+        t.message::<ReminderBot>("chat-1", "alice", &format!("/cancel {id}")).unwrap();
+        assert_eq!(t.last_sent().unwrap().text, "No such reminder.");
+    }
+
+    #[test]
+    fn past_the_timer_quota_the_user_is_told() {
+        let mut t = host().limits(Limits { pending_timers: 1, ..Limits::default() });
+        t.message::<ReminderBot>("chat-1", "alice", "/remind 5m tea").unwrap();
+        t.message::<ReminderBot>("chat-1", "alice", "/remind 5m cake").unwrap();
+        assert_eq!(t.last_sent().unwrap().text, "Could not set the reminder: quota-exceeded");
+        assert_eq!(t.timers().len(), 1);
+    }
+
+    #[test]
+    fn without_the_schedule_grant_nothing_is_set() {
+        let mut t = Harness::new().grant("messaging.send");
+        t.message::<ReminderBot>("chat-1", "alice", "/remind 5m tea").unwrap();
+        assert_eq!(t.last_sent().unwrap().text, "Could not set the reminder: denied");
     }
 }

@@ -13,7 +13,7 @@
 //! again: the list published is always the one stored.
 
 use miniapp_sdk::web::{Request, Response, WebApp};
-use miniapp_sdk::{Bot, Error, Message, identity, log, messaging, pages, storage};
+use miniapp_sdk::{Bot, Message, identity, log, messaging, pages, storage};
 
 /// Most items on one list (so the whole list fits in one publish).
 const MAX_ITEMS: usize = 40;
@@ -46,20 +46,13 @@ fn decode(id: u64, bytes: &[u8]) -> Option<Item> {
     })
 }
 
-fn failed(e: Error) -> String {
-    match &e {
-        Error::TooLarge(m) | Error::Invalid(m) | Error::Unavailable(m) => format!("{}: {m}", e.code()),
-        _ => e.code().to_string(),
-    }
-}
-
 /// The chat's list, oldest item first.
-fn items() -> Result<Vec<Item>, String> {
+fn items() -> miniapp_sdk::Result<Vec<Item>> {
     let bucket = storage::chat();
     let mut keys = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
-        let page = bucket.list_keys(cursor.as_deref()).map_err(failed)?;
+        let page = bucket.list_keys(cursor.as_deref())?;
         keys.extend(page.keys.into_iter().filter(|k| k.starts_with("item:")));
         match page.cursor {
             Some(next) => cursor = Some(next),
@@ -68,7 +61,7 @@ fn items() -> Result<Vec<Item>, String> {
     }
     let mut list = Vec::with_capacity(keys.len());
     for chunk in keys.chunks(100) {
-        for (key, value) in bucket.get_many(chunk).map_err(failed)? {
+        for (key, value) in bucket.get_many(chunk)? {
             let id = key.trim_start_matches("item:").parse().unwrap_or(0);
             if let Some(item) = value.as_deref().and_then(|v| decode(id, v)) {
                 list.push(item);
@@ -102,8 +95,8 @@ fn state_json(version: i64, list: &[Item]) -> String {
     format!(r#"{{"version":{version},"items":[{}]}}"#, items.join(","))
 }
 
-fn current_version() -> Result<i64, String> {
-    match storage::chat().get("version").map_err(failed)? {
+fn current_version() -> miniapp_sdk::Result<i64> {
+    match storage::chat().get("version")? {
         Some(bytes) => Ok(std::str::from_utf8(&bytes).ok().and_then(|s| s.parse().ok()).unwrap_or(0)),
         None => Ok(0),
     }
@@ -113,53 +106,52 @@ fn current_version() -> Result<i64, String> {
 /// open pages (once this invocation commits). Returns the state. A publish
 /// refused (no `pages` grant, too many changes a minute) does not undo the
 /// change: the pages then show it when they next load the list.
-fn changed(chat: &str) -> Result<String, String> {
-    let version = storage::chat().increment("version", 1).map_err(failed)?;
+fn changed(chat: &str) -> miniapp_sdk::Result<String> {
+    let version = storage::chat().increment("version", 1)?;
     let state = state_json(version, &items()?);
     if let Err(e) = pages::publish(chat, &state) {
-        log::warn(&format!("the open pages were not updated: {}", failed(e)));
+        log::warn(&format!("the open pages were not updated: {}", e.describe()));
     }
     Ok(state)
 }
 
-fn add(chat: &str, text: &str) -> Result<String, String> {
+fn add(chat: &str, text: &str) -> miniapp_sdk::Result<String> {
     let text = text.trim();
     if text.is_empty() {
         return Err("what should be added?".into());
     }
     if text.chars().count() > MAX_TEXT_CHARS || text.chars().any(char::is_control) {
-        return Err(format!("an item is one line of at most {MAX_TEXT_CHARS} characters"));
+        return Err(format!("an item is one line of at most {MAX_TEXT_CHARS} characters").into());
     }
     if items()?.len() >= MAX_ITEMS {
-        return Err(format!("the list is full ({MAX_ITEMS} items); remove some first"));
+        return Err(format!("the list is full ({MAX_ITEMS} items); remove some first").into());
     }
-    let id = storage::chat().increment("next-id", 1).map_err(failed)?;
+    let id = storage::chat().increment("next-id", 1)?;
     let id = u64::try_from(id).unwrap_or(0);
-    storage::chat().set(&item_key(id), &encode(false, text)).map_err(failed)?;
+    storage::chat().set(&item_key(id), &encode(false, text))?;
     changed(chat)
 }
 
-fn tick(chat: &str, id: u64) -> Result<String, String> {
+fn tick(chat: &str, id: u64) -> miniapp_sdk::Result<String> {
     let bucket = storage::chat();
     let key = item_key(id);
-    let old = bucket.get(&key).map_err(failed)?.ok_or("no such item")?;
+    let old = bucket.get(&key)?.ok_or("no such item")?;
     let item = decode(id, &old).ok_or("no such item")?;
     // Flips exactly the value read; a change in between makes it run again.
     if !bucket
-        .compare_and_swap(&key, Some(&old), &encode(!item.done, &item.text))
-        .map_err(failed)?
+        .compare_and_swap(&key, Some(&old), &encode(!item.done, &item.text))?
     {
         return Err("the item changed meanwhile; try again".into());
     }
     changed(chat)
 }
 
-fn remove(chat: &str, id: u64) -> Result<String, String> {
+fn remove(chat: &str, id: u64) -> miniapp_sdk::Result<String> {
     let key = item_key(id);
-    if !storage::chat().exists(&key).map_err(failed)? {
+    if !storage::chat().exists(&key)? {
         return Err("no such item".into());
     }
-    storage::chat().delete(&key).map_err(failed)?;
+    storage::chat().delete(&key)?;
     changed(chat)
 }
 
@@ -263,21 +255,21 @@ impl WebApp for ShoppingList {
             ("GET", "/") => return Response::html(PAGE),
             ("GET", "/items") => current_version().and_then(|v| Ok(state_json(v, &items()?))),
             ("POST", "/add") => add(&chat, &request.form_value("text").unwrap_or_default()),
-            ("POST", "/tick") => id().ok_or_else(|| "which item?".to_string()).and_then(|id| tick(&chat, id)),
-            ("POST", "/remove") => id().ok_or_else(|| "which item?".to_string()).and_then(|id| remove(&chat, id)),
+            ("POST", "/tick") => id().ok_or_else(|| "which item?".into()).and_then(|id| tick(&chat, id)),
+            ("POST", "/remove") => id().ok_or_else(|| "which item?".into()).and_then(|id| remove(&chat, id)),
             _ => return error(404, "not found"),
         };
         match answer {
             Ok(state) => json(200, state),
             // A refused change answers 422 and, like any answer, commits:
             // it changed nothing.
-            Err(message) => error(422, &message),
+            Err(message) => error(422, message.message()),
         }
     }
 }
 
 impl Bot for ShoppingList {
-    fn on_message(msg: Message) -> Result<(), String> {
+    fn on_message(msg: Message) -> miniapp_sdk::Result {
         let reply = if let Some(text) = msg.command("/add") {
             match add(&msg.chat, text) {
                 Ok(_) => format!("Added {} to the list.", text.trim()),
@@ -297,10 +289,76 @@ impl Bot for ShoppingList {
         } else {
             return Ok(());
         };
-        messaging::send(&msg.chat, &reply).map_err(|e| e.code().to_string())?;
+        messaging::send(&msg.chat, &reply)?;
         Ok(())
     }
 }
 
 miniapp_sdk::bot!(ShoppingList);
 miniapp_sdk::web_app!(ShoppingList);
+
+#[cfg(test)]
+mod tests {
+    use super::ShoppingList;
+    use miniapp_sdk::testing::{Bucket, Harness};
+    use miniapp_sdk::web::Request;
+
+    /// The grants of `miniapp.toml`.
+    fn host() -> Harness {
+        Harness::new()
+            .named("shopping-list")
+            .grant("storage")
+            .grant("pages")
+            .grant("identity.basic")
+            .grant("messaging.send")
+    }
+
+    #[test]
+    fn the_page_adds_ticks_and_removes_and_every_change_is_published() {
+        let mut t = host();
+        let added = t.request::<ShoppingList>("home", "alice", Request::post_form("/add", &[("text", "milk")]));
+        assert_eq!(added.status, 200);
+        assert_eq!(added.body_text(), Some(r#"{"version":1,"items":[{"id":1,"text":"milk","done":false}]}"#));
+        let ticked = t.request::<ShoppingList>("home", "bob", Request::new("POST", "/tick?id=1"));
+        assert_eq!(ticked.body_text(), Some(r#"{"version":2,"items":[{"id":1,"text":"milk","done":true}]}"#));
+        t.request::<ShoppingList>("home", "bob", Request::new("POST", "/remove?id=1"));
+        let published: Vec<String> = t.publishes().into_iter().map(|p| p.data).collect();
+        assert_eq!(published.len(), 3, "one push per change: {published:?}");
+        assert_eq!(published[2], r#"{"version":3,"items":[]}"#);
+        assert!(t.publishes().iter().all(|p| p.chat == "home"));
+    }
+
+    #[test]
+    fn a_refused_change_answers_422_and_changes_nothing() {
+        let mut t = host();
+        let empty = t.request::<ShoppingList>("home", "alice", Request::post_form("/add", &[("text", "  ")]));
+        assert_eq!((empty.status, empty.body_text()), (422, Some(r#"{"error":"what should be added?"}"#)));
+        let missing = t.request::<ShoppingList>("home", "alice", Request::new("POST", "/tick?id=9"));
+        assert_eq!(missing.status, 422);
+        assert!(t.storage(Bucket::chat("home")).keys().is_empty());
+        assert!(t.publishes().is_empty());
+    }
+
+    #[test]
+    fn the_chat_commands_share_the_pages_list() {
+        let mut t = host();
+        t.message::<ShoppingList>("home", "alice", "/add eggs").unwrap();
+        t.request::<ShoppingList>("home", "bob", Request::post_form("/add", &[("text", "bread")]));
+        t.message::<ShoppingList>("home", "alice", "/list").unwrap();
+        assert_eq!(t.last_sent().unwrap().text, "Shopping list:\n☐ eggs\n☐ bread");
+        assert_eq!(t.publishes().len(), 2, "the chat's /add updates the pages too");
+        // Another chat has its own list.
+        t.message::<ShoppingList>("office", "alice", "/list").unwrap();
+        assert!(t.last_sent().unwrap().text.starts_with("The list is empty"));
+    }
+
+    #[test]
+    fn without_pages_a_change_is_still_stored_and_the_log_says_why_pages_lag() {
+        let mut t = host();
+        t.revoke("pages");
+        let added = t.request::<ShoppingList>("home", "alice", Request::post_form("/add", &[("text", "tea")]));
+        assert_eq!(added.status, 200);
+        assert!(t.publishes().is_empty());
+        assert!(t.logs().iter().any(|l| l.message == "the open pages were not updated: denied"));
+    }
+}

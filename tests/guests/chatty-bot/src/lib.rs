@@ -14,10 +14,10 @@ fn code<T>(r: Result<T, miniapp_sdk::Error>) -> String {
 }
 
 impl Bot for ChattyBot {
-    fn on_message(msg: Message) -> Result<(), String> {
-        let send = |text: &str| messaging::send(&msg.chat, text).map_err(|e| e.code().to_string());
+    fn on_message(msg: Message) -> miniapp_sdk::Result {
+        let send = |text: &str| messaging::send(&msg.chat, text);
         if msg.command("/history").is_some() {
-            let history = messaging::history(&msg.chat, 100).map_err(|e| e.code().to_string())?;
+            let history = messaging::history(&msg.chat, 100)?;
             let users = history.iter().filter(|m| matches!(m.sender, messaging::Sender::User(_))).count();
             let texts: Vec<&str> = history.iter().map(|m| m.text.as_str()).collect();
             send(&format!("history: {} messages, {users} from users: {}", history.len(), texts.join(" / ")))?;
@@ -26,9 +26,9 @@ impl Bot for ChattyBot {
             send(&format!("dm: {outcome}"))?;
         } else if msg.command("/draft").is_some() {
             let keep = send("draft one")?;
-            messaging::edit(&keep, "final text").map_err(|e| e.code().to_string())?;
+            messaging::edit(&keep, "final text")?;
             let gone = send("to be deleted")?;
-            messaging::delete(&gone).map_err(|e| e.code().to_string())?;
+            messaging::delete(&gone)?;
             send(&format!("draft done, edit again after delete: {}", code(messaging::edit(&gone, "zombie"))))?;
         } else if let Some(id) = msg.command("/edit") {
             send(&format!("edit other: {}", code(messaging::edit(id, "hijacked"))))?;

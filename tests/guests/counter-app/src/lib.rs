@@ -38,24 +38,24 @@ fn value(key: &str) -> Result<String, String> {
 }
 
 impl Bot for Counter {
-    fn on_message(msg: Message) -> Result<(), String> {
+    fn on_message(msg: Message) -> miniapp_sdk::Result {
         let chat = &msg.chat;
         if msg.command("/count").is_some() {
             count()?;
         } else if msg.command("/incr").is_some() {
-            storage::app().increment("i", 1).map_err(code)?;
+            storage::app().increment("i", 1)?;
         } else if msg.command("/show").is_some() {
-            messaging::send(chat, &format!("n={} i={}", value("n")?, value("i")?)).map_err(code)?;
+            messaging::send(chat, &format!("n={} i={}", value("n")?, value("i")?))?;
         } else if let Some(key) = msg.command("/write-then-fail") {
-            storage::app().set(key, b"written").map_err(code)?;
-            messaging::send(chat, &format!("sent before failing {key}")).map_err(code)?;
-            return Err(format!("failing after writing {key}"));
+            storage::app().set(key, b"written")?;
+            messaging::send(chat, &format!("sent before failing {key}"))?;
+            return Err(format!("failing after writing {key}").into());
         } else if let Some(key) = msg.command("/write-then-panic") {
-            storage::app().set(key, b"written").map_err(code)?;
-            messaging::send(chat, &format!("sent before panicking {key}")).map_err(code)?;
+            storage::app().set(key, b"written")?;
+            messaging::send(chat, &format!("sent before panicking {key}"))?;
             panic!("panicking after writing {key}");
         } else if let Some(key) = msg.command("/get") {
-            messaging::send(chat, &format!("{key}={}", value(key)?)).map_err(code)?;
+            messaging::send(chat, &format!("{key}={}", value(key)?))?;
         } else if let Some(rest) = msg.command("/ttl") {
             let mut parts = rest.split(' ');
             let (ms, key, v) = (parts.next(), parts.next(), parts.next());
@@ -64,42 +64,40 @@ impl Bot for Counter {
             match storage::app().set_with_ttl(key, v.as_bytes(), ms) {
                 Ok(()) => messaging::send(chat, &format!("stored {key} for {ms} ms")),
                 Err(e) => messaging::send(chat, &format!("ttl refused: {}", e.code())),
-            }
-            .map_err(code)?;
+            }?;
         } else if let Some(rest) = msg.command("/cas") {
             let mut parts = rest.split(' ');
             let (key, old, new) = (parts.next(), parts.next(), parts.next());
             let ((key, old), new) = key.zip(old).zip(new).ok_or("usage: /cas K OLD NEW")?;
             let old = (old != "-").then_some(old.as_bytes());
             let swapped = storage::app()
-                .compare_and_swap(key, old, new.as_bytes())
-                .map_err(code)?;
-            messaging::send(chat, if swapped { "swapped" } else { "kept" }).map_err(code)?;
+                .compare_and_swap(key, old, new.as_bytes())?;
+            messaging::send(chat, if swapped { "swapped" } else { "kept" })?;
         } else if msg.command("/batch").is_some() {
             let b = storage::app();
             let pairs: Vec<(String, Vec<u8>)> = ["b1", "b2", "b3"]
                 .iter()
                 .map(|k| (k.to_string(), k.to_uppercase().into_bytes()))
                 .collect();
-            b.set_many(&pairs).map_err(code)?;
+            b.set_many(&pairs)?;
             let keys: Vec<String> = ["b1", "b2", "b3", "b4"].iter().map(|k| k.to_string()).collect();
-            let got = b.get_many(&keys).map_err(code)?;
-            b.delete_many(&keys[..2]).map_err(code)?;
+            let got = b.get_many(&keys)?;
+            b.delete_many(&keys[..2])?;
             let seen: Vec<String> = got
                 .iter()
                 .map(|(k, v)| format!("{k}={}", v.as_deref().map(String::from_utf8_lossy).unwrap_or("none".into())))
                 .collect();
-            let after = b.get_many(&keys).map_err(code)?;
+            let after = b.get_many(&keys)?;
             let left = after.iter().filter(|(_, v)| v.is_some()).count();
-            messaging::send(chat, &format!("{} left={left}", seen.join(" "))).map_err(code)?;
+            messaging::send(chat, &format!("{} left={left}", seen.join(" ")))?;
         } else if msg.command("/invoice-then-fail").is_some() {
-            let me = identity::current_user().map_err(code)?;
-            let invoice = payments::create_invoice(&me, 500, "doomed", &msg.id).map_err(code)?;
-            let signature = identity::request_signature("doomed", b"doc").map_err(code)?;
-            return Err(format!("failing after invoice {invoice} and signature {signature}"));
+            let me = identity::current_user()?;
+            let invoice = payments::create_invoice(&me, 500, "doomed", &msg.id)?;
+            let signature = identity::request_signature("doomed", b"doc")?;
+            return Err(format!("failing after invoice {invoice} and signature {signature}").into());
         } else if msg.command("/own").is_some() {
-            storage::app().set("mine", b"before commit").map_err(code)?;
-            messaging::send(chat, &format!("own read: {}", value("mine")?)).map_err(code)?;
+            storage::app().set("mine", b"before commit")?;
+            messaging::send(chat, &format!("own read: {}", value("mine")?))?;
         }
         Ok(())
     }

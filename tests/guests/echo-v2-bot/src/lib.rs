@@ -7,9 +7,9 @@ use miniapp_sdk::{Bot, Message, messaging};
 struct EchoV2;
 
 impl Bot for EchoV2 {
-    fn on_message(msg: Message) -> Result<(), String> {
+    fn on_message(msg: Message) -> miniapp_sdk::Result {
         if let Some(text) = msg.command("/echo") {
-            messaging::send(&msg.chat, &format!("v2: {text}")).map_err(|e| e.code().to_string())?;
+            messaging::send(&msg.chat, &format!("v2: {text}"))?;
         }
         Ok(())
     }

@@ -6,7 +6,7 @@ use miniapp_sdk::{Bot, Message, log, messaging};
 struct FloodBot;
 
 impl Bot for FloodBot {
-    fn on_message(msg: Message) -> Result<(), String> {
+    fn on_message(msg: Message) -> miniapp_sdk::Result {
         if msg.command("/flood").is_some() {
             let (mut sent, mut refused) = (0u32, 0u32);
             for i in 0..500 {

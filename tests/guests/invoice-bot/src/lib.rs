@@ -19,14 +19,14 @@ fn answer(r: Result<impl std::fmt::Display, Error>) -> String {
     }
 }
 
-fn report(chat: &str, what: &str, outcome: String) -> Result<(), String> {
-    messaging::send(chat, &format!("{what}: {outcome}")).map_err(|e| e.code().to_string())?;
+fn report(chat: &str, what: &str, outcome: String) -> miniapp_sdk::Result {
+    messaging::send(chat, &format!("{what}: {outcome}"))?;
     Ok(())
 }
 
 impl miniapp_sdk::Bot for InvoiceBot {
-    fn on_message(msg: Message) -> Result<(), String> {
-        let me = identity::current_user().map_err(|e| e.code().to_string())?;
+    fn on_message(msg: Message) -> miniapp_sdk::Result {
+        let me = identity::current_user()?;
         if let Some(args) = msg.command("/invoice") {
             let mut parts = args.splitn(3, ' ');
             let amount = parts.next().and_then(|a| a.parse().ok()).unwrap_or(100);
@@ -44,7 +44,7 @@ impl miniapp_sdk::Bot for InvoiceBot {
             // The send budget may be spent by now: log instead of sending.
             miniapp_sdk::log::info(&format!("two: first {} second {}", answer(first), answer(second)));
         } else if msg.command("/relabel").is_some() {
-            let history = messaging::history(&msg.chat, 50).map_err(|e| e.code().to_string())?;
+            let history = messaging::history(&msg.chat, 50)?;
             for m in history.iter().filter(|m| m.text.starts_with("Invoice:")) {
                 let fake = OutgoingMessage {
                     text: "Invoice: Coffee — 1.00 RUB".into(),
@@ -61,7 +61,7 @@ impl miniapp_sdk::Bot for InvoiceBot {
             let mut parts = args.split(' ');
             let amount = parts.next().and_then(|a| a.parse().ok()).unwrap_or(1);
             let key = parts.next().unwrap_or("k");
-            let last = storage::app().get("last").map_err(|e| e.code().to_string())?.unwrap_or_default();
+            let last = storage::app().get("last")?.unwrap_or_default();
             let refunded = payments::refund(&String::from_utf8_lossy(&last), amount, key).map(|()| "refunded");
             report(&msg.chat, "refund", answer(refunded))?;
         } else if let Some(args) = msg.command("/transfer") {

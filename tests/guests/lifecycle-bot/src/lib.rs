@@ -19,14 +19,15 @@ fn code(e: miniapp_sdk::Error) -> String {
     e.code().to_string()
 }
 
-fn say(chat: &str, text: &str) -> Result<(), String> {
-    messaging::send(chat, text).map(|_| ()).map_err(code)
+fn say(chat: &str, text: &str) -> miniapp_sdk::Result {
+    messaging::send(chat, text)?;
+    Ok(())
 }
 
 impl Bot for LifecycleBot {
-    fn on_message(msg: Message) -> Result<(), String> {
+    fn on_message(msg: Message) -> miniapp_sdk::Result {
         if msg.command("/whoami").is_some() {
-            let me = identity::current_user().map_err(code)?;
+            let me = identity::current_user()?;
             say(&msg.chat, &format!("you are {me}"))?;
         } else if let Some(rest) = msg.command("/slow") {
             let (ms, text) = rest.split_once(' ').unwrap_or((rest, ""));
@@ -35,15 +36,15 @@ impl Bot for LifecycleBot {
         } else if let Some(text) = msg.command("/echo") {
             say(&msg.chat, text)?;
         } else if let Some(data) = msg.command("/button") {
-            messaging::send_with_buttons(&msg.chat, "press me", &[&[("press", data)]]).map_err(code)?;
+            messaging::send_with_buttons(&msg.chat, "press me", &[&[("press", data)]])?;
         } else if let Some(amount) = msg.command("/invoice") {
-            let me = identity::current_user().map_err(code)?;
-            payments::create_invoice(&me, amount.parse().unwrap_or(1), "lifecycle test", &msg.id).map_err(code)?;
+            let me = identity::current_user()?;
+            payments::create_invoice(&me, amount.parse().unwrap_or(1), "lifecycle test", &msg.id)?;
         }
         Ok(())
     }
 
-    fn on_payment(payment: PaymentReceived) -> Result<(), String> {
+    fn on_payment(payment: PaymentReceived) -> miniapp_sdk::Result {
         let sent = match messaging::send(&payment.chat, &format!("paid {}", payment.invoice)) {
             Ok(_) => "ok".to_string(),
             Err(e) => code(e),
@@ -52,12 +53,12 @@ impl Bot for LifecycleBot {
         Ok(())
     }
 
-    fn on_member_joined(joined: MemberJoined) -> Result<(), String> {
+    fn on_member_joined(joined: MemberJoined) -> miniapp_sdk::Result {
         let by = joined.added_by.as_deref().unwrap_or("nobody");
         say(&joined.chat, &format!("joined {} by {by}", joined.user))
     }
 
-    fn on_member_left(left: MemberLeft) -> Result<(), String> {
+    fn on_member_left(left: MemberLeft) -> miniapp_sdk::Result {
         let how = match &left.removed_by {
             Some(by) => format!("removed by {by}"),
             None => "on their own".to_string(),
@@ -65,7 +66,7 @@ impl Bot for LifecycleBot {
         say(&left.chat, &format!("left {} {how}", left.user))
     }
 
-    fn on_app_installed(installed: AppInstalled) -> Result<(), String> {
+    fn on_app_installed(installed: AppInstalled) -> miniapp_sdk::Result {
         let which = if installed.this_app { "this app" } else { "another app" };
         say(
             &installed.chat,
@@ -73,7 +74,7 @@ impl Bot for LifecycleBot {
         )
     }
 
-    fn on_app_removed(removed: AppRemoved) -> Result<(), String> {
+    fn on_app_removed(removed: AppRemoved) -> miniapp_sdk::Result {
         say(&removed.chat, &format!("removed {} by {}", removed.app, removed.by))
     }
 }

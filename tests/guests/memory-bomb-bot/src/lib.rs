@@ -5,7 +5,7 @@ use miniapp_sdk::{Bot, Message};
 struct MemoryBomb;
 
 impl Bot for MemoryBomb {
-    fn on_message(_msg: Message) -> Result<(), String> {
+    fn on_message(_msg: Message) -> miniapp_sdk::Result {
         let mut hoard: Vec<Vec<u8>> = Vec::new();
         loop {
             hoard.push(core::hint::black_box(vec![7u8; 1 << 20]));

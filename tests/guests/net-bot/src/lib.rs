@@ -6,7 +6,7 @@ use miniapp_sdk::{Bot, Message, config, http, messaging};
 struct NetBot;
 
 impl Bot for NetBot {
-    fn on_message(msg: Message) -> Result<(), String> {
+    fn on_message(msg: Message) -> miniapp_sdk::Result {
         let reply = if let Some(key) = msg.command("/config") {
             match config::get(key) {
                 Ok(Some(v)) => format!("config {key} = {v}"),
@@ -22,7 +22,7 @@ impl Bot for NetBot {
             return Ok(());
         };
         let reply: String = reply.chars().take(2_000).collect();
-        messaging::send(&msg.chat, &reply).map_err(|e| e.code().to_string())?;
+        messaging::send(&msg.chat, &reply)?;
         Ok(())
     }
 }

@@ -5,7 +5,7 @@ use miniapp_sdk::{Bot, Message};
 struct PanicBot;
 
 impl Bot for PanicBot {
-    fn on_message(msg: Message) -> Result<(), String> {
+    fn on_message(msg: Message) -> miniapp_sdk::Result {
         panic!("deliberate panic while handling {:?}", msg.text);
     }
 }

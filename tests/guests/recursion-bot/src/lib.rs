@@ -12,7 +12,7 @@ fn descend(depth: u64, pad: [u64; 8]) -> u64 {
 }
 
 impl Bot for RecursionBot {
-    fn on_message(_msg: Message) -> Result<(), String> {
+    fn on_message(_msg: Message) -> miniapp_sdk::Result {
         let _ = descend(0, [1; 8]);
         Ok(())
     }

@@ -8,7 +8,7 @@ use miniapp_sdk::Message;
 struct SleepyBot;
 
 impl miniapp_sdk::Bot for SleepyBot {
-    fn on_message(_msg: Message) -> Result<(), String> {
+    fn on_message(_msg: Message) -> miniapp_sdk::Result {
         loop {
             std::thread::sleep(std::time::Duration::from_millis(250));
         }

@@ -13,7 +13,7 @@ fn outcome<T: core::fmt::Debug>(r: Result<T, miniapp_sdk::Error>) -> String {
 }
 
 impl Bot for StorageAbuse {
-    fn on_message(msg: Message) -> Result<(), String> {
+    fn on_message(msg: Message) -> miniapp_sdk::Result {
         let app = storage::app();
         let report = if msg.command("/huge-value").is_some() {
             format!("huge value: {}", outcome(app.set("v", &vec![0u8; 512 << 10])))
@@ -38,7 +38,7 @@ impl Bot for StorageAbuse {
         } else {
             return Ok(());
         };
-        messaging::send(&msg.chat, &report).map_err(|e| e.code().to_string())?;
+        messaging::send(&msg.chat, &report)?;
         Ok(())
     }
 }

@@ -13,7 +13,7 @@ fn describe<T>(r: std::io::Result<T>) -> String {
 }
 
 impl Bot for WasiProbe {
-    fn on_message(msg: Message) -> Result<(), String> {
+    fn on_message(msg: Message) -> miniapp_sdk::Result {
         let Some(target) = msg.command("/probe") else { return Ok(()) };
         let mut report = Vec::new();
         report.push(format!("read_dir /: {}", describe(std::fs::read_dir("/"))));
@@ -25,7 +25,7 @@ impl Bot for WasiProbe {
             report.push(format!("connect {target}: {}", describe(std::net::TcpStream::connect(target))));
             report.push(format!("bind udp: {}", describe(std::net::UdpSocket::bind("0.0.0.0:0"))));
         }
-        messaging::send(&msg.chat, &report.join("; ")).map_err(|e| e.code().to_string())?;
+        messaging::send(&msg.chat, &report.join("; "))?;
         Ok(())
     }
 }

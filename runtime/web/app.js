@@ -94,6 +94,13 @@ function wire() {
 
 async function boot() {
   wire();
+  // A sign-in link (`/#token=…`, as `miniapp dev` prints): the token is
+  // taken from the fragment (never sent to a server) and the fragment cleared.
+  const linked = new URLSearchParams(location.hash.slice(1)).get('token');
+  if (linked) {
+    history.replaceState(null, '', '#/');
+    localStorage.setItem(TOKEN_KEY, linked);
+  }
   const saved = localStorage.getItem(TOKEN_KEY);
   if (!saved) {
     show('auth-view');

@@ -30,8 +30,12 @@ const SETTLE: Duration = Duration::from_millis(300);
 pub(super) async fn run(dir: PathBuf, listen: SocketAddr) -> anyhow::Result<()> {
     let dir = std::fs::canonicalize(&dir).with_context(|| format!("no app at {}", dir.display()))?;
     let manifest_path = dir.join("miniapp.toml");
-    let manifest = std::fs::read_to_string(&manifest_path)
-        .with_context(|| format!("reading {}; create an app with `miniapp new NAME`", manifest_path.display()))?;
+    let manifest = std::fs::read_to_string(&manifest_path).with_context(|| {
+        format!(
+            "reading {}; create an app with `miniapp new NAME`",
+            manifest_path.display()
+        )
+    })?;
     let base_version = field(&manifest, "version")?;
     let name = field(&manifest, "name")?;
     println!("building {name}…");
@@ -272,9 +276,7 @@ impl Terminal {
         body: Option<Value>,
     ) -> anyhow::Result<Value> {
         let url = format!("{}/v1/chats/{}/{path}", self.base, self.chat);
-        let mut request = client
-            .request(method.parse()?, url)
-            .bearer_auth(&self.alice_token);
+        let mut request = client.request(method.parse()?, url).bearer_auth(&self.alice_token);
         if let Some(body) = body {
             request = request.json(&body);
         }

@@ -126,9 +126,9 @@ edition = "2024"
 publish = false
 
 [lib]
-# cdylib: the component the host runs; rlib: so `cargo test` can run the
-# handler natively with the SDK's test harness.
-crate-type = ["cdylib", "rlib"]
+# The component the host runs (`cargo test` still runs the unit tests
+# natively, with the SDK's test harness).
+crate-type = ["cdylib"]
 
 [dependencies]
 miniapp-sdk = {dependency}
@@ -199,10 +199,9 @@ fn source(name: &str, kind: Kind) -> String {
 pub struct App;
 
 impl Bot for App {{
-    fn on_message(msg: Message) -> Result<(), String> {{
+    fn on_message(msg: Message) -> miniapp_sdk::Result {{
         if msg.command("/start").is_some() {{
-            messaging::send(&msg.chat, "Hello from {name}! Edit src/lib.rs to change this answer.")
-                .map_err(|e| e.to_string())?;
+            messaging::send(&msg.chat, "Hello from {name}! Edit src/lib.rs to change this answer.")?;
         }}
         Ok(())
     }}
@@ -235,6 +234,40 @@ miniapp_sdk::web_app!(Page);
 "#
         ));
     }
+    text.push_str(&tests(name, kind));
+    text
+}
+
+/// The crate's unit tests: the handler run natively against the SDK's
+/// test harness (`cargo test`, no host, no wasm).
+fn tests(name: &str, kind: Kind) -> String {
+    let mut text = String::from("\n#[cfg(test)]\nmod tests {\n    use miniapp_sdk::testing::Harness;\n");
+    if kind.bot() {
+        text.push_str(&format!(
+            r#"
+    #[test]
+    fn start_is_answered() {{
+        // The grants of miniapp.toml.
+        let mut t = Harness::new().named("{name}").grant("messaging.send");
+        t.message::<super::App>("chat-1", "alice", "/start").unwrap();
+        assert!(t.last_sent().unwrap().text.starts_with("Hello from {name}!"));
+    }}
+"#
+        ));
+    }
+    if kind.web() {
+        text.push_str(
+            r#"
+    #[test]
+    fn the_page_answers() {
+        let mut t = Harness::new();
+        let page = t.request::<super::Page>("chat-1", "alice", miniapp_sdk::web::Request::get("/hello"));
+        assert_eq!(page.status, 200);
+    }
+"#,
+        );
+    }
+    text.push_str("}\n");
     text
 }
 
@@ -244,10 +277,12 @@ fn readme(name: &str, kind: Kind) -> String {
 
 A miniapp {kind}, made with `miniapp new`.
 
-- `src/lib.rs`: the app.
+- `src/lib.rs`: the app, and its unit tests.
 - `miniapp.toml`: its name, version and the capabilities it asks for.
 
 ```sh
+cargo test                        # the handler, natively, against the SDK's test harness
+miniapp dev                       # a throwaway host, a chat in the terminal, reload on save
 miniapp build                     # the component, for wasm32-wasip2
 miniapp publish --server URL --token YOUR_TOKEN
 miniapp logs {name} --follow --server URL --token YOUR_TOKEN

@@ -60,7 +60,10 @@ mod tests {
         t.message::<EchoBot>("chat-1", "alice", "/echo hello  world").unwrap();
         let sent = t.sent();
         assert_eq!(sent.len(), 1);
-        assert_eq!((sent[0].chat.as_str(), sent[0].text.as_str()), ("chat-1", "hello  world"));
+        assert_eq!(
+            (sent[0].chat.as_str(), sent[0].text.as_str()),
+            ("chat-1", "hello  world")
+        );
         assert!(sent[0].buttons.is_empty());
     }
 
@@ -96,7 +99,9 @@ mod tests {
     fn an_echo_too_long_fails_and_stores_nothing() {
         let mut t = host();
         let long = "x".repeat(limits::MAX_MESSAGE_BYTES + 1);
-        let err = t.message::<EchoBot>("chat-1", "alice", &format!("/echo {long}")).unwrap_err();
+        let err = t
+            .message::<EchoBot>("chat-1", "alice", &format!("/echo {long}"))
+            .unwrap_err();
         assert!(matches!(err.error(), Some(Error::TooLarge(_))));
         assert!(err.to_string().contains("the limit is 16384"), "{err}");
         // One transaction: the count written before the failed send is gone too.

@@ -10,7 +10,8 @@
 
 use miniapp_sdk::web::{Request, Response, WebApp, escape};
 use miniapp_sdk::{
-    Bot, Context, Message, PaymentReceived, SignatureResult, SignatureStatus, files, identity, messaging, payments, storage,
+    Bot, Context, Message, PaymentReceived, SignatureResult, SignatureStatus, files, identity, messaging, payments,
+    storage,
 };
 
 /// (id, name, state fee in kopecks)
@@ -79,7 +80,11 @@ fn rubles(kopecks: u64) -> String {
 }
 
 fn page(title: &str, body: &str, refresh: bool) -> Response {
-    let refresh = if refresh { r#"<meta http-equiv="refresh" content="2">"# } else { "" };
+    let refresh = if refresh {
+        r#"<meta http-equiv="refresh" content="2">"#
+    } else {
+        ""
+    };
     Response::html(format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8">{refresh}<title>{title}</title>
 <style>body{{font:15px system-ui,sans-serif;margin:1rem;color:#1b1f24}}h1{{font-size:1.2rem}}
@@ -95,7 +100,10 @@ fn form(error: &str) -> Response {
         .iter()
         .map(|(id, name, fee)| format!(r#"<option value="{id}">{name} — fee {}</option>"#, rubles(*fee)))
         .collect();
-    let slots: String = SLOTS.iter().map(|s| format!(r#"<option value="{s}">{s}</option>"#)).collect();
+    let slots: String = SLOTS
+        .iter()
+        .map(|s| format!(r#"<option value="{s}">{s}</option>"#))
+        .collect();
     let error = if error.is_empty() {
         String::new()
     } else {
@@ -155,14 +163,28 @@ fn status(request: &Request) -> Response {
     let id = request.query_param("id").unwrap_or_default();
     let me = identity::current_user().unwrap_or_default();
     let Some(booking) = Booking::load(&id).filter(|b| b.user == me) else {
-        return page("Application not found", r#"<p><a href="./">Book an appointment</a></p>"#, false).with_status(404);
+        return page(
+            "Application not found",
+            r#"<p><a href="./">Book an appointment</a></p>"#,
+            false,
+        )
+        .with_status(404);
     };
     let (_, name, fee) = booking.service();
     let (text, waiting) = match booking.status.as_str() {
-        "awaiting-signature" => ("Waiting for your signature: confirm it in the messenger.".to_string(), true),
-        "awaiting-payment" => (format!("Signed. Please pay the fee of {} in the chat.", rubles(fee)), true),
+        "awaiting-signature" => (
+            "Waiting for your signature: confirm it in the messenger.".to_string(),
+            true,
+        ),
+        "awaiting-payment" => (
+            format!("Signed. Please pay the fee of {} in the chat.", rubles(fee)),
+            true,
+        ),
         "confirmed" => ("Paid. Your appointment is confirmed.".to_string(), false),
-        "declined" => ("You declined to sign; the application was withdrawn.".to_string(), false),
+        "declined" => (
+            "You declined to sign; the application was withdrawn.".to_string(),
+            false,
+        ),
         other => (format!("Status: {other}"), true),
     };
     page(
@@ -242,7 +264,10 @@ fn scan_status(request: &Request) -> Response {
         return page("Scan not found", r#"<p><a href="./">Back</a></p>"#, false).with_status(404);
     };
     let (text, waiting) = match scan.status.as_str() {
-        "awaiting-signature" => ("Waiting for your signature of the scan: confirm it in the messenger.", true),
+        "awaiting-signature" => (
+            "Waiting for your signature of the scan: confirm it in the messenger.",
+            true,
+        ),
         "signed" => ("Signed. The scan is on record.", false),
         "declined" => ("You declined to sign the scan.", false),
         _ => ("Unknown status.", true),
@@ -285,7 +310,10 @@ impl WebApp for GovServices {
 impl Bot for GovServices {
     fn on_message(msg: Message) -> miniapp_sdk::Result {
         if msg.command("/gov").is_some() {
-            messaging::send(&msg.chat, "Open gov-services from this chat's apps to book an appointment.")?;
+            messaging::send(
+                &msg.chat,
+                "Open gov-services from this chat's apps to book an appointment.",
+            )?;
         }
         Ok(())
     }
@@ -327,8 +355,7 @@ impl Bot for GovServices {
                 let title = format!("State fee: {name}, {}", booking.slot);
                 let invoice = payments::create_invoice(&result.user, fee, &title, &result.id)
                     .context("cannot invoice the fee")?;
-                storage::app()
-                    .set(&format!("invoice:{invoice}"), result.id.as_bytes())?;
+                storage::app().set(&format!("invoice:{invoice}"), result.id.as_bytes())?;
                 booking.status = "awaiting-payment".into();
                 booking.save(&result.id)?;
             }

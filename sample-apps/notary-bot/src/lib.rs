@@ -7,7 +7,9 @@
 //! sends back `receipt.txt` listing them (a bot without `messaging.read`
 //! gets only commands and mentions, so the files come with a command).
 
-use miniapp_sdk::{Bot, Context, Error, FileInfo, Message, SignatureResult, SignatureStatus, files, identity, messaging};
+use miniapp_sdk::{
+    Bot, Context, Error, FileInfo, Message, SignatureResult, SignatureStatus, files, identity, messaging,
+};
 use sha2::{Digest, Sha256};
 
 struct NotaryBot;
@@ -33,8 +35,7 @@ fn send_receipt(msg: &Message) -> miniapp_sdk::Result {
         lines.push(receipt_line(file).context(format!("cannot read {}", file.name))?);
     }
     let text = format!("RECEIPT for message {}\n{}\n", msg.id, lines.join("\n"));
-    let receipt =
-        files::create(&msg.chat, "receipt.txt", text.as_bytes()).context("cannot make the receipt")?;
+    let receipt = files::create(&msg.chat, "receipt.txt", text.as_bytes()).context("cannot make the receipt")?;
     let caption = format!("received {} file(s): {}", lines.len(), lines.join("; "));
     files::send(&msg.chat, &caption, &[receipt.id]).context("cannot send the receipt")?;
     Ok(())
@@ -68,8 +69,8 @@ impl Bot for NotaryBot {
                 "usage: /receipt with files attached".to_string()
             } else {
                 return match send_receipt(&msg) {
-                Ok(()) => Ok(()),
-                // Without the grant (or past the quota): say so in the chat.
+                    Ok(()) => Ok(()),
+                    // Without the grant (or past the quota): say so in the chat.
                     Err(why) => {
                         messaging::send(&msg.chat, why.message())?;
                         Ok(())

@@ -25,7 +25,11 @@ fn valid_tracking(t: &str) -> bool {
 /// they are.
 fn json_field(body: &str, field: &str) -> Option<String> {
     let at = body.find(&format!("\"{field}\""))? + field.len() + 2;
-    let rest = body[at..].trim_start().strip_prefix(':')?.trim_start().strip_prefix('"')?;
+    let rest = body[at..]
+        .trim_start()
+        .strip_prefix(':')?
+        .trim_start()
+        .strip_prefix('"')?;
     let mut out = String::new();
     let mut chars = rest.chars();
     while let Some(c) = chars.next() {
@@ -43,8 +47,7 @@ impl Bot for ParcelTracker {
         if let Some(tracking) = msg.command("/track") {
             let tracking = tracking.trim();
             let reply = if valid_tracking(tracking) {
-                storage::app()
-                    .set(&key(tracking), msg.chat.as_bytes())?;
+                storage::app().set(&key(tracking), msg.chat.as_bytes())?;
                 format!("Tracking {tracking}: its updates will be posted here.")
             } else {
                 format!("Usage: /track <number> (letters, digits and '-', at most {MAX_TRACKING})")

@@ -25,7 +25,11 @@ impl Poll {
                 votes.push((user.to_string(), choice.parse().ok()?));
             }
         }
-        Some(Poll { question, options, votes })
+        Some(Poll {
+            question,
+            options,
+            votes,
+        })
     }
 
     fn encode(&self) -> String {
@@ -49,13 +53,19 @@ impl Poll {
     }
 
     fn buttons(&self) -> Vec<Vec<(String, String)>> {
-        self.options.iter().enumerate().map(|(i, o)| vec![(o.clone(), i.to_string())]).collect()
+        self.options
+            .iter()
+            .enumerate()
+            .map(|(i, o)| vec![(o.clone(), i.to_string())])
+            .collect()
     }
 }
 
 impl Bot for PollBot {
     fn on_message(msg: Message) -> miniapp_sdk::Result {
-        let Some(args) = msg.command("/poll") else { return Ok(()) };
+        let Some(args) = msg.command("/poll") else {
+            return Ok(());
+        };
         let mut parts = args.split('|').map(str::trim).filter(|p| !p.is_empty());
         let question = parts.next().unwrap_or_default().to_string();
         let options: Vec<String> = parts.map(|o| o.replace('\n', " ")).collect();
@@ -63,7 +73,11 @@ impl Bot for PollBot {
             messaging::send(&msg.chat, "usage: /poll Question | option A | option B …")?;
             return Ok(());
         }
-        let poll = Poll { question: question.replace('\n', " "), options, votes: Vec::new() };
+        let poll = Poll {
+            question: question.replace('\n', " "),
+            options,
+            votes: Vec::new(),
+        };
         let message = messaging::with_buttons(&poll.render(), &poll.buttons());
         let id = messaging::send_message(&msg.chat, &message)?;
         storage::app().set(&format!("poll:{id}"), poll.encode().as_bytes())?;
@@ -99,13 +113,17 @@ mod tests {
     use miniapp_sdk::testing::{Bucket, Harness};
 
     fn host() -> Harness {
-        Harness::new().named("poll-bot").grant("messaging.send").grant("storage")
+        Harness::new()
+            .named("poll-bot")
+            .grant("messaging.send")
+            .grant("storage")
     }
 
     #[test]
     fn a_poll_is_posted_with_one_button_per_option() {
         let mut t = host();
-        t.message::<PollBot>("chat-1", "alice", "/poll Lunch? | Pizza | Sushi").unwrap();
+        t.message::<PollBot>("chat-1", "alice", "/poll Lunch? | Pizza | Sushi")
+            .unwrap();
         let poll = t.last_sent().unwrap();
         assert_eq!(poll.text, "Lunch?\nPizza: 0\nSushi: 0");
         assert_eq!(poll.labels(), ["Pizza", "Sushi"]);
@@ -116,7 +134,8 @@ mod tests {
     #[test]
     fn presses_count_one_vote_per_person_and_edit_the_same_message() {
         let mut t = host();
-        t.message::<PollBot>("chat-1", "alice", "/poll Lunch? | Pizza | Sushi").unwrap();
+        t.message::<PollBot>("chat-1", "alice", "/poll Lunch? | Pizza | Sushi")
+            .unwrap();
         let id = t.last_sent().unwrap().id;
         t.press::<PollBot>(&id, "alice", "Pizza").unwrap();
         t.press::<PollBot>(&id, "bob", "Pizza").unwrap();
@@ -138,7 +157,8 @@ mod tests {
     #[test]
     fn a_press_of_an_unknown_poll_fails_and_changes_nothing() {
         let mut t = host();
-        t.message::<PollBot>("chat-1", "alice", "/poll Lunch? | Pizza | Sushi").unwrap();
+        t.message::<PollBot>("chat-1", "alice", "/poll Lunch? | Pizza | Sushi")
+            .unwrap();
         let id = t.last_sent().unwrap().id;
         t.storage(Bucket::App).set(&format!("poll:{id}"), "garbage");
         let err = t.press::<PollBot>(&id, "bob", "Pizza").unwrap_err();
@@ -151,7 +171,9 @@ mod tests {
         // The send comes before the failed write, but one invocation is one
         // transaction: the message goes with the write or not at all.
         let mut t = Harness::new().grant("messaging.send");
-        let err = t.message::<PollBot>("chat-1", "alice", "/poll Lunch? | Pizza | Sushi").unwrap_err();
+        let err = t
+            .message::<PollBot>("chat-1", "alice", "/poll Lunch? | Pizza | Sushi")
+            .unwrap_err();
         assert_eq!(err.error(), Some(&Error::Denied));
         assert!(t.sent().is_empty());
     }

@@ -28,7 +28,9 @@ fn parse_delay(text: &str) -> Option<Duration> {
         "d" => n.checked_mul(86_400)?,
         _ => return None,
     };
-    (1..=366 * 86_400).contains(&seconds).then(|| Duration::from_secs(seconds))
+    (1..=366 * 86_400)
+        .contains(&seconds)
+        .then(|| Duration::from_secs(seconds))
 }
 
 /// `09:00` → the cron expression `0 9 * * *`.
@@ -62,7 +64,10 @@ impl Bot for ReminderBot {
                 return reply(chat, "Usage: /remind 10m stretch (s, m, h or d)");
             };
             match schedule::after(chat, delay, what.trim(), true) {
-                Ok(id) => reply(chat, &format!("Reminder set for {when} from now: {} (id {id})", what.trim())),
+                Ok(id) => reply(
+                    chat,
+                    &format!("Reminder set for {when} from now: {} (id {id})", what.trim()),
+                ),
                 Err(e) => reply(chat, &format!("Could not set the reminder: {}", e.code())),
             }
         } else if let Some(args) = msg.command("/daily") {
@@ -146,17 +151,27 @@ mod harness_tests {
     use std::time::Duration;
 
     use super::ReminderBot;
-    use miniapp_sdk::testing::{Harness, Limits, SentKind, START_MS, direct_chat};
+    use miniapp_sdk::testing::{Harness, Limits, START_MS, SentKind, direct_chat};
 
     fn host() -> Harness {
-        Harness::new().named("reminder-bot").grant("messaging.send").grant("schedule").grant("notify")
+        Harness::new()
+            .named("reminder-bot")
+            .grant("messaging.send")
+            .grant("schedule")
+            .grant("notify")
     }
 
     #[test]
     fn a_reminder_fires_after_its_delay_in_the_chat() {
         let mut t = host();
-        t.message::<ReminderBot>("chat-1", "alice", "/remind 10m stretch").unwrap();
-        assert!(t.last_sent().unwrap().text.starts_with("Reminder set for 10m from now: stretch"));
+        t.message::<ReminderBot>("chat-1", "alice", "/remind 10m stretch")
+            .unwrap();
+        assert!(
+            t.last_sent()
+                .unwrap()
+                .text
+                .starts_with("Reminder set for 10m from now: stretch")
+        );
         assert_eq!(t.timers()[0].due_at, START_MS + 600_000);
         t.advance(Duration::from_secs(599));
         assert!(t.fire_due_timers::<ReminderBot>().is_empty());
@@ -169,7 +184,8 @@ mod harness_tests {
     #[test]
     fn a_private_reminder_needs_the_users_consent() {
         let mut t = host();
-        t.message::<ReminderBot>("chat-1", "alice", "/remindme 1h water").unwrap();
+        t.message::<ReminderBot>("chat-1", "alice", "/remindme 1h water")
+            .unwrap();
         let id = t.timers()[0].id.clone();
         t.fire_timer::<ReminderBot>(&id).unwrap();
         let hint = t.last_sent().unwrap();
@@ -177,17 +193,22 @@ mod harness_tests {
         assert!(hint.text.contains("allow reminder-bot to message you"));
 
         t.give_consent("alice", "notify");
-        t.message::<ReminderBot>("chat-1", "alice", "/remindme 1h water").unwrap();
+        t.message::<ReminderBot>("chat-1", "alice", "/remindme 1h water")
+            .unwrap();
         let id = t.timers()[0].id.clone();
         t.fire_timer::<ReminderBot>(&id).unwrap();
         let private = t.last_sent().unwrap();
-        assert_eq!((private.chat, private.kind), (direct_chat("alice"), SentKind::Notify("alice".into())));
+        assert_eq!(
+            (private.chat, private.kind),
+            (direct_chat("alice"), SentKind::Notify("alice".into()))
+        );
     }
 
     #[test]
     fn a_daily_reminder_keeps_firing_at_its_time() {
         let mut t = host();
-        t.message::<ReminderBot>("chat-1", "alice", "/daily 09:00 standup").unwrap();
+        t.message::<ReminderBot>("chat-1", "alice", "/daily 09:00 standup")
+            .unwrap();
         let timer = t.timers()[0].clone();
         assert_eq!(timer.cron.as_deref(), Some("0 9 * * *"));
         assert_eq!(timer.due_at, START_MS + 3_600_000, "the clock starts at 08:00 UTC");
@@ -202,19 +223,27 @@ mod harness_tests {
         let mut t = host();
         t.message::<ReminderBot>("chat-1", "alice", "/remind 5m tea").unwrap();
         let id = t.timers()[0].id.clone();
-        t.message::<ReminderBot>("chat-1", "alice", &format!("/cancel {id}")).unwrap();
+        t.message::<ReminderBot>("chat-1", "alice", &format!("/cancel {id}"))
+            .unwrap();
         assert_eq!(t.last_sent().unwrap().text, "Cancelled.");
         assert!(t.timers().is_empty());
-        t.message::<ReminderBot>("chat-1", "alice", &format!("/cancel {id}")).unwrap();
+        t.message::<ReminderBot>("chat-1", "alice", &format!("/cancel {id}"))
+            .unwrap();
         assert_eq!(t.last_sent().unwrap().text, "No such reminder.");
     }
 
     #[test]
     fn past_the_timer_quota_the_user_is_told() {
-        let mut t = host().limits(Limits { pending_timers: 1, ..Limits::default() });
+        let mut t = host().limits(Limits {
+            pending_timers: 1,
+            ..Limits::default()
+        });
         t.message::<ReminderBot>("chat-1", "alice", "/remind 5m tea").unwrap();
         t.message::<ReminderBot>("chat-1", "alice", "/remind 5m cake").unwrap();
-        assert_eq!(t.last_sent().unwrap().text, "Could not set the reminder: quota-exceeded");
+        assert_eq!(
+            t.last_sent().unwrap().text,
+            "Could not set the reminder: quota-exceeded"
+        );
         assert_eq!(t.timers().len(), 1);
     }
 

@@ -97,7 +97,10 @@ fn state_json(version: i64, list: &[Item]) -> String {
 
 fn current_version() -> miniapp_sdk::Result<i64> {
     match storage::chat().get("version")? {
-        Some(bytes) => Ok(std::str::from_utf8(&bytes).ok().and_then(|s| s.parse().ok()).unwrap_or(0)),
+        Some(bytes) => Ok(std::str::from_utf8(&bytes)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)),
         None => Ok(0),
     }
 }
@@ -138,9 +141,7 @@ fn tick(chat: &str, id: u64) -> miniapp_sdk::Result<String> {
     let old = bucket.get(&key)?.ok_or("no such item")?;
     let item = decode(id, &old).ok_or("no such item")?;
     // Flips exactly the value read; a change in between makes it run again.
-    if !bucket
-        .compare_and_swap(&key, Some(&old), &encode(!item.done, &item.text))?
-    {
+    if !bucket.compare_and_swap(&key, Some(&old), &encode(!item.done, &item.text))? {
         return Err("the item changed meanwhile; try again".into());
     }
     changed(chat)
@@ -256,7 +257,9 @@ impl WebApp for ShoppingList {
             ("GET", "/items") => current_version().and_then(|v| Ok(state_json(v, &items()?))),
             ("POST", "/add") => add(&chat, &request.form_value("text").unwrap_or_default()),
             ("POST", "/tick") => id().ok_or_else(|| "which item?".into()).and_then(|id| tick(&chat, id)),
-            ("POST", "/remove") => id().ok_or_else(|| "which item?".into()).and_then(|id| remove(&chat, id)),
+            ("POST", "/remove") => id()
+                .ok_or_else(|| "which item?".into())
+                .and_then(|id| remove(&chat, id)),
             _ => return error(404, "not found"),
         };
         match answer {
@@ -318,9 +321,15 @@ mod tests {
         let mut t = host();
         let added = t.request::<ShoppingList>("home", "alice", Request::post_form("/add", &[("text", "milk")]));
         assert_eq!(added.status, 200);
-        assert_eq!(added.body_text(), Some(r#"{"version":1,"items":[{"id":1,"text":"milk","done":false}]}"#));
+        assert_eq!(
+            added.body_text(),
+            Some(r#"{"version":1,"items":[{"id":1,"text":"milk","done":false}]}"#)
+        );
         let ticked = t.request::<ShoppingList>("home", "bob", Request::new("POST", "/tick?id=1"));
-        assert_eq!(ticked.body_text(), Some(r#"{"version":2,"items":[{"id":1,"text":"milk","done":true}]}"#));
+        assert_eq!(
+            ticked.body_text(),
+            Some(r#"{"version":2,"items":[{"id":1,"text":"milk","done":true}]}"#)
+        );
         t.request::<ShoppingList>("home", "bob", Request::new("POST", "/remove?id=1"));
         let published: Vec<String> = t.publishes().into_iter().map(|p| p.data).collect();
         assert_eq!(published.len(), 3, "one push per change: {published:?}");
@@ -332,7 +341,10 @@ mod tests {
     fn a_refused_change_answers_422_and_changes_nothing() {
         let mut t = host();
         let empty = t.request::<ShoppingList>("home", "alice", Request::post_form("/add", &[("text", "  ")]));
-        assert_eq!((empty.status, empty.body_text()), (422, Some(r#"{"error":"what should be added?"}"#)));
+        assert_eq!(
+            (empty.status, empty.body_text()),
+            (422, Some(r#"{"error":"what should be added?"}"#))
+        );
         let missing = t.request::<ShoppingList>("home", "alice", Request::new("POST", "/tick?id=9"));
         assert_eq!(missing.status, 422);
         assert!(t.storage(Bucket::chat("home")).keys().is_empty());
@@ -359,6 +371,10 @@ mod tests {
         let added = t.request::<ShoppingList>("home", "alice", Request::post_form("/add", &[("text", "tea")]));
         assert_eq!(added.status, 200);
         assert!(t.publishes().is_empty());
-        assert!(t.logs().iter().any(|l| l.message == "the open pages were not updated: denied"));
+        assert!(
+            t.logs()
+                .iter()
+                .any(|l| l.message == "the open pages were not updated: denied")
+        );
     }
 }

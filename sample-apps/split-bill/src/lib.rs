@@ -39,7 +39,12 @@ impl Split {
                 Some((p.next()?.to_string(), p.next()?.to_string(), p.next()? == "1"))
             })
             .collect();
-        Ok(Some(Split { id: id.to_string(), organiser: organiser.to_string(), share, invoices }))
+        Ok(Some(Split {
+            id: id.to_string(),
+            organiser: organiser.to_string(),
+            share,
+            invoices,
+        }))
     }
 
     fn save(&self, chat: &str) -> miniapp_sdk::Result {
@@ -74,16 +79,27 @@ fn start(msg: &Message, args: &str) -> miniapp_sdk::Result {
     let n = members.len() as u64;
     let share = amount / n.max(1);
     if n < 2 || share == 0 {
-        return say(&msg.chat, "nothing to split: the chat needs two members and a share of at least 1");
+        return say(
+            &msg.chat,
+            "nothing to split: the chat needs two members and a share of at least 1",
+        );
     }
-    let mut split = Split { id: msg.id.clone(), organiser: organiser.clone(), share, invoices: Vec::new() };
+    let mut split = Split {
+        id: msg.id.clone(),
+        organiser: organiser.clone(),
+        share,
+        invoices: Vec::new(),
+    };
     for member in members.iter().filter(|m| **m != organiser) {
         let title = format!("Your share of {amount}");
         let invoice = payments::create_invoice(member, share, &title, &format!("split:{}:{member}", msg.id))?;
         split.invoices.push((invoice, member.clone(), false));
     }
     split.save(&msg.chat)?;
-    say(&msg.chat, &format!("split {amount}: {share} each from {} members", split.invoices.len()))
+    say(
+        &msg.chat,
+        &format!("split {amount}: {share} each from {} members", split.invoices.len()),
+    )
 }
 
 fn cancel(msg: &Message) -> miniapp_sdk::Result {
@@ -164,7 +180,11 @@ mod tests {
         let invoices = t.invoices();
         let payers: Vec<&str> = invoices.iter().map(|i| i.user.as_str()).collect();
         assert_eq!(payers, ["bob", "carol"]);
-        assert!(invoices.iter().all(|i| i.amount == 1000 && i.status == InvoiceStatus::Open));
+        assert!(
+            invoices
+                .iter()
+                .all(|i| i.amount == 1000 && i.status == InvoiceStatus::Open)
+        );
         let texts: Vec<String> = t.sent().into_iter().map(|m| m.text).collect();
         assert_eq!(
             texts,
@@ -188,7 +208,10 @@ mod tests {
         assert_eq!(t.last_sent().unwrap().text, "everyone paid: 2000 sent to the organiser");
         let payouts = t.payouts();
         assert_eq!(payouts.len(), 1);
-        assert_eq!((payouts[0].kind, payouts[0].user.as_str(), payouts[0].amount), (PayoutKind::Transfer, "alice", 2000));
+        assert_eq!(
+            (payouts[0].kind, payouts[0].user.as_str(), payouts[0].amount),
+            (PayoutKind::Transfer, "alice", 2000)
+        );
         assert_eq!(t.balance(), 0);
     }
 
@@ -212,7 +235,10 @@ mod tests {
         t.message::<SplitBill>("dinner", "alice", "/cancel").unwrap();
         assert_eq!(t.last_sent().unwrap().text, "split cancelled; refunded 1 payments");
         let refund = &t.payouts()[0];
-        assert_eq!((refund.kind, refund.user.as_str(), refund.amount), (PayoutKind::Refund, "bob", 1000));
+        assert_eq!(
+            (refund.kind, refund.user.as_str(), refund.amount),
+            (PayoutKind::Refund, "bob", 1000)
+        );
         assert_eq!(t.invoices()[0].refunded, 1000);
     }
 
@@ -228,12 +254,20 @@ mod tests {
         // Nothing of the failed run is stored: the split still waits for it.
         assert_eq!(t.last_sent().unwrap().text, "payment received; 1 to go");
         assert_eq!(t.balance(), 2000);
-        assert!(t.logs().iter().any(|l| l.message == "handler returned an error: denied"));
+        assert!(
+            t.logs()
+                .iter()
+                .any(|l| l.message == "handler returned an error: denied")
+        );
     }
 
     #[test]
     fn a_split_needs_two_members() {
-        let mut t = Harness::new().grant("messaging.send").grant("messaging.read").grant("identity.basic").grant("storage");
+        let mut t = Harness::new()
+            .grant("messaging.send")
+            .grant("messaging.read")
+            .grant("identity.basic")
+            .grant("storage");
         t.message::<SplitBill>("alone", "alice", "/split 100").unwrap();
         assert!(t.last_sent().unwrap().text.starts_with("nothing to split"));
     }

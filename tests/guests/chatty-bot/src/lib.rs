@@ -18,9 +18,16 @@ impl Bot for ChattyBot {
         let send = |text: &str| messaging::send(&msg.chat, text);
         if msg.command("/history").is_some() {
             let history = messaging::history(&msg.chat, 100)?;
-            let users = history.iter().filter(|m| matches!(m.sender, messaging::Sender::User(_))).count();
+            let users = history
+                .iter()
+                .filter(|m| matches!(m.sender, messaging::Sender::User(_)))
+                .count();
             let texts: Vec<&str> = history.iter().map(|m| m.text.as_str()).collect();
-            send(&format!("history: {} messages, {users} from users: {}", history.len(), texts.join(" / ")))?;
+            send(&format!(
+                "history: {} messages, {users} from users: {}",
+                history.len(),
+                texts.join(" / ")
+            ))?;
         } else if let Some(text) = msg.command("/dm") {
             let outcome = code(messaging::send_direct(text));
             send(&format!("dm: {outcome}"))?;
@@ -29,7 +36,10 @@ impl Bot for ChattyBot {
             messaging::edit(&keep, "final text")?;
             let gone = send("to be deleted")?;
             messaging::delete(&gone)?;
-            send(&format!("draft done, edit again after delete: {}", code(messaging::edit(&gone, "zombie"))))?;
+            send(&format!(
+                "draft done, edit again after delete: {}",
+                code(messaging::edit(&gone, "zombie"))
+            ))?;
         } else if let Some(id) = msg.command("/edit") {
             send(&format!("edit other: {}", code(messaging::edit(id, "hijacked"))))?;
         } else if let Some(id) = msg.command("/delete") {

@@ -70,8 +70,7 @@ impl Bot for Counter {
             let (key, old, new) = (parts.next(), parts.next(), parts.next());
             let ((key, old), new) = key.zip(old).zip(new).ok_or("usage: /cas K OLD NEW")?;
             let old = (old != "-").then_some(old.as_bytes());
-            let swapped = storage::app()
-                .compare_and_swap(key, old, new.as_bytes())?;
+            let swapped = storage::app().compare_and_swap(key, old, new.as_bytes())?;
             messaging::send(chat, if swapped { "swapped" } else { "kept" })?;
         } else if msg.command("/batch").is_some() {
             let b = storage::app();
@@ -85,7 +84,12 @@ impl Bot for Counter {
             b.delete_many(&keys[..2])?;
             let seen: Vec<String> = got
                 .iter()
-                .map(|(k, v)| format!("{k}={}", v.as_deref().map(String::from_utf8_lossy).unwrap_or("none".into())))
+                .map(|(k, v)| {
+                    format!(
+                        "{k}={}",
+                        v.as_deref().map(String::from_utf8_lossy).unwrap_or("none".into())
+                    )
+                })
                 .collect();
             let after = b.get_many(&keys)?;
             let left = after.iter().filter(|(_, v)| v.is_some()).count();

@@ -29,7 +29,10 @@ impl Bot for FlakyPayBot {
         if attempts == 1 {
             panic!("crashing on the first delivery of {}", payment.id);
         }
-        messaging::send(&payment.chat, &format!("paid {} after {attempts} deliveries", payment.invoice))?;
+        messaging::send(
+            &payment.chat,
+            &format!("paid {} after {attempts} deliveries", payment.invoice),
+        )?;
         Ok(())
     }
 }

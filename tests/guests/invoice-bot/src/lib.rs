@@ -55,7 +55,11 @@ impl miniapp_sdk::Bot for InvoiceBot {
                 };
                 let edited = messaging::edit_message(&m.id, &fake).map(|()| "edited");
                 let deleted = messaging::delete(&m.id).map(|()| "deleted");
-                report(&msg.chat, "relabel", format!("{} / {}", answer(edited), answer(deleted)))?;
+                report(
+                    &msg.chat,
+                    "relabel",
+                    format!("{} / {}", answer(edited), answer(deleted)),
+                )?;
             }
         } else if let Some(args) = msg.command("/refund") {
             let mut parts = args.split(' ');

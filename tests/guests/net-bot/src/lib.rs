@@ -15,7 +15,12 @@ impl Bot for NetBot {
             }
         } else if let Some(url) = msg.command("/fetch") {
             match http::get(url) {
-                Ok(r) => format!("status {}: {} bytes: {}", r.status, r.body.len(), String::from_utf8_lossy(&r.body[..r.body.len().min(100)])),
+                Ok(r) => format!(
+                    "status {}: {} bytes: {}",
+                    r.status,
+                    r.body.len(),
+                    String::from_utf8_lossy(&r.body[..r.body.len().min(100)])
+                ),
                 Err(e) => format!("fetch error: {e}"),
             }
         } else {

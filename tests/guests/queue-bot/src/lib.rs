@@ -9,8 +9,8 @@
 //! - `/fail` → fails every time; `/fail-once X` → fails the first attempt
 //!   of the event, then answers `X after N attempts`
 
-use miniapp_sdk::{Bot, ButtonPress, Message, PaymentReceived, SignatureResult, SignatureStatus, identity, messaging};
 use miniapp_sdk::payments;
+use miniapp_sdk::{Bot, ButtonPress, Message, PaymentReceived, SignatureResult, SignatureStatus, identity, messaging};
 
 struct QueueBot;
 

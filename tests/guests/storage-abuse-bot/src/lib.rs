@@ -20,7 +20,14 @@ impl Bot for StorageAbuse {
         } else if msg.command("/huge-key").is_some() {
             format!("huge key: {}", outcome(app.set(&"k".repeat(10 << 10), b"v")))
         } else if msg.command("/weird-keys").is_some() {
-            let keys = ["a/b", "../../etc/passwd", "nul\0key", "'; DROP TABLE app_kv; --", "%", "_"];
+            let keys = [
+                "a/b",
+                "../../etc/passwd",
+                "nul\0key",
+                "'; DROP TABLE app_kv; --",
+                "%",
+                "_",
+            ];
             let parts: Vec<String> = keys
                 .iter()
                 .map(|k| {
@@ -32,7 +39,11 @@ impl Bot for StorageAbuse {
             parts.join(" | ")
         } else if let Some(chat) = msg.command("/peek") {
             let key = format!("seen:{chat}");
-            format!("peek {key}: {} exists {}", outcome(app.get(&key)), outcome(app.exists(&key)))
+            format!(
+                "peek {key}: {} exists {}",
+                outcome(app.get(&key)),
+                outcome(app.exists(&key))
+            )
         } else if msg.command("/list").is_some() {
             format!("keys: {}", outcome(app.list_keys(None).map(|p| p.keys)))
         } else {

@@ -51,7 +51,8 @@ impl WebApp for Probe {
             "/huge" => Response::text("x".repeat(8 << 20)),
             "/cookie" => {
                 let mut r = Response::text("cookies set");
-                r.headers.push(("set-cookie".into(), "miniapp_session=evil; Path=/".into()));
+                r.headers
+                    .push(("set-cookie".into(), "miniapp_session=evil; Path=/".into()));
                 r
             }
             "/panic" => panic!("the probe panicked on purpose"),

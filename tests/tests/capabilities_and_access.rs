@@ -56,6 +56,11 @@ async fn upload_importing_an_undeclared_interface_is_rejected_naming_the_import(
     assert_eq!(body["error"]["code"], "undeclared_imports");
     let message = body["error"]["message"].as_str().unwrap_or_default();
     assert!(message.contains("miniapp:platform/storage@0.1.0"), "{message}");
+    // It says what to add.
+    assert!(
+        message.contains("add to [capabilities] in miniapp.toml: \"storage\" = "),
+        "{message}"
+    );
     assert!(
         !message.contains("miniapp:platform/messaging"),
         "messaging was declared: {message}"

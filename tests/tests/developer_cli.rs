@@ -107,6 +107,35 @@ async fn new_publish_approve_by_name_answers_then_an_edited_version_answers_anew
         "Hello from hello-bot! Edited."
     );
 
+    // A rejected version: `miniapp status` gives the operator's reason.
+    std::fs::write(
+        app_dir.join("miniapp.toml"),
+        manifest.replace("version = \"0.1.0\"", "version = \"0.3.0\""),
+    )
+    .expect("bump");
+    let (ok, out, err) = publish(&app_path);
+    assert!(ok, "{out}\n{err}");
+    let (ok, out, err) = cli(&[
+        "review",
+        "reject",
+        "hello-bot",
+        "0.3.0",
+        "--reason",
+        "says hello too often",
+        "--server",
+        &host.base,
+        "--token",
+        OPERATOR_TOKEN,
+    ]);
+    assert!(ok, "{out}\n{err}");
+    let (ok, out, err) = cli(&["status", "hello-bot", "--server", &host.base, "--token", &dev.token]);
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("hello-bot: 0.2.0 in every chat"), "{out}");
+    assert!(
+        out.contains("0.3.0 rejected (compile: compiled): says hello too often"),
+        "{out}"
+    );
+
     // A crate that is no cdylib builds no component: refused before cargo builds.
     let cargo_toml = app_dir.join("Cargo.toml");
     let text = std::fs::read_to_string(&cargo_toml).expect("Cargo.toml");

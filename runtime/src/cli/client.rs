@@ -379,3 +379,41 @@ pub(super) async fn config_list(server: &str, token: &str, app: &str) -> anyhow:
     }
     Ok(())
 }
+
+/// Prints where the app `app` (id or name) stands: what runs, the rollout
+/// in progress, and each version's review (with a rejection's reason) and
+/// compile.
+pub(super) async fn status(server: &str, token: &str, app: &str) -> anyhow::Result<()> {
+    let response = reqwest::Client::new()
+        .get(format!("{}/v1/apps/{app}", server.trim_end_matches('/')))
+        .bearer_auth(token)
+        .send()
+        .await
+        .with_context(|| format!("asking {server} about {app}"))?;
+    let shown = check(response).await?;
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    println!(
+        "{} ({}): {}, {}",
+        text(&shown["name"]),
+        text(&shown["id"]),
+        text(&shown["status"]),
+        super::rollout::standing(&shown)
+    );
+    let Some(versions) = shown["versions"].as_array() else {
+        println!("(only the app's developer and the operator see its versions)");
+        return Ok(());
+    };
+    for v in versions {
+        let mut line = format!(
+            "  {} {} (compile: {})",
+            text(&v["version"]),
+            text(&v["status"]),
+            text(&v["compile_status"])
+        );
+        if let Some(reason) = v["reason"].as_str() {
+            line.push_str(&format!(": {reason}"));
+        }
+        println!("{line}");
+    }
+    Ok(())
+}

@@ -198,6 +198,18 @@ enum Command {
         #[arg(long, env = "MINIAPP_OPERATOR_TOKEN", hide_env_values = true, global = true)]
         token: Option<String>,
     },
+    /// Where an app stands: what runs (and a rollout), each version's
+    /// review with a rejection's reason, and its compile.
+    Status {
+        /// The app's id or name.
+        app: String,
+        /// The host's base URL.
+        #[arg(long, env = "MINIAPP_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        /// Your account token (or the operator's).
+        #[arg(long, env = "MINIAPP_TOKEN", hide_env_values = true)]
+        token: String,
+    },
     /// An app's log lines, filtered; with --follow, as they are written
     /// (its developer, or the operator).
     Logs {
@@ -686,6 +698,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::WebhookSecret { app, server, token } => client::webhook_secret(&server, &token, &app).await,
         Command::CompileArtifact { .. } => anyhow::bail!("compile-artifact runs before the async runtime"),
+        Command::Status { app, server, token } => client::status(&server, &token, &app).await,
         Command::Logs { args, server, token } => logs::run(args, &server, &token).await,
         Command::Rollout { action, server, token } => {
             let token = token.ok_or_else(|| {

@@ -393,7 +393,16 @@ fn check_imports(manifest: &Manifest, imports: &[String]) -> Result<(), Registry
             ImportRule::Always => {}
             ImportRule::NeedsOneOf(needed) => {
                 if !needed.iter().any(|g| manifest.requests(g)) {
-                    offending.push(format!("{import} (needs one of: {})", needed.join(", ")));
+                    // The line to add to miniapp.toml's [capabilities].
+                    let line = match needed.first() {
+                        Some(&"http:") => "\"http:api.example.com\" = \"why the app needs it\"".to_string(),
+                        Some(grant) => format!("\"{grant}\" = \"why the app needs it\""),
+                        None => String::new(),
+                    };
+                    offending.push(format!(
+                        "{import} (needs one of: {}; add to [capabilities] in miniapp.toml: {line})",
+                        needed.join(", ")
+                    ));
                 }
             }
             ImportRule::Unknown => offending.push(format!("{import} (not an interface this platform provides)")),

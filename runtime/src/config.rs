@@ -110,6 +110,10 @@ pub struct Limits {
     /// `None` means `apps.localhost:<port>` over `http`, which browsers
     /// resolve to loopback without DNS.
     pub apps_domain: Option<String>,
+    /// Whether the web client signs in from a `/#token=…` link: only on the
+    /// throwaway host of `miniapp dev` (elsewhere such a link would sign a
+    /// user into someone else's account without asking).
+    pub sign_in_links: bool,
     /// The job queue on this node.
     pub queue: QueueLimits,
     /// Files: sizes, quotas, previews.
@@ -251,6 +255,7 @@ impl Default for Limits {
             launch_token_ttl: Duration::from_secs(5 * 60),
             web_session_ttl: Duration::from_secs(60 * 60),
             apps_domain: None,
+            sign_in_links: false,
             queue: QueueLimits::default(),
             files: FileLimits::default(),
         }

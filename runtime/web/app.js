@@ -11,13 +11,15 @@
 // composer's attachments), stream.js (event WebSocket), apps.js
 // (catalogue, web-app panel, consents), payments.js (wallet, invoices, pay
 // dialog), signatures.js (sign dialog), dashboard.js (the operator's page:
-// app health, reports, app actions) and review.js (its review queue).
+// app health, reports, app actions), review.js (its review queue) and
+// bridge.js (what pages in the app panel ask of the client).
 
 import { state } from './state.js';
 import { $, show } from './dom.js';
 import { report, clearStatus } from './api.js';
 import { TOKEN_KEY, signUp, signInForm, signIn, signOutHere, copyText } from './session.js';
 import { createChat, route } from './chats.js';
+import { wireBridge } from './bridge.js';
 import { watchScroll, sendMessage, confirmDelete } from './messages.js';
 import { wireViewer, wireSignFile } from './files.js';
 import { addPicked } from './uploads.js';
@@ -28,6 +30,7 @@ import { credit } from './review.js';
 import { refreshDashboard } from './dashboard.js';
 
 function wire() {
+  wireBridge();
   watchScroll();
   $('signup-form').addEventListener('submit', signUp);
   $('signin-form').addEventListener('submit', signInForm);
@@ -94,12 +97,15 @@ function wire() {
 
 async function boot() {
   wire();
-  // A sign-in link (`/#token=…`, as `miniapp dev` prints): the token is
-  // taken from the fragment (never sent to a server) and the fragment cleared.
+  // A sign-in link (`/#token=…`, as `miniapp dev` prints), taken only on
+  // a host that says it takes them (`miniapp dev`'s throwaway host):
+  // elsewhere a link could sign a user into someone else's account. The
+  // fragment never reaches a server; it is cleared at once.
+  const links = document.querySelector('meta[name="miniapp-sign-in-links"]');
   const linked = new URLSearchParams(location.hash.slice(1)).get('token');
   if (linked) {
     history.replaceState(null, '', '#/');
-    localStorage.setItem(TOKEN_KEY, linked);
+    if (links && links.content === 'on') localStorage.setItem(TOKEN_KEY, linked);
   }
   const saved = localStorage.getItem(TOKEN_KEY);
   if (!saved) {

@@ -7,10 +7,11 @@ import { $, h } from './dom.js';
 import { api, describe, report, notice } from './api.js';
 import { appName } from './chats.js';
 import { upsertMessage } from './messages.js';
+import { bridgeFrame, unbridge } from './bridge.js';
 
 // Each scope users may grant an app, with its checkbox.
 const CONSENT_BOXES = { 'identity.profile': 'consent-profile', 'identity.phone': 'consent-phone', notify: 'consent-notify' };
-const CONSENT_SCOPES = Object.keys(CONSENT_BOXES);
+export const CONSENT_SCOPES = Object.keys(CONSENT_BOXES);
 
 export async function loadCatalogue() {
   try {
@@ -122,11 +123,13 @@ function openAppPanel(app, src) {
   frame.src = src;
   $('app-panel-title').textContent = app.name;
   $('app-panel-body').replaceChildren(frame);
+  bridgeFrame(frame, app, new URL(src).origin);
   $('app-panel').hidden = false;
   $('user-view').classList.add('with-panel');
 }
 
 export function closeAppPanel() {
+  unbridge();
   $('app-panel-body').replaceChildren();
   $('app-panel').hidden = true;
   $('user-view').classList.remove('with-panel');
@@ -134,7 +137,10 @@ export function closeAppPanel() {
 
 // --------------------------------------------------------------- consents
 
-async function openConsentDialog(app) {
+/** Opens the permissions dialog for `app`; with `asked` (a scope the app
+ *  asked for through the bridge) that box comes checked, and nothing is
+ *  given until the user presses Save. */
+export async function openConsentDialog(app, asked) {
   state.consentApp = app;
   $('consent-app-name').textContent = app.name;
   $('consent-dialog-title').textContent = `Permissions for ${app.name}`;
@@ -148,7 +154,7 @@ async function openConsentDialog(app) {
   try {
     const { scopes } = await api('GET', `/v1/apps/${encodeURIComponent(app.id)}/consents`);
     state.consentBefore = scopes;
-    for (const [scope, id] of Object.entries(CONSENT_BOXES)) $(id).checked = scopes.includes(scope);
+    for (const [scope, id] of Object.entries(CONSENT_BOXES)) $(id).checked = scopes.includes(scope) || scope === asked;
     for (const id of [...Object.values(CONSENT_BOXES), 'consent-save']) $(id).disabled = false;
   } catch (e) {
     $('consent-error').textContent = `Reading your permissions failed: ${describe(e)}`;

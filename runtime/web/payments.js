@@ -65,6 +65,8 @@ export async function confirmPay() {
   $('pay-error').textContent = '';
   try {
     const paid = await api('POST', `/v1/invoices/${encodeURIComponent(invoice.id)}/pay`);
+    // For a page that opened this invoice through the bridge.
+    state.lastPaid = invoice.id;
     state.payInvoice = null;
     $('pay-dialog').close();
     notice(`Paid ${money(paid.amount ?? invoice.amount, invoice.currency)} to ${appName(invoice.app)}.`);

@@ -32,7 +32,7 @@ export async function pollSignatures() {
   }
 }
 
-function openSignDialog(request) {
+export function openSignDialog(request) {
   state.signRequest = request;
   $('sign-title').textContent = request.title || '(untitled document)';
   $('sign-app').textContent = appName(request.app);
@@ -65,6 +65,8 @@ export async function decideSignature(action) {
   $('sign-error').textContent = '';
   try {
     await api('POST', `/v1/signatures/${encodeURIComponent(request.id)}/${action}`);
+    // For a page that asked for this signature through the bridge.
+    state.lastSignature = { id: request.id, action };
     state.signRequest = null;
     $('sign-dialog').close();
     notice(action === 'confirm' ? `Signed “${request.title}”.` : `Declined “${request.title}”.`);

@@ -27,5 +27,8 @@ export const state = {
   signRequest: null,
   deleteMessage: null, // id of the own message the delete dialog asks about
   consentApp: null,
+  // The last invoice paid and signature decided here, for the bridge.
+  lastPaid: null,
+  lastSignature: null,
   consentBefore: [],
 };

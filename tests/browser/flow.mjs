@@ -466,17 +466,29 @@ async function userScenario(browser) {
         /signature/i.test((await frame.locator('#status').textContent()) || ''));
     });
 
-    await step('sign the document in the signature dialog', async () => {
+    await step('the page asks the client through the bridge; it knows the client\'s theme and cannot reach another app\'s request', async () => {
+      // The bridge gave the page the client's colours as CSS variables.
+      await until('the theme in the app page', async () =>
+        (await frame.locator('html').evaluate((el) => getComputedStyle(el).getPropertyValue('--miniapp-button-color').trim())) !== '');
+      // A request that is not this app's (or does not exist) is refused, not shown.
+      const refused = await frame.locator('html').evaluate(() =>
+        window.MiniApp.requestSignature('no-such-request').then(() => 'granted', (e) => e.code));
+      if (refused !== 'not_found') throw new Error(`a request for a signature that is not the app's answered ${refused}`);
+    });
+
+    await step('sign the document in the signature dialog the page opened', async () => {
       await visible(page.getByTestId('sign-dialog'), 'the signature dialog');
       await shot(page, 'signature-dialog');
       await page.getByTestId('sign-confirm').click();
       await gone(page.getByTestId('sign-dialog'), 'the signature dialog');
     });
 
-    await step('pay the invoice from the chat', async () => {
-      const payButton = page.getByTestId('message-button').filter({ hasText: /^\s*Pay/ });
-      await (await visible(payButton, 'a bot message with a "Pay …" button')).click();
-      await visible(page.getByTestId('pay-dialog'), 'the payment confirmation dialog');
+    await step('the page opens its invoice through the bridge; the client asks before paying', async () => {
+      // No click in the chat: the status page, told by the app that the
+      // application was signed, asks the client to open the invoice.
+      await until('#status in the app to ask for the fee', async () =>
+        /pay the fee/i.test((await frame.locator('#status').textContent()) || ''));
+      await visible(page.getByTestId('pay-dialog'), 'the payment confirmation dialog the page opened');
       await shot(page, 'pay-dialog');
       await page.getByTestId('pay-confirm').click();
       await gone(page.getByTestId('pay-dialog'), 'the payment dialog');
@@ -488,10 +500,17 @@ async function userScenario(browser) {
         const amount = await page.getByTestId('wallet-balance').getAttribute('data-amount');
         return amount !== null && Number(amount) < 100000;
       });
-      // The app's own page refreshes itself; give it a moment to show the
-      // outcome too (not part of its contract, so not a failure if it doesn't).
-      await frame.locator('#status', { hasText: /confirmed/i }).waitFor({ timeout: 5000 }).catch(() => {});
+      // The app's page is told too, without polling.
+      await until('#status in the app to say confirmed', async () =>
+        /confirmed/i.test((await frame.locator('#status').textContent()) || ''));
       await shot(page, 'confirmation-in-chat');
+    });
+
+    await step('the page\'s main button "Done" closes the app panel', async () => {
+      const done = await visible(page.getByTestId('app-main-button'), 'the main button the page set');
+      if ((await done.textContent()) !== 'Done') throw new Error(`the main button says ${await done.textContent()}`);
+      await done.click();
+      await gone(page.getByTestId('app-panel'), 'the app panel');
     });
 
     let scanSignature;

@@ -630,6 +630,7 @@ impl TestHost {
         let text = self
             .http
             .get(format!("{}/metrics", self.base))
+            .bearer_auth(OPERATOR_TOKEN)
             .send()
             .await
             .expect("metrics")

@@ -170,7 +170,7 @@ async fn outbound_http_reaches_only_granted_hosts_within_limits() {
         .await;
     let reply = host.bot_reply(&alice, &chat, &m, &granted).await;
     assert!(
-        reply.starts_with("fetch error") && reply.contains("HttpRequestDenied"),
+        reply.starts_with("fetch error") && reply.contains("HTTP-request-denied"),
         "{reply}"
     );
     assert!(
@@ -223,7 +223,7 @@ async fn outbound_http_reaches_only_granted_hosts_within_limits() {
             .await;
         let reply = host.bot_reply(&alice, &c, &m, &app).await;
         assert!(
-            reply.starts_with("fetch error") && reply.contains("HttpRequestDenied"),
+            reply.starts_with("fetch error") && reply.contains("HTTP-request-denied"),
             "{name}: {reply}"
         );
     }
@@ -253,7 +253,7 @@ async fn outbound_http_never_reaches_the_hosts_own_api() {
         .await;
     let reply = host.bot_reply(&alice, &chat, &m, &app).await;
     assert!(
-        reply.starts_with("fetch error") && reply.contains("DestinationIpProhibited"),
+        reply.starts_with("fetch error") && reply.contains("destination-IP-prohibited"),
         "{reply}"
     );
     assert!(

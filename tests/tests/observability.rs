@@ -56,7 +56,10 @@ fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64>
 }
 
 async fn scrape(host: &TestHost) -> (String, Vec<Sample>) {
-    let resp = reqwest::get(format!("{}/metrics", host.base))
+    let resp = reqwest::Client::new()
+        .get(format!("{}/metrics", host.base))
+        .bearer_auth(miniapp_tests::OPERATOR_TOKEN)
+        .send()
         .await
         .expect("metrics answer");
     assert_eq!(resp.status(), StatusCode::OK);

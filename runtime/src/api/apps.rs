@@ -266,9 +266,9 @@ fn requested(v: &Version) -> Vec<RequestedCapability> {
 pub(super) async fn show(
     State(state): State<AppState>,
     caller: Caller,
-    Path(app): Path<String>,
+    Path(asked): Path<String>,
 ) -> ApiResult<Json<AppView>> {
-    let app = state.registry.app_id(&app).await?;
+    let app = state.registry.app_id(&asked).await?;
     let found = state.registry.app(&app).await?;
     let owner_view = match &caller {
         Caller::Operator => true,
@@ -280,7 +280,8 @@ pub(super) async fn show(
         .find(|v| found.active_version.as_deref() == Some(v.version.as_str()));
     if !owner_view {
         let Some(v) = running.filter(|_| found.status == AppStatus::Active) else {
-            return Err(ApiError::not_found(format!("no app with id {app:?}")));
+            // What the caller asked for, not the id a name resolved to.
+            return Err(ApiError::not_found(format!("no app with id or name {asked:?}")));
         };
         return Ok(Json(AppView::Public(PublicApp {
             id: found.id,

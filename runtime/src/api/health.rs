@@ -30,15 +30,23 @@ pub(super) async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// `GET /metrics` — Prometheus text format.
+/// `GET /metrics` — Prometheus text format, for the operator only: the
+/// per-app series (payments, denials, traffic) are nobody else's business.
+/// A scraper sends the operator token (`authorization` in Prometheus's
+/// scrape config).
 #[utoipa::path(
     get,
     path = "/metrics",
     tag = "host",
-    summary = "Metrics in the Prometheus text format (prefix `miniapp_`)",
-    responses((status = 200, description = "Prometheus text", content_type = "text/plain", body = String))
+    summary = "Metrics in the Prometheus text format (prefix `miniapp_`), for the operator",
+    security(("operator" = [])),
+    responses(
+        (status = 200, description = "Prometheus text", content_type = "text/plain", body = String),
+        (status = 401, response = super::error::ErrorBody),
+        (status = 403, response = super::error::ErrorBody),
+    )
 )]
-pub(super) async fn metrics(State(state): State<AppState>) -> String {
+pub(super) async fn metrics(State(state): State<AppState>, _op: super::auth::OperatorCaller) -> String {
     publish_node_figures(&state);
     publish_table_figures(&state).await;
     m::render()

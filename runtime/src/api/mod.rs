@@ -236,6 +236,8 @@ pub fn router(state: AppState) -> Router {
 /// The span of one request (`http.request`, named `METHOD route` for
 /// OpenTelemetry), continuing the caller's trace when it sends a
 /// `traceparent`. The query is left out: it may carry a launch token.
+/// The span of one request: its method and matched route, never its path
+/// (an app's paths, a webhook sender's, may carry what is not ours to keep).
 fn request_span(request: &axum::extract::Request) -> tracing::Span {
     let route = request
         .extensions()
@@ -247,7 +249,6 @@ fn request_span(request: &axum::extract::Request) -> tracing::Span {
         otel.kind = "server",
         http.request.method = %request.method(),
         http.route = route,
-        url.path = request.uri().path(),
         http.response.status_code = tracing::field::Empty,
     );
     crate::observe::trace::continue_request(&span, request.headers());

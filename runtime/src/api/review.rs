@@ -149,7 +149,7 @@ pub(super) struct Rollback {
     tag = "review",
     summary = "Suspend an app at once",
     security(("operator" = [])),
-    params(("app" = String, Path, description = "The app's id")),
+    params(("app" = String, Path, description = "The app's id or name")),
     responses(
         (status = 200, description = "The app, suspended", body = App),
         (status = 401, response = ErrorBody),
@@ -162,6 +162,7 @@ pub(super) async fn suspend(
     _op: OperatorCaller,
     Path(app): Path<String>,
 ) -> ApiResult<Json<App>> {
+    let app = state.registry.app_id(&app).await?;
     Ok(Json(state.registry.suspend(&app).await?))
 }
 
@@ -185,7 +186,7 @@ pub(super) struct LimitsChanged {
     tag = "review",
     summary = "Replace the running version's limit overrides, live",
     security(("operator" = [])),
-    params(("app" = String, Path, description = "The app's id")),
+    params(("app" = String, Path, description = "The app's id or name")),
     request_body = LimitOverrides,
     responses(
         (status = 200, description = "The limits before and after", body = LimitsChanged),
@@ -202,6 +203,7 @@ pub(super) async fn set_limits(
     Path(app): Path<String>,
     ApiJson(limits): ApiJson<LimitOverrides>,
 ) -> ApiResult<Json<LimitsChanged>> {
+    let app = state.registry.app_id(&app).await?;
     let (version, before) = state.registry.set_limits(&app, &limits).await?;
     Ok(Json(LimitsChanged {
         app,
@@ -218,7 +220,7 @@ pub(super) async fn set_limits(
     tag = "review",
     summary = "Let a suspended app run again",
     security(("operator" = [])),
-    params(("app" = String, Path, description = "The app's id")),
+    params(("app" = String, Path, description = "The app's id or name")),
     responses(
         (status = 200, description = "The app", body = App),
         (status = 401, response = ErrorBody),
@@ -231,6 +233,7 @@ pub(super) async fn resume(
     _op: OperatorCaller,
     Path(app): Path<String>,
 ) -> ApiResult<Json<App>> {
+    let app = state.registry.app_id(&app).await?;
     Ok(Json(state.registry.resume(&app).await?))
 }
 
@@ -241,7 +244,7 @@ pub(super) async fn resume(
     tag = "review",
     summary = "Make an earlier approved version the running one",
     security(("operator" = [])),
-    params(("app" = String, Path, description = "The app's id")),
+    params(("app" = String, Path, description = "The app's id or name")),
     request_body = Rollback,
     responses(
         (status = 200, description = "The app", body = App),
@@ -258,6 +261,7 @@ pub(super) async fn rollback(
     Path(app): Path<String>,
     ApiJson(body): ApiJson<Rollback>,
 ) -> ApiResult<Json<App>> {
+    let app = state.registry.app_id(&app).await?;
     Ok(Json(state.registry.rollback(&app, &body.version).await?))
 }
 
@@ -290,7 +294,7 @@ pub(super) struct RaiseRollout {
                    webhooks) run the active version. A new version can also be approved straight into a \
                    rollout with `rollout_percent` in the review decision.",
     security(("operator" = [])),
-    params(("app" = String, Path, description = "The app's id")),
+    params(("app" = String, Path, description = "The app's id or name")),
     request_body = StartRollout,
     responses(
         (status = 200, description = "The app, with its rollout", body = App),
@@ -307,6 +311,7 @@ pub(super) async fn start_rollout(
     Path(app): Path<String>,
     ApiJson(body): ApiJson<StartRollout>,
 ) -> ApiResult<Json<App>> {
+    let app = state.registry.app_id(&app).await?;
     Ok(Json(
         state.registry.start_rollout(&app, &body.version, body.percent).await?,
     ))
@@ -320,7 +325,7 @@ pub(super) async fn start_rollout(
     summary = "Raise the share of chats a rollout runs in (100 promotes it)",
     description = "The share only rises: lowering it would move chats back. Abort the rollout instead.",
     security(("operator" = [])),
-    params(("app" = String, Path, description = "The app's id")),
+    params(("app" = String, Path, description = "The app's id or name")),
     request_body = RaiseRollout,
     responses(
         (status = 200, description = "The app, with its rollout", body = App),
@@ -337,6 +342,7 @@ pub(super) async fn raise_rollout(
     Path(app): Path<String>,
     ApiJson(body): ApiJson<RaiseRollout>,
 ) -> ApiResult<Json<App>> {
+    let app = state.registry.app_id(&app).await?;
     Ok(Json(state.registry.raise_rollout(&app, body.percent).await?))
 }
 
@@ -347,7 +353,7 @@ pub(super) async fn raise_rollout(
     tag = "review",
     summary = "Run the rolled-out version in every chat",
     security(("operator" = [])),
-    params(("app" = String, Path, description = "The app's id")),
+    params(("app" = String, Path, description = "The app's id or name")),
     responses(
         (status = 200, description = "The app, its new version active", body = App),
         (status = 401, response = ErrorBody),
@@ -361,6 +367,7 @@ pub(super) async fn promote_rollout(
     _op: OperatorCaller,
     Path(app): Path<String>,
 ) -> ApiResult<Json<App>> {
+    let app = state.registry.app_id(&app).await?;
     Ok(Json(state.registry.promote_rollout(&app).await?))
 }
 
@@ -371,7 +378,7 @@ pub(super) async fn promote_rollout(
     tag = "review",
     summary = "Abort the rollout: every chat back on the active version",
     security(("operator" = [])),
-    params(("app" = String, Path, description = "The app's id")),
+    params(("app" = String, Path, description = "The app's id or name")),
     responses(
         (status = 200, description = "The app, without a rollout", body = App),
         (status = 401, response = ErrorBody),
@@ -385,5 +392,6 @@ pub(super) async fn abort_rollout(
     _op: OperatorCaller,
     Path(app): Path<String>,
 ) -> ApiResult<Json<App>> {
+    let app = state.registry.app_id(&app).await?;
     Ok(Json(state.registry.abort_rollout(&app).await?))
 }

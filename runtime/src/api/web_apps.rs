@@ -301,6 +301,28 @@ fn exchanged(state: &AppState, session_token: &str, path: &str, query: &str) -> 
     Ok(response)
 }
 
+/// Where every app's origin serves the web-app bridge, the script its pages
+/// load to ask the chat client for payments, signatures and permissions
+/// (the role of Telegram's `telegram-web-app.js`).
+pub(super) const BRIDGE_PATH: &str = "/.miniapp/bridge.js";
+
+/// The bridge script, told the chat client's origins (the only ones it
+/// talks to). Public: it holds nothing of anyone's.
+fn bridge_script(state: &AppState) -> Response {
+    let origins = serde_json::to_string(&state.webapps.domain().client_origins).unwrap_or_else(|_| "[]".into());
+    let script = include_str!("../../web/miniapp-bridge.js").replace("__MINIAPP_CLIENT_ORIGINS__", &origins);
+    let mut response = script.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    protect(state, headers);
+    response.extensions_mut().insert(AppResponse);
+    response
+}
+
 /// What users see when the app failed: a reference, never the detail.
 fn failed(state: &AppState, wants_page: bool, error: WebError) -> Response {
     let message = error.to_string();
@@ -328,6 +350,9 @@ async fn handle(state: &AppState, app: &str, request: Request) -> ApiResult<Resp
     if path.starts_with(crate::media::access::LINK_PATH) {
         // Download links the app made for its user (`files.download-url`).
         return super::files::serve_link(state, app, request).await;
+    }
+    if path == BRIDGE_PATH {
+        return Ok(bridge_script(state));
     }
     if path.starts_with(RESERVED_PREFIX) || path == RESERVED_PREFIX.trim_end_matches('/') {
         // The host's own paths on every app's origin; the app never sees them.

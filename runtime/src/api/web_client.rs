@@ -37,6 +37,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../web/api.js"),
     ),
     (
+        "bridge.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/bridge.js"),
+    ),
+    (
         "apps.js",
         "text/javascript; charset=utf-8",
         include_str!("../../web/apps.js"),
@@ -139,7 +144,19 @@ fn serve(name: &str, frames: &str) -> Response {
     responses((status = 200, description = "HTML", content_type = "text/html", body = String))
 )]
 pub(super) async fn index(State(state): State<AppState>) -> Response {
-    serve("index.html", &state.webapps.domain().frame_source())
+    let mut page = serve("index.html", &state.webapps.domain().frame_source());
+    if state.limits.sign_in_links {
+        // `miniapp dev`'s host: the client takes a token from `/#token=…`.
+        let (parts, body) = page.into_parts();
+        let text = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+        let text = String::from_utf8_lossy(&text).replace(
+            r#"<meta name="miniapp-sign-in-links" content="off">"#,
+            r#"<meta name="miniapp-sign-in-links" content="on">"#,
+        );
+        page = Response::from_parts(parts, axum::body::Body::from(text));
+        page.headers_mut().remove(header::CONTENT_LENGTH);
+    }
+    page
 }
 
 /// `GET /static/{file}` — the client's script modules and styles.

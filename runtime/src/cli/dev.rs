@@ -46,7 +46,10 @@ pub(super) async fn run(dir: PathBuf, listen: SocketAddr) -> anyhow::Result<()> 
         listen,
         data_dir: data.path().to_path_buf(),
         operator_token: Some(operator_token.clone()),
-        limits: Limits::default(),
+        limits: Limits {
+            sign_in_links: true,
+            ..Limits::default()
+        },
     };
     let options = HostOptions::default();
     crate::server::run_with(config, options, async move |host, addr| {
@@ -171,9 +174,11 @@ impl DevApp {
     /// version and says why.
     async fn watch(mut self) {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let root = self.dir.clone();
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             if let Ok(event) = event
-                && event.paths.iter().any(|p| is_source(p))
+                && is_change(&event.kind)
+                && event.paths.iter().any(|p| is_source(&root, p))
             {
                 let _ = tx.send(());
             }
@@ -208,11 +213,56 @@ impl DevApp {
     }
 }
 
-/// Whether a change to `path` is one to rebuild for.
-fn is_source(path: &Path) -> bool {
-    !path
+/// Whether `kind` changes a file: a write, a rename, a new or removed
+/// file. Reading one (cargo and the reload itself open the manifests) is
+/// no change, or every reload would start the next.
+fn is_change(kind: &notify::EventKind) -> bool {
+    use notify::EventKind;
+    use notify::event::ModifyKind;
+    match kind {
+        EventKind::Create(_) | EventKind::Remove(_) => true,
+        EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        EventKind::Modify(_) => true,
+        EventKind::Access(_) | EventKind::Any | EventKind::Other => false,
+    }
+}
+
+/// Whether `path`, under the app's folder `root`, is one to rebuild for:
+/// not in its `target/` or `.git/` (wherever `root` itself lies).
+fn is_source(root: &Path, path: &Path) -> bool {
+    let inside = path.strip_prefix(root).unwrap_or(path);
+    !inside
         .components()
         .any(|c| matches!(c.as_os_str().to_str(), Some("target" | ".git")))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use notify::EventKind;
+    use notify::event::{AccessKind, CreateKind, DataChange, MetadataKind, ModifyKind};
+
+    use super::{is_change, is_source};
+
+    #[test]
+    fn only_writes_outside_target_and_git_rebuild() {
+        assert!(is_change(&EventKind::Modify(ModifyKind::Data(DataChange::Content))));
+        assert!(is_change(&EventKind::Create(CreateKind::File)));
+        assert!(!is_change(&EventKind::Access(AccessKind::Open(
+            notify::event::AccessMode::Read
+        ))));
+        assert!(!is_change(&EventKind::Modify(ModifyKind::Metadata(
+            MetadataKind::AccessTime
+        ))));
+        let root = Path::new("/home/me/target/my-bot");
+        assert!(
+            is_source(root, &root.join("src/lib.rs")),
+            "an app that lives under a target/ folder"
+        );
+        assert!(!is_source(root, &root.join("target/release/x.wasm")));
+        assert!(!is_source(root, &root.join(".git/index")));
+    }
 }
 
 /// The terminal side of the demo chat, talking to the host over HTTP.
@@ -323,22 +373,24 @@ impl Terminal {
     /// Prints the app's new log lines as they are written.
     async fn print_logs(self) {
         let client = reqwest::Client::new();
-        let mut after = String::new();
+        let mut follower = super::logs::Follower::default();
         loop {
             let url = format!("{}/v1/apps/{}/logs", self.base, self.app);
+            let mut query = vec![("limit", "1000".to_string())];
+            if let Some(since) = follower.since() {
+                query.push(("since", since.to_string()));
+            }
             let response = client
                 .get(&url)
-                .query(&[("after", after.as_str()), ("limit", "1000")])
+                .query(&query)
                 .bearer_auth(&self.developer_token)
                 .send()
                 .await;
             if let Ok(response) = response
                 && let Ok(body) = super::client::check(response).await
             {
-                for line in body["logs"].as_array().into_iter().flatten() {
-                    if let Some(id) = line["id"].as_str() {
-                        after = id.to_string();
-                    }
+                let lines = body["logs"].as_array().cloned().unwrap_or_default();
+                for line in follower.fresh(&lines) {
                     println!(
                         "log {} {}: {}",
                         line["version"].as_str().unwrap_or_default(),

@@ -53,49 +53,98 @@ fn parse_since(text: &str) -> Result<i64, String> {
     Ok(chrono::Utc::now().timestamp_millis() - n.saturating_mul(unit_ms))
 }
 
+/// How far back each poll of `--follow` reads again: a line committed late
+/// (another node, a transaction that took a while) may carry an earlier
+/// time than lines already printed.
+const OVERLAP_MS: i64 = 10_000;
+
+/// What a follower has printed: each line once, even when polls overlap.
+#[derive(Default)]
+pub(super) struct Follower {
+    seen: std::collections::HashMap<String, i64>,
+    newest: Option<i64>,
+}
+
+impl Follower {
+    /// Where the next poll starts (unix ms), after the first.
+    pub(super) fn since(&self) -> Option<i64> {
+        self.newest.map(|at| at - OVERLAP_MS)
+    }
+
+    /// The lines of a poll not printed before, oldest first.
+    pub(super) fn fresh(&mut self, lines: &[Value]) -> Vec<Value> {
+        let mut out = Vec::new();
+        for line in lines {
+            let (Some(id), Some(at)) = (line["id"].as_str(), line["at"].as_i64()) else {
+                continue;
+            };
+            if self.seen.insert(id.to_string(), at).is_none() {
+                out.push(line.clone());
+            }
+            self.newest = Some(self.newest.map_or(at, |n| n.max(at)));
+        }
+        if let Some(newest) = self.newest {
+            self.seen.retain(|_, at| *at >= newest - 2 * OVERLAP_MS);
+        }
+        out
+    }
+}
+
 /// Prints the lines `args` asks for from `server` with `token`, then with
-/// `--follow` keeps printing new ones.
+/// `--follow` keeps printing new ones (each once; a failed poll is said
+/// and retried).
 pub(super) async fn run(args: LogsArgs, server: &str, token: &str) -> anyhow::Result<()> {
     let base = server.trim_end_matches('/');
     let client = reqwest::Client::new();
-    let mut query: Vec<(&str, String)> = vec![("limit", args.lines.to_string())];
-    if let Some(level) = &args.level {
-        query.push(("level", level.clone()));
-    }
-    if let Some(since) = args.since {
-        query.push(("since", since.to_string()));
-    }
-    if let Some(user) = &args.user {
-        query.push(("user", user.clone()));
-    }
     let url = format!("{base}/v1/apps/{}/logs", args.app);
-    let mut last: Option<String> = None;
+    let mut follower = Follower::default();
+    let mut failing = false;
     loop {
-        let mut this = query.clone();
-        if let Some(after) = &last {
-            this.retain(|(k, _)| *k != "limit");
-            this.push(("limit", "1000".into()));
-            this.push(("after", after.clone()));
+        let mut query: Vec<(&str, String)> = Vec::new();
+        if let Some(level) = &args.level {
+            query.push(("level", level.clone()));
         }
-        let response = client
-            .get(&url)
-            .query(&this)
-            .bearer_auth(token)
-            .send()
-            .await
-            .with_context(|| format!("asking {server} for the log"))?;
-        let body = super::client::check(response).await?;
-        let Some(lines) = body["logs"].as_array() else {
-            bail!("the server answered no `logs` list");
+        if let Some(user) = &args.user {
+            query.push(("user", user.clone()));
+        }
+        let since = match (args.since, follower.since()) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
         };
-        for line in lines {
-            println!("{}", format_line(line));
+        if let Some(since) = since {
+            query.push(("since", since.to_string()));
         }
-        if let Some(id) = lines.last().and_then(|l| l["id"].as_str()) {
-            last = Some(id.to_string());
-        } else if last.is_none() {
-            // Nothing yet: follow from the start of what comes.
-            last = Some(String::new());
+        let limit = if follower.since().is_some() { 1_000 } else { args.lines };
+        query.push(("limit", limit.to_string()));
+        let polled = async {
+            let response = client
+                .get(&url)
+                .query(&query)
+                .bearer_auth(token)
+                .send()
+                .await
+                .with_context(|| format!("asking {server} for the log"))?;
+            let body = super::client::check(response).await?;
+            match body["logs"].as_array() {
+                Some(lines) => Ok(lines.clone()),
+                None => bail!("the server answered no `logs` list"),
+            }
+        }
+        .await;
+        match polled {
+            Ok(lines) => {
+                failing = false;
+                for line in follower.fresh(&lines) {
+                    println!("{}", format_line(&line));
+                }
+            }
+            Err(e) if !args.follow => return Err(e),
+            Err(e) => {
+                if !failing {
+                    eprintln!("miniapp logs: {e:#}; trying again");
+                }
+                failing = true;
+            }
         }
         if !args.follow {
             return Ok(());
@@ -129,7 +178,23 @@ fn format_line(line: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_since;
+    use serde_json::json;
+
+    use super::{Follower, OVERLAP_MS, parse_since};
+
+    #[test]
+    fn a_follower_prints_each_line_once_and_reads_back_an_overlap() {
+        let mut f = Follower::default();
+        assert_eq!(f.since(), None);
+        let a = json!({"id": "b", "at": 1_000_000});
+        let late = json!({"id": "a", "at": 999_000});
+        assert_eq!(f.fresh(std::slice::from_ref(&a)).len(), 1);
+        assert_eq!(f.since(), Some(1_000_000 - OVERLAP_MS));
+        // The next poll sees the same line again, and one committed late
+        // with an earlier time and a smaller id: only that one is new.
+        let fresh = f.fresh(&[late.clone(), a]);
+        assert_eq!(fresh, vec![late]);
+    }
 
     #[test]
     fn since_takes_durations_and_rfc3339_times_and_refuses_the_rest() {

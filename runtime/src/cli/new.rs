@@ -86,7 +86,18 @@ pub(super) fn scaffold(name: &str, kind: Kind, dir: &Path, sdk: &str) -> anyhow:
 /// built from when it is still there.
 pub(super) fn find_sdk(given: Option<String>) -> anyhow::Result<String> {
     if let Some(sdk) = given.or_else(|| std::env::var("MINIAPP_SDK").ok()) {
-        return Ok(sdk);
+        if sdk.starts_with("https://") || sdk.starts_with("git@") {
+            return Ok(sdk);
+        }
+        // A path as the new crate's Cargo.toml must see it, from anywhere.
+        let path = std::fs::canonicalize(&sdk).with_context(|| format!("no SDK at {sdk}"))?;
+        if !path.join("Cargo.toml").exists() {
+            bail!(
+                "{} holds no Cargo.toml: pass the SDK's folder (`sdk` in a miniapp checkout)",
+                path.display()
+            );
+        }
+        return Ok(path.display().to_string());
     }
     let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk");
     match std::fs::canonicalize(&built_from) {
@@ -98,16 +109,11 @@ pub(super) fn find_sdk(given: Option<String>) -> anyhow::Result<String> {
     }
 }
 
-/// Names as the manifest takes them: 1 to 64 of lowercase letters, digits
-/// and `-`, starting with a letter.
+/// Names as the manifest takes them.
 fn check_name(name: &str) -> anyhow::Result<()> {
-    let ok = (1..=64).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if !ok {
-        bail!("{name:?} is no app name: use 1 to 64 lowercase letters, digits and '-', starting with a letter");
+    use crate::registry::manifest::{APP_NAME_RULE, is_app_name};
+    if !is_app_name(name) {
+        bail!("{name:?} is no app name: {APP_NAME_RULE}");
     }
     Ok(())
 }
@@ -323,6 +329,10 @@ mod tests {
     fn names_are_checked_and_a_directory_is_never_overwritten() {
         let dir = tempfile::tempdir().expect("tempdir");
         assert!(scaffold("My App", Kind::Bot, dir.path(), "/sdk").is_err());
+        assert!(
+            scaffold("a", Kind::Bot, dir.path(), "/sdk").is_err(),
+            "the host takes 2 to 64"
+        );
         let made = scaffold("my-app", Kind::App, dir.path(), "/sdk").expect("scaffolds");
         assert!(made.join("src/lib.rs").exists());
         let again = scaffold("my-app", Kind::Bot, dir.path(), "/sdk").expect_err("exists");

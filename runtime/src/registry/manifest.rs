@@ -89,6 +89,18 @@ impl NamedTable {
     }
 }
 
+/// What an app's name may be, in words.
+pub const APP_NAME_RULE: &str = "2 to 64 characters: lowercase letters, digits and '-', starting with a letter";
+
+/// Whether `name` is a valid app name ([`APP_NAME_RULE`]).
+pub fn is_app_name(name: &str) -> bool {
+    (2..=64).contains(&name.len())
+        && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 /// A schedule's or webhook's name: 1 to 64 lowercase letters, digits, `-`
 /// or `_` (it is a URL path segment for webhooks).
 fn plain_name(name: &str) -> bool {
@@ -126,16 +138,10 @@ impl Manifest {
     }
 
     fn validate(&self) -> Result<(), ManifestError> {
-        let name_ok = (2..=64).contains(&self.name.len())
-            && self.name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
-            && self
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if !name_ok {
+        if !is_app_name(&self.name) {
             return Err(ManifestError::Field {
                 field: "name",
-                problem: "2 to 64 characters: lowercase letters, digits and '-', starting with a letter".into(),
+                problem: APP_NAME_RULE.into(),
             });
         }
         if self.description.len() > 2_000 {

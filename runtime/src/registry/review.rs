@@ -277,6 +277,9 @@ impl Registry {
                     }
                 }
                 self.may_change_running(app, decision.rollout_percent).await?;
+                if decision.rollout_percent.is_some() {
+                    self.rollout_keeps_kind(app, &current).await?;
+                }
                 let grants: BTreeSet<String> = match &decision.grants {
                     None => requested.clone(),
                     Some(list) => list.iter().cloned().collect(),

@@ -46,6 +46,22 @@ impl Registry {
         Ok(())
     }
 
+    /// Refuses a rollout of `version` whose kind (bot, web app, both)
+    /// differs from the active version's: a chat's bot events and its web
+    /// pages run one version, and launching checks the kind.
+    pub(super) async fn rollout_keeps_kind(&self, app: &str, version: &apps::Version) -> Result<(), RegistryError> {
+        let Some((_, running)) = apps::running(&self.db, app).await? else {
+            return Ok(());
+        };
+        if running.kind != version.kind {
+            return Err(RegistryError::InvalidDecision(format!(
+                "{} is a {} and the running {} a {}: a rollout cannot change the kind of app; approve it for every chat",
+                version.version, version.kind, running.version, running.kind
+            )));
+        }
+        Ok(())
+    }
+
     /// Starts rolling out the approved `version` of `app` to `percent` % of
     /// its chats (a version approved before, say after an aborted rollout).
     ///
@@ -57,11 +73,12 @@ impl Registry {
     pub async fn start_rollout(&self, app: &str, version: &str, percent: u8) -> Result<App, RegistryError> {
         self.may_change_running(app, Some(percent)).await?;
         let found = apps::version(&self.db, app, version).await?;
-        if found.as_ref().map(|v| v.status) != Some(VersionStatus::Approved) {
+        let Some(found) = found.filter(|v| v.status == VersionStatus::Approved) else {
             return Err(RegistryError::InvalidDecision(format!(
                 "version {version:?} of this app is not approved; approve it with `rollout_percent` instead"
             )));
-        }
+        };
+        self.rollout_keeps_kind(app, &found).await?;
         if !rollouts::start(&self.db, app, version, percent).await? {
             return Err(RegistryError::InvalidDecision(format!(
                 "version {version} is the one running everywhere, or the app changed meanwhile"

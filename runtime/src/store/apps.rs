@@ -178,17 +178,6 @@ pub struct Running {
     pub rollout: Option<(Version, u8)>,
 }
 
-impl Running {
-    /// The version that runs for an event in `chat` (empty: outside any
-    /// chat, where the stable version runs).
-    pub fn for_chat(&self, chat: &str) -> &Version {
-        match &self.rollout {
-            Some((version, percent)) if super::rollouts::in_rollout(&self.stable.app_id, chat, *percent) => version,
-            _ => &self.stable,
-        }
-    }
-}
-
 /// [`Running`] of app `id`, if it is active with an approved version; the
 /// rollout's version is looked up only while one is in progress.
 pub async fn running_with_rollout(db: &Db, id: &str) -> StoreResult<Option<Running>> {
@@ -603,11 +592,16 @@ pub async fn approve(
             }
         }
         None => {
-            sqlx::query("UPDATE apps SET active_version = $1 WHERE id = $2")
+            // Never under a rollout in progress (the registry refuses it
+            // first; this holds against a rollout started meanwhile).
+            let set = sqlx::query("UPDATE apps SET active_version = $1 WHERE id = $2 AND rollout_version IS NULL")
                 .bind(version)
                 .bind(app)
                 .execute(&mut *tx)
                 .await?;
+            if set.rows_affected() == 0 {
+                return Ok(false);
+            }
             run_schedules_of(&mut tx, app, version).await?;
             keep_consents_of(&mut tx, app, version).await?;
         }
@@ -647,7 +641,8 @@ pub(super) async fn keep_consents_of(conn: &mut sqlx::AnyConnection, app: &str, 
     Ok(())
 }
 
-/// Replaces the limit overrides of `app`'s running version; its version,
+/// Replaces the limit overrides of `app`'s running version (and of the
+/// version being rolled out, if any); the running version,
 /// or `None` when the app has none running. A revocation (see
 /// [`super::revocations`]): when this returns, no node runs the app with
 /// the old limits from a cache.
@@ -660,12 +655,17 @@ pub async fn set_running_limits(db: &Db, app: &str, limits: &LimitOverrides) -> 
     let Some(version) = version.flatten() else {
         return Ok(None);
     };
-    sqlx::query("UPDATE app_versions SET limits = $1 WHERE app_id = $2 AND version = $3")
-        .bind(to_json(limits))
-        .bind(app)
-        .bind(&version)
-        .execute(&mut *tx)
-        .await?;
+    // A version being rolled out runs too: it gets the same limits (and
+    // keeps them if it is promoted).
+    sqlx::query(
+        "UPDATE app_versions SET limits = $1 WHERE app_id = $2 AND (version = $3 OR version = \
+         (SELECT rollout_version FROM apps WHERE id = $2))",
+    )
+    .bind(to_json(limits))
+    .bind(app)
+    .bind(&version)
+    .execute(&mut *tx)
+    .await?;
     super::revocations::commit(db, tx).await?;
     Ok(Some(version))
 }
@@ -774,12 +774,12 @@ pub async fn set_status(db: &Db, app: &str, status: AppStatus) -> StoreResult<bo
 }
 
 /// Makes an approved `version` the app's active one; false if it is not
-/// approved. A revocation (the running version changes; see
+/// approved, or a rollout is in progress. A revocation (the running version changes; see
 /// [`super::revocations`]).
 pub async fn activate(db: &Db, app: &str, version: &str) -> StoreResult<bool> {
     let mut tx = db.begin_write().await?;
     let done = sqlx::query(
-        "UPDATE apps SET active_version = $1 WHERE id = $2 AND EXISTS \
+        "UPDATE apps SET active_version = $1 WHERE id = $2 AND rollout_version IS NULL AND EXISTS \
          (SELECT 1 FROM app_versions v WHERE v.app_id = $2 AND v.version = $1 AND v.status = 'approved')",
     )
     .bind(version)

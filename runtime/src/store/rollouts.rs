@@ -133,11 +133,16 @@ pub async fn abort(db: &Db, app: &str) -> StoreResult<Option<String>> {
     let Some(version) = rollout_version_in(&mut tx, app).await? else {
         return Ok(None);
     };
-    sqlx::query("UPDATE apps SET rollout_version = NULL, rollout_percent = 0 WHERE id = $1 AND rollout_version = $2")
-        .bind(app)
-        .bind(&version)
-        .execute(&mut *tx)
-        .await?;
+    let done = sqlx::query(
+        "UPDATE apps SET rollout_version = NULL, rollout_percent = 0 WHERE id = $1 AND rollout_version = $2",
+    )
+    .bind(app)
+    .bind(&version)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(None);
+    }
     super::revocations::commit(db, tx).await?;
     Ok(Some(version))
 }

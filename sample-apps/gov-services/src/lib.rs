@@ -7,11 +7,16 @@
 //! the user to sign that file (`identity.request-file-signature`); the
 //! status page then offers the file for download (`files.download-url`).
 //! The bot side reacts to the signature and payment events.
+//!
+//! The status pages never poll: they load the host's web-app bridge
+//! (`/.miniapp/bridge.js`) to ask the chat client to open its signing and
+//! payment dialogs right away (the user still confirms there), and reload
+//! when the bot side publishes (`pages`) that their application changed.
 
 use miniapp_sdk::web::{Request, Response, WebApp, escape};
 use miniapp_sdk::{
-    Bot, Context, Message, PaymentReceived, SignatureResult, SignatureStatus, files, identity, messaging, payments,
-    storage,
+    Bot, Context, Message, PaymentReceived, SignatureResult, SignatureStatus, files, identity, messaging, pages,
+    payments, storage,
 };
 
 /// (id, name, state fee in kopecks)
@@ -79,20 +84,84 @@ fn rubles(kopecks: u64) -> String {
     format!("{}.{:02} ₽", kopecks / 100, kopecks % 100)
 }
 
-fn page(title: &str, body: &str, refresh: bool) -> Response {
-    let refresh = if refresh {
-        r#"<meta http-equiv="refresh" content="2">"#
-    } else {
-        ""
+/// What a status page waits for: the id of its application (or scan), its
+/// status, and the invoice to pay, if any.
+struct Waiting<'a> {
+    id: &'a str,
+    status: &'a str,
+    invoice: Option<&'a str>,
+}
+
+/// The script of a status page: through the bridge it asks the client for
+/// the signature or the payment its application waits for, reloads when
+/// the bot side publishes that the application changed (or, on connecting,
+/// when it changed before), and once done offers "Done" as the main button.
+const LIVE: &str = r#"<script src="/.miniapp/bridge.js"></script>
+<script>
+(function () {
+  const s = document.getElementById('status');
+  const { id, state, invoice } = s.dataset;
+  MiniApp.ready();
+  if (state === 'awaiting-signature') MiniApp.requestSignature(id).catch(() => {});
+  if (state === 'awaiting-payment' && invoice) MiniApp.openInvoice(invoice).catch(() => {});
+  if (state === 'confirmed' || state === 'signed') MiniApp.MainButton.setText('Done').show().onClick(() => MiniApp.close());
+  if (!s.hasAttribute('data-waiting')) return;
+  const events = new EventSource('/.miniapp/events');
+  const check = () => fetch('state?id=' + encodeURIComponent(id))
+    .then((r) => r.text())
+    .then((now) => { if (now !== state) location.reload(); });
+  events.addEventListener('ready', check);
+  events.onmessage = (e) => { if (e.data === id) check(); };
+})();
+</script>"#;
+
+fn page(title: &str, body: &str, waiting: Option<Waiting<'_>>) -> Response {
+    let (status, script) = match &waiting {
+        Some(w) => (
+            format!(
+                r#"data-id="{}" data-state="{}" data-invoice="{}"{}"#,
+                escape(w.id),
+                escape(w.status),
+                escape(w.invoice.unwrap_or_default()),
+                if matches!(w.status, "awaiting-signature" | "awaiting-payment") {
+                    " data-waiting"
+                } else {
+                    ""
+                }
+            ),
+            LIVE,
+        ),
+        None => (String::new(), ""),
     };
+    let body = body.replace("{status-data}", &status);
     Response::html(format!(
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8">{refresh}<title>{title}</title>
-<style>body{{font:15px system-ui,sans-serif;margin:1rem;color:#1b1f24}}h1{{font-size:1.2rem}}
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>body{{font:15px system-ui,sans-serif;margin:1rem;color:var(--miniapp-text-color,#1b1f24);background:var(--miniapp-bg-color,#fff)}}h1{{font-size:1.2rem}}
 label{{display:block;margin:.6rem 0 .2rem}}select,button{{font:inherit;padding:.4rem;min-width:16rem}}
-button{{margin-top:1rem;background:#1f6feb;color:#fff;border:0;border-radius:6px;cursor:pointer}}
+button{{margin-top:1rem;background:var(--miniapp-button-color,#1f6feb);color:var(--miniapp-button-text-color,#fff);border:0;border-radius:6px;cursor:pointer}}
 .status{{padding:.6rem;background:#f0f4ff;border-radius:6px}}.error{{color:#b42318}}</style></head>
-<body><h1>{title}</h1>{body}</body></html>"#
+<body><h1>{title}</h1>{body}{script}</body></html>"#
     ))
+}
+
+/// `GET /state?id=`: the status of the caller's application or scan `id`,
+/// as plain text (what a status page compares with the one it shows).
+fn state(request: &Request) -> Response {
+    let id = request.query_param("id").unwrap_or_default();
+    let me = identity::current_user().unwrap_or_default();
+    let status = Booking::load(&id)
+        .filter(|b| b.user == me)
+        .map(|b| b.status)
+        .or_else(|| Scan::load(&id).filter(|s| s.user == me).map(|s| s.status));
+    match status {
+        Some(status) => Response::text(status),
+        None => Response::text("not found").with_status(404),
+    }
+}
+
+/// Tells the open status pages of `chat` that application `id` changed.
+fn announce(chat: &str, id: &str) -> miniapp_sdk::Result {
+    pages::publish(chat, id).context("cannot update the open pages")
 }
 
 fn form(error: &str) -> Response {
@@ -122,7 +191,7 @@ fn form(error: &str) -> Response {
 <label for="scan">Scan (PDF or photo, up to 1 MiB)</label><input id="scan" name="scan" type="file" accept="application/pdf,image/*" required>
 <button id="sign-scan" type="submit">Upload and sign</button></form>"#
         ),
-        false,
+        None,
     )
 }
 
@@ -166,36 +235,36 @@ fn status(request: &Request) -> Response {
         return page(
             "Application not found",
             r#"<p><a href="./">Book an appointment</a></p>"#,
-            false,
+            None,
         )
         .with_status(404);
     };
     let (_, name, fee) = booking.service();
-    let (text, waiting) = match booking.status.as_str() {
-        "awaiting-signature" => (
-            "Waiting for your signature: confirm it in the messenger.".to_string(),
-            true,
-        ),
-        "awaiting-payment" => (
-            format!("Signed. Please pay the fee of {} in the chat.", rubles(fee)),
-            true,
-        ),
-        "confirmed" => ("Paid. Your appointment is confirmed.".to_string(), false),
-        "declined" => (
-            "You declined to sign; the application was withdrawn.".to_string(),
-            false,
-        ),
-        other => (format!("Status: {other}"), true),
+    let text = match booking.status.as_str() {
+        "awaiting-signature" => "Waiting for your signature: confirm it in the messenger.".to_string(),
+        "awaiting-payment" => format!("Signed. Please pay the fee of {} in the messenger.", rubles(fee)),
+        "confirmed" => "Paid. Your appointment is confirmed.".to_string(),
+        "declined" => "You declined to sign; the application was withdrawn.".to_string(),
+        other => format!("Status: {other}"),
     };
+    let invoice = storage::app()
+        .get(&format!("invoice-for:{id}"))
+        .ok()
+        .flatten()
+        .and_then(|b| String::from_utf8(b).ok());
     page(
         "Your application",
         &format!(
-            r#"<p>{} — {}</p><p id="status" class="status" role="status">{}</p><p><a href="./">Book another</a></p>"#,
+            r#"<p>{} — {}</p><p id="status" class="status" role="status" {{status-data}}>{}</p><p><a href="./">Book another</a></p>"#,
             escape(name),
             escape(&booking.slot),
             escape(&text)
         ),
-        waiting,
+        Some(Waiting {
+            id: &id,
+            status: &booking.status,
+            invoice: invoice.as_deref(),
+        }),
     )
 }
 
@@ -261,16 +330,13 @@ fn scan_status(request: &Request) -> Response {
     let id = request.query_param("id").unwrap_or_default();
     let me = identity::current_user().unwrap_or_default();
     let Some(scan) = Scan::load(&id).filter(|s| s.user == me) else {
-        return page("Scan not found", r#"<p><a href="./">Back</a></p>"#, false).with_status(404);
+        return page("Scan not found", r#"<p><a href="./">Back</a></p>"#, None).with_status(404);
     };
-    let (text, waiting) = match scan.status.as_str() {
-        "awaiting-signature" => (
-            "Waiting for your signature of the scan: confirm it in the messenger.",
-            true,
-        ),
-        "signed" => ("Signed. The scan is on record.", false),
-        "declined" => ("You declined to sign the scan.", false),
-        _ => ("Unknown status.", true),
+    let text = match scan.status.as_str() {
+        "awaiting-signature" => "Waiting for your signature of the scan: confirm it in the messenger.",
+        "signed" => "Signed. The scan is on record.",
+        "declined" => "You declined to sign the scan.",
+        _ => "Unknown status.",
     };
     let link = match files::download_url(&scan.file) {
         Ok(url) => format!(
@@ -283,12 +349,16 @@ fn scan_status(request: &Request) -> Response {
     page(
         "Your scan",
         &format!(
-            r#"<p>{}</p><p id="status" class="status" role="status" data-signature="{}">{}</p>{link}<p><a href="./">Back</a></p>"#,
+            r#"<p>{}</p><p id="status" class="status" role="status" data-signature="{}" {{status-data}}>{}</p>{link}<p><a href="./">Back</a></p>"#,
             escape(&scan.name),
             escape(&id),
             escape(text)
         ),
-        waiting,
+        Some(Waiting {
+            id: &id,
+            status: &scan.status,
+            invoice: None,
+        }),
     )
 }
 
@@ -302,7 +372,8 @@ impl WebApp for GovServices {
             ("GET", "/status") => status(&request),
             ("POST", "/scan") => upload_scan(&request),
             ("GET", "/scan-status") => scan_status(&request),
-            _ => page("Not found", r#"<p><a href="./">Back</a></p>"#, false).with_status(404),
+            ("GET", "/state") => state(&request),
+            _ => page("Not found", r#"<p><a href="./">Back</a></p>"#, None).with_status(404),
         }
     }
 }
@@ -336,7 +407,7 @@ impl Bot for GovServices {
             } else {
                 messaging::send(&result.chat, &text)?;
             }
-            return Ok(());
+            return announce(&result.chat, &result.id);
         }
         let Some(mut booking) = Booking::load(&result.id) else {
             return Ok(());
@@ -356,11 +427,12 @@ impl Bot for GovServices {
                 let invoice = payments::create_invoice(&result.user, fee, &title, &result.id)
                     .context("cannot invoice the fee")?;
                 storage::app().set(&format!("invoice:{invoice}"), result.id.as_bytes())?;
+                storage::app().set(&format!("invoice-for:{}", result.id), invoice.as_bytes())?;
                 booking.status = "awaiting-payment".into();
                 booking.save(&result.id)?;
             }
         }
-        Ok(())
+        announce(&result.chat, &result.id)
     }
 
     fn on_payment(payment: PaymentReceived) -> miniapp_sdk::Result {
@@ -387,7 +459,8 @@ impl Bot for GovServices {
             ),
         )?;
         booking.status = "confirmed".into();
-        booking.save(&id)
+        booking.save(&id)?;
+        announce(&payment.chat, &id)
     }
 }
 

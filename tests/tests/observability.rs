@@ -241,6 +241,14 @@ async fn metrics_move_by_app_outcome_capability_kind_and_status() {
     for id in [&chat, &hostile, &alice.id] {
         assert!(!text.contains(id.as_str()), "{id} is in /metrics:\n{text}");
     }
+    // Without the operator token: the host-wide series, none of an app's.
+    let public = reqwest::get(format!("{}/metrics", host.base))
+        .await
+        .expect("metrics answer");
+    assert_eq!(public.status(), StatusCode::OK);
+    let public = public.text().await.expect("metrics text");
+    assert!(public.contains("miniapp_jobs_queued"), "{public}");
+    assert!(!public.contains("app=\""), "per-app series for anyone:\n{public}");
 }
 
 /// What an OTLP collector received: the request bodies, in order.

@@ -242,6 +242,10 @@ async fn a_web_app_session_runs_the_version_of_its_chat() {
         let cookie = host.web_session(&alice, &chat, &app).await;
         sessions.push((chat, cookie));
     }
+    // Each session is answered once, so this node caches it with 0.1.0.
+    for (_, cookie) in &sessions {
+        assert_eq!(running_version(&host, &host, &dev, &app, cookie).await, "0.1.0");
+    }
     let next = manifest_named(&manifest, "web-probe", "0.2.0");
     let wasm = std::fs::read(guests::WEB_PROBE_WASM).expect("web-probe built");
     let (status, body) = host.publish(&dev, &next, wasm).await;
@@ -255,7 +259,8 @@ async fn a_web_app_session_runs_the_version_of_its_chat() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    // Each open session now runs its chat's version, request after request.
+    // Each open (and cached) session now runs its chat's version, request
+    // after request.
     for (chat, cookie) in &sessions {
         let expected = if in_rollout(&app, chat, 50) { "0.2.0" } else { "0.1.0" };
         for _ in 0..2 {

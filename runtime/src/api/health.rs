@@ -30,26 +30,30 @@ pub(super) async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// `GET /metrics` — Prometheus text format, for the operator only: the
-/// per-app series (payments, denials, traffic) are nobody else's business.
-/// A scraper sends the operator token (`authorization` in Prometheus's
-/// scrape config).
+/// `GET /metrics` — Prometheus text format. Anyone gets the host-wide
+/// series (DESIGN.md's public path); the per-app ones (an app's payments,
+/// denials, traffic: nobody else's business) only the operator, whose
+/// scraper sends the token (`authorization` in Prometheus's scrape config).
 #[utoipa::path(
     get,
     path = "/metrics",
     tag = "host",
-    summary = "Metrics in the Prometheus text format (prefix `miniapp_`), for the operator",
-    security(("operator" = [])),
-    responses(
-        (status = 200, description = "Prometheus text", content_type = "text/plain", body = String),
-        (status = 401, response = super::error::ErrorBody),
-        (status = 403, response = super::error::ErrorBody),
-    )
+    summary = "Metrics in the Prometheus text format (prefix `miniapp_`); per-app series for the operator",
+    description = "Anyone gets the host-wide series. With the operator's bearer token the answer also has the \
+                   per-app series (label `app`); any other token, or none, gets the host-wide ones.",
+    responses((status = 200, description = "Prometheus text", content_type = "text/plain", body = String))
 )]
-pub(super) async fn metrics(State(state): State<AppState>, _op: super::auth::OperatorCaller) -> String {
+pub(super) async fn metrics(
+    State(state): State<AppState>,
+    operator: Result<super::auth::OperatorCaller, super::ApiError>,
+) -> String {
     publish_node_figures(&state);
     publish_table_figures(&state).await;
-    m::render()
+    let text = m::render();
+    if operator.is_ok() {
+        return text;
+    }
+    host_wide(&text)
 }
 
 /// This node's own figures (kept as counters by the engine, the queue and
@@ -108,5 +112,30 @@ async fn publish_table_figures(state: &AppState) {
             m::queue_backlog(&kinds);
         }
         Err(e) => tracing::warn!(error = %e, "could not read the job backlog for /metrics"),
+    }
+}
+
+/// The samples of `text` that name no app (no `app` label).
+fn host_wide(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        if line.starts_with('#') || !line.contains("app=\"") {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn anyone_sees_only_series_that_name_no_app() {
+        let text = "# TYPE miniapp_invocations_total counter\n\
+                    miniapp_invocations_total{app=\"a1\",kind=\"bot\",outcome=\"ok\"} 3\n\
+                    miniapp_jobs_queued 2\n";
+        let public = super::host_wide(text);
+        assert!(public.contains("miniapp_jobs_queued 2"), "{public}");
+        assert!(!public.contains("a1"), "{public}");
     }
 }

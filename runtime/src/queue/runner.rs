@@ -13,7 +13,6 @@ use super::Inner;
 use crate::capabilities::commit::{Commit, Committed, Effects, JobClaim};
 use crate::health::Outcome;
 use crate::sandbox::BotEvent;
-use crate::store::apps;
 use crate::store::jobs::{self, AfterFailure, Job};
 use crate::store::logs::{self, NewLogLine};
 use crate::store::timers;
@@ -268,11 +267,13 @@ async fn record_failure(inner: &Inner, job: &Job, error: &str) {
                 ),
             };
             let chat = (!job.chat.is_empty()).then_some(job.chat.as_str());
-            let version = apps::running(&inner.db, &job.app)
+            // The version that ran it: the chat's, during a rollout.
+            let version = inner
+                .target(&job.app, &job.chat)
                 .await
                 .ok()
                 .flatten()
-                .map(|(_, v)| v.version)
+                .map(|t| t.version)
                 .unwrap_or_default();
             if let Err(e) = logs::append(&inner.db, &job.app, &version, chat, &[line]).await {
                 tracing::error!(error = %e, "could not write app log");

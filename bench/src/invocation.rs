@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use miniapp_runtime::api::{hash_token, new_token};
 use miniapp_runtime::capabilities::commit::Committed;
 use miniapp_runtime::config::{LimitOverrides, Limits};
-use miniapp_runtime::registry::Decision;
+use miniapp_runtime::registry::{Decision, Published};
 use miniapp_runtime::sandbox::BotEvent;
 use miniapp_runtime::server::{Host, ServerConfig};
 use miniapp_runtime::store::accounts;
@@ -58,33 +58,13 @@ impl InProcess {
         let host = Host::open(&config).await?;
         let st = &host.state;
         let dev = accounts::create(&st.db, "Bench Developer", None, &hash_token(&new_token())).await?;
-        let wasm = std::fs::read(guests::ECHO_BOT_WASM)?;
-        let published = st
-            .registry
-            .publish(&dev.id, &manifest_of(guests::ECHO_BOT_DIR), wasm)
-            .await?;
-        // A version can be approved once its compile has ended.
-        st.registry
-            .wait_compiled(&published.app, &published.version, std::time::Duration::from_secs(300))
-            .await?;
-        if let Some(v) = st.registry.versions(&published.app).await?.first()
-            && v.status == miniapp_runtime::store::status::VersionStatus::Rejected
-        {
-            anyhow::bail!("echo-bot was rejected: {}", v.reason.clone().unwrap_or_default());
-        }
-        let decision = Decision {
-            decision: "approve".into(),
-            grants: None,
-            reason: None,
-            limits: Some(LimitOverrides {
-                messages_per_chat_per_minute: Some(10_000),
-                ..LimitOverrides::default()
-            }),
-            rollout_percent: None,
-        };
-        st.registry
-            .decide(&published.app, &published.version, &decision)
-            .await?;
+        let published = publish_approved(
+            &host,
+            &dev.id,
+            &manifest_of(guests::ECHO_BOT_DIR),
+            std::fs::read(guests::ECHO_BOT_WASM)?,
+        )
+        .await?;
         let alice = accounts::create(&st.db, "Alice", None, &hash_token(&new_token())).await?;
         let mut chats = Vec::new();
         for i in 0..n_chats {
@@ -101,6 +81,46 @@ impl InProcess {
             _dir: dir,
         })
     }
+}
+
+/// Publishes `wasm` with `manifest` as `developer`, waits for its compile
+/// and approves it with what it requests (its message rate raised for the
+/// benchmarks).
+pub(crate) async fn publish_approved(
+    host: &Host,
+    developer: &str,
+    manifest: &str,
+    wasm: Vec<u8>,
+) -> anyhow::Result<Published> {
+    let st = &host.state;
+    let published = st.registry.publish(developer, manifest, wasm).await?;
+    // A version can be approved once its compile has ended.
+    st.registry
+        .wait_compiled(&published.app, &published.version, std::time::Duration::from_secs(300))
+        .await?;
+    if let Some(v) = st.registry.versions(&published.app).await?.first()
+        && v.status == miniapp_runtime::store::status::VersionStatus::Rejected
+    {
+        anyhow::bail!(
+            "{} was rejected: {}",
+            published.name,
+            v.reason.clone().unwrap_or_default()
+        );
+    }
+    let decision = Decision {
+        decision: "approve".into(),
+        grants: None,
+        reason: None,
+        limits: Some(LimitOverrides {
+            messages_per_chat_per_minute: Some(10_000),
+            ..LimitOverrides::default()
+        }),
+        rollout_percent: None,
+    };
+    st.registry
+        .decide(&published.app, &published.version, &decision)
+        .await?;
+    Ok(published)
 }
 
 /// Runs `rounds` alternating pairs after a warm-up.
@@ -173,7 +193,8 @@ pub(crate) async fn run(rounds: usize) -> anyhow::Result<InvocationFigures> {
     })
 }
 
-fn event(chat: &str, i: usize) -> BotEvent {
+/// The message event `/echo hi` in `chat`, the `i`th of the run.
+pub(crate) fn event(chat: &str, i: usize) -> BotEvent {
     BotEvent::Message {
         chat: chat.to_string(),
         message: format!("bench-{i}"),

@@ -6,6 +6,7 @@
 mod bare;
 mod cluster;
 mod invocation;
+mod languages;
 mod roundtrip;
 mod stats;
 mod web;
@@ -27,9 +28,14 @@ struct Args {
     /// `oha` (HTTP load generator); the web comparison is skipped without it.
     #[arg(long)]
     oha: Option<String>,
-    /// Benchmarks to run (comma separated): invocation, roundtrip, web, cold-start, idle.
-    #[arg(long, default_value = "invocation,roundtrip,web,cold-start,idle,cluster")]
+    /// Benchmarks to run (comma separated): invocation, roundtrip, web,
+    /// cold-start, idle, cluster, languages.
+    #[arg(long, default_value = "invocation,roundtrip,web,cold-start,idle,cluster,languages")]
     only: String,
+    /// Where `sample-apps/other-languages/build` put python-bot.wasm and
+    /// js-bot.wasm (for `languages`; skipped without it).
+    #[arg(long)]
+    guest_apps: Option<std::path::PathBuf>,
     /// Shorter runs (for a quick look; figures are noisier).
     #[arg(long)]
     quick: bool,
@@ -219,6 +225,48 @@ async fn main() -> anyhow::Result<()> {
         report.figures.push(("cluster_postgres_two_nodes_rps", two));
     }
 
+    if wants("languages") {
+        match &args.guest_apps {
+            Some(dir) => {
+                eprintln!("== (7) the same bot in Rust, Python and JavaScript");
+                let bots = languages::run(dir, 200 * scale).await?;
+                let rust = bots[0].samples.p50_us();
+                for bot in &bots {
+                    report.row(
+                        &format!(
+                            "`/echo hi` by a bot in {}, p50 / p99 (µs); component size (KiB)",
+                            bot.language
+                        ),
+                        format!(
+                            "{:.0} / {:.0}; {}",
+                            bot.samples.p50_us(),
+                            bot.samples.p99_us(),
+                            bot.bytes.div_ceil(1024)
+                        ),
+                        format!("{rust:.0} (Rust)"),
+                        format!("{:.2}×", bot.samples.p50_us() / rust),
+                    );
+                }
+                let names = ["rust", "python", "js"];
+                for (bot, name) in bots.iter().zip(names) {
+                    report
+                        .figures
+                        .push((leak(format!("{name}_bot_invocation_us_p50")), bot.samples.p50_us()));
+                    report
+                        .figures
+                        .push((leak(format!("{name}_bot_component_kib")), bot.bytes as f64 / 1024.0));
+                }
+                report
+                    .figures
+                    .push(("python_bot_invocation_ratio_vs_rust", bots[1].samples.p50_us() / rust));
+                report
+                    .figures
+                    .push(("js_bot_invocation_ratio_vs_rust", bots[2].samples.p50_us() / rust));
+            }
+            None => eprintln!("== (7) skipped: pass --guest-apps"),
+        }
+    }
+
     println!();
     println!("| benchmark | miniapp | baseline | ratio |");
     println!("|---|---|---|---|");
@@ -230,4 +278,9 @@ async fn main() -> anyhow::Result<()> {
         println!("{name}={value:.3}");
     }
     Ok(())
+}
+
+/// A figure's name made at run time, kept for the rest of the run.
+fn leak(name: String) -> &'static str {
+    Box::leak(name.into_boxed_str())
 }

@@ -828,6 +828,19 @@ pub fn no_redirect_client() -> reqwest::Client {
         .expect("http client")
 }
 
+/// The app id `miniapp publish` printed (its `app: …` line).
+///
+/// # Panics
+///
+/// When `out` has no such line.
+pub fn published_app(out: &str) -> String {
+    out.lines()
+        .find_map(|l| l.strip_prefix("app: "))
+        .expect("publish prints the app id")
+        .trim()
+        .to_string()
+}
+
 /// The manifest text of a sample app or guest folder.
 pub fn manifest_of(dir: &str) -> String {
     std::fs::read_to_string(Path::new(dir).join("miniapp.toml")).expect("miniapp.toml exists")

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use miniapp_tests::{OPERATOR_TOKEN, TestHost, guests, host_bin, manifest_of};
+use miniapp_tests::{OPERATOR_TOKEN, TestHost, guests, host_bin, manifest_of, published_app};
 
 /// One target directory for the apps these tests build, kept between runs
 /// (`miniapp build` honours `CARGO_TARGET_DIR`).
@@ -43,12 +43,7 @@ async fn new_publish_approve_by_name_answers_then_an_edited_version_answers_anew
     let (ok, out, err) = publish(&app_path);
     assert!(ok, "publish failed: {out}\n{err}");
     assert!(out.contains("published and compiled, waiting for review"), "{out}");
-    let app = out
-        .lines()
-        .find_map(|l| l.strip_prefix("app: "))
-        .expect("publish prints the app id")
-        .trim()
-        .to_string();
+    let app = published_app(&out);
 
     // The same version again: refused before cargo runs.
     let (ok, out, err) = publish(&app_path);

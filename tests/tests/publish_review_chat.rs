@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use miniapp_tests::{OPERATOR_TOKEN, TestHost, guests, host_bin};
+use miniapp_tests::{OPERATOR_TOKEN, TestHost, guests, host_bin, published_app};
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -25,12 +25,7 @@ async fn cli_published_echo_bot_answers_echo_and_count_in_a_two_person_chat() {
         ])
         .expect("cli runs");
     assert!(ok, "publish failed: {out}\n{err}");
-    let app = out
-        .lines()
-        .find_map(|l| l.strip_prefix("app: "))
-        .expect("publish prints the app id")
-        .trim()
-        .to_string();
+    let app = published_app(&out);
     assert!(out.contains("status: pending"), "{out}");
     assert!(
         out.contains("miniapp:platform/storage@0.1.0"),

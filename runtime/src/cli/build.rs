@@ -41,7 +41,8 @@ pub fn build_app(dir: &Path) -> anyhow::Result<PathBuf> {
     let manifest = dir.join("Cargo.toml");
     if !manifest.exists() {
         bail!(
-            "{} has no Cargo.toml; create an app with `miniapp new NAME`",
+            "{} has no Cargo.toml; create an app with `miniapp new NAME`, or, for a component \
+             another toolchain built, pass it with `--component FILE`",
             dir.display()
         );
     }

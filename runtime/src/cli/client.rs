@@ -17,18 +17,22 @@ pub(super) async fn check(response: reqwest::Response) -> anyhow::Result<Value> 
     Ok(body)
 }
 
-/// Checks the version is new, builds the app in `dir`, uploads it with its
+/// Checks the version is new, builds the app in `dir` (or takes the
+/// `component` another toolchain built), uploads it with its
 /// `miniapp.toml` and waits (with a spinner) until the host has compiled
 /// it, ending in one line that says what happens next.
-pub(super) async fn publish(dir: &Path, server: &str, token: &str) -> anyhow::Result<()> {
+pub(super) async fn publish(dir: &Path, component: Option<&Path>, server: &str, token: &str) -> anyhow::Result<()> {
     let manifest_path = dir.join("miniapp.toml");
     let manifest =
         std::fs::read_to_string(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?;
     let (name, version) = name_and_version(&manifest, &manifest_path)?;
     let base = server.trim_end_matches('/');
     not_uploaded_yet(base, token, &name, &version).await?;
-    let wasm_path = build_app(dir)?;
-    let wasm = std::fs::read(&wasm_path)?;
+    let wasm_path = match component {
+        Some(path) => path.to_path_buf(),
+        None => build_app(dir)?,
+    };
+    let wasm = std::fs::read(&wasm_path).with_context(|| format!("reading {}", wasm_path.display()))?;
     let spinner = spinner(format!(
         "uploading {name} {version} ({} KiB)",
         wasm.len().div_ceil(1024)

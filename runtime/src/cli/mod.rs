@@ -133,9 +133,15 @@ enum Command {
     },
     /// Build an app and upload it for review.
     Publish {
-        /// The app's directory.
+        /// The app's directory (its `miniapp.toml`, and the crate unless
+        /// --component is given).
         #[arg(default_value = ".")]
         dir: PathBuf,
+        /// Upload this component instead of building the crate in DIR: one
+        /// built by another toolchain (componentize-py, componentize-qjs,
+        /// jco; see the SDK's README, "Other languages").
+        #[arg(long, value_name = "FILE")]
+        component: Option<PathBuf>,
         /// The host's base URL.
         #[arg(long, env = "MINIAPP_SERVER", default_value = "http://127.0.0.1:8080")]
         server: String,
@@ -683,7 +689,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", wasm.display());
             Ok(())
         }
-        Command::Publish { dir, server, token } => client::publish(&dir, &server, &token).await,
+        Command::Publish {
+            dir,
+            component,
+            server,
+            token,
+        } => client::publish(&dir, component.as_deref(), &server, &token).await,
         Command::Config { action, server, token } => {
             let token = token.ok_or_else(|| anyhow::anyhow!("config needs your token (--token or MINIAPP_TOKEN)"))?;
             match action {

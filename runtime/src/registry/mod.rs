@@ -55,7 +55,13 @@ pub enum RegistryError {
     #[error("{0}")]
     TooLarge(String),
     /// The component imports interfaces its manifest did not ask for.
-    #[error("the component imports interfaces its manifest does not declare: {}", .0.join("; "))]
+    #[error(
+        "the component imports interfaces its manifest does not declare: {}. \
+         If the app never calls them, its toolchain imports every interface of the world it was \
+         built against (componentize-py, componentize-qjs, jco do): build it against a narrower \
+         world (the SDK's README, \"Other languages\")",
+        .0.join("; ")
+    )]
     UndeclaredImports(Vec<String>),
     /// The component lacks an export its kind needs.
     #[error("{0}")]

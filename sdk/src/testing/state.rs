@@ -280,9 +280,26 @@ impl Invocation {
     /// Whether the app may act in `chat`: the event's chat, one where it
     /// is installed, or the current user's direct chat with it.
     pub(crate) fn chat_open(&self, chat: &str) -> bool {
-        (self.cx.chat.as_deref() == Some(chat) && self.cx.user.is_some())
-            || self.world.installed(chat)
-            || self.cx.user.as_deref().is_some_and(|u| super::direct_chat(u) == chat)
+        (self.cx.chat.as_deref() == Some(chat) && self.cx.user.is_some()) || self.installed_or_direct(chat)
+    }
+
+    /// Whether `chat` is one where the app is installed, or the current
+    /// user's direct chat with it.
+    fn installed_or_direct(&self, chat: &str) -> bool {
+        self.world.installed(chat) || self.cx.user.as_deref().is_some_and(|u| super::direct_chat(u) == chat)
+    }
+
+    /// `denied` (recorded against `capability`) unless `chat` is one where
+    /// the app is installed or the current user's direct chat with it.
+    pub(crate) fn require_installed_or_direct(&mut self, capability: &str, chat: &str) -> Result<(), Error> {
+        if self.installed_or_direct(chat) {
+            return Ok(());
+        }
+        self.deny(
+            capability,
+            "a chat not open to the app (not installed there, or a user's direct chat outside an event of theirs)",
+        );
+        Err(Error::Denied)
     }
 
     /// Takes one message's place in the per-invocation and per-minute

@@ -15,18 +15,7 @@ pub(crate) fn publish(chat: &str, data: &str) -> Result<(), Error> {
         if data.is_empty() {
             return Err(Error::Invalid("page data is empty".into()));
         }
-        let direct = inv
-            .cx
-            .user
-            .as_deref()
-            .is_some_and(|u| crate::testing::direct_chat(u) == chat);
-        if !inv.world.installed(chat) && !direct {
-            inv.deny(
-                "pages",
-                "a chat not open to the app (not installed there, or a user's direct chat outside an event of theirs)",
-            );
-            return Err(Error::Denied);
-        }
+        inv.require_installed_or_direct("pages", chat)?;
         if inv.counts.publishes >= PAGE_PUBLISHES_PER_INVOCATION {
             inv.log(
                 "warn",

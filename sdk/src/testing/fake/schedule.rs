@@ -28,18 +28,7 @@ fn set(
     } else {
         None
     };
-    let direct = inv
-        .cx
-        .user
-        .as_deref()
-        .is_some_and(|u| crate::testing::direct_chat(u) == chat);
-    if !inv.world.installed(chat) && !direct {
-        inv.deny(
-            "schedule",
-            "a chat not open to the app (not installed there, or a user's direct chat outside an event of theirs)",
-        );
-        return Err(Error::Denied);
-    }
+    inv.require_installed_or_direct("schedule", chat)?;
     if inv.counts.timers_set >= TIMERS_PER_INVOCATION {
         inv.log(
             "warn",

@@ -1,5 +1,5 @@
-//! Web mini-apps: serve your own pages under `/apps/{app}/` inside the
-//! chat client. Implement [`WebApp`] and export it with
+//! Web mini-apps: serve your own pages, on the app's own origin
+//! (`https://{app}.{apps-domain}/`), inside the chat client. Implement [`WebApp`] and export it with
 //! [`web_app!`](crate::web_app); a component can be a bot and a web app at
 //! once (manifest `kind = "app"`).
 //!

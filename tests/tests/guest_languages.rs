@@ -76,8 +76,8 @@ fn platform_imports(out: &str) -> Vec<String> {
     names
 }
 
-/// Publishes `name` from its folder, approves it by name and installs it in
-/// a new chat of Alice's; returns (app id, Alice, chat, publish's stdout).
+/// Publishes `name` from its folder, approves it and installs it in a new
+/// chat of Alice's, both by name; returns (app id, Alice, chat, publish's stdout).
 async fn publish_and_install(
     host: &TestHost,
     name: &str,
@@ -103,7 +103,8 @@ async fn publish_and_install(
     assert!(ok, "{out2}\n{err}");
     let alice = host.signup("Alice").await;
     let chat = host.chat(&alice, &[]).await;
-    host.install(&alice, &chat, &app).await;
+    // By name, as the CLI takes apps.
+    host.install(&alice, &chat, name).await;
     (app, alice, chat, out)
 }
 

@@ -79,6 +79,7 @@ pub(super) async fn list(
             })?),
         };
     let limit = query.limit.unwrap_or(100).clamp(1, 500);
+    let app = state.registry.resolve_app(&app).await?;
     let events = state.registry.events(&app, caller.actor(), status, limit).await?;
     Ok(Json(Events { events }))
 }
@@ -112,6 +113,7 @@ pub(super) async fn retry(
     Path((app, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Retried>> {
     let id: Option<i64> = id.parse().ok();
+    let app = state.registry.resolve_app(&app).await?;
     if !state.registry.retry_event(&app, caller.actor(), id).await? {
         return Err(ApiError::not_found("no dead event with that id"));
     }

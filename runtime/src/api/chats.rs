@@ -253,7 +253,7 @@ pub(super) async fn show(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Install {
-    /// The app's id.
+    /// The app's id, or its name.
     app: String,
 }
 
@@ -292,13 +292,15 @@ pub(super) async fn install(
     Path(chat): Path<String>,
     ApiJson(body): ApiJson<Install>,
 ) -> ApiResult<(StatusCode, Json<Installed>)> {
-    let new = state.chat.install(&chat, &me.id, &body.app).await?;
+    // An app id, or its name (as the CLI takes).
+    let app = state.registry.resolve_app(&body.app).await?;
+    let new = state.chat.install(&chat, &me.id, &app).await?;
     let status = if new { StatusCode::CREATED } else { StatusCode::OK };
     Ok((
         status,
         Json(Installed {
             chat,
-            app: body.app,
+            app,
             installed: true,
         }),
     ))

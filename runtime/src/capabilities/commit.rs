@@ -24,6 +24,7 @@ use super::pages::commit::{self as pages_commit, Push};
 use super::payments::commit::{self as payments_commit, PaymentOp};
 use super::schedule::commit::{self as schedule_commit, TimerOp};
 use super::storage::commit::{self as storage_commit, Refused};
+use super::storage::read_cache::{ReadCache, Written};
 use super::storage::txn::{Key, KvTxn};
 use crate::config::AppLimits;
 use crate::store::objects::Objects;
@@ -204,6 +205,7 @@ pub struct Committer {
     objects: Objects,
     on_events: Arc<OnceLock<OnEvents>>,
     usage: Arc<UsageCache>,
+    reads: Arc<ReadCache>,
 }
 
 /// Each app's storage (keys, bytes) as this node's last commit for it
@@ -220,14 +222,28 @@ impl Committer {
         let (sender, receiver) = mpsc::channel(4 * MAX_GROUP);
         let on_events: Arc<OnceLock<OnEvents>> = Arc::default();
         let usage: Arc<UsageCache> = Arc::default();
-        tokio::spawn(run(db.clone(), receiver, on_events.clone(), usage.clone()));
+        // On SQLite this node is the only writer (see `read_cache`).
+        let reads = Arc::new(ReadCache::new(db.is_embedded()));
+        tokio::spawn(run(
+            db.clone(),
+            receiver,
+            on_events.clone(),
+            usage.clone(),
+            reads.clone(),
+        ));
         Committer {
             sender,
             db,
             objects,
             on_events,
             usage,
+            reads,
         }
+    }
+
+    /// The node's storage read cache, which commits write through.
+    pub fn reads(&self) -> &ReadCache {
+        &self.reads
     }
 
     /// `app`'s storage (keys, bytes) as of this node's last commit of its
@@ -290,6 +306,7 @@ async fn run(
     mut receiver: mpsc::Receiver<(Commit, Reply)>,
     on_events: Arc<OnceLock<OnEvents>>,
     usage: Arc<UsageCache>,
+    reads: Arc<ReadCache>,
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while receiver.recv_many(&mut group, MAX_GROUP).await > 0 {
@@ -299,13 +316,21 @@ async fn run(
                 results
                     .into_iter()
                     .zip(&group)
-                    .map(|(r, (commit, _))| {
-                        r.map(|(committed, used)| {
-                            if let Some(used) = used {
+                    .map(|(r, (commit, _))| match r {
+                        Ok(stored) => {
+                            if let Some(used) = stored.used {
                                 cache.insert(commit.app.clone(), used);
                             }
-                            committed
-                        })
+                            reads.write_through(&commit.app, &stored.written);
+                            Ok(stored.committed)
+                        }
+                        Err(e) => {
+                            if let CommitError::Conflict(keys) = &e {
+                                // Perhaps read from a stale cache: the rerun reads the database.
+                                reads.forget(&commit.app, keys);
+                            }
+                            Err(e)
+                        }
                     })
                     .collect::<Vec<_>>()
             }
@@ -332,9 +357,17 @@ async fn run(
     }
 }
 
-/// What one commit of a group came to: stored (with the app's storage
-/// usage after it, if it wrote) or refused.
-type Applied = Result<(Committed, Option<(i64, i64)>), CommitError>;
+/// What one commit of a group stored.
+struct Stored {
+    committed: Committed,
+    /// The app's storage usage after it, if it wrote.
+    used: Option<(i64, i64)>,
+    /// The keys it stored, with their new versions.
+    written: Vec<(Key, Written)>,
+}
+
+/// What one commit of a group came to: stored or refused.
+type Applied = Result<Stored, CommitError>;
 
 /// Runs `group` in one transaction, each commit in its own savepoint (a
 /// group of one needs none: its refusal rolls the whole transaction back).
@@ -376,8 +409,18 @@ async fn flush(db: &Db, group: &[(Commit, Reply)], usage: &UsageCache) -> StoreR
             Err(e) if savepoints => Err(CommitError::Store(e.to_string())),
             Err(e) => return Err(e),
         };
-        let stored = matches!(result, Ok((Committed::Stored { .. }, _)));
-        if let Ok((Committed::Stored { .. }, Some(used))) = &result
+        let stored = matches!(
+            result,
+            Ok(Stored {
+                committed: Committed::Stored { .. },
+                ..
+            })
+        );
+        if let Ok(Stored {
+            committed: Committed::Stored { .. },
+            used: Some(used),
+            ..
+        }) = &result
             && db.is_embedded()
         {
             known.insert(commit.app.clone(), *used);
@@ -406,9 +449,23 @@ async fn apply(conn: &mut sqlx::AnyConnection, commit: &Commit, known: Option<(i
     if let Some(job) = &commit.job
         && !jobs::complete(conn, job.id, &job.node, job.attempt).await?
     {
-        return Ok(Ok((Committed::LeaseLost, None)));
+        return Ok(Ok(Stored {
+            committed: Committed::LeaseLost,
+            used: None,
+            written: Vec::new(),
+        }));
     }
-    let used = match storage_commit::apply_in(conn, &commit.app, &commit.effects.kv, &commit.limits, known).await? {
+    let mut written = Vec::new();
+    let used = match storage_commit::apply_in(
+        conn,
+        &commit.app,
+        &commit.effects.kv,
+        &commit.limits,
+        known,
+        &mut written,
+    )
+    .await?
+    {
         Ok(used) => used,
         Err(Refused::Conflict(keys)) => return Ok(Err(CommitError::Conflict(keys))),
         Err(Refused::Quota { keys, bytes }) => return Ok(Err(CommitError::Quota { keys, bytes })),
@@ -442,5 +499,9 @@ async fn apply(conn: &mut sqlx::AnyConnection, commit: &Commit, known: Option<(i
     }
     let events = apply_ops(conn, &commit.app, commit.effects.ops.clone()).await?
         + pages_commit::apply_in(conn, &commit.app, &commit.effects.pushes).await?;
-    Ok(Ok((Committed::Stored { events }, used)))
+    Ok(Ok(Stored {
+        committed: Committed::Stored { events },
+        used,
+        written,
+    }))
 }

@@ -75,7 +75,7 @@ pub(super) async fn publish(dir: &Path, component: Option<&Path>, server: &str, 
     match compiled? {
         CompileEnd::Compiled => println!(
             "{name} {version} (app {app}) is published and compiled, waiting for review: \
-             the operator approves it with `miniapp review approve {name} {version}`"
+             the operator approves it with `miniapp review approve {name} {version} --token OPERATOR_TOKEN`"
         ),
         CompileEnd::Failed => bail!(
             "{name} {version} (app {app}) was uploaded but the host could not compile it; \

@@ -364,6 +364,19 @@ impl Registry {
             .ok_or_else(|| RegistryError::NotFound(format!("no app with id or name {id_or_name:?}")))
     }
 
+    /// [`Registry::app_id`], or `id_or_name` itself when no app has it
+    /// (the caller's own lookup then answers as it does for an unknown id).
+    ///
+    /// # Errors
+    ///
+    /// Only the store's.
+    pub async fn resolve_app(&self, id_or_name: &str) -> Result<String, RegistryError> {
+        match self.app_id(id_or_name).await {
+            Err(RegistryError::NotFound(_)) => Ok(id_or_name.to_string()),
+            found => found,
+        }
+    }
+
     /// Every version of app `id`.
     pub async fn versions(&self, id: &str) -> Result<Vec<apps::Version>, RegistryError> {
         Ok(apps::versions(&self.db, id).await?)

@@ -32,8 +32,13 @@ pub enum Change {
 /// The live value under (`app`, `bucket`, `key`) with its version: a value
 /// past its time-to-live is not live.
 pub async fn read(db: &Db, app: &str, bucket: &str, key: &str) -> StoreResult<Option<Stored>> {
-    Ok(sqlx::query_as(
-        "SELECT value, version FROM app_kv WHERE app_id = $1 AND bucket = $2 AND key = $3 \
+    Ok(read_entry(db, app, bucket, key).await?.map(|(stored, _)| stored))
+}
+
+/// [`read`], with the value's expiry (unix ms), if it has one.
+pub async fn read_entry(db: &Db, app: &str, bucket: &str, key: &str) -> StoreResult<Option<(Stored, Option<i64>)>> {
+    let row: Option<(Vec<u8>, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT value, version, expires_at FROM app_kv WHERE app_id = $1 AND bucket = $2 AND key = $3 \
          AND (expires_at IS NULL OR expires_at > $4)",
     )
     .bind(app)
@@ -41,7 +46,8 @@ pub async fn read(db: &Db, app: &str, bucket: &str, key: &str) -> StoreResult<Op
     .bind(key)
     .bind(now_ms())
     .fetch_optional(db.pool())
-    .await?)
+    .await?;
+    Ok(row.map(|(value, version, expires_at)| (Stored { value, version }, expires_at)))
 }
 
 /// The live value under (`app`, `bucket`, `key`).
@@ -95,13 +101,14 @@ pub async fn usage_in(conn: &mut AnyConnection, app: &str) -> StoreResult<(i64, 
 }
 
 /// Applies `change` to (`app`, `bucket`, `key`) in the caller's
-/// transaction, with a fresh random version.
+/// transaction; a put stores `version` (a fresh one: [`new_version`]).
 pub async fn apply_in(
     conn: &mut AnyConnection,
     app: &str,
     bucket: &str,
     key: &str,
     change: &Change,
+    version: i64,
 ) -> StoreResult<()> {
     match change {
         Change::Put { value, expires_at } => {
@@ -116,7 +123,7 @@ pub async fn apply_in(
             .bind(key)
             .bind(value.as_slice())
             .bind(now_ms())
-            .bind(new_version())
+            .bind(version)
             .bind(*expires_at)
             .execute(&mut *conn)
             .await?;
@@ -138,7 +145,8 @@ pub async fn apply_in(
 /// (`None`: no live value) — the commit check and the write in one
 /// statement (two for a delete of a key that was absent). Returns whether
 /// it applied; `false` means the key changed since it was read (nothing
-/// was written). On PostgreSQL the caller holds the app's storage lock
+/// was written). A put stores version `next` (a fresh one: [`new_version`]).
+/// On PostgreSQL the caller holds the app's storage lock
 /// (the group commit takes `kv:{app}`), so no other commit of the app's
 /// storage runs between a check and a write.
 pub async fn apply_if_unchanged_in(
@@ -148,6 +156,7 @@ pub async fn apply_if_unchanged_in(
     key: &str,
     seen: Option<i64>,
     change: &Change,
+    next: i64,
 ) -> StoreResult<bool> {
     let now = now_ms();
     let done = match (change, seen) {
@@ -159,7 +168,7 @@ pub async fn apply_if_unchanged_in(
             )
             .bind(value.as_slice())
             .bind(now)
-            .bind(new_version())
+            .bind(next)
             .bind(*expires_at)
             .bind(app)
             .bind(bucket)
@@ -183,7 +192,7 @@ pub async fn apply_if_unchanged_in(
             .bind(key)
             .bind(value.as_slice())
             .bind(now)
-            .bind(new_version())
+            .bind(next)
             .bind(*expires_at)
             .execute(&mut *conn)
             .await?
@@ -205,7 +214,7 @@ pub async fn apply_if_unchanged_in(
             if version_in(conn, app, bucket, key).await?.is_some() {
                 return Ok(false);
             }
-            apply_in(conn, app, bucket, key, change).await?;
+            apply_in(conn, app, bucket, key, change, next).await?;
             return Ok(true);
         }
     };
@@ -214,7 +223,7 @@ pub async fn apply_if_unchanged_in(
 
 /// A fresh version: random and positive (0 is what rows written before
 /// versions existed carry).
-fn new_version() -> i64 {
+pub fn new_version() -> i64 {
     (rand::random::<u64>() >> 1).max(1) as i64
 }
 
@@ -226,14 +235,14 @@ pub async fn set(db: &Db, app: &str, bucket: &str, key: &str, value: &[u8]) -> S
         expires_at: None,
     };
     let mut tx = db.begin_write().await?;
-    apply_in(&mut tx, app, bucket, key, &change).await?;
+    apply_in(&mut tx, app, bucket, key, &change, new_version()).await?;
     tx.commit().await
 }
 
 /// Removes (`app`, `bucket`, `key`) at once, in its own transaction.
 pub async fn delete(db: &Db, app: &str, bucket: &str, key: &str) -> StoreResult<()> {
     let mut tx = db.begin_write().await?;
-    apply_in(&mut tx, app, bucket, key, &Change::Delete).await?;
+    apply_in(&mut tx, app, bucket, key, &Change::Delete, new_version()).await?;
     tx.commit().await
 }
 
@@ -281,7 +290,9 @@ mod tests {
             value: b"x".to_vec(),
             expires_at: Some(now_ms() - 1),
         };
-        apply_in(&mut tx, "a", "app", "old", &gone).await.expect("put");
+        apply_in(&mut tx, "a", "app", "old", &gone, new_version())
+            .await
+            .expect("put");
         tx.commit().await.expect("commit");
         assert_eq!(read(&db, "a", "app", "old").await.expect("read"), None);
         assert_eq!(
@@ -297,7 +308,7 @@ mod tests {
     }
 
     async fn write(tx: &mut AnyConnection, key: &str, seen: Option<i64>, change: Change) -> bool {
-        apply_if_unchanged_in(tx, "a", "app", key, seen, &change)
+        apply_if_unchanged_in(tx, "a", "app", key, seen, &change, new_version())
             .await
             .expect("store")
     }
@@ -329,9 +340,16 @@ mod tests {
             !write(&mut tx, "m", None, put(b"y", None)).await,
             "never over a live value"
         );
-        apply_in(&mut tx, "a", "app", "old", &put(b"o", Some(now_ms() - 1)))
-            .await
-            .expect("expired row");
+        apply_in(
+            &mut tx,
+            "a",
+            "app",
+            "old",
+            &put(b"o", Some(now_ms() - 1)),
+            new_version(),
+        )
+        .await
+        .expect("expired row");
         assert!(
             write(&mut tx, "old", None, put(b"n", None)).await,
             "an expired row is absent"

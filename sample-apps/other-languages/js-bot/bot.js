@@ -15,9 +15,17 @@ function command(text, name) {
 }
 
 function reply(chat, text) {
-    // `send` returns the message's id, or throws the host's error
-    // (`{ tag: "rate-limited", val: "…" }`, …).
+    // `send` returns the message's id, or throws an `Error` whose `payload`
+    // is the host's error: `{ tag: "rate-limited", val: "…" }`, or
+    // `{ tag: "denied" }` for a case without text.
     return messaging.send(chat, { text, buttons: [] });
+}
+
+/** What went wrong, for the log: the host's error if it was one. */
+function describe(e) {
+    const err = e && e.payload && e.payload.tag ? e.payload : null;
+    if (err) return err.val === undefined ? err.tag : `${err.tag}: ${err.val}`;
+    return String(e);
 }
 
 function onMessage(msg) {
@@ -36,8 +44,8 @@ export const handler = {
         try {
             if (event.tag === "message") onMessage(event.val);
         } catch (e) {
-            const why = e && e.tag ? `${e.tag}: ${e.val}` : String(e);
-            log.log("error", `host call failed: ${why}`);
+            const why = describe(e);
+            log.log("error", `failed: ${why}`);
             throw why;
         }
     },

@@ -4,6 +4,7 @@
 
 use sqlx::AnyConnection;
 
+use super::read_cache::Written;
 use super::txn::{Key, KvTxn};
 use crate::config::AppLimits;
 use crate::store::{StoreResult, kv};
@@ -24,8 +25,9 @@ pub enum Refused {
 
 /// Checks and applies `txn` of `app` in the caller's transaction; the
 /// app's (keys, bytes) after it when it wrote (exact, or an upper bound
-/// when `known` was used). On `Ok(Err(_))` the caller rolls back what this
-/// wrote.
+/// when `known` was used), and each key stored with its new version in
+/// `written` (for the node's read cache, once the transaction commits).
+/// On `Ok(Err(_))` the caller rolls back what this wrote.
 ///
 /// `known` is the app's usage (or an upper bound of it) when this node is
 /// the only writer (SQLite): if that plus the most the changes can add
@@ -36,6 +38,7 @@ pub async fn apply_in(
     txn: &KvTxn,
     limits: &AppLimits,
     known: Option<(i64, i64)>,
+    written: &mut Vec<(Key, Written)>,
 ) -> StoreResult<Result<Option<(i64, i64)>, Refused>> {
     // A key read and changed is checked and written in one statement; a
     // key only read is checked; the changes of keys not read go in once
@@ -45,7 +48,14 @@ pub async fn apply_in(
     for (name, seen) in txn.reads() {
         let (bucket, key) = name;
         let unchanged = match txn.change_of(name) {
-            Some(change) => kv::apply_if_unchanged_in(conn, app, bucket, key, seen, change).await?,
+            Some(change) => {
+                let version = kv::new_version();
+                let done = kv::apply_if_unchanged_in(conn, app, bucket, key, seen, change, version).await?;
+                if done {
+                    written.push((name.clone(), Written::of(change, version)));
+                }
+                done
+            }
             None => kv::version_in(conn, app, bucket, key).await? == seen,
         };
         if !unchanged {
@@ -58,8 +68,10 @@ pub async fn apply_in(
     if !txn.has_changes() {
         return Ok(Ok(None));
     }
-    for ((bucket, key), change) in txn.blind_changes() {
-        kv::apply_in(conn, app, bucket, key, change).await?;
+    for (name, change) in txn.blind_changes() {
+        let version = kv::new_version();
+        kv::apply_in(conn, app, &name.0, &name.1, change, version).await?;
+        written.push((name.clone(), Written::of(change, version)));
     }
     if let Some((keys, bytes)) = known {
         let (more_keys, more_bytes) = txn.growth_bound();
@@ -97,7 +109,9 @@ mod tests {
 
     async fn commit(db: &Db, txn: &KvTxn, limits: &AppLimits) -> Result<Option<(i64, i64)>, Refused> {
         let mut tx = db.begin_write().await.expect("tx");
-        let r = apply_in(&mut tx, "a", txn, limits, None).await.expect("store");
+        let r = apply_in(&mut tx, "a", txn, limits, None, &mut Vec::new())
+            .await
+            .expect("store");
         if r.is_ok() {
             tx.commit().await.expect("commit");
         }
@@ -155,12 +169,12 @@ mod tests {
             ..limits
         };
         let mut tx = db.begin_write().await.expect("tx");
-        let r = apply_in(&mut tx, "a", &blind, &roomy, Some((5, 50)))
+        let r = apply_in(&mut tx, "a", &blind, &roomy, Some((5, 50)), &mut Vec::new())
             .await
             .expect("store");
         assert_eq!(r, Ok(Some((6, 52))), "an upper bound: n counted as a new key");
         // …and near the quota it is read, exactly.
-        let r = apply_in(&mut tx, "a", &blind, &roomy, Some((95, 50)))
+        let r = apply_in(&mut tx, "a", &blind, &roomy, Some((95, 50)), &mut Vec::new())
             .await
             .expect("store");
         assert_eq!(r, Ok(Some((2, 4))));

@@ -12,6 +12,7 @@
 
 pub mod commit;
 pub mod hot_keys;
+pub mod read_cache;
 pub mod txn;
 
 #[cfg(test)]
@@ -137,7 +138,20 @@ impl StorageCtxView<'_> {
             return Ok(v.map(<[u8]>::to_vec));
         }
         self.take_turn(key).await;
-        let stored = kv::read(&self.inv.cx.services.db, &self.inv.cx.app_id, &key.0, &key.1).await?;
+        // The node's read cache first (SQLite only; a stale value is caught
+        // by the commit's version check, and the invocation runs again).
+        let services = self.inv.cx.services.clone();
+        let cache = services.committer.reads();
+        let stored = match cache.get(&self.inv.cx.app_id, key, crate::store::now_ms()) {
+            Some(stored) => stored,
+            None => {
+                let start = cache.start_read();
+                let found = kv::read_entry(&services.db, &self.inv.cx.app_id, &key.0, &key.1).await?;
+                let stored = found.as_ref().map(|(s, _)| s.clone());
+                cache.fill(&self.inv.cx.app_id, key, found, start);
+                stored
+            }
+        };
         let value = stored.as_ref().map(|s| s.value.clone());
         self.ctx.kv.record_read(key.clone(), stored);
         Ok(value)

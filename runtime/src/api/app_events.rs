@@ -56,7 +56,7 @@ pub(super) struct Retried {
     tag = "apps",
     summary = "The app's events, newest first (its developer or the operator)",
     security(("account" = []), ("operator" = [])),
-    params(("app" = String, Path, description = "The app's id"), ListQuery),
+    params(("app" = String, Path, description = "The app's id, or its name"), ListQuery),
     responses(
         (status = 200, description = "Events", body = Events),
         (status = 400, response = ErrorBody),
@@ -97,7 +97,7 @@ pub(super) async fn list(
     summary = "Queue a dead event again (its developer or the operator)",
     security(("account" = []), ("operator" = [])),
     params(
-        ("app" = String, Path, description = "The app's id"),
+        ("app" = String, Path, description = "The app's id, or its name"),
         ("id" = i64, Path, description = "The event's id"),
     ),
     responses(

@@ -78,6 +78,13 @@ impl Sandbox {
             let value = match result {
                 Ok(v) => v,
                 Err(e) => {
+                    if let Some(s) = state.as_mut() {
+                        // Nothing checks what a failed run read, and it may
+                        // have come stale from the node's cache: the next
+                        // run of these keys reads the database.
+                        let read: Vec<_> = s.take_effects().kv.reads().map(|(k, _)| k.clone()).collect();
+                        self.services.committer.reads().forget(&target.app_id, &read);
+                    }
                     self.write_logs(target, chat, Some(&e), state, run).await;
                     return Err(e);
                 }

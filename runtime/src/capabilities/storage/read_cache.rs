@@ -8,8 +8,10 @@
 //! the database holds. On PostgreSQL other nodes commit too, so every
 //! read goes to the database.
 //!
-//! Bounded by entries and by the bytes of their values, least recently
-//! used first out.
+//! A read that missed fills the cache only if nothing was written through
+//! or forgotten since it began (else what it found may already be older
+//! than what the cache has held). Bounded by entries and by their bytes
+//! (names, value and a fixed overhead each), least recently used first out.
 
 use std::sync::Mutex;
 
@@ -20,8 +22,11 @@ use crate::store::kv::{Change, Stored};
 
 /// Entries kept at most.
 pub const MAX_ENTRIES: usize = 50_000;
-/// Bytes of values kept at most.
+/// Bytes kept at most: each entry's names and value, plus [`ENTRY_OVERHEAD`].
 pub const MAX_BYTES: usize = 32 << 20;
+/// What an entry is counted beyond its names and value (the map's node,
+/// the strings' and the vector's headers).
+pub const ENTRY_OVERHEAD: usize = 128;
 
 /// (app, bucket, key).
 type CacheKey = (String, String, String);
@@ -33,13 +38,19 @@ struct Entry {
     stored: Option<Stored>,
     /// When the value stops being live, unix ms.
     expires_at: Option<i64>,
-    /// The cache's generation when it was written (see [`ReadCache::fill`]).
-    generation: u64,
+    /// What it counts against [`MAX_BYTES`].
+    bytes: usize,
 }
 
 impl Entry {
-    fn bytes(&self) -> usize {
-        self.stored.as_ref().map_or(0, |s| s.value.len())
+    fn new(name: &CacheKey, stored: Option<Stored>, expires_at: Option<i64>) -> Entry {
+        let bytes =
+            ENTRY_OVERHEAD + name.0.len() + name.1.len() + name.2.len() + stored.as_ref().map_or(0, |s| s.value.len());
+        Entry {
+            stored,
+            expires_at,
+            bytes,
+        }
     }
 }
 
@@ -78,8 +89,8 @@ pub struct ReadCache {
 struct Inner {
     entries: LruCache<CacheKey, Entry>,
     bytes: usize,
-    /// Counts write-throughs; a fill started before one of its key's never
-    /// replaces it.
+    /// Counts write-throughs and forgets: a read fills the cache only if
+    /// it has not moved since the read began.
     generation: u64,
 }
 
@@ -124,29 +135,23 @@ impl ReadCache {
     }
 
     /// Keeps what a read started at `start` found under (`app`, `key`),
-    /// unless a commit has written the key through since.
+    /// unless anything was written through or forgotten since (it might be
+    /// older than that).
     pub fn fill(&self, app: &str, key: &Key, found: Option<(Stored, Option<i64>)>, start: ReadStart) {
         if !self.enabled {
             return;
         }
         let mut inner = self.inner();
-        let name = (app.to_string(), key.0.clone(), key.1.clone());
-        if inner.entries.peek(&name).is_some_and(|e| e.generation > start.0) {
+        if inner.generation != start.0 {
             return;
         }
         let (stored, expires_at) = match found {
             Some((stored, expires_at)) => (Some(stored), expires_at),
             None => (None, None),
         };
-        let generation = start.0;
-        inner.put(
-            name,
-            Entry {
-                stored,
-                expires_at,
-                generation,
-            },
-        );
+        let name = (app.to_string(), key.0.clone(), key.1.clone());
+        let entry = Entry::new(&name, stored, expires_at);
+        inner.put(name, entry);
     }
 
     /// Writes a commit's stores of `app` through, once it is durable.
@@ -156,33 +161,28 @@ impl ReadCache {
         }
         let mut inner = self.inner();
         inner.generation += 1;
-        let generation = inner.generation;
         for (key, w) in written {
             let (stored, expires_at) = match w {
                 Written::Put(stored, expires_at) => (Some(stored.clone()), *expires_at),
                 Written::Deleted => (None, None),
             };
-            inner.put(
-                (app.to_string(), key.0.clone(), key.1.clone()),
-                Entry {
-                    stored,
-                    expires_at,
-                    generation,
-                },
-            );
+            let name = (app.to_string(), key.0.clone(), key.1.clone());
+            let entry = Entry::new(&name, stored, expires_at);
+            inner.put(name, entry);
         }
     }
 
-    /// Drops `keys` of `app` (they changed under a reader: the next read
-    /// goes to the database).
+    /// Drops `keys` of `app` (they changed under a reader, or a failed run
+    /// read them: the next read goes to the database).
     pub fn forget(&self, app: &str, keys: &[Key]) {
-        if !self.enabled {
+        if !self.enabled || keys.is_empty() {
             return;
         }
         let mut inner = self.inner();
+        inner.generation += 1;
         for key in keys {
             if let Some(old) = inner.entries.remove(&(app.to_string(), key.0.clone(), key.1.clone())) {
-                inner.bytes -= old.bytes();
+                inner.bytes -= old.bytes;
             }
         }
     }
@@ -191,13 +191,13 @@ impl ReadCache {
 impl Inner {
     /// Inserts or replaces, then evicts the least recently used past the bounds.
     fn put(&mut self, name: CacheKey, entry: Entry) {
-        self.bytes += entry.bytes();
+        self.bytes += entry.bytes;
         if let Some(old) = self.entries.insert(name, entry) {
-            self.bytes -= old.bytes();
+            self.bytes -= old.bytes;
         }
         while self.entries.len() > MAX_ENTRIES || self.bytes > MAX_BYTES {
             match self.entries.remove_lru() {
-                Some((_, old)) => self.bytes -= old.bytes(),
+                Some((_, old)) => self.bytes -= old.bytes,
                 None => break,
             }
         }
@@ -245,6 +245,19 @@ mod tests {
         cache.forget("a", &[key("k"), key("none")]);
         assert_eq!(cache.get("a", &key("k"), 0), None);
         assert_eq!(cache.get("a", &key("none"), 0), None);
+
+        // A read that began before a write-through and a forget of its key
+        // (a conflict) finds no entry, yet must not put its older value back.
+        let start = cache.start_read();
+        cache.write_through("a", &[(key("k"), Written::Put(stored(b"3", 3), None))]);
+        cache.forget("a", &[key("k")]);
+        cache.fill("a", &key("k"), Some((stored(b"2", 2), None)), start);
+        assert_eq!(cache.get("a", &key("k"), 0), None, "the older read stays out");
+        // Nor after any other key moved: it cannot tell.
+        let start = cache.start_read();
+        cache.write_through("a", &[(key("other"), Written::Deleted)]);
+        cache.fill("a", &key("k"), Some((stored(b"3", 3), None)), start);
+        assert_eq!(cache.get("a", &key("k"), 0), None);
     }
 
     #[test]
@@ -264,7 +277,7 @@ mod tests {
     #[test]
     fn bounded_by_bytes_least_recently_used_out() {
         let cache = ReadCache::new(true);
-        let big = vec![0u8; MAX_BYTES / 2];
+        let big = vec![0u8; MAX_BYTES / 2 - 4 * ENTRY_OVERHEAD];
         cache.write_through("a", &[(key("1"), Written::Put(stored(&big, 1), None))]);
         cache.write_through("a", &[(key("2"), Written::Put(stored(&big, 2), None))]);
         assert!(cache.get("a", &key("1"), 0).is_some(), "used: now the most recent");
@@ -273,5 +286,13 @@ mod tests {
         assert!(cache.get("a", &key("1"), 0).is_some());
         assert!(cache.get("a", &key("3"), 0).is_some());
         assert!(cache.inner().bytes <= MAX_BYTES);
+
+        // Entries with no value count too (their names and overhead).
+        let cache = ReadCache::new(true);
+        for i in 0..(MAX_BYTES / ENTRY_OVERHEAD) {
+            cache.fill("a", &key(&i.to_string()), None, cache.start_read());
+        }
+        let inner = cache.inner();
+        assert!(inner.bytes <= MAX_BYTES && inner.entries.len() < MAX_BYTES / ENTRY_OVERHEAD);
     }
 }

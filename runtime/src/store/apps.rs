@@ -602,19 +602,26 @@ pub async fn approve(
             if set.rows_affected() == 0 {
                 return Ok(false);
             }
-            run_schedules_of(&mut tx, app, version).await?;
-            keep_consents_of(&mut tx, app, version).await?;
+            became_active(&mut tx, app, version).await?;
         }
     }
     super::revocations::commit(db, tx).await?;
     Ok(true)
 }
 
+/// What follows `version` becoming the one `app` runs, in the caller's
+/// transaction: its manifest schedules start ([`run_schedules_of`]) and
+/// consents to scopes it was not granted go ([`keep_consents_of`]).
+pub(super) async fn became_active(conn: &mut sqlx::AnyConnection, app: &str, version: &str) -> StoreResult<()> {
+    run_schedules_of(conn, app, version).await?;
+    keep_consents_of(conn, app, version).await
+}
+
 /// Users' consents to `app` survive a change of its running version only
 /// for the scopes `version` (running now) was granted: the others are
 /// deleted, in the caller's transaction (a later version asking again asks
 /// the users again).
-pub(super) async fn keep_consents_of(conn: &mut sqlx::AnyConnection, app: &str, version: &str) -> StoreResult<()> {
+async fn keep_consents_of(conn: &mut sqlx::AnyConnection, app: &str, version: &str) -> StoreResult<()> {
     let grants: Option<Option<String>> =
         sqlx::query_scalar("SELECT grants FROM app_versions WHERE app_id = $1 AND version = $2")
             .bind(app)
@@ -672,7 +679,7 @@ pub async fn set_running_limits(db: &Db, app: &str, limits: &LimitOverrides) -> 
 
 /// Makes the manifest schedules of `version` (the running one now) the
 /// app's, if that version was granted `schedule`; none otherwise.
-pub(super) async fn run_schedules_of(conn: &mut sqlx::AnyConnection, app: &str, version: &str) -> StoreResult<()> {
+async fn run_schedules_of(conn: &mut sqlx::AnyConnection, app: &str, version: &str) -> StoreResult<()> {
     let row: Option<(String, Option<String>)> =
         sqlx::query_as("SELECT schedules, grants FROM app_versions WHERE app_id = $1 AND version = $2")
             .bind(app)
@@ -766,11 +773,7 @@ pub async fn set_status(db: &Db, app: &str, status: AppStatus) -> StoreResult<bo
         .bind(app)
         .execute(&mut *tx)
         .await?;
-    if done.rows_affected() == 0 {
-        return Ok(false);
-    }
-    super::revocations::commit(db, tx).await?;
-    Ok(true)
+    super::revocations::commit_if(db, tx, done.rows_affected() > 0).await
 }
 
 /// Makes an approved `version` the app's active one; false if it is not
@@ -789,8 +792,7 @@ pub async fn activate(db: &Db, app: &str, version: &str) -> StoreResult<bool> {
     if done.rows_affected() == 0 {
         return Ok(false);
     }
-    run_schedules_of(&mut tx, app, version).await?;
-    keep_consents_of(&mut tx, app, version).await?;
+    became_active(&mut tx, app, version).await?;
     super::revocations::commit(db, tx).await?;
     Ok(true)
 }

@@ -232,6 +232,19 @@ pub(crate) async fn commit(db: &Db, mut tx: WriteTx) -> StoreResult<()> {
     announce(db, &mut tx).await?.commit(tx).await
 }
 
+/// [`commit`] when `changed` (the caller's update changed something);
+/// otherwise drops `tx` (rolled back: nothing to revoke). Returns `changed`.
+///
+/// # Errors
+///
+/// A store error (nothing was revoked then).
+pub(crate) async fn commit_if(db: &Db, tx: WriteTx, changed: bool) -> StoreResult<bool> {
+    if changed {
+        commit(db, tx).await?;
+    }
+    Ok(changed)
+}
+
 /// Writes a revocation into `tx`: on PostgreSQL a `NOTIFY` on
 /// [`super::notify::REVOCATIONS`], sent to every node if `tx` commits.
 /// Commit `tx` with [`Revoking::commit`] on the answer.

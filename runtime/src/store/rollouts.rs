@@ -15,7 +15,7 @@
 use sha2::{Digest as _, Sha256};
 use sqlx::Row;
 
-use super::apps::{keep_consents_of, run_schedules_of};
+use super::apps::became_active;
 use super::{Db, StoreResult};
 
 /// The bucket of `chat` for `app`'s rollouts, `0..100`.
@@ -80,11 +80,7 @@ pub async fn raise(db: &Db, app: &str, percent: u8) -> StoreResult<bool> {
     .bind(app)
     .execute(&mut *tx)
     .await?;
-    if done.rows_affected() == 0 {
-        return Ok(false);
-    }
-    super::revocations::commit(db, tx).await?;
-    Ok(true)
+    super::revocations::commit_if(db, tx, done.rows_affected() > 0).await
 }
 
 /// The version `app` is rolling out, read in the caller's transaction.
@@ -104,44 +100,47 @@ async fn rollout_version_in(conn: &mut sqlx::AnyConnection, app: &str) -> StoreR
 /// as for any change of the running version). The version promoted, or
 /// `None` when no rollout was in progress.
 pub async fn promote(db: &Db, app: &str) -> StoreResult<Option<String>> {
-    let mut tx = db.begin_write().await?;
-    let Some(version) = rollout_version_in(&mut tx, app).await? else {
-        return Ok(None);
-    };
-    let done = sqlx::query(
-        "UPDATE apps SET active_version = rollout_version, rollout_version = NULL, rollout_percent = 0 \
-         WHERE id = $1 AND rollout_version = $2",
-    )
-    .bind(app)
-    .bind(&version)
-    .execute(&mut *tx)
-    .await?;
-    if done.rows_affected() == 0 {
-        return Ok(None);
-    }
-    run_schedules_of(&mut tx, app, &version).await?;
-    keep_consents_of(&mut tx, app, &version).await?;
-    super::revocations::commit(db, tx).await?;
-    Ok(Some(version))
+    end(db, app, Ending::Promote).await
 }
 
 /// Ends the rollout of `app`: every chat runs the active version again
 /// from the next event. The version that was rolled out (it stays
 /// approved), or `None` when no rollout was in progress.
 pub async fn abort(db: &Db, app: &str) -> StoreResult<Option<String>> {
+    end(db, app, Ending::Abort).await
+}
+
+/// How a rollout ends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// Its version becomes the active one.
+    Promote,
+    /// The active version stays.
+    Abort,
+}
+
+/// Ends the rollout of `app` as `ending` says, guarded against another
+/// ending meanwhile; the rolled-out version, or `None` when there was none.
+async fn end(db: &Db, app: &str, ending: Ending) -> StoreResult<Option<String>> {
     let mut tx = db.begin_write().await?;
     let Some(version) = rollout_version_in(&mut tx, app).await? else {
         return Ok(None);
     };
-    let done = sqlx::query(
-        "UPDATE apps SET rollout_version = NULL, rollout_percent = 0 WHERE id = $1 AND rollout_version = $2",
-    )
-    .bind(app)
-    .bind(&version)
-    .execute(&mut *tx)
-    .await?;
+    let sql = match ending {
+        Ending::Promote => {
+            "UPDATE apps SET active_version = rollout_version, rollout_version = NULL, rollout_percent = 0 \
+             WHERE id = $1 AND rollout_version = $2"
+        }
+        Ending::Abort => {
+            "UPDATE apps SET rollout_version = NULL, rollout_percent = 0 WHERE id = $1 AND rollout_version = $2"
+        }
+    };
+    let done = sqlx::query(sql).bind(app).bind(&version).execute(&mut *tx).await?;
     if done.rows_affected() == 0 {
         return Ok(None);
+    }
+    if ending == Ending::Promote {
+        became_active(&mut tx, app, &version).await?;
     }
     super::revocations::commit(db, tx).await?;
     Ok(Some(version))

@@ -282,11 +282,7 @@ pub async fn revoke(db: &Db, account: &str, id: &str, now: i64) -> StoreResult<b
     .bind(account)
     .execute(&mut *tx)
     .await?;
-    if done.rows_affected() == 0 {
-        return Ok(false);
-    }
-    super::revocations::commit(db, tx).await?;
-    Ok(true)
+    super::revocations::commit_if(db, tx, done.rows_affected() > 0).await
 }
 
 #[cfg(test)]

@@ -103,3 +103,89 @@ async fn cli_published_echo_bot_answers_echo_and_count_in_a_two_person_chat() {
     assert_eq!(history, ["/echo hi", "hi", "hello everyone", "/count", "3"]);
     assert!(host.messages(&bob, &chat).await.len() == 5);
 }
+
+/// Every `/v1` route that names an app takes its name as well as its id,
+/// as the CLI does; an unknown one is answered the same way by either.
+#[tokio::test(flavor = "multi_thread")]
+async fn app_routes_take_the_apps_name_as_well_as_its_id() {
+    let host = TestHost::start(host_bin!()).expect("host starts");
+    let dev = host.signup("Dev").await;
+    let app = host
+        .publish_approved(
+            &dev,
+            &miniapp_tests::manifest_of(guests::ECHO_BOT_DIR),
+            guests::ECHO_BOT_WASM,
+            None,
+        )
+        .await;
+    let alice = host.signup("Alice").await;
+    let chat = host.chat(&alice, &[]).await;
+
+    // The developer's config, by name.
+    let body = serde_json::json!({ "value": "Hello" });
+    let (status, set) = host
+        .call("PUT", "/v1/apps/echo-bot/config/greeting", Some(&dev.token), Some(body))
+        .await;
+    assert_eq!(status, 200, "{set}");
+    let (status, listed) = host
+        .call("GET", "/v1/apps/echo-bot/config", Some(&dev.token), None)
+        .await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["config"][0]["value"], "Hello", "{listed}");
+    let (status, _) = host
+        .call("GET", &format!("/v1/apps/{app}/config"), Some(&dev.token), None)
+        .await;
+    assert_eq!(status, 200, "by id as before");
+    let (status, gone) = host
+        .call("DELETE", "/v1/apps/echo-bot/config/greeting", Some(&dev.token), None)
+        .await;
+    assert_eq!(status, 200, "{gone}");
+
+    // A member's consents and the install, by name; answers name the id.
+    let (status, consents) = host
+        .call("GET", "/v1/apps/echo-bot/consents", Some(&alice.token), None)
+        .await;
+    assert_eq!(status, 200, "{consents}");
+    assert_eq!(consents["app"], app.as_str(), "{consents}");
+    let install = serde_json::json!({ "app": "echo-bot" });
+    let (status, installed) = host
+        .call(
+            "POST",
+            &format!("/v1/chats/{chat}/apps"),
+            Some(&alice.token),
+            Some(install),
+        )
+        .await;
+    assert_eq!(status, 201, "{installed}");
+    let (status, body) = host
+        .call(
+            "DELETE",
+            &format!("/v1/chats/{chat}/apps/echo-bot"),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204, "uninstall by name: {body}");
+    let (status, apps) = host
+        .call("GET", &format!("/v1/chats/{chat}/apps"), Some(&alice.token), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(apps["apps"].as_array().map(Vec::len), Some(0), "{apps}");
+
+    // An unknown name is not found, and the error says what was looked for.
+    let (status, body) = host
+        .call(
+            "DELETE",
+            &format!("/v1/chats/{chat}/apps/no-such-bot"),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert!(status == 404 || status == 422, "{status} {body}");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("id or name \"no-such-bot\""), "{body}");
+    let (status, body) = host
+        .call("GET", "/v1/apps/no-such-bot/config", Some(&dev.token), None)
+        .await;
+    assert_eq!(status, 404, "{body}");
+}

@@ -316,7 +316,7 @@ pub(super) async fn install(
     security(("account" = [])),
     params(
         ("chat" = String, Path, description = "The chat's id"),
-        ("app" = String, Path, description = "The app's id"),
+        ("app" = String, Path, description = "The app's id or name"),
     ),
     responses(
         (status = 204, description = "Uninstalled"),
@@ -331,6 +331,7 @@ pub(super) async fn uninstall(
     AccountCaller(me): AccountCaller,
     Path((chat, app)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
+    let app = state.registry.resolve_app(&app).await?;
     state.chat.uninstall(&chat, &me.id, &app).await?;
     Ok(StatusCode::NO_CONTENT)
 }

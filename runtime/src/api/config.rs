@@ -72,7 +72,7 @@ pub(super) struct ConfigList {
     summary = "Set one config key (the app's developer)",
     security(("account" = [])),
     params(
-        ("app" = String, Path, description = "The app's id"),
+        ("app" = String, Path, description = "The app's id or name"),
         ("key" = String, Path, description = "The key, 1 to 256 bytes"),
     ),
     request_body = Setting,
@@ -91,6 +91,7 @@ pub(super) async fn set(
     Path((app, key)): Path<(String, String)>,
     ApiJson(body): ApiJson<Setting>,
 ) -> ApiResult<Json<SettingSet>> {
+    let app = state.registry.resolve_app(&app).await?;
     if key.is_empty() || key.len() > MAX_KEY || key.contains('\0') {
         return Err(ApiError::unprocessable(
             "invalid_body",
@@ -122,7 +123,7 @@ pub(super) async fn set(
     summary = "Remove one config key (the app's developer)",
     security(("account" = [])),
     params(
-        ("app" = String, Path, description = "The app's id"),
+        ("app" = String, Path, description = "The app's id or name"),
         ("key" = String, Path, description = "The key"),
     ),
     responses(
@@ -137,6 +138,7 @@ pub(super) async fn delete(
     AccountCaller(me): AccountCaller,
     Path((app, key)): Path<(String, String)>,
 ) -> ApiResult<Json<SettingDeleted>> {
+    let app = state.registry.resolve_app(&app).await?;
     let me = Caller::Account(me);
     if !state.registry.delete_config(&app, me.actor(), &key).await? {
         return Err(ApiError::not_found("no such key"));
@@ -151,7 +153,7 @@ pub(super) async fn delete(
     tag = "config",
     summary = "List config keys; secret values are never shown",
     security(("account" = []), ("operator" = [])),
-    params(("app" = String, Path, description = "The app's id")),
+    params(("app" = String, Path, description = "The app's id or name")),
     responses(
         (status = 200, description = "Keys", body = ConfigList),
         (status = 401, response = ErrorBody),
@@ -164,6 +166,7 @@ pub(super) async fn list(
     caller: Caller,
     Path(app): Path<String>,
 ) -> ApiResult<Json<ConfigList>> {
+    let app = state.registry.resolve_app(&app).await?;
     let config = state
         .registry
         .config(&app, caller.actor())

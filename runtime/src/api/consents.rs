@@ -34,7 +34,7 @@ pub(super) struct Consents {
     tag = "consents",
     summary = "Consent to scopes (added to earlier consents)",
     security(("account" = [])),
-    params(("app" = String, Path, description = "The app's id")),
+    params(("app" = String, Path, description = "The app's id or name")),
     request_body = Scopes,
     responses(
         (status = 200, description = "All the caller's consents to the app", body = Consents),
@@ -51,6 +51,7 @@ pub(super) async fn grant(
     Path(app): Path<String>,
     ApiJson(body): ApiJson<Scopes>,
 ) -> ApiResult<Json<Consents>> {
+    let app = state.registry.resolve_app(&app).await?;
     let scopes = state.accounts.grant_consents(&me.id, &app, &body.scopes).await?;
     Ok(Json(Consents { app, scopes }))
 }
@@ -62,7 +63,7 @@ pub(super) async fn grant(
     tag = "consents",
     summary = "The caller's consents to the app",
     security(("account" = [])),
-    params(("app" = String, Path, description = "The app's id")),
+    params(("app" = String, Path, description = "The app's id or name")),
     responses(
         (status = 200, description = "Consents", body = Consents),
         (status = 401, response = ErrorBody),
@@ -75,6 +76,7 @@ pub(super) async fn list(
     AccountCaller(me): AccountCaller,
     Path(app): Path<String>,
 ) -> ApiResult<Json<Consents>> {
+    let app = state.registry.resolve_app(&app).await?;
     let scopes = state.accounts.consents(&me.id, &app).await?;
     Ok(Json(Consents { app, scopes }))
 }
@@ -86,7 +88,7 @@ pub(super) async fn list(
     tag = "consents",
     summary = "Revoke every consent the caller gave the app",
     security(("account" = [])),
-    params(("app" = String, Path, description = "The app's id")),
+    params(("app" = String, Path, description = "The app's id or name")),
     responses(
         (status = 200, description = "No consents left", body = Consents),
         (status = 401, response = ErrorBody),
@@ -99,6 +101,7 @@ pub(super) async fn revoke(
     AccountCaller(me): AccountCaller,
     Path(app): Path<String>,
 ) -> ApiResult<Json<Consents>> {
+    let app = state.registry.resolve_app(&app).await?;
     state.accounts.revoke_consents(&me.id, &app).await?;
     Ok(Json(Consents {
         app,

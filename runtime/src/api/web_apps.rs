@@ -69,7 +69,7 @@ impl From<WebError> for ApiError {
     security(("account" = [])),
     params(
         ("chat" = String, Path, description = "The chat's id"),
-        ("app" = String, Path, description = "The app's id"),
+        ("app" = String, Path, description = "The app's id or name"),
     ),
     responses(
         (status = 201, description = "Where to open the app", body = crate::webapps::Launch),
@@ -87,6 +87,7 @@ pub(super) async fn launch(
 ) -> ApiResult<(StatusCode, Json<crate::webapps::Launch>)> {
     let me = &caller.account;
     state.chat.require_member(&chat, &me.id).await?;
+    let app = state.registry.resolve_app(&app).await?;
     let launch = state.webapps.launch(&chat, &me.id, &caller.session.id, &app).await?;
     Ok((StatusCode::CREATED, Json(launch)))
 }

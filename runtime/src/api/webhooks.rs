@@ -27,7 +27,7 @@ use crate::webhooks::{Delivery, WebhookError, signature};
     tag = "webhooks",
     summary = "Make (or rotate) the app's webhook signing secret, shown only now",
     security(("account" = []), ("operator" = [])),
-    params(("app" = String, Path, description = "The app's id")),
+    params(("app" = String, Path, description = "The app's id or name")),
     responses(
         (status = 201, description = "The new secret and how to sign with it", body = WebhookSecret),
         (status = 401, response = ErrorBody),
@@ -40,6 +40,7 @@ pub(super) async fn rotate_secret(
     caller: Caller,
     Path(app): Path<String>,
 ) -> ApiResult<(StatusCode, Json<WebhookSecret>)> {
+    let app = state.registry.resolve_app(&app).await?;
     let secret = state.registry.rotate_webhook_secret(&app, caller.actor()).await?;
     Ok((
         StatusCode::CREATED,

@@ -533,7 +533,7 @@ impl ChatService {
         self.require_member(chat, account).await?;
         let found = apps::get(&self.db, app).await?;
         match found {
-            None => Err(ChatError::AppNotAvailable(format!("no app with id {app:?}"))),
+            None => Err(ChatError::AppNotAvailable(format!("no app with id or name {app:?}"))),
             Some(a) if a.active_version.is_none() => {
                 Err(ChatError::AppNotAvailable("the app has no approved version yet".into()))
             }
@@ -570,7 +570,7 @@ impl ChatService {
         self.require_member(chat, account).await?;
         let Some(dropped) = installs::uninstall(&self.db, chat, app, account).await? else {
             return Err(ChatError::AppNotAvailable(format!(
-                "no app with id {app:?} is installed in this chat"
+                "no app with id or name {app:?} is installed in this chat"
             )));
         };
         self.queue.wake();

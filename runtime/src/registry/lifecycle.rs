@@ -15,7 +15,7 @@ impl Registry {
     /// Suspends `app`: no event reaches it from now on.
     pub async fn suspend(&self, app: &str) -> Result<App, RegistryError> {
         if !apps::set_status(&self.db, app, AppStatus::Suspended).await? {
-            return Err(RegistryError::NotFound(format!("no app with id {app:?}")));
+            return Err(RegistryError::NotFound(format!("no app with id or name {app:?}")));
         }
         self.audited(app, "app.suspended", String::new()).await
     }
@@ -23,7 +23,7 @@ impl Registry {
     /// Lets a suspended `app` run again.
     pub async fn resume(&self, app: &str) -> Result<App, RegistryError> {
         if !apps::set_status(&self.db, app, AppStatus::Active).await? {
-            return Err(RegistryError::NotFound(format!("no app with id {app:?}")));
+            return Err(RegistryError::NotFound(format!("no app with id or name {app:?}")));
         }
         self.audited(app, "app.resumed", String::new()).await
     }
@@ -47,7 +47,7 @@ impl Registry {
         let before = running.as_ref().and_then(|(_, v)| v.limits.clone()).unwrap_or_default();
         let Some(version) = apps::set_running_limits(&self.db, app, limits).await? else {
             return Err(RegistryError::NotFound(format!(
-                "no app with id {app:?} has a version running"
+                "no app with id or name {app:?} has a version running"
             )));
         };
         let detail = format!(

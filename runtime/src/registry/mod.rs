@@ -345,7 +345,7 @@ impl Registry {
     pub async fn app(&self, id: &str) -> Result<apps::App, RegistryError> {
         apps::get(&self.db, id)
             .await?
-            .ok_or_else(|| RegistryError::NotFound(format!("no app with id {id:?}")))
+            .ok_or_else(|| RegistryError::NotFound(format!("no app with id or name {id:?}")))
     }
 
     /// The id of the app `id_or_name` names: an app id, or else an app's

@@ -223,7 +223,7 @@ impl WebApps {
     async fn require_web_app(&self, chat: &str, app: &str) -> Result<(), WebError> {
         let record = apps::get(&self.db, app)
             .await?
-            .ok_or_else(|| WebError::NotFound(format!("no app with id {app:?}")))?;
+            .ok_or_else(|| WebError::NotFound(format!("no app with id or name {app:?}")))?;
         if !installs::is_installed(&self.db, chat, app).await? {
             return Err(WebError::NotFound(format!(
                 "{} is not installed in this chat",

@@ -8,7 +8,8 @@
 //! Rows hold references, not copies: a message event is rendered from the
 //! message as it is now, so a deleted message's text is gone everywhere.
 
-use sqlx::AnyConnection;
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
 
 use super::messages::{self, Message};
 use super::{Db, StoreResult, now_ms};
@@ -60,22 +61,19 @@ impl NewEvent {
 }
 
 /// A logged event, with its message as it is now.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct Logged {
     /// Its number: the cursor.
     pub seq: i64,
     /// The chat.
-    #[sqlx(rename = "chat_id")]
     pub chat: String,
     /// Its kind.
     pub kind: String,
     /// The message, for message events (None if it is gone from the store).
-    #[sqlx(skip)]
     pub message: Option<Message>,
     /// The message id, for message events.
     pub message_id: Option<String>,
     /// The account, for membership events.
-    #[sqlx(rename = "account_id")]
     pub account: Option<String>,
 }
 
@@ -131,47 +129,68 @@ pub async fn last(db: &Db) -> StoreResult<i64> {
     Ok(last.unwrap_or(0))
 }
 
-const EVENT_COLUMNS: &str = "e.seq, e.chat_id, e.kind, e.message_id, e.account_id";
+/// An event's columns (named apart from its message's) and its message's,
+/// which a `LEFT JOIN messages m ON m.id = e.message_id` brings along in
+/// the same query.
+fn event_columns() -> String {
+    let message: Vec<String> = messages::COLUMNS.split(", ").map(|c| format!("m.{c}")).collect();
+    format!(
+        "e.seq AS event_seq, e.chat_id AS event_chat, e.kind AS event_kind, e.message_id AS event_message, \
+         e.account_id AS event_account, {}",
+        message.join(", ")
+    )
+}
 
-/// Up to `limit` events after `after`, in every chat, oldest first.
+/// A row of [`event_columns`].
+fn logged_from_row(row: &AnyRow) -> StoreResult<Logged> {
+    let message_id: Option<String> = row.try_get("event_message")?;
+    let joined: Option<String> = row.try_get("id")?;
+    Ok(Logged {
+        seq: row.try_get("event_seq")?,
+        chat: row.try_get("event_chat")?,
+        kind: row.try_get("event_kind")?,
+        message: joined.is_some().then(|| messages::from_row(row)).transpose()?,
+        message_id,
+        account: row.try_get("event_account")?,
+    })
+}
+
+/// Up to `limit` events after `after`, in every chat, oldest first, each
+/// with its message as it is now (one query).
 pub async fn after(db: &Db, after: i64, limit: u32) -> StoreResult<Vec<Logged>> {
-    let events = sqlx::query_as(&format!(
-        "SELECT {EVENT_COLUMNS} FROM chat_events e WHERE e.seq > $1 ORDER BY e.seq LIMIT $2"
+    sqlx::query(&format!(
+        "SELECT {} FROM chat_events e LEFT JOIN messages m ON m.id = e.message_id \
+         WHERE e.seq > $1 ORDER BY e.seq LIMIT $2",
+        event_columns()
     ))
     .bind(after)
     .bind(i64::from(limit))
     .fetch_all(db.pool())
-    .await?;
-    with_messages(db, events).await
+    .await?
+    .iter()
+    .map(logged_from_row)
+    .collect()
 }
 
 /// Up to `limit` events after `after` that `account` may see: those of
-/// the chats it is a member of now, and its own leaving; oldest first.
+/// the chats it is a member of now, and its own leaving; oldest first,
+/// each with its message as it is now (one query).
 pub async fn for_account_after(db: &Db, account: &str, after: i64, limit: u32) -> StoreResult<Vec<Logged>> {
-    let events = sqlx::query_as(&format!(
-        "SELECT {EVENT_COLUMNS} FROM chat_events e WHERE e.seq > $1 AND \
+    sqlx::query(&format!(
+        "SELECT {} FROM chat_events e LEFT JOIN messages m ON m.id = e.message_id WHERE e.seq > $1 AND \
          (e.chat_id IN (SELECT chat_id FROM chat_members WHERE account_id = $2) \
           OR (e.kind = '{MEMBER_LEFT}' AND e.account_id = $2)) \
-         ORDER BY e.seq LIMIT $3"
+         ORDER BY e.seq LIMIT $3",
+        event_columns()
     ))
     .bind(after)
     .bind(account)
     .bind(i64::from(limit))
     .fetch_all(db.pool())
-    .await?;
-    with_messages(db, events).await
-}
-
-/// `events` with their messages as they are now.
-async fn with_messages(db: &Db, mut events: Vec<Logged>) -> StoreResult<Vec<Logged>> {
-    let ids: Vec<String> = events.iter().filter_map(|e| e.message_id.clone()).collect();
-    let found = messages::by_ids(db, &ids).await?;
-    for e in &mut events {
-        if let Some(id) = &e.message_id {
-            e.message = found.get(id).cloned();
-        }
-    }
-    Ok(events)
+    .await?
+    .iter()
+    .map(logged_from_row)
+    .collect()
 }
 
 /// Deletes events older than `before` (unix ms), remembering the newest

@@ -76,9 +76,9 @@ pub struct Message {
 /// `host_kind` of an invoice's message.
 pub const HOST_KIND_INVOICE: &str = "invoice";
 
-const COLUMNS: &str = "id, chat_id, sender_kind, sender_id, text, buttons, created_at, edited_at, deleted_at, host_kind, seq, attachments";
+pub(super) const COLUMNS: &str = "id, chat_id, sender_kind, sender_id, text, buttons, created_at, edited_at, deleted_at, host_kind, seq, attachments";
 
-fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<Message> {
+pub(super) fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<Message> {
     let kind: String = row.try_get("sender_kind")?;
     let buttons: String = row.try_get("buttons")?;
     Ok(Message {

@@ -323,3 +323,27 @@ async fn a_compile_past_its_memory_limit_fails_and_the_version_is_rejected() {
     assert_eq!(host.metric("miniapp_compiles_failed_total").await, 1.0);
     host.assert_alive().await;
 }
+
+/// The compiler is the running host's own build: replacing or deleting its
+/// file (a rebuild, a package upgrade) while it runs does not make uploads
+/// fail, nor reject a version for the host's fault.
+#[tokio::test(flavor = "multi_thread")]
+async fn uploads_still_compile_after_the_hosts_binary_is_deleted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let copy = dir.path().join("miniapp");
+    std::fs::copy(host_bin!(), &copy).expect("copy the host binary");
+    let host = TestHost::start(copy.to_str().expect("utf-8 path")).expect("host starts");
+    std::fs::remove_file(&copy).expect("delete the running binary");
+
+    let dev = host.signup("Dev").await;
+    let app = host
+        .publish_approved(&dev, &manifest_of(guests::ECHO_BOT_DIR), guests::ECHO_BOT_WASM, None)
+        .await;
+    let listed = versions(&host, &dev, &app).await;
+    assert_eq!(listed[0]["compile_status"], "compiled", "{listed:?}");
+    let alice = host.signup("Alice").await;
+    let chat = host.chat(&alice, &[]).await;
+    host.install(&alice, &chat, &app).await;
+    let asked = host.say(&alice, &chat, "/echo still here").await;
+    assert_eq!(host.bot_reply(&alice, &chat, &asked, &app).await, "still here");
+}

@@ -128,9 +128,22 @@ pub enum ChildCompileError {
 pub(super) async fn compile_in_child(job: &CompileJob, timeout: Duration) -> Result<(), ChildCompileError> {
     let exe = match std::env::var_os("MINIAPP_COMPILER") {
         Some(exe) => std::path::PathBuf::from(exe),
-        None => std::env::current_exe().map_err(ChildCompileError::Spawn)?,
+        None => running_exe().map_err(ChildCompileError::Spawn)?,
     };
     compile_with(&exe, job, timeout).await
+}
+
+/// The executable this process runs: on Linux `/proc/self/exe`, which
+/// stays the running binary when its file is replaced or deleted (a
+/// rebuild, a package upgrade), so the compiler is always the same build
+/// as the engine that loads its artifacts; elsewhere the path it was
+/// started from.
+fn running_exe() -> std::io::Result<std::path::PathBuf> {
+    let proc = Path::new("/proc/self/exe");
+    if proc.exists() {
+        return Ok(proc.to_path_buf());
+    }
+    std::env::current_exe()
 }
 
 async fn compile_with(exe: &Path, job: &CompileJob, timeout: Duration) -> Result<(), ChildCompileError> {

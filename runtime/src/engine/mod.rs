@@ -286,3 +286,11 @@ impl Engine {
         &self.inner.limits
     }
 }
+
+/// Whether a load failed through the host's fault (its compiler could not
+/// be started or waited for), not the component's: such a compile is
+/// tried again rather than the version rejected.
+pub fn is_host_fault(e: &anyhow::Error) -> bool {
+    e.chain()
+        .any(|cause| matches!(cause.downcast_ref(), Some(compiler::ChildCompileError::Spawn(_))))
+}

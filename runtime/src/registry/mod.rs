@@ -19,7 +19,7 @@ use sha2::Digest as _;
 
 use crate::capabilities::grants::{ImportRule, grants_for_import};
 use crate::config::Limits;
-use crate::sandbox::{EntryPoints, Sandbox};
+use crate::sandbox::{EntryPoints, InvokeError, Sandbox};
 use crate::store::apps::{self, AddVersionError, NewVersion};
 use crate::store::audit::{self, AuditEntry};
 use crate::store::blobs::BlobStore;
@@ -247,15 +247,18 @@ impl Registry {
                 return Err(refused(e));
             }
         };
-        let detail = format!("{} {version} ({sha256})", manifest.name);
-        self.record(format!("account:{owner}"), &app_id, "version.published", detail)
-            .await?;
+        // The compile starts before anything else is awaited: were this
+        // request dropped at the audit below, the version would otherwise
+        // wait, uncompiled, for the next start of the host.
         self.compile_in_background(
             app_id.clone(),
             version.clone(),
             sha256.clone(),
             entry_points(manifest.kind),
         );
+        let detail = format!("{} {version} ({sha256})", manifest.name);
+        self.record(format!("account:{owner}"), &app_id, "version.published", detail)
+            .await?;
         Ok(Published {
             app: app_id,
             name: manifest.name,
@@ -268,12 +271,28 @@ impl Registry {
 
     /// Compiles an uploaded version off the request path and records how
     /// it ended; one that fails is rejected with the compiler's reason.
-    /// Until it has compiled, the version cannot be approved.
+    /// Until it has compiled, the version cannot be approved. A compile the
+    /// host itself could not run ([`InvokeError::HostFault`]) rejects
+    /// nothing: it is tried again after 1, 2, 4, 8 and 16 s, then at the
+    /// host's next start.
     fn compile_in_background(&self, app: String, version: String, sha256: String, needs: EntryPoints) {
         let this = self.clone();
         tokio::spawn(async move {
-            let status = match this.sandbox.compile(&sha256, needs).await {
+            let mut compiled = this.sandbox.compile(&sha256, needs).await;
+            for wait in [1, 2, 4, 8, 16] {
+                let Err(InvokeError::HostFault(e)) = &compiled else {
+                    break;
+                };
+                tracing::error!(app, version, error = %e, retry_in_secs = wait, "the host could not run its compiler");
+                tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+                compiled = this.sandbox.compile(&sha256, needs).await;
+            }
+            let status = match compiled {
                 Ok(()) => CompileStatus::Compiled,
+                Err(InvokeError::HostFault(e)) => {
+                    tracing::error!(app, version, error = %e, "still compiling: tried again at the next start");
+                    return;
+                }
                 Err(e) => {
                     tracing::warn!(app, version, error = %e, "uploaded component failed to compile");
                     let reason = format!("rejected automatically: {e}");

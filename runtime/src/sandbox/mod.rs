@@ -86,6 +86,9 @@ impl Target {
 pub enum InvokeError {
     /// The component could not be loaded or linked.
     Load(String),
+    /// The host could not run its compiler (a fault of the host, not of
+    /// the component: the compile is tried again).
+    HostFault(String),
     /// The wall-clock bound passed (guest code and host calls together).
     Timeout(Duration),
     /// The guest used up its CPU budget.
@@ -121,7 +124,7 @@ impl InvokeError {
     pub fn outcome(&self) -> crate::observe::metrics::Outcome {
         use crate::observe::metrics::Outcome;
         match self {
-            InvokeError::Load(_) | InvokeError::NoEntryPoint(_) => Outcome::LoadFailed,
+            InvokeError::Load(_) | InvokeError::HostFault(_) | InvokeError::NoEntryPoint(_) => Outcome::LoadFailed,
             InvokeError::Timeout(_) | InvokeError::CpuExhausted(_) => Outcome::Timeout,
             InvokeError::OutOfMemory { .. } => Outcome::OutOfMemory,
             InvokeError::StackOverflow | InvokeError::HostCallTooLarge(_) | InvokeError::Trap(_) => Outcome::Trap,
@@ -140,6 +143,7 @@ impl std::fmt::Display for InvokeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             InvokeError::Load(e) => write!(f, "could not load the component: {e}"),
+            InvokeError::HostFault(e) => write!(f, "the host could not compile the component (its fault): {e}"),
             InvokeError::Timeout(d) => write!(
                 f,
                 "invocation exceeded its wall-time limit of {} ms and was stopped",
@@ -342,10 +346,13 @@ impl Sandbox {
             .map_err(|e| InvokeError::Load(format!("no stored component {sha256}: {e}")))?;
         // The engine queues the compile, runs it in a child process and
         // stops it at the compile time limit.
-        self.engine
-            .load_or_compile(sha256, &wasm)
-            .await
-            .map_err(|e| InvokeError::Load(format!("{e:#}")))
+        self.engine.load_or_compile(sha256, &wasm).await.map_err(|e| {
+            if crate::engine::is_host_fault(&e) {
+                InvokeError::HostFault(format!("{e:#}"))
+            } else {
+                InvokeError::Load(format!("{e:#}"))
+            }
+        })
     }
 
     async fn prepare(&self, target: &Target) -> Result<Arc<Prepared>, InvokeError> {

@@ -3,18 +3,23 @@
 //! is computed with the app's secret over `"{t}." + body`. The timestamp
 //! must be within [`WINDOW_SECS`] of the host's clock, so a captured
 //! request cannot be replayed later (and within the window the host
-//! remembers signatures it accepted). The comparison is constant-time
-//! (`hmac`'s `verify_slice`, on `subtle`).
+//! remembers signatures it accepted). The MAC is computed once per request
+//! and compared with each `v1` (at most [`MAX_SIGNATURES`]) in constant
+//! time (`subtle`).
 
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
+use subtle::ConstantTimeEq;
 
 /// The header carrying the signature.
 pub const HEADER: &str = "miniapp-signature";
 /// How far the timestamp may be from the host's clock, either way, in
 /// seconds (Stripe's and Slack's default: 5 minutes).
 pub const WINDOW_SECS: i64 = 300;
+/// How many `v1=` signatures one header may carry (a sender rotating its
+/// secret sends two; Stripe's header carries one per secret).
+pub const MAX_SIGNATURES: usize = 8;
 /// The prefix of every webhook secret.
 pub const SECRET_PREFIX: &str = "whsec_";
 
@@ -81,6 +86,9 @@ pub fn verify(secret: &str, header: Option<&str>, body: &[u8], now_ms: i64) -> R
                         .map_err(|_| SignatureError::Malformed("t is not a unix time in seconds"))?,
                 );
             }
+            "v1" if candidates.len() == MAX_SIGNATURES => {
+                return Err(SignatureError::Malformed("more than 8 v1= signatures"));
+            }
             "v1" => candidates.push(value),
             _ => {}
         }
@@ -89,13 +97,15 @@ pub fn verify(secret: &str, header: Option<&str>, body: &[u8], now_ms: i64) -> R
     if candidates.is_empty() {
         return Err(SignatureError::Malformed("no v1="));
     }
-    let skew = now_ms.div_euclid(1000) - timestamp;
-    if skew.abs() > WINDOW_SECS {
+    // Saturating: a timestamp near i64::MIN is far outside the window, not an overflow.
+    let skew = now_ms.div_euclid(1000).saturating_sub(timestamp);
+    if skew.saturating_abs() > WINDOW_SECS {
         return Err(SignatureError::OutsideWindow(skew));
     }
+    let expected = mac(secret, timestamp, body).finalize().into_bytes();
     for candidate in candidates {
         let Ok(bytes) = hex::decode(candidate) else { continue };
-        if mac(secret, timestamp, body).verify_slice(&bytes).is_ok() {
+        if bool::from(expected.as_slice().ct_eq(&bytes)) {
             return Ok(candidate.to_ascii_lowercase());
         }
     }
@@ -154,6 +164,30 @@ mod tests {
                     Err(SignatureError::Malformed(_))
                 ),
                 "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_header_with_many_signatures_or_an_extreme_timestamp_is_refused_cheaply() {
+        let secret = new_secret();
+        let t = NOW_MS / 1000;
+        let good = sign(&secret, t, b"x");
+        let eight = format!("t={t}{},v1={good}", ",v1=00".repeat(MAX_SIGNATURES - 1));
+        assert!(verify(&secret, Some(&eight), b"x", NOW_MS).is_ok());
+        let many = format!("t={t}{},v1={good}", ",v1=00".repeat(60_000));
+        assert_eq!(
+            verify(&secret, Some(&many), b"x", NOW_MS),
+            Err(SignatureError::Malformed("more than 8 v1= signatures"))
+        );
+        for extreme in [i64::MIN, i64::MAX] {
+            let header = format!("t={extreme},v1=00");
+            assert!(
+                matches!(
+                    verify(&secret, Some(&header), b"", NOW_MS),
+                    Err(SignatureError::OutsideWindow(_))
+                ),
+                "{extreme}"
             );
         }
     }

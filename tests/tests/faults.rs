@@ -619,3 +619,55 @@ async fn uploads_the_size_of_python_apps_fit_and_every_413_names_the_limit() {
     );
     small.assert_alive().await;
 }
+
+/// A NUL byte in a path, a query or a JSON string is the client's mistake
+/// (PostgreSQL refuses it in text): 400 naming it, on every route, before
+/// anything is read or written — never a 500.
+#[tokio::test(flavor = "multi_thread")]
+async fn nul_bytes_in_paths_queries_and_json_are_refused_with_400() {
+    let host = TestHost::start(host_bin!()).expect("host starts");
+    let alice = host.signup("Alice").await;
+    let chat = host.chat(&alice, &[]).await;
+    let before = host.messages(&alice, &chat).await.len();
+    let nul = "\u{0}";
+    let cases: Vec<(&str, String, Option<&str>, Option<Value>)> = vec![
+        ("GET", "/v1/signatures/%00".into(), None, None),
+        ("POST", "/hooks/%00/x".into(), None, None),
+        ("GET", "/v1/chats/%00".into(), Some(&alice.token), None),
+        (
+            "GET",
+            format!("/v1/chats/{chat}/messages?after=%00"),
+            Some(&alice.token),
+            None,
+        ),
+        (
+            "POST",
+            "/v1/chats".into(),
+            Some(&alice.token),
+            Some(json!({ "title": "x", "members": [nul] })),
+        ),
+        (
+            "POST",
+            format!("/v1/chats/{chat}/apps"),
+            Some(&alice.token),
+            Some(json!({ "app": format!("echo-bot{nul}") })),
+        ),
+        (
+            "POST",
+            format!("/v1/chats/{chat}/messages"),
+            Some(&alice.token),
+            Some(json!({ "text": format!("hi{nul}") })),
+        ),
+    ];
+    for (method, path, token, body) in cases {
+        let (status, answer) = host.call(method, &path, token, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {path}: {answer}");
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("NUL"), "{method} {path}: {answer}");
+    }
+    // Text that merely shows the escape is fine.
+    let said = host.say(&alice, &chat, r"write \u0000 for NUL").await;
+    assert!(!said.is_empty());
+    assert_eq!(host.messages(&alice, &chat).await.len(), before + 1);
+    host.assert_alive().await;
+}

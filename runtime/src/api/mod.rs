@@ -23,6 +23,7 @@ mod health;
 mod layering_tests;
 mod live_pages;
 mod messages;
+mod nul;
 mod openapi;
 mod payments;
 mod rate_limit;
@@ -200,6 +201,7 @@ pub fn router(state: AppState) -> Router {
             )
         })
         .layer(axum::middleware::from_fn_with_state(state.clone(), app_origins))
+        .layer(axum::middleware::from_fn(nul::refuse_in_url))
         .layer(axum::middleware::from_fn(
             move |request: axum::extract::Request, next: axum::middleware::Next| {
                 // A file upload may take longer than any other request: 20 MiB

@@ -26,13 +26,29 @@ impl Message {
     /// If the text is the command `name` (e.g. `"/echo"`), its argument text
     /// (possibly empty); otherwise `None`. `"/echo hi"` gives `Some("hi")`.
     ///
+    /// The addressed form `/echo@bot-name hi` matches too, whatever the
+    /// name, and gives the same argument. As in Telegram's Bot API
+    /// ("Commands": `/command@botname` in groups), it picks one app in a
+    /// chat with several: the host delivers it only to the app so named.
+    /// The name runs to the first whitespace; end or a space must follow.
+    ///
     /// ```
     /// # let msg = miniapp_sdk::Message { chat: "c".into(), id: "m".into(), text: "/echo hi".into(), files: Vec::new() };
     /// assert_eq!(msg.command("/echo"), Some("hi"));
     /// assert_eq!(msg.command("/ech"), None);
+    /// # let msg = miniapp_sdk::Message { text: "/echo@echo-bot hi".into(), ..msg };
+    /// // Sent as "/echo@echo-bot hi":
+    /// assert_eq!(msg.command("/echo"), Some("hi"));
     /// ```
     pub fn command(&self, name: &str) -> Option<&str> {
-        let rest = self.text.strip_prefix(name)?;
+        let mut rest = self.text.strip_prefix(name)?;
+        if let Some(addressed) = rest.strip_prefix('@') {
+            let end = addressed.find(char::is_whitespace).unwrap_or(addressed.len());
+            if end == 0 {
+                return None;
+            }
+            rest = &addressed[end..];
+        }
         if rest.is_empty() {
             Some("")
         } else {
@@ -487,4 +503,45 @@ pub fn dispatch<B: Bot>(event: Event) -> Result<(), String> {
     };
     // The host writes this text in the app's log.
     handled.map_err(String::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Message;
+
+    fn message(text: &str) -> Message {
+        Message {
+            chat: "chat-1".into(),
+            id: "msg-1".into(),
+            text: text.into(),
+            files: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_command_gives_its_argument_text() {
+        assert_eq!(message("/echo hi there").command("/echo"), Some("hi there"));
+        assert_eq!(message("/echo").command("/echo"), Some(""));
+        assert_eq!(message("/echo  hi").command("/echo"), Some(" hi"));
+        assert_eq!(message("/echoes hi").command("/echo"), None);
+        assert_eq!(message("/echo\nhi").command("/echo"), None);
+        assert_eq!(message("echo hi").command("/echo"), None);
+    }
+
+    #[test]
+    fn the_addressed_form_gives_the_same_argument() {
+        let cancel = |text: &str| message(text).command("/cancel").map(str::to_string);
+        assert_eq!(cancel("/cancel@reminder-bot abc").as_deref(), Some("abc"));
+        assert_eq!(cancel("/cancel@reminder-bot").as_deref(), Some(""));
+        assert_eq!(cancel("/cancel@any_Bot  two words").as_deref(), Some(" two words"));
+        assert_eq!(cancel("/cancel@").as_deref(), None, "no name");
+        assert_eq!(cancel("/cancel@ abc").as_deref(), None, "no name");
+        assert_eq!(
+            cancel("/cancel@bot\nabc").as_deref(),
+            None,
+            "a line break, as in the plain form"
+        );
+        assert_eq!(cancel("/cancelled@bot abc").as_deref(), None);
+        assert_eq!(message("/cancel@bot abc").command("/cancel@bot"), Some("abc"));
+    }
 }

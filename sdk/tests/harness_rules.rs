@@ -751,6 +751,35 @@ fn without_messaging_read_a_bot_gets_only_commands_and_mentions() {
 }
 
 #[test]
+fn a_command_addressed_to_another_app_reaches_only_that_app() {
+    struct Echo;
+    impl Bot for Echo {
+        fn on_message(m: Message) -> miniapp_sdk::Result {
+            if let Some(text) = m.command("/echo") {
+                messaging::send(&m.chat, text)?;
+            }
+            Ok(())
+        }
+    }
+    for read in [false, true] {
+        let mut t = Harness::new().named("echo-bot").grant("messaging.send");
+        if read {
+            t = t.grant("messaging.read");
+        }
+        for text in [
+            "/echo@echo-bot one",
+            "/echo@other-bot two",
+            "/echo three",
+            "/echo@ four",
+        ] {
+            t.message::<Echo>("chat-1", "alice", text).unwrap();
+        }
+        let texts: Vec<String> = t.sent().into_iter().map(|m| m.text).collect();
+        assert_eq!(texts, ["one", "three"], "with messaging.read: {read}");
+    }
+}
+
+#[test]
 fn a_retry_is_the_same_event_with_the_next_attempt() {
     struct Flaky;
     impl Bot for Flaky {

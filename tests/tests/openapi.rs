@@ -245,7 +245,7 @@ async fn answers_of_a_whole_flow_fit_the_openapi_document() {
         .await;
     let wallet = ("GET", "/v1/wallet", "/v1/wallet");
     c.call(h, wallet, Some(&bob.token), None, StatusCode::OK).await;
-    let body = json!({ "text": "/split 200" });
+    let body = json!({ "text": "/split 2" });
     c.call(h, post, Some(&alice.token), Some(body), StatusCode::CREATED)
         .await;
     let invoices = eventually("Bob's invoice", Duration::from_secs(30), || async {

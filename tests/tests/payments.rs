@@ -57,9 +57,9 @@ async fn table() -> Table {
 async fn split_bill_invoices_everyone_and_pays_the_organiser_when_all_paid() {
     let t = table().await;
     let h = &t.host;
-    let m = h.say(&t.alice, &t.chat, "/split 300").await;
+    let m = h.say(&t.alice, &t.chat, "/split 3").await;
     h.wait_for(&t.alice, &t.chat, &m, |x| {
-        x["text"] == "split 300: 100 each from 2 members" && x["sender"] == t.app.as_str()
+        x["text"] == "split 3.00 RUB: 1.00 RUB each from 2 members" && x["sender"] == t.app.as_str()
     })
     .await;
 
@@ -74,7 +74,7 @@ async fn split_bill_invoices_everyone_and_pays_the_organiser_when_all_paid() {
         ),
         (Some(100), Some("RUB"), Some(t.app.as_str()))
     );
-    assert!(invoice["expires_at"].as_i64().unwrap_or(0) > 0 && invoice["title"] == "Your share of 300");
+    assert!(invoice["expires_at"].as_i64().unwrap_or(0) > 0 && invoice["title"] == "Share of a 3.00 RUB bill");
     assert!(
         open_invoices(h, &t.alice).await.is_empty(),
         "the organiser's share is theirs"
@@ -123,7 +123,7 @@ async fn split_bill_invoices_everyone_and_pays_the_organiser_when_all_paid() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     h.wait_for(&t.alice, &t.chat, &m, |x| {
-        x["text"] == "everyone paid: 200 sent to the organiser"
+        x["text"] == "everyone paid: 2.00 RUB sent to the organiser"
     })
     .await;
 
@@ -161,9 +161,9 @@ async fn split_bill_invoices_everyone_and_pays_the_organiser_when_all_paid() {
 async fn cancel_refunds_everyone_who_paid_so_far() {
     let t = table().await;
     let h = &t.host;
-    let m = h.say(&t.alice, &t.chat, "/split 200").await;
+    let m = h.say(&t.alice, &t.chat, "/split 2").await;
     h.wait_for(&t.alice, &t.chat, &m, |x| {
-        x["text"] == "split 200: 66 each from 2 members"
+        x["text"] == "split 2.00 RUB: 0.66 RUB each from 2 members"
     })
     .await;
     let bobs = open_invoices(h, &t.bob).await;
@@ -180,7 +180,7 @@ async fn cancel_refunds_everyone_who_paid_so_far() {
     let c = h.say(&t.alice, &t.chat, "/cancel").await;
     assert_eq!(
         h.bot_reply(&t.alice, &t.chat, &c, &t.app).await,
-        "split cancelled; refunded 1 payments"
+        "split cancelled: refunded 1 payment, cancelled 1 unpaid invoice"
     );
     assert_eq!(h.balance(&t.bob).await, 1_000);
     assert_eq!(h.balance(&t.carol).await, 1_000, "Carol never paid");
@@ -190,9 +190,9 @@ async fn cancel_refunds_everyone_who_paid_so_far() {
 async fn ten_concurrent_pays_charge_once_and_bad_payments_change_nothing() {
     let t = table().await;
     let h = &t.host;
-    let m = h.say(&t.alice, &t.chat, "/split 3000").await;
+    let m = h.say(&t.alice, &t.chat, "/split 30").await;
     h.wait_for(&t.alice, &t.chat, &m, |x| {
-        x["text"] == "split 3000: 1000 each from 2 members"
+        x["text"] == "split 30.00 RUB: 10.00 RUB each from 2 members"
     })
     .await;
     let bobs = open_invoices(h, &t.bob).await;
@@ -264,12 +264,12 @@ async fn ten_concurrent_pays_charge_once_and_bad_payments_change_nothing() {
     )
     .await;
     h.wait_for(&t.alice, &t.chat, &m, |x| {
-        x["text"] == "everyone paid: 2000 sent to the organiser"
+        x["text"] == "everyone paid: 20.00 RUB sent to the organiser"
     })
     .await;
-    let m2 = h.say(&t.alice, &t.chat, "/split 30").await;
+    let m2 = h.say(&t.alice, &t.chat, "/split 0.30").await;
     h.wait_for(&t.alice, &t.chat, &m2, |x| {
-        x["text"] == "split 30: 10 each from 2 members"
+        x["text"] == "split 0.30 RUB: 0.10 RUB each from 2 members"
     })
     .await;
     let carols = open_invoices(h, &t.carol).await;

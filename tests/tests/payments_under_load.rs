@@ -94,7 +94,10 @@ async fn thousands_of_random_concurrent_operations_keep_the_books_balanced() {
             let who = &group[rng.below(group.len() as u64) as usize];
             let text = match rng.below(5) {
                 0 => "/cancel".to_string(),
-                _ => format!("/split {}", 4 + rng.below(900)),
+                _ => {
+                    let kopecks = 4 + rng.below(900);
+                    format!("/split {}.{:02}", kopecks / 100, kopecks % 100)
+                }
             };
             batch.push((
                 format!("/v1/chats/{chat}/messages"),
@@ -229,9 +232,9 @@ async fn payments_acknowledged_before_a_sigkill_survive_it_exactly_once() {
         let members: Vec<&User> = group.iter().collect();
         let chat = host.chat(&organiser, &members).await;
         host.install(&organiser, &chat, &app).await;
-        let m = host.say(&organiser, &chat, "/split 4000").await;
+        let m = host.say(&organiser, &chat, "/split 40").await;
         host.wait_for(&organiser, &chat, &m, |x| {
-            x["text"] == "split 4000: 1000 each from 3 members"
+            x["text"] == "split 40.00 RUB: 10.00 RUB each from 3 members"
         })
         .await;
         for p in group {
@@ -330,7 +333,7 @@ async fn payments_acknowledged_before_a_sigkill_survive_it_exactly_once() {
             .messages(&organiser, chat)
             .await
             .iter()
-            .filter(|m| m["text"] == "everyone paid: 3000 sent to the organiser")
+            .filter(|m| m["text"] == "everyone paid: 30.00 RUB sent to the organiser")
             .count();
         assert!(done <= 1, "a chat was paid out {done} times");
     }

@@ -104,22 +104,50 @@ async fn cli_published_echo_bot_answers_echo_and_count_in_a_two_person_chat() {
     assert!(host.messages(&bob, &chat).await.len() == 5);
 }
 
+/// A host with echo-bot published by Dev and approved, and Alice's chat.
+struct EchoBot {
+    host: TestHost,
+    dev: miniapp_tests::User,
+    app: String,
+    alice: miniapp_tests::User,
+    chat: String,
+}
+
+impl EchoBot {
+    async fn start() -> EchoBot {
+        let host = TestHost::start(host_bin!()).expect("host starts");
+        let dev = host.signup("Dev").await;
+        let app = host
+            .publish_approved(
+                &dev,
+                &miniapp_tests::manifest_of(guests::ECHO_BOT_DIR),
+                guests::ECHO_BOT_WASM,
+                None,
+            )
+            .await;
+        let alice = host.signup("Alice").await;
+        let chat = host.chat(&alice, &[]).await;
+        EchoBot {
+            host,
+            dev,
+            app,
+            alice,
+            chat,
+        }
+    }
+}
+
 /// Every `/v1` route that names an app takes its name as well as its id,
 /// as the CLI does; an unknown one is answered the same way by either.
 #[tokio::test(flavor = "multi_thread")]
 async fn app_routes_take_the_apps_name_as_well_as_its_id() {
-    let host = TestHost::start(host_bin!()).expect("host starts");
-    let dev = host.signup("Dev").await;
-    let app = host
-        .publish_approved(
-            &dev,
-            &miniapp_tests::manifest_of(guests::ECHO_BOT_DIR),
-            guests::ECHO_BOT_WASM,
-            None,
-        )
-        .await;
-    let alice = host.signup("Alice").await;
-    let chat = host.chat(&alice, &[]).await;
+    let EchoBot {
+        host,
+        dev,
+        app,
+        alice,
+        chat,
+    } = EchoBot::start().await;
 
     // The developer's config, by name.
     let body = serde_json::json!({ "value": "Hello" });
@@ -188,4 +216,30 @@ async fn app_routes_take_the_apps_name_as_well_as_its_id() {
         .call("GET", "/v1/apps/no-such-bot/config", Some(&dev.token), None)
         .await;
     assert_eq!(status, 404, "{body}");
+}
+
+/// Telegram's addressed form: `/cmd@name` reaches only the app so named
+/// (which reads it as `/cmd`); a plain `/cmd` reaches every app.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_addressed_to_an_app_by_name_reaches_only_that_app() {
+    let EchoBot {
+        host, app, alice, chat, ..
+    } = EchoBot::start().await;
+    host.install(&alice, &chat, &app).await;
+
+    let mine = host.say(&alice, &chat, "/echo@echo-bot for me").await;
+    assert_eq!(host.bot_reply(&alice, &chat, &mine, &app).await, "for me");
+    // The chat's events reach the bot in order: once the next one is
+    // answered, the one addressed elsewhere was handled (without a run).
+    let elsewhere = host.say(&alice, &chat, "/echo@other-bot not for me").await;
+    let plain = host.say(&alice, &chat, "/echo plain").await;
+    assert_eq!(host.bot_reply(&alice, &chat, &plain, &app).await, "plain");
+    let texts: Vec<String> = host
+        .messages(&alice, &chat)
+        .await
+        .iter()
+        .filter(|m| m["sender"] == app.as_str())
+        .map(|m| m["text"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(texts, ["for me", "plain"], "after {elsewhere}");
 }

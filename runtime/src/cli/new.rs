@@ -34,7 +34,8 @@ impl Kind {
 }
 
 /// Every grant with the line `miniapp.toml` explains it with. A unit test
-/// checks the list against the host's own catalogue.
+/// checks the list against the host's own catalogue, and that each line is
+/// valid TOML once uncommented.
 const GRANTS: &[(&str, &str)] = &[
     (
         "messaging.send",
@@ -57,7 +58,7 @@ const GRANTS: &[(&str, &str)] = &[
     ("files", "read the chat's attachments, create and send files"),
     ("config", "read the settings and secrets its developer sets"),
     ("webhook", "public endpoints for outside services, the [webhooks] below"),
-    ("http:", "outbound HTTP to one host, e.g. \"http:api.example.com\""),
+    ("http:", "outbound HTTP to one host, named after `http:`"),
 ];
 
 /// Writes the app `name` of `kind` into `dir/name` with the SDK at `sdk`;
@@ -171,11 +172,12 @@ fn manifest(name: &str, kind: Kind) -> String {
     );
     for (grant, what) in GRANTS {
         let used = kind.bot() && *grant == "messaging.send";
-        let line = if *grant == "http:" {
-            format!("\"http:api.example.com\" = \"{what}\"")
+        let key = if *grant == "http:" {
+            "http:api.example.com"
         } else {
-            format!("\"{grant}\" = \"{what}\"")
+            grant
         };
+        let line = format!("{} = {}", toml_string(key), toml_string(what));
         if used {
             text.push_str(&format!("{line}\n"));
         } else {
@@ -193,6 +195,22 @@ fn manifest(name: &str, kind: Kind) -> String {
          # orders = \"what the shop sends when an order changes\"\n",
     );
     text
+}
+
+/// `text` as a TOML basic string: quoted, with `"`, `\` and control
+/// characters escaped.
+fn toml_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 fn source(name: &str, kind: Kind) -> String {
@@ -322,6 +340,45 @@ mod tests {
             let parsed = crate::registry::Manifest::parse(&text).expect("the scaffold's manifest parses");
             assert_eq!(parsed.requests("messaging.send"), kind.bot(), "{kind:?}");
             assert!(!parsed.requests("storage"), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn every_commented_setting_is_valid_toml_when_uncommented() {
+        for kind in [Kind::Bot, Kind::WebApp, Kind::App] {
+            // Each `# "grant" = "why"`, `# [table]` and `# key = value`
+            // line, uncommented; prose comments stay.
+            let text: String = manifest("my-app", kind)
+                .lines()
+                .map(|line| match line.strip_prefix("# ") {
+                    Some(setting) if setting.starts_with(['"', '[']) || setting.contains(" = ") => {
+                        format!("{setting}\n")
+                    }
+                    _ => format!("{line}\n"),
+                })
+                .collect();
+            let parsed = crate::registry::Manifest::parse(&text).unwrap_or_else(|e| panic!("{kind:?}: {e}\n{text}"));
+            for (grant, _) in GRANTS {
+                let asked = if *grant == "http:" {
+                    "http:api.example.com"
+                } else {
+                    grant
+                };
+                assert!(parsed.requests(asked), "{kind:?}: {asked} once uncommented");
+            }
+            assert_eq!(parsed.capabilities.len(), GRANTS.len(), "{kind:?}");
+            assert_eq!(parsed.schedules.len(), 1, "{kind:?}");
+            assert_eq!(parsed.webhooks.len(), 1, "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn toml_strings_read_back_as_written() {
+        for text in ["plain", r#"e.g. "http:api.example.com""#, r"a \ b", "tab\tand\nline"] {
+            let line = format!("k = {}", toml_string(text));
+            let read: std::collections::BTreeMap<String, String> =
+                toml::from_str(&line).unwrap_or_else(|e| panic!("{line}: {e}"));
+            assert_eq!(read["k"], text, "{line}");
         }
     }
 

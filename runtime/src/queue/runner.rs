@@ -197,11 +197,11 @@ async fn execute(inner: &Inner, job: &Job) -> Result<Committed, String> {
         return complete_alone(inner, job, claim, target.limits).await;
     }
     if let Some(text) = job.event.text()
-        && !target.grants.has("messaging.read")
-        && !addresses_bot(text, &target.name)
+        && ((!target.grants.has("messaging.read") && !addresses_bot(text, &target.name))
+            || addressed_to_another(text, &target.name))
     {
         // Privacy mode: without `messaging.read` a bot gets only commands,
-        // mentions and button presses.
+        // mentions and button presses; and `/cmd@name` is for `name` only.
         return complete_alone(inner, job, claim, target.limits).await;
     }
     let chat = (!job.chat.is_empty()).then_some(job.chat.as_str());
@@ -284,6 +284,21 @@ async fn record_failure(inner: &Inner, job: &Job, error: &str) {
     }
 }
 
+/// Whether `text` is a command addressed to another app than `name`: its
+/// first word is `/command@other`. As in Telegram's groups
+/// (<https://core.telegram.org/bots/features#commands>), such a command
+/// reaches only the app so named; a plain `/command` reaches every app.
+fn addressed_to_another(text: &str, name: &str) -> bool {
+    let Some(command) = text.strip_prefix('/') else {
+        return false;
+    };
+    let word = command.split(char::is_whitespace).next().unwrap_or_default();
+    match word.split_once('@') {
+        Some((_, to)) => !to.is_empty() && to != name,
+        None => false,
+    }
+}
+
 /// Whether `text` is a command (`/…`) or mentions `@name`.
 fn addresses_bot(text: &str, name: &str) -> bool {
     text.starts_with('/')
@@ -295,7 +310,16 @@ fn addresses_bot(text: &str, name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::addresses_bot;
+    use super::{addressed_to_another, addresses_bot};
+
+    #[test]
+    fn a_command_addressed_to_another_app_is_not_for_this_one() {
+        assert!(addressed_to_another("/cancel@reminder-bot 12", "split-bill"));
+        assert!(!addressed_to_another("/cancel@split-bill", "split-bill"));
+        assert!(!addressed_to_another("/cancel 12", "split-bill"));
+        assert!(!addressed_to_another("/cancel@ 12", "split-bill"));
+        assert!(!addressed_to_another("mail me at a@b.c", "split-bill"));
+    }
 
     #[test]
     fn privacy_mode_lets_through_commands_and_mentions_only() {

@@ -1,10 +1,14 @@
-//! `echo-bot`: replies to `/echo <text>` with exactly `<text>`, and to
-//! `/count` with how many messages it has seen in this chat; says
-//! "Welcome!" to each new member of a chat it is in.
+//! `echo-bot`: replies to `/echo <text>` with exactly `<text>` (to `/echo`
+//! alone with a usage line), and to `/count` with how many messages it has
+//! seen in this chat; says "Welcome!" to each new member of a chat it is
+//! in.
 
-use miniapp_sdk::{Bot, MemberJoined, Message, messaging, storage};
+use miniapp_sdk::{Bot, Error, MemberJoined, Message, messaging, storage};
 
 struct EchoBot;
+
+/// The answer to `/echo` with nothing to echo.
+const ECHO_USAGE: &str = "usage: /echo <text>";
 
 impl Bot for EchoBot {
     fn on_message(msg: Message) -> miniapp_sdk::Result {
@@ -20,7 +24,16 @@ impl Bot for EchoBot {
         let counted = seen.clone().and_then(|n| app.set_u64(&key, n).map(|()| n));
 
         if let Some(text) = msg.command("/echo") {
-            messaging::send(&msg.chat, text)?;
+            let echoed = (!text.trim().is_empty()).then(|| messaging::send(&msg.chat, text));
+            match echoed {
+                Some(Ok(_)) => {}
+                // Nothing to echo, or nothing the host would show (it
+                // answers `invalid`): failing would only be retried in vain.
+                None | Some(Err(Error::Invalid(_))) => {
+                    messaging::send(&msg.chat, ECHO_USAGE)?;
+                }
+                Some(Err(e)) => return Err(e.into()),
+            }
         } else if msg.command("/count").is_some() {
             let reply = match counted {
                 Ok(n) => n.to_string(),
@@ -65,6 +78,24 @@ mod tests {
             ("chat-1", "hello  world")
         );
         assert!(sent[0].buttons.is_empty());
+    }
+
+    #[test]
+    fn echo_with_nothing_to_echo_answers_a_usage_line() {
+        let mut t = host();
+        for text in ["/echo", "/echo ", "/echo    ", "/echo \u{200B}", "/echo@echo-bot"] {
+            t.message::<EchoBot>("chat-1", "alice", text).unwrap();
+            assert_eq!(t.last_sent().unwrap().text, "usage: /echo <text>", "{text:?}");
+        }
+        assert_eq!(t.sent().len(), 5);
+    }
+
+    #[test]
+    fn the_addressed_form_echoes_too() {
+        let mut t = host();
+        t.message::<EchoBot>("chat-1", "alice", "/echo@echo-bot hi there")
+            .unwrap();
+        assert_eq!(t.last_sent().unwrap().text, "hi there");
     }
 
     #[test]

@@ -2,9 +2,12 @@
 //! per option; every press edits the same message so each option shows as
 //! `<option>: <count>`. One vote per person: pressing again moves it.
 
-use miniapp_sdk::{Bot, ButtonPress, Message, messaging, storage};
+use miniapp_sdk::{Bot, ButtonPress, Error, Message, messaging, storage};
 
 struct PollBot;
+
+/// The answer to a `/poll` that cannot be posted.
+const USAGE: &str = "usage: /poll Question | option A | option B …";
 
 /// A poll as stored: question, options, and each voter's choice.
 struct Poll {
@@ -70,7 +73,7 @@ impl Bot for PollBot {
         let question = parts.next().unwrap_or_default().to_string();
         let options: Vec<String> = parts.map(|o| o.replace('\n', " ")).collect();
         if question.is_empty() || options.len() < 2 {
-            messaging::send(&msg.chat, "usage: /poll Question | option A | option B …")?;
+            messaging::send(&msg.chat, USAGE)?;
             return Ok(());
         }
         let poll = Poll {
@@ -79,7 +82,16 @@ impl Bot for PollBot {
             votes: Vec::new(),
         };
         let message = messaging::with_buttons(&poll.render(), &poll.buttons());
-        let id = messaging::send_message(&msg.chat, &message)?;
+        let id = match messaging::send_message(&msg.chat, &message) {
+            Ok(id) => id,
+            // Too many or too long options, or text the host would not
+            // show: the same poll fails every time, so say why instead.
+            Err(Error::Invalid(why) | Error::TooLarge(why)) => {
+                messaging::send(&msg.chat, &format!("cannot post this poll: {why}\n{USAGE}"))?;
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
         storage::app().set(&format!("poll:{id}"), poll.encode().as_bytes())?;
         Ok(())
     }
@@ -109,8 +121,8 @@ miniapp_sdk::bot!(PollBot);
 #[cfg(test)]
 mod tests {
     use super::PollBot;
-    use miniapp_sdk::Error;
     use miniapp_sdk::testing::{Bucket, Harness};
+    use miniapp_sdk::{Error, limits};
 
     fn host() -> Harness {
         Harness::new()
@@ -152,6 +164,25 @@ mod tests {
         let mut t = host();
         t.message::<PollBot>("chat-1", "alice", "/poll Lunch? | Pizza").unwrap();
         assert!(t.last_sent().unwrap().text.starts_with("usage: /poll"));
+    }
+
+    #[test]
+    fn a_poll_the_host_refuses_answers_why_instead_of_failing() {
+        let mut t = host();
+        let long = "x".repeat(limits::MAX_BUTTON_LABEL_BYTES + 1);
+        let many = vec!["o"; limits::MAX_BUTTONS + 1].join(" | ");
+        for text in [
+            format!("/poll Lunch? | Pizza | {long}"),
+            format!("/poll Lunch? | {many}"),
+            "/poll Lunch? | Pizza | \u{200B}".to_string(),
+        ] {
+            t.message::<PollBot>("chat-1", "alice", &text).unwrap();
+            let answer = t.last_sent().unwrap().text;
+            assert!(answer.starts_with("cannot post this poll: "), "{answer}");
+            assert!(answer.ends_with("usage: /poll Question | option A | option B …"));
+        }
+        assert_eq!(t.sent().len(), 3);
+        assert!(t.storage(Bucket::App).keys().is_empty(), "no poll stored");
     }
 
     #[test]

@@ -5,17 +5,29 @@
 //!   (the `notify` capability) once they allowed reminder-bot to write to
 //!   them; otherwise in the chat, with a hint;
 //! - `/daily 09:00 standup` — every day at that time (UTC), a cron timer;
-//! - `/timers` — the chat's pending reminders, soonest first;
-//! - `/cancel <id>` — drops one.
+//! - `/timers` — the chat's pending reminders, soonest first, with their
+//!   time in UTC;
+//! - `/cancel <id>` — drops one; in a chat with several bots,
+//!   `/cancel@reminder-bot <id>` reaches just this one.
 //!
 //! The manifest's `tidy` schedule runs it once a day with an app-wide
 //! timer; it only notes that in the app's log.
 
 use std::time::Duration;
 
-use miniapp_sdk::{Bot, Error, Message, Timer, log, messaging, notify, schedule};
+use miniapp_sdk::{Bot, Error, Message, Timer, limits, log, messaging, notify, schedule};
 
 struct ReminderBot;
+
+/// How to cancel, said under `/timers`.
+const CANCEL_HINT: &str = "/cancel <id> drops one (/cancel@reminder-bot <id> in a chat with several bots).";
+
+/// The answer to a `/cancel` without an id.
+const CANCEL_USAGE: &str =
+    "Usage: /cancel <id>, an id from /timers (/cancel@reminder-bot <id> in a chat with several bots).";
+
+/// Most characters of a reminder's text `/timers` shows.
+const MAX_LISTED_CHARS: usize = 80;
 
 /// `10m` → 10 minutes; `s`, `m`, `h` and `d` units, at most 366 days.
 fn parse_delay(text: &str) -> Option<Duration> {
@@ -38,6 +50,69 @@ fn daily_cron(time: &str) -> Option<String> {
     let (h, m) = time.split_once(':')?;
     let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
     (h < 24 && m < 60).then(|| format!("{m} {h} * * *"))
+}
+
+/// Days since 1970-01-01 → (year, month 1..=12, day 1..=31) in the
+/// proleptic Gregorian calendar: Howard Hinnant's `civil_from_days`
+/// (<https://howardhinnant.github.io/date_algorithms.html#civil_from_days>),
+/// for days on or after the epoch.
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468; // days since 0000-03-01
+    let era = z / 146_097; // 400-year eras
+    let doe = z - era * 146_097; // [0, 146096]
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365], from March 1
+    let mp = (5 * doy + 2) / 153; // [0, 11], March = 0
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Unix milliseconds → `2026-11-30 14:25 UTC` (seconds dropped).
+fn utc(ms: u64) -> String {
+    let minutes = ms / 60_000;
+    let (year, month, day) = civil_from_days(minutes / 1_440);
+    let (hour, minute) = (minutes % 1_440 / 60, minutes % 60);
+    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02} UTC")
+}
+
+/// One line of `/timers`: the text on one line, cut at
+/// [`MAX_LISTED_CHARS`].
+fn listed(timer: &schedule::PendingTimer) -> String {
+    let mut what: String = timer.payload.chars().take(MAX_LISTED_CHARS).collect();
+    if what.len() < timer.payload.len() {
+        what.push('…');
+    }
+    let what = what.replace(['\n', '\r', '\t'], " ");
+    let at = utc(timer.due_at);
+    match &timer.cron {
+        Some(cron) => format!("{} — {what} (cron {cron}, next at {at})", timer.id),
+        None => format!("{} — {what} (at {at})", timer.id),
+    }
+}
+
+/// The `/timers` answer: as many lines as fit in one message, then how
+/// many more there are, then [`CANCEL_HINT`].
+fn timers_text(pending: &[schedule::PendingTimer]) -> String {
+    // Room for "… and 100 more" and the hint.
+    let room = limits::MAX_MESSAGE_BYTES - CANCEL_HINT.len() - 40;
+    let mut text = String::new();
+    let mut shown = 0;
+    for timer in pending {
+        let line = listed(timer);
+        if text.len() + line.len() + 1 > room {
+            break;
+        }
+        text.push_str(&line);
+        text.push('\n');
+        shown += 1;
+    }
+    if shown < pending.len() {
+        text.push_str(&format!("… and {} more\n", pending.len() - shown));
+    }
+    text.push_str(CANCEL_HINT);
+    text
 }
 
 fn reply(chat: &str, text: &str) -> miniapp_sdk::Result {
@@ -84,15 +159,11 @@ impl Bot for ReminderBot {
             if pending.is_empty() {
                 return reply(chat, "No reminders pending.");
             }
-            let lines: Vec<String> = pending
-                .iter()
-                .map(|t| match &t.cron {
-                    Some(cron) => format!("{} — {} (cron {cron})", t.id, t.payload),
-                    None => format!("{} — {} (at {} ms)", t.id, t.payload, t.due_at),
-                })
-                .collect();
-            reply(chat, &lines.join("\n"))
+            reply(chat, &timers_text(&pending))
         } else if let Some(id) = msg.command("/cancel") {
+            if id.trim().is_empty() {
+                return reply(chat, CANCEL_USAGE);
+            }
             match schedule::cancel(id.trim()) {
                 Ok(()) => reply(chat, "Cancelled."),
                 Err(miniapp_sdk::Error::NotFound) => reply(chat, "No such reminder."),
@@ -131,8 +202,23 @@ miniapp_sdk::bot!(ReminderBot);
 
 #[cfg(test)]
 mod tests {
-    use super::{daily_cron, parse_delay};
+    use super::{civil_from_days, daily_cron, parse_delay, utc};
     use std::time::Duration;
+
+    #[test]
+    fn unix_milliseconds_read_as_utc() {
+        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc(1_767_600_000_000), "2026-01-05 08:00 UTC");
+        assert_eq!(utc(1_796_048_747_704), "2026-11-30 14:25 UTC");
+        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00 UTC", "a leap day of a 400-year");
+        assert_eq!(utc(951_868_799_999), "2000-02-29 23:59 UTC");
+        assert_eq!(utc(951_868_800_000), "2000-03-01 00:00 UTC");
+        assert_eq!(utc(1_709_164_800_000), "2024-02-29 00:00 UTC");
+        assert_eq!(utc(4_102_444_740_000), "2099-12-31 23:59 UTC");
+        assert_eq!(utc(253_402_300_799_000), "9999-12-31 23:59 UTC");
+        assert_eq!(civil_from_days(59), (1970, 3, 1), "1970 is not a leap year");
+        assert_eq!(civil_from_days(365), (1971, 1, 1));
+    }
 
     #[test]
     fn delays_and_daily_times_parse() {
@@ -151,6 +237,7 @@ mod harness_tests {
     use std::time::Duration;
 
     use super::ReminderBot;
+    use miniapp_sdk::limits;
     use miniapp_sdk::testing::{Harness, Limits, START_MS, SentKind, direct_chat};
 
     fn host() -> Harness {
@@ -230,6 +317,65 @@ mod harness_tests {
         t.message::<ReminderBot>("chat-1", "alice", &format!("/cancel {id}"))
             .unwrap();
         assert_eq!(t.last_sent().unwrap().text, "No such reminder.");
+    }
+
+    #[test]
+    fn timers_lists_each_with_its_time_in_utc() {
+        let mut t = host();
+        t.message::<ReminderBot>("chat-1", "alice", "/remind 10m stretch")
+            .unwrap();
+        t.message::<ReminderBot>("chat-1", "alice", "/daily 09:00 standup")
+            .unwrap();
+        let ids: Vec<String> = t.timers().into_iter().map(|t| t.id).collect();
+        t.message::<ReminderBot>("chat-1", "alice", "/timers").unwrap();
+        assert_eq!(
+            t.last_sent().unwrap().text,
+            format!(
+                "{} — stretch (at 2026-01-05 08:10 UTC)\n\
+                 {} — standup (cron 0 9 * * *, next at 2026-01-05 09:00 UTC)\n\
+                 /cancel <id> drops one (/cancel@reminder-bot <id> in a chat with several bots).",
+                ids[0], ids[1]
+            )
+        );
+    }
+
+    #[test]
+    fn timers_fits_in_one_message_however_many_and_long_they_are() {
+        // Lines of 80 two-byte characters: 100 of them pass the limit.
+        let mut t = host().limits(Limits {
+            messages_per_chat_per_minute: 1_000,
+            ..Limits::default()
+        });
+        let long = "ж".repeat(limits::MAX_TIMER_PAYLOAD_BYTES / 2 - 10);
+        for _ in 0..100 {
+            t.message::<ReminderBot>("chat-1", "alice", &format!("/remind 1h {long}"))
+                .unwrap();
+        }
+        t.message::<ReminderBot>("chat-1", "alice", "/timers").unwrap();
+        let text = t.last_sent().unwrap().text;
+        assert!(text.len() <= limits::MAX_MESSAGE_BYTES);
+        let shown = text.lines().filter(|l| l.contains(" — ")).count();
+        assert!(
+            shown > 10 && text.contains(&format!("… and {} more", 100 - shown)),
+            "{text}"
+        );
+        assert!(text.lines().next().unwrap().ends_with("ж… (at 2026-01-05 09:00 UTC)"));
+    }
+
+    #[test]
+    fn cancel_without_an_id_answers_how_and_the_addressed_form_works() {
+        let mut t = host();
+        t.message::<ReminderBot>("chat-1", "alice", "/cancel").unwrap();
+        assert_eq!(
+            t.last_sent().unwrap().text,
+            "Usage: /cancel <id>, an id from /timers (/cancel@reminder-bot <id> in a chat with several bots)."
+        );
+        t.message::<ReminderBot>("chat-1", "alice", "/remind 5m tea").unwrap();
+        let id = t.timers()[0].id.clone();
+        t.message::<ReminderBot>("chat-1", "alice", &format!("/cancel@reminder-bot {id}"))
+            .unwrap();
+        assert_eq!(t.last_sent().unwrap().text, "Cancelled.");
+        assert!(t.timers().is_empty());
     }
 
     #[test]

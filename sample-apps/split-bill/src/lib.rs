@@ -1,12 +1,62 @@
-//! `split-bill`: `/split <amount>` from a member of an N-person chat
-//! invoices every other member for `amount / N` (integer minor units; the
-//! sender's share is theirs). When all have paid, it transfers the collected
-//! sum to the sender and posts a summary. `/cancel` refunds everyone who
-//! paid so far.
+//! `split-bill`: `/split <amount>` from a member of an N-person chat, the
+//! amount in rubles with up to two decimals (`/split 300`, `/split 12.50`),
+//! invoices every other member for `amount / N`, rounded down to the
+//! kopeck (the sender's share is theirs). When all have paid, it transfers
+//! the collected sum to the sender and posts a summary. `/cancel` refunds
+//! everyone who paid so far and cancels the unpaid invoices; a payment
+//! that arrives for a split no longer running is refunded at once.
+//! Amounts are shown in rubles (`12.50 RUB`); the platform counts kopecks.
+//! A split covers a chat of at most 20 members: each invoice is a message,
+//! and an invocation sends at most 20.
 
-use miniapp_sdk::{Bot, Message, PaymentReceived, identity, messaging, payments, storage};
+use miniapp_sdk::{Bot, Error, Message, PaymentReceived, identity, limits, messaging, payments, storage};
 
 struct SplitBill;
+
+/// The answer to a `/split` without a valid amount: the help.
+const USAGE: &str = "usage: /split <amount in rubles>, e.g. /split 300 or /split 12.50; \
+                     /cancel stops the split (/cancel@split-bill in a chat with several bots)";
+
+/// How long a handled payment's id is kept (30 days, in ms), to ignore
+/// the event if it is delivered again.
+const SEEN_FOR_MS: u64 = 30 * 24 * 3_600 * 1_000;
+
+/// `300`, `12.50` or `12,5` rubles → kopecks; at most two decimals, at
+/// most [`limits::MAX_AMOUNT`] kopecks.
+fn parse_rubles(text: &str) -> Option<u64> {
+    let (rubles, kopecks) = match text.split_once(['.', ',']) {
+        Some((r, k)) if !k.is_empty() && k.len() <= 2 => (r, k),
+        Some(_) => return None,
+        None => (text, "0"),
+    };
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if !digits(rubles) || !digits(kopecks) {
+        return None;
+    }
+    // `5` after the point is 50 kopecks.
+    let kopecks: u64 = format!("{kopecks:0<2}").parse().ok()?;
+    let total = rubles.parse::<u64>().ok()?.checked_mul(100)?.checked_add(kopecks)?;
+    (total <= limits::MAX_AMOUNT).then_some(total)
+}
+
+/// Kopecks → `12.50 RUB`, as the host shows invoices.
+fn rub(kopecks: u64) -> String {
+    format!("{}.{:02} RUB", kopecks / 100, kopecks % 100)
+}
+
+/// `1 member`, `2 members`.
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// The refund key of an invoice: one refund each, whichever path makes it.
+fn refund_key(invoice: &str) -> String {
+    format!("refund:{invoice}")
+}
 
 /// The running split of a chat.
 struct Split {
@@ -71,17 +121,22 @@ fn start(msg: &Message, args: &str) -> miniapp_sdk::Result {
     if Split::load(&msg.chat)?.is_some() {
         return say(&msg.chat, "a split is already running here; /cancel it first");
     }
-    let Ok(amount) = args.trim().parse::<u64>() else {
-        return say(&msg.chat, "usage: /split <amount in kopecks>");
+    let Some(amount) = parse_rubles(args.trim()) else {
+        return say(&msg.chat, USAGE);
     };
     let organiser = identity::current_user()?;
     let members = messaging::members(&msg.chat)?;
+    // Each invoice is a message, and so is the announcement.
+    let most = limits::MESSAGES_PER_INVOCATION as usize;
+    if members.len() > most {
+        return say(&msg.chat, &format!("a split works in chats of at most {most} members"));
+    }
     let n = members.len() as u64;
     let share = amount / n.max(1);
     if n < 2 || share == 0 {
         return say(
             &msg.chat,
-            "nothing to split: the chat needs two members and a share of at least 1",
+            "nothing to split: the chat needs two members and a share of at least 0.01 RUB",
         );
     }
     let mut split = Split {
@@ -91,14 +146,19 @@ fn start(msg: &Message, args: &str) -> miniapp_sdk::Result {
         invoices: Vec::new(),
     };
     for member in members.iter().filter(|m| **m != organiser) {
-        let title = format!("Your share of {amount}");
+        let title = format!("Share of a {} bill", rub(amount));
         let invoice = payments::create_invoice(member, share, &title, &format!("split:{}:{member}", msg.id))?;
         split.invoices.push((invoice, member.clone(), false));
     }
     split.save(&msg.chat)?;
     say(
         &msg.chat,
-        &format!("split {amount}: {share} each from {} members", split.invoices.len()),
+        &format!(
+            "split {}: {} each from {}",
+            rub(amount),
+            rub(share),
+            count(split.invoices.len(), "member")
+        ),
     )
 }
 
@@ -106,15 +166,46 @@ fn cancel(msg: &Message) -> miniapp_sdk::Result {
     let Some(split) = Split::load(&msg.chat)? else {
         return say(&msg.chat, "no split is running");
     };
-    let mut refunded = 0;
+    let (mut refunded, mut cancelled) = (0, 0);
     for (invoice, _, paid) in &split.invoices {
-        if *paid {
-            payments::refund(invoice, split.share, &format!("cancel:{invoice}"))?;
-            refunded += 1;
+        if !*paid {
+            match payments::cancel_invoice(invoice) {
+                Ok(()) => {
+                    cancelled += 1;
+                    continue;
+                }
+                // Paid, its payment event not here yet: refund it below
+                // (the event, when it comes, finds no split and refunds
+                // nothing more: the same key).
+                Err(Error::Invalid(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
+        payments::refund(invoice, split.share, &refund_key(invoice))?;
+        refunded += 1;
     }
     Split::clear(&msg.chat)?;
-    say(&msg.chat, &format!("split cancelled; refunded {refunded} payments"))
+    say(
+        &msg.chat,
+        &format!(
+            "split cancelled: refunded {}, cancelled {}",
+            count(refunded, "payment"),
+            count(cancelled, "unpaid invoice")
+        ),
+    )
+}
+
+/// A payment for a split not running (cancelled, or another one): back to
+/// the payer at once.
+fn refund_stray(payment: &PaymentReceived) -> miniapp_sdk::Result {
+    payments::refund(&payment.invoice, payment.amount, &refund_key(&payment.invoice))?;
+    say(
+        &payment.chat,
+        &format!(
+            "a payment of {} came for a split that is no longer running; it was refunded",
+            rub(payment.amount)
+        ),
+    )
 }
 
 impl Bot for SplitBill {
@@ -129,11 +220,18 @@ impl Bot for SplitBill {
     }
 
     fn on_payment(payment: PaymentReceived) -> miniapp_sdk::Result {
-        let Some(mut split) = Split::load(&payment.chat)? else {
+        // An event delivered again after it was handled: nothing more to do
+        // (its split may be paid out and gone; refunding would be wrong).
+        let seen = format!("seen:{}", payment.id);
+        if storage::app().exists(&seen)? {
             return Ok(());
+        }
+        storage::app().set_with_ttl(&seen, b"1", SEEN_FOR_MS)?;
+        let Some(mut split) = Split::load(&payment.chat)? else {
+            return refund_stray(&payment);
         };
         let Some(entry) = split.invoices.iter_mut().find(|(i, _, _)| *i == payment.invoice) else {
-            return Ok(());
+            return refund_stray(&payment);
         };
         if entry.2 {
             // Seen this payment before (a retried event): nothing to do.
@@ -144,7 +242,10 @@ impl Bot for SplitBill {
             let total = split.share * split.invoices.len() as u64;
             payments::transfer(&split.organiser, total, &format!("payout:{}", split.id))?;
             Split::clear(&payment.chat)?;
-            say(&payment.chat, &format!("everyone paid: {total} sent to the organiser"))
+            say(
+                &payment.chat,
+                &format!("everyone paid: {} sent to the organiser", rub(total)),
+            )
         } else {
             split.save(&payment.chat)?;
             let left = split.invoices.iter().filter(|(_, _, paid)| !paid).count();
@@ -156,9 +257,52 @@ impl Bot for SplitBill {
 miniapp_sdk::bot!(SplitBill);
 
 #[cfg(test)]
+mod unit_tests {
+    use super::{count, parse_rubles, rub};
+
+    #[test]
+    fn amounts_are_rubles_with_up_to_two_decimals() {
+        assert_eq!(parse_rubles("300"), Some(30_000));
+        assert_eq!(parse_rubles("12.50"), Some(1_250));
+        assert_eq!(parse_rubles("12.5"), Some(1_250));
+        assert_eq!(parse_rubles("12,05"), Some(1_205));
+        assert_eq!(parse_rubles("0.01"), Some(1));
+        assert_eq!(
+            parse_rubles("10000000000"),
+            Some(1_000_000_000_000),
+            "the platform's largest amount"
+        );
+        for bad in [
+            "",
+            "12.",
+            ".5",
+            "12.505",
+            "-3",
+            "+3",
+            "1e3",
+            "12.5.0",
+            "3 00",
+            "10000000000.01",
+            "99999999999999999999",
+        ] {
+            assert_eq!(parse_rubles(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            (rub(1_250), rub(5), rub(30_000)),
+            ("12.50 RUB".into(), "0.05 RUB".into(), "300.00 RUB".into())
+        );
+        assert_eq!(
+            (count(1, "member"), count(2, "member"), count(0, "payment")),
+            ("1 member".into(), "2 members".into(), "0 payments".into())
+        );
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::SplitBill;
     use miniapp_sdk::testing::{Harness, InvoiceStatus, PayoutKind};
+    use miniapp_sdk::{Bot, PaymentReceived};
 
     /// The grants of `miniapp.toml`, in a chat of three.
     fn host() -> Harness {
@@ -173,10 +317,14 @@ mod tests {
             .install("dinner", &["alice", "bob", "carol"])
     }
 
+    fn texts(t: &Harness) -> Vec<String> {
+        t.sent().into_iter().map(|m| m.text).collect()
+    }
+
     #[test]
-    fn split_invoices_every_other_member_for_their_share() {
+    fn split_invoices_every_other_member_for_their_share_in_rubles() {
         let mut t = host();
-        t.message::<SplitBill>("dinner", "alice", "/split 3000").unwrap();
+        t.message::<SplitBill>("dinner", "alice", "/split 30").unwrap();
         let invoices = t.invoices();
         let payers: Vec<&str> = invoices.iter().map(|i| i.user.as_str()).collect();
         assert_eq!(payers, ["bob", "carol"]);
@@ -185,27 +333,61 @@ mod tests {
                 .iter()
                 .all(|i| i.amount == 1000 && i.status == InvoiceStatus::Open)
         );
-        let texts: Vec<String> = t.sent().into_iter().map(|m| m.text).collect();
         assert_eq!(
-            texts,
+            texts(&t),
             [
-                "Invoice: Your share of 3000 — 10.00 RUB",
-                "Invoice: Your share of 3000 — 10.00 RUB",
-                "split 3000: 1000 each from 2 members"
+                "Invoice: Share of a 30.00 RUB bill — 10.00 RUB",
+                "Invoice: Share of a 30.00 RUB bill — 10.00 RUB",
+                "split 30.00 RUB: 10.00 RUB each from 2 members"
             ]
         );
     }
 
     #[test]
+    fn kopecks_split_too_and_one_member_is_one() {
+        let mut t = Harness::new()
+            .grant("messaging.send")
+            .grant("messaging.read")
+            .grant("identity.basic")
+            .grant("storage")
+            .grant("payments")
+            .install("lunch", &["alice", "bob"]);
+        t.message::<SplitBill>("lunch", "alice", "/split 12.50").unwrap();
+        assert_eq!(t.invoices()[0].amount, 625);
+        assert_eq!(
+            t.last_sent().unwrap().text,
+            "split 12.50 RUB: 6.25 RUB each from 1 member"
+        );
+    }
+
+    #[test]
+    fn a_bad_amount_answers_the_help() {
+        let mut t = host();
+        for bad in ["/split", "/split abc", "/split 12.505", "/split@split-bill -5"] {
+            t.message::<SplitBill>("dinner", "alice", bad).unwrap();
+            assert_eq!(
+                t.last_sent().unwrap().text,
+                "usage: /split <amount in rubles>, e.g. /split 300 or /split 12.50; \
+                 /cancel stops the split (/cancel@split-bill in a chat with several bots)",
+                "{bad}"
+            );
+        }
+        assert!(t.invoices().is_empty());
+    }
+
+    #[test]
     fn once_everyone_paid_the_organiser_gets_the_sum() {
         let mut t = host();
-        t.message::<SplitBill>("dinner", "alice", "/split 3000").unwrap();
+        t.message::<SplitBill>("dinner", "alice", "/split 30").unwrap();
         let invoices = t.invoices();
         t.pay::<SplitBill>(&invoices[0].id).unwrap();
         assert_eq!(t.last_sent().unwrap().text, "payment received; 1 to go");
         assert!(t.payouts().is_empty());
         t.pay::<SplitBill>(&invoices[1].id).unwrap();
-        assert_eq!(t.last_sent().unwrap().text, "everyone paid: 2000 sent to the organiser");
+        assert_eq!(
+            t.last_sent().unwrap().text,
+            "everyone paid: 20.00 RUB sent to the organiser"
+        );
         let payouts = t.payouts();
         assert_eq!(payouts.len(), 1);
         assert_eq!(
@@ -218,7 +400,7 @@ mod tests {
     #[test]
     fn a_retried_payment_event_is_not_counted_twice() {
         let mut t = host();
-        t.message::<SplitBill>("dinner", "alice", "/split 3000").unwrap();
+        t.message::<SplitBill>("dinner", "alice", "/split 30").unwrap();
         let first = t.invoices()[0].id.clone();
         t.pay::<SplitBill>(&first).unwrap();
         t.retry::<SplitBill>().unwrap();
@@ -227,26 +409,119 @@ mod tests {
     }
 
     #[test]
-    fn cancel_refunds_those_who_paid() {
+    fn the_last_payment_delivered_again_is_not_refunded() {
         let mut t = host();
-        t.message::<SplitBill>("dinner", "alice", "/split 3000").unwrap();
+        t.credit(5_000); // money of something else: it stays.
+        t.message::<SplitBill>("dinner", "alice", "/split 30").unwrap();
+        let invoices = t.invoices();
+        t.pay::<SplitBill>(&invoices[0].id).unwrap();
+        t.pay::<SplitBill>(&invoices[1].id).unwrap();
+        t.retry::<SplitBill>().unwrap();
+        assert_eq!(t.payouts().len(), 1, "the payout only");
+        assert_eq!(t.balance(), 5_000);
+        assert_eq!(
+            t.last_sent().unwrap().text,
+            "everyone paid: 20.00 RUB sent to the organiser"
+        );
+    }
+
+    #[test]
+    fn cancel_refunds_those_who_paid_and_cancels_the_rest() {
+        let mut t = host();
+        t.message::<SplitBill>("dinner", "alice", "/split 30").unwrap();
         let first = t.invoices()[0].id.clone();
         t.pay::<SplitBill>(&first).unwrap();
         t.message::<SplitBill>("dinner", "alice", "/cancel").unwrap();
-        assert_eq!(t.last_sent().unwrap().text, "split cancelled; refunded 1 payments");
+        assert_eq!(
+            t.last_sent().unwrap().text,
+            "split cancelled: refunded 1 payment, cancelled 1 unpaid invoice"
+        );
         let refund = &t.payouts()[0];
         assert_eq!(
             (refund.kind, refund.user.as_str(), refund.amount),
             (PayoutKind::Refund, "bob", 1000)
         );
+        let invoices = t.invoices();
+        assert_eq!(invoices[0].refunded, 1000);
+        assert_eq!(invoices[1].status, InvoiceStatus::Cancelled, "carol can no longer pay");
+        assert_eq!(t.balance(), 0);
+    }
+
+    #[test]
+    fn the_addressed_form_cancels_too() {
+        let mut t = host();
+        t.message::<SplitBill>("dinner", "alice", "/split 30").unwrap();
+        t.message::<SplitBill>("dinner", "alice", "/cancel@split-bill").unwrap();
+        assert_eq!(
+            t.last_sent().unwrap().text,
+            "split cancelled: refunded 0 payments, cancelled 2 unpaid invoices"
+        );
+    }
+
+    #[test]
+    fn an_invoice_paid_before_cancel_heard_of_it_is_refunded_once() {
+        let mut t = host();
+        t.message::<SplitBill>("dinner", "alice", "/split 30").unwrap();
+        let first = t.invoices()[0].id.clone();
+        // Bob pays; the event fails (no messages for now) and waits.
+        t.revoke("messaging.send");
+        assert!(t.pay::<SplitBill>(&first).is_err());
+        t = t.grant("messaging.send");
+        t.message::<SplitBill>("dinner", "alice", "/cancel").unwrap();
+        assert_eq!(
+            t.last_sent().unwrap().text,
+            "split cancelled: refunded 1 payment, cancelled 1 unpaid invoice"
+        );
         assert_eq!(t.invoices()[0].refunded, 1000);
+        // Bob's payment event comes at last: the same refund key, so no
+        // second refund.
+        let late = PaymentReceived {
+            id: "pay-late".into(),
+            invoice: first,
+            chat: "dinner".into(),
+            amount: 1000,
+            currency: "RUB".into(),
+        };
+        t.run(Some("dinner"), Some("bob"), || SplitBill::on_payment(late))
+            .unwrap();
+        assert_eq!(t.payouts().len(), 1);
+        assert_eq!(t.invoices()[0].refunded, 1000);
+        assert_eq!(t.balance(), 0);
+    }
+
+    #[test]
+    fn a_payment_for_a_split_no_longer_running_is_refunded_at_once() {
+        let mut t = host();
+        t.message::<SplitBill>("dinner", "alice", "/split 30").unwrap();
+        let first = t.invoices()[0].id.clone();
+        // Bob pays, the event fails (no messages for now) and waits while
+        // the split ends: the stored split is gone when it comes.
+        t.revoke("messaging.send");
+        assert!(t.pay::<SplitBill>(&first).is_err());
+        t.run(Some("dinner"), Some("alice"), || {
+            miniapp_sdk::storage::app().delete("split:dinner")?;
+            Ok(())
+        })
+        .unwrap();
+        t = t.grant("messaging.send");
+        t.retry::<SplitBill>().unwrap();
+        assert_eq!(
+            t.last_sent().unwrap().text,
+            "a payment of 10.00 RUB came for a split that is no longer running; it was refunded"
+        );
+        let refund = &t.payouts()[0];
+        assert_eq!(
+            (refund.kind, refund.user.as_str(), refund.amount),
+            (PayoutKind::Refund, "bob", 1000)
+        );
+        assert_eq!(t.balance(), 0);
     }
 
     #[test]
     fn without_the_payout_grant_the_last_payment_fails_and_is_retried_later() {
         let mut t = host();
         t.revoke("payments.payout");
-        t.message::<SplitBill>("dinner", "alice", "/split 3000").unwrap();
+        t.message::<SplitBill>("dinner", "alice", "/split 30").unwrap();
         let invoices = t.invoices();
         t.pay::<SplitBill>(&invoices[0].id).unwrap();
         let err = t.pay::<SplitBill>(&invoices[1].id).unwrap_err();
@@ -270,5 +545,18 @@ mod tests {
             .grant("storage");
         t.message::<SplitBill>("alone", "alice", "/split 100").unwrap();
         assert!(t.last_sent().unwrap().text.starts_with("nothing to split"));
+    }
+
+    #[test]
+    fn a_chat_too_big_for_one_run_is_told_so() {
+        let members: Vec<String> = (0..21).map(|i| format!("u{i}")).collect();
+        let members: Vec<&str> = members.iter().map(String::as_str).collect();
+        let mut t = host().install("party", &members);
+        t.message::<SplitBill>("party", "u0", "/split 2100").unwrap();
+        assert_eq!(
+            t.last_sent().unwrap().text,
+            "a split works in chats of at most 20 members"
+        );
+        assert!(t.invoices().is_empty());
     }
 }

@@ -371,9 +371,11 @@ impl Harness {
     }
 
     /// `user` posts `text` in `chat` (the app installed there, `user` a
-    /// member); the bot's `on_message` runs unless privacy mode holds it
-    /// back: without `messaging.read` a bot gets only commands (`/…`) and
-    /// mentions (`@name`), and then this answers `Ok` without running it.
+    /// member); the bot's `on_message` runs unless the host would hold it
+    /// back, and then this answers `Ok` without running it: without
+    /// `messaging.read` a bot gets only commands (`/…`) and mentions
+    /// (`@name`), and a command addressed to another app (`/cmd@other …`)
+    /// reaches only that app.
     ///
     /// ```
     /// # use miniapp_sdk::{Bot, Message, messaging};
@@ -449,6 +451,9 @@ impl Harness {
                 && !rest[self.world.app.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-')
         });
         if !self.world.grants.contains("messaging.read") && !text.starts_with('/') && !mentioned {
+            return Ok(());
+        }
+        if addressed_to_another(text, &self.world.app) {
             return Ok(());
         }
         let cx = self.event_cx(Some(chat), Some(user));
@@ -1035,5 +1040,20 @@ impl Harness {
     /// ```
     pub fn http_requests(&self) -> &[crate::http::Request] {
         &self.world.http_requests
+    }
+}
+
+/// Whether `text` is a command addressed to an app other than `app`: its
+/// first word is `/cmd@name` with a name that is not `app`. The host
+/// delivers such a message only to the app so named
+/// ([`Message::command`] reads both forms).
+fn addressed_to_another(text: &str, app: &str) -> bool {
+    let Some(command) = text.strip_prefix('/') else {
+        return false;
+    };
+    let word = &command[..command.find(char::is_whitespace).unwrap_or(command.len())];
+    match word.split_once('@') {
+        Some((_, name)) => !name.is_empty() && name != app,
+        None => false,
     }
 }

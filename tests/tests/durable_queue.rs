@@ -702,19 +702,27 @@ async fn a_users_stream_resumes_after_its_cursor_with_edits_deletions_and_member
     let next = next_frame(&mut ws, Duration::from_secs(5)).await.expect("an event");
     assert_eq!(next["text"], "still with her", "nothing of the chat she left: {next}");
 
-    // A bad cursor is named.
-    let url = format!("{}/v1/events?after=yesterday", host.base);
-    let resp = reqwest::Client::new()
-        .get(url)
-        .bearer_auth(&alice.token)
-        .header("connection", "upgrade")
-        .header("upgrade", "websocket")
-        .header("sec-websocket-version", "13")
-        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
-        .send()
-        .await
-        .expect("answer");
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    // A bad cursor is named, and so is one past the log's end (it would
+    // filter out every event to come).
+    for (after, says) in [
+        ("yesterday", "non-negative integer"),
+        ("9223372036854775807", "past the newest event"),
+    ] {
+        let url = format!("{}/v1/events?after={after}", host.base);
+        let resp = reqwest::Client::new()
+            .get(url)
+            .bearer_auth(&alice.token)
+            .header("connection", "upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", "13")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{after}");
+        let body = resp.text().await.unwrap_or_default();
+        assert!(body.contains(says), "{after}: {body}");
+    }
     let _ = ws.send(tokio_tungstenite::tungstenite::Message::Close(None)).await;
 }
 

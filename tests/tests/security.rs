@@ -83,6 +83,21 @@ async fn events_sockets_take_no_token_in_the_url_and_tickets_work_once() {
     assert_eq!(status, 404);
     let (status, _) = raw_socket(&host, &own, &format!("?ticket={ticket}"), None).await;
     assert_eq!(status, 101, "the ticket still opens Mallory's own chat");
+
+    // A ticket is worth no more than its session: once that signs out, an
+    // unused ticket of it opens nothing.
+    let (_, device) = host.call("POST", "/v1/sessions", Some(&alice.token), None).await;
+    let token = device["token"].as_str().expect("token").to_string();
+    let (_, body) = host.call("POST", "/v1/events/tickets", Some(&token), None).await;
+    let ticket = body["ticket"].as_str().expect("ticket").to_string();
+    let (status, body) = host.call("POST", "/v1/sessions/sign-out", Some(&token), None).await;
+    assert!(status.is_success(), "{body}");
+    let (status, _) = raw_socket(&host, &chat, &format!("?ticket={ticket}"), None).await;
+    assert_eq!(status, 401, "a signed-out session's ticket opens no chat socket");
+    let (status, _) = host
+        .call("GET", &format!("/v1/events?ticket={ticket}&after=0"), None, None)
+        .await;
+    assert_eq!(status, 401, "nor the per-user stream");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -33,8 +33,8 @@ pub enum AccountError {
     /// The account has no such live session.
     #[error("no such session")]
     NoSuchSession,
-    /// The ticket is unknown, used or expired.
-    #[error("the ticket is unknown, used or expired")]
+    /// The ticket is unknown, used or expired, or its session has ended.
+    #[error("the ticket is unknown, used or expired, or the session that asked for it has ended")]
     InvalidTicket,
     /// The account a credential names is gone.
     #[error("no such account")]

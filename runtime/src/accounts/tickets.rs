@@ -44,12 +44,17 @@ impl Accounts {
     /// # Errors
     ///
     /// [`AccountError::InvalidTicket`] for an unknown, used or expired
-    /// ticket; [`AccountError::UnknownAccount`] when its account is gone.
+    /// ticket, or one whose session has ended since (signed out, expired):
+    /// a ticket is worth no more than the session that asked for it;
+    /// [`AccountError::UnknownAccount`] when its account is gone.
     pub async fn ticket(&self, ticket: &str) -> Result<Ticket, AccountError> {
         let hash = hash_token(ticket);
         let holder = tickets::peek(&self.db, &hash)
             .await?
             .ok_or(AccountError::InvalidTicket)?;
+        if !self.session_live(&holder.session_hash).await {
+            return Err(AccountError::InvalidTicket);
+        }
         let account = accounts::get(&self.db, &holder.account)
             .await?
             .ok_or(AccountError::UnknownAccount)?;

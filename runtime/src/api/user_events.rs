@@ -64,6 +64,15 @@ pub(super) async fn stream(
         },
     };
     let caller = SocketCaller::from_request(&state, &query, &headers).await?;
+    if let Some(n) = after {
+        // A cursor past the log's end would filter out every event to come.
+        let last = state.chat.last_cursor().await?;
+        if n > last {
+            return Err(ApiError::bad_request(format!(
+                "after ({n}) is past the newest event ({last}): resume from a cursor this stream sent"
+            )));
+        }
+    }
     let upgrade = upgrade.map_err(|e| ApiError::bad_request(format!("expected a WebSocket upgrade: {e}")))?;
     let slot = state.rate.open_socket(&caller.account)?;
     caller.redeem(&state).await?;

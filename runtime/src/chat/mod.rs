@@ -127,6 +127,16 @@ impl ChatService {
         &self.hub
     }
 
+    /// The newest cursor of the chat event log (committed, whether or not
+    /// relayed yet); 0 when nothing was logged.
+    ///
+    /// # Errors
+    ///
+    /// A store error.
+    pub async fn last_cursor(&self) -> Result<i64, ChatError> {
+        Ok(chat_events::last(&self.db).await?)
+    }
+
     /// The bot queue.
     pub fn queue(&self) -> &Queue {
         &self.queue

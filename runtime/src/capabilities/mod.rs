@@ -26,7 +26,7 @@ pub mod rate;
 pub mod schedule;
 pub mod storage;
 #[cfg(test)]
-mod test_support;
+pub(crate) mod test_support;
 pub mod unit;
 pub mod webhook;
 

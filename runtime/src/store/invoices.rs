@@ -145,19 +145,24 @@ pub async fn by_message(db: &Db, message: &str) -> StoreResult<Option<Invoice>> 
     Ok(invoice.map(with_expiry))
 }
 
-/// Invoices of `account`, optionally by (derived) status, newest first.
+/// The newest 500 invoices of `account`, optionally by (derived) status,
+/// newest first. The status is matched in the query, before the limit: an
+/// open invoice past its expiry is `expired`.
 pub async fn for_account(db: &Db, account: &str, status: Option<InvoiceStatus>) -> StoreResult<Vec<Invoice>> {
-    let all: Vec<Invoice> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM invoices WHERE account_id = $1 ORDER BY id DESC LIMIT 500"
-    ))
-    .bind(account)
-    .fetch_all(db.pool())
-    .await?;
-    Ok(all
-        .into_iter()
-        .map(with_expiry)
-        .filter(|i| status.is_none_or(|s| i.status == s))
-        .collect())
+    let filter = match status {
+        None => "",
+        Some(InvoiceStatus::Open) => "AND status = 'open' AND expires_at > $2",
+        Some(InvoiceStatus::Expired) => "AND (status = 'expired' OR (status = 'open' AND expires_at <= $2))",
+        Some(InvoiceStatus::Paid) => "AND status = 'paid'",
+        Some(InvoiceStatus::Cancelled) => "AND status = 'cancelled'",
+    };
+    let sql = format!("SELECT {COLUMNS} FROM invoices WHERE account_id = $1 {filter} ORDER BY id DESC LIMIT 500");
+    let mut query = sqlx::query_as(&sql).bind(account);
+    if filter.contains("$2") {
+        query = query.bind(now_ms());
+    }
+    let found: Vec<Invoice> = query.fetch_all(db.pool()).await?;
+    Ok(found.into_iter().map(with_expiry).collect())
 }
 
 /// Marks an open, unexpired invoice paid inside the caller's transaction;
@@ -196,4 +201,59 @@ pub async fn add_refund(conn: &mut AnyConnection, id: &str, amount: i64) -> Stor
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capabilities::test_support::installed;
+
+    #[tokio::test]
+    async fn a_status_filter_finds_an_open_invoice_behind_500_newer_paid_ones() {
+        let (db, app, chat, account, _dir) = installed("biller").await;
+        let mut tx = db.begin_write().await.expect("tx");
+        for i in 0..501 {
+            let key = format!("k{i}");
+            let new = NewInvoice {
+                app: &app,
+                account: &account,
+                chat: Some(&chat),
+                message: "m",
+                amount: 100,
+                currency: "RUB",
+                title: "Share",
+                idempotency_key: &key,
+                expires_at: now_ms() + 3_600_000,
+            };
+            // Ids sort by time: the first is the oldest.
+            assert!(create_in(&mut tx, &crate::store::new_id(), &new).await.expect("create"));
+        }
+        tx.commit().await.expect("commit");
+        let all = for_account(&db, &account, None).await.expect("list");
+        assert_eq!(all.len(), 500, "the newest 500");
+        let oldest = all.last().expect("one").id.clone();
+        let mut tx = db.begin_write().await.expect("tx");
+        for invoice in &all {
+            assert!(mark_paid(&mut tx, &invoice.id).await.expect("pay"));
+        }
+        tx.commit().await.expect("commit");
+        let open = for_account(&db, &account, Some(InvoiceStatus::Open))
+            .await
+            .expect("open");
+        assert_eq!(open.len(), 1, "the one open invoice, older than 500 paid ones");
+        assert!(open[0].id < oldest);
+        assert_eq!(
+            for_account(&db, &account, Some(InvoiceStatus::Paid))
+                .await
+                .expect("paid")
+                .len(),
+            500
+        );
+        assert!(
+            for_account(&db, &account, Some(InvoiceStatus::Expired))
+                .await
+                .expect("expired")
+                .is_empty()
+        );
+    }
 }

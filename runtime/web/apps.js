@@ -152,10 +152,16 @@ export async function openConsentDialog(app, asked) {
   $('consent-save').disabled = true;
   $('consent-dialog').showModal();
   try {
-    const { scopes } = await api('GET', `/v1/apps/${encodeURIComponent(app.id)}/consents`);
+    const { scopes, grantable } = await api('GET', `/v1/apps/${encodeURIComponent(app.id)}/consents`);
     state.consentBefore = scopes;
-    for (const [scope, id] of Object.entries(CONSENT_BOXES)) $(id).checked = scopes.includes(scope) || scope === asked;
-    for (const id of [...Object.values(CONSENT_BOXES), 'consent-save']) $(id).disabled = false;
+    // Only scopes the app was granted can be given; the others stay off.
+    for (const [scope, id] of Object.entries(CONSENT_BOXES)) {
+      const may = grantable.includes(scope);
+      $(id).checked = may && (scopes.includes(scope) || scope === asked);
+      $(id).disabled = !may;
+      $(id).title = may ? '' : `${app.name} was not granted this`;
+    }
+    $('consent-save').disabled = false;
   } catch (e) {
     $('consent-error').textContent = `Reading your permissions failed: ${describe(e)}`;
   }

@@ -252,11 +252,8 @@ async fn concurrent_writes_on_every_write_route_never_answer_5xx() {
                 Some(json!({"text": format!("/echo {n}")})),
             ));
         }
-        writes.push((
-            format!("PUT /v1/apps/{app}/consents"),
-            token.clone(),
-            Some(json!({"scopes": ["identity.profile"]})),
-        ));
+        // echo-bot is granted no consent scope: revoking is the write.
+        writes.push((format!("DELETE /v1/apps/{app}/consents"), token.clone(), None));
         writes.push((
             format!("POST /v1/admin/wallets/{}/credit", p.id),
             OPERATOR_TOKEN.to_string(),

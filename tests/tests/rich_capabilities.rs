@@ -180,6 +180,12 @@ async fn notary_bot_gets_names_only_with_consent_and_signatures_verify_offline()
     assert_eq!(body["scopes"], json!(["identity.profile"]));
     let (_, listed) = host.call("GET", &path, Some(&alice.token), None).await;
     assert_eq!(listed["scopes"], json!(["identity.profile"]));
+    assert!(
+        listed["grantable"]
+            .as_array()
+            .is_some_and(|g| g.contains(&json!("identity.profile"))),
+        "{listed}"
+    );
     let (_, bobs) = host.call("GET", &path, Some(&bob.token), None).await;
     assert_eq!(bobs["scopes"], json!([]), "consent is per user");
     let m = host.say(&alice, &chat, "/whoami").await;
@@ -333,13 +339,24 @@ async fn ungranted_identity_scopes_and_signing_are_denied_and_ids_differ_per_app
     let chat = host.chat(&alice, &[]).await;
     host.install(&alice, &chat, &basic).await;
     host.install(&alice, &chat, &twin).await;
-    host.call(
-        "PUT",
-        &format!("/v1/apps/{basic}/consents"),
-        Some(&alice.token),
-        Some(json!({"scopes": ["identity.profile"]})),
-    )
-    .await;
+    // A consent to a scope the app was not granted is refused: it would
+    // lie in wait for a later version granted it.
+    let (status, body) = host
+        .call(
+            "PUT",
+            &format!("/v1/apps/{basic}/consents"),
+            Some(&alice.token),
+            Some(json!({"scopes": ["identity.profile"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let says = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(says.contains("not granted \"identity.profile\""), "{body}");
+    let (_, listed) = host
+        .call("GET", &format!("/v1/apps/{basic}/consents"), Some(&alice.token), None)
+        .await;
+    assert_eq!(listed["scopes"], json!([]), "nothing stored");
+    assert_eq!(listed["grantable"], json!([]), "and nothing to give: {listed}");
 
     let m = host.say(&alice, &chat, "/whoami").await;
     let from_basic = host.bot_reply(&alice, &chat, &m, &basic).await;

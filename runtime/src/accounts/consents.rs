@@ -15,12 +15,42 @@ impl Accounts {
         }
     }
 
+    /// What the versions of `app` that run now (the stable one and a
+    /// rollout's) were granted; nothing when none runs.
+    async fn granted_scopes(&self, app: &str) -> Result<std::collections::BTreeSet<String>, AccountError> {
+        let Some(running) = apps::running_with_rollout(&self.db, app).await? else {
+            return Ok(Default::default());
+        };
+        let mut granted = running.stable.grants.unwrap_or_default();
+        if let Some((version, _)) = running.rollout {
+            granted.extend(version.grants.unwrap_or_default());
+        }
+        Ok(granted)
+    }
+
+    /// The consent scopes `app` may be given consent to: those its running
+    /// versions were granted, in [`CONSENT_SCOPES`]' order.
+    ///
+    /// # Errors
+    ///
+    /// [`AccountError::NoSuchApp`], or a store error.
+    pub async fn consentable_scopes(&self, app: &str) -> Result<Vec<String>, AccountError> {
+        self.require_app(app).await?;
+        let granted = self.granted_scopes(app).await?;
+        Ok(CONSENT_SCOPES
+            .iter()
+            .filter(|s| granted.contains(**s))
+            .map(|s| s.to_string())
+            .collect())
+    }
+
     /// Adds `scopes` to `account`'s consents to `app`; answers all of them.
     ///
     /// # Errors
     ///
     /// [`AccountError::NoSuchApp`], or [`AccountError::Invalid`] for a
-    /// scope that is not one of [`CONSENT_SCOPES`].
+    /// scope that is not one of [`CONSENT_SCOPES`] or that no running
+    /// version of the app was granted.
     pub async fn grant_consents(
         &self,
         account: &str,
@@ -31,6 +61,18 @@ impl Accounts {
         if let Some(bad) = scopes.iter().find(|s| !CONSENT_SCOPES.contains(&s.as_str())) {
             return Err(AccountError::Invalid(format!(
                 "unknown scope {bad:?}; scopes are {CONSENT_SCOPES:?}"
+            )));
+        }
+        // A consent to a scope the app was not granted would lie in wait:
+        // a later version granted it would read it without asking again.
+        let granted = self.granted_scopes(app).await?;
+        if let Some(bad) = scopes.iter().find(|s| !granted.contains(s.as_str())) {
+            return Err(AccountError::Invalid(format!(
+                "the app is not granted {bad:?}, so it cannot be given consent to it; it is granted {:?}",
+                granted
+                    .iter()
+                    .filter(|g| CONSENT_SCOPES.contains(&g.as_str()))
+                    .collect::<Vec<_>>()
             )));
         }
         let app_user = app_scoped_id(&self.identity_key, app, account);

@@ -25,6 +25,9 @@ pub(super) struct Consents {
     app: String,
     /// Every scope the caller consented to.
     scopes: Vec<String>,
+    /// The scopes the app may be given consent to: those it was granted
+    /// (a consent to another scope is refused with 422).
+    grantable: Vec<String>,
 }
 
 /// Grants `scopes` (added to earlier consents); answers with all of them.
@@ -53,7 +56,8 @@ pub(super) async fn grant(
 ) -> ApiResult<Json<Consents>> {
     let app = state.registry.resolve_app(&app).await?;
     let scopes = state.accounts.grant_consents(&me.id, &app, &body.scopes).await?;
-    Ok(Json(Consents { app, scopes }))
+    let grantable = state.accounts.consentable_scopes(&app).await?;
+    Ok(Json(Consents { app, scopes, grantable }))
 }
 
 /// The caller's consents to the app.
@@ -78,7 +82,8 @@ pub(super) async fn list(
 ) -> ApiResult<Json<Consents>> {
     let app = state.registry.resolve_app(&app).await?;
     let scopes = state.accounts.consents(&me.id, &app).await?;
-    Ok(Json(Consents { app, scopes }))
+    let grantable = state.accounts.consentable_scopes(&app).await?;
+    Ok(Json(Consents { app, scopes, grantable }))
 }
 
 /// Revokes every consent the caller gave the app.
@@ -103,8 +108,10 @@ pub(super) async fn revoke(
 ) -> ApiResult<Json<Consents>> {
     let app = state.registry.resolve_app(&app).await?;
     state.accounts.revoke_consents(&me.id, &app).await?;
+    let grantable = state.accounts.consentable_scopes(&app).await?;
     Ok(Json(Consents {
         app,
         scopes: Vec::new(),
+        grantable,
     }))
 }

@@ -400,6 +400,8 @@ async function userScenario(browser) {
       };
       await open();
       if (await page.getByTestId('consent-notify').isChecked()) throw new Error('notify is allowed before the user allowed it');
+      // Scopes the operator did not grant the app cannot be given to it.
+      if (!(await page.getByTestId('consent-phone').isDisabled())) throw new Error('the phone box is offered though the app was not granted identity.phone');
       await page.getByTestId('consent-notify').check();
       await page.getByTestId('consent-save').click();
       await gone(page.getByTestId('consent-dialog'), 'the permissions dialog');

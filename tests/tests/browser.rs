@@ -53,13 +53,14 @@ async fn a_user_books_signs_and_pays_in_the_browser_and_an_operator_approves_an_
     let (chromium, dir) = browser_tools().expect("installing Chromium and playwright-core");
     let host = TestHost::start(host_bin!()).expect("host starts");
     let dev = host.signup("Gov Developer").await;
+    // Granted `notify` too, so the Permissions dialog has a scope to offer
+    // (a consent is given only to a scope the app was granted).
+    let gov_manifest = format!(
+        "{}\n\"notify\" = \"to tell you when your application is confirmed\"",
+        manifest_of(guests::GOV_SERVICES_DIR).trim_end()
+    );
     let gov = host
-        .publish_approved(
-            &dev,
-            &manifest_of(guests::GOV_SERVICES_DIR),
-            guests::GOV_SERVICES_WASM,
-            None,
-        )
+        .publish_approved(&dev, &gov_manifest, guests::GOV_SERVICES_WASM, None)
         .await;
     let probe = host
         .publish_approved(&dev, &manifest_of(guests::WEB_PROBE_DIR), guests::WEB_PROBE_WASM, None)

@@ -255,7 +255,7 @@ impl Reports {
                 if let Some(chat) = chat {
                     self.require_member(chat, account).await?;
                 }
-                let not_found = || ReportError::NotFound(format!("no app with id {app:?}"));
+                let not_found = || ReportError::NotFound(format!("no app with id or name {app:?}"));
                 let found = apps::get(&self.db, app).await?.ok_or_else(not_found)?;
                 // Anyone may report an app they can see: one that runs.
                 let version = found

@@ -228,6 +228,10 @@ async fn a_reported_app_is_suspended_and_a_dismissed_report_stays_closed() {
     let (status, by_carol) = report(&host, &carol, json!({ "app": app, "reason": "fraud" })).await;
     assert_eq!(status, StatusCode::CREATED, "{by_carol}");
     let by_carol = by_carol["id"].as_str().expect("id").to_string();
+    // By its name too: the same open report.
+    let (status, by_name) = report(&host, &carol, json!({ "app": "echo-bot", "reason": "fraud" })).await;
+    assert_eq!(status, StatusCode::OK, "{by_name}");
+    assert_eq!(by_name["id"], by_carol.as_str(), "{by_name}");
     let (status, answer) = report(&host, &carol, json!({ "app": app, "chat": chat, "reason": "fraud" })).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
     let (status, answer) = report(&host, &carol, json!({ "app": "no-such-app", "reason": "fraud" })).await;

@@ -32,7 +32,7 @@ pub(super) struct MessageRef {
 pub(super) struct NewReport {
     /// The message reported (or `app`).
     message: Option<MessageRef>,
-    /// The app reported (or `message`).
+    /// The app reported, by id or name (or `message`).
     app: Option<String>,
     /// For an app: the chat the reporter saw it in (context; a member only).
     chat: Option<String>,
@@ -98,7 +98,14 @@ pub(super) async fn create(
     state.rate.post(&me.id)?;
     let reason = crate::reports::parse_reason(&body.reason)?;
     let note = body.note.clone();
-    let target = target_of(body)?;
+    let target = match target_of(body)? {
+        // An app by its id or its name, as elsewhere.
+        Target::App { app, chat } => Target::App {
+            app: state.registry.resolve_app(&app).await?,
+            chat,
+        },
+        message => message,
+    };
     let (status, report) = match state.reports.report(&me.id, &target, reason, &note).await? {
         Outcome::Created(r) => (StatusCode::CREATED, r),
         Outcome::Existing(r) => (StatusCode::OK, r),

@@ -584,7 +584,7 @@ async fn paging_after_a_message_never_skips_a_bot_message_committed_later() {
     let (status, body) = host
         .call(
             "GET",
-            &format!("/v1/chats/{chat}/messages?after=no-such-message"),
+            &format!("/v1/chats/{chat}/messages?after=00000000-0000-7000-8000-000000000000"),
             Some(&alice.token),
             None,
         )

@@ -67,10 +67,30 @@ async fn consents_need_an_existing_app_and_known_scopes() {
     .await
     .expect("app");
     let profile = vec!["identity.profile".to_string()];
+    // Not running yet: granted nothing, so nothing can be consented to.
+    assert!(matches!(
+        accounts.grant_consents(&alice.id, &app, &profile).await,
+        Err(AccountError::Invalid(_))
+    ));
+    use crate::store::status::CompileStatus;
+    crate::store::apps::set_compile_status(&accounts.db, &app, "1.0.0", CompileStatus::Compiled)
+        .await
+        .expect("compiled");
+    let grants = ["identity.profile".to_string()].into_iter().collect();
+    assert!(
+        crate::store::apps::approve(&accounts.db, &app, "1.0.0", &grants, &Default::default(), None)
+            .await
+            .expect("approve")
+    );
     assert!(matches!(
         accounts.grant_consents(&alice.id, "no-such-app", &profile).await,
         Err(AccountError::NoSuchApp)
     ));
+    assert!(matches!(
+        accounts.grant_consents(&alice.id, &app, &["identity.phone".to_string()]).await,
+        Err(AccountError::Invalid(m)) if m.contains("not granted")
+    ));
+    assert_eq!(accounts.consentable_scopes(&app).await.expect("grantable"), profile);
     assert!(matches!(
         accounts.grant_consents(&alice.id, &app, &["storage".to_string()]).await,
         Err(AccountError::Invalid(_))

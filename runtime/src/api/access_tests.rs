@@ -211,8 +211,8 @@ fn matrix() -> Vec<Row> {
         ),
         ("POST", "/v1/events/tickets", none.clone(), [401, 201, 201, 201, 403]),
         ("GET", "/v1/apps", none.clone(), [401, 200, 200, 200, 200]),
-        // An upload without a multipart body.
-        ("POST", "/v1/apps", none.clone(), [401, 400, 400, 400, 403]),
+        // An upload without a multipart body: 415, naming what it takes.
+        ("POST", "/v1/apps", none.clone(), [401, 415, 415, 415, 403]),
         ("GET", "/v1/apps/{app}", none.clone(), [401, 404, 404, 200, 200]),
         ("GET", "/v1/apps/{app}/logs", none.clone(), [401, 403, 403, 200, 200]),
         ("GET", "/v1/apps/{app}/events", none.clone(), [401, 403, 403, 200, 200]),
@@ -261,7 +261,8 @@ fn matrix() -> Vec<Row> {
         (
             "PUT",
             "/v1/apps/{app}/consents",
-            b(json!({ "scopes": ["identity.profile"] })),
+            // No scope: the app (never approved) was granted none.
+            b(json!({ "scopes": [] })),
             [401, 200, 200, 200, 403],
         ),
         (
@@ -342,13 +343,13 @@ fn matrix() -> Vec<Row> {
             b(json!({ "ms": 1 })),
             [404, 404, 404, 404, 404],
         ),
-        // A JSON body is no upload: members get 400, everyone else never
+        // A JSON body is no upload: members get 415, everyone else never
         // gets that far.
         (
             "POST",
             "/v1/chats/{chat}/files",
             b(json!({})),
-            [401, 400, 404, 404, 403],
+            [401, 415, 404, 404, 403],
         ),
         // No such file, or one the caller may not read: the same 404. A
         // download link in place of the token is checked like a token.

@@ -45,15 +45,17 @@ struct PublishForm {
         (status = 403, response = ErrorBody),
         (status = 409, response = ErrorBody),
         (status = 413, response = ErrorBody),
+        (status = 415, response = ErrorBody),
         (status = 422, response = ErrorBody),
     )
 )]
 pub(super) async fn publish(
     State(state): State<AppState>,
     AccountCaller(me): AccountCaller,
+    headers: axum::http::HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult<(StatusCode, Json<Published>)> {
-    let mut multipart = multipart.map_err(|e| ApiError::bad_request(format!("expected multipart/form-data: {e}")))?;
+    let mut multipart = super::files::multipart_body(&headers, multipart, TAKES)?;
     let limit = super::body_limit::upload_limit(&state.limits);
     let multipart_error = |e| multipart_error(e, limit);
     let mut manifest: Option<String> = None;
@@ -74,17 +76,20 @@ pub(super) async fn publish(
                 component = Some(bytes.to_vec());
             }
             other => {
-                return Err(ApiError::bad_request(format!(
-                    "unexpected part {other:?}; send `manifest` and `component`"
-                )));
+                let named = other.map_or_else(|| "an unnamed part".to_string(), |n| format!("unexpected part {n:?}"));
+                return Err(ApiError::bad_request(format!("{named}: {TAKES}")));
             }
         }
     }
-    let manifest = manifest.ok_or_else(|| ApiError::bad_request("missing `manifest` part"))?;
-    let component = component.ok_or_else(|| ApiError::bad_request("missing `component` part"))?;
+    let manifest = manifest.ok_or_else(|| ApiError::bad_request(format!("no part named `manifest`: {TAKES}")))?;
+    let component = component.ok_or_else(|| ApiError::bad_request(format!("no part named `component`: {TAKES}")))?;
     let published = state.registry.publish(&me.id, &manifest, component).await?;
     Ok((StatusCode::CREATED, Json(published)))
 }
+
+/// What the publish route takes, for its errors.
+const TAKES: &str = "a publish is multipart/form-data with two parts: `manifest` (the miniapp.toml text) \
+                     and `component` (the component's .wasm bytes)";
 
 fn multipart_error(e: axum::extract::multipart::MultipartError, limit: usize) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {

@@ -105,6 +105,7 @@ struct Upload {
         (status = 403, response = ErrorBody),
         (status = 404, response = ErrorBody),
         (status = 413, response = ErrorBody),
+        (status = 415, response = ErrorBody),
         (status = 422, response = ErrorBody),
         (status = 429, response = ErrorBody),
     )
@@ -113,15 +114,24 @@ pub(super) async fn upload(
     State(state): State<AppState>,
     AccountCaller(me): AccountCaller,
     Path(chat): Path<String>,
+    headers: HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> ApiResult<(StatusCode, Json<FileView>)> {
     // Nothing of the body is read for a non-member.
     state.files.require_member(&chat, &me.id).await?;
+    let mut multipart = multipart_body(&headers, multipart, TAKES)?;
     state.rate.post(&me.id)?;
-    let mut multipart = multipart.map_err(|e| ApiError::bad_request(format!("expected multipart/form-data: {e}")))?;
     let limit = state.files.limits().max_file_bytes;
     let framing_limit = upload_limit(&state);
-    let _turn = state.files.upload_turn().await;
+    // The turn bounds the memory uploads hold on this node (each buffers
+    // its file, up to --max-file-mib), so it covers reading the body: a
+    // turn taken after the body was buffered would bound nothing. But the
+    // client sends that body at its own pace, for up to the upload timeout,
+    // so one account holds at most a share of the node's turns
+    // (`Files::upload_turn`; its other uploads wait for one of its own
+    // without taking a node turn): an account opening many slow uploads
+    // cannot stall everyone else's.
+    let _turn = state.files.upload_turn(&me.id).await;
     let mut found = None;
     loop {
         let mut field = match multipart.next_field().await {
@@ -129,14 +139,17 @@ pub(super) async fn upload(
             Ok(None) => break,
             Err(e) => return Err(multipart_error(e, framing_limit)),
         };
-        if field.name() != Some("file") {
-            return Err(ApiError::bad_request(format!(
-                "unexpected part {:?}; send one part named `file`",
-                field.name()
-            )));
+        match field.name() {
+            Some("file") => {}
+            Some(other) => {
+                return Err(ApiError::bad_request(format!("unexpected part {other:?}: {TAKES}")));
+            }
+            None => return Err(ApiError::bad_request(format!("a part without a name: {TAKES}"))),
         }
         if found.is_some() {
-            return Err(ApiError::bad_request("send one `file` part per upload"));
+            return Err(ApiError::bad_request(format!(
+                "more than one part named `file`: {TAKES}"
+            )));
         }
         let name = field.file_name().map(str::to_string);
         // Streamed: the upload stops as soon as it passes the limit.
@@ -149,9 +162,47 @@ pub(super) async fn upload(
         }
         found = Some((name, bytes.freeze()));
     }
-    let (name, bytes) = found.ok_or_else(|| ApiError::bad_request("missing the `file` part"))?;
+    let (name, bytes) = found.ok_or_else(|| ApiError::bad_request(format!("no part named `file`: {TAKES}")))?;
     let file = state.files.upload(&chat, &me.id, name.as_deref(), bytes).await?;
     Ok((StatusCode::CREATED, Json(view(&file))))
+}
+
+/// What the upload route takes, for its errors.
+const TAKES: &str = "an upload is multipart/form-data with one part named `file` (the file's bytes; \
+                     its filename is the file's name)";
+
+/// The multipart body of an upload: 415 naming what the route `takes` for
+/// any other `Content-Type` (JSON, a missing one), 400 for multipart
+/// without a boundary.
+pub(super) fn multipart_body(
+    headers: &HeaderMap,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+    takes: &str,
+) -> Result<Multipart, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    let essence = content_type
+        .as_deref()
+        .and_then(|t| t.split(';').next())
+        .map(|t| t.trim().to_ascii_lowercase());
+    if essence.as_deref() != Some("multipart/form-data") {
+        let sent = match &content_type {
+            Some(t) => format!("this request's Content-Type is {t:?}"),
+            None => "this request has no Content-Type".to_string(),
+        };
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("{takes}; {sent}"),
+        ));
+    }
+    multipart.map_err(|e| {
+        ApiError::bad_request(format!(
+            "{e}: a multipart/form-data Content-Type names its boundary \
+             (multipart/form-data; boundary=…); {takes}"
+        ))
+    })
 }
 
 fn multipart_error(e: axum::extract::multipart::MultipartError, limit: usize) -> ApiError {

@@ -63,8 +63,39 @@ pub(super) async fn post(
 pub(super) struct Page {
     /// A message id: only messages after it.
     after: Option<String>,
-    /// How many, 1 to 500 (default 50).
-    limit: Option<u32>,
+    /// How many, 1 to 500 (default 50). Taken as text so a bad one is
+    /// answered with a message naming it and its range.
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 500)]
+    limit: Option<String>,
+}
+
+/// What `limit` may be, in words.
+const LIMIT_RULE: &str = "a whole number from 1 to 500 (default 50)";
+
+impl Page {
+    /// `limit`, checked: 400 naming it when it is not [`LIMIT_RULE`].
+    fn limit(&self) -> Result<u32, ApiError> {
+        let Some(text) = self.limit.as_deref() else {
+            return Ok(50);
+        };
+        text.parse::<u32>()
+            .ok()
+            .filter(|n| (1..=500).contains(n))
+            .ok_or_else(|| ApiError::bad_request(format!("`limit` must be {LIMIT_RULE}, not {text:?}")))
+    }
+
+    /// `after`, checked: message ids are UUIDs, so anything else is a
+    /// malformed query (400 naming `after`) rather than a message that is
+    /// not there (404, from the chat service, for a well-formed id).
+    fn after(&self) -> Result<Option<&str>, ApiError> {
+        match self.after.as_deref().filter(|a| !a.is_empty()) {
+            Some(after) if uuid::Uuid::try_parse(after).is_err() => Err(ApiError::bad_request(format!(
+                "`after` must be the id of a message in this chat (a UUID such as \
+                 0190a5c4-6f1e-7c3a-9b2d-3e4f5a6b7c8d), not {after:?}"
+            ))),
+            after => Ok(after),
+        }
+    }
 }
 
 /// Answer of `GET …/messages`.
@@ -96,11 +127,8 @@ pub(super) async fn list(
     Path(chat): Path<String>,
     ApiQuery(page): ApiQuery<Page>,
 ) -> ApiResult<Json<Messages>> {
-    let limit = page.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request("limit must be between 1 and 500"));
-    }
-    let after = page.after.as_deref().filter(|a| !a.is_empty());
+    let limit = page.limit()?;
+    let after = page.after()?;
     let messages = state.chat.list(&chat, &me.id, after, limit).await?;
     Ok(Json(Messages { messages }))
 }
@@ -181,8 +209,9 @@ pub(super) struct QueuedPress {
 pub(super) async fn press(
     State(state): State<AppState>,
     AccountCaller(me): AccountCaller,
-    Path((chat, message, n)): Path<(String, String, usize)>,
+    Path((chat, message, n)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
+    let n = button_index(&n)?;
     // The payments service decides which presses pay an invoice (and checks
     // membership for those); the chat service takes the others.
     if let Some(paid) = state.payments.press(&chat, &me.id, &message, n).await? {
@@ -201,4 +230,55 @@ pub(super) async fn press(
         app,
     };
     Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
+}
+
+/// The `n` of a press: taken as text so a bad one (`-1`, `first`) is
+/// answered with a 400 that names it rather than the router's "cannot parse".
+fn button_index(n: &str) -> Result<usize, ApiError> {
+    n.parse::<usize>().map_err(|_| {
+        ApiError::bad_request(format!(
+            "`n` must be a button index: a whole number, 0 or more, counting the message's buttons \
+             in reading order (0 is the first), not {n:?}"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn button_indexes_and_pages_are_refused_naming_the_parameter() {
+        assert_eq!(button_index("0").ok(), Some(0));
+        assert_eq!(button_index("12").ok(), Some(12));
+        for bad in ["-1", "first", "", "1.5", "99999999999999999999999"] {
+            let e = button_index(bad).expect_err(bad);
+            assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+            assert!(
+                e.message().contains("`n`") && e.message().contains("0 or more"),
+                "{}",
+                e.message()
+            );
+        }
+        let page = |after: Option<&str>, limit: Option<&str>| Page {
+            after: after.map(str::to_string),
+            limit: limit.map(str::to_string),
+        };
+        assert_eq!(page(None, None).limit().ok(), Some(50));
+        assert_eq!(page(None, Some("500")).limit().ok(), Some(500));
+        for bad in ["0", "501", "many", "-3"] {
+            let e = page(None, Some(bad)).limit().expect_err(bad);
+            assert!(
+                e.message().contains("`limit`") && e.message().contains("1 to 500"),
+                "{}",
+                e.message()
+            );
+        }
+        let id = crate::store::new_id();
+        assert_eq!(page(Some(&id), None).after().ok(), Some(Some(id.as_str())));
+        assert_eq!(page(Some(""), None).after().ok(), Some(None));
+        let e = page(Some("garbage"), None).after().expect_err("not an id");
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        assert!(e.message().contains("`after`"), "{}", e.message());
+    }
 }

@@ -11,9 +11,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::OperatorCaller;
 use super::error::ErrorBody;
 use super::extract::{ApiJson, ApiQuery};
-use super::{ApiResult, AppState};
+use super::{ApiError, ApiResult, AppState};
 use crate::config::LimitOverrides;
-use crate::registry::{Decision, ReviewItem};
+use crate::registry::{Decision, RegistryError, ReviewItem};
 use crate::store::apps::App;
 use crate::store::audit::AuditEntry;
 use crate::store::status::VersionStatus;
@@ -204,13 +204,22 @@ pub(super) async fn set_limits(
     ApiJson(limits): ApiJson<LimitOverrides>,
 ) -> ApiResult<Json<LimitsChanged>> {
     let app = state.registry.app_id(&app).await?;
-    let (version, before) = state.registry.set_limits(&app, &limits).await?;
+    let (version, before) = state.registry.set_limits(&app, &limits).await.map_err(limits_error)?;
     Ok(Json(LimitsChanged {
         app,
         version,
         limits,
         before,
     }))
+}
+
+/// An error of `PUT …/limits`: a field out of range is `invalid_limits`
+/// (no review decision is involved; the registry words it as one).
+fn limits_error(e: RegistryError) -> ApiError {
+    match e {
+        RegistryError::InvalidDecision(message) => ApiError::unprocessable("invalid_limits", message),
+        other => other.into(),
+    }
 }
 
 /// Lets a suspended app run again.

@@ -4,8 +4,9 @@
 //! Rows and reference counts are in [`crate::store::files`], bytes in the
 //! object store ([`crate::store::objects`]).
 
+use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 
@@ -121,7 +122,73 @@ pub struct Files {
     objects: Objects,
     limits: Arc<FileLimits>,
     uploads: Arc<tokio::sync::Semaphore>,
+    /// Each account's own turns, while it uploads ([`Files::upload_turn`]).
+    by_account: Arc<Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>>,
     keys: Arc<AccessKeys>,
+}
+
+/// The share of a node's upload turns one account may hold at once: a
+/// quarter of them (2 of the default 8), at least 1.
+pub fn uploads_per_account(uploads_at_once: usize) -> usize {
+    uploads_at_once.max(1).div_ceil(4)
+}
+
+/// A turn to take in an upload ([`Files::upload_turn`]): one of the
+/// node's and one of the account's, given back on drop.
+pub struct UploadTurn {
+    _node: tokio::sync::OwnedSemaphorePermit,
+    _account: AccountTurn,
+}
+
+/// One of an account's turns (or the wait for one); the account's entry
+/// goes once nothing holds or waits for one of its turns.
+struct AccountTurn {
+    turns: Arc<tokio::sync::Semaphore>,
+    held: bool,
+    account: String,
+    all: Arc<Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>>,
+}
+
+impl AccountTurn {
+    /// Waits for one of `account`'s `per_account` turns in `all`.
+    async fn take(
+        all: &Arc<Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>>,
+        account: &str,
+        per_account: usize,
+    ) -> AccountTurn {
+        let turns = all
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(account.to_string())
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(per_account)))
+            .clone();
+        let mut mine = AccountTurn {
+            turns,
+            held: false,
+            account: account.to_string(),
+            all: all.clone(),
+        };
+        // Never closed. The permit is given back by the drop, which also
+        // forgets the account once nobody holds or waits for its turns (so
+        // a wait given up, say by a client hanging up, leaves nothing).
+        mine.turns.acquire().await.expect("account upload semaphore").forget();
+        mine.held = true;
+        mine
+    }
+}
+
+impl Drop for AccountTurn {
+    fn drop(&mut self) {
+        if self.held {
+            self.turns.add_permits(1);
+        }
+        let mut all = self.all.lock().unwrap_or_else(PoisonError::into_inner);
+        // Clones are made under the lock: two (the map's and this one)
+        // means nobody else holds or waits for a turn of this account.
+        if all.get(&self.account).is_some_and(|t| Arc::strong_count(t) == 2) {
+            all.remove(&self.account);
+        }
+    }
 }
 
 impl Files {
@@ -132,6 +199,7 @@ impl Files {
         let files = Files {
             keys: Arc::new(keys),
             uploads: Arc::new(tokio::sync::Semaphore::new(limits.uploads_at_once.max(1))),
+            by_account: Arc::default(),
             db,
             objects,
             limits: Arc::new(limits),
@@ -171,11 +239,21 @@ impl Files {
         });
     }
 
-    /// Waits for a turn to take in an upload (at most
-    /// [`FileLimits::uploads_at_once`] at once on this node).
-    pub async fn upload_turn(&self) -> tokio::sync::OwnedSemaphorePermit {
+    /// Waits for a turn of `account` to take in an upload: first one of
+    /// its own ([`uploads_per_account`] at once), then one of the node's
+    /// ([`FileLimits::uploads_at_once`] at once). An account past its share
+    /// waits without holding a node turn, so however many uploads it opens
+    /// (and however slowly it sends them), other accounts' uploads still
+    /// get the rest of the node's turns.
+    pub async fn upload_turn(&self, account: &str) -> UploadTurn {
+        let per_account = uploads_per_account(self.limits.uploads_at_once);
+        let mine = AccountTurn::take(&self.by_account, account, per_account).await;
         // The semaphore is never closed.
-        self.uploads.clone().acquire_owned().await.expect("upload semaphore")
+        let node = self.uploads.clone().acquire_owned().await.expect("upload semaphore");
+        UploadTurn {
+            _node: node,
+            _account: mine,
+        }
     }
 
     /// Fails unless `account` is a member of `chat`.
@@ -329,5 +407,50 @@ impl Files {
     pub async fn read_preview(&self, file: &FileRow) -> Result<ObjectRead, FileError> {
         let sha = file.preview_sha256.as_deref().ok_or(FileError::NotFound)?;
         Ok(self.objects.read(sha, None).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_account_holds_a_quarter_of_the_upload_turns() {
+        assert_eq!(uploads_per_account(8), 2);
+        assert_eq!(uploads_per_account(1), 1);
+        assert_eq!(uploads_per_account(0), 1);
+        assert_eq!(uploads_per_account(5), 2);
+    }
+
+    #[tokio::test]
+    async fn an_accounts_turns_wait_for_each_other_and_leave_nothing_behind() {
+        use std::time::Duration;
+        let all = Arc::default();
+        let first = AccountTurn::take(&all, "mallory", 2).await;
+        let second = AccountTurn::take(&all, "mallory", 2).await;
+        // Another account is not held up by mallory's.
+        let other = tokio::time::timeout(Duration::from_secs(1), AccountTurn::take(&all, "alice", 2))
+            .await
+            .expect("alice's own turn");
+        let third = AccountTurn::take(&all, "mallory", 2);
+        tokio::pin!(third);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), &mut third)
+                .await
+                .is_err(),
+            "a third waits"
+        );
+        drop(first);
+        let third = tokio::time::timeout(Duration::from_secs(1), third)
+            .await
+            .expect("a turn given back is taken");
+        // A wait given up leaves nothing either.
+        let given_up = tokio::time::timeout(Duration::from_millis(20), AccountTurn::take(&all, "mallory", 2)).await;
+        assert!(given_up.is_err(), "both turns are held");
+        drop((second, third, other));
+        assert!(
+            all.lock().expect("lock").is_empty(),
+            "no account is remembered once done"
+        );
     }
 }

@@ -2,15 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-
 use crate::capabilities::grants::is_known_grant;
 
 pub use crate::store::status::AppKind;
 
 /// A parsed, validated manifest.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct Manifest {
     /// Unique app name: lowercase letters, digits and `-`.
     pub name: String,
@@ -19,22 +16,32 @@ pub struct Manifest {
     /// Bot, web app or both.
     pub kind: AppKind,
     /// Shown to operators and users.
-    #[serde(default)]
     pub description: String,
     /// Requested capability → the reason shown to the operator and the user.
-    #[serde(default)]
     pub capabilities: BTreeMap<String, String>,
     /// Recurring schedules: name → 5-field cron expression (UTC). Each
     /// runs the app with a `timer` event named after it; needs the
     /// `schedule` capability.
-    #[serde(default)]
     pub schedules: BTreeMap<String, String>,
     /// Inbound webhooks: name → what the endpoint `/hooks/{app}/{name}` is
     /// for (shown to the operator). Each delivery runs the app with a
     /// `webhook` event; needs the `webhook` capability.
-    #[serde(default)]
     pub webhooks: BTreeMap<String, String>,
 }
+
+/// The keys a manifest may have, in the order the docs list them.
+const FIELDS: [&str; 7] = [
+    "name",
+    "version",
+    "kind",
+    "description",
+    "capabilities",
+    "schedules",
+    "webhooks",
+];
+
+/// The words `kind` may be.
+const KINDS: [AppKind; 3] = [AppKind::Bot, AppKind::WebApp, AppKind::App];
 
 /// Most webhooks one manifest may declare.
 pub const MAX_WEBHOOKS: usize = 10;
@@ -116,9 +123,15 @@ pub const MAX_SCHEDULES: usize = 20;
 /// Why a manifest was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    /// Not TOML or not the expected shape.
-    #[error("manifest is not valid: {0}")]
+    /// Not TOML: where (line, column and the key on that line) and why.
+    #[error("manifest is not valid TOML: {0}")]
     Syntax(String),
+    /// A key the manifest format does not have.
+    #[error(
+        "manifest field `{0}` is unknown: a manifest has name, version, kind, description, \
+         [capabilities], [schedules] and [webhooks]"
+    )]
+    Unknown(String),
     /// A field is out of range.
     #[error("manifest field `{field}`: {problem}")]
     Field {
@@ -131,10 +144,59 @@ pub enum ManifestError {
 
 impl Manifest {
     /// Parses and validates manifest text.
+    ///
+    /// # Errors
+    ///
+    /// [`ManifestError::Syntax`] for text that is not TOML (naming the
+    /// line, column and key), [`ManifestError::Unknown`] for a key the
+    /// format lacks, [`ManifestError::Field`] naming the field (and the
+    /// entry of a table) that is missing, of the wrong type or out of range.
     pub fn parse(text: &str) -> Result<Manifest, ManifestError> {
-        let manifest: Manifest = toml::from_str(text).map_err(|e| ManifestError::Syntax(e.message().to_string()))?;
+        let table: toml::Table = text.parse().map_err(|e| syntax(text, &e))?;
+        let manifest = Manifest::from_table(table)?;
         manifest.validate()?;
         Ok(manifest)
+    }
+
+    /// Takes each field out of `table` with an error naming it; checks the
+    /// shape only ([`Manifest::validate`] checks the values).
+    fn from_table(mut table: toml::Table) -> Result<Manifest, ManifestError> {
+        if let Some(unknown) = table.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+            return Err(ManifestError::Unknown(unknown.clone()));
+        }
+        let name = string(&mut table, "name", "the app's name, e.g. name = \"echo-bot\"")?;
+        let version = string(&mut table, "version", "a semantic version, e.g. version = \"1.2.3\"")?;
+        let version = semver::Version::parse(&version).map_err(|e| ManifestError::Field {
+            field: "version",
+            problem: format!("must be a semantic version like 1.2.3, not {version:?} ({e})"),
+        })?;
+        let kind = string(&mut table, "kind", "one of kind = \"bot\", \"web-app\" or \"app\"")?;
+        let kind = KINDS
+            .into_iter()
+            .find(|k| k.as_str() == kind)
+            .ok_or_else(|| ManifestError::Field {
+                field: "kind",
+                problem: format!("must be one of \"bot\", \"web-app\" or \"app\", not {kind:?}"),
+            })?;
+        let description = match table.remove("description") {
+            None => String::new(),
+            Some(toml::Value::String(s)) => s,
+            Some(other) => {
+                return Err(ManifestError::Field {
+                    field: "description",
+                    problem: format!("must be a string, not {}", a_type(&other)),
+                });
+            }
+        };
+        Ok(Manifest {
+            name,
+            version,
+            kind,
+            description,
+            capabilities: string_table(&mut table, "capabilities", "the reason shown to the operator and users")?,
+            schedules: string_table(&mut table, "schedules", "a 5-field cron expression")?,
+            webhooks: string_table(&mut table, "webhooks", "what the endpoint is for")?,
+        })
     }
 
     fn validate(&self) -> Result<(), ManifestError> {
@@ -228,6 +290,85 @@ impl Manifest {
     }
 }
 
+/// A TOML syntax error, naming the line, the column and (when the line
+/// has one) the key being set.
+fn syntax(text: &str, e: &toml::de::Error) -> ManifestError {
+    let message = e.message().trim_end();
+    let Some(at) = e.span().map(|s| s.start.min(text.len())) else {
+        return ManifestError::Syntax(message.to_string());
+    };
+    let before = text.get(..at).unwrap_or(text);
+    let line_no = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    let line = text[line_start..].lines().next().unwrap_or_default();
+    let key = line
+        .split_once('=')
+        .map(|(key, _)| key.trim())
+        .filter(|key| !key.is_empty() && !key.starts_with('[') && !key.starts_with('#') && key.len() <= 64);
+    match key {
+        Some(key) => ManifestError::Syntax(format!("line {line_no}, column {column} (`{key}`): {message}")),
+        None => ManifestError::Syntax(format!("line {line_no}, column {column}: {message}")),
+    }
+}
+
+/// "a string", "an integer", … for a TOML value.
+fn a_type(value: &toml::Value) -> String {
+    let word = value.type_str();
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        format!("an {word}")
+    } else {
+        format!("a {word}")
+    }
+}
+
+/// The required string `field` of `table`; `like` says what it holds.
+fn string(table: &mut toml::Table, field: &'static str, like: &str) -> Result<String, ManifestError> {
+    match table.remove(field) {
+        Some(toml::Value::String(s)) => Ok(s),
+        None => Err(ManifestError::Field {
+            field,
+            problem: format!("is missing: add {like}"),
+        }),
+        Some(other) => Err(ManifestError::Field {
+            field,
+            problem: format!("must be a string ({like}), not {}", a_type(&other)),
+        }),
+    }
+}
+
+/// The optional table `field` of `table` whose values are strings
+/// (`value` says what each holds).
+fn string_table(
+    table: &mut toml::Table,
+    field: &'static str,
+    value: &str,
+) -> Result<BTreeMap<String, String>, ManifestError> {
+    let entries = match table.remove(field) {
+        None => return Ok(BTreeMap::new()),
+        Some(toml::Value::Table(entries)) => entries,
+        Some(other) => {
+            return Err(ManifestError::Field {
+                field,
+                problem: format!(
+                    "must be a table ([{field}] with \"name\" = \"{value}\" lines), not {}",
+                    a_type(&other)
+                ),
+            });
+        }
+    };
+    entries
+        .into_iter()
+        .map(|(key, v)| match v {
+            toml::Value::String(s) => Ok((key, s)),
+            other => Err(ManifestError::Field {
+                field,
+                problem: format!("{key:?} must be a string ({value}), not {}", a_type(&other)),
+            }),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,6 +396,55 @@ mod tests {
             "\u{0}\u{1}garbage",
         ] {
             assert!(Manifest::parse(bad).is_err(), "accepted: {bad:?}");
+        }
+    }
+
+    #[test]
+    fn every_refusal_names_its_field_and_what_it_accepts() {
+        let head = |version: &str, kind: &str| format!("name = \"echo\"\nversion = {version}\nkind = {kind}\n");
+        for (text, says) in [
+            (
+                head("\"0.1.0\"", "\"robot\""),
+                &["`kind`", "\"bot\", \"web-app\" or \"app\"", "\"robot\""][..],
+            ),
+            (
+                head("\"v1\"", "\"bot\""),
+                &["`version`", "semantic version like 1.2.3", "\"v1\""],
+            ),
+            (head("1", "\"bot\""), &["`version`", "must be a string", "an integer"]),
+            (head("\"0.1.0\"", "[\"bot\"]"), &["`kind`", "an array"]),
+            (
+                "version = \"0.1.0\"\nkind = \"bot\"\n".into(),
+                &["`name`", "is missing"],
+            ),
+            (
+                format!("{}surprise = 1\n", head("\"0.1.0\"", "\"bot\"")),
+                &["`surprise`", "[capabilities]"],
+            ),
+            (
+                format!("{}description = 5\n", head("\"0.1.0\"", "\"bot\"")),
+                &["`description`", "must be a string"],
+            ),
+            (
+                format!("{}[capabilities]\n\"storage\" = true\n", head("\"0.1.0\"", "\"bot\"")),
+                &["`capabilities`", "\"storage\"", "a boolean"],
+            ),
+            (
+                format!("{}capabilities = \"storage\"\n", head("\"0.1.0\"", "\"bot\"")),
+                &["`capabilities`", "must be a table"],
+            ),
+            (
+                format!("{}[schedules]\ndigest = 9\n", head("\"0.1.0\"", "\"bot\"")),
+                &["`schedules`", "\"digest\"", "cron"],
+            ),
+            // Not TOML: the line, the column and the key being set.
+            (head("v1", "\"bot\""), &["line 2", "column", "`version`"]),
+        ] {
+            let err = Manifest::parse(&text).expect_err(&text).to_string();
+            for word in says {
+                assert!(err.contains(word), "{text:?}: {err:?} lacks {word:?}");
+            }
+            assert!(!err.contains("unknown variant"), "{err}");
         }
     }
 

@@ -16,8 +16,13 @@ fn check_percent(percent: u8) -> Result<(), RegistryError> {
     if PERCENTS.contains(&percent) {
         Ok(())
     } else {
+        let why = if percent == 0 {
+            "a rollout to no chat would run nothing"
+        } else {
+            "to run a version in every chat, approve it without a rollout percent, or promote a rollout in progress"
+        };
         Err(RegistryError::InvalidDecision(format!(
-            "rollout percent must be 1 to 99, not {percent} (promote the rollout to run it everywhere)"
+            "rollout percent must be 1 to 99, not {percent}: {why}"
         )))
     }
 }

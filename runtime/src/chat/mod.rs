@@ -160,18 +160,7 @@ impl ChatService {
                 return Err(ChatError::Invalid(format!("no account with id {m:?}")));
             }
         }
-        let mut chat = chats::create(&self.db, title, creator, &[]).await?;
-        for m in members {
-            if chat.members.contains(m) {
-                continue;
-            }
-            if membership::knows_every_member(&self.db, &chat.id, m).await? {
-                membership::add(&self.db, &chat.id, m, creator).await?;
-                chat.members.push(m.clone());
-            } else {
-                membership::invite(&self.db, &chat.id, m, creator).await?;
-            }
-        }
+        let chat = chats::create_inviting(&self.db, title, creator, members).await?;
         self.hub.wake();
         Ok(chat)
     }

@@ -22,14 +22,24 @@ pub struct Chat {
 
 /// Creates a chat with `creator` and `members` (duplicates ignored) in one transaction.
 pub async fn create(db: &Db, title: &str, creator: &str, members: &[String]) -> StoreResult<Chat> {
+    make(db, title, creator, members, false).await
+}
+
+/// Creates a chat of `creator` with `candidates`, all in one transaction
+/// (so a failure leaves no chat with part of its members): each candidate
+/// in turn who already shares a chat with every member so far joins; the
+/// others are invited (see [`super::membership`]). Answers the chat with
+/// its members.
+pub async fn create_inviting(db: &Db, title: &str, creator: &str, candidates: &[String]) -> StoreResult<Chat> {
+    make(db, title, creator, candidates, true).await
+}
+
+/// The chat, its members (and with `invite_strangers` its invitations)
+/// and their `member.joined` events, in one transaction.
+async fn make(db: &Db, title: &str, creator: &str, candidates: &[String], invite_strangers: bool) -> StoreResult<Chat> {
     let id = new_id();
     let now = now_ms();
-    let mut all: Vec<String> = vec![creator.to_string()];
-    for m in members {
-        if !all.contains(m) {
-            all.push(m.clone());
-        }
-    }
+    let mut members: Vec<String> = vec![creator.to_string()];
     let mut tx = db.begin_write().await?;
     sqlx::query("INSERT INTO chats (id, title, created_by, created_at) VALUES ($1, $2, $3, $4)")
         .bind(&id)
@@ -38,15 +48,24 @@ pub async fn create(db: &Db, title: &str, creator: &str, members: &[String]) -> 
         .bind(now)
         .execute(&mut *tx)
         .await?;
-    for m in &all {
-        sqlx::query("INSERT INTO chat_members (chat_id, account_id, joined_at) VALUES ($1, $2, $3)")
-            .bind(&id)
-            .bind(m)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+    insert_member(&mut tx, &id, creator, now).await?;
+    let mut invited: Vec<&String> = Vec::new();
+    for m in candidates {
+        if members.contains(m) || invited.contains(&m) {
+            continue;
+        }
+        if !invite_strangers || super::membership::knows_every_member_in(&mut tx, &id, m).await? {
+            insert_member(&mut tx, &id, m, now).await?;
+            members.push(m.clone());
+        } else {
+            super::membership::invite_in(&mut tx, &id, m, creator).await?;
+            invited.push(m);
+        }
     }
-    let joined: Vec<NewEvent> = all.iter().map(|m| NewEvent::member(MEMBER_JOINED, &id, m)).collect();
+    let joined: Vec<NewEvent> = members
+        .iter()
+        .map(|m| NewEvent::member(MEMBER_JOINED, &id, m))
+        .collect();
     chat_events::append(&mut tx, &joined).await?;
     tx.commit().await?;
     Ok(Chat {
@@ -54,8 +73,18 @@ pub async fn create(db: &Db, title: &str, creator: &str, members: &[String]) -> 
         title: title.to_string(),
         created_by: creator.to_string(),
         created_at: now,
-        members: all,
+        members,
     })
+}
+
+async fn insert_member(conn: &mut sqlx::AnyConnection, chat: &str, account: &str, now: i64) -> StoreResult<()> {
+    sqlx::query("INSERT INTO chat_members (chat_id, account_id, joined_at) VALUES ($1, $2, $3)")
+        .bind(chat)
+        .bind(account)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// The chat `id`, with its members.
@@ -178,4 +207,33 @@ async fn create_direct_chat(db: &Db, account: &str, app: &str, title: &str) -> S
     chat_events::append(&mut tx, &[NewEvent::member(MEMBER_JOINED, &id, account)]).await?;
     tx.commit().await?;
     Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::accounts;
+
+    #[tokio::test]
+    async fn a_chat_whose_members_fail_to_go_in_is_not_made_at_all() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open_sqlite(dir.path()).await.expect("db");
+        let alice = accounts::create(&db, "Alice", None, "a").await.expect("alice");
+        let bob = accounts::create(&db, "Bob", None, "b").await.expect("bob");
+        // Bob is invited; a vanished account fails the invitation's insert.
+        let candidates = [bob.id.clone(), "no-such-account".to_string()];
+        assert!(create_inviting(&db, "Trip", &alice.id, &candidates).await.is_err());
+        assert!(
+            for_account(&db, &alice.id).await.expect("chats").is_empty(),
+            "no half-made chat"
+        );
+        let made = create_inviting(&db, "Trip", &alice.id, &candidates[..1])
+            .await
+            .expect("chat");
+        assert_eq!(made.members, [alice.id]);
+        assert_eq!(
+            super::super::membership::invited(&db, &made.id).await.expect("invited"),
+            [bob.id]
+        );
+    }
 }

@@ -31,6 +31,12 @@ pub struct Invitation {
 /// Whether `account` shares a chat with every other member of `chat`, so
 /// joining it introduces them to nobody.
 pub async fn knows_every_member(db: &Db, chat: &str, account: &str) -> StoreResult<bool> {
+    knows_every_member_in(&mut *db.pool().acquire().await?, chat, account).await
+}
+
+/// [`knows_every_member`] on `conn` (in a transaction, it sees the
+/// transaction's own members).
+pub async fn knows_every_member_in(conn: &mut AnyConnection, chat: &str, account: &str) -> StoreResult<bool> {
     let row = sqlx::query(
         "SELECT 1 AS one FROM chat_members m WHERE m.chat_id = $1 AND m.account_id <> $2 AND NOT EXISTS \
          (SELECT 1 FROM chat_members x JOIN chat_members y ON y.chat_id = x.chat_id \
@@ -38,7 +44,7 @@ pub async fn knows_every_member(db: &Db, chat: &str, account: &str) -> StoreResu
     )
     .bind(chat)
     .bind(account)
-    .fetch_optional(db.pool())
+    .fetch_optional(&mut *conn)
     .await?;
     Ok(row.is_none())
 }
@@ -78,6 +84,11 @@ async fn join(conn: &mut AnyConnection, chat: &str, account: &str, by: Option<&s
 
 /// Invites `account` to `chat` on behalf of `by` (no-op if already invited).
 pub async fn invite(db: &Db, chat: &str, account: &str, by: &str) -> StoreResult<()> {
+    invite_in(&mut *db.pool().acquire().await?, chat, account, by).await
+}
+
+/// [`invite`] on `conn`, in the caller's transaction.
+pub async fn invite_in(conn: &mut AnyConnection, chat: &str, account: &str, by: &str) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO chat_invitations (chat_id, account_id, invited_by, created_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (chat_id, account_id) DO NOTHING",
@@ -86,7 +97,7 @@ pub async fn invite(db: &Db, chat: &str, account: &str, by: &str) -> StoreResult
     .bind(account)
     .bind(by)
     .bind(now_ms())
-    .execute(db.pool())
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }

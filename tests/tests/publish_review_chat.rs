@@ -200,6 +200,17 @@ async fn app_routes_take_the_apps_name_as_well_as_its_id() {
     assert_eq!(status, 200);
     assert_eq!(apps["apps"].as_array().map(Vec::len), Some(0), "{apps}");
 
+    // The operator's audit log of the app, by name.
+    let (status, audit) = host
+        .call("GET", "/v1/audit?app=echo-bot", Some(OPERATOR_TOKEN), None)
+        .await;
+    assert_eq!(status, 200, "{audit}");
+    assert!(audit["entries"].as_array().is_some_and(|e| !e.is_empty()), "{audit}");
+    let (status, body) = host
+        .call("GET", "/v1/audit?app=no-such-bot", Some(OPERATOR_TOKEN), None)
+        .await;
+    assert_eq!(status, 404, "an unknown app is not an empty log: {body}");
+
     // An unknown name is not found, and the error says what was looked for.
     let (status, body) = host
         .call(

@@ -96,7 +96,7 @@ pub(super) async fn decide(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(super) struct AuditQuery {
-    /// Only this app's entries.
+    /// Only this app's entries (its id or name; 404 for an unknown one).
     app: Option<String>,
     /// How many, 1 to 1,000 (default 200).
     limit: Option<u32>,
@@ -122,6 +122,7 @@ pub(super) struct Audit {
         (status = 400, response = ErrorBody),
         (status = 401, response = ErrorBody),
         (status = 403, response = ErrorBody),
+        (status = 404, response = ErrorBody),
     )
 )]
 pub(super) async fn audit(
@@ -130,7 +131,12 @@ pub(super) async fn audit(
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> ApiResult<Json<Audit>> {
     let limit = q.limit.unwrap_or(200).clamp(1, 1_000);
-    let entries = state.registry.audit(q.app.as_deref(), limit).await?;
+    // An app by its id or its name; an unknown one is 404, not an empty log.
+    let app = match q.app.as_deref() {
+        Some(app) => Some(state.registry.app_id(app).await?),
+        None => None,
+    };
+    let entries = state.registry.audit(app.as_deref(), limit).await?;
     Ok(Json(Audit { entries }))
 }
 

@@ -44,7 +44,13 @@ async fn operator_rolls_back_suspends_and_resumes_an_app() {
     let (status, body) = host
         .call("POST", &path, Some(OPERATOR_TOKEN), Some(json!({"version": "9.9.9"})))
         .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "no such version: {body}");
+    let (status, body) = host
+        .call("POST", &path, Some(OPERATOR_TOKEN), Some(json!({"version": "0.2.0"})))
+        .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let says = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(says.contains("already the running version"), "{body}");
     let (status, body) = host
         .call("POST", &path, Some(OPERATOR_TOKEN), Some(json!({"version": "0.1.0"})))
         .await;
@@ -99,11 +105,19 @@ async fn operator_rolls_back_suspends_and_resumes_an_app() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
 
-    // Resume.
-    let (status, _) = host
-        .call("POST", &format!("/v1/apps/{app}/resume"), Some(OPERATOR_TOKEN), None)
+    // Suspending again changes nothing and is not audited again.
+    let (status, body) = host
+        .call("POST", &format!("/v1/apps/{app}/suspend"), Some(OPERATOR_TOKEN), None)
         .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("suspended")));
+
+    // Resume (twice: the second changes nothing).
+    for _ in 0..2 {
+        let (status, _) = host
+            .call("POST", &format!("/v1/apps/{app}/resume"), Some(OPERATOR_TOKEN), None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
     let m = host.say(&alice, &chat, "/echo four").await;
     assert_eq!(host.bot_reply(&alice, &chat, &m, &app).await, "four");
 
@@ -125,5 +139,12 @@ async fn operator_rolls_back_suspends_and_resumes_an_app() {
         "app.resumed",
     ] {
         assert!(actions.iter().any(|a| a == action), "{action} not audited: {actions:?}");
+    }
+    for once in ["app.rolled_back", "app.suspended", "app.resumed"] {
+        assert_eq!(
+            actions.iter().filter(|a| *a == once).count(),
+            1,
+            "{once} audited once, for the change only: {actions:?}"
+        );
     }
 }

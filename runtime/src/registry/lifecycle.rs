@@ -12,20 +12,24 @@ impl Registry {
         self.app(app).await
     }
 
-    /// Suspends `app`: no event reaches it from now on.
+    /// Suspends `app`: no event reaches it from now on. Suspending a
+    /// suspended app changes nothing and is not audited again.
     pub async fn suspend(&self, app: &str) -> Result<App, RegistryError> {
-        if !apps::set_status(&self.db, app, AppStatus::Suspended).await? {
-            return Err(RegistryError::NotFound(format!("no app with id or name {app:?}")));
-        }
-        self.audited(app, "app.suspended", String::new()).await
+        self.set_status(app, AppStatus::Suspended, "app.suspended").await
     }
 
-    /// Lets a suspended `app` run again.
+    /// Lets a suspended `app` run again (an active one stays as it is).
     pub async fn resume(&self, app: &str) -> Result<App, RegistryError> {
-        if !apps::set_status(&self.db, app, AppStatus::Active).await? {
-            return Err(RegistryError::NotFound(format!("no app with id or name {app:?}")));
+        self.set_status(app, AppStatus::Active, "app.resumed").await
+    }
+
+    async fn set_status(&self, app: &str, status: AppStatus, action: &str) -> Result<App, RegistryError> {
+        let before = self.app(app).await?;
+        if !apps::set_status(&self.db, app, status).await? {
+            // It was so already.
+            return Ok(before);
         }
-        self.audited(app, "app.resumed", String::new()).await
+        self.audited(app, action, String::new()).await
     }
 
     /// Replaces the limit overrides of `app`'s running version with
@@ -61,9 +65,27 @@ impl Registry {
     }
 
     /// Makes the approved `version` the one that runs.
+    ///
+    /// # Errors
+    ///
+    /// [`RegistryError::NotFound`] for a version the app does not have;
+    /// [`RegistryError::InvalidDecision`] for the version already running,
+    /// one not approved, or during a rollout.
     pub async fn rollback(&self, app: &str, version: &str) -> Result<App, RegistryError> {
         self.may_change_running(app, None).await?;
         let current = self.app(app).await?;
+        if apps::version(&self.db, app, version).await?.is_none() {
+            return Err(RegistryError::NotFound(format!(
+                "{} has no version {version:?}",
+                current.name
+            )));
+        }
+        if current.active_version.as_deref() == Some(version) {
+            return Err(RegistryError::InvalidDecision(format!(
+                "{version} of {} is already the running version",
+                current.name
+            )));
+        }
         if !apps::activate(&self.db, app, version).await? {
             return Err(RegistryError::InvalidDecision(format!(
                 "version {version:?} of this app is not approved; roll back to an approved version"

@@ -763,12 +763,13 @@ pub async fn approved(db: &Db) -> StoreResult<Vec<App>> {
     rows.iter().map(app_from_row).collect()
 }
 
-/// Sets an app's status (`active` or `suspended`); false if no such app.
-/// A revocation (see [`super::revocations`]): when this returns, no node
-/// serves the app's web sessions from a cache.
+/// Sets an app's status (`active` or `suspended`); false, changing
+/// nothing, if no such app or it has that status already. A revocation
+/// (see [`super::revocations`]): when this returns, no node serves the
+/// app's web sessions from a cache.
 pub async fn set_status(db: &Db, app: &str, status: AppStatus) -> StoreResult<bool> {
     let mut tx = db.begin_write().await?;
-    let done = sqlx::query("UPDATE apps SET status = $1 WHERE id = $2")
+    let done = sqlx::query("UPDATE apps SET status = $1 WHERE id = $2 AND status <> $1")
         .bind(status.as_str())
         .bind(app)
         .execute(&mut *tx)

@@ -159,6 +159,11 @@ async fn members_joining_are_told_to_the_chats_apps_by_app_scoped_id_and_welcome
     );
     assert_ne!(b, bob.id);
     said(&host, &alice, &room, &echo, "Welcome!").await;
+    // Adding him again changes nothing, and says so.
+    let (status, body) = host
+        .call("POST", &path, Some(&alice.token), Some(json!({ "account": bob.id })))
+        .await;
+    assert_eq!((status, &body["status"]), (StatusCode::OK, &json!("member")), "{body}");
 
     // Invited, then accepting: the join is told when it happens.
     let (status, body) = host

@@ -77,7 +77,8 @@ async fn a_bad_button_index_or_page_gets_400_naming_the_parameter() {
         says(&body, &["`n`", "0 or more", "reading order"]);
         assert!(!message(&body).contains("Cannot parse"), "{body}");
     }
-    // A well-formed index the message lacks is a button that is not there.
+    // A well-formed index the message lacks is a button that is not there
+    // (a person's message has none), not a message that is not there.
     let (status, body) = host
         .call(
             "POST",
@@ -87,6 +88,7 @@ async fn a_bad_button_index_or_page_gets_400_naming_the_parameter() {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    says(&body, &["has no such button"]);
 
     let list = |query: &str| format!("/v1/chats/{chat}/messages?{query}");
     let (status, body) = host.call("GET", &list("after=garbage"), Some(&alice.token), None).await;

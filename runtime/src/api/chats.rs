@@ -95,6 +95,7 @@ pub(super) struct Membership {
     request_body = NewMember,
     responses(
         (status = 201, description = "Joined at once", body = Membership),
+        (status = 200, description = "A member already: nothing changed", body = Membership),
         (status = 202, description = "Invited", body = Membership),
         (status = 401, response = ErrorBody),
         (status = 403, response = ErrorBody),
@@ -112,6 +113,7 @@ pub(super) async fn add_member(
     state.rate.post(&me.id)?;
     Ok(match state.chat.add_member(&chat, &me.id, &body.account).await? {
         Joined::Member => (StatusCode::CREATED, Json(Membership { status: "member" })),
+        Joined::AlreadyMember => (StatusCode::OK, Json(Membership { status: "member" })),
         Joined::Invited => (StatusCode::ACCEPTED, Json(Membership { status: "invited" })),
     })
 }

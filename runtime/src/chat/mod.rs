@@ -31,6 +31,8 @@ pub const MAX_FILES_PER_MESSAGE: usize = crate::store::files::MAX_PER_MESSAGE;
 pub enum Joined {
     /// The account is a member now.
     Member,
+    /// The account was a member already: nothing changed.
+    AlreadyMember,
     /// The account was invited; it joins when it accepts.
     Invited,
 }
@@ -189,7 +191,7 @@ impl ChatService {
             return Err(ChatError::Invalid(format!("no account with id {account:?}")));
         }
         if chats::is_member(&self.db, chat, account).await? {
-            return Ok(Joined::Member);
+            return Ok(Joined::AlreadyMember);
         }
         if membership::knows_every_member(&self.db, chat, account).await? {
             membership::add(&self.db, chat, account, by).await?;
@@ -603,8 +605,12 @@ impl ChatService {
         let found = messages::get(&self.db, chat, message)
             .await?
             .ok_or(ChatError::MessageNotFound)?;
-        if found.sender_kind != SenderKind::App || found.deleted_at.is_some() {
+        if found.deleted_at.is_some() {
             return Err(ChatError::MessageNotFound);
+        }
+        if found.sender_kind != SenderKind::App {
+            // A person's message has no buttons.
+            return Err(ChatError::ButtonNotFound);
         }
         let button = found.buttons.iter().flatten().nth(n).ok_or(ChatError::ButtonNotFound)?;
         let event = BotEvent::Button {

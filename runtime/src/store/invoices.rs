@@ -103,6 +103,22 @@ pub async fn create_in(conn: &mut AnyConnection, id: &str, new: &NewInvoice<'_>)
     Ok(done.rows_affected() > 0)
 }
 
+/// On PostgreSQL, locks the rows of `ids` (in the order given) until the
+/// caller's transaction ends; nothing on SQLite, whose writers already run
+/// one at a time. For a lock order: see the payments capability's commit.
+pub async fn lock_rows_in(conn: &mut AnyConnection, ids: &[&str]) -> StoreResult<()> {
+    if conn.backend_name() != "PostgreSQL" {
+        return Ok(());
+    }
+    for id in ids {
+        sqlx::query("SELECT id FROM invoices WHERE id = $1 FOR UPDATE")
+            .bind(*id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Cancels an open invoice of `app` in the caller's transaction; false if
 /// it was not open.
 pub async fn cancel_in(conn: &mut AnyConnection, id: &str, app: &str) -> StoreResult<bool> {

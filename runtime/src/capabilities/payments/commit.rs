@@ -86,6 +86,21 @@ pub enum PaymentOp {
 /// when a precondition checked at the call no longer holds (the caller
 /// rolls back and runs the invocation again).
 pub async fn apply_in(conn: &mut AnyConnection, app: &str, ops: &[PaymentOp]) -> StoreResult<Result<(), String>> {
+    // Lock order on PostgreSQL: the invoice rows this commit cancels or
+    // refunds, by id, before any ledger row — as a payment takes its
+    // invoice, then the ledger — so a commit that refunds one invoice and
+    // cancels another cannot deadlock with a payment of the second.
+    let mut touched: Vec<&str> = ops
+        .iter()
+        .filter_map(|op| match op {
+            PaymentOp::Cancel { invoice } => Some(invoice.as_str()),
+            PaymentOp::PayOut(p) if p.kind == PayOutKind::Refund => Some(p.reference.as_str()),
+            _ => None,
+        })
+        .collect();
+    touched.sort_unstable();
+    touched.dedup();
+    invoices::lock_rows_in(conn, &touched).await?;
     for op in ops {
         match op {
             PaymentOp::CreateInvoice(d) => {

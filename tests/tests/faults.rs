@@ -662,6 +662,16 @@ async fn nul_bytes_in_paths_queries_and_json_are_refused_with_400() {
         let message = answer["error"]["message"].as_str().unwrap_or_default();
         assert!(message.contains("NUL"), "{method} {path}: {answer}");
     }
+    // An app's own origin passes its URLs to the app, which may take them.
+    let dev = host.signup("Dev").await;
+    let web = host
+        .publish_approved(&dev, &manifest_of(guests::WEB_PROBE_DIR), guests::WEB_PROBE_WASM, None)
+        .await;
+    host.install(&alice, &chat, &web).await;
+    let cookie = host.web_session(&alice, &chat, &web).await;
+    let (status, body) = host.app_get(&web, "/?q=%00", &cookie).await;
+    assert_eq!(status, StatusCode::OK, "the app answers: {body}");
+
     // Text that merely shows the escape is fine.
     let said = host.say(&alice, &chat, r"write \u0000 for NUL").await;
     assert!(!said.is_empty());

@@ -200,8 +200,10 @@ pub fn router(state: AppState) -> Router {
                 "method not allowed on this route",
             )
         })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), app_origins))
+        // Inside `app_origins`: an app's own origin passes its URLs to the
+        // app, which the host does not keep.
         .layer(axum::middleware::from_fn(nul::refuse_in_url))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), app_origins))
         .layer(axum::middleware::from_fn(
             move |request: axum::extract::Request, next: axum::middleware::Next| {
                 // A file upload may take longer than any other request: 20 MiB

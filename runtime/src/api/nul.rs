@@ -1,7 +1,8 @@
 //! NUL bytes stop at the door. No id, name or value the host keeps may hold
 //! one, and PostgreSQL refuses them in text (SQLSTATE 22021), so a `%00` in
 //! a path or query, or a `\u0000` in a JSON string, is a client's mistake
-//! answered with 400 here, before any handler reads it.
+//! answered with 400 here, before any handler reads it. An app's own
+//! origin is not checked: its URLs go to the app, and the host keeps none.
 
 use axum::extract::Request;
 use axum::middleware::Next;

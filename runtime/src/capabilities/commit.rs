@@ -398,6 +398,17 @@ async fn flush(db: &Db, group: &[(Commit, Reply)], usage: &UsageCache) -> StoreR
     for app in apps {
         db.lock_key(&mut tx, &format!("kv:{app}")).await?;
     }
+    // The invoices the group cancels or refunds, by id, before any ledger
+    // row: a payment takes its invoice, then the ledger, and the group
+    // holds what its earlier commits locked until it ends (see
+    // `payments::commit::apply_in`).
+    let mut invoices: Vec<&str> = group
+        .iter()
+        .flat_map(|(c, _)| payments_commit::invoices_touched(&c.effects.payments))
+        .collect();
+    invoices.sort_unstable();
+    invoices.dedup();
+    crate::store::invoices::lock_rows_in(&mut tx, &invoices).await?;
     let savepoints = group.len() > 1;
     let mut results = Vec::with_capacity(group.len());
     for (commit, _) in group {

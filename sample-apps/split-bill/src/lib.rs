@@ -176,10 +176,17 @@ fn cancel(msg: &Message) -> miniapp_sdk::Result {
                 }
                 // Paid, its payment event not here yet: refund it below
                 // (the event, when it comes, finds no split and refunds
-                // nothing more: the same key).
+                // nothing more: the same key). Or expired: nothing to undo.
                 Err(Error::Invalid(_)) => {}
                 Err(e) => return Err(e.into()),
             }
+            match payments::refund(invoice, split.share, &refund_key(invoice)) {
+                Ok(()) => refunded += 1,
+                // Expired unpaid: neither cancellable nor refundable.
+                Err(Error::Invalid(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            continue;
         }
         payments::refund(invoice, split.share, &refund_key(invoice))?;
         refunded += 1;

@@ -82,6 +82,15 @@ pub enum PaymentOp {
     PayOut(PayOut),
 }
 
+/// The invoices `ops` cancel or refund (their rows are locked first).
+pub fn invoices_touched(ops: &[PaymentOp]) -> impl Iterator<Item = &str> {
+    ops.iter().filter_map(|op| match op {
+        PaymentOp::Cancel { invoice } => Some(invoice.as_str()),
+        PaymentOp::PayOut(p) if p.kind == PayOutKind::Refund => Some(p.reference.as_str()),
+        _ => None,
+    })
+}
+
 /// Applies `ops` of `app` in order in the caller's transaction; `Err(why)`
 /// when a precondition checked at the call no longer holds (the caller
 /// rolls back and runs the invocation again).
@@ -90,14 +99,7 @@ pub async fn apply_in(conn: &mut AnyConnection, app: &str, ops: &[PaymentOp]) ->
     // refunds, by id, before any ledger row — as a payment takes its
     // invoice, then the ledger — so a commit that refunds one invoice and
     // cancels another cannot deadlock with a payment of the second.
-    let mut touched: Vec<&str> = ops
-        .iter()
-        .filter_map(|op| match op {
-            PaymentOp::Cancel { invoice } => Some(invoice.as_str()),
-            PaymentOp::PayOut(p) if p.kind == PayOutKind::Refund => Some(p.reference.as_str()),
-            _ => None,
-        })
-        .collect();
+    let mut touched: Vec<&str> = invoices_touched(ops).collect();
     touched.sort_unstable();
     touched.dedup();
     invoices::lock_rows_in(conn, &touched).await?;

@@ -290,7 +290,8 @@ fn matrix() -> Vec<Row> {
         (
             "POST",
             "/v1/apps/{app}/rollback",
-            b(json!({ "version": "0.9.0" })),
+            // The app's one version, never approved: 422.
+            b(json!({ "version": "1.0.0" })),
             [401, 403, 403, 403, 422],
         ),
         // Only the operator rolls out; this app has no version to roll out

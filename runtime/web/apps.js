@@ -171,14 +171,19 @@ export async function saveConsents() {
   const app = state.consentApp;
   if (!app) return;
   const wanted = CONSENT_SCOPES.filter((s) => $(CONSENT_BOXES[s]).checked);
-  const revoking = state.consentBefore.some((s) => !wanted.includes(s));
+  const revoked = state.consentBefore.filter((s) => !wanted.includes(s));
+  const added = wanted.filter((s) => !state.consentBefore.includes(s));
   $('consent-save').disabled = true;
   $('consent-error').textContent = '';
   const path = `/v1/apps/${encodeURIComponent(app.id)}/consents`;
   try {
-    // PUT only adds, so taking one back means revoking all and adding the rest.
-    if (revoking) await api('DELETE', path);
-    if (wanted.length) await api('PUT', path, { scopes: wanted });
+    // Each call changes only what the user changed: a refused one leaves
+    // the consents the user kept as they were.
+    if (revoked.length) {
+      await api('DELETE', `${path}?scopes=${encodeURIComponent(revoked.join(','))}`);
+      state.consentBefore = state.consentBefore.filter((s) => !revoked.includes(s));
+    }
+    if (added.length) await api('PUT', path, { scopes: added });
     $('consent-dialog').close();
     notice(wanted.length ? `${app.name} may now: ${wanted.join(', ')}.` : `${app.name} sees nothing about you beyond its app-scoped id, and cannot write to you.`);
   } catch (e) {

@@ -350,3 +350,13 @@ pub const MAX_CONFIG_KEY_BYTES: usize = 256;
 /// assert_eq!(miniapp_sdk::limits::MAX_HTTP_RESPONSE_BYTES, 1048576);
 /// ```
 pub const MAX_HTTP_RESPONSE_BYTES: usize = 1 << 20;
+
+/// How long an invoice stays payable on a host with default settings, in
+/// milliseconds: 24 hours (the operator's `--invoice-ttl-secs`). Past it an
+/// unpaid invoice is `expired`: it can be neither paid, cancelled nor
+/// refunded (`invalid`). `config.rs`: `Limits::invoice_ttl`.
+///
+/// ```
+/// assert_eq!(miniapp_sdk::limits::INVOICE_TTL_MS, 24 * 60 * 60 * 1000);
+/// ```
+pub const INVOICE_TTL_MS: u64 = 24 * 60 * 60 * 1000;

@@ -744,10 +744,18 @@ fn without_messaging_read_a_bot_gets_only_commands_and_mentions() {
         }
     }
     let mut t = Harness::new().named("count-bot").grant("storage");
-    for text in ["hello", "/cmd", "hi @count-bot", "hi @count-botty", "hi @count-bot-2"] {
+    for text in [
+        "hello",
+        "/cmd",
+        "hi @count-bot",
+        "hi @count-botty",
+        "hi @count-bot-2",
+        "hi @Count-Bot",
+    ] {
         t.message::<Count>("chat-1", "alice", text).unwrap();
     }
-    assert_eq!(t.storage(Bucket::App).get_str("seen").as_deref(), Some("2"));
+    // Names match in any case, as Telegram's usernames do.
+    assert_eq!(t.storage(Bucket::App).get_str("seen").as_deref(), Some("3"));
 }
 
 #[test]
@@ -771,11 +779,12 @@ fn a_command_addressed_to_another_app_reaches_only_that_app() {
             "/echo@other-bot two",
             "/echo three",
             "/echo@ four",
+            "/echo@Echo-Bot five",
         ] {
             t.message::<Echo>("chat-1", "alice", text).unwrap();
         }
         let texts: Vec<String> = t.sent().into_iter().map(|m| m.text).collect();
-        assert_eq!(texts, ["one", "three"], "with messaging.read: {read}");
+        assert_eq!(texts, ["one", "three", "five"], "with messaging.read: {read}");
     }
 }
 

@@ -128,17 +128,8 @@ impl TestHost {
             .mime_str(content_type)
             .expect("a valid media type");
         let form = reqwest::multipart::Form::new().part("file", part);
-        let resp = self
-            .http
-            .post(format!("{}/v1/chats/{chat}/files", self.base))
-            .bearer_auth(&user.token)
-            .multipart(form)
-            .send()
+        self.post_form(&format!("/v1/chats/{chat}/files"), &user.token, form)
             .await
-            .expect("request reaches the host");
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
     /// Uploads `bytes` named `name` to `chat` as `user`; panics unless 201.

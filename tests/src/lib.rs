@@ -347,14 +347,20 @@ impl TestHost {
         let form = reqwest::multipart::Form::new()
             .text("manifest", manifest.to_string())
             .part("component", reqwest::multipart::Part::bytes(wasm).file_name("app.wasm"));
+        self.post_form("/v1/apps", &dev.token, form).await
+    }
+
+    /// POSTs `form` (multipart/form-data) to `path` with `token`; returns
+    /// the status and the JSON body (`Null` if it is not JSON).
+    pub async fn post_form(&self, path: &str, token: &str, form: reqwest::multipart::Form) -> (StatusCode, Value) {
         let resp = self
             .http
-            .post(format!("{}/v1/apps", self.base))
-            .bearer_auth(&dev.token)
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
             .multipart(form)
             .send()
             .await
-            .expect("upload reaches the host");
+            .expect("the form reaches the host");
         let status = resp.status();
         let text = resp.text().await.unwrap_or_default();
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use miniapp_tests::files::photo_png;
-use miniapp_tests::{OPERATOR_TOKEN, TestHost, User, guests, host_bin, manifest_of, stored_modules};
+use miniapp_tests::{OPERATOR_TOKEN, TestHost, User, eventually, guests, host_bin, manifest_of, stored_modules};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -161,15 +161,7 @@ async fn an_upload_names_the_parts_and_the_media_type_it_takes() {
         "other",
         reqwest::multipart::Part::bytes(photo_png(4, 4)).file_name("a.png"),
     );
-    let resp = reqwest::Client::new()
-        .post(format!("{}{path}", host.base))
-        .bearer_auth(&alice.token)
-        .multipart(form)
-        .send()
-        .await
-        .expect("sent");
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    let (status, body) = host.post_form(&path, &alice.token, form).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     says(&body, &["\"other\"", "one part named `file`", "multipart/form-data"]);
     assert!(!message(&body).contains("Some("), "{body}");
@@ -196,15 +188,7 @@ async fn a_publish_names_the_parts_and_the_media_type_it_takes() {
     let form = reqwest::multipart::Form::new()
         .text("manifest", manifest_of(guests::ECHO_BOT_DIR))
         .part("wasm", reqwest::multipart::Part::bytes(vec![0, 97, 115, 109]));
-    let resp = reqwest::Client::new()
-        .post(format!("{}/v1/apps", host.base))
-        .bearer_auth(&dev.token)
-        .multipart(form)
-        .send()
-        .await
-        .expect("sent");
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    let (status, body) = host.post_form("/v1/apps", &dev.token, form).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     says(&body, &["\"wasm\"", "`manifest`", "`component`"]);
     assert!(!message(&body).contains("Some("), "{body}");
@@ -311,8 +295,18 @@ async fn one_accounts_slow_uploads_do_not_hold_every_upload_turn() {
     for _ in 0..10 {
         slow.push(slow_upload(&host, &mallory, &hers).await);
     }
-    // Give them time to reach the handler and take what turns they get.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Every one has reached the handler: it holds a turn or waits for one.
+    let running = eventually(
+        "the 10 slow uploads to take or wait for turns",
+        Duration::from_secs(20),
+        || async {
+            let running = host.metric("miniapp_uploads_running").await;
+            let queued = host.metric("miniapp_uploads_queued").await;
+            (running + queued == 10.0).then_some(running)
+        },
+    )
+    .await;
+    assert_eq!(running, 2.0, "one account holds a quarter of the node's 8 turns");
     let upload = tokio::time::timeout(
         Duration::from_secs(20),
         host.upload_as(&alice, &chat, "a.png", "image/png", photo_png(8, 8)),

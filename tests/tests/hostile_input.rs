@@ -230,15 +230,7 @@ async fn garbage_uploads_are_refused_and_store_nothing() {
         .await;
     assert_error(status, &body, "truncated multipart");
     let form = reqwest::multipart::Form::new().text("manifest", manifest.clone());
-    let resp = reqwest::Client::new()
-        .post(format!("{}/v1/apps", host.base))
-        .bearer_auth(&dev.token)
-        .multipart(form)
-        .send()
-        .await
-        .expect("sent");
-    let status = resp.status();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    let (status, body) = host.post_form("/v1/apps", &dev.token, form).await;
     assert_error(status, &body, "missing component");
 
     host.assert_alive().await;

@@ -94,6 +94,17 @@ async fn operator_rolls_back_suspends_and_resumes_an_app() {
         .filter(|x| x["id"].as_str() > Some(m.as_str()) && x["sender"] == app.as_str())
         .collect();
     assert!(after.is_empty(), "a suspended app answered: {after:?}");
+    // A suspended app can be given no consent, and the refusal says why.
+    let (status, body) = host
+        .call(
+            "PUT",
+            &format!("/v1/apps/{app}/consents"),
+            Some(&alice.token),
+            Some(serde_json::json!({ "scopes": ["notify"] })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.to_string().contains("suspended"), "{body}");
     let other = host.chat(&alice, &[]).await;
     let (status, body) = host
         .call(

@@ -42,6 +42,18 @@ async fn approve(host: &TestHost, app: &str, version: &str, grants: Option<&[&st
     .await
 }
 
+/// A new user, Alice, consenting to `scopes` of `app`; she and the
+/// consents' path.
+async fn consenting_user(host: &TestHost, app: &str, scopes: &[&str]) -> (User, String) {
+    let alice = host.signup("Alice").await;
+    let consents = format!("/v1/apps/{app}/consents");
+    let (status, body) = host
+        .call("PUT", &consents, Some(&alice.token), Some(json!({ "scopes": scopes })))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    (alice, consents)
+}
+
 async fn review_item(host: &TestHost, version: &str) -> Value {
     let (status, list) = host.call("GET", "/v1/review", Some(OPERATOR_TOKEN), None).await;
     assert_eq!(status, StatusCode::OK);
@@ -63,17 +75,7 @@ async fn an_upgrade_shows_its_diff_needs_new_grants_checked_and_keeps_only_conse
     let (status, body) = approve(&host, &app, "0.1.0", None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
-    let alice = host.signup("Alice").await;
-    let consents = format!("/v1/apps/{app}/consents");
-    let (status, body) = host
-        .call(
-            "PUT",
-            &consents,
-            Some(&alice.token),
-            Some(json!({ "scopes": ["identity.profile", "notify"] })),
-        )
-        .await;
-    assert!(status.is_success(), "{body}");
+    let (alice, consents) = consenting_user(&host, &app, &["identity.profile", "notify"]).await;
 
     // 0.2.0 drops identity.profile and asks for schedule.
     publish(&host, &dev, &echo_manifest("0.2.0", &["notify", "schedule"])).await;
@@ -129,4 +131,81 @@ async fn an_upgrade_shows_its_diff_needs_new_grants_checked_and_keeps_only_conse
     assert_eq!(status, StatusCode::OK, "{body}");
     let (_, now) = host.call("GET", &consents, Some(&alice.token), None).await;
     assert_eq!(now["scopes"], json!(["notify"]), "{now}");
+}
+
+#[tokio::test]
+async fn a_user_takes_back_one_consent_and_keeps_the_others() {
+    let host = TestHost::start(host_bin!()).expect("host starts");
+    let dev = host.signup("Dev").await;
+    let (app, _) = publish(&host, &dev, &echo_manifest("0.1.0", &["identity.profile", "notify"])).await;
+    let (status, body) = approve(&host, &app, "0.1.0", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (alice, consents) = consenting_user(&host, &app, &["identity.profile", "notify"]).await;
+
+    // An unknown scope revokes nothing.
+    let (status, body) = host
+        .call(
+            "DELETE",
+            &format!("{consents}?scopes=notify,everything"),
+            Some(&alice.token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(body.to_string().contains("everything"), "{body}");
+    let (_, now) = host.call("GET", &consents, Some(&alice.token), None).await;
+    assert_eq!(now["scopes"], json!(["identity.profile", "notify"]), "{now}");
+
+    let (status, body) = host
+        .call("DELETE", &format!("{consents}?scopes=notify"), Some(&alice.token), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["scopes"], json!(["identity.profile"]), "{body}");
+    let (_, now) = host.call("GET", &consents, Some(&alice.token), None).await;
+    assert_eq!(now["scopes"], json!(["identity.profile"]), "{now}");
+
+    // Without `scopes`, every one goes.
+    let (status, body) = host.call("DELETE", &consents, Some(&alice.token), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["scopes"], json!([]), "{body}");
+}
+
+#[tokio::test]
+async fn a_consent_given_during_a_rollout_goes_when_the_rollout_is_aborted() {
+    let host = TestHost::start(host_bin!()).expect("host starts");
+    let dev = host.signup("Dev").await;
+    let (app, _) = publish(&host, &dev, &echo_manifest("0.1.0", &[])).await;
+    let (status, body) = approve(&host, &app, "0.1.0", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // 0.2.0 asks for notify and rolls out to half the chats.
+    publish(&host, &dev, &echo_manifest("0.2.0", &["notify"])).await;
+    let (status, body) = host
+        .call(
+            "POST",
+            &format!("/v1/review/{app}/0.2.0"),
+            Some(OPERATOR_TOKEN),
+            Some(json!({
+                "decision": "approve",
+                "grants": ["messaging.send", "storage", "messaging.read", "notify"],
+                "rollout_percent": 50,
+            })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // The rollout's version is granted notify.
+    let (alice, consents) = consenting_user(&host, &app, &["notify"]).await;
+
+    let (status, body) = host
+        .call(
+            "POST",
+            &format!("/v1/apps/{app}/rollout/abort"),
+            Some(OPERATOR_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, now) = host.call("GET", &consents, Some(&alice.token), None).await;
+    assert_eq!(now["scopes"], json!([]), "the consent went with the rollout: {now}");
+    assert_eq!(now["grantable"], json!([]), "{now}");
 }

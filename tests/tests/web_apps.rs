@@ -184,7 +184,8 @@ async fn launch_tokens_are_one_time_fresh_untampered_and_for_members_only() {
         .await;
     host.install(alice, chat, &echo).await;
     let (status, body) = launch(&host, alice, chat, &echo).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "not_a_web_app", "{body}");
     assert!(body.to_string().contains("not a web app"), "{body}");
     let (status, _) = launch(&host, alice, chat, "no-such-app").await;
     assert_eq!(status, StatusCode::NOT_FOUND);

@@ -7,6 +7,16 @@ use crate::capabilities::CONSENT_SCOPES;
 use crate::capabilities::identity::app_scoped_id;
 use crate::store::{apps, consents};
 
+/// Fails naming the first of `scopes` that is not one of [`CONSENT_SCOPES`].
+fn known_scopes(scopes: &[String]) -> Result<(), AccountError> {
+    match scopes.iter().find(|s| !CONSENT_SCOPES.contains(&s.as_str())) {
+        Some(bad) => Err(AccountError::Invalid(format!(
+            "unknown scope {bad:?} in `scopes`; scopes are {CONSENT_SCOPES:?}"
+        ))),
+        None => Ok(()),
+    }
+}
+
 impl Accounts {
     async fn require_app(&self, app: &str) -> Result<(), AccountError> {
         match apps::get(&self.db, app).await? {
@@ -16,16 +26,17 @@ impl Accounts {
     }
 
     /// What the versions of `app` that run now (the stable one and a
-    /// rollout's) were granted; nothing when none runs.
-    async fn granted_scopes(&self, app: &str) -> Result<std::collections::BTreeSet<String>, AccountError> {
+    /// rollout's) were granted; `None` when none runs (suspended, or no
+    /// version approved).
+    async fn granted_scopes(&self, app: &str) -> Result<Option<std::collections::BTreeSet<String>>, AccountError> {
         let Some(running) = apps::running_with_rollout(&self.db, app).await? else {
-            return Ok(Default::default());
+            return Ok(None);
         };
         let mut granted = running.stable.grants.unwrap_or_default();
         if let Some((version, _)) = running.rollout {
             granted.extend(version.grants.unwrap_or_default());
         }
-        Ok(granted)
+        Ok(Some(granted))
     }
 
     /// The consent scopes `app` may be given consent to: those its running
@@ -36,7 +47,7 @@ impl Accounts {
     /// [`AccountError::NoSuchApp`], or a store error.
     pub async fn consentable_scopes(&self, app: &str) -> Result<Vec<String>, AccountError> {
         self.require_app(app).await?;
-        let granted = self.granted_scopes(app).await?;
+        let granted = self.granted_scopes(app).await?.unwrap_or_default();
         Ok(CONSENT_SCOPES
             .iter()
             .filter(|s| granted.contains(**s))
@@ -50,7 +61,7 @@ impl Accounts {
     ///
     /// [`AccountError::NoSuchApp`], or [`AccountError::Invalid`] for a
     /// scope that is not one of [`CONSENT_SCOPES`] or that no running
-    /// version of the app was granted.
+    /// version of the app was granted, or when no version runs.
     pub async fn grant_consents(
         &self,
         account: &str,
@@ -58,14 +69,18 @@ impl Accounts {
         scopes: &[String],
     ) -> Result<Vec<String>, AccountError> {
         self.require_app(app).await?;
-        if let Some(bad) = scopes.iter().find(|s| !CONSENT_SCOPES.contains(&s.as_str())) {
-            return Err(AccountError::Invalid(format!(
-                "unknown scope {bad:?}; scopes are {CONSENT_SCOPES:?}"
-            )));
-        }
+        known_scopes(scopes)?;
         // A consent to a scope the app was not granted would lie in wait:
         // a later version granted it would read it without asking again.
-        let granted = self.granted_scopes(app).await?;
+        let Some(granted) = self.granted_scopes(app).await? else {
+            if scopes.is_empty() {
+                return Ok(consents::list(&self.db, account, app).await?);
+            }
+            return Err(AccountError::Invalid(
+                "the app is not running now (suspended, or no version approved yet), so it can be given no consent"
+                    .into(),
+            ));
+        };
         if let Some(bad) = scopes.iter().find(|s| !granted.contains(s.as_str())) {
             return Err(AccountError::Invalid(format!(
                 "the app is not granted {bad:?}, so it cannot be given consent to it; it is granted {:?}",
@@ -98,5 +113,24 @@ impl Accounts {
     pub async fn revoke_consents(&self, account: &str, app: &str) -> Result<(), AccountError> {
         self.require_app(app).await?;
         Ok(consents::revoke_all(&self.db, account, app).await?)
+    }
+
+    /// Revokes `account`'s consents to `scopes` of `app` and keeps the
+    /// others; answers those left.
+    ///
+    /// # Errors
+    ///
+    /// [`AccountError::NoSuchApp`], or [`AccountError::Invalid`] for a
+    /// scope that is not one of [`CONSENT_SCOPES`] (nothing is revoked).
+    pub async fn revoke_some_consents(
+        &self,
+        account: &str,
+        app: &str,
+        scopes: &[String],
+    ) -> Result<Vec<String>, AccountError> {
+        self.require_app(app).await?;
+        known_scopes(scopes)?;
+        consents::revoke(&self.db, account, app, scopes).await?;
+        Ok(consents::list(&self.db, account, app).await?)
     }
 }

@@ -3,7 +3,7 @@
 //! URL. A ticket is stored only as a hash, lasts [`TICKET_TTL_MS`], and
 //! opens one socket as the session that asked for it.
 
-use super::{AccountError, Accounts, hash_token, new_token};
+use super::{AccountError, Accounts, SessionCheck, hash_token, new_token};
 use crate::store::accounts;
 use crate::store::tickets::{self, TicketHolder};
 
@@ -46,13 +46,15 @@ impl Accounts {
     /// [`AccountError::InvalidTicket`] for an unknown, used or expired
     /// ticket, or one whose session has ended since (signed out, expired):
     /// a ticket is worth no more than the session that asked for it;
-    /// [`AccountError::UnknownAccount`] when its account is gone.
+    /// [`AccountError::UnknownAccount`] when its account is gone; a store
+    /// error.
     pub async fn ticket(&self, ticket: &str) -> Result<Ticket, AccountError> {
         let hash = hash_token(ticket);
         let holder = tickets::peek(&self.db, &hash)
             .await?
             .ok_or(AccountError::InvalidTicket)?;
-        if !self.session_live(&holder.session_hash).await {
+        // A store error is the host's (5xx), not the ticket's fault.
+        if !matches!(self.check(&holder.session_hash).await?, SessionCheck::Live { .. }) {
             return Err(AccountError::InvalidTicket);
         }
         let account = accounts::get(&self.db, &holder.account)

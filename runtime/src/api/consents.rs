@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::auth::AccountCaller;
 use super::error::ErrorBody;
-use super::extract::ApiJson;
+use super::extract::{ApiJson, ApiQuery};
 use super::{ApiResult, AppState};
 
 /// Body of `PUT …/consents`.
@@ -86,32 +86,51 @@ pub(super) async fn list(
     Ok(Json(Consents { app, scopes, grantable }))
 }
 
-/// Revokes every consent the caller gave the app.
+/// Query of `DELETE …/consents`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RevokeQuery {
+    /// Comma-separated scopes to revoke (e.g. `notify,identity.phone`),
+    /// keeping the others; without it, every consent goes.
+    scopes: Option<String>,
+}
+
+/// Revokes the caller's consents to the app: the scopes named in
+/// `?scopes=`, or every one.
 #[utoipa::path(
     delete,
     path = "/v1/apps/{app}/consents",
     tag = "consents",
-    summary = "Revoke every consent the caller gave the app",
+    summary = "Revoke the caller's consents to the app (`?scopes=a,b` for some, else all)",
     security(("account" = [])),
-    params(("app" = String, Path, description = "The app's id or name")),
+    params(("app" = String, Path, description = "The app's id or name"), RevokeQuery),
     responses(
-        (status = 200, description = "No consents left", body = Consents),
+        (status = 200, description = "The consents left", body = Consents),
+        (status = 400, response = ErrorBody),
         (status = 401, response = ErrorBody),
         (status = 403, response = ErrorBody),
         (status = 404, response = ErrorBody),
+        (status = 422, response = ErrorBody),
     )
 )]
 pub(super) async fn revoke(
     State(state): State<AppState>,
     AccountCaller(me): AccountCaller,
     Path(app): Path<String>,
+    ApiQuery(query): ApiQuery<RevokeQuery>,
 ) -> ApiResult<Json<Consents>> {
     let app = state.registry.resolve_app(&app).await?;
-    state.accounts.revoke_consents(&me.id, &app).await?;
+    let scopes = match query.scopes {
+        Some(list) => {
+            let some: Vec<String> = list.split(',').map(|s| s.trim().to_string()).collect();
+            state.accounts.revoke_some_consents(&me.id, &app, &some).await?
+        }
+        None => {
+            state.accounts.revoke_consents(&me.id, &app).await?;
+            Vec::new()
+        }
+    };
     let grantable = state.accounts.consentable_scopes(&app).await?;
-    Ok(Json(Consents {
-        app,
-        scopes: Vec::new(),
-        grantable,
-    }))
+    Ok(Json(Consents { app, scopes, grantable }))
 }

@@ -83,6 +83,9 @@ fn publish_node_figures(state: &AppState) {
         "miniapp_web_session_cache_hits_total",
         state.webapps.session_cache_hits(),
     );
+    let uploads = state.files.upload_use();
+    publish_gauge("miniapp_uploads_running", uploads.running as f64);
+    publish_gauge("miniapp_uploads_queued", uploads.queued as f64);
     let pool = state.chat.queue().pool_use();
     m::db_pool(pool.size, pool.idle, pool.max);
 }

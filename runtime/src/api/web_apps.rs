@@ -43,6 +43,7 @@ impl From<WebError> for ApiError {
         let message = e.to_string();
         match e {
             WebError::NotFound(_) => ApiError::not_found(message),
+            WebError::NotWebApp(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "not_a_web_app", message),
             WebError::Token(LaunchError::Expired) => {
                 ApiError::new(StatusCode::UNAUTHORIZED, "launch_token_expired", message)
             }

@@ -194,7 +194,10 @@ impl ChatService {
             return Ok(Joined::AlreadyMember);
         }
         if membership::knows_every_member(&self.db, chat, account).await? {
-            membership::add(&self.db, chat, account, by).await?;
+            // Of two adds at once, the second finds the row the first made.
+            if !membership::add(&self.db, chat, account, by).await? {
+                return Ok(Joined::AlreadyMember);
+            }
             self.hub.wake();
             self.queue.wake();
             Ok(Joined::Member)

@@ -124,7 +124,34 @@ pub struct Files {
     uploads: Arc<tokio::sync::Semaphore>,
     /// Each account's own turns, while it uploads ([`Files::upload_turn`]).
     by_account: Arc<Mutex<HashMap<String, Arc<tokio::sync::Semaphore>>>>,
+    /// Uploads waiting for a turn now.
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
     keys: Arc<AccessKeys>,
+}
+
+/// How a node's upload turns are used at one moment (for `/metrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadUse {
+    /// Uploads holding one of the node's turns (being taken in).
+    pub running: usize,
+    /// Uploads waiting for a turn: the node's, or their account's.
+    pub queued: usize,
+}
+
+/// Counts an upload as waiting for its turn while it lives.
+struct Waiting(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Waiting {
+    fn new(count: &Arc<std::sync::atomic::AtomicUsize>) -> Waiting {
+        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Waiting(count.clone())
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// The share of a node's upload turns one account may hold at once: a
@@ -200,6 +227,7 @@ impl Files {
             keys: Arc::new(keys),
             uploads: Arc::new(tokio::sync::Semaphore::new(limits.uploads_at_once.max(1))),
             by_account: Arc::default(),
+            waiting: Arc::default(),
             db,
             objects,
             limits: Arc::new(limits),
@@ -247,12 +275,24 @@ impl Files {
     /// get the rest of the node's turns.
     pub async fn upload_turn(&self, account: &str) -> UploadTurn {
         let per_account = uploads_per_account(self.limits.uploads_at_once);
+        // Counted until this returns, or until the wait is given up.
+        let waiting = Waiting::new(&self.waiting);
         let mine = AccountTurn::take(&self.by_account, account, per_account).await;
         // The semaphore is never closed.
         let node = self.uploads.clone().acquire_owned().await.expect("upload semaphore");
+        drop(waiting);
         UploadTurn {
             _node: node,
             _account: mine,
+        }
+    }
+
+    /// How this node's upload turns are used now.
+    pub fn upload_use(&self) -> UploadUse {
+        let turns = self.limits.uploads_at_once.max(1);
+        UploadUse {
+            running: turns.saturating_sub(self.uploads.available_permits()),
+            queued: self.waiting.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 

@@ -288,23 +288,29 @@ async fn record_failure(inner: &Inner, job: &Job, error: &str) {
 /// first word is `/command@other`. As in Telegram's groups
 /// (<https://core.telegram.org/bots/features#commands>), such a command
 /// reaches only the app so named; a plain `/command` reaches every app.
+/// Names match whatever their case, as Telegram's usernames do (app names
+/// are lowercase).
 fn addressed_to_another(text: &str, name: &str) -> bool {
     let Some(command) = text.strip_prefix('/') else {
         return false;
     };
     let word = command.split(char::is_whitespace).next().unwrap_or_default();
     match word.split_once('@') {
-        Some((_, to)) => !to.is_empty() && to != name,
+        Some((_, to)) => !to.is_empty() && !to.eq_ignore_ascii_case(name),
         None => false,
     }
 }
 
-/// Whether `text` is a command (`/…`) or mentions `@name`.
+/// Whether `text` is a command (`/…`) or mentions `@name` (in any case).
 fn addresses_bot(text: &str, name: &str) -> bool {
     text.starts_with('/')
         || text.match_indices('@').any(|(i, _)| {
-            let rest = &text[i + 1..];
-            rest.starts_with(name) && !rest[name.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-')
+            let rest = &text.as_bytes()[i + 1..];
+            rest.len() >= name.len()
+                && rest[..name.len()].eq_ignore_ascii_case(name.as_bytes())
+                && !rest[name.len()..]
+                    .first()
+                    .is_some_and(|&c| c.is_ascii_alphanumeric() || c == b'-')
         })
 }
 
@@ -319,6 +325,10 @@ mod tests {
         assert!(!addressed_to_another("/cancel 12", "split-bill"));
         assert!(!addressed_to_another("/cancel@ 12", "split-bill"));
         assert!(!addressed_to_another("mail me at a@b.c", "split-bill"));
+        assert!(
+            !addressed_to_another("/cancel@Split-Bill", "split-bill"),
+            "names match in any case"
+        );
     }
 
     #[test]
@@ -326,6 +336,9 @@ mod tests {
         assert!(addresses_bot("/poll a | b", "poll-bot"));
         assert!(addresses_bot("hey @poll-bot look", "poll-bot"));
         assert!(!addresses_bot("hey @poll-bot2 look", "poll-bot"));
+        assert!(addresses_bot("hey @Poll-Bot", "poll-bot"), "mentions match in any case");
+        assert!(!addresses_bot("hey @Poll-Bo", "poll-bot"));
+        assert!(!addresses_bot("ünïcødé @pöll", "poll-bot"));
         assert!(!addresses_bot("just chatting", "poll-bot"));
     }
 }

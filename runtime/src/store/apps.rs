@@ -621,7 +621,7 @@ pub(super) async fn became_active(conn: &mut sqlx::AnyConnection, app: &str, ver
 /// for the scopes `version` (running now) was granted: the others are
 /// deleted, in the caller's transaction (a later version asking again asks
 /// the users again).
-async fn keep_consents_of(conn: &mut sqlx::AnyConnection, app: &str, version: &str) -> StoreResult<()> {
+pub(super) async fn keep_consents_of(conn: &mut sqlx::AnyConnection, app: &str, version: &str) -> StoreResult<()> {
     let grants: Option<Option<String>> =
         sqlx::query_scalar("SELECT grants FROM app_versions WHERE app_id = $1 AND version = $2")
             .bind(app)

@@ -27,6 +27,22 @@ pub async fn grant(db: &Db, account: &str, app: &str, scopes: &[String], app_use
     Ok(())
 }
 
+/// Revokes `account`'s consents to `scopes` of `app` (those it gave; the
+/// others are no-ops), in one transaction.
+pub async fn revoke(db: &Db, account: &str, app: &str, scopes: &[String]) -> StoreResult<()> {
+    let mut tx = db.begin_write().await?;
+    for scope in scopes {
+        sqlx::query("DELETE FROM consents WHERE account_id = $1 AND app_id = $2 AND scope = $3")
+            .bind(account)
+            .bind(app)
+            .bind(scope)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Revokes every consent `account` gave `app`.
 pub async fn revoke_all(db: &Db, account: &str, app: &str) -> StoreResult<()> {
     sqlx::query("DELETE FROM consents WHERE account_id = $1 AND app_id = $2")

@@ -49,18 +49,18 @@ pub async fn knows_every_member_in(conn: &mut AnyConnection, chat: &str, account
     Ok(row.is_none())
 }
 
-/// Makes `account` a member of `chat`, added by member `by` (no-op if it
-/// is one).
-pub async fn add(db: &Db, chat: &str, account: &str, by: &str) -> StoreResult<()> {
+/// Makes `account` a member of `chat`, added by member `by`; `false`, and
+/// nothing done, if it is one already (say, a concurrent add came first).
+pub async fn add(db: &Db, chat: &str, account: &str, by: &str) -> StoreResult<bool> {
     let mut tx = db.begin_write().await?;
-    join(&mut tx, chat, account, Some(by)).await?;
+    let joined = join(&mut tx, chat, account, Some(by)).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(joined)
 }
 
 /// Inserts the membership row, queues `member_joined` for the chat's apps
-/// and logs `member.joined` (no-op if it is there).
-async fn join(conn: &mut AnyConnection, chat: &str, account: &str, by: Option<&str>) -> StoreResult<()> {
+/// and logs `member.joined`; `false` (and nothing done) if it is there.
+async fn join(conn: &mut AnyConnection, chat: &str, account: &str, by: Option<&str>) -> StoreResult<bool> {
     let done = sqlx::query(
         "INSERT INTO chat_members (chat_id, account_id, joined_at) VALUES ($1, $2, $3) \
          ON CONFLICT (chat_id, account_id) DO NOTHING",
@@ -79,7 +79,7 @@ async fn join(conn: &mut AnyConnection, chat: &str, account: &str, by: Option<&s
         jobs::enqueue_lifecycle(conn, chat, &event).await?;
         chat_events::append(conn, &[NewEvent::member(MEMBER_JOINED, chat, account)]).await?;
     }
-    Ok(())
+    Ok(done.rows_affected() > 0)
 }
 
 /// Invites `account` to `chat` on behalf of `by` (no-op if already invited).
@@ -243,4 +243,31 @@ pub async fn invited(db: &Db, chat: &str) -> StoreResult<Vec<String>> {
         .fetch_all(db.pool())
         .await?;
     rows.iter().map(|r| Ok(r.try_get("account_id")?)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{accounts, chats};
+
+    #[tokio::test]
+    async fn adding_a_member_twice_joins_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open_sqlite(dir.path()).await.expect("db");
+        let alice = accounts::create(&db, "Alice", None, "a").await.expect("alice");
+        let bob = accounts::create(&db, "Bob", None, "b").await.expect("bob");
+        let chat = chats::create(&db, "Trip", &alice.id, &[]).await.expect("chat");
+        assert!(
+            add(&db, &chat.id, &bob.id, &alice.id).await.expect("add"),
+            "the first add joins"
+        );
+        // The second, as one running at once with the first would, finds the row.
+        assert!(!add(&db, &chat.id, &bob.id, &alice.id).await.expect("add again"));
+        let logged = chat_events::after(&db, 0, 100).await.expect("events");
+        let joins = logged
+            .iter()
+            .filter(|e| e.chat == chat.id && e.kind == MEMBER_JOINED && e.account.as_deref() == Some(bob.id.as_str()))
+            .count();
+        assert_eq!(joins, 1, "one member.joined event");
+    }
 }

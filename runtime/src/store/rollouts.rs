@@ -15,7 +15,7 @@
 use sha2::{Digest as _, Sha256};
 use sqlx::Row;
 
-use super::apps::became_active;
+use super::apps::{became_active, keep_consents_of};
 use super::{Db, StoreResult};
 
 /// The bucket of `chat` for `app`'s rollouts, `0..100`.
@@ -104,7 +104,8 @@ pub async fn promote(db: &Db, app: &str) -> StoreResult<Option<String>> {
 }
 
 /// Ends the rollout of `app`: every chat runs the active version again
-/// from the next event. The version that was rolled out (it stays
+/// from the next event, and consents to scopes only the rolled-out
+/// version was granted go. The version that was rolled out (it stays
 /// approved), or `None` when no rollout was in progress.
 pub async fn abort(db: &Db, app: &str) -> StoreResult<Option<String>> {
     end(db, app, Ending::Abort).await
@@ -139,8 +140,20 @@ async fn end(db: &Db, app: &str, ending: Ending) -> StoreResult<Option<String>> 
     if done.rows_affected() == 0 {
         return Ok(None);
     }
-    if ending == Ending::Promote {
-        became_active(&mut tx, app, &version).await?;
+    match ending {
+        Ending::Promote => became_active(&mut tx, app, &version).await?,
+        Ending::Abort => {
+            // Consents given to scopes only the rolled-out version was
+            // granted go with it, as they would with any version that
+            // stops running.
+            let active: Option<Option<String>> = sqlx::query_scalar("SELECT active_version FROM apps WHERE id = $1")
+                .bind(app)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(active) = active.flatten() {
+                keep_consents_of(&mut tx, app, &active).await?;
+            }
+        }
     }
     super::revocations::commit(db, tx).await?;
     Ok(Some(version))

@@ -37,9 +37,12 @@ pub const MAX_REQUEST_BYTES: usize = 4 << 20;
 /// Why launching or serving a web app failed.
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
-    /// No such app, not installed in the chat, or not a web app.
+    /// No such app, or not installed in the chat.
     #[error("{0}")]
     NotFound(String),
+    /// The app is installed but has no web side (a bot only).
+    #[error("{0}")]
+    NotWebApp(String),
     /// The launch token was refused.
     #[error(transparent)]
     Token(#[from] LaunchError),
@@ -238,7 +241,10 @@ impl WebApps {
             None => None,
         };
         if !kind.is_some_and(|k| entry_points(k).web) {
-            return Err(WebError::NotFound(format!("{} is not a web app", record.name)));
+            return Err(WebError::NotWebApp(format!(
+                "{} is not a web app (its kind has no web entry point): it answers in the chat instead",
+                record.name
+            )));
         }
         Ok(())
     }

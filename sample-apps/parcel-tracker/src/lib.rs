@@ -2,10 +2,11 @@
 //! follows that parcel; the carrier's webhook (`carrier`, signed with the
 //! app's secret) sends `{"tracking": "<number>", "status": "<text>"}`, and
 //! the bot posts `📦 <number>: <status>` into the chat that last asked to
-//! track it. An update for a parcel nobody tracks is noted in the
+//! track it. An update for a parcel nobody tracks, or with a status the
+//! host would not post (too long, control characters), is noted in the
 //! app's log and dropped (not retried).
 
-use miniapp_sdk::{Bot, Message, Webhook, log, messaging, storage};
+use miniapp_sdk::{Bot, Error, Message, Webhook, log, messaging, storage};
 
 struct ParcelTracker;
 
@@ -71,8 +72,16 @@ impl Bot for ParcelTracker {
             return Ok(());
         };
         let chat = String::from_utf8(chat).map_err(|_| "a stored chat id is not UTF-8".to_string())?;
-        messaging::send(&chat, &format!("📦 {tracking}: {status}"))?;
-        Ok(())
+        match messaging::send(&chat, &format!("📦 {tracking}: {status}")) {
+            Ok(_) => Ok(()),
+            // A status the host will not show (too long, control
+            // characters) fails the same way every time: noted, not retried.
+            Err(Error::Invalid(why) | Error::TooLarge(why)) => {
+                log::warn(&format!("update for {tracking} not posted: {why}"));
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -80,7 +89,44 @@ miniapp_sdk::bot!(ParcelTracker);
 
 #[cfg(test)]
 mod tests {
-    use super::{json_field, valid_tracking};
+    use super::{ParcelTracker, json_field, valid_tracking};
+    use miniapp_sdk::Webhook;
+    use miniapp_sdk::testing::Harness;
+
+    fn carrier(body: &str) -> Webhook {
+        Webhook {
+            name: "carrier".into(),
+            method: "POST".into(),
+            path: String::new(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.as_bytes().to_vec(),
+            received_at: 0,
+        }
+    }
+
+    #[test]
+    fn an_update_the_host_will_not_post_is_noted_not_retried() {
+        let mut t = Harness::new()
+            .named("parcel-tracker")
+            .grant("messaging.send")
+            .grant("storage")
+            .install("chat-1", &["alice"]);
+        t.message::<ParcelTracker>("chat-1", "alice", "/track AB-12").unwrap();
+        let sent = t.sent().len();
+        let long = "x".repeat(miniapp_sdk::limits::MAX_MESSAGE_BYTES);
+        let body = format!(r#"{{"tracking": "AB-12", "status": "{long}"}}"#);
+        t.webhook::<ParcelTracker>(carrier(&body))
+            .expect("handled: retrying would fail the same way");
+        assert_eq!(t.sent().len(), sent, "nothing posted");
+        assert!(
+            t.logs().iter().any(|l| l.message.contains("AB-12 not posted")),
+            "{:?}",
+            t.logs()
+        );
+        t.webhook::<ParcelTracker>(carrier(r#"{"tracking": "AB-12", "status": "delivered"}"#))
+            .unwrap();
+        assert_eq!(t.last_sent().unwrap().text, "📦 AB-12: delivered");
+    }
 
     #[test]
     fn the_carriers_fields_are_read() {

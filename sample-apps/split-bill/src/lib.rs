@@ -455,6 +455,24 @@ mod tests {
     }
 
     #[test]
+    fn cancel_skips_an_invoice_that_expired_unpaid() {
+        let mut t = host();
+        t.message::<SplitBill>("dinner", "alice", "/split 30").unwrap();
+        let first = t.invoices()[0].id.clone();
+        t.pay::<SplitBill>(&first).unwrap();
+        t.advance(std::time::Duration::from_millis(miniapp_sdk::limits::INVOICE_TTL_MS));
+        assert_eq!(t.invoices()[1].status, InvoiceStatus::Expired, "carol never paid");
+        t.message::<SplitBill>("dinner", "alice", "/cancel")
+            .expect("an expired invoice does not fail the cancel");
+        assert_eq!(
+            t.last_sent().unwrap().text,
+            "split cancelled: refunded 1 payment, cancelled 0 unpaid invoices"
+        );
+        assert_eq!(t.payouts().len(), 1, "only bob's payment is refunded");
+        assert_eq!(t.balance(), 0);
+    }
+
+    #[test]
     fn the_addressed_form_cancels_too() {
         let mut t = host();
         t.message::<SplitBill>("dinner", "alice", "/split 30").unwrap();

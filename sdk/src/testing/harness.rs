@@ -284,8 +284,9 @@ impl Harness {
         self
     }
 
-    /// Moves the clock on: TTLs expire, per-minute budgets refill, timers
-    /// fall due (fire them with [`Harness::fire_due_timers`]).
+    /// Moves the clock on: TTLs expire, per-minute budgets refill, unpaid
+    /// invoices past [`crate::limits::INVOICE_TTL_MS`] become `expired`,
+    /// timers fall due (fire them with [`Harness::fire_due_timers`]).
     ///
     /// ```
     /// let mut t = miniapp_sdk::testing::Harness::new();
@@ -293,7 +294,16 @@ impl Harness {
     /// assert_eq!(t.now_ms(), miniapp_sdk::testing::START_MS + 60_000);
     /// ```
     pub fn advance(&mut self, by: Duration) {
-        self.world.now_ms += u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        let now = self
+            .world
+            .now_ms
+            .saturating_add(u64::try_from(by.as_millis()).unwrap_or(u64::MAX));
+        self.world.now_ms = now;
+        for invoice in &mut self.world.state.invoices {
+            if invoice.status == InvoiceStatus::Open && invoice.expires_at <= now {
+                invoice.status = InvoiceStatus::Expired;
+            }
+        }
     }
 
     /// The clock, unix milliseconds.
@@ -445,10 +455,14 @@ impl Harness {
             },
             created_at: self.world.now_ms,
         });
+        let app = self.world.app.as_bytes();
         let mentioned = text.match_indices('@').any(|(i, _)| {
-            let rest = &text[i + 1..];
-            rest.starts_with(&self.world.app)
-                && !rest[self.world.app.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-')
+            let rest = &text.as_bytes()[i + 1..];
+            rest.len() >= app.len()
+                && rest[..app.len()].eq_ignore_ascii_case(app)
+                && !rest[app.len()..]
+                    .first()
+                    .is_some_and(|&c| c.is_ascii_alphanumeric() || c == b'-')
         });
         if !self.world.grants.contains("messaging.read") && !text.starts_with('/') && !mentioned {
             return Ok(());
@@ -1045,15 +1059,15 @@ impl Harness {
 
 /// Whether `text` is a command addressed to an app other than `app`: its
 /// first word is `/cmd@name` with a name that is not `app`. The host
-/// delivers such a message only to the app so named
-/// ([`Message::command`] reads both forms).
+/// delivers such a message only to the app so named, whatever the name's
+/// case ([`Message::command`] reads both forms).
 fn addressed_to_another(text: &str, app: &str) -> bool {
     let Some(command) = text.strip_prefix('/') else {
         return false;
     };
     let word = &command[..command.find(char::is_whitespace).unwrap_or(command.len())];
     match word.split_once('@') {
-        Some((_, name)) => !name.is_empty() && name != app,
+        Some((_, name)) => !name.is_empty() && !name.eq_ignore_ascii_case(app),
         None => false,
     }
 }

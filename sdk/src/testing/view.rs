@@ -125,8 +125,11 @@ pub struct Invoice {
     pub title: String,
     /// Its idempotency key.
     pub key: String,
-    /// Open, paid or cancelled.
+    /// Open, paid, cancelled or expired.
     pub status: InvoiceStatus,
+    /// When it stops being payable, unix ms: created +
+    /// [`crate::limits::INVOICE_TTL_MS`].
+    pub expires_at: u64,
     /// How much of it was refunded.
     pub refunded: u64,
     /// The id of the message that shows it.
@@ -156,10 +159,13 @@ pub enum InvoiceStatus {
     Paid,
     /// Cancelled by the app.
     Cancelled,
+    /// Not paid before [`Invoice::expires_at`] (the clock moved past it
+    /// with [`super::Harness::advance`]).
+    Expired,
 }
 
 impl InvoiceStatus {
-    /// `open`, `paid` or `cancelled`, as the host writes it.
+    /// `open`, `paid`, `cancelled` or `expired`, as the host writes it.
     ///
     /// ```
     /// assert_eq!(miniapp_sdk::testing::InvoiceStatus::Paid.as_str(), "paid");
@@ -169,6 +175,7 @@ impl InvoiceStatus {
             InvoiceStatus::Open => "open",
             InvoiceStatus::Paid => "paid",
             InvoiceStatus::Cancelled => "cancelled",
+            InvoiceStatus::Expired => "expired",
         }
     }
 }

@@ -5,7 +5,7 @@
 //! what was paid; payouts never below a zero balance.
 
 use super::check_size;
-use crate::limits::{MAX_AMOUNT, MAX_PAYMENT_KEY_BYTES, MAX_TITLE_BYTES};
+use crate::limits::{INVOICE_TTL_MS, MAX_AMOUNT, MAX_PAYMENT_KEY_BYTES, MAX_TITLE_BYTES};
 use crate::testing::state::{self, Invocation};
 use crate::testing::{Invoice, InvoiceStatus, Payout, PayoutKind, Sent, SentKind, text};
 use crate::{Button, Error};
@@ -84,6 +84,7 @@ pub(crate) fn create_invoice(user: &str, amount: u64, title: &str, key: &str) ->
             title: title.to_string(),
             key: key.to_string(),
             status: InvoiceStatus::Open,
+            expires_at: inv.world.now_ms.saturating_add(INVOICE_TTL_MS),
             refunded: 0,
             message,
         });

@@ -154,12 +154,15 @@ export async function openConsentDialog(app, asked) {
   try {
     const { scopes, grantable } = await api('GET', `/v1/apps/${encodeURIComponent(app.id)}/consents`);
     state.consentBefore = scopes;
-    // Only scopes the app was granted can be given; the others stay off.
+    // Only scopes the app was granted can be given; a consent the user
+    // holds stays shown (checked) so it can be taken back, even while the
+    // app cannot be given it now (suspended, say); the others stay off.
     for (const [scope, id] of Object.entries(CONSENT_BOXES)) {
       const may = grantable.includes(scope);
-      $(id).checked = may && (scopes.includes(scope) || scope === asked);
-      $(id).disabled = !may;
-      $(id).title = may ? '' : `${app.name} was not granted this`;
+      const held = scopes.includes(scope);
+      $(id).checked = held || (may && scope === asked);
+      $(id).disabled = !may && !held;
+      $(id).title = may ? '' : held ? `${app.name} cannot be given this now; uncheck to take it back` : `${app.name} was not granted this`;
     }
     $('consent-save').disabled = false;
   } catch (e) {

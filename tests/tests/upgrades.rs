@@ -142,7 +142,12 @@ async fn a_user_takes_back_one_consent_and_keeps_the_others() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let (alice, consents) = consenting_user(&host, &app, &["identity.profile", "notify"]).await;
 
-    // An unknown scope revokes nothing.
+    // No scope named, or an unknown one: nothing is revoked.
+    let (status, body) = host
+        .call("DELETE", &format!("{consents}?scopes=,"), Some(&alice.token), None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.to_string().contains("names no scope"), "{body}");
     let (status, body) = host
         .call(
             "DELETE",

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::AccountCaller;
-use super::error::ErrorBody;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{ApiJson, ApiQuery};
 use super::{ApiResult, AppState};
 
@@ -123,7 +123,18 @@ pub(super) async fn revoke(
     let app = state.registry.resolve_app(&app).await?;
     let scopes = match query.scopes {
         Some(list) => {
-            let some: Vec<String> = list.split(',').map(|s| s.trim().to_string()).collect();
+            let some: Vec<String> = list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
+            if some.is_empty() {
+                return Err(ApiError::bad_request(
+                    "`scopes` names no scope: name at least one (`?scopes=notify,identity.phone`), \
+                     or leave `scopes` out to revoke every consent",
+                ));
+            }
             state.accounts.revoke_some_consents(&me.id, &app, &some).await?
         }
         None => {

@@ -83,6 +83,10 @@ pub struct ChatService {
     hub: Hub,
     queue: Queue,
     max_message_bytes: usize,
+    /// Posts' transactions at once on this node: half the pool, so a
+    /// burst of posts queuing on their lanes' locks leaves connections
+    /// for everything else (invocations' reads, commits, claims).
+    post_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl ChatService {
@@ -116,11 +120,13 @@ impl ChatService {
                 move || queue.wake(),
             );
         }
+        let post_slots = Arc::new(tokio::sync::Semaphore::new((db.pool_use().max as usize / 2).max(1)));
         Ok(ChatService {
             db,
             hub,
             queue,
             max_message_bytes: limits.max_message_bytes,
+            post_slots,
         })
     }
 
@@ -381,6 +387,8 @@ impl ChatService {
             seq: 0,
             attachments: Vec::new(),
         };
+        // Never closed.
+        let _slot = self.post_slots.acquire().await.expect("post slots");
         let mut tx = self.db.begin_write().await?;
         if !files.is_empty() {
             message.attachments = crate::store::files::attach(

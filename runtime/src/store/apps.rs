@@ -648,6 +648,16 @@ pub(super) async fn keep_consents_of(conn: &mut sqlx::AnyConnection, app: &str, 
     Ok(())
 }
 
+/// `app`'s active version, read on `conn` (in the caller's transaction);
+/// `None` for no such app or none active.
+pub(super) async fn active_version_in(conn: &mut sqlx::AnyConnection, app: &str) -> StoreResult<Option<String>> {
+    let version: Option<Option<String>> = sqlx::query_scalar("SELECT active_version FROM apps WHERE id = $1")
+        .bind(app)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(version.flatten())
+}
+
 /// Replaces the limit overrides of `app`'s running version (and of the
 /// version being rolled out, if any); the running version,
 /// or `None` when the app has none running. A revocation (see
@@ -655,11 +665,7 @@ pub(super) async fn keep_consents_of(conn: &mut sqlx::AnyConnection, app: &str, 
 /// the old limits from a cache.
 pub async fn set_running_limits(db: &Db, app: &str, limits: &LimitOverrides) -> StoreResult<Option<String>> {
     let mut tx = db.begin_write().await?;
-    let version: Option<Option<String>> = sqlx::query_scalar("SELECT active_version FROM apps WHERE id = $1")
-        .bind(app)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let Some(version) = version.flatten() else {
+    let Some(version) = active_version_in(&mut tx, app).await? else {
         return Ok(None);
     };
     // A version being rolled out runs too: it gets the same limits (and

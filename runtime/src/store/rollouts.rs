@@ -15,7 +15,7 @@
 use sha2::{Digest as _, Sha256};
 use sqlx::Row;
 
-use super::apps::{became_active, keep_consents_of};
+use super::apps::{active_version_in, became_active, keep_consents_of};
 use super::{Db, StoreResult};
 
 /// The bucket of `chat` for `app`'s rollouts, `0..100`.
@@ -146,11 +146,7 @@ async fn end(db: &Db, app: &str, ending: Ending) -> StoreResult<Option<String>> 
             // Consents given to scopes only the rolled-out version was
             // granted go with it, as they would with any version that
             // stops running.
-            let active: Option<Option<String>> = sqlx::query_scalar("SELECT active_version FROM apps WHERE id = $1")
-                .bind(app)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if let Some(active) = active.flatten() {
+            if let Some(active) = active_version_in(&mut tx, app).await? {
                 keep_consents_of(&mut tx, app, &active).await?;
             }
         }

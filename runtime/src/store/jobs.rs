@@ -393,6 +393,17 @@ pub async fn ready(db: &Db, limit: usize) -> StoreResult<Vec<Ready>> {
     .await?)
 }
 
+/// The claim of one job: queued, due, and the oldest pending job of its
+/// lane with none of the lane's running. The lane check names the pending
+/// statuses itself so that SQLite can answer it from the `jobs_pending` partial index
+/// (app, lane, id) — written as `running OR (queued AND older)` alone, it
+/// walked every job the app ever ran, done ones included.
+const CLAIM: &str = "UPDATE jobs SET status = 'running', attempts = attempts + 1, leased_by = $1, lease_until = $2 \
+     WHERE id = $3 AND status = 'queued' AND run_at <= $4 AND NOT EXISTS \
+     (SELECT 1 FROM jobs r WHERE r.app_id = jobs.app_id AND r.lane = jobs.lane \
+      AND r.status IN ('queued', 'running') AND (r.status = 'running' OR r.id < jobs.id)) \
+     RETURNING id, app_id, lane, account_id, payload, attempts, traceparent";
+
 /// Claims job `id` for `node` until `lease_ms` from now, counting the
 /// attempt (the attempt number is the claim's token: [`complete`] and
 /// [`fail`] match it, so a stale run cannot complete a newer claim); `None`
@@ -400,11 +411,6 @@ pub async fn ready(db: &Db, limit: usize) -> StoreResult<Vec<Ready>> {
 /// lane has a running or older queued job. The lane's lock makes the check and
 /// the claim one step across nodes.
 pub async fn claim(db: &Db, id: i64, app: &str, node: &str, lease_ms: i64) -> StoreResult<Option<Job>> {
-    const CLAIM: &str = "UPDATE jobs SET status = 'running', attempts = attempts + 1, leased_by = $1, lease_until = $2 \
-         WHERE id = $3 AND status = 'queued' AND run_at <= $4 AND NOT EXISTS \
-         (SELECT 1 FROM jobs r WHERE r.app_id = jobs.app_id AND r.lane = jobs.lane \
-          AND (r.status = 'running' OR (r.status = 'queued' AND r.id < jobs.id))) \
-         RETURNING id, app_id, lane, account_id, payload, attempts, traceparent";
     let now = now_ms();
     // The columns `CLAIM` returns, in order.
     let claim = sqlx::query_as::<_, (i64, String, String, Option<String>, String, i64, Option<String>)>(CLAIM)
@@ -650,9 +656,31 @@ pub async fn prune(db: &Db, done_before: i64, dead_before: i64) -> StoreResult<u
 
 #[cfg(test)]
 mod tests {
-    use super::{Caps, Dropped, NewJob, drop_for_uninstall, enqueue, lock_lanes, prune};
+    use super::{CLAIM, Caps, Dropped, NewJob, drop_for_uninstall, enqueue, lock_lanes, prune};
     use crate::sandbox::BotEvent;
     use crate::store::Db;
+
+    #[tokio::test]
+    async fn a_claims_lane_check_reads_only_pending_jobs_from_their_index() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open_sqlite(dir.path()).await.expect("db");
+        let plan: Vec<String> = sqlx::query_as::<_, (i64, i64, i64, String)>(&format!("EXPLAIN QUERY PLAN {CLAIM}"))
+            .fetch_all(db.pool())
+            .await
+            .expect("plan")
+            .into_iter()
+            .map(|(_, _, _, detail)| detail)
+            .collect();
+        let lane_check = plan
+            .iter()
+            .find(|step| step.starts_with("SEARCH r "))
+            .unwrap_or_else(|| panic!("no lane check in {plan:?}"));
+        // Not `jobs_by_app (app_id=?)`, which walks every job the app ran.
+        assert!(
+            lane_check.contains("jobs_pending (app_id=? AND lane=?)"),
+            "{lane_check}"
+        );
+    }
 
     #[tokio::test]
     async fn an_uninstall_drops_the_apps_chat_traffic_there_and_keeps_what_it_is_owed() {

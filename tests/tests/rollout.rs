@@ -272,3 +272,79 @@ async fn a_web_app_session_runs_the_version_of_its_chat() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_consent_committing_while_a_rollout_is_aborted_goes_with_the_rollout() {
+    use miniapp_runtime::store::{Db, consents};
+    let host = TestHost::start(host_bin!()).expect("host starts");
+    let dev = host.signup("Dev").await;
+    let wasm = || std::fs::read(guests::ECHO_BOT_WASM).expect("echo-bot built");
+    let manifest = |version: &str, extra: &str| {
+        format!(
+            "{}{extra}",
+            manifest_named(&manifest_of(guests::ECHO_BOT_DIR), "consent-race", version)
+        )
+    };
+    let app = host
+        .publish_approved(&dev, &manifest("0.1.0", ""), guests::ECHO_BOT_WASM, None)
+        .await;
+    // 0.2.0 asks for notify and rolls out to half the chats.
+    let (status, body) = host
+        .publish(&dev, &manifest("0.2.0", "\n\"notify\" = \"to test a race\""), wasm())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    host.wait_compiled(&dev, &app, "0.2.0").await;
+    let (status, body) = operator(
+        &host,
+        "POST",
+        &format!("/v1/review/{app}/0.2.0"),
+        Some(json!({
+            "decision": "approve",
+            "grants": ["messaging.send", "storage", "messaging.read", "notify"],
+            "rollout_percent": 50,
+        })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let alice = host.signup("Alice").await;
+
+    // A consent's transaction, opened on the host's own database, has read
+    // that the rollout's version is granted notify and added the consent…
+    let target = match &host.database_url {
+        Some(url) => url.clone(),
+        None => host.data.display().to_string(),
+    };
+    let db = Db::open(&target).await.expect("the host's database");
+    let mut tx = db.begin_write().await.expect("begin");
+    let granted = consents::grant_to_running_in(&mut tx, &alice.id, &app, &["notify".to_string()], "u")
+        .await
+        .expect("grant");
+    assert_eq!(granted, Ok(()));
+    // … when the operator aborts the rollout. The abort waits for it (it
+    // would have slipped in, in the 300 ms before the commit, had the read
+    // not locked the app), then takes the consent along.
+    let abort = {
+        let (base, path) = (host.base.clone(), format!("/v1/apps/{app}/rollout/abort"));
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(format!("{base}{path}"))
+                .bearer_auth(OPERATOR_TOKEN)
+                .send()
+                .await
+                .map(|r| r.status())
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    tx.commit().await.expect("commit");
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), abort)
+        .await
+        .expect("the abort answers once the consent committed")
+        .expect("task")
+        .expect("request");
+    assert_eq!(status, StatusCode::OK);
+    let (_, now) = host
+        .call("GET", &format!("/v1/apps/{app}/consents"), Some(&alice.token), None)
+        .await;
+    assert_eq!(now["scopes"], json!([]), "no consent outlives the rollout: {now}");
+    db.close().await;
+}

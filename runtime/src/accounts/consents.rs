@@ -72,26 +72,27 @@ impl Accounts {
         known_scopes(scopes)?;
         // A consent to a scope the app was not granted would lie in wait:
         // a later version granted it would read it without asking again.
-        let Some(granted) = self.granted_scopes(app).await? else {
-            if scopes.is_empty() {
-                return Ok(consents::list(&self.db, account, app).await?);
-            }
-            return Err(AccountError::Invalid(
-                "the app is not running now (suspended, or no version approved yet), so it can be given no consent"
-                    .into(),
-            ));
-        };
-        if let Some(bad) = scopes.iter().find(|s| !granted.contains(s.as_str())) {
-            return Err(AccountError::Invalid(format!(
-                "the app is not granted {bad:?}, so it cannot be given consent to it; it is granted {:?}",
-                granted
-                    .iter()
-                    .filter(|g| CONSENT_SCOPES.contains(&g.as_str()))
-                    .collect::<Vec<_>>()
-            )));
-        }
         let app_user = app_scoped_id(&self.identity_key, app, account);
-        consents::grant(&self.db, account, app, scopes, &app_user).await?;
+        match consents::grant_to_running(&self.db, account, app, scopes, &app_user).await? {
+            Ok(()) => {}
+            // Consenting to nothing changes nothing, running or not.
+            Err(consents::Refused::NotRunning) if scopes.is_empty() => {}
+            Err(consents::Refused::NotRunning) => {
+                return Err(AccountError::Invalid(
+                    "the app is not running now (suspended, or no version approved yet), so it can be given no consent"
+                        .into(),
+                ));
+            }
+            Err(consents::Refused::NotGranted { scope, granted }) => {
+                return Err(AccountError::Invalid(format!(
+                    "the app is not granted {scope:?}, so it cannot be given consent to it; it is granted {:?}",
+                    granted
+                        .iter()
+                        .filter(|g| CONSENT_SCOPES.contains(&g.as_str()))
+                        .collect::<Vec<_>>()
+                )));
+            }
+        }
         Ok(consents::list(&self.db, account, app).await?)
     }
 

@@ -648,6 +648,51 @@ pub(super) async fn keep_consents_of(conn: &mut sqlx::AnyConnection, app: &str, 
     Ok(())
 }
 
+/// What the versions `app` runs now (the active one and an approved
+/// rollout's) were granted, read in the caller's transaction with the app's
+/// row locked on PostgreSQL, so that no change of its running versions
+/// commits between this read and the caller's commit (each such change
+/// updates that row); `None` when none runs (suspended, or its active
+/// version not approved).
+pub(crate) async fn running_grants_in(
+    conn: &mut sqlx::AnyConnection,
+    app: &str,
+) -> StoreResult<Option<BTreeSet<String>>> {
+    let lock = if conn.backend_name() == "PostgreSQL" {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let row: Option<(AppStatus, Option<String>, Option<String>)> = sqlx::query_as(&format!(
+        "SELECT status, active_version, rollout_version FROM apps WHERE id = $1{lock}"
+    ))
+    .bind(app)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((AppStatus::Active, Some(active), rollout)) = row else {
+        return Ok(None);
+    };
+    let mut granted = BTreeSet::new();
+    for (version, required) in [(Some(active), true), (rollout, false)] {
+        let Some(version) = version else { continue };
+        let row: Option<(VersionStatus, Option<String>)> =
+            sqlx::query_as("SELECT status, grants FROM app_versions WHERE app_id = $1 AND version = $2")
+                .bind(app)
+                .bind(&version)
+                .fetch_optional(&mut *conn)
+                .await?;
+        match row {
+            Some((VersionStatus::Approved, grants)) => {
+                let grants: BTreeSet<String> = grants.as_deref().map(from_json).transpose()?.unwrap_or_default();
+                granted.extend(grants);
+            }
+            _ if required => return Ok(None),
+            _ => {}
+        }
+    }
+    Ok(Some(granted))
+}
+
 /// `app`'s active version, read on `conn` (in the caller's transaction);
 /// `None` for no such app or none active.
 pub(super) async fn active_version_in(conn: &mut sqlx::AnyConnection, app: &str) -> StoreResult<Option<String>> {

@@ -2,14 +2,87 @@
 //! row records the app-scoped id the app knows the user by (`app_user`),
 //! so a `notify` send naming that id finds the account.
 
-use sqlx::Row;
+use std::collections::BTreeSet;
 
-use super::{Db, StoreResult, now_ms};
+use sqlx::{AnyConnection, Row};
+
+use super::{Db, StoreResult, WriteTx, now_ms};
+
+/// Why [`grant_to_running`] gave no consent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// No version of the app runs (suspended, or none approved yet).
+    NotRunning,
+    /// `scope` is not among what its running versions were granted.
+    NotGranted {
+        /// The first scope asked for that no running version was granted.
+        scope: String,
+        /// What they were granted.
+        granted: BTreeSet<String>,
+    },
+}
 
 /// Adds `scopes` to what `account` (known to `app` as `app_user`)
-/// consented to for `app`.
+/// consented to for `app`, if the versions `app` runs were granted every
+/// one of them — checked in the transaction that inserts, so a rollout
+/// aborted or a version rolled back meanwhile cannot leave a consent to a
+/// scope no running version has (it would lie in wait for a later version
+/// granted it). Nothing is added when refused.
+pub async fn grant_to_running(
+    db: &Db,
+    account: &str,
+    app: &str,
+    scopes: &[String],
+    app_user: &str,
+) -> StoreResult<Result<(), Refused>> {
+    let mut tx = db.begin_write().await?;
+    let granted = grant_to_running_in(&mut tx, account, app, scopes, app_user).await?;
+    if granted.is_ok() {
+        tx.commit().await?;
+    }
+    Ok(granted)
+}
+
+/// [`grant_to_running`] in the caller's transaction, which holds the
+/// app's row (PostgreSQL) or the write turn (SQLite) until it ends: a
+/// change of the app's running versions waits for it, then prunes what it
+/// added if need be.
+pub async fn grant_to_running_in(
+    tx: &mut WriteTx,
+    account: &str,
+    app: &str,
+    scopes: &[String],
+    app_user: &str,
+) -> StoreResult<Result<(), Refused>> {
+    let Some(granted) = super::apps::running_grants_in(tx, app).await? else {
+        return Ok(Err(Refused::NotRunning));
+    };
+    if let Some(scope) = scopes.iter().find(|s| !granted.contains(s.as_str())) {
+        return Ok(Err(Refused::NotGranted {
+            scope: scope.clone(),
+            granted,
+        }));
+    }
+    insert(tx, account, app, scopes, app_user).await?;
+    Ok(Ok(()))
+}
+
+/// Adds `scopes` to what `account` (known to `app` as `app_user`)
+/// consented to for `app`, unchecked (see [`grant_to_running`]).
 pub async fn grant(db: &Db, account: &str, app: &str, scopes: &[String], app_user: &str) -> StoreResult<()> {
     let mut tx = db.begin_write().await?;
+    insert(&mut tx, account, app, scopes, app_user).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn insert(
+    conn: &mut AnyConnection,
+    account: &str,
+    app: &str,
+    scopes: &[String],
+    app_user: &str,
+) -> StoreResult<()> {
     for scope in scopes {
         sqlx::query(
             "INSERT INTO consents (account_id, app_id, scope, granted_at, app_user) VALUES ($1, $2, $3, $4, $5) \
@@ -20,10 +93,9 @@ pub async fn grant(db: &Db, account: &str, app: &str, scopes: &[String], app_use
         .bind(scope)
         .bind(now_ms())
         .bind(app_user)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     }
-    tx.commit().await?;
     Ok(())
 }
 

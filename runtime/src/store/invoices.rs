@@ -152,9 +152,15 @@ pub async fn by_key(db: &Db, app: &str, key: &str) -> StoreResult<Option<Invoice
     Ok(invoice.map(with_expiry))
 }
 
+/// [`by_message`]'s statement: on every button press, so it reads the
+/// `invoices_by_message` index, not every invoice ever issued.
+fn by_message_sql() -> String {
+    format!("SELECT {COLUMNS} FROM invoices WHERE message_id = $1")
+}
+
 /// The invoice shown by chat message `message`.
 pub async fn by_message(db: &Db, message: &str) -> StoreResult<Option<Invoice>> {
-    let invoice: Option<Invoice> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM invoices WHERE message_id = $1"))
+    let invoice: Option<Invoice> = sqlx::query_as(&by_message_sql())
         .bind(message)
         .fetch_optional(db.pool())
         .await?;
@@ -223,6 +229,12 @@ pub async fn add_refund(conn: &mut AnyConnection, id: &str, amount: i64) -> Stor
 mod tests {
     use super::*;
     use crate::capabilities::test_support::installed;
+
+    #[tokio::test]
+    async fn a_button_press_finds_its_invoice_on_an_index() {
+        let plan = crate::store::query_plan(&by_message_sql()).await;
+        assert_eq!(plan, ["SEARCH invoices USING INDEX invoices_by_message (message_id=?)"]);
+    }
 
     #[tokio::test]
     async fn a_status_filter_finds_an_open_invoice_behind_500_newer_paid_ones() {

@@ -662,15 +662,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_claims_lane_check_reads_only_pending_jobs_from_their_index() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = Db::open_sqlite(dir.path()).await.expect("db");
-        let plan: Vec<String> = sqlx::query_as::<_, (i64, i64, i64, String)>(&format!("EXPLAIN QUERY PLAN {CLAIM}"))
-            .fetch_all(db.pool())
-            .await
-            .expect("plan")
-            .into_iter()
-            .map(|(_, _, _, detail)| detail)
-            .collect();
+        let plan = crate::store::query_plan(CLAIM).await;
         let lane_check = plan
             .iter()
             .find(|step| step.starts_with("SEARCH r "))

@@ -386,3 +386,19 @@ pub async fn lock_in(conn: &mut sqlx::AnyConnection, key: &str) -> StoreResult<(
     }
     Ok(())
 }
+
+/// The steps of SQLite's plan for `sql` (`EXPLAIN QUERY PLAN`'s `detail`
+/// column) on a fresh database, for tests that a statement reads an index
+/// rather than a table's whole history.
+#[cfg(test)]
+pub(crate) async fn query_plan(sql: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Db::open_sqlite(dir.path()).await.expect("db");
+    sqlx::query_as::<_, (i64, i64, i64, String)>(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .fetch_all(db.pool())
+        .await
+        .expect("query plan")
+        .into_iter()
+        .map(|(_, _, _, detail)| detail)
+        .collect()
+}

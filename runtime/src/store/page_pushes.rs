@@ -87,6 +87,17 @@ pub enum Since {
     Gone,
 }
 
+/// [`since`]'s statement: it reads the chat's pushes from the
+/// `chat_events_page_pushes` partial index, not every event of the chat
+/// after the cursor.
+fn since_sql() -> String {
+    format!(
+        "SELECT e.seq, p.app_id, p.data FROM chat_events e LEFT JOIN page_pushes p ON p.seq = e.seq \
+         WHERE e.chat_id = $1 AND e.kind = '{KIND}' AND e.seq > $2 AND (p.app_id IS NULL OR p.app_id = $3) \
+         ORDER BY e.seq LIMIT $4"
+    )
+}
+
 /// The pushes of `app` in `chat` after `after`, at most `limit` (more is
 /// [`Since::Gone`]).
 pub async fn since(db: &Db, app: &str, chat: &str, after: i64, limit: u32) -> StoreResult<Since> {
@@ -94,17 +105,13 @@ pub async fn since(db: &Db, app: &str, chat: &str, after: i64, limit: u32) -> St
         return Ok(Since::Gone);
     }
     // A push of the chat whose row is gone may have been this app's.
-    let rows: Vec<(i64, Option<String>, Option<String>)> = sqlx::query_as(&format!(
-        "SELECT e.seq, p.app_id, p.data FROM chat_events e LEFT JOIN page_pushes p ON p.seq = e.seq \
-         WHERE e.chat_id = $1 AND e.kind = '{KIND}' AND e.seq > $2 AND (p.app_id IS NULL OR p.app_id = $3) \
-         ORDER BY e.seq LIMIT $4"
-    ))
-    .bind(chat)
-    .bind(after)
-    .bind(app)
-    .bind(i64::from(limit) + 1)
-    .fetch_all(db.pool())
-    .await?;
+    let rows: Vec<(i64, Option<String>, Option<String>)> = sqlx::query_as(&since_sql())
+        .bind(chat)
+        .bind(after)
+        .bind(app)
+        .bind(i64::from(limit) + 1)
+        .fetch_all(db.pool())
+        .await?;
     if rows.len() > limit as usize {
         return Ok(Since::Gone);
     }
@@ -135,6 +142,16 @@ pub async fn prune(db: &Db, now: i64) -> StoreResult<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_resuming_page_reads_its_chats_pushes_from_their_index() {
+        let plan = crate::store::query_plan(&since_sql()).await;
+        assert_eq!(
+            plan.first().map(String::as_str),
+            Some("SEARCH e USING COVERING INDEX chat_events_page_pushes (chat_id=? AND seq>?)"),
+            "{plan:?}"
+        );
+    }
 
     async fn push(db: &Db, app: &str, chat: &str, data: &str) -> i64 {
         let mut tx = db.begin_write().await.expect("tx");

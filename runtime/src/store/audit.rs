@@ -46,7 +46,7 @@ pub async fn record(db: &Db, mut entry: AuditEntry) -> StoreResult<AuditEntry> {
     .bind(&entry.chat_id)
     .bind(&entry.account_id)
     .bind(&entry.detail)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(entry)
 }

@@ -173,12 +173,12 @@ pub async fn prune(db: &Db, before: i64) -> StoreResult<u64> {
     let _turn = db.write_turn().await;
     let health = sqlx::query("DELETE FROM app_health WHERE minute < $1")
         .bind(before)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?
         .rows_affected();
     let depth = sqlx::query("DELETE FROM queue_depth WHERE minute < $1")
         .bind(before)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?
         .rows_affected();
     Ok(health + depth)

@@ -422,7 +422,7 @@ pub async fn claim(db: &Db, id: i64, app: &str, node: &str, lease_ms: i64) -> St
         // One statement, and SQLite runs one writer at a time: the check
         // and the claim cannot interleave with another claim.
         let _turn = db.write_turn().await;
-        claim.fetch_optional(db.pool()).await?
+        claim.fetch_optional(db.writer()).await?
     } else {
         // Under READ COMMITTED two claims in one lane could each miss the
         // other's: the lane's lock makes them take turns.
@@ -505,7 +505,7 @@ pub async fn fail(
     .bind(id)
     .bind(node)
     .bind(attempt)
-    .fetch_optional(db.pool())
+    .fetch_optional(db.writer())
     .await?;
     Ok(match status {
         None => AfterFailure::Lost,
@@ -525,7 +525,7 @@ pub async fn renew(db: &Db, id: i64, node: &str, attempt: i64, lease_ms: i64) ->
     .bind(id)
     .bind(node)
     .bind(attempt)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -539,7 +539,7 @@ pub async fn requeue_expired(db: &Db) -> StoreResult<u64> {
          WHERE status = 'running' AND lease_until < $1",
     )
     .bind(now_ms())
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(done.rows_affected())
 }
@@ -556,14 +556,14 @@ pub async fn requeue_running(db: &Db, node: Option<&str>) -> StoreResult<u64> {
                  WHERE status = 'running' AND leased_by = $1",
             )
             .bind(node)
-            .execute(db.pool())
+            .execute(db.writer())
             .await?
         }
         None => {
             sqlx::query(
                 "UPDATE jobs SET status = 'queued', lease_until = NULL, leased_by = NULL WHERE status = 'running'",
             )
-            .execute(db.pool())
+            .execute(db.writer())
             .await?
         }
     };
@@ -595,7 +595,7 @@ pub async fn retry(db: &Db, app: &str, id: i64) -> StoreResult<bool> {
     .bind(now_ms())
     .bind(id)
     .bind(app)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -649,7 +649,7 @@ pub async fn prune(db: &Db, done_before: i64, dead_before: i64) -> StoreResult<u
     )
     .bind(done_before)
     .bind(dead_before)
-    .execute(db.pool())
+    .execute(db.writer())
     .await?;
     Ok(done.rows_affected())
 }

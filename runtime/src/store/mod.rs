@@ -129,6 +129,11 @@ pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_mill
 /// connection checkpoints it itself (SQLite's own default is 1,000).
 pub const WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
+/// How many connections SQLite's readers share (writers have one of their
+/// own). Few: on a small machine each is a thread, and more than the
+/// cores only adds switches between them.
+pub const SQLITE_READERS: u32 = 4;
+
 /// The connection pool's use at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolUse {
@@ -144,6 +149,11 @@ pub struct PoolUse {
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: AnyPool,
+    /// Where transactions that write run: on SQLite, one connection of its
+    /// own (writes take turns anyway, and a connection that alone writes
+    /// keeps its page cache, which another's commit would invalidate, and
+    /// its thread warm); on PostgreSQL, `pool`.
+    writer: AnyPool,
     backend: Backend,
     /// The server's URL, on PostgreSQL (for `LISTEN`, which needs its own connection).
     url: Option<std::sync::Arc<str>>,
@@ -192,6 +202,7 @@ impl Db {
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(Db {
+            writer: pool.clone(),
             pool,
             backend: Backend::Postgres,
             url: Some(std::sync::Arc::from(url)),
@@ -213,31 +224,38 @@ impl Db {
             pool.execute("PRAGMA journal_mode = WAL").await?;
             pool.close().await;
         }
-        let pool = AnyPoolOptions::new()
-            .max_connections(8)
-            .min_connections(1)
-            .test_before_acquire(false)
-            .after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    // WAL + NORMAL keeps every committed transaction across a
-                    // process crash; only an OS crash can lose the last ones.
-                    conn.execute("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000")
+        let options = |max: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .min_connections(1)
+                .test_before_acquire(false)
+                // Writers wait for their turn ([`Db::write_turn`]), not here.
+                .acquire_timeout(std::time::Duration::from_secs(24 * 60 * 60))
+                .after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        // WAL + NORMAL keeps every committed transaction across a
+                        // process crash; only an OS crash can lose the last ones.
+                        conn.execute(
+                            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000",
+                        )
                         .await?;
-                    // The host copies the WAL back into the database file in
-                    // the background (`Db::checkpoint`), so a commit seldom
-                    // pays for that copy; a commit still does it past this
-                    // many pages (about 40 MiB), should the background
-                    // copy fall behind or not run (tools, tests).
-                    conn.execute(format!("PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}").as_str())
-                        .await?;
-                    Ok(())
+                        // The host copies the WAL back into the database file in
+                        // the background (`Db::checkpoint`), so a commit seldom
+                        // pays for that copy; a commit still does it past this
+                        // many pages (about 40 MiB), should the background
+                        // copy fall behind or not run (tools, tests).
+                        conn.execute(format!("PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}").as_str())
+                            .await?;
+                        Ok(())
+                    })
                 })
-            })
-            .connect(&url)
-            .await?;
+        };
+        let pool = options(SQLITE_READERS).connect(&url).await?;
+        let writer = options(1).connect(&url).await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(Db {
             pool,
+            writer,
             backend: Backend::Sqlite,
             url: None,
             turn: Some(Default::default()),
@@ -297,6 +315,12 @@ impl Db {
         &self.pool
     }
 
+    /// Where a write outside [`Db::begin_write`] runs, its turn held
+    /// ([`Db::write_turn`]): SQLite's writing connection, or the pool.
+    pub(crate) fn writer(&self) -> &AnyPool {
+        &self.writer
+    }
+
     /// Begins a transaction that will write. On SQLite it starts
     /// `IMMEDIATE`: it takes the write lock up front (waiting out the busy
     /// timeout), so it can never fail later with "database is locked" when a
@@ -315,13 +339,14 @@ impl Db {
             Backend::Postgres => "BEGIN",
         };
         Ok(WriteTx {
-            tx: self.pool.begin_with(begin).await?,
+            tx: self.writer.begin_with(begin).await?,
             _turn: turn,
         })
     }
 
     /// On SQLite, this process's turn to write, to hold across a write
-    /// that runs outside [`Db::begin_write`] (one statement on the pool);
+    /// that runs outside [`Db::begin_write`] (one statement on
+    /// [`Db::writer`]);
     /// `None` on PostgreSQL, whose writers need no turns.
     pub async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
         match &self.turn {
@@ -350,6 +375,7 @@ impl Db {
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }
 

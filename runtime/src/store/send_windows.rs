@@ -27,7 +27,7 @@ pub async fn try_take(db: &Db, app: &str, chat: &str, per_window: u32) -> StoreR
     .bind(now)
     .bind(now - WINDOW_MS)
     .bind(i64::from(per_window))
-    .fetch_optional(db.pool())
+    .fetch_optional(db.writer())
     .await?;
     Ok(row.map(|r| r.try_get::<i64, _>("sent")).transpose()?.is_some())
 }
@@ -37,7 +37,7 @@ pub async fn prune(db: &Db, before: i64) -> StoreResult<u64> {
     let _turn = db.write_turn().await;
     let done = sqlx::query("DELETE FROM send_windows WHERE window_start < $1")
         .bind(before - WINDOW_MS)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
     Ok(done.rows_affected())
 }

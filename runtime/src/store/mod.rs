@@ -229,8 +229,6 @@ impl Db {
                 .max_connections(max)
                 .min_connections(1)
                 .test_before_acquire(false)
-                // Writers wait for their turn ([`Db::write_turn`]), not here.
-                .acquire_timeout(std::time::Duration::from_secs(24 * 60 * 60))
                 .after_connect(|conn, _meta| {
                     Box::pin(async move {
                         // WAL + NORMAL keeps every committed transaction across a
@@ -251,7 +249,12 @@ impl Db {
                 })
         };
         let pool = options(SQLITE_READERS).connect(&url).await?;
-        let writer = options(1).connect(&url).await?;
+        // Writers queue for their turn ([`Db::write_turn`]), as long as it
+        // takes, not for this pool's one connection (30 s by default).
+        let writer = options(1)
+            .acquire_timeout(std::time::Duration::from_secs(24 * 60 * 60))
+            .connect(&url)
+            .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(Db {
             pool,

@@ -335,6 +335,7 @@ async fn a_consent_committing_while_a_rollout_is_aborted_goes_with_the_rollout()
         })
     };
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!abort.is_finished(), "the abort waits for the consent's transaction");
     tx.commit().await.expect("commit");
     let status = tokio::time::timeout(std::time::Duration::from_secs(30), abort)
         .await

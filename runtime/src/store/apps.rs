@@ -658,8 +658,11 @@ pub(crate) async fn running_grants_in(
     conn: &mut sqlx::AnyConnection,
     app: &str,
 ) -> StoreResult<Option<BTreeSet<String>>> {
+    // NO KEY: it conflicts with every UPDATE of the row, not with the
+    // foreign-key checks of rows that reference the app (its invoices,
+    // installs…), which need not wait for a consent.
     let lock = if conn.backend_name() == "PostgreSQL" {
-        " FOR UPDATE"
+        " FOR NO KEY UPDATE"
     } else {
         ""
     };

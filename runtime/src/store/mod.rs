@@ -333,8 +333,12 @@ impl Db {
     /// COMMITTED). Every transaction that writes starts here.
     ///
     /// On SQLite the writers of this process first take turns on an
-    /// in-process queue ([`Db::write_turn`]), so SQLite's lock is only
-    /// ever contended by another process (a CLI command on the same file).
+    /// in-process queue ([`Db::write_turn`]) and write on one connection
+    /// ([`Db::writer`]), so SQLite's lock is contended only by another
+    /// process (a CLI command on the same file) and by the single-statement
+    /// writes that still run on the readers' pool without a turn (a
+    /// session's last use, web sessions, retention sweeps), which wait in
+    /// SQLite's busy handler.
     pub async fn begin_write(&self) -> StoreResult<WriteTx> {
         let turn = self.write_turn().await;
         let begin = match self.backend {

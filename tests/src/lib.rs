@@ -387,12 +387,6 @@ impl TestHost {
         grants: Option<&[&str]>,
         limits: Option<Value>,
     ) -> String {
-        let wasm = std::fs::read(wasm_path).expect("guest component exists");
-        let (status, body) = self.publish(dev, manifest, wasm).await;
-        assert_eq!(status, StatusCode::CREATED, "publish failed: {body}");
-        let app = body["app"].as_str().expect("app id").to_string();
-        let version = body["version"].as_str().expect("version").to_string();
-        self.wait_compiled(dev, &app, &version).await;
         let mut decision = match grants {
             None => json!({ "decision": "approve" }),
             Some(g) => json!({ "decision": "approve", "grants": g }),
@@ -400,6 +394,37 @@ impl TestHost {
         if let Some(limits) = limits {
             decision["limits"] = limits;
         }
+        self.publish_reviewed(dev, manifest, wasm_path, decision).await
+    }
+
+    /// Publishes the component at `wasm_path` with the manifest text, a
+    /// new version of an app `dev` published and had approved before, and
+    /// approves it with `grants` (all requested if `None`) into a rollout to
+    /// `percent` of the app's chats; returns the app id.
+    pub async fn publish_rollout(
+        &self,
+        dev: &User,
+        manifest: &str,
+        wasm_path: &str,
+        grants: Option<&[&str]>,
+        percent: u8,
+    ) -> String {
+        let mut decision = json!({ "decision": "approve", "rollout_percent": percent });
+        if let Some(grants) = grants {
+            decision["grants"] = json!(grants);
+        }
+        self.publish_reviewed(dev, manifest, wasm_path, decision).await
+    }
+
+    /// Publishes, waits for the compile, and reviews with `decision`
+    /// (which must approve); returns the app id.
+    async fn publish_reviewed(&self, dev: &User, manifest: &str, wasm_path: &str, decision: Value) -> String {
+        let wasm = std::fs::read(wasm_path).expect("guest component exists");
+        let (status, body) = self.publish(dev, manifest, wasm).await;
+        assert_eq!(status, StatusCode::CREATED, "publish failed: {body}");
+        let app = body["app"].as_str().expect("app id").to_string();
+        let version = body["version"].as_str().expect("version").to_string();
+        self.wait_compiled(dev, &app, &version).await;
         let (status, body) = self
             .call(
                 "POST",

@@ -247,18 +247,8 @@ async fn a_web_app_session_runs_the_version_of_its_chat() {
         assert_eq!(running_version(&host, &host, &dev, &app, cookie).await, "0.1.0");
     }
     let next = manifest_named(&manifest, "web-probe", "0.2.0");
-    let wasm = std::fs::read(guests::WEB_PROBE_WASM).expect("web-probe built");
-    let (status, body) = host.publish(&dev, &next, wasm).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    host.wait_compiled(&dev, &app, "0.2.0").await;
-    let (status, body) = operator(
-        &host,
-        "POST",
-        &format!("/v1/review/{app}/0.2.0"),
-        Some(json!({ "decision": "approve", "rollout_percent": 50 })),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    host.publish_rollout(&dev, &next, guests::WEB_PROBE_WASM, None, 50)
+        .await;
     // Each open (and cached) session now runs its chat's version, request
     // after request.
     for (chat, cookie) in &sessions {
@@ -278,7 +268,6 @@ async fn a_consent_committing_while_a_rollout_is_aborted_goes_with_the_rollout()
     use miniapp_runtime::store::{Db, consents};
     let host = TestHost::start(host_bin!()).expect("host starts");
     let dev = host.signup("Dev").await;
-    let wasm = || std::fs::read(guests::ECHO_BOT_WASM).expect("echo-bot built");
     let manifest = |version: &str, extra: &str| {
         format!(
             "{}{extra}",
@@ -289,23 +278,14 @@ async fn a_consent_committing_while_a_rollout_is_aborted_goes_with_the_rollout()
         .publish_approved(&dev, &manifest("0.1.0", ""), guests::ECHO_BOT_WASM, None)
         .await;
     // 0.2.0 asks for notify and rolls out to half the chats.
-    let (status, body) = host
-        .publish(&dev, &manifest("0.2.0", "\n\"notify\" = \"to test a race\""), wasm())
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    host.wait_compiled(&dev, &app, "0.2.0").await;
-    let (status, body) = operator(
-        &host,
-        "POST",
-        &format!("/v1/review/{app}/0.2.0"),
-        Some(json!({
-            "decision": "approve",
-            "grants": ["messaging.send", "storage", "messaging.read", "notify"],
-            "rollout_percent": 50,
-        })),
+    host.publish_rollout(
+        &dev,
+        &manifest("0.2.0", "\n\"notify\" = \"to test a race\""),
+        guests::ECHO_BOT_WASM,
+        Some(&["messaging.send", "storage", "messaging.read", "notify"]),
+        50,
     )
     .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
     let alice = host.signup("Alice").await;
 
     // A consent's transaction, opened on the host's own database, has read
@@ -321,8 +301,8 @@ async fn a_consent_committing_while_a_rollout_is_aborted_goes_with_the_rollout()
         .expect("grant");
     assert_eq!(granted, Ok(()));
     // … when the operator aborts the rollout. The abort waits for it (it
-    // would have slipped in, in the 300 ms before the commit, had the read
-    // not locked the app), then takes the consent along.
+    // would slip in before the commit, had the read not locked the app),
+    // then takes the consent along.
     let abort = {
         let (base, path) = (host.base.clone(), format!("/v1/apps/{app}/rollout/abort"));
         tokio::spawn(async move {
@@ -334,7 +314,30 @@ async fn a_consent_committing_while_a_rollout_is_aborted_goes_with_the_rollout()
                 .map(|r| r.status())
         })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // On PostgreSQL, until the abort is seen waiting on a lock (bounded);
+    // on SQLite, whose lock on the whole file holds it up either way (until
+    // the host's 10 s busy timeout), a moment.
+    let watch = match &host.database_url {
+        Some(url) => Some(sqlx::AnyPool::connect(url).await.expect("watch")),
+        None => None,
+    };
+    let watched = std::time::Instant::now();
+    let bound = std::time::Duration::from_millis(if watch.is_some() { 10_000 } else { 300 });
+    while !abort.is_finished() && watched.elapsed() < bound {
+        if let Some(watch) = &watch {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event IN ('transactionid', 'tuple') \
+                 AND datname = current_database()",
+            )
+            .fetch_one(watch)
+            .await
+            .expect("pg_stat_activity");
+            if waiting > 0 {
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert!(!abort.is_finished(), "the abort waits for the consent's transaction");
     tx.commit().await.expect("commit");
     let status = tokio::time::timeout(std::time::Duration::from_secs(30), abort)

@@ -183,20 +183,14 @@ async fn a_consent_given_during_a_rollout_goes_when_the_rollout_is_aborted() {
     let (status, body) = approve(&host, &app, "0.1.0", None).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // 0.2.0 asks for notify and rolls out to half the chats.
-    publish(&host, &dev, &echo_manifest("0.2.0", &["notify"])).await;
-    let (status, body) = host
-        .call(
-            "POST",
-            &format!("/v1/review/{app}/0.2.0"),
-            Some(OPERATOR_TOKEN),
-            Some(json!({
-                "decision": "approve",
-                "grants": ["messaging.send", "storage", "messaging.read", "notify"],
-                "rollout_percent": 50,
-            })),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    host.publish_rollout(
+        &dev,
+        &echo_manifest("0.2.0", &["notify"]),
+        guests::ECHO_BOT_WASM,
+        Some(&["messaging.send", "storage", "messaging.read", "notify"]),
+        50,
+    )
+    .await;
 
     // The rollout's version is granted notify.
     let (alice, consents) = consenting_user(&host, &app, &["notify"]).await;

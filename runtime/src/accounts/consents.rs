@@ -25,20 +25,6 @@ impl Accounts {
         }
     }
 
-    /// What the versions of `app` that run now (the stable one and a
-    /// rollout's) were granted; `None` when none runs (suspended, or no
-    /// version approved).
-    async fn granted_scopes(&self, app: &str) -> Result<Option<std::collections::BTreeSet<String>>, AccountError> {
-        let Some(running) = apps::running_with_rollout(&self.db, app).await? else {
-            return Ok(None);
-        };
-        let mut granted = running.stable.grants.unwrap_or_default();
-        if let Some((version, _)) = running.rollout {
-            granted.extend(version.grants.unwrap_or_default());
-        }
-        Ok(Some(granted))
-    }
-
     /// The consent scopes `app` may be given consent to: those its running
     /// versions were granted, in [`CONSENT_SCOPES`]' order.
     ///
@@ -47,7 +33,7 @@ impl Accounts {
     /// [`AccountError::NoSuchApp`], or a store error.
     pub async fn consentable_scopes(&self, app: &str) -> Result<Vec<String>, AccountError> {
         self.require_app(app).await?;
-        let granted = self.granted_scopes(app).await?.unwrap_or_default();
+        let granted = apps::running_grants(&self.db, app).await?.unwrap_or_default();
         Ok(CONSENT_SCOPES
             .iter()
             .filter(|s| granted.contains(**s))

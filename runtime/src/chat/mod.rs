@@ -76,6 +76,23 @@ impl From<sqlx::Error> for ChatError {
     }
 }
 
+/// How many posts' transactions run (or wait to) at once on this node. On
+/// PostgreSQL, half the pool, so a burst of posts queuing on their lanes'
+/// locks leaves connections for everything else (invocations' reads,
+/// commits, claims). On SQLite, where every write takes its turn on one
+/// connection, [`POSTS_WAITING_FOR_A_TURN`], so a burst of posts leaves
+/// turns in between for claims and commits.
+fn post_slots(db: &Db) -> usize {
+    if db.is_embedded() {
+        POSTS_WAITING_FOR_A_TURN
+    } else {
+        (db.pool_use().max as usize / 2).max(1)
+    }
+}
+
+/// On SQLite, how many posts wait for a turn to write at once.
+const POSTS_WAITING_FOR_A_TURN: usize = 2;
+
 /// The chat service; cheap to clone.
 #[derive(Clone)]
 pub struct ChatService {
@@ -83,9 +100,7 @@ pub struct ChatService {
     hub: Hub,
     queue: Queue,
     max_message_bytes: usize,
-    /// Posts' transactions at once on this node: half the pool, so a
-    /// burst of posts queuing on their lanes' locks leaves connections
-    /// for everything else (invocations' reads, commits, claims).
+    /// Posts' transactions at once on this node ([`post_slots`]).
     post_slots: Arc<tokio::sync::Semaphore>,
 }
 
@@ -120,7 +135,7 @@ impl ChatService {
                 move || queue.wake(),
             );
         }
-        let post_slots = Arc::new(tokio::sync::Semaphore::new((db.pool_use().max as usize / 2).max(1)));
+        let post_slots = Arc::new(tokio::sync::Semaphore::new(post_slots(&db)));
         Ok(ChatService {
             db,
             hub,

@@ -658,10 +658,24 @@ pub(crate) async fn running_grants_in(
     conn: &mut sqlx::AnyConnection,
     app: &str,
 ) -> StoreResult<Option<BTreeSet<String>>> {
+    running_grants_on(conn, app, true).await
+}
+
+/// [`running_grants_in`] outside a transaction, locking nothing: what
+/// they were granted as of now.
+pub(crate) async fn running_grants(db: &Db, app: &str) -> StoreResult<Option<BTreeSet<String>>> {
+    running_grants_on(&mut *db.pool().acquire().await?, app, false).await
+}
+
+async fn running_grants_on(
+    conn: &mut sqlx::AnyConnection,
+    app: &str,
+    lock: bool,
+) -> StoreResult<Option<BTreeSet<String>>> {
     // NO KEY: it conflicts with every UPDATE of the row, not with the
     // foreign-key checks of rows that reference the app (its invoices,
     // installs…), which need not wait for a consent.
-    let lock = if conn.backend_name() == "PostgreSQL" {
+    let lock = if lock && conn.backend_name() == "PostgreSQL" {
         " FOR NO KEY UPDATE"
     } else {
         ""
@@ -760,7 +774,7 @@ pub async fn reject(db: &Db, app: &str, version: &str, reason: &str) -> StoreRes
     .bind(now_ms())
     .bind(app)
     .bind(version)
-    .execute(db.pool())
+    .execute(db.write().await.on())
     .await?;
     Ok(done.rows_affected() > 0)
 }
@@ -771,7 +785,7 @@ pub async fn set_compile_status(db: &Db, app: &str, version: &str, status: Compi
         .bind(status.as_str())
         .bind(app)
         .bind(version)
-        .execute(db.pool())
+        .execute(db.write().await.on())
         .await?;
     Ok(())
 }

@@ -30,7 +30,7 @@ pub struct AuditEntry {
 
 /// Appends `entry` (its `id` and `at` are filled in here).
 pub async fn record(db: &Db, mut entry: AuditEntry) -> StoreResult<AuditEntry> {
-    let _turn = db.write_turn().await;
+    let write = db.write().await;
     entry.id = new_id();
     entry.at = now_ms();
     sqlx::query(
@@ -46,7 +46,7 @@ pub async fn record(db: &Db, mut entry: AuditEntry) -> StoreResult<AuditEntry> {
     .bind(&entry.chat_id)
     .bind(&entry.account_id)
     .bind(&entry.detail)
-    .execute(db.writer())
+    .execute(write.on())
     .await?;
     Ok(entry)
 }

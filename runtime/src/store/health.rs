@@ -170,15 +170,15 @@ pub async fn depth_since(db: &Db, from: i64) -> StoreResult<Vec<DepthRow>> {
 
 /// Deletes minutes before `before` (unix ms); returns how many rows.
 pub async fn prune(db: &Db, before: i64) -> StoreResult<u64> {
-    let _turn = db.write_turn().await;
+    let write = db.write().await;
     let health = sqlx::query("DELETE FROM app_health WHERE minute < $1")
         .bind(before)
-        .execute(db.writer())
+        .execute(write.on())
         .await?
         .rows_affected();
     let depth = sqlx::query("DELETE FROM queue_depth WHERE minute < $1")
         .bind(before)
-        .execute(db.writer())
+        .execute(write.on())
         .await?
         .rows_affected();
     Ok(health + depth)

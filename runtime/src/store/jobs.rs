@@ -421,8 +421,8 @@ pub async fn claim(db: &Db, id: i64, app: &str, node: &str, lease_ms: i64) -> St
     let row = if db.is_embedded() {
         // One statement, and SQLite runs one writer at a time: the check
         // and the claim cannot interleave with another claim.
-        let _turn = db.write_turn().await;
-        claim.fetch_optional(db.writer()).await?
+        let write = db.write().await;
+        claim.fetch_optional(write.on()).await?
     } else {
         // Under READ COMMITTED two claims in one lane could each miss the
         // other's: the lane's lock makes them take turns.
@@ -490,7 +490,7 @@ pub async fn fail(
     max_attempts: i64,
     backoff_ms: i64,
 ) -> StoreResult<AfterFailure> {
-    let _turn = db.write_turn().await;
+    let write = db.write().await;
     let now = now_ms();
     let status: Option<JobStatus> = sqlx::query_scalar(
         "UPDATE jobs SET status = CASE WHEN attempts >= $1 THEN 'dead' ELSE 'queued' END, \
@@ -505,7 +505,7 @@ pub async fn fail(
     .bind(id)
     .bind(node)
     .bind(attempt)
-    .fetch_optional(db.writer())
+    .fetch_optional(write.on())
     .await?;
     Ok(match status {
         None => AfterFailure::Lost,
@@ -517,7 +517,7 @@ pub async fn fail(
 /// Extends the lease of job `id` (held by `node` under `attempt`) to
 /// `lease_ms` from now; false if the claim is no longer this run's.
 pub async fn renew(db: &Db, id: i64, node: &str, attempt: i64, lease_ms: i64) -> StoreResult<bool> {
-    let _turn = db.write_turn().await;
+    let write = db.write().await;
     let done = sqlx::query(
         "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND status = 'running' AND leased_by = $3 AND attempts = $4",
     )
@@ -525,7 +525,7 @@ pub async fn renew(db: &Db, id: i64, node: &str, attempt: i64, lease_ms: i64) ->
     .bind(id)
     .bind(node)
     .bind(attempt)
-    .execute(db.writer())
+    .execute(write.on())
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -533,13 +533,13 @@ pub async fn renew(db: &Db, id: i64, node: &str, attempt: i64, lease_ms: i64) ->
 /// Queues again every running job whose lease has run out (its node died
 /// or hung); returns how many.
 pub async fn requeue_expired(db: &Db) -> StoreResult<u64> {
-    let _turn = db.write_turn().await;
+    let write = db.write().await;
     let done = sqlx::query(
         "UPDATE jobs SET status = 'queued', lease_until = NULL, leased_by = NULL \
          WHERE status = 'running' AND lease_until < $1",
     )
     .bind(now_ms())
-    .execute(db.writer())
+    .execute(write.on())
     .await?;
     Ok(done.rows_affected())
 }
@@ -548,7 +548,7 @@ pub async fn requeue_expired(db: &Db) -> StoreResult<u64> {
 /// the same name, or the only node of an embedded database: nobody else
 /// can be running them); returns how many.
 pub async fn requeue_running(db: &Db, node: Option<&str>) -> StoreResult<u64> {
-    let _turn = db.write_turn().await;
+    let write = db.write().await;
     let done = match node {
         Some(node) => {
             sqlx::query(
@@ -556,14 +556,14 @@ pub async fn requeue_running(db: &Db, node: Option<&str>) -> StoreResult<u64> {
                  WHERE status = 'running' AND leased_by = $1",
             )
             .bind(node)
-            .execute(db.writer())
+            .execute(write.on())
             .await?
         }
         None => {
             sqlx::query(
                 "UPDATE jobs SET status = 'queued', lease_until = NULL, leased_by = NULL WHERE status = 'running'",
             )
-            .execute(db.writer())
+            .execute(write.on())
             .await?
         }
     };
@@ -587,7 +587,7 @@ pub async fn list(db: &Db, app: &str, status: Option<JobStatus>, limit: u32) -> 
 /// Queues dead job `id` of `app` again, with its attempts reset; false if
 /// there is no such dead job.
 pub async fn retry(db: &Db, app: &str, id: i64) -> StoreResult<bool> {
-    let _turn = db.write_turn().await;
+    let write = db.write().await;
     let done = sqlx::query(
         "UPDATE jobs SET status = 'queued', attempts = 0, run_at = $1, finished_at = NULL \
          WHERE id = $2 AND app_id = $3 AND status = 'dead'",
@@ -595,7 +595,7 @@ pub async fn retry(db: &Db, app: &str, id: i64) -> StoreResult<bool> {
     .bind(now_ms())
     .bind(id)
     .bind(app)
-    .execute(db.writer())
+    .execute(write.on())
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -643,13 +643,13 @@ pub async fn backlog_by_kind(db: &Db) -> StoreResult<Vec<KindBacklog>> {
 /// Deletes done jobs finished before `done_before` and dead ones parked
 /// before `dead_before` (unix ms); returns how many.
 pub async fn prune(db: &Db, done_before: i64, dead_before: i64) -> StoreResult<u64> {
-    let _turn = db.write_turn().await;
+    let write = db.write().await;
     let done = sqlx::query(
         "DELETE FROM jobs WHERE (status = 'done' AND finished_at < $1) OR (status = 'dead' AND finished_at < $2)",
     )
     .bind(done_before)
     .bind(dead_before)
-    .execute(db.writer())
+    .execute(write.on())
     .await?;
     Ok(done.rows_affected())
 }

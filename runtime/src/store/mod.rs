@@ -96,6 +96,22 @@ impl WriteTx {
     }
 }
 
+/// A write outside a transaction, one statement at a time; see
+/// [`Db::write`]. On SQLite it holds this process's turn to write until it
+/// is dropped, and hands out the one connection writes run on; on
+/// PostgreSQL it hands out the pool.
+pub struct Write {
+    on: AnyPool,
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Write {
+    /// Where the statements of this write run.
+    pub(crate) fn on(&self) -> &AnyPool {
+        &self.on
+    }
+}
+
 impl std::ops::Deref for WriteTx {
     type Target = sqlx::AnyConnection;
     fn deref(&self) -> &sqlx::AnyConnection {
@@ -249,7 +265,7 @@ impl Db {
                 })
         };
         let pool = options(SQLITE_READERS).connect(&url).await?;
-        // Writers queue for their turn ([`Db::write_turn`]), as long as it
+        // Writers queue for their turn (see [`Db::write`]), as long as it
         // takes, not for this pool's one connection (30 s by default).
         let writer = options(1)
             .acquire_timeout(std::time::Duration::from_secs(24 * 60 * 60))
@@ -318,12 +334,6 @@ impl Db {
         &self.pool
     }
 
-    /// Where a write outside [`Db::begin_write`] runs, its turn held
-    /// ([`Db::write_turn`]): SQLite's writing connection, or the pool.
-    pub(crate) fn writer(&self) -> &AnyPool {
-        &self.writer
-    }
-
     /// Begins a transaction that will write. On SQLite it starts
     /// `IMMEDIATE`: it takes the write lock up front (waiting out the busy
     /// timeout), so it can never fail later with "database is locked" when a
@@ -333,14 +343,12 @@ impl Db {
     /// COMMITTED). Every transaction that writes starts here.
     ///
     /// On SQLite the writers of this process first take turns on an
-    /// in-process queue ([`Db::write_turn`]) and write on one connection
-    /// ([`Db::writer`]), so SQLite's lock is contended only by another
-    /// process (a CLI command on the same file) and by the single-statement
-    /// writes that still run on the readers' pool without a turn (a
-    /// session's last use, web sessions, retention sweeps), which wait in
-    /// SQLite's busy handler.
+    /// in-process queue and write on one connection of their own, so
+    /// SQLite's lock is contended only by another process (a CLI command on
+    /// the same file). A write of one statement takes the same turn through
+    /// [`Db::write`].
     pub async fn begin_write(&self) -> StoreResult<WriteTx> {
-        let turn = self.write_turn().await;
+        let turn = self.turn().await;
         let begin = match self.backend {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",
@@ -351,11 +359,21 @@ impl Db {
         })
     }
 
-    /// On SQLite, this process's turn to write, to hold across a write
-    /// that runs outside [`Db::begin_write`] (one statement on
-    /// [`Db::writer`]);
-    /// `None` on PostgreSQL, whose writers need no turns.
-    pub async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+    /// A write of single statements outside a transaction (an `UPDATE`, an
+    /// upsert, a sweep's `DELETE`): run them on [`Write::on`]. On SQLite it
+    /// waits for this process's turn to write, as [`Db::begin_write`] does,
+    /// and holds it until dropped, so do not hold one while beginning or
+    /// awaiting another write; on PostgreSQL, whose writers need no turns,
+    /// it is the pool.
+    pub async fn write(&self) -> Write {
+        Write {
+            on: self.writer.clone(),
+            _turn: self.turn().await,
+        }
+    }
+
+    /// On SQLite, this process's turn to write; `None` on PostgreSQL.
+    async fn turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
         match &self.turn {
             Some(turn) => Some(turn.clone().lock_owned().await),
             None => None,
@@ -434,4 +452,61 @@ pub(crate) async fn query_plan(sql: &str) -> Vec<String> {
         .into_iter()
         .map(|(_, _, _, detail)| detail)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn single_statement_writes_wait_for_their_turn_without_holding_up_readers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open_sqlite(dir.path()).await.expect("db");
+        let mut tx = db.begin_write().await.expect("tx");
+        sqlx::query("INSERT INTO host_secrets (name, value) VALUES ('a', '0')")
+            .execute(&mut *tx)
+            .await
+            .expect("insert");
+        // More waiting writes than readers have connections.
+        let writes: Vec<_> = (0..SQLITE_READERS * 2)
+            .map(|_| {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    sqlx::query("UPDATE host_secrets SET value = CAST(value AS INTEGER) + 1 WHERE name = 'a'")
+                        .execute(db.write().await.on())
+                        .await
+                        .expect("update")
+                        .rows_affected()
+                })
+            })
+            .collect();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        // Had they waited on the readers' connections (in SQLite's busy
+        // handler, up to its 10 s), this read would find none free.
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM host_secrets").fetch_one(db.pool()),
+        )
+        .await
+        .expect("a read is served while writes wait for their turn")
+        .expect("read");
+        assert_eq!(read, 0, "the transaction is not committed yet");
+        assert!(
+            writes.iter().all(|w| !w.is_finished()),
+            "the writes wait for the transaction"
+        );
+        tx.commit().await.expect("commit");
+        for write in writes {
+            let updated = tokio::time::timeout(std::time::Duration::from_secs(10), write)
+                .await
+                .expect("each write runs once the transaction ends")
+                .expect("task");
+            assert_eq!(updated, 1, "each ran after the commit, on the committed row");
+        }
+        let value: String = sqlx::query_scalar("SELECT value FROM host_secrets WHERE name = 'a'")
+            .fetch_one(db.pool())
+            .await
+            .expect("read");
+        assert_eq!(value, (SQLITE_READERS * 2).to_string());
+    }
 }

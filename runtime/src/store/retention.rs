@@ -40,12 +40,12 @@ pub async fn sweep(db: &Db, retention: Retention) -> StoreResult<Swept> {
     let now = now_ms();
     let logs = sqlx::query("DELETE FROM app_logs WHERE at < $1")
         .bind(now.saturating_sub(retention.logs_ms))
-        .execute(db.pool())
+        .execute(db.write().await.on())
         .await?
         .rows_affected();
     let audit = sqlx::query("DELETE FROM audit_log WHERE at < $1")
         .bind(now.saturating_sub(retention.audit_ms))
-        .execute(db.pool())
+        .execute(db.write().await.on())
         .await?
         .rows_affected();
     let mut expired = 0;
@@ -58,7 +58,7 @@ pub async fn sweep(db: &Db, retention: Retention) -> StoreResult<Swept> {
     ] {
         expired += sqlx::query(&format!("DELETE FROM {table} WHERE expires_at < $1"))
             .bind(now)
-            .execute(db.pool())
+            .execute(db.write().await.on())
             .await?
             .rows_affected();
     }

@@ -12,7 +12,7 @@ pub const WINDOW_MS: i64 = 60_000;
 /// taken in the current window; one statement, so concurrent nodes cannot
 /// both take the last place.
 pub async fn try_take(db: &Db, app: &str, chat: &str, per_window: u32) -> StoreResult<bool> {
-    let _turn = db.write_turn().await;
+    let write = db.write().await;
     let now = now_ms();
     let row = sqlx::query(
         "INSERT INTO send_windows (app_id, chat_id, window_start, sent) VALUES ($1, $2, $3, 1) \
@@ -27,17 +27,17 @@ pub async fn try_take(db: &Db, app: &str, chat: &str, per_window: u32) -> StoreR
     .bind(now)
     .bind(now - WINDOW_MS)
     .bind(i64::from(per_window))
-    .fetch_optional(db.writer())
+    .fetch_optional(write.on())
     .await?;
     Ok(row.map(|r| r.try_get::<i64, _>("sent")).transpose()?.is_some())
 }
 
 /// Deletes windows that ended before `before`; returns how many.
 pub async fn prune(db: &Db, before: i64) -> StoreResult<u64> {
-    let _turn = db.write_turn().await;
+    let write = db.write().await;
     let done = sqlx::query("DELETE FROM send_windows WHERE window_start < $1")
         .bind(before - WINDOW_MS)
-        .execute(db.writer())
+        .execute(write.on())
         .await?;
     Ok(done.rows_affected())
 }

@@ -273,7 +273,7 @@ impl Host {
             },
         );
         let reports = crate::reports::Reports::new(db.clone(), chat.clone(), registry.clone());
-        let state = AppState {
+        let state = AppState::new(api::Services {
             accounts: crate::accounts::Accounts::new(db.clone(), options.sessions, &identity_key),
             db,
             chat,
@@ -289,7 +289,7 @@ impl Host {
             operator_token_hash: config.operator_token.as_deref().map(hash_token),
             limits: Arc::new(config.limits.clone()),
             rate: Arc::new(api::ApiRateLimits::new(&config.limits)),
-        };
+        });
         sweep_old_rows(state.db.clone(), &config.limits);
         state.health.start(crate::health::FLUSH_EVERY);
         checkpoint_wal(state.db.clone());

@@ -75,8 +75,12 @@ pub fn traces_url(endpoint: &str) -> String {
 pub fn init(default_filter: &str, otlp_endpoint: Option<&str>) -> anyhow::Result<Tracing> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    // Colours only for a person at a terminal: not in a log file or a
+    // collector's pipe, where the escape codes are noise (and formatting
+    // them costs every span and line).
     let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_filter(filter);
     let Some(endpoint) = otlp_endpoint.filter(|e| !e.trim().is_empty()) else {
         tracing_subscriber::registry()

@@ -35,15 +35,20 @@ pub struct Swept {
     pub queue: u64,
 }
 
+/// App log lines older than `$1` go (read from `app_logs_by_at`).
+const DELETE_OLD_LOGS: &str = "DELETE FROM app_logs WHERE at < $1";
+/// Audit entries older than `$1` go (read from `audit_log_by_at`).
+const DELETE_OLD_AUDIT: &str = "DELETE FROM audit_log WHERE at < $1";
+
 /// Deletes what `retention` no longer keeps.
 pub async fn sweep(db: &Db, retention: Retention) -> StoreResult<Swept> {
     let now = now_ms();
-    let logs = sqlx::query("DELETE FROM app_logs WHERE at < $1")
+    let logs = sqlx::query(DELETE_OLD_LOGS)
         .bind(now.saturating_sub(retention.logs_ms))
         .execute(db.write().await.on())
         .await?
         .rows_affected();
-    let audit = sqlx::query("DELETE FROM audit_log WHERE at < $1")
+    let audit = sqlx::query(DELETE_OLD_AUDIT)
         .bind(now.saturating_sub(retention.audit_ms))
         .execute(db.write().await.on())
         .await?
@@ -82,10 +87,20 @@ pub async fn sweep(db: &Db, retention: Retention) -> StoreResult<Swept> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Retention, sweep};
+    use super::{DELETE_OLD_AUDIT, DELETE_OLD_LOGS, Retention, sweep};
     use crate::store::{Db, now_ms};
 
     const DAY: i64 = 24 * 60 * 60 * 1000;
+
+    #[tokio::test]
+    async fn the_sweep_reads_only_the_log_lines_and_audit_entries_it_deletes() {
+        for (sql, plan) in [
+            (DELETE_OLD_LOGS, "SEARCH app_logs USING INDEX app_logs_by_at (at<?)"),
+            (DELETE_OLD_AUDIT, "SEARCH audit_log USING INDEX audit_log_by_at (at<?)"),
+        ] {
+            assert_eq!(crate::store::query_plan(sql).await, [plan], "{sql}");
+        }
+    }
 
     #[tokio::test]
     async fn rows_past_their_retention_go_and_the_rest_stay() {

@@ -263,14 +263,14 @@ pub async fn forget_objects(db: &Db, file: &NewFile) -> StoreResult<()> {
     Ok(())
 }
 
-/// Bytes the files of `owner` use now (unsent ones included).
+/// Bytes the files of `owner` use now (unsent ones included): the row
+/// triggers keep with every change of `files` (migration 0033).
 pub async fn used_bytes(conn: &mut AnyConnection, owner: Owner, owner_id: &str) -> StoreResult<u64> {
-    let used: Option<i64> =
-        sqlx::query_scalar("SELECT CAST(SUM(size) AS BIGINT) FROM files WHERE owner_kind = $1 AND owner_id = $2")
-            .bind(owner.as_str())
-            .bind(owner_id)
-            .fetch_one(&mut *conn)
-            .await?;
+    let used: Option<i64> = sqlx::query_scalar("SELECT bytes FROM file_usage WHERE owner_kind = $1 AND owner_id = $2")
+        .bind(owner.as_str())
+        .bind(owner_id)
+        .fetch_optional(&mut *conn)
+        .await?;
     Ok(u64::try_from(used.unwrap_or(0)).unwrap_or(0))
 }
 
@@ -628,8 +628,57 @@ pub async fn blob_in_use(db: &Db, sha256: &str) -> StoreResult<bool> {
 
 #[cfg(test)]
 mod tests {
-    use super::UNUSED_BLOBS;
+    use super::*;
     use crate::store::query_plan;
+
+    fn file(owner: Owner, owner_id: &str, size: usize) -> NewFile {
+        let bytes = Bytes::from(vec![size as u8; size]);
+        NewFile {
+            id: new_file_id(),
+            chat_id: "chat".into(),
+            owner,
+            owner_id: owner_id.into(),
+            name: "f.bin".into(),
+            media_type: "application/octet-stream".into(),
+            sha256: sha256_hex(&bytes),
+            bytes,
+            preview: None,
+            expires_at: i64::MAX,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_owners_used_bytes_follow_every_insert_and_delete_of_their_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open_sqlite(dir.path()).await.expect("db");
+        let files = [
+            file(Owner::App, "a", 100),
+            file(Owner::App, "a", 200),
+            file(Owner::App, "a", 300),
+            file(Owner::User, "a", 50),
+        ];
+        let mut tx = db.begin_write().await.expect("tx");
+        for f in &files {
+            insert(&mut tx, f).await.expect("insert");
+        }
+        tx.commit().await.expect("commit");
+        let used = async |owner, id| {
+            used_bytes(&mut db.pool().acquire().await.expect("conn"), owner, id)
+                .await
+                .expect("used")
+        };
+        assert_eq!(used(Owner::App, "a").await, 600);
+        assert_eq!(used(Owner::User, "a").await, 50, "counted per owner kind too");
+        assert_eq!(used(Owner::App, "b").await, 0, "an owner with no files");
+        assert!(delete_unsent(&db, &files[1].id, Owner::App, "a").await.expect("delete"));
+        assert_eq!(used(Owner::App, "a").await, 400);
+        sqlx::query("UPDATE files SET owner_id = 'b' WHERE id = $1")
+            .bind(&files[0].id)
+            .execute(db.pool())
+            .await
+            .expect("move");
+        assert_eq!((used(Owner::App, "a").await, used(Owner::App, "b").await), (300, 100));
+    }
 
     #[tokio::test]
     async fn the_sweep_finds_unused_objects_on_an_index() {

@@ -107,3 +107,69 @@ async fn many_chats_with_hostile_neighbours_all_get_their_echo_replies() {
     );
     host.assert_alive().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn posts_arriving_together_each_get_their_own_answer() {
+    // Posts that arrive together are stored together (one transaction on
+    // SQLite): a refused one must not take the others with it, nor they it.
+    let host = TestHost::start(host_bin!()).expect("host starts");
+    let dev = host.signup("Dev").await;
+    let echo = host
+        .publish_approved(&dev, &manifest_of(guests::ECHO_BOT_DIR), guests::ECHO_BOT_WASM, None)
+        .await;
+    let alice = host.signup("Alice").await;
+    let bob = host.signup("Bob").await;
+    let carol = host.signup("Carol").await;
+    let mallory = host.signup("Mallory").await;
+    let chat = host.chat(&alice, &[&bob, &carol]).await;
+    host.install(&alice, &chat, &echo).await;
+    // Three members and an outsider take turns (each well within the
+    // posting rate).
+    let posters = [&mallory, &alice, &bob, &carol];
+    let host = &host;
+    let posts = (0..40).map(|i| {
+        let (who, chat) = (posters[i % 4], &chat);
+        async move {
+            let (status, body) = host
+                .call(
+                    "POST",
+                    &format!("/v1/chats/{chat}/messages"),
+                    Some(&who.token),
+                    Some(serde_json::json!({ "text": format!("/echo {i}") })),
+                )
+                .await;
+            (i, status, body)
+        }
+    });
+    let answers = futures::future::join_all(posts).await;
+    for (i, status, body) in &answers {
+        let expected = if i % 4 == 0 { 404 } else { 201 };
+        assert_eq!(status.as_u16(), expected, "post {i}: {body}");
+    }
+    // Each of the members' 30 posts is stored once, and echoed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let messages = host.messages(&alice, &chat).await;
+        let texts: Vec<&str> = messages.iter().filter_map(|m| m["text"].as_str()).collect();
+        let posted = (0..40).filter(|i| i % 4 != 0);
+        let all_there = posted.clone().all(|i| {
+            texts.iter().filter(|t| **t == format!("/echo {i}")).count() == 1
+                && texts.iter().filter(|t| **t == i.to_string()).count() == 1
+        });
+        assert!(
+            !(0..40)
+                .filter(|i| i % 4 == 0)
+                .any(|i| texts.contains(&format!("/echo {i}").as_str())),
+            "a refused post was stored: {texts:?}"
+        );
+        if all_there {
+            assert_eq!(texts.len(), 60, "{texts:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not all posts stored and echoed: {texts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

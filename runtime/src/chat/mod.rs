@@ -4,6 +4,7 @@
 
 mod hub;
 mod pages;
+mod posts;
 mod stream;
 mod view;
 
@@ -11,12 +12,13 @@ use std::sync::Arc;
 
 use crate::queue::{Queue, QueueConfig};
 use crate::sandbox::{BotEvent, Sandbox};
-use crate::store::chat_events::{self, MESSAGE_NEW, NewEvent};
+use crate::store::chat_events::{self, NewEvent};
 use crate::store::chats::{self, Chat};
 use crate::store::jobs::{self, Full};
 use crate::store::membership::Removal;
 use crate::store::messages::{self, Message, SenderKind};
 use crate::store::{Db, StoreError, apps, installs, membership, new_id, now_ms};
+use posts::PostError;
 
 pub use hub::{ChatEvent, Delivered, Hub, Subscription};
 pub use pages::{PageChannels, PageSubscription};
@@ -102,6 +104,8 @@ pub struct ChatService {
     max_message_bytes: usize,
     /// Posts' transactions at once on this node ([`post_slots`]).
     post_slots: Arc<tokio::sync::Semaphore>,
+    /// On SQLite, the task that stores posts without files in groups.
+    poster: Option<posts::Poster>,
 }
 
 impl ChatService {
@@ -136,12 +140,14 @@ impl ChatService {
             );
         }
         let post_slots = Arc::new(tokio::sync::Semaphore::new(post_slots(&db)));
+        let poster = db.is_embedded().then(|| posts::Poster::start(db.clone(), queue.caps()));
         Ok(ChatService {
             db,
             hub,
             queue,
             max_message_bytes: limits.max_message_bytes,
             post_slots,
+            poster,
         })
     }
 
@@ -388,7 +394,7 @@ impl ChatService {
                 self.max_message_bytes
             )));
         }
-        let mut message = Message {
+        let message = Message {
             id: new_id(),
             chat_id: chat.to_string(),
             sender_kind: SenderKind::User,
@@ -402,51 +408,20 @@ impl ChatService {
             seq: 0,
             attachments: Vec::new(),
         };
-        // Never closed.
-        let _slot = self.post_slots.acquire().await.expect("post slots");
-        let mut tx = self.db.begin_write().await?;
-        if !files.is_empty() {
-            message.attachments = crate::store::files::attach(
-                &mut tx,
-                files,
-                chat,
-                crate::store::files::Owner::User,
-                account,
-                &message.id,
-            )
-            .await
-            .map_err(|e| match e {
-                crate::store::files::AttachError::Invalid(m) => ChatError::Invalid(m),
-                crate::store::files::AttachError::Store(e) => ChatError::Store(e),
-            })?;
-        }
-        let event = BotEvent::Message {
-            chat: chat.to_string(),
-            message: message.id.clone(),
-            text: message.text.clone(),
-            files: message.attachments.clone(),
+        let caps = self.queue.caps();
+        let stored = match &self.poster {
+            Some(poster) if files.is_empty() => poster.post(chat, account, message).await,
+            _ => {
+                // Never closed.
+                let _slot = self.post_slots.acquire().await.expect("post slots");
+                posts::store(&self.db, caps, chat, account, files, message).await
+            }
         };
-        let apps = match jobs::lock_lanes_for_member(&mut tx, chat, account, self.queue.caps()).await? {
-            None => return Err(ChatError::ChatNotFound),
-            Some(Ok(apps)) => apps,
-            Some(Err(full)) => return Err(self.busy(&full, chat)),
+        let (message, queued) = match stored {
+            Ok(stored) => stored,
+            Err(PostError::Chat(e)) => return Err(e),
+            Err(PostError::Full(full)) => return Err(self.busy(&full, chat)),
         };
-        // The number before the jobs: the counter row stays locked until
-        // commit, so on PostgreSQL too job ids and message numbers follow
-        // commit order.
-        message.seq = chat_events::reserve(&mut tx, 1).await?;
-        let queued = jobs::enqueue_for_apps(&mut tx, chat, &apps, Some(account), &event).await?;
-        // The membership check and the insert are one statement.
-        if !messages::insert_from_member(&mut tx, &message).await? {
-            return Err(ChatError::ChatNotFound);
-        }
-        chat_events::append_at(
-            &mut tx,
-            message.seq,
-            &[NewEvent::message(MESSAGE_NEW, chat, &message.id)],
-        )
-        .await?;
-        tx.commit().await?;
         crate::observe::metrics::message_posted();
         self.hub.wake();
         if queued > 0 {

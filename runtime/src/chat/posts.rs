@@ -1,0 +1,189 @@
+//! Storing members' posts: each in one transaction with its chat event and
+//! a job for each bot of the chat. On SQLite, whose writes take turns on one
+//! connection, posts without files that arrive together are stored by one
+//! task in one transaction (group commit, as invocations' commits are):
+//! one turn, one `BEGIN` and one `COMMIT` for the group instead of one
+//! each. A post refused there (not a member, a full backlog) is refused
+//! before it writes anything, so the others go on; any other failure rolls
+//! the group back and stores its posts one by one, each with its own answer.
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::ChatError;
+use crate::sandbox::BotEvent;
+use crate::store::chat_events::{self, MESSAGE_NEW, NewEvent};
+use crate::store::jobs::{self, Caps, Full};
+use crate::store::messages::{self, Message};
+use crate::store::{Db, StoreError};
+
+/// Posts taken into one transaction at most.
+const MAX_GROUP: usize = 32;
+
+/// Why a post stored nothing.
+pub(super) enum PostError {
+    Chat(ChatError),
+    /// A bot of the chat has a full backlog.
+    Full(Full),
+}
+
+impl<E: Into<ChatError>> From<E> for PostError {
+    fn from(e: E) -> Self {
+        PostError::Chat(e.into())
+    }
+}
+
+/// A stored post: its message (numbered) and how many jobs it queued.
+pub(super) type Stored = Result<(Message, u64), PostError>;
+
+/// A post waiting for its group.
+struct Pending {
+    chat: String,
+    account: String,
+    message: Message,
+}
+
+type Reply = oneshot::Sender<Stored>;
+
+/// This node's task that stores posts in groups (SQLite only).
+#[derive(Clone)]
+pub(super) struct Poster {
+    sender: mpsc::Sender<(Pending, Reply)>,
+}
+
+impl Poster {
+    /// Starts the task.
+    pub(super) fn start(db: Db, caps: Caps) -> Poster {
+        let (sender, receiver) = mpsc::channel(4 * MAX_GROUP);
+        tokio::spawn(run(db, caps, receiver));
+        Poster { sender }
+    }
+
+    /// Stores `message`, a post without files by `account` in `chat`, with
+    /// whatever other posts wait with it.
+    pub(super) async fn post(&self, chat: &str, account: &str, message: Message) -> Stored {
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending {
+            chat: chat.to_string(),
+            account: account.to_string(),
+            message,
+        };
+        let stopped = || PostError::Chat(ChatError::Store(StoreError::Corrupt("the poster has stopped".into())));
+        self.sender.send((pending, reply)).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+async fn run(db: Db, caps: Caps, mut receiver: mpsc::Receiver<(Pending, Reply)>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while receiver.recv_many(&mut group, MAX_GROUP).await > 0 {
+        let results = match store_group(&db, caps, &group).await {
+            Ok(results) => results,
+            Err(e) => {
+                tracing::warn!(error = %e, posts = group.len(), "a group of posts failed; storing them one by one");
+                let mut results = Vec::with_capacity(group.len());
+                for (p, _) in &group {
+                    results.push(store(&db, caps, &p.chat, &p.account, &[], p.message.clone()).await);
+                }
+                results
+            }
+        };
+        for ((_, reply), result) in group.drain(..).zip(results) {
+            let _ = reply.send(result);
+        }
+    }
+}
+
+/// Stores `group` in one transaction; `Err` when it was rolled back.
+async fn store_group(db: &Db, caps: Caps, group: &[(Pending, Reply)]) -> Result<Vec<Stored>, StoreError> {
+    let mut tx = db.begin_write().await?;
+    let mut results = Vec::with_capacity(group.len());
+    for (pending, _) in group {
+        let apps = match jobs::lock_lanes_for_member(&mut tx, &pending.chat, &pending.account, caps).await? {
+            None => {
+                results.push(Err(PostError::Chat(ChatError::ChatNotFound)));
+                continue;
+            }
+            Some(Err(full)) => {
+                results.push(Err(PostError::Full(full)));
+                continue;
+            }
+            Some(Ok(apps)) => apps,
+        };
+        let mut message = pending.message.clone();
+        let queued = write(&mut tx, &pending.chat, &pending.account, &apps, &mut message).await?;
+        if !queued.1 {
+            // A member a moment ago, in this same transaction: cannot be.
+            return Err(StoreError::Corrupt("a member's post found no membership".into()));
+        }
+        results.push(Ok((message, queued.0)));
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+/// Stores one post (with `files` attached) in a transaction of its own.
+pub(super) async fn store(
+    db: &Db,
+    caps: Caps,
+    chat: &str,
+    account: &str,
+    files: &[String],
+    mut message: Message,
+) -> Stored {
+    let mut tx = db.begin_write().await?;
+    if !files.is_empty() {
+        message.attachments = crate::store::files::attach(
+            &mut tx,
+            files,
+            chat,
+            crate::store::files::Owner::User,
+            account,
+            &message.id,
+        )
+        .await
+        .map_err(|e| match e {
+            crate::store::files::AttachError::Invalid(m) => ChatError::Invalid(m),
+            crate::store::files::AttachError::Store(e) => ChatError::Store(e),
+        })?;
+    }
+    let apps = match jobs::lock_lanes_for_member(&mut tx, chat, account, caps).await? {
+        None => return Err(PostError::Chat(ChatError::ChatNotFound)),
+        Some(Ok(apps)) => apps,
+        Some(Err(full)) => return Err(PostError::Full(full)),
+    };
+    let (queued, member) = write(&mut tx, chat, account, &apps, &mut message).await?;
+    if !member {
+        return Err(PostError::Chat(ChatError::ChatNotFound));
+    }
+    tx.commit().await?;
+    Ok((message, queued))
+}
+
+/// A post's writes once its bots' lanes are locked: its number, a job for
+/// each of `apps`, the message (if `account` is still a member: false if
+/// not, and the caller rolls back) and its chat event; the jobs queued.
+async fn write(
+    conn: &mut sqlx::AnyConnection,
+    chat: &str,
+    account: &str,
+    apps: &[String],
+    message: &mut Message,
+) -> Result<(u64, bool), StoreError> {
+    let event = BotEvent::Message {
+        chat: chat.to_string(),
+        message: message.id.clone(),
+        text: message.text.clone(),
+        files: message.attachments.clone(),
+    };
+    // The number before the jobs: the counter row stays locked until
+    // commit, so on PostgreSQL too job ids and message numbers follow
+    // commit order.
+    message.seq = chat_events::reserve(conn, 1).await?;
+    let queued = jobs::enqueue_for_apps(conn, chat, apps, Some(account), &event).await?;
+    // The membership check and the insert are one statement.
+    if !messages::insert_from_member(conn, message).await? {
+        return Ok((queued, false));
+    }
+    chat_events::append_at(conn, message.seq, &[NewEvent::message(MESSAGE_NEW, chat, &message.id)]).await?;
+    Ok((queued, true))
+}

@@ -437,19 +437,31 @@ async fn the_operator_changes_a_running_apps_limits_live_without_a_new_approval(
 #[tokio::test(flavor = "multi_thread")]
 async fn nothing_an_instance_leaves_in_its_memory_reaches_the_next_events_instance() {
     // The host resets a reused memory slot in place (copying back the pages
-    // an instance dirtied) rather than handing them back to the kernel: each
-    // event must still meet the module's memory as it was first loaded.
-    let host = TestHost::start(host_bin!()).expect("host starts");
-    let miniapp_tests::Solo { app, alice, chat, .. } = host
-        .solo_chat_with(guests::RESIDUE_BOT_DIR, guests::RESIDUE_BOT_WASM, None)
-        .await;
-    // Bots hear commands (as Telegram's bots in privacy mode do).
-    for i in 0..12 {
-        let m = host.say(&alice, &chat, &format!("/probe {i}")).await;
-        assert_eq!(
-            host.bot_reply(&alice, &chat, &m, &app).await,
-            "runs=1 data=pristine zeroed=pristine",
-            "event {i}"
+    // an instance dirtied) where the machine has no swap, else hands them
+    // back to the kernel: either way each event must meet the module's
+    // memory as it was first loaded.
+    for reset in ["", "madvise"] {
+        let host = TestHost::start_with_env(host_bin!(), &[], &[("MINIAPP_MEMORY_RESET", reset)]).expect("host starts");
+        assert!(
+            host.log().contains(if reset.is_empty() {
+                "memory_reset="
+            } else {
+                "memory_reset=Madvise"
+            }),
+            "the host says how it resets memory: {}",
+            host.log()
         );
+        let miniapp_tests::Solo { app, alice, chat, .. } = host
+            .solo_chat_with(guests::RESIDUE_BOT_DIR, guests::RESIDUE_BOT_WASM, None)
+            .await;
+        // Bots hear commands (as Telegram's bots in privacy mode do).
+        for i in 0..12 {
+            let m = host.say(&alice, &chat, &format!("/probe {i}")).await;
+            assert_eq!(
+                host.bot_reply(&alice, &chat, &m, &app).await,
+                "runs=1 data=pristine zeroed=pristine",
+                "event {i}, reset {reset:?}"
+            );
+        }
     }
 }

@@ -5,6 +5,11 @@
 -- (PostgreSQL dialect of migrations/sqlite/0033: the triggers call plpgsql
 -- functions.)
 
+-- Nodes still on the older code keep inserting files during a rolling
+-- upgrade: hold their inserts until the count and its triggers are in
+-- place, so none is missed.
+LOCK TABLE files IN SHARE ROW EXCLUSIVE MODE;
+
 CREATE TABLE file_usage (
     owner_kind TEXT NOT NULL,
     owner_id   TEXT NOT NULL,

@@ -140,7 +140,9 @@ impl ChatService {
             );
         }
         let post_slots = Arc::new(tokio::sync::Semaphore::new(post_slots(&db)));
-        let poster = db.is_embedded().then(|| posts::Poster::start(db.clone(), queue.caps()));
+        let poster = db
+            .is_embedded()
+            .then(|| posts::Poster::start(db.clone(), hub.clone(), queue.clone()));
         Ok(ChatService {
             db,
             hub,
@@ -408,13 +410,15 @@ impl ChatService {
             seq: 0,
             attachments: Vec::new(),
         };
-        let caps = self.queue.caps();
-        let stored = match &self.poster {
-            Some(poster) if files.is_empty() => poster.post(chat, account, message).await,
+        // The poster counts and wakes for its posts as it commits them
+        // (once a group), whether or not their callers still wait.
+        let (stored, grouped) = match &self.poster {
+            Some(poster) if files.is_empty() => (poster.post(chat, account, message).await, true),
             _ => {
                 // Never closed.
                 let _slot = self.post_slots.acquire().await.expect("post slots");
-                posts::store(&self.db, caps, chat, account, files, message).await
+                let caps = self.queue.caps();
+                (posts::store(&self.db, caps, chat, account, files, message).await, false)
             }
         };
         let (message, queued) = match stored {
@@ -422,10 +426,8 @@ impl ChatService {
             Err(PostError::Chat(e)) => return Err(e),
             Err(PostError::Full(full)) => return Err(self.busy(&full, chat)),
         };
-        crate::observe::metrics::message_posted();
-        self.hub.wake();
-        if queued > 0 {
-            self.queue.wake();
+        if !grouped {
+            posts::stored(&self.hub, &self.queue, 1, queued);
         }
         Ok(MessageView::from(&message))
     }

@@ -6,10 +6,15 @@
 //! each. A post refused there (not a member, a full backlog) is refused
 //! before it writes anything, so the others go on; any other failure rolls
 //! the group back and stores its posts one by one, each with its own answer.
+//! Once handed to the task, a post is stored even if its caller stops
+//! waiting (as one whose answer is lost after its commit), and the task
+//! counts it and wakes the relay and the queue for it.
 
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
-use super::ChatError;
+use super::{ChatError, Hub};
+use crate::queue::Queue;
 use crate::sandbox::BotEvent;
 use crate::store::chat_events::{self, MESSAGE_NEW, NewEvent};
 use crate::store::jobs::{self, Caps, Full};
@@ -40,6 +45,9 @@ struct Pending {
     chat: String,
     account: String,
     message: Message,
+    /// The caller's span (its request's), which the post's writes run in
+    /// (a trace goes on from the request to the jobs it queues).
+    span: tracing::Span,
 }
 
 type Reply = oneshot::Sender<Stored>;
@@ -52,9 +60,9 @@ pub(super) struct Poster {
 
 impl Poster {
     /// Starts the task.
-    pub(super) fn start(db: Db, caps: Caps) -> Poster {
+    pub(super) fn start(db: Db, hub: Hub, queue: Queue) -> Poster {
         let (sender, receiver) = mpsc::channel(4 * MAX_GROUP);
-        tokio::spawn(run(db, caps, receiver));
+        tokio::spawn(run(db, hub, queue, receiver));
         Poster { sender }
     }
 
@@ -66,6 +74,7 @@ impl Poster {
             chat: chat.to_string(),
             account: account.to_string(),
             message,
+            span: tracing::Span::current(),
         };
         let stopped = || PostError::Chat(ChatError::Store(StoreError::Corrupt("the poster has stopped".into())));
         self.sender.send((pending, reply)).await.map_err(|_| stopped())?;
@@ -73,7 +82,22 @@ impl Poster {
     }
 }
 
-async fn run(db: Db, caps: Caps, mut receiver: mpsc::Receiver<(Pending, Reply)>) {
+/// Counts `posts` stored, and wakes the relay (their chat events) and,
+/// if they queued any, the job queue.
+pub(super) fn stored(hub: &Hub, queue: &Queue, posts: usize, queued: u64) {
+    for _ in 0..posts {
+        crate::observe::metrics::message_posted();
+    }
+    if posts > 0 {
+        hub.wake();
+    }
+    if queued > 0 {
+        queue.wake();
+    }
+}
+
+async fn run(db: Db, hub: Hub, queue: Queue, mut receiver: mpsc::Receiver<(Pending, Reply)>) {
+    let caps = queue.caps();
     let mut group = Vec::with_capacity(MAX_GROUP);
     while receiver.recv_many(&mut group, MAX_GROUP).await > 0 {
         let results = match store_group(&db, caps, &group).await {
@@ -82,11 +106,17 @@ async fn run(db: Db, caps: Caps, mut receiver: mpsc::Receiver<(Pending, Reply)>)
                 tracing::warn!(error = %e, posts = group.len(), "a group of posts failed; storing them one by one");
                 let mut results = Vec::with_capacity(group.len());
                 for (p, _) in &group {
-                    results.push(store(&db, caps, &p.chat, &p.account, &[], p.message.clone()).await);
+                    let one = store(&db, caps, &p.chat, &p.account, &[], p.message.clone());
+                    results.push(one.instrument(p.span.clone()).await);
                 }
                 results
             }
         };
+        let (posts, queued) = results.iter().fold((0, 0), |(posts, queued), r| match r {
+            Ok((_, q)) => (posts + 1, queued + q),
+            Err(_) => (posts, queued),
+        });
+        stored(&hub, &queue, posts, queued);
         for ((_, reply), result) in group.drain(..).zip(results) {
             let _ = reply.send(result);
         }
@@ -110,7 +140,9 @@ async fn store_group(db: &Db, caps: Caps, group: &[(Pending, Reply)]) -> Result<
             Some(Ok(apps)) => apps,
         };
         let mut message = pending.message.clone();
-        let queued = write(&mut tx, &pending.chat, &pending.account, &apps, &mut message).await?;
+        let queued = write(&mut tx, &pending.chat, &pending.account, &apps, &mut message)
+            .instrument(pending.span.clone())
+            .await?;
         if !queued.1 {
             // A member a moment ago, in this same transaction: cannot be.
             return Err(StoreError::Corrupt("a member's post found no membership".into()));

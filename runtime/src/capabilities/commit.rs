@@ -28,7 +28,7 @@ use super::storage::read_cache::{ReadCache, Written};
 use super::storage::txn::{Key, KvTxn};
 use crate::config::AppLimits;
 use crate::store::objects::Objects;
-use crate::store::{Db, StoreResult, files, jobs};
+use crate::store::{Db, StoreResult, WriteTx, files, jobs};
 
 /// Commits taken into one database transaction at most.
 pub const MAX_GROUP: usize = 64;
@@ -309,8 +309,12 @@ async fn run(
     reads: Arc<ReadCache>,
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
-    while receiver.recv_many(&mut group, MAX_GROUP).await > 0 {
-        let results = match flush(&db, &group, &usage).await {
+    while let Some(begun) = db.begin_group(&mut receiver, &mut group, MAX_GROUP).await {
+        let flushed = match begun {
+            Ok(tx) => flush(&db, tx, &group, &usage).await,
+            Err(e) => Err(e),
+        };
+        let results = match flushed {
             Ok(results) => {
                 let mut cache = usage.0.lock().unwrap_or_else(|p| p.into_inner());
                 results
@@ -369,9 +373,9 @@ struct Stored {
 /// What one commit of a group came to: stored or refused.
 type Applied = Result<Stored, CommitError>;
 
-/// Runs `group` in one transaction, each commit in its own savepoint (a
-/// group of one needs none: its refusal rolls the whole transaction back).
-async fn flush(db: &Db, group: &[(Commit, Reply)], usage: &UsageCache) -> StoreResult<Vec<Applied>> {
+/// Runs `group` in `tx`, each commit in its own savepoint (a group of one
+/// needs none: its refusal rolls the whole transaction back).
+async fn flush(db: &Db, mut tx: WriteTx, group: &[(Commit, Reply)], usage: &UsageCache) -> StoreResult<Vec<Applied>> {
     // On SQLite this node is the only writer: its cached usage of an app
     // (updated as this group commits) is an upper bound the quota check
     // may use instead of reading the usage again.
@@ -384,7 +388,6 @@ async fn flush(db: &Db, group: &[(Commit, Reply)], usage: &UsageCache) -> StoreR
             }
         }
     }
-    let mut tx = db.begin_write().await?;
     // On PostgreSQL, commits of one app's storage take turns across nodes
     // (READ COMMITTED would let two pass the version check at once); the
     // locks are taken in one order, so two nodes' groups cannot deadlock.

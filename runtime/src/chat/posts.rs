@@ -19,7 +19,7 @@ use crate::sandbox::BotEvent;
 use crate::store::chat_events::{self, MESSAGE_NEW, NewEvent};
 use crate::store::jobs::{self, Caps, Full};
 use crate::store::messages::{self, Message};
-use crate::store::{Db, StoreError};
+use crate::store::{Db, StoreError, WriteTx};
 
 /// Posts taken into one transaction at most.
 const MAX_GROUP: usize = 32;
@@ -99,8 +99,12 @@ pub(super) fn stored(hub: &Hub, queue: &Queue, posts: usize, queued: u64) {
 async fn run(db: Db, hub: Hub, queue: Queue, mut receiver: mpsc::Receiver<(Pending, Reply)>) {
     let caps = queue.caps();
     let mut group = Vec::with_capacity(MAX_GROUP);
-    while receiver.recv_many(&mut group, MAX_GROUP).await > 0 {
-        let results = match store_group(&db, caps, &group).await {
+    while let Some(begun) = db.begin_group(&mut receiver, &mut group, MAX_GROUP).await {
+        let group_stored = match begun {
+            Ok(tx) => store_group(tx, caps, &group).await,
+            Err(e) => Err(e),
+        };
+        let results = match group_stored {
             Ok(results) => results,
             Err(e) => {
                 tracing::warn!(error = %e, posts = group.len(), "a group of posts failed; storing them one by one");
@@ -123,9 +127,8 @@ async fn run(db: Db, hub: Hub, queue: Queue, mut receiver: mpsc::Receiver<(Pendi
     }
 }
 
-/// Stores `group` in one transaction; `Err` when it was rolled back.
-async fn store_group(db: &Db, caps: Caps, group: &[(Pending, Reply)]) -> Result<Vec<Stored>, StoreError> {
-    let mut tx = db.begin_write().await?;
+/// Stores `group` in `tx`; `Err` when it was rolled back.
+async fn store_group(mut tx: WriteTx, caps: Caps, group: &[(Pending, Reply)]) -> Result<Vec<Stored>, StoreError> {
     let mut results = Vec::with_capacity(group.len());
     for (pending, _) in group {
         let apps = match jobs::lock_lanes_for_member(&mut tx, &pending.chat, &pending.account, caps).await? {

@@ -774,7 +774,7 @@ pub async fn reject(db: &Db, app: &str, version: &str, reason: &str) -> StoreRes
     .bind(now_ms())
     .bind(app)
     .bind(version)
-    .execute(db.write().await.on())
+    .execute(db.write().await?.on())
     .await?;
     Ok(done.rows_affected() > 0)
 }
@@ -785,7 +785,7 @@ pub async fn set_compile_status(db: &Db, app: &str, version: &str, status: Compi
         .bind(status.as_str())
         .bind(app)
         .bind(version)
-        .execute(db.write().await.on())
+        .execute(db.write().await?.on())
         .await?;
     Ok(())
 }

@@ -30,7 +30,7 @@ pub struct AuditEntry {
 
 /// Appends `entry` (its `id` and `at` are filled in here).
 pub async fn record(db: &Db, mut entry: AuditEntry) -> StoreResult<AuditEntry> {
-    let write = db.write().await;
+    let mut write = db.write().await?;
     entry.id = new_id();
     entry.at = now_ms();
     sqlx::query(

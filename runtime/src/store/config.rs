@@ -55,7 +55,7 @@ pub async fn set(db: &Db, app: &str, key: &str, value: &str, secret: bool) -> St
     .bind(&value)
     .bind(i64::from(secret))
     .bind(now_ms())
-    .execute(db.write().await.on())
+    .execute(db.write().await?.on())
     .await?;
     Ok(())
 }
@@ -69,7 +69,7 @@ pub async fn delete(db: &Db, app: &str, key: &str) -> StoreResult<bool> {
     let done = sqlx::query("DELETE FROM app_config WHERE app_id = $1 AND key = $2")
         .bind(app)
         .bind(key)
-        .execute(db.write().await.on())
+        .execute(db.write().await?.on())
         .await?;
     Ok(done.rows_affected() > 0)
 }
@@ -134,7 +134,7 @@ pub async fn seal_plaintext(db: &Db) -> StoreResult<usize> {
             .bind(&app)
             .bind(&key)
             .bind(value.as_str())
-            .execute(db.write().await.on())
+            .execute(db.write().await?.on())
             .await?;
         sealed += usize::try_from(update.rows_affected()).unwrap_or(0);
     }

@@ -120,7 +120,7 @@ pub async fn revoke_all(db: &Db, account: &str, app: &str) -> StoreResult<()> {
     sqlx::query("DELETE FROM consents WHERE account_id = $1 AND app_id = $2")
         .bind(account)
         .bind(app)
-        .execute(db.write().await.on())
+        .execute(db.write().await?.on())
         .await?;
     Ok(())
 }

@@ -257,7 +257,7 @@ pub async fn forget_objects(db: &Db, file: &NewFile) -> StoreResult<()> {
         .bind(sha256)
         .bind(i64::try_from(size).unwrap_or(i64::MAX))
         .bind(now_ms())
-        .execute(db.write().await.on())
+        .execute(db.write().await?.on())
         .await?;
     }
     Ok(())

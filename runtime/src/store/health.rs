@@ -170,7 +170,7 @@ pub async fn depth_since(db: &Db, from: i64) -> StoreResult<Vec<DepthRow>> {
 
 /// Deletes minutes before `before` (unix ms); returns how many rows.
 pub async fn prune(db: &Db, before: i64) -> StoreResult<u64> {
-    let write = db.write().await;
+    let mut write = db.write().await?;
     let health = sqlx::query("DELETE FROM app_health WHERE minute < $1")
         .bind(before)
         .execute(write.on())

@@ -208,7 +208,7 @@ pub async fn cancel(db: &Db, id: &str, app: &str) -> StoreResult<bool> {
         sqlx::query("UPDATE invoices SET status = 'cancelled' WHERE id = $1 AND app_id = $2 AND status = 'open'")
             .bind(id)
             .bind(app)
-            .execute(db.write().await.on())
+            .execute(db.write().await?.on())
             .await?;
     Ok(done.rows_affected() > 0)
 }

@@ -421,7 +421,7 @@ pub async fn claim(db: &Db, id: i64, app: &str, node: &str, lease_ms: i64) -> St
     let row = if db.is_embedded() {
         // One statement, and SQLite runs one writer at a time: the check
         // and the claim cannot interleave with another claim.
-        let write = db.write().await;
+        let mut write = db.write().await?;
         claim.fetch_optional(write.on()).await?
     } else {
         // Under READ COMMITTED two claims in one lane could each miss the
@@ -490,7 +490,7 @@ pub async fn fail(
     max_attempts: i64,
     backoff_ms: i64,
 ) -> StoreResult<AfterFailure> {
-    let write = db.write().await;
+    let mut write = db.write().await?;
     let now = now_ms();
     let status: Option<JobStatus> = sqlx::query_scalar(
         "UPDATE jobs SET status = CASE WHEN attempts >= $1 THEN 'dead' ELSE 'queued' END, \
@@ -517,7 +517,7 @@ pub async fn fail(
 /// Extends the lease of job `id` (held by `node` under `attempt`) to
 /// `lease_ms` from now; false if the claim is no longer this run's.
 pub async fn renew(db: &Db, id: i64, node: &str, attempt: i64, lease_ms: i64) -> StoreResult<bool> {
-    let write = db.write().await;
+    let mut write = db.write().await?;
     let done = sqlx::query(
         "UPDATE jobs SET lease_until = $1 WHERE id = $2 AND status = 'running' AND leased_by = $3 AND attempts = $4",
     )
@@ -533,7 +533,7 @@ pub async fn renew(db: &Db, id: i64, node: &str, attempt: i64, lease_ms: i64) ->
 /// Queues again every running job whose lease has run out (its node died
 /// or hung); returns how many.
 pub async fn requeue_expired(db: &Db) -> StoreResult<u64> {
-    let write = db.write().await;
+    let mut write = db.write().await?;
     let done = sqlx::query(
         "UPDATE jobs SET status = 'queued', lease_until = NULL, leased_by = NULL \
          WHERE status = 'running' AND lease_until < $1",
@@ -548,7 +548,7 @@ pub async fn requeue_expired(db: &Db) -> StoreResult<u64> {
 /// the same name, or the only node of an embedded database: nobody else
 /// can be running them); returns how many.
 pub async fn requeue_running(db: &Db, node: Option<&str>) -> StoreResult<u64> {
-    let write = db.write().await;
+    let mut write = db.write().await?;
     let done = match node {
         Some(node) => {
             sqlx::query(
@@ -587,7 +587,7 @@ pub async fn list(db: &Db, app: &str, status: Option<JobStatus>, limit: u32) -> 
 /// Queues dead job `id` of `app` again, with its attempts reset; false if
 /// there is no such dead job.
 pub async fn retry(db: &Db, app: &str, id: i64) -> StoreResult<bool> {
-    let write = db.write().await;
+    let mut write = db.write().await?;
     let done = sqlx::query(
         "UPDATE jobs SET status = 'queued', attempts = 0, run_at = $1, finished_at = NULL \
          WHERE id = $2 AND app_id = $3 AND status = 'dead'",
@@ -643,7 +643,7 @@ pub async fn backlog_by_kind(db: &Db) -> StoreResult<Vec<KindBacklog>> {
 /// Deletes done jobs finished before `done_before` and dead ones parked
 /// before `dead_before` (unix ms); returns how many.
 pub async fn prune(db: &Db, done_before: i64, dead_before: i64) -> StoreResult<u64> {
-    let write = db.write().await;
+    let mut write = db.write().await?;
     let done = sqlx::query(
         "DELETE FROM jobs WHERE (status = 'done' AND finished_at < $1) OR (status = 'dead' AND finished_at < $2)",
     )

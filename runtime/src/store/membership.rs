@@ -84,8 +84,8 @@ async fn join(conn: &mut AnyConnection, chat: &str, account: &str, by: Option<&s
 
 /// Invites `account` to `chat` on behalf of `by` (no-op if already invited).
 pub async fn invite(db: &Db, chat: &str, account: &str, by: &str) -> StoreResult<()> {
-    let write = db.write().await;
-    invite_in(&mut *write.on().acquire().await?, chat, account, by).await
+    let mut write = db.write().await?;
+    invite_in(write.on(), chat, account, by).await
 }
 
 /// [`invite`] on `conn`, in the caller's transaction.
@@ -126,7 +126,7 @@ pub async fn decline(db: &Db, chat: &str, account: &str) -> StoreResult<bool> {
     let gone = sqlx::query("DELETE FROM chat_invitations WHERE chat_id = $1 AND account_id = $2")
         .bind(chat)
         .bind(account)
-        .execute(db.write().await.on())
+        .execute(db.write().await?.on())
         .await?;
     Ok(gone.rows_affected() > 0)
 }

@@ -42,8 +42,8 @@ pub mod webhooks;
 
 use std::path::Path;
 
-use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Executor};
+use sqlx::any::{AnyPoolOptions, AnyTransactionManager, install_default_drivers};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor, TransactionManager};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -67,11 +67,34 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// A database transaction that writes; see [`Db::begin_write`]. It
 /// dereferences to the connection, so table functions take `&mut tx`.
-pub struct WriteTx {
-    tx: sqlx::Transaction<'static, sqlx::Any>,
-    /// On SQLite, this process's turn to write, held until the
-    /// transaction ends.
-    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+pub struct WriteTx(TxOn);
+
+/// SQLite's writing connection, held: this process's turn to write.
+type Writer = tokio::sync::OwnedMappedMutexGuard<Option<AnyConnection>, AnyConnection>;
+
+/// Where a [`WriteTx`] runs.
+enum TxOn {
+    /// PostgreSQL: a pooled connection.
+    Pooled(sqlx::Transaction<'static, sqlx::Any>),
+    /// SQLite: the writing connection, held (this process's turn to
+    /// write) until the transaction ends.
+    Turn(OnTurn),
+}
+
+/// A transaction on SQLite's writing connection; as `sqlx::Transaction`
+/// does, it starts a rollback if dropped open (the connection runs it
+/// before whatever the next turn sends).
+struct OnTurn {
+    conn: Writer,
+    open: bool,
+}
+
+impl Drop for OnTurn {
+    fn drop(&mut self) {
+        if self.open {
+            AnyTransactionManager::start_rollback(&mut self.conn);
+        }
+    }
 }
 
 impl WriteTx {
@@ -81,7 +104,13 @@ impl WriteTx {
     ///
     /// What the database answered to `COMMIT`.
     pub async fn commit(self) -> StoreResult<()> {
-        self.tx.commit().await?;
+        match self.0 {
+            TxOn::Pooled(tx) => tx.commit().await?,
+            TxOn::Turn(mut t) => {
+                AnyTransactionManager::commit(&mut t.conn).await?;
+                t.open = false;
+            }
+        }
         Ok(())
     }
 
@@ -91,37 +120,53 @@ impl WriteTx {
     ///
     /// What the database answered to `ROLLBACK`.
     pub async fn rollback(self) -> StoreResult<()> {
-        self.tx.rollback().await?;
+        match self.0 {
+            TxOn::Pooled(tx) => tx.rollback().await?,
+            TxOn::Turn(mut t) => {
+                AnyTransactionManager::rollback(&mut t.conn).await?;
+                t.open = false;
+            }
+        }
         Ok(())
     }
 }
 
-/// A write outside a transaction, one statement at a time; see
-/// [`Db::write`]. On SQLite it holds this process's turn to write until it
-/// is dropped, and hands out the one connection writes run on; on
-/// PostgreSQL it hands out the pool.
-pub struct Write {
-    on: AnyPool,
-    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
-}
-
-impl Write {
-    /// Where the statements of this write run.
-    pub(crate) fn on(&self) -> &AnyPool {
-        &self.on
-    }
-}
-
 impl std::ops::Deref for WriteTx {
-    type Target = sqlx::AnyConnection;
-    fn deref(&self) -> &sqlx::AnyConnection {
-        &self.tx
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        match &self.0 {
+            TxOn::Pooled(tx) => tx,
+            TxOn::Turn(t) => &t.conn,
+        }
     }
 }
 
 impl std::ops::DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
-        &mut self.tx
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        match &mut self.0 {
+            TxOn::Pooled(tx) => tx,
+            TxOn::Turn(t) => &mut t.conn,
+        }
+    }
+}
+
+/// A write outside a transaction, one statement at a time; see
+/// [`Db::write`]. On SQLite it is the writing connection, held (this
+/// process's turn to write) until dropped; on PostgreSQL a pooled one.
+pub struct Write(WriteOn);
+
+enum WriteOn {
+    Pooled(sqlx::pool::PoolConnection<sqlx::Any>),
+    Turn(Writer),
+}
+
+impl Write {
+    /// Where the statements of this write run.
+    pub(crate) fn on(&mut self) -> &mut AnyConnection {
+        match &mut self.0 {
+            WriteOn::Pooled(conn) => conn,
+            WriteOn::Turn(conn) => conn,
+        }
     }
 }
 
@@ -164,19 +209,20 @@ pub struct PoolUse {
 /// A handle on the database; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Db {
+    /// Reads, and on PostgreSQL writes too.
     pool: AnyPool,
-    /// Where transactions that write run: on SQLite, one connection of its
-    /// own (writes take turns anyway, and a connection that alone writes
-    /// keeps its page cache, which another's commit would invalidate, and
-    /// its thread warm); on PostgreSQL, `pool`.
-    writer: AnyPool,
     backend: Backend,
     /// The server's URL, on PostgreSQL (for `LISTEN`, which needs its own connection).
     url: Option<std::sync::Arc<str>>,
-    /// On SQLite, whose file has one writer at a time: writers of this
-    /// process queue here, in order, instead of in SQLite's busy handler,
-    /// which sleeps 1, 2, 5, 10 … ms between tries.
-    turn: Option<std::sync::Arc<tokio::sync::Mutex<()>>>,
+    /// On SQLite, whose file has one writer at a time, the one connection
+    /// writes run on, and its lock this process's turn to write: writers
+    /// queue here, in order, instead of in SQLite's busy handler, which
+    /// sleeps 1, 2, 5, 10 … ms between tries. A connection that alone
+    /// writes keeps its page cache (another's commit would invalidate it)
+    /// and its thread warm; held outside a pool, it is handed from one
+    /// turn to the next at once (a pool tests each connection returned
+    /// to it with a round trip to its thread first).
+    turn: Option<std::sync::Arc<tokio::sync::Mutex<Option<AnyConnection>>>>,
     /// This node's revocation epoch, which its caches are tagged with.
     revocations: std::sync::Arc<revocations::Revocations>,
 }
@@ -218,7 +264,6 @@ impl Db {
             .await?;
         sqlx::migrate!("./migrations/postgres").run(&pool).await?;
         Ok(Db {
-            writer: pool.clone(),
             pool,
             backend: Backend::Postgres,
             url: Some(std::sync::Arc::from(url)),
@@ -245,39 +290,17 @@ impl Db {
                 .max_connections(max)
                 .min_connections(1)
                 .test_before_acquire(false)
-                .after_connect(|conn, _meta| {
-                    Box::pin(async move {
-                        // WAL + NORMAL keeps every committed transaction across a
-                        // process crash; only an OS crash can lose the last ones.
-                        conn.execute(
-                            "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000",
-                        )
-                        .await?;
-                        // The host copies the WAL back into the database file in
-                        // the background (`Db::checkpoint`), so a commit seldom
-                        // pays for that copy; a commit still does it past this
-                        // many pages (about 40 MiB), should the background
-                        // copy fall behind or not run (tools, tests).
-                        conn.execute(format!("PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}").as_str())
-                            .await?;
-                        Ok(())
-                    })
-                })
+                .after_connect(|conn, _meta| Box::pin(configure_sqlite(conn)))
         };
         let pool = options(SQLITE_READERS).connect(&url).await?;
-        // Writers queue for their turn (see [`Db::write`]), as long as it
-        // takes, not for this pool's one connection (30 s by default).
-        let writer = options(1)
-            .acquire_timeout(std::time::Duration::from_secs(24 * 60 * 60))
-            .connect(&url)
-            .await?;
+        let mut writer = AnyConnection::connect(&url).await?;
+        configure_sqlite(&mut writer).await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(Db {
             pool,
-            writer,
             backend: Backend::Sqlite,
             url: None,
-            turn: Some(Default::default()),
+            turn: Some(std::sync::Arc::new(tokio::sync::Mutex::new(Some(writer)))),
             revocations: std::sync::Arc::new(revocations::Revocations::new(true)),
         })
     }
@@ -348,15 +371,14 @@ impl Db {
     /// the same file). A write of one statement takes the same turn through
     /// [`Db::write`].
     pub async fn begin_write(&self) -> StoreResult<WriteTx> {
-        let turn = self.turn().await;
-        let begin = match self.backend {
-            Backend::Sqlite => "BEGIN IMMEDIATE",
-            Backend::Postgres => "BEGIN",
-        };
-        Ok(WriteTx {
-            tx: self.writer.begin_with(begin).await?,
-            _turn: turn,
-        })
+        match &self.turn {
+            Some(turn) => {
+                let mut conn = Self::take_turn(turn).await?;
+                AnyTransactionManager::begin(&mut conn, Some("BEGIN IMMEDIATE".into())).await?;
+                Ok(WriteTx(TxOn::Turn(OnTurn { conn, open: true })))
+            }
+            None => Ok(WriteTx(TxOn::Pooled(self.pool.begin_with("BEGIN").await?))),
+        }
     }
 
     /// A write of single statements outside a transaction (an `UPDATE`, an
@@ -364,20 +386,46 @@ impl Db {
     /// waits for this process's turn to write, as [`Db::begin_write`] does,
     /// and holds it until dropped, so do not hold one while beginning or
     /// awaiting another write; on PostgreSQL, whose writers need no turns,
-    /// it is the pool.
-    pub async fn write(&self) -> Write {
-        Write {
-            on: self.writer.clone(),
-            _turn: self.turn().await,
-        }
+    /// it is a connection from the pool.
+    ///
+    /// # Errors
+    ///
+    /// On PostgreSQL, no connection came free in time.
+    pub async fn write(&self) -> StoreResult<Write> {
+        Ok(Write(match &self.turn {
+            Some(turn) => WriteOn::Turn(Self::take_turn(turn).await?),
+            None => WriteOn::Pooled(self.pool.acquire().await?),
+        }))
     }
 
-    /// On SQLite, this process's turn to write; `None` on PostgreSQL.
-    async fn turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        match &self.turn {
-            Some(turn) => Some(turn.clone().lock_owned().await),
-            None => None,
+    /// A group commit's next group: waits for `receiver`'s next item, then
+    /// begins a transaction that writes ([`Db::begin_write`], which on
+    /// SQLite waits for the turn), then adds to `group` what else arrived
+    /// meanwhile, up to `max` items in all. The turn comes before the
+    /// group, so what arrives while the turn is taken joins this group
+    /// instead of waiting for the next. `None` once every sender is gone.
+    pub async fn begin_group<T>(
+        &self,
+        receiver: &mut tokio::sync::mpsc::Receiver<T>,
+        group: &mut Vec<T>,
+        max: usize,
+    ) -> Option<StoreResult<WriteTx>> {
+        group.push(receiver.recv().await?);
+        let begun = self.begin_write().await;
+        while group.len() < max {
+            match receiver.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
         }
+        Some(begun)
+    }
+
+    /// Waits for this process's turn to write on SQLite, and takes the
+    /// writing connection.
+    async fn take_turn(turn: &std::sync::Arc<tokio::sync::Mutex<Option<AnyConnection>>>) -> StoreResult<Writer> {
+        tokio::sync::OwnedMutexGuard::try_map(turn.clone().lock_owned().await, Option::as_mut)
+            .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))
     }
 
     /// Holds, until `tx` ends, a lock on `key` that any other transaction
@@ -400,8 +448,28 @@ impl Db {
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;
-        self.writer.close().await;
+        if let Some(turn) = &self.turn
+            && let Some(writer) = turn.lock().await.take()
+            && let Err(e) = writer.close().await
+        {
+            tracing::warn!(error = %e, "could not close the writing connection");
+        }
     }
+}
+
+/// What every SQLite connection sets when it opens.
+async fn configure_sqlite(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    // WAL + NORMAL keeps every committed transaction across a process
+    // crash; only an OS crash can lose the last ones.
+    conn.execute("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000")
+        .await?;
+    // The host copies the WAL back into the database file in the
+    // background (`Db::checkpoint`), so a commit seldom pays for that
+    // copy; a commit still does it past this many pages (about 40 MiB),
+    // should the background copy fall behind or not run (tools, tests).
+    conn.execute(format!("PRAGMA wal_autocheckpoint = {WAL_AUTOCHECKPOINT_PAGES}").as_str())
+        .await?;
+    Ok(())
 }
 
 /// A fresh id: a UUIDv7, so ids sort by creation time.
@@ -473,7 +541,7 @@ mod tests {
                 let db = db.clone();
                 tokio::spawn(async move {
                     sqlx::query("UPDATE host_secrets SET value = CAST(value AS INTEGER) + 1 WHERE name = 'a'")
-                        .execute(db.write().await.on())
+                        .execute(db.write().await.expect("turn").on())
                         .await
                         .expect("update")
                         .rows_affected()
@@ -508,5 +576,74 @@ mod tests {
             .await
             .expect("read");
         assert_eq!(value, (SQLITE_READERS * 2).to_string());
+    }
+
+    #[tokio::test]
+    async fn a_write_transaction_dropped_open_is_rolled_back_before_the_next_turn() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open_sqlite(dir.path()).await.expect("db");
+        for round in 0..3 {
+            let mut tx = db
+                .begin_write()
+                .await
+                .expect("each turn begins a transaction of its own");
+            let seen: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM host_secrets")
+                .fetch_one(&mut *tx)
+                .await
+                .expect("read");
+            assert_eq!(seen, 0, "round {round}: what a dropped transaction wrote is gone");
+            sqlx::query("INSERT INTO host_secrets (name, value) VALUES ('a', '0')")
+                .execute(&mut *tx)
+                .await
+                .expect("insert");
+            drop(tx);
+        }
+        // A write cancelled between its statements, as a request whose
+        // client went away.
+        let turn = db.clone();
+        let cancelled = tokio::spawn(async move {
+            let mut tx = turn.begin_write().await.expect("tx");
+            sqlx::query("INSERT INTO host_secrets (name, value) VALUES ('b', '0')")
+                .execute(&mut *tx)
+                .await
+                .expect("insert");
+            std::future::pending::<()>().await;
+            tx.commit().await
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        cancelled.abort();
+        let _ = cancelled.await;
+        sqlx::query("INSERT INTO host_secrets (name, value) VALUES ('c', '0')")
+            .execute(db.write().await.expect("turn").on())
+            .await
+            .expect("the next write runs outside any transaction left open");
+        let names: Vec<String> = sqlx::query_scalar("SELECT name FROM host_secrets ORDER BY name")
+            .fetch_all(db.pool())
+            .await
+            .expect("read");
+        assert_eq!(
+            names,
+            ["c"],
+            "only the write that ended without being dropped open is kept"
+        );
+    }
+
+    #[tokio::test]
+    async fn writes_after_close_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open_sqlite(dir.path()).await.expect("db");
+        db.close().await;
+        assert!(matches!(
+            db.write().await,
+            Err(StoreError::Database(sqlx::Error::PoolClosed))
+        ));
+        assert!(matches!(
+            db.begin_write().await,
+            Err(StoreError::Database(sqlx::Error::PoolClosed))
+        ));
+        assert!(
+            !dir.path().join("miniapp.db-wal").exists(),
+            "the last connection closed folds the write-ahead log into the database"
+        );
     }
 }

@@ -45,7 +45,7 @@ pub async fn record_in(conn: &mut AnyConnection, app: &str, account: &str, n: us
 pub async fn prune(db: &Db, before: i64) -> StoreResult<u64> {
     Ok(sqlx::query("DELETE FROM notifications WHERE sent_at < $1")
         .bind(before)
-        .execute(db.write().await.on())
+        .execute(db.write().await?.on())
         .await?
         .rows_affected())
 }

@@ -134,7 +134,7 @@ pub async fn since(db: &Db, app: &str, chat: &str, after: i64, limit: u32) -> St
 pub async fn prune(db: &Db, now: i64) -> StoreResult<u64> {
     Ok(sqlx::query("DELETE FROM page_pushes WHERE at < $1")
         .bind(now.saturating_sub(KEPT_MS))
-        .execute(db.write().await.on())
+        .execute(db.write().await?.on())
         .await?
         .rows_affected())
 }

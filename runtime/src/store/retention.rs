@@ -45,12 +45,12 @@ pub async fn sweep(db: &Db, retention: Retention) -> StoreResult<Swept> {
     let now = now_ms();
     let logs = sqlx::query(DELETE_OLD_LOGS)
         .bind(now.saturating_sub(retention.logs_ms))
-        .execute(db.write().await.on())
+        .execute(db.write().await?.on())
         .await?
         .rows_affected();
     let audit = sqlx::query(DELETE_OLD_AUDIT)
         .bind(now.saturating_sub(retention.audit_ms))
-        .execute(db.write().await.on())
+        .execute(db.write().await?.on())
         .await?
         .rows_affected();
     let mut expired = 0;
@@ -63,7 +63,7 @@ pub async fn sweep(db: &Db, retention: Retention) -> StoreResult<Swept> {
     ] {
         expired += sqlx::query(&format!("DELETE FROM {table} WHERE expires_at < $1"))
             .bind(now)
-            .execute(db.write().await.on())
+            .execute(db.write().await?.on())
             .await?
             .rows_affected();
     }

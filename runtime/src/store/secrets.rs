@@ -32,7 +32,7 @@ pub async fn get_or_create(
         sqlx::query("INSERT INTO host_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
             .bind(name)
             .bind(sealed)
-            .execute(db.write().await.on())
+            .execute(db.write().await?.on())
             .await?;
     }
     let sealed: String = sqlx::query_scalar("SELECT value FROM host_secrets WHERE name = $1")
@@ -64,7 +64,7 @@ pub async fn seal_plaintext(db: &Db) -> StoreResult<usize> {
             .bind(crypto::seal(db, &context(&name), value.as_bytes()).await?)
             .bind(&name)
             .bind(value.as_str())
-            .execute(db.write().await.on())
+            .execute(db.write().await?.on())
             .await?;
         sealed += usize::try_from(update.rows_affected()).unwrap_or(0);
     }
@@ -112,7 +112,7 @@ pub async fn record_master_key_id(db: &Db, key_id: &str) -> StoreResult<String> 
     sqlx::query("INSERT INTO master_key (slot, key_id, recorded_at) VALUES (1, $1, $2) ON CONFLICT (slot) DO NOTHING")
         .bind(key_id)
         .bind(now_ms())
-        .execute(db.write().await.on())
+        .execute(db.write().await?.on())
         .await?;
     master_key_id(db)
         .await?
@@ -148,13 +148,13 @@ pub async fn replace_master_key_id(tx: &mut WriteTx, old: &str, new: &str) -> St
 pub async fn scrub_free_pages(db: &Db) -> StoreResult<()> {
     if db.backend() == Backend::Postgres {
         sqlx::raw_sql("VACUUM FULL host_secrets, app_config")
-            .execute(db.write().await.on())
+            .execute(db.write().await?.on())
             .await?;
         return Ok(());
     }
-    sqlx::query("VACUUM").execute(db.write().await.on()).await?;
+    sqlx::query("VACUUM").execute(db.write().await?.on()).await?;
     sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(db.write().await.on())
+        .execute(db.write().await?.on())
         .await?;
     Ok(())
 }

@@ -12,7 +12,7 @@ pub const WINDOW_MS: i64 = 60_000;
 /// taken in the current window; one statement, so concurrent nodes cannot
 /// both take the last place.
 pub async fn try_take(db: &Db, app: &str, chat: &str, per_window: u32) -> StoreResult<bool> {
-    let write = db.write().await;
+    let mut write = db.write().await?;
     let now = now_ms();
     let row = sqlx::query(
         "INSERT INTO send_windows (app_id, chat_id, window_start, sent) VALUES ($1, $2, $3, 1) \
@@ -34,7 +34,7 @@ pub async fn try_take(db: &Db, app: &str, chat: &str, per_window: u32) -> StoreR
 
 /// Deletes windows that ended before `before`; returns how many.
 pub async fn prune(db: &Db, before: i64) -> StoreResult<u64> {
-    let write = db.write().await;
+    let mut write = db.write().await?;
     let done = sqlx::query("DELETE FROM send_windows WHERE window_start < $1")
         .bind(before - WINDOW_MS)
         .execute(write.on())

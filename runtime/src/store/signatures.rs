@@ -59,7 +59,7 @@ pub async fn key_for(
         .bind(&fresh.public_key)
         .bind(sealed)
         .bind(now_ms())
-        .execute(db.write().await.on())
+        .execute(db.write().await?.on())
         .await?;
         row = Some(
             sqlx::query_as(select)

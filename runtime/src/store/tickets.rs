@@ -67,7 +67,7 @@ pub async fn redeem(db: &Db, ticket_hash: &str) -> StoreResult<bool> {
     )
     .bind(now)
     .bind(ticket_hash)
-    .fetch_optional(db.write().await.on())
+    .fetch_optional(db.write().await?.on())
     .await?;
     Ok(row.is_some())
 }

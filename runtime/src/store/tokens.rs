@@ -228,7 +228,7 @@ pub async fn check(db: &Db, token_hash: &str, now: i64, policy: SessionPolicy) -
         .bind(now)
         .bind(expires_at)
         .bind(&session.id)
-        .execute(db.write().await.on())
+        .execute(db.write().await?.on())
         .await?;
         if done.rows_affected() == 0 {
             // Signed out (or expired) between the read and the write.

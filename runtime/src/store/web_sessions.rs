@@ -26,7 +26,7 @@ pub struct WebSession {
 pub async fn use_nonce(db: &Db, nonce: &str, app: &str, expires_at: i64) -> StoreResult<bool> {
     sqlx::query("DELETE FROM launch_nonces WHERE expires_at < $1")
         .bind(now_ms())
-        .execute(db.write().await.on())
+        .execute(db.write().await?.on())
         .await?;
     let inserted = sqlx::query(
         "INSERT INTO launch_nonces (nonce, app_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT (nonce) DO NOTHING",
@@ -34,7 +34,7 @@ pub async fn use_nonce(db: &Db, nonce: &str, app: &str, expires_at: i64) -> Stor
     .bind(nonce)
     .bind(app)
     .bind(expires_at)
-    .execute(db.write().await.on())
+    .execute(db.write().await?.on())
     .await?;
     Ok(inserted.rows_affected() == 1)
 }
@@ -44,7 +44,7 @@ pub async fn create(db: &Db, token_hash: &str, session: &WebSession) -> StoreRes
     let now = now_ms();
     sqlx::query("DELETE FROM web_sessions WHERE expires_at < $1")
         .bind(now)
-        .execute(db.write().await.on())
+        .execute(db.write().await?.on())
         .await?;
     sqlx::query(
         "INSERT INTO web_sessions (token_hash, app_id, chat_id, account_id, created_at, expires_at, account_session_id) \
@@ -57,7 +57,7 @@ pub async fn create(db: &Db, token_hash: &str, session: &WebSession) -> StoreRes
     .bind(now)
     .bind(session.expires_at)
     .bind(&session.account_session_id)
-    .execute(db.write().await.on())
+    .execute(db.write().await?.on())
     .await?;
     Ok(())
 }

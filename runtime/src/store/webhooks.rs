@@ -16,7 +16,7 @@ pub async fn set_secret(db: &Db, app: &str, sealed: &str) -> StoreResult<()> {
     .bind(app)
     .bind(sealed)
     .bind(now_ms())
-    .execute(db.write().await.on())
+    .execute(db.write().await?.on())
     .await?;
     Ok(())
 }

@@ -16,7 +16,7 @@ use tracing::Instrument;
 use super::{ChatError, Hub};
 use crate::queue::Queue;
 use crate::sandbox::BotEvent;
-use crate::store::chat_events::{self, MESSAGE_NEW, NewEvent};
+use crate::store::chat_events;
 use crate::store::jobs::{self, Caps, Full};
 use crate::store::messages::{self, Message};
 use crate::store::{Db, StoreError, WriteTx};
@@ -215,10 +215,7 @@ async fn write(
     // commit order.
     message.seq = chat_events::reserve(conn, 1).await?;
     let queued = jobs::enqueue_for_apps(conn, chat, apps, Some(account), &event).await?;
-    // The membership check and the insert are one statement.
-    if !messages::insert_from_member(conn, message).await? {
-        return Ok((queued, false));
-    }
-    chat_events::append_at(conn, message.seq, &[NewEvent::message(MESSAGE_NEW, chat, &message.id)]).await?;
-    Ok((queued, true))
+    // The membership check, the insert and its chat event: one round trip.
+    let member = messages::insert_logged(conn, message, messages::Sender::Member).await?;
+    Ok((queued, member))
 }

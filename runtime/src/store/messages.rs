@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use sqlx::{AnyConnection, Row};
 
 use super::files::{self, Attachment};
-use super::{Db, StoreResult, from_json, to_json};
+use super::{Db, StoreResult, from_json, now_ms, to_json};
 
 /// Who sent a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -97,22 +97,11 @@ pub(super) fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<Message> {
     })
 }
 
-/// Stores `messages` (each with its `seq` set), in the caller's transaction.
-pub async fn insert_all(conn: &mut AnyConnection, messages: &[Message]) -> StoreResult<()> {
-    // One multi-row statement (one round trip to the database) per 500 messages.
-    const BATCH: usize = 500;
-    for batch in messages.chunks(BATCH) {
-        insert_batch(&mut *conn, batch).await?;
-    }
-    Ok(())
-}
-
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 /// The columns every message insert lists, in the order [`bind_message`] binds them.
 const INSERT_COLUMNS: &str =
     "id, chat_id, sender_kind, sender_id, text, buttons, created_at, host_kind, seq, attachments";
-const INSERT_ARITY: usize = 10;
 
 /// Binds the columns of `m`, in the order of [`INSERT_COLUMNS`].
 fn bind_message<'q>(query: AnyQuery<'q>, m: &'q Message) -> AnyQuery<'q> {
@@ -129,33 +118,42 @@ fn bind_message<'q>(query: AnyQuery<'q>, m: &'q Message) -> AnyQuery<'q> {
         .bind(to_json(&m.attachments))
 }
 
-async fn insert_batch<'e>(exec: impl sqlx::Executor<'e, Database = sqlx::Any>, batch: &[Message]) -> StoreResult<()> {
-    let rows: Vec<String> = (0..batch.len())
-        .map(|i| {
-            let placeholders: Vec<String> = (1..=INSERT_ARITY)
-                .map(|k| format!("${}", i * INSERT_ARITY + k))
-                .collect();
-            format!("({})", placeholders.join(", "))
-        })
-        .collect();
-    let sql = format!("INSERT INTO messages ({INSERT_COLUMNS}) VALUES {}", rows.join(", "));
-    let mut query = sqlx::query(&sql);
-    for m in batch {
-        query = bind_message(query, m);
-    }
-    query.execute(exec).await?;
-    Ok(())
+/// Who may send a message [`insert_logged`] stores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sender {
+    /// An app, through the host (checked before).
+    App,
+    /// A person, stored only if a member of the chat (checked in the same
+    /// statement).
+    Member,
 }
 
-/// Stores a person's message only if its sender is a member of its chat
-/// (checked in the same statement); `false` if not.
-pub async fn insert_from_member(conn: &mut AnyConnection, m: &Message) -> StoreResult<bool> {
-    let sql = format!(
-        "INSERT INTO messages ({INSERT_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
-         WHERE EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $2 AND account_id = $4)"
-    );
-    let done = bind_message(sqlx::query(&sql), m).execute(&mut *conn).await?;
-    Ok(done.rows_affected() == 1)
+/// Stores `m` (its `seq` taken with [`super::chat_events::reserve`]) and
+/// logs its `message.new` chat event under that number, in the caller's
+/// transaction and in one round trip to the database: on SQLite two
+/// statements sent together, on PostgreSQL one (a data-modifying `WITH`).
+/// `false`, and nothing stored, when `sender` is [`Sender::Member`] and
+/// the sender is not a member of the chat.
+pub async fn insert_logged(conn: &mut AnyConnection, m: &Message, sender: Sender) -> StoreResult<bool> {
+    let from_member = match sender {
+        Sender::App => "",
+        Sender::Member => " WHERE EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $2 AND account_id = $4)",
+    };
+    let insert =
+        format!("INSERT INTO messages ({INSERT_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10{from_member}");
+    let event = "INSERT INTO chat_events (seq, chat_id, kind, message_id, account_id, at)";
+    let sql = if conn.backend_name() == "PostgreSQL" {
+        format!("WITH m AS ({insert} RETURNING id) {event} SELECT $9, $2, $11, m.id, NULL, $12 FROM m")
+    } else {
+        // `changes()`: the rows the statement before changed (0 or 1).
+        format!("{insert}; {event} SELECT $9, $2, $11, $1, NULL, $12 WHERE changes() = 1")
+    };
+    let done = bind_message(sqlx::query(&sql), m)
+        .bind(super::chat_events::MESSAGE_NEW)
+        .bind(now_ms())
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() > 0)
 }
 
 /// Messages of `chat` in commit order: those stored after message `after`,
@@ -267,4 +265,89 @@ pub async fn by_ids(db: &Db, ids: &[String]) -> StoreResult<HashMap<String, Mess
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::chat_events;
+
+    fn message(chat: &str, sender_kind: SenderKind, sender: &str, seq: i64) -> Message {
+        Message {
+            id: crate::store::new_id(),
+            chat_id: chat.to_string(),
+            sender_kind,
+            sender_id: sender.to_string(),
+            text: "hi".into(),
+            buttons: Vec::new(),
+            created_at: now_ms(),
+            edited_at: None,
+            deleted_at: None,
+            host_kind: None,
+            seq,
+            attachments: Vec::new(),
+        }
+    }
+
+    /// Stores `m` as `sender` in a transaction of its own, numbering it first.
+    async fn store(db: &Db, mut m: Message, sender: Sender) -> (bool, Message) {
+        let mut tx = db.begin_write().await.expect("tx");
+        m.seq = chat_events::reserve(&mut tx, 1).await.expect("reserve");
+        let stored = insert_logged(&mut tx, &m, sender).await.expect("insert");
+        tx.commit().await.expect("commit");
+        (stored, m)
+    }
+
+    /// The chat events of messages logged: (seq, chat, kind, message).
+    async fn events(db: &Db) -> Vec<(i64, String, String, Option<String>)> {
+        sqlx::query_as(
+            "SELECT seq, chat_id, kind, message_id FROM chat_events WHERE message_id IS NOT NULL ORDER BY seq",
+        )
+        .fetch_all(db.pool())
+        .await
+        .expect("events")
+    }
+
+    #[tokio::test]
+    async fn a_stored_message_logs_its_event_under_its_number_and_a_refused_one_neither() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open_sqlite(dir.path()).await.expect("db");
+        let member = crate::store::accounts::create(&db, "m", None, "hash-m")
+            .await
+            .expect("account");
+        let outsider = crate::store::accounts::create(&db, "o", None, "hash-o")
+            .await
+            .expect("account");
+        let chat = crate::store::chats::create(&db, "c", &member.id, &[])
+            .await
+            .expect("chat");
+
+        let (stored, posted) = store(&db, message(&chat.id, SenderKind::User, &member.id, 0), Sender::Member).await;
+        assert!(stored, "a member's message is stored");
+        let (stored, _) = store(
+            &db,
+            message(&chat.id, SenderKind::User, &outsider.id, 0),
+            Sender::Member,
+        )
+        .await;
+        assert!(!stored, "an outsider's message is refused");
+        let (stored, sent) = store(&db, message(&chat.id, SenderKind::App, "app", 0), Sender::App).await;
+        assert!(stored, "an app's message is stored");
+
+        let kept: Vec<String> = sqlx::query_scalar("SELECT id FROM messages ORDER BY seq")
+            .fetch_all(db.pool())
+            .await
+            .expect("messages");
+        assert_eq!(kept, [posted.id.clone(), sent.id.clone()]);
+        let logged = events(&db).await;
+        let new = chat_events::MESSAGE_NEW.to_string();
+        assert_eq!(
+            logged,
+            [
+                (posted.seq, chat.id.clone(), new.clone(), Some(posted.id)),
+                (sent.seq, chat.id.clone(), new, Some(sent.id)),
+            ],
+            "one event per stored message, numbered as it, none for the refused one"
+        );
+    }
 }

@@ -4,7 +4,7 @@
 use sqlx::AnyConnection;
 
 use crate::capabilities::OutboxOp;
-use crate::store::chat_events::{self, MESSAGE_DELETED, MESSAGE_EDITED, MESSAGE_NEW, NewEvent};
+use crate::store::chat_events::{self, MESSAGE_DELETED, MESSAGE_EDITED, NewEvent};
 use crate::store::messages::{self, Message, SenderKind};
 use crate::store::{StoreResult, now_ms};
 
@@ -36,8 +36,10 @@ pub async fn apply_ops(tx: &mut AnyConnection, app: &str, ops: Vec<OutboxOp>) ->
                     seq,
                     attachments: m.attachments,
                 };
-                messages::insert_all(tx, std::slice::from_ref(&message)).await?;
-                Some(NewEvent::message(MESSAGE_NEW, &message.chat_id, &message.id))
+                // Its chat event is logged with it (one round trip).
+                messages::insert_logged(tx, &message, messages::Sender::App).await?;
+                events += 1;
+                None
             }
             OutboxOp::Edit(m) => messages::edit(tx, &m.id, &m.text, &m.buttons, now)
                 .await?

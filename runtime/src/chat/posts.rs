@@ -131,26 +131,22 @@ async fn run(db: Db, hub: Hub, queue: Queue, mut receiver: mpsc::Receiver<(Pendi
 async fn store_group(mut tx: WriteTx, caps: Caps, group: &[(Pending, Reply)]) -> Result<Vec<Stored>, StoreError> {
     let mut results = Vec::with_capacity(group.len());
     for (pending, _) in group {
-        let apps = match jobs::lock_lanes_for_member(&mut tx, &pending.chat, &pending.account, caps).await? {
-            None => {
-                results.push(Err(PostError::Chat(ChatError::ChatNotFound)));
+        let apps = match bots_lanes(&mut tx, &pending.chat, &pending.account, caps).await? {
+            Ok(apps) => apps,
+            Err(refused) => {
+                results.push(Err(refused));
                 continue;
             }
-            Some(Err(full)) => {
-                results.push(Err(PostError::Full(full)));
-                continue;
-            }
-            Some(Ok(apps)) => apps,
         };
         let mut message = pending.message.clone();
-        let queued = write(&mut tx, &pending.chat, &pending.account, &apps, &mut message)
+        let written = write(&mut tx, &pending.chat, &pending.account, &apps, &mut message)
             .instrument(pending.span.clone())
             .await?;
-        if !queued.1 {
+        if !written.member {
             // A member a moment ago, in this same transaction: cannot be.
             return Err(StoreError::Corrupt("a member's post found no membership".into()));
         }
-        results.push(Ok((message, queued.0)));
+        results.push(Ok((message, written.queued)));
     }
     tx.commit().await?;
     Ok(results)
@@ -181,29 +177,50 @@ pub(super) async fn store(
             crate::store::files::AttachError::Store(e) => ChatError::Store(e),
         })?;
     }
-    let apps = match jobs::lock_lanes_for_member(&mut tx, chat, account, caps).await? {
-        None => return Err(PostError::Chat(ChatError::ChatNotFound)),
-        Some(Ok(apps)) => apps,
-        Some(Err(full)) => return Err(PostError::Full(full)),
-    };
-    let (queued, member) = write(&mut tx, chat, account, &apps, &mut message).await?;
-    if !member {
+    let apps = bots_lanes(&mut tx, chat, account, caps).await??;
+    let written = write(&mut tx, chat, account, &apps, &mut message).await?;
+    if !written.member {
         return Err(PostError::Chat(ChatError::ChatNotFound));
     }
     tx.commit().await?;
-    Ok((message, queued))
+    Ok((message, written.queued))
+}
+
+/// Locks the lanes in `chat` of the chat's bots, which a post by `account`
+/// queues a job for, and answers those bots; refused (nothing written)
+/// when `account` is not a member, or a bot's backlog is full.
+async fn bots_lanes(
+    conn: &mut sqlx::AnyConnection,
+    chat: &str,
+    account: &str,
+    caps: Caps,
+) -> Result<Result<Vec<String>, PostError>, StoreError> {
+    Ok(match jobs::lock_lanes_for_member(conn, chat, account, caps).await? {
+        None => Err(PostError::Chat(ChatError::ChatNotFound)),
+        Some(Err(full)) => Err(PostError::Full(full)),
+        Some(Ok(apps)) => Ok(apps),
+    })
+}
+
+/// What a post's [`write`] did.
+struct Written {
+    /// Jobs queued for the chat's bots.
+    queued: u64,
+    /// Whether its author was still a member (if not, nothing of the
+    /// message was stored, and the caller rolls back).
+    member: bool,
 }
 
 /// A post's writes once its bots' lanes are locked: its number, a job for
-/// each of `apps`, the message (if `account` is still a member: false if
-/// not, and the caller rolls back) and its chat event; the jobs queued.
+/// each of `apps`, the message (if `account` is still a member) and its
+/// chat event.
 async fn write(
     conn: &mut sqlx::AnyConnection,
     chat: &str,
     account: &str,
     apps: &[String],
     message: &mut Message,
-) -> Result<(u64, bool), StoreError> {
+) -> Result<Written, StoreError> {
     let event = BotEvent::Message {
         chat: chat.to_string(),
         message: message.id.clone(),
@@ -217,5 +234,5 @@ async fn write(
     let queued = jobs::enqueue_for_apps(conn, chat, apps, Some(account), &event).await?;
     // The membership check, the insert and its chat event: one round trip.
     let member = messages::insert_logged(conn, message, messages::Sender::Member).await?;
-    Ok((queued, member))
+    Ok(Written { queued, member })
 }

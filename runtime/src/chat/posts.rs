@@ -16,7 +16,6 @@ use tracing::Instrument;
 use super::{ChatError, Hub};
 use crate::queue::Queue;
 use crate::sandbox::BotEvent;
-use crate::store::chat_events;
 use crate::store::jobs::{self, Caps, Full};
 use crate::store::messages::{self, Message};
 use crate::store::{Db, StoreError, WriteTx};
@@ -211,9 +210,9 @@ struct Written {
     member: bool,
 }
 
-/// A post's writes once its bots' lanes are locked: its number, a job for
-/// each of `apps`, the message (if `account` is still a member) and its
-/// chat event.
+/// A post's writes once its bots' lanes are locked: its number, the
+/// message (if `account` is still a member) and its chat event, then a
+/// job for each of `apps`.
 async fn write(
     conn: &mut sqlx::AnyConnection,
     chat: &str,
@@ -227,12 +226,16 @@ async fn write(
         text: message.text.clone(),
         files: message.attachments.clone(),
     };
-    // The number before the jobs: the counter row stays locked until
+    // The number, the membership check, the insert and its chat event in
+    // one round trip, before the jobs: the counter row stays locked until
     // commit, so on PostgreSQL too job ids and message numbers follow
     // commit order.
-    message.seq = chat_events::reserve(conn, 1).await?;
+    if !messages::insert_logged(conn, message, messages::Sender::Member).await? {
+        return Ok(Written {
+            queued: 0,
+            member: false,
+        });
+    }
     let queued = jobs::enqueue_for_apps(conn, chat, apps, Some(account), &event).await?;
-    // The membership check, the insert and its chat event: one round trip.
-    let member = messages::insert_logged(conn, message, messages::Sender::Member).await?;
-    Ok(Written { queued, member })
+    Ok(Written { queued, member: true })
 }

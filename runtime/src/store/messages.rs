@@ -128,32 +128,58 @@ pub enum Sender {
     Member,
 }
 
-/// Stores `m` (its `seq` taken with [`super::chat_events::reserve`]) and
-/// logs its `message.new` chat event under that number, in the caller's
-/// transaction and in one round trip to the database: on SQLite two
-/// statements sent together, on PostgreSQL one (a data-modifying `WITH`).
-/// `false`, and nothing stored, when `sender` is [`Sender::Member`] and
-/// the sender is not a member of the chat.
-pub async fn insert_logged(conn: &mut AnyConnection, m: &Message, sender: Sender) -> StoreResult<bool> {
-    let from_member = match sender {
-        Sender::App => "",
-        Sender::Member => " WHERE EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $2 AND account_id = $4)",
-    };
-    let insert =
-        format!("INSERT INTO messages ({INSERT_COLUMNS}) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10{from_member}");
+/// Numbers `m` (the next number of the chat events' counter, as
+/// [`super::chat_events::reserve`] takes, set in `m.seq`), stores it and
+/// logs its `message.new` chat event under that number: in the caller's
+/// transaction, in one round trip to the database (on SQLite three
+/// statements sent together, on PostgreSQL one with data-modifying
+/// `WITH`s). `false`, and nothing stored, when `sender` is
+/// [`Sender::Member`] and the sender is not a member of the chat (the
+/// number may be used up: the caller rolls back).
+pub async fn insert_logged(conn: &mut AnyConnection, m: &mut Message, sender: Sender) -> StoreResult<bool> {
+    let member = (sender == Sender::Member)
+        .then_some("EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $2 AND account_id = $4)");
+    // `$9`, the message's number, is bound but the counter's is stored.
+    let values = "$1, $2, $3, $4, $5, $6, $7, $8, seq.value, $10";
     let event = "INSERT INTO chat_events (seq, chat_id, kind, message_id, account_id, at)";
-    let sql = if conn.backend_name() == "PostgreSQL" {
-        format!("WITH m AS ({insert} RETURNING id) {event} SELECT $9, $2, $11, m.id, NULL, $12 FROM m")
+    let postgres = conn.backend_name() == "PostgreSQL";
+    let sql = if postgres {
+        let only = member.map(|check| format!(" WHERE {check}")).unwrap_or_default();
+        format!(
+            "WITH seq AS (UPDATE event_counter SET value = value + 1 WHERE id = 1 RETURNING value), \
+             m AS (INSERT INTO messages ({INSERT_COLUMNS}) SELECT {values} FROM seq{only} RETURNING id, seq) \
+             {event} SELECT m.seq, $2, $11, m.id, NULL, $12 FROM m RETURNING seq"
+        )
     } else {
+        let only = member.map(|check| format!(" AND {check}")).unwrap_or_default();
         // `changes()`: the rows the statement before changed (0 or 1).
-        format!("{insert}; {event} SELECT $9, $2, $11, $1, NULL, $12 WHERE changes() = 1")
+        format!(
+            "UPDATE event_counter SET value = value + 1 WHERE id = 1; \
+             INSERT INTO messages ({INSERT_COLUMNS}) SELECT {values} FROM event_counter seq WHERE seq.id = 1{only}; \
+             {event} SELECT seq.value, $2, $11, $1, NULL, $12 FROM event_counter seq WHERE seq.id = 1 AND changes() = 1 \
+             RETURNING seq"
+        )
     };
-    let done = bind_message(sqlx::query(&sql), m)
+    let logged: Option<i64> = bind_message(sqlx::query(&sql), m)
         .bind(super::chat_events::MESSAGE_NEW)
         .bind(now_ms())
-        .execute(&mut *conn)
-        .await?;
-    Ok(done.rows_affected() > 0)
+        // All rows: the Any driver's `fetch_optional` on SQLite looks at
+        // the first statement's answer only.
+        .fetch_all(&mut *conn)
+        .await?
+        .first()
+        .map(|row| row.try_get(0))
+        .transpose()?;
+    if postgres {
+        super::notify::announce(conn, super::notify::EVENTS).await?;
+    }
+    match logged {
+        Some(seq) => {
+            m.seq = seq;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
 }
 
 /// Messages of `chat` in commit order: those stored after message `after`,
@@ -289,11 +315,10 @@ mod tests {
         }
     }
 
-    /// Stores `m` as `sender` in a transaction of its own, numbering it first.
+    /// Stores `m` as `sender` in a transaction of its own.
     async fn store(db: &Db, mut m: Message, sender: Sender) -> (bool, Message) {
         let mut tx = db.begin_write().await.expect("tx");
-        m.seq = chat_events::reserve(&mut tx, 1).await.expect("reserve");
-        let stored = insert_logged(&mut tx, &m, sender).await.expect("insert");
+        let stored = insert_logged(&mut tx, &mut m, sender).await.expect("insert");
         tx.commit().await.expect("commit");
         (stored, m)
     }
@@ -334,11 +359,18 @@ mod tests {
         let (stored, sent) = store(&db, message(&chat.id, SenderKind::App, "app", 0), Sender::App).await;
         assert!(stored, "an app's message is stored");
 
-        let kept: Vec<String> = sqlx::query_scalar("SELECT id FROM messages ORDER BY seq")
+        let kept: Vec<(String, i64)> = sqlx::query_as("SELECT id, seq FROM messages ORDER BY seq")
             .fetch_all(db.pool())
             .await
             .expect("messages");
-        assert_eq!(kept, [posted.id.clone(), sent.id.clone()]);
+        assert_eq!(kept, [(posted.id.clone(), posted.seq), (sent.id.clone(), sent.seq)]);
+        let joined: i64 = sqlx::query_scalar("SELECT MAX(seq) FROM chat_events WHERE message_id IS NULL")
+            .fetch_one(db.pool())
+            .await
+            .expect("the creator's joining");
+        assert_eq!(posted.seq, joined + 1, "the counter's next number");
+        assert!(sent.seq > posted.seq, "numbers follow the order of stores");
+        assert_eq!(chat_events::last(&db).await.expect("last"), sent.seq);
         let logged = events(&db).await;
         let new = chat_events::MESSAGE_NEW.to_string();
         assert_eq!(

@@ -15,14 +15,14 @@ pub async fn apply_ops(tx: &mut AnyConnection, app: &str, ops: Vec<OutboxOp>) ->
         return Ok(0);
     }
     let now = now_ms();
-    // One number per op, taken up front; an op that changes nothing (an
-    // edit of a message deleted meanwhile) leaves its number unused.
-    let mut seq = chat_events::reserve(tx, ops.len()).await?;
+    // Each op takes the next number as it is applied, so numbers follow
+    // the ops' order; an op that changes nothing (an edit of a message
+    // deleted meanwhile) leaves its number unused.
     let mut events = 0;
     for op in ops {
-        let event = match op {
+        let (seq, event) = match op {
             OutboxOp::Send(m) => {
-                let message = Message {
+                let mut message = Message {
                     id: m.id,
                     chat_id: m.chat,
                     sender_kind: SenderKind::App,
@@ -33,26 +33,29 @@ pub async fn apply_ops(tx: &mut AnyConnection, app: &str, ops: Vec<OutboxOp>) ->
                     edited_at: None,
                     deleted_at: None,
                     host_kind: m.host_kind.map(str::to_string),
-                    seq,
+                    seq: 0,
                     attachments: m.attachments,
                 };
-                // Its chat event is logged with it (one round trip).
-                messages::insert_logged(tx, &message, messages::Sender::App).await?;
+                // Numbered, stored and logged in one round trip.
+                messages::insert_logged(tx, &mut message, messages::Sender::App).await?;
                 events += 1;
-                None
+                continue;
             }
-            OutboxOp::Edit(m) => messages::edit(tx, &m.id, &m.text, &m.buttons, now)
-                .await?
-                .then(|| NewEvent::message(MESSAGE_EDITED, &m.chat, &m.id)),
-            OutboxOp::Delete { id, chat } => messages::delete(tx, &id, now)
-                .await?
-                .then(|| NewEvent::message(MESSAGE_DELETED, &chat, &id)),
+            OutboxOp::Edit(m) => {
+                let seq = chat_events::reserve(tx, 1).await?;
+                let edited = messages::edit(tx, &m.id, &m.text, &m.buttons, now).await?;
+                (seq, edited.then(|| NewEvent::message(MESSAGE_EDITED, &m.chat, &m.id)))
+            }
+            OutboxOp::Delete { id, chat } => {
+                let seq = chat_events::reserve(tx, 1).await?;
+                let deleted = messages::delete(tx, &id, now).await?;
+                (seq, deleted.then(|| NewEvent::message(MESSAGE_DELETED, &chat, &id)))
+            }
         };
         if let Some(event) = event {
             chat_events::append_at(tx, seq, std::slice::from_ref(&event)).await?;
             events += 1;
         }
-        seq += 1;
     }
     Ok(events)
 }

@@ -1,9 +1,11 @@
 //! The chat event log: every new, edited and deleted message and every
 //! membership change, numbered in commit order. The number (`seq`) is the
 //! cursor clients resume from: it comes from one counter row that the
-//! writing transaction updates as its last step, so the row lock (or
-//! SQLite's single writer) makes numbers follow commit order — a reader
-//! that has seen `n` will never later find a smaller number appear.
+//! writing transaction updates, and whose lock it then holds until it
+//! commits, so the row lock (or SQLite's single writer) makes numbers
+//! follow commit order — a reader that has seen `n` will never later find
+//! a smaller number appear. Take it late in the transaction: other
+//! writers of events wait for it from then on.
 //!
 //! Rows hold references, not copies: a message event is rendered from the
 //! message as it is now, so a deleted message's text is gone everywhere.
@@ -77,8 +79,9 @@ pub struct Logged {
     pub account: Option<String>,
 }
 
-/// Takes the next `n` numbers; returns the first. Call it as the last step
-/// before commit: the counter row stays locked until then.
+/// Takes the next `n` numbers; returns the first. Call it late in the
+/// transaction: the counter row stays locked until commit (see the
+/// module's docs; [`super::messages::insert_logged`] takes one too).
 pub async fn reserve(conn: &mut AnyConnection, n: usize) -> StoreResult<i64> {
     let n = i64::try_from(n).unwrap_or(i64::MAX);
     let last: i64 = sqlx::query_scalar("UPDATE event_counter SET value = value + $1 WHERE id = 1 RETURNING value")

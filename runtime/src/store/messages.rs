@@ -133,7 +133,7 @@ pub enum Sender {
 /// logs its `message.new` chat event under that number: in the caller's
 /// transaction, in one round trip to the database (on SQLite three
 /// statements sent together, on PostgreSQL one with data-modifying
-/// `WITH`s). `false`, and nothing stored, when `sender` is
+/// `WITH`s, then the `NOTIFY` of new events). `false`, and nothing stored, when `sender` is
 /// [`Sender::Member`] and the sender is not a member of the chat (the
 /// number may be used up: the caller rolls back).
 pub async fn insert_logged(conn: &mut AnyConnection, m: &mut Message, sender: Sender) -> StoreResult<bool> {

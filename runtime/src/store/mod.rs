@@ -42,8 +42,8 @@ pub mod webhooks;
 
 use std::path::Path;
 
-use sqlx::any::{AnyPoolOptions, AnyTransactionManager, install_default_drivers};
-use sqlx::{AnyConnection, AnyPool, Connection, Executor, TransactionManager};
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +72,74 @@ pub struct WriteTx(TxOn);
 /// SQLite's writing connection, held: this process's turn to write.
 type Writer = tokio::sync::OwnedMappedMutexGuard<Option<AnyConnection>, AnyConnection>;
 
+/// On SQLite, the one connection writes run on, behind this process's
+/// turn to write (see [`Db`]'s field). Its transactions are begun and
+/// ended with plain statements (`BEGIN IMMEDIATE`, `COMMIT`, `ROLLBACK`):
+/// sqlx's transaction manager would check a custom `BEGIN` with one more
+/// round trip to the connection's thread.
+#[derive(Debug)]
+struct Turn {
+    /// The connection (`None` once [`Db::close`]d); its lock is the turn.
+    conn: std::sync::Arc<tokio::sync::Mutex<Option<AnyConnection>>>,
+    /// Set before a `BEGIN` is sent, cleared when its `COMMIT` or
+    /// `ROLLBACK` has answered: set when a turn is taken, the last holder
+    /// was dropped in between (a cancelled request) or its commit failed,
+    /// and the new holder rolls back first. Changed only by the holder.
+    open: std::sync::atomic::AtomicBool,
+    /// Where to open a new connection should its thread be gone.
+    url: String,
+}
+
+impl Turn {
+    /// Waits for the turn and takes the connection, rolling back what a
+    /// former holder may have left open.
+    async fn take(&self) -> StoreResult<Writer> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut conn = tokio::sync::OwnedMutexGuard::try_map(self.conn.clone().lock_owned().await, Option::as_mut)
+            .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))?;
+        if self.open.load(Relaxed) {
+            match conn.execute("ROLLBACK").await {
+                // Or "no transaction is active": the BEGIN never ran, or
+                // SQLite rolled back itself.
+                Ok(_) | Err(sqlx::Error::Database(_)) => {}
+                Err(sqlx::Error::WorkerCrashed) => *conn = self.connect().await?,
+                Err(e) => return Err(e.into()),
+            }
+            self.open.store(false, Relaxed);
+        }
+        Ok(conn)
+    }
+
+    /// Begins a write transaction on `conn`, held.
+    async fn begin(&self, conn: &mut Writer) -> StoreResult<()> {
+        self.open.store(true, std::sync::atomic::Ordering::Relaxed);
+        match conn.execute("BEGIN IMMEDIATE").await {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::WorkerCrashed) => {
+                tracing::warn!("the writing connection's thread was gone; opening a new one");
+                **conn = self.connect().await?;
+                conn.execute("BEGIN IMMEDIATE").await?;
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Ends the transaction on `conn` with `statement` (`COMMIT` or `ROLLBACK`).
+    async fn end(&self, conn: &mut Writer, statement: &str) -> StoreResult<()> {
+        conn.execute(statement).await?;
+        self.open.store(false, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// A new writing connection.
+    async fn connect(&self) -> StoreResult<AnyConnection> {
+        let mut conn = AnyConnection::connect(&self.url).await?;
+        configure_sqlite(&mut conn).await?;
+        Ok(conn)
+    }
+}
+
 /// Where a [`WriteTx`] runs.
 enum TxOn {
     /// PostgreSQL: a pooled connection.
@@ -81,18 +149,33 @@ enum TxOn {
     Turn(OnTurn),
 }
 
-/// A transaction on SQLite's writing connection; as `sqlx::Transaction`
-/// does, it starts a rollback if dropped open (the connection runs it
-/// before whatever the next turn sends).
+/// A transaction on SQLite's writing connection. Dropped open, it rolls
+/// back at once on a task of its own, which holds the turn until then (or,
+/// outside a runtime, the next holder rolls back first: see [`Turn::open`]).
 struct OnTurn {
-    conn: Writer,
-    open: bool,
+    /// `None` only while being dropped.
+    conn: Option<Writer>,
+    turn: std::sync::Arc<Turn>,
+}
+
+impl OnTurn {
+    fn conn(&mut self) -> &mut Writer {
+        self.conn.as_mut().expect("held until dropped")
+    }
 }
 
 impl Drop for OnTurn {
     fn drop(&mut self) {
-        if self.open {
-            AnyTransactionManager::start_rollback(&mut self.conn);
+        if !self.turn.open.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        if let (Some(mut conn), Ok(runtime)) = (self.conn.take(), tokio::runtime::Handle::try_current()) {
+            let turn = self.turn.clone();
+            runtime.spawn(async move {
+                if let Err(e) = turn.end(&mut conn, "ROLLBACK").await {
+                    tracing::warn!(error = %e, "could not roll back a write transaction left open");
+                }
+            });
         }
     }
 }
@@ -107,8 +190,8 @@ impl WriteTx {
         match self.0 {
             TxOn::Pooled(tx) => tx.commit().await?,
             TxOn::Turn(mut t) => {
-                AnyTransactionManager::commit(&mut t.conn).await?;
-                t.open = false;
+                let turn = t.turn.clone();
+                turn.end(t.conn(), "COMMIT").await?;
             }
         }
         Ok(())
@@ -123,8 +206,8 @@ impl WriteTx {
         match self.0 {
             TxOn::Pooled(tx) => tx.rollback().await?,
             TxOn::Turn(mut t) => {
-                AnyTransactionManager::rollback(&mut t.conn).await?;
-                t.open = false;
+                let turn = t.turn.clone();
+                turn.end(t.conn(), "ROLLBACK").await?;
             }
         }
         Ok(())
@@ -136,7 +219,7 @@ impl std::ops::Deref for WriteTx {
     fn deref(&self) -> &AnyConnection {
         match &self.0 {
             TxOn::Pooled(tx) => tx,
-            TxOn::Turn(t) => &t.conn,
+            TxOn::Turn(t) => t.conn.as_ref().expect("held until dropped"),
         }
     }
 }
@@ -145,7 +228,7 @@ impl std::ops::DerefMut for WriteTx {
     fn deref_mut(&mut self) -> &mut AnyConnection {
         match &mut self.0 {
             TxOn::Pooled(tx) => tx,
-            TxOn::Turn(t) => &mut t.conn,
+            TxOn::Turn(t) => t.conn(),
         }
     }
 }
@@ -222,7 +305,7 @@ pub struct Db {
     /// and its thread warm; held outside a pool, it is handed from one
     /// turn to the next at once (a pool tests each connection returned
     /// to it with a round trip to its thread first).
-    turn: Option<std::sync::Arc<tokio::sync::Mutex<Option<AnyConnection>>>>,
+    turn: Option<std::sync::Arc<Turn>>,
     /// This node's revocation epoch, which its caches are tagged with.
     revocations: std::sync::Arc<revocations::Revocations>,
 }
@@ -300,7 +383,11 @@ impl Db {
             pool,
             backend: Backend::Sqlite,
             url: None,
-            turn: Some(std::sync::Arc::new(tokio::sync::Mutex::new(Some(writer)))),
+            turn: Some(std::sync::Arc::new(Turn {
+                conn: std::sync::Arc::new(tokio::sync::Mutex::new(Some(writer))),
+                open: std::sync::atomic::AtomicBool::new(false),
+                url,
+            })),
             revocations: std::sync::Arc::new(revocations::Revocations::new(true)),
         })
     }
@@ -373,9 +460,12 @@ impl Db {
     pub async fn begin_write(&self) -> StoreResult<WriteTx> {
         match &self.turn {
             Some(turn) => {
-                let mut conn = Self::take_turn(turn).await?;
-                AnyTransactionManager::begin(&mut conn, Some("BEGIN IMMEDIATE".into())).await?;
-                Ok(WriteTx(TxOn::Turn(OnTurn { conn, open: true })))
+                let mut conn = turn.take().await?;
+                turn.begin(&mut conn).await?;
+                Ok(WriteTx(TxOn::Turn(OnTurn {
+                    conn: Some(conn),
+                    turn: turn.clone(),
+                })))
             }
             None => Ok(WriteTx(TxOn::Pooled(self.pool.begin_with("BEGIN").await?))),
         }
@@ -393,7 +483,7 @@ impl Db {
     /// On PostgreSQL, no connection came free in time.
     pub async fn write(&self) -> StoreResult<Write> {
         Ok(Write(match &self.turn {
-            Some(turn) => WriteOn::Turn(Self::take_turn(turn).await?),
+            Some(turn) => WriteOn::Turn(turn.take().await?),
             None => WriteOn::Pooled(self.pool.acquire().await?),
         }))
     }
@@ -421,13 +511,6 @@ impl Db {
         Some(begun)
     }
 
-    /// Waits for this process's turn to write on SQLite, and takes the
-    /// writing connection.
-    async fn take_turn(turn: &std::sync::Arc<tokio::sync::Mutex<Option<AnyConnection>>>) -> StoreResult<Writer> {
-        tokio::sync::OwnedMutexGuard::try_map(turn.clone().lock_owned().await, Option::as_mut)
-            .map_err(|_| StoreError::Database(sqlx::Error::PoolClosed))
-    }
-
     /// Holds, until `tx` ends, a lock on `key` that any other transaction
     /// asking for the same key waits for. SQLite's one writer at a time
     /// (see [`Db::begin_write`]) gives every write transaction that already,
@@ -449,7 +532,7 @@ impl Db {
     pub async fn close(&self) {
         self.pool.close().await;
         if let Some(turn) = &self.turn
-            && let Some(writer) = turn.lock().await.take()
+            && let Some(writer) = turn.conn.lock().await.take()
             && let Err(e) = writer.close().await
         {
             tracing::warn!(error = %e, "could not close the writing connection");
@@ -625,6 +708,50 @@ mod tests {
             names,
             ["c"],
             "only the write that ended without being dropped open is kept"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_transaction_whose_commit_failed_is_rolled_back_before_the_next_turn() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open_sqlite(dir.path()).await.expect("db");
+        sqlx::raw_sql(
+            "CREATE TABLE parents (id TEXT PRIMARY KEY); \
+             CREATE TABLE children (parent TEXT REFERENCES parents(id) DEFERRABLE INITIALLY DEFERRED)",
+        )
+        .execute(db.write().await.expect("turn").on())
+        .await
+        .expect("tables");
+        for round in 0..2 {
+            let mut tx = db
+                .begin_write()
+                .await
+                .expect("each turn begins a transaction of its own");
+            sqlx::query("INSERT INTO children (parent) VALUES ('none')")
+                .execute(&mut *tx)
+                .await
+                .expect("insert");
+            // A deferred foreign key fails at COMMIT, and SQLite leaves
+            // the transaction open.
+            let failed = tx.commit().await;
+            assert!(failed.is_err(), "round {round}: the commit fails");
+        }
+        sqlx::query("INSERT INTO parents (id) VALUES ('p')")
+            .execute(db.write().await.expect("turn").on())
+            .await
+            .expect("the next write runs outside the failed transaction");
+        let children: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM children")
+            .fetch_one(db.pool())
+            .await
+            .expect("read");
+        let parents: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM parents")
+            .fetch_one(db.pool())
+            .await
+            .expect("read");
+        assert_eq!(
+            (children, parents),
+            (0, 1),
+            "the failed writes are gone, the next is kept"
         );
     }
 

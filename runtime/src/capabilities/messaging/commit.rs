@@ -6,7 +6,7 @@ use sqlx::AnyConnection;
 use crate::capabilities::OutboxOp;
 use crate::store::chat_events::{self, MESSAGE_DELETED, MESSAGE_EDITED, NewEvent};
 use crate::store::messages::{self, Message, SenderKind};
-use crate::store::{StoreResult, now_ms};
+use crate::store::{StoreError, StoreResult, now_ms};
 
 /// Stores what an invocation sent, edited and deleted, in order, and logs
 /// each as a chat event, in the caller's transaction; how many events.
@@ -15,12 +15,12 @@ pub async fn apply_ops(tx: &mut AnyConnection, app: &str, ops: Vec<OutboxOp>) ->
         return Ok(0);
     }
     let now = now_ms();
-    // Each op takes the next number as it is applied, so numbers follow
-    // the ops' order; an op that changes nothing (an edit of a message
-    // deleted meanwhile) leaves its number unused.
+    // Each op that changes something takes the next number once applied,
+    // so numbers follow the ops' order; one that changes nothing (an edit
+    // of a message deleted meanwhile) takes none.
     let mut events = 0;
     for op in ops {
-        let (seq, event) = match op {
+        let event = match op {
             OutboxOp::Send(m) => {
                 let mut message = Message {
                     id: m.id,
@@ -37,23 +37,21 @@ pub async fn apply_ops(tx: &mut AnyConnection, app: &str, ops: Vec<OutboxOp>) ->
                     attachments: m.attachments,
                 };
                 // Numbered, stored and logged in one round trip.
-                messages::insert_logged(tx, &mut message, messages::Sender::App).await?;
+                if !messages::insert_logged(tx, &mut message, messages::Sender::App).await? {
+                    return Err(StoreError::Corrupt("the chat events' counter is missing".into()));
+                }
                 events += 1;
                 continue;
             }
-            OutboxOp::Edit(m) => {
-                let seq = chat_events::reserve(tx, 1).await?;
-                let edited = messages::edit(tx, &m.id, &m.text, &m.buttons, now).await?;
-                (seq, edited.then(|| NewEvent::message(MESSAGE_EDITED, &m.chat, &m.id)))
-            }
-            OutboxOp::Delete { id, chat } => {
-                let seq = chat_events::reserve(tx, 1).await?;
-                let deleted = messages::delete(tx, &id, now).await?;
-                (seq, deleted.then(|| NewEvent::message(MESSAGE_DELETED, &chat, &id)))
-            }
+            OutboxOp::Edit(m) => messages::edit(tx, &m.id, &m.text, &m.buttons, now)
+                .await?
+                .then(|| NewEvent::message(MESSAGE_EDITED, &m.chat, &m.id)),
+            OutboxOp::Delete { id, chat } => messages::delete(tx, &id, now)
+                .await?
+                .then(|| NewEvent::message(MESSAGE_DELETED, &chat, &id)),
         };
         if let Some(event) = event {
-            chat_events::append_at(tx, seq, std::slice::from_ref(&event)).await?;
+            chat_events::append(tx, std::slice::from_ref(&event)).await?;
             events += 1;
         }
     }

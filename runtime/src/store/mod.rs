@@ -162,6 +162,12 @@ impl OnTurn {
     fn conn(&mut self) -> &mut Writer {
         self.conn.as_mut().expect("held until dropped")
     }
+
+    /// Ends the transaction with `statement` (`COMMIT` or `ROLLBACK`).
+    async fn end(&mut self, statement: &str) -> StoreResult<()> {
+        let turn = self.turn.clone();
+        turn.end(self.conn(), statement).await
+    }
 }
 
 impl Drop for OnTurn {
@@ -189,10 +195,7 @@ impl WriteTx {
     pub async fn commit(self) -> StoreResult<()> {
         match self.0 {
             TxOn::Pooled(tx) => tx.commit().await?,
-            TxOn::Turn(mut t) => {
-                let turn = t.turn.clone();
-                turn.end(t.conn(), "COMMIT").await?;
-            }
+            TxOn::Turn(mut t) => t.end("COMMIT").await?,
         }
         Ok(())
     }
@@ -205,10 +208,7 @@ impl WriteTx {
     pub async fn rollback(self) -> StoreResult<()> {
         match self.0 {
             TxOn::Pooled(tx) => tx.rollback().await?,
-            TxOn::Turn(mut t) => {
-                let turn = t.turn.clone();
-                turn.end(t.conn(), "ROLLBACK").await?;
-            }
+            TxOn::Turn(mut t) => t.end("ROLLBACK").await?,
         }
         Ok(())
     }
@@ -631,7 +631,18 @@ mod tests {
                 })
             })
             .collect();
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        // Until every write waits for the turn (each holds a handle on
+        // the turn's lock while it waits; the lock and the open
+        // transaction's guard hold two more).
+        let turn = db.turn.clone().expect("SQLite has a turn");
+        let waiting = SQLITE_READERS as usize * 2;
+        tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while std::sync::Arc::strong_count(&turn.conn) < waiting + 2 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("every write asks for the turn");
         // Had they waited on the readers' connections (in SQLite's busy
         // handler, up to its 10 s), this read would find none free.
         let read = tokio::time::timeout(
@@ -684,16 +695,21 @@ mod tests {
         // A write cancelled between its statements, as a request whose
         // client went away.
         let turn = db.clone();
+        let (inserted, between) = tokio::sync::oneshot::channel();
         let cancelled = tokio::spawn(async move {
             let mut tx = turn.begin_write().await.expect("tx");
             sqlx::query("INSERT INTO host_secrets (name, value) VALUES ('b', '0')")
                 .execute(&mut *tx)
                 .await
                 .expect("insert");
+            let _ = inserted.send(());
             std::future::pending::<()>().await;
             tx.commit().await
         });
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        tokio::time::timeout(std::time::Duration::from_secs(5), between)
+            .await
+            .expect("the write's first statement runs")
+            .expect("signal");
         cancelled.abort();
         let _ = cancelled.await;
         sqlx::query("INSERT INTO host_secrets (name, value) VALUES ('c', '0')")

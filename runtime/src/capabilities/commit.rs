@@ -6,9 +6,11 @@
 //! together with its job's completion; or not at all.
 //!
 //! Commits are grouped: one task per node takes every commit waiting and
-//! runs them in one database transaction (group commit), each inside its
-//! own savepoint, so one invocation's refusal (a conflict, a quota) rolls
-//! back only its own part.
+//! runs them in one database transaction (group commit). One invocation's
+//! refusal (a conflict, a quota) must roll back only its own part: a group
+//! runs first without savepoints, and only when one of its commits is
+//! refused does it run again with each commit in its own savepoint (see
+//! [`flush`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -309,9 +311,10 @@ async fn run(
     reads: Arc<ReadCache>,
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
+    let mut contended = false;
     while let Some(begun) = db.begin_group(&mut receiver, &mut group, MAX_GROUP).await {
         let flushed = match begun {
-            Ok(tx) => flush(&db, tx, &group, &usage).await,
+            Ok(tx) => flush(&db, tx, &group, &usage, &mut contended).await,
             Err(e) => Err(e),
         };
         let results = match flushed {
@@ -373,9 +376,21 @@ struct Stored {
 /// What one commit of a group came to: stored or refused.
 type Applied = Result<Stored, CommitError>;
 
-/// Runs `group` in `tx`, each commit in its own savepoint (a group of one
-/// needs none: its refusal rolls the whole transaction back).
-async fn flush(db: &Db, mut tx: WriteTx, group: &[(Commit, Reply)], usage: &UsageCache) -> StoreResult<Vec<Applied>> {
+/// Runs `group` in `tx`: a group of one on its own (its refusal rolls the
+/// whole transaction back); a larger one first all together, with no
+/// savepoint (two statements fewer per commit) — and should a commit be
+/// refused or fail there, the transaction is rolled back and the group runs
+/// again in a new one, each commit in its own savepoint, so a refusal rolls
+/// back only its own part. `contended` says whether the last group had a
+/// refusal (then this one goes straight to savepoints) and is set to
+/// whether this one had.
+async fn flush(
+    db: &Db,
+    mut tx: WriteTx,
+    group: &[(Commit, Reply)],
+    usage: &UsageCache,
+    contended: &mut bool,
+) -> StoreResult<Vec<Applied>> {
     // On SQLite this node is the only writer: its cached usage of an app
     // (updated as this group commits) is an upper bound the quota check
     // may use instead of reading the usage again.
@@ -388,66 +403,47 @@ async fn flush(db: &Db, mut tx: WriteTx, group: &[(Commit, Reply)], usage: &Usag
             }
         }
     }
-    // On PostgreSQL, commits of one app's storage take turns across nodes
-    // (READ COMMITTED would let two pass the version check at once); the
-    // locks are taken in one order, so two nodes' groups cannot deadlock.
-    let mut apps: Vec<&str> = group
-        .iter()
-        .filter(|(c, _)| !c.effects.kv.is_empty())
-        .map(|(c, _)| &*c.app)
-        .collect();
-    apps.sort_unstable();
-    apps.dedup();
-    for app in apps {
-        db.lock_key(&mut tx, &format!("kv:{app}")).await?;
+    lock_touched(db, &mut tx, group).await?;
+    if group.len() == 1 {
+        let (commit, _) = &group[0];
+        let result = apply(&mut tx, commit, known.get(&commit.app).copied()).await?;
+        if stored(&result) {
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+        }
+        return Ok(vec![result]);
     }
-    // The invoices the group cancels or refunds, by id, before any ledger
-    // row: a payment takes its invoice, then the ledger, and the group
-    // holds what its earlier commits locked until it ends (see
-    // `payments::commit::apply_in`).
-    let mut invoices: Vec<&str> = group
-        .iter()
-        .flat_map(|(c, _)| payments_commit::invoices_touched(&c.effects.payments))
-        .collect();
-    invoices.sort_unstable();
-    invoices.dedup();
-    crate::store::invoices::lock_rows_in(&mut tx, &invoices).await?;
-    let savepoints = group.len() > 1;
+    if !*contended {
+        let mut results = Vec::with_capacity(group.len());
+        let mut usages = known.clone();
+        for (commit, _) in group {
+            match apply(&mut tx, commit, usages.get(&commit.app).copied()).await {
+                Ok(result) if stored(&result) => {
+                    note_usage(db, &mut usages, commit, &result);
+                    results.push(result);
+                }
+                // Refused, or failed: the group again, in savepoints.
+                _ => break,
+            }
+        }
+        if results.len() == group.len() {
+            tx.commit().await?;
+            return Ok(results);
+        }
+        tx.rollback().await?;
+        tx = db.begin_write().await?;
+        lock_touched(db, &mut tx, group).await?;
+    }
     let mut results = Vec::with_capacity(group.len());
     for (commit, _) in group {
-        if savepoints {
-            sqlx::query("SAVEPOINT invocation").execute(&mut *tx).await?;
-        }
-        let result = match apply(&mut tx, commit, known.get(&commit.app).copied()).await {
-            Ok(r) => r,
-            Err(e) if savepoints => Err(CommitError::Store(e.to_string())),
-            Err(e) => return Err(e),
-        };
-        let stored = matches!(
-            result,
-            Ok(Stored {
-                committed: Committed::Stored { .. },
-                ..
-            })
-        );
-        if let Ok(Stored {
-            committed: Committed::Stored { .. },
-            used: Some(used),
-            ..
-        }) = &result
-            && db.is_embedded()
-        {
-            known.insert(commit.app.clone(), *used);
-        }
-        if !savepoints {
-            if stored {
-                tx.commit().await?;
-            } else {
-                tx.rollback().await?;
-            }
-            return Ok(vec![result]);
-        }
-        if !stored {
+        sqlx::query("SAVEPOINT invocation").execute(&mut *tx).await?;
+        let result = apply(&mut tx, commit, known.get(&commit.app).copied())
+            .await
+            .unwrap_or_else(|e| Err(CommitError::Store(e.to_string())));
+        if stored(&result) {
+            note_usage(db, &mut known, commit, &result);
+        } else {
             sqlx::query("ROLLBACK TO SAVEPOINT invocation")
                 .execute(&mut *tx)
                 .await?;
@@ -456,7 +452,62 @@ async fn flush(db: &Db, mut tx: WriteTx, group: &[(Commit, Reply)], usage: &Usag
         results.push(result);
     }
     tx.commit().await?;
+    *contended = !results.iter().all(stored);
     Ok(results)
+}
+
+/// Whether `result` stored its commit's effects.
+fn stored(result: &Applied) -> bool {
+    matches!(
+        result,
+        Ok(Stored {
+            committed: Committed::Stored { .. },
+            ..
+        })
+    )
+}
+
+/// On SQLite, takes the usage a stored commit left as what the group's
+/// later commits of its app check their quota against.
+fn note_usage(db: &Db, known: &mut HashMap<Arc<str>, (i64, i64)>, commit: &Commit, result: &Applied) {
+    if let Ok(Stored {
+        committed: Committed::Stored { .. },
+        used: Some(used),
+        ..
+    }) = result
+        && db.is_embedded()
+    {
+        known.insert(commit.app.clone(), *used);
+    }
+}
+
+/// Takes, in `tx`, the locks `group`'s commits need before they write: on
+/// PostgreSQL, commits of one app's storage take turns across nodes (READ
+/// COMMITTED would let two pass the version check at once); the locks are
+/// taken in one order, so two nodes' groups cannot deadlock. Then the
+/// invoices the group cancels or refunds, by id, before any ledger row: a
+/// payment takes its invoice, then the ledger, and the group holds what
+/// its earlier commits locked until it ends (see
+/// `payments::commit::apply_in`).
+async fn lock_touched(db: &Db, tx: &mut WriteTx, group: &[(Commit, Reply)]) -> StoreResult<()> {
+    let mut apps: Vec<&str> = group
+        .iter()
+        .filter(|(c, _)| !c.effects.kv.is_empty())
+        .map(|(c, _)| &*c.app)
+        .collect();
+    apps.sort_unstable();
+    apps.dedup();
+    for app in apps {
+        db.lock_key(tx, &format!("kv:{app}")).await?;
+    }
+    let mut invoices: Vec<&str> = group
+        .iter()
+        .flat_map(|(c, _)| payments_commit::invoices_touched(&c.effects.payments))
+        .collect();
+    invoices.sort_unstable();
+    invoices.dedup();
+    crate::store::invoices::lock_rows_in(tx, &invoices).await?;
+    Ok(())
 }
 
 async fn apply(conn: &mut sqlx::AnyConnection, commit: &Commit, known: Option<(i64, i64)>) -> StoreResult<Applied> {
@@ -519,3 +570,6 @@ async fn apply(conn: &mut sqlx::AnyConnection, commit: &Commit, known: Option<(i
         written,
     }))
 }
+
+#[cfg(test)]
+mod tests;

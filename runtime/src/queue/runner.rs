@@ -74,36 +74,46 @@ async fn claim_some(inner: &Arc<Inner>) -> usize {
             return 0;
         }
     };
-    let mut started = 0;
-    for candidate in ready {
+    // Each candidate that gets its app's share and a host-wide slot, with
+    // them; then all of those claimed at once.
+    let mut slots = Vec::new();
+    for candidate in &ready {
         if inner.stopping.load(Ordering::SeqCst) {
             break;
         }
-        // The app's share first, then a host-wide slot.
         let Ok(app_permit) = inner.app_share(&candidate.app).try_acquire_owned() else {
             continue;
         };
         let Ok(permit) = inner.permits.clone().try_acquire_owned() else {
             break;
         };
-        match jobs::claim(
-            &inner.db,
-            candidate.id,
-            &candidate.app,
-            &inner.config.node,
-            inner.config.lease_ms,
-        )
-        .await
-        {
-            Ok(Some(job)) => {
-                inner.running.fetch_add(1, Ordering::SeqCst);
-                let span = job_span(&job);
-                tokio::spawn(run_job(inner.clone(), job, permit, app_permit).instrument(span));
-                started += 1;
-            }
-            Ok(None) => {}
-            Err(e) => tracing::error!(error = %e, job = candidate.id, "could not claim a job"),
+        slots.push((candidate, permit, app_permit));
+    }
+    let candidates: Vec<jobs::Candidate<'_>> = slots
+        .iter()
+        .map(|(c, _, _)| jobs::Candidate { id: c.id, app: &c.app })
+        .collect();
+    let claimed = match jobs::claim_many(&inner.db, &candidates, &inner.config.node, inner.config.lease_ms).await {
+        Ok(claimed) => claimed,
+        Err(e) => {
+            tracing::error!(error = %e, jobs = candidates.len(), "could not claim jobs");
+            return 0;
         }
+    };
+    let mut slots: std::collections::HashMap<i64, _> = slots
+        .into_iter()
+        .map(|(c, permit, app_permit)| (c.id, (permit, app_permit)))
+        .collect();
+    let mut started = 0;
+    for job in claimed {
+        // The slots of candidates not claimed are dropped with the map.
+        let Some((permit, app_permit)) = slots.remove(&job.id) else {
+            continue;
+        };
+        inner.running.fetch_add(1, Ordering::SeqCst);
+        let span = job_span(&job);
+        tokio::spawn(run_job(inner.clone(), job, permit, app_permit).instrument(span));
+        started += 1;
     }
     started
 }

@@ -393,62 +393,105 @@ pub async fn ready(db: &Db, limit: usize) -> StoreResult<Vec<Ready>> {
     .await?)
 }
 
-/// The claim of one job: queued, due, and the oldest pending job of its
+/// The claim of jobs: queued, due, and each the oldest pending job of its
 /// lane with none of the lane's running. The lane check names the pending
 /// statuses itself so that SQLite can answer it from the `jobs_pending` partial index
 /// (app, lane, id) — written as `running OR (queued AND older)` alone, it
-/// walked every job the app ever ran, done ones included.
+/// walked every job the app ever ran, done ones included. `{IDS}` is the
+/// jobs' ids: one, or (SQLite) a JSON array of them.
 const CLAIM: &str = "UPDATE jobs SET status = 'running', attempts = attempts + 1, leased_by = $1, lease_until = $2 \
-     WHERE id = $3 AND status = 'queued' AND run_at <= $4 AND NOT EXISTS \
+     WHERE id {IDS} AND status = 'queued' AND run_at <= $4 AND NOT EXISTS \
      (SELECT 1 FROM jobs r WHERE r.app_id = jobs.app_id AND r.lane = jobs.lane \
       AND r.status IN ('queued', 'running') AND (r.status = 'running' OR r.id < jobs.id)) \
      RETURNING id, app_id, lane, account_id, payload, attempts, traceparent";
 
-/// Claims job `id` for `node` until `lease_ms` from now, counting the
-/// attempt (the attempt number is the claim's token: [`complete`] and
-/// [`fail`] match it, so a stale run cannot complete a newer claim); `None`
-/// if another node claimed it first, it is not queued or not due, or its
-/// lane has a running or older queued job. The lane's lock makes the check and
-/// the claim one step across nodes.
-pub async fn claim(db: &Db, id: i64, app: &str, node: &str, lease_ms: i64) -> StoreResult<Option<Job>> {
+/// `CLAIM`'s ids on SQLite: a JSON array of them.
+const CLAIM_MANY: &str = "IN (SELECT value FROM json_each($3))";
+
+/// The columns `CLAIM` returns, in order.
+type ClaimedRow = (i64, String, String, Option<String>, String, i64, Option<String>);
+
+/// A candidate for [`claim_many`]: a lane head from [`ready`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate<'a> {
+    /// The job.
+    pub id: i64,
+    /// Its app.
+    pub app: &'a str,
+}
+
+/// Claims the jobs `candidates` for `node` until `lease_ms` from now,
+/// counting each attempt (the attempt number is the claim's token:
+/// [`complete`] and [`fail`] match it, so a stale run cannot complete a
+/// newer claim); the ones claimed, in id order. A candidate is left out if
+/// another node claimed it first, it is not queued or not due, or its lane
+/// has a running or older queued job.
+///
+/// On SQLite every candidate is claimed in one statement (this node is the
+/// only writer, and the lane check of one row is not changed by claiming
+/// another: [`ready`] gives one head per lane). On PostgreSQL each takes
+/// its lane's lock first, so that the check and the claim are one step
+/// across nodes (under READ COMMITTED two claims in one lane could each
+/// miss the other's).
+///
+/// # Errors
+///
+/// The database's; then nothing was claimed on SQLite, and on PostgreSQL
+/// the candidates before the failing one may have been (their rows say so,
+/// and [`requeue_running`] or the lease's end takes them back).
+pub async fn claim_many(db: &Db, candidates: &[Candidate<'_>], node: &str, lease_ms: i64) -> StoreResult<Vec<Job>> {
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
     let now = now_ms();
-    // The columns `CLAIM` returns, in order.
-    let claim = sqlx::query_as::<_, (i64, String, String, Option<String>, String, i64, Option<String>)>(CLAIM)
-        .bind(node)
-        .bind(now.saturating_add(lease_ms))
-        .bind(id)
-        .bind(now);
-    let row = if db.is_embedded() {
-        // One statement, and SQLite runs one writer at a time: the check
-        // and the claim cannot interleave with another claim.
+    let lease_until = now.saturating_add(lease_ms);
+    let mut rows: Vec<ClaimedRow> = Vec::with_capacity(candidates.len());
+    if db.is_embedded() {
+        let ids = to_json(&candidates.iter().map(|c| c.id).collect::<Vec<_>>());
+        let sql = CLAIM.replace("{IDS}", CLAIM_MANY);
         let mut write = db.write().await?;
-        claim.fetch_optional(write.on()).await?
-    } else {
-        // Under READ COMMITTED two claims in one lane could each miss the
-        // other's: the lane's lock makes them take turns.
-        let mut tx = db.begin_write().await?;
-        let lane: Option<String> = sqlx::query_scalar("SELECT lane FROM jobs WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
+        rows = sqlx::query_as(&sql)
+            .bind(node)
+            .bind(lease_until)
+            .bind(ids)
+            .bind(now)
+            .fetch_all(write.on())
             .await?;
-        let Some(lane) = lane else { return Ok(None) };
-        super::lock_in(&mut tx, &lane_key(app, &lane)).await?;
-        let row = claim.fetch_optional(&mut *tx).await?;
-        tx.commit().await?;
-        row
-    };
-    let Some((id, app, chat, account, payload, attempts, traceparent)) = row else {
-        return Ok(None);
-    };
-    Ok(Some(Job {
-        id,
-        app,
-        chat,
-        account,
-        event: from_json(&payload)?,
-        attempts,
-        traceparent,
-    }))
+    } else {
+        let sql = CLAIM.replace("{IDS}", "= $3");
+        for candidate in candidates {
+            let mut tx = db.begin_write().await?;
+            let lane: Option<String> = sqlx::query_scalar("SELECT lane FROM jobs WHERE id = $1")
+                .bind(candidate.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(lane) = lane else { continue };
+            super::lock_in(&mut tx, &lane_key(candidate.app, &lane)).await?;
+            let row: Option<ClaimedRow> = sqlx::query_as(&sql)
+                .bind(node)
+                .bind(lease_until)
+                .bind(candidate.id)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            rows.extend(row);
+        }
+    }
+    rows.sort_unstable_by_key(|r| r.0);
+    rows.into_iter()
+        .map(|(id, app, chat, account, payload, attempts, traceparent)| {
+            Ok(Job {
+                id,
+                app,
+                chat,
+                account,
+                event: from_json(&payload)?,
+                attempts,
+                traceparent,
+            })
+        })
+        .collect()
 }
 
 /// Marks job `id` done, in the transaction that commits its effects; false
@@ -656,13 +699,15 @@ pub async fn prune(db: &Db, done_before: i64, dead_before: i64) -> StoreResult<u
 
 #[cfg(test)]
 mod tests {
-    use super::{CLAIM, Caps, Dropped, NewJob, drop_for_uninstall, enqueue, lock_lanes, prune};
+    use super::{
+        CLAIM, CLAIM_MANY, Candidate, Caps, Dropped, NewJob, claim_many, drop_for_uninstall, enqueue, lock_lanes, prune,
+    };
     use crate::sandbox::BotEvent;
     use crate::store::Db;
 
     #[tokio::test]
     async fn a_claims_lane_check_reads_only_pending_jobs_from_their_index() {
-        let plan = crate::store::query_plan(CLAIM).await;
+        let plan = crate::store::query_plan(&CLAIM.replace("{IDS}", CLAIM_MANY)).await;
         let lane_check = plan
             .iter()
             .find(|step| step.starts_with("SEARCH r "))
@@ -674,16 +719,80 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn an_uninstall_drops_the_apps_chat_traffic_there_and_keeps_what_it_is_owed() {
+    /// A database of its own (keep the directory while it is used).
+    async fn fresh() -> (Db, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = Db::open_sqlite(dir.path()).await.expect("db");
-        let message = BotEvent::Message {
+        (Db::open_sqlite(dir.path()).await.expect("db"), dir)
+    }
+
+    /// A message in chat `c`.
+    fn message() -> BotEvent {
+        BotEvent::Message {
             chat: "c".into(),
             message: "m".into(),
             text: "/x".into(),
             files: Vec::new(),
-        };
+        }
+    }
+
+    #[tokio::test]
+    async fn lane_heads_are_claimed_in_one_statement_and_a_lanes_second_job_waits() {
+        let (db, _dir) = fresh().await;
+        let message = message();
+        let mut tx = db.begin_write().await.expect("tx");
+        let mut ids = Vec::new();
+        for (app, chat) in [("a", "c"), ("a", "c"), ("a", "d"), ("b", "c")] {
+            let job = NewJob {
+                app,
+                chat,
+                account: None,
+                event: &message,
+            };
+            ids.push(enqueue(&mut tx, &job).await.expect("enqueue"));
+        }
+        tx.commit().await.expect("commit");
+        let candidate = |i: usize, app| Candidate { id: ids[i], app };
+        // The lane's second job comes first in the list: it still waits for
+        // the first, claimed in the same statement.
+        let claimed = claim_many(
+            &db,
+            &[
+                candidate(1, "a"),
+                candidate(0, "a"),
+                candidate(2, "a"),
+                candidate(3, "b"),
+            ],
+            "node-1",
+            60_000,
+        )
+        .await
+        .expect("claim");
+        let got: Vec<(i64, i64)> = claimed.iter().map(|j| (j.id, j.attempts)).collect();
+        assert_eq!(
+            got,
+            vec![(ids[0], 1), (ids[2], 1), (ids[3], 1)],
+            "the heads, in id order"
+        );
+        assert!(
+            claim_many(&db, &[candidate(1, "a")], "node-1", 60_000)
+                .await
+                .expect("claim")
+                .is_empty(),
+            "its lane has a running job"
+        );
+        assert!(
+            claim_many(&db, &[candidate(0, "a")], "node-2", 60_000)
+                .await
+                .expect("claim")
+                .is_empty(),
+            "claimed already"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_uninstall_drops_the_apps_chat_traffic_there_and_keeps_what_it_is_owed() {
+        let (db, _dir) = fresh().await;
+        let message = message();
         let joined = BotEvent::MemberJoined {
             chat: "c".into(),
             account: "acct".into(),

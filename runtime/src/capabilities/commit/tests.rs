@@ -1,0 +1,125 @@
+//! The group commit's own rules, over a real SQLite database: no wasm.
+
+use std::sync::Arc;
+
+use super::{Commit, CommitError, Committed, Reply, UsageCache, flush};
+use crate::capabilities::StorageView;
+use crate::capabilities::bindings::miniapp::platform::storage::{Bucket, Host as _};
+use crate::capabilities::test_support::invocation_of;
+use crate::store::kv;
+
+/// What `s` buffered, as a commit of a group (its reply unheard).
+fn commit_of(services: &crate::capabilities::Services, s: &mut crate::capabilities::HostState) -> (Commit, Reply) {
+    let commit = Commit {
+        app: Arc::from("app-1"),
+        limits: services.limits.app,
+        effects: s.take_effects(),
+        job: None,
+    };
+    (commit, tokio::sync::oneshot::channel().0)
+}
+
+/// A commit of app `app-1` writing `key` = `value`, which it did not read.
+async fn writing(services: &Arc<crate::capabilities::Services>, key: &str, value: &[u8]) -> (Commit, Reply) {
+    let mut s = invocation_of(services, "app-1", Some("chat-1"), Some("account-1"), &["storage"]);
+    s.storage()
+        .set(Bucket::App, key.into(), value.to_vec())
+        .await
+        .expect("set");
+    commit_of(services, &mut s)
+}
+
+fn is_stored(r: &super::Applied) -> bool {
+    matches!(
+        r,
+        Ok(super::Stored {
+            committed: Committed::Stored { .. },
+            ..
+        })
+    )
+}
+
+/// A commit of app `app-1` that reads and writes `m`, then reads and
+/// writes `n`: when `n` changes behind its back, its write of `m` has
+/// already gone into the transaction when the conflict is found.
+async fn conflicting(services: &Arc<crate::capabilities::Services>) -> (Commit, Reply) {
+    let mut s = invocation_of(services, "app-1", Some("chat-1"), Some("account-1"), &["storage"]);
+    for key in ["m", "n"] {
+        s.storage().get(Bucket::App, key.into()).await.expect("get");
+        s.storage()
+            .set(Bucket::App, key.into(), b"refused".to_vec())
+            .await
+            .expect("set");
+    }
+    commit_of(services, &mut s)
+}
+
+/// A group of three whose middle commit is refused after it wrote, flushed
+/// with `contended` as the last group left it.
+async fn refusal_in_a_group(mut contended: bool) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = crate::store::Db::open_sqlite(dir.path()).await.expect("db");
+    let services = crate::capabilities::Services::for_tests(&db, &crate::config::Limits::default());
+    let usage = UsageCache::default();
+
+    let group = vec![
+        writing(&services, "a", b"1").await,
+        conflicting(&services).await,
+        writing(&services, "b", b"2").await,
+    ];
+    kv::set(&db, "app-1", "app", "n", b"behind its back")
+        .await
+        .expect("set");
+
+    let tx = db.begin_write().await.expect("begin");
+    let results = flush(&db, tx, &group, &usage, &mut contended).await.expect("flush");
+    assert!(
+        is_stored(&results[0]) && is_stored(&results[2]),
+        "the others are stored"
+    );
+    assert!(
+        matches!(&results[1], Err(CommitError::Conflict(keys)) if keys == &[("app".into(), "n".into())]),
+        "the stale one is refused: {:?}",
+        results[1].as_ref().err()
+    );
+    assert_eq!(
+        kv::get(&db, "app-1", "app", "a").await.expect("get"),
+        Some(b"1".to_vec())
+    );
+    assert_eq!(
+        kv::get(&db, "app-1", "app", "b").await.expect("get"),
+        Some(b"2".to_vec())
+    );
+    assert_eq!(
+        kv::get(&db, "app-1", "app", "m").await.expect("get"),
+        None,
+        "nothing of the refused commit"
+    );
+    assert_eq!(
+        kv::get(&db, "app-1", "app", "n").await.expect("get"),
+        Some(b"behind its back".to_vec())
+    );
+    assert!(contended, "the next group goes straight to savepoints");
+
+    // A group with no refusal clears the flag (and stores everything).
+    let group = vec![writing(&services, "c", b"3").await, writing(&services, "d", b"4").await];
+    let tx = db.begin_write().await.expect("begin");
+    let results = flush(&db, tx, &group, &usage, &mut contended).await.expect("flush");
+    assert!(results.iter().all(is_stored));
+    assert!(!contended);
+    assert_eq!(
+        kv::get(&db, "app-1", "app", "d").await.expect("get"),
+        Some(b"4".to_vec())
+    );
+}
+
+#[tokio::test]
+async fn a_refused_commit_in_a_group_rolls_back_only_its_own_part() {
+    // First all together, then again in savepoints.
+    refusal_in_a_group(false).await;
+}
+
+#[tokio::test]
+async fn after_a_refusal_the_next_group_runs_in_savepoints_at_once() {
+    refusal_in_a_group(true).await;
+}

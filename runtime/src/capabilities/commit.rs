@@ -419,7 +419,8 @@ async fn flush(
         let mut usages = known.clone();
         for (commit, _) in group {
             match apply(&mut tx, commit, usages.get(&commit.app).copied()).await {
-                Ok(result) if stored(&result) => {
+                // Stored, or its job's lease lost (which wrote nothing).
+                Ok(result @ Ok(_)) => {
                     note_usage(db, &mut usages, commit, &result);
                     results.push(result);
                 }
@@ -452,7 +453,7 @@ async fn flush(
         results.push(result);
     }
     tx.commit().await?;
-    *contended = !results.iter().all(stored);
+    *contended = results.iter().any(Result::is_err);
     Ok(results)
 }
 

@@ -436,9 +436,9 @@ pub struct Candidate<'a> {
 ///
 /// # Errors
 ///
-/// The database's; then nothing was claimed on SQLite, and on PostgreSQL
-/// the candidates before the failing one may have been (their rows say so,
-/// and [`requeue_running`] or the lease's end takes them back).
+/// The database's on SQLite (then nothing was claimed). On PostgreSQL a
+/// candidate whose claim fails is logged and left out; the others are
+/// claimed and returned.
 pub async fn claim_many(db: &Db, candidates: &[Candidate<'_>], node: &str, lease_ms: i64) -> StoreResult<Vec<Job>> {
     if candidates.is_empty() {
         return Ok(Vec::new());
@@ -460,22 +460,12 @@ pub async fn claim_many(db: &Db, candidates: &[Candidate<'_>], node: &str, lease
     } else {
         let sql = CLAIM.replace("{IDS}", "= $3");
         for candidate in candidates {
-            let mut tx = db.begin_write().await?;
-            let lane: Option<String> = sqlx::query_scalar("SELECT lane FROM jobs WHERE id = $1")
-                .bind(candidate.id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let Some(lane) = lane else { continue };
-            super::lock_in(&mut tx, &lane_key(candidate.app, &lane)).await?;
-            let row: Option<ClaimedRow> = sqlx::query_as(&sql)
-                .bind(node)
-                .bind(lease_until)
-                .bind(candidate.id)
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
-            tx.commit().await?;
-            rows.extend(row);
+            // One candidate's failure leaves the others' claims standing
+            // (each is its own transaction): they are run.
+            match claim_one_locked(db, &sql, candidate, node, lease_until, now).await {
+                Ok(row) => rows.extend(row),
+                Err(e) => tracing::error!(error = %e, job = candidate.id, "could not claim a job"),
+            }
         }
     }
     rows.sort_unstable_by_key(|r| r.0);
@@ -492,6 +482,34 @@ pub async fn claim_many(db: &Db, candidates: &[Candidate<'_>], node: &str, lease
             })
         })
         .collect()
+}
+
+/// On PostgreSQL: claims `candidate` with `sql` in a transaction of its
+/// own, holding its lane's lock.
+async fn claim_one_locked(
+    db: &Db,
+    sql: &str,
+    candidate: &Candidate<'_>,
+    node: &str,
+    lease_until: i64,
+    now: i64,
+) -> StoreResult<Option<ClaimedRow>> {
+    let mut tx = db.begin_write().await?;
+    let lane: Option<String> = sqlx::query_scalar("SELECT lane FROM jobs WHERE id = $1")
+        .bind(candidate.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(lane) = lane else { return Ok(None) };
+    super::lock_in(&mut tx, &lane_key(candidate.app, &lane)).await?;
+    let row = sqlx::query_as(sql)
+        .bind(node)
+        .bind(lease_until)
+        .bind(candidate.id)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(row)
 }
 
 /// Marks job `id` done, in the transaction that commits its effects; false

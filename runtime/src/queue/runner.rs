@@ -89,10 +89,7 @@ async fn claim_some(inner: &Arc<Inner>) -> usize {
         };
         slots.push((candidate, permit, app_permit));
     }
-    let candidates: Vec<jobs::Candidate<'_>> = slots
-        .iter()
-        .map(|(c, _, _)| jobs::Candidate { id: c.id, app: &c.app })
-        .collect();
+    let candidates: Vec<&jobs::Ready> = slots.iter().map(|(c, _, _)| *c).collect();
     let claimed = match jobs::claim_many(&inner.db, &candidates, &inner.config.node, inner.config.lease_ms).await {
         Ok(claimed) => claimed,
         Err(e) => {

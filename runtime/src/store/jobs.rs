@@ -411,16 +411,7 @@ const CLAIM_MANY: &str = "IN (SELECT value FROM json_each($3))";
 /// The columns `CLAIM` returns, in order.
 type ClaimedRow = (i64, String, String, Option<String>, String, i64, Option<String>);
 
-/// A candidate for [`claim_many`]: a lane head from [`ready`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate<'a> {
-    /// The job.
-    pub id: i64,
-    /// Its app.
-    pub app: &'a str,
-}
-
-/// Claims the jobs `candidates` for `node` until `lease_ms` from now,
+/// Claims the jobs `candidates` (lane heads from [`ready`]) for `node` until `lease_ms` from now,
 /// counting each attempt (the attempt number is the claim's token:
 /// [`complete`] and [`fail`] match it, so a stale run cannot complete a
 /// newer claim); the ones claimed, in id order. A candidate is left out if
@@ -439,7 +430,7 @@ pub struct Candidate<'a> {
 /// The database's on SQLite (then nothing was claimed). On PostgreSQL a
 /// candidate whose claim fails is logged and left out; the others are
 /// claimed and returned.
-pub async fn claim_many(db: &Db, candidates: &[Candidate<'_>], node: &str, lease_ms: i64) -> StoreResult<Vec<Job>> {
+pub async fn claim_many(db: &Db, candidates: &[&Ready], node: &str, lease_ms: i64) -> StoreResult<Vec<Job>> {
     if candidates.is_empty() {
         return Ok(Vec::new());
     }
@@ -489,7 +480,7 @@ pub async fn claim_many(db: &Db, candidates: &[Candidate<'_>], node: &str, lease
 async fn claim_one_locked(
     db: &Db,
     sql: &str,
-    candidate: &Candidate<'_>,
+    candidate: &Ready,
     node: &str,
     lease_until: i64,
     now: i64,
@@ -500,7 +491,7 @@ async fn claim_one_locked(
         .fetch_optional(&mut *tx)
         .await?;
     let Some(lane) = lane else { return Ok(None) };
-    super::lock_in(&mut tx, &lane_key(candidate.app, &lane)).await?;
+    super::lock_in(&mut tx, &lane_key(&candidate.app, &lane)).await?;
     let row = sqlx::query_as(sql)
         .bind(node)
         .bind(lease_until)
@@ -718,7 +709,7 @@ pub async fn prune(db: &Db, done_before: i64, dead_before: i64) -> StoreResult<u
 #[cfg(test)]
 mod tests {
     use super::{
-        CLAIM, CLAIM_MANY, Candidate, Caps, Dropped, NewJob, claim_many, drop_for_uninstall, enqueue, lock_lanes, prune,
+        CLAIM, CLAIM_MANY, Caps, Dropped, NewJob, Ready, claim_many, drop_for_uninstall, enqueue, lock_lanes, prune,
     };
     use crate::sandbox::BotEvent;
     use crate::store::Db;
@@ -769,16 +760,19 @@ mod tests {
             ids.push(enqueue(&mut tx, &job).await.expect("enqueue"));
         }
         tx.commit().await.expect("commit");
-        let candidate = |i: usize, app| Candidate { id: ids[i], app };
+        let candidate = |i: usize, app: &str| Ready {
+            id: ids[i],
+            app: app.to_string(),
+        };
         // The lane's second job comes first in the list: it still waits for
         // the first, claimed in the same statement.
         let claimed = claim_many(
             &db,
             &[
-                candidate(1, "a"),
-                candidate(0, "a"),
-                candidate(2, "a"),
-                candidate(3, "b"),
+                &candidate(1, "a"),
+                &candidate(0, "a"),
+                &candidate(2, "a"),
+                &candidate(3, "b"),
             ],
             "node-1",
             60_000,
@@ -792,14 +786,14 @@ mod tests {
             "the heads, in id order"
         );
         assert!(
-            claim_many(&db, &[candidate(1, "a")], "node-1", 60_000)
+            claim_many(&db, &[&candidate(1, "a")], "node-1", 60_000)
                 .await
                 .expect("claim")
                 .is_empty(),
             "its lane has a running job"
         );
         assert!(
-            claim_many(&db, &[candidate(0, "a")], "node-2", 60_000)
+            claim_many(&db, &[&candidate(0, "a")], "node-2", 60_000)
                 .await
                 .expect("claim")
                 .is_empty(),

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::{Commit, CommitError, Committed, Reply, UsageCache, flush};
+use super::{Commit, CommitError, Reply, UsageCache, flush, stored};
 use crate::capabilities::StorageView;
 use crate::capabilities::bindings::miniapp::platform::storage::{Bucket, Host as _};
 use crate::capabilities::test_support::invocation_of;
@@ -27,16 +27,6 @@ async fn writing(services: &Arc<crate::capabilities::Services>, key: &str, value
         .await
         .expect("set");
     commit_of(services, &mut s)
-}
-
-fn is_stored(r: &super::Applied) -> bool {
-    matches!(
-        r,
-        Ok(super::Stored {
-            committed: Committed::Stored { .. },
-            ..
-        })
-    )
 }
 
 /// A commit of app `app-1` that reads and writes `m`, then reads and
@@ -73,10 +63,7 @@ async fn refusal_in_a_group(mut contended: bool) {
 
     let tx = db.begin_write().await.expect("begin");
     let results = flush(&db, tx, &group, &usage, &mut contended).await.expect("flush");
-    assert!(
-        is_stored(&results[0]) && is_stored(&results[2]),
-        "the others are stored"
-    );
+    assert!(stored(&results[0]) && stored(&results[2]), "the others are stored");
     assert!(
         matches!(&results[1], Err(CommitError::Conflict(keys)) if keys == &[("app".into(), "n".into())]),
         "the stale one is refused: {:?}",
@@ -105,7 +92,7 @@ async fn refusal_in_a_group(mut contended: bool) {
     let group = vec![writing(&services, "c", b"3").await, writing(&services, "d", b"4").await];
     let tx = db.begin_write().await.expect("begin");
     let results = flush(&db, tx, &group, &usage, &mut contended).await.expect("flush");
-    assert!(results.iter().all(is_stored));
+    assert!(results.iter().all(stored));
     assert!(!contended);
     assert_eq!(
         kv::get(&db, "app-1", "app", "d").await.expect("get"),

@@ -15,6 +15,11 @@ use std::time::Duration;
 
 use clap::Parser;
 
+/// The allocator the `miniapp` binary runs on, so that the in-process
+/// figures (the host's and the bare embeddings') run on it too.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// What to run.
 #[derive(Parser, Debug)]
 #[command(about = "Benchmarks of the miniapp host against bare wasmtime and `wasmtime serve`")]

@@ -183,6 +183,10 @@ pub struct QueueLimits {
     /// How often an idle node looks for due work (retries, other nodes'
     /// events, events other nodes committed).
     pub poll: Duration,
+    /// While lane heads an earlier look found keep the slots busy, how
+    /// long the look for newly queued work (a new lane, another app's
+    /// events) may be put off (see the README's durable queue).
+    pub look_delay: Duration,
     /// On SIGTERM or Ctrl-C, how long running invocations may finish.
     pub shutdown_grace: Duration,
 }
@@ -198,6 +202,7 @@ impl Default for QueueLimits {
             lane_backlog: 1_000,
             app_backlog: 50_000,
             poll: Duration::from_millis(200),
+            look_delay: Duration::from_millis(5),
             shutdown_grace: Duration::from_secs(10),
         }
     }

@@ -246,6 +246,7 @@ impl Host {
                 app: i64::from(queue.app_backlog),
             },
             poll: queue.poll,
+            look_delay: queue.look_delay,
             health: health.clone(),
         };
         let chat = ChatService::start(db.clone(), sandbox.clone(), queue_config)

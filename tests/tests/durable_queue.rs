@@ -774,3 +774,62 @@ async fn sigterm_lets_the_running_invocation_finish_and_loses_nothing_queued() {
         "{texts:?}"
     );
 }
+
+#[tokio::test]
+async fn a_finished_jobs_slot_goes_to_a_head_already_found_without_looking_again() {
+    // The app may run one event at a time: while a slow one holds its
+    // share, 20 events wait in 20 chats; a SIGTERM keeps them queued.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    // A look for newly queued work (each reply commit wakes the queue) is
+    // put off for up to a second, so the count below does not depend on
+    // how fast the jobs run.
+    let args = [
+        "--app-concurrency",
+        "1",
+        "--shutdown-grace-secs",
+        "10",
+        "--queue-look-delay-ms",
+        "1000",
+        "--posts-burst",
+        "1000",
+    ];
+    let host = TestHost::start_in_with(host_bin!(), &data, &args).expect("host starts");
+    let dev = host.signup("Dev").await;
+    let app = publish_queue_bot(&host, &dev).await;
+    let alice = host.signup("Alice").await;
+    let slow = host.chat(&alice, &[]).await;
+    host.install(&alice, &slow, &app).await;
+    host.say(&alice, &slow, "/slow 1500 finished").await;
+    until(30, "the slow event to run", || async {
+        host.metric("miniapp_node_invocations_running").await >= 1.0
+    })
+    .await;
+    let mut chats = Vec::new();
+    for i in 0..20 {
+        let chat = host.chat(&alice, &[]).await;
+        host.install(&alice, &chat, &app).await;
+        host.say(&alice, &chat, &format!("/echo waited {i}")).await;
+        chats.push(chat);
+    }
+    assert!(host.terminate(Duration::from_secs(15)), "the host exits on SIGTERM");
+
+    // After the restart one look finds the 20 heads; each finished job's
+    // slot goes to the next of them, not to a new look (the poll, every
+    // 200 ms, looks when none is kept).
+    let host = TestHost::start_in_with(host_bin!(), &data, &args).expect("host restarts");
+    until(30, "the 20 queued events after the restart", || async {
+        host.metric("miniapp_invocations_completed_total").await >= 20.0
+    })
+    .await;
+    let looks = host.metric("miniapp_queue_looks_total").await;
+    assert!(
+        looks <= 10.0,
+        "20 jobs found by one look took {looks} looks (one per job would be 20 or more)"
+    );
+    host.wait_queue_idle().await;
+    for (i, chat) in chats.iter().enumerate() {
+        let texts = app_texts(&host, &alice, chat, &app).await;
+        assert_eq!(texts.get(&format!("waited {i}")), Some(&1), "each ran once: {texts:?}");
+    }
+}

@@ -67,6 +67,7 @@ fn publish_node_figures(state: &AppState) {
     publish_counter("miniapp_events_refused_total", queue.refused);
     publish_gauge("miniapp_node_invocations_running", queue.running as f64);
     publish_counter("miniapp_timer_pump_passes_total", queue.timer_passes);
+    publish_counter("miniapp_queue_looks_total", queue.looks);
     publish_counter("miniapp_invocations_completed_total", queue.completed);
     publish_counter("miniapp_invocations_failed_total", queue.failed);
     publish_counter("miniapp_components_compiled_total", load(&stats.compiled));

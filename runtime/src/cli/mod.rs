@@ -396,6 +396,10 @@ struct LimitArgs {
     /// Seconds a claimed event stays this node's before another node may run it.
     #[arg(long, default_value_t = QueueLimits::default().lease.as_secs())]
     job_lease_secs: u64,
+    /// Milliseconds the look for newly queued events may be put off while
+    /// events found earlier keep the slots busy (at most 1,000).
+    #[arg(long, default_value_t = QueueLimits::default().look_delay.as_millis() as u64)]
+    queue_look_delay_ms: u64,
     /// Events of one app waiting in one chat before new ones get 429.
     #[arg(long, default_value_t = QueueLimits::default().lane_backlog)]
     lane_backlog: u32,
@@ -448,6 +452,7 @@ impl LimitArgs {
                 max_attempts: self.job_max_attempts.clamp(1, 100),
                 backoff: std::time::Duration::from_millis(self.job_backoff_ms.clamp(1, 3_600_000)),
                 lease: std::time::Duration::from_secs(self.job_lease_secs.clamp(1, 86_400)),
+                look_delay: std::time::Duration::from_millis(self.queue_look_delay_ms.min(1_000)),
                 lane_backlog: self.lane_backlog.max(1),
                 app_backlog: self.app_backlog.max(1),
                 shutdown_grace: std::time::Duration::from_secs(self.shutdown_grace_secs.min(3_600)),

@@ -45,6 +45,9 @@ pub struct QueueConfig {
     pub caps: jobs::Caps,
     /// How often an idle node looks for due jobs (retries, other nodes' work).
     pub poll: Duration,
+    /// While kept lane heads keep the slots busy, how long the look for
+    /// newly queued work may be put off (see `runner::claim_some`).
+    pub look_delay: Duration,
     /// Where this node counts its invocations for the dashboard.
     pub health: crate::health::Health,
 }
@@ -59,6 +62,11 @@ struct Inner {
     app_concurrency: usize,
     app_permits: Mutex<HashMap<String, Arc<Semaphore>>>,
     wake: Notify,
+    /// Whether jobs may have been queued since the last look for lane
+    /// heads (see `runner::claim_some`).
+    queued: AtomicBool,
+    /// Looks at the queue's lane heads since start.
+    looks: AtomicU64,
     stopping: AtomicBool,
     running: AtomicUsize,
     idle: Notify,
@@ -93,6 +101,10 @@ pub struct QueueCounts {
     /// Passes of this node's timer pump since start (each looked for due
     /// timers and queued them; tests wait on it instead of sleeping).
     pub timer_passes: u64,
+    /// Looks at the queue's lane heads since start (each one query; a
+    /// finished job's slot goes to a head an earlier look found without
+    /// one).
+    pub looks: u64,
 }
 
 /// Jobs per status in the table, host-wide (for `/metrics`).
@@ -128,6 +140,8 @@ impl Queue {
                 app_concurrency: per_app.max(1),
                 app_permits: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
+                queued: AtomicBool::new(true),
+                looks: AtomicU64::new(0),
                 stopping: AtomicBool::new(false),
                 running: AtomicUsize::new(0),
                 idle: Notify::new(),
@@ -149,6 +163,7 @@ impl Queue {
 
     /// Tells this node's queue that jobs were committed.
     pub fn wake(&self) {
+        self.inner.queued.store(true, Ordering::SeqCst);
         self.inner.wake.notify_one();
     }
 
@@ -255,6 +270,7 @@ impl Queue {
             refused: i.refused.load(Ordering::Relaxed),
             running: i.running.load(Ordering::Relaxed),
             timer_passes: i.timer_passes.load(Ordering::Relaxed),
+            looks: i.looks.load(Ordering::Relaxed),
         }
     }
 }

@@ -26,6 +26,14 @@ impl Inner {
     }
 }
 
+/// The lane heads the last look at the queue found and did not start,
+/// oldest first, and when that look was.
+#[derive(Default)]
+struct Kept {
+    heads: Vec<jobs::Ready>,
+    looked_at: Option<Instant>,
+}
+
 pub(super) async fn claim_loop(inner: Arc<Inner>) {
     let own = (!inner.config.sole_node).then_some(inner.config.node.as_str());
     match jobs::requeue_running(&inner.db, own).await {
@@ -34,6 +42,7 @@ pub(super) async fn claim_loop(inner: Arc<Inner>) {
         Err(e) => tracing::error!(error = %e, "could not take back running jobs"),
     }
     let mut last_sweep: Option<Instant> = None;
+    let mut kept = Kept::default();
     while !inner.stopping.load(Ordering::SeqCst) {
         if last_sweep.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
             last_sweep = Some(Instant::now());
@@ -50,34 +59,132 @@ pub(super) async fn claim_loop(inner: Arc<Inner>) {
                 Err(e) => tracing::error!(error = %e, "could not fire due timers"),
             }
             inner.timer_passes.fetch_add(1, Ordering::Relaxed);
+            // What the sweep queued is looked for like anything queued.
+            inner.queued.store(true, Ordering::SeqCst);
         }
-        let started = claim_some(&inner).await;
-        if started == 0 {
-            tokio::select! {
-                () = inner.wake.notified() => {}
-                () = tokio::time::sleep(inner.config.poll) => {}
+        match claim_some(&inner, &mut kept).await {
+            Next::Again => {}
+            Next::Wait(at_most) => {
+                tokio::select! {
+                    () = inner.wake.notified() => {}
+                    () = tokio::time::sleep(at_most.min(inner.config.poll)) => {}
+                }
             }
         }
     }
 }
 
-/// Claims and starts what fits in the free slots; how many started.
-async fn claim_some(inner: &Arc<Inner>) -> usize {
+/// What the claim loop does after a pass.
+enum Next {
+    /// Another pass at once.
+    Again,
+    /// Waits for a wake-up (a job queued or finished meanwhile has left
+    /// one), or this long at most.
+    Wait(Duration),
+}
+
+/// Claims and starts what fits in the free slots.
+///
+/// The lane heads a look at the queue found and did not start are kept,
+/// oldest first, and tried before looking again: a head stays its lane's
+/// head until it runs (what is queued later comes after it), and the claim
+/// checks each one again. So a finished job's slot goes to the next kept
+/// head without a query. The node looks again when none of the kept heads
+/// can start now (their apps' shares are full, or none is left) — but when
+/// heads are kept and it looked less than the look delay ago, work
+/// queued since (a new lane, another app's events) is looked for once that
+/// time is up, not at each wake-up: under load, one look serves many jobs.
+/// That time is `QueueConfig::look_delay` (5 ms by default).
+async fn claim_some(inner: &Arc<Inner>, kept: &mut Kept) -> Next {
+    let idle = Next::Wait(inner.config.poll);
     let free = inner.permits.available_permits();
     if free == 0 {
-        return 0;
+        return idle;
     }
-    let ready = match jobs::ready(&inner.db, (free * 4).min(256)).await {
-        Ok(r) => r,
+    let queued = inner.queued.load(Ordering::SeqCst);
+    let put_off = kept.looked_at.map_or(Duration::ZERO, |at| {
+        inner.config.look_delay.saturating_sub(at.elapsed())
+    });
+    let mut heads = std::mem::take(&mut kept.heads);
+    let mut slots = if queued && put_off.is_zero() {
+        Vec::new()
+    } else {
+        take_slots(inner, &heads)
+    };
+    let from_kept = !slots.is_empty();
+    let mut cut = false;
+    if !from_kept {
+        drop(slots);
+        if queued && !put_off.is_zero() && !heads.is_empty() {
+            // None of the kept heads can start, and the last look was
+            // just now: what was queued since is looked for in a moment.
+            kept.heads = heads;
+            return Next::Wait(put_off);
+        }
+        inner.queued.store(false, Ordering::SeqCst);
+        inner.looks.fetch_add(1, Ordering::Relaxed);
+        kept.looked_at = Some(Instant::now());
+        let limit = (free * 4).min(256);
+        heads = match jobs::ready(&inner.db, limit).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the job queue");
+                return idle;
+            }
+        };
+        cut = heads.len() >= limit;
+        slots = take_slots(inner, &heads);
+    }
+    let candidates: Vec<&jobs::Ready> = slots.iter().map(|(c, _, _)| *c).collect();
+    let claimed = match jobs::claim_many(&inner.db, &candidates, &inner.config.node, inner.config.lease_ms).await {
+        Ok(claimed) => claimed,
         Err(e) => {
-            tracing::error!(error = %e, "could not read the job queue");
-            return 0;
+            tracing::error!(error = %e, jobs = candidates.len(), "could not claim jobs");
+            return idle;
         }
     };
-    // Each candidate that gets its app's share and a host-wide slot, with
-    // them; then all of those claimed at once.
+    // Heads not tried are kept for the next pass; those tried and not
+    // claimed (another node's now, or gone) are not.
+    let tried: std::collections::HashSet<i64> = candidates.iter().map(|c| c.id).collect();
+    let mut slots: std::collections::HashMap<i64, _> = slots
+        .into_iter()
+        .map(|(c, permit, app_permit)| (c.id, (permit, app_permit)))
+        .collect();
+    heads.retain(|h| !tried.contains(&h.id));
+    kept.heads = heads;
+    // Kept heads not all claimed: others may be due. A look cut at its
+    // limit that started something: more heads may be due.
+    let again = (from_kept && claimed.len() < tried.len()) || (cut && !claimed.is_empty());
+    for job in claimed {
+        // The slots of candidates not claimed are dropped with the map.
+        let Some((permit, app_permit)) = slots.remove(&job.id) else {
+            continue;
+        };
+        inner.running.fetch_add(1, Ordering::SeqCst);
+        let span = job_span(&job);
+        tokio::spawn(run_job(inner.clone(), job, permit, app_permit).instrument(span));
+    }
+    if again {
+        Next::Again
+    } else if inner.queued.load(Ordering::SeqCst) && !kept.heads.is_empty() {
+        // Served from the kept heads while work was queued: look for it
+        // when the put-off is up.
+        Next::Wait(kept.looked_at.map_or(Duration::ZERO, |at| {
+            inner.config.look_delay.saturating_sub(at.elapsed())
+        }))
+    } else {
+        idle
+    }
+}
+
+/// Each of `heads` that gets its app's share and a host-wide slot, with
+/// them, oldest first.
+fn take_slots<'h>(
+    inner: &Inner,
+    heads: &'h [jobs::Ready],
+) -> Vec<(&'h jobs::Ready, OwnedSemaphorePermit, OwnedSemaphorePermit)> {
     let mut slots = Vec::new();
-    for candidate in &ready {
+    for candidate in heads {
         if inner.stopping.load(Ordering::SeqCst) {
             break;
         }
@@ -89,30 +196,7 @@ async fn claim_some(inner: &Arc<Inner>) -> usize {
         };
         slots.push((candidate, permit, app_permit));
     }
-    let candidates: Vec<&jobs::Ready> = slots.iter().map(|(c, _, _)| *c).collect();
-    let claimed = match jobs::claim_many(&inner.db, &candidates, &inner.config.node, inner.config.lease_ms).await {
-        Ok(claimed) => claimed,
-        Err(e) => {
-            tracing::error!(error = %e, jobs = candidates.len(), "could not claim jobs");
-            return 0;
-        }
-    };
-    let mut slots: std::collections::HashMap<i64, _> = slots
-        .into_iter()
-        .map(|(c, permit, app_permit)| (c.id, (permit, app_permit)))
-        .collect();
-    let mut started = 0;
-    for job in claimed {
-        // The slots of candidates not claimed are dropped with the map.
-        let Some((permit, app_permit)) = slots.remove(&job.id) else {
-            continue;
-        };
-        inner.running.fetch_add(1, Ordering::SeqCst);
-        let span = job_span(&job);
-        tokio::spawn(run_job(inner.clone(), job, permit, app_permit).instrument(span));
-        started += 1;
-    }
-    started
+    slots
 }
 
 async fn run_job(inner: Arc<Inner>, job: Job, permit: OwnedSemaphorePermit, app_permit: OwnedSemaphorePermit) {

@@ -65,6 +65,8 @@ struct Inner {
     /// Whether jobs may have been queued since the last look for lane
     /// heads (see `runner::claim_some`).
     queued: AtomicBool,
+    /// Apps a job of which finished since the last look for lane heads.
+    finished: Mutex<std::collections::HashSet<String>>,
     /// Looks at the queue's lane heads since start.
     looks: AtomicU64,
     stopping: AtomicBool,
@@ -141,6 +143,7 @@ impl Queue {
                 app_permits: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
                 queued: AtomicBool::new(true),
+                finished: Mutex::default(),
                 looks: AtomicU64::new(0),
                 stopping: AtomicBool::new(false),
                 running: AtomicUsize::new(0),

@@ -89,24 +89,22 @@ enum Next {
 /// oldest first, and tried before looking again: a head stays its lane's
 /// head until it runs (what is queued later comes after it), and the claim
 /// checks each one again. So a finished job's slot goes to the next kept
-/// head without a query. The node looks again when none of the kept heads
-/// can start now (their apps' shares are full, or none is left) — but when
-/// heads are kept and it looked less than the look delay ago, work
-/// queued since (a new lane, another app's events) is looked for once that
-/// time is up, not at each wake-up: under load, one look serves many jobs.
-/// That time is `QueueConfig::look_delay` (5 ms by default).
+/// head of its app without a query. The node looks again when none is
+/// kept or none of them can start now (their apps' shares are full), when
+/// a job of an app with no head kept finished (its lane's next job may be
+/// due), and for work queued since the last look (a new lane, another
+/// app's events, a due retry or timer): at once when no head is kept,
+/// else at most `QueueConfig::look_delay` (5 ms by default) after the last
+/// look — under load one look serves many jobs.
 async fn claim_some(inner: &Arc<Inner>, kept: &mut Kept) -> Next {
     let idle = Next::Wait(inner.config.poll);
     let free = inner.permits.available_permits();
     if free == 0 {
         return idle;
     }
-    let queued = inner.queued.load(Ordering::SeqCst);
-    let put_off = kept.looked_at.map_or(Duration::ZERO, |at| {
-        inner.config.look_delay.saturating_sub(at.elapsed())
-    });
+    let owed = owed_look(inner, kept);
     let mut heads = std::mem::take(&mut kept.heads);
-    let mut slots = if queued && put_off.is_zero() {
+    let mut slots = if heads.is_empty() || owed == Some(Duration::ZERO) {
         Vec::new()
     } else {
         take_slots(inner, &heads)
@@ -115,13 +113,17 @@ async fn claim_some(inner: &Arc<Inner>, kept: &mut Kept) -> Next {
     let mut cut = false;
     if !from_kept {
         drop(slots);
-        if queued && !put_off.is_zero() && !heads.is_empty() {
+        if let Some(put_off) = owed
+            && !put_off.is_zero()
+            && !heads.is_empty()
+        {
             // None of the kept heads can start, and the last look was
             // just now: what was queued since is looked for in a moment.
             kept.heads = heads;
             return Next::Wait(put_off);
         }
         inner.queued.store(false, Ordering::SeqCst);
+        inner.finished.lock().unwrap_or_else(|p| p.into_inner()).clear();
         inner.looks.fetch_add(1, Ordering::Relaxed);
         kept.looked_at = Some(Instant::now());
         let limit = (free * 4).min(256);
@@ -165,16 +167,40 @@ async fn claim_some(inner: &Arc<Inner>, kept: &mut Kept) -> Next {
         tokio::spawn(run_job(inner.clone(), job, permit, app_permit).instrument(span));
     }
     if again {
-        Next::Again
-    } else if inner.queued.load(Ordering::SeqCst) && !kept.heads.is_empty() {
-        // Served from the kept heads while work was queued: look for it
-        // when the put-off is up.
-        Next::Wait(kept.looked_at.map_or(Duration::ZERO, |at| {
-            inner.config.look_delay.saturating_sub(at.elapsed())
-        }))
-    } else {
-        idle
+        return Next::Again;
     }
+    // A look owed (its wake-up may have been spent on this pass): now, or
+    // when the put-off is up.
+    match owed_look(inner, kept) {
+        Some(put_off) if put_off.is_zero() => Next::Again,
+        Some(put_off) => Next::Wait(put_off),
+        None => idle,
+    }
+}
+
+/// Whether a look at the queue is owed since the last one, and in how long
+/// at the latest: now when a job of an app with no head kept finished, or
+/// when work was queued and no head is kept; else, for work queued, when
+/// the look delay since the last look is up. `None`: nothing owes one.
+fn owed_look(inner: &Inner, kept: &Kept) -> Option<Duration> {
+    let finished_unkept = inner
+        .finished
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .any(|app| !kept.heads.iter().any(|h| &h.app == app));
+    if finished_unkept {
+        return Some(Duration::ZERO);
+    }
+    if !inner.queued.load(Ordering::SeqCst) {
+        return None;
+    }
+    if kept.heads.is_empty() {
+        return Some(Duration::ZERO);
+    }
+    Some(kept.looked_at.map_or(Duration::ZERO, |at| {
+        inner.config.look_delay.saturating_sub(at.elapsed())
+    }))
 }
 
 /// Each of `heads` that gets its app's share and a host-wide slot, with
@@ -228,6 +254,11 @@ async fn run_job(inner: Arc<Inner>, job: Job, permit: OwnedSemaphorePermit, app_
     if inner.running.fetch_sub(1, Ordering::SeqCst) == 1 {
         inner.idle.notify_waiters();
     }
+    inner
+        .finished
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(job.app.clone());
     inner.wake.notify_one();
 }
 

@@ -843,3 +843,67 @@ async fn a_finished_jobs_slot_goes_to_a_head_already_found_without_looking_again
         assert_eq!(texts.get(&format!("waited {i}")), Some(&1), "each ran once: {texts:?}");
     }
 }
+
+#[tokio::test]
+async fn an_app_with_many_busy_lanes_does_not_hide_another_apps_event_from_the_queue() {
+    // Two slots, one per app. App A's slow events wait in nine chats
+    // behind its one running; app B's event comes after all of them. A
+    // look at the queue that returned the oldest lane heads only would
+    // find A's alone (B's would wait for A's backlog to thin, with a slot
+    // free); B's must run while A's first event still runs.
+    let args = [
+        "--dispatch-concurrency",
+        "2",
+        "--app-concurrency",
+        "1",
+        "--posts-burst",
+        "1000",
+    ];
+    let host = TestHost::start_with(host_bin!(), &args).expect("host starts");
+    let dev = host.signup("Dev").await;
+    // Its slow events run past the default wall-time limit (2 s) otherwise.
+    let busy = host
+        .publish_approved_with(
+            &dev,
+            &manifest_of(guests::QUEUE_BOT_DIR),
+            guests::QUEUE_BOT_WASM,
+            None,
+            Some(json!({ "wall_ms": 10_000 })),
+        )
+        .await;
+    let other = host
+        .publish_approved(&dev, &manifest_of(guests::ECHO_BOT_DIR), guests::ECHO_BOT_WASM, None)
+        .await;
+    let alice = host.signup("Alice").await;
+    let mut busy_chats = Vec::new();
+    for _ in 0..10 {
+        let chat = host.chat(&alice, &[]).await;
+        host.install(&alice, &chat, &busy).await;
+        busy_chats.push(chat);
+    }
+    let other_chat = host.chat(&alice, &[]).await;
+    host.install(&alice, &other_chat, &other).await;
+    host.wait_queue_idle().await;
+
+    host.say(&alice, &busy_chats[0], "/slow 5000 busy 0").await;
+    until(30, "A's first slow event to run", || async {
+        host.metric("miniapp_node_invocations_running").await >= 1.0
+    })
+    .await;
+    for (i, chat) in busy_chats.iter().enumerate().skip(1) {
+        host.say(&alice, chat, &format!("/slow 5000 busy {i}")).await;
+    }
+    let asked = host.say(&alice, &other_chat, "/echo not hidden").await;
+    host.wait_for(&alice, &other_chat, &asked, |m| {
+        m["sender"] == other.as_str() && m["text"] == "not hidden"
+    })
+    .await;
+    let mut busy_done = 0;
+    for chat in &busy_chats {
+        busy_done += app_texts(&host, &alice, chat, &busy).await.values().sum::<usize>();
+    }
+    assert_eq!(
+        busy_done, 0,
+        "B's event waited for {busy_done} of A's 5 s events (a slot was free all along)"
+    );
+}

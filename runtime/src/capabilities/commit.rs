@@ -59,9 +59,12 @@ pub struct Effects {
 impl Effects {
     /// Whether committing would store nothing and check nothing.
     pub fn is_empty(&self) -> bool {
-        self.kv.is_empty()
-            && self.ops.is_empty()
-            && self.payments.is_empty()
+        self.kv.is_empty() && self.ops.is_empty() && self.only_storage_and_messages()
+    }
+
+    /// Whether it changed nothing but storage and messages.
+    fn only_storage_and_messages(&self) -> bool {
+        self.payments.is_empty()
             && self.signatures.is_empty()
             && self.timers.is_empty()
             && self.pushes.is_empty()
@@ -312,9 +315,25 @@ async fn run(
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     let mut contended = false;
-    while let Some(begun) = db.begin_group(&mut receiver, &mut group, MAX_GROUP).await {
-        let flushed = match begun {
-            Ok(tx) => flush(&db, tx, &group, &usage, &mut contended).await,
+    while let Some(turned) = db.take_group(&mut receiver, &mut group, MAX_GROUP).await {
+        let flushed = match turned {
+            Ok(mut turned) => {
+                // On SQLite, a group that suits runs on the direct
+                // connection, unless another process holds the lock.
+                let ran = if group.iter().all(|(c, _)| direct::suits(c)) {
+                    turned.direct(|conn| direct::flush(conn, &group, known_usage(&db, &group, &usage)))
+                } else {
+                    None
+                };
+                match ran {
+                    Some(Ok(Some(results))) => Ok(results),
+                    Some(Err(e)) => Err(e),
+                    Some(Ok(None)) | None => match turned.begin().await {
+                        Ok(tx) => flush(&db, tx, &group, &usage, &mut contended).await,
+                        Err(e) => Err(e),
+                    },
+                }
+            }
             Err(e) => Err(e),
         };
         let results = match flushed {
@@ -391,18 +410,7 @@ async fn flush(
     usage: &UsageCache,
     contended: &mut bool,
 ) -> StoreResult<Vec<Applied>> {
-    // On SQLite this node is the only writer: its cached usage of an app
-    // (updated as this group commits) is an upper bound the quota check
-    // may use instead of reading the usage again.
-    let mut known: HashMap<Arc<str>, (i64, i64)> = HashMap::new();
-    if db.is_embedded() {
-        let cache = usage.0.lock().unwrap_or_else(|p| p.into_inner());
-        for (commit, _) in group {
-            if let Some(u) = cache.get(&commit.app) {
-                known.insert(commit.app.clone(), *u);
-            }
-        }
-    }
+    let mut known = known_usage(db, group, usage);
     lock_touched(db, &mut tx, group).await?;
     if group.len() == 1 {
         let (commit, _) = &group[0];
@@ -455,6 +463,23 @@ async fn flush(
     tx.commit().await?;
     *contended = results.iter().any(Result::is_err);
     Ok(results)
+}
+
+/// On SQLite this node is the only writer: its cached usage of each of
+/// `group`'s apps (updated as the group commits) is an upper bound the
+/// quota check may use instead of reading the usage again. Empty on
+/// PostgreSQL.
+fn known_usage(db: &Db, group: &[(Commit, Reply)], usage: &UsageCache) -> HashMap<Arc<str>, (i64, i64)> {
+    let mut known = HashMap::new();
+    if db.is_embedded() {
+        let cache = usage.0.lock().unwrap_or_else(|p| p.into_inner());
+        for (commit, _) in group {
+            if let Some(u) = cache.get(&commit.app) {
+                known.insert(commit.app.clone(), *u);
+            }
+        }
+    }
+    known
 }
 
 /// Whether `result` stored its commit's effects.
@@ -572,5 +597,6 @@ async fn apply(conn: &mut sqlx::AnyConnection, commit: &Commit, known: Option<(i
     }))
 }
 
+mod direct;
 #[cfg(test)]
 mod tests;

@@ -18,7 +18,7 @@ use crate::queue::Queue;
 use crate::sandbox::BotEvent;
 use crate::store::jobs::{self, Caps, Full};
 use crate::store::messages::{self, Message};
-use crate::store::{Db, StoreError, WriteTx};
+use crate::store::{Db, StoreError, WriteTx, direct};
 
 /// Posts taken into one transaction at most.
 const MAX_GROUP: usize = 32;
@@ -98,9 +98,19 @@ pub(super) fn stored(hub: &Hub, queue: &Queue, posts: usize, queued: u64) {
 async fn run(db: Db, hub: Hub, queue: Queue, mut receiver: mpsc::Receiver<(Pending, Reply)>) {
     let caps = queue.caps();
     let mut group = Vec::with_capacity(MAX_GROUP);
-    while let Some(begun) = db.begin_group(&mut receiver, &mut group, MAX_GROUP).await {
-        let group_stored = match begun {
-            Ok(tx) => store_group(tx, caps, &group).await,
+    while let Some(turned) = db.take_group(&mut receiver, &mut group, MAX_GROUP).await {
+        let group_stored = match turned {
+            // On the direct connection, unless another process holds the lock.
+            Ok(mut turned) => {
+                match turned.direct(|conn| direct::transaction(conn, |conn| store_direct(conn, caps, &group))) {
+                    Some(Ok(Some(results))) => Ok(results),
+                    Some(Err(e)) => Err(e),
+                    Some(Ok(None)) | None => match turned.begin().await {
+                        Ok(tx) => store_group(tx, caps, &group).await,
+                        Err(e) => Err(e),
+                    },
+                }
+            }
             Err(e) => Err(e),
         };
         let results = match group_stored {
@@ -149,6 +159,50 @@ async fn store_group(mut tx: WriteTx, caps: Caps, group: &[(Pending, Reply)]) ->
     }
     tx.commit().await?;
     Ok(results)
+}
+
+/// [`store_group`] on SQLite's direct connection, in the caller's
+/// transaction (see [`crate::store::direct`]).
+fn store_direct(
+    conn: &mut rusqlite::Connection,
+    caps: Caps,
+    group: &[(Pending, Reply)],
+) -> Result<Vec<Stored>, StoreError> {
+    let mut results = Vec::with_capacity(group.len());
+    for (p, _) in group {
+        // In the post's request's span: the jobs it queues carry its trace.
+        let _in_request = p.span.enter();
+        let apps = match jobs::lock_lanes_for_member_direct(conn, &p.chat, &p.account, caps)? {
+            None => {
+                results.push(Err(PostError::Chat(ChatError::ChatNotFound)));
+                continue;
+            }
+            Some(Err(full)) => {
+                results.push(Err(PostError::Full(full)));
+                continue;
+            }
+            Some(Ok(apps)) => apps,
+        };
+        let mut message = p.message.clone();
+        if !messages::insert_logged_direct(conn, &mut message, messages::Sender::Member)? {
+            // A member a moment ago, in this same transaction: cannot be.
+            return Err(StoreError::Corrupt("a member's post found no membership".into()));
+        }
+        let event = message_event(&p.chat, &message);
+        let queued = jobs::enqueue_for_apps_direct(conn, &p.chat, &apps, Some(&p.account), &event)?;
+        results.push(Ok((message, queued)));
+    }
+    Ok(results)
+}
+
+/// The bot event of `message`, a post in `chat`.
+fn message_event(chat: &str, message: &Message) -> BotEvent {
+    BotEvent::Message {
+        chat: chat.to_string(),
+        message: message.id.clone(),
+        text: message.text.clone(),
+        files: message.attachments.clone(),
+    }
 }
 
 /// Stores one post (with `files` attached) in a transaction of its own.
@@ -220,12 +274,7 @@ async fn write(
     apps: &[String],
     message: &mut Message,
 ) -> Result<Written, StoreError> {
-    let event = BotEvent::Message {
-        chat: chat.to_string(),
-        message: message.id.clone(),
-        text: message.text.clone(),
-        files: message.attachments.clone(),
-    };
+    let event = message_event(chat, message);
     // The number, the membership check, the insert and its chat event in
     // one round trip, before the jobs: the counter row stays locked until
     // commit, so on PostgreSQL too job ids and message numbers follow

@@ -59,6 +59,9 @@ struct Inner {
     sandbox: Arc<Sandbox>,
     config: QueueConfig,
     permits: Arc<Semaphore>,
+    /// Invocations this node runs at once at most (its slots).
+    concurrency: usize,
+    /// Of them, of one app at most (its share).
     app_concurrency: usize,
     app_permits: Mutex<HashMap<String, Arc<Semaphore>>>,
     wake: Notify,
@@ -139,6 +142,7 @@ impl Queue {
                 sandbox,
                 config,
                 permits: Arc::new(Semaphore::new(concurrency.max(1))),
+                concurrency: concurrency.max(1),
                 app_concurrency: per_app.max(1),
                 app_permits: Mutex::new(HashMap::new()),
                 wake: Notify::new(),

@@ -126,8 +126,14 @@ async fn claim_some(inner: &Arc<Inner>, kept: &mut Kept) -> Next {
         inner.finished.lock().unwrap_or_else(|p| p.into_inner()).clear();
         inner.looks.fetch_add(1, Ordering::Relaxed);
         kept.looked_at = Some(Instant::now());
-        let limit = (free * 4).min(256);
-        heads = match jobs::ready(&inner.db, limit).await {
+        // At most four heads per slot of an app's share, and four per
+        // host-wide slot in all: the apps whose shares are full (at most
+        // one per share's worth of busy slots) fill at most four rows per
+        // busy slot, so an app that can start something is always in the
+        // look, however many lanes the busy ones have.
+        let per_app = inner.app_concurrency.saturating_mul(4);
+        let limit = inner.concurrency.saturating_mul(4);
+        heads = match jobs::ready(&inner.db, limit, per_app).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "could not read the job queue");

@@ -112,13 +112,7 @@ pub async fn enqueue_for_apps(
         return Ok(0);
     }
     let now = now_ms();
-    let rows: Vec<String> = (0..apps.len())
-        .map(|i| format!("(${}, $1, $2, $3, $4, 'queued', 0, $5, $5, $6)", i + 7))
-        .collect();
-    let sql = format!(
-        "INSERT INTO jobs (app_id, lane, kind, account_id, payload, status, attempts, run_at, created_at, traceparent) VALUES {}",
-        rows.join(", ")
-    );
+    let sql = enqueue_sql(apps.len());
     let mut query = sqlx::query(&sql)
         .bind(chat)
         .bind(event.kind())
@@ -132,6 +126,49 @@ pub async fn enqueue_for_apps(
     let done = query.execute(&mut *conn).await?;
     super::notify::announce(conn, super::notify::JOBS).await?;
     Ok(done.rows_affected())
+}
+
+/// [`enqueue_for_apps`]'s statement for `n` apps: `$1` the lane, `$2` the
+/// kind, `$3` the account, `$4` the payload, `$5` now, `$6` the
+/// traceparent, `$7`… the apps.
+fn enqueue_sql(n: usize) -> String {
+    let rows: Vec<String> = (0..n)
+        .map(|i| format!("(${}, $1, $2, $3, $4, 'queued', 0, $5, $5, $6)", i + 7))
+        .collect();
+    format!(
+        "INSERT INTO jobs (app_id, lane, kind, account_id, payload, status, attempts, run_at, created_at, traceparent) VALUES {}",
+        rows.join(", ")
+    )
+}
+
+/// [`enqueue_for_apps`] on SQLite's direct connection (see [`super::direct`]).
+///
+/// # Errors
+///
+/// What SQLite answered.
+pub fn enqueue_for_apps_direct(
+    conn: &rusqlite::Connection,
+    chat: &str,
+    apps: &[String],
+    account: Option<&str>,
+    event: &BotEvent,
+) -> StoreResult<u64> {
+    use super::direct::{opt_text, text};
+    use rusqlite::types::Value;
+    if apps.is_empty() {
+        return Ok(0);
+    }
+    let mut args = vec![
+        text(chat),
+        text(event.kind()),
+        opt_text(account),
+        Value::Text(to_json(event)),
+        Value::Integer(now_ms()),
+        opt_text(crate::observe::trace::traceparent().as_deref()),
+    ];
+    args.extend(apps.iter().map(|a| text(a)));
+    let done = super::direct::execute(conn, &enqueue_sql(apps.len()), &args)?;
+    Ok(u64::try_from(done).unwrap_or(0))
 }
 
 /// The backlog past which new events are refused.
@@ -321,29 +358,60 @@ pub async fn lock_lanes_for_member(
         }
         return Ok(Some(lock_lanes(conn, chat, None, caps).await?));
     }
-    let rows: Vec<(Option<String>, i64, i64)> = sqlx::query_as(&format!(
+    let rows: Vec<(Option<String>, i64, i64)> = sqlx::query_as(&member_lanes_sql())
+        .bind(chat)
+        .bind(account)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(member_lanes(rows, caps))
+}
+
+/// [`lock_lanes_for_member`]'s query on SQLite: a row per app installed in
+/// chat `$1` (one with no app when none is) if `$2` is a member, with the
+/// app's pending jobs in all chats and in this one.
+fn member_lanes_sql() -> String {
+    format!(
         "SELECT i.app_id AS app_id, \
          (SELECT CAST(COUNT(*) AS BIGINT) FROM jobs j WHERE j.app_id = i.app_id AND j.{PENDING}) AS all_n, \
          (SELECT CAST(COUNT(*) AS BIGINT) FROM jobs j WHERE j.app_id = i.app_id AND j.lane = $1 AND j.{PENDING}) AS lane_n \
          FROM chat_members m LEFT JOIN installs i ON i.chat_id = m.chat_id \
          WHERE m.chat_id = $1 AND m.account_id = $2 ORDER BY i.app_id"
-    ))
-    .bind(chat)
-    .bind(account)
-    .fetch_all(&mut *conn)
-    .await?;
+    )
+}
+
+/// [`lock_lanes_for_member`] on SQLite's direct connection (see [`super::direct`]).
+///
+/// # Errors
+///
+/// What SQLite answered.
+pub fn lock_lanes_for_member_direct(
+    conn: &rusqlite::Connection,
+    chat: &str,
+    account: &str,
+    caps: Caps,
+) -> StoreResult<Option<Result<Vec<String>, Full>>> {
+    use super::direct::text;
+    let rows = super::direct::query_rows(conn, &member_lanes_sql(), &[text(chat), text(account)], |row| {
+        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+    })?;
+    Ok(member_lanes(rows, caps))
+}
+
+/// The apps of [`member_lanes_sql`]'s `rows` whose backlogs take one more
+/// job: `None` when there is no row (not a member).
+fn member_lanes(rows: Vec<(Option<String>, i64, i64)>, caps: Caps) -> Option<Result<Vec<String>, Full>> {
     if rows.is_empty() {
-        return Ok(None);
+        return None;
     }
     let mut apps = Vec::new();
     for (app, all, lane) in rows {
         let Some(app) = app else { continue };
         if let Err(full) = caps.check(&app, all, lane) {
-            return Ok(Some(Err(full)));
+            return Some(Err(full));
         }
         apps.push(app);
     }
-    Ok(Some(Ok(apps)))
+    Some(Ok(apps))
 }
 
 /// Takes the lock of `app`'s lane in `chat` until the transaction ends
@@ -380,15 +448,22 @@ pub struct Ready {
 }
 
 /// Up to `limit` jobs that may run now: each the oldest pending job of its
-/// (app, lane), queued and due; oldest first.
-pub async fn ready(db: &Db, limit: usize) -> StoreResult<Vec<Ready>> {
+/// (app, lane), queued and due; oldest first, and at most `per_app` of one
+/// app. The cap keeps an app with many busy lanes from filling a look:
+/// with no more than `per_app` rows of each app, the heads of the apps that
+/// can start something are in a look whose `limit` passes `per_app` times
+/// the apps that cannot (see `queue::runner::claim_some`).
+pub async fn ready(db: &Db, limit: usize, per_app: usize) -> StoreResult<Vec<Ready>> {
     Ok(sqlx::query_as(&format!(
-        "SELECT j.id, j.app_id FROM jobs j \
+        "SELECT id, app_id FROM (SELECT j.id, j.app_id, \
+         ROW_NUMBER() OVER (PARTITION BY j.app_id ORDER BY j.id) AS nth FROM jobs j \
          JOIN (SELECT MIN(id) AS id FROM jobs WHERE {PENDING} GROUP BY app_id, lane) h ON h.id = j.id \
-         WHERE j.status = 'queued' AND j.run_at <= $1 ORDER BY j.id LIMIT $2"
+         WHERE j.status = 'queued' AND j.run_at <= $1) heads \
+         WHERE nth <= $3 ORDER BY id LIMIT $2"
     ))
     .bind(now_ms())
     .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .bind(i64::try_from(per_app).unwrap_or(i64::MAX))
     .fetch_all(db.pool())
     .await?)
 }
@@ -440,14 +515,43 @@ pub async fn claim_many(db: &Db, candidates: &[&Ready], node: &str, lease_ms: i6
     if db.is_embedded() {
         let ids = to_json(&candidates.iter().map(|c| c.id).collect::<Vec<_>>());
         let sql = CLAIM.replace("{IDS}", CLAIM_MANY);
-        let mut write = db.write().await?;
-        rows = sqlx::query_as(&sql)
-            .bind(node)
-            .bind(lease_until)
-            .bind(ids)
-            .bind(now)
-            .fetch_all(write.on())
-            .await?;
+        // On the direct connection, unless another process holds the lock.
+        let mut turned = db.take_turn().await?;
+        let direct = turned.direct(|conn| {
+            use rusqlite::types::Value;
+            let args = [
+                super::direct::text(node),
+                Value::Integer(lease_until),
+                Value::Text(ids.clone()),
+                Value::Integer(now),
+            ];
+            super::direct::query_rows(conn, &sql, &args, |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            })
+        });
+        drop(turned);
+        rows = match direct {
+            Some(Ok(rows)) => rows,
+            Some(Err(e)) if !super::direct::is_busy(&e) => return Err(e),
+            _ => {
+                let mut write = db.write().await?;
+                sqlx::query_as(&sql)
+                    .bind(node)
+                    .bind(lease_until)
+                    .bind(ids)
+                    .bind(now)
+                    .fetch_all(write.on())
+                    .await?
+            }
+        };
     } else {
         let sql = CLAIM.replace("{IDS}", "= $3");
         for candidate in candidates {
@@ -503,20 +607,41 @@ async fn claim_one_locked(
     Ok(row)
 }
 
+/// Completes job `$2` held by node `$3` in attempt `$4`, at `$1`.
+const COMPLETE: &str = "UPDATE jobs SET status = 'done', finished_at = $1, lease_until = NULL \
+     WHERE id = $2 AND status = 'running' AND leased_by = $3 AND attempts = $4";
+
+/// [`complete`] on SQLite's direct connection (see [`super::direct`]).
+///
+/// # Errors
+///
+/// What SQLite answered.
+pub fn complete_direct(conn: &rusqlite::Connection, id: i64, node: &str, attempt: i64) -> StoreResult<bool> {
+    use rusqlite::types::Value;
+    let done = super::direct::execute(
+        conn,
+        COMPLETE,
+        &[
+            Value::Integer(now_ms()),
+            Value::Integer(id),
+            super::direct::text(node),
+            Value::Integer(attempt),
+        ],
+    )?;
+    Ok(done == 1)
+}
+
 /// Marks job `id` done, in the transaction that commits its effects; false
 /// if `node` no longer holds it (its lease ran out and another node took
 /// it): then the caller rolls back.
 pub async fn complete(conn: &mut AnyConnection, id: i64, node: &str, attempt: i64) -> StoreResult<bool> {
-    let done = sqlx::query(
-        "UPDATE jobs SET status = 'done', finished_at = $1, lease_until = NULL \
-         WHERE id = $2 AND status = 'running' AND leased_by = $3 AND attempts = $4",
-    )
-    .bind(now_ms())
-    .bind(id)
-    .bind(node)
-    .bind(attempt)
-    .execute(&mut *conn)
-    .await?;
+    let done = sqlx::query(COMPLETE)
+        .bind(now_ms())
+        .bind(id)
+        .bind(node)
+        .bind(attempt)
+        .execute(&mut *conn)
+        .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -710,6 +835,7 @@ pub async fn prune(db: &Db, done_before: i64, dead_before: i64) -> StoreResult<u
 mod tests {
     use super::{
         CLAIM, CLAIM_MANY, Caps, Dropped, NewJob, Ready, claim_many, drop_for_uninstall, enqueue, lock_lanes, prune,
+        ready,
     };
     use crate::sandbox::BotEvent;
     use crate::store::Db;
@@ -798,6 +924,43 @@ mod tests {
                 .expect("claim")
                 .is_empty(),
             "claimed already"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_look_takes_at_most_per_app_heads_of_one_app_so_a_later_apps_head_is_in_it() {
+        let (db, _dir) = fresh().await;
+        let message = message();
+        let mut tx = db.begin_write().await.expect("tx");
+        let mut busy = Vec::new();
+        for lane in 0..10 {
+            let chat = format!("c{lane}");
+            let job = NewJob {
+                app: "busy",
+                chat: &chat,
+                account: None,
+                event: &message,
+            };
+            busy.push(enqueue(&mut tx, &job).await.expect("enqueue"));
+        }
+        let other = NewJob {
+            app: "other",
+            chat: "c0",
+            account: None,
+            event: &message,
+        };
+        let other = enqueue(&mut tx, &other).await.expect("enqueue");
+        tx.commit().await.expect("commit");
+        let ids = |heads: Vec<Ready>| heads.into_iter().map(|h| h.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(ready(&db, 4, 2).await.expect("ready")),
+            vec![busy[0], busy[1], other],
+            "two of busy's heads, then other's (oldest first)"
+        );
+        assert_eq!(
+            ids(ready(&db, 4, 10).await.expect("ready")),
+            busy[..4].to_vec(),
+            "with room for ten of one app, the limit cuts the look"
         );
     }
 

@@ -4,6 +4,9 @@
 
 use sqlx::AnyConnection;
 
+use rusqlite::types::Value;
+
+use super::direct::{self, opt_int, text};
 use super::{Db, StoreResult, now_ms};
 
 /// A stored value and its version.
@@ -28,6 +31,42 @@ pub enum Change {
     /// Remove the key.
     Delete,
 }
+
+/// The version of a live value: `$1` app, `$2` bucket, `$3` key, `$4` now.
+const VERSION: &str = "SELECT version FROM app_kv WHERE app_id = $1 AND bucket = $2 AND key = $3 \
+     AND (expires_at IS NULL OR expires_at > $4)";
+
+/// An app's (keys, bytes): `$1` app.
+const USAGE: &str = "SELECT keys, bytes FROM app_kv_usage WHERE app_id = $1";
+
+/// Stores a value: `$1` app, `$2` bucket, `$3` key, `$4` value, `$5` now,
+/// `$6` version, `$7` expiry.
+const PUT: &str = "INSERT INTO app_kv (app_id, bucket, key, value, updated_at, version, expires_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+     ON CONFLICT (app_id, bucket, key) DO UPDATE SET value = excluded.value, \
+     updated_at = excluded.updated_at, version = excluded.version, expires_at = excluded.expires_at";
+
+/// [`PUT`] where no live value is: an expired row's place is taken, a
+/// live one never overwritten.
+const PUT_IF_ABSENT: &str = "INSERT INTO app_kv (app_id, bucket, key, value, updated_at, version, expires_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+     ON CONFLICT (app_id, bucket, key) DO UPDATE SET value = excluded.value, \
+     updated_at = excluded.updated_at, version = excluded.version, expires_at = excluded.expires_at \
+     WHERE app_kv.expires_at IS NOT NULL AND app_kv.expires_at <= excluded.updated_at";
+
+/// Replaces a live value of version `$8`: `$1` value, `$2` now, `$3` new
+/// version, `$4` expiry, `$5` app, `$6` bucket, `$7` key.
+const PUT_IF_VERSION: &str = "UPDATE app_kv SET value = $1, updated_at = $2, version = $3, expires_at = $4 \
+     WHERE app_id = $5 AND bucket = $6 AND key = $7 AND version = $8 \
+     AND (expires_at IS NULL OR expires_at > $2)";
+
+/// Removes a key: `$1` app, `$2` bucket, `$3` key.
+const DELETE: &str = "DELETE FROM app_kv WHERE app_id = $1 AND bucket = $2 AND key = $3";
+
+/// Removes a live value of version `$4`: `$1` app, `$2` bucket, `$3` key,
+/// `$5` now.
+const DELETE_IF_VERSION: &str = "DELETE FROM app_kv WHERE app_id = $1 AND bucket = $2 AND key = $3 AND version = $4 \
+     AND (expires_at IS NULL OR expires_at > $5)";
 
 /// The live value under (`app`, `bucket`, `key`) with its version: a value
 /// past its time-to-live is not live.
@@ -58,16 +97,13 @@ pub async fn get(db: &Db, app: &str, bucket: &str, key: &str) -> StoreResult<Opt
 /// The version of the live value under (`app`, `bucket`, `key`), in the
 /// caller's transaction; `None` when there is none.
 pub async fn version_in(conn: &mut AnyConnection, app: &str, bucket: &str, key: &str) -> StoreResult<Option<i64>> {
-    Ok(sqlx::query_scalar(
-        "SELECT version FROM app_kv WHERE app_id = $1 AND bucket = $2 AND key = $3 \
-         AND (expires_at IS NULL OR expires_at > $4)",
-    )
-    .bind(app)
-    .bind(bucket)
-    .bind(key)
-    .bind(now_ms())
-    .fetch_optional(&mut *conn)
-    .await?)
+    Ok(sqlx::query_scalar(VERSION)
+        .bind(app)
+        .bind(bucket)
+        .bind(key)
+        .bind(now_ms())
+        .fetch_optional(&mut *conn)
+        .await?)
 }
 
 /// The bytes (key and value) the row under (`app`, `bucket`, `key`) takes
@@ -93,10 +129,7 @@ pub async fn usage(db: &Db, app: &str) -> StoreResult<(i64, i64)> {
 
 /// [`usage`] in the caller's transaction.
 pub async fn usage_in(conn: &mut AnyConnection, app: &str) -> StoreResult<(i64, i64)> {
-    let usage: Option<(i64, i64)> = sqlx::query_as("SELECT keys, bytes FROM app_kv_usage WHERE app_id = $1")
-        .bind(app)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let usage: Option<(i64, i64)> = sqlx::query_as(USAGE).bind(app).fetch_optional(&mut *conn).await?;
     Ok(usage.unwrap_or((0, 0)))
 }
 
@@ -112,24 +145,19 @@ pub async fn apply_in(
 ) -> StoreResult<()> {
     match change {
         Change::Put { value, expires_at } => {
-            sqlx::query(
-                "INSERT INTO app_kv (app_id, bucket, key, value, updated_at, version, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                 ON CONFLICT (app_id, bucket, key) DO UPDATE SET value = excluded.value, \
-                 updated_at = excluded.updated_at, version = excluded.version, expires_at = excluded.expires_at",
-            )
-            .bind(app)
-            .bind(bucket)
-            .bind(key)
-            .bind(value.as_slice())
-            .bind(now_ms())
-            .bind(version)
-            .bind(*expires_at)
-            .execute(&mut *conn)
-            .await?;
+            sqlx::query(PUT)
+                .bind(app)
+                .bind(bucket)
+                .bind(key)
+                .bind(value.as_slice())
+                .bind(now_ms())
+                .bind(version)
+                .bind(*expires_at)
+                .execute(&mut *conn)
+                .await?;
         }
         Change::Delete => {
-            sqlx::query("DELETE FROM app_kv WHERE app_id = $1 AND bucket = $2 AND key = $3")
+            sqlx::query(DELETE)
                 .bind(app)
                 .bind(bucket)
                 .bind(key)
@@ -161,54 +189,41 @@ pub async fn apply_if_unchanged_in(
     let now = now_ms();
     let done = match (change, seen) {
         (Change::Put { value, expires_at }, Some(version)) => {
-            sqlx::query(
-                "UPDATE app_kv SET value = $1, updated_at = $2, version = $3, expires_at = $4 \
-                 WHERE app_id = $5 AND bucket = $6 AND key = $7 AND version = $8 \
-                 AND (expires_at IS NULL OR expires_at > $2)",
-            )
-            .bind(value.as_slice())
-            .bind(now)
-            .bind(next)
-            .bind(*expires_at)
-            .bind(app)
-            .bind(bucket)
-            .bind(key)
-            .bind(version)
-            .execute(&mut *conn)
-            .await?
+            sqlx::query(PUT_IF_VERSION)
+                .bind(value.as_slice())
+                .bind(now)
+                .bind(next)
+                .bind(*expires_at)
+                .bind(app)
+                .bind(bucket)
+                .bind(key)
+                .bind(version)
+                .execute(&mut *conn)
+                .await?
         }
         // Absent when read: create it, or take the place of an expired row,
         // but never overwrite a live one.
         (Change::Put { value, expires_at }, None) => {
-            sqlx::query(
-                "INSERT INTO app_kv (app_id, bucket, key, value, updated_at, version, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                 ON CONFLICT (app_id, bucket, key) DO UPDATE SET value = excluded.value, \
-                 updated_at = excluded.updated_at, version = excluded.version, expires_at = excluded.expires_at \
-                 WHERE app_kv.expires_at IS NOT NULL AND app_kv.expires_at <= excluded.updated_at",
-            )
-            .bind(app)
-            .bind(bucket)
-            .bind(key)
-            .bind(value.as_slice())
-            .bind(now)
-            .bind(next)
-            .bind(*expires_at)
-            .execute(&mut *conn)
-            .await?
+            sqlx::query(PUT_IF_ABSENT)
+                .bind(app)
+                .bind(bucket)
+                .bind(key)
+                .bind(value.as_slice())
+                .bind(now)
+                .bind(next)
+                .bind(*expires_at)
+                .execute(&mut *conn)
+                .await?
         }
         (Change::Delete, Some(version)) => {
-            sqlx::query(
-                "DELETE FROM app_kv WHERE app_id = $1 AND bucket = $2 AND key = $3 AND version = $4 \
-                 AND (expires_at IS NULL OR expires_at > $5)",
-            )
-            .bind(app)
-            .bind(bucket)
-            .bind(key)
-            .bind(version)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?
+            sqlx::query(DELETE_IF_VERSION)
+                .bind(app)
+                .bind(bucket)
+                .bind(key)
+                .bind(version)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?
         }
         (Change::Delete, None) => {
             if version_in(conn, app, bucket, key).await?.is_some() {
@@ -219,6 +234,207 @@ pub async fn apply_if_unchanged_in(
         }
     };
     Ok(done.rows_affected() == 1)
+}
+
+/// The statements a storage commit runs
+/// (`capabilities::storage::commit::apply_in`), on the connection of the
+/// commit's transaction: sqlx's, or SQLite's direct one (see
+/// [`super::direct`]), whose answers are ready at once.
+pub trait KvStatements {
+    /// [`version_in`].
+    fn version_in(
+        &mut self,
+        app: &str,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = StoreResult<Option<i64>>> + Send;
+    /// [`apply_in`].
+    fn apply_in(
+        &mut self,
+        app: &str,
+        bucket: &str,
+        key: &str,
+        change: &Change,
+        version: i64,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// [`apply_if_unchanged_in`].
+    #[allow(clippy::too_many_arguments)]
+    fn apply_if_unchanged_in(
+        &mut self,
+        app: &str,
+        bucket: &str,
+        key: &str,
+        seen: Option<i64>,
+        change: &Change,
+        next: i64,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// [`usage_in`].
+    fn usage_in(&mut self, app: &str) -> impl Future<Output = StoreResult<(i64, i64)>> + Send;
+}
+
+impl KvStatements for AnyConnection {
+    fn version_in(
+        &mut self,
+        app: &str,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = StoreResult<Option<i64>>> + Send {
+        version_in(self, app, bucket, key)
+    }
+
+    fn apply_in(
+        &mut self,
+        app: &str,
+        bucket: &str,
+        key: &str,
+        change: &Change,
+        version: i64,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        apply_in(self, app, bucket, key, change, version)
+    }
+
+    fn apply_if_unchanged_in(
+        &mut self,
+        app: &str,
+        bucket: &str,
+        key: &str,
+        seen: Option<i64>,
+        change: &Change,
+        next: i64,
+    ) -> impl Future<Output = StoreResult<bool>> + Send {
+        apply_if_unchanged_in(self, app, bucket, key, seen, change, next)
+    }
+
+    fn usage_in(&mut self, app: &str) -> impl Future<Output = StoreResult<(i64, i64)>> + Send {
+        usage_in(self, app)
+    }
+}
+
+/// The same statements on SQLite's direct connection, run at once.
+impl KvStatements for rusqlite::Connection {
+    fn version_in(
+        &mut self,
+        app: &str,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = StoreResult<Option<i64>>> + Send {
+        std::future::ready(direct::query_one(
+            self,
+            VERSION,
+            &[text(app), text(bucket), text(key), Value::Integer(now_ms())],
+        ))
+    }
+
+    fn apply_in(
+        &mut self,
+        app: &str,
+        bucket: &str,
+        key: &str,
+        change: &Change,
+        version: i64,
+    ) -> impl Future<Output = StoreResult<()>> + Send {
+        std::future::ready(direct_apply(self, app, bucket, key, change, version))
+    }
+
+    fn apply_if_unchanged_in(
+        &mut self,
+        app: &str,
+        bucket: &str,
+        key: &str,
+        seen: Option<i64>,
+        change: &Change,
+        next: i64,
+    ) -> impl Future<Output = StoreResult<bool>> + Send {
+        std::future::ready(direct_apply_if_unchanged(self, app, bucket, key, seen, change, next))
+    }
+
+    fn usage_in(&mut self, app: &str) -> impl Future<Output = StoreResult<(i64, i64)>> + Send {
+        std::future::ready(direct::query_pair(self, USAGE, &[text(app)]).map(|u| u.unwrap_or((0, 0))))
+    }
+}
+
+/// [`apply_in`] on the direct connection.
+fn direct_apply(
+    conn: &rusqlite::Connection,
+    app: &str,
+    bucket: &str,
+    key: &str,
+    change: &Change,
+    version: i64,
+) -> StoreResult<()> {
+    match change {
+        Change::Put { value, expires_at } => direct::execute(
+            conn,
+            PUT,
+            &[
+                text(app),
+                text(bucket),
+                text(key),
+                Value::Blob(value.clone()),
+                Value::Integer(now_ms()),
+                Value::Integer(version),
+                opt_int(*expires_at),
+            ],
+        )?,
+        Change::Delete => direct::execute(conn, DELETE, &[text(app), text(bucket), text(key)])?,
+    };
+    Ok(())
+}
+
+/// [`apply_if_unchanged_in`] on the direct connection.
+fn direct_apply_if_unchanged(
+    conn: &rusqlite::Connection,
+    app: &str,
+    bucket: &str,
+    key: &str,
+    seen: Option<i64>,
+    change: &Change,
+    next: i64,
+) -> StoreResult<bool> {
+    let now = Value::Integer(now_ms());
+    let done = match (change, seen) {
+        (Change::Put { value, expires_at }, Some(version)) => direct::execute(
+            conn,
+            PUT_IF_VERSION,
+            &[
+                Value::Blob(value.clone()),
+                now,
+                Value::Integer(next),
+                opt_int(*expires_at),
+                text(app),
+                text(bucket),
+                text(key),
+                Value::Integer(version),
+            ],
+        )?,
+        (Change::Put { value, expires_at }, None) => direct::execute(
+            conn,
+            PUT_IF_ABSENT,
+            &[
+                text(app),
+                text(bucket),
+                text(key),
+                Value::Blob(value.clone()),
+                now,
+                Value::Integer(next),
+                opt_int(*expires_at),
+            ],
+        )?,
+        (Change::Delete, Some(version)) => direct::execute(
+            conn,
+            DELETE_IF_VERSION,
+            &[text(app), text(bucket), text(key), Value::Integer(version), now],
+        )?,
+        (Change::Delete, None) => {
+            let live: Option<i64> = direct::query_one(conn, VERSION, &[text(app), text(bucket), text(key), now])?;
+            if live.is_some() {
+                return Ok(false);
+            }
+            direct_apply(conn, app, bucket, key, change, next)?;
+            return Ok(true);
+        }
+    };
+    Ok(done == 1)
 }
 
 /// A fresh version: random and positive (0 is what rows written before

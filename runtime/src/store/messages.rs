@@ -137,8 +137,7 @@ pub enum Sender {
 /// [`Sender::Member`] and the sender is not a member of the chat (the
 /// number may be used up: the caller rolls back).
 pub async fn insert_logged(conn: &mut AnyConnection, m: &mut Message, sender: Sender) -> StoreResult<bool> {
-    let member = (sender == Sender::Member)
-        .then_some("EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $2 AND account_id = $4)");
+    let member = (sender == Sender::Member).then_some(MEMBER);
     // `$9`, the message's number, is bound but the counter's is stored.
     let values = "$1, $2, $3, $4, $5, $6, $7, $8, seq.value, $10";
     let event = "INSERT INTO chat_events (seq, chat_id, kind, message_id, account_id, at)";
@@ -151,14 +150,7 @@ pub async fn insert_logged(conn: &mut AnyConnection, m: &mut Message, sender: Se
              {event} SELECT m.seq, $2, $11, m.id, NULL, $12 FROM m RETURNING seq"
         )
     } else {
-        let only = member.map(|check| format!(" AND {check}")).unwrap_or_default();
-        // `changes()`: the rows the statement before changed (0 or 1).
-        format!(
-            "UPDATE event_counter SET value = value + 1 WHERE id = 1; \
-             INSERT INTO messages ({INSERT_COLUMNS}) SELECT {values} FROM event_counter seq WHERE seq.id = 1{only}; \
-             {event} SELECT seq.value, $2, $11, $1, NULL, $12 FROM event_counter seq WHERE seq.id = 1 AND changes() = 1 \
-             RETURNING seq"
-        )
+        sqlite_insert_logged(member).join("; ")
     };
     let logged: Option<i64> = bind_message(sqlx::query(&sql), m)
         .bind(super::chat_events::MESSAGE_NEW)
@@ -174,6 +166,62 @@ pub async fn insert_logged(conn: &mut AnyConnection, m: &mut Message, sender: Se
         super::notify::announce(conn, super::notify::EVENTS).await?;
     }
     match logged {
+        Some(seq) => {
+            m.seq = seq;
+            Ok(true)
+        }
+        None => Ok(false),
+    }
+}
+
+/// The check that a member's message is stored only while its sender is a
+/// member of its chat (`$2` the chat, `$4` the sender).
+const MEMBER: &str = "EXISTS (SELECT 1 FROM chat_members WHERE chat_id = $2 AND account_id = $4)";
+
+/// [`insert_logged`]'s three statements on SQLite, `member` the check of
+/// a member's message (`$1`–`$10` the message's columns as
+/// [`bind_message`] binds them, `$11` the event's kind, `$12` now).
+fn sqlite_insert_logged(member: Option<&str>) -> [String; 3] {
+    let values = "$1, $2, $3, $4, $5, $6, $7, $8, seq.value, $10";
+    let only = member.map(|check| format!(" AND {check}")).unwrap_or_default();
+    [
+        "UPDATE event_counter SET value = value + 1 WHERE id = 1".to_string(),
+        format!(
+            "INSERT INTO messages ({INSERT_COLUMNS}) SELECT {values} FROM event_counter seq WHERE seq.id = 1{only}"
+        ),
+        // `changes()`: the rows the statement before changed (0 or 1).
+        "INSERT INTO chat_events (seq, chat_id, kind, message_id, account_id, at) \
+         SELECT seq.value, $2, $11, $1, NULL, $12 FROM event_counter seq WHERE seq.id = 1 AND changes() = 1 \
+         RETURNING seq"
+            .to_string(),
+    ]
+}
+
+/// [`insert_logged`] on SQLite's direct connection (see [`super::direct`]).
+///
+/// # Errors
+///
+/// What SQLite answered.
+pub fn insert_logged_direct(conn: &rusqlite::Connection, m: &mut Message, sender: Sender) -> StoreResult<bool> {
+    use rusqlite::types::Value;
+    let args = [
+        super::direct::text(&m.id),
+        super::direct::text(&m.chat_id),
+        super::direct::text(m.sender_kind.as_str()),
+        super::direct::text(&m.sender_id),
+        super::direct::text(&m.text),
+        Value::Text(to_json(&m.buttons)),
+        Value::Integer(m.created_at),
+        super::direct::opt_text(m.host_kind.as_deref()),
+        Value::Integer(m.seq),
+        Value::Text(to_json(&m.attachments)),
+        super::direct::text(super::chat_events::MESSAGE_NEW),
+        Value::Integer(now_ms()),
+    ];
+    let [count, message, event] = sqlite_insert_logged((sender == Sender::Member).then_some(MEMBER));
+    super::direct::execute(conn, &count, &args)?;
+    super::direct::execute(conn, &message, &args)?;
+    match super::direct::query_one::<i64>(conn, &event, &args)? {
         Some(seq) => {
             m.seq = seq;
             Ok(true)

@@ -11,6 +11,7 @@ pub mod chat_events;
 pub mod chats;
 pub mod config;
 pub mod consents;
+pub mod direct;
 pub mod epoch_cache;
 pub mod files;
 pub mod health;
@@ -54,6 +55,10 @@ pub enum StoreError {
     /// The file object store failed; the detail is for logs.
     #[error("file store error: {0}")]
     Objects(String),
+    /// The embedded database failed, on the connection statements run on
+    /// without a hop ([`direct`]); the detail is for logs.
+    #[error("database error: {0}")]
+    Direct(#[from] rusqlite::Error),
     /// A migration failed.
     #[error("migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
@@ -88,6 +93,10 @@ struct Turn {
     open: std::sync::atomic::AtomicBool,
     /// Where to open a new connection should its thread be gone.
     url: String,
+    /// A second connection to the same file, which statements run on
+    /// without a hop (see [`direct`]); used only while the turn is held
+    /// (`None` once [`Db::close`]d).
+    direct: std::sync::Mutex<Option<rusqlite::Connection>>,
 }
 
 impl Turn {
@@ -229,6 +238,46 @@ impl std::ops::DerefMut for WriteTx {
         match &mut self.0 {
             TxOn::Pooled(tx) => tx,
             TxOn::Turn(t) => t.conn(),
+        }
+    }
+}
+
+/// This process's turn to write; see [`Db::take_turn`].
+pub struct Turned(TurnedOn);
+
+enum TurnedOn {
+    /// PostgreSQL: no turn; transactions begin on a pooled connection.
+    Pooled(AnyPool),
+    /// SQLite: the writing connection, held.
+    Turn { conn: Writer, turn: std::sync::Arc<Turn> },
+}
+
+impl Turned {
+    /// Begins a transaction that writes (see [`Db::begin_write`]).
+    ///
+    /// # Errors
+    ///
+    /// What the database answered to `BEGIN`.
+    pub async fn begin(self) -> StoreResult<WriteTx> {
+        match self.0 {
+            TurnedOn::Pooled(pool) => Ok(WriteTx(TxOn::Pooled(pool.begin_with("BEGIN").await?))),
+            TurnedOn::Turn { mut conn, turn } => {
+                turn.begin(&mut conn).await?;
+                Ok(WriteTx(TxOn::Turn(OnTurn { conn: Some(conn), turn })))
+            }
+        }
+    }
+
+    /// On SQLite, runs `f` on the direct connection (see [`direct`]) while
+    /// the turn is held, on this thread; `None` on PostgreSQL. `f` leaves
+    /// no transaction open (see [`direct::transaction`]).
+    pub fn direct<R>(&mut self, f: impl FnOnce(&mut rusqlite::Connection) -> R) -> Option<R> {
+        match &self.0 {
+            TurnedOn::Turn { turn, .. } => {
+                let mut conn = turn.direct.lock().unwrap_or_else(|p| p.into_inner());
+                conn.as_mut().map(f)
+            }
+            TurnedOn::Pooled(_) => None,
         }
     }
 }
@@ -379,6 +428,7 @@ impl Db {
         let mut writer = AnyConnection::connect(&url).await?;
         configure_sqlite(&mut writer).await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        let direct = direct::open(&path)?;
         Ok(Db {
             pool,
             backend: Backend::Sqlite,
@@ -387,6 +437,7 @@ impl Db {
                 conn: std::sync::Arc::new(tokio::sync::Mutex::new(Some(writer))),
                 open: std::sync::atomic::AtomicBool::new(false),
                 url,
+                direct: std::sync::Mutex::new(Some(direct)),
             })),
             revocations: std::sync::Arc::new(revocations::Revocations::new(true)),
         })
@@ -458,17 +509,21 @@ impl Db {
     /// the same file). A write of one statement takes the same turn through
     /// [`Db::write`].
     pub async fn begin_write(&self) -> StoreResult<WriteTx> {
-        match &self.turn {
-            Some(turn) => {
-                let mut conn = turn.take().await?;
-                turn.begin(&mut conn).await?;
-                Ok(WriteTx(TxOn::Turn(OnTurn {
-                    conn: Some(conn),
-                    turn: turn.clone(),
-                })))
-            }
-            None => Ok(WriteTx(TxOn::Pooled(self.pool.begin_with("BEGIN").await?))),
-        }
+        self.take_turn().await?.begin().await
+    }
+
+    /// This process's turn to write (on SQLite; on PostgreSQL, which needs
+    /// none, nothing is waited for), to begin a transaction in
+    /// ([`Turned::begin`]) or to run statements on without a hop
+    /// ([`Turned::direct`]).
+    pub async fn take_turn(&self) -> StoreResult<Turned> {
+        Ok(Turned(match &self.turn {
+            Some(turn) => TurnedOn::Turn {
+                conn: turn.take().await?,
+                turn: turn.clone(),
+            },
+            None => TurnedOn::Pooled(self.pool.clone()),
+        }))
     }
 
     /// A write of single statements outside a transaction (an `UPDATE`, an
@@ -500,15 +555,29 @@ impl Db {
         group: &mut Vec<T>,
         max: usize,
     ) -> Option<StoreResult<WriteTx>> {
+        Some(match self.take_group(receiver, group, max).await? {
+            Ok(turned) => turned.begin().await,
+            Err(e) => Err(e),
+        })
+    }
+
+    /// [`Db::begin_group`], stopping at the turn: the caller begins the
+    /// group's transaction in it, or runs it on the direct connection.
+    pub async fn take_group<T>(
+        &self,
+        receiver: &mut tokio::sync::mpsc::Receiver<T>,
+        group: &mut Vec<T>,
+        max: usize,
+    ) -> Option<StoreResult<Turned>> {
         group.push(receiver.recv().await?);
-        let begun = self.begin_write().await;
+        let turned = self.take_turn().await;
         while group.len() < max {
             match receiver.try_recv() {
                 Ok(next) => group.push(next),
                 Err(_) => break,
             }
         }
-        Some(begun)
+        Some(turned)
     }
 
     /// Holds, until `tx` ends, a lock on `key` that any other transaction
@@ -531,6 +600,9 @@ impl Db {
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;
+        if let Some(turn) = &self.turn {
+            turn.direct.lock().unwrap_or_else(|p| p.into_inner()).take();
+        }
         if let Some(turn) = &self.turn
             && let Some(writer) = turn.conn.lock().await.take()
             && let Err(e) = writer.close().await

@@ -110,3 +110,79 @@ async fn a_refused_commit_in_a_group_rolls_back_only_its_own_part() {
 async fn after_a_refusal_the_next_group_runs_in_savepoints_at_once() {
     refusal_in_a_group(true).await;
 }
+
+#[tokio::test]
+async fn on_the_direct_connection_a_refused_commit_rolls_back_only_its_own_part() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = crate::store::Db::open_sqlite(dir.path()).await.expect("db");
+    let services = crate::capabilities::Services::for_tests(&db, &crate::config::Limits::default());
+    let group = vec![
+        writing(&services, "a", b"1").await,
+        conflicting(&services).await,
+        writing(&services, "b", b"2").await,
+    ];
+    kv::set(&db, "app-1", "app", "n", b"behind its back")
+        .await
+        .expect("set");
+    assert!(group.iter().all(|(c, _)| super::direct::suits(c)));
+
+    let mut turned = db.take_turn().await.expect("turn");
+    let results = turned
+        .direct(|conn| super::direct::flush(conn, &group, Default::default()))
+        .expect("SQLite has a direct connection")
+        .expect("flush")
+        .expect("nobody else holds the lock");
+    drop(turned);
+    assert!(stored(&results[0]) && stored(&results[2]), "the others are stored");
+    assert!(
+        matches!(&results[1], Err(CommitError::Conflict(keys)) if keys == &[("app".into(), "n".into())]),
+        "the stale one is refused: {:?}",
+        results[1].as_ref().err()
+    );
+    let get = |key: &'static str| {
+        let db = db.clone();
+        async move { kv::get(&db, "app-1", "app", key).await.expect("get") }
+    };
+    assert_eq!(get("a").await, Some(b"1".to_vec()));
+    assert_eq!(get("b").await, Some(b"2".to_vec()));
+    assert_eq!(get("m").await, None, "nothing of the refused commit");
+    assert_eq!(get("n").await, Some(b"behind its back".to_vec()));
+}
+
+#[tokio::test]
+async fn while_another_process_holds_the_lock_a_commit_waits_for_it_on_the_usual_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = crate::store::Db::open_sqlite(dir.path()).await.expect("db");
+    let services = crate::capabilities::Services::for_tests(&db, &crate::config::Limits::default());
+
+    // Another connection (as another process's) takes SQLite's write lock.
+    let other = rusqlite::Connection::open(dir.path().join("miniapp.db")).expect("open");
+    other.execute_batch("BEGIN IMMEDIATE").expect("lock");
+    let group = vec![writing(&services, "a", b"1").await];
+    let mut turned = db.take_turn().await.expect("turn");
+    let answer = turned
+        .direct(|conn| super::direct::flush(conn, &group, Default::default()))
+        .expect("SQLite has a direct connection")
+        .expect("no error");
+    drop(turned);
+    assert!(answer.is_none(), "busy: nothing done, no wait");
+
+    // Through the committer: it waits for the lock on the usual path.
+    let (commit, _) = writing(&services, "a", b"1").await;
+    let committing = tokio::spawn({
+        let committer = services.committer.clone();
+        async move { committer.commit(commit).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(!committing.is_finished(), "it waits for the other's lock");
+    other.execute_batch("COMMIT").expect("unlock");
+    let committed = tokio::time::timeout(std::time::Duration::from_secs(10), committing)
+        .await
+        .expect("in time")
+        .expect("task");
+    assert!(committed.is_ok(), "{committed:?}");
+    assert_eq!(
+        kv::get(&db, "app-1", "app", "a").await.expect("get"),
+        Some(b"1".to_vec())
+    );
+}

@@ -2,12 +2,11 @@
 //! database transaction: every key read must still hold the version seen,
 //! then the changes are written and the app's quota checked on the result.
 
-use sqlx::AnyConnection;
-
 use super::read_cache::Written;
 use super::txn::{Key, KvTxn};
 use crate::config::AppLimits;
-use crate::store::{StoreResult, kv};
+use crate::store::StoreResult;
+use crate::store::kv::{self, KvStatements};
 
 /// Why a storage transaction could not commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,8 +31,8 @@ pub enum Refused {
 /// `known` is the app's usage (or an upper bound of it) when this node is
 /// the only writer (SQLite): if that plus the most the changes can add
 /// stays under 90 % of the quota, the usage is not read again.
-pub async fn apply_in(
-    conn: &mut AnyConnection,
+pub async fn apply_in<C: KvStatements + ?Sized>(
+    conn: &mut C,
     app: &str,
     txn: &KvTxn,
     limits: &AppLimits,
@@ -50,13 +49,15 @@ pub async fn apply_in(
         let unchanged = match txn.change_of(name) {
             Some(change) => {
                 let version = kv::new_version();
-                let done = kv::apply_if_unchanged_in(conn, app, bucket, key, seen, change, version).await?;
+                let done = conn
+                    .apply_if_unchanged_in(app, bucket, key, seen, change, version)
+                    .await?;
                 if done {
                     written.push((name.clone(), Written::of(change, version)));
                 }
                 done
             }
-            None => kv::version_in(conn, app, bucket, key).await? == seen,
+            None => conn.version_in(app, bucket, key).await? == seen,
         };
         if !unchanged {
             changed.push(name.clone());
@@ -70,7 +71,7 @@ pub async fn apply_in(
     }
     for (name, change) in txn.blind_changes() {
         let version = kv::new_version();
-        kv::apply_in(conn, app, &name.0, &name.1, change, version).await?;
+        conn.apply_in(app, &name.0, &name.1, change, version).await?;
         written.push((name.clone(), Written::of(change, version)));
     }
     if let Some((keys, bytes)) = known {
@@ -81,7 +82,7 @@ pub async fn apply_in(
             return Ok(Ok(Some(bound)));
         }
     }
-    let (keys, bytes) = kv::usage_in(conn, app).await?;
+    let (keys, bytes) = conn.usage_in(app).await?;
     let over = u64::try_from(keys).unwrap_or(0) > limits.storage_keys
         || u64::try_from(bytes).unwrap_or(0) > limits.storage_bytes;
     // An app over its quota (lowered since it wrote) may still delete.
@@ -109,7 +110,7 @@ mod tests {
 
     async fn commit(db: &Db, txn: &KvTxn, limits: &AppLimits) -> Result<Option<(i64, i64)>, Refused> {
         let mut tx = db.begin_write().await.expect("tx");
-        let r = apply_in(&mut tx, "a", txn, limits, None, &mut Vec::new())
+        let r = apply_in(&mut *tx, "a", txn, limits, None, &mut Vec::new())
             .await
             .expect("store");
         if r.is_ok() {
@@ -169,12 +170,12 @@ mod tests {
             ..limits
         };
         let mut tx = db.begin_write().await.expect("tx");
-        let r = apply_in(&mut tx, "a", &blind, &roomy, Some((5, 50)), &mut Vec::new())
+        let r = apply_in(&mut *tx, "a", &blind, &roomy, Some((5, 50)), &mut Vec::new())
             .await
             .expect("store");
         assert_eq!(r, Ok(Some((6, 52))), "an upper bound: n counted as a new key");
         // …and near the quota it is read, exactly.
-        let r = apply_in(&mut tx, "a", &blind, &roomy, Some((95, 50)), &mut Vec::new())
+        let r = apply_in(&mut *tx, "a", &blind, &roomy, Some((95, 50)), &mut Vec::new())
             .await
             .expect("store");
         assert_eq!(r, Ok(Some((2, 4))));

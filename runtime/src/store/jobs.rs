@@ -158,6 +158,8 @@ pub fn enqueue_for_apps_direct(
     if apps.is_empty() {
         return Ok(0);
     }
+    // The span `enqueue_for_apps` has (its traceparent goes with the jobs).
+    let _span = tracing::info_span!("queue.enqueue", chat = %chat, kind = event.kind(), apps = apps.len()).entered();
     let mut args = vec![
         text(chat),
         text(event.kind()),

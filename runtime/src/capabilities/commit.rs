@@ -30,7 +30,7 @@ use super::storage::read_cache::{ReadCache, Written};
 use super::storage::txn::{Key, KvTxn};
 use crate::config::AppLimits;
 use crate::store::objects::Objects;
-use crate::store::{Db, StoreResult, WriteTx, files, jobs};
+use crate::store::{Db, Ran, StoreResult, WriteTx, files, jobs};
 
 /// Commits taken into one database transaction at most.
 pub const MAX_GROUP: usize = 64;
@@ -317,21 +317,20 @@ async fn run(
     let mut contended = false;
     while let Some(turned) = db.take_group(&mut receiver, &mut group, MAX_GROUP).await {
         let flushed = match turned {
-            Ok(mut turned) => {
+            Ok(turned) => {
                 // On SQLite, a group that suits runs on the direct
                 // connection, unless another process holds the lock.
-                let ran = if group.iter().all(|(c, _)| direct::suits(c)) {
-                    turned.direct(|conn| direct::flush(conn, &group, known_usage(&db, &group, &usage)))
-                } else {
-                    None
-                };
-                match ran {
-                    Some(Ok(Some(results))) => Ok(results),
-                    Some(Err(e)) => Err(e),
-                    Some(Ok(None)) | None => match turned.begin().await {
-                        Ok(tx) => flush(&db, tx, &group, &usage, &mut contended).await,
-                        Err(e) => Err(e),
-                    },
+                let direct =
+                    group
+                        .iter()
+                        .all(|(c, _)| direct::suits(c))
+                        .then_some(|conn: &mut rusqlite::Connection| {
+                            direct::flush(conn, &group, known_usage(&db, &group, &usage))
+                        });
+                match turned.direct_or_begin(direct).await {
+                    Ok(Ran::Direct(results)) => Ok(results),
+                    Ok(Ran::Usual(tx)) => flush(&db, tx, &group, &usage, &mut contended).await,
+                    Err(e) => Err(e),
                 }
             }
             Err(e) => Err(e),
@@ -390,6 +389,17 @@ struct Stored {
     used: Option<(i64, i64)>,
     /// The keys it stored, with their new versions.
     written: Vec<(Key, Written)>,
+}
+
+impl Stored {
+    /// Its job's lease lost: nothing written.
+    fn lease_lost() -> Stored {
+        Stored {
+            committed: Committed::LeaseLost,
+            used: None,
+            written: Vec::new(),
+        }
+    }
 }
 
 /// What one commit of a group came to: stored or refused.
@@ -540,11 +550,7 @@ async fn apply(conn: &mut sqlx::AnyConnection, commit: &Commit, known: Option<(i
     if let Some(job) = &commit.job
         && !jobs::complete(conn, job.id, &job.node, job.attempt).await?
     {
-        return Ok(Ok(Stored {
-            committed: Committed::LeaseLost,
-            used: None,
-            written: Vec::new(),
-        }));
+        return Ok(Ok(Stored::lease_lost()));
     }
     let mut written = Vec::new();
     let used = match storage_commit::apply_in(

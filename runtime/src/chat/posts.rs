@@ -18,7 +18,7 @@ use crate::queue::Queue;
 use crate::sandbox::BotEvent;
 use crate::store::jobs::{self, Caps, Full};
 use crate::store::messages::{self, Message};
-use crate::store::{Db, StoreError, WriteTx, direct};
+use crate::store::{Db, Ran, StoreError, WriteTx, direct};
 
 /// Posts taken into one transaction at most.
 const MAX_GROUP: usize = 32;
@@ -101,14 +101,14 @@ async fn run(db: Db, hub: Hub, queue: Queue, mut receiver: mpsc::Receiver<(Pendi
     while let Some(turned) = db.take_group(&mut receiver, &mut group, MAX_GROUP).await {
         let group_stored = match turned {
             // On the direct connection, unless another process holds the lock.
-            Ok(mut turned) => {
-                match turned.direct(|conn| direct::transaction(conn, |conn| store_direct(conn, caps, &group))) {
-                    Some(Ok(Some(results))) => Ok(results),
-                    Some(Err(e)) => Err(e),
-                    Some(Ok(None)) | None => match turned.begin().await {
-                        Ok(tx) => store_group(tx, caps, &group).await,
-                        Err(e) => Err(e),
-                    },
+            Ok(turned) => {
+                let direct = |conn: &mut rusqlite::Connection| {
+                    direct::transaction(conn, |conn| store_direct(conn, caps, &group))
+                };
+                match turned.direct_or_begin(Some(direct)).await {
+                    Ok(Ran::Direct(results)) => Ok(results),
+                    Ok(Ran::Usual(tx)) => store_group(tx, caps, &group).await,
+                    Err(e) => Err(e),
                 }
             }
             Err(e) => Err(e),

@@ -268,6 +268,28 @@ impl Turned {
         }
     }
 
+    /// Runs `f` (when given) on the direct connection, as
+    /// [`Turned::direct`]; when it stored, what it answered. Else — on
+    /// PostgreSQL, with no `f`, or while another process holds SQLite's
+    /// lock (`f` answered `None`) — the turn's transaction begun for the
+    /// usual path ([`Turned::begin`]).
+    ///
+    /// # Errors
+    ///
+    /// `f`'s, or what the database answered to `BEGIN`.
+    pub async fn direct_or_begin<T>(
+        mut self,
+        f: Option<impl FnOnce(&mut rusqlite::Connection) -> StoreResult<Option<T>>>,
+    ) -> StoreResult<Ran<T>> {
+        if let Some(f) = f
+            && let Some(done) = self.direct(f)
+            && let Some(value) = done?
+        {
+            return Ok(Ran::Direct(value));
+        }
+        Ok(Ran::Usual(self.begin().await?))
+    }
+
     /// On SQLite, runs `f` on the direct connection (see [`direct`]) while
     /// the turn is held, on this thread; `None` on PostgreSQL. `f` leaves
     /// no transaction open (see [`direct::transaction`]).
@@ -280,6 +302,14 @@ impl Turned {
             TurnedOn::Pooled(_) => None,
         }
     }
+}
+
+/// Where [`Turned::direct_or_begin`] went.
+pub enum Ran<T> {
+    /// Stored on the direct connection: what it answered.
+    Direct(T),
+    /// Not run there: the transaction to run it in instead.
+    Usual(WriteTx),
 }
 
 /// A write outside a transaction, one statement at a time; see

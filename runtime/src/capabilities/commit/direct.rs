@@ -70,11 +70,7 @@ fn apply(conn: &mut rusqlite::Connection, commit: &Commit, known: Option<(i64, i
     if let Some(job) = &commit.job
         && !jobs::complete_direct(conn, job.id, &job.node, job.attempt)?
     {
-        return Ok(Ok(Stored {
-            committed: Committed::LeaseLost,
-            used: None,
-            written: Vec::new(),
-        }));
+        return Ok(Ok(Stored::lease_lost()));
     }
     let mut written = Vec::new();
     // The direct connection answers at once: the future is ready on its

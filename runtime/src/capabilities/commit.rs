@@ -10,7 +10,9 @@
 //! refusal (a conflict, a quota) must roll back only its own part: a group
 //! runs first without savepoints, and only when one of its commits is
 //! refused does it run again with each commit in its own savepoint (see
-//! [`flush`]).
+//! [`flush`]). On SQLite, a commit made while this process's turn to write
+//! is free is stored at once on the calling task, as a group of one, with
+//! no hop to the committer's task (see [`Committer::commit`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -280,14 +282,19 @@ impl Committer {
                 .await
                 .map_err(|e| CommitError::Store(e.to_string()))?;
         }
-        let (reply, answer) = oneshot::channel();
-        self.sender
-            .send((commit, reply))
-            .await
-            .map_err(|_| CommitError::Store("the committer has stopped".into()))?;
-        let result = answer
-            .await
-            .map_err(|_| CommitError::Store("the committer has stopped".into()))?;
+        let result = match self.commit_here(&commit) {
+            Some(result) => result,
+            None => {
+                let (reply, answer) = oneshot::channel();
+                self.sender
+                    .send((commit, reply))
+                    .await
+                    .map_err(|_| CommitError::Store("the committer has stopped".into()))?;
+                answer
+                    .await
+                    .map_err(|_| CommitError::Store("the committer has stopped".into()))?
+            }
+        };
         if matches!(result, Ok(Committed::Stored { .. })) {
             for file in &made {
                 files::ensure_objects(&self.objects, file)
@@ -304,6 +311,38 @@ impl Committer {
         }
         result
     }
+
+    /// On SQLite, when this process's turn to write is free this moment
+    /// and `commit` suits the direct connection, stores `commit` on the
+    /// calling task as a group of one: the committer's task would take the
+    /// same turn, and handing the commit to it and the answer back costs
+    /// two thread wake-ups. A commit that arrives while the turn is held
+    /// (under load) queues for the committer's next group as before.
+    /// `None`, with nothing done, when it is not stored here.
+    fn commit_here(&self, commit: &Commit) -> Option<Result<Committed, CommitError>> {
+        if !direct::suits(commit) {
+            return None;
+        }
+        let mut turned = self.db.try_take_turn()?;
+        let flushed = {
+            let group = [commit];
+            let known = known_usage(&self.db, &group, &self.usage);
+            turned.direct(|conn| direct::flush(conn, &group, known))
+        };
+        drop(turned);
+        let flushed = match flushed {
+            Some(Ok(Some(results))) => Ok(results),
+            Some(Err(e)) => Err(e),
+            // Another process holds SQLite's lock: the committer waits for it.
+            Some(Ok(None)) | None => return None,
+        };
+        let mut settled = settle(flushed, &[commit], &self.usage, &self.reads, &self.on_events);
+        Some(
+            settled
+                .pop()
+                .unwrap_or_else(|| Err(CommitError::Store("no answer for the commit".into()))),
+        )
+    }
 }
 
 async fn run(
@@ -316,70 +355,84 @@ async fn run(
     let mut group = Vec::with_capacity(MAX_GROUP);
     let mut contended = false;
     while let Some(turned) = db.take_group(&mut receiver, &mut group, MAX_GROUP).await {
+        let commits: Vec<&Commit> = group.iter().map(|(c, _)| c).collect();
         let flushed = match turned {
             Ok(turned) => {
                 // On SQLite, a group that suits runs on the direct
                 // connection, unless another process holds the lock.
-                let direct =
-                    group
-                        .iter()
-                        .all(|(c, _)| direct::suits(c))
-                        .then_some(|conn: &mut rusqlite::Connection| {
-                            direct::flush(conn, &group, known_usage(&db, &group, &usage))
-                        });
+                let direct = commits
+                    .iter()
+                    .all(|c| direct::suits(c))
+                    .then_some(|conn: &mut rusqlite::Connection| {
+                        direct::flush(conn, &commits, known_usage(&db, &commits, &usage))
+                    });
                 match turned.direct_or_begin(direct).await {
                     Ok(Ran::Direct(results)) => Ok(results),
-                    Ok(Ran::Usual(tx)) => flush(&db, tx, &group, &usage, &mut contended).await,
+                    Ok(Ran::Usual(tx)) => flush(&db, tx, &commits, &usage, &mut contended).await,
                     Err(e) => Err(e),
                 }
             }
             Err(e) => Err(e),
         };
-        let results = match flushed {
-            Ok(results) => {
-                let mut cache = usage.0.lock().unwrap_or_else(|p| p.into_inner());
-                results
-                    .into_iter()
-                    .zip(&group)
-                    .map(|(r, (commit, _))| match r {
-                        Ok(stored) => {
-                            if let Some(used) = stored.used {
-                                cache.insert(commit.app.clone(), used);
-                            }
-                            reads.write_through(&commit.app, &stored.written);
-                            Ok(stored.committed)
-                        }
-                        Err(e) => {
-                            if let CommitError::Conflict(keys) = &e {
-                                // Perhaps read from a stale cache: the rerun reads the database.
-                                reads.forget(&commit.app, keys);
-                            }
-                            Err(e)
-                        }
-                    })
-                    .collect::<Vec<_>>()
-            }
-            Err(e) => {
-                tracing::error!(error = %e, commits = group.len(), "a group commit failed");
-                group.iter().map(|_| Err(CommitError::Store(e.to_string()))).collect()
-            }
-        };
-        let events: usize = results
-            .iter()
-            .map(|r: &Result<Committed, CommitError>| match r {
-                Ok(Committed::Stored { events }) => *events,
-                _ => 0,
-            })
-            .sum();
-        if events > 0
-            && let Some(f) = on_events.get()
-        {
-            f();
-        }
+        let results = settle(flushed, &commits, &usage, &reads, &on_events);
         for ((_, reply), result) in group.drain(..).zip(results) {
             let _ = reply.send(result);
         }
     }
+}
+
+/// What a flushed group's commits come to, in order, with this node's
+/// caches brought up to date (each app's usage, the storage read cache)
+/// and the chat relay woken if any logged chat events.
+fn settle(
+    flushed: StoreResult<Vec<Applied>>,
+    commits: &[&Commit],
+    usage: &UsageCache,
+    reads: &ReadCache,
+    on_events: &OnceLock<OnEvents>,
+) -> Vec<Result<Committed, CommitError>> {
+    let results = match flushed {
+        Ok(results) => {
+            let mut cache = usage.0.lock().unwrap_or_else(|p| p.into_inner());
+            results
+                .into_iter()
+                .zip(commits)
+                .map(|(r, commit)| match r {
+                    Ok(stored) => {
+                        if let Some(used) = stored.used {
+                            cache.insert(commit.app.clone(), used);
+                        }
+                        reads.write_through(&commit.app, &stored.written);
+                        Ok(stored.committed)
+                    }
+                    Err(e) => {
+                        if let CommitError::Conflict(keys) = &e {
+                            // Perhaps read from a stale cache: the rerun reads the database.
+                            reads.forget(&commit.app, keys);
+                        }
+                        Err(e)
+                    }
+                })
+                .collect::<Vec<_>>()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, commits = commits.len(), "a group commit failed");
+            commits.iter().map(|_| Err(CommitError::Store(e.to_string()))).collect()
+        }
+    };
+    let events: usize = results
+        .iter()
+        .map(|r| match r {
+            Ok(Committed::Stored { events }) => *events,
+            _ => 0,
+        })
+        .sum();
+    if events > 0
+        && let Some(f) = on_events.get()
+    {
+        f();
+    }
+    results
 }
 
 /// What one commit of a group stored.
@@ -416,14 +469,14 @@ type Applied = Result<Stored, CommitError>;
 async fn flush(
     db: &Db,
     mut tx: WriteTx,
-    group: &[(Commit, Reply)],
+    group: &[&Commit],
     usage: &UsageCache,
     contended: &mut bool,
 ) -> StoreResult<Vec<Applied>> {
     let mut known = known_usage(db, group, usage);
     lock_touched(db, &mut tx, group).await?;
     if group.len() == 1 {
-        let (commit, _) = &group[0];
+        let commit = group[0];
         let result = apply(&mut tx, commit, known.get(&commit.app).copied()).await?;
         if stored(&result) {
             tx.commit().await?;
@@ -435,7 +488,7 @@ async fn flush(
     if !*contended {
         let mut results = Vec::with_capacity(group.len());
         let mut usages = known.clone();
-        for (commit, _) in group {
+        for commit in group {
             match apply(&mut tx, commit, usages.get(&commit.app).copied()).await {
                 // Stored, or its job's lease lost (which wrote nothing).
                 Ok(result @ Ok(_)) => {
@@ -455,7 +508,7 @@ async fn flush(
         lock_touched(db, &mut tx, group).await?;
     }
     let mut results = Vec::with_capacity(group.len());
-    for (commit, _) in group {
+    for commit in group {
         sqlx::query("SAVEPOINT invocation").execute(&mut *tx).await?;
         let result = apply(&mut tx, commit, known.get(&commit.app).copied())
             .await
@@ -479,11 +532,11 @@ async fn flush(
 /// `group`'s apps (updated as the group commits) is an upper bound the
 /// quota check may use instead of reading the usage again. Empty on
 /// PostgreSQL.
-fn known_usage(db: &Db, group: &[(Commit, Reply)], usage: &UsageCache) -> HashMap<Arc<str>, (i64, i64)> {
+fn known_usage(db: &Db, group: &[&Commit], usage: &UsageCache) -> HashMap<Arc<str>, (i64, i64)> {
     let mut known = HashMap::new();
     if db.is_embedded() {
         let cache = usage.0.lock().unwrap_or_else(|p| p.into_inner());
-        for (commit, _) in group {
+        for commit in group {
             if let Some(u) = cache.get(&commit.app) {
                 known.insert(commit.app.clone(), *u);
             }
@@ -525,11 +578,11 @@ fn note_usage(db: &Db, known: &mut HashMap<Arc<str>, (i64, i64)>, commit: &Commi
 /// payment takes its invoice, then the ledger, and the group holds what
 /// its earlier commits locked until it ends (see
 /// `payments::commit::apply_in`).
-async fn lock_touched(db: &Db, tx: &mut WriteTx, group: &[(Commit, Reply)]) -> StoreResult<()> {
+async fn lock_touched(db: &Db, tx: &mut WriteTx, group: &[&Commit]) -> StoreResult<()> {
     let mut apps: Vec<&str> = group
         .iter()
-        .filter(|(c, _)| !c.effects.kv.is_empty())
-        .map(|(c, _)| &*c.app)
+        .filter(|c| !c.effects.kv.is_empty())
+        .map(|c| &*c.app)
         .collect();
     apps.sort_unstable();
     apps.dedup();
@@ -538,7 +591,7 @@ async fn lock_touched(db: &Db, tx: &mut WriteTx, group: &[(Commit, Reply)]) -> S
     }
     let mut invoices: Vec<&str> = group
         .iter()
-        .flat_map(|(c, _)| payments_commit::invoices_touched(&c.effects.payments))
+        .flat_map(|c| payments_commit::invoices_touched(&c.effects.payments))
         .collect();
     invoices.sort_unstable();
     invoices.dedup();

@@ -170,7 +170,10 @@ async fn claim_some(inner: &Arc<Inner>, kept: &mut Kept) -> Next {
         };
         inner.running.fetch_add(1, Ordering::SeqCst);
         let span = job_span(&job);
-        tokio::spawn(run_job(inner.clone(), job, permit, app_permit).instrument(span));
+        // On the guests' runtime: the bot's run takes no hop there and back.
+        inner
+            .sandbox
+            .spawn_job(run_job(inner.clone(), job, permit, app_permit).instrument(span));
     }
     if again {
         return Next::Again;

@@ -35,7 +35,7 @@ impl Sandbox {
                 account.map(str::to_string),
                 event.clone(),
             );
-            self.guest_handle.spawn(
+            self.on_guests(
                 async move {
                     let cx = Where {
                         chat: chat.as_deref(),

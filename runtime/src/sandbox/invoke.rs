@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures::FutureExt;
 use tracing::Instrument;
 
 use super::{InvokeError, MAX_RUNS, Sandbox, Target};
@@ -17,8 +18,8 @@ use crate::observe::metrics::{self, Outcome};
 use crate::store::logs::{self, NewLogLine};
 
 impl Sandbox {
-    /// Runs an invocation with `once` (which starts one run on the guests'
-    /// runtime) and commits its effects (with `job`'s
+    /// Runs an invocation with `once` (one run, on the guests' runtime:
+    /// see [`Sandbox::on_guests`]) and commits its effects (with `job`'s
     /// completion). When a storage key it read was changed by another
     /// commit, it runs again — a fresh instance, holding the keys that
     /// changed so this node's other invocations touching them wait — up to
@@ -27,14 +28,17 @@ impl Sandbox {
     ///
     /// The whole of it is the span `invocation` (app, version, chat, event),
     /// and is counted and timed in [`metrics`] under `kind` (`bot`, `web`).
-    pub(crate) async fn run_committed<T>(
+    pub(crate) async fn run_committed<T, Fut>(
         &self,
         target: &Target,
         kind: &'static str,
         chat: Option<&str>,
         job: Option<JobClaim>,
-        once: impl FnMut(bool) -> tokio::task::JoinHandle<(Result<T, InvokeError>, Option<HostState>)>,
-    ) -> Result<(T, Committed), InvokeError> {
+        once: impl FnMut(bool) -> Fut,
+    ) -> Result<(T, Committed), InvokeError>
+    where
+        Fut: Future<Output = Run<T>>,
+    {
         let span = tracing::info_span!(
             "invocation",
             app = %target.app_id,
@@ -61,20 +65,20 @@ impl Sandbox {
         done
     }
 
-    async fn run_committed_inner<T>(
+    async fn run_committed_inner<T, Fut>(
         &self,
         target: &Target,
         chat: Option<&str>,
         job: Option<JobClaim>,
-        mut once: impl FnMut(bool) -> tokio::task::JoinHandle<(Result<T, InvokeError>, Option<HostState>)>,
-    ) -> Result<(T, Committed), InvokeError> {
+        mut once: impl FnMut(bool) -> Fut,
+    ) -> Result<(T, Committed), InvokeError>
+    where
+        Fut: Future<Output = Run<T>>,
+    {
         let mut contention = Contention::default();
         let mut run = 1;
         loop {
-            let (result, mut state) = match once(contention.holds()).await {
-                Ok(done) => done,
-                Err(e) => (Err(InvokeError::Trap(format!("the invocation task failed: {e}"))), None),
-            };
+            let (result, mut state) = once(contention.holds()).await;
             let value = match result {
                 Ok(v) => v,
                 Err(e) => {
@@ -126,6 +130,31 @@ impl Sandbox {
                     self.write_logs(target, chat, Some(&e), state, run).await;
                     return Err(e);
                 }
+            }
+        }
+    }
+
+    /// Runs `run` (one run of an invocation) on the guests' runtime: at
+    /// once when called there — a queue job's task runs there (see
+    /// [`Sandbox::spawn_job`]), so a bot event takes no hop to another
+    /// thread and back — else as a task of it, whose end this awaits. A
+    /// panic in `run` is a failed run, not the caller's.
+    pub(super) async fn on_guests<T: Send + 'static>(
+        &self,
+        run: impl Future<Output = Run<T>> + Send + 'static,
+    ) -> Run<T> {
+        let failed =
+            |e: &dyn std::fmt::Display| (Err(InvokeError::Trap(format!("the invocation task failed: {e}"))), None);
+        let here = tokio::runtime::Handle::try_current().is_ok_and(|h| h.id() == self.guest_handle.id());
+        if here {
+            match std::panic::AssertUnwindSafe(run).catch_unwind().await {
+                Ok(done) => done,
+                Err(_) => failed(&"it panicked"),
+            }
+        } else {
+            match self.guest_handle.spawn(run).await {
+                Ok(done) => done,
+                Err(e) => failed(&e),
             }
         }
     }
@@ -235,6 +264,10 @@ impl Tally {
         metrics::payment_operations(app, "transfer", self.transfers);
     }
 }
+
+/// What one run of an invocation came to, and its store's state (`None`
+/// when no store was made).
+pub(super) type Run<T> = (Result<T, InvokeError>, Option<HostState>);
 
 /// Who an invocation runs for and how.
 #[derive(Clone, Copy)]

@@ -48,7 +48,7 @@ impl Sandbox {
             let request = again.body(body.clone());
             let this = self.clone();
             let (target, chat, account) = (target.clone(), chat.to_string(), account.to_string());
-            self.guest_handle.spawn(
+            self.on_guests(
                 async move {
                     let request = match request {
                         Ok(r) => r,

@@ -556,6 +556,24 @@ impl Db {
         }))
     }
 
+    /// [`Db::take_turn`] without waiting: on SQLite, the turn if it is free
+    /// this moment (no one holds it or waits for it) and its last holder
+    /// left no transaction open; `None` otherwise, and always on
+    /// PostgreSQL, whose writers take no turns. For a write that would
+    /// otherwise queue for another task to do it.
+    pub fn try_take_turn(&self) -> Option<Turned> {
+        let turn = self.turn.as_ref()?;
+        let guard = turn.conn.clone().try_lock_owned().ok()?;
+        if turn.open.load(std::sync::atomic::Ordering::Relaxed) {
+            return None;
+        }
+        let conn = tokio::sync::OwnedMutexGuard::try_map(guard, Option::as_mut).ok()?;
+        Some(Turned(TurnedOn::Turn {
+            conn,
+            turn: turn.clone(),
+        }))
+    }
+
     /// A write of single statements outside a transaction (an `UPDATE`, an
     /// upsert, a sweep's `DELETE`): run them on [`Write::on`]. On SQLite it
     /// waits for this process's turn to write, as [`Db::begin_write`] does,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 
-use super::{Applied, Commit, CommitError, Committed, Reply, Stored};
+use super::{Applied, Commit, CommitError, Committed, Stored};
 use crate::capabilities::messaging::commit as messaging_commit;
 use crate::capabilities::storage::commit::{self as storage_commit, Refused};
 use crate::store::{StoreError, StoreResult, direct, jobs};
@@ -35,7 +35,7 @@ pub(super) fn suits(commit: &Commit) -> bool {
 /// What SQLite answered (then the transaction was rolled back).
 pub(super) fn flush(
     conn: &mut rusqlite::Connection,
-    group: &[(Commit, Reply)],
+    group: &[&Commit],
     mut known: HashMap<Arc<str>, (i64, i64)>,
 ) -> StoreResult<Option<Vec<Applied>>> {
     direct::transaction(conn, |conn| run(conn, group, &mut known))
@@ -43,11 +43,11 @@ pub(super) fn flush(
 
 fn run(
     conn: &mut rusqlite::Connection,
-    group: &[(Commit, Reply)],
+    group: &[&Commit],
     known: &mut HashMap<Arc<str>, (i64, i64)>,
 ) -> StoreResult<Vec<Applied>> {
     let mut results = Vec::with_capacity(group.len());
-    for (commit, _) in group {
+    for commit in group {
         conn.execute_batch("SAVEPOINT invocation")?;
         // A commit that fails rolls back its own part, as a refused one.
         let result = apply(conn, commit, known.get(&commit.app).copied())

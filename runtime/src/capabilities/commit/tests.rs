@@ -2,25 +2,29 @@
 
 use std::sync::Arc;
 
-use super::{Commit, CommitError, Reply, UsageCache, flush, stored};
+use super::{Commit, CommitError, UsageCache, flush, stored};
 use crate::capabilities::StorageView;
 use crate::capabilities::bindings::miniapp::platform::storage::{Bucket, Host as _};
 use crate::capabilities::test_support::invocation_of;
 use crate::store::kv;
 
-/// What `s` buffered, as a commit of a group (its reply unheard).
-fn commit_of(services: &crate::capabilities::Services, s: &mut crate::capabilities::HostState) -> (Commit, Reply) {
-    let commit = Commit {
+/// What `s` buffered, as a commit.
+fn commit_of(services: &crate::capabilities::Services, s: &mut crate::capabilities::HostState) -> Commit {
+    Commit {
         app: Arc::from("app-1"),
         limits: services.limits.app,
         effects: s.take_effects(),
         job: None,
-    };
-    (commit, tokio::sync::oneshot::channel().0)
+    }
+}
+
+/// `group` as a flush takes it.
+fn refs(group: &[Commit]) -> Vec<&Commit> {
+    group.iter().collect()
 }
 
 /// A commit of app `app-1` writing `key` = `value`, which it did not read.
-async fn writing(services: &Arc<crate::capabilities::Services>, key: &str, value: &[u8]) -> (Commit, Reply) {
+async fn writing(services: &Arc<crate::capabilities::Services>, key: &str, value: &[u8]) -> Commit {
     let mut s = invocation_of(services, "app-1", Some("chat-1"), Some("account-1"), &["storage"]);
     s.storage()
         .set(Bucket::App, key.into(), value.to_vec())
@@ -32,7 +36,7 @@ async fn writing(services: &Arc<crate::capabilities::Services>, key: &str, value
 /// A commit of app `app-1` that reads and writes `m`, then reads and
 /// writes `n`: when `n` changes behind its back, its write of `m` has
 /// already gone into the transaction when the conflict is found.
-async fn conflicting(services: &Arc<crate::capabilities::Services>) -> (Commit, Reply) {
+async fn conflicting(services: &Arc<crate::capabilities::Services>) -> Commit {
     let mut s = invocation_of(services, "app-1", Some("chat-1"), Some("account-1"), &["storage"]);
     for key in ["m", "n"] {
         s.storage().get(Bucket::App, key.into()).await.expect("get");
@@ -62,7 +66,9 @@ async fn refusal_in_a_group(mut contended: bool) {
         .expect("set");
 
     let tx = db.begin_write().await.expect("begin");
-    let results = flush(&db, tx, &group, &usage, &mut contended).await.expect("flush");
+    let results = flush(&db, tx, &refs(&group), &usage, &mut contended)
+        .await
+        .expect("flush");
     assert!(stored(&results[0]) && stored(&results[2]), "the others are stored");
     assert!(
         matches!(&results[1], Err(CommitError::Conflict(keys)) if keys == &[("app".into(), "n".into())]),
@@ -91,7 +97,9 @@ async fn refusal_in_a_group(mut contended: bool) {
     // A group with no refusal clears the flag (and stores everything).
     let group = vec![writing(&services, "c", b"3").await, writing(&services, "d", b"4").await];
     let tx = db.begin_write().await.expect("begin");
-    let results = flush(&db, tx, &group, &usage, &mut contended).await.expect("flush");
+    let results = flush(&db, tx, &refs(&group), &usage, &mut contended)
+        .await
+        .expect("flush");
     assert!(results.iter().all(stored));
     assert!(!contended);
     assert_eq!(
@@ -124,11 +132,11 @@ async fn on_the_direct_connection_a_refused_commit_rolls_back_only_its_own_part(
     kv::set(&db, "app-1", "app", "n", b"behind its back")
         .await
         .expect("set");
-    assert!(group.iter().all(|(c, _)| super::direct::suits(c)));
+    assert!(group.iter().all(super::direct::suits));
 
     let mut turned = db.take_turn().await.expect("turn");
     let results = turned
-        .direct(|conn| super::direct::flush(conn, &group, Default::default()))
+        .direct(|conn| super::direct::flush(conn, &refs(&group), Default::default()))
         .expect("SQLite has a direct connection")
         .expect("flush")
         .expect("nobody else holds the lock");
@@ -161,28 +169,66 @@ async fn while_another_process_holds_the_lock_a_commit_waits_for_it_on_the_usual
     let group = vec![writing(&services, "a", b"1").await];
     let mut turned = db.take_turn().await.expect("turn");
     let answer = turned
-        .direct(|conn| super::direct::flush(conn, &group, Default::default()))
+        .direct(|conn| super::direct::flush(conn, &refs(&group), Default::default()))
         .expect("SQLite has a direct connection")
         .expect("no error");
     drop(turned);
     assert!(answer.is_none(), "busy: nothing done, no wait");
 
     // Through the committer: it waits for the lock on the usual path.
-    let (commit, _) = writing(&services, "a", b"1").await;
+    waits_then_stores(&services, &db, "a", move || {
+        other.execute_batch("COMMIT").expect("unlock");
+    })
+    .await;
+}
+
+/// Commits `key` = `1` through the committer while something holds the way
+/// to write: checks that it waits, then runs `release`, and checks that
+/// the commit is stored in time.
+async fn waits_then_stores(
+    services: &Arc<crate::capabilities::Services>,
+    db: &crate::store::Db,
+    key: &str,
+    release: impl FnOnce(),
+) {
+    let commit = writing(services, key, b"1").await;
     let committing = tokio::spawn({
         let committer = services.committer.clone();
         async move { committer.commit(commit).await }
     });
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert!(!committing.is_finished(), "it waits for the other's lock");
-    other.execute_batch("COMMIT").expect("unlock");
+    assert!(!committing.is_finished(), "it waits");
+    release();
     let committed = tokio::time::timeout(std::time::Duration::from_secs(10), committing)
         .await
         .expect("in time")
         .expect("task");
     assert!(committed.is_ok(), "{committed:?}");
     assert_eq!(
-        kv::get(&db, "app-1", "app", "a").await.expect("get"),
+        kv::get(db, "app-1", "app", key).await.expect("get"),
         Some(b"1".to_vec())
+    );
+}
+
+#[tokio::test]
+async fn a_commit_made_while_another_task_holds_the_turn_waits_for_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = crate::store::Db::open_sqlite(dir.path()).await.expect("db");
+    let services = crate::capabilities::Services::for_tests(&db, &crate::config::Limits::default());
+
+    // Another task of this process holds the turn to write.
+    let turned = db.take_turn().await.expect("turn");
+    assert!(db.try_take_turn().is_none(), "the turn is held");
+    waits_then_stores(&services, &db, "a", move || drop(turned)).await;
+    // And with the turn free, a commit is stored (on the calling task).
+    assert!(db.try_take_turn().is_some(), "the turn is free again");
+    let commit = writing(&services, "b", b"2").await;
+    let committed = tokio::time::timeout(std::time::Duration::from_secs(10), services.committer.commit(commit))
+        .await
+        .expect("in time");
+    assert!(committed.is_ok(), "{committed:?}");
+    assert_eq!(
+        kv::get(&db, "app-1", "app", "b").await.expect("get"),
+        Some(b"2".to_vec())
     );
 }

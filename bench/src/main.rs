@@ -57,8 +57,17 @@ impl Report {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
+    // As the `miniapp` binary does, before any thread starts: both the
+    // host's path and the bare embeddings run without library backtraces.
+    miniapp_runtime::engine::lib_backtrace::default_off();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     let wants = |name: &str| args.only.split(',').any(|s| s.trim() == name);
     let scale = if args.quick { 1 } else { 4 };

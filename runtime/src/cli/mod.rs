@@ -531,6 +531,7 @@ enum ReviewAction {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    crate::engine::lib_backtrace::default_off();
     let cli = Cli::parse();
     if let Command::CompileArtifact {
         input,

@@ -7,6 +7,7 @@
 mod cache;
 pub mod compiler;
 mod guard;
+pub mod lib_backtrace;
 mod settings;
 mod ticker;
 

@@ -60,7 +60,11 @@ impl Report {
 fn main() -> anyhow::Result<()> {
     // As the `miniapp` binary does, before any thread starts: both the
     // host's path and the bare embeddings run without library backtraces.
-    miniapp_runtime::engine::lib_backtrace::default_off();
+    // SAFETY: the first thing the process does; no thread exists yet.
+    #[allow(unsafe_code)]
+    unsafe {
+        miniapp_runtime::engine::lib_backtrace::default_off();
+    }
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?

@@ -15,6 +15,7 @@
 //! no hop to the committer's task (see [`Committer::commit`]).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::sync::{mpsc, oneshot};
@@ -213,6 +214,7 @@ pub struct Committer {
     on_events: Arc<OnceLock<OnEvents>>,
     usage: Arc<UsageCache>,
     reads: Arc<ReadCache>,
+    settling: Arc<AtomicBool>,
 }
 
 /// Each app's storage (keys, bytes) as this node's last commit for it
@@ -231,12 +233,16 @@ impl Committer {
         let usage: Arc<UsageCache> = Arc::default();
         // On SQLite this node is the only writer (see `read_cache`).
         let reads = Arc::new(ReadCache::new(db.is_embedded()));
+        let settling: Arc<AtomicBool> = Arc::default();
         tokio::spawn(run(
             db.clone(),
             receiver,
             on_events.clone(),
-            usage.clone(),
-            reads.clone(),
+            Caches {
+                usage: usage.clone(),
+                reads: reads.clone(),
+                settling: settling.clone(),
+            },
         ));
         Committer {
             sender,
@@ -245,6 +251,7 @@ impl Committer {
             on_events,
             usage,
             reads,
+            settling,
         }
     }
 
@@ -319,17 +326,25 @@ impl Committer {
     /// two thread wake-ups. A commit that arrives while the turn is held
     /// (under load) queues for the committer's next group as before.
     /// `None`, with nothing done, when it is not stored here.
+    ///
+    /// This node's caches are brought up to date before the turn is given
+    /// back, and not taken while the committer's task has given it back
+    /// but not yet brought them up to date (`settling`): the usage a commit
+    /// checks its quota against ([`known_usage`]) must never count less
+    /// than what the commits before it stored.
     fn commit_here(&self, commit: &Commit) -> Option<Result<Committed, CommitError>> {
         if !direct::suits(commit) {
             return None;
         }
         let mut turned = self.db.try_take_turn()?;
+        if self.settling.load(Ordering::Acquire) {
+            return None;
+        }
         let flushed = {
             let group = [commit];
             let known = known_usage(&self.db, &group, &self.usage);
             turned.direct(|conn| direct::flush(conn, &group, known))
         };
-        drop(turned);
         let flushed = match flushed {
             Some(Ok(Some(results))) => Ok(results),
             Some(Err(e)) => Err(e),
@@ -337,6 +352,7 @@ impl Committer {
             Some(Ok(None)) | None => return None,
         };
         let mut settled = settle(flushed, &[commit], &self.usage, &self.reads, &self.on_events);
+        drop(turned);
         Some(
             settled
                 .pop()
@@ -345,16 +361,29 @@ impl Committer {
     }
 }
 
+/// The committer task's share of this node's caches.
+struct Caches {
+    usage: Arc<UsageCache>,
+    reads: Arc<ReadCache>,
+    /// Set while a group holds or has just given back the turn to write
+    /// and its results are not yet in `usage` and `reads`: a commit made
+    /// on another task then queues (see [`Committer::commit_here`]).
+    settling: Arc<AtomicBool>,
+}
+
 async fn run(
     db: Db,
     mut receiver: mpsc::Receiver<(Commit, Reply)>,
     on_events: Arc<OnceLock<OnEvents>>,
-    usage: Arc<UsageCache>,
-    reads: Arc<ReadCache>,
+    caches: Caches,
 ) {
+    let Caches { usage, reads, settling } = caches;
     let mut group = Vec::with_capacity(MAX_GROUP);
     let mut contended = false;
     while let Some(turned) = db.take_group(&mut receiver, &mut group, MAX_GROUP).await {
+        // Set while the turn is held (no commit is on its way inline), and
+        // until the group's results are in the caches.
+        settling.store(true, Ordering::Release);
         let commits: Vec<&Commit> = group.iter().map(|(c, _)| c).collect();
         let flushed = match turned {
             Ok(turned) => {
@@ -375,6 +404,7 @@ async fn run(
             Err(e) => Err(e),
         };
         let results = settle(flushed, &commits, &usage, &reads, &on_events);
+        settling.store(false, Ordering::Release);
         for ((_, reply), result) in group.drain(..).zip(results) {
             let _ = reply.send(result);
         }

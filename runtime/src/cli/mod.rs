@@ -531,7 +531,11 @@ enum ReviewAction {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    crate::engine::lib_backtrace::default_off();
+    // SAFETY: the first thing the process does; no thread exists yet.
+    #[allow(unsafe_code)]
+    unsafe {
+        crate::engine::lib_backtrace::default_off();
+    }
     let cli = Cli::parse();
     if let Command::CompileArtifact {
         input,

@@ -32,15 +32,17 @@ pub fn default_for(current: Option<&OsStr>) -> Option<&'static str> {
     }
 }
 
-/// Sets [`VAR`] to `0` unless it is set. Call it first thing in `main`,
-/// before any thread is started: the standard library reads the variable
-/// once, at the first capture, and setting a variable while another
-/// thread reads the environment is undefined behaviour.
-pub fn default_off() {
+/// Sets [`VAR`] to `0` unless it is set. Call it first thing in `main`:
+/// the standard library reads the variable once, at the first capture.
+///
+/// # Safety
+///
+/// No other thread may exist yet (no async runtime, no tracing exporter,
+/// no epoch ticker): setting a variable while another thread reads the
+/// environment is undefined behaviour (`std::env::set_var`).
+pub unsafe fn default_off() {
     if let Some(value) = default_for(std::env::var_os(VAR).as_deref()) {
-        // SAFETY: called at the start of `main`, before the process starts
-        // any thread (no async runtime, no tracing exporter, no ticker yet),
-        // so nothing reads the environment concurrently.
+        // SAFETY: the caller promises no other thread exists.
         unsafe { std::env::set_var(VAR, value) };
     }
 }

@@ -242,9 +242,9 @@ impl Sandbox {
     /// the invocations it makes run on its own thread (see
     /// [`Sandbox::on_guests`]): a bot event's run then takes no hop to
     /// another thread and back. What the task does besides the guest's run
-    /// (claiming, the lease, the commit) is the queue's, which guests
-    /// slowing it only delays; the API and the WebSockets stay on the main
-    /// runtime.
+    /// (renewing the lease, the commit, the job's end) is the queue's,
+    /// which guests slowing it only delays; claiming, the API and the
+    /// WebSockets stay on the main runtime.
     pub fn spawn_job<F>(&self, job: F) -> tokio::task::JoinHandle<F::Output>
     where
         F: std::future::Future + Send + 'static,

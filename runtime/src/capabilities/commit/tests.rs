@@ -232,3 +232,34 @@ async fn a_commit_made_while_another_task_holds_the_turn_waits_for_it() {
         Some(b"2".to_vec())
     );
 }
+
+#[tokio::test]
+async fn a_commit_is_not_stored_inline_while_the_committer_settles_its_group() {
+    // The committer's task has given the turn back but not yet brought this
+    // node's caches up to date: a commit made meanwhile queues behind it,
+    // or it would check its quota against a usage missing the group's
+    // writes.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = crate::store::Db::open_sqlite(dir.path()).await.expect("db");
+    let services = crate::capabilities::Services::for_tests(&db, &crate::config::Limits::default());
+    let committer = &services.committer;
+    let commit = writing(&services, "a", b"1").await;
+
+    committer.settling.store(true, std::sync::atomic::Ordering::Release);
+    assert!(committer.commit_here(&commit).is_none(), "it queues for the committer");
+    assert!(db.try_take_turn().is_some(), "and gave the turn back");
+    assert_eq!(kv::get(&db, "app-1", "app", "a").await.expect("get"), None);
+
+    committer.settling.store(false, std::sync::atomic::Ordering::Release);
+    let stored = committer.commit_here(&commit).expect("stored here");
+    assert!(stored.is_ok(), "{stored:?}");
+    assert_eq!(
+        kv::get(&db, "app-1", "app", "a").await.expect("get"),
+        Some(b"1".to_vec())
+    );
+    assert_eq!(
+        committer.cached_usage("app-1"),
+        Some((1, 2)),
+        "the usage cache counts it"
+    );
+}

@@ -7,6 +7,7 @@ mod bare;
 mod cluster;
 mod invocation;
 mod languages;
+mod queue;
 mod roundtrip;
 mod stats;
 mod web;
@@ -34,8 +35,11 @@ struct Args {
     #[arg(long)]
     oha: Option<String>,
     /// Benchmarks to run (comma separated): invocation, roundtrip, web,
-    /// cold-start, idle, cluster, languages.
-    #[arg(long, default_value = "invocation,roundtrip,web,cold-start,idle,cluster,languages")]
+    /// cold-start, idle, cluster, languages, queue.
+    #[arg(
+        long,
+        default_value = "invocation,roundtrip,web,cold-start,idle,cluster,languages,queue"
+    )]
     only: String,
     /// Where `sample-apps/other-languages/build` put python-bot.wasm and
     /// js-bot.wasm (for `languages`; skipped without it).
@@ -200,6 +204,23 @@ async fn run() -> anyhow::Result<()> {
             String::new(),
         );
         report.figures.push(("cold_start_ms", ms));
+    }
+
+    if wants("queue") {
+        eprintln!("== (8) the queue's look for lane heads with a backlog");
+        let f = queue::run(200_000, 20_000, 20 * scale).await?;
+        let ratio = f.full_index.p50_us() / f.current.p50_us();
+        report.row(
+            "look for lane heads, 20,000 queued and 200,000 done jobs, p50 (ms)",
+            format!("{:.2}", f.current.p50_us() / 1e3),
+            format!(
+                "{:.2} (the index by status holding every job, as before migration 0035)",
+                f.full_index.p50_us() / 1e3
+            ),
+            format!("{ratio:.2}× faster"),
+        );
+        report.figures.push(("queue_ready_ms_p50", f.current.p50_us() / 1e3));
+        report.figures.push(("queue_ready_speedup_vs_full_status_index", ratio));
     }
 
     if wants("idle") {

@@ -71,8 +71,16 @@ pub struct JobView {
     pub run_at: i64,
 }
 
-/// Statuses that hold a lane.
-const PENDING: &str = "status IN ('queued', 'running')";
+/// Statuses that hold a lane: `jobs_pending`'s WHERE, verbatim, so that
+/// SQLite may read that partial index for a statement that names it.
+macro_rules! pending {
+    () => {
+        "status IN ('queued', 'running')"
+    };
+}
+
+/// [`pending!`] as a constant.
+const PENDING: &str = pending!();
 
 /// Queues `job`; returns its id.
 #[tracing::instrument(name = "queue.enqueue", skip_all, fields(app = %job.app, chat = %job.chat, kind = job.event.kind()))]
@@ -449,6 +457,18 @@ pub struct Ready {
     pub app: String,
 }
 
+/// [`ready`]'s statement: the lanes' heads come from `jobs_pending`, in
+/// (app, lane, id) order, so that grouping them needs no sort.
+const READY: &str = concat!(
+    "SELECT id, app_id FROM (SELECT j.id, j.app_id, \
+     ROW_NUMBER() OVER (PARTITION BY j.app_id ORDER BY j.id) AS nth FROM jobs j \
+     JOIN (SELECT MIN(id) AS id FROM jobs WHERE ",
+    pending!(),
+    " GROUP BY app_id, lane) h ON h.id = j.id \
+     WHERE j.status = 'queued' AND j.run_at <= $1) heads \
+     WHERE nth <= $3 ORDER BY id LIMIT $2"
+);
+
 /// Up to `limit` jobs that may run now: each the oldest pending job of its
 /// (app, lane), queued and due; oldest first, and at most `per_app` of one
 /// app. The cap keeps an app with many busy lanes from filling a look:
@@ -456,18 +476,12 @@ pub struct Ready {
 /// can start something are in a look whose `limit` passes `per_app` times
 /// the apps that cannot (see `queue::runner::claim_some`).
 pub async fn ready(db: &Db, limit: usize, per_app: usize) -> StoreResult<Vec<Ready>> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT id, app_id FROM (SELECT j.id, j.app_id, \
-         ROW_NUMBER() OVER (PARTITION BY j.app_id ORDER BY j.id) AS nth FROM jobs j \
-         JOIN (SELECT MIN(id) AS id FROM jobs WHERE {PENDING} GROUP BY app_id, lane) h ON h.id = j.id \
-         WHERE j.status = 'queued' AND j.run_at <= $1) heads \
-         WHERE nth <= $3 ORDER BY id LIMIT $2"
-    ))
-    .bind(now_ms())
-    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-    .bind(i64::try_from(per_app).unwrap_or(i64::MAX))
-    .fetch_all(db.pool())
-    .await?)
+    Ok(sqlx::query_as(READY)
+        .bind(now_ms())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(i64::try_from(per_app).unwrap_or(i64::MAX))
+        .fetch_all(db.pool())
+        .await?)
 }
 
 /// The claim of jobs: queued, due, and each the oldest pending job of its
@@ -709,17 +723,53 @@ pub async fn renew(db: &Db, id: i64, node: &str, attempt: i64, lease_ms: i64) ->
     Ok(done.rows_affected() == 1)
 }
 
+// Statements that look for running or queued jobs among all of them name
+// the pending statuses too: the index that finds jobs by status
+// (`jobs_finished`) holds only finished ones since migration 0035.
+
+/// A statement that queues again the running jobs that also match `$and`.
+macro_rules! requeue_running_and {
+    ($and:literal) => {
+        concat!(
+            "UPDATE jobs SET status = 'queued', lease_until = NULL, leased_by = NULL WHERE ",
+            pending!(),
+            " AND status = 'running'",
+            $and
+        )
+    };
+}
+
+/// [`requeue_expired`]'s statement.
+const REQUEUE_EXPIRED: &str = requeue_running_and!(" AND lease_until < $1");
+
+/// [`requeue_running`]'s statement for one node.
+const REQUEUE_OF_NODE: &str = requeue_running_and!(" AND leased_by = $1");
+
+/// [`requeue_running`]'s statement for every node.
+const REQUEUE_ALL: &str = requeue_running_and!("");
+
+/// [`counts`]' statement: pending jobs from `jobs_pending`, dead ones
+/// (each has its finished_at) from `jobs_finished`.
+const COUNTS: &str = concat!(
+    "SELECT status, COUNT(*) AS n FROM jobs WHERE ",
+    pending!(),
+    " GROUP BY status UNION ALL \
+     SELECT status, COUNT(*) AS n FROM jobs WHERE status = 'dead' AND finished_at IS NOT NULL GROUP BY status"
+);
+
+/// [`backlog_by_kind`]'s statement.
+const BACKLOG_BY_KIND: &str = concat!(
+    "SELECT kind, CAST(COUNT(*) AS BIGINT) AS queued, CAST(MIN(created_at) AS BIGINT) AS oldest_created_at \
+     FROM jobs WHERE ",
+    pending!(),
+    " AND status = 'queued' GROUP BY kind ORDER BY kind"
+);
+
 /// Queues again every running job whose lease has run out (its node died
 /// or hung); returns how many.
 pub async fn requeue_expired(db: &Db) -> StoreResult<u64> {
     let mut write = db.write().await?;
-    let done = sqlx::query(
-        "UPDATE jobs SET status = 'queued', lease_until = NULL, leased_by = NULL \
-         WHERE status = 'running' AND lease_until < $1",
-    )
-    .bind(now_ms())
-    .execute(write.on())
-    .await?;
+    let done = sqlx::query(REQUEUE_EXPIRED).bind(now_ms()).execute(write.on()).await?;
     Ok(done.rows_affected())
 }
 
@@ -729,22 +779,8 @@ pub async fn requeue_expired(db: &Db) -> StoreResult<u64> {
 pub async fn requeue_running(db: &Db, node: Option<&str>) -> StoreResult<u64> {
     let mut write = db.write().await?;
     let done = match node {
-        Some(node) => {
-            sqlx::query(
-                "UPDATE jobs SET status = 'queued', lease_until = NULL, leased_by = NULL \
-                 WHERE status = 'running' AND leased_by = $1",
-            )
-            .bind(node)
-            .execute(write.on())
-            .await?
-        }
-        None => {
-            sqlx::query(
-                "UPDATE jobs SET status = 'queued', lease_until = NULL, leased_by = NULL WHERE status = 'running'",
-            )
-            .execute(write.on())
-            .await?
-        }
+        Some(node) => sqlx::query(REQUEUE_OF_NODE).bind(node).execute(write.on()).await?,
+        None => sqlx::query(REQUEUE_ALL).execute(write.on()).await?,
     };
     Ok(done.rows_affected())
 }
@@ -781,11 +817,7 @@ pub async fn retry(db: &Db, app: &str, id: i64) -> StoreResult<bool> {
 
 /// Jobs per status, host-wide: (queued, running, dead).
 pub async fn counts(db: &Db) -> StoreResult<(i64, i64, i64)> {
-    let rows: Vec<(JobStatus, i64)> = sqlx::query_as(
-        "SELECT status, COUNT(*) AS n FROM jobs WHERE status IN ('queued', 'running', 'dead') GROUP BY status",
-    )
-    .fetch_all(db.pool())
-    .await?;
+    let rows: Vec<(JobStatus, i64)> = sqlx::query_as(COUNTS).fetch_all(db.pool()).await?;
     let mut out = (0, 0, 0);
     for (status, n) in rows {
         match status {
@@ -811,12 +843,7 @@ pub struct KindBacklog {
 
 /// The waiting jobs per event kind, host-wide.
 pub async fn backlog_by_kind(db: &Db) -> StoreResult<Vec<KindBacklog>> {
-    Ok(sqlx::query_as(
-        "SELECT kind, CAST(COUNT(*) AS BIGINT) AS queued, CAST(MIN(created_at) AS BIGINT) AS oldest_created_at \
-         FROM jobs WHERE status = 'queued' GROUP BY kind ORDER BY kind",
-    )
-    .fetch_all(db.pool())
-    .await?)
+    Ok(sqlx::query_as(BACKLOG_BY_KIND).fetch_all(db.pool()).await?)
 }
 
 /// Deletes done jobs finished before `done_before` and dead ones parked
@@ -836,8 +863,9 @@ pub async fn prune(db: &Db, done_before: i64, dead_before: i64) -> StoreResult<u
 #[cfg(test)]
 mod tests {
     use super::{
-        CLAIM, CLAIM_MANY, Caps, Dropped, NewJob, Ready, claim_many, drop_for_uninstall, enqueue, lock_lanes, prune,
-        ready,
+        AfterFailure, BACKLOG_BY_KIND, CLAIM, CLAIM_MANY, COUNTS, Caps, Dropped, NewJob, READY, REQUEUE_ALL,
+        REQUEUE_EXPIRED, REQUEUE_OF_NODE, Ready, backlog_by_kind, claim_many, complete, counts, drop_for_uninstall,
+        enqueue, fail, lock_lanes, prune, ready, requeue_expired, requeue_running,
     };
     use crate::sandbox::BotEvent;
     use crate::store::Db;
@@ -854,6 +882,79 @@ mod tests {
             lane_check.contains("jobs_pending (app_id=? AND lane=?)"),
             "{lane_check}"
         );
+        // The candidates by their ids, not every queued job by status.
+        assert_eq!(plan[0], "SEARCH jobs USING INTEGER PRIMARY KEY (rowid=?)", "{plan:?}");
+    }
+
+    #[tokio::test]
+    async fn the_look_for_lane_heads_reads_the_pending_index_in_order() {
+        let plan = crate::store::query_plan(READY).await;
+        assert!(
+            plan.iter().any(|step| step == "SCAN jobs USING INDEX jobs_pending"),
+            "{plan:?}"
+        );
+        assert!(!plan.iter().any(|step| step.contains("FOR GROUP BY")), "{plan:?}");
+    }
+
+    #[tokio::test]
+    async fn statements_that_look_for_pending_or_dead_jobs_read_an_index_not_every_job() {
+        // Done jobs are kept until the retention sweep: a statement that
+        // scanned the table would read all of them.
+        for sql in [REQUEUE_EXPIRED, REQUEUE_OF_NODE, REQUEUE_ALL, COUNTS, BACKLOG_BY_KIND] {
+            let plan = crate::store::query_plan(sql).await;
+            let reads: Vec<&String> = plan.iter().filter(|step| step.contains(" jobs")).collect();
+            assert!(!reads.is_empty(), "{sql}: {plan:?}");
+            for step in reads {
+                assert!(
+                    step.contains("USING INDEX jobs_pending") || step.contains("USING COVERING INDEX jobs_finished"),
+                    "{sql}: {step}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn counts_the_backlog_and_requeues_follow_each_job_through_its_statuses() {
+        let (db, _dir) = fresh().await;
+        let message = message();
+        let mut tx = db.begin_write().await.expect("tx");
+        for chat in ["c1", "c2", "c3", "c4", "c5"] {
+            let job = NewJob {
+                app: "a",
+                chat,
+                account: None,
+                event: &message,
+            };
+            enqueue(&mut tx, &job).await.expect("enqueue");
+        }
+        tx.commit().await.expect("commit");
+        let heads = ready(&db, 10, 10).await.expect("ready");
+        assert_eq!(heads.len(), 5, "one head per lane: {heads:?}");
+        let claimed = claim_many(&db, &heads.iter().take(4).collect::<Vec<_>>(), "node-1", 60_000)
+            .await
+            .expect("claim");
+        assert_eq!(claimed.len(), 4);
+        assert_eq!(counts(&db).await.expect("counts"), (1, 4, 0), "queued, running, dead");
+        // One done, one dead (out of attempts), one back in the queue.
+        let mut tx = db.begin_write().await.expect("tx");
+        assert!(complete(&mut tx, claimed[0].id, "node-1", 1).await.expect("complete"));
+        tx.commit().await.expect("commit");
+        let after = fail(&db, claimed[1].id, "node-1", 1, "boom", 1, 0).await.expect("fail");
+        assert_eq!(after, AfterFailure::Dead);
+        let after = fail(&db, claimed[2].id, "node-1", 1, "boom", 5, 0).await.expect("fail");
+        assert_eq!(after, AfterFailure::Retry);
+        assert_eq!(counts(&db).await.expect("counts"), (2, 1, 1));
+        let backlog = backlog_by_kind(&db).await.expect("backlog");
+        assert_eq!(backlog.len(), 1, "{backlog:?}");
+        assert_eq!((backlog[0].kind.as_str(), backlog[0].queued), ("message", 2));
+        // The last running job: not expired, then requeued with its node.
+        assert_eq!(requeue_expired(&db).await.expect("requeue"), 0);
+        assert_eq!(requeue_running(&db, Some("node-2")).await.expect("requeue"), 0);
+        assert_eq!(requeue_running(&db, Some("node-1")).await.expect("requeue"), 1);
+        assert_eq!(counts(&db).await.expect("counts"), (3, 0, 1));
+        // The dead job is found by the retention sweep's index.
+        assert_eq!(prune(&db, 0, i64::MAX).await.expect("prune"), 1);
+        assert_eq!(counts(&db).await.expect("counts"), (3, 0, 0));
     }
 
     /// A database of its own (keep the directory while it is used).

@@ -13,9 +13,8 @@ use crate::stats::Samples;
 /// The index `jobs_finished` before migration 0035.
 const FULL_INDEX: &str = "DROP INDEX jobs_finished; CREATE INDEX jobs_finished ON jobs (status, finished_at);";
 
-/// The index `jobs_finished` since migration 0035.
-const FINISHED_ONLY: &str =
-    "DROP INDEX jobs_finished; CREATE INDEX jobs_finished ON jobs (status, finished_at) WHERE finished_at IS NOT NULL;";
+/// The index `jobs_finished` since migration 0035: that migration itself.
+const FINISHED_ONLY: &str = include_str!("../../runtime/migrations/sqlite/0035_jobs_finished_partial.sql");
 
 /// Figures of (8).
 pub(crate) struct QueueFigures {

@@ -17,7 +17,7 @@ use crate::store::chats::{self, Chat};
 use crate::store::jobs::{self, Full};
 use crate::store::membership::Removal;
 use crate::store::messages::{self, Message, SenderKind};
-use crate::store::{Db, StoreError, apps, installs, membership, new_id, now_ms};
+use crate::store::{Db, StoreError, apps, installs, membership, now_ms};
 use posts::PostError;
 
 pub use hub::{ChatEvent, Delivered, Hub, Subscription};
@@ -396,20 +396,7 @@ impl ChatService {
                 self.max_message_bytes
             )));
         }
-        let message = Message {
-            id: new_id(),
-            chat_id: chat.to_string(),
-            sender_kind: SenderKind::User,
-            sender_id: account.to_string(),
-            text: text.to_string(),
-            buttons: Vec::new(),
-            created_at: now_ms(),
-            edited_at: None,
-            deleted_at: None,
-            host_kind: None,
-            seq: 0,
-            attachments: Vec::new(),
-        };
+        let message = posts::new_post(chat, account, text);
         // The poster counts and wakes for its posts as it commits them
         // (once a group), whether or not their callers still wait.
         let (stored, grouped) = match &self.poster {

@@ -8,15 +8,18 @@
 //! the group back and stores its posts one by one, each with its own answer.
 //! Once handed to the task, a post is stored even if its caller stops
 //! waiting (as one whose answer is lost after its commit), and the task
-//! counts it and wakes the relay and the queue for it.
+//! counts it and wakes the relay and the queue for it. A job there whose
+//! lane holds no pending job is claimed by this node in the same
+//! transaction, when it has a slot for it, and started as it commits (see
+//! [`store_direct`]).
 
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 use super::{ChatError, Hub};
-use crate::queue::Queue;
+use crate::queue::{Queue, Slot};
 use crate::sandbox::BotEvent;
-use crate::store::jobs::{self, Caps, Full};
+use crate::store::jobs::{self, Caps, Full, Job};
 use crate::store::messages::{self, Message};
 use crate::store::{Db, Ran, StoreError, WriteTx, direct};
 
@@ -38,6 +41,10 @@ impl<E: Into<ChatError>> From<E> for PostError {
 
 /// A stored post: its message (numbered) and how many jobs it queued.
 pub(super) type Stored = Result<(Message, u64), PostError>;
+
+/// A group's posts stored on the direct connection, and the jobs they
+/// queued claimed by this node, with their slots.
+type Grouped = (Vec<Stored>, Vec<(Job, Slot)>);
 
 /// A post waiting for its group.
 struct Pending {
@@ -99,14 +106,19 @@ async fn run(db: Db, hub: Hub, queue: Queue, mut receiver: mpsc::Receiver<(Pendi
     let caps = queue.caps();
     let mut group = Vec::with_capacity(MAX_GROUP);
     while let Some(turned) = db.take_group(&mut receiver, &mut group, MAX_GROUP).await {
+        // Jobs queued claimed by this node, to start once committed.
+        let mut started = Vec::new();
         let group_stored = match turned {
             // On the direct connection, unless another process holds the lock.
             Ok(turned) => {
                 let direct = |conn: &mut rusqlite::Connection| {
-                    direct::transaction(conn, |conn| store_direct(conn, caps, &group))
+                    direct::transaction(conn, |conn| store_direct(conn, &queue, &group))
                 };
                 match turned.direct_or_begin(Some(direct)).await {
-                    Ok(Ran::Direct(results)) => Ok(results),
+                    Ok(Ran::Direct((results, claimed))) => {
+                        started = claimed;
+                        Ok(results)
+                    }
                     Ok(Ran::Usual(tx)) => store_group(tx, caps, &group).await,
                     Err(e) => Err(e),
                 }
@@ -129,7 +141,12 @@ async fn run(db: Db, hub: Hub, queue: Queue, mut receiver: mpsc::Receiver<(Pendi
             Ok((_, q)) => (posts + 1, queued + q),
             Err(_) => (posts, queued),
         });
-        stored(&hub, &queue, posts, queued);
+        // The runner is woken only for the jobs it has to claim.
+        let claimed = u64::try_from(started.len()).unwrap_or(u64::MAX);
+        stored(&hub, &queue, posts, queued.saturating_sub(claimed));
+        for (job, slot) in started {
+            queue.start_claimed(job, slot);
+        }
         for ((_, reply), result) in group.drain(..).zip(results) {
             let _ = reply.send(result);
         }
@@ -162,13 +179,19 @@ async fn store_group(mut tx: WriteTx, caps: Caps, group: &[(Pending, Reply)]) ->
 }
 
 /// [`store_group`] on SQLite's direct connection, in the caller's
-/// transaction (see [`crate::store::direct`]).
+/// transaction (see [`crate::store::direct`]), with the jobs it queued
+/// claimed by this node: a job whose lane held no pending job, when this
+/// node has a slot for it ([`Queue::slot`]), is queued running and started
+/// once the transaction commits, without a look at the queue or a claim
+/// of its own (the slots go free again if it rolls back).
 fn store_direct(
     conn: &mut rusqlite::Connection,
-    caps: Caps,
+    queue: &Queue,
     group: &[(Pending, Reply)],
-) -> Result<Vec<Stored>, StoreError> {
+) -> Result<Grouped, StoreError> {
+    let caps = queue.caps();
     let mut results = Vec::with_capacity(group.len());
+    let mut claimed = Vec::new();
     for (p, _) in group {
         // In the post's request's span: the jobs it queues carry its trace.
         let _in_request = p.span.enter();
@@ -189,10 +212,49 @@ fn store_direct(
             return Err(StoreError::Corrupt("a member's post found no membership".into()));
         }
         let event = message_event(&p.chat, &message);
-        let queued = jobs::enqueue_for_apps_direct(conn, &p.chat, &apps, Some(&p.account), &event)?;
-        results.push(Ok((message, queued)));
+        let mut queued = Vec::with_capacity(apps.len());
+        let mut claimed_here = 0;
+        for lane in apps {
+            match lane.idle.then(|| queue.slot(&lane.app)).flatten() {
+                Some(slot) => {
+                    let (node, lease_until) = queue.claim_until();
+                    let job = jobs::enqueue_claimed_direct(
+                        conn,
+                        &p.chat,
+                        &lane.app,
+                        Some(&p.account),
+                        &event,
+                        node,
+                        lease_until,
+                    )?;
+                    claimed.push((job, slot));
+                    claimed_here += 1;
+                }
+                None => queued.push(lane.app),
+            }
+        }
+        let queued = jobs::enqueue_for_apps_direct(conn, &p.chat, &queued, Some(&p.account), &event)?;
+        results.push(Ok((message, queued + claimed_here)));
     }
-    Ok(results)
+    Ok((results, claimed))
+}
+
+/// A post of `text` by `account` in `chat`, to be stored (numbered then).
+pub(super) fn new_post(chat: &str, account: &str, text: &str) -> Message {
+    Message {
+        id: crate::store::new_id(),
+        chat_id: chat.to_string(),
+        sender_kind: messages::SenderKind::User,
+        sender_id: account.to_string(),
+        text: text.to_string(),
+        buttons: Vec::new(),
+        created_at: crate::store::now_ms(),
+        edited_at: None,
+        deleted_at: None,
+        host_kind: None,
+        seq: 0,
+        attachments: Vec::new(),
+    }
 }
 
 /// The bot event of `message`, a post in `chat`.
@@ -287,4 +349,145 @@ async fn write(
     }
     let queued = jobs::enqueue_for_apps(conn, chat, apps, Some(account), &event).await?;
     Ok(Written { queued, member: true })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::Poster;
+    use crate::capabilities::Services;
+    use crate::chat::Hub;
+    use crate::config::Limits;
+    use crate::engine::Engine;
+    use crate::queue::{Queue, QueueConfig};
+    use crate::sandbox::{BotEvent, Sandbox};
+    use crate::store::apps::{self, NewVersion};
+    use crate::store::blobs::BlobStore;
+    use crate::store::jobs::{self, Caps, NewJob};
+    use crate::store::{Db, accounts, chats, installs};
+
+    /// A queue whose runner is not started (nothing claims a job but a
+    /// post), with one slot per app, and its poster.
+    async fn unstarted(db: &Db, dir: &std::path::Path) -> (Queue, Poster) {
+        let limits = Limits::default();
+        let engine = Engine::new(&limits, &dir.join("compiled")).expect("engine");
+        let blobs = BlobStore::open(&dir.join("modules")).expect("blobs");
+        let sandbox = Arc::new(Sandbox::new(engine, Services::for_tests(db, &limits), blobs).expect("sandbox"));
+        let config = QueueConfig {
+            node: "node-1".into(),
+            sole_node: true,
+            lease_ms: 60_000,
+            max_attempts: 3,
+            backoff_ms: 1_000,
+            max_backoff_ms: 10_000,
+            caps: Caps { lane: 100, app: 1_000 },
+            poll: Duration::from_secs(60),
+            look_delay: Duration::from_millis(5),
+            health: crate::health::Health::new(db.clone()),
+        };
+        let queue = Queue::new(db.clone(), Arc::new(|| {}), sandbox, 4, 1, config);
+        let poster = Poster::start(db.clone(), Hub::default(), queue.clone());
+        (queue, poster)
+    }
+
+    #[tokio::test]
+    async fn a_posts_job_in_an_idle_lane_starts_at_once_and_one_behind_a_pending_job_waits_for_the_runner() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open_sqlite(dir.path()).await.expect("db");
+        let (queue, poster) = unstarted(&db, dir.path()).await;
+        let owner = accounts::create(&db, "Dev", None, "token-hash").await.expect("account");
+        // Not approved: its chat events complete without an invocation.
+        let app = apps::add_version(&db, &NewVersion::for_tests("quiet-bot", &owner.id))
+            .await
+            .expect("version");
+        let mut chat_ids = Vec::new();
+        for title in ["one", "two", "three"] {
+            let chat = chats::create(&db, title, &owner.id, &[]).await.expect("chat");
+            assert!(
+                installs::install(&db, &chat.id, &app, &owner.id)
+                    .await
+                    .expect("install")
+            );
+            chat_ids.push(chat.id);
+        }
+        // The installs' own events, as if run.
+        sqlx::query("UPDATE jobs SET status = 'done', finished_at = 0")
+            .execute(db.pool())
+            .await
+            .expect("done");
+        let statuses = |db: &Db| {
+            let db = db.clone();
+            async move {
+                let all: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT lane, status FROM jobs WHERE finished_at IS NULL OR finished_at > 0 ORDER BY id",
+                )
+                .fetch_all(db.pool())
+                .await
+                .expect("jobs");
+                all
+            }
+        };
+        let post = |chat: &str| {
+            let (poster, chat, owner) = (poster.clone(), chat.to_string(), owner.id.clone());
+            async move {
+                match poster
+                    .post(&chat, &owner, super::new_post(&chat, &owner, "/start"))
+                    .await
+                {
+                    Ok((_, queued)) => queued,
+                    Err(_) => panic!("the post was refused"),
+                }
+            }
+        };
+
+        // An idle lane: the job is queued running and started, with no
+        // runner to claim it.
+        assert_eq!(post(&chat_ids[0]).await, 1);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while queue.counts().completed < 1 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the job never ran: {:?}",
+                statuses(&db).await
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(statuses(&db).await, vec![(chat_ids[0].clone(), "done".to_string())]);
+        assert_eq!(queue.counts().looks, 0, "no look at the queue");
+
+        // A lane with a queued job: the post's job waits behind it.
+        let event = BotEvent::Message {
+            chat: chat_ids[1].clone(),
+            message: "m".into(),
+            text: "/x".into(),
+            files: Vec::new(),
+        };
+        let mut tx = db.begin_write().await.expect("tx");
+        let job = NewJob {
+            app: &app,
+            chat: &chat_ids[1],
+            account: None,
+            event: &event,
+        };
+        jobs::enqueue(&mut tx, &job).await.expect("enqueue");
+        tx.commit().await.expect("commit");
+        assert_eq!(post(&chat_ids[1]).await, 1);
+        // The app's one slot is taken: an idle lane's job waits too.
+        let held = queue.slot(&app).expect("the app's slot is free");
+        assert_eq!(post(&chat_ids[2]).await, 1);
+        assert_eq!(queue.counts().running, 0);
+        let lane = |chat: &String, status: &str| (chat.clone(), status.to_string());
+        assert_eq!(
+            statuses(&db).await,
+            vec![
+                lane(&chat_ids[0], "done"),
+                lane(&chat_ids[1], "queued"),
+                lane(&chat_ids[1], "queued"),
+                lane(&chat_ids[2], "queued"),
+            ]
+        );
+        drop(held);
+    }
 }

@@ -90,6 +90,14 @@ pub struct Queue {
     inner: Arc<Inner>,
 }
 
+/// One of this node's slots with a share of its app's: what a job claimed
+/// as it is queued needs to start (see [`Queue::slot`]). Dropped unused,
+/// both are free again.
+pub struct Slot {
+    permit: tokio::sync::OwnedSemaphorePermit,
+    app_permit: tokio::sync::OwnedSemaphorePermit,
+}
+
 /// Figures for `/metrics`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct QueueCounts {
@@ -172,6 +180,38 @@ impl Queue {
     pub fn wake(&self) {
         self.inner.queued.store(true, Ordering::SeqCst);
         self.inner.wake.notify_one();
+    }
+
+    /// A slot for a job of `app` now: when this node has one free, the
+    /// app's share has room and the queue is not stopping. For a job that
+    /// is its lane's head as it is queued (a post's, in a lane with no
+    /// pending job): queued claimed by this node ([`Queue::claim_until`])
+    /// and started with [`Queue::start_claimed`] once committed, it needs
+    /// no look at the queue and no claim transaction. The runner gives
+    /// free slots to due heads oldest first; a slot taken here goes to the
+    /// newest head instead, which only matters when slots are scarce, and
+    /// then the app's share still holds.
+    pub fn slot(&self, app: &str) -> Option<Slot> {
+        let inner = &self.inner;
+        if inner.stopping.load(Ordering::SeqCst) {
+            return None;
+        }
+        let app_permit = inner.app_share(app).try_acquire_owned().ok()?;
+        let permit = inner.permits.clone().try_acquire_owned().ok()?;
+        Some(Slot { permit, app_permit })
+    }
+
+    /// This node's name and the end of a lease taken now, unix ms: the
+    /// claim of a job queued in a [`Queue::slot`].
+    pub fn claim_until(&self) -> (&str, i64) {
+        let c = &self.inner.config;
+        (&c.node, crate::store::now_ms().saturating_add(c.lease_ms))
+    }
+
+    /// Runs `job`, queued claimed by this node in `slot` (see
+    /// [`Queue::slot`]) and committed.
+    pub fn start_claimed(&self, job: jobs::Job, slot: Slot) {
+        runner::start(&self.inner, job, slot.permit, slot.app_permit);
     }
 
     /// The backlog caps.

@@ -18,7 +18,7 @@ use crate::store::logs::{self, NewLogLine};
 use crate::store::timers;
 
 impl Inner {
-    fn app_share(&self, app: &str) -> Arc<Semaphore> {
+    pub(super) fn app_share(&self, app: &str) -> Arc<Semaphore> {
         let mut all = self.app_permits.lock().unwrap_or_else(|p| p.into_inner());
         all.entry(app.to_string())
             .or_insert_with(|| Arc::new(Semaphore::new(self.app_concurrency)))
@@ -168,12 +168,7 @@ async fn claim_some(inner: &Arc<Inner>, kept: &mut Kept) -> Next {
         let Some((permit, app_permit)) = slots.remove(&job.id) else {
             continue;
         };
-        inner.running.fetch_add(1, Ordering::SeqCst);
-        let span = job_span(&job);
-        // On the guests' runtime: the bot's run takes no hop there and back.
-        inner
-            .sandbox
-            .spawn_job(run_job(inner.clone(), job, permit, app_permit).instrument(span));
+        start(inner, job, permit, app_permit);
     }
     if again {
         return Next::Again;
@@ -232,6 +227,17 @@ fn take_slots<'h>(
         slots.push((candidate, permit, app_permit));
     }
     slots
+}
+
+/// Runs `job`, claimed by this node, in the slot `permit` with its app's
+/// share `app_permit`.
+pub(super) fn start(inner: &Arc<Inner>, job: Job, permit: OwnedSemaphorePermit, app_permit: OwnedSemaphorePermit) {
+    inner.running.fetch_add(1, Ordering::SeqCst);
+    let span = job_span(&job);
+    // On the guests' runtime: the bot's run takes no hop there and back.
+    inner
+        .sandbox
+        .spawn_job(run_job(inner.clone(), job, permit, app_permit).instrument(span));
 }
 
 async fn run_job(inner: Arc<Inner>, job: Job, permit: OwnedSemaphorePermit, app_permit: OwnedSemaphorePermit) {

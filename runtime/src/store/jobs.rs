@@ -181,6 +181,58 @@ pub fn enqueue_for_apps_direct(
     Ok(u64::try_from(done).unwrap_or(0))
 }
 
+/// [`enqueue_for_apps_direct`] of one app's job already claimed: queued
+/// `running` by `node` until `lease_until`, in its first attempt, to be
+/// started by the caller once the transaction commits (see
+/// `chat::posts`). For a post's job whose lane holds no pending job (its
+/// [`BotLane::idle`]): the job is its lane's head at once, so it needs no
+/// look at the queue and no claim of its own.
+///
+/// # Errors
+///
+/// What SQLite answered.
+pub fn enqueue_claimed_direct(
+    conn: &rusqlite::Connection,
+    chat: &str,
+    app: &str,
+    account: Option<&str>,
+    event: &BotEvent,
+    node: &str,
+    lease_until: i64,
+) -> StoreResult<Job> {
+    use super::direct::{opt_text, text};
+    use rusqlite::types::Value;
+    let _span =
+        tracing::info_span!("queue.enqueue", chat = %chat, kind = event.kind(), apps = 1, claimed = true).entered();
+    let traceparent = crate::observe::trace::traceparent();
+    let id: Option<i64> = super::direct::query_one(
+        conn,
+        "INSERT INTO jobs (app_id, lane, kind, account_id, payload, status, attempts, run_at, created_at, traceparent, leased_by, lease_until) \
+         VALUES ($1, $2, $3, $4, $5, 'running', 1, $6, $6, $7, $8, $9) RETURNING id",
+        &[
+            text(app),
+            text(chat),
+            text(event.kind()),
+            opt_text(account),
+            Value::Text(to_json(event)),
+            Value::Integer(now_ms()),
+            opt_text(traceparent.as_deref()),
+            text(node),
+            Value::Integer(lease_until),
+        ],
+    )?;
+    let id = id.ok_or_else(|| super::StoreError::Corrupt("an insert returned no id".into()))?;
+    Ok(Job {
+        id,
+        app: app.to_string(),
+        chat: chat.to_string(),
+        account: account.map(str::to_string),
+        event: event.clone(),
+        attempts: 1,
+        traceparent,
+    })
+}
+
 /// The backlog past which new events are refused.
 #[derive(Debug, Clone, Copy)]
 pub struct Caps {
@@ -373,7 +425,7 @@ pub async fn lock_lanes_for_member(
         .bind(account)
         .fetch_all(&mut *conn)
         .await?;
-    Ok(member_lanes(rows, caps))
+    Ok(member_lanes(rows, caps).map(|room| room.map(|lanes| lanes.into_iter().map(|l| l.app).collect())))
 }
 
 /// [`lock_lanes_for_member`]'s query on SQLite: a row per app installed in
@@ -389,7 +441,19 @@ fn member_lanes_sql() -> String {
     )
 }
 
-/// [`lock_lanes_for_member`] on SQLite's direct connection (see [`super::direct`]).
+/// An app a post queues a job for: a bot of the chat with room in its
+/// backlogs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BotLane {
+    /// The app.
+    pub app: String,
+    /// Whether its lane in the chat holds no pending job: the post's job
+    /// is the lane's head at once.
+    pub idle: bool,
+}
+
+/// [`lock_lanes_for_member`] on SQLite's direct connection (see
+/// [`super::direct`]), with whether each lane is idle.
 ///
 /// # Errors
 ///
@@ -399,7 +463,7 @@ pub fn lock_lanes_for_member_direct(
     chat: &str,
     account: &str,
     caps: Caps,
-) -> StoreResult<Option<Result<Vec<String>, Full>>> {
+) -> StoreResult<Option<Result<Vec<BotLane>, Full>>> {
     use super::direct::text;
     let rows = super::direct::query_rows(conn, &member_lanes_sql(), &[text(chat), text(account)], |row| {
         Ok((row.get(0)?, row.get(1)?, row.get(2)?))
@@ -409,7 +473,7 @@ pub fn lock_lanes_for_member_direct(
 
 /// The apps of [`member_lanes_sql`]'s `rows` whose backlogs take one more
 /// job: `None` when there is no row (not a member).
-fn member_lanes(rows: Vec<(Option<String>, i64, i64)>, caps: Caps) -> Option<Result<Vec<String>, Full>> {
+fn member_lanes(rows: Vec<(Option<String>, i64, i64)>, caps: Caps) -> Option<Result<Vec<BotLane>, Full>> {
     if rows.is_empty() {
         return None;
     }
@@ -419,7 +483,7 @@ fn member_lanes(rows: Vec<(Option<String>, i64, i64)>, caps: Caps) -> Option<Res
         if let Err(full) = caps.check(&app, all, lane) {
             return Some(Err(full));
         }
-        apps.push(app);
+        apps.push(BotLane { app, idle: lane == 0 });
     }
     Some(Ok(apps))
 }
@@ -916,18 +980,7 @@ mod tests {
     #[tokio::test]
     async fn counts_the_backlog_and_requeues_follow_each_job_through_its_statuses() {
         let (db, _dir) = fresh().await;
-        let message = message();
-        let mut tx = db.begin_write().await.expect("tx");
-        for chat in ["c1", "c2", "c3", "c4", "c5"] {
-            let job = NewJob {
-                app: "a",
-                chat,
-                account: None,
-                event: &message,
-            };
-            enqueue(&mut tx, &job).await.expect("enqueue");
-        }
-        tx.commit().await.expect("commit");
+        enqueue_all(&db, &[("a", "c1"), ("a", "c2"), ("a", "c3"), ("a", "c4"), ("a", "c5")]).await;
         let heads = ready(&db, 10, 10).await.expect("ready");
         assert_eq!(heads.len(), 5, "one head per lane: {heads:?}");
         let claimed = claim_many(&db, &heads.iter().take(4).collect::<Vec<_>>(), "node-1", 60_000)
@@ -963,6 +1016,25 @@ mod tests {
         (Db::open_sqlite(dir.path()).await.expect("db"), dir)
     }
 
+    /// Queues a [`message`] for each (app, chat) of `jobs`, in one
+    /// transaction; their ids.
+    async fn enqueue_all(db: &Db, jobs: &[(&str, &str)]) -> Vec<i64> {
+        let message = message();
+        let mut tx = db.begin_write().await.expect("tx");
+        let mut ids = Vec::new();
+        for &(app, chat) in jobs {
+            let job = NewJob {
+                app,
+                chat,
+                account: None,
+                event: &message,
+            };
+            ids.push(enqueue(&mut tx, &job).await.expect("enqueue"));
+        }
+        tx.commit().await.expect("commit");
+        ids
+    }
+
     /// A message in chat `c`.
     fn message() -> BotEvent {
         BotEvent::Message {
@@ -976,19 +1048,7 @@ mod tests {
     #[tokio::test]
     async fn lane_heads_are_claimed_in_one_statement_and_a_lanes_second_job_waits() {
         let (db, _dir) = fresh().await;
-        let message = message();
-        let mut tx = db.begin_write().await.expect("tx");
-        let mut ids = Vec::new();
-        for (app, chat) in [("a", "c"), ("a", "c"), ("a", "d"), ("b", "c")] {
-            let job = NewJob {
-                app,
-                chat,
-                account: None,
-                event: &message,
-            };
-            ids.push(enqueue(&mut tx, &job).await.expect("enqueue"));
-        }
-        tx.commit().await.expect("commit");
+        let ids = enqueue_all(&db, &[("a", "c"), ("a", "c"), ("a", "d"), ("b", "c")]).await;
         let candidate = |i: usize, app: &str| Ready {
             id: ids[i],
             app: app.to_string(),
@@ -1033,27 +1093,11 @@ mod tests {
     #[tokio::test]
     async fn a_look_takes_at_most_per_app_heads_of_one_app_so_a_later_apps_head_is_in_it() {
         let (db, _dir) = fresh().await;
-        let message = message();
-        let mut tx = db.begin_write().await.expect("tx");
-        let mut busy = Vec::new();
-        for lane in 0..10 {
-            let chat = format!("c{lane}");
-            let job = NewJob {
-                app: "busy",
-                chat: &chat,
-                account: None,
-                event: &message,
-            };
-            busy.push(enqueue(&mut tx, &job).await.expect("enqueue"));
-        }
-        let other = NewJob {
-            app: "other",
-            chat: "c0",
-            account: None,
-            event: &message,
-        };
-        let other = enqueue(&mut tx, &other).await.expect("enqueue");
-        tx.commit().await.expect("commit");
+        let chats: Vec<String> = (0..10).map(|lane| format!("c{lane}")).collect();
+        let mut jobs: Vec<(&str, &str)> = chats.iter().map(|chat| ("busy", chat.as_str())).collect();
+        jobs.push(("other", "c0"));
+        let mut busy = enqueue_all(&db, &jobs).await;
+        let other = busy.pop().expect("other's job");
         let ids = |heads: Vec<Ready>| heads.into_iter().map(|h| h.id).collect::<Vec<_>>();
         assert_eq!(
             ids(ready(&db, 4, 2).await.expect("ready")),

@@ -129,7 +129,7 @@ impl ChatService {
             queue,
         );
         hub.start_relay(db.clone(), poll).await?;
-        queue.start();
+        queue.start().await;
         if let Some(url) = db.postgres_url() {
             let (hub, queue) = (hub.clone(), queue.clone());
             crate::store::notify::listen(

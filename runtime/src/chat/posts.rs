@@ -217,7 +217,7 @@ fn store_direct(
         for lane in apps {
             match lane.idle.then(|| queue.slot(&lane.app)).flatten() {
                 Some(slot) => {
-                    let (node, lease_until) = queue.claim_until();
+                    let (node, lease_until) = slot.claim();
                     let job = jobs::enqueue_claimed_direct(
                         conn,
                         &p.chat,
@@ -368,9 +368,9 @@ mod tests {
     use crate::store::jobs::{self, Caps, NewJob};
     use crate::store::{Db, accounts, chats, installs};
 
-    /// A queue whose runner is not started (nothing claims a job but a
-    /// post), with one slot per app, and its poster.
-    async fn unstarted(db: &Db, dir: &std::path::Path) -> (Queue, Poster) {
+    /// A queue with `slots` slots, one per app, whose runner is not
+    /// started (nothing claims a job but a post), and its poster.
+    async fn unstarted(db: &Db, dir: &std::path::Path, slots: usize) -> (Queue, Poster) {
         let limits = Limits::default();
         let engine = Engine::new(&limits, &dir.join("compiled")).expect("engine");
         let blobs = BlobStore::open(&dir.join("modules")).expect("blobs");
@@ -387,73 +387,70 @@ mod tests {
             look_delay: Duration::from_millis(5),
             health: crate::health::Health::new(db.clone()),
         };
-        let queue = Queue::new(db.clone(), Arc::new(|| {}), sandbox, 4, 1, config);
+        let queue = Queue::new(db.clone(), Arc::new(|| {}), sandbox, slots, 1, config);
         let poster = Poster::start(db.clone(), Hub::default(), queue.clone());
         (queue, poster)
+    }
+
+    /// An owner, a bot of theirs that is not approved (its chat events
+    /// complete without an invocation) and `n` chats it is installed in,
+    /// whose install events are marked done (as if run).
+    async fn quiet_bot_in_chats(db: &Db, n: usize) -> (String, String, Vec<String>) {
+        let owner = accounts::create(db, "Dev", None, "token-hash").await.expect("account");
+        let app = apps::add_version(db, &NewVersion::for_tests("quiet-bot", &owner.id))
+            .await
+            .expect("version");
+        let mut chat_ids = Vec::new();
+        for i in 0..n {
+            let chat = chats::create(db, &format!("chat {i}"), &owner.id, &[])
+                .await
+                .expect("chat");
+            assert!(installs::install(db, &chat.id, &app, &owner.id).await.expect("install"));
+            chat_ids.push(chat.id);
+        }
+        sqlx::query("UPDATE jobs SET status = 'done', finished_at = 0")
+            .execute(db.pool())
+            .await
+            .expect("done");
+        (owner.id, app, chat_ids)
+    }
+
+    /// Each job but the installs' (lane, status), in order.
+    async fn statuses(db: &Db) -> Vec<(String, String)> {
+        sqlx::query_as("SELECT lane, status FROM jobs WHERE finished_at IS NULL OR finished_at > 0 ORDER BY id")
+            .fetch_all(db.pool())
+            .await
+            .expect("jobs")
+    }
+
+    /// Posts `/start` by `owner` in `chat`: the jobs it queued.
+    async fn post(poster: &Poster, chat: &str, owner: &str) -> u64 {
+        match poster.post(chat, owner, super::new_post(chat, owner, "/start")).await {
+            Ok((_, queued)) => queued,
+            Err(_) => panic!("the post was refused"),
+        }
+    }
+
+    /// Waits up to 30 s for `done`.
+    async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !done() {
+            assert!(tokio::time::Instant::now() < deadline, "{what}: not within 30 s");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     #[tokio::test]
     async fn a_posts_job_in_an_idle_lane_starts_at_once_and_one_behind_a_pending_job_waits_for_the_runner() {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = Db::open_sqlite(dir.path()).await.expect("db");
-        let (queue, poster) = unstarted(&db, dir.path()).await;
-        let owner = accounts::create(&db, "Dev", None, "token-hash").await.expect("account");
-        // Not approved: its chat events complete without an invocation.
-        let app = apps::add_version(&db, &NewVersion::for_tests("quiet-bot", &owner.id))
-            .await
-            .expect("version");
-        let mut chat_ids = Vec::new();
-        for title in ["one", "two", "three"] {
-            let chat = chats::create(&db, title, &owner.id, &[]).await.expect("chat");
-            assert!(
-                installs::install(&db, &chat.id, &app, &owner.id)
-                    .await
-                    .expect("install")
-            );
-            chat_ids.push(chat.id);
-        }
-        // The installs' own events, as if run.
-        sqlx::query("UPDATE jobs SET status = 'done', finished_at = 0")
-            .execute(db.pool())
-            .await
-            .expect("done");
-        let statuses = |db: &Db| {
-            let db = db.clone();
-            async move {
-                let all: Vec<(String, String)> = sqlx::query_as(
-                    "SELECT lane, status FROM jobs WHERE finished_at IS NULL OR finished_at > 0 ORDER BY id",
-                )
-                .fetch_all(db.pool())
-                .await
-                .expect("jobs");
-                all
-            }
-        };
-        let post = |chat: &str| {
-            let (poster, chat, owner) = (poster.clone(), chat.to_string(), owner.id.clone());
-            async move {
-                match poster
-                    .post(&chat, &owner, super::new_post(&chat, &owner, "/start"))
-                    .await
-                {
-                    Ok((_, queued)) => queued,
-                    Err(_) => panic!("the post was refused"),
-                }
-            }
-        };
+        let (queue, poster) = unstarted(&db, dir.path(), 4).await;
+        let (owner, app, chat_ids) = quiet_bot_in_chats(&db, 3).await;
 
         // An idle lane: the job is queued running and started, with no
         // runner to claim it.
-        assert_eq!(post(&chat_ids[0]).await, 1);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while queue.counts().completed < 1 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the job never ran: {:?}",
-                statuses(&db).await
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        assert_eq!(post(&poster, &chat_ids[0], &owner).await, 1);
+        wait_for("the job ran", || queue.counts().completed >= 1).await;
         assert_eq!(statuses(&db).await, vec![(chat_ids[0].clone(), "done".to_string())]);
         assert_eq!(queue.counts().looks, 0, "no look at the queue");
 
@@ -473,11 +470,11 @@ mod tests {
         };
         jobs::enqueue(&mut tx, &job).await.expect("enqueue");
         tx.commit().await.expect("commit");
-        assert_eq!(post(&chat_ids[1]).await, 1);
+        assert_eq!(post(&poster, &chat_ids[1], &owner).await, 1);
         // The app's one slot is taken: an idle lane's job waits too.
         let held = queue.slot(&app).expect("the app's slot is free");
-        assert_eq!(post(&chat_ids[2]).await, 1);
-        assert_eq!(queue.counts().running, 0);
+        assert_eq!(post(&poster, &chat_ids[2], &owner).await, 1);
+        assert_eq!(queue.counts().running, 1, "the slot held, and no job");
         let lane = |chat: &String, status: &str| (chat.clone(), status.to_string());
         assert_eq!(
             statuses(&db).await,
@@ -489,5 +486,59 @@ mod tests {
             ]
         );
         drop(held);
+    }
+
+    #[tokio::test]
+    async fn a_head_waiting_for_the_last_slot_gets_it_before_a_new_posts_job() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open_sqlite(dir.path()).await.expect("db");
+        let (queue, poster) = unstarted(&db, dir.path(), 1).await;
+        let (owner, app, chat_ids) = quiet_bot_in_chats(&db, 2).await;
+        queue.start().await;
+        // The node's one slot is taken (by another app's run, say): a
+        // post's job waits for it, and the runner knows.
+        let held = queue.slot("busy-bot").expect("the slot is free");
+        assert_eq!(post(&poster, &chat_ids[0], &owner).await, 1);
+        wait_for("the runner saw the head waiting", || queue.heads_waiting()).await;
+
+        // The slot goes free: not to a new job (no await in between, so
+        // the runner has not run yet), and the runner is woken for it.
+        drop(held);
+        assert!(
+            queue.slot(&app).is_none(),
+            "a new job took the slot an older head waits for"
+        );
+        wait_for("the waiting head ran", || queue.counts().completed >= 1).await;
+        wait_for("no head waits", || !queue.heads_waiting()).await;
+
+        // Nothing waits: a post's job takes a slot as it is queued again.
+        assert!(queue.slot(&app).is_some(), "the slot is free");
+        assert_eq!(post(&poster, &chat_ids[1], &owner).await, 1);
+        wait_for("the new post's job ran", || queue.counts().completed >= 2).await;
+        let done = |chat: &String| (chat.clone(), "done".to_string());
+        assert_eq!(statuses(&db).await, vec![done(&chat_ids[0]), done(&chat_ids[1])]);
+    }
+
+    #[tokio::test]
+    async fn a_shutdown_waits_for_a_slot_taken_before_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open_sqlite(dir.path()).await.expect("db");
+        let (queue, _poster) = unstarted(&db, dir.path(), 2).await;
+        let held = queue.slot("a-bot").expect("a slot is free");
+        let stopping = queue.clone();
+        let mut stopping = tokio::spawn(async move { stopping.shutdown(Duration::from_secs(60)).await });
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), &mut stopping)
+                .await
+                .is_err(),
+            "the shutdown returned while a job was about to start in a slot"
+        );
+        assert!(queue.slot("another-bot").is_none(), "no slot once stopping");
+        drop(held);
+        tokio::time::timeout(Duration::from_secs(30), stopping)
+            .await
+            .expect("the shutdown returned once the slot was free")
+            .expect("the shutdown did not panic");
+        assert_eq!(queue.counts().running, 0);
     }
 }

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::config::AppLimits;
 use crate::sandbox::{Sandbox, Target};
@@ -72,7 +72,12 @@ struct Inner {
     finished: Mutex<std::collections::HashSet<String>>,
     /// Looks at the queue's lane heads since start.
     looks: AtomicU64,
+    /// Whether due lane heads may be waiting for a host-wide slot (see
+    /// `runner::claim_some`): while set, [`Queue::slot`] gives none, so a
+    /// slot going free goes to them.
+    heads_waiting: AtomicBool,
     stopping: AtomicBool,
+    /// Invocations running, and slots taken to start one (see [`Slot`]).
     running: AtomicUsize,
     idle: Notify,
     completed: AtomicU64,
@@ -90,12 +95,36 @@ pub struct Queue {
     inner: Arc<Inner>,
 }
 
-/// One of this node's slots with a share of its app's: what a job claimed
-/// as it is queued needs to start (see [`Queue::slot`]). Dropped unused,
-/// both are free again.
+/// One of this node's slots with a share of its app's, and the lease of a
+/// job claimed in it: what a job claimed as it is queued needs to start
+/// (see [`Queue::slot`]). It counts as running from the moment it is taken
+/// (a shutdown waits for it). Dropped unused, both are free again and the
+/// runner is woken to use them.
 pub struct Slot {
-    permit: tokio::sync::OwnedSemaphorePermit,
-    app_permit: tokio::sync::OwnedSemaphorePermit,
+    inner: Arc<Inner>,
+    /// `None` once handed to the job's run.
+    permits: Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)>,
+    lease_until: i64,
+}
+
+impl Slot {
+    /// The claim of a job queued in this slot: this node's name and the
+    /// end of its lease, unix ms.
+    pub fn claim(&self) -> (&str, i64) {
+        (&self.inner.config.node, self.lease_until)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(permits) = self.permits.take() {
+            // Not used (its transaction rolled back): free again, and the
+            // runner may have a head waiting for it.
+            drop(permits);
+            self.inner.stopped_running();
+            self.inner.wake.notify_one();
+        }
+    }
 }
 
 /// Figures for `/metrics`.
@@ -109,7 +138,7 @@ pub struct QueueCounts {
     pub dead: u64,
     /// Events refused since start because a backlog was full.
     pub refused: u64,
-    /// Invocations running on this node now.
+    /// Invocations running on this node now (with those about to start).
     pub running: usize,
     /// Passes of this node's timer pump since start (each looked for due
     /// timers and queued them; tests wait on it instead of sleeping).
@@ -157,6 +186,7 @@ impl Queue {
                 queued: AtomicBool::new(true),
                 finished: Mutex::default(),
                 looks: AtomicU64::new(0),
+                heads_waiting: AtomicBool::new(false),
                 stopping: AtomicBool::new(false),
                 running: AtomicUsize::new(0),
                 idle: Notify::new(),
@@ -170,9 +200,19 @@ impl Queue {
         }
     }
 
-    /// Takes back the jobs a previous run of this node left running, then
-    /// runs the queue until [`Queue::shutdown`].
-    pub fn start(&self) {
+    /// Takes back the jobs a previous run of this node left running (on
+    /// a sole node, every job left running), then runs the queue until
+    /// [`Queue::shutdown`] in a task of its own. Returns once they are
+    /// taken back, so that no job claimed here later (see [`Queue::slot`])
+    /// is taken back as if left over.
+    pub async fn start(&self) {
+        let inner = &self.inner;
+        let own = (!inner.config.sole_node).then_some(inner.config.node.as_str());
+        match jobs::requeue_running(&inner.db, own).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(jobs = n, "jobs left running by an earlier run are queued again"),
+            Err(e) => tracing::error!(error = %e, "could not take back running jobs"),
+        }
         tokio::spawn(runner::claim_loop(self.inner.clone()));
     }
 
@@ -183,35 +223,48 @@ impl Queue {
     }
 
     /// A slot for a job of `app` now: when this node has one free, the
-    /// app's share has room and the queue is not stopping. For a job that
-    /// is its lane's head as it is queued (a post's, in a lane with no
-    /// pending job): queued claimed by this node ([`Queue::claim_until`])
-    /// and started with [`Queue::start_claimed`] once committed, it needs
-    /// no look at the queue and no claim transaction. The runner gives
-    /// free slots to due heads oldest first; a slot taken here goes to the
-    /// newest head instead, which only matters when slots are scarce, and
-    /// then the app's share still holds.
+    /// app's share has room, no due lane head the runner knows of waits
+    /// for a slot, and the queue is not stopping. For a job that is its
+    /// lane's head as it is queued (a post's, in a lane with no pending
+    /// job): queued claimed by this node ([`Slot::claim`]) and started with
+    /// [`Queue::start_claimed`] once committed, it needs no look at the
+    /// queue and no claim transaction. The runner gives free slots to due
+    /// heads oldest first; a slot is taken here only when none of them
+    /// waits for one, so a newer job does not pass an older one. (Work
+    /// queued since the runner's last look counts as waiting while every
+    /// slot is busy: it may hold an older head.)
     pub fn slot(&self, app: &str) -> Option<Slot> {
         let inner = &self.inner;
-        if inner.stopping.load(Ordering::SeqCst) {
+        if inner.heads_waiting.load(Ordering::SeqCst) {
             return None;
         }
         let app_permit = inner.app_share(app).try_acquire_owned().ok()?;
         let permit = inner.permits.clone().try_acquire_owned().ok()?;
-        Some(Slot { permit, app_permit })
-    }
-
-    /// This node's name and the end of a lease taken now, unix ms: the
-    /// claim of a job queued in a [`Queue::slot`].
-    pub fn claim_until(&self) -> (&str, i64) {
-        let c = &self.inner.config;
-        (&c.node, crate::store::now_ms().saturating_add(c.lease_ms))
+        // Counted before `stopping` is read, as `shutdown` sets it before
+        // it reads the count: one of them sees the other.
+        inner.running.fetch_add(1, Ordering::SeqCst);
+        let slot = Slot {
+            inner: inner.clone(),
+            permits: Some((permit, app_permit)),
+            lease_until: crate::store::now_ms().saturating_add(inner.config.lease_ms),
+        };
+        // Dropped, it is free again and no longer counted.
+        (!inner.stopping.load(Ordering::SeqCst)).then_some(slot)
     }
 
     /// Runs `job`, queued claimed by this node in `slot` (see
     /// [`Queue::slot`]) and committed.
-    pub fn start_claimed(&self, job: jobs::Job, slot: Slot) {
-        runner::start(&self.inner, job, slot.permit, slot.app_permit);
+    pub fn start_claimed(&self, job: jobs::Job, mut slot: Slot) {
+        if let Some((permit, app_permit)) = slot.permits.take() {
+            // The slot's count in `running` goes on with the run.
+            runner::launch(&self.inner, job, permit, app_permit);
+        }
+    }
+
+    /// Whether due lane heads may be waiting for one of this node's slots
+    /// (and [`Queue::slot`] gives none until the runner has started them).
+    pub fn heads_waiting(&self) -> bool {
+        self.inner.heads_waiting.load(Ordering::SeqCst)
     }
 
     /// The backlog caps.
@@ -323,6 +376,14 @@ impl Queue {
 }
 
 impl Inner {
+    /// Counts an invocation (or an unused slot) done, and tells a shutdown
+    /// waiting for the last one.
+    fn stopped_running(&self) {
+        if self.running.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
     /// The runnable version of `app` for an event in `chat` (empty: outside
     /// any chat): active, with an approved version, the rollout's in its
     /// chats (from this node's cache when nothing was revoked since it was

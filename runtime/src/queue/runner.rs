@@ -34,13 +34,9 @@ struct Kept {
     looked_at: Option<Instant>,
 }
 
+/// Sweeps (expired leases, due timers) once a second and claims due lane
+/// heads into free slots, until the queue stops.
 pub(super) async fn claim_loop(inner: Arc<Inner>) {
-    let own = (!inner.config.sole_node).then_some(inner.config.node.as_str());
-    match jobs::requeue_running(&inner.db, own).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(jobs = n, "jobs left running by an earlier run are queued again"),
-        Err(e) => tracing::error!(error = %e, "could not take back running jobs"),
-    }
     let mut last_sweep: Option<Instant> = None;
     let mut kept = Kept::default();
     while !inner.stopping.load(Ordering::SeqCst) {
@@ -100,6 +96,16 @@ async fn claim_some(inner: &Arc<Inner>, kept: &mut Kept) -> Next {
     let idle = Next::Wait(inner.config.poll);
     let free = inner.permits.available_permits();
     if free == 0 {
+        // A slot going free is for the heads kept (those whose app's
+        // share has room), or for what was queued since the last look,
+        // which may hold older heads: not for a job claimed as it is
+        // queued (see `Queue::slot`).
+        let waiting = inner.queued.load(Ordering::SeqCst)
+            || kept
+                .heads
+                .iter()
+                .any(|h| inner.app_share(&h.app).available_permits() > 0);
+        inner.heads_waiting.store(waiting, Ordering::SeqCst);
         return idle;
     }
     let owed = owed_look(inner, kept);
@@ -208,12 +214,14 @@ fn owed_look(inner: &Inner, kept: &Kept) -> Option<Duration> {
 }
 
 /// Each of `heads` that gets its app's share and a host-wide slot, with
-/// them, oldest first.
+/// them, oldest first. Records whether one that got its app's share found
+/// no host-wide slot (`Inner::heads_waiting`).
 fn take_slots<'h>(
     inner: &Inner,
     heads: &'h [jobs::Ready],
 ) -> Vec<(&'h jobs::Ready, OwnedSemaphorePermit, OwnedSemaphorePermit)> {
     let mut slots = Vec::new();
+    let mut waiting = false;
     for candidate in heads {
         if inner.stopping.load(Ordering::SeqCst) {
             break;
@@ -222,17 +230,25 @@ fn take_slots<'h>(
             continue;
         };
         let Ok(permit) = inner.permits.clone().try_acquire_owned() else {
+            waiting = true;
             break;
         };
         slots.push((candidate, permit, app_permit));
     }
+    inner.heads_waiting.store(waiting, Ordering::SeqCst);
     slots
 }
 
 /// Runs `job`, claimed by this node, in the slot `permit` with its app's
 /// share `app_permit`.
-pub(super) fn start(inner: &Arc<Inner>, job: Job, permit: OwnedSemaphorePermit, app_permit: OwnedSemaphorePermit) {
+fn start(inner: &Arc<Inner>, job: Job, permit: OwnedSemaphorePermit, app_permit: OwnedSemaphorePermit) {
     inner.running.fetch_add(1, Ordering::SeqCst);
+    launch(inner, job, permit, app_permit);
+}
+
+/// [`start`] for a job already counted in `Inner::running` (claimed as it
+/// was queued, in a `Slot`).
+pub(super) fn launch(inner: &Arc<Inner>, job: Job, permit: OwnedSemaphorePermit, app_permit: OwnedSemaphorePermit) {
     let span = job_span(&job);
     // On the guests' runtime: the bot's run takes no hop there and back.
     inner
@@ -266,9 +282,7 @@ async fn run_job(inner: Arc<Inner>, job: Job, permit: OwnedSemaphorePermit, app_
         inner.failed.fetch_add(1, Ordering::Relaxed);
         record_failure(&inner, &job, &error).await;
     }
-    if inner.running.fetch_sub(1, Ordering::SeqCst) == 1 {
-        inner.idle.notify_waiters();
-    }
+    inner.stopped_running();
     inner
         .finished
         .lock()

@@ -120,7 +120,7 @@ pub async fn enqueue_for_apps(
         return Ok(0);
     }
     let now = now_ms();
-    let sql = enqueue_sql(apps.len());
+    let sql = enqueue_sql(Enqueued::Queued(apps.len()));
     let mut query = sqlx::query(&sql)
         .bind(chat)
         .bind(event.kind())
@@ -136,17 +136,33 @@ pub async fn enqueue_for_apps(
     Ok(done.rows_affected())
 }
 
-/// [`enqueue_for_apps`]'s statement for `n` apps: `$1` the lane, `$2` the
-/// kind, `$3` the account, `$4` the payload, `$5` now, `$6` the
-/// traceparent, `$7`… the apps.
-fn enqueue_sql(n: usize) -> String {
-    let rows: Vec<String> = (0..n)
-        .map(|i| format!("(${}, $1, $2, $3, $4, 'queued', 0, $5, $5, $6)", i + 7))
-        .collect();
-    format!(
-        "INSERT INTO jobs (app_id, lane, kind, account_id, payload, status, attempts, run_at, created_at, traceparent) VALUES {}",
-        rows.join(", ")
-    )
+/// How the jobs of [`enqueue_sql`] are queued.
+#[derive(Clone, Copy)]
+enum Enqueued {
+    /// `queued`, for any node to claim: `n` apps' jobs.
+    Queued(usize),
+    /// One app's job `running`, claimed by the node `$8` until `$9` (unix
+    /// ms), in its first attempt; the statement returns its id.
+    Claimed,
+}
+
+/// The statement queuing one event's jobs: `$1` the lane, `$2` the kind,
+/// `$3` the account, `$4` the payload, `$5` now, `$6` the traceparent,
+/// `$7`… the apps, then the claim's parameters (see [`Enqueued`]).
+fn enqueue_sql(how: Enqueued) -> String {
+    let columns = "app_id, lane, kind, account_id, payload, status, attempts, run_at, created_at, traceparent";
+    match how {
+        Enqueued::Queued(n) => {
+            let rows: Vec<String> = (0..n)
+                .map(|i| format!("(${}, $1, $2, $3, $4, 'queued', 0, $5, $5, $6)", i + 7))
+                .collect();
+            format!("INSERT INTO jobs ({columns}) VALUES {}", rows.join(", "))
+        }
+        Enqueued::Claimed => format!(
+            "INSERT INTO jobs ({columns}, leased_by, lease_until) \
+             VALUES ($7, $1, $2, $3, $4, 'running', 1, $5, $5, $6, $8, $9) RETURNING id"
+        ),
+    }
 }
 
 /// [`enqueue_for_apps`] on SQLite's direct connection (see [`super::direct`]).
@@ -161,24 +177,33 @@ pub fn enqueue_for_apps_direct(
     account: Option<&str>,
     event: &BotEvent,
 ) -> StoreResult<u64> {
-    use super::direct::{opt_text, text};
-    use rusqlite::types::Value;
     if apps.is_empty() {
         return Ok(0);
     }
     // The span `enqueue_for_apps` has (its traceparent goes with the jobs).
     let _span = tracing::info_span!("queue.enqueue", chat = %chat, kind = event.kind(), apps = apps.len()).entered();
-    let mut args = vec![
+    let mut args = enqueue_args(chat, account, event, crate::observe::trace::traceparent().as_deref());
+    args.extend(apps.iter().map(|a| super::direct::text(a)));
+    let done = super::direct::execute(conn, &enqueue_sql(Enqueued::Queued(apps.len())), &args)?;
+    Ok(u64::try_from(done).unwrap_or(0))
+}
+
+/// [`enqueue_sql`]'s first parameters on the direct connection.
+fn enqueue_args(
+    chat: &str,
+    account: Option<&str>,
+    event: &BotEvent,
+    traceparent: Option<&str>,
+) -> Vec<rusqlite::types::Value> {
+    use super::direct::{opt_text, text};
+    vec![
         text(chat),
         text(event.kind()),
         opt_text(account),
-        Value::Text(to_json(event)),
-        Value::Integer(now_ms()),
-        opt_text(crate::observe::trace::traceparent().as_deref()),
-    ];
-    args.extend(apps.iter().map(|a| text(a)));
-    let done = super::direct::execute(conn, &enqueue_sql(apps.len()), &args)?;
-    Ok(u64::try_from(done).unwrap_or(0))
+        rusqlite::types::Value::Text(to_json(event)),
+        rusqlite::types::Value::Integer(now_ms()),
+        opt_text(traceparent),
+    ]
 }
 
 /// [`enqueue_for_apps_direct`] of one app's job already claimed: queued
@@ -200,27 +225,14 @@ pub fn enqueue_claimed_direct(
     node: &str,
     lease_until: i64,
 ) -> StoreResult<Job> {
-    use super::direct::{opt_text, text};
+    use super::direct::text;
     use rusqlite::types::Value;
     let _span =
         tracing::info_span!("queue.enqueue", chat = %chat, kind = event.kind(), apps = 1, claimed = true).entered();
     let traceparent = crate::observe::trace::traceparent();
-    let id: Option<i64> = super::direct::query_one(
-        conn,
-        "INSERT INTO jobs (app_id, lane, kind, account_id, payload, status, attempts, run_at, created_at, traceparent, leased_by, lease_until) \
-         VALUES ($1, $2, $3, $4, $5, 'running', 1, $6, $6, $7, $8, $9) RETURNING id",
-        &[
-            text(app),
-            text(chat),
-            text(event.kind()),
-            opt_text(account),
-            Value::Text(to_json(event)),
-            Value::Integer(now_ms()),
-            opt_text(traceparent.as_deref()),
-            text(node),
-            Value::Integer(lease_until),
-        ],
-    )?;
+    let mut args = enqueue_args(chat, account, event, traceparent.as_deref());
+    args.extend([text(app), text(node), Value::Integer(lease_until)]);
+    let id: Option<i64> = super::direct::query_one(conn, &enqueue_sql(Enqueued::Claimed), &args)?;
     let id = id.ok_or_else(|| super::StoreError::Corrupt("an insert returned no id".into()))?;
     Ok(Job {
         id,

@@ -490,14 +490,25 @@ mod tests {
 
     #[tokio::test]
     async fn a_head_waiting_for_the_last_slot_gets_it_before_a_new_posts_job() {
+        // The node's one slot held (by another app's run, say), then the
+        // app's one share held (by a run of its own) with slots to spare.
+        waiting_head_goes_first(1, Some("busy-bot")).await;
+        waiting_head_goes_first(4, None).await;
+    }
+
+    /// A post's job waits for the slot another app (`holder`) or its own
+    /// (`None`) holds, in a queue with `slots` slots and one per app; the
+    /// runner sees it waiting, and when the slot goes free it goes to that
+    /// job, not to a new one.
+    async fn waiting_head_goes_first(slots: usize, holder: Option<&str>) {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = Db::open_sqlite(dir.path()).await.expect("db");
-        let (queue, poster) = unstarted(&db, dir.path(), 1).await;
+        let (queue, poster) = unstarted(&db, dir.path(), slots).await;
         let (owner, app, chat_ids) = quiet_bot_in_chats(&db, 2).await;
         queue.start().await;
-        // The node's one slot is taken (by another app's run, say): a
-        // post's job waits for it, and the runner knows.
-        let held = queue.slot("busy-bot").expect("the slot is free");
+        // Its first look has found nothing (what a look owes is cleared).
+        wait_for("the runner's first look", || queue.counts().looks >= 1).await;
+        let held = queue.slot(holder.unwrap_or(&app)).expect("the slot is free");
         assert_eq!(post(&poster, &chat_ids[0], &owner).await, 1);
         wait_for("the runner saw the head waiting", || queue.heads_waiting()).await;
 
@@ -506,7 +517,7 @@ mod tests {
         drop(held);
         assert!(
             queue.slot(&app).is_none(),
-            "a new job took the slot an older head waits for"
+            "a new job took the slot an older head waits for ({slots} slots, held by {holder:?})"
         );
         wait_for("the waiting head ran", || queue.counts().completed >= 1).await;
         wait_for("no head waits", || !queue.heads_waiting()).await;

@@ -72,10 +72,10 @@ struct Inner {
     finished: Mutex<std::collections::HashSet<String>>,
     /// Looks at the queue's lane heads since start.
     looks: AtomicU64,
-    /// Whether due lane heads may be waiting for a host-wide slot (see
-    /// `runner::claim_some`): while set, [`Queue::slot`] gives none, so a
-    /// slot going free goes to them.
-    heads_waiting: AtomicBool,
+    /// The due lane heads the runner knows to be waiting for a slot (see
+    /// `runner::claim_some`): while they wait, [`Queue::slot`] gives none
+    /// they could use, so a slot going free goes to them.
+    waiting: Mutex<Waiting>,
     stopping: AtomicBool,
     /// Invocations running, and slots taken to start one (see [`Slot`]).
     running: AtomicUsize,
@@ -124,6 +124,23 @@ impl Drop for Slot {
             self.inner.stopped_running();
             self.inner.wake.notify_one();
         }
+    }
+}
+
+/// Due lane heads waiting for a slot, as the runner's last pass found them.
+#[derive(Default)]
+struct Waiting {
+    /// Some wait for a host-wide slot (or may: work queued since the last
+    /// look while every slot is busy): no app gets one.
+    host: bool,
+    /// Apps some of whose heads wait for a share of the app's.
+    apps: std::collections::HashSet<String>,
+}
+
+impl Waiting {
+    /// Whether a slot for `app` would pass a head that waits.
+    fn holds(&self, app: &str) -> bool {
+        self.host || self.apps.contains(app)
     }
 }
 
@@ -186,7 +203,7 @@ impl Queue {
                 queued: AtomicBool::new(true),
                 finished: Mutex::default(),
                 looks: AtomicU64::new(0),
-                heads_waiting: AtomicBool::new(false),
+                waiting: Mutex::default(),
                 stopping: AtomicBool::new(false),
                 running: AtomicUsize::new(0),
                 idle: Notify::new(),
@@ -230,12 +247,13 @@ impl Queue {
     /// [`Queue::start_claimed`] once committed, it needs no look at the
     /// queue and no claim transaction. The runner gives free slots to due
     /// heads oldest first; a slot is taken here only when none of them
-    /// waits for one, so a newer job does not pass an older one. (Work
-    /// queued since the runner's last look counts as waiting while every
-    /// slot is busy: it may hold an older head.)
+    /// that could use it waits (for a host-wide slot, or for this app's
+    /// share), so a newer job does not pass an older one the runner knows
+    /// of. (Work queued since the runner's last look counts as waiting
+    /// while every slot is busy: it may hold an older head.)
     pub fn slot(&self, app: &str) -> Option<Slot> {
         let inner = &self.inner;
-        if inner.heads_waiting.load(Ordering::SeqCst) {
+        if inner.waiting.lock().unwrap_or_else(|p| p.into_inner()).holds(app) {
             return None;
         }
         let app_permit = inner.app_share(app).try_acquire_owned().ok()?;
@@ -262,9 +280,11 @@ impl Queue {
     }
 
     /// Whether due lane heads may be waiting for one of this node's slots
-    /// (and [`Queue::slot`] gives none until the runner has started them).
+    /// or for their app's share (and [`Queue::slot`] gives none they could
+    /// use until the runner has started them).
     pub fn heads_waiting(&self) -> bool {
-        self.inner.heads_waiting.load(Ordering::SeqCst)
+        let waiting = self.inner.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        waiting.host || !waiting.apps.is_empty()
     }
 
     /// The backlog caps.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
-use super::Inner;
+use super::{Inner, Waiting};
 use crate::capabilities::commit::{Commit, Committed, Effects, JobClaim};
 use crate::health::Outcome;
 use crate::sandbox::BotEvent;
@@ -100,12 +100,18 @@ async fn claim_some(inner: &Arc<Inner>, kept: &mut Kept) -> Next {
         // share has room), or for what was queued since the last look,
         // which may hold older heads: not for a job claimed as it is
         // queued (see `Queue::slot`).
-        let waiting = inner.queued.load(Ordering::SeqCst)
-            || kept
-                .heads
-                .iter()
-                .any(|h| inner.app_share(&h.app).available_permits() > 0);
-        inner.heads_waiting.store(waiting, Ordering::SeqCst);
+        let mut waiting = Waiting {
+            host: inner.queued.load(Ordering::SeqCst),
+            apps: std::collections::HashSet::new(),
+        };
+        for head in &kept.heads {
+            if inner.app_share(&head.app).available_permits() > 0 {
+                waiting.host = true;
+            } else {
+                waiting.apps.insert(head.app.clone());
+            }
+        }
+        *inner.waiting.lock().unwrap_or_else(|p| p.into_inner()) = waiting;
         return idle;
     }
     let owed = owed_look(inner, kept);
@@ -166,9 +172,12 @@ async fn claim_some(inner: &Arc<Inner>, kept: &mut Kept) -> Next {
         .collect();
     heads.retain(|h| !tried.contains(&h.id));
     kept.heads = heads;
-    // Kept heads not all claimed: others may be due. A look cut at its
-    // limit that started something: more heads may be due.
-    let again = (from_kept && claimed.len() < tried.len()) || (cut && !claimed.is_empty());
+    // Heads tried and not all claimed: their slots go free, for the heads
+    // kept (which may be recorded as waiting for one), and, if they were
+    // kept heads, others may be due. A look cut at its limit that started
+    // something: more heads may be due.
+    let unclaimed = claimed.len() < tried.len();
+    let again = (unclaimed && (from_kept || !kept.heads.is_empty())) || (cut && !claimed.is_empty());
     for job in claimed {
         // The slots of candidates not claimed are dropped with the map.
         let Some((permit, app_permit)) = slots.remove(&job.id) else {
@@ -214,28 +223,29 @@ fn owed_look(inner: &Inner, kept: &Kept) -> Option<Duration> {
 }
 
 /// Each of `heads` that gets its app's share and a host-wide slot, with
-/// them, oldest first. Records whether one that got its app's share found
-/// no host-wide slot (`Inner::heads_waiting`).
+/// them, oldest first. Records those left waiting (`Inner::waiting`): for
+/// their app's share, or for a host-wide slot.
 fn take_slots<'h>(
     inner: &Inner,
     heads: &'h [jobs::Ready],
 ) -> Vec<(&'h jobs::Ready, OwnedSemaphorePermit, OwnedSemaphorePermit)> {
     let mut slots = Vec::new();
-    let mut waiting = false;
+    let mut waiting = Waiting::default();
     for candidate in heads {
         if inner.stopping.load(Ordering::SeqCst) {
             break;
         }
         let Ok(app_permit) = inner.app_share(&candidate.app).try_acquire_owned() else {
+            waiting.apps.insert(candidate.app.clone());
             continue;
         };
         let Ok(permit) = inner.permits.clone().try_acquire_owned() else {
-            waiting = true;
+            waiting.host = true;
             break;
         };
         slots.push((candidate, permit, app_permit));
     }
-    inner.heads_waiting.store(waiting, Ordering::SeqCst);
+    *inner.waiting.lock().unwrap_or_else(|p| p.into_inner()) = waiting;
     slots
 }
 

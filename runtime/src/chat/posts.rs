@@ -353,41 +353,20 @@ async fn write(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::time::Duration;
 
     use super::Poster;
-    use crate::capabilities::Services;
     use crate::chat::Hub;
-    use crate::config::Limits;
-    use crate::engine::Engine;
-    use crate::queue::{Queue, QueueConfig};
-    use crate::sandbox::{BotEvent, Sandbox};
+    use crate::queue::Queue;
+    use crate::sandbox::BotEvent;
     use crate::store::apps::{self, NewVersion};
-    use crate::store::blobs::BlobStore;
-    use crate::store::jobs::{self, Caps, NewJob};
+    use crate::store::jobs::{self, NewJob};
     use crate::store::{Db, accounts, chats, installs};
 
     /// A queue with `slots` slots, one per app, whose runner is not
     /// started (nothing claims a job but a post), and its poster.
-    async fn unstarted(db: &Db, dir: &std::path::Path, slots: usize) -> (Queue, Poster) {
-        let limits = Limits::default();
-        let engine = Engine::new(&limits, &dir.join("compiled")).expect("engine");
-        let blobs = BlobStore::open(&dir.join("modules")).expect("blobs");
-        let sandbox = Arc::new(Sandbox::new(engine, Services::for_tests(db, &limits), blobs).expect("sandbox"));
-        let config = QueueConfig {
-            node: "node-1".into(),
-            sole_node: true,
-            lease_ms: 60_000,
-            max_attempts: 3,
-            backoff_ms: 1_000,
-            max_backoff_ms: 10_000,
-            caps: Caps { lane: 100, app: 1_000 },
-            poll: Duration::from_secs(60),
-            look_delay: Duration::from_millis(5),
-            health: crate::health::Health::new(db.clone()),
-        };
-        let queue = Queue::new(db.clone(), Arc::new(|| {}), sandbox, slots, 1, config);
+    fn unstarted(db: &Db, dir: &std::path::Path, slots: usize) -> (Queue, Poster) {
+        let queue = Queue::for_tests(db, dir, slots, 1);
         let poster = Poster::start(db.clone(), Hub::default(), queue.clone());
         (queue, poster)
     }
@@ -444,7 +423,7 @@ mod tests {
     async fn a_posts_job_in_an_idle_lane_starts_at_once_and_one_behind_a_pending_job_waits_for_the_runner() {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = Db::open_sqlite(dir.path()).await.expect("db");
-        let (queue, poster) = unstarted(&db, dir.path(), 4).await;
+        let (queue, poster) = unstarted(&db, dir.path(), 4);
         let (owner, app, chat_ids) = quiet_bot_in_chats(&db, 3).await;
 
         // An idle lane: the job is queued running and started, with no
@@ -503,7 +482,7 @@ mod tests {
     async fn waiting_head_goes_first(slots: usize, holder: Option<&str>) {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = Db::open_sqlite(dir.path()).await.expect("db");
-        let (queue, poster) = unstarted(&db, dir.path(), slots).await;
+        let (queue, poster) = unstarted(&db, dir.path(), slots);
         let (owner, app, chat_ids) = quiet_bot_in_chats(&db, 2).await;
         queue.start().await;
         // Its first look has found nothing (what a look owes is cleared).
@@ -534,7 +513,7 @@ mod tests {
     async fn a_shutdown_waits_for_a_slot_taken_before_it() {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = Db::open_sqlite(dir.path()).await.expect("db");
-        let (queue, _poster) = unstarted(&db, dir.path(), 2).await;
+        let (queue, _poster) = unstarted(&db, dir.path(), 2);
         let held = queue.slot("a-bot").expect("a slot is free");
         let stopping = queue.clone();
         let mut stopping = tokio::spawn(async move { stopping.shutdown(Duration::from_secs(60)).await });

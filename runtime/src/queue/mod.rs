@@ -217,6 +217,30 @@ impl Queue {
         }
     }
 
+    /// A queue over `db` with `slots` slots and `per_app` per app, whose
+    /// runner is not started, for tests (an engine and blobs under `dir`).
+    #[cfg(test)]
+    pub(crate) fn for_tests(db: &Db, dir: &std::path::Path, slots: usize, per_app: usize) -> Queue {
+        let limits = crate::config::Limits::default();
+        let engine = crate::engine::Engine::new(&limits, &dir.join("compiled")).expect("engine");
+        let blobs = crate::store::blobs::BlobStore::open(&dir.join("modules")).expect("blobs");
+        let services = crate::capabilities::Services::for_tests(db, &limits);
+        let sandbox = Arc::new(Sandbox::new(engine, services, blobs).expect("sandbox"));
+        let config = QueueConfig {
+            node: "node-1".into(),
+            sole_node: true,
+            lease_ms: 60_000,
+            max_attempts: 3,
+            backoff_ms: 1_000,
+            max_backoff_ms: 10_000,
+            caps: jobs::Caps { lane: 100, app: 1_000 },
+            poll: Duration::from_secs(60),
+            look_delay: Duration::from_millis(5),
+            health: crate::health::Health::new(db.clone()),
+        };
+        Queue::new(db.clone(), Arc::new(|| {}), sandbox, slots, per_app, config)
+    }
+
     /// Takes back the jobs a previous run of this node left running (on
     /// a sole node, every job left running), then runs the queue until
     /// [`Queue::shutdown`] in a task of its own. Returns once they are
@@ -250,14 +274,26 @@ impl Queue {
     /// that could use it waits (for a host-wide slot, or for this app's
     /// share), so a newer job does not pass an older one the runner knows
     /// of. (Work queued since the runner's last look counts as waiting
-    /// while every slot is busy: it may hold an older head.)
+    /// while every slot is busy: it may hold an older head.) Refused for
+    /// want of a slot or of the app's share, the caller's job counts as
+    /// waiting until the runner's next pass: the caller queues it for the
+    /// runner and wakes it.
     pub fn slot(&self, app: &str) -> Option<Slot> {
         let inner = &self.inner;
-        if inner.waiting.lock().unwrap_or_else(|p| p.into_inner()).holds(app) {
+        if inner.waiting().holds(app) {
             return None;
         }
-        let app_permit = inner.app_share(app).try_acquire_owned().ok()?;
-        let permit = inner.permits.clone().try_acquire_owned().ok()?;
+        // Refused for want of a permit, the job is queued for the runner,
+        // and the runner woken (see `chat::posts`): it waits from now on,
+        // and no newer job passes it before the runner's next pass.
+        let Ok(app_permit) = inner.app_share(app).try_acquire_owned() else {
+            inner.waiting().apps.insert(app.to_string());
+            return None;
+        };
+        let Ok(permit) = inner.permits.clone().try_acquire_owned() else {
+            inner.waiting().host = true;
+            return None;
+        };
         // Counted before `stopping` is read, as `shutdown` sets it before
         // it reads the count: one of them sees the other.
         inner.running.fetch_add(1, Ordering::SeqCst);
@@ -283,7 +319,7 @@ impl Queue {
     /// or for their app's share (and [`Queue::slot`] gives none they could
     /// use until the runner has started them).
     pub fn heads_waiting(&self) -> bool {
-        let waiting = self.inner.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        let waiting = self.inner.waiting();
         waiting.host || !waiting.apps.is_empty()
     }
 
@@ -396,6 +432,11 @@ impl Queue {
 }
 
 impl Inner {
+    /// The heads waiting for a slot, as last recorded.
+    fn waiting(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        self.waiting.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Counts an invocation (or an unused slot) done, and tells a shutdown
     /// waiting for the last one.
     fn stopped_running(&self) {

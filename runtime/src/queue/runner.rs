@@ -104,14 +104,21 @@ async fn claim_some(inner: &Arc<Inner>, kept: &mut Kept) -> Next {
             host: inner.queued.load(Ordering::SeqCst),
             apps: std::collections::HashSet::new(),
         };
-        for head in &kept.heads {
-            if inner.app_share(&head.app).available_permits() > 0 {
-                waiting.host = true;
-            } else {
-                waiting.apps.insert(head.app.clone());
+        if !waiting.host {
+            let shares = inner.app_permits.lock().unwrap_or_else(|p| p.into_inner());
+            for head in &kept.heads {
+                match shares.get(&head.app) {
+                    Some(share) if share.available_permits() == 0 => {
+                        waiting.apps.insert(head.app.clone());
+                    }
+                    _ => {
+                        waiting.host = true;
+                        break;
+                    }
+                }
             }
         }
-        *inner.waiting.lock().unwrap_or_else(|p| p.into_inner()) = waiting;
+        *inner.waiting() = waiting;
         return idle;
     }
     let owed = owed_look(inner, kept);
@@ -172,12 +179,12 @@ async fn claim_some(inner: &Arc<Inner>, kept: &mut Kept) -> Next {
         .collect();
     heads.retain(|h| !tried.contains(&h.id));
     kept.heads = heads;
-    // Heads tried and not all claimed: their slots go free, for the heads
-    // kept (which may be recorded as waiting for one), and, if they were
-    // kept heads, others may be due. A look cut at its limit that started
-    // something: more heads may be due.
-    let unclaimed = claimed.len() < tried.len();
-    let again = (unclaimed && (from_kept || !kept.heads.is_empty())) || (cut && !claimed.is_empty());
+    // Kept heads not all claimed: others may be due. A look cut at its
+    // limit that started something: more heads may be due. (Heads of a
+    // look not claimed free their slots with no pass at once: on
+    // PostgreSQL another node may hold them, and looking again at once
+    // could find the same.)
+    let again = (from_kept && claimed.len() < tried.len()) || (cut && !claimed.is_empty());
     for job in claimed {
         // The slots of candidates not claimed are dropped with the map.
         let Some((permit, app_permit)) = slots.remove(&job.id) else {
@@ -245,7 +252,7 @@ fn take_slots<'h>(
         };
         slots.push((candidate, permit, app_permit));
     }
-    *inner.waiting.lock().unwrap_or_else(|p| p.into_inner()) = waiting;
+    *inner.waiting() = waiting;
     slots
 }
 
@@ -272,7 +279,6 @@ async fn run_job(inner: Arc<Inner>, job: Job, permit: OwnedSemaphorePermit, app_
     let renewing = tokio::spawn(renew_lease(inner.clone(), job.id, job.attempts));
     let done = execute(&inner, &job).await;
     renewing.abort();
-    drop((permit, app_permit));
     match &done {
         Ok(Committed::Stored { .. }) => {
             inner.completed.fetch_add(1, Ordering::Relaxed);
@@ -292,6 +298,9 @@ async fn run_job(inner: Arc<Inner>, job: Job, permit: OwnedSemaphorePermit, app_
         inner.failed.fetch_add(1, Ordering::Relaxed);
         record_failure(&inner, &job, &error).await;
     }
+    // The slot goes free as the runner is woken for it, with no wait in
+    // between (in which a new post's job could take it).
+    drop((permit, app_permit));
     inner.stopped_running();
     inner
         .finished
@@ -477,7 +486,91 @@ fn addresses_bot(text: &str, name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{addressed_to_another, addresses_bot};
+    use std::sync::atomic::Ordering;
+
+    use super::{Kept, Next, addressed_to_another, addresses_bot, claim_some, take_slots};
+    use crate::queue::Queue;
+    use crate::store::Db;
+    use crate::store::jobs::Ready;
+
+    fn head(id: i64, app: &str) -> Ready {
+        Ready { id, app: app.into() }
+    }
+
+    #[tokio::test]
+    async fn heads_left_without_a_slot_get_the_next_one_before_a_new_job() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open_sqlite(dir.path()).await.expect("db");
+        // Two slots, one per app.
+        let queue = Queue::for_tests(&db, dir.path(), 2, 1);
+        let inner = &queue.inner;
+
+        // A post's job refused a slot is queued for the runner: until the
+        // runner's pass, a slot going free is not a newer job's (of its
+        // app, when it was refused the app's share).
+        let held = queue.slot("a").expect("a slot is free");
+        assert!(queue.slot("a").is_none());
+        drop(held);
+        assert!(
+            queue.slot("a").is_none(),
+            "a new job passed one refused its app's share"
+        );
+        assert!(queue.slot("b").is_some(), "another app's job waits for nothing");
+        let held = [queue.slot("b"), queue.slot("c")];
+        assert!(held.iter().all(Option::is_some), "two slots are free");
+        assert!(queue.slot("d").is_none());
+        drop(held);
+        assert!(queue.slot("e").is_none(), "a new job passed one refused a slot");
+
+        // A look's three heads of three apps: the third finds no slot.
+        let heads = [head(1, "a"), head(2, "b"), head(3, "c")];
+        let mut slots = take_slots(inner, &heads);
+        assert_eq!(slots.len(), 2);
+        slots.pop();
+        assert!(queue.slot("d").is_none(), "a new job took the slot a head waits for");
+        drop(slots);
+
+        // Two heads of one app: the second waits for the app's share,
+        // which a new job of the app does not get; another app's does.
+        let heads = [head(4, "a"), head(5, "a")];
+        let slots = take_slots(inner, &heads);
+        assert_eq!(slots.len(), 1);
+        drop(slots);
+        assert!(queue.slot("a").is_none(), "a new job took the share a head waits for");
+        assert!(queue.slot("b").is_some(), "another app's job waits for nothing");
+
+        // Every slot busy, nothing queued since the last look, heads kept:
+        // one whose app's share has room waits for a slot.
+        let xy = [head(6, "x"), head(7, "y")];
+        let busy = take_slots(inner, &xy);
+        assert_eq!(busy.len(), 2);
+        inner.queued.store(false, Ordering::SeqCst);
+        let mut kept = Kept {
+            heads: vec![head(8, "z")],
+            looked_at: None,
+        };
+        assert!(matches!(claim_some(inner, &mut kept).await, Next::Wait(_)));
+        assert!(queue.heads_waiting());
+        let mut busy = busy.into_iter();
+        drop(busy.next());
+        assert!(
+            queue.slot("w").is_none(),
+            "a new job took the slot a kept head waits for"
+        );
+
+        // A kept head whose app's share is full waits for that share only.
+        let v = [head(9, "v")];
+        let v_slot = take_slots(inner, &v);
+        assert_eq!(v_slot.len(), 1, "the slot x's job left");
+        kept.heads = vec![head(10, "y")];
+        assert!(matches!(claim_some(inner, &mut kept).await, Next::Wait(_)));
+        drop(busy);
+        assert!(
+            queue.slot("y").is_none(),
+            "a new job took the share a kept head waits for"
+        );
+        assert!(queue.slot("w").is_some(), "another app's job waits for nothing");
+    }
 
     #[test]
     fn a_command_addressed_to_another_app_is_not_for_this_one() {

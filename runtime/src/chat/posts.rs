@@ -192,6 +192,10 @@ fn store_direct(
     let caps = queue.caps();
     let mut results = Vec::with_capacity(group.len());
     let mut claimed = Vec::new();
+    // Once an idle lane's job is refused a slot, the group claims no more:
+    // the runner cannot see that job before the commit (its pass may wipe
+    // the refusal's record), and a later post's job must not pass it.
+    let mut refused = false;
     for (p, _) in group {
         // In the post's request's span: the jobs it queues carry its trace.
         let _in_request = p.span.enter();
@@ -215,7 +219,9 @@ fn store_direct(
         let mut queued = Vec::with_capacity(apps.len());
         let mut claimed_here = 0;
         for lane in apps {
-            match lane.idle.then(|| queue.slot(&lane.app)).flatten() {
+            let slot = (lane.idle && !refused).then(|| queue.slot(&lane.app)).flatten();
+            refused |= lane.idle && slot.is_none();
+            match slot {
                 Some(slot) => {
                     let (node, lease_until) = slot.claim();
                     let job = jobs::enqueue_claimed_direct(
